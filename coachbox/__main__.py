@@ -1,0 +1,5 @@
+"""`python -m coachbox` is the same as the `coachbox` command."""
+
+from coachbox.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""Sanic app factory: create_app(settings) wires one setup per feature and the process lifecycle."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+import uuid
+
+from sanic import Request, Sanic
+from sanic.handlers import ErrorHandler
+from sanic.response import HTTPResponse, json
+
+from coachbox.config import Settings
+from coachbox.logs import request_id
+from coachbox.services import Services, build_services
+
+log = logging.getLogger("coachbox.web")
+
+# One `setup(app)` per feature; each registers its blueprint(s) and listeners.
+FEATURES = (
+    "coachbox.web.health",
+)
+
+
+class _QuietErrorHandler(ErrorHandler):
+    """Clear 4xx for bad input, a bare 500 for our bugs: never a traceback to the caller."""
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        status = getattr(exception, "status_code", 500) or 500
+        if status >= 500:
+            log.exception("unhandled error", extra={"path": request.path})
+            return json({"error": "internal error", "request_id": request_id.get()}, status=500)
+        log.info("request rejected", extra={"path": request.path, "status": status, "reason": str(exception)})
+        return json({"error": str(exception) or "bad request"}, status=status)
+
+
+def create_app(settings: Settings, services: Services | None = None, *, name: str = "coachbox") -> Sanic:
+    """Build the app. Tests pass ready-made `services`; a served app builds them in each worker process."""
+    app = Sanic(name, error_handler=_QuietErrorHandler(), log_config=_sanic_log_config(settings))
+    app.config.REQUEST_MAX_SIZE = settings.server.max_body_bytes
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.KEEP_ALIVE_TIMEOUT = 30
+    app.config.OAS = False
+    app.ctx.settings = settings
+    app.ctx.services = services
+    app.ctx.metrics = {"requests": {}, "started": time.time()}
+
+    @app.before_server_start
+    async def _open(app: Sanic) -> None:
+        if app.ctx.services is None:
+            app.ctx.services = build_services(settings)
+            app.ctx.owns_services = True
+
+    @app.after_server_stop
+    async def _close(app: Sanic) -> None:
+        if getattr(app.ctx, "owns_services", False):
+            await app.ctx.services.aclose()
+
+    @app.on_request
+    async def _start(request: Request) -> None:
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        request.ctx.request_id = rid
+        request_id.set(rid)
+
+    @app.on_response
+    async def _finish(request: Request, response: HTTPResponse) -> None:
+        route = request.route.path if request.route else "unmatched"
+        key = (request.method, route, response.status)
+        counts = app.ctx.metrics["requests"]
+        counts[key] = counts.get(key, 0) + 1
+        response.headers["X-Request-Id"] = getattr(request.ctx, "request_id", "")
+
+    for module in FEATURES:
+        importlib.import_module(module).setup(app)
+    return app
+
+
+def _sanic_log_config(settings: Settings) -> dict:
+    """Sanic's own loggers stay quiet below WARNING; our JSON log carries what matters."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "loggers": {
+            "sanic.root": {"level": "WARNING"},
+            "sanic.error": {"level": "WARNING"},
+            "sanic.access": {"level": "WARNING"},
+            "sanic.server": {"level": "INFO"},
+        },
+    }

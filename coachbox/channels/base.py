@@ -1,0 +1,68 @@
+"""What every channel speaks: inbound and outbound messages, the send result, and ChannelError."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class InboundMedia:
+    url: str
+    content_type: str
+    path: str | None = None  # under data/media/inbound once downloaded
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message from a learner, already verified and parsed by its channel."""
+
+    channel: str  # whatsapp | sms | simulator
+    address: str  # the learner's channel key: "whatsapp:+2547…", "whatsapp:KE.xyz", "sms:+…", "sim:+…"
+    body: str
+    provider_sid: str  # Twilio MessageSid (de-dup key); simulator makes one up
+    received_at: datetime
+    phone: str | None = None  # E.164, when the channel gives one
+    wa_id: str | None = None
+    profile_name: str | None = None
+    button_payload: str | None = None
+    button_text: str | None = None
+    media: tuple[InboundMedia, ...] = ()
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One message as the sender hands it to a channel (read from an outbox row)."""
+
+    message_id: int
+    address: str
+    body: str
+    media_urls: tuple[str, ...] = ()
+    content_sid: str | None = None  # Twilio Content template, outside the 24-hour window
+    content_variables: str | None = None  # JSON text
+    status_callback: str | None = None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_sid: str
+    status: str = "sent"  # as the provider reports it (queued, accepted, sent…)
+
+
+class ChannelError(Exception):
+    """A send that failed; permanent ones are recorded and never retried."""
+
+    def __init__(self, message: str, *, permanent: bool = False, code: str | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.permanent = permanent
+        self.code = code
+        self.retry_after = retry_after
+
+
+class Channel(Protocol):
+    kind: str
+
+    async def send(self, message: Outbound) -> SendResult: ...
+
+    async def close(self) -> None: ...

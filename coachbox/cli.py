@@ -1,0 +1,213 @@
+"""`coachbox …` commands: parse arguments, call the feature modules, turn UserError into exit code 1."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from coachbox.config import Settings
+from coachbox.errors import UserError
+
+log = logging.getLogger("coachbox.cli")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        settings = Settings.load(args.config)
+        return args.handler(settings, args) or 0
+    except UserError as exc:
+        print(f"coachbox: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coachbox", description="A WhatsApp micro-learning coach on one box.")
+    parser.add_argument("--config", help="path to coachbox.toml (default: ./coachbox.toml or $COACHBOX_CONFIG)")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    def command(name: str, handler: Callable, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler)
+        return p
+
+    command("init", _init, "create the data folder, migrate the database and import content (idempotent)")
+    for name, handler, help in (
+        ("run", _run, "start the web server and the worker together"),
+        ("serve", _serve, "start only the web server"),
+    ):
+        p = command(name, handler, help)
+        p.add_argument("--host", help="listen address (default: [server] host)")
+        p.add_argument("--port", type=int, help="listen port (default: [server] port)")
+    command("worker", _worker, "start only the background worker")
+    p = command("import", _import, "import courses and locales from a content folder")
+    p.add_argument("path", nargs="?", help="content folder (default: [paths] content_dir)")
+    p = command("export", _export, "write the courses in the database back to files")
+    p.add_argument("path", help="destination folder")
+    p = command("chat", _chat, "talk to the bot as a learner, in this terminal")
+    p.add_argument("--phone", required=True, help="the learner's phone number, e.g. +254712345678")
+    p.add_argument("--lang", help="start in this language (e.g. sw)")
+    p.add_argument("--name", help="WhatsApp profile name to pretend")
+    p = command("admin", None, "manage admin accounts")
+    admin_sub = p.add_subparsers(metavar="ACTION")
+    add = admin_sub.add_parser("add", help="add an admin (prints a one-time link to set the password)")
+    add.add_argument("email")
+    add.add_argument("--role", choices=("owner", "editor", "viewer"), default="editor")
+    add.set_defaults(handler=_admin_add)
+    reset = admin_sub.add_parser("reset", help="print a one-time link to reset an admin's password")
+    reset.add_argument("email")
+    reset.set_defaults(handler=_admin_reset)
+    p = command("backup", _backup, "write a consistent backup .tar.gz while the app runs")
+    p.add_argument("dest", nargs="?", help="folder or file (default: data/backups/)")
+    p = command("restore", _restore, "restore a backup .tar.gz into the data folder (app must be stopped)")
+    p.add_argument("src", help="the backup file")
+    p.add_argument("--force", action="store_true", help="replace existing data (it is moved aside first)")
+    command("check", _check, "check configuration, content, channel credentials and SQLite")
+    return parser
+
+
+def _init(settings: Settings, args: argparse.Namespace) -> int:
+    from coachbox.appliance import init_box
+
+    init_box(settings, progress=_progress_printer())
+    return 0
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from coachbox.appliance import init_box, serve
+
+    init_box(settings, progress=_progress_printer(), quiet=True)
+    serve(_with_address(settings, args), with_worker=True)
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from coachbox.appliance import init_box, serve
+
+    init_box(settings, progress=None, quiet=True, import_content=False)
+    serve(_with_address(settings, args), with_worker=False)
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from coachbox.appliance import init_box
+    from coachbox.jobs.worker import run_worker
+
+    init_box(settings, progress=None, quiet=True, import_content=False)
+    run_worker(settings)
+    return 0
+
+
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from coachbox.content.importer import import_folder
+    from coachbox.store import open_database
+
+    folder = Path(args.path) if args.path else settings.content_dir
+    conn = open_database(settings.db_path)
+    try:
+        report = import_folder(conn, folder, settings, progress=_progress_printer())
+    finally:
+        conn.close()
+    print(report.summary())
+    return 0
+
+
+def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from coachbox.content.exporter import export_folder
+    from coachbox.store import open_database
+
+    conn = open_database(settings.db_path)
+    try:
+        written = export_folder(conn, Path(args.path), settings, progress=_progress_printer())
+    finally:
+        conn.close()
+    print(f"Exported {written} files to {args.path}")
+    return 0
+
+
+def _chat(settings: Settings, args: argparse.Namespace) -> int:
+    from coachbox.conversation.chat import run_chat
+
+    return run_chat(settings, phone=args.phone, language=args.lang, profile_name=args.name)
+
+
+def _admin_add(settings: Settings, args: argparse.Namespace) -> int:
+    from coachbox.admin.accounts import add_admin_cli
+
+    print(add_admin_cli(settings, args.email, args.role))
+    return 0
+
+
+def _admin_reset(settings: Settings, args: argparse.Namespace) -> int:
+    from coachbox.admin.accounts import reset_admin_cli
+
+    print(reset_admin_cli(settings, args.email))
+    return 0
+
+
+def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    from coachbox.backup import backup
+
+    path = backup(settings, Path(args.dest) if args.dest else None, progress=_progress_printer())
+    print(f"Backup written: {path}")
+    return 0
+
+
+def _restore(settings: Settings, args: argparse.Namespace) -> int:
+    from coachbox.backup import restore
+
+    restore(settings, Path(args.src), force=args.force, progress=_progress_printer())
+    print(f"Restored {args.src} into {settings.data_dir}")
+    return 0
+
+
+def _check(settings: Settings, args: argparse.Namespace) -> int:
+    from coachbox.appliance import run_checks
+
+    findings = run_checks(settings)
+    worst = 0
+    for finding in findings:
+        print(f"[{finding.level:>5}] {finding.what}")
+        if finding.fix:
+            print(f"        fix: {finding.fix}")
+        worst = max(worst, 1 if finding.level == "error" else 0)
+    print("All checks passed." if worst == 0 else "Some checks failed.")
+    return worst
+
+
+def _with_address(settings: Settings, args: argparse.Namespace) -> Settings:
+    changes = {}
+    if getattr(args, "host", None):
+        changes["host"] = args.host
+    if getattr(args, "port", None):
+        changes["port"] = args.port
+    return settings.replace(server=changes) if changes else settings
+
+
+def _progress_printer() -> Callable[[str, int, int], None] | None:
+    """A progress line on a terminal ('\\r' updates), a line per quarter when piped."""
+    interactive = sys.stderr.isatty()
+    last: dict[str, int] = {}
+
+    def report(label: str, done: int, total: int) -> None:
+        if total <= 0:
+            return
+        percent = done * 100 // total
+        if interactive:
+            bar = "#" * (percent // 5)
+            end = "\n" if done >= total else ""
+            print(f"\r{label:<28} [{bar:<20}] {done}/{total}", end=end, file=sys.stderr, flush=True)
+        elif percent // 25 != last.get(label, -1) or done >= total:
+            last[label] = percent // 25
+            print(f"{label}: {done}/{total}", file=sys.stderr, flush=True)
+
+    return report

@@ -1,0 +1,317 @@
+"""coachbox.toml + COACHBOX_* environment → one frozen, typed Settings object."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from coachbox.errors import UserError
+
+ENV_PREFIX = "COACHBOX_"
+DEFAULT_CONFIG_NAME = "coachbox.toml"
+
+
+class ConfigError(UserError):
+    """A problem with configuration, phrased for the person who has to fix it."""
+
+
+def _key(default: Any, help: str, *, secret: bool = False) -> Any:
+    """Declare one setting: its default, its help text and whether it is a secret."""
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata={"help": help, "secret": secret})
+    return field(default=default, metadata={"help": help, "secret": secret})
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = _key("127.0.0.1", "Address the web server listens on (0.0.0.0 inside Docker).")
+    port: int = _key(8000, "TCP port of the web server.")
+    public_url: str = _key(
+        "http://127.0.0.1:8000",
+        "The URL Twilio and learners reach this box at; Twilio signatures are checked against it.",
+    )
+    trust_proxy: bool = _key(False, "Honour X-Forwarded-Proto/Host (only behind your own reverse proxy).")
+    verify_signatures: bool = _key(
+        True, "Check X-Twilio-Signature. Switch off only for a local tunnel; a loud warning is logged."
+    )
+    secret_key: str = _key("", "Signs media URLs and admin sessions. Generated into data/ when empty.", secret=True)
+    max_body_bytes: int = _key(1_048_576, "Largest request body accepted (bytes); uploads have their own limit.")
+    workers: int = _key(1, "Web worker processes.")
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    data_dir: str = _key("data", "Everything that must survive: databases, media, certificates, backups, logs.")
+    content_dir: str = _key("content", "Course and locale files imported by `coachbox init` / `coachbox import`.")
+
+
+@dataclass(frozen=True)
+class OrgSettings:
+    name: str = _key("Coachbox Academy", "Your school or NGO, as learners see it.")
+    default_language: str = _key("en", "Language for new learners until they choose (a locale file name).")
+    default_timezone: str = _key("Africa/Nairobi", "Time zone used when a phone number's country gives none.")
+    lesson_time: str = _key("07:00", "Default daily lesson time (HH:MM, the learner's local time).")
+    logo_path: str = _key("", "Optional PNG/JPEG logo for certificates (path relative to the repo or absolute).")
+
+
+@dataclass(frozen=True)
+class LearningSettings:
+    quiz_followup_minutes: int = _key(30, "Minutes after a lesson before its quiz is sent by itself.")
+    daily_next_cap: int = _key(3, "Most extra lessons a learner may pull with NEXT in one local day.")
+    rate_limit_per_hour: int = _key(100, "Inbound messages per learner per hour before a polite notice.")
+    burst_per_minute: int = _key(20, "Inbound messages per learner per minute before a polite notice.")
+    streak_freeze_every_days: int = _key(7, "A streak freeze is earned after this many consecutive days.")
+    leaderboard: bool = _key(False, "Weekly leaderboard within a learner's cohort (first names only).")
+    session_ttl_hours: int = _key(72, "How long conversation state stays in the cache before it is rebuilt.")
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    account_sid: str = _key("", "Twilio Account SID (ACxxxx). Empty = built-in simulator channel.", secret=True)
+    auth_token: str = _key("", "Twilio Auth Token; set COACHBOX_TWILIO_AUTH_TOKEN, never commit it.", secret=True)
+    whatsapp_from: str = _key("", "Your WhatsApp sender, e.g. whatsapp:+14155238886.")
+    sms_from: str = _key("", "Optional SMS sender number for learners without WhatsApp.")
+    api_base_url: str = _key("https://api.twilio.com", "Twilio REST base URL (change for compatible providers).")
+    messages_per_second: float = _key(10.0, "Most messages sent per second across all processes.")
+    retry_horizon_minutes: int = _key(60, "Stop retrying a failing send after this long.")
+    media_max_bytes: int = _key(5_242_880, "Largest inbound media file downloaded (bytes).")
+    templates: dict = _key(
+        {}, "Content template SIDs by message kind (lesson_nudge, reminder, certificate, …) for outside 24 h."
+    )
+
+
+@dataclass(frozen=True)
+class AiSettings:
+    base_url: str = _key("https://api.openai.com/v1", "Any OpenAI-compatible server (OpenAI, Ollama, vLLM…).")
+    model: str = _key("gpt-4o-mini", "Model name on that server.")
+    api_key: str = _key("", "API key; empty = tutor answers from course excerpts only.", secret=True)
+    daily_limit_per_learner: int = _key(10, "Tutor questions per learner per day.")
+    monthly_token_budget: int = _key(2_000_000, "Tokens per month for the whole box; 0 = no limit.")
+    timeout_seconds: float = _key(8.0, "Give up on the LLM after this long and answer later from the worker.")
+
+
+@dataclass(frozen=True)
+class StripeSettings:
+    secret_key: str = _key("", "Stripe secret key (sk_…); empty = card payments off.", secret=True)
+    webhook_secret: str = _key("", "Stripe webhook signing secret (whsec_…).", secret=True)
+    api_base_url: str = _key("https://api.stripe.com", "Stripe API base URL (for a local double).")
+
+
+@dataclass(frozen=True)
+class MpesaSettings:
+    consumer_key: str = _key("", "Daraja consumer key; empty = M-PESA off.", secret=True)
+    consumer_secret: str = _key("", "Daraja consumer secret.", secret=True)
+    shortcode: str = _key("", "Business short code (paybill/till).")
+    passkey: str = _key("", "Lipa na M-PESA online passkey.", secret=True)
+    base_url: str = _key("https://sandbox.safaricom.co.ke", "Daraja base URL (sandbox, production or a double).")
+    callback_secret: str = _key("", "Long random token in the callback path /webhooks/mpesa/<secret>.", secret=True)
+    countries: str = _key("KE", "Comma-separated country codes offered M-PESA.")
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = _key("INFO", "DEBUG, INFO, WARNING or ERROR.")
+    json: bool = _key(True, "One JSON object per log line (stdout and data/logs/coachbox.log).")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All configuration; build with Settings.load()."""
+
+    server: ServerSettings = field(default_factory=ServerSettings)
+    paths: PathSettings = field(default_factory=PathSettings)
+    org: OrgSettings = field(default_factory=OrgSettings)
+    learning: LearningSettings = field(default_factory=LearningSettings)
+    twilio: TwilioSettings = field(default_factory=TwilioSettings)
+    ai: AiSettings = field(default_factory=AiSettings)
+    stripe: StripeSettings = field(default_factory=StripeSettings)
+    mpesa: MpesaSettings = field(default_factory=MpesaSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    plans: dict = field(default_factory=dict, metadata={"help": "Paid plans, one [plans.<name>] table each."})
+    root: str = field(default=".", metadata={"help": "Folder relative paths are resolved against (not a key)."})
+
+    # -- derived paths -------------------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return self._resolve(self.paths.data_dir)
+
+    @property
+    def content_dir(self) -> Path:
+        return self._resolve(self.paths.content_dir)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "coachbox.db"
+
+    @property
+    def queue_path(self) -> Path:
+        return self.data_dir / "queue.db"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def channel_kind(self) -> str:
+        """'twilio' when credentials are set, else the built-in simulator."""
+        return "twilio" if self.twilio.account_sid and self.twilio.auth_token else "simulator"
+
+    def _resolve(self, value: str) -> Path:
+        path = Path(value)
+        return path if path.is_absolute() else (Path(self.root) / path).resolve()
+
+    def replace(self, **sections: Any) -> "Settings":
+        """A copy with some sections' keys changed: s.replace(server={"port": 9000})."""
+        changes: dict[str, Any] = {}
+        for name, value in sections.items():
+            current = getattr(self, name)
+            changes[name] = dataclasses.replace(current, **value) if isinstance(value, dict) and dataclasses.is_dataclass(current) else value
+        return dataclasses.replace(self, **changes)
+
+    # -- loading -------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Read the TOML file (if any) and apply COACHBOX_<SECTION>_<KEY> overrides."""
+        environ = os.environ if environ is None else environ
+        explicit = path or environ.get(ENV_PREFIX + "CONFIG")
+        config_path = Path(explicit) if explicit else Path(DEFAULT_CONFIG_NAME)
+        raw: dict[str, Any] = {}
+        if config_path.exists():
+            raw = _read_toml(config_path)
+        elif explicit:
+            raise ConfigError(f"{config_path}: config file not found. Check --config or COACHBOX_CONFIG.")
+        root = str(config_path.resolve().parent) if config_path.exists() else str(Path.cwd())
+        return _build(raw, environ, source=str(config_path), root=root)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror}).") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib puts "(at line N, column M)" in its message; keep it, and say what to do.
+        raise ConfigError(f"{path}: invalid TOML: {exc}. Fix the syntax on that line (quotes, = signs, [sections]).") from None
+
+
+_SECTION_TYPES: dict[str, type] = {
+    "server": ServerSettings,
+    "paths": PathSettings,
+    "org": OrgSettings,
+    "learning": LearningSettings,
+    "twilio": TwilioSettings,
+    "ai": AiSettings,
+    "stripe": StripeSettings,
+    "mpesa": MpesaSettings,
+    "log": LogSettings,
+}
+
+
+def _build(raw: dict[str, Any], environ: Mapping[str, str], *, source: str, root: str) -> Settings:
+    unknown = set(raw) - set(_SECTION_TYPES) - {"plans"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise ConfigError(
+            f"{source}: unknown section [{name}]. Known sections: {', '.join(sorted(_SECTION_TYPES))}, plans."
+        )
+    built: dict[str, Any] = {"root": root}
+    for section, klass in _SECTION_TYPES.items():
+        values = raw.get(section, {})
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table of keys, not a single value.")
+        kwargs: dict[str, Any] = {}
+        known = {f.name: f for f in dataclasses.fields(klass)}
+        for key, value in values.items():
+            if key not in known:
+                raise ConfigError(
+                    f"{source}: unknown key {section}.{key}. Known keys in [{section}]: {', '.join(known)}."
+                )
+            kwargs[key] = _coerce(value, known[key], f"{source}: {section}.{key}")
+        for key, fld in known.items():
+            env_name = f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+            if env_name in environ:
+                kwargs[key] = _coerce(environ[env_name], fld, f"environment variable {env_name}", from_env=True)
+            elif env_name + "_FILE" in environ:
+                file_name = environ[env_name + "_FILE"]
+                try:
+                    text = Path(file_name).read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ConfigError(f"{env_name}_FILE: cannot read {file_name} ({exc.strerror}).") from None
+                kwargs[key] = _coerce(text, fld, f"{env_name}_FILE", from_env=True)
+        built[section] = klass(**kwargs)
+    plans = raw.get("plans", {})
+    if not isinstance(plans, dict) or any(not isinstance(v, dict) for v in plans.values()):
+        raise ConfigError(f"{source}: plans must be tables like [plans.monthly] with price and period_days keys.")
+    built["plans"] = plans
+    settings = Settings(**built)
+    _validate(settings, source)
+    return settings
+
+
+def _coerce(value: Any, fld: dataclasses.Field, where: str, *, from_env: bool = False) -> Any:
+    expected = fld.type if isinstance(fld.type, type) else {"str": str, "int": int, "float": float, "bool": bool, "dict": dict}[fld.type]
+    if from_env and isinstance(value, str):
+        try:
+            if expected is bool:
+                lowered = value.strip().lower()
+                if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                    raise ValueError
+                return lowered in {"1", "true", "yes", "on"}
+            if expected is int:
+                return int(value)
+            if expected is float:
+                return float(value)
+            if expected is dict:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"{where}: expected {expected.__name__}, got {value!r}.") from None
+        return value
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is bool and not isinstance(value, bool) or expected is not bool and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected {expected.__name__}, got {value!r}.")
+    if not isinstance(value, expected):
+        raise ConfigError(f"{where}: expected {expected.__name__}, got {type(value).__name__} {value!r}.")
+    return value
+
+
+def _validate(settings: Settings, source: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not 0 < settings.server.port < 65536:
+        raise ConfigError(f"{source}: server.port must be between 1 and 65535, got {settings.server.port}.")
+    if not settings.server.public_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{source}: server.public_url must start with http:// or https://.")
+    try:
+        ZoneInfo(settings.org.default_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{source}: org.default_timezone {settings.org.default_timezone!r} is not a time zone name "
+            "(use one like Africa/Nairobi)."
+        ) from None
+    hh, _, mm = settings.org.lesson_time.partition(":")
+    if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+        raise ConfigError(f"{source}: org.lesson_time must be HH:MM, got {settings.org.lesson_time!r}.")
+    if settings.twilio.messages_per_second <= 0:
+        raise ConfigError(f"{source}: twilio.messages_per_second must be above 0.")
+    if settings.log.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"{source}: log.level must be DEBUG, INFO, WARNING or ERROR.")
+    if bool(settings.twilio.account_sid) != bool(settings.twilio.auth_token):
+        missing = "COACHBOX_TWILIO_AUTH_TOKEN" if settings.twilio.account_sid else "COACHBOX_TWILIO_ACCOUNT_SID"
+        raise ConfigError(f"Twilio is half configured: set {missing} too, or unset both to use the simulator.")
+
+
+def documented_keys() -> list[tuple[str, str, Any, str, bool]]:
+    """(section, key, default, help, secret) for every setting: feeds `coachbox check` and the docs test."""
+    rows = []
+    for section, klass in _SECTION_TYPES.items():
+        instance = klass()
+        for fld in dataclasses.fields(klass):
+            rows.append((section, fld.name, getattr(instance, fld.name), fld.metadata["help"], fld.metadata["secret"]))
+    return rows

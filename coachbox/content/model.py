@@ -1,0 +1,84 @@
+"""The course catalogue as plain frozen data: what the parser produces and the engine reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+QuestionKind = Literal["choice", "true_false", "short"]
+
+
+@dataclass(frozen=True)
+class Question:
+    position: int
+    kind: QuestionKind
+    prompt: str
+    explanation: str
+    choices: tuple[str, ...] = ()
+    # choice: 1-based index of the right choice; true_false: bool; short: accepted answers
+    answer: int | bool | tuple[str, ...] = ()
+    id: int | None = None  # database id once imported
+
+
+@dataclass(frozen=True)
+class Lesson:
+    slug: str
+    position: int
+    title: str
+    body: str
+    minutes: int = 5
+    media: str | None = None  # path relative to data/media once imported (course folder while parsing)
+    questions: tuple[Question, ...] = ()
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Course:
+    slug: str
+    title: str
+    language: str
+    description: str = ""
+    level: str = "beginner"
+    premium: bool = False
+    passing_score: int = 70
+    position: int = 0
+    translation_of: str | None = None
+    published: bool = True
+    lessons: tuple[Lesson, ...] = ()
+    id: int | None = None
+
+    @property
+    def family(self) -> str:
+        """The slug shared by a course and its translations."""
+        return self.translation_of or self.slug
+
+
+@dataclass(frozen=True)
+class BadgeDefinition:
+    code: str
+    rule: Literal["lessons_completed", "streak", "perfect_quiz", "course_complete", "early_bird"]
+    threshold: int = 1
+    emoji: str = ""
+    names: dict[str, str] = field(default_factory=dict)  # language → name
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+    def name(self, language: str) -> str:
+        return self.names.get(language) or self.names.get("en") or self.code
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Everything the engine may offer: published courses (with lessons and questions) and badges."""
+
+    courses: tuple[Course, ...] = ()
+    badges: tuple[BadgeDefinition, ...] = ()
+
+    def course(self, course_id: int | None) -> Course | None:
+        return next((c for c in self.courses if c.id == course_id), None)
+
+    def for_language(self, language: str) -> tuple[Course, ...]:
+        """Courses in this language, plus originals whose family has no translation in it."""
+        own = [c for c in self.courses if c.language == language]
+        families = {c.family for c in own}
+        rest = [c for c in self.courses if c.language != language and c.translation_of is None and c.family not in families]
+        return tuple(sorted(own + rest, key=lambda c: (c.position, c.title)))

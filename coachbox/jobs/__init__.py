@@ -1,0 +1,1 @@
+"""Background and scheduled work on Huey (SqliteHuey in data/queue.db)."""

@@ -1,0 +1,38 @@
+"""The Huey consumer process: `coachbox worker`, and the managed process beside the server in `coachbox run`."""
+
+from __future__ import annotations
+
+import logging
+
+from coachbox.config import Settings
+from coachbox.jobs.queue import create_huey
+from coachbox.jobs.tasks import WorkerContext, register
+from coachbox.logs import setup_logging
+
+log = logging.getLogger("coachbox.worker")
+
+# Docker gives a container 10 s between SIGTERM and SIGKILL; a long task must not hold the stop past that.
+SHUTDOWN_TIMEOUT_SECONDS = 7.0
+
+
+def run_worker(settings: Settings, *, workers: int = 2) -> None:
+    """Run the consumer until SIGINT/SIGTERM (Huey stops gracefully on both)."""
+    setup_logging(settings)
+    huey = create_huey(settings)
+    context = WorkerContext(settings)
+    register(huey, settings, context)
+    consumer = huey.create_consumer(
+        workers=workers, worker_type="thread", periodic=True, check_worker_health=True, flush_locks=True,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+    )
+    log.info("worker starting", extra={"queue": str(settings.queue_path), "workers": workers})
+    try:
+        consumer.run()
+    finally:
+        context.close()
+        log.info("worker stopped")
+
+
+def managed_worker(settings: Settings) -> None:
+    """Entry point for Sanic's process manager (must be module-level: processes are spawned)."""
+    run_worker(settings)

@@ -1,0 +1,130 @@
+"""SQLite access: connections with the house pragmas, write transactions, migrations and checkpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import sqlite_utils
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATION_SET = "coachbox"
+
+# SQLite 3.7.0–3.51.2 carry the WAL-reset bug (https://sqlite.org/wal.html#walresetbug): a checkpoint that
+# races a writer in another connection can corrupt the database. Our mitigation: no connection ever
+# auto-checkpoints (PASSIVE checkpoints run without the writer lock), and the only checkpoints are
+# TRUNCATE checkpoints from `checkpoint()`, which hold the exclusive writer lock while they run, so no
+# write can race them. Versions outside the range keep the same settings: they are harmless there.
+WAL_RESET_FIXED = ((3, 51, 3), (3, 50, 7), (3, 44, 6))
+
+
+def wal_reset_bug_affected(version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> bool:
+    """Is this SQLite version inside the WAL-reset bug range?"""
+    if version < (3, 7, 0) or version >= (3, 51, 3):
+        return False
+    for fixed in WAL_RESET_FIXED[1:]:
+        if version[:2] == fixed[:2] and version >= fixed:
+            return False
+    return True
+
+
+def utcnow_iso() -> str:
+    """Now in UTC as stored text; only for edges that have no clock object (CLI, migrations)."""
+    return datetime.now(timezone.utc).isoformat()
+
+
+def connect(path: str | Path, *, timeout: float = 30.0) -> sqlite3.Connection:
+    """Open a connection in autocommit mode with WAL, foreign keys and a busy timeout."""
+    conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    apply_pragmas(conn)
+    return conn
+
+
+# The pragmas every coachbox connection runs with, sync (sqlite3) and async (aiosqlite) alike.
+PRAGMA_SQL = (
+    "PRAGMA journal_mode=WAL",
+    # Durable across app crashes; WAL + NORMAL may lose only the last commits on power loss.
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=30000",
+    "PRAGMA wal_autocheckpoint=0",  # see WAL_RESET_FIXED above
+)
+
+
+def apply_pragmas(conn: sqlite3.Connection) -> None:
+    for statement in PRAGMA_SQL:
+        conn.execute(statement)
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT (or ROLLBACK on error): take the write lock up front, never upgrade later."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    """TRUNCATE checkpoint: holds the writer lock, so it cannot race a write (the WAL-reset bug)."""
+    row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return tuple(row)  # (busy, wal pages, checkpointed pages)
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration script into statements (sqlite3.executescript would COMMIT our transaction)."""
+    statements, current = [], []
+    for line in script.splitlines():
+        if not current and (not line.strip() or line.strip().startswith("--")):
+            continue
+        current.append(line)
+        candidate = "\n".join(current)
+        if sqlite3.complete_statement(candidate):
+            statements.append(candidate)
+            current = []
+    if current and "\n".join(current).strip():
+        raise ValueError("migration script ends with an incomplete statement")
+    return statements
+
+
+def migrations() -> sqlite_utils.Migrations:
+    """The named migrations, one per NNNN_what_changes.sql file, applied in order."""
+    registry = sqlite_utils.Migrations(MIGRATION_SET)
+    for path in sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+        statements = _split_sql(path.read_text(encoding="utf-8"))
+
+        def apply(db: sqlite_utils.Database, statements: list[str] = statements) -> None:
+            for statement in statements:
+                db.execute(statement)
+
+        registry(name=path.stem)(apply)
+    return registry
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply pending migrations; returns the names applied (each in its own transaction with its record)."""
+    db = sqlite_utils.Database(conn)
+    registry = migrations()
+    pending = [m.name for m in registry.pending(db)]
+    registry.apply(db)
+    return pending
+
+
+def applied_migrations(conn: sqlite3.Connection) -> list[str]:
+    return [m.name for m in migrations().applied(sqlite_utils.Database(conn))]
+
+
+def open_database(path: str | Path) -> sqlite3.Connection:
+    """Connect and bring the schema up to date: what every process does first."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    migrate(conn)
+    return conn

@@ -1,0 +1,80 @@
+"""Queries for the messages table: inbound rows (de-duplicated) and the outbox."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+
+from coachbox.channels.base import Inbound
+
+
+@dataclass(frozen=True)
+class OutboxDraft:
+    """A message to a learner, as a turn or a job decides it (before it is a row)."""
+
+    body: str
+    kind: str = "reply"
+    idempotency_key: str | None = None  # deterministic for proactive messages, e.g. "lesson:42:2026-03-02:0"
+    media: tuple[str, ...] = ()  # paths under data/ (media/…, certificates/…); signed into URLs at send time
+    template_key: str | None = None  # [twilio.templates] key to use outside the 24-hour window
+    content_variables: dict | None = None
+
+
+def inbound_key(inbound: Inbound) -> str:
+    return f"in:{inbound.channel}:{inbound.provider_sid}"
+
+
+def is_duplicate_inbound(conn: sqlite3.Connection, inbound: Inbound) -> bool:
+    row = conn.execute("SELECT 1 FROM messages WHERE idempotency_key = ?", (inbound_key(inbound),)).fetchone()
+    return row is not None
+
+
+def record_inbound(conn: sqlite3.Connection, inbound: Inbound, learner_id: int | None) -> int | None:
+    """Insert an inbound row; None when this provider message id was already recorded (a webhook retry)."""
+    media = [{"url": m.url, "content_type": m.content_type, "path": m.path} for m in inbound.media]
+    now = inbound.received_at.isoformat()
+    cursor = conn.execute(
+        """INSERT INTO messages (learner_id, direction, channel, address, body, media, kind, idempotency_key,
+                                 provider_sid, status, created_at, updated_at)
+           VALUES (?, 'in', ?, ?, ?, ?, 'inbound', ?, ?, 'received', ?, ?)
+           ON CONFLICT (idempotency_key) DO NOTHING""",
+        (learner_id, inbound.channel, inbound.address, inbound.body, json.dumps(media), inbound_key(inbound),
+         inbound.provider_sid, now, now),
+    )
+    return cursor.lastrowid if cursor.rowcount == 1 else None
+
+
+def enqueue_outbound(
+    conn: sqlite3.Connection,
+    *,
+    learner_id: int,
+    channel: str,
+    address: str,
+    draft: OutboxDraft,
+    now: datetime,
+    sequence: int = 0,
+    status: str = "queued",
+) -> int | None:
+    """Write one outbox row (call inside the turn's transaction). None when its idempotency key exists."""
+    stamp = now.isoformat()
+    cursor = conn.execute(
+        """INSERT INTO messages (learner_id, direction, channel, address, body, media, kind, template_key,
+                                 content_variables, idempotency_key, status, next_attempt_at, sequence,
+                                 created_at, updated_at)
+           VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (idempotency_key) DO NOTHING""",
+        (learner_id, channel, address, draft.body, json.dumps(list(draft.media)), draft.kind, draft.template_key,
+         json.dumps(draft.content_variables) if draft.content_variables is not None else None,
+         draft.idempotency_key, status, stamp, sequence, stamp, stamp),
+    )
+    return cursor.lastrowid if cursor.rowcount == 1 else None
+
+
+def transcript(conn: sqlite3.Connection, learner_id: int, *, after_id: int = 0, limit: int = 200) -> list[sqlite3.Row]:
+    """A learner's messages in order (admin transcript, terminal chat, simulator)."""
+    return conn.execute(
+        "SELECT * FROM messages WHERE learner_id = ? AND id > ? ORDER BY id LIMIT ?",
+        (learner_id, after_id, limit),
+    ).fetchall()

@@ -1,0 +1,1 @@
+"""HTTP edges: webhooks and public pages (health, metrics, media, certificate verify)."""

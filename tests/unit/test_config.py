@@ -1,0 +1,96 @@
+"""Configuration: TOML + environment, typed, with errors that name the file, line or key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from coachbox.config import ConfigError, Settings, documented_keys
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "coachbox.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_it_loads_the_committed_file_with_defaults():
+    settings = Settings.load(REPO / "coachbox.toml", {})
+    assert settings.server.port == 8000
+    assert settings.channel_kind == "simulator"
+    assert settings.data_dir == (REPO / "data").resolve()
+
+
+def test_it_applies_environment_overrides_with_types():
+    settings = Settings.load(REPO / "coachbox.toml", {
+        "COACHBOX_SERVER_PORT": "9001",
+        "COACHBOX_TWILIO_MESSAGES_PER_SECOND": "2.5",
+        "COACHBOX_SERVER_TRUST_PROXY": "yes",
+        "COACHBOX_TWILIO_ACCOUNT_SID": "AC123",
+        "COACHBOX_TWILIO_AUTH_TOKEN": "secret",
+    })
+    assert settings.server.port == 9001
+    assert settings.twilio.messages_per_second == 2.5
+    assert settings.server.trust_proxy is True
+    assert settings.channel_kind == "twilio"
+
+
+def test_it_reads_secrets_from_file_variants(tmp_path):
+    secret = tmp_path / "token"
+    secret.write_text("from-a-file\n")
+    settings = Settings.load(REPO / "coachbox.toml", {"COACHBOX_AI_API_KEY_FILE": str(secret)})
+    assert settings.ai.api_key == "from-a-file"
+
+
+def test_it_names_the_line_of_broken_toml(tmp_path):
+    path = _write(tmp_path, '[server]\nport = 8000\nhost = "unterminated\n')
+    with pytest.raises(ConfigError, match=r"coachbox\.toml: invalid TOML: .*line 3"):
+        Settings.load(path, {})
+
+
+def test_it_rejects_unknown_keys_and_sections(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown key server\.prot"):
+        Settings.load(_write(tmp_path, "[server]\nprot = 1\n"), {})
+    with pytest.raises(ConfigError, match=r"unknown section \[sevrer\]"):
+        Settings.load(_write(tmp_path, "[sevrer]\nport = 1\n"), {})
+
+
+def test_it_rejects_wrong_types_naming_the_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"server\.port: expected int"):
+        Settings.load(_write(tmp_path, '[server]\nport = "eighty"\n'), {})
+    with pytest.raises(ConfigError, match=r"COACHBOX_SERVER_PORT: expected int"):
+        Settings.load(_write(tmp_path, ""), {"COACHBOX_SERVER_PORT": "eighty"})
+    with pytest.raises(ConfigError, match=r"org\.default_timezone"):
+        Settings.load(_write(tmp_path, '[org]\ndefault_timezone = "Mars/Olympus"\n'), {})
+
+
+def test_it_refuses_half_configured_twilio(tmp_path):
+    with pytest.raises(ConfigError, match="COACHBOX_TWILIO_AUTH_TOKEN"):
+        Settings.load(_write(tmp_path, ""), {"COACHBOX_TWILIO_ACCOUNT_SID": "AC1"})
+
+
+def test_it_says_when_an_explicit_config_file_is_missing(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        Settings.load(tmp_path / "nope.toml", {})
+
+
+def test_it_documents_every_key_in_the_committed_file_and_the_docs():
+    """A setting nobody can find is a setting nobody can use (datasette's rule)."""
+    committed = (REPO / "coachbox.toml").read_text(encoding="utf-8")
+    docs = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    for section, key, _default, help_text, secret in documented_keys():
+        assert help_text, f"{section}.{key} has no help text"
+        assert f"`{section}.{key}`" in docs, f"{section}.{key} missing from docs/configuration.md"
+        if not secret and key != "templates":
+            assert re.search(rf"^#?\s*{key}\s*=", committed, re.M), f"{section}.{key} missing from coachbox.toml"
+
+
+def test_it_keeps_secrets_out_of_the_committed_file():
+    committed = (REPO / "coachbox.toml").read_text(encoding="utf-8")
+    for section, key, _default, _help, secret in documented_keys():
+        if secret:
+            assert not re.search(rf"^{key}\s*=", committed, re.M), f"{section}.{key} is a secret"
