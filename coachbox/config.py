@@ -56,6 +56,16 @@ class OrgSettings:
     default_timezone: str = _key("Africa/Nairobi", "Time zone used when a phone number's country gives none.")
     lesson_time: str = _key("07:00", "Default daily lesson time (HH:MM, the learner's local time).")
     logo_path: str = _key("", "Optional PNG/JPEG logo for certificates (path relative to the repo or absolute).")
+    certificate_font: str = _key(
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "Unicode TTF for certificates (learners' names in any script it covers; Debian: fonts-dejavu-core).",
+    )
+    certificate_bold_font: str = _key(
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", "Bold TTF for names and titles; empty = the regular font."
+    )
+    certificate_fallback_fonts: str = _key(
+        "", "Comma-separated extra TTFs for scripts the main font lacks (e.g. a Noto Sans Ethiopic path)."
+    )
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,11 @@ class AiSettings:
     daily_limit_per_learner: int = _key(10, "Tutor questions per learner per day.")
     monthly_token_budget: int = _key(2_000_000, "Tokens per month for the whole box; 0 = no limit.")
     timeout_seconds: float = _key(8.0, "Give up on the LLM after this long and answer later from the worker.")
+    input_price_per_million: float = _key(0.15, "Price per million input tokens (for the recorded cost; 0 for a local model).")
+    output_price_per_million: float = _key(0.60, "Price per million output tokens (for the recorded cost).")
+    transcribe_voice_notes: bool = _key(False, "Transcribe learners' voice notes on the same server and treat them as text.")
+    transcription_model: str = _key("whisper-1", "Model name for audio transcriptions on that server.")
+    personalise_lessons: bool = _key(False, "Rephrase lessons for a learner's level/learning style (cached per lesson and style).")
 
 
 @dataclass(frozen=True)
