@@ -96,9 +96,11 @@ def serve(settings: Settings, *, with_worker: bool) -> None:
     from sanic.worker.loader import AppLoader
 
     from coachbox.app import create_app
+    from coachbox.datalock import hold_shared
     from coachbox.logs import setup_logging
 
     _refuse_busy_port(settings.server.host, settings.server.port)
+    data_lock = hold_shared(settings)  # `coachbox restore` refuses while we hold it
     setup_logging(settings)
     _log_startup(settings)
     loader = AppLoader(factory=partial(create_app, settings))
@@ -121,6 +123,7 @@ def serve(settings: Settings, *, with_worker: bool) -> None:
     print(f"coachbox is running on http://{settings.server.host}:{settings.server.port} "
           f"(channel: {settings.channel_kind}). Press Ctrl-C to stop.", flush=True)
     Sanic.serve(primary=app, app_loader=loader)
+    data_lock.close()
 
 
 def _refuse_busy_port(host: str, port: int) -> None:

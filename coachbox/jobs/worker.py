@@ -17,7 +17,10 @@ SHUTDOWN_TIMEOUT_SECONDS = 7.0
 
 def run_worker(settings: Settings, *, workers: int = 2) -> None:
     """Run the consumer until SIGINT/SIGTERM (Huey stops gracefully on both)."""
+    from coachbox.datalock import hold_shared
+
     setup_logging(settings)
+    data_lock = hold_shared(settings)  # `coachbox restore` refuses while we hold it
     huey = create_huey(settings)
     context = WorkerContext(settings)
     register(huey, settings, context)
@@ -30,6 +33,7 @@ def run_worker(settings: Settings, *, workers: int = 2) -> None:
         consumer.run()
     finally:
         context.close()
+        data_lock.close()
         log.info("worker stopped")
 
 

@@ -1,0 +1,316 @@
+"""`coachbox backup` and `coachbox restore`: a consistent .tar.gz of data/ taken while the app runs, and its safe return."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import sqlite3
+import tarfile
+import tempfile
+import zlib
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import IO, Callable, Iterator
+
+import sqlite_utils
+
+from coachbox import __version__, store
+from coachbox.config import Settings
+from coachbox.datalock import data_dir_in_use, exclusive
+from coachbox.errors import UserError
+
+Progress = Callable[[str, int, int], None]
+
+DATABASES = ("coachbox.db", "queue.db")
+FOLDERS = ("media", "certificates")  # cache/, logs/ and backups/ are not part of a backup
+MANIFEST = "manifest.json"
+FORMAT = 1
+BACKUP_GLOB = "coachbox-backup-*.tar.gz"
+_CHUNK = 1 << 20
+
+
+# -- backup ------------------------------------------------------------------------------------------
+
+def backup(settings: Settings, dest: Path | None = None, progress: Progress | None = None) -> Path:
+    """Write coachbox-backup-YYYYmmdd-HHMMSS.tar.gz (UTC) into data/backups/ or DEST; returns its path."""
+    if not settings.db_path.exists():
+        raise UserError(f"{settings.db_path} does not exist: nothing to back up. Run `coachbox init` first, "
+                        "or check [paths] data_dir / COACHBOX_PATHS_DATA_DIR.")
+    target = _target_path(settings, dest)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = tempfile.TemporaryDirectory(prefix=".backup-", dir=target.parent)
+    except OSError as exc:
+        raise UserError(f"cannot write a backup into {target.parent} ({exc.strerror}). "
+                        "Choose another folder, or fix its permissions.") from None
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with staging as tmp:
+            manifest = _manifest()
+            members: list[tuple[str, Path]] = []
+            for name in DATABASES:
+                source = settings.data_dir / name
+                if source.exists():
+                    copy = Path(tmp) / name
+                    applied = _snapshot(source, copy, progress)
+                    if name == "coachbox.db":
+                        manifest["migrations"] = applied
+                    members.append((name, copy))
+            for folder in FOLDERS:
+                members += sorted(_walk(settings.data_dir, folder))
+            _write_archive(partial, members, manifest, progress)
+            os.replace(partial, target)  # readers never see a half-written archive
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise UserError(f"backup to {target} failed ({exc.strerror or exc}). Check free disk space and try again.") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _target_path(settings: Settings, dest: Path | None) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    name = f"coachbox-backup-{stamp}.tar.gz"
+    if dest is not None and dest.name.endswith(".tar.gz") and not dest.is_dir():
+        return dest.resolve()
+    folder = (dest or settings.data_dir / "backups").resolve()
+    target, n = folder / name, 1
+    while target.exists():  # two backups within one second
+        n += 1
+        target = folder / f"coachbox-backup-{stamp}-{n}.tar.gz"
+    return target
+
+
+def _manifest() -> dict:
+    return {
+        "format": FORMAT,
+        "coachbox_version": __version__,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "sqlite_version": sqlite3.sqlite_version,
+        "migrations": [],
+        "files": {},
+    }
+
+
+def _snapshot(source: Path, copy: Path, progress: Progress | None) -> list[str]:
+    """Copy one live database with the online backup API; returns its applied migrations.
+
+    The read transaction held around the copy pins one WAL snapshot: writers carry on undisturbed, and
+    the copy is exactly the database as of BEGIN. Without it every commit by another connection makes
+    sqlite3_backup_step() start over, so under 100 writes/s a stepped backup never finishes.
+    """
+    src = store.connect(source)
+    dst = sqlite3.connect(str(copy), isolation_level=None)
+    try:
+        src.execute("BEGIN")
+        src.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # the snapshot starts at the first read
+        total = src.execute("PRAGMA page_count").fetchone()[0]
+        label = f"backup {source.name}"
+
+        def report(status: int, remaining: int, pages: int) -> None:
+            if progress:
+                progress(label, pages - remaining, pages)
+
+        src.backup(dst, pages=max(256, total // 100), progress=report)
+        applied = store.applied_migrations(src) if source.name == "coachbox.db" else []
+        src.execute("COMMIT")
+        dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+        return applied
+    finally:
+        dst.close()
+        src.close()
+
+
+def _walk(data_dir: Path, folder: str) -> Iterator[tuple[str, Path]]:
+    root = data_dir / folder
+    if not root.is_dir():
+        return
+    for dirpath, _dirs, files in os.walk(root):
+        for file in files:
+            path = Path(dirpath) / file
+            if path.is_file() and not path.is_symlink():
+                yield path.relative_to(data_dir).as_posix(), path
+
+
+class _HashingReader:
+    """Reads exactly `size` bytes of a file for tarfile, hashing what it hands over."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self.sha256 = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self.sha256.update(data)
+        return data
+
+
+def _write_archive(partial: Path, members: list[tuple[str, Path]], manifest: dict, progress: Progress | None) -> None:
+    total = sum(path.stat().st_size for _name, path in members) or 1
+    done = 0
+    # Level 3: SQLite pages of text compress well already; level 9 triples the time for a few % more.
+    with tarfile.open(partial, "w:gz", compresslevel=3) as tar:
+        for name, path in members:
+            with open(path, "rb") as handle:
+                info = tar.gettarinfo(fileobj=handle, arcname=name)
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                info.mode = 0o644
+                reader = _HashingReader(handle)
+                tar.addfile(info, reader)
+            manifest["files"][name] = {"size": info.size, "sha256": reader.sha256.hexdigest()}
+            done += info.size
+            if progress:
+                progress("write archive", done, total)
+        body = json.dumps(manifest, indent=2, sort_keys=True).encode()
+        info = tarfile.TarInfo(MANIFEST)
+        info.size, info.mode, info.mtime = len(body), 0o644, int(datetime.now(timezone.utc).timestamp())
+        tar.addfile(info, io.BytesIO(body))
+    with open(partial, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def prune_backups(settings: Settings, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` backups in data/backups/; returns what was deleted."""
+    folder = settings.data_dir / "backups"
+    found = sorted(folder.glob(BACKUP_GLOB), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+    doomed = found[max(keep, 0):]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed
+
+
+# -- restore -----------------------------------------------------------------------------------------
+
+def restore(settings: Settings, src: Path, *, force: bool = False, progress: Progress | None = None) -> None:
+    """Verify a backup and put it in place of the data folder's databases, media and certificates."""
+    src = Path(src)
+    if not src.is_file():
+        raise UserError(f"{src}: no such backup file. `ls {settings.data_dir / 'backups'}` lists the automatic ones.")
+    if data_dir_in_use(settings):
+        raise UserError(f"coachbox is running on {settings.data_dir}: stop it first (Ctrl-C, or `docker compose stop`), "
+                        "then run the restore again.")
+    existing = _existing_data(settings)
+    if existing and not force:
+        raise UserError(f"{settings.data_dir} already holds data ({', '.join(existing)}). Re-run with --force to "
+                        "replace it (the current files are moved to data/backups/pre-restore-<time>/ first).")
+    with exclusive(settings) as alone:
+        if not alone:
+            raise UserError(f"coachbox started on {settings.data_dir} meanwhile: stop it, then restore again.")
+        with tempfile.TemporaryDirectory(prefix=".restore-", dir=settings.data_dir) as tmp:
+            staged = Path(tmp)
+            manifest = _extract_verified(src, staged, progress)
+            for name in DATABASES:
+                if (staged / name).exists():
+                    _check_integrity(src, staged / name)
+            _refuse_newer(src, manifest)
+            if existing:
+                _move_aside(settings)
+            for name in [*DATABASES, *FOLDERS]:
+                if (staged / name).exists():
+                    os.replace(staged / name, settings.data_dir / name)
+            for folder in FOLDERS:
+                (settings.data_dir / folder).mkdir(exist_ok=True)
+
+
+def _existing_data(settings: Settings) -> list[str]:
+    data = settings.data_dir
+    found = [name for name in DATABASES if (data / name).exists()]
+    found += [f"{folder}/" for folder in FOLDERS if (data / folder).is_dir() and any(p.is_file() for p in (data / folder).rglob("*"))]
+    return found
+
+
+def _damaged(src: Path, what: str) -> UserError:
+    return UserError(f"{src}: {what}. Nothing was changed. Use another backup file "
+                     f"(automatic ones are in data/backups/), or make a fresh one with `coachbox backup`.")
+
+
+def _allowed(name: str) -> bool:
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        return False
+    return name in DATABASES or name == MANIFEST or (path.parts[0] in FOLDERS and len(path.parts) > 1)
+
+
+def _extract_verified(src: Path, staged: Path, progress: Progress | None) -> dict:
+    """Extract into `staged`, accepting only regular files at known, relative paths that match the manifest."""
+    try:
+        with tarfile.open(src, "r:gz") as tar:
+            members = tar.getmembers()
+            for member in members:
+                if not _allowed(member.name):
+                    raise _damaged(src, f"unexpected entry {member.name!r} (not a coachbox backup, or tampered with)")
+                if not (member.isfile() or member.isdir()):
+                    raise _damaged(src, f"entry {member.name!r} is a link or device, which a coachbox backup never holds")
+            manifest_member = next((m for m in members if m.name == MANIFEST), None)
+            if manifest_member is None:
+                raise _damaged(src, "it has no manifest.json, so it is not a coachbox backup")
+            manifest = json.loads(tar.extractfile(manifest_member).read())
+            files = manifest.get("files") if isinstance(manifest, dict) else None
+            if manifest.get("format") != FORMAT or not isinstance(files, dict):
+                raise _damaged(src, f"manifest.json has an unknown format {manifest.get('format')!r}")
+            present = {m.name for m in members if m.isfile() and m.name != MANIFEST}
+            if present != set(files):
+                odd = sorted(present ^ set(files))[0]
+                raise _damaged(src, f"{odd} is not in both the archive and its manifest.json")
+            total, done = sum(m.size for m in members if m.name in files) or 1, 0
+            for member in members:
+                if member.name not in files:
+                    continue
+                target = staged / member.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                digest = hashlib.sha256()
+                with tar.extractfile(member) as reader, open(target, "wb") as out:
+                    while chunk := reader.read(_CHUNK):
+                        digest.update(chunk)
+                        out.write(chunk)
+                if digest.hexdigest() != files[member.name].get("sha256"):
+                    raise _damaged(src, f"{member.name} does not match its checksum in manifest.json")
+                done += member.size
+                if progress:
+                    progress("restore files", done, total)
+            return manifest
+    except (tarfile.TarError, EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
+        raise _damaged(src, f"it is damaged or not a coachbox backup ({type(exc).__name__}: {exc})") from None
+    except OSError as exc:
+        if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
+            raise UserError(f"restore failed: {exc.filename}: {exc.strerror}. Nothing was changed.") from None
+        raise _damaged(src, f"it is damaged or not a coachbox backup ({exc})") from None
+
+
+def _check_integrity(src: Path, db: Path) -> None:
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            rows = [row[0] for row in conn.execute("PRAGMA integrity_check").fetchall()]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise _damaged(src, f"{db.name} in it is not a usable SQLite database ({exc})") from None
+    if rows != ["ok"]:
+        raise _damaged(src, f"{db.name} in it fails PRAGMA integrity_check ({rows[0]})")
+
+
+def _refuse_newer(src: Path, manifest: dict) -> None:
+    known = {m.name for m in store.migrations().pending(sqlite_utils.Database(memory=True))}
+    unknown = [name for name in manifest.get("migrations", []) if name not in known]
+    if unknown:
+        raise UserError(f"{src} was made by a newer coachbox (migration {unknown[0]} is unknown here). "
+                        "Upgrade coachbox first, then restore. Nothing was changed.")
+
+
+def _move_aside(settings: Settings) -> Path:
+    """Keep the current databases, media and certificates in data/backups/pre-restore-<time>/."""
+    data = settings.data_dir
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    aside = data / "backups" / f"pre-restore-{stamp}"
+    aside.mkdir(parents=True, exist_ok=True)
+    names = [f"{db}{suffix}" for db in DATABASES for suffix in ("", "-wal", "-shm")] + [*FOLDERS, "cache"]
+    for name in names:
+        if (data / name).exists():
+            shutil.move(str(data / name), str(aside / name))  # -wal goes with its db: the pair stays consistent
+    return aside
