@@ -1,0 +1,211 @@
+"""TwilioChannel: sends through the official twilio client (async), maps Twilio errors to ChannelError."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from coachbox.channels.base import ChannelError, Outbound, SendResult
+from coachbox.channels.twilio import errors
+from coachbox.config import Settings
+
+log = logging.getLogger("coachbox.twilio")
+
+DEFAULT_API_BASE = "https://api.twilio.com"
+SEND_TIMEOUT_SECONDS = 10.0
+CHECK_TIMEOUT_SECONDS = 5.0
+_TWILIO_HOST = re.compile(r"^https://[a-z0-9.-]*\.twilio\.com(?=/|$)", re.IGNORECASE)
+
+# Twilio's 429 answers may carry Retry-After; the client library drops headers when it raises, so the
+# HTTP client notes it here (a context variable: one value per asyncio task, i.e. per concurrent send).
+_retry_after: contextvars.ContextVar[float | None] = contextvars.ContextVar("twilio_retry_after", default=None)
+
+
+def rewrite_url(url: str, api_base_url: str) -> str:
+    """Point every Twilio domain (api., content., …) at api_base_url when it is not Twilio's own."""
+    base = api_base_url.rstrip("/")
+    if not base or base == DEFAULT_API_BASE:
+        return url
+    return _TWILIO_HOST.sub(base, url, count=1)
+
+
+class _AsyncHttp(AsyncTwilioHttpClient):
+    """The library's aiohttp client with base-URL rewriting, a total timeout and Retry-After capture."""
+
+    def __init__(self, api_base_url: str, timeout: float) -> None:
+        super().__init__(pool_connections=False, timeout=timeout)
+        self.api_base_url = api_base_url
+        # Built inside the running loop (see TwilioChannel._get_client): a session belongs to its loop.
+        self.session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            connector=aiohttp.TCPConnector(limit=64),
+        )
+
+    async def request(self, method: str, url: str, params=None, data=None, headers=None, auth=None,
+                      timeout=None, allow_redirects=False) -> Response:
+        basic = aiohttp.BasicAuth(login=auth[0], password=auth[1]) if auth else None
+        async with self.session.request(
+            method.upper(), rewrite_url(url, self.api_base_url), params=params, data=data, headers=headers,
+            auth=basic, allow_redirects=allow_redirects,
+        ) as response:
+            text = await response.text()
+            if response.status >= 400:
+                _retry_after.set(_parse_retry_after(response.headers.get("Retry-After")))
+            return Response(response.status, text, response.headers)
+
+
+class _SyncHttp(TwilioHttpClient):
+    """The library's requests client with base-URL rewriting (for `coachbox check`)."""
+
+    def __init__(self, api_base_url: str, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        self.api_base_url = api_base_url
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        return super().request(method, rewrite_url(url, self.api_base_url), *args, **kwargs)
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None  # an HTTP-date: rare from Twilio, and our own backoff is long enough
+
+
+def to_address(channel_key: str) -> str:
+    """Our channel key → Twilio's To: 'whatsapp:+2547…' and 'whatsapp:KE.x' stay, 'sms:+2547…' → '+2547…'."""
+    return channel_key.removeprefix("sms:")
+
+
+def from_address(settings: Settings, channel_key: str) -> str:
+    if channel_key.startswith("sms:"):
+        return settings.twilio.sms_from or settings.twilio.whatsapp_from.removeprefix("whatsapp:")
+    sender = settings.twilio.whatsapp_from
+    return sender if sender.startswith("whatsapp:") else f"whatsapp:{sender}"
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message as Twilio lists it (for reconciliation after a crash or a timeout)."""
+
+    sid: str
+    to: str
+    body: str
+    status: str
+    date_created: datetime | None
+
+
+class TwilioChannel:
+    kind = "twilio"
+
+    def __init__(self, settings: Settings, *, timeout: float = SEND_TIMEOUT_SECONDS) -> None:
+        self.settings = settings
+        self.timeout = timeout
+        self._client: Client | None = None
+        self._http: _AsyncHttp | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _get_client(self) -> Client:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            # A new event loop (the worker runs one per drain): the old session cannot be used from it.
+            self._http = _AsyncHttp(self.settings.twilio.api_base_url, self.timeout)
+            # environment={} so TWILIO_EDGE/TWILIO_REGION in the process environment cannot redirect us.
+            self._client = Client(self.settings.twilio.account_sid, self.settings.twilio.auth_token,
+                                  http_client=self._http, environment={})
+            self._loop = loop
+        return self._client
+
+    async def send(self, message: Outbound) -> SendResult:
+        client = self._get_client()
+        params: dict[str, Any] = {
+            "to": to_address(message.address),
+            "from_": from_address(self.settings, message.address),
+        }
+        if message.content_sid:
+            params["content_sid"] = message.content_sid
+            if message.content_variables:
+                params["content_variables"] = message.content_variables
+        else:
+            params["body"] = message.body
+        if message.media_urls:
+            params["media_url"] = list(message.media_urls)
+        if message.status_callback:
+            params["status_callback"] = message.status_callback
+        _retry_after.set(None)
+        try:
+            created = await client.messages.create_async(**params)
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise _channel_error(exc, _retry_after.get()) from None
+        except aiohttp.ClientConnectorError as exc:
+            # The connection was never made: Twilio cannot have accepted anything.
+            raise ChannelError(f"cannot reach Twilio: {exc}", code="network") from None
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            # The request may have reached Twilio: the sender looks it up before any resend.
+            raise ChannelError(f"no answer from Twilio: {exc!r}", code="timeout") from None
+        return SendResult(provider_sid=created.sid, status=created.status or "queued")
+
+    async def find_sent(self, address: str, since: datetime) -> list[SentMessage]:
+        """Messages Twilio holds to this address sent on or after since's date (GET Messages.json?To=&DateSent>=)."""
+        client = self._get_client()
+        try:
+            found = await client.messages.list_async(
+                to=to_address(address), date_sent_after=(since - timedelta(minutes=5)).date(), limit=500
+            )
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise _channel_error(exc, None) from None
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            raise ChannelError(f"cannot list messages at Twilio: {exc!r}", code="network") from None
+        return [SentMessage(m.sid, m.to or "", m.body or "", m.status or "", m.date_created) for m in found]
+
+    async def close(self) -> None:
+        if self._http is not None and self._loop is asyncio.get_running_loop():
+            await self._http.session.close()
+        self._client = self._http = self._loop = None
+
+
+def _channel_error(exc: TwilioRestException | TwilioServiceException, retry_after: float | None) -> ChannelError:
+    status = int(getattr(exc, "status", 0) or 0)
+    code = str(exc.code) if getattr(exc, "code", None) is not None else None
+    if status == 429 and code is None:
+        code = "20429"
+    permanent = errors.is_permanent(code, status)
+    detail = getattr(exc, "msg", None) or getattr(exc, "detail", None) or getattr(exc, "title", "")
+    return ChannelError(f"Twilio {status}: {detail}".strip(), permanent=permanent, code=code, retry_after=retry_after)
+
+
+def check_credentials(settings: Settings):
+    """`coachbox check`: fetch the account at Twilio (short timeout) and say what to fix if it fails."""
+    from coachbox.appliance import Finding
+
+    http = _SyncHttp(settings.twilio.api_base_url, CHECK_TIMEOUT_SECONDS)
+    client = Client(settings.twilio.account_sid, settings.twilio.auth_token, http_client=http, environment={})
+    try:
+        account = client.api.v2010.accounts(settings.twilio.account_sid).fetch()
+    except TwilioRestException as exc:
+        if exc.status in (401, 403, 404):
+            return Finding("error", f"Twilio rejected the credentials ({exc.status}, code {exc.code})",
+                           "check COACHBOX_TWILIO_ACCOUNT_SID (AC…) and COACHBOX_TWILIO_AUTH_TOKEN in the Twilio Console")
+        return Finding("error", f"Twilio answered {exc.status}: {exc.msg}", "try again later; see status.twilio.com")
+    except Exception as exc:  # noqa: BLE001 - any network failure becomes a finding, not a traceback
+        return Finding("error", f"cannot reach Twilio at {settings.twilio.api_base_url}: {type(exc).__name__}",
+                       "check the box's internet connection and [twilio] api_base_url")
+    if (account.status or "active") != "active":
+        return Finding("error", f"Twilio account {account.friendly_name!r} is {account.status}",
+                       "reactivate it in the Twilio Console (Billing)")
+    if not settings.twilio.whatsapp_from:
+        return Finding("warn", f"Twilio account {account.friendly_name!r} is active but no WhatsApp sender is set",
+                       "set [twilio] whatsapp_from, e.g. whatsapp:+14155238886 for the sandbox")
+    return Finding("ok", f"Twilio account {account.friendly_name!r} is active; sending from {settings.twilio.whatsapp_from}")
