@@ -1,0 +1,1 @@
+"""The AI tutor: answers learners' questions from the course content, with guardrails and a no-AI fallback."""
