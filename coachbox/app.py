@@ -20,6 +20,7 @@ log = logging.getLogger("coachbox.web")
 # One `setup(app)` per feature; each registers its blueprint(s) and listeners.
 FEATURES = (
     "coachbox.web.health",
+    "coachbox.admin.views",
 )
 
 

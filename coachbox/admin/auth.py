@@ -1,0 +1,221 @@
+"""Admin sign-in pages: first-run setup, sign-in/out, password change and reset, users, audit log."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.exceptions import Forbidden, NotFound
+from sanic.response import HTTPResponse
+
+from coachbox.admin import accounts, passwords
+from coachbox.admin import security as sec
+from coachbox.admin.pages import back, render
+from coachbox.store import admin_auth, transaction
+
+bp = Blueprint("admin_auth", url_prefix="/admin")
+MIN_PASSWORD = 10
+
+
+def _password_problems(form) -> list[str]:
+    password, again = form.get("password", ""), form.get("password2", "")
+    problems = []
+    if len(password) < MIN_PASSWORD:
+        problems.append(f"The password needs at least {MIN_PASSWORD} characters.")
+    if password != again:
+        problems.append("The two passwords are not the same.")
+    return problems
+
+
+async def _anonymous_page(request: Request, template: str, *, status: int = 200, **context) -> HTTPResponse:
+    """A page shown before sign-in, with its double-submit CSRF token."""
+    cookie: dict = {}
+    token = await sec.presession_token(request, cookie)
+    response = render(request, template, status=status, csrf_token=token, **context)
+    sec.set_presession_cookie(request, response, cookie)
+    return response
+
+
+# -- first run ------------------------------------------------------------------------------------
+
+def _setup_token_valid(conn, token: str) -> bool:
+    import hmac
+
+    row = conn.execute("SELECT value FROM box_state WHERE key = 'setup_token'").fetchone()
+    return bool(token) and row is not None and hmac.compare_digest(row[0], token)
+
+
+@bp.get("/setup")
+async def setup_page(request: Request):
+    services = request.app.ctx.services
+    token = request.args.get("token", "")
+    if not await services.db.run(_setup_token_valid, token):
+        return render(request, "message.html", status=404, heading="This link does not work",
+                      text="The first-run link was already used, or it is mistyped. Sign in instead, or run "
+                           "`coachbox admin reset EMAIL` on the box.", link="/admin/login", link_label="Sign in")
+    return await _anonymous_page(request, "set_password.html", heading="Create the owner account",
+                                 intro="You are the first person here: you will own this box (users, settings, everything).",
+                                 action="/admin/setup", token=token, ask_email=True, email="", errors=[],
+                                 button="Create account")
+
+
+def _first_owner(conn, token: str, email: str, password: str, now) -> int | None:
+    admin_id = accounts.create_first_owner(conn, token, email, password, now)
+    if admin_id is not None:
+        admin_auth.audit(conn, admin_id, "admin.first_owner", f"admin:{email}", now)
+    return admin_id
+
+
+@bp.post("/setup")
+async def setup_submit(request: Request):
+    await sec.check_presession_csrf(request)
+    services = request.app.ctx.services
+    form = request.form
+    token, email = form.get("token", ""), form.get("email", "").strip()
+    problems = _password_problems(form)
+    if "@" not in email:
+        problems.append("Enter your email address.")
+    if problems:
+        return await _anonymous_page(request, "set_password.html", status=400, heading="Create the owner account",
+                                     intro="", action="/admin/setup", token=token, ask_email=True, email=email,
+                                     errors=problems, button="Create account")
+    admin_id = await services.db.run(_first_owner, token, email, form.get("password"), services.clock.now())
+    if admin_id is None:
+        raise Forbidden("This first-run link was already used.")
+    response = back("/admin/")
+    await sec.start_session(request, response, admin_id)
+    return response
+
+
+# -- sign in / out --------------------------------------------------------------------------------
+
+@bp.get("/login")
+async def login_page(request: Request):
+    if await sec.load_admin(request):
+        return back(sec.safe_next(request.args.get("next")))
+    return await _anonymous_page(request, "login.html", next=sec.safe_next(request.args.get("next")), email="",
+                                 errors=[])
+
+
+@bp.post("/login")
+async def login_submit(request: Request):
+    await sec.check_presession_csrf(request)
+    services = request.app.ctx.services
+    email = (request.form.get("email") or "").strip()
+    password = request.form.get("password") or ""
+    next_url = sec.safe_next(request.form.get("next"))
+    ip = sec.client_ip(request)
+    if sec.login_blocked(services.cache, email, ip):
+        return await _anonymous_page(request, "login.html", status=429, next=next_url, email=email, errors=[
+            "Too many failed attempts. Wait 15 minutes and try again, or ask the owner for a reset link."])
+    row = await services.db.run(admin_auth.admin_by_email, email) if email else None
+    ok = await _verify(request, password, row["password_hash"] if row is not None else None)
+    if not ok or row is None or row["disabled"]:
+        sec.record_login_failure(services.cache, email, ip)
+        return await _anonymous_page(request, "login.html", status=401, next=next_url, email=email,
+                                     errors=["That email and password do not match."])
+    sec.clear_login_failures(services.cache, email)
+    response = back(next_url)
+    await sec.start_session(request, response, row["id"])
+    return response
+
+
+@bp.post("/logout")
+@sec.admin_view("viewer")
+async def logout(request: Request):
+    await request.app.ctx.services.db.run(admin_auth.delete_session, request.ctx.session_id)
+    response = back("/admin/login", "signedout")
+    sec.clear_session_cookie(response)
+    return response
+
+
+async def _verify(request: Request, password: str, stored: str | None) -> bool:
+    """scrypt (~50 ms) off the event loop and off the writer thread; a dummy hash for unknown accounts so
+    the response time does not tell which emails exist."""
+    import asyncio
+
+    if not stored:
+        stored = getattr(request.app.ctx, "admin_dummy_hash", None)
+        if stored is None:
+            stored = request.app.ctx.admin_dummy_hash = passwords.hash_password("not-a-password")
+        password = password + "\0"  # never matches the dummy
+    return await asyncio.get_running_loop().run_in_executor(None, passwords.verify_password, password, stored)
+
+
+# -- own password ---------------------------------------------------------------------------------
+
+@bp.get("/account")
+@sec.admin_view("viewer")
+async def account(request: Request):
+    return render(request, "account.html", errors=[])
+
+
+@bp.post("/account/password")
+@sec.admin_view("viewer")
+async def change_password(request: Request):
+    services = request.app.ctx.services
+    admin = request.ctx.admin
+    row = await services.db.run(admin_auth.admin_by_id, admin["admin_id"])
+    problems = _password_problems(request.form)
+    if not await _verify(request, request.form.get("current", ""), row["password_hash"] or ""):
+        problems.insert(0, "The current password is wrong.")
+    if problems:
+        return render(request, "account.html", status=400, errors=problems)
+
+    new_hash = passwords.hash_password(request.form.get("password"))
+
+    def change(conn, admin_id: int, keep: str, now) -> None:
+        with transaction(conn):
+            conn.execute("UPDATE admins SET password_hash = ? WHERE id = ?", (new_hash, admin_id))
+            admin_auth.delete_admin_sessions(conn, admin_id, keep=keep)
+            admin_auth.audit(conn, admin_id, "password.change", f"admin:{admin_id}", now)
+
+    await services.db.run(change, admin["admin_id"], request.ctx.session_id,
+                          services.clock.now())
+    return back("/admin/account", "password")
+
+
+# -- reset links (made by the owner or `coachbox admin add/reset`) -----------------------------------
+
+@bp.get("/reset")
+async def reset_page(request: Request):
+    services = request.app.ctx.services
+    token = request.args.get("token", "")
+    row = await services.db.run(accounts.token_admin, token, services.clock.now())
+    email = row["email"] if row else None
+    if email is None:
+        return render(request, "message.html", status=404, heading="This link does not work",
+                      text="It was already used, it expired, or it is mistyped. Ask the owner for a new one.",
+                      link="/admin/login", link_label="Sign in")
+    return await _anonymous_page(request, "set_password.html", heading="Set your password",
+                                 intro="Choose the password you will sign in with.", action="/admin/reset",
+                                 token=token, ask_email=False, email=email, errors=[], button="Set password")
+
+
+def _use_token(conn, token: str, password: str, now) -> int | None:
+    admin_id = accounts.use_token(conn, token, password, now)
+    if admin_id is not None:
+        # A reset ends every other session: whoever knew the old password is signed out.
+        admin_auth.delete_admin_sessions(conn, admin_id)
+        admin_auth.audit(conn, admin_id, "password.reset", f"admin:{admin_id}", now)
+    return admin_id
+
+
+@bp.post("/reset")
+async def reset_submit(request: Request):
+    await sec.check_presession_csrf(request)
+    services = request.app.ctx.services
+    token = request.form.get("token", "")
+    row = await services.db.run(accounts.token_admin, token, services.clock.now())
+    email = row["email"] if row else None
+    if email is None:
+        raise NotFound("This reset link was already used or has expired.")
+    problems = _password_problems(request.form)
+    if problems:
+        return await _anonymous_page(request, "set_password.html", status=400, heading="Set your password", intro="",
+                                     action="/admin/reset", token=token, ask_email=False, email=email,
+                                     errors=problems, button="Set password")
+    admin_id = await services.db.run(_use_token, token, request.form.get("password"), services.clock.now())
+    if admin_id is None:
+        raise NotFound("This reset link was already used or has expired.")
+    response = back("/admin/")
+    await sec.start_session(request, response, admin_id)
+    return response

@@ -1,0 +1,179 @@
+"""Owner-only pages: admins and their roles, reset links, the audit log and API tokens."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.exceptions import BadRequest, NotFound
+
+from coachbox.admin import accounts
+from coachbox.admin import security as sec
+from coachbox.admin.pages import back, render
+from coachbox.errors import UserError
+from coachbox.store import admin_auth, transaction
+
+bp = Blueprint("admin_users", url_prefix="/admin")
+
+
+@bp.get("/users")
+@sec.admin_view("owner")
+async def users(request: Request):
+    rows = await request.app.ctx.services.db.run(admin_auth.list_admins)
+    return render(request, "users.html", users=rows, roles=sec.ROLES, link=None, link_email="", errors=[])
+
+
+@bp.post("/users")
+@sec.admin_view("owner")
+async def add_user(request: Request):
+    services = request.app.ctx.services
+    email, role = (request.form.get("email") or "").strip(), request.form.get("role", "")
+    errors = []
+    if "@" not in email:
+        errors.append("Enter an email address.")
+    if role not in sec.ROLES:
+        errors.append("Choose a role.")
+    if not errors and await services.db.run(admin_auth.admin_by_email, email):
+        errors.append(f"{email} can already sign in; use Reset link for a new password.")
+    if errors:
+        rows = await services.db.run(admin_auth.list_admins)
+        return render(request, "users.html", status=400, users=rows, roles=sec.ROLES, link=None, link_email="",
+                      errors=errors)
+    try:
+        link = await services.db.run(_add, email, role, request.ctx.admin["admin_id"], services.settings,
+                                     services.clock.now())
+    except UserError as exc:
+        rows = await services.db.run(admin_auth.list_admins)
+        return render(request, "users.html", status=400, users=rows, roles=sec.ROLES, link=None, link_email="",
+                      errors=[str(exc)])
+    rows = await services.db.run(admin_auth.list_admins)
+    return render(request, "users.html", users=rows, roles=sec.ROLES, link=link, link_email=email, errors=[])
+
+
+def _link(settings, token: str) -> str:
+    return f"{settings.server.public_url.rstrip('/')}/admin/reset?token={token}"
+
+
+def _add(conn, email, role, by, settings, now) -> str:
+    with transaction(conn):
+        admin_id = accounts.add_admin(conn, email, role, now)
+        admin_auth.audit(conn, by, "admin.add", f"admin:{email}", now, role=role)
+    return _link(settings, accounts.issue_token(conn, admin_id, now, purpose="invite"))
+
+
+async def _target(request: Request, admin_id: int):
+    row = await request.app.ctx.services.db.run(admin_auth.admin_by_id, admin_id)
+    if row is None:
+        raise NotFound("No such admin.")
+    return row
+
+
+@bp.post("/users/<admin_id:int>/role")
+@sec.admin_view("owner")
+async def set_role(request: Request, admin_id: int):
+    services = request.app.ctx.services
+    role = request.form.get("role", "")
+    if role not in sec.ROLES:
+        raise BadRequest("Unknown role.")
+    target = await _target(request, admin_id)
+
+    def change(conn, now) -> bool:
+        with transaction(conn):
+            if target["role"] == "owner" and role != "owner" and admin_auth.owner_count(conn) <= 1:
+                return False  # never leave the box without an owner
+            conn.execute("UPDATE admins SET role = ? WHERE id = ?", (role, admin_id))
+            admin_auth.audit(conn, request.ctx.admin["admin_id"], "admin.role", f"admin:{target['email']}", now,
+                             old=target["role"], new=role)
+            return True
+
+    if not await services.db.run(change, services.clock.now()):
+        raise BadRequest("The box needs at least one owner: make someone else owner first.")
+    return back("/admin/users", "saved")
+
+
+@bp.post("/users/<admin_id:int>/<action:disable|enable>")
+@sec.admin_view("owner")
+async def set_disabled(request: Request, admin_id: int, action: str):
+    services = request.app.ctx.services
+    target = await _target(request, admin_id)
+    disable = action == "disable"
+
+    def change(conn, now) -> bool:
+        with transaction(conn):
+            if disable and target["role"] == "owner" and admin_auth.owner_count(conn) <= 1:
+                return False
+            conn.execute("UPDATE admins SET disabled = ? WHERE id = ?", (int(disable), admin_id))
+            if disable:
+                admin_auth.delete_admin_sessions(conn, admin_id)
+            admin_auth.audit(conn, request.ctx.admin["admin_id"], f"admin.{action}", f"admin:{target['email']}", now)
+            return True
+
+    if not await services.db.run(change, services.clock.now()):
+        raise BadRequest("The box needs at least one active owner.")
+    return back("/admin/users", "saved")
+
+
+@bp.post("/users/<admin_id:int>/reset")
+@sec.admin_view("owner")
+async def reset_link(request: Request, admin_id: int):
+    services = request.app.ctx.services
+    target = await _target(request, admin_id)
+
+    def make(conn, now) -> str:
+        admin_auth.audit(conn, request.ctx.admin["admin_id"], "admin.reset_link", f"admin:{target['email']}", now)
+        return _link(services.settings, accounts.issue_token(conn, admin_id, now, purpose="reset"))
+
+    link = await services.db.run(make, services.clock.now())
+    rows = await services.db.run(admin_auth.list_admins)
+    return render(request, "users.html", users=rows, roles=sec.ROLES, link=link, link_email=target["email"], errors=[])
+
+
+@bp.get("/audit")
+@sec.admin_view("owner")
+async def audit_log(request: Request):
+    before = request.args.get("before")
+    rows = await request.app.ctx.services.db.run(
+        admin_auth.recent_audit, before_id=int(before) if before and before.isdigit() else None)
+    return render(request, "audit.html", rows=rows)
+
+
+# -- API tokens -----------------------------------------------------------------------------------
+
+@bp.get("/tokens")
+@sec.admin_view("owner")
+async def tokens(request: Request):
+    rows = await request.app.ctx.services.db.run(admin_auth.list_api_tokens)
+    return render(request, "tokens.html", tokens=rows, new_token=None, roles=sec.ROLES)
+
+
+@bp.post("/tokens")
+@sec.admin_view("owner")
+async def create_token(request: Request):
+    services = request.app.ctx.services
+    name = (request.form.get("name") or "").strip()[:80]
+    role = request.form.get("role", "viewer")
+    if not name or role not in sec.ROLES:
+        raise BadRequest("Give the token a name and a scope.")
+
+    def create(conn, now):
+        with transaction(conn):
+            token_id, token = admin_auth.create_api_token(conn, name, role, now)
+            admin_auth.audit(conn, request.ctx.admin["admin_id"], "api_token.create", f"api_token:{token_id}", now,
+                             name=name, role=role)
+        return token
+
+    token = await services.db.run(create, services.clock.now())
+    rows = await services.db.run(admin_auth.list_api_tokens)
+    return render(request, "tokens.html", tokens=rows, new_token=token, roles=sec.ROLES)
+
+
+@bp.post("/tokens/<token_id:int>/revoke")
+@sec.admin_view("owner")
+async def revoke_token(request: Request, token_id: int):
+    services = request.app.ctx.services
+
+    def revoke(conn, now):
+        with transaction(conn):
+            if admin_auth.revoke_api_token(conn, token_id, now):
+                admin_auth.audit(conn, request.ctx.admin["admin_id"], "api_token.revoke", f"api_token:{token_id}", now)
+
+    await services.db.run(revoke, services.clock.now())
+    return back("/admin/tokens", "revoked")

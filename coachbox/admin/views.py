@@ -1,0 +1,33 @@
+"""Wires the admin page into the app: templates, static files and one blueprint per area."""
+
+from __future__ import annotations
+
+import importlib
+
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse
+
+from coachbox.admin.pages import STATIC, build_environment, security_headers
+
+# One module per area, each with a `bp` blueprint.
+AREAS = (
+    "coachbox.admin.auth",
+    "coachbox.admin.users",
+    "coachbox.admin.dashboard",
+)
+
+
+def setup(app: Sanic) -> None:
+    app.ctx.admin_env = build_environment()
+    # Static files change only with a release; a day of caching saves every page view a round trip on slow links.
+    app.static("/admin/static", str(STATIC), name="admin_static")
+    for name in AREAS:
+        app.blueprint(importlib.import_module(name).bp)
+
+    @app.on_response
+    async def _admin_headers(request: Request, response: HTTPResponse) -> None:
+        if request.path.startswith("/admin/static/"):
+            response.headers["Cache-Control"] = "public, max-age=86400"
+            response.headers["X-Content-Type-Options"] = "nosniff"
+        elif request.path.startswith("/admin") and "Content-Security-Policy" not in response.headers:
+            security_headers(response)
