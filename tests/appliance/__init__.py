@@ -1,0 +1,1 @@
+"""Tests of the appliance: backup/restore, migrations, processes, CLI, accounts."""

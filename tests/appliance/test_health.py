@@ -1,0 +1,33 @@
+"""GET /healthz and GET /metrics through the ASGI test client."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+# One Prometheus text-format sample: name{label="value",…} number
+_SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? -?[0-9.eE+-]+$')
+
+
+@pytest.mark.anyio
+async def test_it_reports_db_queue_and_channel_in_healthz(app):
+    request, response = await app.asgi_client.get("/healthz")
+    assert response.status == 200
+    assert response.json["status"] == "ok"
+    assert response.json["db"]["ok"] is True
+    assert response.json["queue"]["ok"] is True
+    assert response.json["channel"] == "simulator"
+
+
+@pytest.mark.anyio
+async def test_it_serves_metrics_in_prometheus_text_format(app):
+    await app.asgi_client.get("/healthz")
+    request, response = await app.asgi_client.get("/metrics")
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    lines = response.body.decode().splitlines()
+    for line in lines:
+        assert line.startswith("# HELP ") or line.startswith("# TYPE ") or _SAMPLE.match(line), line
+    assert any(line.startswith("coachbox_requests_total{") and 'route="healthz"' in line for line in lines)
+    assert "coachbox_queue_pending 0" in lines
