@@ -94,13 +94,14 @@ def _parse_courses(courses_dir: Path, languages: set[str], report: Reporter,
         if progress:
             progress("Reading courses", done, len(folders))
     slugs = {course.slug: course for course, _ in parsed}
+    folder_names = {course_dir.name for course_dir in folders}  # a broken original is reported on its own
     for course, doc in parsed:
         original = course.translation_of
-        if original is None:
+        if original is None or (original in folder_names and original not in slugs):
             continue
         if original == course.slug or original not in slugs:
             doc.error(f"translation_of = '{original}' is not another course folder",
-                      f"use the folder name of the original course, one of: {', '.join(sorted(set(slugs) - {course.slug}))}",
+                      f"use the folder name of the original course, one of: {', '.join(sorted(folder_names - {course.slug}))}",
                       key="translation_of")
         elif slugs[original].translation_of:
             doc.error(f"translation_of = '{original}' is itself a translation",
@@ -172,7 +173,7 @@ def _parse_lessons(course_dir: Path, report: Reporter) -> list[Lesson]:
         match = LESSON_FILE.match(path.name)
         if not match:
             report.add(path, 1, f"'{path.name}' is not a lesson file name",
-                       "name lesson files NN-lesson-slug.md, e.g. 01-what-is-mobile-money.md (lowercase, dashes)")
+                       "name lesson files NN-lesson-slug.md in lowercase with dashes, e.g. 01-what-is-mobile-money.md")
             continue
         position, slug = int(match.group(1)), match.group(2)
         if position < 1:
@@ -272,7 +273,7 @@ def _parse_question(doc: TomlDoc, item: dict, index: int) -> Question | None:
         shown = f"has kind '{kind}'" if kind is not None else "has no kind"
         doc.error(f"{label} {shown}", 'use kind = "choice", "true_false" or "short"', key="kind", **where)
         return None
-    doc.unknown_keys(item, QUIZ_KEYS[kind], f"{label} ({kind})", **where)
+    doc.unknown_keys(item, QUIZ_KEYS[kind], f"{label}, a {kind} question", **where)
     prompt = doc.text(item, "question", required=True, label=label, **where)
     explanation = doc.text(item, "explanation", required=True, label=label,
                            hint='add explanation = "…": learners read it after they answer', **where)
@@ -290,7 +291,7 @@ def _parse_question(doc: TomlDoc, item: dict, index: int) -> Question | None:
         if "answer" not in item:
             doc.error(f"{label} has no answer", "add answer = true or answer = false", **where)
         elif not isinstance(item["answer"], bool):
-            doc.error(f"{label}: answer must be true or false", "write answer = true or answer = false (no quotes)",
+            doc.error(f"{label}: answer must be true or false", "write answer = true or answer = false, without quotes",
                       key="answer", **where)
         else:
             answer = item["answer"]
@@ -309,11 +310,11 @@ def _parse_question(doc: TomlDoc, item: dict, index: int) -> Question | None:
 def _choice_answer(doc: TomlDoc, item: dict, label: str, count: int | None, where: dict) -> int | None:
     span = f"1 to {count}" if count else "1 to the number of choices"
     if "answer" not in item:
-        doc.error(f"{label} has no answer", f"add answer = N, the number of the right choice ({span})", **where)
+        doc.error(f"{label} has no answer", f"add answer = N, the number of the right choice, from {span}", **where)
         return None
     answer = item["answer"]
     if not isinstance(answer, int) or isinstance(answer, bool):
-        doc.error(f"{label}: answer must be the number of the right choice", f"write a number from {span}, e.g. answer = 2",
+        doc.error(f"{label}: answer must be the number of the right choice", f"write a number from {span} without quotes, e.g. answer = 2",
                   key="answer", **where)
         return None
     if count and not 1 <= answer <= count:

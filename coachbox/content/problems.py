@@ -64,7 +64,7 @@ def load_toml(path: Path, reporter: Reporter, *, text: str | None = None, offset
                 message += f" at column {match.group(2)}"
         what = "front matter is not valid TOML" if offset else "not valid TOML"
         hint = ("a key appears twice" if message.startswith("Cannot overwrite")
-                else 'check the quotes, commas and brackets on this line (text needs "quotes")')
+                else 'check the quotes, commas and brackets on this line; text needs "quotes"')
         reporter.add(path, line + offset, f"{what}: {message}", hint)
         return None
     return TomlDoc(path, text.split("\n"), offset, reporter, data)
@@ -148,7 +148,7 @@ class TomlDoc:
         prefix = f"{label}: " if label else ""
         where = dict(key=key, table=table, index=index)
         if not isinstance(value, int) or isinstance(value, bool):
-            self.error(f"{prefix}{key} must be a whole number", f"write {key} = {default} (no quotes)", **where)
+            self.error(f"{prefix}{key} must be a whole number", f"write {key} = {default}, without quotes", **where)
             return None
         if (low is not None and value < low) or (high is not None and value > high):
             span = f"from {low} to {high}" if high is not None else f"of at least {low}"
@@ -161,6 +161,6 @@ class TomlDoc:
             return default
         if not isinstance(data[key], bool):
             prefix = f"{label}: " if label else ""
-            self.error(f"{prefix}{key} must be true or false", f"write {key} = true or {key} = false (no quotes)", key=key)
+            self.error(f"{prefix}{key} must be true or false", f"write {key} = true or {key} = false, without quotes", key=key)
             return None
         return data[key]
