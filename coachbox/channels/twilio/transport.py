@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextvars
 import logging
 import re
@@ -55,10 +56,13 @@ class _AsyncHttp(AsyncTwilioHttpClient):
 
     async def request(self, method: str, url: str, params=None, data=None, headers=None, auth=None,
                       timeout=None, allow_redirects=False) -> Response:
-        basic = aiohttp.BasicAuth(login=auth[0], password=auth[1]) if auth else None
+        headers = dict(headers or {})
+        if auth:
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
         async with self.session.request(
             method.upper(), rewrite_url(url, self.api_base_url), params=params, data=data, headers=headers,
-            auth=basic, allow_redirects=allow_redirects,
+            allow_redirects=allow_redirects,
         ) as response:
             text = await response.text()
             if response.status >= 400:

@@ -1,0 +1,455 @@
+"""The outbox sender: claims due rows (compare-and-set), applies the 24-hour rule and the rate cap, records outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import random
+import socket
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from coachbox.channels.base import ChannelError, Outbound
+from coachbox.channels.twilio import errors
+from coachbox.store import transaction
+
+log = logging.getLogger("coachbox.outbox")
+
+WINDOW = timedelta(hours=24)  # WhatsApp's customer-service window after the learner's last message
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_CAP_SECONDS = 600.0
+STALE_CLAIM_SECONDS = 120.0  # well above the send timeout: a live sender never holds a claim this long
+MATCH_SLACK = timedelta(seconds=90)  # clock skew between this box and Twilio's date_created
+RATE_KEY = "outbox:twilio:next-slot"
+MESSAGE_LIMIT = 1600  # Twilio's body limit (error 21617)
+
+# Identifies this process's claims: a crashed process's rows can be reconciled at once, a live one's not.
+_PROCESS_NONCE = uuid.uuid4().hex[:8]
+
+
+def claimer_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_NONCE}"
+
+
+def split_body(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Parts of at most `limit` characters at paragraph/sentence boundaries (the content package's splitter)."""
+    if len(text) <= limit:
+        return [text]
+    try:
+        from coachbox.content.markup import split_message
+    except ImportError:  # pragma: no cover - the content package ships it; keep the outbox usable without it
+        return [text[i:i + limit] for i in range(0, len(text), limit)]
+    return split_message(text, limit) or [text[:limit]]
+
+
+# -- the rate cap ---------------------------------------------------------------------------------------------------
+def reserve_slots(cache: Any, count: int, rate: float, *, key: str = RATE_KEY) -> float:
+    """Reserve `count` send slots spaced 1/rate apart, shared by every process through diskcache.
+
+    A virtual-scheduling bucket (GCRA with no burst): the cache holds the next free slot time; each process
+    takes a run of slots in one transaction. So in any window of W seconds at most W*rate+1 sends start,
+    whatever the number of processes. Returns the wall-clock time of the first slot.
+    """
+    with cache.transact(retry=True):
+        now = time.time()
+        start = max(now, float(cache.get(key, 0.0)))
+        cache.set(key, start + count / rate)
+    return start
+
+
+# -- rows ------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Row:
+    id: int
+    learner_id: int | None
+    channel: str
+    address: str
+    body: str
+    media: tuple[str, ...]
+    kind: str
+    template_key: str | None
+    content_variables: str | None
+    attempts: int
+    created_at: datetime
+    error_code: str | None
+    use_template: bool
+    last_inbound_at: datetime | None
+    opted_out: bool
+
+    @classmethod
+    def of(cls, row: sqlite3.Row) -> "_Row":
+        return cls(
+            id=row["id"], learner_id=row["learner_id"], channel=row["channel"], address=row["address"],
+            body=row["body"], media=tuple(json.loads(row["media"] or "[]")), kind=row["kind"],
+            template_key=row["template_key"], content_variables=row["content_variables"], attempts=row["attempts"],
+            created_at=datetime.fromisoformat(row["created_at"]), error_code=row["error_code"],
+            use_template=bool(row["use_template"]),
+            last_inbound_at=datetime.fromisoformat(row["last_inbound_at"]) if row["last_inbound_at"] else None,
+            opted_out=bool(row["opted_out"]),
+        )
+
+
+def _claim_due(conn: sqlite3.Connection, now: str, limit: int, claimer: str) -> list[_Row]:
+    """Claim up to `limit` due rows: at most one per learner per call, earliest first, so parts stay in order."""
+    with transaction(conn):
+        candidates = conn.execute(
+            """SELECT m.*, l.last_inbound_at, COALESCE(l.opted_out, 0) AS opted_out
+               FROM messages m LEFT JOIN learners l ON l.id = m.learner_id
+               WHERE m.direction = 'out' AND m.status IN ('queued', 'retry') AND m.next_attempt_at <= ?
+                 AND NOT EXISTS (SELECT 1 FROM messages p
+                                 WHERE p.learner_id = m.learner_id AND p.id < m.id
+                                   AND p.direction = 'out' AND p.status IN ('queued', 'retry', 'sending'))
+               ORDER BY m.kind != 'reply', m.id LIMIT ?""",
+            (now, limit),
+        ).fetchall()
+        claimed = []
+        for row in candidates:
+            # Compare-and-set: only the process whose UPDATE changed the row sends it.
+            cursor = conn.execute(
+                """UPDATE messages SET status = 'sending', attempts = attempts + 1, claimed_at = ?, claimed_by = ?,
+                          updated_at = ?
+                   WHERE id = ? AND status IN ('queued', 'retry')""",
+                (now, claimer, now, row["id"]),
+            )
+            if cursor.rowcount == 1:
+                claimed.append(_Row.of(row))
+        return claimed
+
+
+def _mark_sent(conn: sqlite3.Connection, message_id: int, sid: str, content_sid: str | None, now: str) -> None:
+    # A status callback (tagged ?m=id) may have arrived first and moved the row on: never move it back.
+    conn.execute(
+        """UPDATE messages SET provider_sid = COALESCE(provider_sid, ?), content_sid = ?, sent_at = COALESCE(sent_at, ?),
+                  status = CASE WHEN status = 'sending' THEN 'sent' ELSE status END,
+                  error_code = NULL, error_message = NULL, updated_at = ?
+           WHERE id = ?""",
+        (sid, content_sid, now, now, message_id),
+    )
+
+
+def _finish(conn: sqlite3.Connection, message_id: int, status: str, now: str, *, code: str | None = None,
+            reason: str = "", next_attempt_at: str | None = None, use_template: bool | None = None,
+            uncount: bool = False) -> None:
+    conn.execute(
+        """UPDATE messages SET status = ?, error_code = ?, error_message = ?,
+                  next_attempt_at = COALESCE(?, next_attempt_at), use_template = COALESCE(?, use_template),
+                  attempts = attempts - ?, updated_at = ?
+           WHERE id = ? AND status = 'sending'""",
+        (status, code, reason or None, next_attempt_at, None if use_template is None else int(use_template),
+         int(uncount), now, message_id),
+    )
+
+
+def opt_out_learner(conn: sqlite3.Connection, learner_id: int | None, now: str, opted_out: bool = True) -> None:
+    if learner_id is not None:
+        conn.execute("UPDATE learners SET opted_out = ?, updated_at = ? WHERE id = ?", (int(opted_out), now, learner_id))
+
+
+def _fail(conn: sqlite3.Connection, row: _Row, code: str | None, reason: str, now: str) -> None:
+    with transaction(conn):
+        _finish(conn, row.id, "failed", now, code=code, reason=reason)
+        if code == errors.UNSUBSCRIBED:
+            opt_out_learner(conn, row.learner_id, now)
+
+
+# -- deciding what to send --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Plan:
+    action: str  # send | wait | cancel
+    outbound: Outbound | None = None
+    reason: str = ""
+
+
+def template_sid(settings, key: str | None) -> str | None:
+    """[twilio.templates] entry: a plain "HX…" string or a table with a sid key."""
+    if not key:
+        return None
+    entry = settings.twilio.templates.get(key)
+    if isinstance(entry, dict):
+        entry = entry.get("sid")
+    return entry or None
+
+
+def plan(row: _Row, settings, now: datetime, media_urls: tuple[str, ...]) -> _Plan:
+    """Pure decision for one claimed row: free-form, template, wait for the window, or cancel."""
+    if row.opted_out and row.kind != "reply":
+        return _Plan("cancel", reason="the learner opted out (STOP)")
+    callback = f"{settings.server.public_url.rstrip('/')}/webhooks/twilio/status?m={row.id}"
+    base = dict(message_id=row.id, address=row.address, media_urls=media_urls, status_callback=callback)
+    whatsapp = row.address.startswith("whatsapp:")
+    in_window = row.last_inbound_at is not None and now - row.last_inbound_at < WINDOW
+    if whatsapp and (row.use_template or not in_window):
+        key = row.template_key or row.kind
+        sid = template_sid(settings, key)
+        if sid is None:
+            return _Plan("wait", reason=f"outside the 24-hour window and no [twilio.templates] entry for '{key}'")
+        return _Plan("send", Outbound(body=row.body, content_sid=sid, content_variables=row.content_variables, **base))
+    return _Plan("send", Outbound(body=row.body, **base))
+
+
+def backoff_seconds(attempts: int, retry_after: float | None = None, *, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter in its upper half, never sooner than Twilio's Retry-After."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    delay = ceiling * (0.5 + 0.5 * (rng or random).random())
+    return max(delay, retry_after or 0.0)
+
+
+# -- the send loop ----------------------------------------------------------------------------------------------------
+async def _media_urls(services, row: _Row) -> tuple[str, ...]:
+    if not row.media:
+        return ()
+    from coachbox.web.media import media_secret, signed_media_url
+
+    secret = await media_secret(services)
+    expires = services.clock.now() + timedelta(days=2)  # Twilio fetches at once; WhatsApp may re-fetch later
+    return tuple(signed_media_url(services.settings, secret, path, expires) for path in row.media)
+
+
+async def deliver_due(services, *, limit: int = 100) -> int:
+    """Send what is due now; returns how many rows were claimed (0 = nothing due)."""
+    settings = services.settings
+    rate = settings.twilio.messages_per_second
+    # Claim about one second's worth: a claim held while waiting for a rate slot delays other processes' replies.
+    batch = max(1, min(limit, math.ceil(rate)))
+    now = services.clock.now()
+    rows = await services.db.run(_claim_due, now.isoformat(), batch, claimer_id())
+    if not rows:
+        return 0
+    plans = [(row, plan(row, settings, now, await _media_urls(services, row))) for row in rows]
+    sendable = [(row, p) for row, p in plans if p.action == "send"]
+    for row, p in plans:
+        if p.action != "send":
+            status = "waiting" if p.action == "wait" else "cancelled"
+            await services.db.run(_finish, row.id, status, now.isoformat(), reason=p.reason, uncount=True)
+            log.info("outbox %s", status, extra={"message_id": row.id, "reason": p.reason})
+    if sendable:
+        first = reserve_slots(services.cache, len(sendable), rate)
+        await asyncio.gather(*(_send_one(services, row, p.outbound, first + i / rate)
+                               for i, (row, p) in enumerate(sendable)))
+    return len(rows)
+
+
+async def _send_one(services, row: _Row, outbound: Outbound, slot: float) -> None:
+    if row.error_code == "timeout" and await _already_at_twilio(services, row):
+        return  # the last attempt timed out but Twilio had taken it: recorded as sent, not resent
+    delay = slot - time.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+    try:
+        result = await services.channel.send(outbound)
+    except ChannelError as exc:
+        await _record_failure(services, row, exc)
+        return
+    except Exception as exc:  # noqa: BLE001 - an unexpected bug must not leave the row 'sending' for 2 minutes
+        log.exception("outbox send crashed", extra={"message_id": row.id})
+        await _record_failure(services, row, ChannelError(repr(exc), code="timeout"))
+        return
+    stamp = services.clock.now().isoformat()
+    await services.db.run(_mark_sent, row.id, result.provider_sid, outbound.content_sid, stamp)
+
+
+async def _record_failure(services, row: _Row, exc: ChannelError) -> None:
+    settings = services.settings
+    now = services.clock.now()
+    stamp = now.isoformat()
+    if exc.permanent:
+        if exc.code == errors.WINDOW_CLOSED and not row.use_template and template_sid(settings, row.template_key or row.kind):
+            await services.db.run(_finish, row.id, "queued", stamp, code=exc.code, reason=errors.describe(exc.code),
+                                  next_attempt_at=stamp, use_template=True, uncount=True)
+            log.info("outbox switching to template after 63016", extra={"message_id": row.id})
+            return
+        await services.db.run(_fail, row, exc.code, f"{exc} {errors.describe(exc.code)}".strip(), stamp)
+        log.warning("outbox send failed permanently", extra={"message_id": row.id, "code": exc.code, "error": str(exc)})
+        return
+    horizon = timedelta(minutes=settings.twilio.retry_horizon_minutes)
+    delay = backoff_seconds(row.attempts, exc.retry_after)
+    if now + timedelta(seconds=delay) - row.created_at > horizon:
+        await services.db.run(_fail, row, exc.code or "gave_up",
+                              f"gave up after {row.attempts} attempts over {horizon}: {exc}", stamp)
+        log.warning("outbox gave up", extra={"message_id": row.id, "attempts": row.attempts, "code": exc.code})
+        return
+    next_at = (now + timedelta(seconds=delay)).isoformat()
+    await services.db.run(_finish, row.id, "retry", stamp, code=exc.code, reason=str(exc), next_attempt_at=next_at)
+    log.info("outbox retry", extra={"message_id": row.id, "code": exc.code, "in_seconds": round(delay, 1)})
+
+
+# -- reconciliation after a crash or a timeout ------------------------------------------------------------------------
+def _known_sid(conn: sqlite3.Connection, sid: str) -> bool:
+    return conn.execute("SELECT 1 FROM messages WHERE provider_sid = ?", (sid,)).fetchone() is not None
+
+
+async def _lookup(services, address: str, body: str, since: datetime, template: bool, taken: set[str]) -> str | None:
+    """The sid of a message Twilio holds to `address` since the claim, matching our body, not yet ours."""
+    find = getattr(services.channel, "find_sent", None)
+    if find is None:
+        return None  # the simulator: nothing to ask
+    candidates = sorted(await find(address, since), key=lambda m: m.date_created or since)
+    for message in candidates:
+        if message.sid in taken or (message.date_created and message.date_created < since - MATCH_SLACK):
+            continue
+        if not template and message.body != body:
+            continue
+        if await services.db.run(_known_sid, message.sid):
+            continue
+        taken.add(message.sid)
+        return message.sid
+    return None
+
+
+async def _already_at_twilio(services, row: _Row) -> bool:
+    since = datetime.fromisoformat(await services.db.run(_claimed_at_of_last_try, row.id) or row.created_at.isoformat())
+    try:
+        sid = await _lookup(services, row.address, row.body, since, row.use_template, set())
+    except ChannelError as exc:
+        # Could not check: try again later (still marked 'timeout', so the next try looks first again).
+        await _record_failure(services, row, ChannelError(f"lookup failed: {exc}", code="timeout",
+                                                          retry_after=exc.retry_after))
+        return True
+    if sid:
+        await services.db.run(_mark_sent, row.id, sid, None, services.clock.now().isoformat())
+        log.info("outbox found a timed-out send at Twilio", extra={"message_id": row.id, "sid": sid})
+        return True
+    return False
+
+
+def _claimed_at_of_last_try(conn: sqlite3.Connection, message_id: int) -> str | None:
+    # The first claim of the timed-out attempt is gone (the row was re-claimed); created_at bounds it safely.
+    row = conn.execute("SELECT created_at FROM messages WHERE id = ?", (message_id,)).fetchone()
+    return row[0] if row else None
+
+
+def _sending_rows(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    return conn.execute(
+        """SELECT id, address, body, claimed_at, claimed_by, use_template, created_at FROM messages
+           WHERE direction = 'out' AND status = 'sending' ORDER BY id"""
+    ).fetchall()
+
+
+def _release(conn: sqlite3.Connection, message_id: int, claimer: str, now: str) -> None:
+    conn.execute(
+        """UPDATE messages SET status = 'retry', next_attempt_at = ?, updated_at = ?
+           WHERE id = ? AND status = 'sending' AND claimed_by = ?""",
+        (now, now, message_id, claimer),
+    )
+
+
+def _confirm(conn: sqlite3.Connection, message_id: int, claimer: str, sid: str, now: str) -> None:
+    conn.execute(
+        """UPDATE messages SET status = 'sent', provider_sid = ?, sent_at = ?, updated_at = ?
+           WHERE id = ? AND status = 'sending' AND claimed_by = ?""",
+        (sid, now, now, message_id, claimer),
+    )
+
+
+def _claim_is_stale(claimed_by: str | None, claimed_at: datetime | None, now: datetime, stale_after: float) -> bool:
+    if claimed_at is None or (now - claimed_at).total_seconds() > stale_after:
+        return True
+    host, _, rest = (claimed_by or "").partition(":")
+    pid_text, _, nonce = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another box's claim: only age tells
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return nonce != _PROCESS_NONCE  # our pid, an earlier life (containers reuse pids)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True  # that sender is dead: its claims are orphans now
+    except PermissionError:
+        return False
+    return False
+
+
+async def reconcile(services, *, stale_after: float = STALE_CLAIM_SECONDS) -> int:
+    """Rows left 'sending' by a dead sender: confirmed from Twilio's records, or released for a resend."""
+    now = services.clock.now()
+    rows = await services.db.run(_sending_rows)
+    taken: set[str] = set()
+    settled = 0
+    for row in rows:
+        claimed_at = datetime.fromisoformat(row["claimed_at"]) if row["claimed_at"] else None
+        if not _claim_is_stale(row["claimed_by"], claimed_at, now, stale_after):
+            continue
+        since = claimed_at or datetime.fromisoformat(row["created_at"])
+        try:
+            sid = await _lookup(services, row["address"], row["body"], since, bool(row["use_template"]), taken)
+        except ChannelError as exc:
+            log.warning("outbox reconcile could not ask Twilio; will try again", extra={"error": str(exc)})
+            return settled
+        stamp = services.clock.now().isoformat()
+        if sid:
+            await services.db.run(_confirm, row["id"], row["claimed_by"], sid, stamp)
+        else:
+            await services.db.run(_release, row["id"], row["claimed_by"], stamp)
+        settled += 1
+        log.info("outbox reconciled", extra={"message_id": row["id"], "found": bool(sid)})
+    return settled
+
+
+# -- the web process's background drainer ---------------------------------------------------------------------------
+class Sender:
+    """Drains the outbox in the web process: kick() after a turn commits, so a reply leaves at once."""
+
+    POLL_SECONDS = 5.0  # safety net for retries that fall due and rows written by other processes
+
+    def __init__(self, services) -> None:
+        self.services = services
+        self._event: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+
+    def kick(self) -> None:
+        if self._event is not None:
+            self._event.set()
+
+    async def start(self) -> None:
+        self._event = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="outbox-sender")
+
+    async def _run(self) -> None:
+        try:
+            await reconcile(self.services)
+        except Exception:  # noqa: BLE001 - the drainer must keep running
+            log.exception("outbox reconcile failed")
+        while not self._stopping:
+            try:
+                while not self._stopping and await deliver_due(self.services):
+                    pass
+            except Exception:  # noqa: BLE001
+                log.exception("outbox drain failed")
+            try:
+                await asyncio.wait_for(self._event.wait(), timeout=self.POLL_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+            self._event.clear()
+
+    async def stop(self, timeout: float = 12.0) -> None:
+        """Let in-flight sends finish (so their sids are recorded), then stop."""
+        self._stopping = True
+        if self._task is None:
+            return
+        self.kick()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except asyncio.TimeoutError:
+            self._task.cancel()
+
+
+async def drain(services, *, seconds: float = 50.0) -> int:
+    """Reconcile, then deliver until nothing is due or `seconds` pass (the worker's periodic task)."""
+    await reconcile(services)
+    deadline = time.monotonic() + seconds
+    total = 0
+    while time.monotonic() < deadline:
+        claimed = await deliver_due(services)
+        if not claimed:
+            break
+        total += claimed
+    return total

@@ -1,0 +1,83 @@
+"""Inbound media (photos, voice notes): downloaded with the account's credentials into data/media/inbound/."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import mimetypes
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from coachbox.channels.base import Inbound, InboundMedia
+from coachbox.channels.twilio.transport import rewrite_url
+from coachbox.config import Settings
+
+log = logging.getLogger("coachbox.twilio.media")
+
+DOWNLOAD_TIMEOUT_SECONDS = 5.0  # the webhook must still answer well inside Twilio's 15 s
+INBOUND_DIR = "media/inbound"  # relative to the data folder (what /media/… signed URLs serve)
+_SAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+class MediaTooLarge(Exception):
+    pass
+
+
+def _credentials_allowed(url: str, settings: Settings) -> bool:
+    """Send the account's credentials only to Twilio (or the configured compatible API), never elsewhere."""
+    host = (urlsplit(url).hostname or "").lower()
+    configured = (urlsplit(settings.twilio.api_base_url).hostname or "").lower()
+    return host == configured or host == "twilio.com" or host.endswith(".twilio.com")
+
+
+async def download_media(settings: Settings, inbound: Inbound) -> Inbound:
+    """A copy of `inbound` whose media carry local paths; a file that fails to download keeps only its URL."""
+    if not inbound.media:
+        return inbound
+    target = settings.data_dir / INBOUND_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    auth = (settings.twilio.account_sid, settings.twilio.auth_token)
+    stored: list[InboundMedia] = []
+    # follow_redirects: Twilio answers with a redirect to its media CDN; httpx drops the credentials there.
+    async with httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT_SECONDS, follow_redirects=True) as client:
+        for index, item in enumerate(inbound.media):
+            url = rewrite_url(item.url, settings.twilio.api_base_url)
+            name = f"{_SAFE.sub('_', inbound.provider_sid)}-{index}{_extension(item.content_type)}"
+            try:
+                await _fetch(client, url, auth if _credentials_allowed(url, settings) else None,
+                             target / name, settings.twilio.media_max_bytes)
+            except (httpx.HTTPError, MediaTooLarge, OSError) as exc:
+                log.warning("inbound media not downloaded", extra={"sid": inbound.provider_sid, "error": repr(exc)})
+                stored.append(item)
+                continue
+            stored.append(dataclasses.replace(item, path=f"{INBOUND_DIR}/{name}"))
+    return dataclasses.replace(inbound, media=tuple(stored))
+
+
+async def _fetch(client: httpx.AsyncClient, url: str, auth, dest: Path, limit: int) -> None:
+    partial = dest.with_suffix(dest.suffix + ".part")
+    async with client.stream("GET", url, auth=auth) as response:
+        response.raise_for_status()
+        declared = int(response.headers.get("content-length") or 0)
+        if declared > limit:
+            raise MediaTooLarge(f"{declared} bytes > [twilio] media_max_bytes {limit}")
+        size = 0
+        try:
+            with partial.open("wb") as out:
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:  # a missing or lying Content-Length
+                        raise MediaTooLarge(f"more than [twilio] media_max_bytes {limit}")
+                    out.write(chunk)
+            partial.replace(dest)
+        finally:
+            partial.unlink(missing_ok=True)
+
+
+def _extension(content_type: str) -> str:
+    base = content_type.split(";")[0].strip().lower()
+    known = {"audio/ogg": ".ogg", "image/jpeg": ".jpg", "audio/mpeg": ".mp3", "video/mp4": ".mp4"}
+    return known.get(base) or mimetypes.guess_extension(base) or ".bin"

@@ -1,0 +1,96 @@
+"""Twilio status callbacks: statuses only move forward, ErrorCode is kept, 21610 opts the learner out."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from coachbox.channels.twilio import errors
+from coachbox.store import transaction
+
+# Callbacks arrive out of order (https://www.twilio.com/docs/messaging/guides/outbound-message-status-in-status-callbacks):
+# a row only moves to a higher rank, so "read" never becomes "delivered" and "delivered" never "sent".
+RANK = {
+    "queued": 1, "accepted": 1, "scheduled": 1, "sending": 2, "sent": 3,
+    "failed": 4, "undelivered": 4, "delivered": 5, "read": 6,
+}
+# Our own states before Twilio has the message (ours, not Twilio's, hence rank 0).
+_UNSENT = {"queued", "retry", "sending", "waiting"}
+_KNOWN = set(RANK) | {"canceled", "receiving", "received", "partially_delivered"}
+
+
+class BadStatus(ValueError):
+    """A status callback without the fields every callback carries."""
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    sid: str
+    status: str
+    error_code: str | None = None
+    message_id: int | None = None  # our outbox id, from the ?m= tag on the StatusCallback URL
+
+
+def parse_status(form: Mapping[str, list[str]], tag: str | None) -> StatusUpdate:
+    def first(name: str) -> str | None:
+        values = form.get(name) or []
+        return values[0] if values else None
+
+    sid = first("MessageSid") or first("SmsSid")
+    status = (first("MessageStatus") or first("SmsStatus") or "").lower()
+    if not sid or not status:
+        raise BadStatus("MessageSid and MessageStatus are required")
+    code = first("ErrorCode") or None
+    message_id = int(tag) if tag and tag.isdigit() else None
+    return StatusUpdate(sid=sid, status=status, error_code=code, message_id=message_id)
+
+
+def _rank(status: str) -> int:
+    return 0 if status in _UNSENT else RANK.get(status, 0)
+
+
+def apply_status(conn: sqlite3.Connection, update: StatusUpdate, now: str,
+                 has_template: Callable[[str | None], bool] = lambda key: False) -> str:
+    """Apply one callback; returns what happened: updated | stale | unknown | requeued | ignored."""
+    if update.status not in _KNOWN:
+        return "ignored"  # a status Twilio adds later: harmless to skip, never an error
+    with transaction(conn):
+        row = None
+        if update.message_id is not None:
+            row = conn.execute(
+                "SELECT id, learner_id, status, provider_sid, use_template, template_key, kind FROM messages "
+                "WHERE id = ? AND direction = 'out'", (update.message_id,)).fetchone()
+        if row is None:
+            row = conn.execute(
+                "SELECT id, learner_id, status, provider_sid, use_template, template_key, kind FROM messages "
+                "WHERE provider_sid = ? AND direction = 'out'", (update.sid,)).fetchone()
+        if row is None:
+            return "unknown"
+        if row["provider_sid"] and row["provider_sid"] != update.sid:
+            return "stale"  # about an earlier attempt of this row (e.g. the free-form try before a template)
+        code = update.error_code
+        if update.status in ("failed", "undelivered") and code == errors.WINDOW_CLOSED:
+            if row["use_template"] and row["provider_sid"] is None:
+                return "stale"  # the free-form attempt's late callback; the template is on its way
+            if not row["use_template"] and has_template(row["template_key"] or row["kind"]):
+                conn.execute(
+                    """UPDATE messages SET status = 'queued', use_template = 1, provider_sid = NULL, error_code = ?,
+                              error_message = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?""",
+                    (code, errors.describe(code), now, now, row["id"]))
+                return "requeued"
+        if RANK.get(update.status, 0) <= _rank(row["status"]):
+            return "stale"
+        conn.execute(
+            """UPDATE messages SET status = ?, provider_sid = COALESCE(provider_sid, ?),
+                      error_code = COALESCE(?, error_code), error_message = COALESCE(?, error_message),
+                      sent_at = COALESCE(sent_at, ?),
+                      delivered_at = CASE WHEN ? IN ('delivered', 'read') THEN COALESCE(delivered_at, ?) ELSE delivered_at END,
+                      read_at = CASE WHEN ? = 'read' THEN COALESCE(read_at, ?) ELSE read_at END,
+                      updated_at = ?
+               WHERE id = ?""",
+            (update.status, update.sid, code, errors.describe(code) or None, now, update.status, now, update.status,
+             now, now, row["id"]))
+        if code == errors.UNSUBSCRIBED and row["learner_id"] is not None:
+            conn.execute("UPDATE learners SET opted_out = 1, updated_at = ? WHERE id = ?", (now, row["learner_id"]))
+        return "updated"

@@ -1,0 +1,112 @@
+"""Inbound Twilio webhooks: the URL Twilio signed, signature check, and form → Inbound (numbers in E.164)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Mapping
+from urllib.parse import parse_qsl, urlsplit
+
+import phonenumbers
+from twilio.request_validator import RequestValidator
+
+from coachbox.channels.base import Inbound, InboundMedia
+from coachbox.config import Settings
+
+MAX_MEDIA = 10  # WhatsApp and MMS carry at most 10 media per message
+
+
+class BadInbound(ValueError):
+    """A webhook body that is not a Twilio message (answered 400)."""
+
+
+class FormData(dict):
+    """Form fields as {name: [values]}, keeping blank values: Twilio signs 'Body=' too."""
+
+    @classmethod
+    def parse(cls, body: bytes) -> "FormData":
+        form = cls()
+        for name, value in parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True):
+            form.setdefault(name, []).append(value)
+        return form
+
+    def getlist(self, name: str) -> list[str]:  # what RequestValidator.get_values looks for
+        return self.get(name, [])
+
+    def first(self, name: str, default: str | None = None) -> str | None:
+        values = self.get(name)
+        return values[0] if values else default
+
+
+def signed_url(settings: Settings, path: str, query_string: str, headers: Mapping[str, str]) -> str:
+    """The URL Twilio requested: [server] public_url + path + query, or what our own proxy says it was."""
+    public = urlsplit(settings.server.public_url)
+    scheme, host = public.scheme, public.netloc
+    if settings.server.trust_proxy:
+        # Only behind our own reverse proxy: anyone else could forge these headers.
+        scheme = (headers.get("x-forwarded-proto") or scheme).split(",")[0].strip()
+        host = (headers.get("x-forwarded-host") or host).split(",")[0].strip()
+    url = f"{scheme}://{host}{public.path.rstrip('/')}{path}"
+    return f"{url}?{query_string}" if query_string else url
+
+
+def signature_ok(auth_token: str, url: str, form: FormData, signature: str | None) -> bool:
+    """https://www.twilio.com/docs/usage/webhooks/webhooks-security (HMAC-SHA1 of URL + sorted fields)."""
+    if not signature or not auth_token:
+        return False
+    return RequestValidator(auth_token).validate(url, form, signature)
+
+
+def e164(raw: str | None) -> str | None:
+    """'+254 700 000001' / '254700000001' → '+254700000001'; None when it is not a phone number."""
+    if not raw:
+        return None
+    candidate = raw.strip()
+    if not candidate.startswith("+"):
+        if not candidate.isdigit():
+            return None
+        candidate = "+" + candidate  # WaId: the number without '+'
+    try:
+        number = phonenumbers.parse(candidate, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def channel_key(sender: str, wa_id: str | None) -> tuple[str, str, str | None]:
+    """(channel, learner channel key, E.164 phone) for a From field."""
+    prefix, sep, rest = sender.partition(":")
+    if not sep:
+        phone = e164(sender)
+        return "sms", f"sms:{phone or sender}", phone
+    if prefix == "whatsapp":
+        phone = e164(rest) or e164(wa_id)
+        # A business-scoped user id (whatsapp:KE.abc…) carries no number: the id itself is the key.
+        return "whatsapp", f"whatsapp:{phone}" if phone else sender, phone
+    return prefix, sender, e164(rest)
+
+
+def parse_inbound(form: FormData, now: datetime) -> Inbound:
+    """Twilio's form fields → Inbound. Unknown fields are ignored: Twilio adds new ones at any time."""
+    sid = form.first("MessageSid") or form.first("SmsMessageSid")
+    sender = form.first("From")
+    if not sid or not sender:
+        raise BadInbound("MessageSid and From are required")
+    try:
+        count = min(int(form.first("NumMedia") or 0), MAX_MEDIA)
+    except ValueError:
+        raise BadInbound("NumMedia must be a number") from None
+    media = tuple(
+        InboundMedia(url=url, content_type=form.first(f"MediaContentType{i}") or "application/octet-stream")
+        for i in range(max(0, count))
+        if (url := form.first(f"MediaUrl{i}"))
+    )
+    wa_id = form.first("WaId") or None
+    channel, key, phone = channel_key(sender.strip(), wa_id)
+    return Inbound(
+        channel=channel, address=key, body=form.first("Body") or "", provider_sid=sid, received_at=now,
+        phone=phone, wa_id=wa_id, profile_name=form.first("ProfileName") or None,
+        button_payload=form.first("ButtonPayload") or None, button_text=form.first("ButtonText") or None,
+        media=media,
+    )

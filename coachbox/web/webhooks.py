@@ -1,0 +1,126 @@
+"""POST /webhooks/twilio and /webhooks/twilio/status: verify, parse, hand to the conversation, wake the sender."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import timedelta
+
+from sanic import Blueprint, Request, Sanic
+from sanic.exceptions import BadRequest, Forbidden, ServiceUnavailable
+from sanic.response import HTTPResponse, empty, text
+
+from coachbox.channels import outbox
+from coachbox.channels.outbox import Sender
+from coachbox.channels.twilio import media as twilio_media
+from coachbox.channels.twilio.status import BadStatus, apply_status, parse_status
+from coachbox.channels.twilio.webhook import BadInbound, FormData, parse_inbound, signature_ok, signed_url
+from coachbox.store.messages import is_duplicate_inbound
+
+log = logging.getLogger("coachbox.web.webhooks")
+
+bp = Blueprint("twilio_webhooks")
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+
+
+def _verified_form(request: Request) -> FormData:
+    """The form, once X-Twilio-Signature matches; 403 (logged, nothing stored) otherwise."""
+    settings = request.app.ctx.services.settings
+    form = FormData.parse(request.body or b"")
+    if not settings.server.verify_signatures:
+        return form
+    url = signed_url(settings, request.path, request.query_string, request.headers)
+    if not signature_ok(settings.twilio.auth_token, url, form, request.headers.get("x-twilio-signature")):
+        log.warning("twilio signature rejected", extra={"path": request.path, "url": url, "ip": request.remote_addr or request.ip,
+                                                         "had_signature": "x-twilio-signature" in request.headers})
+        raise Forbidden("invalid Twilio signature")
+    return form
+
+
+def _inbound_handler(request: Request):
+    services = request.app.ctx.services
+    handler = services.extras.get("inbound_handler")  # tests put a stand-in here; production uses the engine
+    if handler is None:
+        try:
+            from coachbox.conversation.service import handle_inbound
+        except ImportError:
+            log.error("coachbox.conversation.service is missing: inbound messages cannot be handled")
+            raise ServiceUnavailable("not ready") from None
+        handler = services.extras["inbound_handler"] = handle_inbound
+    return handler
+
+
+def _after_turn(conn: sqlite3.Connection, learner_id: int, opt_out: str | None, now: str, since: str) -> None:
+    if opt_out in ("STOP", "START"):
+        # Twilio's Advanced Opt-Out already answered the keyword; we stop (or resume) proactive messages.
+        outbox.opt_out_learner(conn, learner_id, now, opted_out=opt_out == "STOP")
+    # The window is open again: messages that waited for it (no template configured) may go now.
+    conn.execute(
+        """UPDATE messages SET status = 'queued', next_attempt_at = ?, updated_at = ?
+           WHERE learner_id = ? AND direction = 'out' AND status = 'waiting' AND created_at >= ?""",
+        (now, now, learner_id, since),
+    )
+
+
+def _sender(request: Request) -> Sender | None:
+    return request.app.ctx.services.extras.get("sender")
+
+
+@bp.post("/webhooks/twilio")
+async def inbound(request: Request) -> HTTPResponse:
+    services = request.app.ctx.services
+    form = _verified_form(request)
+    now = services.clock.now()
+    try:
+        message = parse_inbound(form, now)
+    except BadInbound as exc:
+        raise BadRequest(str(exc)) from None
+    handler = _inbound_handler(request)
+    if message.media and not await services.db.run(is_duplicate_inbound, message):
+        message = await twilio_media.download_media(services.settings, message)
+    outcome = await handler(services, message)
+    if not outcome.duplicate and outcome.learner_id is not None:
+        await services.db.run(_after_turn, outcome.learner_id, (form.first("OptOutType") or "").upper() or None,
+                              now.isoformat(), (now - outbox.WINDOW).isoformat())
+    sender = _sender(request)
+    if sender is not None and not outcome.duplicate:
+        sender.kick()
+    return text(EMPTY_TWIML, content_type="text/xml")
+
+
+@bp.post("/webhooks/twilio/status")
+async def status(request: Request) -> HTTPResponse:
+    services = request.app.ctx.services
+    form = _verified_form(request)
+    try:
+        update = parse_status(form, request.args.get("m"))
+    except BadStatus as exc:
+        raise BadRequest(str(exc)) from None
+    settings = services.settings
+    result = await services.db.run(apply_status, update, services.clock.now().isoformat(),
+                                   lambda key: outbox.template_sid(settings, key) is not None)
+    if result == "requeued" and (sender := _sender(request)) is not None:
+        sender.kick()
+    return empty(status=204)
+
+
+def setup(app: Sanic) -> None:
+    app.blueprint(bp)
+
+    @app.before_server_start
+    async def _start_sender(app: Sanic) -> None:
+        services = app.ctx.services
+        if not services.settings.server.verify_signatures:
+            log.warning("TWILIO SIGNATURE CHECKING IS OFF: anyone can post fake messages. Use only for a local tunnel.")
+        if "sender" not in services.extras:
+            sender = Sender(services)
+            services.extras["sender"] = sender
+            app.ctx.outbox_sender = sender
+            await sender.start()
+
+    @app.before_server_stop
+    async def _stop_sender(app: Sanic) -> None:
+        sender = getattr(app.ctx, "outbox_sender", None)
+        if sender is not None:
+            await sender.stop()
+            app.ctx.services.extras.pop("sender", None)
