@@ -14,6 +14,7 @@ AREAS = (
     "coachbox.admin.auth",
     "coachbox.admin.users",
     "coachbox.admin.dashboard",
+    "coachbox.admin.learners",
 )
 
 

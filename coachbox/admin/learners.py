@@ -1,0 +1,248 @@
+"""Learner pages: search/filter/paging, a learner's record and transcript, and the actions on them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from datetime import datetime, timedelta
+
+from sanic import Blueprint, Request
+from sanic.exceptions import BadRequest, NotFound
+from sanic.response import raw
+
+from coachbox.admin import security as sec
+from coachbox.admin.pages import back, render
+from coachbox.store import admin_auth, admin_learners as q, transaction
+from coachbox.store.messages import OutboxDraft, enqueue_outbound
+
+bp = Blueprint("admin_learners", url_prefix="/admin")
+WINDOW = timedelta(hours=24)
+BODY_LIMIT = 1600  # Twilio's limit for one message (error 21617)
+ADMIN_KIND = "admin"  # outbox kind; outside the window the sender looks up [twilio.templates] admin
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def _filter(request: Request) -> q.LearnerFilter:
+    args = request.args
+    return q.LearnerFilter(
+        q=(args.get("q") or "")[:100], course_id=_int(args.get("course")), status=args.get("status") or "",
+        cohort=(args.get("cohort") or "")[:80], inactive_days=_int(args.get("inactive")),
+        page=max(1, _int(args.get("page")) or 1),
+    )
+
+
+@bp.get("/learners")
+@sec.admin_view("viewer")
+async def learner_list(request: Request):
+    services = request.app.ctx.services
+    f = _filter(request)
+    page = await services.db.run(q.search, f, services.clock.now())
+    options = await services.db.run(q.filter_options)
+    query = {k: v for k, v in request.args.items() if k != "page"}
+    return render(request, "learners.html", page=page, f=f, options=options, statuses=q.STATUSES,
+                  query="&".join(f"{k}={_url(v[0])}" for k, v in query.items()))
+
+
+def _url(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+@bp.get("/learners.csv")
+@sec.admin_view("editor")
+async def learner_csv(request: Request):
+    """The filtered list as CSV (all pages), for spreadsheets."""
+    services = request.app.ctx.services
+    f = _filter(request)
+    page = await services.db.run(q.search, q.LearnerFilter(**{**f.__dict__, "page": 1, "per_page": 100_000}),
+                                 services.clock.now())
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "name", "phone", "status", "opted_out", "cohort", "course", "streak", "last_message_at"])
+    for r in page.rows:
+        writer.writerow([r["id"], _cell(r["name"] or r["profile_name"]), _cell(r["phone"]), r["status"], r["opted_out"],
+                         _cell(r["cohort"]), _cell(r["course_title"]), r["streak"], r["last_inbound_at"] or ""])
+    await services.db.run(_audit, request.ctx.admin["admin_id"], "learners.export_csv", None, services.clock.now(),
+                          rows=len(page.rows))
+    return raw(out.getvalue().encode("utf-8-sig"), content_type="text/csv; charset=utf-8",
+               headers={"Content-Disposition": 'attachment; filename="learners.csv"'})
+
+
+def _cell(value: str | None) -> str:
+    """Neutralise spreadsheet formulas: a learner named '=HYPERLINK(…)' must stay text in Excel."""
+    value = value or ""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") and not value[1:2].isdigit() else value
+
+
+def _audit(conn, admin_id, action, target, now, **detail):
+    admin_auth.audit(conn, admin_id, action, target, now, **detail)
+
+
+async def _learner(request: Request, learner_id: int):
+    row = await request.app.ctx.services.db.run(q.learner, learner_id)
+    if row is None:
+        raise NotFound("No such learner.")
+    return row
+
+
+def window_state(learner, now: datetime, settings) -> dict:
+    """What the send form says about WhatsApp's 24-hour rule for this learner."""
+    from coachbox.channels.outbox import template_sid
+
+    last = datetime.fromisoformat(learner["last_inbound_at"]) if learner["last_inbound_at"] else None
+    whatsapp = (learner["channel_key"] or "").startswith("whatsapp:")
+    open_until = last + WINDOW if last else None
+    is_open = bool(open_until and open_until > now)
+    return {
+        "whatsapp": whatsapp,
+        "open": is_open or not whatsapp,
+        "open_until": open_until.isoformat() if open_until else None,
+        "hours_left": round((open_until - now).total_seconds() / 3600, 1) if is_open else 0,
+        "template": template_sid(settings, ADMIN_KIND),
+    }
+
+
+@bp.get("/learners/<learner_id:int>")
+@sec.admin_view("viewer")
+async def learner_detail(request: Request, learner_id: int):
+    services = request.app.ctx.services
+    learner = await _learner(request, learner_id)
+    before = _int(request.args.get("before"))
+
+    def load(conn):
+        return (q.enrollments(conn, learner_id), q.badges(conn, learner_id), q.answers(conn, learner_id),
+                q.transcript_page(conn, learner_id, before_id=before), q.filter_options(conn))
+
+    enrollments, badges, answers, messages, options = await services.db.run(load)
+    from coachbox.channels.twilio.errors import describe
+
+    return render(request, "learner.html", learner=learner, enrollments=enrollments, badges=badges, answers=answers,
+                  messages=messages, courses=options["courses"], describe=describe,
+                  window=window_state(learner, services.clock.now(), services.settings), limit=BODY_LIMIT,
+                  older=messages[0]["id"] if len(messages) == 100 else None, errors=[])
+
+
+@bp.post("/learners/<learner_id:int>/send")
+@sec.admin_view("editor")
+async def send_message(request: Request, learner_id: int):
+    services = request.app.ctx.services
+    learner = await _learner(request, learner_id)
+    body = (request.form.get("body") or "").strip()
+    if not body or len(body) > BODY_LIMIT:
+        raise BadRequest(f"Write a message of 1 to {BODY_LIMIT:,} characters.")
+    if learner["opted_out"]:
+        raise BadRequest("This learner sent STOP: WhatsApp rules forbid messaging them until they send START.")
+    now = services.clock.now()
+    draft = OutboxDraft(body=body, kind=ADMIN_KIND, idempotency_key=f"admin:{uuid.uuid4().hex}",
+                        template_key=ADMIN_KIND, content_variables={"1": body})
+
+    def enqueue(conn):
+        with transaction(conn):
+            message_id = enqueue_outbound(conn, learner_id=learner_id, channel=learner["channel"],
+                                          address=learner["channel_key"], draft=draft, now=now)
+            admin_auth.audit(conn, request.ctx.admin["admin_id"], "learner.message", f"learner:{learner_id}", now,
+                             message_id=message_id, chars=len(body))
+
+    await services.db.run(enqueue)
+    sender = services.extras.get("sender")
+    if sender is not None:
+        sender.kick()  # send now rather than at the next poll
+    return back(f"/admin/learners/{learner_id}", "sent")
+
+
+@bp.post("/learners/<learner_id:int>/<action:pause|resume>")
+@sec.admin_view("editor")
+async def pause_resume(request: Request, learner_id: int, action: str):
+    services = request.app.ctx.services
+    await _learner(request, learner_id)
+
+    def change(conn, now):
+        with transaction(conn):
+            q.set_status(conn, learner_id, "paused" if action == "pause" else "active", now)
+            admin_auth.audit(conn, request.ctx.admin["admin_id"], f"learner.{action}", f"learner:{learner_id}", now)
+
+    await services.db.run(change, services.clock.now())
+    return back(f"/admin/learners/{learner_id}", "paused" if action == "pause" else "resumed")
+
+
+@bp.post("/learners/<learner_id:int>/move")
+@sec.admin_view("editor")
+async def move(request: Request, learner_id: int):
+    services = request.app.ctx.services
+    await _learner(request, learner_id)
+    course_id = _int(request.form.get("course_id"))
+    if course_id is None:
+        raise BadRequest("Choose a course.")
+
+    def change(conn, now):
+        if conn.execute("SELECT 1 FROM courses WHERE id = ?", (course_id,)).fetchone() is None:
+            return False
+        with transaction(conn):
+            q.move_course(conn, learner_id, course_id, now)
+            admin_auth.audit(conn, request.ctx.admin["admin_id"], "learner.move", f"learner:{learner_id}", now,
+                             course_id=course_id)
+        return True
+
+    if not await services.db.run(change, services.clock.now()):
+        raise BadRequest("No such course.")
+    return back(f"/admin/learners/{learner_id}", "moved")
+
+
+@bp.post("/learners/<learner_id:int>/cohort")
+@sec.admin_view("editor")
+async def cohort(request: Request, learner_id: int):
+    services = request.app.ctx.services
+    await _learner(request, learner_id)
+    value = (request.form.get("cohort") or "").strip()[:80]
+
+    def change(conn, now):
+        with transaction(conn):
+            q.set_cohort(conn, learner_id, value, now)
+            admin_auth.audit(conn, request.ctx.admin["admin_id"], "learner.cohort", f"learner:{learner_id}", now,
+                             cohort=value)
+
+    await services.db.run(change, services.clock.now())
+    return back(f"/admin/learners/{learner_id}", "saved")
+
+
+@bp.get("/learners/<learner_id:int>/export")
+@sec.admin_view("editor")
+async def export(request: Request, learner_id: int):
+    services = request.app.ctx.services
+    await _learner(request, learner_id)
+    data = await services.db.run(q.export_learner, learner_id)
+    await services.db.run(_audit, request.ctx.admin["admin_id"], "learner.export", f"learner:{learner_id}",
+                          services.clock.now())
+    return raw(json.dumps(data, ensure_ascii=False, indent=2, default=str).encode(),
+               content_type="application/json; charset=utf-8",
+               headers={"Content-Disposition": f'attachment; filename="learner-{learner_id}.json"'})
+
+
+@bp.post("/learners/<learner_id:int>/delete")
+@sec.admin_view("owner")
+async def delete(request: Request, learner_id: int):
+    services = request.app.ctx.services
+    await _learner(request, learner_id)
+    if request.form.get("confirm") != "DELETE":
+        raise BadRequest("Type DELETE to confirm: this erases the learner and their messages for good.")
+
+    def erase(conn, now):
+        with transaction(conn):
+            media = q.delete_learner(conn, learner_id)
+            # The audit row names the id only: the person's details are exactly what was erased.
+            admin_auth.audit(conn, request.ctx.admin["admin_id"], "learner.delete", f"learner:{learner_id}", now)
+        return media
+
+    media = await services.db.run(erase, services.clock.now())
+    root = (services.settings.data_dir / "media").resolve()
+    for rel in media:
+        path = (services.settings.data_dir / rel).resolve()
+        if root in path.parents and path.is_file():  # never follow a stored path outside data/media
+            path.unlink()
+    return back("/admin/learners", "deleted")

@@ -1,0 +1,129 @@
+"""Learner list, detail with transcript, send message through the outbox, pause/resume, export and erase."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.admin.conftest import add_learner, signed_in
+
+pytestmark = pytest.mark.anyio
+XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def add_message(conn, learner_id, body, direction="in", status="received", error_code=None):
+    conn.execute(
+        """INSERT INTO messages (learner_id, direction, channel, address, body, kind, status, error_code, created_at,
+                                 updated_at) VALUES (?, ?, 'whatsapp', 'whatsapp:+1', ?, 'reply', ?, ?,
+                                 '2026-03-01T10:00:00+00:00', '2026-03-01T10:00:00+00:00')""",
+        (learner_id, direction, body, status, error_code))
+
+
+async def test_it_lists_searches_and_filters_learners(app, client, cast, conn):
+    add_learner(conn, name="Amina Odhiambo", phone="+254700000001", cohort="Form 2")
+    add_learner(conn, name="Baraka", phone="+254711111111", status="paused")
+    await signed_in(client, "charlie@school.test")
+    _, page = await client.get("/admin/learners")
+    assert "Amina Odhiambo" in page.text and "Baraka" in page.text
+    _, page = await client.get("/admin/learners?q=amina")
+    assert "Amina" in page.text and "Baraka" not in page.text
+    _, page = await client.get("/admin/learners?q=0711111")
+    assert "Baraka" in page.text and "Amina" not in page.text
+    _, page = await client.get("/admin/learners?status=paused")
+    assert "Baraka" in page.text and "Amina" not in page.text
+    _, page = await client.get("/admin/learners?cohort=Form+2")
+    assert "Amina" in page.text and "Baraka" not in page.text
+    _, page = await client.get("/admin/learners?inactive=3")
+    assert "Amina" in page.text  # never wrote: counts as silent
+
+
+async def test_it_pages_through_learners(app, client, cast, conn):
+    for i in range(120):
+        add_learner(conn, name=f"Learner {i:03d}", phone=f"+2547000{i:05d}")
+    await signed_in(client, "charlie@school.test")
+    _, first = await client.get("/admin/learners")
+    assert "Learner 119" in first.text and "Learner 069" not in first.text and "Page 1 of 3" in first.text
+    _, third = await client.get("/admin/learners?page=3")
+    assert "Learner 000" in third.text
+
+
+async def test_it_escapes_hostile_names_and_messages(app, client, cast, conn):
+    learner_id = add_learner(conn, name=None, profile_name=XSS)
+    add_message(conn, learner_id, XSS)
+    await signed_in(client, "charlie@school.test")
+    for path in ("/admin/learners", f"/admin/learners/{learner_id}"):
+        _, page = await client.get(path)
+        assert "<script>alert" not in page.text and "<img src=x" not in page.text
+        assert "&lt;script&gt;" in page.text
+
+
+async def test_it_shows_the_transcript_with_twilio_error_meanings(app, client, cast, conn):
+    learner_id = add_learner(conn)
+    add_message(conn, learner_id, "Hello coach")
+    add_message(conn, learner_id, "Lesson 1", direction="out", status="failed", error_code="63016")
+    await signed_in(client, "charlie@school.test")
+    _, page = await client.get(f"/admin/learners/{learner_id}")
+    assert "Hello coach" in page.text and "Lesson 1" in page.text
+    assert "Outside the 24-hour window" in page.text
+    assert "Send a message" not in page.text  # viewers look only
+
+
+async def test_it_queues_a_message_in_the_outbox_and_explains_the_window(app, client, cast, conn, clock):
+    learner_id = add_learner(conn, last_inbound_at="2026-03-02T01:00:00+00:00")
+    token = await signed_in(client, "bob@school.test")
+    _, page = await client.get(f"/admin/learners/{learner_id}")
+    assert "window is <strong>open</strong>" in page.text
+    _, response = await client.post(f"/admin/learners/{learner_id}/send", data={"body": "See you at 9!",
+                                                                               "csrf_token": token},
+                                    follow_redirects=False)
+    assert response.status_code == 303
+    row = conn.execute("SELECT * FROM messages WHERE learner_id = ? AND direction = 'out'", (learner_id,)).fetchone()
+    assert row["body"] == "See you at 9!" and row["status"] == "queued" and row["address"] == "whatsapp:+254700000001"
+    assert conn.execute("SELECT action FROM audit_log WHERE action = 'learner.message'").fetchone()
+    clock.advance(hours=30)
+    _, page = await client.get(f"/admin/learners/{learner_id}")
+    assert "window is <strong>closed</strong>" in page.text and "waits" in page.text
+
+
+async def test_it_does_not_let_viewers_change_learners(app, client, cast, conn):
+    learner_id = add_learner(conn)
+    token = await signed_in(client, "charlie@school.test")
+    for action, data in (("send", {"body": "hi"}), ("pause", {}), ("move", {"course_id": "1"}), ("cohort", {})):
+        _, response = await client.post(f"/admin/learners/{learner_id}/{action}", data={**data, "csrf_token": token})
+        assert response.status_code == 403, action
+    assert conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+
+
+async def test_it_pauses_and_resumes(app, client, cast, conn):
+    learner_id = add_learner(conn)
+    token = await signed_in(client, "bob@school.test")
+    await client.post(f"/admin/learners/{learner_id}/pause", data={"csrf_token": token})
+    assert conn.execute("SELECT status FROM learners WHERE id = ?", (learner_id,)).fetchone()[0] == "paused"
+    await client.post(f"/admin/learners/{learner_id}/resume", data={"csrf_token": token})
+    assert conn.execute("SELECT status FROM learners WHERE id = ?", (learner_id,)).fetchone()[0] == "active"
+
+
+async def test_it_exports_and_erases_a_learner(app, client, cast, conn):
+    learner_id = add_learner(conn, name="Zawadi")
+    add_message(conn, learner_id, "my data")
+    token = await signed_in(client, "alice@school.test")
+    _, export = await client.get(f"/admin/learners/{learner_id}/export")
+    data = json.loads(export.text)
+    assert data["learner"][0]["name"] == "Zawadi" and data["messages"][0]["body"] == "my data"
+    _, refused = await client.post(f"/admin/learners/{learner_id}/delete", data={"csrf_token": token})
+    assert refused.status_code == 400
+    _, done = await client.post(f"/admin/learners/{learner_id}/delete", data={"csrf_token": token,
+                                                                              "confirm": "DELETE"},
+                                follow_redirects=False)
+    assert done.status_code == 303
+    assert conn.execute("SELECT COUNT(*) FROM learners").fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+
+
+async def test_it_exports_the_list_as_csv_without_formula_injection(app, client, cast, conn):
+    add_learner(conn, name="=HYPERLINK(\"http://evil\")")
+    await signed_in(client, "bob@school.test")
+    _, response = await client.get("/admin/learners.csv")
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "'=HYPERLINK" in response.text
