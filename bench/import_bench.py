@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from coachbox import store  # noqa: E402
 from coachbox.config import Settings  # noqa: E402
+from coachbox.content.catalogue import catalogue_version, load_catalogue  # noqa: E402
 from coachbox.content.importer import import_folder  # noqa: E402
 from coachbox.content.parser import parse_folder  # noqa: E402
 
@@ -112,6 +113,15 @@ def main() -> int:
         unchanged = conn.total_changes == before and second.rows_changed == 0
         print(json.dumps({"step": "re-import", "seconds": round(second.seconds, 3), "rows_changed": second.rows_changed,
                           "target_seconds": 5, "ok": second.seconds < 5 and unchanged}), flush=True)
+        started = time.perf_counter()
+        catalogue = load_catalogue(conn)
+        load_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        for _ in range(1000):
+            catalogue_version(conn)
+        version_us = (time.perf_counter() - started) * 1000
+        print(json.dumps({"step": "load_catalogue", "courses": len(catalogue.courses), "seconds": round(load_seconds, 3),
+                          "catalogue_version_us": round(version_us, 1)}), flush=True)
         conn.close()
 
         rows = args.courses + args.courses * args.lessons * 4  # courses + lessons + 3 questions each
