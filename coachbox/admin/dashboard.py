@@ -2,18 +2,71 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 from sanic import Blueprint, Request
 
+from coachbox.admin import charts
 from coachbox.admin import security as sec
 from coachbox.admin.pages import render
 from coachbox.store import admin_stats
 
 bp = Blueprint("admin_dashboard", url_prefix="/admin")
+DAYS = 30
+
+
+def _load(conn, now, tz: str) -> dict:
+    today = now.astimezone(ZoneInfo(tz)).date()
+    dates = [(today - timedelta(days=DAYS - 1 - i)).isoformat() for i in range(DAYS)]
+    week_ago = (now - timedelta(days=7)).isoformat()
+    return {
+        "counts": admin_stats.live_counts(conn, now),
+        "dates": dates,
+        "series": admin_stats.daily_series(conn, dates[0], dates[-1]),
+        "streaks": admin_stats.streak_distribution(conn),
+        "outbox": admin_stats.outbox_by_status(conn, week_ago),
+        "failed_codes": admin_stats.failed_codes(conn, week_ago),
+    }
 
 
 @bp.get("/")
 @sec.admin_view("viewer")
 async def dashboard(request: Request):
     services = request.app.ctx.services
-    counts = await services.db.run(admin_stats.live_counts, services.clock.now())
-    return render(request, "dashboard.html", counts=counts)
+    data = await services.db.run(_load, services.clock.now(), services.settings.org.default_timezone)
+    dates, series = data["dates"], data["series"]
+    labels = [d[5:] for d in dates]  # MM-DD
+
+    def values(metric: str) -> list[float]:
+        return [series[metric].get(d, 0) for d in dates]
+
+    has_rollup = any(series[m] for m in series)
+    from coachbox.channels.twilio.errors import describe
+
+    figures = {
+        "active": charts.bars("Active learners per day", labels, {"active": values("active_learners")}),
+        "lessons": charts.bars("Lessons delivered and completed per day", labels,
+                               {"delivered": values("lessons_delivered"), "completed": values("lessons_completed")}),
+        "quiz": charts.bars("Average quiz score per day", labels, {"quiz average": values("quiz_average")}, unit="%",
+                            colors=("#009E73",)),
+        "messages": charts.bars("Messages per day", labels,
+                                {"sent": values("messages_sent"), "delivered": values("messages_delivered"),
+                                 "failed": values("messages_failed")}, colors=("#0072B2", "#009E73", "#a4161a")),
+        "optouts": charts.bars("Opt-outs (STOP) per day", labels, {"opt-outs": values("opt_outs")},
+                               colors=("#D55E00",)),
+        "streaks": charts.hbars("Learners by current streak", data["streaks"]),
+        "outbox": charts.hbars("Outbound messages in the last 7 days by status", data["outbox"],
+                               highlight=("failed", "undelivered")),
+    }
+    totals = {m: sum(series[m].values()) for m in series}
+    return render(request, "dashboard.html", counts=data["counts"], figures=figures, has_rollup=has_rollup,
+                  totals=totals, failed_codes=data["failed_codes"], describe=describe,
+                  queue_pending=_queue_pending(services))
+
+
+def _queue_pending(services) -> int | None:
+    try:
+        return services.huey.pending_count()
+    except Exception:  # noqa: BLE001 - the dashboard shows the queue as unknown rather than failing
+        return None

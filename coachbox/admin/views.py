@@ -15,6 +15,7 @@ AREAS = (
     "coachbox.admin.users",
     "coachbox.admin.dashboard",
     "coachbox.admin.learners",
+    "coachbox.admin.live",
 )
 
 

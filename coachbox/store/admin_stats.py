@@ -25,3 +25,52 @@ def live_counts(conn: sqlite3.Connection, now: datetime) -> dict:
                          "AND created_at >= ?", week_ago),
     }
     return counts
+
+
+# daily_stats metrics the dashboard reads (all courses, all cohorts: course_id = 0, cohort = ''). The roll-up
+# task writes them; docs/admin.md lists them.
+SERIES_METRICS = ("active_learners", "lessons_delivered", "lessons_completed", "quiz_average", "opt_outs",
+                  "messages_sent", "messages_delivered", "messages_failed")
+
+
+def daily_series(conn: sqlite3.Connection, start: str, end: str) -> dict[str, dict[str, float]]:
+    """{metric: {date: value}} for the whole box between two local dates (inclusive): one primary-key range scan."""
+    placeholders = ",".join("?" * len(SERIES_METRICS))
+    series: dict[str, dict[str, float]] = {m: {} for m in SERIES_METRICS}
+    for date, metric, value in conn.execute(
+        f"""SELECT date, metric, value FROM daily_stats
+            WHERE date BETWEEN ? AND ? AND course_id = 0 AND cohort = '' AND metric IN ({placeholders})""",
+        (start, end, *SERIES_METRICS),
+    ):
+        series[metric][date] = value
+    return series
+
+
+def streak_distribution(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+    """Learners by current streak length (learners still taking lessons)."""
+    buckets = {"0 days": 0, "1–2": 0, "3–6": 0, "7–13": 0, "14–29": 0, "30+": 0}
+    for bucket, count in conn.execute(
+        """SELECT CASE WHEN streak = 0 THEN '0 days' WHEN streak < 3 THEN '1–2' WHEN streak < 7 THEN '3–6'
+                       WHEN streak < 14 THEN '7–13' WHEN streak < 30 THEN '14–29' ELSE '30+' END, COUNT(*)
+           FROM learners WHERE status IN ('active', 'onboarding') GROUP BY 1"""
+    ):
+        buckets[bucket] = count
+    return list(buckets.items())
+
+
+def outbox_by_status(conn: sqlite3.Connection, since: str) -> list[tuple[str, int]]:
+    """Outbound messages created since `since` by status (the partial status/created index)."""
+    order = ("queued", "retry", "sending", "waiting", "sent", "delivered", "read", "failed", "undelivered", "cancelled")
+    counts = dict.fromkeys(order, 0)
+    for status in order:
+        counts[status] = conn.execute(
+            "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status = ? AND created_at >= ?", (status, since)
+        ).fetchone()[0]
+    return [(s, c) for s, c in counts.items() if c or s in ("queued", "sent", "delivered", "failed")]
+
+
+def failed_codes(conn: sqlite3.Connection, since: str, limit: int = 8) -> list[sqlite3.Row]:
+    return conn.execute(
+        """SELECT error_code, COUNT(*) AS n FROM messages
+           WHERE direction = 'out' AND status IN ('failed', 'undelivered') AND created_at >= ?
+           GROUP BY error_code ORDER BY n DESC LIMIT ?""", (since, limit)).fetchall()

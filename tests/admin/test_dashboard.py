@@ -1,0 +1,47 @@
+"""Dashboard counts, SVG charts from daily_stats, and the live event streams."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.admin.conftest import add_learner, signed_in
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_it_shows_live_counts_and_charts_from_daily_stats(app, client, cast, conn):
+    add_learner(conn, last_inbound_at="2026-03-02T04:00:00+00:00")
+    add_learner(conn, phone="+254700000002", last_inbound_at="2026-02-20T04:00:00+00:00")
+    for day, value in (("2026-02-28", 12), ("2026-03-01", 20)):
+        conn.execute("INSERT INTO daily_stats (date, metric, value) VALUES (?, 'lessons_delivered', ?)", (day, value))
+    await signed_in(client, "charlie@school.test")
+    _, page = await client.get("/admin/")
+    assert page.status_code == 200
+    assert '<b data-key="active_1d">1</b>' in page.text and '<b data-key="active_30d">2</b>' in page.text
+    assert page.text.count("<svg") >= 6
+    assert "02-28 · delivered: 12" in page.text
+    assert "No daily figures yet" not in page.text
+
+
+async def test_it_highlights_failed_messages_with_their_meaning(app, client, cast, conn):
+    learner_id = add_learner(conn)
+    conn.execute("""INSERT INTO messages (learner_id, direction, channel, address, body, status, error_code,
+                    created_at, updated_at) VALUES (?, 'out', 'whatsapp', 'x', 'hi', 'failed', '63003',
+                    '2026-03-01T00:00:00+00:00', '2026-03-01T00:00:00+00:00')""", (learner_id,))
+    await signed_in(client, "charlie@school.test")
+    _, page = await client.get("/admin/")
+    assert "not on WhatsApp" in page.text
+    assert 'fill="#a4161a"' in page.text
+
+
+async def test_it_streams_dashboard_counts_and_new_transcript_rows(app, client, cast, conn):
+    learner_id = add_learner(conn)
+    conn.execute("""INSERT INTO messages (learner_id, direction, channel, address, body, status, created_at,
+                    updated_at) VALUES (?, 'in', 'whatsapp', 'x', '<b>hi</b>', 'received',
+                    '2026-03-01T00:00:00+00:00', '2026-03-01T00:00:00+00:00')""", (learner_id,))
+    await signed_in(client, "charlie@school.test")
+    _, stream = await client.get("/admin/events/dashboard?once=1")
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    assert "event: update" in stream.text and '"learners": "1"' in stream.text
+    _, rows = await client.get(f"/admin/events/learners/{learner_id}?after=0&once=1")
+    assert "event: message-row" in rows.text and "\\u003c" not in rows.text and "<b>hi</b>" in rows.text
