@@ -74,12 +74,14 @@ async def media_secret(services) -> str:
     return secret
 
 
-@bp.get("/media/<expires:int>/<signature:str>/<relative_path:path>")
-async def media(request: Request, expires: int, signature: str, relative_path: str):
+@bp.get("/media/<expires:str>/<signature:str>/<relative_path:path>")
+async def media(request: Request, expires: str, signature: str, relative_path: str):
     services = request.app.ctx.services
     secret = await media_secret(services)
     try:
-        full = resolve_signed(services.settings.data_dir, secret, expires, signature, relative_path,
+        if not expires.isdigit():
+            raise PermissionError("bad expiry")
+        full = resolve_signed(services.settings.data_dir, secret, int(expires), signature, relative_path,
                               services.clock.now())
     except PermissionError as exc:
         log.info("media URL refused", extra={"reason": str(exc), "path": relative_path})

@@ -25,7 +25,7 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 def _verified_form(request: Request) -> FormData:
     """The form, once X-Twilio-Signature matches; 403 (logged, nothing stored) otherwise."""
-    settings = request.app.ctx.services.settings
+    settings = request.app.ctx.settings
     form = FormData.parse(request.body or b"")
     if not settings.server.verify_signatures:
         return form

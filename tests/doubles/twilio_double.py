@@ -167,7 +167,10 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (a scripted hang longer than its timeout)
 
     def _error(self, status: int, code: int | None, message: str, headers: dict | None = None) -> None:
         self._json(status, {"code": code, "message": message,

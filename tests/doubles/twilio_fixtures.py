@@ -91,12 +91,12 @@ async def stand_in_turn(services, inbound: Inbound) -> TurnOutcome:
 
 
 def enqueue(conn: sqlite3.Connection, key: str, body: str, now: datetime, *, kind: str = "reply",
-            last_inbound_at: datetime | None = None, opted_out: bool = False, **draft) -> int:
+            last_inbound_at: datetime | None = None, opted_out: bool = False, status: str = "queued", **draft) -> int:
     with transaction(conn):
         learner_id = upsert_learner(conn, key, now=now.isoformat(), opted_out=opted_out,
                                     last_inbound_at=(last_inbound_at or now).isoformat())
         return enqueue_outbound(conn, learner_id=learner_id, channel=key.partition(":")[0], address=key,
-                                draft=OutboxDraft(body=body, kind=kind, **draft), now=now)
+                                draft=OutboxDraft(body=body, kind=kind, **draft), now=now, status=status)
 
 
 def row(conn: sqlite3.Connection, message_id: int) -> sqlite3.Row:

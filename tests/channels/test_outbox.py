@@ -1,0 +1,222 @@
+"""The outbox sender against the local Twilio double: sends, retries, permanent errors, the 24-hour rule."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import pytest
+
+from coachbox.channels import outbox
+from coachbox.channels.outbox import backoff_seconds, deliver_due, reconcile, reserve_slots
+from coachbox.store import transaction
+from tests.doubles.twilio_fixtures import (  # noqa: F401 - fixtures
+    ALICE, enqueue, row, tservices, twilio_double, twilio_settings, twilio_settings_for,
+)
+
+pytestmark = pytest.mark.anyio
+BOB = "whatsapp:+254700000002"
+
+
+async def _drain(services) -> None:
+    while await deliver_due(services):
+        pass
+    await services.channel.close()
+
+
+async def test_it_sends_a_reply_with_a_status_callback_tag(tservices, conn, clock, twilio_double):
+    mid = enqueue(conn, ALICE, "Karibu!", clock.now())
+    await _drain(tservices)
+    sent = row(conn, mid)
+    assert sent["status"] == "sent" and sent["provider_sid"] == twilio_double.accepted[0].sid
+    accepted = twilio_double.accepted[0]
+    assert accepted.to == ALICE and accepted.get("From") == "whatsapp:+14155238886"
+    assert accepted.get("Body") == "Karibu!"
+    assert accepted.get("StatusCallback") == f"https://coach.example.org/webhooks/twilio/status?m={mid}"
+
+
+async def test_it_sends_sms_learners_from_the_sms_number(tservices, conn, clock, twilio_double):
+    enqueue(conn, "sms:+254700000009", "hello", clock.now())
+    await _drain(tservices)
+    assert twilio_double.accepted[0].to == "+254700000009"
+    assert twilio_double.accepted[0].get("From") == "+14155238000"
+
+
+@pytest.mark.parametrize("status,code", [(429, 20429), (500, None)])
+async def test_it_retries_with_backoff_on_429_and_500(tservices, conn, clock, twilio_double, status, code):
+    mid = enqueue(conn, ALICE, "hi", clock.now())
+    twilio_double.fail_next(2, status=status, code=code, retry_after=30 if status == 429 else None)
+    await _drain(tservices)
+    first = row(conn, mid)
+    assert first["status"] == "retry" and first["attempts"] == 1
+    delay = (datetime.fromisoformat(first["next_attempt_at"]) - clock.now()).total_seconds()
+    assert delay >= (30 if status == 429 else 1)  # Retry-After honoured, otherwise >= half the 2 s base
+    assert await deliver_due(tservices) == 0  # not due yet
+    clock.advance(seconds=delay)
+    await _drain(tservices)
+    second = row(conn, mid)
+    assert second["status"] == "retry" and second["attempts"] == 2
+    later = (datetime.fromisoformat(second["next_attempt_at"]) - clock.now()).total_seconds()
+    clock.advance(seconds=later)
+    await _drain(tservices)
+    assert row(conn, mid)["status"] == "sent" and row(conn, mid)["attempts"] == 3
+    assert len(twilio_double.accepted) == 1
+
+
+def test_it_backs_off_exponentially_with_jitter_up_to_a_cap():
+    rng = random.Random(7)
+    delays = [backoff_seconds(n, rng=rng) for n in range(1, 12)]
+    for n, delay in enumerate(delays, start=1):
+        ceiling = min(outbox.BACKOFF_CAP_SECONDS, outbox.BACKOFF_BASE_SECONDS * 2 ** (n - 1))
+        assert ceiling / 2 <= delay <= ceiling
+    assert backoff_seconds(1, retry_after=45) == 45
+
+
+async def test_it_records_a_permanent_error_and_never_retries_it(tservices, conn, clock, twilio_double):
+    twilio_double.fail_for(ALICE, status=400, code=21211, message="The 'To' number is not a valid phone number.")
+    mid = enqueue(conn, ALICE, "hi", clock.now())
+    await _drain(tservices)
+    failed = row(conn, mid)
+    assert failed["status"] == "failed" and failed["error_code"] == "21211" and failed["attempts"] == 1
+    assert "not a valid phone number" in failed["error_message"]
+    clock.advance(hours=2)
+    assert await deliver_due(tservices) == 0
+    assert twilio_double.accepted == []
+
+
+async def test_it_opts_the_learner_out_on_21610(tservices, conn, clock, twilio_double):
+    twilio_double.fail_for(ALICE, status=400, code=21610, message="Attempt to send to unsubscribed recipient")
+    mid = enqueue(conn, ALICE, "hi", clock.now())
+    await _drain(tservices)
+    assert row(conn, mid)["status"] == "failed"
+    assert conn.execute("SELECT opted_out FROM learners WHERE id = ?", (row(conn, mid)["learner_id"],)).fetchone()[0] == 1
+
+
+async def test_it_gives_up_after_the_retry_horizon(tservices, conn, clock, twilio_double):
+    mid = enqueue(conn, ALICE, "hi", clock.now())
+    twilio_double.fail_next(1000, status=503, code=None)
+    for _ in range(40):
+        await _drain(tservices)
+        current = row(conn, mid)
+        if current["status"] != "retry":
+            break
+        clock.set(datetime.fromisoformat(current["next_attempt_at"]))
+    assert row(conn, mid)["status"] == "failed"
+    assert clock.now() - datetime.fromisoformat(row(conn, mid)["created_at"]) <= timedelta(minutes=60)
+
+
+async def test_it_sends_free_form_inside_the_24_hour_window_and_the_template_outside(settings, conn, clock, twilio_double):
+    from coachbox.services import build_services
+    from coachbox.channels.twilio.transport import TwilioChannel
+
+    s = twilio_settings_for(settings, twilio_double.url, templates={"lesson": "HX" + "1" * 32})
+    services = build_services(s, clock=clock, channel=TwilioChannel(s))
+    try:
+        fresh = enqueue(conn, ALICE, "Lesson 2 is ready", clock.now(), kind="lesson",
+                        last_inbound_at=clock.now() - timedelta(hours=23))
+        stale = enqueue(conn, BOB, "Lesson 2 is ready", clock.now(), kind="lesson",
+                        last_inbound_at=clock.now() - timedelta(hours=25), content_variables={"1": "Bob"})
+        nudge = enqueue(conn, "whatsapp:+254700000003", "We miss you", clock.now(), kind="reminder",
+                        last_inbound_at=clock.now() - timedelta(days=3))
+        await _drain(services)
+        by_to = {m.to: m for m in twilio_double.accepted}
+        assert by_to[ALICE].get("Body") == "Lesson 2 is ready" and by_to[ALICE].get("ContentSid") is None
+        assert by_to[BOB].get("ContentSid") == "HX" + "1" * 32
+        assert by_to[BOB].get("ContentVariables") == '{"1": "Bob"}' and by_to[BOB].get("Body") is None
+        assert row(conn, fresh)["status"] == "sent" and row(conn, stale)["content_sid"] == "HX" + "1" * 32
+        waiting = row(conn, nudge)
+        assert waiting["status"] == "waiting" and "no [twilio.templates] entry for 'reminder'" in waiting["error_message"]
+        assert "whatsapp:+254700000003" not in by_to
+    finally:
+        services.close_sync()
+
+
+async def test_it_switches_to_the_template_after_63016(settings, conn, clock, twilio_double):
+    from coachbox.services import build_services
+    from coachbox.channels.twilio.transport import TwilioChannel
+
+    s = twilio_settings_for(settings, twilio_double.url, templates={"reply": "HX" + "2" * 32})
+    services = build_services(s, clock=clock, channel=TwilioChannel(s))
+    try:
+        mid = enqueue(conn, ALICE, "hi", clock.now())  # our clock says inside the window; WhatsApp disagrees
+        twilio_double.fail_next(1, status=400, code=63016, message="outside the allowed window")
+        await _drain(services)
+        sent = row(conn, mid)
+        assert sent["status"] == "sent" and sent["use_template"] == 1 and sent["content_sid"] == "HX" + "2" * 32
+        assert [m.get("ContentSid") for m in twilio_double.accepted] == ["HX" + "2" * 32]
+    finally:
+        services.close_sync()
+
+
+async def test_it_fails_63016_when_no_template_is_configured(tservices, conn, clock, twilio_double):
+    mid = enqueue(conn, ALICE, "hi", clock.now())
+    twilio_double.fail_next(1, status=400, code=63016, message="outside the allowed window")
+    await _drain(tservices)
+    assert row(conn, mid)["status"] == "failed" and row(conn, mid)["error_code"] == "63016"
+
+
+async def test_it_cancels_proactive_messages_to_opted_out_learners(tservices, conn, clock, twilio_double):
+    mid = enqueue(conn, ALICE, "Daily lesson", clock.now(), kind="lesson", opted_out=True)
+    await _drain(tservices)
+    assert row(conn, mid)["status"] == "cancelled" and twilio_double.accepted == []
+
+
+async def test_it_splits_long_bodies_and_sends_the_parts_in_order(tservices, conn, clock, twilio_double):
+    paragraphs = [f"Paragraph {i}. " + "Mobile money is safe when your PIN stays secret. " * 12 for i in range(6)]
+    mid = enqueue(conn, ALICE, "\n\n".join(paragraphs), clock.now(), idempotency_key="lesson:1")
+    twilio_double.fail_next(1, status=500)  # the first part fails once: later parts must wait for it
+    await _drain(tservices)
+    assert twilio_double.accepted == []
+    clock.advance(minutes=1)
+    await _drain(tservices)
+    bodies = [m.get("Body") for m in twilio_double.accepted]
+    assert len(bodies) >= 3 and all(len(b) <= 1600 for b in bodies)
+    assert bodies[0].startswith("Paragraph 0.") and bodies[-1].rstrip().endswith("secret.")
+    assert [b.split(".")[0] for b in bodies] == sorted(b.split(".")[0] for b in bodies)
+    keys = [r[0] for r in conn.execute("SELECT idempotency_key FROM messages WHERE direction='out' ORDER BY id")]
+    assert keys[0] == "lesson:1" and keys[1] == "lesson:1#1" and row(conn, mid)["status"] == "sent"
+
+
+async def test_it_confirms_a_crashed_send_that_twilio_accepted_instead_of_resending(tservices, conn, clock, twilio_double):
+    mid = enqueue(conn, ALICE, "only once", clock.now())
+    with transaction(conn):  # a sender claimed it, sent it, and died before recording the sid
+        conn.execute("UPDATE messages SET status='sending', attempts=1, claimed_at=?, claimed_by='elsewhere:1:x' "
+                     "WHERE id=?", (clock.now().isoformat(), mid))
+    accepted = twilio_double.accept(ALICE, "only once", tag=str(mid))
+    clock.advance(minutes=3)
+    assert await reconcile(tservices) == 1
+    await _drain(tservices)
+    assert row(conn, mid)["status"] == "sent" and row(conn, mid)["provider_sid"] == accepted.sid
+    assert len(twilio_double.accepted) == 1
+
+
+async def test_it_resends_a_crashed_claim_that_never_reached_twilio(tservices, conn, clock, twilio_double):
+    mid = enqueue(conn, ALICE, "lost in flight", clock.now())
+    twilio_double.accept(ALICE, "an older, different message")
+    with transaction(conn):
+        conn.execute("UPDATE messages SET status='sending', attempts=1, claimed_at=?, claimed_by='elsewhere:1:x' "
+                     "WHERE id=?", (clock.now().isoformat(), mid))
+    assert await reconcile(tservices) == 0  # another box's fresh claim: left alone
+    clock.advance(minutes=3)
+    assert await reconcile(tservices) == 1
+    await _drain(tservices)
+    assert [m.get("Body") for m in twilio_double.accepted] == ["an older, different message", "lost in flight"]
+    assert row(conn, mid)["status"] == "sent"
+
+
+async def test_it_looks_up_a_timed_out_send_before_retrying(tservices, conn, clock, twilio_double):
+    tservices.channel.timeout = 0.5
+    mid = enqueue(conn, ALICE, "slow network", clock.now())
+    twilio_double.fail_next(1, hang=1.0, accept=True)  # Twilio took it, the answer never came back
+    await _drain(tservices)
+    assert row(conn, mid)["status"] == "retry" and row(conn, mid)["error_code"] == "timeout"
+    clock.advance(minutes=5)
+    await _drain(tservices)
+    assert row(conn, mid)["status"] == "sent"
+    assert len(twilio_double.accepted) == 1
+
+
+def test_it_spaces_reserved_slots_across_callers(tservices):
+    first = reserve_slots(tservices.cache, 5, 10.0, key="test:slots")
+    second = reserve_slots(tservices.cache, 5, 10.0, key="test:slots")
+    assert second == pytest.approx(first + 0.5, abs=1e-6)

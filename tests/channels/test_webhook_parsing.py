@@ -1,0 +1,53 @@
+"""Parsing Twilio's inbound form: channel keys, E.164 numbers, business-scoped ids, media, unknown fields."""
+
+from __future__ import annotations
+
+import pytest
+
+from coachbox.channels.twilio.webhook import BadInbound, FormData, channel_key, e164, parse_inbound, signed_url
+from tests.doubles.twilio_fixtures import inbound_form
+
+
+def _form(**fields) -> FormData:
+    return FormData({k: [v] for k, v in fields.items()})
+
+
+def test_it_normalises_numbers_to_e164():
+    assert e164("+254 700 000001") == "+254700000001"
+    assert e164("254700000001") == "+254700000001"
+    assert e164("KE.abc123") is None and e164("") is None and e164("+1") is None
+
+
+def test_it_builds_channel_keys_for_whatsapp_sms_and_business_scoped_ids():
+    assert channel_key("whatsapp:+254700000001", "254700000001") == ("whatsapp", "whatsapp:+254700000001", "+254700000001")
+    assert channel_key("+254700000001", None) == ("sms", "sms:+254700000001", "+254700000001")
+    assert channel_key("whatsapp:KE.1a2b3c", None) == ("whatsapp", "whatsapp:KE.1a2b3c", None)
+    assert channel_key("whatsapp:KE.1a2b3c", "254700000001")[1] == "whatsapp:+254700000001"
+
+
+def test_it_parses_buttons_media_and_ignores_unknown_fields(clock):
+    form = FormData({k: [v] for k, v in inbound_form(
+        ButtonPayload="quiz:1:b", ButtonText="B", NumMedia="1", MediaUrl0="https://api.twilio.com/x/Media/ME1",
+        MediaContentType0="audio/ogg", SomethingTwilioAddedIn2027="yes").items()})
+    inbound = parse_inbound(form, clock.now())
+    assert inbound.address == "whatsapp:+254700000001" and inbound.phone == "+254700000001"
+    assert inbound.button_payload == "quiz:1:b" and inbound.button_text == "B"
+    assert inbound.media[0].content_type == "audio/ogg" and inbound.profile_name == "Alice"
+
+
+@pytest.mark.parametrize("fields", [{"From": "whatsapp:+254700000001"}, {"MessageSid": "SM1"},
+                                    {"MessageSid": "SM1", "From": "+254700000001", "NumMedia": "two"}])
+def test_it_rejects_forms_that_are_not_messages(fields, clock):
+    with pytest.raises(BadInbound):
+        parse_inbound(_form(**fields), clock.now())
+
+
+def test_it_keeps_blank_fields_for_the_signature():
+    form = FormData.parse(b"Body=&From=whatsapp%3A%2B1&Body=x")
+    assert form.getlist("Body") == ["", "x"]
+
+
+def test_it_signs_against_the_public_url_with_its_path_prefix(settings):
+    s = settings.replace(server={"public_url": "https://example.org/coach/"})
+    assert signed_url(s, "/webhooks/twilio", "a=1", {}) == "https://example.org/coach/webhooks/twilio?a=1"
+    assert signed_url(s, "/webhooks/twilio", "", {"x-forwarded-host": "evil"}) == "https://example.org/coach/webhooks/twilio"

@@ -1,0 +1,183 @@
+"""POST /webhooks/twilio and /webhooks/twilio/status: signatures, de-dup, replies, status order, opt-out, media."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlencode
+
+import pytest
+
+from coachbox.app import create_app
+from tests.doubles.twilio_fixtures import (  # noqa: F401 - fixtures
+    ALICE, PUBLIC_URL, enqueue, inbound_form, row, signed_request, tservices, twilio_double, twilio_settings,
+    twilio_signature,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def tapp(twilio_settings, tservices):
+    return create_app(twilio_settings, tservices)
+
+
+def _count(conn, where: str = "1") -> int:
+    return conn.execute(f"SELECT COUNT(*) FROM messages WHERE {where}").fetchone()[0]
+
+
+async def _wait_for(predicate, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_it_accepts_a_signed_message_and_replies_through_the_outbox(tapp, conn, twilio_double):
+    body, headers = signed_request("/webhooks/twilio", inbound_form(body="hello", Unknown_New_Field="x"))
+    _, response = await tapp.asgi_client.post("/webhooks/twilio", content=body, headers=headers)
+    assert response.status == 200
+    assert response.headers["content-type"].startswith("text/xml")
+    assert response.text.endswith("<Response/>")
+    assert _count(conn, "direction = 'in'") == 1
+    await _wait_for(lambda: len(twilio_double.accepted) == 1)  # the sender was kicked: no poll wait
+    assert twilio_double.accepted[0].get("Body") == "echo: hello"
+
+
+async def test_it_accepts_blank_fields_as_twilio_signs_them(tapp, conn):
+    body, headers = signed_request("/webhooks/twilio", inbound_form(body="", ProfileName=""))
+    _, response = await tapp.asgi_client.post("/webhooks/twilio", content=body, headers=headers)
+    assert response.status == 200
+
+
+@pytest.mark.parametrize("signature", [None, "bm90IGEgc2lnbmF0dXJl"])
+async def test_it_rejects_a_missing_or_bad_signature_and_stores_nothing(tapp, conn, signature, caplog):
+    form = inbound_form()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if signature:
+        headers["X-Twilio-Signature"] = signature
+    with caplog.at_level("WARNING", logger="coachbox.web.webhooks"):
+        _, response = await tapp.asgi_client.post("/webhooks/twilio", content=urlencode(form), headers=headers)
+    assert response.status == 403
+    assert _count(conn) == 0
+    assert any("signature rejected" in r.getMessage() for r in caplog.records)
+
+
+async def test_it_rejects_a_signature_made_for_another_url(tapp, conn):
+    form = inbound_form()
+    body, headers = signed_request("/webhooks/twilio", form, base="https://evil.example.org")
+    _, response = await tapp.asgi_client.post("/webhooks/twilio", content=body, headers=headers)
+    assert response.status == 403 and _count(conn) == 0
+
+
+async def test_it_rejects_a_tampered_body(tapp, conn):
+    body, headers = signed_request("/webhooks/twilio", inbound_form(body="hello"))
+    _, response = await tapp.asgi_client.post("/webhooks/twilio", content=body.replace(b"hello", b"HELLO"),
+                                              headers=headers)
+    assert response.status == 403 and _count(conn) == 0
+
+
+async def test_it_honours_forwarded_headers_only_when_trusting_the_proxy(twilio_settings, tservices, conn):
+    form = inbound_form()
+    body, headers = signed_request("/webhooks/twilio", form, base="https://proxy.example.net")
+    headers.update({"X-Forwarded-Proto": "https", "X-Forwarded-Host": "proxy.example.net"})
+    untrusting = create_app(twilio_settings, tservices, name="untrusting")
+    _, response = await untrusting.asgi_client.post("/webhooks/twilio", content=body, headers=headers)
+    assert response.status == 403
+    trusting = create_app(twilio_settings.replace(server={"trust_proxy": True}), tservices, name="trusting")
+    _, response = await trusting.asgi_client.post("/webhooks/twilio", content=body, headers=headers)
+    assert response.status == 200
+
+
+async def test_it_checks_the_query_string_too(tapp, conn):
+    form = inbound_form()
+    body, headers = signed_request("/webhooks/twilio", form, query="source=whatsapp")
+    _, ok = await tapp.asgi_client.post("/webhooks/twilio?source=whatsapp", content=body, headers=headers)
+    _, bad = await tapp.asgi_client.post("/webhooks/twilio?source=sms", content=body, headers=headers)
+    assert ok.status == 200 and bad.status == 403
+
+
+async def test_it_answers_400_to_a_form_without_a_message_sid(tapp, conn):
+    form = {"From": ALICE, "Body": "hi"}
+    body, headers = signed_request("/webhooks/twilio", form)
+    _, response = await tapp.asgi_client.post("/webhooks/twilio", content=body, headers=headers)
+    assert response.status == 400 and _count(conn) == 0
+
+
+async def test_it_processes_a_replayed_message_sid_once(tapp, conn, twilio_double):
+    body, headers = signed_request("/webhooks/twilio", inbound_form(sid="SM" + "7" * 32, body="quiz A"))
+
+    async def post():
+        _, response = await tapp.asgi_client.post("/webhooks/twilio", content=body, headers=headers)
+        return response.status
+
+    statuses = [await post()]  # Twilio's first try, then up to 4 retries: two in a row, two at the same time
+    statuses.append(await post())
+    statuses += await asyncio.gather(post(), post(), post())
+    assert statuses == [200] * 5
+    assert _count(conn, "direction = 'in'") == 1 and _count(conn, "direction = 'out'") == 1
+    await _wait_for(lambda: len(twilio_double.accepted) >= 1)
+    await asyncio.sleep(0.2)
+    assert len(twilio_double.accepted) == 1
+
+
+async def test_it_marks_the_learner_opted_out_on_twilios_stop(tapp, conn):
+    body, headers = signed_request("/webhooks/twilio", inbound_form(body="STOP", OptOutType="STOP"))
+    _, response = await tapp.asgi_client.post("/webhooks/twilio", content=body, headers=headers)
+    assert response.status == 200
+    assert conn.execute("SELECT opted_out FROM learners WHERE channel_key = ?", (ALICE,)).fetchone()[0] == 1
+    body, headers = signed_request("/webhooks/twilio", inbound_form(sid="SM" + "8" * 32, body="START", OptOutType="START"))
+    await tapp.asgi_client.post("/webhooks/twilio", content=body, headers=headers)
+    assert conn.execute("SELECT opted_out FROM learners WHERE channel_key = ?", (ALICE,)).fetchone()[0] == 0
+
+
+async def _status(app, message_id: int, sid: str, status: str, **extra):
+    form = {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status, "SmsStatus": status, "AccountSid": "AC1",
+            "To": ALICE, "ChannelPrefix": "whatsapp", **extra}
+    body, headers = signed_request("/webhooks/twilio/status", form, query=f"m={message_id}")
+    _, response = await app.asgi_client.post(f"/webhooks/twilio/status?m={message_id}", content=body, headers=headers)
+    return response
+
+
+async def test_it_never_moves_a_status_backwards(tapp, conn, clock):
+    mid = enqueue(conn, ALICE, "hi", clock.now(), status="sending")
+    sid = "SM" + "3" * 32
+    for status in ["read", "delivered", "sent", "queued"]:  # reverse order, as callbacks may arrive
+        response = await _status(tapp, mid, sid, status)
+        assert response.status == 204
+    current = row(conn, mid)
+    assert current["status"] == "read" and current["provider_sid"] == sid
+    assert current["read_at"] and current["delivered_at"]
+
+
+async def test_it_records_error_codes_and_opts_out_on_21610(tapp, conn, clock):
+    mid = enqueue(conn, ALICE, "hi", clock.now(), status="sending")
+    response = await _status(tapp, mid, "SM" + "4" * 32, "failed", ErrorCode="21610")
+    assert response.status == 204
+    assert row(conn, mid)["status"] == "failed" and row(conn, mid)["error_code"] == "21610"
+    assert conn.execute("SELECT opted_out FROM learners WHERE channel_key = ?", (ALICE,)).fetchone()[0] == 1
+
+
+async def test_it_rejects_unsigned_status_callbacks(tapp, conn, clock):
+    mid = enqueue(conn, ALICE, "hi", clock.now(), status="sending")
+    _, response = await tapp.asgi_client.post(f"/webhooks/twilio/status?m={mid}",
+                                              content=urlencode({"MessageSid": "SMx", "MessageStatus": "read"}),
+                                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status == 403 and row(conn, mid)["status"] == "sending"
+
+
+async def test_it_downloads_inbound_media_with_the_account_credentials(tapp, conn, twilio_double, twilio_settings):
+    sid = "MM" + "5" * 32
+    url = twilio_double.add_media(sid, "ME" + "1" * 32, b"\xff\xd8jpeg-bytes", "image/jpeg")
+    big = twilio_double.add_media(sid, "ME" + "2" * 32, b"x" * (twilio_settings.twilio.media_max_bytes + 1), "audio/ogg")
+    form = inbound_form(sid=sid, body="", NumMedia="2", MediaUrl0=url, MediaContentType0="image/jpeg",
+                        MediaUrl1=big, MediaContentType1="audio/ogg")
+    body, headers = signed_request("/webhooks/twilio", form)
+    _, response = await tapp.asgi_client.post("/webhooks/twilio", content=body, headers=headers)
+    assert response.status == 200
+    import json
+
+    media = json.loads(conn.execute("SELECT media FROM messages WHERE direction = 'in'").fetchone()[0])
+    assert media[0]["path"] == f"media/inbound/{sid}-0.jpg" and media[0]["content_type"] == "image/jpeg"
+    assert (twilio_settings.data_dir / media[0]["path"]).read_bytes() == b"\xff\xd8jpeg-bytes"
+    assert media[1]["path"] is None and media[1]["url"] == big  # over the size limit: kept as a link only
+    assert not list((twilio_settings.data_dir / "media/inbound").glob("*.part"))
