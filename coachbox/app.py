@@ -21,6 +21,8 @@ log = logging.getLogger("coachbox.web")
 FEATURES = (
     "coachbox.web.health",
     "coachbox.admin.views",
+    "coachbox.web.webhooks",
+    "coachbox.web.media",
 )
 
 

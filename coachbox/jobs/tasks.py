@@ -64,4 +64,6 @@ def register(huey: Huey, settings: Settings, context: WorkerContext | None = Non
 
 
 # Feature modules with a `register(huey, context) -> {name: task}` function.
-TASK_MODULES: tuple[str, ...] = ()
+TASK_MODULES: tuple[str, ...] = (
+    "coachbox.channels.tasks",
+)

@@ -57,19 +57,35 @@ def enqueue_outbound(
     sequence: int = 0,
     status: str = "queued",
 ) -> int | None:
-    """Write one outbox row (call inside the turn's transaction). None when its idempotency key exists."""
+    """Write one outbox row (call inside the turn's transaction). None when its idempotency key exists.
+
+    A body over Twilio's 1,600 characters becomes several rows in order (the sender keeps a learner's rows
+    in id order); the first carries media and template, the others are '<kind>.continued' parts. Returns
+    the first row's id.
+    """
+    from coachbox.channels.outbox import split_body
+
     stamp = now.isoformat()
-    cursor = conn.execute(
-        """INSERT INTO messages (learner_id, direction, channel, address, body, media, kind, template_key,
-                                 content_variables, idempotency_key, status, next_attempt_at, sequence,
-                                 created_at, updated_at)
-           VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (idempotency_key) DO NOTHING""",
-        (learner_id, channel, address, draft.body, json.dumps(list(draft.media)), draft.kind, draft.template_key,
-         json.dumps(draft.content_variables) if draft.content_variables is not None else None,
-         draft.idempotency_key, status, stamp, sequence, stamp, stamp),
-    )
-    return cursor.lastrowid if cursor.rowcount == 1 else None
+    first_id = None
+    for part_no, body in enumerate(split_body(draft.body)):
+        first = part_no == 0
+        key = draft.idempotency_key if first or draft.idempotency_key is None else f"{draft.idempotency_key}#{part_no}"
+        cursor = conn.execute(
+            """INSERT INTO messages (learner_id, direction, channel, address, body, media, kind, template_key,
+                                     content_variables, idempotency_key, status, next_attempt_at, sequence,
+                                     created_at, updated_at)
+               VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (idempotency_key) DO NOTHING""",
+            (learner_id, channel, address, body, json.dumps(list(draft.media) if first else []), draft.kind,
+             draft.template_key if first else f"{draft.kind}.continued",
+             json.dumps(draft.content_variables) if first and draft.content_variables is not None else None,
+             key, status, stamp, sequence, stamp, stamp),
+        )
+        if first:
+            if cursor.rowcount != 1:
+                return None
+            first_id = cursor.lastrowid
+    return first_id
 
 
 def transcript(conn: sqlite3.Connection, learner_id: int, *, after_id: int = 0, limit: int = 200) -> list[sqlite3.Row]:
