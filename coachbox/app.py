@@ -23,6 +23,7 @@ FEATURES = (
     "coachbox.admin.views",
     "coachbox.web.webhooks",
     "coachbox.web.media",
+    "coachbox.web.verify",
 )
 
 

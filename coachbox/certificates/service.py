@@ -167,7 +167,7 @@ def _enqueue(conn: sqlite3.Connection, learner: dict, row: store.CertificateRow,
 
 def _congratulation(settings: Settings, row: store.CertificateRow) -> str:
     first = row.learner_name.split()[0] if row.learner_name else ""
-    return wording.phrase(settings, row.language, "certificate.congratulations", name=first,
+    return wording.phrase(settings, row.language, "certificate_delivery.congratulations", name=first,
                           course=row.course_title, score=row.score, code=row.code, url=verify_url(settings, row.code))
 
 
@@ -180,14 +180,14 @@ def local_date_text(settings: Settings, language: str, issued_at: str, timezone:
         when = when.astimezone(ZoneInfo(timezone or settings.org.default_timezone))
     except (ZoneInfoNotFoundError, ValueError):
         pass
-    texts = wording.table(settings, language, "certificate")
+    texts = wording.table(settings, language, "certificate_pdf")
     months = texts.get("months") or []
     month = months[when.month - 1] if len(months) == 12 else when.strftime("%B")
     return texts.get("date", "{day} {month} {year}").format(day=when.day, month=month, year=when.year)
 
 
 def render_pdf(settings: Settings, row: store.CertificateRow, *, timezone: str | None = None) -> bytes:
-    texts = wording.table(settings, row.language, "certificate")
+    texts = wording.table(settings, row.language, "certificate_pdf")
     url = verify_url(settings, row.code)
     date = local_date_text(settings, row.language, row.issued_at, timezone)
     logo = pdf.resolve(settings, settings.org.logo_path) if settings.org.logo_path else None
@@ -233,7 +233,7 @@ def resend_certificate(services, learner_id: int, *, course_id: int | None = Non
         return None
     certificate = certificates[0]
     ensure_file(services, certificate)
-    body = wording.phrase(services.settings, certificate.language, "certificate.resend",
+    body = wording.phrase(services.settings, certificate.language, "certificate_delivery.resend",
                           course=certificate.course_title, code=certificate.code,
                           url=verify_url(services.settings, certificate.code))
     key = f"certificate:{certificate.code}:resend:{request_key or now.isoformat()}"

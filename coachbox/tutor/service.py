@@ -1,0 +1,223 @@
+"""Answer a learner's question: guardrails, limits, retrieval, the model (or an excerpt), usage, the outbox."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, time, timezone
+from typing import Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from coachbox.certificates import wording
+from coachbox.store import transaction
+from coachbox.store import tutor as store
+from coachbox.store.messages import OutboxDraft, enqueue_outbound
+from coachbox.tutor import prompt
+from coachbox.tutor.llm import Completion, LlmError, TutorLlm
+from coachbox.tutor.search import Passage, best_paragraphs, search
+
+log = logging.getLogger("coachbox.tutor")
+
+MAX_ATTEMPTS = 3  # the first try plus two retries from the worker; then the learner gets the excerpt
+WHATSAPP_LIMIT = 1600
+
+
+@dataclass(frozen=True)
+class Answer:
+    exchange_id: int
+    source: str | None  # llm | excerpt | refusal | limit | budget | nothing; None while deferred
+    body: str | None
+    deferred: bool = False  # a holding reply went out; the worker answers later
+
+
+def llm_for(services) -> TutorLlm:
+    """One client per process, kept with the other long-lived resources."""
+    client = services.extras.get("tutor_llm")
+    if client is None:
+        client = services.extras["tutor_llm"] = TutorLlm(services.settings.ai)
+    return client
+
+
+def answer_question(services, learner_id: int, question: str, *, question_key: str,
+                    on_defer: Callable[[int], None] | None = None) -> Answer:
+    """Answer once per question_key. With `on_defer`, a model timeout sends a holding reply and calls
+    on_defer(exchange_id) so the worker retries (retry_answer); without it, the excerpt goes out at once."""
+    now = services.clock.now()
+    learner, exchange = services.db.run_sync(_begin, learner_id, question, question_key, now)
+    if exchange.status != "pending" or exchange.attempts > 0:
+        return Answer(exchange.id, exchange.source, exchange.answer, deferred=exchange.status == "pending")
+    return _attempt(services, learner, exchange, on_defer=on_defer)
+
+
+def retry_answer(services, exchange_id: int) -> Answer:
+    """The worker's later try at a deferred question; the last one falls back to the excerpt."""
+    exchange = services.db.run_sync(store.get_exchange, exchange_id)
+    if exchange is None or exchange.status != "pending":
+        return Answer(exchange_id, exchange.source if exchange else None, exchange.answer if exchange else None)
+    learner = services.db.run_sync(_learner, exchange.learner_id)
+    return _attempt(services, learner, exchange, on_defer=None, later=True)
+
+
+def _attempt(services, learner: dict, exchange: store.Exchange, *, on_defer, later: bool = False) -> Answer:
+    settings, ai, now = services.settings, services.settings.ai, services.clock.now()
+    language, question = learner["language"], exchange.question
+    attempt = services.db.run_sync(store.count_attempt, exchange.id)
+
+    kind = prompt.emergency_kind(question)
+    if kind is not None:
+        return _finish(services, learner, exchange, "refusal",
+                       wording.phrase(settings, language, f"tutor.emergency_{kind}"), [])
+
+    passages = services.db.run_sync(search, question, course_id=exchange.course_id, language=language)
+    lesson_ids = [p.lesson_id for p in passages]
+    if not later:
+        notice = _limit_notice(services, learner, exchange, now)
+        if notice is not None:
+            source, text = notice
+            return _finish(services, learner, exchange, source, text + "\n\n" + _excerpt(settings, language, question,
+                                                                                       passages), lesson_ids)
+    if not ai.api_key:
+        return _finish(services, learner, exchange, _excerpt_source(passages), _excerpt(settings, language, question,
+                                                                                      passages), lesson_ids)
+
+    course_title = passages[0].course_title if passages else ""
+    messages = prompt.build_messages(question, passages, org=settings.org.name, course=course_title,
+                                     language=wording.phrase(settings, language, "tutor.language_name"))
+    try:
+        completion = llm_for(services).complete(messages, timeout=ai.timeout_seconds * (2 if later else 1))
+    except LlmError as exc:
+        record_call(services, learner["id"], exchange.id, "answer", None, exc)
+        log.warning("tutor model failed", extra={"exchange_id": exchange.id, "attempt": attempt, "error": str(exc)})
+        if exc.timeout and on_defer is not None and attempt < MAX_ATTEMPTS:
+            _send(services, learner, f"tutor:{exchange.id}:holding", wording.phrase(settings, language, "tutor.holding"),
+                  kind="tutor")
+            on_defer(exchange.id)
+            return Answer(exchange.id, None, None, deferred=True)
+        if exc.timeout and later and attempt < MAX_ATTEMPTS:
+            raise  # the worker's task retries after its delay
+        return _finish(services, learner, exchange, _excerpt_source(passages),
+                       _excerpt(settings, language, question, passages), lesson_ids, later=later)
+    record_call(services, learner["id"], exchange.id, "answer", completion, None)
+    text = wording.phrase(settings, language, "tutor.answer", answer=prompt.trim_words(completion.text))
+    return _finish(services, learner, exchange, "llm", text, lesson_ids, later=later)
+
+
+def _limit_notice(services, learner: dict, exchange: store.Exchange, now: datetime) -> tuple[str, str] | None:
+    ai, settings, language = services.settings.ai, services.settings, learner["language"]
+    if ai.daily_limit_per_learner > 0:
+        used = services.db.run_sync(store.questions_since, learner["id"], local_midnight(now, learner["timezone"]),
+                                    excluding=exchange.id)
+        if used >= ai.daily_limit_per_learner:
+            return "limit", wording.phrase(settings, language, "tutor.limit_reached", limit=ai.daily_limit_per_learner)
+    if ai.api_key and over_budget(services):
+        log.warning("tutor monthly token budget reached", extra={"budget": ai.monthly_token_budget})
+        return "budget", wording.phrase(settings, language, "tutor.budget_reached")
+    return None
+
+
+def over_budget(services) -> bool:
+    """Has the whole box used [ai] monthly_token_budget this calendar month (UTC)? 0 = no limit."""
+    budget = services.settings.ai.monthly_token_budget
+    if budget <= 0:
+        return False
+    month = services.clock.now().astimezone(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return services.db.run_sync(store.tokens_since, month) >= budget
+
+
+def local_midnight(now: datetime, tz_name: str | None) -> datetime:
+    try:
+        zone = ZoneInfo(tz_name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = timezone.utc
+    local = now.astimezone(zone)
+    return datetime.combine(local.date(), time(0), tzinfo=zone).astimezone(timezone.utc)
+
+
+def _excerpt_source(passages: list[Passage]) -> str:
+    return "excerpt" if passages else "nothing"
+
+
+def _excerpt(settings, language: str, question: str, passages: list[Passage]) -> str:
+    """Never a dead end: the best paragraphs of the best lesson, and which lesson to revisit."""
+    if not passages:
+        return wording.phrase(settings, language, "tutor.nothing_found")
+    best = passages[0]
+    return wording.phrase(settings, language, "tutor.excerpt", lesson=best.lesson_title, course=best.course_title,
+                          excerpt=best_paragraphs(best.body, question, limit=2, max_chars=700))
+
+
+def cost_of(ai, tokens_in: int, tokens_out: int) -> float:
+    return round(tokens_in * ai.input_price_per_million / 1e6 + tokens_out * ai.output_price_per_million / 1e6, 8)
+
+
+def record_call(services, learner_id: int | None, exchange_id: int | None, purpose: str, completion: Completion | None,
+            error: LlmError | None) -> None:
+    ai, now = services.settings.ai, services.clock.now()
+    if completion is not None:
+        values = dict(model=completion.model, tokens_in=completion.tokens_in, tokens_out=completion.tokens_out,
+                      latency_ms=completion.latency_ms, cost=cost_of(ai, completion.tokens_in, completion.tokens_out),
+                      outcome="ok")
+    else:
+        values = dict(model=ai.model, tokens_in=0, tokens_out=0, latency_ms=error.latency_ms if error else 0, cost=0.0,
+                      outcome="timeout" if error and error.timeout else "error")
+
+    def _write(conn: sqlite3.Connection) -> None:
+        store.record_usage(conn, learner_id=learner_id, exchange_id=exchange_id, purpose=purpose, now=now, **values)
+
+    services.db.run_sync(_write)
+
+
+def _finish(services, learner: dict, exchange: store.Exchange, source: str, body: str, lesson_ids: list[int], *,
+            later: bool = False) -> Answer:
+    settings, now = services.settings, services.clock.now()
+    if later:
+        body = wording.phrase(settings, learner["language"], "tutor.later", question=exchange.question[:80], answer=body)
+    body = body if len(body) <= WHATSAPP_LIMIT else body[: WHATSAPP_LIMIT - 1] + "…"
+    draft = OutboxDraft(body=body, kind="tutor_ai" if source == "llm" else "tutor",
+                        idempotency_key=f"tutor:{exchange.id}:answer")
+
+    def _write(conn: sqlite3.Connection) -> bool:
+        with transaction(conn):
+            if not store.finish_exchange(conn, exchange.id, source=source, answer=body, lesson_ids=lesson_ids, now=now):
+                return False
+            message_id = enqueue_outbound(conn, learner_id=learner["id"], channel=learner["channel"],
+                                          address=learner["channel_key"], draft=draft, now=now, sequence=1)
+            store.link_message(conn, exchange.id, message_id)
+            return True
+
+    if not services.db.run_sync(_write):
+        current = services.db.run_sync(store.get_exchange, exchange.id)
+        return Answer(exchange.id, current.source, current.answer)
+    log.info("tutor answered", extra={"exchange_id": exchange.id, "source": source})
+    return Answer(exchange.id, source, body)
+
+
+def _send(services, learner: dict, key: str, body: str, *, kind: str) -> None:
+    now = services.clock.now()
+
+    def _write(conn: sqlite3.Connection) -> None:
+        with transaction(conn):
+            enqueue_outbound(conn, learner_id=learner["id"], channel=learner["channel"], address=learner["channel_key"],
+                             draft=OutboxDraft(body=body, kind=kind, idempotency_key=key), now=now)
+
+    services.db.run_sync(_write)
+
+
+def _learner(conn: sqlite3.Connection, learner_id: int) -> dict:
+    row = conn.execute(
+        "SELECT id, language, timezone, channel, channel_key, current_course_id FROM learners WHERE id = ?",
+        (learner_id,),
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"learner {learner_id} does not exist")
+    return dict(row)
+
+
+def _begin(conn: sqlite3.Connection, learner_id: int, question: str, question_key: str,
+           now: datetime) -> tuple[dict, store.Exchange]:
+    learner = _learner(conn, learner_id)
+    with transaction(conn):
+        exchange = store.start_exchange(conn, learner_id=learner_id, question_key=question_key, question=question,
+                                        language=learner["language"], course_id=learner["current_course_id"], now=now)
+    return learner, exchange

@@ -1,0 +1,102 @@
+"""A local OpenAI-compatible server for tests: chat completions, audio transcriptions, error and timeout modes."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class OpenAIDouble:
+    """Serves /v1/chat/completions (non-streaming) and /v1/audio/transcriptions on 127.0.0.1.
+
+    mode: "ok" | "error" (500) | "rate_limited" (429) | "unauthorised" (401) | "timeout" (holds the request
+    until released) | "no_usage" (answers without a usage block, like some local servers).
+    """
+
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.answer = "Keep your PIN secret: never share it, cover the keypad, and change it if someone saw it."
+        self.transcript = "How do I keep my PIN safe?"
+        self.usage = (120, 40)
+        self.requests: list[dict] = []
+        self.release = threading.Event()
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            # Without this, keep-alive replies wait on Nagle + delayed ACK: ~40 ms per call through the client.
+            disable_nagle_algorithm = True
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # quiet test output
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                record = {"path": self.path, "headers": dict(self.headers), "raw": raw}
+                if self.path.endswith("/chat/completions"):
+                    record["json"] = json.loads(raw)
+                double.requests.append(record)
+                mode = double.mode
+                if mode == "timeout":
+                    double.release.wait(10)
+                    return self._reply(200, double._completion(record))
+                if mode == "error":
+                    return self._reply(500, {"error": {"message": "model crashed", "type": "server_error"}})
+                if mode == "rate_limited":
+                    return self._reply(429, {"error": {"message": "slow down", "type": "rate_limit"}})
+                if mode == "unauthorised":
+                    return self._reply(401, {"error": {"message": "bad key", "type": "invalid_request_error"}})
+                if self.path.endswith("/audio/transcriptions"):
+                    return self._reply(200, {"text": double.transcript})
+                if self.path.endswith("/chat/completions"):
+                    return self._reply(200, double._completion(record))
+                return self._reply(404, {"error": {"message": f"no route {self.path}"}})
+
+            def _reply(self, status: int, body: dict) -> None:
+                data = json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout mode)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def chat_requests(self) -> list[dict]:
+        return [r["json"] for r in self.requests if "json" in r]
+
+    def _completion(self, record: dict) -> dict:
+        body = {
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": record.get("json", {}).get("model", "test-model"),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": self.answer}}],
+        }
+        if self.mode != "no_usage":
+            prompt, completion = self.usage
+            body["usage"] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                             "total_tokens": prompt + completion}
+        return body
+
+    def __enter__(self) -> "OpenAIDouble":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
