@@ -1,0 +1,1 @@
+"""The bot: a pure engine (inbound + state → replies + effects) and the thin service that applies it."""

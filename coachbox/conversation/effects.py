@@ -1,0 +1,113 @@
+"""Effects: what a turn asks the service to change, as frozen data (imperative nouns, applied in one transaction)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+# Learner columns a turn may change through UpdateLearner; anything else is a bug, refused by the service.
+LEARNER_FIELDS = frozenset({
+    "name", "language", "timezone", "lesson_time", "status", "current_course_id", "streak", "best_streak",
+    "streak_freezes", "last_active_date", "next_taken_date", "next_taken_count",
+})
+
+
+@dataclass(frozen=True)
+class UpdateLearner:
+    changes: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def of(cls, **changes: Any) -> "UpdateLearner":
+        unknown = set(changes) - LEARNER_FIELDS
+        if unknown:
+            raise ValueError(f"not a learner field: {sorted(unknown)}")
+        return cls(tuple(sorted(changes.items())))
+
+
+@dataclass(frozen=True)
+class Enroll:
+    course_id: int
+
+
+@dataclass(frozen=True)
+class RecordDelivery:
+    """A lesson sent: progress.delivered_at, the enrollment's next position, and a deliveries row (kind, key)."""
+
+    lesson_id: int
+    course_id: int
+    next_position: int
+    kind: str  # daily_lesson | next_lesson | first_lesson
+    key: str
+
+
+@dataclass(frozen=True)
+class StartQuiz:
+    lesson_id: int
+
+
+@dataclass(frozen=True)
+class RecordAnswer:
+    question_id: int
+    given: str
+    correct: bool
+
+
+@dataclass(frozen=True)
+class CompleteLesson:
+    lesson_id: int
+    correct: int
+    total: int
+    passed: bool
+    local_date: str
+
+
+@dataclass(frozen=True)
+class CompleteCourse:
+    course_id: int
+    score: int
+
+
+@dataclass(frozen=True)
+class AwardBadge:
+    code: str
+    course_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleQuiz:
+    """Send this lesson's quiz by itself at due_at unless the learner starts it first (the scheduler's job)."""
+
+    lesson_id: int
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class OptOut:
+    pass
+
+
+@dataclass(frozen=True)
+class OptIn:
+    pass
+
+
+@dataclass(frozen=True)
+class EraseLearner:
+    """Erase personal data and messages; keep only anonymous aggregates (progress, answers, badges)."""
+
+
+@dataclass(frozen=True)
+class IssueCertificate:
+    course_id: int
+    score: int
+
+
+@dataclass(frozen=True)
+class AskTutor:
+    question: str
+    lesson_id: int | None = None
+
+
+Effect = (UpdateLearner | Enroll | RecordDelivery | StartQuiz | RecordAnswer | CompleteLesson | CompleteCourse
+          | AwardBadge | ScheduleQuiz | OptOut | OptIn | EraseLearner | IssueCertificate | AskTutor)

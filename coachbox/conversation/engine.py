@@ -1,0 +1,162 @@
+"""The conversation engine: handle(event, state, learner, catalogue, texts, now) → Decision. Pure: no I/O, no clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from coachbox.content.model import Catalogue
+from coachbox.conversation import account, commands, lessons, onboarding, quiz, reports
+from coachbox.conversation.effects import Effect
+from coachbox.conversation.events import DeliverDailyLesson, Event, Message, QuizFollowUp
+from coachbox.conversation.learner import Learner
+from coachbox.conversation.state import ONBOARDING, State, with_flow
+from coachbox.conversation.texts import Texts
+from coachbox.conversation.turn import Reply, Rules, Turn
+from coachbox.learning.grading import normalise
+
+__all__ = ["Decision", "Reply", "Rules", "handle"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: State
+    replies: tuple[Reply, ...]
+    effects: tuple[Effect, ...]
+
+
+def handle(event: Event, state: State, learner: Learner, catalogue: Catalogue, texts: Texts, now: datetime,
+           rules: Rules = Rules()) -> Decision:
+    """Decide one turn. Time, the catalogue and the learner come in; replies, effects and the new state go out."""
+    turn = Turn(learner=learner, catalogue=catalogue, texts=texts, now=now, rules=rules, state=state)
+    if isinstance(event, Message):
+        _on_message(turn, event)
+    elif isinstance(event, DeliverDailyLesson):
+        lessons.daily(turn)
+    elif isinstance(event, QuizFollowUp):
+        quiz.follow_up(turn, event.lesson_id)
+    return Decision(turn.state, tuple(turn.replies), tuple(turn.effects))
+
+
+def _on_message(turn: Turn, message: Message) -> None:
+    said = message.said
+    command = commands.parse(turn.texts, turn.lang, said)
+    flow = turn.state.flow
+    if flow == "new":
+        if command is not None and command.name == "stop":
+            account.stop(turn)
+            turn.state = with_flow(turn.state, "onboarding_name")
+            return
+        onboarding.start(turn, said)
+        return
+    if flow == "confirm_delete":
+        account.confirm_delete(turn, said)
+        return
+    if command is not None:
+        _run_command(turn, command)
+        return
+    if turn.learner.opted_out:
+        turn.say("account.opted_out_reminder")
+        return
+    if flow in ONBOARDING:
+        onboarding.step(turn, said)
+    elif flow == "quiz":
+        quiz.answer(turn, said)
+    elif flow == "choose_course":
+        if not lessons.choose_course(turn, said):
+            _leave_side_flow(turn, said, message)
+    elif flow == "choose_language":
+        if not account.choose_language(turn, said):
+            _leave_side_flow(turn, said, message)
+    elif flow == "set_time":
+        if not account.set_time(turn, said):
+            turn.state = replace(turn.state, unclear=turn.state.unclear + 1)
+            if turn.state.unclear >= 2:
+                _leave_side_flow(turn, said, message)
+            else:
+                turn.say("time.unclear")
+    elif flow == "lesson" and _is_yes(turn, said):
+        quiz.start(turn, turn.state.lesson_id)
+    else:
+        reports.free_text(turn, said, message.media_count)
+        if flow == "lesson":
+            turn.append("lesson.quiz_waiting")
+
+
+def _is_yes(turn: Turn, said: str) -> bool:
+    words = normalise(said)
+    return turn.texts.is_word(turn.lang, "yes", words) or turn.texts.is_word(turn.lang, "ok", words)
+
+
+def _leave_side_flow(turn: Turn, said: str, message: Message) -> None:
+    """Not an answer to the side question: go back to where the learner was and treat it as a new message."""
+    turn.state = with_flow(turn.state, turn.state.return_flow, options=())
+    if turn.state.flow == "quiz":
+        quiz.answer(turn, said)
+    else:
+        reports.free_text(turn, said, message.media_count)
+
+
+def _run_command(turn: Turn, command: commands.Command) -> None:
+    name = command.name
+    if turn.learner.opted_out and name not in ("start", "stop", "help", "mydata", "delete", "progress",
+                                                "certificate", "language"):
+        turn.say("account.opted_out_reminder")
+        return
+    onboarding_now = turn.state.flow in ONBOARDING
+    if onboarding_now and name not in commands.DURING_ONBOARDING:
+        turn.say("onboarding.finish_first")
+        onboarding.reprompt(turn)
+        return
+    in_quiz = turn.state.flow == "quiz"
+    if name == "help":
+        reports.help_menu(turn)
+    elif name == "stop":
+        account.stop(turn)
+    elif name == "start":
+        account.start(turn)
+    elif name == "next":
+        lessons.next_now(turn)
+        return
+    elif name == "quiz":
+        if in_quiz:
+            quiz.reprompt(turn)
+        else:
+            quiz.start(turn, quiz.target_lesson(turn))
+        return
+    elif name == "progress":
+        reports.progress(turn)
+    elif name == "courses":
+        lessons.show_courses(turn)
+        if command.argument and turn.state.flow == "choose_course" and lessons.choose_course(turn, command.argument):
+            turn.replies.pop(-2)  # "COURSES 2": the learner named the course already, no need for the menu
+        return
+    elif name == "time":
+        account.time(turn, command.argument)
+        return
+    elif name == "language":
+        account.language(turn, command.argument)
+        if onboarding_now and turn.state.flow != "choose_language":
+            onboarding.reprompt(turn)
+        return
+    elif name == "pause":
+        account.pause(turn)
+    elif name == "resume":
+        account.resume(turn)
+    elif name == "mydata":
+        account.my_data(turn)
+    elif name == "delete":
+        account.delete(turn)
+        return
+    elif name == "certificate":
+        reports.certificate(turn)
+    elif name == "ask":
+        reports.ask(turn, command.argument)
+    # Information commands leave the flow as it was: remind the learner what is still open.
+    if name in ("stop", "start", "pause", "resume"):
+        pass
+    elif onboarding_now:
+        onboarding.reprompt(turn)
+    elif in_quiz:
+        quiz.reprompt(turn)
+    turn.state = replace(turn.state, confused=0)

@@ -1,0 +1,67 @@
+"""The learner as the engine sees them: a frozen snapshot of their record, enrollments and results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from coachbox.learning.progress import LessonResult
+from coachbox.learning.streaks import Streak
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    course_id: int
+    status: str = "active"  # active | completed | dropped
+    next_position: int = 1
+
+
+@dataclass(frozen=True)
+class OpenLesson:
+    """The latest delivered lesson whose quiz is not finished (how a lost session is rebuilt)."""
+
+    lesson_id: int
+    quiz_started: bool = False
+    answers: tuple[bool, ...] = ()  # correctness of this attempt's answers so far, in order
+
+
+@dataclass(frozen=True)
+class LeaderRow:
+    first_name: str
+    lessons: int
+    is_me: bool = False
+
+
+@dataclass(frozen=True)
+class Learner:
+    id: int
+    channel: str = "simulator"
+    phone: str | None = None
+    name: str | None = None
+    profile_name: str | None = None
+    language: str = "en"
+    timezone: str = "Africa/Nairobi"
+    lesson_time: str = "07:00"
+    status: str = "onboarding"  # onboarding | active | paused | finished | deleted
+    opted_out: bool = False
+    current_course_id: int | None = None
+    streak: Streak = field(default_factory=Streak)
+    next_taken_date: str | None = None
+    next_taken_count: int = 0
+    enrollments: tuple[Enrollment, ...] = ()
+    results: tuple[LessonResult, ...] = ()
+    badges: frozenset[str] = frozenset()
+    last_lesson_id: int | None = None  # the most recently delivered lesson
+    open_lesson: OpenLesson | None = None
+    message_count: int = 0
+    created_at: str = ""
+    rank: tuple[LeaderRow, ...] = ()  # this week's cohort leaderboard, when the school enabled it
+
+    def enrollment(self, course_id: int | None) -> Enrollment | None:
+        return next((e for e in self.enrollments if e.course_id == course_id), None)
+
+    def result(self, lesson_id: int | None) -> LessonResult | None:
+        return next((r for r in self.results if r.lesson_id == lesson_id), None)
+
+    @property
+    def first_name(self) -> str:
+        return (self.name or self.profile_name or "").split(" ")[0]

@@ -1,0 +1,160 @@
+"""Lesson delivery (first, daily, NEXT with its daily cap), the course menu and switching courses."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from coachbox.content.markup import lesson_text, split_message
+from coachbox.content.model import Course, Lesson
+from coachbox.conversation import quiz
+from coachbox.conversation.effects import Enroll, RecordDelivery, ScheduleQuiz
+from coachbox.conversation.learner import Enrollment
+from coachbox.conversation.state import with_flow
+from coachbox.conversation.turn import Turn
+from coachbox.learning.grading import normalise, damerau_levenshtein
+from coachbox.learning.progress import course_progress, may_access
+
+
+def upcoming(turn: Turn, course: Course | None) -> Lesson | None:
+    """The next lesson of a course for this learner (None when every lesson has been delivered)."""
+    if course is None:
+        return None
+    enrollment = turn.learner.enrollment(course.id)
+    position = enrollment.next_position if enrollment else 1
+    return next((lesson for lesson in course.lessons if lesson.position >= position), None)
+
+
+def deliver_next(turn: Turn, *, kind: str, key: str | None = None) -> bool:
+    """Send the current course's next lesson; False (and a friendly word) when there is none."""
+    course = turn.course
+    lesson = upcoming(turn, course)
+    if course is None:
+        turn.say("lesson.no_course")
+        return False
+    if lesson is None:
+        turn.say("lesson.course_done", course=course.title)
+        return False
+    if not may_access(turn.learner, course):
+        turn.say("lesson.locked", course=course.title)
+        return False
+    deliver(turn, course, lesson, kind=kind, key=key or f"{turn.today}:{lesson.id}")
+    return True
+
+
+def deliver(turn: Turn, course: Course, lesson: Lesson, *, kind: str, key: str) -> None:
+    header = turn.t("lesson.header", number=lesson.position, total=len(course.lessons), minutes=lesson.minutes)
+    parts = split_message(f"{header}\n{lesson_text(lesson.title, lesson.body)}")
+    for index, part in enumerate(parts):
+        media = f"media/{lesson.media}" if lesson.media and index == 0 else None
+        turn.send(part, kind="lesson", media=media)
+    turn.do(RecordDelivery(lesson.id, course.id, lesson.position + 1, kind=kind, key=key))
+    note_enrollment(turn, course.id, next_position=lesson.position + 1)
+    turn.learner = replace(turn.learner, last_lesson_id=lesson.id)
+    if not lesson.questions:
+        turn.state = with_flow(turn.state, "idle", lesson_id=lesson.id, question=0, answers=())
+        quiz.finish(turn, course, lesson, ())
+        return
+    minutes = turn.rules.quiz_followup_minutes
+    turn.say("lesson.quiz_invite", count=len(lesson.questions), minutes=minutes,
+             options=(turn.words("quiz")[0].upper(),))
+    turn.do(ScheduleQuiz(lesson.id, turn.now + timedelta(minutes=minutes)))
+    turn.state = with_flow(turn.state, "lesson", lesson_id=lesson.id, question=0, answers=())
+
+
+def note_enrollment(turn: Turn, course_id: int, *, next_position: int | None = None) -> None:
+    """Keep the turn's learner snapshot in step with Enroll / RecordDelivery effects."""
+    enrollments = list(turn.learner.enrollments)
+    current = turn.learner.enrollment(course_id)
+    if current is None:
+        enrollments.append(Enrollment(course_id, next_position=next_position or 1))
+    elif next_position is not None:
+        enrollments[enrollments.index(current)] = replace(current, next_position=max(current.next_position, next_position))
+    turn.learner = replace(turn.learner, enrollments=tuple(enrollments))
+
+
+def next_now(turn: Turn) -> None:
+    """NEXT: a lesson right away, at most daily_next_cap times per local day."""
+    today = turn.today
+    taken = turn.learner.next_taken_count if turn.learner.next_taken_date == today else 0
+    if taken >= turn.rules.daily_next_cap:
+        turn.say("lesson.cap_reached", cap=turn.rules.daily_next_cap, time=turn.learner.lesson_time)
+        return
+    if deliver_next(turn, kind="next_lesson"):
+        turn.update(next_taken_date=today, next_taken_count=taken + 1)
+
+
+def daily(turn: Turn) -> None:
+    """The scheduler's daily lesson: only for active learners who have not opted out."""
+    learner = turn.learner
+    if learner.opted_out or learner.status != "active":
+        return
+    course = turn.course
+    lesson = upcoming(turn, course)
+    if course is None or lesson is None or not may_access(learner, course):
+        return
+    turn.say("lesson.daily_greeting")
+    deliver(turn, course, lesson, kind="daily_lesson", key=turn.today)
+
+
+def course_menu(turn: Turn, courses: tuple[Course, ...]) -> str:
+    lines = []
+    for number, course in enumerate(courses, start=1):
+        progress = course_progress(course, turn.learner.results)
+        mark = "✅ " if progress.complete else ("▶️ " if course.id == turn.learner.current_course_id else "")
+        premium = f" {turn.t('courses.premium_mark')}" if course.premium else ""
+        lines.append(turn.t("courses.line", number=number, mark=mark, course=course.title,
+                            lessons=len(course.lessons), premium=premium))
+    return "\n".join(lines)
+
+
+def pick_course(turn: Turn, said: str) -> Course | None:
+    """A course from the numbered list on screen: by number or by (nearly) its title."""
+    offered = [c for c in (turn.catalogue.course(i) for i in turn.state.options) if c is not None]
+    answer = normalise(said)
+    if answer.isdigit():
+        index = int(answer)
+        return offered[index - 1] if 1 <= index <= len(offered) else None
+    for course in offered:
+        title = normalise(course.title)
+        if answer and (answer == title or answer == normalise(course.slug) or
+                       (len(answer) >= 4 and (title.startswith(answer) or damerau_levenshtein(answer, title, 2) <= 2))):
+            return course
+    return None
+
+
+def show_courses(turn: Turn) -> None:
+    offered = turn.courses_offered()
+    if not offered:
+        turn.say("onboarding.no_courses")
+        return
+    turn.state = with_flow(turn.state, "choose_course", options=tuple(c.id for c in offered),
+                           return_flow=_resting(turn))
+    turn.say("courses.menu", menu=course_menu(turn, offered), options=tuple(str(i) for i in range(1, len(offered) + 1)))
+
+
+def choose_course(turn: Turn, said: str) -> bool:
+    """Switch to the picked course; False when the answer is not a course on the list."""
+    course = pick_course(turn, said)
+    if course is None:
+        return False
+    if turn.learner.enrollment(course.id) is None:
+        turn.do(Enroll(course.id))
+        note_enrollment(turn, course.id)
+    changes: dict = {"current_course_id": course.id}
+    if turn.learner.status == "finished":
+        changes["status"] = "active"
+    turn.update(**changes)
+    turn.state = with_flow(turn.state, "idle", options=(), lesson_id=turn.learner.last_lesson_id)
+    lesson = upcoming(turn, course)
+    if lesson is None:
+        turn.say("courses.already_done", course=course.title)
+    else:
+        turn.say("courses.switched", course=course.title, lesson=lesson.title, time=turn.learner.lesson_time)
+    return True
+
+
+def _resting(turn: Turn) -> str:
+    """The flow to come back to after a side question (a quiz in progress is not lost)."""
+    flow = turn.state.flow
+    return flow if flow in ("lesson", "quiz") else "idle"

@@ -1,0 +1,186 @@
+"""Quizzes: one question at a time, immediate feedback, a score, then streaks, badges and course completion."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from coachbox.content.model import Course, Lesson, Question
+from coachbox.conversation.effects import (AwardBadge, CompleteCourse, CompleteLesson, IssueCertificate,
+                                           RecordAnswer, StartQuiz)
+from coachbox.conversation.learner import Enrollment
+from coachbox.conversation.state import with_flow
+from coachbox.conversation.turn import Turn
+from coachbox.learning.badges import Achievement, new_badges
+from coachbox.learning.grading import grade
+from coachbox.learning.progress import LessonResult, course_progress, passed, percent
+from coachbox.learning.streaks import record_completion
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def target_lesson(turn: Turn) -> int | None:
+    """The lesson QUIZ means: the one on offer or in progress, else the latest delivered one."""
+    return turn.state.lesson_id or turn.learner.last_lesson_id
+
+
+def start(turn: Turn, lesson_id: int | None, *, intro: str = "quiz.intro") -> None:
+    found = turn.find_lesson(lesson_id)
+    if found is None:
+        turn.say("quiz.no_lesson")
+        return
+    course, lesson = found
+    if not lesson.questions:
+        turn.say("quiz.no_questions", lesson=lesson.title)
+        return
+    turn.do(StartQuiz(lesson.id))
+    turn.state = with_flow(turn.state, "quiz", lesson_id=lesson.id, question=0, answers=(), options=())
+    turn.say(intro, lesson=lesson.title, count=len(lesson.questions))
+    ask(turn, lesson, 0, append=True)
+
+
+def ask(turn: Turn, lesson: Lesson, index: int, *, append: bool = False) -> None:
+    question = lesson.questions[index]
+    text, options = _question_text(turn, question, index + 1, len(lesson.questions))
+    if append and turn.replies:
+        last = turn.replies[-1]
+        turn.replies[-1] = replace(last, text=f"{last.text}\n\n{text}", kind="quiz", options=options)
+    else:
+        turn.send(text, kind="quiz", options=options)
+
+
+def _question_text(turn: Turn, question: Question, number: int, total: int) -> tuple[str, tuple[str, ...]]:
+    head = turn.t("quiz.question", number=number, total=total, prompt=question.prompt)
+    if question.kind == "choice":
+        letters = LETTERS[:len(question.choices)]
+        lines = "\n".join(f"*{letter}* {choice}" for letter, choice in zip(letters, question.choices))
+        how = turn.t("quiz.how_choice", letters=_or_list(turn, list(letters)))
+        return f"{head}\n\n{lines}\n\n{how}", tuple(letters)
+    if question.kind == "true_false":
+        yes, no = turn.t("quiz.true_word"), turn.t("quiz.false_word")
+        return f"{head}\n\n{turn.t('quiz.how_true_false', true=yes, false=no)}", (yes, no)
+    return f"{head}\n\n{turn.t('quiz.how_short')}", ()
+
+
+def _or_list(turn: Turn, items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return turn.t("quiz.or_list", first=", ".join(items[:-1]), last=items[-1])
+
+
+def reprompt(turn: Turn) -> None:
+    """Show the question being answered again (after HELP or PROGRESS in the middle of a quiz)."""
+    found = turn.find_lesson(turn.state.lesson_id)
+    if found and turn.state.question < len(found[1].questions):
+        turn.append("quiz.still_waiting")
+        ask(turn, found[1], turn.state.question)
+
+
+def answer(turn: Turn, said: str) -> None:
+    found = turn.find_lesson(turn.state.lesson_id)
+    if found is None or turn.state.question >= len(found[1].questions):
+        turn.state = with_flow(turn.state, "idle")  # the lesson left the catalogue mid-quiz
+        turn.say("quiz.no_lesson")
+        return
+    course, lesson = found
+    question = lesson.questions[turn.state.question]
+    result = grade(question, said, true_words=turn.texts.all_words("true"), false_words=turn.texts.all_words("false"))
+    if result.verdict == "unclear":
+        turn.state = replace(turn.state, unclear=turn.state.unclear + 1)
+        key = "quiz.unclear_again" if turn.state.unclear >= 2 else "quiz.unclear"
+        _, options = _question_text(turn, question, 1, 1)
+        how = {"choice": "quiz.how_choice", "true_false": "quiz.how_true_false", "short": "quiz.how_short"}[question.kind]
+        turn.say(key, how=turn.t(how, letters=_or_list(turn, list(options)), true=turn.t("quiz.true_word"),
+                                 false=turn.t("quiz.false_word")), options=options)
+        return
+    right = result.verdict == "correct"
+    if question.id is not None:
+        turn.do(RecordAnswer(question.id, result.given, right))
+    feedback = "quiz.correct" if right else "quiz.wrong"
+    turn.say(feedback, answer=_right_answer(turn, question), explanation=question.explanation, kind="quiz")
+    answers = turn.state.answers + (right,)
+    if len(answers) < len(lesson.questions):
+        turn.state = with_flow(turn.state, "quiz", question=len(answers), answers=answers)
+        ask(turn, lesson, len(answers), append=True)
+        return
+    turn.state = with_flow(turn.state, "idle", question=0, answers=())
+    finish(turn, course, lesson, answers)
+
+
+def _right_answer(turn: Turn, question: Question) -> str:
+    if question.kind == "choice" and isinstance(question.answer, int) and 1 <= question.answer <= len(question.choices):
+        return f"{LETTERS[question.answer - 1]}) {question.choices[question.answer - 1]}"
+    if question.kind == "true_false":
+        return turn.t("quiz.true_word") if question.answer else turn.t("quiz.false_word")
+    accepted = question.answer if isinstance(question.answer, tuple) else (str(question.answer),)
+    return accepted[0] if accepted else ""
+
+
+def finish(turn: Turn, course: Course, lesson: Lesson, answers: tuple[bool, ...]) -> None:
+    """A finished attempt: score, pass or retry, then the streak, badges and course completion it earns."""
+    correct, total = sum(answers), len(answers)
+    ok = passed(correct, total, course.passing_score)
+    turn.do(CompleteLesson(lesson.id, correct, total, ok, turn.today))
+    if total:
+        key = "quiz.score_passed" if ok else "quiz.score_failed"
+        turn.say(key, correct=correct, total=total, percent=percent(correct, total), passing=course.passing_score,
+                 kind="quiz")
+    _note_result(turn, course, lesson, correct, total, ok)
+    change = record_completion(turn.learner.streak, turn.today, freeze_every_days=turn.rules.freeze_every_days)
+    if change.extended:
+        turn.set_streak(change.streak)
+        if change.freeze_used:
+            turn.say("streak.freeze_used", kind="celebration")
+        if change.streak.current >= 2:
+            turn.say("streak.extended", days=change.streak.current, kind="celebration")
+        if change.freeze_earned:
+            turn.say("streak.freeze_earned", days=turn.rules.freeze_every_days, kind="celebration")
+    progress = course_progress(course, turn.learner.results)
+    enrollment = turn.learner.enrollment(course.id)
+    course_done_now = progress.complete and (enrollment is None or enrollment.status != "completed")
+    done = Achievement(lessons_completed=len(turn.learner.results), streak=turn.learner.streak.current,
+                       perfect_quiz=total > 0 and correct == total, course_completed=course_done_now,
+                       local_hour=turn.hour)
+    for badge in new_badges(turn.catalogue.badges, done, turn.learner.badges):
+        turn.do(AwardBadge(badge.code, course.id if badge.rule == "course_complete" else None))
+        turn.learner = replace(turn.learner, badges=turn.learner.badges | {badge.code})
+        turn.say("badge.awarded", emoji=badge.emoji or "🏅", badge=badge.name(turn.lang),
+                 description=badge.descriptions.get(turn.lang) or badge.descriptions.get("en", ""), kind="badge")
+    if course_done_now:
+        _complete_course(turn, course, progress.score, progress.certificate_eligible)
+    elif ok or not total:
+        has_more = any(l.position > lesson.position for l in course.lessons)
+        turn.say("quiz.whats_next" if has_more else "quiz.last_lesson_left", time=turn.learner.lesson_time)
+
+
+def _note_result(turn: Turn, course: Course, lesson: Lesson, correct: int, total: int, ok: bool) -> None:
+    """Keep the best attempt in the turn's snapshot, as the service keeps it in the progress table."""
+    results = [r for r in turn.learner.results if r.lesson_id != lesson.id]
+    old = turn.learner.result(lesson.id)
+    new = LessonResult(lesson.id, course.id, correct, total, ok, turn.today)
+    if old is not None and percent(old.correct, old.total) > percent(correct, total):
+        new = old
+    turn.learner = replace(turn.learner, results=tuple(results + [new]))
+
+
+def _complete_course(turn: Turn, course: Course, score: int, eligible: bool) -> None:
+    turn.do(CompleteCourse(course.id, score))
+    enrollments = [e if e.course_id != course.id else replace(e, status="completed") for e in turn.learner.enrollments]
+    if turn.learner.enrollment(course.id) is None:
+        enrollments.append(Enrollment(course.id, status="completed"))
+    turn.learner = replace(turn.learner, enrollments=tuple(enrollments))
+    turn.say("course.complete", course=course.title, score=score, lessons=len(course.lessons), kind="celebration")
+    if eligible:
+        turn.do(IssueCertificate(course.id, score))
+        turn.say("course.certificate_coming", course=course.title)
+    else:
+        turn.say("course.certificate_retry", passing=course.passing_score, score=score)
+    turn.say("course.what_next")
+
+
+def follow_up(turn: Turn, lesson_id: int) -> None:
+    """The scheduler's 'quiz 30 minutes after the lesson': only if that quiz is still on offer."""
+    learner = turn.learner
+    if learner.opted_out or learner.status not in ("active", "finished"):
+        return
+    if turn.state.flow == "lesson" and turn.state.lesson_id == lesson_id:
+        start(turn, lesson_id, intro="quiz.followup_intro")

@@ -1,0 +1,104 @@
+"""What the learner asks to see or say: HELP, PROGRESS, CERTIFICATE, ASK, greetings and free text."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from coachbox.conversation.effects import AskTutor, IssueCertificate
+from coachbox.conversation.turn import Turn
+from coachbox.learning.grading import normalise
+from coachbox.learning.progress import course_progress, quiz_average
+from coachbox.learning.streaks import as_of
+
+
+def help_menu(turn: Turn) -> None:
+    turn.say("help.menu")
+
+
+def progress(turn: Turn) -> None:
+    learner = turn.learner
+    streak = as_of(learner.streak, turn.today)
+    lines = [turn.t("progress.title"), turn.t("progress.streak", days=streak.current, best=streak.best,
+                                                freezes=streak.freezes)]
+    for enrollment in learner.enrollments:
+        course = turn.catalogue.course(enrollment.course_id)
+        if course is None:
+            continue
+        done = course_progress(course, learner.results)
+        lines.append(turn.t("progress.course", course=course.title, done=done.done, total=done.total))
+    average = quiz_average(learner.results)
+    lines.append(turn.t("progress.quiz_average", percent=average) if average is not None else turn.t("progress.no_quiz"))
+    owned = [b for b in turn.catalogue.badges if b.code in learner.badges]
+    if owned:
+        lines.append(turn.t("progress.badges", badges=", ".join(f"{b.emoji} {b.name(turn.lang)}".strip() for b in owned)))
+    else:
+        lines.append(turn.t("progress.no_badges"))
+    if turn.rules.leaderboard and learner.rank:
+        board = "\n".join(turn.t("progress.rank_line", position=i, first=row.first_name, lessons=row.lessons,
+                                 me=" ⬅️" if row.is_me else "") for i, row in enumerate(learner.rank, start=1))
+        lines.append(turn.t("progress.leaderboard", board=board))
+    turn.send("\n".join(lines))
+
+
+def certificate(turn: Turn) -> None:
+    learner = turn.learner
+    lines: list[str] = []
+    eligible = []
+    for enrollment in learner.enrollments:
+        course = turn.catalogue.course(enrollment.course_id)
+        if course is None:
+            continue
+        done = course_progress(course, learner.results)
+        if done.certificate_eligible:
+            eligible.append((course, done.score))
+            lines.append(turn.t("certificate.earned", course=course.title, score=done.score))
+        else:
+            lines.append(turn.t("certificate.toward", course=course.title, done=done.done, total=done.total,
+                                score=done.score, passing=done.passing_score))
+    if not lines:
+        turn.say("certificate.none")
+        return
+    turn.send("\n".join([turn.t("certificate.title")] + lines))
+    for course, score in eligible:
+        turn.do(IssueCertificate(course.id, score))
+    if eligible:
+        turn.say("certificate.coming")
+
+
+def ask(turn: Turn, question: str) -> None:
+    if not question.strip():
+        turn.say("ask.how")
+        return
+    turn.do(AskTutor(question.strip(), turn.state.lesson_id or turn.learner.last_lesson_id))
+    turn.say("ask.sent", lesson=_lesson_title(turn))
+
+
+def _lesson_title(turn: Turn) -> str:
+    found = turn.find_lesson(turn.state.lesson_id or turn.learner.last_lesson_id)
+    return found[1].title if found else "-"
+
+
+def free_text(turn: Turn, said: str, media_count: int) -> None:
+    """Anything outside a flow. Greetings and thanks get a warm word; questions go to the tutor seam.
+    The menu comes with every second message in a row we could not act on, so nobody is left guessing."""
+    words = normalise(said)
+    if not words:
+        turn.say("free.media" if media_count else "free.empty")
+    elif turn.texts.is_word(turn.lang, "greetings", words) or words in {normalise(w) for w in turn.texts.all_words("greetings")}:
+        streak = as_of(turn.learner.streak, turn.today).current
+        turn.say("free.greeting_streak" if streak >= 2 else "free.greeting", days=streak)
+        turn.state = replace(turn.state, confused=0)
+        return
+    elif turn.texts.is_word(turn.lang, "thanks", words):
+        turn.say("free.thanks")
+        turn.state = replace(turn.state, confused=0)
+        return
+    else:
+        turn.do(AskTutor(said.strip()[:2000], turn.state.lesson_id or turn.learner.last_lesson_id))
+        turn.say("free.to_teacher")
+    confused = turn.state.confused + 1
+    turn.state = replace(turn.state, confused=confused)
+    if confused >= 2:
+        turn.append("help.menu")
+    else:
+        turn.append("free.menu_hint")

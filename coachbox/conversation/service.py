@@ -1,0 +1,260 @@
+"""The thin shell around the engine: load state, decide, apply effects and write the outbox in ONE transaction."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from coachbox.channels.base import Inbound
+from coachbox.config import Settings
+from coachbox.content.model import Catalogue
+from coachbox.conversation import effects as fx
+from coachbox.conversation import ratelimit, sessions
+from coachbox.conversation.engine import Decision, Reply, Rules, handle
+from coachbox.conversation.events import DeliverDailyLesson, Event, Message, QuizFollowUp
+from coachbox.conversation.state import State, rebuild
+from coachbox.conversation.texts import Texts
+from coachbox.learning.timeparse import local_date, timezone_for_phone
+from coachbox.store import learners, progress, transaction
+from coachbox.store.messages import OutboxDraft, enqueue_outbound, inbound_key, record_inbound
+
+log = logging.getLogger("coachbox.conversation")
+
+# Proactive messages may fall outside WhatsApp's 24-hour window: the sender then uses these templates.
+TEMPLATE_FOR = {DeliverDailyLesson: "lesson_nudge", QuizFollowUp: "reminder"}
+
+
+@dataclass(frozen=True)
+class Followup:
+    """Work for another feature's worker task, enqueued only after the turn committed."""
+
+    task: str
+    args: tuple
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    duplicate: bool
+    learner_id: int | None
+    outbox_ids: list[int]
+    followups: tuple[Followup, ...] = ()
+    rate_limited: bool = False
+
+
+def rules_from(settings: Settings) -> Rules:
+    learning = settings.learning
+    return Rules(org_name=settings.org.name, default_timezone=settings.org.default_timezone,
+                 default_lesson_time=settings.org.lesson_time, quiz_followup_minutes=learning.quiz_followup_minutes,
+                 daily_next_cap=learning.daily_next_cap, freeze_every_days=learning.streak_freeze_every_days,
+                 leaderboard=learning.leaderboard)
+
+
+@dataclass
+class Resources:
+    """Per-process conversation resources: texts, rules, and the catalogue cached by its content version."""
+
+    settings: Settings
+    texts: Texts
+    rules: Rules
+    _catalogue: Catalogue | None = None
+    _version: str | None = None
+
+    @classmethod
+    def build(cls, settings: Settings) -> "Resources":
+        return cls(settings, Texts.load(settings.content_dir / "locales"), rules_from(settings))
+
+    def catalogue(self, conn: sqlite3.Connection) -> Catalogue:
+        from coachbox.content.catalogue import catalogue_version, load_catalogue
+
+        version = catalogue_version(conn)
+        if self._catalogue is None or version != self._version:
+            self._catalogue, self._version = load_catalogue(conn), version
+        return self._catalogue
+
+
+def resources(services: Any) -> Resources:
+    found = services.extras.get("conversation")
+    if found is None:
+        found = services.extras["conversation"] = Resources.build(services.settings)
+    return found
+
+
+async def handle_inbound(services: Any, inbound: Inbound) -> TurnOutcome:
+    """One learner message, start to finish, on the single writer thread; follow-up tasks after the commit."""
+    res = resources(services)
+    now = services.clock.now()
+
+    def run(conn: sqlite3.Connection) -> TurnOutcome:
+        return handle_inbound_sync(conn, services.cache, res.settings, res.catalogue(conn), res.texts, inbound, now,
+                                   rules=res.rules)
+
+    outcome = await services.db.run(run)
+    dispatch(services, outcome)
+    return outcome
+
+
+def handle_inbound_sync(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: Catalogue, texts: Texts,
+                        inbound: Inbound, now: datetime, *, rules: Rules | None = None) -> TurnOutcome:
+    """The whole turn in one BEGIN IMMEDIATE transaction: it also serialises turns across processes, and the
+    session is read and written while the lock is held, so two messages from one learner never interleave."""
+    rules = rules or rules_from(settings)
+    with transaction(conn):
+        if conn.execute("SELECT 1 FROM messages WHERE idempotency_key = ?", (inbound_key(inbound),)).fetchone():
+            return TurnOutcome(duplicate=True, learner_id=None, outbox_ids=[])
+        learner_id, _ = learners.upsert(
+            conn, channel_key=inbound.address, channel=inbound.channel, phone=inbound.phone, wa_id=inbound.wa_id,
+            profile_name=inbound.profile_name, language=settings.org.default_language,
+            timezone=timezone_for_phone(inbound.phone, settings.org.default_timezone),
+            lesson_time=settings.org.lesson_time, now=inbound.received_at,
+        )
+        if record_inbound(conn, inbound, learner_id) is None:
+            return TurnOutcome(duplicate=True, learner_id=learner_id, outbox_ids=[])
+        limits = ratelimit.Limits(settings.learning.rate_limit_per_hour, settings.learning.burst_per_minute)
+        verdict = ratelimit.check(cache, learner_id, now, limits)
+        if verdict != "allow":
+            ids = []
+            if verdict == "notice":
+                language = conn.execute("SELECT language FROM learners WHERE id = ?", (learner_id,)).fetchone()[0]
+                draft = OutboxDraft(texts.t(language, "ratelimit.notice"), idempotency_key=f"{inbound_key(inbound)}:out:0")
+                ids = [i for i in [enqueue_outbound(conn, learner_id=learner_id, channel=inbound.channel,
+                                                    address=inbound.address, draft=draft, now=now)] if i]
+            return TurnOutcome(False, learner_id, ids, rate_limited=True)
+        event = Message(inbound.body or "", inbound.button_payload, len(inbound.media))
+        return _turn(conn, cache, settings, catalogue, texts, rules, learner_id, event, now,
+                     channel=inbound.channel, address=inbound.address, key=inbound_key(inbound))
+
+
+def run_event(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: Catalogue, texts: Texts,
+              learner_id: int, event: Event, now: datetime, *, rules: Rules | None = None) -> TurnOutcome:
+    """A proactive turn (daily lesson, quiz follow-up) for the scheduler; safe to call twice for one event."""
+    rules = rules or rules_from(settings)
+    with transaction(conn):
+        row = conn.execute("SELECT channel, channel_key, timezone, status FROM learners WHERE id = ?",
+                           (learner_id,)).fetchone()
+        if row is None or row["status"] == "deleted":
+            return TurnOutcome(False, None, [])
+        if isinstance(event, DeliverDailyLesson):
+            kind, key = "daily_lesson", local_date(now, row["timezone"])
+        elif isinstance(event, QuizFollowUp):
+            kind, key = "quiz_followup", str(event.lesson_id)
+        else:
+            raise TypeError(f"not a proactive event: {event!r}")
+        done = conn.execute("SELECT status FROM deliveries WHERE learner_id = ? AND kind = ? AND key = ?",
+                            (learner_id, kind, key)).fetchone()
+        if done is not None and done["status"] in ("done", "cancelled"):
+            return TurnOutcome(True, learner_id, [])
+        outcome = _turn(conn, cache, settings, catalogue, texts, rules, learner_id, event, now,
+                        channel=row["channel"], address=row["channel_key"], key=f"{kind}:{learner_id}:{key}",
+                        template=TEMPLATE_FOR.get(type(event)))
+        if kind == "quiz_followup":
+            conn.execute("UPDATE deliveries SET status = 'done' WHERE learner_id = ? AND kind = ? AND key = ?",
+                         (learner_id, kind, key))
+        return outcome
+
+
+def _turn(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: Catalogue, texts: Texts, rules: Rules,
+          learner_id: int, event: Event, now: datetime, *, channel: str, address: str, key: str,
+          template: str | None = None) -> TurnOutcome:
+    turn = learners.next_turn(conn, learner_id)
+    learner = learners.snapshot(conn, learner_id, leaderboard=rules.leaderboard, now=now)
+    state = sessions.load(cache, learner_id, turn - 1) or rebuild(learner, catalogue)
+    decision: Decision = handle(event, state, learner, catalogue, texts, now, rules)
+    followups = _apply(conn, cache, learner_id, decision, now, question_key=key, language=learner.language)
+    ids = _write_replies(conn, learner_id, decision.replies, now, channel=channel, address=address, key=key,
+                         template=template)
+    erased = any(isinstance(e, fx.EraseLearner) for e in decision.effects)
+    if erased:
+        sessions.forget(cache, learner_id)
+    else:
+        # Saved while the write lock is held: no other turn can slip in between; if the commit fails after
+        # this, the version no longer matches the learner's turn counter and the next turn rebuilds.
+        sessions.save(cache, learner_id, replace(decision.state, version=turn), settings.learning.session_ttl_hours)
+    return TurnOutcome(False, learner_id, ids, tuple(followups))
+
+
+def _write_replies(conn: sqlite3.Connection, learner_id: int, replies: tuple[Reply, ...], now: datetime, *,
+                   channel: str, address: str, key: str, template: str | None) -> list[int]:
+    ids = []
+    for index, reply in enumerate(replies):
+        draft = OutboxDraft(body=reply.text, kind=reply.kind, idempotency_key=f"{key}:out:{index}",
+                            media=(reply.media,) if reply.media else (),
+                            template_key=template if index == 0 else None)
+        message_id = enqueue_outbound(conn, learner_id=learner_id, channel=channel, address=address, draft=draft,
+                                      now=now, sequence=index)
+        if message_id:
+            ids.append(message_id)
+    return ids
+
+
+def _apply(conn: sqlite3.Connection, cache: Any, learner_id: int, decision: Decision, now: datetime, *,
+           question_key: str, language: str) -> list[Followup]:
+    followups: list[Followup] = []
+    for effect in decision.effects:
+        if isinstance(effect, fx.UpdateLearner):
+            learners.update(conn, learner_id, dict(effect.changes), now)
+            if "language" in dict(effect.changes):
+                language = dict(effect.changes)["language"]
+        elif isinstance(effect, fx.Enroll):
+            progress.enroll(conn, learner_id, effect.course_id, now)
+        elif isinstance(effect, fx.RecordDelivery):
+            progress.record_delivery(conn, learner_id, lesson_id=effect.lesson_id, course_id=effect.course_id,
+                                     next_position=effect.next_position, kind=effect.kind, key=effect.key, now=now)
+        elif isinstance(effect, fx.StartQuiz):
+            progress.start_quiz(conn, learner_id, effect.lesson_id, now)
+        elif isinstance(effect, fx.RecordAnswer):
+            progress.record_answer(conn, learner_id, effect.question_id, effect.given, effect.correct, now)
+        elif isinstance(effect, fx.CompleteLesson):
+            progress.complete_lesson(conn, learner_id, lesson_id=effect.lesson_id, correct=effect.correct,
+                                     total=effect.total, passed=effect.passed, local_date=effect.local_date, now=now)
+        elif isinstance(effect, fx.CompleteCourse):
+            progress.complete_course(conn, learner_id, effect.course_id, effect.score, now)
+        elif isinstance(effect, fx.AwardBadge):
+            progress.award_badge(conn, learner_id, effect.code, effect.course_id, now)
+        elif isinstance(effect, fx.ScheduleQuiz):
+            progress.schedule(conn, learner_id, kind="quiz_followup", key=str(effect.lesson_id),
+                              lesson_id=effect.lesson_id, due_at=effect.due_at, now=now)
+        elif isinstance(effect, fx.OptOut):
+            learners.set_opted_out(conn, learner_id, True, now)
+        elif isinstance(effect, fx.OptIn):
+            learners.set_opted_out(conn, learner_id, False, now)
+        elif isinstance(effect, fx.EraseLearner):
+            learners.erase(conn, learner_id, now)
+        elif isinstance(effect, fx.IssueCertificate):
+            progress.request(conn, learner_id, kind="certificate", key=str(effect.course_id), now=now)
+            followups.append(Followup("certificates.issue", (learner_id, effect.course_id)))
+        elif isinstance(effect, fx.AskTutor):
+            _record_question(conn, learner_id, effect, question_key, language, now)
+            followups.append(Followup("tutor.answer", (learner_id, effect.question, question_key)))
+        else:  # a new effect type without a branch here is a bug: fail the turn, roll back, log it
+            raise TypeError(f"no handler for effect {effect!r}")
+    return followups
+
+
+def _record_question(conn: sqlite3.Connection, learner_id: int, effect: fx.AskTutor, question_key: str,
+                     language: str, now: datetime) -> None:
+    """The question as a pending tutor exchange: teachers see it, and the tutor worker answers it."""
+    try:
+        from coachbox.store import tutor
+    except ImportError:  # the tutor feature is optional; the question stays visible in the transcript
+        return
+    course = conn.execute("SELECT course_id FROM lessons WHERE id = ?", (effect.lesson_id,)).fetchone() \
+        if effect.lesson_id else None
+    tutor.start_exchange(conn, learner_id=learner_id, question_key=question_key, question=effect.question,
+                         language=language, course_id=course[0] if course else None, now=now)
+
+
+def dispatch(services: Any, outcome: TurnOutcome) -> None:
+    """Enqueue follow-up tasks after the commit. The truth is already in SQLite (pending exchange or request),
+    so a lost task only delays the work: the owning feature's sweep picks it up."""
+    tasks = services.extras.get("tasks") or {}
+    for followup in outcome.followups:
+        task = tasks.get(followup.task)
+        if task is None:
+            continue
+        try:
+            task(*followup.args)
+        except Exception:  # the turn is committed; a queue hiccup must not turn into a failed webhook
+            log.exception("could not enqueue %s", followup.task)

@@ -1,0 +1,113 @@
+"""Conversation state: where a learner is in a flow, as frozen JSON-serialisable data, and how to rebuild it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from coachbox.content.model import Catalogue
+from coachbox.conversation.learner import Learner
+
+FLOWS = (
+    "new",                  # never spoken to us
+    "onboarding_name",      # confirm the WhatsApp name or type another
+    "onboarding_language",
+    "onboarding_course",
+    "onboarding_time",
+    "idle",                 # nothing pending
+    "lesson",               # a lesson was delivered; its quiz is on offer (QUIZ, or it comes by itself)
+    "quiz",                 # answering question `question` of lesson `lesson_id`
+    "choose_course",        # COURSES: a numbered list is on screen
+    "choose_language",      # LANGUAGE
+    "set_time",             # TIME
+    "confirm_delete",       # DELETE: waiting for YES
+)
+ONBOARDING = frozenset(f for f in FLOWS if f.startswith("onboarding_"))
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class State:
+    flow: str = "new"
+    lesson_id: int | None = None
+    question: int = 0                   # index of the question being asked (quiz)
+    answers: tuple[bool, ...] = ()      # correctness of this quiz attempt so far
+    unclear: int = 0                    # unclear answers in a row at this step
+    confused: int = 0                   # free-text messages in a row we could not act on
+    options: tuple[int, ...] = ()       # course ids offered in the numbered list on screen
+    return_flow: str = "idle"           # where a side flow (TIME, LANGUAGE…) goes back to
+    version: int = 0                    # the learner's turn counter when this state was saved
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["schema"] = SCHEMA
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes | None) -> "State | None":
+        """The state, or None when the text is missing, from another schema, or damaged (then rebuild)."""
+        if not text:
+            return None
+        try:
+            data: dict[str, Any] = json.loads(text)
+            if data.pop("schema", None) != SCHEMA:
+                return None
+            state = cls(
+                flow=str(data["flow"]), lesson_id=data["lesson_id"], question=int(data["question"]),
+                answers=tuple(bool(a) for a in data["answers"]), unclear=int(data["unclear"]),
+                confused=int(data["confused"]), options=tuple(int(o) for o in data["options"]),
+                return_flow=str(data["return_flow"]), version=int(data["version"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+        return state if is_valid(state) else None
+
+
+def is_valid(state: State) -> bool:
+    """The invariants every saved state keeps (checked by the property tests too)."""
+    if state.flow not in FLOWS or state.return_flow not in FLOWS:
+        return False
+    if state.flow in ("lesson", "quiz") and state.lesson_id is None:
+        return False
+    if state.flow == "quiz" and (state.question < 0 or len(state.answers) != state.question):
+        return False
+    return state.unclear >= 0 and state.confused >= 0
+
+
+def rebuild(learner: Learner, catalogue: Catalogue, version: int = 0) -> State:
+    """A sensible state from the database alone (cache lost, expired, or stale after a crash)."""
+    if learner.status == "onboarding":
+        if learner.name is None:
+            # Only the message being handled is stored: this is the learner's first contact.
+            flow = "new" if learner.message_count <= 1 else "onboarding_name"
+        elif learner.current_course_id is None:
+            flow = "onboarding_language"
+        else:
+            flow = "onboarding_time"
+        return State(flow=flow, version=version)
+    opened = learner.open_lesson
+    if opened is not None and _lesson_exists(catalogue, opened.lesson_id):
+        if opened.quiz_started and len(opened.answers) < _question_count(catalogue, opened.lesson_id):
+            return State(flow="quiz", lesson_id=opened.lesson_id, question=len(opened.answers),
+                         answers=opened.answers, version=version)
+        if not opened.quiz_started:
+            return State(flow="lesson", lesson_id=opened.lesson_id, version=version)
+    return State(flow="idle", lesson_id=learner.last_lesson_id, version=version)
+
+
+def _lesson_exists(catalogue: Catalogue, lesson_id: int) -> bool:
+    return any(lesson.id == lesson_id for course in catalogue.courses for lesson in course.lessons)
+
+
+def _question_count(catalogue: Catalogue, lesson_id: int) -> int:
+    for course in catalogue.courses:
+        for lesson in course.lessons:
+            if lesson.id == lesson_id:
+                return len(lesson.questions)
+    return 0
+
+
+def with_flow(state: State, flow: str, **changes: Any) -> State:
+    """Move to a flow, clearing the per-step counters."""
+    return replace(state, flow=flow, unclear=0, **changes)

@@ -1,0 +1,122 @@
+"""One turn being decided: the inputs, the replies and effects gathered so far, and small shared helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from coachbox.content.model import Catalogue, Course, Lesson
+from coachbox.conversation.effects import Effect, UpdateLearner
+from coachbox.conversation.learner import Learner
+from coachbox.conversation.state import State
+from coachbox.conversation.texts import FALLBACK, Texts
+from coachbox.learning.streaks import Streak
+from coachbox.learning.timeparse import local_date, local_hour
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The settings a turn needs, as plain values (the service builds them from Settings)."""
+
+    org_name: str = "Coachbox Academy"
+    default_timezone: str = "Africa/Nairobi"
+    default_lesson_time: str = "07:00"
+    quiz_followup_minutes: int = 30
+    daily_next_cap: int = 3
+    freeze_every_days: int = 7
+    leaderboard: bool = False
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message to send: text, its kind (reply, lesson, quiz, badge…), optional media and quick-reply options."""
+
+    text: str
+    kind: str = "reply"
+    media: str | None = None  # path under data/, e.g. "media/mobile-money-safety/pin.jpg"
+    options: tuple[str, ...] = ()
+
+
+_STREAK_FIELDS = {"streak": "current", "best_streak": "best", "streak_freezes": "freezes",
+                  "last_active_date": "last_active_date"}
+
+
+@dataclass
+class Turn:
+    learner: Learner
+    catalogue: Catalogue
+    texts: Texts
+    now: datetime
+    rules: Rules
+    state: State
+    replies: list[Reply] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+
+    # -- output ------------------------------------------------------------------------------------
+    @property
+    def lang(self) -> str:
+        return self.learner.language if self.texts.has(self.learner.language) else FALLBACK
+
+    def t(self, key: str, /, **values: Any) -> str:
+        values.setdefault("name", self.learner.first_name)
+        values.setdefault("org", self.rules.org_name)
+        return self.texts.t(self.lang, key, **values)
+
+    def say(self, key: str, /, *, kind: str = "reply", options: tuple[str, ...] = (), **values: Any) -> None:
+        self.replies.append(Reply(self.t(key, **values), kind=kind, options=options))
+
+    def send(self, text: str, *, kind: str = "reply", media: str | None = None, options: tuple[str, ...] = ()) -> None:
+        self.replies.append(Reply(text, kind=kind, media=media, options=options))
+
+    def append(self, key: str, /, **values: Any) -> None:
+        """Add a paragraph to the last reply (one WhatsApp message instead of two), or say it."""
+        if not self.replies:
+            self.say(key, **values)
+            return
+        last = self.replies[-1]
+        self.replies[-1] = replace(last, text=f"{last.text}\n\n{self.t(key, **values)}")
+
+    def do(self, effect: Effect) -> None:
+        self.effects.append(effect)
+
+    def update(self, **changes: Any) -> None:
+        """Change learner fields: an UpdateLearner effect, and the snapshot the rest of this turn reads."""
+        self.do(UpdateLearner.of(**changes))
+        streak = {_STREAK_FIELDS[k]: v for k, v in changes.items() if k in _STREAK_FIELDS}
+        plain = {k: v for k, v in changes.items() if k not in _STREAK_FIELDS}
+        if streak:
+            plain["streak"] = replace(self.learner.streak, **streak)
+        self.learner = replace(self.learner, **plain)
+
+    def set_streak(self, streak: Streak) -> None:
+        self.update(streak=streak.current, best_streak=streak.best, streak_freezes=streak.freezes,
+                    last_active_date=streak.last_active_date)
+
+    # -- lookups -----------------------------------------------------------------------------------
+    @property
+    def today(self) -> str:
+        return local_date(self.now, self.learner.timezone)
+
+    @property
+    def hour(self) -> int:
+        return local_hour(self.now, self.learner.timezone)
+
+    @property
+    def course(self) -> Course | None:
+        return self.catalogue.course(self.learner.current_course_id)
+
+    def find_lesson(self, lesson_id: int | None) -> tuple[Course, Lesson] | None:
+        if lesson_id is None:
+            return None
+        for course in self.catalogue.courses:
+            for lesson in course.lessons:
+                if lesson.id == lesson_id:
+                    return course, lesson
+        return None
+
+    def courses_offered(self) -> tuple[Course, ...]:
+        return self.catalogue.for_language(self.lang)
+
+    def words(self, key: str) -> tuple[str, ...]:
+        return self.texts.words(self.lang, key)

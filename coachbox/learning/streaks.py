@@ -1,0 +1,54 @@
+"""Streaks: consecutive local days with a completed lesson, with freezes that cover one missed day."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+
+
+@dataclass(frozen=True)
+class Streak:
+    current: int = 0
+    best: int = 0
+    freezes: int = 0
+    last_active_date: str | None = None  # the learner's local date, YYYY-MM-DD
+
+
+@dataclass(frozen=True)
+class StreakChange:
+    streak: Streak
+    extended: bool  # a new day was counted
+    freeze_used: bool
+    freeze_earned: bool
+
+
+def record_completion(streak: Streak, local_day: str, *, freeze_every_days: int) -> StreakChange:
+    """The streak after a lesson completed on `local_day` (the same day twice counts once)."""
+    last = date.fromisoformat(streak.last_active_date) if streak.last_active_date else None
+    today = date.fromisoformat(local_day)
+    gap = (today - last).days if last else None
+    if gap is not None and gap <= 0:
+        return StreakChange(streak, extended=False, freeze_used=False, freeze_earned=False)
+    freeze_used = gap == 2 and streak.freezes > 0
+    current = streak.current + 1 if gap == 1 or freeze_used else 1
+    freezes = streak.freezes - (1 if freeze_used else 0)
+    freeze_earned = freeze_every_days > 0 and current % freeze_every_days == 0
+    if freeze_earned:
+        freezes += 1
+    new = Streak(current=current, best=max(streak.best, current), freezes=freezes, last_active_date=local_day)
+    return StreakChange(new, extended=True, freeze_used=freeze_used, freeze_earned=freeze_earned)
+
+
+def current_streak(streak: Streak, local_day: str) -> int:
+    """The streak as it stands today: 0 once a gap is too long to be saved by a lesson today."""
+    if not streak.last_active_date:
+        return 0
+    gap = (date.fromisoformat(local_day) - date.fromisoformat(streak.last_active_date)).days
+    if gap <= 1 or (gap == 2 and streak.freezes > 0):
+        return streak.current
+    return 0
+
+
+def as_of(streak: Streak, local_day: str) -> Streak:
+    """The same streak with `current` as it stands today (for display)."""
+    return replace(streak, current=current_streak(streak, local_day))

@@ -1,0 +1,149 @@
+"""Queries for learners: find or create by channel key, the engine's snapshot, updates, opt-out and erasure."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+from typing import Any
+
+from coachbox.conversation.effects import LEARNER_FIELDS
+from coachbox.conversation.learner import Enrollment, LeaderRow, Learner, OpenLesson
+from coachbox.learning.progress import LessonResult
+from coachbox.learning.streaks import Streak
+
+
+def find_by_key(conn: sqlite3.Connection, channel_key: str) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM learners WHERE channel_key = ?", (channel_key,)).fetchone()
+
+
+def upsert(conn: sqlite3.Connection, *, channel_key: str, channel: str, phone: str | None, wa_id: str | None,
+           profile_name: str | None, language: str, timezone: str, lesson_time: str, now: datetime,
+           inbound: bool = True) -> tuple[int, bool]:
+    """(learner id, created?) for this channel key; refreshes phone, WhatsApp id, profile name and the
+    24-hour window (last_inbound_at) on every inbound message."""
+    stamp = now.isoformat()
+    row = find_by_key(conn, channel_key)
+    if row is None:
+        cursor = conn.execute(
+            """INSERT INTO learners (channel_key, channel, phone, wa_id, profile_name, language, timezone,
+                                     lesson_time, last_inbound_at, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (channel_key, channel, phone, wa_id, profile_name, language, timezone, lesson_time,
+             stamp if inbound else None, stamp, stamp),
+        )
+        return int(cursor.lastrowid), True
+    conn.execute(
+        """UPDATE learners SET phone = COALESCE(?, phone), wa_id = COALESCE(?, wa_id),
+                  profile_name = COALESCE(?, profile_name), last_inbound_at = ?, updated_at = ? WHERE id = ?""",
+        (phone, wa_id, profile_name, stamp, stamp, row["id"]),
+    )
+    return int(row["id"]), False
+
+
+def next_turn(conn: sqlite3.Connection, learner_id: int) -> int:
+    """Count a turn (inside the turn's transaction) and return the new counter."""
+    conn.execute("UPDATE learners SET turn = turn + 1 WHERE id = ?", (learner_id,))
+    return int(conn.execute("SELECT turn FROM learners WHERE id = ?", (learner_id,)).fetchone()[0])
+
+
+def current_turn(conn: sqlite3.Connection, learner_id: int) -> int:
+    row = conn.execute("SELECT turn FROM learners WHERE id = ?", (learner_id,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def snapshot(conn: sqlite3.Connection, learner_id: int, *, leaderboard: bool = False,
+             now: datetime | None = None) -> Learner | None:
+    """Everything the engine reads about one learner, in a handful of indexed queries."""
+    row = conn.execute("SELECT * FROM learners WHERE id = ?", (learner_id,)).fetchone()
+    if row is None:
+        return None
+    enrollments = tuple(
+        Enrollment(r["course_id"], r["status"], r["next_position"])
+        for r in conn.execute("SELECT course_id, status, next_position FROM enrollments WHERE learner_id = ? "
+                              "ORDER BY id", (learner_id,))
+    )
+    results = tuple(
+        LessonResult(r["lesson_id"], r["course_id"], r["correct"], r["total"], bool(r["passed"]),
+                     r["completed_local_date"])
+        for r in conn.execute(
+            """SELECT p.lesson_id, l.course_id, p.correct, p.total, p.passed, p.completed_local_date
+               FROM progress p JOIN lessons l ON l.id = p.lesson_id
+               WHERE p.learner_id = ? AND p.completed_at IS NOT NULL ORDER BY p.id""", (learner_id,))
+    )
+    badges = frozenset(r[0] for r in conn.execute("SELECT code FROM learner_badges WHERE learner_id = ?", (learner_id,)))
+    last = conn.execute(
+        """SELECT lesson_id, quiz_started_at, completed_at, delivered_at FROM progress
+           WHERE learner_id = ? AND delivered_at IS NOT NULL ORDER BY delivered_at DESC, id DESC LIMIT 1""",
+        (learner_id,),
+    ).fetchone()
+    open_lesson = None
+    if last is not None and (last["completed_at"] is None or
+                             (last["quiz_started_at"] or "") > (last["completed_at"] or "")):
+        answers: tuple[bool, ...] = ()
+        if last["quiz_started_at"]:
+            answers = tuple(bool(r[0]) for r in conn.execute(
+                """SELECT a.correct FROM answers a JOIN questions q ON q.id = a.question_id
+                   WHERE a.learner_id = ? AND q.lesson_id = ? AND a.answered_at >= ? ORDER BY a.id""",
+                (learner_id, last["lesson_id"], last["quiz_started_at"])))
+        open_lesson = OpenLesson(last["lesson_id"], bool(last["quiz_started_at"]), answers)
+    count = conn.execute("SELECT COUNT(*) FROM messages WHERE learner_id = ?", (learner_id,)).fetchone()[0]
+    rank = _leaderboard(conn, row, now) if leaderboard and row["cohort"] and now else ()
+    return Learner(
+        id=row["id"], channel=row["channel"], phone=row["phone"], name=row["name"], profile_name=row["profile_name"],
+        language=row["language"], timezone=row["timezone"], lesson_time=row["lesson_time"], status=row["status"],
+        opted_out=bool(row["opted_out"]), current_course_id=row["current_course_id"],
+        streak=Streak(row["streak"], row["best_streak"], row["streak_freezes"], row["last_active_date"]),
+        next_taken_date=row["next_taken_date"], next_taken_count=row["next_taken_count"], enrollments=enrollments,
+        results=results, badges=badges, last_lesson_id=last["lesson_id"] if last else None, open_lesson=open_lesson,
+        message_count=count, created_at=row["created_at"], rank=rank,
+    )
+
+
+def _leaderboard(conn: sqlite3.Connection, row: sqlite3.Row, now: datetime) -> tuple[LeaderRow, ...]:
+    """Top 5 of the learner's cohort by lessons completed in the last 7 days, plus the learner's own rank."""
+    since = (now - timedelta(days=7)).isoformat()
+    ranked = conn.execute(
+        """SELECT l.id, COALESCE(l.name, l.profile_name, '?') AS name, COUNT(p.id) AS lessons
+           FROM learners l LEFT JOIN progress p ON p.learner_id = l.id AND p.completed_at >= ?
+           WHERE l.cohort = ? AND l.status != 'deleted' GROUP BY l.id ORDER BY lessons DESC, l.id LIMIT 50""",
+        (since, row["cohort"]),
+    ).fetchall()
+    board = [LeaderRow(r["name"].split(" ")[0], r["lessons"], r["id"] == row["id"]) for r in ranked[:5]]
+    if not any(x.is_me for x in board):
+        board += [LeaderRow(r["name"].split(" ")[0], r["lessons"], True) for r in ranked[5:] if r["id"] == row["id"]]
+    return tuple(board)
+
+
+def update(conn: sqlite3.Connection, learner_id: int, changes: dict[str, Any], now: datetime) -> None:
+    unknown = set(changes) - LEARNER_FIELDS
+    if unknown:
+        raise ValueError(f"refusing to update learner columns {sorted(unknown)}")
+    if not changes:
+        return
+    columns = ", ".join(f"{name} = ?" for name in changes)
+    conn.execute(f"UPDATE learners SET {columns}, updated_at = ? WHERE id = ?",
+                 (*changes.values(), now.isoformat(), learner_id))
+
+
+def set_opted_out(conn: sqlite3.Connection, learner_id: int, opted_out: bool, now: datetime) -> None:
+    conn.execute("UPDATE learners SET opted_out = ?, updated_at = ? WHERE id = ?",
+                 (int(opted_out), now.isoformat(), learner_id))
+
+
+def erase(conn: sqlite3.Connection, learner_id: int, now: datetime) -> None:
+    """The learner's DELETE: personal data and messages go; progress, answers and badges stay, anonymous.
+    The row stays as an anonymous stub so school totals (lessons, scores) do not change after an erasure."""
+    conn.execute("DELETE FROM messages WHERE learner_id = ?", (learner_id,))
+    conn.execute("DELETE FROM deliveries WHERE learner_id = ?", (learner_id,))
+    conn.execute("DELETE FROM review_items WHERE learner_id = ?", (learner_id,))
+    for table in ("tutor_exchanges",):  # present once the tutor's migration ran; holds learners' own words
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone():
+            conn.execute(f"DELETE FROM {table} WHERE learner_id = ?", (learner_id,))
+    conn.execute("UPDATE certificates SET learner_name = '(erased)' WHERE learner_id = ?", (learner_id,))
+    stamp = now.isoformat()
+    conn.execute(
+        """UPDATE learners SET channel_key = 'erased:' || id, phone = NULL, wa_id = NULL, name = NULL,
+                  profile_name = NULL, status = 'deleted', opted_out = 1, cohort = cohort, last_inbound_at = NULL,
+                  deleted_at = ?, updated_at = ? WHERE id = ?""",
+        (stamp, stamp, learner_id),
+    )

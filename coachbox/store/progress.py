@@ -1,0 +1,116 @@
+"""Queries for learning progress: enrollments, lesson deliveries, quiz answers, completions and badges."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+
+def enroll(conn: sqlite3.Connection, learner_id: int, course_id: int, now: datetime) -> None:
+    """Join a course (again): an existing enrollment keeps its place; a dropped one becomes active."""
+    conn.execute(
+        """INSERT INTO enrollments (learner_id, course_id, started_at) VALUES (?, ?, ?)
+           ON CONFLICT (learner_id, course_id) DO UPDATE SET status = CASE WHEN status = 'dropped'
+                THEN 'active' ELSE status END""",
+        (learner_id, course_id, now.isoformat()),
+    )
+
+
+def record_delivery(conn: sqlite3.Connection, learner_id: int, *, lesson_id: int, course_id: int, next_position: int,
+                    kind: str, key: str, now: datetime) -> None:
+    stamp = now.isoformat()
+    conn.execute(
+        """INSERT INTO progress (learner_id, lesson_id, delivered_at) VALUES (?, ?, ?)
+           ON CONFLICT (learner_id, lesson_id) DO UPDATE SET delivered_at = excluded.delivered_at""",
+        (learner_id, lesson_id, stamp),
+    )
+    conn.execute(
+        """INSERT INTO enrollments (learner_id, course_id, started_at, next_position) VALUES (?, ?, ?, ?)
+           ON CONFLICT (learner_id, course_id) DO UPDATE SET next_position = MAX(next_position, excluded.next_position)""",
+        (learner_id, course_id, stamp, next_position),
+    )
+    conn.execute(
+        """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
+           VALUES (?, ?, ?, ?, ?, 'done', ?) ON CONFLICT (learner_id, kind, key) DO NOTHING""",
+        (learner_id, kind, key, lesson_id, stamp, stamp),
+    )
+
+
+def schedule(conn: sqlite3.Connection, learner_id: int, *, kind: str, key: str, lesson_id: int | None,
+             due_at: datetime, now: datetime) -> None:
+    """A pending proactive delivery (the scheduler sends it when due, unless it is cancelled first)."""
+    conn.execute(
+        """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
+           VALUES (?, ?, ?, ?, ?, 'pending', ?)
+           ON CONFLICT (learner_id, kind, key) DO UPDATE SET due_at = excluded.due_at, status = 'pending'""",
+        (learner_id, kind, key, lesson_id, due_at.isoformat(), now.isoformat()),
+    )
+
+
+def start_quiz(conn: sqlite3.Connection, learner_id: int, lesson_id: int, now: datetime) -> None:
+    stamp = now.isoformat()
+    conn.execute(
+        """INSERT INTO progress (learner_id, lesson_id, delivered_at, quiz_started_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (learner_id, lesson_id) DO UPDATE SET quiz_started_at = excluded.quiz_started_at""",
+        (learner_id, lesson_id, stamp, stamp),
+    )
+    # The learner started by themselves: the 30-minute follow-up would only repeat the first question.
+    conn.execute(
+        """UPDATE deliveries SET status = 'cancelled' WHERE learner_id = ? AND kind = 'quiz_followup'
+           AND key = ? AND status = 'pending'""",
+        (learner_id, str(lesson_id)),
+    )
+
+
+def record_answer(conn: sqlite3.Connection, learner_id: int, question_id: int, given: str, correct: bool,
+                  now: datetime) -> None:
+    conn.execute("INSERT INTO answers (learner_id, question_id, given, correct, answered_at) VALUES (?, ?, ?, ?, ?)",
+                 (learner_id, question_id, given[:500], int(correct), now.isoformat()))
+
+
+def complete_lesson(conn: sqlite3.Connection, learner_id: int, *, lesson_id: int, correct: int, total: int,
+                    passed: bool, local_date: str, now: datetime) -> None:
+    """Count an attempt; keep the best score (by percent); completed_at stays the first completion."""
+    stamp = now.isoformat()
+    conn.execute(
+        """INSERT INTO progress (learner_id, lesson_id, delivered_at, completed_at, completed_local_date, correct,
+                                 total, attempts, passed)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)
+           ON CONFLICT (learner_id, lesson_id) DO UPDATE SET
+               attempts = attempts + 1,
+               completed_at = COALESCE(completed_at, excluded.completed_at),
+               completed_local_date = COALESCE(completed_local_date, excluded.completed_local_date),
+               passed = MAX(passed, excluded.passed),
+               correct = CASE WHEN completed_at IS NULL OR excluded.correct * MAX(total, 1) >= correct * MAX(excluded.total, 1)
+                              THEN excluded.correct ELSE correct END,
+               total = CASE WHEN completed_at IS NULL OR excluded.correct * MAX(total, 1) >= correct * MAX(excluded.total, 1)
+                            THEN excluded.total ELSE total END,
+               quiz_started_at = NULL""",
+        (learner_id, lesson_id, stamp, stamp, local_date, correct, total, int(passed)),
+    )
+
+
+def complete_course(conn: sqlite3.Connection, learner_id: int, course_id: int, score: int, now: datetime) -> None:
+    conn.execute(
+        """UPDATE enrollments SET status = 'completed', completed_at = COALESCE(completed_at, ?), score = ?
+           WHERE learner_id = ? AND course_id = ?""",
+        (now.isoformat(), score, learner_id, course_id),
+    )
+
+
+def award_badge(conn: sqlite3.Connection, learner_id: int, code: str, course_id: int | None, now: datetime) -> None:
+    conn.execute(
+        """INSERT INTO learner_badges (learner_id, code, course_id, awarded_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (learner_id, code) DO NOTHING""",
+        (learner_id, code, course_id, now.isoformat()),
+    )
+
+
+def request(conn: sqlite3.Connection, learner_id: int, *, kind: str, key: str, now: datetime) -> None:
+    """A pending request for another feature (certificate to issue…), picked up by its worker task."""
+    stamp = now.isoformat()
+    conn.execute(
+        """INSERT INTO deliveries (learner_id, kind, key, due_at, status, created_at)
+           VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT (learner_id, kind, key) DO NOTHING""",
+        (learner_id, kind, key, stamp, stamp),
+    )
