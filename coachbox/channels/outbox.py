@@ -239,6 +239,11 @@ async def deliver_due(services, *, limit: int = 100) -> int:
 async def _send_one(services, row: _Row, outbound: Outbound, slot: float) -> None:
     if row.error_code == "timeout" and await _already_at_twilio(services, row):
         return  # the last attempt timed out but Twilio had taken it: recorded as sent, not resent
+    rate = services.settings.twilio.messages_per_second
+    if slot - time.time() < -0.5 / rate:
+        # Woke up late (a busy loop, a slow first connection): sending now would bunch with the next slots
+        # and break the cap for that second, so take a fresh slot instead.
+        slot = reserve_slots(services.cache, 1, rate)
     delay = slot - time.time()
     if delay > 0:
         await asyncio.sleep(delay)

@@ -130,6 +130,7 @@ class TwilioChannel:
             self._client = Client(self.settings.twilio.account_sid, self.settings.twilio.auth_token,
                                   http_client=self._http, environment={})
             self._loop = loop
+            self._client.messages  # noqa: B018 - imports the REST modules now, not inside the first rate slot
         return self._client
 
     async def send(self, message: Outbound) -> SendResult:
