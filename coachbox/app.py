@@ -24,6 +24,7 @@ FEATURES = (
     "coachbox.web.webhooks",
     "coachbox.web.media",
     "coachbox.web.verify",
+    "coachbox.web.simulator",
 )
 
 
