@@ -16,6 +16,7 @@ AREAS = (
     "coachbox.admin.dashboard",
     "coachbox.admin.learners",
     "coachbox.admin.live",
+    "coachbox.admin.courses",
 )
 
 

@@ -1,0 +1,307 @@
+"""Course pages: list and create courses, edit and reorder lessons, the quiz editor, media upload, import/export."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sanic import Blueprint, Request
+from sanic.exceptions import BadRequest, NotFound
+
+from coachbox.admin import security as sec
+from coachbox.admin.pages import back, render
+from coachbox.content.markup import MESSAGE_LIMIT, lesson_text, split_message
+from coachbox.store import admin_auth, admin_courses as q, transaction
+
+bp = Blueprint("admin_courses", url_prefix="/admin")
+# What WhatsApp accepts as lesson media, by the file's first bytes (never trust the name or the browser's type).
+MEDIA_TYPES = {".jpg": b"\xff\xd8\xff", ".jpeg": b"\xff\xd8\xff", ".png": b"\x89PNG\r\n\x1a\n", ".pdf": b"%PDF-",
+               ".mp3": b"ID3", ".ogg": b"OggS", ".mp4": None}
+MEDIA_MAX_BYTES = 5 * 1024 * 1024  # WhatsApp's limit for images; Twilio allows 5 MB per media item
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def _audit(conn, request: Request, action: str, target: str, now, **detail) -> None:
+    admin_auth.audit(conn, request.ctx.admin["admin_id"], action, target, now, **detail)
+
+
+async def _run_change(request: Request, fn, *args):
+    """Run fn(conn, now, *args) in one transaction on the writer thread."""
+    services = request.app.ctx.services
+
+    def change(conn, now):
+        with transaction(conn):
+            return fn(conn, now, *args)
+
+    return await services.db.run(change, services.clock.now())
+
+
+@bp.get("/courses")
+@sec.admin_view("viewer")
+async def course_list(request: Request):
+    rows = await request.app.ctx.services.db.run(q.courses)
+    return render(request, "courses.html", courses=rows, errors=[], report=None)
+
+
+@bp.post("/courses")
+@sec.admin_view("editor")
+async def create_course(request: Request):
+    title = (request.form.get("title") or "").strip()[:120]
+    language = (request.form.get("language") or "en").strip()[:10]
+    if not title or not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z]{2,4})?", language):
+        raise BadRequest("A course needs a title and a language code such as en or sw.")
+
+    def create(conn, now):
+        course_id = q.create_course(conn, title, language, (request.form.get("description") or "").strip(), now)
+        _audit(conn, request, "course.create", f"course:{course_id}", now, title=title)
+        return course_id
+
+    course_id = await _run_change(request, create)
+    return back(f"/admin/courses/{course_id}", "saved")
+
+
+async def _course(request: Request, course_id: int):
+    row = await request.app.ctx.services.db.run(q.course, course_id)
+    if row is None:
+        raise NotFound("No such course.")
+    return row
+
+
+@bp.get("/courses/<course_id:int>")
+@sec.admin_view("viewer")
+async def course_page(request: Request, course_id: int):
+    course = await _course(request, course_id)
+    lessons = await request.app.ctx.services.db.run(q.lessons, course_id)
+    return render(request, "course.html", course=course, lessons=lessons, limit=MESSAGE_LIMIT)
+
+
+@bp.post("/courses/<course_id:int>")
+@sec.admin_view("editor")
+async def update_course(request: Request, course_id: int):
+    await _course(request, course_id)
+    form = request.form
+    title = (form.get("title") or "").strip()[:120]
+    score = form.get("passing_score", "70")
+    if not title or not score.isdigit() or not 0 <= int(score) <= 100:
+        raise BadRequest("A course needs a title, and a passing score from 0 to 100.")
+    fields = {"title": title, "description": (form.get("description") or "").strip(),
+              "level": (form.get("level") or "beginner")[:30], "passing_score": int(score),
+              "premium": int(form.get("premium") == "1")}
+
+    def change(conn, now):
+        q.update_course(conn, course_id, fields, now)
+        _audit(conn, request, "course.update", f"course:{course_id}", now, **fields)
+
+    await _run_change(request, change)
+    return back(f"/admin/courses/{course_id}", "saved")
+
+
+@bp.post("/courses/<course_id:int>/<action:publish|unpublish>")
+@sec.admin_view("editor")
+async def publish_course(request: Request, course_id: int, action: str):
+    await _course(request, course_id)
+
+    def change(conn, now):
+        q.set_published(conn, "courses", course_id, action == "publish", now)
+        _audit(conn, request, f"course.{action}", f"course:{course_id}", now)
+
+    await _run_change(request, change)
+    return back(f"/admin/courses/{course_id}", f"{action}ed")
+
+
+@bp.post("/courses/<course_id:int>/lessons")
+@sec.admin_view("editor")
+async def add_lesson(request: Request, course_id: int):
+    await _course(request, course_id)
+    title = (request.form.get("title") or "").strip()[:120]
+    if not title:
+        raise BadRequest("A lesson needs a title.")
+
+    def change(conn, now):
+        lesson_id = q.add_lesson(conn, course_id, title, now)
+        _audit(conn, request, "lesson.create", f"lesson:{lesson_id}", now, title=title)
+        return lesson_id
+
+    lesson_id = await _run_change(request, change)
+    return back(f"/admin/lessons/{lesson_id}", "saved")
+
+
+# -- lessons ----------------------------------------------------------------------------------------
+
+async def _lesson(request: Request, lesson_id: int):
+    row = await request.app.ctx.services.db.run(q.lesson, lesson_id)
+    if row is None:
+        raise NotFound("No such lesson.")
+    return row
+
+
+@bp.get("/lessons/<lesson_id:int>")
+@sec.admin_view("viewer")
+async def lesson_page(request: Request, lesson_id: int, *, errors=(), status: int = 200):
+    lesson = await _lesson(request, lesson_id)
+    questions = await request.app.ctx.services.db.run(q.questions, lesson_id)
+    parts = split_message(lesson_text(lesson["title"], lesson["body"]))
+    return render(request, "lesson.html", status=status, lesson=lesson, questions=questions, parts=parts,
+                  limit=MESSAGE_LIMIT, kinds=q.KINDS, errors=list(errors), media_types=", ".join(MEDIA_TYPES))
+
+
+@bp.post("/lessons/<lesson_id:int>")
+@sec.admin_view("editor")
+async def save_lesson(request: Request, lesson_id: int):
+    lesson = await _lesson(request, lesson_id)
+    form = request.form
+    title = (form.get("title") or "").strip()[:120]
+    body = (form.get("body") or "").replace("\r\n", "\n").strip()
+    minutes = form.get("minutes", "5")
+    if not title or not minutes.isdigit() or not 1 <= int(minutes) <= 120:
+        raise BadRequest("A lesson needs a title and 1 to 120 minutes.")
+
+    def change(conn, now):
+        q.update_lesson(conn, lesson_id, title, int(minutes), body, now)
+        _audit(conn, request, "lesson.update", f"lesson:{lesson_id}", now, title=title, chars=len(body))
+
+    await _run_change(request, change)
+    return back(f"/admin/lessons/{lesson_id}", "saved")
+
+
+@bp.post("/lessons/<lesson_id:int>/<action:publish|unpublish>")
+@sec.admin_view("editor")
+async def publish_lesson(request: Request, lesson_id: int, action: str):
+    await _lesson(request, lesson_id)
+
+    def change(conn, now):
+        q.set_published(conn, "lessons", lesson_id, action == "publish", now)
+        _audit(conn, request, f"lesson.{action}", f"lesson:{lesson_id}", now)
+
+    await _run_change(request, change)
+    return back(f"/admin/lessons/{lesson_id}", f"{action}ed")
+
+
+@bp.post("/lessons/<lesson_id:int>/move")
+@sec.admin_view("editor")
+async def move_lesson(request: Request, lesson_id: int):
+    lesson = await _lesson(request, lesson_id)
+    direction = -1 if request.form.get("direction") == "up" else 1
+
+    def change(conn, now):
+        if q.move_lesson(conn, lesson_id, direction):
+            _audit(conn, request, "lesson.move", f"lesson:{lesson_id}", now, direction=direction)
+
+    await _run_change(request, change)
+    return back(f"/admin/courses/{lesson['course_id']}", "saved")
+
+
+@bp.post("/lessons/<lesson_id:int>/media")
+@sec.admin_view("editor")
+async def upload_media(request: Request, lesson_id: int):
+    lesson = await _lesson(request, lesson_id)
+    upload = request.files.get("media")
+    if upload is None or not upload.name:
+        raise BadRequest("Choose a file.")
+    name = upload.name  # browsers send the bare name; anything with a path in it is refused, not cleaned
+    suffix = Path(name).suffix.lower()
+    if not SAFE_NAME.match(name) or ".." in name or suffix not in MEDIA_TYPES:
+        raise BadRequest(f"Use a plain file name (letters, digits, . _ -) ending in one of: {', '.join(MEDIA_TYPES)}.")
+    if len(upload.body) > MEDIA_MAX_BYTES:
+        raise BadRequest(f"The file is larger than {MEDIA_MAX_BYTES // (1024 * 1024)} MB.")
+    magic = MEDIA_TYPES[suffix]
+    if (magic and not upload.body.startswith(magic)) or (magic is None and upload.body[4:8] != b"ftyp"):
+        raise BadRequest(f"The file's content is not a {suffix} file.")
+    services = request.app.ctx.services
+    media_root = (services.settings.data_dir / "media").resolve()
+    relative = f"courses/{lesson['course_slug']}/{name}"
+    target = (media_root / relative).resolve()
+    if media_root not in target.parents:
+        raise BadRequest("That file name is not allowed.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(upload.body)
+
+    def change(conn, now):
+        q.set_lesson_media(conn, lesson_id, relative, now)
+        _audit(conn, request, "lesson.media", f"lesson:{lesson_id}", now, media=relative, bytes=len(upload.body))
+
+    await _run_change(request, change)
+    return back(f"/admin/lessons/{lesson_id}", "saved")
+
+
+# -- quiz editor ------------------------------------------------------------------------------------
+
+@bp.post("/lessons/<lesson_id:int>/questions")
+@sec.admin_view("editor")
+async def add_question(request: Request, lesson_id: int):
+    await _lesson(request, lesson_id)
+    values, problems = q.parse_question({k: request.form.get(k) for k in request.form})
+    if problems:
+        return await lesson_page.__wrapped__(request, lesson_id, errors=problems, status=400)
+
+    def change(conn, now):
+        question_id = q.add_question(conn, lesson_id, values)
+        _audit(conn, request, "question.create", f"question:{question_id}", now, lesson_id=lesson_id)
+
+    await _run_change(request, change)
+    return back(f"/admin/lessons/{lesson_id}#quiz", "saved")
+
+
+@bp.post("/questions/<question_id:int>")
+@sec.admin_view("editor")
+async def edit_question(request: Request, question_id: int):
+    services = request.app.ctx.services
+    row = await services.db.run(lambda conn: conn.execute("SELECT lesson_id FROM questions WHERE id = ?",
+                                                          (question_id,)).fetchone())
+    if row is None:
+        raise NotFound("No such question.")
+    lesson_id = row["lesson_id"]
+    if request.form.get("delete") == "1":
+        def remove(conn, now):
+            q.remove_question(conn, question_id)
+            _audit(conn, request, "question.delete", f"question:{question_id}", now)
+
+        await _run_change(request, remove)
+        return back(f"/admin/lessons/{lesson_id}#quiz", "deleted")
+    values, problems = q.parse_question({k: request.form.get(k) for k in request.form})
+    if problems:
+        return await lesson_page.__wrapped__(request, lesson_id, errors=problems, status=400)
+
+    def change(conn, now):
+        q.update_question(conn, question_id, values)
+        _audit(conn, request, "question.update", f"question:{question_id}", now)
+
+    await _run_change(request, change)
+    return back(f"/admin/lessons/{lesson_id}#quiz", "saved")
+
+
+# -- import / export --------------------------------------------------------------------------------
+
+@bp.post("/courses/import")
+@sec.admin_view("owner")
+async def import_content(request: Request):
+    """Re-import the content folder (files win over database edits for courses that exist on disk)."""
+    from coachbox.content.importer import import_folder
+
+    services = request.app.ctx.services
+    try:
+        report = await services.db.run(import_folder, services.settings.content_dir, services.settings)
+        summary = report.summary()
+    except Exception as exc:  # noqa: BLE001 - ContentError lists file:line problems; show them, do not 500
+        summary = f"Nothing imported:\n{exc}"
+    await services.db.run(lambda conn, now: admin_auth.audit(conn, request.ctx.admin["admin_id"], "content.import",
+                                                             str(services.settings.content_dir), now),
+                          services.clock.now())
+    rows = await services.db.run(q.courses)
+    return render(request, "courses.html", courses=rows, errors=[], report=summary)
+
+
+@bp.post("/courses/export")
+@sec.admin_view("owner")
+async def export_content(request: Request):
+    """Write the courses as files under data/exports/<time>/ (the content folder format)."""
+    from coachbox.content.exporter import export_folder
+
+    services = request.app.ctx.services
+    now = services.clock.now()
+    dest = services.settings.data_dir / "exports" / now.strftime("%Y%m%d-%H%M%S")
+    written = await services.db.run(export_folder, dest, services.settings)
+    await services.db.run(lambda conn: admin_auth.audit(conn, request.ctx.admin["admin_id"], "content.export",
+                                                        str(dest), now))
+    rows = await services.db.run(q.courses)
+    return render(request, "courses.html", courses=rows, errors=[], report=f"Exported {written} files to {dest}")

@@ -1,0 +1,176 @@
+"""Queries behind the admin course editor: courses, lessons (order, body, publish) and quiz questions."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from datetime import datetime
+
+from coachbox.content.catalogue import decode_answer, encode_answer
+
+KINDS = ("choice", "true_false", "short")
+
+
+def slugify(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "untitled"
+
+
+def courses(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    return conn.execute(
+        """SELECT c.*, (SELECT COUNT(*) FROM lessons l WHERE l.course_id = c.id) AS lessons,
+                  (SELECT COUNT(*) FROM enrollments e WHERE e.course_id = c.id AND e.status = 'active') AS learners
+           FROM courses c ORDER BY c.position, c.title""").fetchall()
+
+
+def course(conn: sqlite3.Connection, course_id: int) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM courses WHERE id = ?", (course_id,)).fetchone()
+
+
+def lessons(conn: sqlite3.Connection, course_id: int) -> list[sqlite3.Row]:
+    return conn.execute(
+        """SELECT l.id, l.slug, l.position, l.title, l.minutes, l.published, length(l.body) AS chars,
+                  (SELECT COUNT(*) FROM questions q WHERE q.lesson_id = l.id AND q.published = 1) AS questions
+           FROM lessons l WHERE l.course_id = ? ORDER BY l.position, l.slug""", (course_id,)).fetchall()
+
+
+def lesson(conn: sqlite3.Connection, lesson_id: int) -> sqlite3.Row | None:
+    return conn.execute(
+        "SELECT l.*, c.title AS course_title, c.slug AS course_slug FROM lessons l JOIN courses c ON c.id = l.course_id "
+        "WHERE l.id = ?", (lesson_id,)).fetchone()
+
+
+def questions(conn: sqlite3.Connection, lesson_id: int) -> list[dict]:
+    out = []
+    for row in conn.execute("SELECT * FROM questions WHERE lesson_id = ? AND published = 1 ORDER BY position",
+                            (lesson_id,)):
+        answer = decode_answer(row["kind"], row["answer"])
+        out.append({**dict(row), "choices": json.loads(row["choices"]),
+                    "answer_text": "\n".join(answer) if isinstance(answer, tuple) else
+                    ("true" if answer is True else "false" if answer is False else str(answer))})
+    return out
+
+
+def create_course(conn: sqlite3.Connection, title: str, language: str, description: str, now: datetime) -> int:
+    base = slug = slugify(title)
+    n = 1
+    while conn.execute("SELECT 1 FROM courses WHERE slug = ?", (slug,)).fetchone():
+        n += 1
+        slug = f"{base}-{n}"
+    position = conn.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM courses").fetchone()[0]
+    # New courses start unpublished: learners see a course only once its author says it is ready.
+    cursor = conn.execute(
+        """INSERT INTO courses (slug, language, title, description, position, published, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, 0, ?, ?)""", (slug, language, title, description, position, now.isoformat(),
+                                                 now.isoformat()))
+    return cursor.lastrowid
+
+
+def update_course(conn: sqlite3.Connection, course_id: int, fields: dict, now: datetime) -> None:
+    allowed = {"title", "description", "language", "level", "passing_score", "premium"}
+    sets = {k: v for k, v in fields.items() if k in allowed}
+    conn.execute(f"UPDATE courses SET {', '.join(f'{k} = ?' for k in sets)}, updated_at = ? WHERE id = ?",
+                 (*sets.values(), now.isoformat(), course_id))
+
+
+def set_published(conn: sqlite3.Connection, table: str, row_id: int, published: bool, now: datetime) -> None:
+    assert table in ("courses", "lessons")
+    conn.execute(f"UPDATE {table} SET published = ?, updated_at = ? WHERE id = ?", (int(published), now.isoformat(), row_id))
+
+
+def add_lesson(conn: sqlite3.Connection, course_id: int, title: str, now: datetime) -> int:
+    position = conn.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM lessons WHERE course_id = ?",
+                            (course_id,)).fetchone()[0]
+    base = slug = f"{position:02d}-{slugify(title)}"
+    n = 1
+    while conn.execute("SELECT 1 FROM lessons WHERE course_id = ? AND slug = ?", (course_id, slug)).fetchone():
+        n += 1
+        slug = f"{base}-{n}"
+    cursor = conn.execute(
+        """INSERT INTO lessons (course_id, slug, position, title, body, published, created_at, updated_at)
+           VALUES (?, ?, ?, ?, '', 0, ?, ?)""", (course_id, slug, position, title, now.isoformat(), now.isoformat()))
+    return cursor.lastrowid
+
+
+def update_lesson(conn: sqlite3.Connection, lesson_id: int, title: str, minutes: int, body: str, now: datetime) -> None:
+    conn.execute("UPDATE lessons SET title = ?, minutes = ?, body = ?, updated_at = ? WHERE id = ?",
+                 (title, minutes, body, now.isoformat(), lesson_id))
+
+
+def set_lesson_media(conn: sqlite3.Connection, lesson_id: int, media: str | None, now: datetime) -> None:
+    conn.execute("UPDATE lessons SET media = ?, updated_at = ? WHERE id = ?", (media, now.isoformat(), lesson_id))
+
+
+def move_lesson(conn: sqlite3.Connection, lesson_id: int, direction: int) -> bool:
+    """Swap a lesson with its neighbour (direction -1 up, +1 down), renumbering the course 1..n first."""
+    row = conn.execute("SELECT course_id FROM lessons WHERE id = ?", (lesson_id,)).fetchone()
+    ids = [r[0] for r in conn.execute("SELECT id FROM lessons WHERE course_id = ? ORDER BY position, slug",
+                                      (row[0],))]
+    i = ids.index(lesson_id)
+    j = i + direction
+    if not 0 <= j < len(ids):
+        return False
+    ids[i], ids[j] = ids[j], ids[i]
+    conn.executemany("UPDATE lessons SET position = ? WHERE id = ?", [(n, lid) for n, lid in enumerate(ids, start=1)])
+    return True
+
+
+def parse_question(form: dict) -> tuple[dict | None, list[str]]:
+    """Form fields → question values, or the problems in words."""
+    kind = form.get("kind", "")
+    prompt = (form.get("prompt") or "").strip()
+    explanation = (form.get("explanation") or "").strip()
+    answer_text = (form.get("answer") or "").strip()
+    choices = [c.strip() for c in (form.get("choices") or "").splitlines() if c.strip()]
+    problems = []
+    if kind not in KINDS:
+        problems.append("Choose the kind of question.")
+    if not prompt:
+        problems.append("Write the question.")
+    answer: int | bool | tuple[str, ...] = ()
+    if kind == "choice":
+        if len(choices) < 2:
+            problems.append("A multiple-choice question needs at least two choices, one per line.")
+        if not answer_text.isdigit() or not 1 <= int(answer_text) <= max(1, len(choices)):
+            problems.append("The answer of a multiple-choice question is the number of the right choice (1, 2, …).")
+        else:
+            answer = int(answer_text)
+    elif kind == "true_false":
+        if answer_text.lower() not in ("true", "false"):
+            problems.append("The answer of a true/false question is true or false.")
+        answer = answer_text.lower() == "true"
+        choices = []
+    elif kind == "short":
+        accepted = tuple(a.strip() for a in answer_text.splitlines() if a.strip())
+        if not accepted:
+            problems.append("List the accepted answers, one per line.")
+        answer, choices = accepted, []
+    if problems:
+        return None, problems
+    return {"kind": kind, "prompt": prompt, "choices": json.dumps(choices, ensure_ascii=False),
+            "answer": encode_answer(answer), "explanation": explanation}, []
+
+
+def add_question(conn: sqlite3.Connection, lesson_id: int, values: dict) -> int:
+    position = conn.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM questions WHERE lesson_id = ?",
+                            (lesson_id,)).fetchone()[0]
+    cursor = conn.execute(
+        "INSERT INTO questions (lesson_id, position, kind, prompt, choices, answer, explanation) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (lesson_id, position, values["kind"], values["prompt"], values["choices"], values["answer"],
+         values["explanation"]))
+    return cursor.lastrowid
+
+
+def update_question(conn: sqlite3.Connection, question_id: int, values: dict) -> None:
+    conn.execute("UPDATE questions SET kind = ?, prompt = ?, choices = ?, answer = ?, explanation = ? WHERE id = ?",
+                 (values["kind"], values["prompt"], values["choices"], values["answer"], values["explanation"],
+                  question_id))
+
+
+def remove_question(conn: sqlite3.Connection, question_id: int) -> None:
+    """Retire a question learners have answered (deleting would cascade to their answers); delete it otherwise."""
+    answered = conn.execute("SELECT 1 FROM answers WHERE question_id = ? LIMIT 1", (question_id,)).fetchone()
+    if answered:
+        conn.execute("UPDATE questions SET published = 0 WHERE id = ?", (question_id,))
+    else:
+        conn.execute("DELETE FROM questions WHERE id = ?", (question_id,))
