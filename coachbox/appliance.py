@@ -6,8 +6,11 @@ import errno
 import logging
 import os
 import secrets
+import signal
 import socket
 import sqlite3
+import threading
+import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -105,6 +108,11 @@ def serve(settings: Settings, *, with_worker: bool) -> None:
     _log_startup(settings)
     loader = AppLoader(factory=partial(create_app, settings))
     app = loader.load()
+
+    @app.main_process_ready
+    async def _guard_early_signal(app: Sanic) -> None:
+        _stop_waiting_for_acks_on_signal(app.manager)
+
     if with_worker:
         from coachbox.jobs.worker import managed_worker
 
@@ -124,6 +132,36 @@ def serve(settings: Settings, *, with_worker: bool) -> None:
           f"(channel: {settings.channel_kind}). Press Ctrl-C to stop.", flush=True)
     Sanic.serve(primary=app, app_loader=loader)
     data_lock.close()
+
+
+def _stop_waiting_for_acks_on_signal(manager) -> None:
+    """Work around two Sanic 25.x hangs when SIGTERM/SIGINT lands early (`docker stop` right after start):
+
+    1. Before the main process has seen every worker's start-up ack, WorkerManager.wait_for_ack re-queues the
+       shutdown message to itself forever (100 % CPU, never exits). We wait the same way, but stop waiting once
+       shutdown has begun, so the monitor loop receives the shutdown message and stops everything normally.
+    2. The signal handler talks to the shared worker-state manager over the same proxy connection the main
+       thread may be half-way through using, and both then wait forever for each other. Proxies keep one
+       connection per thread, so we run Sanic's handler on a short-lived thread of its own.
+    """
+    if not all(hasattr(manager, name) for name in ("_all_workers_ack", "_shutting_down", "THRESHOLD", "kill",
+                                                     "shutdown_signal")):
+        return  # a Sanic whose internals changed: keep its own behaviour
+
+    def wait_for_ack() -> None:
+        deadline = time.monotonic() + manager.THRESHOLD / 10
+        while not manager._shutting_down and not manager._all_workers_ack():
+            if time.monotonic() > deadline:
+                log.error("not all web workers started in time; stopping")
+                manager.kill()  # raises ServerKilled, as Sanic itself does
+            time.sleep(0.05)
+
+    def on_signal(signum: int, frame: object) -> None:
+        threading.Thread(target=manager.shutdown_signal, args=(signum, None), name="coachbox-stop", daemon=True).start()
+
+    manager.wait_for_ack = wait_for_ack
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
 
 
 def _refuse_busy_port(host: str, port: int) -> None:
@@ -197,10 +235,14 @@ def _check_content(settings: Settings) -> list[Finding]:
     if not settings.content_dir.exists():
         return [Finding("warn", f"content folder {settings.content_dir} does not exist", "set [paths] content_dir")]
     result = parse_folder(settings.content_dir)
-    if result.problems:
-        return [Finding("error", str(problem)) for problem in result.problems]
-    lessons = sum(len(c.lessons) for c in result.courses)
-    return [Finding("ok", f"content: {len(result.courses)} courses, {lessons} lessons, locales {', '.join(sorted(result.locales))}")]
+    findings = [Finding("error", str(problem)) for problem in result.errors]
+    findings += [Finding("warn", str(problem)) for problem in result.warnings]
+    if not result.errors:
+        lessons = sum(len(c.lessons) for c in result.courses)
+        findings.insert(0, Finding(
+            "ok", f"content: {len(result.courses)} courses, {lessons} lessons, locales {', '.join(sorted(result.locales))}"
+        ))
+    return findings
 
 
 def _check_channel(settings: Settings) -> list[Finding]:
