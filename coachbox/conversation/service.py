@@ -161,7 +161,12 @@ def _turn(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: C
     turn = learners.next_turn(conn, learner_id)
     learner = learners.snapshot(conn, learner_id, leaderboard=rules.leaderboard, now=now)
     state = sessions.load(cache, learner_id, turn - 1) or rebuild(learner, catalogue)
-    decision: Decision = handle(event, state, learner, catalogue, texts, now, rules)
+    try:
+        decision: Decision = handle(event, state, learner, catalogue, texts, now, rules)
+    except Exception:
+        # A bug must not silence the bot or make Twilio retry forever: apologise, start the flow afresh.
+        log.exception("engine failed", extra={"learner_id": learner_id, "flow": state.flow})
+        decision = Decision(rebuild(learner, catalogue), (Reply(texts.t(learner.language, "error.sorry")),), ())
     followups = _apply(conn, cache, learner_id, decision, now, question_key=key, language=learner.language)
     ids = _write_replies(conn, learner_id, decision.replies, now, channel=channel, address=address, key=key,
                          template=template)

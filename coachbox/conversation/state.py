@@ -110,4 +110,4 @@ def _question_count(catalogue: Catalogue, lesson_id: int) -> int:
 
 def with_flow(state: State, flow: str, **changes: Any) -> State:
     """Move to a flow, clearing the per-step counters."""
-    return replace(state, flow=flow, unclear=0, **changes)
+    return replace(state, **{"flow": flow, "unclear": 0, **changes})
