@@ -35,7 +35,7 @@ class OpenAIDouble:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                record = {"path": self.path, "headers": dict(self.headers), "raw": raw}
+                record = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "raw": raw}
                 if self.path.endswith("/chat/completions"):
                     record["json"] = json.loads(raw)
                 double.requests.append(record)
@@ -68,7 +68,7 @@ class OpenAIDouble:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def base_url(self) -> str:
