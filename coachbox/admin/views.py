@@ -17,6 +17,8 @@ AREAS = (
     "coachbox.admin.learners",
     "coachbox.admin.live",
     "coachbox.admin.courses",
+    "coachbox.admin.simulator",
+    "coachbox.admin.operations",
 )
 
 
@@ -26,6 +28,9 @@ def setup(app: Sanic) -> None:
     app.static("/admin/static", str(STATIC), name="admin_static")
     for name in AREAS:
         app.blueprint(importlib.import_module(name).bp)
+    from coachbox.admin.simulator import setup_vouch
+
+    setup_vouch(app)
 
     @app.on_response
     async def _admin_headers(request: Request, response: HTTPResponse) -> None:

@@ -1,0 +1,120 @@
+"""Owner-only operations page: outbox (queued, waiting, failed + retry), backups, jobs and settings (secrets masked)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sanic import Blueprint, Request
+from sanic.exceptions import BadRequest, NotFound
+from sanic.response import file_stream
+
+from coachbox.admin import security as sec
+from coachbox.admin.pages import back, render
+from coachbox.config import documented_keys
+from coachbox.store import admin_auth, admin_ops, transaction
+
+bp = Blueprint("admin_operations", url_prefix="/admin")
+BACKUP_NAME = "coachbox-backup-"
+
+
+def _settings_rows(settings) -> list[tuple[str, str, str, str]]:
+    """(key, value, help, env name) with every secret masked: the page must never show a token."""
+    rows = []
+    for section, key, _default, help_text, secret in documented_keys():
+        value = getattr(getattr(settings, section), key)
+        if secret:
+            shown = "•••••• (set)" if value else "(not set)"
+        elif isinstance(value, dict):
+            shown = ", ".join(f"{k} = {'set' if v else 'empty'}" for k, v in value.items()) or "(none)"
+        else:
+            shown = str(value)
+        rows.append((f"{section}.{key}", shown, help_text, f"COACHBOX_{section.upper()}_{key.upper()}"))
+    return rows
+
+
+def _backups(settings) -> list[dict]:
+    folder = settings.data_dir / "backups"
+    if not folder.is_dir():
+        return []
+    files = sorted(folder.glob(f"{BACKUP_NAME}*.tar.gz"), reverse=True)
+    return [{"name": p.name, "bytes": p.stat().st_size} for p in files[:30]]
+
+
+@bp.get("/operations")
+@sec.admin_view("owner")
+async def operations(request: Request):
+    services = request.app.ctx.services
+    settings = services.settings
+
+    def load(conn):
+        return (admin_ops.outbox_rows(conn, ("failed", "undelivered")),
+                admin_ops.outbox_rows(conn, ("queued", "retry", "sending", "waiting")))
+
+    failed, queued = await services.db.run(load)
+    from coachbox.appliance import _check_ai, _check_channel
+    from coachbox.channels.twilio.errors import describe
+
+    try:
+        pending = services.huey.pending_count()
+        scheduled = services.huey.scheduled_count()
+    except Exception:  # noqa: BLE001 - show "unknown" instead of failing the page
+        pending = scheduled = None
+    # Channel checks may call Twilio: run them off the event loop, and never let them break the page.
+    try:
+        checks = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: _check_channel(settings) + _check_ai(settings))
+    except Exception as exc:  # noqa: BLE001
+        checks = [type("F", (), {"level": "error", "what": f"check failed: {exc}", "fix": ""})()]
+    return render(request, "operations.html", failed=failed, queued=queued, describe=describe,
+                  backups=_backups(settings), settings_rows=_settings_rows(settings), pending=pending,
+                  scheduled=scheduled, checks=checks, channel=settings.channel_kind)
+
+
+@bp.post("/operations/retry")
+@sec.admin_view("owner")
+async def retry(request: Request):
+    services = request.app.ctx.services
+    ids = [int(v) for v in request.form.getlist("message_id", []) if v.isdigit()][:500]
+    if not ids:
+        raise BadRequest("Choose messages to retry.")
+
+    def change(conn, now):
+        with transaction(conn):
+            count = admin_ops.retry(conn, ids, now)
+            admin_auth.audit(conn, request.ctx.admin["admin_id"], "outbox.retry", None, now, ids=ids, count=count)
+
+    await services.db.run(change, services.clock.now())
+    sender = services.extras.get("sender")
+    if sender is not None:
+        sender.kick()
+    return back("/admin/operations", "retried")
+
+
+@bp.post("/operations/backups")
+@sec.admin_view("owner")
+async def create_backup(request: Request):
+    from coachbox.backup import backup
+
+    services = request.app.ctx.services
+    # The online backup API copies while the app keeps writing; a thread keeps the page's worker responsive.
+    path = await asyncio.get_running_loop().run_in_executor(None, backup, services.settings, None, None)
+    await services.db.run(lambda conn, now: admin_auth.audit(conn, request.ctx.admin["admin_id"], "backup.create",
+                                                             Path(path).name, now), services.clock.now())
+    return back("/admin/operations#backups", "backup")
+
+
+@bp.get("/operations/backups/<name>")
+@sec.admin_view("owner")
+async def download_backup(request: Request, name: str):
+    services = request.app.ctx.services
+    folder = (services.settings.data_dir / "backups").resolve()
+    path = (folder / name).resolve()
+    # Only plain backup file names in data/backups: no ../, no other files.
+    if not name.startswith(BACKUP_NAME) or not name.endswith(".tar.gz") or path.parent != folder or not path.is_file():
+        raise NotFound("No such backup.")
+    await services.db.run(lambda conn, now: admin_auth.audit(conn, request.ctx.admin["admin_id"], "backup.download",
+                                                             name, now), services.clock.now())
+    return await file_stream(str(path), mime_type="application/gzip", filename=name)
+
+

@@ -1,0 +1,29 @@
+"""Queries for the operations page: the outbox's stuck and failed rows, and retrying them."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+RETRYABLE = ("failed", "undelivered", "waiting")
+
+
+def outbox_rows(conn: sqlite3.Connection, statuses: tuple[str, ...], limit: int = 100) -> list[sqlite3.Row]:
+    marks = ",".join("?" * len(statuses))
+    return conn.execute(
+        f"""SELECT m.id, m.learner_id, m.body, m.kind, m.status, m.attempts, m.error_code, m.error_message,
+                   m.created_at, m.next_attempt_at, l.name, l.profile_name, l.phone
+            FROM messages m LEFT JOIN learners l ON l.id = m.learner_id
+            WHERE m.direction = 'out' AND m.status IN ({marks}) ORDER BY m.id DESC LIMIT ?""",
+        (*statuses, limit)).fetchall()
+
+
+def retry(conn: sqlite3.Connection, message_ids: list[int], now: datetime) -> int:
+    """Queue failed/undelivered/waiting rows again (the sender re-applies the 24-hour rule and opt-outs)."""
+    marks = ",".join("?" * len(message_ids))
+    cursor = conn.execute(
+        f"""UPDATE messages SET status = 'queued', next_attempt_at = ?, attempts = 0, error_code = NULL,
+                                error_message = NULL, updated_at = ?
+            WHERE direction = 'out' AND status IN ('failed', 'undelivered', 'waiting') AND id IN ({marks})""",
+        (now.isoformat(), now.isoformat(), *message_ids))
+    return cursor.rowcount

@@ -1,0 +1,67 @@
+"""Operations: failed messages with retry, backups, settings with secrets masked; the simulator panel."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.admin.conftest import add_learner, signed_in
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_it_lists_failed_messages_and_retries_them(app, client, cast, conn):
+    learner_id = add_learner(conn)
+    cursor = conn.execute("""INSERT INTO messages (learner_id, direction, channel, address, body, status, error_code,
+                             attempts, created_at, updated_at) VALUES (?, 'out', 'whatsapp', 'whatsapp:+1', 'Lesson 3',
+                             'failed', '30003', 4, '2026-03-01T00:00:00+00:00', '2026-03-01T00:00:00+00:00')""",
+                          (learner_id,))
+    token = await signed_in(client, "alice@school.test")
+    _, page = await client.get("/admin/operations")
+    assert "Lesson 3" in page.text and "handset was unreachable" in page.text
+    _, response = await client.post("/admin/operations/retry", data={"message_id": str(cursor.lastrowid),
+                                                                     "csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303
+    row = conn.execute("SELECT status, error_code FROM messages WHERE id = ?", (cursor.lastrowid,)).fetchone()
+    # Queued again; a running sender may already have moved it on (here: waiting, as the window is closed).
+    assert row["status"] in ("queued", "sending", "waiting") and row["error_code"] is None
+    assert conn.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'outbox.retry'").fetchone()[0] == 1
+
+
+async def test_it_masks_secrets_in_the_settings_view(app, client, cast, conn, settings):
+    secret = "sk_live_do_not_show_me"
+    app.ctx.services.settings = settings.replace(stripe={"secret_key": secret})
+    await signed_in(client, "alice@school.test")
+    _, page = await client.get("/admin/operations")
+    assert secret not in page.text and "stripe.secret_key" in page.text
+
+
+async def test_it_creates_and_serves_backups_but_no_other_files(app, client, cast, conn, settings):
+    token = await signed_in(client, "alice@school.test")
+    _, response = await client.post("/admin/operations/backups", data={"csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303
+    name = next((settings.data_dir / "backups").glob("coachbox-backup-*.tar.gz")).name
+    _, download = await client.get(f"/admin/operations/backups/{name}")
+    assert download.status_code == 200 and download.content[:2] == b"\x1f\x8b"
+    for bad in ("..%2Fcoachbox.db", "coachbox-backup-..%2F..%2Fcoachbox.db.tar.gz"):
+        _, refused = await client.get(f"/admin/operations/backups/{bad}")
+        assert refused.status_code == 404
+
+
+async def test_it_shows_the_simulator_panel_to_editors_only(app, client, cast):
+    await signed_in(client, "charlie@school.test")
+    _, page = await client.get("/admin/simulator")
+    assert page.status_code == 403
+    other = type(client)(app)
+    await signed_in(other, "bob@school.test")
+    _, page = await other.get("/admin/simulator")
+    assert page.status_code == 200 and 'id="sim-form"' in page.text
+
+
+async def test_it_vouches_for_signed_in_editors_on_the_simulator_api(app, client, cast):
+    token = await signed_in(client, "bob@school.test")
+    vouch = app.ctx.simulator_allows
+    _, response = await client.post("/api/v1/simulator/messages", json={"phone": "+15550100001", "text": "hi"},
+                                    headers={"X-CSRF-Token": token})
+    assert response.status_code == 200, response.text
+    assert response.json["replies"]
+    assert callable(vouch)
