@@ -111,8 +111,10 @@ def issue_certificate(services, learner_id: int, course_id: int) -> Issued:
     ctx = db.run_sync(_context, learner_id, course_id)
     if ctx["existing"] is not None:
         ensure_file(services, ctx["existing"])
+        db.run_sync(_close_request, learner_id, course_id, "done")
         return Issued(ctx["existing"], False, ctx["eligibility"])
     if not ctx["eligibility"].eligible:
+        db.run_sync(_close_request, learner_id, course_id, "cancelled")
         return Issued(None, False, ctx["eligibility"])
     learner, course, score = ctx["learner"], ctx["course"], ctx["eligibility"].score
     name = (learner["name"] or learner["profile_name"] or "").strip()
@@ -152,6 +154,7 @@ def _record(conn: sqlite3.Connection, row: store.CertificateRow, learner: dict, 
         # Rename inside the transaction: if the commit fails we leave an orphan file, never a row without one.
         os.replace(temporary, temporary.with_name(f"{row.code}.pdf"))
         message_id = _enqueue(conn, learner, row, body, f"certificate:{row.code}:issued", now)
+        _close_request(conn, row.learner_id, row.course_id, "done")
     return store.by_id(conn, certificate_id), message_id
 
 
@@ -169,6 +172,24 @@ def _congratulation(settings: Settings, row: store.CertificateRow) -> str:
     first = row.learner_name.split()[0] if row.learner_name else ""
     return wording.phrase(settings, row.language, "certificate_delivery.congratulations", name=first,
                           course=row.course_title, score=row.score, code=row.code, url=verify_url(settings, row.code))
+
+
+def _close_request(conn: sqlite3.Connection, learner_id: int, course_id: int, status: str) -> None:
+    """The conversation's pending request (deliveries kind 'certificate') is settled: the sweep skips it."""
+    conn.execute(
+        "UPDATE deliveries SET status = ? WHERE learner_id = ? AND kind = 'certificate' AND key = ? AND status = 'pending'",
+        (status, learner_id, str(course_id)),
+    )
+
+
+def pending_requests(conn: sqlite3.Connection, *, before: datetime, limit: int = 100) -> list[tuple[int, int]]:
+    """(learner_id, course_id) of certificate requests whose task seems lost (Huey may drop a task)."""
+    rows = conn.execute(
+        """SELECT learner_id, CAST(key AS INTEGER) FROM deliveries
+           WHERE kind = 'certificate' AND status = 'pending' AND created_at < ? ORDER BY id LIMIT ?""",
+        (before.isoformat(), limit),
+    )
+    return [tuple(row) for row in rows]
 
 
 # -- drawing --------------------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""Huey tasks for certificates: issue (draw + send) and re-send, by ids, idempotent."""
+"""Huey tasks for certificates: issue (draw + send) and re-send, by ids, idempotent; a sweep for lost tasks."""
 
 from __future__ import annotations
 
-from huey import Huey
+from datetime import timedelta
+
+from huey import Huey, crontab
 
 from coachbox.certificates import service
 
@@ -19,4 +21,14 @@ def register(huey: Huey, context) -> dict:
         certificate = service.resend_certificate(context.get(), learner_id, course_id=course_id, request_key=request_key)
         return certificate.code if certificate else None
 
-    return {"certificates.issue": issue_certificate, "certificates.resend": resend_certificate}
+    @huey.periodic_task(crontab(minute="*/5"), name="certificates.sweep")
+    def sweep() -> int:
+        services = context.get()
+        before = services.clock.now() - timedelta(minutes=2)
+        requests = services.db.run_sync(lambda conn: service.pending_requests(conn, before=before))
+        for learner_id, course_id in requests:
+            service.issue_certificate(services, learner_id, course_id)
+        return len(requests)
+
+    return {"certificates.issue": issue_certificate, "certificates.resend": resend_certificate,
+            "certificates.sweep": sweep}

@@ -66,4 +66,6 @@ def register(huey: Huey, settings: Settings, context: WorkerContext | None = Non
 # Feature modules with a `register(huey, context) -> {name: task}` function.
 TASK_MODULES: tuple[str, ...] = (
     "coachbox.channels.tasks",
+    "coachbox.certificates.tasks",
+    "coachbox.tutor.tasks",
 )

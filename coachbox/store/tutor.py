@@ -150,3 +150,15 @@ def unflag_answer(conn: sqlite3.Connection, exchange_id: int) -> bool:
         "UPDATE tutor_exchanges SET flagged_at = NULL, flagged_by = NULL, flag_note = NULL WHERE id = ?", (exchange_id,)
     )
     return cursor.rowcount == 1
+
+
+def stale_pending(conn: sqlite3.Connection, *, fresh_before: datetime, retried_before: datetime,
+                  limit: int = 50) -> list[Exchange]:
+    """Pending questions whose task seems lost: never tried and older than fresh_before, or tried (deferred)
+    and older than retried_before. Huey may drop a task; the row is the truth."""
+    rows = conn.execute(
+        f"""SELECT {_COLUMNS} FROM tutor_exchanges WHERE status = 'pending'
+            AND ((attempts = 0 AND created_at < ?) OR (attempts > 0 AND created_at < ?)) ORDER BY id LIMIT ?""",
+        (fresh_before.isoformat(), retried_before.isoformat(), limit),
+    )
+    return [_exchange(r) for r in rows]

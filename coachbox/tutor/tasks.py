@@ -1,10 +1,17 @@
-"""Huey tasks for the tutor: answer a question off the request path, and retry after a model timeout."""
+"""Huey tasks for the tutor: answer a question off the request path, retry after a model timeout, sweep."""
 
 from __future__ import annotations
 
-from huey import Huey
+import logging
+from datetime import timedelta
 
+from huey import Huey, crontab
+
+from coachbox.store import tutor as store
 from coachbox.tutor import service
+from coachbox.tutor.llm import LlmError
+
+log = logging.getLogger("coachbox.tutor")
 
 RETRY_DELAY_SECONDS = 20
 
@@ -24,4 +31,21 @@ def register(huey: Huey, context) -> dict:
                                          on_defer=defer)
         return answer.source
 
-    return {"tutor.answer": answer_question, "tutor.retry": retry_answer}
+    @huey.periodic_task(crontab(minute="*/2"), name="tutor.sweep")
+    def sweep() -> int:
+        services = context.get()
+        now = services.clock.now()
+        stale = services.db.run_sync(store.stale_pending, fresh_before=now - timedelta(minutes=1),
+                                     retried_before=now - timedelta(minutes=10))
+        for exchange in stale:
+            try:
+                if exchange.attempts == 0:
+                    service.answer_question(services, exchange.learner_id, exchange.question,
+                                            question_key=exchange.question_key, on_defer=defer)
+                else:
+                    service.retry_answer(services, exchange.id)
+            except LlmError:
+                log.warning("tutor sweep: model still failing", extra={"exchange_id": exchange.id})
+        return len(stale)
+
+    return {"tutor.answer": answer_question, "tutor.retry": retry_answer, "tutor.sweep": sweep}

@@ -198,3 +198,22 @@ def test_it_makes_unambiguous_codes_and_forgives_typing():
     assert service.normalise_code(" k7qm 3xpa ") == "K7QM-3XPA"
     assert service.normalise_code("k7qm-3xpa") == "K7QM-3XPA"
     assert service.normalise_code("1O1L-OOOO") == "1011-0000"
+
+
+def test_it_settles_the_conversations_request_and_sweeps_up_lost_tasks(services, conn, courses, settings, clock):
+    from coachbox.certificates.tasks import register
+    from coachbox.jobs.tasks import WorkerContext
+    from coachbox.store import progress
+
+    tasks = register(services.huey, WorkerContext(settings, services))
+    learner = seed.add_learner(conn)
+    seed.finish_course(conn, learner, courses["mobile-money-safety"], score=75)
+    progress.request(conn, learner, kind="certificate", key=str(courses["mobile-money-safety"]), now=clock.now())
+
+    assert tasks["certificates.sweep"].call_local() == 0  # too fresh: its own task is probably on the way
+    clock.advance(minutes=3)
+    assert tasks["certificates.sweep"].call_local() == 1
+    assert tasks["certificates.sweep"].call_local() == 0
+
+    assert conn.execute("SELECT status FROM deliveries WHERE kind = 'certificate'").fetchone()[0] == "done"
+    assert len(seed.outbox(conn, learner, "certificate")) == 1

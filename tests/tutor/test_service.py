@@ -222,3 +222,21 @@ def test_it_lets_teachers_flag_bad_answers(services, conn, learner, clock):
     assert [e.id for e in store.exchanges_for_learner(conn, learner)] == [exchange.id]
     assert store.unflag_answer(conn, exchange.id) and store.flagged_exchanges(conn) == []
     assert not store.flag_answer(conn, 999, admin_id=None, note="", now=clock.now())
+
+
+def test_it_sweeps_up_questions_whose_task_was_lost(services, conn, learner, double, settings, clock):
+    from coachbox.jobs.tasks import WorkerContext
+    from coachbox.store import transaction
+    from coachbox.tutor.tasks import register
+
+    tasks = register(services.huey, WorkerContext(settings, services))
+    with transaction(conn):  # what the conversation service writes in the turn's transaction
+        store.start_exchange(conn, learner_id=learner, question_key="in:lost", question=PIN_QUESTION, language="en",
+                             course_id=None, now=clock.now())
+
+    assert tasks["tutor.sweep"].call_local() == 0
+    clock.advance(minutes=2)
+    assert tasks["tutor.sweep"].call_local() == 1
+
+    assert [m["kind"] for m in seed.outbox(conn, learner)] == ["tutor_ai"]
+    assert tasks["tutor.sweep"].call_local() == 0
