@@ -50,7 +50,11 @@ def _on_message(turn: Turn, message: Message) -> None:
         onboarding.start(turn, said)
         return
     if flow == "confirm_delete":
-        account.confirm_delete(turn, said)
+        if command is not None and command.name == "stop":
+            turn.state = with_flow(turn.state, "idle")  # STOP wins everywhere; the deletion is not confirmed
+            account.stop(turn)
+        else:
+            account.confirm_delete(turn, said)
         return
     if command is not None:
         _run_command(turn, command)

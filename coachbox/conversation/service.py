@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from dataclasses import dataclass, field, replace
@@ -86,6 +87,10 @@ async def handle_inbound(services: Any, inbound: Inbound) -> TurnOutcome:
     """One learner message, start to finish, on the single writer thread; follow-up tasks after the commit."""
     res = resources(services)
     now = services.clock.now()
+    if services.settings.ai.transcribe_voice_notes:  # a voice note becomes text before the engine sees it
+        from coachbox.tutor.voice import transcribe_if_voice
+
+        inbound = await transcribe_if_voice(services, inbound)
 
     def run(conn: sqlite3.Connection) -> TurnOutcome:
         return handle_inbound_sync(conn, services.cache, res.settings, res.catalogue(conn), res.texts, inbound, now,
@@ -128,10 +133,12 @@ def handle_inbound_sync(conn: sqlite3.Connection, cache: Any, settings: Settings
 
 
 def run_event(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: Catalogue, texts: Texts,
-              learner_id: int, event: Event, now: datetime, *, rules: Rules | None = None) -> TurnOutcome:
-    """A proactive turn (daily lesson, quiz follow-up) for the scheduler; safe to call twice for one event."""
+              learner_id: int, event: Event, now: datetime, *, rules: Rules | None = None,
+              own_transaction: bool = True) -> TurnOutcome:
+    """A proactive turn (daily lesson, quiz follow-up) for the scheduler; safe to call twice for one event.
+    own_transaction=False: the caller holds the transaction (the scheduler batches ~500 learners per commit)."""
     rules = rules or rules_from(settings)
-    with transaction(conn):
+    with transaction(conn) if own_transaction else contextlib.nullcontext():
         row = conn.execute("SELECT channel, channel_key, timezone, status FROM learners WHERE id = ?",
                            (learner_id,)).fetchone()
         if row is None or row["status"] == "deleted":
