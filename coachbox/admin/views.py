@@ -19,6 +19,7 @@ AREAS = (
     "coachbox.admin.courses",
     "coachbox.admin.simulator",
     "coachbox.admin.operations",
+    "coachbox.admin.api",
 )
 
 

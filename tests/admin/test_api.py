@@ -1,0 +1,60 @@
+"""The JSON API: bearer tokens (hashed, scoped, revocable), error objects, OpenAPI."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.admin.conftest import add_learner, signed_in
+
+pytestmark = pytest.mark.anyio
+
+
+async def _token(client, role="viewer"):
+    csrf = await signed_in(client, "alice@school.test")
+    _, page = await client.post("/admin/tokens", data={"name": "reports", "role": role, "csrf_token": csrf})
+    return page.text.split('readonly value="')[1].split('"')[0], csrf
+
+
+async def test_it_serves_learners_and_courses_to_a_token(app, client, cast, conn):
+    learner_id = add_learner(conn, name="Amina")
+    token, _ = await _token(client)
+    stored = conn.execute("SELECT token_hash FROM api_tokens").fetchone()[0]
+    assert token not in stored  # only the hash is kept
+    headers = {"Authorization": f"Bearer {token}"}
+    _, response = await client.get("/api/v1/learners?q=ami", headers=headers)
+    assert response.status_code == 200 and response.json["data"][0]["name"] == "Amina"
+    _, response = await client.get(f"/api/v1/learners/{learner_id}", headers=headers)
+    assert response.json["data"]["enrollments"] == []
+    _, response = await client.get("/api/v1/courses", headers=headers)
+    assert response.status_code == 200
+    _, response = await client.get("/api/v1/learners/999", headers=headers)
+    assert response.status_code == 404 and response.json["error"]["code"] == "not_found"
+
+
+async def test_it_refuses_missing_revoked_and_underscoped_tokens(app, client, cast, conn):
+    learner_id = add_learner(conn)
+    _, response = await client.get("/api/v1/learners")
+    assert response.status_code == 401 and response.json["error"]["code"] == "unauthorized"
+    token, csrf = await _token(client, "viewer")
+    headers = {"Authorization": f"Bearer {token}"}
+    _, response = await client.post(f"/api/v1/learners/{learner_id}/messages", json={"body": "hi"}, headers=headers)
+    assert response.status_code == 403 and response.json["error"]["code"] == "forbidden"
+    token_id = conn.execute("SELECT id FROM api_tokens").fetchone()[0]
+    await client.post(f"/admin/tokens/{token_id}/revoke", data={"csrf_token": csrf})
+    _, response = await client.get("/api/v1/learners", headers=headers)
+    assert response.status_code == 401
+
+
+async def test_it_queues_a_message_with_an_editor_token(app, client, cast, conn):
+    learner_id = add_learner(conn)
+    token, _ = await _token(client, "editor")
+    _, response = await client.post(f"/api/v1/learners/{learner_id}/messages", json={"body": "Exam on Friday"},
+                                    headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 202
+    assert conn.execute("SELECT body FROM messages WHERE id = ?", (response.json["data"]["id"],)).fetchone()[0] == \
+        "Exam on Friday"
+
+
+async def test_it_publishes_an_openapi_document(app, client):
+    _, response = await client.get("/api/v1/openapi.json")
+    assert response.json["openapi"].startswith("3.") and "/learners/{id}/messages" in response.json["paths"]
