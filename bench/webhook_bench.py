@@ -1,0 +1,219 @@
+"""Webhook figures: coachbox POST /webhooks/twilio (signature + de-dup + engine + outbox) vs a bare Sanic form
+handler with wrk; an open-loop 1 inbound : 3 status-callback mix; MessageSid replays x5.
+
+    .venv/bin/python bench/webhook_bench.py [--seconds 10] [--open-rate 1000] [--open-seconds 60]
+
+Needs wrk (Debian: apt-get install -y wrk). The open-loop part is a small asyncio generator (aiohttp) that
+fires on a fixed schedule and measures from the scheduled time (no coordinated omission), since wrk2 is
+not packaged for Debian.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from twilio.request_validator import RequestValidator  # noqa: E402
+
+from tests.doubles.twilio_double import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
+
+PUBLIC = "http://127.0.0.1:{port}"
+SERVER = """
+import sys
+from coachbox.appliance import init_box
+from coachbox.app import create_app
+from coachbox.config import Settings
+settings = Settings.load()
+init_box(settings, quiet=True)
+app = create_app(settings)
+app.run(host="127.0.0.1", port=int(sys.argv[1]), single_process=True, access_log=False, motd=False)
+"""
+BARE = """
+import sys
+from sanic import Sanic
+from sanic.response import text
+app = Sanic("bare")
+@app.post("/webhooks/twilio")
+async def hook(request):
+    request.form
+    return text('<?xml version="1.0" encoding="UTF-8"?><Response/>', content_type="text/xml")
+app.run(host="127.0.0.1", port=int(sys.argv[1]), single_process=True, access_log=False, motd=False)
+"""
+DOUBLE = """
+import sys
+from tests.doubles.twilio_double import TwilioDouble
+d = TwilioDouble().start()
+print(d.url, flush=True)
+sys.stdin.read()
+"""
+
+
+def _form(n: int, prefix: str) -> dict:
+    sid = f"SM{prefix}{n:030d}"[:34]
+    phone = f"+2547{n % 5000:08d}"
+    return {"MessageSid": sid, "SmsMessageSid": sid, "AccountSid": ACCOUNT_SID, "From": f"whatsapp:{phone}",
+            "To": "whatsapp:+14155238886", "Body": "hi", "NumMedia": "0", "ProfileName": "Bench",
+            "WaId": phone[1:], "ApiVersion": "2010-04-01"}
+
+
+def _signed(url: str, form: dict) -> tuple[str, str]:
+    return urlencode(form), RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+
+
+def _lua(path: Path, url: str, count: int, prefix: str) -> None:
+    lines = ["local reqs = {}"]
+    for n in range(count):
+        body, sig = _signed(url, _form(n, prefix))
+        lines.append(f'reqs[{n + 1}] = wrk.format("POST", "/webhooks/twilio", '
+                     f'{{["Content-Type"]="application/x-www-form-urlencoded", ["X-Twilio-Signature"]="{sig}"}}, "{body}")')
+    lines += ["local i = 0", "request = function()", "  i = i % #reqs + 1", "  return reqs[i]", "end"]
+    path.write_text("\n".join(lines))
+
+
+def _wrk(port: int, script: Path, seconds: int) -> tuple[float, str]:
+    out = subprocess.run(["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-s", str(script),
+                          f"http://127.0.0.1:{port}"], capture_output=True, text=True).stdout
+    rps = float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
+    return rps, out
+
+
+def _wait(port: int) -> None:
+    import socket
+
+    for _ in range(300):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"server on {port} did not start")
+
+
+async def _open_loop(port: int, rate: float, seconds: float, offset: int) -> dict:
+    import aiohttp
+
+    base = PUBLIC.format(port=port)
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    errors = 0
+    start = time.perf_counter() + 0.5
+    connector = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def one(i: int) -> None:
+            nonlocal errors
+            if i % 4 == 0:
+                path, form = "/webhooks/twilio", _form(offset + i, "9")
+            else:
+                path = "/webhooks/twilio/status?m=1"
+                form = {"MessageSid": f"SM{i:032d}", "MessageStatus": ["sent", "delivered", "read"][i % 4 - 1],
+                        "AccountSid": ACCOUNT_SID}
+            body, sig = _signed(base + path, form)
+            scheduled = start + i / rate
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            try:
+                async with session.post(base + path, data=body, headers={
+                        "X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"}) as r:
+                    await r.read()
+                    if r.status >= 400:
+                        errors += 1
+            except aiohttp.ClientError:
+                errors += 1
+            latencies.append(time.perf_counter() - scheduled)
+
+        await asyncio.gather(*(one(i) for i in range(total)))
+    latencies.sort()
+    return {"requests": total, "errors": errors, "p50_ms": latencies[len(latencies) // 2] * 1000,
+            "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000, "max_ms": latencies[-1] * 1000}
+
+
+async def _replays(port: int, count: int) -> None:
+    import aiohttp
+
+    base = PUBLIC.format(port=port)
+    async with aiohttp.ClientSession() as session:
+        async def post(form: dict) -> int:
+            body, sig = _signed(base + "/webhooks/twilio", form)
+            async with session.post(base + "/webhooks/twilio", data=body, headers={
+                    "X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"}) as r:
+                return r.status
+
+        for n in range(count):
+            form = _form(n, "7")
+            await post(form)
+            await post(form)
+            await asyncio.gather(post(form), post(form), post(form))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--open-rate", type=float, default=1000)
+    parser.add_argument("--open-seconds", type=float, default=60)
+    parser.add_argument("--replays", type=int, default=200)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu) or brew install wrk")
+    double = subprocess.Popen([sys.executable, "-c", DOUBLE], cwd=REPO, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    double_url = double.stdout.readline().strip()
+    procs = [double]
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            port, bare_port = 18431, 18432
+            env = {"COACHBOX_PATHS_DATA_DIR": str(tmp / "data"), "COACHBOX_LOG_LEVEL": "ERROR",
+                   "COACHBOX_TWILIO_ACCOUNT_SID": ACCOUNT_SID, "COACHBOX_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                   "COACHBOX_TWILIO_API_BASE_URL": double_url, "COACHBOX_TWILIO_MESSAGES_PER_SECOND": "1000",
+                   "COACHBOX_TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
+                   "COACHBOX_SERVER_PUBLIC_URL": PUBLIC.format(port=port), "COACHBOX_CONFIG": str(REPO / "coachbox.toml"),
+                   "PATH": "/usr/bin:/bin"}
+            server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], cwd=REPO, env=env,
+                                      stdout=subprocess.DEVNULL)
+            bare = subprocess.Popen([sys.executable, "-c", BARE, str(bare_port)], cwd=REPO, stdout=subprocess.DEVNULL)
+            procs += [server, bare]
+            _wait(port), _wait(bare_port)
+            script = tmp / "inbound.lua"
+            _lua(script, PUBLIC.format(port=port) + "/webhooks/twilio", 20000, "1")
+            bare_script = tmp / "bare.lua"
+            _lua(bare_script, PUBLIC.format(port=bare_port) + "/webhooks/twilio", 2000, "2")
+            bare_rps, _ = _wrk(bare_port, bare_script, args.seconds)
+            full_rps, full_out = _wrk(port, script, args.seconds)
+            print(f"bare Sanic form POST: {bare_rps:.0f} req/s; coachbox webhook (signature + de-dup + engine + "
+                  f"outbox): {full_rps:.0f} req/s; ratio {full_rps / bare_rps * 100:.0f}%")
+            print("  (wrk cycles 20,000 signed messages: later rounds are replays, answered by de-dup)")
+            result = asyncio.run(_open_loop(port, args.open_rate, args.open_seconds, 100_000))
+            print(f"open loop {args.open_rate:.0f} req/s for {args.open_seconds:.0f} s (1 inbound : 3 status): "
+                  + json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in result.items()}))
+            asyncio.run(_replays(port, args.replays))
+            conn = sqlite3.connect(tmp / "data" / "coachbox.db")
+            inbound = conn.execute("SELECT COUNT(*) FROM messages WHERE direction='in' AND provider_sid LIKE 'SM7%'").fetchone()[0]
+            replies = conn.execute("SELECT COUNT(*) FROM messages m JOIN messages i ON i.learner_id = m.learner_id "
+                                   "WHERE i.provider_sid LIKE 'SM7%' AND m.direction='out' AND m.id > i.id").fetchone()[0]
+            print(f"replays: {args.replays} MessageSids x5 (2 sequential + 3 concurrent) -> {inbound} stored inbound rows")
+            del replies
+    finally:
+        for proc in procs:
+            if proc is double:
+                proc.stdin.close()
+            else:
+                proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    main()
