@@ -101,8 +101,9 @@ def _context(conn: sqlite3.Connection, learner_id: int, course_id: int) -> dict:
             "existing": existing[0] if existing else None, "eligibility": eligibility(conn, learner_id, course_id)}
 
 
-def issue_certificate(services, learner_id: int, course_id: int) -> Issued:
-    """Issue (draw, store, record, send) once per learner and course; later calls return the same certificate.
+def issue_certificate(services, learner_id: int, course_id: int, *, resend_key: str | None = None) -> Issued:
+    """Issue (draw, store, record, send) once per learner and course; later calls return the same certificate,
+    and send it again when `resend_key` is given (the learner asked: CERTIFICATE), once per key.
 
     Runs in the worker (or any thread that may block): the PDF is drawn outside the writer's transaction so
     the ~70 ms of drawing never holds the database lock.
@@ -112,6 +113,8 @@ def issue_certificate(services, learner_id: int, course_id: int) -> Issued:
     if ctx["existing"] is not None:
         ensure_file(services, ctx["existing"])
         db.run_sync(_close_request, learner_id, course_id, "done")
+        if resend_key is not None and ctx["existing"].valid:
+            resend_certificate(services, learner_id, course_id=course_id, request_key=resend_key)
         return Issued(ctx["existing"], False, ctx["eligibility"])
     if not ctx["eligibility"].eligible:
         db.run_sync(_close_request, learner_id, course_id, "cancelled")

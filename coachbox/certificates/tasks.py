@@ -10,10 +10,12 @@ from coachbox.certificates import service
 
 
 def register(huey: Huey, context) -> dict:
-    # Issuing is idempotent per learner and course, so a retried or duplicated task never sends twice.
-    @huey.task(name="certificates.issue", retries=3, retry_delay=30)
-    def issue_certificate(learner_id: int, course_id: int) -> str | None:
-        issued = service.issue_certificate(context.get(), learner_id, course_id)
+    # Issuing is idempotent per learner and course. When the certificate exists already, the learner asked for
+    # it again (CERTIFICATE): it is re-sent once per task id, so Huey's own retries never send it twice.
+    @huey.task(name="certificates.issue", retries=3, retry_delay=30, context=True)
+    def issue_certificate(learner_id: int, course_id: int, task=None) -> str | None:
+        issued = service.issue_certificate(context.get(), learner_id, course_id,
+                                           resend_key=f"task:{task.id}" if task is not None else None)
         return issued.certificate.code if issued.certificate else None
 
     @huey.task(name="certificates.resend", retries=2, retry_delay=30)

@@ -56,3 +56,21 @@ def _record_transcription(services, learner_id: int | None, latency_ms: int) -> 
     services.db.run_sync(lambda conn: store.record_usage(
         conn, learner_id=learner_id, exchange_id=None, purpose="transcription", model=model, tokens_in=0,
         tokens_out=0, latency_ms=latency_ms, cost=0.0, outcome="ok", now=now))
+
+
+async def transcribe_if_voice(services, inbound: Inbound) -> Inbound:
+    """For the conversation service, before the engine: a voice note becomes its transcript when enabled.
+
+    Otherwise (off, failed, or a Twilio retry whose media was not downloaded again) the inbound is returned
+    as it came, and the engine answers media with its 'text only, please' reply.
+    """
+    import asyncio
+
+    if audio_media(inbound) is None or inbound.body.strip() or not services.settings.ai.transcribe_voice_notes:
+        return inbound
+    row = await services.db.run(
+        lambda conn: conn.execute("SELECT id, language FROM learners WHERE channel_key = ?",
+                                  (inbound.address,)).fetchone())
+    learner_id, language = (row["id"], row["language"]) if row else (None, None)
+    result = await asyncio.to_thread(transcribe_inbound, services, inbound, learner_id=learner_id, language=language)
+    return result.inbound
