@@ -262,8 +262,20 @@ def _check_ai(settings: Settings) -> list[Finding]:
 
 
 def _check_fonts(settings: Settings) -> list[Finding]:
-    font = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-    if font.exists():
-        return [Finding("ok", f"certificate font found: {font}")]
-    return [Finding("warn", f"certificate font {font} is missing: names outside Latin-1 cannot be drawn",
-                     "apt-get install fonts-dejavu-core")]
+    from coachbox.certificates.pdf import fonts_from_settings
+
+    fonts = fonts_from_settings(settings)
+    missing = fonts.missing()
+    if fonts.regular in missing:
+        return [Finding("warn", f"certificate font {fonts.regular} is missing: names outside Latin-1 cannot be drawn",
+                         "apt-get install fonts-dejavu-core, or set [org] certificate_font to a Unicode TTF")]
+    findings = [Finding("ok", f"certificate font found: {fonts.regular}")]
+    findings += [Finding("warn", f"certificate font {path} is missing (configured in [org])",
+                         "install it or fix [org] certificate_bold_font / certificate_fallback_fonts")
+                 for path in missing]
+    try:
+        import uharfbuzz  # noqa: F401 - only checking that Arabic-script names can be shaped
+    except ImportError:
+        findings.append(Finding("warn", "uharfbuzz is not installed: Arabic-script names are drawn unjoined",
+                                "pip install uharfbuzz"))
+    return findings
