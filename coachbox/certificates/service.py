@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from coachbox.certificates import pdf, wording
+from coachbox.certificates import wording
+from coachbox.certificates.codes import new_code, normalise_code, verify_url  # noqa: F401 - re-exported
 from coachbox.config import Settings
 from coachbox.store import certificates as store
 from coachbox.store import transaction
@@ -19,26 +19,7 @@ from coachbox.store.messages import OutboxDraft, enqueue_outbound
 
 log = logging.getLogger("coachbox.certificates")
 
-# Crockford's base32 without I, L, O, U: nothing a learner or an employer can misread when typing it.
-CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 FOLDER = "certificates"
-
-
-def new_code() -> str:
-    """K7QM-3XPA: 40 random bits, unguessable enough for a public verify page, short enough to read aloud."""
-    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
-    return f"{raw[:4]}-{raw[4:]}"
-
-
-def normalise_code(text: str) -> str:
-    """What a person typed → the stored form: case, spaces, dashes and O/I/L look-alikes forgiven."""
-    raw = "".join(ch for ch in text.upper() if ch.isalnum())
-    raw = raw.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
-    return f"{raw[:4]}-{raw[4:]}" if len(raw) == 8 else raw
-
-
-def verify_url(settings: Settings, code: str) -> str:
-    return f"{settings.server.public_url.rstrip('/')}/verify/{code}"
 
 
 @dataclass(frozen=True)
@@ -211,6 +192,9 @@ def local_date_text(settings: Settings, language: str, issued_at: str, timezone:
 
 
 def render_pdf(settings: Settings, row: store.CertificateRow, *, timezone: str | None = None) -> bytes:
+    # Imported here: fpdf2, Pillow, fontTools and uharfbuzz cost ~20 MB and ~0.2 s, and only drawing needs them.
+    from coachbox.certificates import pdf
+
     texts = wording.table(settings, row.language, "certificate_pdf")
     url = verify_url(settings, row.code)
     date = local_date_text(settings, row.language, row.issued_at, timezone)

@@ -6,8 +6,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import openai
-
 from coachbox.config import AiSettings
 
 
@@ -39,6 +37,8 @@ class TutorLlm:
     """A thin wrapper: one sync client per process (the worker and helper threads call it; it is thread-safe)."""
 
     def __init__(self, ai: AiSettings, *, timeout: float | None = None):
+        import openai  # here, not at import: the web process only pays for it once the tutor is used
+
         self.ai = ai
         # max_retries=0: a slow model must not turn an 8 s timeout into 24 s; we retry from the worker instead.
         self._client = openai.OpenAI(
@@ -51,6 +51,8 @@ class TutorLlm:
         return bool(self.ai.api_key)
 
     def complete(self, messages: list[dict[str, str]], *, max_tokens: int = 300, timeout: float | None = None) -> Completion:
+        import openai
+
         started = time.perf_counter()
         try:
             response = self._client.chat.completions.create(
@@ -75,6 +77,8 @@ class TutorLlm:
 
     def transcribe(self, path: Path, content_type: str, *, language: str | None = None) -> tuple[str, int]:
         """(text, latency in ms) of a voice note, through the same server's /audio/transcriptions."""
+        import openai
+
         started = time.perf_counter()
         try:
             with path.open("rb") as audio:
@@ -94,7 +98,9 @@ def _ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 
 
-def _translate(exc: openai.OpenAIError, started: float) -> LlmError:
+def _translate(exc: Exception, started: float) -> LlmError:
+    import openai
+
     latency = _ms(started)
     if isinstance(exc, openai.APITimeoutError):
         return LlmError("the model server timed out", transient=True, timeout=True, latency_ms=latency)

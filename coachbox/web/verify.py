@@ -9,7 +9,7 @@ import jinja2
 from sanic import Blueprint, Request, Sanic
 from sanic.response import html
 
-from coachbox.certificates.service import normalise_code
+from coachbox.certificates.codes import normalise_code
 from coachbox.store import certificates as store
 
 bp = Blueprint("verify")
