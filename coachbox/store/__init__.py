@@ -73,9 +73,19 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("COMMIT")
 
 
-def checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
-    """TRUNCATE checkpoint: holds the writer lock, so it cannot race a write (the WAL-reset bug)."""
-    row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+def checkpoint(conn: sqlite3.Connection, *, wait_ms: int = 250) -> tuple[int, int, int]:
+    """TRUNCATE checkpoint: holds the writer lock, so it cannot race a write (the WAL-reset bug).
+
+    While it holds that lock it also waits for readers of older snapshots (a running `coachbox backup`), and
+    with the usual 30 s busy timeout every write would stall that long. So it waits at most `wait_ms` and
+    reports busy instead; the next periodic run tries again.
+    """
+    previous = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout={int(wait_ms)}")
+    try:
+        row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={int(previous)}")
     return tuple(row)  # (busy, wal pages, checkpointed pages)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import sqlite_utils
@@ -76,6 +78,33 @@ def test_it_truncates_the_wal_only_when_checkpoint_runs(settings, conn):
     assert wal.stat().st_size == 0
     assert other.execute("SELECT COUNT(*) FROM box_state").fetchone()[0] >= 3200
     other.close()
+
+
+def test_it_does_not_stall_writers_when_a_reader_blocks_the_checkpoint(settings, conn):
+    reader = store.connect(settings.db_path)  # a backup holds a snapshot like this for its whole run
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM box_state").fetchone()
+    writer = store.connect(settings.db_path)
+    writer.execute("INSERT INTO box_state VALUES ('after-snapshot', 'x', 'x')")
+    result: dict = {}
+
+    def run_checkpoint() -> None:
+        result["checkpoint"] = store.checkpoint(conn)
+
+    thread = threading.Thread(target=run_checkpoint)
+    thread.start()
+    time.sleep(0.05)
+    started = time.monotonic()
+    writer.execute("INSERT INTO box_state VALUES ('during-checkpoint', 'x', 'x')")
+    waited = time.monotonic() - started
+    thread.join()
+    assert waited < 1.0  # not the 30 s busy timeout
+    assert result["checkpoint"][0] == 1  # busy: the next periodic run retries
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
+    reader.execute("COMMIT")
+    assert store.checkpoint(conn)[0] == 0
+    reader.close()
+    writer.close()
 
 
 def test_it_reports_the_sqlite_version_and_the_wal_bug_in_check(settings, monkeypatch, capsys):
