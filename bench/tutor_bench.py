@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import sys
@@ -85,18 +86,23 @@ def main() -> int:
             t = time.perf_counter()
             conn.execute("SELECT id, title, body FROM lessons WHERE id = ?", (lesson_id,)).fetchone()
             baseline.append(time.perf_counter() - t)
+        cpu = []
         for n, question in enumerate(questions):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.thread_time()
             found += bool(search(conn, question, language="en"))
             searched.append(time.perf_counter() - t)
+            cpu.append(time.thread_time() - c)
             t = time.perf_counter()
             search(conn, question, course_id=1 + n % 100, language="en")
             scoped.append(time.perf_counter() - t)
         conn.close()
     print(json.dumps({"bench": "build_index", "lessons": count, "seconds": round(built, 2)}))
     print(json.dumps(_summary("lesson_by_id_baseline", baseline)))
+    # CPU time (this thread only) beside wall time: on a shared box the gap is time spent waiting for a core.
     print(json.dumps(_summary("fts5_search_language", searched, lessons=count, answered=found, target_ms=10,
-                              meets_target=_percentile(searched, 0.95) * 1000 < 10)))
+                              meets_target=_percentile(searched, 0.95) * 1000 < 10,
+                              cpu_p95_ms=round(_percentile(cpu, 0.95) * 1000, 3),
+                              load_average=round(os.getloadavg()[0], 2))))
     print(json.dumps(_summary("fts5_search_course_then_language", scoped, lessons=count, target_ms=10,
                               meets_target=_percentile(scoped, 0.95) * 1000 < 10)))
     return 0 if _percentile(searched, 0.95) * 1000 < 10 else 1

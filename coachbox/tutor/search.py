@@ -54,9 +54,16 @@ def _stem(word: str) -> str:
     return word
 
 
-def match_expression(question: str, *, max_terms: int = 12) -> str | None:
-    """An FTS5 MATCH expression: any of the terms, each as a quoted prefix (no FTS syntax injection)."""
-    words = terms(question)[:max_terms]
+def match_expression(question: str, *, max_terms: int = 8) -> str | None:
+    """An FTS5 MATCH expression: any of the terms, each as a quoted prefix (no FTS syntax injection).
+
+    Every term is one more posting list to merge over the whole index; a rambling question keeps its longest
+    words (longer words are rarer, so they carry the topic), in their original order.
+    """
+    words = terms(question)
+    if len(words) > max_terms:
+        keep = set(sorted(words, key=len, reverse=True)[:max_terms])
+        words = [w for w in words if w in keep][:max_terms]
     if not words:
         return None
     parts = []
