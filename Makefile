@@ -10,7 +10,7 @@ TEST_STAMP := $(VENV)/.installed-test
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "coachbox needs Python 3.11 or newer (found %s)" % sys.version.split()[0])'
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "Could not create $(VENV): on Debian/Ubuntu install python3-venv (apt-get install python3-venv)"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
@@ -24,7 +24,8 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 setup: $(RUN_STAMP)
 	$(BIN)/coachbox init
 
-run: setup
+# `coachbox run` itself creates data/, migrates and imports content (as `init` does) before it starts.
+run: $(RUN_STAMP)
 	$(BIN)/coachbox run
 
 # Browser tests use Debian's Chromium; install it when we can (root + apt), otherwise those tests skip with a reason.
