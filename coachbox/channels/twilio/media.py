@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from coachbox.channels.base import Inbound, InboundMedia
-from coachbox.channels.twilio.transport import rewrite_url
+from coachbox.channels.twilio.urls import rewrite_url
 from coachbox.config import Settings
 
 log = logging.getLogger("coachbox.twilio.media")

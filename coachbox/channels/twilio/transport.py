@@ -6,7 +6,6 @@ import asyncio
 import base64
 import contextvars
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,26 +19,17 @@ from twilio.rest import Client
 
 from coachbox.channels.base import ChannelError, Outbound, SendResult
 from coachbox.channels.twilio import errors
+from coachbox.channels.twilio.urls import DEFAULT_API_BASE, rewrite_url  # noqa: F401 - re-exported
 from coachbox.config import Settings
 
 log = logging.getLogger("coachbox.twilio")
 
-DEFAULT_API_BASE = "https://api.twilio.com"
 SEND_TIMEOUT_SECONDS = 10.0
 CHECK_TIMEOUT_SECONDS = 5.0
-_TWILIO_HOST = re.compile(r"^https://[a-z0-9.-]*\.twilio\.com(?=/|$)", re.IGNORECASE)
 
 # Twilio's 429 answers may carry Retry-After; the client library drops headers when it raises, so the
 # HTTP client notes it here (a context variable: one value per asyncio task, i.e. per concurrent send).
 _retry_after: contextvars.ContextVar[float | None] = contextvars.ContextVar("twilio_retry_after", default=None)
-
-
-def rewrite_url(url: str, api_base_url: str) -> str:
-    """Point every Twilio domain (api., content., …) at api_base_url when it is not Twilio's own."""
-    base = api_base_url.rstrip("/")
-    if not base or base == DEFAULT_API_BASE:
-        return url
-    return _TWILIO_HOST.sub(base, url, count=1)
 
 
 class _AsyncHttp(AsyncTwilioHttpClient):
