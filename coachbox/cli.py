@@ -185,12 +185,7 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _with_address(settings: Settings, args: argparse.Namespace) -> Settings:
-    changes = {}
-    if getattr(args, "host", None):
-        changes["host"] = args.host
-    if getattr(args, "port", None):
-        changes["port"] = args.port
-    return settings.replace(server=changes) if changes else settings
+    return settings.with_address(getattr(args, "host", None), getattr(args, "port", None))
 
 
 def _progress_printer() -> Callable[[str, int, int], None] | None:

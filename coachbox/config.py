@@ -80,6 +80,19 @@ class LearningSettings:
 
 
 @dataclass(frozen=True)
+class ScheduleSettings:
+    quiet_hours_start: str = _key("21:00", "Local time (HH:MM) from which no proactive message is sent.")
+    quiet_hours_end: str = _key("07:00", "Local time (HH:MM) quiet hours end; lessons set inside them come then.")
+    grace_hours: float = _key(2.0, "A lesson late by more than this (worker down) is skipped and recorded, not sent.")
+    reminder_hour: int = _key(18, "Local hour (0-23) of the one nudge to a learner who has not done today's lesson.")
+    reminder_daily_days: int = _key(2, "Silent days with a daily reminder before the reminders back off.")
+    reminder_backoff_days: str = _key("2,4,7", "Comma-separated gaps (days) between later reminders; then they stop.")
+    review_per_day: int = _key(3, "Most spaced-repetition review questions sent before a day's lesson.")
+    maintenance_time: str = _key("02:30", "Nightly roll-ups, backup and pruning at this HH:MM in org.default_timezone.")
+    backups_keep: int = _key(7, "Automatic nightly backups kept in data/backups/ (older ones are deleted); 0 = none.")
+
+
+@dataclass(frozen=True)
 class TwilioSettings:
     account_sid: str = _key("", "Twilio Account SID (ACxxxx). Empty = built-in simulator channel.", secret=True)
     auth_token: str = _key("", "Twilio Auth Token; set COACHBOX_TWILIO_AUTH_TOKEN, never commit it.", secret=True)
@@ -125,6 +138,9 @@ class MpesaSettings:
     base_url: str = _key("https://sandbox.safaricom.co.ke", "Daraja base URL (sandbox, production or a double).")
     callback_secret: str = _key("", "Long random token in the callback path /webhooks/mpesa/<secret>.", secret=True)
     countries: str = _key("KE", "Comma-separated country codes offered M-PESA.")
+    till_number: str = _key("", "Buy Goods till number; empty = paybill (PartyB is the short code).")
+    query_after_minutes: int = _key(3, "Ask Daraja about an STK push whose callback has not come after this long.")
+    allowed_ips: str = _key("", "Comma-separated IPs allowed to post M-PESA callbacks; empty = any (the path secret still applies).")
 
 
 @dataclass(frozen=True)
@@ -141,6 +157,7 @@ class Settings:
     paths: PathSettings = field(default_factory=PathSettings)
     org: OrgSettings = field(default_factory=OrgSettings)
     learning: LearningSettings = field(default_factory=LearningSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
     ai: AiSettings = field(default_factory=AiSettings)
     stripe: StripeSettings = field(default_factory=StripeSettings)
@@ -178,6 +195,11 @@ class Settings:
     def _resolve(self, value: str) -> Path:
         path = Path(value)
         return path if path.is_absolute() else (Path(self.root) / path).resolve()
+
+    def with_address(self, host: str | None = None, port: int | None = None) -> "Settings":
+        """A copy listening elsewhere; a loopback public_url follows the port (so links printed stay right)."""
+        server = dataclasses.replace(self.server, host=host or self.server.host, port=port or self.server.port)
+        return dataclasses.replace(self, server=_follow_port(server))
 
     def replace(self, **sections: Any) -> "Settings":
         """A copy with some sections' keys changed: s.replace(server={"port": 9000})."""
@@ -220,6 +242,7 @@ _SECTION_TYPES: dict[str, type] = {
     "paths": PathSettings,
     "org": OrgSettings,
     "learning": LearningSettings,
+    "schedule": ScheduleSettings,
     "twilio": TwilioSettings,
     "ai": AiSettings,
     "stripe": StripeSettings,
@@ -264,9 +287,18 @@ def _build(raw: dict[str, Any], environ: Mapping[str, str], *, source: str, root
     if not isinstance(plans, dict) or any(not isinstance(v, dict) for v in plans.values()):
         raise ConfigError(f"{source}: plans must be tables like [plans.monthly] with price and period_days keys.")
     built["plans"] = plans
+    built["server"] = _follow_port(built["server"])
     settings = Settings(**built)
     _validate(settings, source)
     return settings
+
+
+def _follow_port(server: ServerSettings) -> ServerSettings:
+    """The default loopback public_url names port 8000; when only the port changed, follow it."""
+    parts = server.public_url.rstrip("/").rsplit(":", 1)
+    if parts[0] in {"http://127.0.0.1", "http://localhost"} and parts[-1].isdigit() and int(parts[-1]) != server.port:
+        return dataclasses.replace(server, public_url=f"{parts[0]}:{server.port}")
+    return server
 
 
 def _coerce(value: Any, fld: dataclasses.Field, where: str, *, from_env: bool = False) -> Any:
@@ -313,13 +345,39 @@ def _validate(settings: Settings, source: str) -> None:
     hh, _, mm = settings.org.lesson_time.partition(":")
     if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
         raise ConfigError(f"{source}: org.lesson_time must be HH:MM, got {settings.org.lesson_time!r}.")
+    _validate_schedule(settings, source)
     if settings.twilio.messages_per_second <= 0:
         raise ConfigError(f"{source}: twilio.messages_per_second must be above 0.")
     if settings.log.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"{source}: log.level must be DEBUG, INFO, WARNING or ERROR.")
+    if settings.mpesa.query_after_minutes < 1:
+        raise ConfigError(f"{source}: mpesa.query_after_minutes must be at least 1.")
+    if settings.plans:
+        from coachbox.payments.plans import load_plans  # plans name their own keys in their errors
+
+        try:
+            load_plans(settings.plans)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
     if bool(settings.twilio.account_sid) != bool(settings.twilio.auth_token):
         missing = "COACHBOX_TWILIO_AUTH_TOKEN" if settings.twilio.account_sid else "COACHBOX_TWILIO_ACCOUNT_SID"
         raise ConfigError(f"Twilio is half configured: set {missing} too, or unset both to use the simulator.")
+
+
+def _validate_schedule(settings: Settings, source: str) -> None:
+    schedule = settings.schedule
+    for key in ("quiet_hours_start", "quiet_hours_end", "maintenance_time"):
+        hh, _, mm = getattr(schedule, key).partition(":")
+        if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
+            raise ConfigError(f"{source}: schedule.{key} must be HH:MM, got {getattr(schedule, key)!r}.")
+    if not 0 <= schedule.reminder_hour < 24:
+        raise ConfigError(f"{source}: schedule.reminder_hour must be 0-23, got {schedule.reminder_hour}.")
+    gaps = [g.strip() for g in schedule.reminder_backoff_days.split(",") if g.strip()]
+    if not all(g.isdigit() and int(g) > 0 for g in gaps):
+        raise ConfigError(f"{source}: schedule.reminder_backoff_days must be whole days like \"2,4,7\", "
+                          f"got {schedule.reminder_backoff_days!r}.")
+    if schedule.grace_hours < 0 or schedule.backups_keep < 0 or schedule.reminder_daily_days < 0:
+        raise ConfigError(f"{source}: schedule.grace_hours, backups_keep and reminder_daily_days cannot be negative.")
 
 
 def documented_keys() -> list[tuple[str, str, Any, str, bool]]:

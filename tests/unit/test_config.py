@@ -94,3 +94,12 @@ def test_it_keeps_secrets_out_of_the_committed_file():
     for section, key, _default, _help, secret in documented_keys():
         if secret:
             assert not re.search(rf"^{key}\s*=", committed, re.M), f"{section}.{key} is a secret"
+
+
+def test_it_keeps_the_loopback_public_url_on_the_chosen_port():
+    settings = Settings.load(REPO / "coachbox.toml", {"COACHBOX_SERVER_PORT": "9005"})
+    assert settings.server.public_url == "http://127.0.0.1:9005"
+    assert settings.with_address(port=9100).server.public_url == "http://127.0.0.1:9100"
+    public = Settings.load(REPO / "coachbox.toml", {"COACHBOX_SERVER_PUBLIC_URL": "https://coach.example.org",
+                                                   "COACHBOX_SERVER_PORT": "9005"})
+    assert public.server.public_url == "https://coach.example.org"
