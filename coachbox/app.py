@@ -25,6 +25,8 @@ FEATURES = (
     "coachbox.web.media",
     "coachbox.web.verify",
     "coachbox.web.simulator",
+    "coachbox.payments.webhooks",
+    "coachbox.payments.admin_views",
 )
 
 

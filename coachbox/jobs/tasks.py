@@ -68,4 +68,5 @@ TASK_MODULES: tuple[str, ...] = (
     "coachbox.channels.tasks",
     "coachbox.certificates.tasks",
     "coachbox.tutor.tasks",
+    "coachbox.payments.tasks",
 )

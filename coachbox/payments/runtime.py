@@ -1,0 +1,41 @@
+"""Per-process payment resources (plans, texts, Daraja and Stripe clients), kept in Services.extras."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from coachbox.payments.mpesa import DarajaClient
+from coachbox.payments.plans import Plan, load_plans
+from coachbox.payments.stripe_checkout import StripeCheckout
+
+
+@dataclass
+class Payments:
+    settings: Any
+    plans: dict[str, Plan]
+    texts: Any
+    daraja: DarajaClient | None
+    stripe: StripeCheckout | None
+
+    @classmethod
+    def build(cls, settings: Any, *, texts: Any = None) -> "Payments":
+        if texts is None:
+            from coachbox.conversation.texts import Texts
+
+            texts = Texts.load(settings.content_dir / "locales")
+        return cls(settings, load_plans(settings.plans), texts,
+                   DarajaClient(settings) if settings.mpesa.consumer_key else None,
+                   StripeCheckout(settings) if settings.stripe.secret_key else None)
+
+    async def aclose(self) -> None:
+        if self.daraja is not None:
+            await self.daraja.aclose()
+
+
+def payments(services: Any) -> Payments:
+    """The process's Payments, built on first use (tests may put their own in services.extras['payments'])."""
+    found = services.extras.get("payments")
+    if found is None:
+        found = services.extras["payments"] = Payments.build(services.settings)
+    return found

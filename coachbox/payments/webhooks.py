@@ -1,0 +1,131 @@
+"""POST /webhooks/stripe (signed) and POST /webhooks/mpesa/<secret> (secret path, optional IP allow-list)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from decimal import Decimal
+
+import stripe
+from sanic import Blueprint, Request, Sanic
+from sanic.exceptions import BadRequest, Forbidden, NotFound
+from sanic.response import HTTPResponse, html, json as json_response
+
+from coachbox.payments.mpesa import BadCallback, parse_callback
+from coachbox.payments.runtime import payments
+from coachbox.payments.settlement import settle_stk
+from coachbox.payments.stripe_events import apply_event
+from coachbox.store import payments as store
+from coachbox.store import transaction
+
+log = logging.getLogger("coachbox.payments.webhooks")
+
+bp = Blueprint("payment_webhooks")
+TOLERANCE_SECONDS = 300  # Stripe's default: a signature older than this is a replay, refused
+# Daraja reads this body: anything but ResultCode 0 makes it retry the callback.
+MPESA_ACK = {"ResultCode": 0, "ResultDesc": "Accepted"}
+
+
+def _remote(request: Request) -> str:
+    if request.app.ctx.settings.server.trust_proxy:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.ip or ""
+
+
+def _kick(request: Request) -> None:
+    sender = request.app.ctx.services.extras.get("sender")
+    if sender is not None:
+        sender.kick()  # the receipt or notice goes out now, not at the next drain
+
+
+@bp.post("/webhooks/mpesa/<secret:str>")
+async def mpesa_callback(request: Request, secret: str) -> HTTPResponse:
+    services = request.app.ctx.services
+    settings = services.settings
+    expected = settings.mpesa.callback_secret
+    # Constant time: the path secret is the callback's only credential (Daraja does not sign callbacks).
+    if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
+        log.warning("mpesa callback with a wrong path secret", extra={"ip": _remote(request)})
+        raise NotFound("not found")
+    remote = _remote(request)
+    allowed = {ip.strip() for ip in settings.mpesa.allowed_ips.split(",") if ip.strip()}
+    if allowed and remote not in allowed:
+        log.warning("mpesa callback from an address not in mpesa.allowed_ips", extra={"ip": remote})
+        raise Forbidden("address not allowed")
+    body = request.body or b""
+    payload = body.decode("utf-8", errors="replace")
+    now = services.clock.now()
+    try:
+        result = parse_callback(body)
+    except BadCallback as exc:
+        await services.db.run(_review_malformed, payload, str(exc), now, remote)
+        log.warning("mpesa callback unreadable", extra={"ip": remote, "error": str(exc)})
+        return json_response(MPESA_ACK)  # kept for review; a retry of garbage helps no one
+    p = payments(services)
+    outcome = await services.db.run(settle_stk, p.texts, p.plans, result, payload=payload, now=now,
+                                    source="callback", remote_addr=remote)
+    log.info("mpesa callback", extra={"checkout_request_id": result.checkout_request_id, "outcome": outcome,
+                                      "result_code": result.result_code})
+    if outcome in ("paid", "cancelled", "failed"):
+        _kick(request)
+    return json_response(MPESA_ACK)
+
+
+def _review_malformed(conn, payload: str, reason: str, now, remote: str) -> None:
+    with transaction(conn):
+        store.record_review(conn, "mpesa", "malformed", payload, now, reference=reason[:100], remote_addr=remote)
+
+
+@bp.post("/webhooks/stripe")
+async def stripe_webhook(request: Request) -> HTTPResponse:
+    services = request.app.ctx.services
+    secret = services.settings.stripe.webhook_secret
+    if not secret:
+        raise NotFound("card payments are not configured")
+    body = request.body or b""
+    try:
+        # The RAW body: the signature covers the exact bytes Stripe sent (https://docs.stripe.com/webhooks#verify-events).
+        stripe.Webhook.construct_event(body, request.headers.get("stripe-signature"), secret,
+                                       tolerance=TOLERANCE_SECONDS)
+    except (stripe.SignatureVerificationError, ValueError) as exc:
+        log.warning("stripe signature rejected", extra={"ip": _remote(request), "reason": str(exc)[:200],
+                                                         "had_signature": "stripe-signature" in request.headers})
+        raise BadRequest("invalid Stripe signature") from None
+    event = json.loads(body, parse_float=Decimal)  # verified; plain data, and no float for any amount
+    p = payments(services)
+    outcome = await services.db.run(apply_event, p.texts, p.plans, event, body.decode("utf-8"),
+                                    services.clock.now())
+    log.info("stripe event", extra={"event_id": event.get("id"), "type": event.get("type"), "outcome": outcome})
+    if outcome not in ("duplicate", "ignored", "stale"):
+        _kick(request)
+    return json_response({"received": True, "outcome": outcome})
+
+
+@bp.get("/payments/done")
+async def card_done(request: Request) -> HTTPResponse:
+    return html(_page("Thank you! Your payment is being confirmed. You can close this page and go back to WhatsApp."))
+
+
+@bp.get("/payments/cancelled")
+async def card_cancelled(request: Request) -> HTTPResponse:
+    return html(_page("No payment was made. Go back to WhatsApp and send PAY whenever you are ready."))
+
+
+def _page(text: str) -> str:
+    return ("<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' "
+            "content='width=device-width, initial-scale=1'><title>Payment</title></head>"
+            f"<body><p>{text}</p></body></html>")
+
+
+def setup(app: Sanic) -> None:
+    app.blueprint(bp)
+
+    @app.after_server_stop
+    async def _close_clients(app: Sanic) -> None:
+        services = app.ctx.services
+        found = services.extras.get("payments") if services is not None else None
+        if found is not None:
+            await found.aclose()
