@@ -14,6 +14,7 @@ AREAS = (
     "coachbox.admin.auth",
     "coachbox.admin.users",
     "coachbox.admin.dashboard",
+    "coachbox.admin.enrol",  # before learners: /learners/enrol is not a learner id
     "coachbox.admin.learners",
     "coachbox.admin.live",
     "coachbox.admin.courses",

@@ -135,6 +135,22 @@ def test_it_runs_an_admin_session_end_to_end(server, browser):
     page.reload()
     assert page.locator(".bubble.out", has_text="Hello from your teacher").count() == 1
 
+    # CSV enrolment with a bad row: the preview names the row's error, confirm applies only the good ones.
+    page.goto(f"{base}/admin/learners")
+    page.get_by_role("link", name="Enrol from a CSV file").click()
+    slug = conn.execute("SELECT slug FROM courses ORDER BY id DESC LIMIT 1").fetchone()[0]  # the course made above
+    csv_text = ("phone,name,course,cohort,language,lesson_time\n"
+                f"+254722000001,Wanjiru,{slug},Browser cohort,en,07:30\n"
+                f"not-a-phone,Broken,{slug},Browser cohort,en,07:30\n")
+    page.get_by_label("CSV file").set_input_files(
+        files=[{"name": "learners.csv", "mimeType": "text/csv", "buffer": csv_text.encode()}])
+    page.get_by_role("button", name="Check the file").click()
+    assert "is not a valid phone number" in page.locator('tr[data-line="3"]').inner_text()
+    assert "create" in page.locator('tr[data-line="2"]').inner_text()
+    page.get_by_role("button", name="Apply 1 row").click()
+    page.wait_for_url("**/admin/learners?done=enrolled")
+    assert conn.execute("SELECT COUNT(*) FROM learners WHERE cohort = 'Browser cohort'").fetchone()[0] == 1
+
     # Dashboard screenshot, and the page fits a 360 px phone.
     page.goto(f"{base}/admin/")
     ARTIFACTS.mkdir(exist_ok=True)
