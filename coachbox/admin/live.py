@@ -1,4 +1,4 @@
-"""Live updates over server-sent events: dashboard counters and a learner's open transcript.
+"""Live updates over server-sent events: dashboard counters, a learner's open transcript, a broadcast's progress.
 
 The web process, the worker and other processes all write to SQLite, so the stream polls cheap indexed
 queries (a few ms) instead of relying on in-process events; with JavaScript off, pages still work by reload.
@@ -13,7 +13,7 @@ import time
 from sanic import Blueprint, Request
 
 from coachbox.admin import security as sec
-from coachbox.store import admin_learners, admin_stats
+from coachbox.store import admin_broadcasts, admin_learners, admin_stats
 
 bp = Blueprint("admin_live", url_prefix="/admin/events")
 POLL_SECONDS = 3.0
@@ -72,3 +72,26 @@ async def transcript_events(request: Request, learner_id: int):
             break
         await asyncio.sleep(POLL_SECONDS)
     await response.eof()
+
+
+@bp.get("/broadcasts/<broadcast_id:int>")
+@sec.admin_view("viewer")
+async def broadcast_events(request: Request, broadcast_id: int):
+    services = request.app.ctx.services
+    response = await _stream(request)
+    started, last = time.monotonic(), None
+    while True:
+        # One range of the idempotency-key index: cheap even for a broadcast to 100,000 learners.
+        counts = await services.db.run(_broadcast_state, broadcast_id)
+        if counts != last:
+            await response.send(_event("update", {k: v if isinstance(v, str) else f"{v:,}" for k, v in counts.items()}))
+            last = counts
+        if not _keep_going(request, started):
+            break
+        await asyncio.sleep(POLL_SECONDS)
+    await response.eof()
+
+
+def _broadcast_state(conn, broadcast_id: int) -> dict:
+    row = conn.execute("SELECT status FROM broadcasts WHERE id = ?", (broadcast_id,)).fetchone()
+    return {**admin_broadcasts.progress(conn, broadcast_id), "status": row[0] if row else "deleted"}

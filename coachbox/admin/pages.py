@@ -31,6 +31,7 @@ NOTICES = {
     "moved": "Learner moved to the other course.",
     "signedout": "You are signed out.",
     "broadcast": "Broadcast scheduled.",
+    "cancelled": "Broadcast cancelled: messages not yet sent will not go out.",
 }
 
 # No inline script or style anywhere: the CSP forbids both, so injected markup cannot run.

@@ -18,6 +18,7 @@ AREAS = (
     "coachbox.admin.learners",
     "coachbox.admin.live",
     "coachbox.admin.courses",
+    "coachbox.admin.broadcasts",
     "coachbox.admin.simulator",
     "coachbox.admin.operations",
     "coachbox.admin.api",

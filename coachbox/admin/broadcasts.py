@@ -1,0 +1,143 @@
+"""Broadcasts: compose a message to all learners, a course or a cohort, schedule it, follow its delivery, cancel it.
+
+This page only writes the broadcasts row; the scheduler's fan-out turns it into outbox rows when it is due
+(skipping opted-out and paused learners), and the sender applies WhatsApp's 24-hour rule to each row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sanic import Blueprint, Request
+from sanic.exceptions import BadRequest, NotFound
+
+from coachbox.admin import security as sec
+from coachbox.admin.pages import back, render
+from coachbox.store import admin_auth, admin_broadcasts as q, admin_learners, transaction
+
+bp = Blueprint("admin_broadcasts", url_prefix="/admin")
+BODY_LIMIT = 1600  # one WhatsApp message (Twilio error 21617 beyond)
+FAR_FUTURE = timedelta(days=366)
+EMPTY_FORM = {"body": "", "audience": "all", "course_id": "", "cohort": "", "when": ""}
+
+
+def _form_context(request: Request, conn, form: dict, errors: list[str]) -> dict:
+    from coachbox.channels.outbox import template_sid
+
+    settings = request.app.ctx.services.settings
+    return {"broadcasts": q.recent(conn), "options": admin_learners.filter_options(conn), "form": form,
+            "errors": errors, "limit": BODY_LIMIT, "timezone": settings.org.default_timezone,
+            "template_sid": template_sid(settings, q.TEMPLATE_KEY)}
+
+
+def _read_form(request: Request) -> dict:
+    f = request.form
+    return {"body": (f.get("body") or "").strip(), "audience": f.get("audience") or "all",
+            "course_id": f.get("course_id") or "", "cohort": (f.get("cohort") or "").strip()[:80],
+            "when": (f.get("when") or "").strip()}
+
+
+def _validate(conn, form: dict, now: datetime, tz: str) -> tuple[str, datetime, list[str]]:
+    errors = []
+    if not form["body"] or len(form["body"]) > BODY_LIMIT:
+        errors.append(f"Write a message of 1 to {BODY_LIMIT:,} characters.")
+    audience = "all"
+    if form["audience"] == "course":
+        course_id = int(form["course_id"]) if form["course_id"].isdigit() else None
+        if course_id is None or conn.execute("SELECT 1 FROM courses WHERE id = ?", (course_id,)).fetchone() is None:
+            errors.append("Choose a course.")
+        audience = f"course:{course_id}"
+    elif form["audience"] == "cohort":
+        if not form["cohort"]:
+            errors.append("Choose a cohort.")
+        audience = f"cohort:{form['cohort']}"
+    elif form["audience"] != "all":
+        errors.append("Choose who receives it.")
+    when = now
+    if form["when"]:
+        try:
+            # <input type="datetime-local"> gives wall-clock time: read it in the school's time zone.
+            when = datetime.fromisoformat(form["when"]).replace(tzinfo=ZoneInfo(tz)).astimezone(now.tzinfo)
+        except ValueError:
+            errors.append("The time is not a date and time (YYYY-MM-DDTHH:MM).")
+        else:
+            if when < now - timedelta(minutes=5):
+                errors.append("That time has passed: leave it empty to send now.")
+            elif when > now + FAR_FUTURE:
+                errors.append("Schedule at most a year ahead.")
+            when = max(when, now)
+    return audience, when, errors
+
+
+@bp.get("/broadcasts")
+@sec.admin_view("viewer")
+async def broadcast_list(request: Request):
+    services = request.app.ctx.services
+    context = await services.db.run(lambda conn: _form_context(request, conn, EMPTY_FORM, []))
+    return render(request, "broadcasts.html", **context)
+
+
+@bp.post("/broadcasts")
+@sec.admin_view("editor")
+async def broadcast_create(request: Request):
+    services = request.app.ctx.services
+    form = _read_form(request)
+    tz = services.settings.org.default_timezone
+
+    def create(conn, now):
+        audience, when, errors = _validate(conn, form, now, tz)
+        if errors:
+            return None, _form_context(request, conn, form, errors)
+        with transaction(conn):
+            broadcast_id = q.create(conn, body=form["body"], audience=audience, scheduled_at=when,
+                                    created_by=request.ctx.admin["admin_id"], now=now)
+            admin_auth.audit(conn, request.ctx.admin["admin_id"], "broadcast.create", f"broadcast:{broadcast_id}", now,
+                             audience=audience, scheduled_at=when.isoformat(), chars=len(form["body"]),
+                             reach=q.audience_size(conn, audience))
+        return broadcast_id, None
+
+    broadcast_id, context = await services.db.run(create, services.clock.now())
+    if broadcast_id is None:
+        return render(request, "broadcasts.html", status=400, **context)
+    return back(f"/admin/broadcasts/{broadcast_id}", "broadcast")
+
+
+@bp.get("/broadcasts/<broadcast_id:int>")
+@sec.admin_view("viewer")
+async def broadcast_detail(request: Request, broadcast_id: int):
+    services = request.app.ctx.services
+
+    def load(conn):
+        row = q.get(conn, broadcast_id)
+        if row is None:
+            return None
+        course = None
+        if row["audience"].startswith("course:"):
+            course = conn.execute("SELECT title FROM courses WHERE id = ?", (int(row["audience"][7:]),)).fetchone()
+        return row, q.progress(conn, broadcast_id), q.audience_size(conn, row["audience"]), course
+
+    loaded = await services.db.run(load)
+    if loaded is None:
+        raise NotFound("No such broadcast.")
+    row, progress, reach, course = loaded
+    return render(request, "broadcast.html", b=row, progress=progress, reach=reach,
+                  course_title=course["title"] if course else None, order=q.PROGRESS_ORDER)
+
+
+@bp.post("/broadcasts/<broadcast_id:int>/cancel")
+@sec.admin_view("editor")
+async def broadcast_cancel(request: Request, broadcast_id: int):
+    services = request.app.ctx.services
+
+    def change(conn, now):
+        with transaction(conn):
+            cancelled = q.cancel(conn, broadcast_id, now)
+            if cancelled is not None:
+                admin_auth.audit(conn, request.ctx.admin["admin_id"], "broadcast.cancel", f"broadcast:{broadcast_id}",
+                                 now, unsent_cancelled=cancelled)
+        return cancelled
+
+    if await services.db.run(change, services.clock.now()) is None:
+        raise BadRequest("Only a scheduled or sending broadcast can be cancelled.")
+    return back(f"/admin/broadcasts/{broadcast_id}", "cancelled")
