@@ -357,7 +357,7 @@ def _validate(settings: Settings, source: str) -> None:
 
         try:
             load_plans(settings.plans)
-        except ConfigError as exc:
+        except UserError as exc:
             raise ConfigError(f"{source}: {exc}") from None
     if bool(settings.twilio.account_sid) != bool(settings.twilio.auth_token):
         missing = "COACHBOX_TWILIO_AUTH_TOKEN" if settings.twilio.account_sid else "COACHBOX_TWILIO_ACCOUNT_SID"

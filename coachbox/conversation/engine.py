@@ -14,6 +14,7 @@ from coachbox.conversation.state import ONBOARDING, State, with_flow
 from coachbox.conversation.texts import Texts
 from coachbox.conversation.turn import Reply, Rules, Turn
 from coachbox.learning.grading import normalise
+from coachbox.payments import chat as payment_chat
 
 __all__ = ["Decision", "Reply", "Rules", "handle"]
 
@@ -71,6 +72,9 @@ def _on_message(turn: Turn, message: Message) -> None:
             _leave_side_flow(turn, said, message)
     elif flow == "choose_language":
         if not account.choose_language(turn, said):
+            _leave_side_flow(turn, said, message)
+    elif flow in payment_chat.FLOWS:
+        if not payment_chat.answer(turn, said):
             _leave_side_flow(turn, said, message)
     elif flow == "set_time":
         if not account.set_time(turn, said):
@@ -156,6 +160,11 @@ def _run_command(turn: Turn, command: commands.Command) -> None:
         reports.certificate(turn)
     elif name == "ask":
         reports.ask(turn, command.argument)
+    elif name == "payments.pay":
+        payment_chat.pay(turn)
+        return
+    elif name == "payments.cancel":
+        payment_chat.cancel(turn)
     # Information commands leave the flow as it was: remind the learner what is still open.
     if name in ("stop", "start", "pause", "resume"):
         pass

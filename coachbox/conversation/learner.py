@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from coachbox.learning.progress import LessonResult
 from coachbox.learning.streaks import Streak
@@ -55,6 +56,7 @@ class Learner:
     message_count: int = 0
     created_at: str = ""
     rank: tuple[LeaderRow, ...] = ()  # this week's cohort leaderboard, when the school enabled it
+    access: Any = None  # coachbox.payments.access.Access: live subscriptions and plans (the service loads it)
 
     def enrollment(self, course_id: int | None) -> Enrollment | None:
         return next((e for e in self.enrollments if e.course_id == course_id), None)

@@ -14,6 +14,7 @@ from coachbox.conversation.state import with_flow
 from coachbox.conversation.turn import Turn
 from coachbox.learning.grading import normalise, damerau_levenshtein
 from coachbox.learning.progress import course_progress, may_access
+from coachbox.payments.chat import paywall
 
 
 def upcoming(turn: Turn, course: Course | None) -> Lesson | None:
@@ -36,7 +37,7 @@ def deliver_next(turn: Turn, *, kind: str, key: str | None = None) -> bool:
         turn.say("lesson.course_done", course=course.title)
         return False
     if not may_access(turn.learner, course):
-        turn.say("lesson.locked", course=course.title)
+        paywall(turn, course)
         return False
     deliver(turn, course, lesson, kind=kind, key=key or f"{turn.today}:{lesson.id}")
     return True

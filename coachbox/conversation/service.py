@@ -19,6 +19,9 @@ from coachbox.conversation.events import DeliverDailyLesson, Event, Message, Qui
 from coachbox.conversation.state import State, rebuild
 from coachbox.conversation.texts import Texts
 from coachbox.learning.timeparse import local_date, timezone_for_phone
+from coachbox.payments import chat as payment_chat
+from coachbox.payments import effects as payment_effects
+from coachbox.payments.subscriptions import with_access
 from coachbox.store import learners, progress, transaction
 from coachbox.store.messages import OutboxDraft, enqueue_outbound, inbound_key, record_inbound
 
@@ -167,6 +170,7 @@ def _turn(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: C
           template: str | None = None) -> TurnOutcome:
     turn = learners.next_turn(conn, learner_id)
     learner = learners.snapshot(conn, learner_id, leaderboard=rules.leaderboard, now=now)
+    learner = with_access(conn, settings, learner, now)  # live subscriptions, as data for the pure engine
     state = sessions.load(cache, learner_id, turn - 1) or rebuild(learner, catalogue)
     try:
         decision: Decision = handle(event, state, learner, catalogue, texts, now, rules)
@@ -240,6 +244,9 @@ def _apply(conn: sqlite3.Connection, cache: Any, learner_id: int, decision: Deci
         elif isinstance(effect, fx.AskTutor):
             _record_question(conn, learner_id, effect, question_key, language, now)
             followups.append(Followup("tutor.answer", (learner_id, effect.question, question_key)))
+        elif isinstance(effect, (payment_chat.RequestPayment, payment_chat.CancelPlan)):
+            followups += [Followup(task, args) for task, args in
+                          payment_effects.apply(conn, learner_id, effect, now, question_key)]
         else:  # a new effect type without a branch here is a bug: fail the turn, roll back, log it
             raise TypeError(f"no handler for effect {effect!r}")
     return followups

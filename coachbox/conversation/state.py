@@ -22,6 +22,8 @@ FLOWS = (
     "choose_language",      # LANGUAGE
     "set_time",             # TIME
     "confirm_delete",       # DELETE: waiting for YES
+    "pay_plan",             # PAY: a numbered list of plans is on screen (coachbox.payments.chat)
+    "pay_method",           # PAY: M-PESA or card?
 )
 ONBOARDING = frozenset(f for f in FLOWS if f.startswith("onboarding_"))
 SCHEMA = 1

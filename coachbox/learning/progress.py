@@ -64,6 +64,8 @@ def quiz_average(results: Iterable[LessonResult]) -> int | None:
 
 
 def may_access(learner: object, course: Course) -> bool:
-    """Whether this learner may receive this course's lessons. Premium courses are open until payments land:
-    the payments feature decides here (subscription, plan) and the engine routes every delivery through it."""
-    return True
+    """Whether this learner may receive this course's lessons: the payments feature decides from the learner's
+    live subscriptions, handed in as data (Learner.access); the engine routes every delivery through here."""
+    from coachbox.payments.access import may_access as paid_access
+
+    return paid_access(learner, course)

@@ -15,6 +15,7 @@ class Entitlement:
     plan: str
     courses: frozenset[str] | None  # None = every premium course
     until: str  # ISO-8601 UTC end of access, grace included
+    period_end: str = ""  # ISO-8601 UTC end of the paid period (what the learner is told)
 
     def covers(self, family: str) -> bool:
         return self.courses is None or family in self.courses

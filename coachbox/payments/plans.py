@@ -6,9 +6,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from coachbox.config import ConfigError
+from coachbox.errors import UserError
 
 ALL_PREMIUM = "all-premium"
+
+
+class PlanError(UserError):
+    """A [plans.<name>] table that cannot be used; the message names the key (config.py adds the file)."""
 
 # ISO 4217 minor-unit exponents for the currencies a school is likely to charge in. A currency not listed
 # here is refused rather than guessed: getting the exponent wrong would charge 100 times the price.
@@ -59,33 +63,33 @@ class Plan:
 
 
 def load_plans(raw: Mapping[str, Any]) -> dict[str, Plan]:
-    """Settings.plans (the raw [plans.*] tables) → Plans; a ConfigError names the key at fault."""
+    """Settings.plans (the raw [plans.*] tables) → Plans; a PlanError names the key at fault."""
     return {name: _plan(name, table) for name, table in raw.items()}
 
 
 def _plan(name: str, table: Mapping[str, Any]) -> Plan:
     where = f"plans.{name}"
     if not _NAME.match(name):
-        raise ConfigError(f"{where}: plan names are lowercase letters, digits, - and _ (up to 40), got {name!r}.")
+        raise PlanError(f"{where}: plan names are lowercase letters, digits, - and _ (up to 40), got {name!r}.")
     unknown = sorted(set(table) - _KEYS)
     if unknown:
-        raise ConfigError(f"unknown key {where}.{unknown[0]}. Known keys: {', '.join(sorted(_KEYS))}.")
+        raise PlanError(f"unknown key {where}.{unknown[0]}. Known keys: {', '.join(sorted(_KEYS))}.")
     prices = table.get("price")
     if not isinstance(prices, dict) or not prices:
-        raise ConfigError(f"{where}.price must be a table of minor units per currency, e.g. price = {{ KES = 20000 }}.")
+        raise PlanError(f"{where}.price must be a table of minor units per currency, e.g. price = {{ KES = 20000 }}.")
     parsed_prices = []
     for currency, amount in prices.items():
         key = f"{where}.price.{currency}"
         if currency not in EXPONENTS:
-            raise ConfigError(f"{key}: unknown currency; use an ISO 4217 code such as KES or USD.")
+            raise PlanError(f"{key}: unknown currency; use an ISO 4217 code such as KES or USD.")
         # bool is an int in Python and a float is never money: both are refused by name.
         if isinstance(amount, bool) or not isinstance(amount, int):
-            raise ConfigError(f"{key} must be a whole number of minor units (KES 200.00 is 20000), got {amount!r}.")
+            raise PlanError(f"{key} must be a whole number of minor units (KES 200.00 is 20000), got {amount!r}.")
         if amount <= 0:
-            raise ConfigError(f"{key} must be above 0 (a free course needs no plan).")
+            raise PlanError(f"{key} must be above 0 (a free course needs no plan).")
         if currency == "KES" and amount % 100:
             # M-PESA charges whole shillings only (Daraja's Amount is an integer number of KES).
-            raise ConfigError(f"{key} must be whole shillings for M-PESA (a multiple of 100 minor units), got {amount}.")
+            raise PlanError(f"{key} must be whole shillings for M-PESA (a multiple of 100 minor units), got {amount}.")
         parsed_prices.append((currency, amount))
     period_days = _whole(table.get("period_days"), f"{where}.period_days", minimum=1, required=True)
     free_lessons = _whole(table.get("free_lessons", 0), f"{where}.free_lessons", minimum=0)
@@ -96,26 +100,26 @@ def _plan(name: str, table: Mapping[str, Any]) -> Plan:
     elif isinstance(courses, list) and courses and all(isinstance(c, str) and c for c in courses):
         covered = frozenset(courses)
     else:
-        raise ConfigError(f'{where}.courses must be "{ALL_PREMIUM}" or a list of course slugs, got {courses!r}.')
+        raise PlanError(f'{where}.courses must be "{ALL_PREMIUM}" or a list of course slugs, got {courses!r}.')
     stripe = table.get("stripe_price", {})
     if not isinstance(stripe, dict) or any(not isinstance(v, str) or not v.startswith("price_") for v in stripe.values()):
-        raise ConfigError(f'{where}.stripe_price must be a table of Stripe price ids per currency, e.g. {{ USD = "price_…" }}.')
+        raise PlanError(f'{where}.stripe_price must be a table of Stripe price ids per currency, e.g. {{ USD = "price_…" }}.')
     for currency in stripe:
         if currency not in dict(parsed_prices):
-            raise ConfigError(f"{where}.stripe_price.{currency}: add the same currency to {where}.price, "
+            raise PlanError(f"{where}.stripe_price.{currency}: add the same currency to {where}.price, "
                               "so learners are shown what the card will be charged.")
     title = table.get("title", name)
     if not isinstance(title, str):
-        raise ConfigError(f"{where}.title must be text.")
+        raise PlanError(f"{where}.title must be text.")
     return Plan(name, title, tuple(parsed_prices), period_days, covered, free_lessons, grace_days,
                 tuple(stripe.items()))
 
 
 def _whole(value: Any, key: str, *, minimum: int, required: bool = False) -> int:
     if value is None and required:
-        raise ConfigError(f"{key} is required (a whole number of days).")
+        raise PlanError(f"{key} is required (a whole number of days).")
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{key} must be a whole number of at least {minimum}, got {value!r}.")
+        raise PlanError(f"{key} must be a whole number of at least {minimum}, got {value!r}.")
     return value
 
 

@@ -63,10 +63,22 @@ def payment_methods(settings: Any, region: str | None, plans: Mapping[str, Plan]
 def load_access(conn: sqlite3.Connection, settings: Any, plans: Mapping[str, Plan], learner_id: int,
                 phone: str | None, now: datetime) -> Access:
     """The Access record for one learner at `now` (one indexed query)."""
-    live = tuple(Entitlement(row["plan"], _courses(row["courses"]), row["access_until"])
+    live = tuple(Entitlement(row["plan"], _courses(row["courses"]), row["access_until"], row["current_period_end"])
                  for row in store.live_subscriptions(conn, learner_id, now))
     region = phone_region(phone)
     return Access(live, tuple(plans.values()), region, payment_methods(settings, region, plans))
+
+
+def with_access(conn: sqlite3.Connection, settings: Any, learner: Any, now: datetime) -> Any:
+    """The engine's Learner with its Access filled in (the conversation service calls this every turn)."""
+    from dataclasses import replace
+
+    from coachbox.payments.plans import load_plans
+
+    if learner is None:
+        return None
+    plans = load_plans(settings.plans)
+    return replace(learner, access=load_access(conn, settings, plans, learner.id, learner.phone, now))
 
 
 # -- granting ------------------------------------------------------------------------------------

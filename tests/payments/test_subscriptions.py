@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from coachbox.config import ConfigError
 from coachbox.content.model import Course
 from coachbox.payments.access import Access, offer_for
-from coachbox.payments.plans import format_amount, load_plans
+from coachbox.payments.plans import PlanError, format_amount, load_plans
 from coachbox.payments.runtime import payments
 from coachbox.payments.subscriptions import grant_prepaid, load_access, remind_and_expire
 from coachbox.store import transaction
@@ -71,7 +70,7 @@ def test_it_extends_a_running_period_from_its_end(services, conn, clock, learner
     ({"price": {"USD": 100}, "period_days": 30, "stripe_price": {"EUR": "price_1"}}, r"plans\.monthly\.stripe_price\.EUR"),
 ])
 def test_it_refuses_bad_plans_naming_the_key(table, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(PlanError, match=message):
         load_plans({"monthly": table})
 
 
