@@ -1,8 +1,9 @@
-"""Owner-only operations page: outbox (queued, waiting, failed + retry), backups, jobs and settings (secrets masked)."""
+"""Owner-only operations page: outbox (queued, waiting, failed + retry), backups, job runs, health checks and settings."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 from sanic import Blueprint, Request
@@ -33,6 +34,19 @@ def _settings_rows(settings) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _job_runs(conn) -> list:
+    """The newest run of each scheduled job, from the scheduler's job_runs table (empty before its migration)."""
+    try:
+        from coachbox.store.schedule import latest_runs
+    except ImportError:
+        return []
+    try:
+        runs = latest_runs(conn)
+    except sqlite3.OperationalError:  # no job_runs table yet
+        return []
+    return [runs[name] for name in sorted(runs)]
+
+
 def _backups(settings) -> list[dict]:
     folder = settings.data_dir / "backups"
     if not folder.is_dir():
@@ -49,10 +63,10 @@ async def operations(request: Request):
 
     def load(conn):
         return (admin_ops.outbox_rows(conn, ("failed", "undelivered")),
-                admin_ops.outbox_rows(conn, ("queued", "retry", "sending", "waiting")))
+                admin_ops.outbox_rows(conn, ("queued", "retry", "sending", "waiting")), _job_runs(conn))
 
-    failed, queued = await services.db.run(load)
-    from coachbox.appliance import _check_ai, _check_channel
+    failed, queued, jobs = await services.db.run(load)
+    from coachbox.appliance import run_checks
     from coachbox.channels.twilio.errors import describe
 
     try:
@@ -60,15 +74,15 @@ async def operations(request: Request):
         scheduled = services.huey.scheduled_count()
     except Exception:  # noqa: BLE001 - show "unknown" instead of failing the page
         pending = scheduled = None
-    # Channel checks may call Twilio: run them off the event loop, and never let them break the page.
+    # The checks of `coachbox check` may call Twilio and read the content folder: run them off the event loop,
+    # and never let them break the page.
     try:
-        checks = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: _check_channel(settings) + _check_ai(settings))
+        checks = await asyncio.get_running_loop().run_in_executor(None, run_checks, settings)
     except Exception as exc:  # noqa: BLE001
         checks = [type("F", (), {"level": "error", "what": f"check failed: {exc}", "fix": ""})()]
     return render(request, "operations.html", failed=failed, queued=queued, describe=describe,
                   backups=_backups(settings), settings_rows=_settings_rows(settings), pending=pending,
-                  scheduled=scheduled, checks=checks, channel=settings.channel_kind)
+                  scheduled=scheduled, checks=checks, channel=settings.channel_kind, jobs=jobs)
 
 
 @bp.post("/operations/retry")

@@ -31,6 +31,7 @@ NOTICES = {
     "moved": "Learner moved to the other course.",
     "signedout": "You are signed out.",
     "broadcast": "Broadcast scheduled.",
+    "revoked_certificate": "Certificate revoked: its verify page now says so.",
     "cancelled": "Broadcast cancelled: messages not yet sent will not go out.",
 }
 

@@ -19,6 +19,7 @@ AREAS = (
     "coachbox.admin.live",
     "coachbox.admin.courses",
     "coachbox.admin.broadcasts",
+    "coachbox.admin.certificates",
     "coachbox.admin.simulator",
     "coachbox.admin.operations",
     "coachbox.admin.api",
