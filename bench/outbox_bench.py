@@ -1,14 +1,17 @@
 """Outbox drain against the local Twilio double: throughput with the cap lifted, and CPU at a fixed rate.
 
-    .venv/bin/python bench/outbox_bench.py [--messages 3000] [--rate-seconds 20] [--rate 80]
+    .venv/bin/python bench/outbox_bench.py [--messages 3000] [--rate-seconds 20] [--rate 80] [--chaos 0.05]
 
-The double runs in its own process so that it does not share the sender's GIL.
+The double runs in its own process so that it does not share the sender's GIL. Nothing may be doubled: the
+run fails (exit 1) unless the double accepted exactly one message per outbox row. --chaos makes that share
+of sends fail as Twilio can (429; 500 before or after taking the message; a hang, then 5xx, after taking it).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import resource
 import subprocess
@@ -30,12 +33,14 @@ from coachbox.store.messages import OutboxDraft, enqueue_outbound  # noqa: E402
 from tests.doubles.twilio_double import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 
 DOUBLE = """
-import sys, time
+import json, sys, time
 from tests.doubles.twilio_double import TwilioDouble
 d = TwilioDouble().start()
+d.chaos(float(sys.argv[1]), seed=int(time.time()))
 print(d.url, flush=True)
 sys.stdin.read()
-print(len(d.accepted), flush=True)
+print(json.dumps({"accepted": len(d.accepted), "tags": len({m.tag for m in d.accepted}),
+                  "duplicates": d.duplicates()}), flush=True)
 """
 
 
@@ -68,10 +73,20 @@ async def _run(settings: Settings, seconds: float) -> tuple[int, float, float]:
     cpu0, wall0 = time.process_time(), time.perf_counter()
     try:
         sent = await drain(services, seconds=seconds)
+        # Retries (under --chaos) fall due later: keep draining until every row is settled or time is up.
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and services.db.run_sync(_unsettled):
+            await asyncio.sleep(0.2)
+            sent += await drain(services, seconds=seconds)
     finally:
         await services.channel.close()
         services.close_sync()
     return sent, time.perf_counter() - wall0, time.process_time() - cpu0
+
+
+def _unsettled(conn) -> int:
+    return conn.execute("SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status NOT IN ('sent', 'failed')"
+                        ).fetchone()[0]
 
 
 def main() -> None:
@@ -80,7 +95,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=80.0)
     parser.add_argument("--rate-seconds", type=float, default=20.0, help="the issue asks for 600 (10 minutes)")
     parser.add_argument("--log", action="store_true", help="log retries and failures to stderr")
+    parser.add_argument("--chaos", type=float, default=0.0, help="share of sends the double fails at random")
     args = parser.parse_args()
+    if args.chaos:
+        from coachbox.channels import outbox
+
+        # The double records a message at most 1.5 s after the request: 2 s of settling is enough for it,
+        # and keeps the run short (production waits outbox.UNSURE_SETTLE_SECONDS).
+        outbox.UNSURE_SETTLE_SECONDS = 2.0
     if args.log:
         import logging
 
@@ -89,7 +111,7 @@ def main() -> None:
                                                defaults={"code": "", "error": ""}))
         logging.getLogger("coachbox").addHandler(handler)
         logging.getLogger("coachbox").setLevel(logging.INFO)
-    double = subprocess.Popen([sys.executable, "-c", DOUBLE], cwd=REPO, stdin=subprocess.PIPE,
+    double = subprocess.Popen([sys.executable, "-c", DOUBLE, str(args.chaos)], cwd=REPO, stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
     url = double.stdout.readline().strip()
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,9 +127,19 @@ def main() -> None:
         sent, wall, cpu = asyncio.run(_run(capped, args.rate_seconds + 30))
         print(f"at {args.rate:.0f}/s: {sent} messages in {wall:.2f} s = {sent / wall:.1f} msg/s, "
               f"sender CPU {cpu / wall * 100:.1f}% of one core, max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
+        conn = store.open_database(lifted.db_path)
+        rows = conn.execute("SELECT COUNT(*) FROM messages WHERE direction = 'out'").fetchone()[0]
+        statuses = dict(conn.execute("SELECT status, COUNT(*) FROM messages WHERE direction = 'out' GROUP BY status"))
+        retried = conn.execute("SELECT COUNT(*) FROM messages WHERE direction = 'out' AND attempts > 1").fetchone()[0]
+        conn.close()
     double.stdin.close()
-    print(f"double accepted {double.stdout.readline().strip()} messages")
+    seen = json.loads(double.stdout.readline())
     double.wait(timeout=10)
+    print(f"double accepted {seen['accepted']} messages for {rows} outbox rows ({seen['tags']} distinct ids); "
+          f"rows {statuses}, {retried} sent after a retry")
+    if seen["accepted"] != rows or seen["duplicates"] or statuses != {"sent": rows}:
+        print(f"FAILED: nothing may be doubled or lost; doubled ids: {seen['duplicates']}")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

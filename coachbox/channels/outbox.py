@@ -25,7 +25,13 @@ log = logging.getLogger("coachbox.outbox")
 WINDOW = timedelta(hours=24)  # WhatsApp's customer-service window after the learner's last message
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 600.0
-STALE_CLAIM_SECONDS = 120.0  # well above the send timeout: a live sender never holds a claim this long
+STALE_CLAIM_SECONDS = 120.0  # well above the send timeout: a live sender refreshes its claim just before sending
+# After a failure that may have reached Twilio (timeout, dropped connection, 5xx), the row is looked up at Twilio
+# before any resend, and not sooner than this: a request Twilio is still processing (or whose answer is still in
+# some buffer) only shows in its records, or comes back as a ?m= status callback, a little later.
+UNSURE_SETTLE_SECONDS = 30.0
+# Failures that prove Twilio did not take the message: these are resent without a lookup.
+NOT_TAKEN = frozenset({"network", "20429", "20003", errors.WINDOW_CLOSED})
 MATCH_SLACK = timedelta(seconds=90)  # clock skew between this box and Twilio's date_created
 RATE_KEY = "outbox:twilio:next-slot"
 MESSAGE_LIMIT = 1600  # Twilio's body limit (error 21617)
@@ -34,8 +40,17 @@ MESSAGE_LIMIT = 1600  # Twilio's body limit (error 21617)
 _PROCESS_NONCE = uuid.uuid4().hex[:8]
 
 
+def _pid_namespace() -> str:
+    # Two containers may share a hostname (compose `hostname:`, host networking) but not pids: a pid is only
+    # checked for liveness when it comes from our own pid namespace.
+    try:
+        return os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        return ""
+
+
 def claimer_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_NONCE}"
+    return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_NONCE}:{_pid_namespace()}"
 
 
 def split_body(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -82,9 +97,15 @@ class _Row:
     use_template: bool
     last_inbound_at: datetime | None
     opted_out: bool
+    claimed_at: str = ""  # our claim's stamp: the compare-and-set token for confirming the claim before sending
+
+    @property
+    def unsure(self) -> bool:
+        """Did an earlier attempt end in a way that may have reached Twilio? Then it is looked up first."""
+        return self.attempts > 0 and self.error_code not in NOT_TAKEN
 
     @classmethod
-    def of(cls, row: sqlite3.Row) -> "_Row":
+    def of(cls, row: sqlite3.Row, claimed_at: str = "") -> "_Row":
         return cls(
             id=row["id"], learner_id=row["learner_id"], channel=row["channel"], address=row["address"],
             body=row["body"], media=tuple(json.loads(row["media"] or "[]")), kind=row["kind"],
@@ -92,7 +113,7 @@ class _Row:
             created_at=datetime.fromisoformat(row["created_at"]), error_code=row["error_code"],
             use_template=bool(row["use_template"]),
             last_inbound_at=datetime.fromisoformat(row["last_inbound_at"]) if row["last_inbound_at"] else None,
-            opted_out=bool(row["opted_out"]),
+            opted_out=bool(row["opted_out"]), claimed_at=claimed_at,
         )
 
 
@@ -119,8 +140,23 @@ def _claim_due(conn: sqlite3.Connection, now: str, limit: int, claimer: str) -> 
                 (now, claimer, now, row["id"]),
             )
             if cursor.rowcount == 1:
-                claimed.append(_Row.of(row))
+                claimed.append(_Row.of(row, now))
         return claimed
+
+
+def _confirm_claim(conn: sqlite3.Connection, message_id: int, claimer: str, claimed_at: str, now: str) -> bool:
+    """Compare-and-set right before the HTTP request: the row is still ours, unchanged since we claimed it.
+
+    Between the claim and the send a row can wait for its rate slot or for a lookup; meanwhile a reconcile in
+    another process may have judged the claim stale and released it, or a status callback (?m=id) may have
+    settled it. Either way we must not send. Refreshing claimed_at also keeps a live claim from looking stale.
+    """
+    cursor = conn.execute(
+        """UPDATE messages SET claimed_at = ? WHERE id = ? AND status = 'sending' AND claimed_by = ? AND claimed_at = ?
+             AND provider_sid IS NULL""",
+        (now, message_id, claimer, claimed_at),
+    )
+    return cursor.rowcount == 1
 
 
 def _mark_sent(conn: sqlite3.Connection, message_id: int, sid: str, content_sid: str | None, now: str) -> None:
@@ -219,7 +255,8 @@ async def deliver_due(services, *, limit: int = 100) -> int:
     # Claim about one second's worth: a claim held while waiting for a rate slot delays other processes' replies.
     batch = max(1, min(limit, math.ceil(rate)))
     now = services.clock.now()
-    rows = await services.db.run(_claim_due, now.isoformat(), batch, claimer_id())
+    claimer = claimer_id()
+    rows = await services.db.run(_claim_due, now.isoformat(), batch, claimer)
     if not rows:
         return 0
     plans = [(row, plan(row, settings, now, await _media_urls(services, row))) for row in rows]
@@ -231,14 +268,14 @@ async def deliver_due(services, *, limit: int = 100) -> int:
             log.info("outbox %s", status, extra={"message_id": row.id, "reason": p.reason})
     if sendable:
         first = reserve_slots(services.cache, len(sendable), rate)
-        await asyncio.gather(*(_send_one(services, row, p.outbound, first + i / rate)
+        await asyncio.gather(*(_send_one(services, row, p.outbound, first + i / rate, claimer)
                                for i, (row, p) in enumerate(sendable)))
     return len(rows)
 
 
-async def _send_one(services, row: _Row, outbound: Outbound, slot: float) -> None:
-    if row.error_code == "timeout" and await _already_at_twilio(services, row):
-        return  # the last attempt timed out but Twilio had taken it: recorded as sent, not resent
+async def _send_one(services, row: _Row, outbound: Outbound, slot: float, claimer: str) -> None:
+    if row.unsure and await _already_at_twilio(services, row):
+        return  # the last attempt may have reached Twilio, and it had: recorded as sent, not resent
     rate = services.settings.twilio.messages_per_second
     if slot - time.time() < -0.5 / rate:
         # Woke up late (a busy loop, a slow first connection): sending now would bunch with the next slots
@@ -247,6 +284,10 @@ async def _send_one(services, row: _Row, outbound: Outbound, slot: float) -> Non
     delay = slot - time.time()
     if delay > 0:
         await asyncio.sleep(delay)
+    stamp = services.clock.now().isoformat()
+    if not await services.db.run(_confirm_claim, row.id, claimer, row.claimed_at, stamp):
+        log.warning("outbox claim lost before sending; not sent by this sender", extra={"message_id": row.id})
+        return
     try:
         result = await services.channel.send(outbound)
     except ChannelError as exc:
@@ -275,6 +316,8 @@ async def _record_failure(services, row: _Row, exc: ChannelError) -> None:
         return
     horizon = timedelta(minutes=settings.twilio.retry_horizon_minutes)
     delay = backoff_seconds(row.attempts, exc.retry_after)
+    if exc.code not in NOT_TAKEN:
+        delay = max(delay, UNSURE_SETTLE_SECONDS)  # may have reached Twilio: let its records settle first
     if now + timedelta(seconds=delay) - row.created_at > horizon:
         await services.db.run(_fail, row, exc.code or "gave_up",
                               f"gave up after {row.attempts} attempts over {horizon}: {exc}", stamp)
@@ -337,19 +380,21 @@ def _sending_rows(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     ).fetchall()
 
 
-def _release(conn: sqlite3.Connection, message_id: int, claimer: str, now: str) -> None:
+# Both compare claimed_at with what reconcile read: a live sender that refreshed its claim meanwhile
+# (_confirm_claim, right before its HTTP request) keeps the row, and reconcile changes nothing.
+def _release(conn: sqlite3.Connection, message_id: int, claimer: str, claimed_at: str | None, now: str) -> None:
     conn.execute(
         """UPDATE messages SET status = 'retry', next_attempt_at = ?, updated_at = ?
-           WHERE id = ? AND status = 'sending' AND claimed_by = ?""",
-        (now, now, message_id, claimer),
+           WHERE id = ? AND status = 'sending' AND claimed_by = ? AND claimed_at = ?""",
+        (now, now, message_id, claimer, claimed_at),
     )
 
 
-def _confirm(conn: sqlite3.Connection, message_id: int, claimer: str, sid: str, now: str) -> None:
+def _confirm(conn: sqlite3.Connection, message_id: int, claimer: str, claimed_at: str | None, sid: str, now: str) -> None:
     conn.execute(
         """UPDATE messages SET status = 'sent', provider_sid = ?, sent_at = ?, updated_at = ?
-           WHERE id = ? AND status = 'sending' AND claimed_by = ?""",
-        (sid, now, now, message_id, claimer),
+           WHERE id = ? AND status = 'sending' AND claimed_by = ? AND claimed_at = ?""",
+        (sid, now, now, message_id, claimer, claimed_at),
     )
 
 
@@ -357,9 +402,10 @@ def _claim_is_stale(claimed_by: str | None, claimed_at: datetime | None, now: da
     if claimed_at is None or (now - claimed_at).total_seconds() > stale_after:
         return True
     host, _, rest = (claimed_by or "").partition(":")
-    pid_text, _, nonce = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False  # another box's claim: only age tells
+    pid_text, _, rest = rest.partition(":")
+    nonce, _, namespace = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit() or namespace != _pid_namespace():
+        return False  # another box's (or container's) claim: only age tells
     pid = int(pid_text)
     if pid == os.getpid():
         return nonce != _PROCESS_NONCE  # our pid, an earlier life (containers reuse pids)
@@ -390,9 +436,9 @@ async def reconcile(services, *, stale_after: float = STALE_CLAIM_SECONDS) -> in
             return settled
         stamp = services.clock.now().isoformat()
         if sid:
-            await services.db.run(_confirm, row["id"], row["claimed_by"], sid, stamp)
+            await services.db.run(_confirm, row["id"], row["claimed_by"], row["claimed_at"], sid, stamp)
         else:
-            await services.db.run(_release, row["id"], row["claimed_by"], stamp)
+            await services.db.run(_release, row["id"], row["claimed_by"], row["claimed_at"], stamp)
         settled += 1
         log.info("outbox reconciled", extra={"message_id": row["id"], "found": bool(sid)})
     return settled

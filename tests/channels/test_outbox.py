@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -220,3 +222,65 @@ def test_it_spaces_reserved_slots_across_callers(tservices):
     first = reserve_slots(tservices.cache, 5, 10.0, key="test:slots")
     second = reserve_slots(tservices.cache, 5, 10.0, key="test:slots")
     assert second == pytest.approx(first + 0.5, abs=1e-6)
+
+
+async def test_it_looks_up_a_send_that_got_a_5xx_after_twilio_took_it(tservices, conn, clock, twilio_double):
+    mid = enqueue(conn, ALICE, "taken, then a 500", clock.now())
+    twilio_double.fail_next(1, status=500, accept=True)  # a 5xx does not prove Twilio did not take it
+    await _drain(tservices)
+    assert row(conn, mid)["status"] == "retry" and row(conn, mid)["error_code"] == "500"
+    clock.advance(minutes=5)
+    await _drain(tservices)
+    assert row(conn, mid)["status"] == "sent" and row(conn, mid)["provider_sid"] == twilio_double.accepted[0].sid
+    assert len(twilio_double.accepted) == 1
+
+
+async def test_it_waits_for_twilio_to_settle_before_looking_up_an_unsure_send(tservices, conn, clock, twilio_double):
+    tservices.channel.timeout = 0.3
+    mid = enqueue(conn, ALICE, "still in flight", clock.now())
+    # Twilio is still working on the request when our client gives up; it records it a second later.
+    twilio_double.fail_next(1, status=500, hang=1.0, accept_late=True)
+    await _drain(tservices)
+    unsure = row(conn, mid)
+    assert unsure["status"] == "retry" and unsure["error_code"] == "timeout"
+    delay = (datetime.fromisoformat(unsure["next_attempt_at"]) - clock.now()).total_seconds()
+    assert delay >= outbox.UNSURE_SETTLE_SECONDS
+    clock.advance(seconds=5)  # an ordinary backoff would retry (and look up too early) now
+    assert await deliver_due(tservices) == 0
+    await asyncio.sleep(1.0)
+    clock.advance(seconds=delay)
+    await _drain(tservices)
+    assert row(conn, mid)["status"] == "sent"
+    assert len(twilio_double.accepted) == 1
+
+
+async def test_it_does_not_send_a_claim_that_was_released_while_it_waited_for_its_slot(tservices, conn, clock,
+                                                                                        twilio_double):
+    mid = enqueue(conn, ALICE, "slow slot", clock.now())
+    tservices.cache.set(outbox.RATE_KEY, time.time() + 0.6)  # other senders hold the next 0.6 s of slots
+    waiting = asyncio.create_task(deliver_due(tservices))
+    await asyncio.sleep(0.2)
+    assert row(conn, mid)["status"] == "sending"
+    clock.advance(minutes=3)  # the claim now looks stale: a reconcile releases it, another drain re-claims it
+    assert await reconcile(tservices) == 1
+    again = asyncio.create_task(deliver_due(tservices))
+    await asyncio.gather(waiting, again)
+    await tservices.channel.close()
+    assert row(conn, mid)["status"] == "sent"
+    assert len(twilio_double.accepted) == 1
+
+
+async def test_it_settles_an_unsure_send_from_its_status_callback(tservices, conn, clock, twilio_double):
+    from coachbox.channels.twilio.status import StatusUpdate, apply_status
+
+    tservices.channel.timeout = 0.3
+    mid = enqueue(conn, ALICE, "answer lost", clock.now())
+    twilio_double.fail_next(1, status=500, hang=0.6, accept=True)
+    await _drain(tservices)
+    assert row(conn, mid)["status"] == "retry"
+    sid = twilio_double.accepted[0].sid
+    apply_status(conn, StatusUpdate(sid=sid, status="sent", message_id=mid), clock.now().isoformat())
+    clock.advance(minutes=5)
+    assert await deliver_due(tservices) == 0
+    assert row(conn, mid)["status"] == "sent" and row(conn, mid)["provider_sid"] == sid
+    assert len(twilio_double.accepted) == 1

@@ -31,7 +31,7 @@ async def test_it_reaches_the_content_api_through_the_base_url(twilio_settings, 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("status,code,permanent,expected_code", [
-    (429, 20429, False, "20429"), (500, None, False, None), (503, None, False, None),
+    (429, 20429, False, "20429"), (500, None, False, "500"), (503, None, False, "503"),
     (400, 21211, True, "21211"), (400, 63016, True, "63016"), (400, 21408, True, "21408"),
     (401, 20003, False, "20003"),
 ])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import threading
 import time
 import uuid
@@ -55,6 +56,7 @@ class Behaviour:
     retry_after: float | None = None
     hang: float = 0.0  # seconds to sleep before answering
     accept: bool = False  # record the message before failing/hanging (Twilio took it, the answer got lost)
+    accept_late: bool = False  # record it only after the hang (Twilio still working on it when the client gave up)
 
 
 @dataclass
@@ -65,6 +67,7 @@ class _State:
     fail_to: dict[str, Behaviour] = field(default_factory=dict)
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    chaos: tuple[float, random.Random] | None = None  # (share of creates that fail at random, its generator)
 
 
 class TwilioDouble:
@@ -85,7 +88,7 @@ class TwilioDouble:
             pass
 
         Handler.double = double
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
@@ -111,6 +114,28 @@ class TwilioDouble:
         """Every send to this address fails this way (e.g. code=21211, status=400)."""
         with self.state.lock:
             self.state.fail_to[to] = Behaviour(**behaviour)
+
+    def chaos(self, share: float, seed: int = 0) -> None:
+        """Fail this share of creates at random, as Twilio does on a bad day: 429 (not taken), 500 before
+        taking the message, 500 or a 1.5 s hang AFTER taking it (the answer is lost, the message is not)."""
+        with self.state.lock:
+            self.state.chaos = (share, random.Random(seed)) if share > 0 else None
+
+    def _chaos_behaviour(self) -> "Behaviour | None":
+        share, rng = self.state.chaos
+        if rng.random() >= share:
+            return None
+        return rng.choice([Behaviour(status=429, code=20429, retry_after=1), Behaviour(status=500),
+                           Behaviour(status=500, accept=True), Behaviour(status=503, accept_late=True, hang=0.2),
+                           Behaviour(status=500, accept=True, hang=1.5)])
+
+    def duplicates(self) -> dict[str, int]:
+        """Outbox ids (?m= tags) the double accepted more than once, with their counts."""
+        counts: dict[str, int] = {}
+        for item in self.accepted:
+            if item.tag is not None:
+                counts[item.tag] = counts.get(item.tag, 0) + 1
+        return {tag: n for tag, n in counts.items() if n > 1}
 
     def add_media(self, message_sid: str, media_sid: str, content: bytes, content_type: str) -> str:
         path = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message_sid}/Media/{media_sid}"
@@ -150,6 +175,16 @@ class TwilioDouble:
         }
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # socketserver's 5 drops SYNs when a sender opens its pool of connections at once
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)  # a client that gave up is not an error here
+
+
 class _Handler(BaseHTTPRequestHandler):
     double: TwilioDouble
     protocol_version = "HTTP/1.1"
@@ -161,16 +196,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _json(self, status: int, payload: dict, headers: dict | None = None) -> None:
         body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
         try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (a scripted hang longer than its timeout)
+            self.close_connection = True  # the client gave up (a scripted hang longer than its timeout)
 
     def _error(self, status: int, code: int | None, message: str, headers: dict | None = None) -> None:
         self._json(status, {"code": code, "message": message,
@@ -244,11 +279,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with double.state.lock:
             behaviour = double.state.script.popleft() if double.state.script else double.state.fail_to.get(form["To"][0])
+            if behaviour is None and double.state.chaos is not None:
+                behaviour = double._chaos_behaviour()
         if behaviour is not None:
             if behaviour.accept:
                 double._record(form)
             if behaviour.hang:
                 time.sleep(behaviour.hang)
+            if behaviour.accept_late:
+                double._record(form)
             headers = {"Retry-After": str(behaviour.retry_after)} if behaviour.retry_after is not None else None
             self._error(behaviour.status, behaviour.code, behaviour.message, headers)
             return

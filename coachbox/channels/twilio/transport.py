@@ -7,7 +7,7 @@ import base64
 import contextvars
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -26,6 +26,7 @@ log = logging.getLogger("coachbox.twilio")
 
 SEND_TIMEOUT_SECONDS = 10.0
 CHECK_TIMEOUT_SECONDS = 5.0
+LOOKUP_LIMIT = 100
 
 # Twilio's 429 answers may carry Retry-After; the client library drops headers when it raises, so the
 # HTTP client notes it here (a context variable: one value per asyncio task, i.e. per concurrent send).
@@ -153,12 +154,16 @@ class TwilioChannel:
         return SendResult(provider_sid=created.sid, status=created.status or "queued")
 
     async def find_sent(self, address: str, since: datetime) -> list[SentMessage]:
-        """Messages Twilio holds to this address sent on or after since's date (GET Messages.json?To=&DateSent>=)."""
+        """The newest messages Twilio holds to this address, queued ones included (GET Messages.json?To=).
+
+        `since` is for the caller's filter (date_created); it is not sent, see below."""
         client = self._get_client()
         try:
-            found = await client.messages.list_async(
-                to=to_address(address), date_sent_after=(since - timedelta(minutes=5)).date(), limit=500
-            )
+            # No DateSent filter: Twilio fills date_sent only once a message leaves its queue, so that filter
+            # would hide exactly the message we may have just handed over. Twilio lists newest first; messages
+            # to one learner since a claim are few, so the newest LOOKUP_LIMIT cover them.
+            found = await client.messages.list_async(to=to_address(address), limit=LOOKUP_LIMIT,
+                                                     page_size=LOOKUP_LIMIT)
         except (TwilioRestException, TwilioServiceException) as exc:
             raise _channel_error(exc, None) from None
         except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
@@ -176,6 +181,8 @@ def _channel_error(exc: TwilioRestException | TwilioServiceException, retry_afte
     code = str(exc.code) if getattr(exc, "code", None) is not None else None
     if status == 429 and code is None:
         code = "20429"
+    if status >= 500 and code is None:
+        code = str(status)  # a 5xx may come after Twilio took the message: the sender looks it up before a resend
     permanent = errors.is_permanent(code, status)
     detail = getattr(exc, "msg", None) or getattr(exc, "detail", None) or getattr(exc, "title", "")
     return ChannelError(f"Twilio {status}: {detail}".strip(), permanent=permanent, code=code, retry_after=retry_after)
