@@ -69,4 +69,5 @@ TASK_MODULES: tuple[str, ...] = (
     "coachbox.certificates.tasks",
     "coachbox.tutor.tasks",
     "coachbox.payments.tasks",
+    "coachbox.schedule.tasks",
 )

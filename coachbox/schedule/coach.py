@@ -1,0 +1,61 @@
+"""What every scheduled job needs: settings-derived rules, the cache, and the conversation's proactive turn."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from coachbox.config import Settings
+from coachbox.schedule.timing import QuietHours, parse_gaps
+
+
+@dataclass
+class Coach:
+    """Built once per worker process from its Services (or directly in tests, benches and crash scripts)."""
+
+    settings: Settings
+    cache: Any
+    _resources: Any = None
+
+    @classmethod
+    def of(cls, services: Any) -> "Coach":
+        found = services.extras.get("coach")
+        if found is None:
+            found = services.extras["coach"] = cls(services.settings, services.cache)
+        return found
+
+    @property
+    def quiet(self) -> QuietHours:
+        s = self.settings.schedule
+        return QuietHours.of(s.quiet_hours_start, s.quiet_hours_end)
+
+    @property
+    def grace(self) -> timedelta:
+        return timedelta(hours=self.settings.schedule.grace_hours)
+
+    @property
+    def backoff(self) -> tuple[int, ...]:
+        return parse_gaps(self.settings.schedule.reminder_backoff_days)
+
+    @property
+    def resources(self):
+        if self._resources is None:
+            from coachbox.conversation.service import Resources
+
+            self._resources = Resources.build(self.settings)
+        return self._resources
+
+    @property
+    def texts(self):
+        return self.resources.texts
+
+    def run_event(self, conn: sqlite3.Connection, learner_id: int, event: Any, now: datetime):
+        """The conversation's own proactive turn, inside the caller's transaction: the daily lesson is the very
+        lesson (text, state, progress) the chat flow would give."""
+        from coachbox.conversation.service import run_event
+
+        res = self.resources
+        return run_event(conn, self.cache, self.settings, res.catalogue(conn), res.texts, learner_id, event, now,
+                         rules=res.rules, own_transaction=False)

@@ -1,0 +1,29 @@
+"""Huey tasks of the coach's clock: a few lines each, calling the schedule feature functions."""
+
+from __future__ import annotations
+
+from huey import Huey, crontab
+
+from coachbox.schedule import daily
+from coachbox.schedule.coach import Coach
+from coachbox.schedule.runs import Job, run_job
+
+
+def jobs(settings) -> list[Job]:
+    """The periodic jobs, for people (`coachbox jobs`, the admin page)."""
+    return [
+        Job("daily_lessons", "every minute", "daily lessons to learners whose local lesson time has come"),
+    ]
+
+
+def register(huey: Huey, context) -> dict:
+    # The consumer runs in UTC and crontab(minute='*') also fires at start-up: both fine, the truth is in SQLite
+    # (next_lesson_at and the deliveries keys), so a run at any moment does exactly what is due then.
+    @huey.periodic_task(crontab(minute="*"), name="daily_lessons")
+    @huey.lock_task("schedule.daily_lessons")  # a 100k fan-out may outlast a minute: skip, don't pile up
+    def daily_lessons():
+        services = context.get()
+        coach = Coach.of(services)
+        run_job(services, "daily_lessons", lambda conn, now: daily.run_daily_lessons(conn, coach, now))
+
+    return {"daily_lessons": daily_lessons}
