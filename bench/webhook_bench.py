@@ -86,6 +86,10 @@ def _wrk(port: int, script: Path, seconds: int) -> tuple[float, str]:
     out = subprocess.run(["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-s", str(script),
                           f"http://127.0.0.1:{port}"], capture_output=True, text=True).stdout
     rps = float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
+    bad = [line for line in out.splitlines() if "Non-2xx" in line or "Socket errors" in line]
+    if bad:
+        # A rejected signature (403) is much cheaper than a turn: such a run would flatter coachbox.
+        raise SystemExit(f"wrk saw errors on port {port}: {bad}")
     return rps, out
 
 
@@ -177,7 +181,8 @@ def main() -> None:
                    "COACHBOX_TWILIO_ACCOUNT_SID": ACCOUNT_SID, "COACHBOX_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                    "COACHBOX_TWILIO_API_BASE_URL": double_url, "COACHBOX_TWILIO_MESSAGES_PER_SECOND": "1000",
                    "COACHBOX_TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
-                   "COACHBOX_SERVER_PUBLIC_URL": PUBLIC.format(port=port), "COACHBOX_CONFIG": str(REPO / "coachbox.toml"),
+                   "COACHBOX_SERVER_PUBLIC_URL": PUBLIC.format(port=port), "COACHBOX_SERVER_PORT": str(port),
+                   "COACHBOX_CONFIG": str(REPO / "coachbox.toml"),
                    "PATH": "/usr/bin:/bin"}
             server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], cwd=REPO, env=env,
                                       stdout=subprocess.DEVNULL)

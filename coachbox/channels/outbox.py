@@ -159,6 +159,18 @@ def _confirm_claim(conn: sqlite3.Connection, message_id: int, claimer: str, clai
     return cursor.rowcount == 1
 
 
+def _confirm_claims(conn: sqlite3.Connection, items: list[tuple[int, str, str, str]]) -> list[bool]:
+    """_confirm_claim for several sends at once (one transaction): [(message_id, claimer, claimed_at, now)]."""
+    with transaction(conn):
+        return [_confirm_claim(conn, *item) for item in items]
+
+
+def _mark_sent_many(conn: sqlite3.Connection, items: list[tuple[int, str, str | None, str]]) -> list[None]:
+    """_mark_sent for several sends at once (one transaction): [(message_id, sid, content_sid, now)]."""
+    with transaction(conn):
+        return [_mark_sent(conn, *item) for item in items]
+
+
 def _mark_sent(conn: sqlite3.Connection, message_id: int, sid: str, content_sid: str | None, now: str) -> None:
     # A status callback (tagged ?m=id) may have arrived first and moved the row on: never move it back.
     conn.execute(
@@ -238,6 +250,53 @@ def backoff_seconds(attempts: int, retry_after: float | None = None, *, rng: ran
 
 
 # -- the send loop ----------------------------------------------------------------------------------------------------
+CONFIRM_LEAD_SECONDS = 0.05  # confirm a claim this long before its slot, so the writer's latency does not bunch sends
+
+
+class _Coalesced:
+    """Small writes from concurrent sends, run together in one writer call (one transaction) per round.
+
+    A batch of sends due at the same moment would otherwise each take its own trip to the writer thread
+    and its own commit; under load a round simply gathers whatever arrived while the previous one ran.
+    """
+
+    def __init__(self, db, fn) -> None:
+        self.db, self.fn = db, fn
+        self._pending: list[tuple[tuple, asyncio.Future]] = []
+        self._task: asyncio.Task | None = None
+
+    async def __call__(self, *item):
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                results = await self.db.run(self.fn, [item for item, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - each waiting send gets the error
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), result in zip(batch, results):
+                if not future.done():
+                    future.set_result(result)
+
+
+@dataclass(frozen=True)
+class _Writes:
+    confirm: _Coalesced
+    mark_sent: _Coalesced
+
+    @classmethod
+    def on(cls, db) -> "_Writes":
+        return cls(_Coalesced(db, _confirm_claims), _Coalesced(db, _mark_sent_many))
+
+
 async def _media_urls(services, row: _Row) -> tuple[str, ...]:
     if not row.media:
         return ()
@@ -268,15 +327,24 @@ async def deliver_due(services, *, limit: int = 100) -> int:
             log.info("outbox %s", status, extra={"message_id": row.id, "reason": p.reason})
     if sendable:
         first = reserve_slots(services.cache, len(sendable), rate)
-        await asyncio.gather(*(_send_one(services, row, p.outbound, first + i / rate, claimer)
+        writes = _Writes.on(services.db)
+        await asyncio.gather(*(_send_one(services, row, p.outbound, first + i / rate, claimer, writes)
                                for i, (row, p) in enumerate(sendable)))
     return len(rows)
 
 
-async def _send_one(services, row: _Row, outbound: Outbound, slot: float, claimer: str) -> None:
+async def _send_one(services, row: _Row, outbound: Outbound, slot: float, claimer: str, writes: _Writes) -> None:
     if row.unsure and await _already_at_twilio(services, row):
         return  # the last attempt may have reached Twilio, and it had: recorded as sent, not resent
     rate = services.settings.twilio.messages_per_second
+    lead = slot - CONFIRM_LEAD_SECONDS - time.time()
+    if lead > 0:
+        await asyncio.sleep(lead)
+    # Confirmed just before the slot, not at the claim: a reconcile elsewhere may have released the row while
+    # it waited. After this the claim is fresh, so no reconcile can judge it stale before the request is out.
+    if not await writes.confirm(row.id, claimer, row.claimed_at, services.clock.now().isoformat()):
+        log.warning("outbox claim lost before sending; not sent by this sender", extra={"message_id": row.id})
+        return
     if slot - time.time() < -0.5 / rate:
         # Woke up late (a busy loop, a slow first connection): sending now would bunch with the next slots
         # and break the cap for that second, so take a fresh slot instead.
@@ -284,10 +352,6 @@ async def _send_one(services, row: _Row, outbound: Outbound, slot: float, claime
     delay = slot - time.time()
     if delay > 0:
         await asyncio.sleep(delay)
-    stamp = services.clock.now().isoformat()
-    if not await services.db.run(_confirm_claim, row.id, claimer, row.claimed_at, stamp):
-        log.warning("outbox claim lost before sending; not sent by this sender", extra={"message_id": row.id})
-        return
     try:
         result = await services.channel.send(outbound)
     except ChannelError as exc:
@@ -297,8 +361,7 @@ async def _send_one(services, row: _Row, outbound: Outbound, slot: float, claime
         log.exception("outbox send crashed", extra={"message_id": row.id})
         await _record_failure(services, row, ChannelError(repr(exc), code="timeout"))
         return
-    stamp = services.clock.now().isoformat()
-    await services.db.run(_mark_sent, row.id, result.provider_sid, outbound.content_sid, stamp)
+    await writes.mark_sent(row.id, result.provider_sid, outbound.content_sid, services.clock.now().isoformat())
 
 
 async def _record_failure(services, row: _Row, exc: ChannelError) -> None:

@@ -50,11 +50,37 @@ def _rank(status: str) -> int:
     return 0 if status in _UNSENT else RANK.get(status, 0)
 
 
+# The forward-only rule in SQL, for the one-statement path below: the row's rank, as _rank() computes it.
+_ROW_RANK_SQL = ("CASE WHEN status IN ('queued', 'retry', 'sending', 'waiting') THEN 0 "
+                 + " ".join(f"WHEN status = '{name}' THEN {rank}" for name, rank in RANK.items()) + " ELSE 0 END")
+_FAST_UPDATE = f"""UPDATE messages SET status = :status, provider_sid = COALESCE(provider_sid, :sid),
+                          sent_at = COALESCE(sent_at, :now),
+                          delivered_at = CASE WHEN :status IN ('delivered', 'read') THEN COALESCE(delivered_at, :now)
+                                              ELSE delivered_at END,
+                          read_at = CASE WHEN :status = 'read' THEN COALESCE(read_at, :now) ELSE read_at END,
+                          updated_at = :now
+                   WHERE {{where}} AND direction = 'out' AND (provider_sid IS NULL OR provider_sid = :sid)
+                     AND {_ROW_RANK_SQL} < :rank"""
+_FAST_BY_ID = _FAST_UPDATE.format(where="id = :id")
+_FAST_BY_SID = _FAST_UPDATE.format(where="provider_sid = :sid")
+
+
 def apply_status(conn: sqlite3.Connection, update: StatusUpdate, now: str,
                  has_template: Callable[[str | None], bool] = lambda key: False) -> str:
     """Apply one callback; returns what happened: updated | stale | unknown | requeued | ignored."""
     if update.status not in _KNOWN:
         return "ignored"  # a status Twilio adds later: harmless to skip, never an error
+    if update.error_code is None and update.status in RANK:
+        # Delivery receipts dominate webhook traffic (three or so per message): without an error code there is
+        # nothing but the forward-only move to make, so one autocommit UPDATE (atomic on its own) does it,
+        # instead of a read-then-write transaction. A row it does not touch is stale or not ours.
+        params = {"status": update.status, "sid": update.sid, "now": now, "rank": RANK[update.status],
+                  "id": update.message_id}
+        if update.message_id is not None:
+            if conn.execute(_FAST_BY_ID, params).rowcount:
+                return "updated"
+            # The tag may name a row whose sid differs (an earlier attempt's callback): fall back to the sid.
+        return "updated" if conn.execute(_FAST_BY_SID, params).rowcount else "stale"
     with transaction(conn):
         row = None
         if update.message_id is not None:
