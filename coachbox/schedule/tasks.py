@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from huey import Huey, crontab
 
-from coachbox.schedule import daily
+from coachbox.schedule import daily, followup
 from coachbox.schedule.coach import Coach
 from coachbox.schedule.runs import Job, run_job
 
@@ -13,6 +13,8 @@ def jobs(settings) -> list[Job]:
     """The periodic jobs, for people (`coachbox jobs`, the admin page)."""
     return [
         Job("daily_lessons", "every minute", "daily lessons to learners whose local lesson time has come"),
+        Job("quiz_followups", "every minute",
+            f"a lesson's quiz {settings.learning.quiz_followup_minutes} min after it, unless the learner started it"),
     ]
 
 
@@ -26,4 +28,11 @@ def register(huey: Huey, context) -> dict:
         coach = Coach.of(services)
         run_job(services, "daily_lessons", lambda conn, now: daily.run_daily_lessons(conn, coach, now))
 
-    return {"daily_lessons": daily_lessons}
+    @huey.periodic_task(crontab(minute="*"), name="quiz_followups")
+    @huey.lock_task("schedule.quiz_followups")
+    def quiz_followups():
+        services = context.get()
+        coach = Coach.of(services)
+        run_job(services, "quiz_followups", lambda conn, now: followup.run_followups(conn, coach, now))
+
+    return {"daily_lessons": daily_lessons, "quiz_followups": quiz_followups}

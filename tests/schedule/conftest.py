@@ -11,6 +11,7 @@ from coachbox.content.importer import import_folder
 from coachbox.schedule.coach import Coach
 
 _phones = itertools.count(100)
+_sids = itertools.count(1)
 
 
 @pytest.fixture
@@ -50,6 +51,19 @@ class Box:
         self.conn.execute("INSERT INTO enrollments (learner_id, course_id, started_at) VALUES (?, ?, ?)",
                           (learner_id, self.course_id, created_at))
         return learner_id
+
+    def say(self, learner_id, text, now):
+        """The learner sends a message (through the real conversation turn); returns the reply bodies."""
+        from coachbox.channels.base import Inbound
+        from coachbox.conversation.service import handle_inbound_sync
+
+        row = self.conn.execute("SELECT channel_key, phone FROM learners WHERE id = ?", (learner_id,)).fetchone()
+        inbound = Inbound("whatsapp", row["channel_key"], text, f"SM{next(_sids):08d}", now, phone=row["phone"])
+        res = self.coach.resources
+        outcome = handle_inbound_sync(self.conn, self.coach.cache, self.coach.settings, res.catalogue(self.conn),
+                                      res.texts, inbound, now)
+        return [self.conn.execute("SELECT body FROM messages WHERE id = ?", (i,)).fetchone()[0]
+                for i in outcome.outbox_ids]
 
     def restart_course(self, learner_id):
         """Back to lesson 1 (the sample course has only a few lessons) and a fresh next-lesson instant."""
