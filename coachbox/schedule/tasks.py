@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from huey import Huey, crontab
 
-from coachbox.schedule import daily, followup
+from coachbox.schedule import daily, followup, reminders
 from coachbox.schedule.coach import Coach
 from coachbox.schedule.runs import Job, run_job
 
@@ -15,6 +15,9 @@ def jobs(settings) -> list[Job]:
         Job("daily_lessons", "every minute", "daily lessons to learners whose local lesson time has come"),
         Job("quiz_followups", "every minute",
             f"a lesson's quiz {settings.learning.quiz_followup_minutes} min after it, unless the learner started it"),
+        Job("reminders", "every 5 minutes",
+            f"one nudge at {settings.schedule.reminder_hour}:00 local to learners who missed today's lesson "
+            f"(back-off {settings.schedule.reminder_backoff_days} days when silent)"),
     ]
 
 
@@ -35,4 +38,11 @@ def register(huey: Huey, context) -> dict:
         coach = Coach.of(services)
         run_job(services, "quiz_followups", lambda conn, now: followup.run_followups(conn, coach, now))
 
-    return {"daily_lessons": daily_lessons, "quiz_followups": quiz_followups}
+    @huey.periodic_task(crontab(minute="*/5"), name="reminders")
+    @huey.lock_task("schedule.reminders")
+    def send_reminders():
+        services = context.get()
+        coach = Coach.of(services)
+        run_job(services, "reminders", lambda conn, now: reminders.run_reminders(conn, coach, now))
+
+    return {"daily_lessons": daily_lessons, "quiz_followups": quiz_followups, "reminders": send_reminders}

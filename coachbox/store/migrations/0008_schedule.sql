@@ -32,5 +32,5 @@ ALTER TABLE review_items ADD COLUMN lapses INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE review_items ADD COLUMN last_reviewed_at TEXT;
 ALTER TABLE review_items ADD COLUMN source_answer_id INTEGER;  -- the wrong answer that (re)started the item
 
--- Reminder and review scans look up a learner's proactive history by kind.
-CREATE INDEX schedule_deliveries_kind ON deliveries(kind, learner_id, key);
+-- Reminders and summaries find one day's deliveries of a kind (kind, key); per learner the UNIQUE index serves.
+CREATE INDEX schedule_deliveries_kind_key ON deliveries(kind, key);
