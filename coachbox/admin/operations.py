@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 from sanic import Blueprint, Request
@@ -34,17 +33,20 @@ def _settings_rows(settings) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def _job_runs(conn) -> list:
-    """The newest run of each scheduled job, from the scheduler's job_runs table (empty before its migration)."""
-    try:
-        from coachbox.store.schedule import latest_runs
-    except ImportError:
-        return []
-    try:
-        runs = latest_runs(conn)
-    except sqlite3.OperationalError:  # no job_runs table yet
-        return []
-    return [runs[name] for name in sorted(runs)]
+def _job_runs(conn, settings) -> list[dict]:
+    """Every scheduled job with its last run: the scheduler's own table (`coachbox jobs` shows the same), then any
+    other job that recorded runs in job_runs."""
+    from coachbox.schedule.runs import job_table
+    from coachbox.schedule.tasks import jobs
+    from coachbox.store.schedule import latest_runs
+
+    rows = job_table(conn, jobs(settings))
+    known = {r["name"] for r in rows}
+    for name, run in sorted(latest_runs(conn).items()):
+        if name not in known:
+            rows.append({"name": name, "when": "", "what": "", "last_started": run["started_at"],
+                         "last_finished": run["finished_at"], "outcome": run["outcome"], "detail": run["detail"]})
+    return rows
 
 
 def _backups(settings) -> list[dict]:
@@ -63,7 +65,7 @@ async def operations(request: Request):
 
     def load(conn):
         return (admin_ops.outbox_rows(conn, ("failed", "undelivered")),
-                admin_ops.outbox_rows(conn, ("queued", "retry", "sending", "waiting")), _job_runs(conn))
+                admin_ops.outbox_rows(conn, ("queued", "retry", "sending", "waiting")), _job_runs(conn, settings))
 
     failed, queued, jobs = await services.db.run(load)
     from coachbox.appliance import run_checks

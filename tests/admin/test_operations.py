@@ -70,11 +70,12 @@ async def test_it_vouches_for_signed_in_editors_on_the_simulator_api(app, client
 async def test_it_lists_the_last_run_of_each_job(app, client, cast, conn):
     for name, started, outcome, detail in (("daily_lessons", "2026-03-02T04:00:00+00:00", "ok", "old run"),
                                            ("daily_lessons", "2026-03-02T04:59:00+00:00", "ok", "312 lessons"),
-                                           ("rollup", "2026-03-02T00:05:00+00:00", "error", "<b>disk full</b>")):
+                                           ("some_other_job", "2026-03-02T00:05:00+00:00", "error", "<b>disk full</b>")):
         conn.execute("INSERT INTO job_runs (name, started_at, finished_at, outcome, detail) VALUES (?, ?, ?, ?, ?)",
                      (name, started, started, outcome, detail))
     await signed_in(client, "alice@school.test")
     _, page = await client.get("/admin/operations")
     assert "312 lessons" in page.text and "old run" not in page.text
-    assert "&lt;b&gt;disk full&lt;/b&gt;" in page.text
+    assert "&lt;b&gt;disk full&lt;/b&gt;" in page.text and "some_other_job" in page.text
+    assert "quiz_followups" in page.text and "never run" in page.text  # the scheduler's job list, run or not
     assert "configuration loaded" in page.text  # the full `coachbox check` findings (appliance.run_checks)
