@@ -109,7 +109,9 @@ def handle_inbound_sync(conn: sqlite3.Connection, cache: Any, settings: Settings
     """The whole turn in one BEGIN IMMEDIATE transaction: it also serialises turns across processes, and the
     session is read and written while the lock is held, so two messages from one learner never interleave."""
     rules = rules or rules_from(settings)
-    with transaction(conn):
+    # One diskcache transaction for the turn's rate-limit counters and session (each would be its own SQLite
+    # commit otherwise); taken after the database's write lock, in the same order as the scheduler's turns.
+    with transaction(conn), cache.transact(retry=True):
         if conn.execute("SELECT 1 FROM messages WHERE idempotency_key = ?", (inbound_key(inbound),)).fetchone():
             return TurnOutcome(duplicate=True, learner_id=None, outbox_ids=[])
         learner_id, _ = learners.upsert(

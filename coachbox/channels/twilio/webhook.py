@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Mapping
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlparse, urlsplit
 
 import phonenumbers
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator, add_port, compare, remove_port
 
 from coachbox.channels.base import Inbound, InboundMedia
 from coachbox.config import Settings
@@ -50,10 +50,19 @@ def signed_url(settings: Settings, path: str, query_string: str, headers: Mappin
 
 
 def signature_ok(auth_token: str, url: str, form: FormData, signature: str | None) -> bool:
-    """https://www.twilio.com/docs/usage/webhooks/webhooks-security (HMAC-SHA1 of URL + sorted fields)."""
+    """https://www.twilio.com/docs/usage/webhooks/webhooks-security (HMAC-SHA1 of URL + sorted fields).
+
+    Accepts what RequestValidator.validate accepts (the URL with or without its port: Twilio is inconsistent),
+    but RequestValidator always computes both HMACs; we try the URL as we know it first and stop at a match.
+    """
     if not signature or not auth_token:
         return False
-    return RequestValidator(auth_token).validate(url, form, signature)
+    validator = RequestValidator(auth_token)
+    parsed = urlparse(url)
+    for candidate in dict.fromkeys((url, remove_port(parsed), add_port(parsed))):
+        if compare(validator.compute_signature(candidate, form), signature):
+            return True
+    return False
 
 
 def e164(raw: str | None) -> str | None:
