@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from huey import Huey, crontab
 
-from coachbox.schedule import daily, followup, reminders
+from coachbox.schedule import daily, followup, housekeeping, reminders
 from coachbox.schedule.coach import Coach
 from coachbox.schedule.runs import Job, run_job
 
@@ -18,6 +18,9 @@ def jobs(settings) -> list[Job]:
         Job("reminders", "every 5 minutes",
             f"one nudge at {settings.schedule.reminder_hour}:00 local to learners who missed today's lesson "
             f"(back-off {settings.schedule.reminder_backoff_days} days when silent)"),
+        Job("nightly", f"every 15 minutes; works once a night at {settings.schedule.maintenance_time} "
+            f"({settings.org.default_timezone})",
+            f"daily_stats roll-ups, backup keeping {settings.schedule.backups_keep}, pruning, weekly optimize (Sundays)"),
     ]
 
 
@@ -45,4 +48,11 @@ def register(huey: Huey, context) -> dict:
         coach = Coach.of(services)
         run_job(services, "reminders", lambda conn, now: reminders.run_reminders(conn, coach, now))
 
-    return {"daily_lessons": daily_lessons, "quiz_followups": quiz_followups, "reminders": send_reminders}
+    @huey.periodic_task(crontab(minute="*/15"), name="nightly")
+    @huey.lock_task("schedule.nightly")
+    def nightly():
+        services = context.get()
+        run_job(services, "nightly", lambda conn, now: housekeeping.run_nightly(conn, services, now))
+
+    return {"daily_lessons": daily_lessons, "quiz_followups": quiz_followups, "reminders": send_reminders,
+            "nightly": nightly}

@@ -34,3 +34,5 @@ ALTER TABLE review_items ADD COLUMN source_answer_id INTEGER;  -- the wrong answ
 
 -- Reminders and summaries find one day's deliveries of a kind (kind, key); per learner the UNIQUE index serves.
 CREATE INDEX schedule_deliveries_kind_key ON deliveries(kind, key);
+-- The nightly roll-up counts one day's deliveries by creation time.
+CREATE INDEX schedule_deliveries_created ON deliveries(created_at);
