@@ -9,13 +9,29 @@ from sanic.response import json, text
 
 bp = Blueprint("health")
 
+# Statuses of work still to do: few rows, served by the partial index messages_outbox_due.
+BACKLOG_STATUSES = ("queued", "retry", "sending", "waiting")
+TOTALS_CACHE_KEY = "metrics:outbox-totals"
+TOTALS_CACHE_SECONDS = 60  # counting every message ever sent scans millions of rows: not on every scrape
 
-def _db_state(conn: sqlite3.Connection) -> dict:
-    conn.execute("SELECT 1").fetchone()
+
+def _backlog(conn: sqlite3.Connection) -> dict[str, int]:
+    """Outbox rows still to send, by status (cheap: health checks run every few seconds)."""
+    marks = ",".join("?" * len(BACKLOG_STATUSES))
+    rows = conn.execute(
+        f"SELECT status, COUNT(*) FROM messages WHERE direction = 'out' AND status IN ({marks}) GROUP BY status",
+        BACKLOG_STATUSES,
+    ).fetchall()
+    counts = dict.fromkeys(BACKLOG_STATUSES, 0)
+    counts.update({status: count for status, count in rows})
+    return counts
+
+
+def _totals(conn: sqlite3.Connection) -> dict[str, int]:
     rows = conn.execute(
         "SELECT status, COUNT(*) FROM messages WHERE direction = 'out' GROUP BY status"
     ).fetchall()
-    return {"ok": True, "outbox": {status: count for status, count in rows}}
+    return {status: count for status, count in rows}
 
 
 @bp.get("/healthz")
@@ -23,7 +39,7 @@ async def healthz(request: Request):
     services = request.app.ctx.services
     body: dict = {"status": "ok", "channel": services.channel.kind}
     try:
-        body["db"] = await services.db.run(_db_state)
+        body["db"] = {"ok": True, "outbox_backlog": await services.db.run(_backlog)}
     except sqlite3.Error as exc:
         body["db"] = {"ok": False, "error": str(exc)}
         body["status"] = "degraded"
@@ -39,18 +55,30 @@ def _escape_label(value: object) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+async def _cached_totals(services) -> dict[str, int]:
+    totals = services.cache.get(TOTALS_CACHE_KEY)
+    if totals is None:
+        totals = await services.db.run(_totals)
+        services.cache.set(TOTALS_CACHE_KEY, totals, expire=TOTALS_CACHE_SECONDS)
+    return totals
+
+
 @bp.get("/metrics")
 async def metrics(request: Request):
     services = request.app.ctx.services
-    lines = ["# HELP coachbox_requests_total HTTP requests by method, route and status.",
+    lines = ["# HELP coachbox_requests_total HTTP requests by method, route and status (this web process).",
              "# TYPE coachbox_requests_total counter"]
     for (method, route, status), count in sorted(request.app.ctx.metrics["requests"].items()):
         lines.append(
             f'coachbox_requests_total{{method="{method}",route="{_escape_label(route)}",status="{status}"}} {count}'
         )
-    state = await services.db.run(_db_state)
-    lines += ["# HELP coachbox_outbox_messages Outbound messages by status.", "# TYPE coachbox_outbox_messages gauge"]
-    for status, count in sorted(state["outbox"].items()):
+    lines += ["# HELP coachbox_outbox_backlog Outbound messages still to send, by status.",
+              "# TYPE coachbox_outbox_backlog gauge"]
+    for status, count in sorted((await services.db.run(_backlog)).items()):
+        lines.append(f'coachbox_outbox_backlog{{status="{_escape_label(status)}"}} {count}')
+    lines += ["# HELP coachbox_outbox_messages Outbound messages by status (refreshed at most once a minute).",
+              "# TYPE coachbox_outbox_messages gauge"]
+    for status, count in sorted((await _cached_totals(services)).items()):
         lines.append(f'coachbox_outbox_messages{{status="{_escape_label(status)}"}} {count}')
     lines += ["# HELP coachbox_queue_pending Tasks waiting in the Huey queue.", "# TYPE coachbox_queue_pending gauge",
               f"coachbox_queue_pending {services.huey.pending_count()}"]

@@ -31,3 +31,24 @@ async def test_it_serves_metrics_in_prometheus_text_format(app):
         assert line.startswith("# HELP ") or line.startswith("# TYPE ") or _SAMPLE.match(line), line
     assert any(line.startswith("coachbox_requests_total{") and 'route="healthz"' in line for line in lines)
     assert "coachbox_queue_pending 0" in lines
+
+
+@pytest.mark.anyio
+async def test_it_counts_the_outbox_backlog_cheaply_and_totals_in_metrics(app, conn, clock):
+    from coachbox.store.messages import OutboxDraft, enqueue_outbound
+
+    stamp = clock.now().isoformat()
+    learner = conn.execute(
+        "INSERT INTO learners (channel_key, created_at, updated_at) VALUES ('sim:+254700000001', ?, ?)",
+        (stamp, stamp),
+    ).lastrowid
+    for n, status in enumerate(("queued", "queued", "sent")):
+        enqueue_outbound(conn, learner_id=learner, channel="simulator", address="sim:+254700000001",
+                         draft=OutboxDraft(body=f"hello {n}", idempotency_key=f"k{n}"), now=clock.now(), status=status)
+    request, response = await app.asgi_client.get("/healthz")
+    assert response.json["db"]["outbox_backlog"]["queued"] == 2
+    assert "sent" not in response.json["db"]["outbox_backlog"]  # the total of all time is not a health check's job
+    request, response = await app.asgi_client.get("/metrics")
+    lines = response.body.decode().splitlines()
+    assert 'coachbox_outbox_backlog{status="queued"} 2' in lines
+    assert 'coachbox_outbox_messages{status="sent"} 1' in lines
