@@ -1,0 +1,25 @@
+"""Request limits and bad input at the HTTP edge: clear 4xx, never a 500 or a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_it_refuses_a_body_over_the_size_limit(settings, services):
+    """Enforced by Sanic's HTTP protocol before any handler runs, so this goes through a real server socket."""
+    from coachbox.app import create_app
+
+    small = settings.replace(server={"max_body_bytes": 1024})
+    app = create_app(small, services)
+    request, response = app.test_client.post("/webhooks/twilio", content=b"x" * 4096,
+                                             headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status == 413
+    assert "Traceback" not in response.text
+
+
+@pytest.mark.anyio
+async def test_it_answers_unknown_routes_with_a_json_404_and_a_request_id(app):
+    request, response = await app.asgi_client.get("/no/such/page")
+    assert response.status == 404
+    assert response.json["error"]
+    assert response.headers.get("x-request-id")
