@@ -132,5 +132,7 @@ def _event():
 
 
 def default_before() -> tuple[BeforeLesson, ...]:
-    """The messages that precede a lesson, in order (each feature module adds its own step)."""
-    return ()
+    """The messages that precede a lesson, in order: the Sunday summary, then review questions."""
+    from coachbox.schedule import summary
+
+    return (summary.before_lesson,)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from huey import Huey, crontab
 
-from coachbox.schedule import daily, followup, housekeeping, reminders
+from coachbox.schedule import daily, followup, housekeeping, reminders, streaks
 from coachbox.schedule.coach import Coach
 from coachbox.schedule.runs import Job, run_job
 
@@ -12,12 +12,15 @@ from coachbox.schedule.runs import Job, run_job
 def jobs(settings) -> list[Job]:
     """The periodic jobs, for people (`coachbox jobs`, the admin page)."""
     return [
-        Job("daily_lessons", "every minute", "daily lessons to learners whose local lesson time has come"),
+        Job("daily_lessons", "every minute", "daily lessons to learners whose local lesson time has come "
+            "(on Sundays with the weekly summary first, and due review questions)"),
         Job("quiz_followups", "every minute",
             f"a lesson's quiz {settings.learning.quiz_followup_minutes} min after it, unless the learner started it"),
         Job("reminders", "every 5 minutes",
             f"one nudge at {settings.schedule.reminder_hour}:00 local to learners who missed today's lesson "
             f"(back-off {settings.schedule.reminder_backoff_days} days when silent)"),
+        Job("streaks", "every 15 minutes", "at each learner's local midnight: a missed day uses a streak freeze "
+            "or ends the streak"),
         Job("nightly", f"every 15 minutes; works once a night at {settings.schedule.maintenance_time} "
             f"({settings.org.default_timezone})",
             f"daily_stats roll-ups, backup keeping {settings.schedule.backups_keep}, pruning, weekly optimize (Sundays)"),
@@ -54,5 +57,11 @@ def register(huey: Huey, context) -> dict:
         services = context.get()
         run_job(services, "nightly", lambda conn, now: housekeeping.run_nightly(conn, services, now))
 
-    return {"daily_lessons": daily_lessons, "quiz_followups": quiz_followups, "reminders": send_reminders,
+    @huey.periodic_task(crontab(minute="*/15"), name="streaks")
+    @huey.lock_task("schedule.streaks")
+    def midnight_streaks():
+        services = context.get()
+        run_job(services, "streaks", lambda conn, now: streaks.run_midnight(conn, now))
+
+    return {"streaks": midnight_streaks, "daily_lessons": daily_lessons, "quiz_followups": quiz_followups, "reminders": send_reminders,
             "nightly": nightly}
