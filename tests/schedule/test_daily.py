@@ -22,7 +22,8 @@ def run_until(box, clock: FakeClock, until: str, *, step_minutes: int = 5):
 
 def sent_at(box, learner_id):
     """UTC times (HH:MM) at which this learner's lessons were written to the outbox."""
-    return [r["created_at"][:16] for r in box.outbox(learner_id) if r["sequence"] == 0]
+    return [r["created_at"][:16] for r in box.outbox(learner_id)
+            if (r["idempotency_key"] or "").startswith("daily_lesson:") and r["idempotency_key"].endswith(":out:0")]
 
 
 @pytest.mark.parametrize("tz, utc", [
