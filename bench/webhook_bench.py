@@ -30,15 +30,14 @@ from twilio.request_validator import RequestValidator  # noqa: E402
 from tests.doubles.twilio_double import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 
 PUBLIC = "http://127.0.0.1:{port}"
+# As `coachbox run` serves (Sanic's multi-process mode, [server] workers from the environment), without the
+# Huey consumer: this measures the web process.
 SERVER = """
-import sys
-from coachbox.appliance import init_box
-from coachbox.app import create_app
+from coachbox.appliance import init_box, serve
 from coachbox.config import Settings
 settings = Settings.load()
 init_box(settings, quiet=True)
-app = create_app(settings)
-app.run(host="127.0.0.1", port=int(sys.argv[1]), single_process=True, access_log=False, motd=False)
+serve(settings, with_worker=False)
 """
 BARE = """
 import sys
@@ -166,6 +165,7 @@ def main() -> None:
     parser.add_argument("--open-rate", type=float, default=1000)
     parser.add_argument("--open-seconds", type=float, default=60)
     parser.add_argument("--replays", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=1, help="[server] workers for coachbox")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu) or brew install wrk")
@@ -182,6 +182,7 @@ def main() -> None:
                    "COACHBOX_TWILIO_API_BASE_URL": double_url, "COACHBOX_TWILIO_MESSAGES_PER_SECOND": "1000",
                    "COACHBOX_TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
                    "COACHBOX_SERVER_PUBLIC_URL": PUBLIC.format(port=port), "COACHBOX_SERVER_PORT": str(port),
+                   "COACHBOX_SERVER_HOST": "127.0.0.1", "COACHBOX_SERVER_WORKERS": str(args.workers),
                    "COACHBOX_CONFIG": str(REPO / "coachbox.toml"),
                    "PATH": "/usr/bin:/bin"}
             server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], cwd=REPO, env=env,
@@ -195,7 +196,7 @@ def main() -> None:
             _lua(bare_script, PUBLIC.format(port=bare_port) + "/webhooks/twilio", 2000, "2")
             bare_rps, _ = _wrk(bare_port, bare_script, args.seconds)
             full_rps, full_out = _wrk(port, script, args.seconds)
-            print(f"bare Sanic form POST: {bare_rps:.0f} req/s; coachbox webhook (signature + de-dup + engine + "
+            print(f"bare Sanic form POST: {bare_rps:.0f} req/s; coachbox webhook, {args.workers} worker(s) (signature + de-dup + engine + "
                   f"outbox): {full_rps:.0f} req/s; ratio {full_rps / bare_rps * 100:.0f}%")
             print("  (wrk cycles 20,000 signed messages: later rounds are replays, answered by de-dup)")
             result = asyncio.run(_open_loop(port, args.open_rate, args.open_seconds, 100_000))

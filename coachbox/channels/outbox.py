@@ -253,48 +253,16 @@ def backoff_seconds(attempts: int, retry_after: float | None = None, *, rng: ran
 CONFIRM_LEAD_SECONDS = 0.05  # confirm a claim this long before its slot, so the writer's latency does not bunch sends
 
 
-class _Coalesced:
-    """Small writes from concurrent sends, run together in one writer call (one transaction) per round.
-
-    A batch of sends due at the same moment would otherwise each take its own trip to the writer thread
-    and its own commit; under load a round simply gathers whatever arrived while the previous one ran.
-    """
-
-    def __init__(self, db, fn) -> None:
-        self.db, self.fn = db, fn
-        self._pending: list[tuple[tuple, asyncio.Future]] = []
-        self._task: asyncio.Task | None = None
-
-    async def __call__(self, *item):
-        future = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.ensure_future(self._flush())
-        return await future
-
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                results = await self.db.run(self.fn, [item for item, _ in batch])
-            except Exception as exc:  # noqa: BLE001 - each waiting send gets the error
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), result in zip(batch, results):
-                if not future.done():
-                    future.set_result(result)
-
-
 @dataclass(frozen=True)
 class _Writes:
-    confirm: _Coalesced
-    mark_sent: _Coalesced
+    """A batch's small writes, coalesced: sends due at the same moment share one writer trip and one commit."""
+
+    confirm: Any
+    mark_sent: Any
 
     @classmethod
     def on(cls, db) -> "_Writes":
-        return cls(_Coalesced(db, _confirm_claims), _Coalesced(db, _mark_sent_many))
+        return cls(db.coalesce(_confirm_claims), db.coalesce(_mark_sent_many))
 
 
 async def _media_urls(services, row: _Row) -> tuple[str, ...]:
@@ -342,7 +310,7 @@ async def _send_one(services, row: _Row, outbound: Outbound, slot: float, claime
         await asyncio.sleep(lead)
     # Confirmed just before the slot, not at the claim: a reconcile elsewhere may have released the row while
     # it waited. After this the claim is fresh, so no reconcile can judge it stale before the request is out.
-    if not await writes.confirm(row.id, claimer, row.claimed_at, services.clock.now().isoformat()):
+    if not await writes.confirm((row.id, claimer, row.claimed_at, services.clock.now().isoformat())):
         log.warning("outbox claim lost before sending; not sent by this sender", extra={"message_id": row.id})
         return
     if slot - time.time() < -0.5 / rate:
@@ -361,7 +329,7 @@ async def _send_one(services, row: _Row, outbound: Outbound, slot: float, claime
         log.exception("outbox send crashed", extra={"message_id": row.id})
         await _record_failure(services, row, ChannelError(repr(exc), code="timeout"))
         return
-    await writes.mark_sent(row.id, result.provider_sid, outbound.content_sid, services.clock.now().isoformat())
+    await writes.mark_sent((row.id, result.provider_sid, outbound.content_sid, services.clock.now().isoformat()))
 
 
 async def _record_failure(services, row: _Row, exc: ChannelError) -> None:
@@ -512,6 +480,9 @@ class Sender:
     """Drains the outbox in the web process: kick() after a turn commits, so a reply leaves at once."""
 
     POLL_SECONDS = 5.0  # safety net for retries that fall due and rows written by other processes
+    # After a kick, wait this long before claiming: replies of turns committing meanwhile share one claim
+    # and one batch of writes, instead of one drain per webhook competing with the handlers on this loop.
+    GATHER_SECONDS = 0.005
 
     def __init__(self, services) -> None:
         self.services = services
@@ -540,6 +511,7 @@ class Sender:
                 log.exception("outbox drain failed")
             try:
                 await asyncio.wait_for(self._event.wait(), timeout=self.POLL_SECONDS)
+                await asyncio.sleep(self.GATHER_SECONDS)
             except asyncio.TimeoutError:
                 pass
             self._event.clear()

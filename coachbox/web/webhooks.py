@@ -13,7 +13,7 @@ from sanic.response import HTTPResponse, empty, text
 from coachbox.channels import outbox
 from coachbox.channels.outbox import Sender
 from coachbox.channels.twilio import media as twilio_media
-from coachbox.channels.twilio.status import BadStatus, apply_status, parse_status
+from coachbox.channels.twilio.status import BadStatus, apply_receipts, apply_status, is_receipt, parse_status
 from coachbox.channels.twilio.webhook import BadInbound, FormData, parse_inbound, signature_ok, signed_url
 from coachbox.store.messages import is_duplicate_inbound
 
@@ -101,8 +101,16 @@ async def status(request: Request) -> HTTPResponse:
     except BadStatus as exc:
         raise BadRequest(str(exc)) from None
     settings = services.settings
-    result = await services.db.run(apply_status, update, services.clock.now().isoformat(),
-                                   lambda key: outbox.template_sid(settings, key) is not None)
+    now = services.clock.now().isoformat()
+    if is_receipt(update):
+        # Coalesced: a burst of receipts shares one trip to the writer thread and one commit.
+        receipts = services.extras.get("status_receipts")
+        if receipts is None:
+            receipts = services.extras["status_receipts"] = services.db.coalesce(apply_receipts)
+        result = await receipts((update, now))
+    else:
+        result = await services.db.run(apply_status, update, now,
+                                       lambda key: outbox.template_sid(settings, key) is not None)
     if result == "requeued" and (sender := _sender(request)) is not None:
         sender.kick()
     return empty(status=204)

@@ -65,22 +65,35 @@ _FAST_BY_ID = _FAST_UPDATE.format(where="id = :id")
 _FAST_BY_SID = _FAST_UPDATE.format(where="provider_sid = :sid")
 
 
+def is_receipt(update: StatusUpdate) -> bool:
+    """A plain delivery receipt: a known status and no error code, so only the forward-only move to make."""
+    return update.error_code is None and update.status in RANK
+
+
+def _apply_receipt(conn: sqlite3.Connection, update: StatusUpdate, now: str) -> str:
+    # Receipts dominate webhook traffic (three or so per message): one UPDATE that applies the forward-only rule
+    # itself, instead of a read-then-write transaction. A row it does not touch is stale or not ours.
+    params = {"status": update.status, "sid": update.sid, "now": now, "rank": RANK[update.status],
+              "id": update.message_id}
+    if update.message_id is not None and conn.execute(_FAST_BY_ID, params).rowcount:
+        return "updated"
+    # No tag, or the tag names a row whose sid differs (an earlier attempt's callback): by the sid then.
+    return "updated" if conn.execute(_FAST_BY_SID, params).rowcount else "stale"
+
+
+def apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[StatusUpdate, str]]) -> list[str]:
+    """Many receipts ([(update, now)]) in one transaction: one commit for a whole burst of callbacks."""
+    with transaction(conn):
+        return [_apply_receipt(conn, update, now) for update, now in receipts]
+
+
 def apply_status(conn: sqlite3.Connection, update: StatusUpdate, now: str,
                  has_template: Callable[[str | None], bool] = lambda key: False) -> str:
     """Apply one callback; returns what happened: updated | stale | unknown | requeued | ignored."""
     if update.status not in _KNOWN:
         return "ignored"  # a status Twilio adds later: harmless to skip, never an error
-    if update.error_code is None and update.status in RANK:
-        # Delivery receipts dominate webhook traffic (three or so per message): without an error code there is
-        # nothing but the forward-only move to make, so one autocommit UPDATE (atomic on its own) does it,
-        # instead of a read-then-write transaction. A row it does not touch is stale or not ours.
-        params = {"status": update.status, "sid": update.sid, "now": now, "rank": RANK[update.status],
-                  "id": update.message_id}
-        if update.message_id is not None:
-            if conn.execute(_FAST_BY_ID, params).rowcount:
-                return "updated"
-            # The tag may name a row whose sid differs (an earlier attempt's callback): fall back to the sid.
-        return "updated" if conn.execute(_FAST_BY_SID, params).rowcount else "stale"
+    if is_receipt(update):
+        return _apply_receipt(conn, update, now)
     with transaction(conn):
         row = None
         if update.message_id is not None:
