@@ -133,6 +133,6 @@ def _event():
 
 def default_before() -> tuple[BeforeLesson, ...]:
     """The messages that precede a lesson, in order: the Sunday summary, then review questions."""
-    from coachbox.schedule import summary
+    from coachbox.schedule import review, summary
 
-    return (summary.before_lesson,)
+    return (summary.before_lesson, review.before_lesson)
