@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from huey import Huey, crontab
 
-from coachbox.schedule import daily, followup, housekeeping, reminders, review, streaks
+from coachbox.schedule import broadcasts, daily, followup, housekeeping, reminders, review, streaks
 from coachbox.schedule.coach import Coach
 from coachbox.schedule.runs import Job, run_job
 
@@ -19,6 +19,7 @@ def jobs(settings) -> list[Job]:
         Job("reminders", "every 5 minutes",
             f"one nudge at {settings.schedule.reminder_hour}:00 local to learners who missed today's lesson "
             f"(back-off {settings.schedule.reminder_backoff_days} days when silent)"),
+        Job("broadcasts", "every minute", "scheduled broadcasts into the outbox, held to each learner's quiet-hours end"),
         Job("review", "every 10 minutes", "new quiz answers into spaced-repetition (SM-2) review items"),
         Job("streaks", "every 15 minutes", "at each learner's local midnight: a missed day uses a streak freeze "
             "or ends the streak"),
@@ -70,5 +71,12 @@ def register(huey: Huey, context) -> dict:
         services = context.get()
         run_job(services, "review", lambda conn, now: review.ingest_answers(conn, now))
 
-    return {"review": review_ingest, "streaks": midnight_streaks, "daily_lessons": daily_lessons, "quiz_followups": quiz_followups, "reminders": send_reminders,
+    @huey.periodic_task(crontab(minute="*"), name="broadcasts")
+    @huey.lock_task("schedule.broadcasts")
+    def send_broadcasts():
+        services = context.get()
+        coach = Coach.of(services)
+        run_job(services, "broadcasts", lambda conn, now: broadcasts.run_broadcasts(conn, coach, now))
+
+    return {"broadcasts": send_broadcasts, "review": review_ingest, "streaks": midnight_streaks, "daily_lessons": daily_lessons, "quiz_followups": quiz_followups, "reminders": send_reminders,
             "nightly": nightly}
