@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("src", help="the backup file")
     p.add_argument("--force", action="store_true", help="replace existing data (it is moved aside first)")
     command("check", _check, "check configuration, content, channel credentials and SQLite")
+    p = command("jobs", _jobs, "list the scheduled background jobs, their last run and outcome")
+    p.add_argument("--json", action="store_true", help="one JSON object per job instead of a table")
     return parser
 
 
@@ -182,6 +184,12 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
         worst = max(worst, 1 if finding.level == "error" else 0)
     print("All checks passed." if worst == 0 else "Some checks failed.")
     return worst
+
+
+def _jobs(settings: Settings, args: argparse.Namespace) -> int:
+    from coachbox.schedule.runs import print_jobs
+
+    return print_jobs(settings, as_json=args.json)
 
 
 def _with_address(settings: Settings, args: argparse.Namespace) -> Settings:

@@ -60,3 +60,95 @@ def job_table(conn: sqlite3.Connection, jobs: list[Job]) -> list[dict]:
             "outcome": run["outcome"] if run else "never run", "detail": run["detail"] if run else "",
         })
     return rows
+
+
+# -- every other feature's periodic tasks, recorded through Huey's signals -------------------------------------------
+def record_other_periodic_tasks(huey: Any, context: Any, mine: set[str]) -> None:
+    """job_runs rows for periodic tasks that do not record themselves (checkpoint, outbox drain, sweeps…), so
+    `coachbox jobs` and the admin page show their last run too. Recording never breaks the task."""
+    from huey.api import PeriodicTask
+    from huey.signals import SIGNAL_COMPLETE, SIGNAL_ERROR, SIGNAL_EXECUTING
+
+    running: dict[str, int] = {}
+
+    @huey.signal(SIGNAL_EXECUTING, SIGNAL_COMPLETE, SIGNAL_ERROR)
+    def _record(signal: str, task: Any, exc: BaseException | None = None) -> None:
+        if not isinstance(task, PeriodicTask) or task.name in mine:
+            return
+        try:
+            services = context.get()
+            now = services.clock.now()
+            if signal == SIGNAL_EXECUTING:
+                running[task.id] = services.db.run_sync(lambda conn: _in_tx(conn, q.start_run, task.name, now))
+                return
+            run_id = running.pop(task.id, None)
+            if run_id is None:
+                return
+            outcome, detail = ("ok", "") if signal == SIGNAL_COMPLETE else ("error", f"{type(exc).__name__}: {exc}")
+            services.db.run_sync(lambda conn: _in_tx(conn, q.finish_run, run_id, outcome, detail, now,
+                                                     idle=outcome == "ok"))
+        except Exception:  # noqa: BLE001
+            log.warning("could not record a job run", exc_info=True, extra={"job": task.name})
+
+
+def schedule_text(task: Any) -> str:
+    """A periodic task's crontab in words, found by asking it about each minute of a day (UTC)."""
+    from datetime import timedelta, timezone
+
+    start = datetime(2026, 3, 2, tzinfo=timezone.utc).replace(tzinfo=None)  # huey validates naive UTC
+    hits = [m for m in range(1440) if task.validate_datetime(start + timedelta(minutes=m))]
+    if not hits:
+        return "not on Mondays"
+    steps = {b - a for a, b in zip(hits, hits[1:])} | ({hits[0] + 1440 - hits[-1]} if len(hits) > 1 else set())
+    if len(steps) == 1 and len(hits) > 1:
+        step = steps.pop()
+        if step % 60 == 0:
+            return "every hour" if step == 60 else f"every {step // 60} hours"
+        return "every minute" if step == 1 else f"every {step} minutes"
+    if len(hits) <= 4:
+        return ", ".join(f"{m // 60:02d}:{m % 60:02d} UTC" for m in hits)
+    return f"{len(hits)} times a day"
+
+
+def all_jobs(settings: Any) -> list[Job]:
+    """Every periodic task the worker runs: ours with their descriptions, the rest by name and crontab."""
+    from huey.api import PeriodicTask
+
+    from coachbox.jobs.queue import create_huey
+    from coachbox.jobs.tasks import register
+    from coachbox.schedule.tasks import jobs
+
+    huey = create_huey(settings, immediate=True)  # in-memory: listing must not touch the real queue
+    register(huey, settings)
+    described = {job.name: job for job in jobs(settings)}
+    found = []
+    for name, task_class in sorted(huey._registry._registry.items()):
+        if not issubclass(task_class, PeriodicTask):
+            continue
+        short = task_class.__name__  # the name= given to periodic_task (what SIGNAL handlers see as task.name)
+        found.append(described.get(short) or Job(short, schedule_text(task_class()), "(another feature's task)"))
+    return found
+
+
+def print_jobs(settings: Any, *, as_json: bool = False) -> int:
+    """`coachbox jobs`: every periodic job, when it runs, its last run and outcome."""
+    import json
+
+    from coachbox.store import open_database
+
+    conn = open_database(settings.db_path)
+    try:
+        table = job_table(conn, all_jobs(settings))
+    finally:
+        conn.close()
+    if as_json:
+        for row in table:
+            print(json.dumps(row, ensure_ascii=False))
+        return 0
+    for row in table:
+        last = (row["last_finished"] or row["last_started"] or "")[:19].replace("T", " ")
+        print(f"{row['name']:<20} {row['when']}")
+        print(f"{'':<20} last run: {last + ' UTC' if last else 'never'} · {row['outcome']}"
+              + (f" · {row['detail']}" if row["detail"] else ""))
+        print(f"{'':<20} {row['what']}")
+    return 0

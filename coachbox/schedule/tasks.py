@@ -6,7 +6,7 @@ from huey import Huey, crontab
 
 from coachbox.schedule import broadcasts, daily, followup, housekeeping, reminders, review, streaks
 from coachbox.schedule.coach import Coach
-from coachbox.schedule.runs import Job, run_job
+from coachbox.schedule.runs import Job, record_other_periodic_tasks, run_job
 
 
 def jobs(settings) -> list[Job]:
@@ -30,6 +30,7 @@ def jobs(settings) -> list[Job]:
 
 
 def register(huey: Huey, context) -> dict:
+    """Our periodic tasks, each recording its runs in job_runs (plus a recorder for everyone else's)."""
     # The consumer runs in UTC and crontab(minute='*') also fires at start-up: both fine, the truth is in SQLite
     # (next_lesson_at and the deliveries keys), so a run at any moment does exactly what is due then.
     @huey.periodic_task(crontab(minute="*"), name="daily_lessons")
@@ -78,5 +79,6 @@ def register(huey: Huey, context) -> dict:
         coach = Coach.of(services)
         run_job(services, "broadcasts", lambda conn, now: broadcasts.run_broadcasts(conn, coach, now))
 
+    record_other_periodic_tasks(huey, context, {job.name for job in jobs(context.settings)})
     return {"broadcasts": send_broadcasts, "review": review_ingest, "streaks": midnight_streaks, "daily_lessons": daily_lessons, "quiz_followups": quiz_followups, "reminders": send_reminders,
             "nightly": nightly}
