@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -65,6 +66,21 @@ class Plan:
 def load_plans(raw: Mapping[str, Any]) -> dict[str, Plan]:
     """Settings.plans (the raw [plans.*] tables) → Plans; a PlanError names the key at fault."""
     return {name: _plan(name, table) for name, table in raw.items()}
+
+
+_PARSED: dict[int, tuple[weakref.ref, dict[str, Plan]]] = {}
+
+
+def plans_for(settings: Any) -> dict[str, Plan]:
+    """The parsed plans of this Settings object, parsed once: every chat turn asks, and Settings is frozen."""
+    hit = _PARSED.get(id(settings))
+    if hit is not None and hit[0]() is settings:
+        return hit[1]
+    plans = load_plans(settings.plans)
+    if len(_PARSED) > 64:
+        _PARSED.clear()  # only tests make many Settings; a process serves one
+    _PARSED[id(settings)] = (weakref.ref(settings), plans)
+    return plans
 
 
 def _plan(name: str, table: Mapping[str, Any]) -> Plan:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coachbox.payments.mpesa import DarajaClient
-from coachbox.payments.plans import Plan, load_plans
+from coachbox.payments.plans import Plan, plans_for
 from coachbox.payments.stripe_checkout import StripeCheckout
 
 
@@ -24,7 +24,7 @@ class Payments:
             from coachbox.conversation.texts import Texts
 
             texts = Texts.load(settings.content_dir / "locales")
-        return cls(settings, load_plans(settings.plans), texts,
+        return cls(settings, plans_for(settings), texts,
                    DarajaClient(settings) if settings.mpesa.consumer_key else None,
                    StripeCheckout(settings) if settings.stripe.secret_key else None)
 

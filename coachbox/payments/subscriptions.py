@@ -73,11 +73,11 @@ def with_access(conn: sqlite3.Connection, settings: Any, learner: Any, now: date
     """The engine's Learner with its Access filled in (the conversation service calls this every turn)."""
     from dataclasses import replace
 
-    from coachbox.payments.plans import load_plans
+    from coachbox.payments.plans import plans_for
 
     if learner is None:
         return None
-    plans = load_plans(settings.plans)
+    plans = plans_for(settings)
     return replace(learner, access=load_access(conn, settings, plans, learner.id, learner.phone, now))
 
 
