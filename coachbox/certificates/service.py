@@ -71,7 +71,7 @@ def _score_from_progress(conn: sqlite3.Connection, learner_id: int, course_id: i
 
 def _context(conn: sqlite3.Connection, learner_id: int, course_id: int) -> dict:
     learner = conn.execute(
-        "SELECT id, name, profile_name, language, timezone, channel, channel_key FROM learners WHERE id = ?",
+        "SELECT id, name, profile_name, language, timezone, channel, channel_key, status FROM learners WHERE id = ?",
         (learner_id,),
     ).fetchone()
     if learner is None:
@@ -91,6 +91,9 @@ def issue_certificate(services, learner_id: int, course_id: int, *, resend_key: 
     """
     settings, db, now = services.settings, services.db, services.clock.now()
     ctx = db.run_sync(_context, learner_id, course_id)
+    if ctx["learner"]["status"] == "deleted":
+        # A task queued before the learner's DELETE: drawing or re-drawing would put their name back on disk.
+        return Issued(None, False, ctx["eligibility"])
     if ctx["existing"] is not None:
         ensure_file(services, ctx["existing"])
         db.run_sync(_close_request, learner_id, course_id, "done")
@@ -232,10 +235,17 @@ def ensure_file(services, certificate: store.CertificateRow) -> Path:
 
 # -- re-sending and revoking ------------------------------------------------------------------------------------
 
+def _is_erased(conn: sqlite3.Connection, learner_id: int) -> bool:
+    row = conn.execute("SELECT status FROM learners WHERE id = ?", (learner_id,)).fetchone()
+    return row is None or row["status"] == "deleted"
+
+
 def resend_certificate(services, learner_id: int, *, course_id: int | None = None,
                        request_key: str | None = None) -> store.CertificateRow | None:
     """CERTIFICATE: send the learner's newest valid certificate again; None when they have none."""
     now = services.clock.now()
+    if services.db.run_sync(_is_erased, learner_id):
+        return None  # the learner erased their data since asking: nothing to draw, nobody to send to
     certificates = [c for c in services.db.run_sync(store.for_learner, learner_id, course_id) if c.valid]
     if not certificates:
         return None

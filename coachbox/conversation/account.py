@@ -63,7 +63,8 @@ def delete(turn: Turn) -> None:
 def confirm_delete(turn: Turn, said: str) -> None:
     if turn.texts.is_word(turn.lang, "yes", normalise(said)):
         turn.do(EraseLearner())
-        turn.say("account.deleted")
+        # kind "farewell": once the sender hands it to the provider, the row forgets the address (migration 0010).
+        turn.say("account.deleted", kind="farewell")
         turn.state = State(flow="new")
         return
     turn.state = with_flow(turn.state, turn.state.return_flow if turn.state.lesson_id else "idle")

@@ -34,3 +34,11 @@ def check(cache: Any, learner_id: int, now: datetime, limits: Limits) -> Verdict
     if cache.add(f"rl:notice:{window}", 1, expire=7200, retry=True):
         return "notice"
     return "silent"
+
+
+def forget(cache: Any, learner_id: int, now: datetime) -> None:
+    """Drop an erased learner's counters (only the current windows exist: older ones have expired)."""
+    stamp = int(now.timestamp())
+    for window in (f"rl:m:{learner_id}:{stamp // 60}", f"rl:h:{learner_id}:{stamp // 3600}"):
+        cache.delete(window, retry=True)
+        cache.delete(f"rl:notice:{window}", retry=True)

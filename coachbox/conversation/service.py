@@ -46,6 +46,7 @@ class TurnOutcome:
     outbox_ids: list[int]
     followups: tuple[Followup, ...] = ()
     rate_limited: bool = False
+    erased_files: tuple[str, ...] = ()  # under data/: removed once the erasing turn has committed
 
 
 def rules_from(settings: Settings) -> Rules:
@@ -109,6 +110,14 @@ def handle_inbound_sync(conn: sqlite3.Connection, cache: Any, settings: Settings
     """The whole turn in one BEGIN IMMEDIATE transaction: it also serialises turns across processes, and the
     session is read and written while the lock is held, so two messages from one learner never interleave."""
     rules = rules or rules_from(settings)
+    outcome = _inbound_turn(conn, cache, settings, catalogue, texts, inbound, now, rules)
+    if outcome.erased_files:  # after the commit: a rolled-back DELETE must not have lost the learner's files
+        remove_files(settings, outcome.erased_files)
+    return outcome
+
+
+def _inbound_turn(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: Catalogue, texts: Texts,
+                  inbound: Inbound, now: datetime, rules: Rules) -> TurnOutcome:
     # One diskcache transaction for the turn's rate-limit counters and session (each would be its own SQLite
     # commit otherwise); taken after the database's write lock, in the same order as the scheduler's turns.
     with transaction(conn), cache.transact(retry=True):
@@ -180,17 +189,31 @@ def _turn(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: C
         # A bug must not silence the bot or make Twilio retry forever: apologise, start the flow afresh.
         log.exception("engine failed", extra={"learner_id": learner_id, "flow": state.flow})
         decision = Decision(rebuild(learner, catalogue), (Reply(texts.t(learner.language, "error.sorry")),), ())
-    followups = _apply(conn, cache, learner_id, decision, now, question_key=key, language=learner.language)
+    erased: list[str] = []
+    followups = _apply(conn, cache, learner_id, decision, now, question_key=key, language=learner.language,
+                       erased_files=erased)
     ids = _write_replies(conn, learner_id, decision.replies, now, channel=channel, address=address, key=key,
                          template=template)
-    erased = any(isinstance(e, fx.EraseLearner) for e in decision.effects)
-    if erased:
+    if any(isinstance(e, fx.EraseLearner) for e in decision.effects):
         sessions.forget(cache, learner_id)
+        ratelimit.forget(cache, learner_id, now)
     else:
         # Saved while the write lock is held: no other turn can slip in between; if the commit fails after
         # this, the version no longer matches the learner's turn counter and the next turn rebuilds.
         sessions.save(cache, learner_id, replace(decision.state, version=turn), settings.learning.session_ttl_hours)
-    return TurnOutcome(False, learner_id, ids, tuple(followups))
+    return TurnOutcome(False, learner_id, ids, tuple(followups), erased_files=tuple(erased))
+
+
+def remove_files(settings: Settings, paths: tuple[str, ...] | list[str]) -> None:
+    """Delete an erased learner's files (inbound media, certificate PDFs); only ever inside the data folder."""
+    root = settings.data_dir.resolve()
+    for relative in paths:
+        path = (root / relative).resolve()
+        if path.is_relative_to(root) and path != root:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:  # the erasure is committed; a stuck file is logged for the operator, not retried here
+                log.warning("could not remove an erased learner's file", extra={"path": relative})
 
 
 def _write_replies(conn: sqlite3.Connection, learner_id: int, replies: tuple[Reply, ...], now: datetime, *,
@@ -208,7 +231,7 @@ def _write_replies(conn: sqlite3.Connection, learner_id: int, replies: tuple[Rep
 
 
 def _apply(conn: sqlite3.Connection, cache: Any, learner_id: int, decision: Decision, now: datetime, *,
-           question_key: str, language: str) -> list[Followup]:
+           question_key: str, language: str, erased_files: list[str]) -> list[Followup]:
     followups: list[Followup] = []
     for effect in decision.effects:
         if isinstance(effect, fx.UpdateLearner):
@@ -239,7 +262,7 @@ def _apply(conn: sqlite3.Connection, cache: Any, learner_id: int, decision: Deci
         elif isinstance(effect, fx.OptIn):
             learners.set_opted_out(conn, learner_id, False, now)
         elif isinstance(effect, fx.EraseLearner):
-            learners.erase(conn, learner_id, now)
+            erased_files += learners.erase(conn, learner_id, now, keep_key=question_key)
         elif isinstance(effect, fx.IssueCertificate):
             progress.request(conn, learner_id, kind="certificate", key=str(effect.course_id), now=now)
             followups.append(Followup("certificates.issue", (learner_id, effect.course_id)))

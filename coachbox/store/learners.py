@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
@@ -130,16 +131,29 @@ def set_opted_out(conn: sqlite3.Connection, learner_id: int, opted_out: bool, no
                  (int(opted_out), now.isoformat(), learner_id))
 
 
-def erase(conn: sqlite3.Connection, learner_id: int, now: datetime) -> None:
+def erase(conn: sqlite3.Connection, learner_id: int, now: datetime, *, keep_key: str | None = None) -> list[str]:
     """The learner's DELETE: personal data and messages go; progress, answers and badges stay, anonymous.
-    The row stays as an anonymous stub so school totals (lessons, scores) do not change after an erasure."""
-    conn.execute("DELETE FROM messages WHERE learner_id = ?", (learner_id,))
+    The row stays as an anonymous stub so school totals (lessons, scores) do not change after an erasure.
+
+    keep_key: the inbound message that confirmed the deletion stays as an empty tombstone, so a webhook retry
+    of it is still recognised as a duplicate instead of starting a new learner with the same number.
+    Returns files under data/ to remove once the transaction has committed (inbound media, certificate PDFs).
+    """
+    row = conn.execute("SELECT phone, wa_id, name, profile_name FROM learners WHERE id = ?", (learner_id,)).fetchone()
+    files = [item["path"] for (media,) in conn.execute(
+                 "SELECT media FROM messages WHERE learner_id = ? AND direction = 'in' AND media != '[]'", (learner_id,))
+             for item in json.loads(media or "[]") if isinstance(item, dict) and item.get("path")]
+    files += [r[0] for r in conn.execute("SELECT path FROM certificates WHERE learner_id = ? AND path IS NOT NULL",
+                                         (learner_id,))]
+    conn.execute("DELETE FROM messages WHERE learner_id = ? AND idempotency_key IS NOT ?", (learner_id, keep_key))
+    conn.execute("""UPDATE messages SET address = 'erased:' || learner_id, body = '', media = '[]'
+                    WHERE learner_id = ? AND idempotency_key IS ?""", (learner_id, keep_key))
     conn.execute("DELETE FROM deliveries WHERE learner_id = ?", (learner_id,))
     conn.execute("DELETE FROM review_items WHERE learner_id = ?", (learner_id,))
-    for table in ("tutor_exchanges",):  # present once the tutor's migration ran; holds learners' own words
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone():
-            conn.execute(f"DELETE FROM {table} WHERE learner_id = ?", (learner_id,))
-    conn.execute("UPDATE certificates SET learner_name = '(erased)' WHERE learner_id = ?", (learner_id,))
+    conn.execute("DELETE FROM tutor_exchanges WHERE learner_id = ?", (learner_id,))
+    # The certificate stays verifiable (course, date, score) but names nobody; its PDF goes with the files.
+    conn.execute("UPDATE certificates SET learner_name = '(erased)', path = NULL WHERE learner_id = ?", (learner_id,))
+    _scrub_payments(conn, learner_id, row)
     stamp = now.isoformat()
     conn.execute(
         """UPDATE learners SET channel_key = 'erased:' || id, phone = NULL, wa_id = NULL, name = NULL,
@@ -147,3 +161,20 @@ def erase(conn: sqlite3.Connection, learner_id: int, now: datetime) -> None:
                   deleted_at = ?, updated_at = ? WHERE id = ?""",
         (stamp, stamp, learner_id),
     )
+    return files
+
+
+def _scrub_payments(conn: sqlite3.Connection, learner_id: int, row: sqlite3.Row | None) -> None:
+    """Payments stay for the books (amount, date, receipt), without the number or name they were made from.
+    Provider payloads kept for review quote the phone (M-PESA sends it without '+') and may quote the name."""
+    conn.execute("UPDATE payments SET phone = NULL WHERE learner_id = ?", (learner_id,))
+    if row is None:
+        return
+    secrets = {v for v in (row["phone"], (row["phone"] or "").lstrip("+"), row["wa_id"], row["name"],
+                           row["profile_name"]) if v and len(v) >= 3}
+    payment_ids = [r[0] for r in conn.execute("SELECT id FROM payments WHERE learner_id = ?", (learner_id,))]
+    for table in ("payment_events", "payment_reviews"):
+        for payment_id in payment_ids:
+            for secret in sorted(secrets, key=len, reverse=True):  # longest first: '+2547…' before '2547…'
+                conn.execute(f"UPDATE {table} SET payload = replace(payload, ?, '(erased)') WHERE payment_id = ?",
+                             (secret, payment_id))

@@ -45,6 +45,8 @@ def answer_question(services, learner_id: int, question: str, *, question_key: s
     on_defer(exchange_id) so the worker retries (retry_answer); without it, the excerpt goes out at once."""
     now = services.clock.now()
     learner, exchange = services.db.run_sync(_begin, learner_id, question, question_key, now)
+    if exchange is None:  # the learner erased their data after asking: no answer, and no new row with their words
+        return Answer(0, None, None)
     if exchange.status != "pending" or exchange.attempts > 0:
         return Answer(exchange.id, exchange.source, exchange.answer, deferred=exchange.status == "pending")
     return _attempt(services, learner, exchange, on_defer=on_defer)
@@ -206,7 +208,7 @@ def _send(services, learner: dict, key: str, body: str, *, kind: str) -> None:
 
 def _learner(conn: sqlite3.Connection, learner_id: int) -> dict:
     row = conn.execute(
-        "SELECT id, language, timezone, channel, channel_key, current_course_id FROM learners WHERE id = ?",
+        "SELECT id, language, timezone, channel, channel_key, current_course_id, status FROM learners WHERE id = ?",
         (learner_id,),
     ).fetchone()
     if row is None:
@@ -215,8 +217,10 @@ def _learner(conn: sqlite3.Connection, learner_id: int) -> dict:
 
 
 def _begin(conn: sqlite3.Connection, learner_id: int, question: str, question_key: str,
-           now: datetime) -> tuple[dict, store.Exchange]:
+           now: datetime) -> tuple[dict, store.Exchange | None]:
     learner = _learner(conn, learner_id)
+    if learner["status"] == "deleted":
+        return learner, None
     with transaction(conn):
         exchange = store.start_exchange(conn, learner_id=learner_id, question_key=question_key, question=question,
                                         language=learner["language"], course_id=learner["current_course_id"], now=now)

@@ -70,9 +70,77 @@ def test_it_erases_personal_data_and_keeps_anonymous_progress(driver):
     row = driver.conn.execute("SELECT * FROM learners WHERE id = ?", (driver.learner_id,)).fetchone()
     assert (row["name"], row["phone"], row["profile_name"], row["status"]) == (None, None, None, "deleted")
     kept = driver.conn.execute("SELECT COUNT(*) FROM progress WHERE learner_id = ?", (driver.learner_id,)).fetchone()[0]
-    messages = driver.conn.execute("SELECT COUNT(*) FROM messages WHERE direction = 'in'").fetchone()[0]
+    messages = driver.conn.execute("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND body != ''").fetchone()[0]
     assert kept == 1 and messages == 0
     assert "Welcome" in driver.say("hi")[0]  # the same number starts afresh
+
+
+def _traces(conn, cache, needles):
+    """Every text cell of every table, and every cache key and value, that contains one of the needles."""
+    found = []
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                         "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '%_fts%'")]
+    for table in tables:
+        for row in conn.execute(f"SELECT * FROM {table}"):
+            for column, value in zip(row.keys(), row):
+                if isinstance(value, (str, bytes)) and any(n in str(value) for n in needles):
+                    found.append(f"{table}.{column}={value!r}"[:200])
+    for key in cache.iterkeys():
+        value = cache.get(key)
+        if any(n in f"{key}{value!r}" for n in needles):
+            found.append(f"cache[{key!r}]")
+    return found
+
+
+def test_it_leaves_no_personal_trace_once_the_goodbye_is_sent(conn, cache, settings, clock):
+    from coachbox.channels.base import InboundMedia
+    from coachbox.content.importer import import_folder
+
+    import_folder(conn, settings.content_dir, settings, progress=None)
+    driver = Driver(conn, cache, settings, clock, phone="+254733999111", name="Zawadi Kiprotich")
+    needles = ("733999111", "Zawadi", "Kiprotich")
+    driver.onboard()
+    voice = settings.data_dir / "media" / "inbound" / "SMvoice-0.ogg"
+    voice.parent.mkdir(parents=True, exist_ok=True)
+    voice.write_bytes(b"OggS voice of Zawadi")
+    driver.say("", sid="SMvoice", media=(InboundMedia("https://api.twilio.test/m", "audio/ogg",
+                                                      "media/inbound/SMvoice-0.ogg"),))
+    driver.say("ASK my name is Zawadi, can my agent see my PIN?")  # a pending tutor exchange with their words
+    pdf = settings.data_dir / "certificates" / "K7QM-3XPA.pdf"
+    pdf.parent.mkdir(parents=True, exist_ok=True)
+    pdf.write_bytes(b"%PDF Zawadi Kiprotich")
+    with store.transaction(conn):
+        conn.execute("""INSERT INTO certificates (code, learner_id, course_id, learner_name, score, path, issued_at)
+                        VALUES ('K7QM-3XPA', ?, (SELECT MIN(id) FROM courses), 'Zawadi Kiprotich', 90,
+                                'certificates/K7QM-3XPA.pdf', '2026-03-01')""", (driver.learner_id,))
+        payment = conn.execute("""INSERT INTO payments (learner_id, plan, provider, amount_minor, currency, phone, status,
+                                  period_days, created_at, updated_at) VALUES (?, 'monthly', 'mpesa', 20000, 'KES',
+                                  '+254733999111', 'paid', 30, 'x', 'x')""", (driver.learner_id,)).lastrowid
+        conn.execute("""INSERT INTO payment_events (provider, event_id, kind, payment_id, outcome, payload, received_at)
+                        VALUES ('mpesa', 'ws_1', 'stk_callback', ?, 'paid', '{"PhoneNumber": 254733999111}', 'x')""",
+                     (payment,))
+    assert _traces(conn, cache, needles)  # the scan does see a learner who is still here
+
+    driver.say("delete")
+    goodbye = driver.send("yes")
+    farewell = conn.execute("SELECT id, address, body FROM messages WHERE id = ?", (goodbye.outbox_ids[0],)).fetchone()
+    assert farewell["address"] == "sim:+254733999111" and "erased" in farewell["body"]  # it can still reach the phone
+    assert [t for t in _traces(conn, cache, needles) if not t.startswith("messages.address")] == []
+    assert not voice.exists() and not pdf.exists()
+
+    with store.transaction(conn):  # the sender hands the goodbye over
+        conn.execute("UPDATE messages SET status = 'sent', provider_sid = 'SMbye' WHERE id = ?", (farewell["id"],))
+    assert _traces(conn, cache, needles) == []
+    assert driver.send("yes", sid="SM-retry-of-yes").duplicate is False  # a new message starts afresh…
+    retry = handle_inbound_sync(conn, cache, settings, driver.catalogue, driver.res.texts,
+                                driver.inbound("yes", sid=conn.execute(
+                                    "SELECT provider_sid FROM messages WHERE direction = 'in' AND learner_id = ?",
+                                    (farewell_learner(conn, farewell["id"]),)).fetchone()[0]), clock.now())
+    assert retry.duplicate  # …but Twilio retrying the confirming YES is still recognised
+
+
+def farewell_learner(conn, message_id):
+    return conn.execute("SELECT learner_id FROM messages WHERE id = ?", (message_id,)).fetchone()[0]
 
 
 def test_it_runs_proactive_events_once(driver, clock):
