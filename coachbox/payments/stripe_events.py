@@ -64,18 +64,34 @@ def _period_end(obj: Mapping) -> datetime | None:
     return _ts(max(ends)) if ends else None
 
 
+# Outcomes that only a person can fix (a learner id we do not know, a plan removed from coachbox.toml, an object
+# with no subscription or amount). They are answered 2xx so Stripe does not retry: its automatic retries (up to
+# three days) cannot change our config, and a failing endpoint gets disabled. None of them can be a race with our
+# own writes: the learner row exists before we create a Checkout Session, and learner and plan travel in the
+# event's own metadata. So the event goes to review, and its id is NOT consumed: after the fix, "Resend" in the
+# Stripe dashboard (or `stripe events resend evt_…`) applies it, and its review closes by itself.
+NEEDS_REVIEW = frozenset({"unknown_learner", "unknown_plan", "no_subscription", "bad_amount", "unknown"})
+
+
 def apply_event(conn: sqlite3.Connection, texts: Any, plans: Mapping[str, Plan], event: Mapping, payload: str,
                 now: datetime) -> str:
     """One verified event in one transaction; 'duplicate' when its id was applied before."""
+    event_id = str(event["id"])
     with transaction(conn):
-        if not store.record_event(conn, "stripe", str(event["id"]), str(event["type"]), payload, now,
-                                  outcome="received"):
-            return "duplicate"
+        if not store.record_event(conn, "stripe", event_id, str(event["type"]), payload, now, outcome="received"):
+            if store.event_outcome(conn, "stripe", event_id) not in NEEDS_REVIEW:
+                return "duplicate"
+            redelivered = True  # kept for review last time: a resend after the fix applies it now
+        else:
+            redelivered = False
         handler = HANDLERS.get(event["type"])
         obj = _get(event, "data", "object") or {}
         outcome = handler(_Ctx(conn, texts, plans, now, int(event.get("created") or 0), payload, event), obj) \
             if handler else "ignored"
-        store.set_event_outcome(conn, "stripe", str(event["id"]), outcome)
+        store.set_event_outcome(conn, "stripe", event_id, outcome)
+        if redelivered and outcome not in NEEDS_REVIEW:
+            store.resolve_reviews_for(conn, "stripe", str(obj.get("id")), NEEDS_REVIEW, now=now,
+                                      resolution=f"applied when Stripe resent {event_id}: {outcome}")
         return outcome
 
 

@@ -147,6 +147,12 @@ def set_event_outcome(conn: sqlite3.Connection, provider: str, event_id: str, ou
                  "WHERE provider = ? AND event_id = ?", (outcome, payment_id, provider, event_id))
 
 
+def event_outcome(conn: sqlite3.Connection, provider: str, event_id: str) -> str | None:
+    row = conn.execute("SELECT outcome FROM payment_events WHERE provider = ? AND event_id = ?",
+                       (provider, event_id)).fetchone()
+    return row[0] if row else None
+
+
 def record_review(conn: sqlite3.Connection, provider: str, reason: str, payload: str, now: datetime, *,
                   reference: str | None = None, payment_id: int | None = None, remote_addr: str | None = None) -> bool:
     """Keep a callback that must not grant anything for a person to look at; a replay adds no row."""
@@ -164,6 +170,17 @@ def resolve_review(conn: sqlite3.Connection, review_id: int, *, resolution: str,
     cursor = conn.execute("UPDATE payment_reviews SET resolved_at = ?, resolved_by = ?, resolution = ? "
                           "WHERE id = ? AND resolved_at IS NULL", (_iso(now), admin_id, resolution[:500], review_id))
     return cursor.rowcount == 1
+
+
+def resolve_reviews_for(conn: sqlite3.Connection, provider: str, reference: str, reasons: frozenset[str], *,
+                        now: datetime, resolution: str) -> int:
+    """Close the open reviews a later delivery settled by itself (admin_id NULL: no person did it)."""
+    marks = ", ".join("?" * len(reasons))
+    cursor = conn.execute(
+        f"""UPDATE payment_reviews SET resolved_at = ?, resolution = ?
+            WHERE provider = ? AND reference = ? AND resolved_at IS NULL AND reason IN ({marks})""",
+        (_iso(now), resolution[:500], provider, reference, *sorted(reasons)))
+    return cursor.rowcount
 
 
 def open_reviews(conn: sqlite3.Connection, *, limit: int = 100) -> list[sqlite3.Row]:

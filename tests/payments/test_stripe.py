@@ -139,3 +139,42 @@ async def test_it_cancels_at_the_period_end_through_stripe(services, conn, strip
     await checkout.cancel_at_stripe(services, stripe_ids)
     assert stripe_double.state.updates == [("sub_1", {"cancel_at_period_end": "true"})]
     assert _sub(conn)["cancel_at_period_end"] == 1 and payments(services).stripe is not None
+
+
+def _yearly_event(stripe_double, learner, event_id="evt_yearly_1"):
+    return stripe_double.event("invoice.paid", sd.StripeDouble.invoice(
+        "in_y1", "sub_y", {"learner_id": str(learner), "plan": "yearly"}, amount=2500, period_start=T0,
+        period_end=T0 + 365 * DAY), created=T0, event_id=event_id)
+
+
+async def test_it_answers_200_to_an_event_for_an_unknown_plan_so_stripe_does_not_retry(client, conn, stripe_double,
+                                                                                       learner):
+    body = _yearly_event(stripe_double, learner)
+    response = await _post(client, body)
+    assert response.status_code == 200  # a non-2xx would make Stripe retry for days; only a person can fix this
+    assert (response.json["outcome"], response.json["review"]) == ("unknown_plan", True)
+    rows = conn.execute("SELECT reason, reference FROM payment_reviews WHERE resolved_at IS NULL").fetchall()
+    assert [tuple(r) for r in rows] == [("unknown_plan", "in_y1")]
+    assert conn.execute("SELECT count(*) FROM subscriptions").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM payments").fetchone()[0] == 0
+    assert outbox(conn, learner) == []
+
+
+async def test_it_applies_a_reviewed_event_when_stripe_resends_it_after_the_fix(services, client, conn, stripe_double,
+                                                                                learner):
+    from coachbox.payments.plans import load_plans
+
+    body = _yearly_event(stripe_double, learner)
+    assert (await _post(client, body)).json["outcome"] == "unknown_plan"
+    p = payments(services)
+    # The operator adds the plan back to coachbox.toml and restarts, then presses "Resend" in the dashboard.
+    p.plans = {**p.plans, **load_plans({"yearly": {"price": {"USD": 2500}, "period_days": 365,
+                                                   "stripe_price": {"USD": "price_usd_yearly"}}})}
+    response = await _post(client, body)
+    assert (response.status_code, response.json["outcome"]) == (200, "paid")
+    sub = _sub(conn)
+    assert (sub["plan"], sub["status"], sub["learner_id"]) == ("yearly", "active", learner)
+    review = conn.execute("SELECT resolved_at, resolved_by, resolution FROM payment_reviews").fetchone()
+    assert review["resolved_at"] and review["resolved_by"] is None and "evt_yearly_1" in review["resolution"]
+    assert (await _post(client, body)).json["outcome"] == "duplicate"  # applied now: a third delivery is a replay
+    assert conn.execute("SELECT count(*) FROM payments").fetchone()[0] == 1
