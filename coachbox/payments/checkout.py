@@ -87,10 +87,12 @@ async def card_link(services: Any, learner_id: int, plan_name: str, currency: st
     plan = p.plans.get(plan_name)
     if p.stripe is None or plan is None:
         return "card_off"
+    contact = await services.db.run(store.learner_contact, learner_id)
+    language = (contact["language"] if contact is not None else None) or services.settings.org.default_language
     try:
         # The stripe client is synchronous: keep it off the event loop.
         link = await asyncio.to_thread(p.stripe.create_link, learner_id=learner_id, plan=plan, currency=currency,
-                                       request_key=f"coachbox-checkout-{request_key}")
+                                       request_key=f"coachbox-checkout-{request_key}", language=language)
     except StripeFailure as exc:
         log.warning("stripe checkout failed", extra={"learner_id": learner_id, "error": str(exc)})
         if not exc.permanent:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import stripe
 
@@ -37,7 +38,8 @@ class StripeCheckout:
                                           base_addresses={"api": settings.stripe.api_base_url.rstrip("/")},
                                           max_network_retries=2, http_client=http_client)
 
-    def create_link(self, *, learner_id: int, plan: Plan, currency: str | None, request_key: str) -> CheckoutLink:
+    def create_link(self, *, learner_id: int, plan: Plan, currency: str | None, request_key: str,
+                    language: str = "en") -> CheckoutLink:
         """A hosted Checkout page for this plan's Stripe price; the subscription carries learner and plan in its
         metadata, so every later invoice and subscription event finds its learner without our session row."""
         chosen = plan.stripe_price(currency)
@@ -53,8 +55,9 @@ class StripeCheckout:
                     "client_reference_id": str(learner_id),
                     "metadata": metadata,
                     "subscription_data": {"metadata": metadata},
-                    "success_url": f"{self.public_url}/payments/done",
-                    "cancel_url": f"{self.public_url}/payments/cancelled",
+                    # The return pages speak the learner's language (the browser may not say it).
+                    "success_url": f"{self.public_url}/payments/done?{urlencode({'lang': language})}",
+                    "cancel_url": f"{self.public_url}/payments/cancelled?{urlencode({'lang': language})}",
                 },
                 # Stripe's idempotency key: a retried task gets the same session, not a second one.
                 options={"idempotency_key": request_key},

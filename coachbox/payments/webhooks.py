@@ -6,7 +6,9 @@ import hmac
 import json
 import logging
 from decimal import Decimal
+from pathlib import Path
 
+import jinja2
 import stripe
 from sanic import Blueprint, Request, Sanic
 from sanic.exceptions import BadRequest, Forbidden, NotFound
@@ -111,21 +113,41 @@ async def stripe_webhook(request: Request) -> HTTPResponse:
 
 @bp.get("/payments/done")
 async def card_done(request: Request) -> HTTPResponse:
-    return html(_page("Thank you! Your payment is being confirmed. You can close this page and go back to WhatsApp."))
+    return _card_page(request, "done")
 
 
 @bp.get("/payments/cancelled")
 async def card_cancelled(request: Request) -> HTTPResponse:
-    return html(_page("No payment was made. Go back to WhatsApp and send PAY whenever you are ready."))
+    return _card_page(request, "cancelled")
 
 
-def _page(text: str) -> str:
-    return ("<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' "
-            "content='width=device-width, initial-scale=1'><title>Payment</title></head>"
-            f"<body><p>{text}</p></body></html>")
+def _page_language(request: Request, texts) -> str:
+    """?lang= from the link we gave Stripe (the learner's language), else the browser's, else the school's."""
+    wanted = [request.args.get("lang", "")]
+    for part in request.headers.get("accept-language", "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        wanted += [tag, tag.split("-")[0]]
+    wanted.append(request.app.ctx.services.settings.org.default_language)
+    return next((code for code in wanted if code and texts.has(code)), "en")
+
+
+def _card_page(request: Request, outcome: str) -> HTTPResponse:
+    services = request.app.ctx.services
+    texts = payments(services).texts
+    lang = _page_language(request, texts)
+    sender = "".join(ch for ch in services.settings.twilio.whatsapp_from if ch.isdigit())
+    page = request.app.ctx.card_result_template.render(
+        lang=lang, outcome=outcome, org=services.settings.org.name,
+        title=texts.t(lang, f"payments.page_{outcome}_title"), body=texts.t(lang, f"payments.page_{outcome}_body"),
+        back=texts.t(lang, "payments.page_back"), whatsapp_url=f"https://wa.me/{sender}" if sender else "")
+    # Nothing here is private, but the page must not be cached or indexed, nor leak its URL onward.
+    return html(page, headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer",
+                               "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
 
 
 def setup(app: Sanic) -> None:
+    templates = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True)
+    app.ctx.card_result_template = templates.get_template("card_result.html")
     app.blueprint(bp)
 
     @app.after_server_stop

@@ -38,7 +38,8 @@ async def test_it_sends_a_checkout_link_made_through_the_real_client(services, c
     assert made.params["mode"] == "subscription"
     assert made.params["line_items"]["0"] == {"price": "price_usd_monthly", "quantity": "1"}
     assert made.params["subscription_data"]["metadata"] == _meta(learner)
-    assert made.params["success_url"] == "https://coach.example.org/payments/done"
+    assert made.params["success_url"] == "https://coach.example.org/payments/done?lang=en"
+    assert made.params["cancel_url"] == "https://coach.example.org/payments/cancelled?lang=en"
     [message] = outbox(conn, learner)
     assert made.session["url"] in message["body"] and "USD 2.50" in message["body"]
     assert await checkout.card_link(services, learner, "monthly", "USD", "turn-1") == session_id  # idempotent
