@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from coachbox.conversation import onboarding
+from coachbox.conversation import lessons, onboarding
 from coachbox.conversation.effects import EraseLearner, OptIn, OptOut
 from coachbox.conversation.state import State, with_flow
 from coachbox.conversation.turn import Turn
@@ -98,7 +98,7 @@ def _set_language(turn: Turn, code: str) -> None:
     if course is not None and course.language != code:
         translated = [c for c in turn.catalogue.courses if c.family == course.family and c.language == code]
         if translated:
-            turn.append("language.course_available", course=translated[0].title)
+            lessons.move_to_translation(turn, course, translated[0])
 
 
 def time(turn: Turn, argument: str) -> None:

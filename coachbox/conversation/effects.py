@@ -42,6 +42,17 @@ class RecordDelivery:
 
 
 @dataclass(frozen=True)
+class MoveToTranslation:
+    """LANGUAGE with a translated course: the enrollment, progress, answers and review items move to the same
+    course in the new language, lesson by lesson and question by question at the same positions."""
+
+    from_course_id: int
+    to_course_id: int
+    lessons: tuple[tuple[int, int], ...]    # (old lesson id, new lesson id)
+    questions: tuple[tuple[int, int], ...]  # (old question id, new question id)
+
+
+@dataclass(frozen=True)
 class StartQuiz:
     lesson_id: int
 
@@ -109,5 +120,5 @@ class AskTutor:
     lesson_id: int | None = None
 
 
-Effect = (UpdateLearner | Enroll | RecordDelivery | StartQuiz | RecordAnswer | CompleteLesson | CompleteCourse
+Effect = (UpdateLearner | Enroll | MoveToTranslation | RecordDelivery | StartQuiz | RecordAnswer | CompleteLesson | CompleteCourse
           | AwardBadge | ScheduleQuiz | OptOut | OptIn | EraseLearner | IssueCertificate | AskTutor)

@@ -8,7 +8,7 @@ from datetime import timedelta
 from coachbox.content.markup import lesson_text, split_message
 from coachbox.content.model import Course, Lesson
 from coachbox.conversation import quiz
-from coachbox.conversation.effects import Enroll, RecordDelivery, ScheduleQuiz
+from coachbox.conversation.effects import Enroll, MoveToTranslation, RecordDelivery, ScheduleQuiz
 from coachbox.conversation.learner import Enrollment
 from coachbox.conversation.state import with_flow
 from coachbox.conversation.turn import Turn
@@ -153,6 +153,45 @@ def choose_course(turn: Turn, said: str) -> bool:
     else:
         turn.say("courses.switched", course=course.title, lesson=lesson.title, time=turn.learner.lesson_time)
     return True
+
+
+def move_to_translation(turn: Turn, course: Course, target: Course) -> None:
+    """LANGUAGE: carry on the same course in the new language, at the same lesson, with the progress so far.
+    Lessons and questions are matched by position (translated folders keep the original's numbering)."""
+    by_position = {lesson.position: lesson for lesson in target.lessons}
+    lesson_map: dict[int, int] = {}
+    question_map: list[tuple[int, int]] = []
+    for lesson in course.lessons:
+        twin = by_position.get(lesson.position)
+        if twin is None:
+            continue
+        lesson_map[lesson.id] = twin.id
+        twin_questions = {q.position: q.id for q in twin.questions}
+        question_map += [(q.id, twin_questions[q.position]) for q in lesson.questions if q.position in twin_questions]
+    turn.do(MoveToTranslation(course.id, target.id, tuple(lesson_map.items()), tuple(question_map)))
+    learner = turn.learner
+    old, new = learner.enrollment(course.id), learner.enrollment(target.id)
+    enrollments = [e for e in learner.enrollments if e.course_id not in (course.id, target.id)]
+    if old is not None or new is not None:
+        merged = replace(old or new, course_id=target.id,
+                         next_position=max(e.next_position for e in (old, new) if e is not None))
+        enrollments.append(merged)
+    done = {r.lesson_id for r in learner.results}
+    results = tuple(replace(r, lesson_id=lesson_map[r.lesson_id], course_id=target.id)
+                    if r.lesson_id in lesson_map and lesson_map[r.lesson_id] not in done else r
+                    for r in learner.results)
+    turn.learner = replace(learner, enrollments=tuple(enrollments), results=results,
+                           last_lesson_id=lesson_map.get(learner.last_lesson_id, learner.last_lesson_id))
+    turn.update(current_course_id=target.id)
+    if turn.state.lesson_id in lesson_map:  # a lesson or quiz in progress goes on in the new language
+        turn.state = replace(turn.state, lesson_id=lesson_map[turn.state.lesson_id])
+    progress = course_progress(target, turn.learner.results)
+    following = upcoming(turn, target)
+    if following is None:
+        turn.append("language.course_moved_done", course=target.title, total=progress.total)
+    else:
+        turn.append("language.course_moved", course=target.title, done=progress.done, total=progress.total,
+                    lesson=following.title)
 
 
 def _resting(turn: Turn) -> str:

@@ -240,6 +240,10 @@ def _apply(conn: sqlite3.Connection, cache: Any, learner_id: int, decision: Deci
                 language = dict(effect.changes)["language"]
         elif isinstance(effect, fx.Enroll):
             progress.enroll(conn, learner_id, effect.course_id, now)
+        elif isinstance(effect, fx.MoveToTranslation):
+            progress.move_to_translation(conn, learner_id, from_course_id=effect.from_course_id,
+                                         to_course_id=effect.to_course_id, lessons=effect.lessons,
+                                         questions=effect.questions)
         elif isinstance(effect, fx.RecordDelivery):
             progress.record_delivery(conn, learner_id, lesson_id=effect.lesson_id, course_id=effect.course_id,
                                      next_position=effect.next_position, kind=effect.kind, key=effect.key, now=now)

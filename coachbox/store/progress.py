@@ -16,6 +16,42 @@ def enroll(conn: sqlite3.Connection, learner_id: int, course_id: int, now: datet
     )
 
 
+def move_to_translation(conn: sqlite3.Connection, learner_id: int, *, from_course_id: int, to_course_id: int,
+                        lessons: tuple[tuple[int, int], ...], questions: tuple[tuple[int, int], ...]) -> None:
+    """Move a learner's enrollment, progress, answers, review items and pending follow-ups to the translated
+    course. Rows are moved, not copied, so school totals and the leaderboard count every lesson once; where
+    the learner already has a row for the translated lesson (they studied both), theirs is kept as it is."""
+    old = conn.execute("SELECT * FROM enrollments WHERE learner_id = ? AND course_id = ?",
+                       (learner_id, from_course_id)).fetchone()
+    new = conn.execute("SELECT * FROM enrollments WHERE learner_id = ? AND course_id = ?",
+                       (learner_id, to_course_id)).fetchone()
+    if old is not None and new is None:
+        conn.execute("UPDATE enrollments SET course_id = ? WHERE id = ?", (to_course_id, old["id"]))
+    elif old is not None:
+        conn.execute(
+            """UPDATE enrollments SET next_position = MAX(next_position, ?),
+                      status = CASE WHEN ? = 'completed' OR status = 'completed' THEN 'completed' ELSE 'active' END,
+                      completed_at = COALESCE(completed_at, ?), score = MAX(COALESCE(score, 0), COALESCE(?, 0))
+               WHERE id = ?""",
+            (old["next_position"], old["status"], old["completed_at"], old["score"], new["id"]))
+        conn.execute("DELETE FROM enrollments WHERE id = ?", (old["id"],))
+    for old_lesson, new_lesson in lessons:
+        # OR IGNORE: a row the learner already has for the translated lesson wins (UNIQUE learner, lesson).
+        conn.execute("UPDATE OR IGNORE progress SET lesson_id = ? WHERE learner_id = ? AND lesson_id = ?",
+                     (new_lesson, learner_id, old_lesson))
+        conn.execute(
+            """UPDATE OR IGNORE deliveries SET lesson_id = ?, key = CASE WHEN kind = 'quiz_followup' THEN ? ELSE key END
+               WHERE learner_id = ? AND lesson_id = ? AND status = 'pending'""",
+            (new_lesson, str(new_lesson), learner_id, old_lesson))
+    for old_question, new_question in questions:
+        conn.execute("UPDATE answers SET question_id = ? WHERE learner_id = ? AND question_id = ?",
+                     (new_question, learner_id, old_question))
+        conn.execute("UPDATE OR IGNORE review_items SET question_id = ? WHERE learner_id = ? AND question_id = ?",
+                     (new_question, learner_id, old_question))
+    conn.execute("UPDATE OR IGNORE learner_badges SET course_id = ? WHERE learner_id = ? AND course_id = ?",
+                 (to_course_id, learner_id, from_course_id))
+
+
 def record_delivery(conn: sqlite3.Connection, learner_id: int, *, lesson_id: int, course_id: int, next_position: int,
                     kind: str, key: str, now: datetime) -> None:
     stamp = now.isoformat()

@@ -196,3 +196,44 @@ def test_it_serialises_two_concurrent_messages_from_one_learner(driver, settings
     assert answers == 3 and [r[0] for r in completed] == [1]
     state = sessions.load(driver.cache, driver.learner_id, store_turn(driver))
     assert state is not None and state.flow == "idle"
+
+
+def _enrollments(driver):
+    return [tuple(r) for r in driver.conn.execute(
+        """SELECT c.slug, e.next_position, e.status FROM enrollments e JOIN courses c ON c.id = e.course_id
+           WHERE e.learner_id = ? ORDER BY e.id""", (driver.learner_id,))]
+
+
+def _done_lessons(driver):
+    return [tuple(r) for r in driver.conn.execute(
+        """SELECT c.slug, l.position, p.correct, p.total FROM progress p JOIN lessons l ON l.id = p.lesson_id
+           JOIN courses c ON c.id = l.course_id WHERE p.learner_id = ? AND p.completed_at IS NOT NULL
+           ORDER BY l.position""", (driver.learner_id,))]
+
+
+def test_it_moves_the_enrollment_to_the_translated_course_and_back(driver):
+    driver.onboard()  # English, Mobile Money Safety, lesson 1 delivered
+    for answer in ("quiz", "b", "false", "pin"):
+        driver.say(answer)
+    driver.say("next")  # lesson 2 delivered, its quiz on offer
+    assert _enrollments(driver) == [("mobile-money-safety", 3, "active")]
+    answers = driver.conn.execute("SELECT COUNT(*) FROM answers WHERE learner_id = ?", (driver.learner_id,)).fetchone()[0]
+
+    replies = driver.say("language sw")
+    assert "Kozi yako inaendelea" in replies[-1] and "Usalama wa Pesa za Simu" in replies[-1]
+    assert "umemaliza masomo 1 kati ya 7" in replies[-1]
+    assert _enrollments(driver) == [("mobile-money-safety-sw", 3, "active")]
+    assert _done_lessons(driver) == [("mobile-money-safety-sw", 1, 3, 3)]
+    assert driver.conn.execute("""SELECT COUNT(*) FROM answers a JOIN questions q ON q.id = a.question_id
+                                  JOIN lessons l ON l.id = q.lesson_id JOIN courses c ON c.id = l.course_id
+                                  WHERE a.learner_id = ? AND c.slug = 'mobile-money-safety-sw'""",
+                               (driver.learner_id,)).fetchone()[0] == answers
+    quiz = driver.say("jaribio")  # lesson 2's quiz, now in Kiswahili
+    assert "Tunza siri ya PIN yako" in quiz[0] and "Swali 1/3" in quiz[0]
+    assert "Usalama wa Pesa za Simu: masomo 1/7" in "\n".join(driver.say("maendeleo"))
+
+    replies = driver.say("lugha en")
+    assert "Your course continues in this language: *Mobile Money Safety*" in replies[-1]
+    assert _enrollments(driver) == [("mobile-money-safety", 3, "active")]
+    assert _done_lessons(driver) == [("mobile-money-safety", 1, 3, 3)]
+    assert "Question 1/3" in "\n".join(driver.say("quiz"))  # the quiz in progress went along
