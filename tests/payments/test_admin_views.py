@@ -57,3 +57,15 @@ async def test_it_grants_a_scholarship_and_tells_the_learner(client, conn, cast,
     assert outbox(conn, learner)[-1]["idempotency_key"].startswith("payments:granted:")
     row = conn.execute("SELECT amount_minor, provider, note FROM payments").fetchone()
     assert tuple(row) == (0, "manual", "scholarship")
+
+
+async def test_it_links_the_payments_page_in_the_nav_for_a_viewer(client, cast):
+    import re
+
+    await signed_in(client, "charlie@school.test")  # viewer: the least role that may see payments
+    _, page = await client.get("/admin/")
+    nav = re.search(r'<nav aria-label="Main">(.*?)</nav>', page.text, re.S).group(1)
+    assert '<a href="/admin/payments">Payments</a>' in nav
+    _, payments_page = await client.get("/admin/payments")
+    assert payments_page.status_code == 200
+    assert '<a href="/admin/payments" aria-current="page">Payments</a>' in payments_page.text
