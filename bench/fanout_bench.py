@@ -5,12 +5,16 @@ the per-minute scan when nobody is due, the fan-out process's peak RSS, and lear
 webhook does) measured in a second process while the fan-out runs.
 
     .venv/bin/python bench/fanout_bench.py            # 100,000 learners
-    .venv/bin/python bench/fanout_bench.py --scale 0.1
+    .venv/bin/python bench/fanout_bench.py --scale 0.1   (or --quick: 5,000)
+
+Targets (issue 4): < 10 s per 100,000 learners, scan with nobody due < 50 ms, RSS < 500 MB, turn p99 < 250 ms.
+Prints one JSON object per figure; exits 1 when a target is missed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import resource
 import statistics
@@ -131,19 +135,20 @@ def _turn_latencies(settings, stop_when, learners: int) -> list[float]:
     return samples
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of 100,000 learners")
+    parser.add_argument("--quick", action="store_true", help="5,000 learners (targets scaled alike)")
     args = parser.parse_args()
-    count = max(100, int(100_000 * args.scale))
+    scale = 0.05 if args.quick else args.scale
+    count = max(100, int(100_000 * scale))
     with tempfile.TemporaryDirectory(prefix="coachbox-fanout-") as tmp:
         data_dir = Path(tmp) / "data"
         settings = _settings(data_dir)
         t0 = time.perf_counter()
         seed(settings, count)
-        print(f"seeded {count:,} learners in {time.perf_counter() - t0:.1f} s")
+        seeded = time.perf_counter() - t0
         base = baseline(settings, count)
-        print(f"baseline: executemany of {count:,} outbox-shaped rows, one commit: {base:.2f} s")
         result: mp.Queue = mp.get_context("spawn").Queue()
         child = mp.get_context("spawn").Process(target=_fanout_child, args=(str(data_dir), result))
         child.start()
@@ -151,24 +156,32 @@ def main() -> None:
         child.join()
         out = result.get()
         conn = __import__("coachbox.store", fromlist=["connect"]).connect(settings.db_path)
-        rows = conn.execute("SELECT COUNT(*) FROM messages WHERE direction = 'out' AND kind != 'reply' "
-                            "OR (direction = 'out' AND idempotency_key LIKE 'daily_lesson:%')").fetchone()[0]
+        rows = conn.execute("SELECT COUNT(*) FROM messages WHERE idempotency_key LIKE 'daily_lesson:%'").fetchone()[0]
         done = conn.execute("SELECT COUNT(*) FROM deliveries WHERE kind = 'daily_lesson' AND status = 'done'").fetchone()[0]
         conn.close()
-        per = out["elapsed"] / max(1, out["sent"]) * 1e6
-        print(f"fan-out: {out['sent']:,} lessons ({done:,} delivery rows, {rows:,} outbox rows) in "
-              f"{out['elapsed']:.2f} s = {per:.0f} µs/learner, {out['batches']} batches "
-              f"({out['elapsed'] / base:.0f}x the baseline) — target < 10 s at 100k")
-        print(f"per-minute scan with nobody due: median {out['empty_ms']:.2f} ms, max {out['empty_max_ms']:.2f} ms "
-              f"— target < 50 ms")
-        print(f"fan-out process peak RSS: {out['rss_mb']:.0f} MB — target < 500 MB")
-        if latencies:
-            latencies.sort()
-            p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-            print(f"learner turns during the fan-out: {len(latencies)} turns, median "
-                  f"{statistics.median(latencies) * 1000:.1f} ms, p99 {p99:.1f} ms, max {latencies[-1] * 1000:.1f} ms "
-                  f"— target p99 < 250 ms")
+    target = 10.0 * count / 100_000
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else 0.0
+    figures = [
+        {"bench": "fanout", "what": "seed learners", "learners": count, "seconds": round(seeded, 2)},
+        {"bench": "fanout", "what": "baseline: one executemany of outbox-shaped rows, one commit", "rows": count,
+         "seconds": round(base, 3)},
+        {"bench": "fanout", "what": "daily-lesson fan-out through the conversation engine", "learners": count,
+         "lessons": out["sent"], "delivery_rows": done, "outbox_rows": rows, "batches": out["batches"],
+         "seconds": round(out["elapsed"], 2), "us_per_learner": round(out["elapsed"] / max(1, out["sent"]) * 1e6),
+         "x_baseline": round(out["elapsed"] / base), "target_seconds": target, "ok": out["elapsed"] < target},
+        {"bench": "fanout", "what": "per-minute scan, nobody due", "median_ms": round(out["empty_ms"], 3),
+         "max_ms": round(out["empty_max_ms"], 3), "target_ms": 50, "ok": out["empty_max_ms"] < 50},
+        {"bench": "fanout", "what": "fan-out process peak RSS", "mb": round(out["rss_mb"]), "target_mb": 500,
+         "ok": out["rss_mb"] < 500},
+        {"bench": "fanout", "what": "learner turns (webhook work) during the fan-out", "turns": len(latencies),
+         "median_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None, "p99_ms": round(p99, 1),
+         "max_ms": round(latencies[-1] * 1000, 1) if latencies else None, "target_p99_ms": 250, "ok": p99 < 250},
+    ]
+    for figure in figures:
+        print(json.dumps(figure, ensure_ascii=False), flush=True)
+    return 0 if all(f.get("ok", True) for f in figures) else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
