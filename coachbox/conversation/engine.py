@@ -108,7 +108,7 @@ def _leave_side_flow(turn: Turn, said: str, message: Message) -> None:
 def _run_command(turn: Turn, command: commands.Command) -> None:
     name = command.name
     if turn.learner.opted_out and name not in ("start", "stop", "help", "mydata", "delete", "progress",
-                                                "certificate", "language"):
+                                                "certificate", "language", "leaderboard"):
         turn.say("account.opted_out_reminder")
         return
     onboarding_now = turn.state.flow in ONBOARDING
@@ -158,6 +158,8 @@ def _run_command(turn: Turn, command: commands.Command) -> None:
         return
     elif name == "certificate":
         reports.certificate(turn)
+    elif name == "leaderboard":
+        reports.leaderboard(turn)
     elif name == "ask":
         reports.ask(turn, command.argument)
     elif name == "payments.pay":

@@ -30,6 +30,7 @@ class LeaderRow:
     first_name: str
     lessons: int
     is_me: bool = False
+    position: int = 0  # 1 = first; learners with as many lessons share a place
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ class Learner:
     open_lesson: OpenLesson | None = None
     message_count: int = 0
     created_at: str = ""
-    rank: tuple[LeaderRow, ...] = ()  # this week's cohort leaderboard, when the school enabled it
+    rank: tuple[LeaderRow, ...] = ()  # this week's cohort top 5 (+ the learner's own row), when enabled
+    cohort: str | None = None
     access: Any = None  # coachbox.payments.access.Access: live subscriptions and plans (the service loads it)
 
     def enrollment(self, course_id: int | None) -> Enrollment | None:

@@ -13,6 +13,8 @@ from coachbox.learning.streaks import as_of
 
 def help_menu(turn: Turn) -> None:
     turn.say("help.menu")
+    if turn.rules.leaderboard:
+        turn.append("help.leaderboard")
 
 
 def progress(turn: Turn) -> None:
@@ -34,10 +36,26 @@ def progress(turn: Turn) -> None:
     else:
         lines.append(turn.t("progress.no_badges"))
     if turn.rules.leaderboard and learner.rank:
-        board = "\n".join(turn.t("progress.rank_line", position=i, first=row.first_name, lessons=row.lessons,
-                                 me=" ⬅️" if row.is_me else "") for i, row in enumerate(learner.rank, start=1))
-        lines.append(turn.t("progress.leaderboard", board=board))
+        lines.append(_board(turn))
     turn.send("\n".join(lines))
+
+
+def leaderboard(turn: Turn) -> None:
+    """LEADERBOARD / UBAO: this week's top 5 in the learner's group and their own place (when the school wants it)."""
+    if not turn.rules.leaderboard:
+        turn.say("leaderboard.off")
+    elif not turn.learner.cohort or not turn.learner.rank:
+        turn.say("leaderboard.no_group")
+    else:
+        turn.send(_board(turn))
+
+
+def _board(turn: Turn) -> str:
+    lines = [turn.t("progress.rank_line", position=row.position, first=row.first_name, lessons=row.lessons,
+                    me=" ⬅️" if row.is_me else "") for row in turn.learner.rank]
+    if len(lines) > 5:  # a sixth row is the learner's own, further down: the gap says so
+        lines.insert(5, "…")
+    return turn.t("progress.leaderboard", board="\n".join(lines))
 
 
 def certificate(turn: Turn) -> None:

@@ -71,6 +71,13 @@ def local_date(now: datetime, tz: str) -> str:
     return now.astimezone(ZoneInfo(tz)).date().isoformat()
 
 
+def local_week_start(now: datetime, tz: str) -> datetime:
+    """Monday 00:00 of the learner's current local week, as an aware datetime (the leaderboard's window)."""
+    local = now.astimezone(ZoneInfo(tz))
+    monday = (local - timedelta(days=local.weekday())).date()
+    return datetime(monday.year, monday.month, monday.day, tzinfo=ZoneInfo(tz))
+
+
 def local_hour(now: datetime, tz: str) -> int:
     return now.astimezone(ZoneInfo(tz)).hour
 

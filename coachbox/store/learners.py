@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import datetime, timezone
 from typing import Any
 
 from coachbox.conversation.effects import LEARNER_FIELDS
 from coachbox.conversation.learner import Enrollment, LeaderRow, Learner, OpenLesson
 from coachbox.learning.progress import LessonResult
 from coachbox.learning.streaks import Streak
+from coachbox.learning.timeparse import local_week_start
 
 
 def find_by_key(conn: sqlite3.Connection, channel_key: str) -> sqlite3.Row | None:
@@ -96,23 +97,26 @@ def snapshot(conn: sqlite3.Connection, learner_id: int, *, leaderboard: bool = F
         streak=Streak(row["streak"], row["best_streak"], row["streak_freezes"], row["last_active_date"]),
         next_taken_date=row["next_taken_date"], next_taken_count=row["next_taken_count"], enrollments=enrollments,
         results=results, badges=badges, last_lesson_id=last["lesson_id"] if last else None, open_lesson=open_lesson,
-        message_count=count, created_at=row["created_at"], rank=rank,
+        message_count=count, created_at=row["created_at"], rank=rank, cohort=row["cohort"],
     )
 
 
 def _leaderboard(conn: sqlite3.Connection, row: sqlite3.Row, now: datetime) -> tuple[LeaderRow, ...]:
-    """Top 5 of the learner's cohort by lessons completed in the last 7 days, plus the learner's own rank."""
-    since = (now - timedelta(days=7)).isoformat()
+    """Top 5 of the learner's cohort by lessons first completed this week (from Monday 00:00 in the learner's
+    time zone), plus the learner's own place when they are not in it. First names only."""
+    since = local_week_start(now, row["timezone"]).astimezone(timezone.utc).isoformat()
     ranked = conn.execute(
-        """SELECT l.id, COALESCE(l.name, l.profile_name, '?') AS name, COUNT(p.id) AS lessons
-           FROM learners l LEFT JOIN progress p ON p.learner_id = l.id AND p.completed_at >= ?
-           WHERE l.cohort = ? AND l.status != 'deleted' GROUP BY l.id ORDER BY lessons DESC, l.id LIMIT 50""",
-        (since, row["cohort"]),
+        """WITH scores AS (
+               SELECT l.id, COALESCE(l.name, l.profile_name, '?') AS name,
+                      (SELECT COUNT(*) FROM progress p WHERE p.learner_id = l.id AND p.completed_at >= ?) AS lessons
+               FROM learners l WHERE l.cohort = ? AND l.status NOT IN ('deleted', 'onboarding')),
+           ranked AS (SELECT id, name, lessons, RANK() OVER (ORDER BY lessons DESC) AS place,
+                             ROW_NUMBER() OVER (ORDER BY lessons DESC, id) AS row_number FROM scores)
+           SELECT id, name, lessons, place FROM ranked WHERE row_number <= 5 OR id = ? ORDER BY row_number""",
+        (since, row["cohort"], row["id"]),
     ).fetchall()
-    board = [LeaderRow(r["name"].split(" ")[0], r["lessons"], r["id"] == row["id"]) for r in ranked[:5]]
-    if not any(x.is_me for x in board):
-        board += [LeaderRow(r["name"].split(" ")[0], r["lessons"], True) for r in ranked[5:] if r["id"] == row["id"]]
-    return tuple(board)
+    return tuple(LeaderRow((r["name"].split(" ") or ["?"])[0], r["lessons"], r["id"] == row["id"], r["place"])
+                 for r in ranked)
 
 
 def update(conn: sqlite3.Connection, learner_id: int, changes: dict[str, Any], now: datetime) -> None:
