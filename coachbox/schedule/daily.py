@@ -68,9 +68,7 @@ def run_daily_lessons(conn: sqlite3.Connection, coach: Coach, now: datetime, *, 
     while True:
         with transaction(conn):
             stale = q.learners_to_reschedule(conn, batch)
-            q.set_next_lessons(conn, [
-                (timing.next_lesson_at(now, r["lesson_time"], r["timezone"], quiet, grace=grace).isoformat(), r["id"])
-                for r in stale])
+            q.set_next_lessons(conn, [(_first_lesson_at(r, now, quiet, grace).isoformat(), r["id"]) for r in stale])
         report.rescheduled += len(stale)
         if len(stale) < batch:
             break
@@ -97,6 +95,18 @@ def run_daily_lessons(conn: sqlite3.Connection, coach: Coach, now: datetime, *, 
         # re-takes the lock at once can starve it for the whole fan-out.
         time.sleep(PAUSE_SECONDS)
     return report
+
+
+def _first_lesson_at(row: sqlite3.Row, now: datetime, quiet: timing.QuietHours, grace) -> datetime:
+    """A (re)scheduled learner's next lesson: today's while within grace (resumed at 08:00, the 07:00 lesson
+    still comes), unless they already had a lesson today (onboarding's first lesson, NEXT): then tomorrow's."""
+    tz = row["timezone"]
+    after = None
+    if row["last_delivered_at"]:
+        last = timing.local_day(datetime.fromisoformat(row["last_delivered_at"]), tz)
+        if last == timing.local_day(now, tz):
+            after = last
+    return timing.next_lesson_at(now, row["lesson_time"], tz, quiet, after=after, grace=grace)
 
 
 def _one(conn: sqlite3.Connection, coach: Coach, row: sqlite3.Row, now: datetime, quiet: timing.QuietHours,

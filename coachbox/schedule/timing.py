@@ -19,8 +19,12 @@ def zone(name: str) -> ZoneInfo:
 
 @lru_cache(maxsize=4096)
 def hhmm(text: str) -> time:
+    """'07:30' → 07:30. A hand-edited bad value means 07:00: one broken row must not stop everyone's lessons."""
     hour, _, minute = (text or "07:00").partition(":")
-    return time(int(hour), int(minute or 0))
+    try:
+        return time(int(hour), int(minute or 0))
+    except ValueError:
+        return time(7, 0)
 
 
 @dataclass(frozen=True)

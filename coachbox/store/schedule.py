@@ -13,9 +13,12 @@ _DUE_COLUMNS = "id, timezone, lesson_time, next_lesson_at, last_inbound_at"
 
 
 def learners_to_reschedule(conn: sqlite3.Connection, limit: int) -> list[sqlite3.Row]:
-    """Active learners whose next lesson instant must be worked out again (new, moved time, resumed…)."""
+    """Active learners whose next lesson instant must be worked out again (new, moved time, resumed…), with
+    when they last received any lesson (onboarding ends with one: no daily lesson on top of it that day)."""
     return conn.execute(
-        f"""SELECT {_DUE_COLUMNS} FROM learners INDEXED BY schedule_learners_next_lesson
+        f"""SELECT {_DUE_COLUMNS},
+                   (SELECT MAX(delivered_at) FROM progress p WHERE p.learner_id = learners.id) AS last_delivered_at
+            FROM learners INDEXED BY schedule_learners_next_lesson
             WHERE status = 'active' AND opted_out = 0 AND next_lesson_at IS NULL LIMIT ?""",
         (limit,),
     ).fetchall()

@@ -169,3 +169,21 @@ def test_it_finds_nobody_due_with_an_index_range_scan(box):
     plan = box.conn.execute("EXPLAIN QUERY PLAN " + statements[0]).fetchall()
     detail = " ".join(r["detail"] for r in plan)
     assert "USING INDEX schedule_learners_next_lesson (next_lesson_at<?)" in detail and "TEMP B-TREE" not in detail
+
+
+def test_it_sends_no_daily_lesson_on_top_of_the_first_lesson_after_onboarding(box):
+    learner = box.learner(status="onboarding")
+    clock = FakeClock("2026-03-02T05:00:00+00:00")  # 08:00 Nairobi: within grace of 07:00
+    box.conn.execute("INSERT INTO progress (learner_id, lesson_id, delivered_at) VALUES (?, "
+                     "(SELECT MIN(id) FROM lessons), ?)", (learner, clock.now().isoformat()))
+    box.conn.execute("UPDATE learners SET status = 'active' WHERE id = ?", (learner,))  # onboarding ends
+    run_until(box, clock, "2026-03-03T05:00:00+00:00")
+    assert box.lessons_sent(learner) == ["2026-03-03"]
+
+
+def test_it_survives_a_hand_edited_lesson_time(box):
+    broken = box.learner(lesson_time="seven")
+    fine = box.learner()
+    clock = FakeClock("2026-03-02T03:00:00+00:00")
+    run_until(box, clock, "2026-03-02T04:10:00+00:00")
+    assert box.lessons_sent(fine) == ["2026-03-02"] and box.lessons_sent(broken) == ["2026-03-02"]
