@@ -141,6 +141,9 @@ class MpesaSettings:
     till_number: str = _key("", "Buy Goods till number; empty = paybill (PartyB is the short code).")
     query_after_minutes: int = _key(3, "Ask Daraja about an STK push whose callback has not come after this long.")
     allowed_ips: str = _key("", "Comma-separated IPs allowed to post M-PESA callbacks; empty = any (the path secret still applies).")
+    confirm_with_query: bool = _key(
+        True, "Confirm every M-PESA callback with an STK query before acting on it (Daraja does not sign callbacks, so the path secret would be the only proof); off = trust the callback."
+    )
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from sanic import Blueprint, Request, Sanic
 from sanic.exceptions import BadRequest, Forbidden, NotFound
 from sanic.response import HTTPResponse, html, json as json_response
 
-from coachbox.payments.mpesa import BadCallback, parse_callback
+from coachbox.payments.mpesa import BadCallback, DarajaError, StkResult, parse_callback, same_phone
 from coachbox.payments.runtime import payments
 from coachbox.payments.settlement import settle_stk
 from coachbox.payments.stripe_events import NEEDS_REVIEW, apply_event
@@ -67,13 +67,61 @@ async def mpesa_callback(request: Request, secret: str) -> HTTPResponse:
         log.warning("mpesa callback unreadable", extra={"ip": remote, "error": str(exc)})
         return json_response(MPESA_ACK)  # kept for review; a retry of garbage helps no one
     p = payments(services)
+    source = "callback"
+    if settings.mpesa.confirm_with_query and p.daraja is not None:
+        confirmed = await _confirm(services, p, result, payload, now, remote)
+        if confirmed is None:
+            return json_response(MPESA_ACK)  # pending still; the worker's query settles it
+        result, source = confirmed
     outcome = await services.db.run(settle_stk, p.texts, p.plans, result, payload=payload, now=now,
-                                    source="callback", remote_addr=remote)
+                                    source=source, remote_addr=remote)
     log.info("mpesa callback", extra={"checkout_request_id": result.checkout_request_id, "outcome": outcome,
                                       "result_code": result.result_code})
     if outcome in ("paid", "cancelled", "failed"):
         _kick(request)
     return json_response(MPESA_ACK)
+
+
+async def _confirm(services, p, claimed: StkResult, payload: str, now, remote: str) -> tuple[StkResult, str] | None:
+    """Ask Daraja (over TLS, with our credentials) whether the callback tells the truth, before acting on it.
+
+    Daraja does not sign callbacks: without this, anyone who learns the callback URL (proxy logs, a tunnel, the
+    Daraja portal) can grant access or cancel a learner's real payment. Only a first word on a pending payment
+    is checked: replays, unknown ids and mismatched amounts are settled (or refused) by settle_stk without a call.
+    Returns the result to settle with, or None when Daraja cannot say yet (the payment is then queried soon).
+    """
+    pay = await services.db.run(store.payment_by_ref, "mpesa", claimed.checkout_request_id)
+    if pay is None or pay["status"] not in ("new", "pending"):
+        return claimed, "callback"
+    if claimed.ok and (claimed.amount_minor != pay["amount_minor"] or not same_phone(pay["phone"], claimed.phone)):
+        return claimed, "callback"  # refused for review without granting; the query still settles the payment
+    try:
+        truth = await p.daraja.stk_query(claimed.checkout_request_id, now=now)
+    except DarajaError as exc:
+        log.warning("mpesa callback not confirmed: STK query failed", extra={"payment_id": pay["id"], "error": str(exc)})
+        truth = None
+    if truth is None:
+        await services.db.run(_query_soon, pay["id"], now)
+        return None
+    if truth.ok == claimed.ok:
+        # Agreed. The callback carries the receipt number and the paid amount; the query carries neither.
+        return (claimed, "callback") if claimed.ok else (truth, "query")
+    # A callback Safaricom contradicts is forged or garbled: act on the query, keep the callback for a person.
+    await services.db.run(_review_contradicted, claimed, payload, pay["id"], now, remote)
+    log.warning("mpesa callback contradicted by the STK query", extra={
+        "payment_id": pay["id"], "ip": remote, "claimed": claimed.result_code, "query": truth.result_code})
+    return truth, "query"
+
+
+def _query_soon(conn, payment_id: int, now) -> None:
+    with transaction(conn):
+        store.query_soon(conn, payment_id, now)
+
+
+def _review_contradicted(conn, claimed: StkResult, payload: str, payment_id: int, now, remote: str) -> None:
+    with transaction(conn):
+        store.record_review(conn, "mpesa", "callback_contradicted", payload, now,
+                            reference=claimed.checkout_request_id, payment_id=payment_id, remote_addr=remote)
 
 
 def _review_malformed(conn, payload: str, reason: str, now, remote: str) -> None:

@@ -104,6 +104,12 @@ def claim_query(conn: sqlite3.Connection, payment_id: int, next_query_at: dateti
     return cursor.rowcount == 1
 
 
+def query_soon(conn: sqlite3.Connection, payment_id: int, now: datetime) -> None:
+    """A callback Daraja could not confirm yet: the worker's next sweep asks again (status stays pending)."""
+    conn.execute("UPDATE payments SET next_query_at = ?, updated_at = ? WHERE id = ? AND status = 'pending'",
+                 (_iso(now), _iso(now), payment_id))
+
+
 def unstarted(conn: sqlite3.Connection, now: datetime, *, limit: int = 50) -> list[sqlite3.Row]:
     """M-PESA payments written by a chat turn whose STK push has not run (a lost task) or may be retried."""
     return conn.execute("SELECT * FROM payments WHERE provider = 'mpesa' AND status = 'new' "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 
 import pytest
@@ -181,3 +182,63 @@ async def test_it_tells_the_learner_when_daraja_refuses_the_push(services, conn,
     assert await checkout.push(services, payment_id) == "failed"
     assert _payment(conn, payment_id)["status"] == "failed"
     assert outbox(conn, learner)[-1]["idempotency_key"] == f"payments:unpaid:{payment_id}"
+
+
+def _forged(push, outcome):
+    """The callback body an attacker who knows the URL could post: real ids, a made-up result."""
+    return dataclasses.replace(push, outcome=outcome).callback_bytes()
+
+
+async def test_it_confirms_a_success_callback_with_one_stk_query(services, client, conn, daraja, learner):
+    payment_id = await _pay(services, learner)
+    for _ in range(3):
+        await daraja.deliver(poster(client))
+    assert daraja.state.queries == [daraja.pushes[0].checkout_request_id]  # replays ask nothing
+    assert _payment(conn, payment_id)["receipt"] == daraja.pushes[0].receipt  # the callback's number is kept
+
+
+async def test_it_never_grants_for_a_forged_success_the_stk_query_denies(services, client, conn, daraja, learner):
+    daraja.when_phone("+254712345678", dd.Outcome(result_code=1032, result_desc="Request cancelled by user",
+                                                  send_callback=False))
+    payment_id = await _pay(services, learner)
+    path = f"/webhooks/mpesa/{CALLBACK_SECRET}"
+    _, response = await client.post(path, content=_forged(daraja.pushes[0], dd.Outcome()))
+    assert response.status_code == 200
+    assert (_payment(conn, payment_id)["status"], _payment(conn, payment_id)["result_code"]) == ("cancelled", "1032")
+    assert not _has_access(conn, services, learner)
+    review = conn.execute("SELECT reason, payment_id FROM payment_reviews").fetchone()
+    assert tuple(review) == ("callback_contradicted", payment_id)
+
+
+async def test_it_grants_when_a_forged_cancel_is_contradicted_by_the_stk_query(services, client, conn, daraja, learner):
+    daraja.when_phone("+254712345678", dd.Outcome(send_callback=False))  # the learner paid; the callback is lost
+    payment_id = await _pay(services, learner)
+    forged = _forged(daraja.pushes[0], dd.Outcome(result_code=1032, result_desc="Request cancelled by user"))
+    await client.post(f"/webhooks/mpesa/{CALLBACK_SECRET}", content=forged)
+    assert _payment(conn, payment_id)["status"] == "paid"
+    assert _has_access(conn, services, learner)
+    assert conn.execute("SELECT reason FROM payment_reviews").fetchone()[0] == "callback_contradicted"
+
+
+async def test_it_leaves_a_callback_daraja_cannot_confirm_yet_to_the_worker(services, client, conn, clock, daraja,
+                                                                            learner):
+    daraja.when_phone("+254712345678", dd.Outcome(send_callback=False, answered=False))
+    payment_id = await _pay(services, learner)
+    await client.post(f"/webhooks/mpesa/{CALLBACK_SECRET}", content=_forged(daraja.pushes[0], dd.Outcome()))
+    row = _payment(conn, payment_id)
+    assert row["status"] == "pending" and row["next_query_at"] <= services.clock.now().isoformat()
+    assert not _has_access(conn, services, learner)
+    daraja.answer(daraja.pushes[0].checkout_request_id, dd.Outcome(send_callback=False))
+    assert (await recovery.sweep(services))["resolved"] == 1  # at once, not query_after_minutes later
+    assert _payment(conn, payment_id)["status"] == "paid"
+
+
+async def test_it_trusts_the_callback_alone_when_confirm_with_query_is_off(settings, services, conn, daraja, learner):
+    from coachbox.app import create_app
+    from sanic_testing.testing import SanicASGITestClient
+
+    services.settings = settings.replace(mpesa={"confirm_with_query": False})
+    client = SanicASGITestClient(create_app(services.settings, services, name="trusting"))
+    payment_id = await _pay(services, learner)
+    await daraja.deliver(poster(client))
+    assert _payment(conn, payment_id)["status"] == "paid" and daraja.state.queries == []
