@@ -91,6 +91,27 @@ def tokens_since(conn: sqlite3.Connection, since: datetime) -> int:
     ).fetchone()[0]
 
 
+def reserve_tokens(conn: sqlite3.Connection, *, month: datetime, budget: int, tokens: int, learner_id: int | None,
+                   exchange_id: int | None, purpose: str, model: str, now: datetime, stale_before: datetime) -> int | None:
+    """Reserve a call's maximum tokens against the monthly budget (call inside a write transaction, so the check
+    and the reservation are one step for every process); None when the month's usage has reached the budget.
+    Reservations whose call never settled (a killed worker) stop counting after stale_before."""
+    conn.execute("""UPDATE tutor_usage SET outcome = 'abandoned', tokens_in = 0, tokens_out = 0
+                    WHERE created_at >= ? AND created_at < ? AND outcome = 'reserved'""",
+                 (month.isoformat(), stale_before.isoformat()))
+    if budget > 0 and tokens_since(conn, month) >= budget:
+        return None
+    return record_usage(conn, learner_id=learner_id, exchange_id=exchange_id, purpose=purpose, model=model,
+                        tokens_in=tokens, tokens_out=0, latency_ms=0, cost=0.0, outcome="reserved", now=now)
+
+
+def settle_usage(conn: sqlite3.Connection, usage_id: int, *, model: str, tokens_in: int, tokens_out: int,
+                 latency_ms: int, cost: float, outcome: str) -> None:
+    """Replace a reservation by what the call really used."""
+    conn.execute("""UPDATE tutor_usage SET model = ?, tokens_in = ?, tokens_out = ?, latency_ms = ?, cost = ?,
+                    outcome = ? WHERE id = ?""", (model, tokens_in, tokens_out, latency_ms, cost, outcome, usage_id))
+
+
 def record_usage(conn: sqlite3.Connection, *, learner_id: int | None, exchange_id: int | None, purpose: str, model: str,
                  tokens_in: int, tokens_out: int, latency_ms: int, cost: float, outcome: str, now: datetime) -> int:
     return conn.execute(

@@ -7,11 +7,12 @@ import logging
 
 from coachbox.tutor import prompt
 from coachbox.tutor.llm import LlmError
-from coachbox.tutor.service import llm_for, over_budget, record_call
+from coachbox.tutor.service import llm_for, record_call, reserve
 
 log = logging.getLogger("coachbox.tutor")
 
 CACHE_SECONDS = 30 * 24 * 3600
+MAX_TOKENS = 700
 
 
 def cache_key(lesson_id: int, body: str, level: str, style: str) -> str:
@@ -35,16 +36,17 @@ def personalised_body(services, lesson_id: int, *, level: str = "beginner", styl
     cached = services.cache.get(key)
     if cached is not None:
         return cached
-    if over_budget(services):
+    messages = prompt.personalise_messages(title, body, level=level, style=style)
+    usage_id = reserve(services, learner_id, None, "personalise", messages, MAX_TOKENS)
+    if usage_id is None:  # the month's budget is spent: the lesson as written is still a good lesson
         return body
     try:
-        completion = llm_for(services).complete(prompt.personalise_messages(title, body, level=level, style=style),
-                                                max_tokens=700)
+        completion = llm_for(services).complete(messages, max_tokens=MAX_TOKENS)
     except LlmError as exc:
-        record_call(services, learner_id, None, "personalise", None, exc)
+        record_call(services, learner_id, None, "personalise", None, exc, usage_id=usage_id)
         log.warning("lesson personalisation failed; sending the lesson as written", extra={"lesson_id": lesson_id})
         return body
-    record_call(services, learner_id, None, "personalise", completion, None)
+    record_call(services, learner_id, None, "personalise", completion, None, usage_id=usage_id)
     text = completion.text if len(completion.text) <= 1600 else body  # must still fit one WhatsApp message
     services.cache.set(key, text, expire=CACHE_SECONDS)
     return text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, time, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,6 +21,8 @@ log = logging.getLogger("coachbox.tutor")
 
 MAX_ATTEMPTS = 3  # the first try plus two retries from the worker; then the learner gets the excerpt
 WHATSAPP_LIMIT = 1600
+ANSWER_MAX_TOKENS = 300  # ~120 words in any language, with room to spare
+RESERVATION_STALE = timedelta(minutes=10)  # far beyond any call's timeout: its worker died before settling
 
 
 @dataclass(frozen=True)
@@ -86,10 +88,17 @@ def _attempt(services, learner: dict, exchange: store.Exchange, *, on_defer, lat
     course_title = passages[0].course_title if passages else ""
     messages = prompt.build_messages(question, passages, org=settings.org.name, course=course_title,
                                      language=wording.phrase(settings, language, "tutor.language_name"))
+    usage_id = reserve(services, learner["id"], exchange.id, "answer", messages, ANSWER_MAX_TOKENS)
+    if usage_id is None:
+        log.warning("tutor monthly token budget reached", extra={"budget": ai.monthly_token_budget})
+        text = wording.phrase(settings, language, "tutor.budget_reached")
+        return _finish(services, learner, exchange, "budget",
+                       text + "\n\n" + _excerpt(settings, language, question, passages), lesson_ids, later=later)
     try:
-        completion = llm_for(services).complete(messages, timeout=ai.timeout_seconds * (2 if later else 1))
+        completion = llm_for(services).complete(messages, max_tokens=ANSWER_MAX_TOKENS,
+                                                timeout=ai.timeout_seconds * (2 if later else 1))
     except LlmError as exc:
-        record_call(services, learner["id"], exchange.id, "answer", None, exc)
+        record_call(services, learner["id"], exchange.id, "answer", None, exc, usage_id=usage_id)
         log.warning("tutor model failed", extra={"exchange_id": exchange.id, "attempt": attempt, "error": str(exc)})
         if exc.timeout and on_defer is not None and attempt < MAX_ATTEMPTS:
             _send(services, learner, f"tutor:{exchange.id}:holding", wording.phrase(settings, language, "tutor.holding"),
@@ -100,7 +109,7 @@ def _attempt(services, learner: dict, exchange: store.Exchange, *, on_defer, lat
             raise  # the worker's task retries after its delay
         return _finish(services, learner, exchange, _excerpt_source(passages),
                        _excerpt(settings, language, question, passages), lesson_ids, later=later)
-    record_call(services, learner["id"], exchange.id, "answer", completion, None)
+    record_call(services, learner["id"], exchange.id, "answer", completion, None, usage_id=usage_id)
     text = wording.phrase(settings, language, "tutor.answer", answer=prompt.trim_words(completion.text))
     return _finish(services, learner, exchange, "llm", text, lesson_ids, later=later)
 
@@ -112,19 +121,26 @@ def _limit_notice(services, learner: dict, exchange: store.Exchange, now: dateti
                                     excluding=exchange.id)
         if used >= ai.daily_limit_per_learner:
             return "limit", wording.phrase(settings, language, "tutor.limit_reached", limit=ai.daily_limit_per_learner)
-    if ai.api_key and over_budget(services):
-        log.warning("tutor monthly token budget reached", extra={"budget": ai.monthly_token_budget})
-        return "budget", wording.phrase(settings, language, "tutor.budget_reached")
     return None
 
 
-def over_budget(services) -> bool:
-    """Has the whole box used [ai] monthly_token_budget this calendar month (UTC)? 0 = no limit."""
-    budget = services.settings.ai.monthly_token_budget
-    if budget <= 0:
-        return False
-    month = services.clock.now().astimezone(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return services.db.run_sync(store.tokens_since, month) >= budget
+def reserve(services, learner_id: int | None, exchange_id: int | None, purpose: str, messages: list[dict],
+            max_tokens: int) -> int | None:
+    """Reserve this call's maximum (prompt estimate + max_tokens) against [ai] monthly_token_budget for the
+    calendar month (UTC), atomically: concurrent calls see each other's reservations, so the month ends at most
+    one call's maximum over the budget. Returns the usage row to settle, or None when the budget is spent."""
+    ai, now = services.settings.ai, services.clock.now()
+    month = now.astimezone(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    # ~3 characters a token is generous for English and Kiswahili: the reservation should not be too small.
+    tokens = sum(len(m["content"]) for m in messages) // 3 + max_tokens
+
+    def _write(conn: sqlite3.Connection) -> int | None:
+        with transaction(conn):
+            return store.reserve_tokens(conn, month=month, budget=ai.monthly_token_budget, tokens=tokens,
+                                        learner_id=learner_id, exchange_id=exchange_id, purpose=purpose,
+                                        model=ai.model, now=now, stale_before=now - RESERVATION_STALE)
+
+    return services.db.run_sync(_write)
 
 
 def local_midnight(now: datetime, tz_name: str | None) -> datetime:
@@ -154,7 +170,8 @@ def cost_of(ai, tokens_in: int, tokens_out: int) -> float:
 
 
 def record_call(services, learner_id: int | None, exchange_id: int | None, purpose: str, completion: Completion | None,
-            error: LlmError | None) -> None:
+                error: LlmError | None, *, usage_id: int | None = None) -> None:
+    """Usage of one call: settles its reservation when it had one, else a new row."""
     ai, now = services.settings.ai, services.clock.now()
     if completion is not None:
         values = dict(model=completion.model, tokens_in=completion.tokens_in, tokens_out=completion.tokens_out,
@@ -165,7 +182,11 @@ def record_call(services, learner_id: int | None, exchange_id: int | None, purpo
                       outcome="timeout" if error and error.timeout else "error")
 
     def _write(conn: sqlite3.Connection) -> None:
-        store.record_usage(conn, learner_id=learner_id, exchange_id=exchange_id, purpose=purpose, now=now, **values)
+        if usage_id is not None:
+            store.settle_usage(conn, usage_id, **values)
+        else:
+            store.record_usage(conn, learner_id=learner_id, exchange_id=exchange_id, purpose=purpose, now=now,
+                               **values)
 
     services.db.run_sync(_write)
 

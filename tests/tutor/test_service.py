@@ -202,6 +202,31 @@ def test_it_stops_calling_the_model_at_the_monthly_token_budget(services, conn, 
     assert "resting until next month" in answer.body and "Keep your PIN secret" in answer.body
 
 
+def test_it_reserves_tokens_so_concurrent_calls_overshoot_the_budget_by_one_call_at_most(services, conn, learner,
+                                                                                         double, courses):
+    import threading
+
+    configure(services, monthly_token_budget=200)  # one call uses 160 (the double's usage)
+    learners = [learner] + [seed.add_learner(conn, name=f"Learner {n}", phone=f"+25470000010{n}") for n in range(7)]
+    start = threading.Barrier(len(learners))
+    sources = []
+
+    def one(number, learner_id):
+        start.wait()
+        sources.append(ask(services, learner_id, key=f"in:race:{number}").source)
+
+    threads = [threading.Thread(target=one, args=pair) for pair in enumerate(learners)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    used = conn.execute("SELECT COALESCE(SUM(tokens_in + tokens_out), 0) FROM tutor_usage").fetchone()[0]
+    assert used <= 200 + 160 and len(double.requests) <= 2
+    assert sources.count("budget") == len(learners) - len(double.requests)
+    assert conn.execute("SELECT COUNT(*) FROM tutor_usage WHERE outcome = 'reserved'").fetchone()[0] == 0
+
+
 def test_it_answers_each_question_once(services, conn, learner, double):
     first = ask(services, learner, key="in:SM123")
     again = ask(services, learner, key="in:SM123")
