@@ -202,13 +202,24 @@ def main() -> None:
             result = asyncio.run(_open_loop(port, args.open_rate, args.open_seconds, 100_000))
             print(f"open loop {args.open_rate:.0f} req/s for {args.open_seconds:.0f} s (1 inbound : 3 status): "
                   + json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in result.items()}))
+            missed = []
+            if full_rps / bare_rps < 0.30:
+                missed.append(f"throughput {full_rps / bare_rps * 100:.0f}% of bare Sanic (target >= 30%)")
+            if result["errors"] or result["p99_ms"] >= 50:
+                missed.append(f"open loop p99 {result['p99_ms']:.0f} ms, {result['errors']} errors (target < 50 ms, 0)")
             asyncio.run(_replays(port, args.replays))
             conn = sqlite3.connect(tmp / "data" / "coachbox.db")
             inbound = conn.execute("SELECT COUNT(*) FROM messages WHERE direction='in' AND provider_sid LIKE 'SM7%'").fetchone()[0]
-            replies = conn.execute("SELECT COUNT(*) FROM messages m JOIN messages i ON i.learner_id = m.learner_id "
-                                   "WHERE i.provider_sid LIKE 'SM7%' AND m.direction='out' AND m.id > i.id").fetchone()[0]
-            print(f"replays: {args.replays} MessageSids x5 (2 sequential + 3 concurrent) -> {inbound} stored inbound rows")
-            del replies
+            # Replies are keyed by the inbound MessageSid (idempotency key "in:whatsapp:<sid>:out:<n>").
+            answered = conn.execute("SELECT COUNT(DISTINCT substr(idempotency_key, 1, 46)) FROM messages "
+                                    "WHERE direction = 'out' AND idempotency_key LIKE 'in:whatsapp:SM7%:out:0'").fetchone()[0]
+            print(f"replays: {args.replays} MessageSids x5 (2 sequential + 3 concurrent) -> {inbound} stored inbound rows, "
+                  f"{answered} answered once each")
+            if inbound != args.replays or answered != args.replays:
+                raise SystemExit("FAILED: every replayed MessageSid must be stored and answered exactly once")
+            if missed:
+                print("target missed: " + "; ".join(missed))
+                raise SystemExit(1)
     finally:
         for proc in procs:
             if proc is double:
