@@ -56,3 +56,19 @@ async def test_it_answers_unknown_codes_with_a_friendly_404(app, courses):
     assert response.status == 404 and odd.status == 404
     assert "could not find that certificate" in response.text and "ZZZZ-ZZZZ" in response.text
     assert "<b>" not in odd.text
+
+
+@pytest.mark.anyio
+async def test_it_shows_the_page_in_the_certificates_language(app, services, conn, courses):
+    learner = seed.add_learner(conn, name="Juma Hamisi", language="sw", phone="+254712000111")
+    seed.finish_course(conn, learner, courses["mobile-money-safety"], score=90)
+    certificate = service.issue_certificate(services, learner, courses["mobile-money-safety"]).certificate
+
+    _, response = await app.asgi_client.get(f"/verify/{certificate.code}")
+    _, missing = await app.asgi_client.get("/verify/ZZZZ-ZZZZ?lang=sw")
+
+    assert response.status == 200 and '<html lang="sw">' in response.text
+    assert "Cheti halali" in response.text and "Mwanafunzi" in response.text and "2 Machi 2026" in response.text
+    assert "Valid certificate" not in response.text and "Juma" in response.text and "Hamisi" not in response.text
+    assert missing.status == 404 and "Hatukuweza kupata cheti hicho" in missing.text
+    assert "<strong>ZZZZ-ZZZZ</strong>" in missing.text
