@@ -284,3 +284,16 @@ async def test_it_settles_an_unsure_send_from_its_status_callback(tservices, con
     assert await deliver_due(tservices) == 0
     assert row(conn, mid)["status"] == "sent" and row(conn, mid)["provider_sid"] == sid
     assert len(twilio_double.accepted) == 1
+
+
+async def test_it_sends_each_message_exactly_once_when_twilio_fails_at_random(tservices, conn, clock, twilio_double):
+    tservices.channel.timeout = 1.0
+    ids = [enqueue(conn, f"whatsapp:+2547100{n:05d}", f"message {n}", clock.now()) for n in range(120)]
+    twilio_double.chaos(0.25, seed=3)  # 429s, 500s before and after taking the message, hangs past the timeout
+    for _ in range(12):
+        await _drain(tservices)
+        if all(row(conn, mid)["status"] == "sent" for mid in ids):
+            break
+        clock.advance(minutes=1)
+    assert [row(conn, mid)["status"] for mid in ids] == ["sent"] * len(ids)
+    assert twilio_double.duplicates() == {} and len(twilio_double.accepted) == len(ids)

@@ -51,3 +51,17 @@ def test_it_signs_against_the_public_url_with_its_path_prefix(settings):
     s = settings.replace(server={"public_url": "https://example.org/coach/"})
     assert signed_url(s, "/webhooks/twilio", "a=1", {}) == "https://example.org/coach/webhooks/twilio?a=1"
     assert signed_url(s, "/webhooks/twilio", "", {"x-forwarded-host": "evil"}) == "https://example.org/coach/webhooks/twilio"
+
+
+def test_it_accepts_a_signature_made_with_or_without_the_port():
+    from coachbox.channels.twilio.webhook import signature_ok
+    from tests.doubles.twilio_double import AUTH_TOKEN
+    from tests.doubles.twilio_fixtures import twilio_signature
+
+    form = {"MessageSid": "SM1", "Body": "hi"}
+    parsed = FormData({name: [value] for name, value in form.items()})
+    for signed_for in ("https://coach.example.org/webhooks/twilio", "https://coach.example.org:443/webhooks/twilio"):
+        signature = twilio_signature(signed_for, form)
+        assert signature_ok(AUTH_TOKEN, "https://coach.example.org/webhooks/twilio", parsed, signature)
+    assert not signature_ok(AUTH_TOKEN, "https://coach.example.org/webhooks/twilio", parsed,
+                            twilio_signature("https://evil.example.org/webhooks/twilio", form))
