@@ -381,6 +381,26 @@ def _validate_schedule(settings: Settings, source: str) -> None:
                           f"got {schedule.reminder_backoff_days!r}.")
     if schedule.grace_hours < 0 or schedule.backups_keep < 0 or schedule.reminder_daily_days < 0:
         raise ConfigError(f"{source}: schedule.grace_hours, backups_keep and reminder_daily_days cannot be negative.")
+    if _in_quiet_hours(schedule.reminder_hour * 60, schedule.quiet_hours_start, schedule.quiet_hours_end):
+        # A reminder inside quiet hours would never be sent: say so now rather than let reminders silently stop.
+        raise ConfigError(
+            f"{source}: schedule.reminder_hour {schedule.reminder_hour}:00 falls inside quiet hours "
+            f"({schedule.quiet_hours_start}-{schedule.quiet_hours_end}), so no reminder would ever be sent. "
+            "Choose an hour outside them."
+        )
+
+
+def _in_quiet_hours(minute_of_day: int, start: str, end: str) -> bool:
+    def minutes(text: str) -> int:
+        hh, _, mm = text.partition(":")
+        return int(hh) * 60 + int(mm)
+
+    first, last = minutes(start), minutes(end)
+    if first == last:
+        return False  # no quiet hours
+    if first < last:
+        return first <= minute_of_day < last
+    return minute_of_day >= first or minute_of_day < last  # quiet hours span midnight
 
 
 def documented_keys() -> list[tuple[str, str, Any, str, bool]]:

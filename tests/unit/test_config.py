@@ -103,3 +103,12 @@ def test_it_keeps_the_loopback_public_url_on_the_chosen_port():
     public = Settings.load(REPO / "coachbox.toml", {"COACHBOX_SERVER_PUBLIC_URL": "https://coach.example.org",
                                                    "COACHBOX_SERVER_PORT": "9005"})
     assert public.server.public_url == "https://coach.example.org"
+
+
+def test_it_refuses_a_reminder_hour_inside_quiet_hours(tmp_path):
+    with pytest.raises(ConfigError, match=r"schedule\.reminder_hour 22:00 falls inside quiet hours"):
+        Settings.load(_write(tmp_path, "[schedule]\nreminder_hour = 22\n"), {})
+    with pytest.raises(ConfigError, match=r"reminder_hour 6:00"):
+        Settings.load(_write(tmp_path, "[schedule]\nreminder_hour = 6\n"), {})
+    ok = Settings.load(_write(tmp_path, '[schedule]\nreminder_hour = 22\nquiet_hours_start = "23:00"\n'), {})
+    assert ok.schedule.reminder_hour == 22
