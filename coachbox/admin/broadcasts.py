@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sanic import Blueprint, Request
 from sanic.exceptions import BadRequest, NotFound
 
+from coachbox import events
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, render
 from coachbox.store import admin_auth, admin_broadcasts as q, admin_learners, transaction
@@ -140,4 +141,5 @@ async def broadcast_cancel(request: Request, broadcast_id: int):
 
     if await services.db.run(change, services.clock.now()) is None:
         raise BadRequest("Only a scheduled or sending broadcast can be cancelled.")
+    events.publish(services, f"broadcast:{broadcast_id}", "outbox")
     return back(f"/admin/broadcasts/{broadcast_id}", "cancelled")

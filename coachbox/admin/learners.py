@@ -12,6 +12,7 @@ from sanic import Blueprint, Request
 from sanic.exceptions import BadRequest, NotFound
 from sanic.response import raw
 
+from coachbox import events
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, render
 from coachbox.store import admin_auth, admin_learners as q, transaction
@@ -150,6 +151,7 @@ async def send_message(request: Request, learner_id: int):
                              message_id=message_id, chars=len(body))
 
     await services.db.run(enqueue)
+    events.publish(services, f"learner:{learner_id}", "outbox")
     sender = services.extras.get("sender")
     if sender is not None:
         sender.kick()  # send now rather than at the next poll
@@ -232,17 +234,15 @@ async def delete(request: Request, learner_id: int):
     if request.form.get("confirm") != "DELETE":
         raise BadRequest("Type DELETE to confirm: this erases the learner and their messages for good.")
 
+    from coachbox.conversation.service import erase_learner, remove_files
+
     def erase(conn, now):
+        # The learner's own DELETE and this one are the same erasure: no personal trace either way.
         with transaction(conn):
-            media = q.delete_learner(conn, learner_id)
+            files = erase_learner(conn, services.cache, learner_id, now)
             # The audit row names the id only: the person's details are exactly what was erased.
             admin_auth.audit(conn, request.ctx.admin["admin_id"], "learner.delete", f"learner:{learner_id}", now)
-        return media
+        return files
 
-    media = await services.db.run(erase, services.clock.now())
-    root = (services.settings.data_dir / "media").resolve()
-    for rel in media:
-        path = (services.settings.data_dir / rel).resolve()
-        if root in path.parents and path.is_file():  # never follow a stored path outside data/media
-            path.unlink()
+    remove_files(services.settings, await services.db.run(erase, services.clock.now()))
     return back("/admin/learners", "deleted")

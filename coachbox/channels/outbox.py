@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from coachbox import events
 from coachbox.channels.base import ChannelError, Outbound
 from coachbox.channels.twilio import errors
 from coachbox.store import transaction
@@ -298,6 +299,8 @@ async def deliver_due(services, *, limit: int = 100) -> int:
         writes = _Writes.on(services.db)
         await asyncio.gather(*(_send_one(services, row, p.outbound, first + i / rate, claimer, writes)
                                for i, (row, p) in enumerate(sendable)))
+    # Failures, waits and cancellations too (sent rows also published as each one committed, above).
+    events.publish(services, "outbox", *{f"learner:{row.learner_id}" for row in rows})
     return len(rows)
 
 
@@ -330,6 +333,7 @@ async def _send_one(services, row: _Row, outbound: Outbound, slot: float, claime
         await _record_failure(services, row, ChannelError(repr(exc), code="timeout"))
         return
     await writes.mark_sent((row.id, result.provider_sid, outbound.content_sid, services.clock.now().isoformat()))
+    events.publish(services, f"learner:{row.learner_id}", "outbox")  # committed: wake open admin pages
 
 
 async def _record_failure(services, row: _Row, exc: ChannelError) -> None:

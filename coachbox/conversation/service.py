@@ -6,9 +6,10 @@ import contextlib
 import logging
 import sqlite3
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from coachbox import events
 from coachbox.channels.base import Inbound
 from coachbox.config import Settings
 from coachbox.content.model import Catalogue
@@ -91,10 +92,6 @@ async def handle_inbound(services: Any, inbound: Inbound) -> TurnOutcome:
     """One learner message, start to finish, on the single writer thread; follow-up tasks after the commit."""
     res = resources(services)
     now = services.clock.now()
-    if services.settings.ai.transcribe_voice_notes:  # a voice note becomes text before the engine sees it
-        from coachbox.tutor.voice import transcribe_if_voice
-
-        inbound = await transcribe_if_voice(services, inbound)
 
     def run(conn: sqlite3.Connection) -> TurnOutcome:
         return handle_inbound_sync(conn, services.cache, res.settings, res.catalogue(conn), res.texts, inbound, now,
@@ -102,26 +99,33 @@ async def handle_inbound(services: Any, inbound: Inbound) -> TurnOutcome:
 
     outcome = await services.db.run(run)
     dispatch(services, outcome)
+    if not outcome.duplicate and outcome.learner_id is not None:  # committed: wake open admin pages
+        events.publish(services, f"learner:{outcome.learner_id}", "dashboard")
     return outcome
 
 
 def handle_inbound_sync(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: Catalogue, texts: Texts,
-                        inbound: Inbound, now: datetime, *, rules: Rules | None = None) -> TurnOutcome:
+                        inbound: Inbound, now: datetime, *, rules: Rules | None = None,
+                        transcript_of: int | None = None) -> TurnOutcome:
     """The whole turn in one BEGIN IMMEDIATE transaction: it also serialises turns across processes, and the
-    session is read and written while the lock is held, so two messages from one learner never interleave."""
+    session is read and written while the lock is held, so two messages from one learner never interleave.
+    transcript_of: the voice note (message id) this inbound transcribes; its pending row is settled in this turn."""
     rules = rules or rules_from(settings)
-    outcome = _inbound_turn(conn, cache, settings, catalogue, texts, inbound, now, rules)
+    outcome = _inbound_turn(conn, cache, settings, catalogue, texts, inbound, now, rules, transcript_of)
     if outcome.erased_files:  # after the commit: a rolled-back DELETE must not have lost the learner's files
         remove_files(settings, outcome.erased_files)
     return outcome
 
 
 def _inbound_turn(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: Catalogue, texts: Texts,
-                  inbound: Inbound, now: datetime, rules: Rules) -> TurnOutcome:
+                  inbound: Inbound, now: datetime, rules: Rules, transcript_of: int | None = None) -> TurnOutcome:
     # One diskcache transaction for the turn's rate-limit counters and session (each would be its own SQLite
     # commit otherwise); taken after the database's write lock, in the same order as the scheduler's turns.
     with transaction(conn), cache.transact(retry=True):
         if conn.execute("SELECT 1 FROM messages WHERE idempotency_key = ?", (inbound_key(inbound),)).fetchone():
+            return TurnOutcome(duplicate=True, learner_id=None, outbox_ids=[])
+        if transcript_of is not None and not _settle_voice_note(conn, transcript_of):
+            # Handled already, or the learner erased their data since: never re-create them from a transcript.
             return TurnOutcome(duplicate=True, learner_id=None, outbox_ids=[])
         learner_id, _ = learners.upsert(
             conn, channel_key=inbound.address, channel=inbound.channel, phone=inbound.phone, wa_id=inbound.wa_id,
@@ -129,10 +133,12 @@ def _inbound_turn(conn: sqlite3.Connection, cache: Any, settings: Settings, cata
             timezone=timezone_for_phone(inbound.phone, settings.org.default_timezone),
             lesson_time=settings.org.lesson_time, now=inbound.received_at,
         )
-        if record_inbound(conn, inbound, learner_id) is None:
+        message_id = record_inbound(conn, inbound, learner_id)
+        if message_id is None:
             return TurnOutcome(duplicate=True, learner_id=learner_id, outbox_ids=[])
         limits = ratelimit.Limits(settings.learning.rate_limit_per_hour, settings.learning.burst_per_minute)
-        verdict = ratelimit.check(cache, learner_id, now, limits)
+        # A transcript was counted as its voice note already.
+        verdict = "allow" if transcript_of is not None else ratelimit.check(cache, learner_id, now, limits)
         if verdict != "allow":
             ids = []
             if verdict == "notice":
@@ -141,9 +147,35 @@ def _inbound_turn(conn: sqlite3.Connection, cache: Any, settings: Settings, cata
                 ids = [i for i in [enqueue_outbound(conn, learner_id=learner_id, channel=inbound.channel,
                                                     address=inbound.address, draft=draft, now=now)] if i]
             return TurnOutcome(False, learner_id, ids, rate_limited=True)
+        if settings.ai.transcribe_voice_notes and _voice_note(settings, inbound):
+            return _listening(conn, texts, learner_id, message_id, inbound, now)
         event = Message(inbound.body or "", inbound.button_payload, len(inbound.media))
         return _turn(conn, cache, settings, catalogue, texts, rules, learner_id, event, now,
                      channel=inbound.channel, address=inbound.address, key=inbound_key(inbound))
+
+
+def _voice_note(settings: Settings, inbound: Inbound) -> bool:
+    from coachbox.tutor.voice import is_voice_note
+
+    return is_voice_note(settings, inbound)
+
+
+def _listening(conn: sqlite3.Connection, texts: Texts, learner_id: int, message_id: int, inbound: Inbound,
+               now: datetime) -> TurnOutcome:
+    """A voice note: 'listening…' at once; transcribing takes seconds, so the worker does it (tutor.voice) and
+    runs the transcript as the learner's message. The pending row is the truth a lost task is swept up from."""
+    language = conn.execute("SELECT language FROM learners WHERE id = ?", (learner_id,)).fetchone()[0]
+    draft = OutboxDraft(texts.t(language, "tutor.listening"), idempotency_key=f"{inbound_key(inbound)}:out:0")
+    ids = [i for i in [enqueue_outbound(conn, learner_id=learner_id, channel=inbound.channel, address=inbound.address,
+                                        draft=draft, now=now)] if i]
+    progress.request(conn, learner_id, kind="voice_note", key=str(message_id), now=now)
+    return TurnOutcome(False, learner_id, ids, (Followup("tutor.voice", (message_id,)),))
+
+
+def _settle_voice_note(conn: sqlite3.Connection, message_id: int) -> bool:
+    from coachbox.tutor.voice import settle
+
+    return settle(conn, message_id)
 
 
 def run_event(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: Catalogue, texts: Texts,
@@ -169,7 +201,7 @@ def run_event(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogu
             return TurnOutcome(True, learner_id, [])
         outcome = _turn(conn, cache, settings, catalogue, texts, rules, learner_id, event, now,
                         channel=row["channel"], address=row["channel_key"], key=f"{kind}:{learner_id}:{key}",
-                        template=TEMPLATE_FOR.get(type(event)))
+                        template=TEMPLATE_FOR.get(type(event)), keep_session=False)
         if kind == "quiz_followup":
             conn.execute("UPDATE deliveries SET status = 'done' WHERE learner_id = ? AND kind = ? AND key = ?",
                          (learner_id, kind, key))
@@ -178,10 +210,13 @@ def run_event(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogu
 
 def _turn(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: Catalogue, texts: Texts, rules: Rules,
           learner_id: int, event: Event, now: datetime, *, channel: str, address: str, key: str,
-          template: str | None = None) -> TurnOutcome:
+          template: str | None = None, keep_session: bool = True) -> TurnOutcome:
     turn = learners.next_turn(conn, learner_id)
     learner = learners.snapshot(conn, learner_id, leaderboard=rules.leaderboard, now=now)
     learner = with_access(conn, settings, learner, now)  # live subscriptions, as data for the pure engine
+    personalised = None
+    if settings.ai.personalise_lessons:  # the cached rephrasing, as data for the engine: never a model call here
+        catalogue, personalised = _personalised(cache, catalogue, learner)
     state = sessions.load(cache, learner_id, turn - 1) or rebuild(learner, catalogue)
     try:
         decision: Decision = handle(event, state, learner, catalogue, texts, now, rules)
@@ -192,16 +227,45 @@ def _turn(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: C
     erased: list[str] = []
     followups = _apply(conn, cache, learner_id, decision, now, question_key=key, language=learner.language,
                        erased_files=erased)
+    if personalised is not None:
+        followups += _warm_ups(cache, catalogue, decision, personalised)
     ids = _write_replies(conn, learner_id, decision.replies, now, channel=channel, address=address, key=key,
                          template=template)
-    if any(isinstance(e, fx.EraseLearner) for e in decision.effects):
-        sessions.forget(cache, learner_id)
-        ratelimit.forget(cache, learner_id, now)
-    else:
+    if keep_session and not any(isinstance(e, fx.EraseLearner) for e in decision.effects):
         # Saved while the write lock is held: no other turn can slip in between; if the commit fails after
         # this, the version no longer matches the learner's turn counter and the next turn rebuilds.
         sessions.save(cache, learner_id, replace(decision.state, version=turn), settings.learning.session_ttl_hours)
+    # A proactive turn (keep_session=False) saves none: it counted the turn, so the next turn rebuilds the state
+    # from the database (the lesson just delivered, or the quiz started); the scheduler's batched turns
+    # (conversation.batch) do the same without a cache write per learner.
     return TurnOutcome(False, learner_id, ids, tuple(followups), erased_files=tuple(erased))
+
+
+def _personalised(cache: Any, catalogue: Catalogue, learner: Any) -> tuple[Catalogue, frozenset[int]]:
+    from coachbox.tutor.personalise import for_turn
+
+    return for_turn(cache, catalogue, learner)
+
+
+def _warm_ups(cache: Any, catalogue: Catalogue, decision: Decision, served: frozenset[int]) -> list[Followup]:
+    """Lessons delivered as written because no personalised text was cached yet: the worker writes it."""
+    from coachbox.tutor.personalise import warm_ups
+
+    delivered = [(e.course_id, e.lesson_id) for e in decision.effects if isinstance(e, fx.RecordDelivery)]
+    return [Followup("tutor.personalise", args) for args in warm_ups(cache, catalogue, delivered, served)]
+
+
+def erase_learner(conn: sqlite3.Connection, cache: Any, learner_id: int, now: datetime, *,
+                  keep_key: str | None = None) -> list[str]:
+    """The one erasure, for the learner's DELETE and the admin's: personal data, messages, session and rate-limit
+    counters go (progress stays, anonymous). Call inside the caller's transaction; returns files under data/ to
+    remove_files() once it has committed (a rolled-back erasure must not have lost them)."""
+    files = learners.erase(conn, learner_id, now, keep_key=keep_key)
+    sessions.forget(cache, learner_id)
+    # The hour counter lives up to two hours: the previous window's may still be there.
+    for when in (now, now - timedelta(hours=1)):
+        ratelimit.forget(cache, learner_id, when)
+    return files
 
 
 def remove_files(settings: Settings, paths: tuple[str, ...] | list[str]) -> None:
@@ -266,7 +330,7 @@ def _apply(conn: sqlite3.Connection, cache: Any, learner_id: int, decision: Deci
         elif isinstance(effect, fx.OptIn):
             learners.set_opted_out(conn, learner_id, False, now)
         elif isinstance(effect, fx.EraseLearner):
-            erased_files += learners.erase(conn, learner_id, now, keep_key=question_key)
+            erased_files += erase_learner(conn, cache, learner_id, now, keep_key=question_key)
         elif isinstance(effect, fx.IssueCertificate):
             progress.request(conn, learner_id, kind="certificate", key=str(effect.course_id), now=now)
             followups.append(Followup("certificates.issue", (learner_id, effect.course_id)))

@@ -10,6 +10,7 @@ from sanic import Blueprint, Request, Sanic
 from sanic.exceptions import BadRequest, Forbidden, ServiceUnavailable
 from sanic.response import HTTPResponse, empty, text
 
+from coachbox import events
 from coachbox.channels import outbox
 from coachbox.channels.outbox import Sender
 from coachbox.channels.twilio import media as twilio_media
@@ -111,6 +112,8 @@ async def status(request: Request) -> HTTPResponse:
     else:
         result = await services.db.run(apply_status, update, now,
                                        lambda key: outbox.template_sid(settings, key) is not None)
+    if result in ("updated", "requeued"):  # committed: wake open admin pages
+        events.message_changed(services, update.message_id)
     if result == "requeued" and (sender := _sender(request)) is not None:
         sender.kick()
     return empty(status=204)

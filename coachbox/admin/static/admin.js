@@ -36,15 +36,40 @@
     });
     source.addEventListener("message-row", function (ev) {
       var data = JSON.parse(ev.data);
+      if (document.getElementById("m" + data.id)) { return; }  // already on the page (a reconnect re-sends)
       var bubble = document.createElement("div");
       bubble.className = "bubble " + data.direction;
+      bubble.id = "m" + data.id;
       bubble.textContent = data.body;  // textContent: never innerHTML for learner text
       var meta = document.createElement("span");
       meta.className = "meta";
       meta.textContent = data.meta;
+      if (data.status) {
+        meta.appendChild(document.createTextNode(" · "));
+        var status = document.createElement("span");
+        status.className = "status";
+        status.textContent = data.status;
+        meta.appendChild(status);
+      }
       bubble.appendChild(meta);
+      var error = document.createElement("span");
+      error.className = "meta bad error";
+      error.hidden = true;
+      bubble.appendChild(error);
+      var empty = el.querySelector("p");
+      if (empty && !el.querySelector(".bubble")) { empty.remove(); }
       el.appendChild(bubble);
       el.scrollTop = el.scrollHeight;
+    });
+    source.addEventListener("message-status", function (ev) {
+      var data = JSON.parse(ev.data);
+      var bubble = document.getElementById("m" + data.id);
+      if (!bubble) { return; }
+      var status = bubble.querySelector(".status");
+      if (status) { status.textContent = data.status; }
+      bubble.classList.toggle("failed", data.status === "failed" || data.status === "undelivered");
+      var error = bubble.querySelector(".error");
+      if (error) { error.textContent = data.error || ""; error.hidden = !data.error; }
     });
   });
   // Simulator panel: post through fetch, show replies as bubbles; falls back to the plain form without JS.

@@ -1,0 +1,142 @@
+"""In-process publish/subscribe: topics published right after a commit wake the admin page's live streams."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+log = logging.getLogger("coachbox.events")
+
+EXTRAS_KEY = "events"  # Services.extras[EXTRAS_KEY]: the web process's Hub (absent in the worker and the CLI)
+
+# Topics, all plain strings:
+#   "dashboard"      learners or counts changed (an inbound turn committed)
+#   "learner:<id>"   that learner's transcript changed (a message in or out, a status moved)
+#   "broadcast:<id>" that broadcast changed (cancelled, fanned out…)
+#   "outbox"         some outbound message's status moved (dashboard queue counts, broadcast progress)
+
+
+class Subscription:
+    """One stream's interest in some topics: wait() returns once any of them was published since the last wait."""
+
+    def __init__(self, hub: "Hub", topics: tuple[str, ...]) -> None:
+        self.hub = hub
+        self.topics = topics
+        self._event = asyncio.Event()
+
+    def _wake(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout: float) -> bool:
+        """True when woken by a publish, False on timeout (then poll: another process may have written)."""
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+            woken = True
+        except asyncio.TimeoutError:
+            woken = False
+        self._event.clear()
+        return woken
+
+    def close(self) -> None:
+        self.hub._remove(self)
+
+    def __enter__(self) -> "Subscription":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Hub:
+    """Subscriptions by topic. Subscribe on the event loop; publish from the loop or, safely, from any thread."""
+
+    def __init__(self) -> None:
+        self._subs: dict[str, set[Subscription]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: set[asyncio.Task] = set()  # look-ups in flight (the loop keeps only weak references)
+
+    def subscribe(self, *topics: str) -> Subscription:
+        self._loop = asyncio.get_running_loop()
+        sub = Subscription(self, topics)
+        for topic in topics:
+            self._subs.setdefault(topic, set()).add(sub)
+        return sub
+
+    def _remove(self, sub: Subscription) -> None:
+        for topic in sub.topics:
+            subs = self._subs.get(topic)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[topic]
+
+    def watching(self, prefix: str = "") -> bool:
+        """Is any stream subscribed to a topic starting with prefix? (Skip work nobody would see.)"""
+        return any(topic.startswith(prefix) for topic in list(self._subs))
+
+    def publish(self, *topics: str) -> None:
+        woken = {sub for topic in topics for sub in self._subs.get(topic, ())}
+        if not woken:
+            return
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        for sub in woken:
+            if on_loop:
+                sub._wake()
+            elif self._loop is not None and not self._loop.is_closed():
+                # asyncio.Event is not thread-safe: a writer thread or executor hands the wake to the loop.
+                self._loop.call_soon_threadsafe(sub._wake)
+
+
+def hub(services: Any) -> Hub:
+    """The process's hub, made on first use (by a stream, or at web start-up)."""
+    found = services.extras.get(EXTRAS_KEY)
+    if found is None:
+        found = services.extras[EXTRAS_KEY] = Hub()
+    return found
+
+
+def publish(services: Any, *topics: str) -> None:
+    """Publish after a commit. A no-op where no hub exists (worker, CLI); never fails the caller's work."""
+    try:
+        found = services.extras.get(EXTRAS_KEY) if services is not None else None
+        if found is not None:
+            found.publish(*topics)
+    except Exception:  # noqa: BLE001 - the write is committed; a missed live update is fixed by the next poll
+        log.exception("could not publish %s", topics)
+
+
+def _learner_of(conn: Any, message_id: int) -> int | None:
+    row = conn.execute("SELECT learner_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+    return row[0] if row else None
+
+
+def message_changed(services: Any, message_id: int | None) -> None:
+    """An outbound message's status moved (a status callback): wake "outbox", and its learner's transcript.
+
+    The callback names only our message id; its learner is looked up (one primary-key read) only while some
+    transcript is open, in a task so the callback's answer to Twilio does not wait for it.
+    """
+    publish(services, "outbox")
+    found = services.extras.get(EXTRAS_KEY)
+    if message_id is None or found is None or not found.watching("learner:"):
+        return
+
+    async def lookup() -> None:
+        try:
+            learner_id = await services.db.run(_learner_of, message_id)
+        except Exception:  # noqa: BLE001
+            log.exception("could not find the learner of message %s", message_id)
+            return
+        if learner_id is not None:
+            publish(services, f"learner:{learner_id}")
+
+    try:
+        task = asyncio.get_running_loop().create_task(lookup())
+    except RuntimeError:  # not on a loop: nobody here could be watching
+        return
+    found._tasks.add(task)
+    task.add_done_callback(found._tasks.discard)
