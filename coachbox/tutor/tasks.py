@@ -1,4 +1,4 @@
-"""Huey tasks for the tutor: answer a question off the request path, retry after a model timeout, sweep."""
+"""Huey tasks for the tutor: answers, retries after a model timeout, voice notes, and sweeps."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import timedelta
 from huey import Huey, crontab
 
 from coachbox.store import tutor as store
-from coachbox.tutor import service
+from coachbox.tutor import service, voice
 from coachbox.tutor.llm import LlmError
 
 log = logging.getLogger("coachbox.tutor")
@@ -48,4 +48,18 @@ def register(huey: Huey, context) -> dict:
                 log.warning("tutor sweep: model still failing", extra={"exchange_id": exchange.id})
         return len(stale)
 
-    return {"tutor.answer": answer_question, "tutor.retry": retry_answer, "tutor.sweep": sweep}
+    @huey.task(name="tutor.voice")
+    def voice_note(message_id: int) -> str:
+        return voice.handle_voice_note(context.get(), message_id)
+
+    @huey.periodic_task(crontab(minute="*/2"), name="tutor.voice_sweep")
+    def voice_sweep() -> int:
+        # Truth in SQLite, queue as doorbell: a voice note still pending a minute on lost its task.
+        services = context.get()
+        stale = services.db.run_sync(voice.stale_voice_notes, before=services.clock.now() - timedelta(minutes=1))
+        for message_id in stale:
+            voice.handle_voice_note(services, message_id)
+        return len(stale)
+
+    return {"tutor.answer": answer_question, "tutor.retry": retry_answer, "tutor.sweep": sweep,
+            "tutor.voice": voice_note, "tutor.voice_sweep": voice_sweep}

@@ -1,13 +1,18 @@
-"""Voice notes: transcribe an inbound audio message on the model server, or say that only text is understood."""
+"""Voice notes: transcribed by the worker on the model server and run as text, or the learner is asked to type."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 from coachbox.certificates import wording
-from coachbox.channels.base import Inbound
+from coachbox.channels.base import Inbound, InboundMedia
+from coachbox.store import transaction
+from coachbox.store.messages import OutboxDraft, enqueue_outbound
 from coachbox.tutor.llm import LlmError
 from coachbox.tutor.service import llm_for, record_call
 
@@ -58,19 +63,80 @@ def _record_transcription(services, learner_id: int | None, latency_ms: int) -> 
         tokens_out=0, latency_ms=latency_ms, cost=0.0, outcome="ok", now=now))
 
 
-async def transcribe_if_voice(services, inbound: Inbound) -> Inbound:
-    """For the conversation service, before the engine: a voice note becomes its transcript when enabled.
+def is_voice_note(settings, inbound: Inbound) -> bool:
+    """A voice note the worker will transcribe: on, with a key, downloaded, and no caption to read instead.
+    Anything else (off, or a Twilio retry whose media was not downloaded again) goes to the engine as media,
+    which answers with its 'text only, please' reply."""
+    media = audio_media(inbound)
+    return bool(settings.ai.transcribe_voice_notes and settings.ai.api_key and media is not None and media.path
+                and not inbound.body.strip())
 
-    Otherwise (off, failed, or a Twilio retry whose media was not downloaded again) the inbound is returned
-    as it came, and the engine answers media with its 'text only, please' reply.
-    """
-    import asyncio
 
-    if audio_media(inbound) is None or inbound.body.strip() or not services.settings.ai.transcribe_voice_notes:
-        return inbound
-    row = await services.db.run(
-        lambda conn: conn.execute("SELECT id, language FROM learners WHERE channel_key = ?",
-                                  (inbound.address,)).fetchone())
-    learner_id, language = (row["id"], row["language"]) if row else (None, None)
-    result = await asyncio.to_thread(transcribe_inbound, services, inbound, learner_id=learner_id, language=language)
-    return result.inbound
+def handle_voice_note(services, message_id: int) -> str:
+    """The worker's half of a voice note: transcribe it, then run the transcript through the conversation as
+    the learner's message, keyed by the original MessageSid + ':voice' so no retry processes it twice.
+    The pending `deliveries` row (kind voice_note) is the truth; it is settled in the transcript's own turn."""
+    row = services.db.run_sync(_pending, message_id)
+    if row is None:  # done already, or the learner erased their data meanwhile
+        return "skipped"
+    # Two copies of the task (a duplicate enqueue, the sweep) must not pay for two transcriptions.
+    claim = f"tutor:voice:{message_id}"
+    if not services.cache.add(claim, 1, expire=int(services.settings.ai.timeout_seconds * 3) + 60, retry=True):
+        return "busy"
+    try:
+        return _transcribe_and_run(services, row)
+    finally:
+        services.cache.delete(claim, retry=True)
+
+
+def _transcribe_and_run(services, row) -> str:
+    from coachbox.conversation import service as conversation
+
+    original = Inbound(
+        channel=row["channel"], address=row["address"], body="", provider_sid=row["provider_sid"],
+        received_at=datetime.fromisoformat(row["created_at"]), phone=row["phone"], wa_id=row["wa_id"],
+        profile_name=row["profile_name"],
+        media=tuple(InboundMedia(m.get("url") or "", m.get("content_type") or "", m.get("path"))
+                    for m in json.loads(row["media"] or "[]") if isinstance(m, dict)),
+    )
+    result = transcribe_inbound(services, original, learner_id=row["learner_id"], language=row["language"])
+    now = services.clock.now()
+    if result.reply is not None:  # never silence: the learner is asked to type instead
+        services.db.run_sync(_text_only, row, result.reply, now)
+        return "text_only"
+    transcript = dataclasses.replace(result.inbound, provider_sid=f"{original.provider_sid}:voice", media=())
+    res = conversation.resources(services)
+    outcome = services.db.run_sync(lambda conn: conversation.handle_inbound_sync(
+        conn, services.cache, res.settings, res.catalogue(conn), res.texts, transcript, now, rules=res.rules,
+        transcript_of=row["id"]))
+    conversation.dispatch(services, outcome)
+    return "duplicate" if outcome.duplicate else "handled"
+
+
+def _pending(conn: sqlite3.Connection, message_id: int) -> sqlite3.Row | None:
+    return conn.execute(
+        """SELECT m.id, m.learner_id, m.channel, m.address, m.provider_sid, m.media, m.created_at,
+                  l.phone, l.wa_id, l.profile_name, l.language
+           FROM deliveries d JOIN messages m ON m.id = ? JOIN learners l ON l.id = m.learner_id
+           WHERE d.learner_id = m.learner_id AND d.kind = 'voice_note' AND d.key = CAST(m.id AS TEXT)
+             AND d.status = 'pending' AND l.status != 'deleted'""", (message_id,)).fetchone()
+
+
+def settle(conn: sqlite3.Connection, message_id: int) -> bool:
+    """Mark a voice note handled (compare-and-set, inside the caller's transaction); False when it already was."""
+    return conn.execute("UPDATE deliveries SET status = 'done' WHERE kind = 'voice_note' AND key = ? "
+                        "AND status = 'pending'", (str(message_id),)).rowcount == 1
+
+
+def _text_only(conn: sqlite3.Connection, row: sqlite3.Row, text: str, now: datetime) -> None:
+    with transaction(conn):
+        if settle(conn, row["id"]):
+            enqueue_outbound(conn, learner_id=row["learner_id"], channel=row["channel"], address=row["address"],
+                             draft=OutboxDraft(text, idempotency_key=f"voice:{row['id']}:text_only"), now=now)
+
+
+def stale_voice_notes(conn: sqlite3.Connection, *, before: datetime) -> list[int]:
+    """Voice notes still pending a while after they came in: their task was lost (Huey does not promise it)."""
+    return [int(r[0]) for r in conn.execute(
+        "SELECT key FROM deliveries WHERE kind = 'voice_note' AND status = 'pending' AND created_at < ? ORDER BY id",
+        (before.isoformat(),))]

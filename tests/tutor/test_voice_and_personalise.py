@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import pytest
-
 from coachbox.channels.base import Inbound, InboundMedia
 from coachbox.tutor import personalise, voice
 from tests.tutor.conftest import configure
@@ -83,16 +81,3 @@ def test_it_sends_the_lesson_as_written_when_personalisation_fails(services, con
     lesson_id, body = conn.execute("SELECT id, body FROM lessons WHERE slug = 'loops'").fetchone()
 
     assert personalise.personalised_body(services, lesson_id, style="examples") == body
-
-
-@pytest.mark.anyio
-async def test_it_hands_the_transcript_to_the_conversation_before_the_engine(services, conn, learner, double):
-    configure(services, transcribe_voice_notes=True)
-    inbound = voice_note(services.settings)
-
-    text = await voice.transcribe_if_voice(services, inbound)
-    configure(services, transcribe_voice_notes=False)
-    untouched = await voice.transcribe_if_voice(services, inbound)
-
-    assert text.body == double.transcript and untouched is inbound
-    assert conn.execute("SELECT learner_id FROM tutor_usage").fetchone()[0] == learner
