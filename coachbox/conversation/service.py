@@ -260,7 +260,8 @@ def erase_learner(conn: sqlite3.Connection, cache: Any, learner_id: int, now: da
     """The one erasure, for the learner's DELETE and the admin's: personal data, messages, session and rate-limit
     counters go (progress stays, anonymous). Call inside the caller's transaction; returns files under data/ to
     remove_files() once it has committed (a rolled-back erasure must not have lost them)."""
-    files = learners.erase(conn, learner_id, now, keep_key=keep_key)
+    # Without a confirming message to keep as a tombstone (the admin's erasure), '' matches no row: all go.
+    files = learners.erase(conn, learner_id, now, keep_key="" if keep_key is None else keep_key)
     sessions.forget(cache, learner_id)
     # The hour counter lives up to two hours: the previous window's may still be there.
     for when in (now, now - timedelta(hours=1)):

@@ -104,9 +104,10 @@ async def test_it_pauses_and_resumes(app, client, cast, conn):
     assert conn.execute("SELECT status FROM learners WHERE id = ?", (learner_id,)).fetchone()[0] == "active"
 
 
-async def test_it_exports_and_erases_a_learner(app, client, cast, conn):
-    learner_id = add_learner(conn, name="Zawadi")
+async def test_it_exports_and_erases_a_learner(app, client, cast, conn, services, settings):
+    learner_id = add_learner(conn, name="Zawadi", phone="+254799123456", profile_name="Zawadi Achieng")
     add_message(conn, learner_id, "my data")
+    traces = _personal_traces(conn, services, settings, learner_id)
     token = await signed_in(client, "alice@school.test")
     _, export = await client.get(f"/admin/learners/{learner_id}/export")
     data = json.loads(export.text)
@@ -117,8 +118,51 @@ async def test_it_exports_and_erases_a_learner(app, client, cast, conn):
                                                                               "confirm": "DELETE"},
                                 follow_redirects=False)
     assert done.status_code == 303
-    assert conn.execute("SELECT COUNT(*) FROM learners").fetchone()[0] == 0
+    # The same erasure as the learner's own DELETE: an anonymous stub keeps school totals, nothing names them.
+    assert conn.execute("SELECT status FROM learners WHERE id = ?", (learner_id,)).fetchone()[0] == "deleted"
     assert conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+    dump = "\n".join(conn.iterdump())
+    for secret in ("254799123456", "Zawadi", "my data"):
+        assert secret not in dump, secret
+    assert [k for k in services.cache.iterkeys() if f":{learner_id}" in str(k)] == []
+    assert not traces["media"].exists() and not traces["certificate"].exists()
+    audit = conn.execute("SELECT action, target FROM audit_log WHERE action = 'learner.delete'").fetchone()
+    assert tuple(audit) == ("learner.delete", f"learner:{learner_id}")
+    _, page = await client.get("/admin/learners")
+    assert "Zawadi" not in page.text
+
+
+def _personal_traces(conn, services, settings, learner_id):
+    """What a learner leaves behind besides their row: a voice note on disk, a certificate with their name,
+    a payment from their number, their session and rate-limit counters in the cache."""
+    from coachbox.conversation import ratelimit, sessions
+    from coachbox.conversation.state import State
+
+    media = settings.data_dir / "media" / "inbound" / "MMzawadi.ogg"
+    certificate = settings.data_dir / "certificates" / "K7QM-3XPA.pdf"
+    for path in (media, certificate):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"personal")
+    conn.execute("""INSERT INTO messages (learner_id, direction, channel, address, body, media, kind, status,
+                                          created_at, updated_at)
+                    VALUES (?, 'in', 'whatsapp', 'whatsapp:+254799123456', '', ?, 'inbound', 'received',
+                            '2026-03-01T10:00:00+00:00', '2026-03-01T10:00:00+00:00')""",
+                 (learner_id, json.dumps([{"url": "https://api.twilio.com/m", "content_type": "audio/ogg",
+                                           "path": "media/inbound/MMzawadi.ogg"}])))
+    course_id = conn.execute("""INSERT INTO courses (slug, language, title, created_at, updated_at)
+                                VALUES ('c', 'en', 'Course', '2026-03-01', '2026-03-01')""").lastrowid
+    conn.execute("""INSERT INTO certificates (code, learner_id, course_id, learner_name, score, path, issued_at)
+                    VALUES ('K7QM-3XPA', ?, ?, 'Zawadi Achieng', 90, 'certificates/K7QM-3XPA.pdf', '2026-03-01')""",
+                 (learner_id, course_id))
+    conn.execute("""INSERT INTO payments (learner_id, plan, provider, amount_minor, currency, phone, status,
+                                          period_days, created_at, updated_at)
+                    VALUES (?, 'monthly', 'mpesa', 20000, 'KES', '+254799123456', 'paid', 30, '2026-03-01',
+                            '2026-03-01')""", (learner_id,))
+    now = services.clock.now()
+    sessions.save(services.cache, learner_id, State(flow="idle"), 24)
+    ratelimit.check(services.cache, learner_id, now, ratelimit.Limits(per_hour=30, per_minute=5))
+    assert [k for k in services.cache.iterkeys() if f":{learner_id}" in str(k)]
+    return {"media": media, "certificate": certificate}
 
 
 async def test_it_exports_the_list_as_csv_without_formula_injection(app, client, cast, conn):
