@@ -9,7 +9,7 @@ from coachbox.content.markup import lesson_text, split_message
 from coachbox.content.model import Course, Lesson
 from coachbox.conversation import quiz
 from coachbox.conversation.effects import Enroll, MoveToTranslation, RecordDelivery, ScheduleQuiz
-from coachbox.conversation.learner import Enrollment
+from coachbox.conversation.learner import Enrollment, Learner
 from coachbox.conversation.state import with_flow
 from coachbox.conversation.turn import Turn
 from coachbox.learning.grading import normalise, damerau_levenshtein
@@ -19,9 +19,14 @@ from coachbox.payments.chat import paywall
 
 def upcoming(turn: Turn, course: Course | None) -> Lesson | None:
     """The next lesson of a course for this learner (None when every lesson has been delivered)."""
+    return next_lesson(turn.learner, course)
+
+
+def next_lesson(learner: Learner, course: Course | None) -> Lesson | None:
+    """upcoming() for a learner snapshot: the service looks up that lesson's personalised text before the turn."""
     if course is None:
         return None
-    enrollment = turn.learner.enrollment(course.id)
+    enrollment = learner.enrollment(course.id)
     position = enrollment.next_position if enrollment else 1
     return next((lesson for lesson in course.lessons if lesson.position >= position), None)
 

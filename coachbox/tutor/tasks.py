@@ -1,4 +1,4 @@
-"""Huey tasks for the tutor: answers, retries after a model timeout, voice notes, and sweeps."""
+"""Huey tasks for the tutor: answers, retries after a model timeout, voice notes, lesson warm-ups, and sweeps."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import timedelta
 from huey import Huey, crontab
 
 from coachbox.store import tutor as store
-from coachbox.tutor import service, voice
+from coachbox.tutor import personalise, service, voice
 from coachbox.tutor.llm import LlmError
 
 log = logging.getLogger("coachbox.tutor")
@@ -61,5 +61,9 @@ def register(huey: Huey, context) -> dict:
             voice.handle_voice_note(services, message_id)
         return len(stale)
 
+    @huey.task(name="tutor.personalise")
+    def warm_lesson(lesson_id: int, level: str, style: str) -> bool:
+        return personalise.warm(context.get(), lesson_id, level=level, style=style)
+
     return {"tutor.answer": answer_question, "tutor.retry": retry_answer, "tutor.sweep": sweep,
-            "tutor.voice": voice_note, "tutor.voice_sweep": voice_sweep}
+            "tutor.voice": voice_note, "tutor.voice_sweep": voice_sweep, "tutor.personalise": warm_lesson}
