@@ -19,6 +19,7 @@ ARTIFACTS = REPO / "tests" / "artifacts"
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]
 PASSWORD = "owner's long password"
+WHATSAPP_FROM = "whatsapp:+14155238886"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: apt-get install chromium")]
@@ -30,15 +31,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    data = tmp_path_factory.mktemp("browser") / "data"
+def _serve(data: Path, **env: str):
+    """Start `coachbox serve` on a free port; yields (base URL, process) once /healthz answers."""
     port = _free_port()
+    base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "COACHBOX_PATHS_DATA_DIR": str(data), "COACHBOX_PATHS_CONTENT_DIR": str(REPO / "content"),
-           "COACHBOX_LOG_LEVEL": "WARNING", "COACHBOX_SERVER_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+           "COACHBOX_LOG_LEVEL": "WARNING", "COACHBOX_SERVER_PUBLIC_URL": base, **env}
     proc = subprocess.Popen([sys.executable, "-m", "coachbox", "serve", "--port", str(port)], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -49,12 +49,38 @@ def server(tmp_path_factory):
                 proc.kill()
                 pytest.fail("server did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
             time.sleep(0.2)
-    yield base, data / "coachbox.db"
+    return base, proc
+
+
+def _stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("browser") / "data"
+    base, proc = _serve(data)
+    yield base, data / "coachbox.db"
+    _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def twilio_server(tmp_path_factory):
+    """`coachbox serve` with Twilio configured against the local Twilio double (in this process)."""
+    from tests.doubles.twilio_double import TwilioDouble
+
+    double = TwilioDouble().start()
+    data = tmp_path_factory.mktemp("browser-twilio") / "data"
+    base, proc = _serve(data, COACHBOX_TWILIO_ACCOUNT_SID=double.account_sid,
+                        COACHBOX_TWILIO_AUTH_TOKEN=double.auth_token, COACHBOX_TWILIO_API_BASE_URL=double.url,
+                        COACHBOX_TWILIO_WHATSAPP_FROM=WHATSAPP_FROM)
+    yield base, data / "coachbox.db", double
+    _stop(proc)
+    double.stop()
 
 
 @pytest.fixture(scope="module")
@@ -182,4 +208,101 @@ def test_it_runs_an_admin_session_end_to_end(server, browser):
         return r.status; }""", f"{base}/admin/lessons/{lesson_id}")
     assert status == 403
     assert viewer.goto(f"{base}/admin/users").status == 403
+    conn.close()
+
+
+def _post_signed(base: str, path: str, params: dict[str, str], token: str) -> int:
+    """POST a form the way Twilio does: X-Twilio-Signature over the public URL and the sorted fields."""
+    from urllib.parse import urlencode
+
+    from twilio.request_validator import RequestValidator
+
+    url = base + path
+    signature = RequestValidator(token).compute_signature(url, params)
+    request = urllib.request.Request(url, data=urlencode(params).encode(), method="POST",
+                                     headers={"X-Twilio-Signature": signature,
+                                              "Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return answer.status
+
+
+def _wait_for(predicate, seconds: float = 10.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting")
+
+
+def _keyboard_sign_in(page, base: str, email: str) -> None:
+    """Keyboard only: skip link, the form's fields, Enter on the button; focus stays visible on the way."""
+    page.goto(f"{base}/admin/login")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    box = page.evaluate("(() => { const r = document.activeElement.getBoundingClientRect(); return [r.x, r.y]; })()")
+    assert box[0] >= 0 and box[1] >= 0  # the skip link shows itself when focused
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "email"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
+    page.keyboard.type(email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Sign in"
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/admin/")
+
+
+def test_it_sends_a_message_to_a_learner_through_twilio_and_shows_its_status(twilio_server, browser):
+    from playwright.sync_api import expect
+
+    from coachbox.admin.passwords import hash_password
+
+    base, db_path, double = twilio_server
+    conn = _db(db_path)
+    conn.execute("INSERT INTO admins (email, password_hash, role, created_at) VALUES (?, ?, 'editor', ?)",
+                 ("teacher@school.test", hash_password(PASSWORD), "2026-03-01T00:00:00+00:00"))
+
+    # The learner writes first (a signed webhook, as Twilio sends it): WhatsApp's 24-hour window is open.
+    learner = "whatsapp:+254711000222"
+    assert _post_signed(base, "/webhooks/twilio", {
+        "MessageSid": "SM" + "0" * 31 + "1", "AccountSid": double.account_sid, "From": learner, "To": WHATSAPP_FROM,
+        "Body": "Hi", "NumMedia": "0", "ProfileName": "Baraka", "WaId": "254711000222"}, double.auth_token) == 200
+    learner_id = _wait_for(lambda: (conn.execute("SELECT id FROM learners WHERE channel_key = ?", (learner,))
+                                    .fetchone() or [None])[0])
+
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.set_default_timeout(10_000)
+    _keyboard_sign_in(page, base, "teacher@school.test")
+    page.goto(f"{base}/admin/learners/{learner_id}")
+    assert "window is open" in page.locator("#send-h + p").inner_text()
+    page.get_by_label("Message", exact=True).fill("Hello from your teacher")
+    page.get_by_role("button", name="Send", exact=True).click()
+    page.wait_for_url(f"**/admin/learners/{learner_id}?done=sent")
+
+    # The double (standing in for Twilio) got it, as free text to the learner's WhatsApp address.
+    sent = _wait_for(lambda: [m for m in double.accepted if m.get("Body") == "Hello from your teacher"])
+    assert len(sent) == 1 and sent[0].to == learner and sent[0].get("From") == WHATSAPP_FROM
+
+    # The open transcript follows the delivery status live: "sent", then Twilio's "delivered" callback.
+    bubble = page.locator(".bubble.out", has_text="Hello from your teacher")
+    expect(bubble.locator(".status")).to_have_text("sent")
+    assert _post_signed(base, f"/webhooks/twilio/status?m={sent[0].tag}", {
+        "MessageSid": sent[0].sid, "MessageStatus": "delivered", "AccountSid": double.account_sid, "To": learner,
+        "From": WHATSAPP_FROM}, double.auth_token) == 204
+    expect(bubble.locator(".status")).to_have_text("delivered", timeout=3_000)
+
+    # With JavaScript off the page is whole: a reload shows the same status.
+    context = browser.new_context(java_script_enabled=False)
+    plain = context.new_page()
+    plain.goto(f"{base}/admin/login?next=/admin/learners/{learner_id}")
+    plain.get_by_label("Email").fill("teacher@school.test")
+    plain.get_by_label("Password").fill(PASSWORD)
+    plain.get_by_role("button", name="Sign in").click()
+    plain.wait_for_url(f"**/admin/learners/{learner_id}")
+    assert plain.locator(".bubble.out", has_text="Hello from your teacher").locator(".status").inner_text() == "delivered"
+    context.close()
     conn.close()
