@@ -126,7 +126,8 @@ async def learner_detail(request: Request, learner_id: int):
     return render(request, "learner.html", learner=learner, enrollments=enrollments, badges=badges, answers=answers,
                   messages=messages, courses=options["courses"], describe=describe,
                   window=window_state(learner, services.clock.now(), services.settings), limit=BODY_LIMIT,
-                  older=messages[0]["id"] if len(messages) == 100 else None, errors=[])
+                  older=messages[0]["id"] if len(messages) == 100 else None, errors=[],
+                  live=before is None)  # an older page stays put: new messages belong on the newest
 
 
 @bp.post("/learners/<learner_id:int>/send")

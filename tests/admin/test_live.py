@@ -137,3 +137,11 @@ async def test_it_marks_bubbles_so_live_status_updates_find_them(app, client, ca
     _, page = await client.get(f"/admin/learners/{learner_id}")
     assert f'id="m{message_id}"' in page.text and '<span class="status">delivered</span>' in page.text
     assert f'data-live="/admin/events/learners/{learner_id}?after={message_id}"' in page.text
+
+
+async def test_it_streams_only_onto_the_newest_page_of_a_transcript(app, client, cast, conn):
+    learner_id = add_learner(conn)
+    await signed_in(client, "charlie@school.test")
+    _, newest = await client.get(f"/admin/learners/{learner_id}")
+    _, older = await client.get(f"/admin/learners/{learner_id}?before=5")
+    assert "data-live=" in newest.text and "data-live=" not in older.text
