@@ -176,16 +176,3 @@ def export_learner(conn: sqlite3.Connection, learner_id: int) -> dict:
                           "WHERE learner_id = ? ORDER BY id")
         ],
     }
-
-
-def delete_learner(conn: sqlite3.Connection, learner_id: int) -> list[str]:
-    """Erase a learner (GDPR): the row and, by cascade, messages, answers, progress, enrolments, badges.
-    Certificates already issued stay verifiable but lose the link and the name. Returns inbound media paths
-    for the caller to remove from disk."""
-    media = []
-    for (raw,) in conn.execute("SELECT media FROM messages WHERE learner_id = ? AND direction = 'in' "
-                               "AND media != '[]'", (learner_id,)):
-        media += [m.get("path") for m in json.loads(raw or "[]") if isinstance(m, dict) and m.get("path")]
-    conn.execute("UPDATE certificates SET learner_name = '(erased)' WHERE learner_id = ?", (learner_id,))
-    conn.execute("DELETE FROM learners WHERE id = ?", (learner_id,))
-    return media
