@@ -59,6 +59,7 @@ class Learner:
     rank: tuple[LeaderRow, ...] = ()  # this week's cohort top 5 (+ the learner's own row), when enabled
     cohort: str | None = None
     access: Any = None  # coachbox.payments.access.Access: live subscriptions and plans (the service loads it)
+    last_inbound_at: str | None = None  # ISO-8601: the learner's last message (WhatsApp's 24-hour window)
 
     def enrollment(self, course_id: int | None) -> Enrollment | None:
         return next((e for e in self.enrollments if e.course_id == course_id), None)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import lru_cache
 
-from coachbox.content.markup import lesson_text, split_message
+from coachbox.content.markup import MESSAGE_LIMIT, lesson_text, split_message
 from coachbox.content.model import Course, Lesson
 from coachbox.conversation import quiz
 from coachbox.conversation.effects import Enroll, MoveToTranslation, RecordDelivery, ScheduleQuiz
@@ -48,9 +49,18 @@ def deliver_next(turn: Turn, *, kind: str, key: str | None = None) -> bool:
     return True
 
 
-def deliver(turn: Turn, course: Course, lesson: Lesson, *, kind: str, key: str) -> None:
+def deliver(turn: Turn, course: Course, lesson: Lesson, *, kind: str, key: str, greeting: str | None = None,
+            fold_invite: bool = False) -> None:
+    """greeting: a line folded into the lesson's first message; fold_invite: the quiz invitation goes at the end
+    of the lesson's last message when it fits (the daily lesson is then one WhatsApp message, not three)."""
     header = turn.t("lesson.header", number=lesson.position, total=len(course.lessons), minutes=lesson.minutes)
-    parts = split_message(f"{header}\n{lesson_text(lesson.title, lesson.body)}")
+    parts = _lesson_parts(f"{header}\n{lesson_text(lesson.title, lesson.body)}")
+    if greeting:
+        parts = (*split_message(f"{greeting}\n\n{parts[0]}"), *parts[1:]) if parts else (greeting,)
+    minutes = turn.rules.quiz_followup_minutes
+    invite = turn.t("lesson.quiz_invite", count=len(lesson.questions), minutes=minutes) if fold_invite and lesson.questions else ""
+    if invite and parts and len(parts[-1]) + 2 + len(invite) <= MESSAGE_LIMIT:
+        parts, invite = (*parts[:-1], f"{parts[-1]}\n\n{invite}"), ""  # folded into the lesson's last message
     for index, part in enumerate(parts):
         media = f"media/{lesson.media}" if lesson.media and index == 0 else None
         turn.send(part, kind="lesson", media=media)
@@ -61,9 +71,11 @@ def deliver(turn: Turn, course: Course, lesson: Lesson, *, kind: str, key: str) 
         turn.state = with_flow(turn.state, "idle", lesson_id=lesson.id, question=0, answers=())
         quiz.finish(turn, course, lesson, ())
         return
-    minutes = turn.rules.quiz_followup_minutes
-    turn.say("lesson.quiz_invite", count=len(lesson.questions), minutes=minutes,
-             options=(turn.words("quiz")[0].upper(),))
+    if not fold_invite:
+        turn.say("lesson.quiz_invite", count=len(lesson.questions), minutes=minutes,
+                 options=(turn.words("quiz")[0].upper(),))
+    elif invite:  # too long to fold: a message of its own, sent right after the lesson
+        turn.send(invite, kind="lesson", options=(turn.words("quiz")[0].upper(),))
     turn.do(ScheduleQuiz(lesson.id, turn.now + timedelta(minutes=minutes)))
     turn.state = with_flow(turn.state, "lesson", lesson_id=lesson.id, question=0, answers=())
 
@@ -99,8 +111,32 @@ def daily(turn: Turn) -> None:
     lesson = upcoming(turn, course)
     if course is None or lesson is None or not may_access(learner, course):
         return
-    turn.say("lesson.daily_greeting")
-    deliver(turn, course, lesson, kind="daily_lesson", key=turn.today)
+    if _window_open_at(learner, turn.now + FOLD_MARGIN):
+        deliver(turn, course, lesson, kind="daily_lesson", key=turn.today, greeting=turn.t("lesson.daily_greeting"),
+                fold_invite=True)
+    else:
+        # Its own message: outside the window the sender sends the first row as the lesson_nudge template
+        # ("your lesson is ready, reply to get it") and the lesson rows wait for the learner's reply.
+        turn.say("lesson.daily_greeting", kind="lesson")
+        deliver(turn, course, lesson, kind="daily_lesson", key=turn.today, fold_invite=True)
+
+
+# WhatsApp takes free-form messages only within 24 hours of the learner's last message. The daily lesson's
+# rows are sent later than they are written (a 100,000-learner fan-out drains in ~21 minutes at 80 messages/s),
+# so the greeting is folded into the lesson only when the window is still open well after now.
+WINDOW = timedelta(hours=24)
+FOLD_MARGIN = timedelta(hours=2)
+
+
+def _window_open_at(learner, when) -> bool:
+    last = learner.last_inbound_at
+    return bool(last) and datetime.fromisoformat(last) + WINDOW > when
+
+
+@lru_cache(maxsize=256)
+def _lesson_parts(text: str) -> tuple[str, ...]:
+    """A lesson's messages (the same for every learner on that lesson in that language: a fan-out splits once)."""
+    return tuple(split_message(text))
 
 
 def course_menu(turn: Turn, courses: tuple[Course, ...]) -> str:

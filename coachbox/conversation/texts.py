@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import string
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +66,7 @@ class Texts:
             return key
         if isinstance(value, list):
             value = "\n".join(str(v) for v in value)
-        return string.Formatter().vformat(str(value), (), _Keep(values)) if values or "{" in str(value) else str(value)
+        return str(value).format_map(_Keep(values)) if values or "{" in str(value) else str(value)
 
     def words(self, language: str, key: str) -> tuple[str, ...]:
         """Keyword list 'keywords.<key>' for this language plus English (English works everywhere)."""

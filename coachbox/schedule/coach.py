@@ -59,3 +59,10 @@ class Coach:
         res = self.resources
         return run_event(conn, self.cache, self.settings, res.catalogue(conn), res.texts, learner_id, event, now,
                          rules=res.rules, own_transaction=False)
+
+    def run_events(self, conn: sqlite3.Connection, learner_ids: list[int], event: Any, now: datetime) -> dict:
+        """run_event() for a whole batch of learners (conversation.batch): same results, set-based reads and
+        writes; {learner id: TurnOutcome}."""
+        from coachbox.conversation.batch import run_events_batch
+
+        return run_events_batch(conn, self.cache, self.resources, learner_ids, event, now)

@@ -6,7 +6,7 @@ import logging
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Callable
 
 from coachbox.schedule import timing
@@ -17,12 +17,14 @@ from coachbox.store import transaction
 log = logging.getLogger("coachbox.schedule.daily")
 
 KIND = "daily_lesson"
-BATCH = 500  # learners per transaction at most; HOLD_SECONDS usually ends a transaction first
+BATCH = 2000  # learners per transaction at most; HOLD_SECONDS sizes the batches below that
 # A webhook turn waiting for the write lock polls (SQLite's busy handler) at most 25 ms apart during its first
 # ~128 ms of waiting. Holding the lock at most ~80 ms and then leaving a 25 ms gap means a waiting turn gets in
-# at the first gap: its wait stays under ~110 ms however long the fan-out runs, at ~25 % of fan-out speed.
+# at the first gap: its wait stays under ~110 ms however long the fan-out runs. Batches are sized from the
+# previous batch's time per learner so that each holds the lock for about HOLD_SECONDS.
 HOLD_SECONDS = 0.08
 PAUSE_SECONDS = 0.025
+FIRST_BATCH = 100
 
 
 @dataclass
@@ -52,9 +54,9 @@ class FanoutReport:
         return ", ".join(parts)
 
 
-# Extra messages that go before the lesson on some days (weekly summary, review): (conn, coach, learner_id,
-# local date, now) -> None, run inside the same transaction as the lesson.
-BeforeLesson = Callable[[sqlite3.Connection, Coach, int, date, datetime], None]
+# Extra messages that go before the lesson on some days (weekly summary, review): (conn, coach, [(learner_id,
+# local date)], now) -> None for a whole batch, run inside the same transaction as the lessons.
+BeforeLesson = Callable[[sqlite3.Connection, Coach, list[tuple[int, date]], datetime], None]
 
 
 def run_daily_lessons(conn: sqlite3.Connection, coach: Coach, now: datetime, *, batch: int = BATCH,
@@ -72,25 +74,19 @@ def run_daily_lessons(conn: sqlite3.Connection, coach: Coach, now: datetime, *, 
         report.rescheduled += len(stale)
         if len(stale) < batch:
             break
+    size = min(batch, FIRST_BATCH)
     while True:
-        # One cache transaction per batch too: the engine saves each learner's session, and one commit of the
-        # cache database instead of 500 is most of the difference. (Sessions carry the learner's turn counter,
-        # so if the SQLite batch rolls back after the cache commits, those sessions are simply rebuilt.)
-        # Lock order as in a learner's turn (SQLite first, then the cache), or the two deadlock each other.
-        with transaction(conn), coach.cache.transact(retry=True):
-            rows = q.due_learners(conn, now, batch)
-            deadline = time.monotonic() + HOLD_SECONDS
-            updates = []
-            for row in rows:
-                updates.append(_one(conn, coach, row, now, quiet, grace, before, report))
-                if time.monotonic() > deadline:
-                    break  # the rest stay due and come in the next transaction
-            q.set_next_lessons(conn, updates)
+        started = time.monotonic()
+        with transaction(conn):
+            rows = q.due_learners(conn, now, size)
+            q.set_next_lessons(conn, _batch(conn, coach, rows, now, quiet, grace, before, report))
         if not rows:
             break
         report.batches += 1
         if after_batch is not None:
             after_batch(report.batches)
+        per_learner = (time.monotonic() - started) / len(rows)
+        size = max(1, min(batch, int(HOLD_SECONDS / max(per_learner, 1e-6))))
         # Let a waiting webhook turn take the write lock: SQLite's busy handler polls, and a writer that
         # re-takes the lock at once can starve it for the whole fan-out.
         time.sleep(PAUSE_SECONDS)
@@ -109,30 +105,46 @@ def _first_lesson_at(row: sqlite3.Row, now: datetime, quiet: timing.QuietHours, 
     return timing.next_lesson_at(now, row["lesson_time"], tz, quiet, after=after, grace=grace)
 
 
-def _one(conn: sqlite3.Connection, coach: Coach, row: sqlite3.Row, now: datetime, quiet: timing.QuietHours,
-         grace, before: tuple[BeforeLesson, ...], report: FanoutReport) -> tuple[str, int]:
-    learner_id, tz = row["id"], row["timezone"]
-    due = datetime.fromisoformat(row["next_lesson_at"])
-    verdict = timing.judge(due, now, tz, quiet, grace)
-    day = date.fromisoformat(verdict.local_date)
-    if verdict.action != "send":
-        # Recorded, so the admin page can say why a learner got no lesson that day.
-        if q.claim(conn, learner_id, KIND, verdict.local_date, due_at=due, status=f"skipped_{verdict.action}", now=now):
-            report.skipped[verdict.action] = report.skipped.get(verdict.action, 0) + 1
-    elif not q.claim(conn, learner_id, KIND, verdict.local_date, due_at=due, status="pending", now=now):
-        report.duplicate += 1
-    else:
-        for step in before:
-            step(conn, coach, learner_id, day, now)
-        outcome = coach.run_event(conn, learner_id, _event(), now)
-        if outcome.outbox_ids:
-            q.settle(conn, learner_id, KIND, verdict.local_date, "done", q.lesson_delivered_at(conn, learner_id, now))
+def _batch(conn: sqlite3.Connection, coach: Coach, rows: list[sqlite3.Row], now: datetime,
+           quiet: timing.QuietHours, grace, before: tuple[BeforeLesson, ...], report: FanoutReport) -> list[tuple[str, int]]:
+    """One batch, inside its transaction: claim each learner's (learner, 'daily_lesson', local date) row, run the
+    steps before the lesson, then every lesson in one batched proactive turn; returns the next lesson instants."""
+    verdicts = {}
+    for row in rows:
+        due = datetime.fromisoformat(row["next_lesson_at"])
+        verdicts[row["id"]] = (due, timing.judge(due, now, row["timezone"], quiet, grace))
+    claimed = q.claim_many(conn, KIND, [
+        (row["id"], verdict.local_date, due, "pending" if verdict.action == "send" else f"skipped_{verdict.action}")
+        for row in rows for due, verdict in [verdicts[row["id"]]]], now=now)
+    sending = []
+    for row in rows:
+        learner_id = row["id"]
+        due, verdict = verdicts[learner_id]
+        if verdict.action != "send":
+            # Recorded, so the admin page can say why a learner got no lesson that day.
+            if learner_id in claimed:
+                report.skipped[verdict.action] = report.skipped.get(verdict.action, 0) + 1
+        elif learner_id not in claimed:
+            report.duplicate += 1
+        else:
+            sending.append(learner_id)
+    for step in before:
+        step(conn, coach, [(i, date.fromisoformat(verdicts[i][1].local_date)) for i in sending], now)
+    outcomes = coach.run_events(conn, sending, _event(), now) if sending else {}
+    lessons = q.lessons_delivered_at(conn, sending, now) if sending else {}
+    settled = []
+    for learner_id in sending:
+        local = verdicts[learner_id][1].local_date
+        if outcomes[learner_id].outbox_ids:
+            settled.append(("done", lessons.get(learner_id), learner_id, KIND, local))
             report.sent += 1
         else:
-            q.settle(conn, learner_id, KIND, verdict.local_date, "empty")
+            settled.append(("empty", None, learner_id, KIND, local))
             report.empty += 1
-    following = timing.next_lesson_at(now, row["lesson_time"], tz, quiet, after=day, grace=grace)
-    return following.isoformat(), learner_id
+    q.settle_many(conn, settled)
+    return [(timing.next_lesson_at(now, row["lesson_time"], row["timezone"], quiet,
+                                   after=date.fromisoformat(verdicts[row["id"]][1].local_date), grace=grace).isoformat(),
+             row["id"]) for row in rows]
 
 
 def _event():
@@ -143,6 +155,25 @@ def _event():
 
 def default_before() -> tuple[BeforeLesson, ...]:
     """The messages that precede a lesson, in order: the Sunday summary, then review questions."""
-    from coachbox.schedule import review, summary
+    return (_summaries, _reviews)
 
-    return (summary.before_lesson, review.before_lesson)
+
+def _summaries(conn: sqlite3.Connection, coach: Coach, due: list[tuple[int, date]], now: datetime) -> None:
+    from coachbox.schedule import summary
+
+    for learner_id, day in due:
+        if day.weekday() == summary.SUNDAY:
+            summary.before_lesson(conn, coach, learner_id, day, now)
+
+
+def _reviews(conn: sqlite3.Connection, coach: Coach, due: list[tuple[int, date]], now: datetime) -> None:
+    from coachbox.schedule import review
+
+    if coach.settings.schedule.review_per_day <= 0 or not due:
+        return
+    # Most learners have nothing to review: one query finds who might (an item due before the end of the
+    # latest local day in the batch, at most two days ahead), and review looks closer at those alone.
+    maybe = q.with_review_due(conn, [learner_id for learner_id, _ in due], before=now + timedelta(days=2))
+    for learner_id, day in due:
+        if learner_id in maybe:
+            review.before_lesson(conn, coach, learner_id, day, now)

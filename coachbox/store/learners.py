@@ -98,6 +98,7 @@ def snapshot(conn: sqlite3.Connection, learner_id: int, *, leaderboard: bool = F
         next_taken_date=row["next_taken_date"], next_taken_count=row["next_taken_count"], enrollments=enrollments,
         results=results, badges=badges, last_lesson_id=last["lesson_id"] if last else None, open_lesson=open_lesson,
         message_count=count, created_at=row["created_at"], rank=rank, cohort=row["cohort"],
+        last_inbound_at=row["last_inbound_at"],
     )
 
 

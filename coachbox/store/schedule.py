@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime
 from typing import Iterable
@@ -63,6 +64,46 @@ def lesson_delivered_at(conn: sqlite3.Connection, learner_id: int, when: datetim
     row = conn.execute("SELECT lesson_id FROM progress WHERE learner_id = ? AND delivered_at = ? LIMIT 1",
                        (learner_id, when.isoformat())).fetchone()
     return row[0] if row else None
+
+
+def claim_many(conn: sqlite3.Connection, kind: str, rows: list[tuple[int, str, datetime | None, str]], *,
+               now: datetime) -> set[int]:
+    """claim() for a batch of (learner, key, due at, status): the learners whose row was new. Call inside the
+    write transaction (existing rows are read first, so nothing can slip in between)."""
+    if not rows:
+        return set()
+    found = conn.execute(
+        """SELECT learner_id, key FROM deliveries WHERE kind = ? AND learner_id IN (SELECT value FROM json_each(?))
+           AND key IN (SELECT value FROM json_each(?))""",
+        (kind, json.dumps(sorted({r[0] for r in rows})), json.dumps(sorted({r[1] for r in rows})))).fetchall()
+    existing = {(r[0], r[1]) for r in found}
+    new = [r for r in rows if (r[0], r[1]) not in existing]
+    conn.executemany(
+        """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
+           VALUES (?, ?, ?, NULL, ?, ?, ?) ON CONFLICT (learner_id, kind, key) DO NOTHING""",
+        [(r[0], kind, r[1], r[2].isoformat() if r[2] else None, r[3], now.isoformat()) for r in new])
+    return {r[0] for r in new}
+
+
+def settle_many(conn: sqlite3.Connection, rows: list[tuple[str, int | None, int, str, str]]) -> None:
+    """settle() for a batch of (status, lesson, learner, kind, key)."""
+    conn.executemany(
+        """UPDATE deliveries SET status = ?, lesson_id = COALESCE(?, lesson_id)
+           WHERE learner_id = ? AND kind = ? AND key = ?""", rows)
+
+
+def lessons_delivered_at(conn: sqlite3.Connection, learner_ids: list[int], when: datetime) -> dict[int, int]:
+    """lesson_delivered_at() for a batch of learners."""
+    return dict(conn.execute(
+        """SELECT learner_id, MIN(lesson_id) FROM progress WHERE learner_id IN (SELECT value FROM json_each(?))
+           AND delivered_at = ? GROUP BY learner_id""", (json.dumps(learner_ids), when.isoformat())).fetchall())
+
+
+def with_review_due(conn: sqlite3.Connection, learner_ids: list[int], *, before: datetime) -> set[int]:
+    """Learners among these with a review item due before `before`."""
+    return {r[0] for r in conn.execute(
+        """SELECT DISTINCT learner_id FROM review_items WHERE learner_id IN (SELECT value FROM json_each(?))
+           AND due_at < ?""", (json.dumps(learner_ids), before.isoformat()))}
 
 
 def due_followups(conn: sqlite3.Connection, now: datetime, limit: int) -> list[sqlite3.Row]:

@@ -7,7 +7,8 @@ import coachbox
 
 PACKAGES = ("conversation", "learning")
 # The impure shell of the conversation package: it applies the engine's decisions to SQLite and diskcache.
-SHELL = {"conversation/service.py", "conversation/chat.py", "conversation/sessions.py", "conversation/ratelimit.py"}
+SHELL = {"conversation/service.py", "conversation/chat.py", "conversation/sessions.py", "conversation/ratelimit.py",
+         "conversation/batch.py"}
 FORBIDDEN = ("coachbox.store", "coachbox.channels", "coachbox.jobs", "coachbox.admin", "coachbox.web", "coachbox.services",
              "twilio", "openai", "stripe", "sanic", "diskcache", "huey", "sqlite3", "httpx", "aiosqlite", "os",
              "coachbox.config", "coachbox.clock")

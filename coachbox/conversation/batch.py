@@ -1,0 +1,160 @@
+"""Batched proactive turns: run_event() for a whole batch of learners, with set-based reads and writes.
+
+The scheduler's daily fan-out runs one of these per transaction (hundreds of learners): the snapshots come in a
+few queries for the whole batch, the pure engine decides each learner's turn, and the effects and outbox rows go
+in with executemany. What each learner sees, and what the database holds afterwards, is what run_event() gives
+(tests/conversation/test_batch.py runs both on the same learners and compares).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+import phonenumbers
+
+from coachbox.channels.outbox import split_body
+from coachbox.conversation import effects as fx
+from coachbox.conversation.engine import Decision, Reply, handle
+from coachbox.conversation.events import DeliverDailyLesson, Event
+from coachbox.conversation.service import TEMPLATE_FOR, Followup, Resources, TurnOutcome, _apply, run_event
+from coachbox.conversation.state import State
+from coachbox.learning.timeparse import local_date
+from coachbox.payments.access import Access, Entitlement
+from coachbox.payments.plans import plans_for
+from coachbox.payments.subscriptions import _courses, payment_methods, phone_region
+from coachbox.store import proactive as q
+
+log = logging.getLogger("coachbox.conversation")
+
+# Effects a daily lesson usually has, written for the whole batch at once; anything else (a lesson without a
+# quiz completes at once: streak, badges, certificate) goes through the service's own _apply, learner by learner.
+_BATCHED = (fx.RecordDelivery, fx.ScheduleQuiz)
+
+
+def run_events_batch(conn: sqlite3.Connection, cache: Any, resources: Resources, learner_ids: list[int],
+                     event: Event, now: datetime) -> dict[int, TurnOutcome]:
+    """run_event(conn, cache, …, learner_id, event, now, own_transaction=False) for each learner, inside the
+    caller's transaction. Like run_event, a proactive turn counts the learner's turn and saves no session (the
+    next turn rebuilds it from the database), so nothing is written to the cache."""
+    if not isinstance(event, DeliverDailyLesson):
+        raise TypeError(f"not a batched proactive event: {event!r}")
+    settings, texts, rules = resources.settings, resources.texts, resources.rules
+    catalogue = resources.catalogue(conn)
+    if settings.ai.personalise_lessons:
+        # Each learner's lesson text may come from the tutor's cache (and warm-up tasks follow): the one-learner
+        # turn does that; with the feature on, the fan-out runs it learner by learner.
+        return {learner_id: run_event(conn, cache, settings, catalogue, texts, learner_id, event, now, rules=rules,
+                                      own_transaction=False) for learner_id in learner_ids}
+    kind, template = "daily_lesson", TEMPLATE_FOR[DeliverDailyLesson]
+    rows = q.learner_rows(conn, learner_ids)
+    outcomes: dict[int, TurnOutcome] = {}
+    keys: dict[int, str] = {}
+    zones: dict[str, str] = {}
+    for learner_id in learner_ids:
+        row = rows.get(learner_id)
+        if row is None or row["status"] == "deleted":
+            outcomes[learner_id] = TurnOutcome(False, None, [])
+            continue
+        tz = row["timezone"]
+        if tz not in zones:
+            zones[tz] = local_date(now, tz)
+        keys[learner_id] = zones[tz]
+    done = q.deliveries(conn, kind, keys.items())
+    for learner_id, key in list(keys.items()):
+        if done.get((learner_id, key)) in ("done", "cancelled"):
+            outcomes[learner_id] = TurnOutcome(True, learner_id, [])
+            del keys[learner_id]
+    ids = list(keys)
+    if not ids:
+        return outcomes
+    q.count_turns(conn, ids)
+    subscriptions = q.live_subscriptions(conn, ids, now)
+    plans = plans_for(settings)
+    plan_list = tuple(plans.values())
+    methods: dict[str | None, tuple[str, ...]] = {}
+
+    def access(row: sqlite3.Row) -> Access:  # payments.subscriptions.load_access() from the batch's rows
+        region = _region(row["phone"])
+        if region not in methods:
+            methods[region] = payment_methods(settings, region, plans)
+        live = tuple(Entitlement(s["plan"], _courses(s["courses"]), s["access_until"], s["current_period_end"])
+                     for s in subscriptions.get(row["id"], ()))
+        return Access(live, plan_list, region, methods[region])
+
+    learners = q.snapshots(conn, (rows[i] for i in ids), access)
+    decisions: dict[int, Decision] = {}
+    for learner_id in ids:
+        learner = learners[learner_id]
+        try:
+            # The state is not read by a daily lesson (and not saved): State() stands in for the session.
+            decisions[learner_id] = handle(event, State(), learner, catalogue, texts, now, rules)
+        except Exception:
+            log.exception("engine failed", extra={"learner_id": learner_id, "flow": "batch"})
+            decisions[learner_id] = Decision(State(), (Reply(texts.t(learner.language, "error.sorry")),), ())
+
+    deliveries, quizzes, drafts = [], [], []
+    followups: dict[int, list[Followup]] = {}
+    for learner_id in ids:
+        decision, row = decisions[learner_id], rows[learner_id]
+        turn_key = f"{kind}:{learner_id}:{keys[learner_id]}"
+        if all(isinstance(e, _BATCHED) for e in decision.effects):
+            for e in decision.effects:
+                if isinstance(e, fx.RecordDelivery):
+                    deliveries.append((learner_id, e.lesson_id, e.course_id, e.next_position, e.kind, e.key))
+                else:
+                    quizzes.append((learner_id, "quiz_followup", str(e.lesson_id), e.lesson_id, e.due_at.isoformat()))
+        else:
+            followups[learner_id] = _apply(conn, cache, learner_id, decision, now, question_key=turn_key,
+                                           language=learners[learner_id].language, erased_files=[])
+        for index, reply in enumerate(decision.replies):
+            drafts.append((learner_id, row["channel"], row["channel_key"], reply, f"{turn_key}:out:{index}", index,
+                           template if index == 0 else None))
+    q.record_deliveries(conn, deliveries, now)
+    q.schedule_many(conn, quizzes, now)
+
+    # The outbox, as enqueue_outbound() writes it: a body over 1,600 characters becomes '<kind>.continued' parts;
+    # a message whose key exists already is not written again (nor its parts).
+    existing = q.existing_keys(conn, [d[4] for d in drafts])
+    rows_out, firsts = [], []
+    for learner_id, channel, address, reply, key, index, template_key in drafts:
+        if key in existing:
+            continue
+        firsts.append((learner_id, key))
+        media = json.dumps([reply.media] if reply.media else [])
+        for part_no, body in enumerate(split_body(reply.text)):
+            first = part_no == 0
+            rows_out.append((learner_id, channel, address, body, media if first else "[]", reply.kind,
+                             template_key if first else f"{reply.kind}.continued",
+                             key if first else f"{key}#{part_no}", index))
+    new_ids = q.enqueue_many(conn, rows_out, now) if rows_out else {}
+    sent: dict[int, list[int]] = {}
+    for learner_id, key in firsts:
+        sent.setdefault(learner_id, []).append(new_ids[key])
+    for learner_id in ids:
+        outcomes[learner_id] = TurnOutcome(False, learner_id, sent.get(learner_id, []),
+                                           tuple(followups.get(learner_id, ())))
+    return {learner_id: outcomes[learner_id] for learner_id in learner_ids}
+
+
+_E164 = re.compile(r"\+(\d{6,15})")
+
+
+def _region(phone: str | None) -> str | None:
+    """payments.subscriptions.phone_region() without parsing the number when its country code belongs to one
+    region only (+254 is always KE): parsing is most of a proactive turn's access check. Numbers in shared codes
+    (+1, +7, +44…) and anything not plainly E.164 are parsed as before."""
+    match = _E164.fullmatch(phone or "")
+    if match:
+        digits = match.group(1)
+        for length in (1, 2, 3):
+            regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:length]))
+            if regions:
+                if len(regions) == 1 and regions[0] != "001":
+                    return regions[0]
+                break
+    return phone_region(phone)

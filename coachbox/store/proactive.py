@@ -1,0 +1,130 @@
+"""Set-based queries for the scheduler's batched proactive turns: snapshots for a whole batch, outbox rows at once."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+from coachbox.conversation.learner import Enrollment, Learner
+from coachbox.learning.progress import LessonResult
+from coachbox.learning.streaks import Streak
+
+# Every query takes the batch as one JSON list (json_each): one statement whatever the batch size, no limit on
+# the number of SQL variables, and the plan is the same index probe per learner as the one-learner query.
+_IDS = "(SELECT value FROM json_each(?))"
+
+
+def learner_rows(conn: sqlite3.Connection, ids: list[int]) -> dict[int, sqlite3.Row]:
+    return {row["id"]: row for row in conn.execute(f"SELECT * FROM learners WHERE id IN {_IDS}", (json.dumps(ids),))}
+
+
+def snapshots(conn: sqlite3.Connection, rows: Iterable[sqlite3.Row],
+              access: Callable[[sqlite3.Row], Any] = lambda row: None) -> dict[int, Learner]:
+    """What learners.snapshot() gives, for many learners in five queries, without what a proactive turn never
+    reads: the message count and open lesson (only a rebuilt session uses them) and the leaderboard."""
+    rows = list(rows)
+    ids = json.dumps([row["id"] for row in rows])
+    enrollments: dict[int, list[Enrollment]] = defaultdict(list)
+    for r in conn.execute(f"SELECT learner_id, course_id, status, next_position FROM enrollments "
+                          f"WHERE learner_id IN {_IDS} ORDER BY id", (ids,)):
+        enrollments[r[0]].append(Enrollment(r[1], r[2], r[3]))
+    results: dict[int, list[LessonResult]] = defaultdict(list)
+    for r in conn.execute(
+            f"""SELECT p.learner_id, p.lesson_id, l.course_id, p.correct, p.total, p.passed, p.completed_local_date
+                FROM progress p JOIN lessons l ON l.id = p.lesson_id
+                WHERE p.learner_id IN {_IDS} AND p.completed_at IS NOT NULL ORDER BY p.id""", (ids,)):
+        results[r[0]].append(LessonResult(r[1], r[2], r[3], r[4], bool(r[5]), r[6]))
+    badges: dict[int, set[str]] = defaultdict(set)
+    for learner_id, code in conn.execute(f"SELECT learner_id, code FROM learner_badges WHERE learner_id IN {_IDS}",
+                                         (ids,)):
+        badges[learner_id].add(code)
+    last = dict(conn.execute(
+        f"""SELECT learner_id, lesson_id FROM (
+                SELECT learner_id, lesson_id,
+                       ROW_NUMBER() OVER (PARTITION BY learner_id ORDER BY delivered_at DESC, id DESC) AS n
+                FROM progress WHERE learner_id IN {_IDS} AND delivered_at IS NOT NULL) WHERE n = 1""", (ids,)))
+    return {row["id"]: Learner(
+        id=row["id"], channel=row["channel"], phone=row["phone"], name=row["name"], profile_name=row["profile_name"],
+        language=row["language"], timezone=row["timezone"], lesson_time=row["lesson_time"], status=row["status"],
+        opted_out=bool(row["opted_out"]), current_course_id=row["current_course_id"],
+        streak=Streak(row["streak"], row["best_streak"], row["streak_freezes"], row["last_active_date"]),
+        next_taken_date=row["next_taken_date"], next_taken_count=row["next_taken_count"],
+        enrollments=tuple(enrollments.get(row["id"], ())), results=tuple(results.get(row["id"], ())),
+        badges=frozenset(badges.get(row["id"], ())), last_lesson_id=last.get(row["id"]), created_at=row["created_at"],
+        cohort=row["cohort"], last_inbound_at=row["last_inbound_at"], access=access(row),
+    ) for row in rows}
+
+
+def live_subscriptions(conn: sqlite3.Connection, ids: list[int], now: datetime) -> dict[int, list[sqlite3.Row]]:
+    """store.payments.live_subscriptions() for many learners."""
+    found: dict[int, list[sqlite3.Row]] = defaultdict(list)
+    for row in conn.execute(f"""SELECT * FROM subscriptions WHERE learner_id IN {_IDS} AND status != 'ended'
+                                AND access_until > ? ORDER BY access_until DESC""", (json.dumps(ids), now.isoformat())):
+        found[row["learner_id"]].append(row)
+    return found
+
+
+def deliveries(conn: sqlite3.Connection, kind: str, pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str], str]:
+    """Status of existing (learner, kind, key) delivery rows among `pairs`."""
+    pairs = list(pairs)
+    if not pairs:
+        return {}
+    ids, keys = json.dumps(sorted({p[0] for p in pairs})), json.dumps(sorted({p[1] for p in pairs}))
+    wanted = set(pairs)
+    return {(r[0], r[1]): r[2] for r in conn.execute(
+        f"""SELECT learner_id, key, status FROM deliveries
+            WHERE learner_id IN {_IDS} AND kind = ? AND key IN {_IDS}""", (ids, kind, keys)) if (r[0], r[1]) in wanted}
+
+
+def count_turns(conn: sqlite3.Connection, ids: list[int]) -> None:
+    """learners.next_turn() for many learners: a cached session saved at the previous turn no longer matches."""
+    conn.execute(f"UPDATE learners SET turn = turn + 1 WHERE id IN {_IDS}", (json.dumps(ids),))
+
+
+def record_deliveries(conn: sqlite3.Connection, rows: list[tuple[int, int, int, int, str, str]], now: datetime) -> None:
+    """progress.record_delivery() for many (learner, lesson, course, next position, kind, key) rows."""
+    stamp = now.isoformat()
+    conn.executemany(
+        """INSERT INTO progress (learner_id, lesson_id, delivered_at) VALUES (?, ?, ?)
+           ON CONFLICT (learner_id, lesson_id) DO UPDATE SET delivered_at = excluded.delivered_at""",
+        [(r[0], r[1], stamp) for r in rows])
+    conn.executemany(
+        """INSERT INTO enrollments (learner_id, course_id, started_at, next_position) VALUES (?, ?, ?, ?)
+           ON CONFLICT (learner_id, course_id) DO UPDATE SET next_position = MAX(next_position, excluded.next_position)""",
+        [(r[0], r[2], stamp, r[3]) for r in rows])
+    conn.executemany(
+        """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
+           VALUES (?, ?, ?, ?, ?, 'done', ?) ON CONFLICT (learner_id, kind, key) DO NOTHING""",
+        [(r[0], r[4], r[5], r[1], stamp, stamp) for r in rows])
+
+
+def schedule_many(conn: sqlite3.Connection, rows: list[tuple[int, str, str, int | None, str]], now: datetime) -> None:
+    """progress.schedule() for many (learner, kind, key, lesson, due at) rows."""
+    conn.executemany(
+        """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
+           VALUES (?, ?, ?, ?, ?, 'pending', ?)
+           ON CONFLICT (learner_id, kind, key) DO UPDATE SET due_at = excluded.due_at, status = 'pending'""",
+        [(*r, now.isoformat()) for r in rows])
+
+
+def existing_keys(conn: sqlite3.Connection, keys: list[str]) -> set[str]:
+    return {r[0] for r in conn.execute(f"SELECT idempotency_key FROM messages WHERE idempotency_key IN {_IDS}",
+                                       (json.dumps(keys),))}
+
+
+def enqueue_many(conn: sqlite3.Connection, rows: list[tuple], now: datetime) -> dict[str, int]:
+    """Outbox rows (learner, channel, address, body, media JSON, kind, template key, idempotency key, sequence)
+    as store.messages.enqueue_outbound() writes them, in one executemany; returns the new ids by key."""
+    stamp = now.isoformat()
+    conn.executemany(
+        """INSERT INTO messages (learner_id, direction, channel, address, body, media, kind, template_key,
+                                 content_variables, idempotency_key, status, next_attempt_at, sequence,
+                                 created_at, updated_at)
+           VALUES (?, 'out', ?, ?, ?, ?, ?, ?, NULL, ?, 'queued', ?, ?, ?, ?)
+           ON CONFLICT (idempotency_key) DO NOTHING""",
+        [(*r[:8], stamp, r[8], stamp, stamp) for r in rows])
+    return {r[1]: r[0] for r in conn.execute(
+        f"SELECT id, idempotency_key FROM messages WHERE idempotency_key IN {_IDS}", (json.dumps([r[7] for r in rows]),))}

@@ -1,0 +1,161 @@
+"""The batched proactive turn gives what run_event gives, learner for learner: outbox rows and database state."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+
+import diskcache
+import pytest
+
+from coachbox import store
+from coachbox.content.importer import import_folder
+from coachbox.conversation.batch import _region, run_events_batch
+from coachbox.conversation.events import DeliverDailyLesson, Message
+from coachbox.conversation.service import Resources, run_event
+from coachbox.payments.subscriptions import phone_region
+
+NOW = datetime.fromisoformat("2026-03-03T04:00:00+00:00")  # Tuesday 07:00 in Nairobi
+PLANS = {"monthly": {"title": "Premium", "price": {"KES": 20000}, "period_days": 30, "courses": "all-premium",
+                     "free_lessons": 1}}
+# What a proactive turn may change, by natural key (row ids differ only by the order statements ran in).
+TABLES = {
+    "messages": "SELECT learner_id, direction, channel, address, body, media, kind, template_key, content_variables, "
+                "idempotency_key, status, next_attempt_at, sequence, created_at FROM messages ORDER BY id",
+    "learners": "SELECT * FROM learners ORDER BY id",
+    "enrollments": "SELECT learner_id, course_id, status, next_position, started_at, completed_at, score "
+                   "FROM enrollments ORDER BY learner_id, course_id",
+    "progress": "SELECT learner_id, lesson_id, delivered_at, quiz_started_at, completed_at, completed_local_date, "
+                "correct, total, attempts, passed FROM progress ORDER BY learner_id, lesson_id",
+    "deliveries": "SELECT learner_id, kind, key, lesson_id, due_at, status, created_at FROM deliveries "
+                  "ORDER BY learner_id, kind, key",
+    "badges": "SELECT learner_id, code, course_id, awarded_at FROM learner_badges ORDER BY learner_id, code",
+}
+
+
+def _learner(conn, n, course_id, *, status="active", opted_out=False, inbound="2026-03-02T12:00:00+00:00",
+             position=1, language="en", phone=None):
+    phone = phone or f"+2547000{n:05d}"
+    cursor = conn.execute(
+        """INSERT INTO learners (channel_key, channel, phone, name, language, timezone, lesson_time, status, opted_out,
+                                 current_course_id, last_inbound_at, created_at, updated_at)
+           VALUES (?, 'whatsapp', ?, ?, ?, 'Africa/Nairobi', '07:00', ?, ?, ?, ?, '2026-02-01', '2026-02-01')""",
+        (f"whatsapp:{phone}", phone, f"Learner{n} Test", language, status, int(opted_out), course_id, inbound))
+    conn.execute("INSERT INTO enrollments (learner_id, course_id, started_at, next_position) VALUES (?, ?, ?, ?)",
+                 (cursor.lastrowid, course_id, "2026-02-01", position))
+    return cursor.lastrowid
+
+
+@pytest.fixture
+def world(settings, tmp_path):
+    """Two identical databases holding learners in every situation a daily lesson meets."""
+    settings = settings.replace(plans=PLANS)
+    conn = store.open_database(settings.db_path)
+    import_folder(conn, settings.content_dir, settings, progress=None)
+    course = {r["slug"]: r["id"] for r in conn.execute("SELECT id, slug FROM courses")}
+    money, python, swahili = course["mobile-money-safety"], course["python-basics"], course["mobile-money-safety-sw"]
+    lessons = conn.execute("SELECT COUNT(*) FROM lessons WHERE course_id = ?", (money,)).fetchone()[0]
+    ids = [
+        _learner(conn, 1, money),                                          # window open: one folded message
+        _learner(conn, 2, money, inbound="2026-03-02T05:00:00+00:00"),     # window closes soon: greeting apart
+        _learner(conn, 3, money, inbound=None),                            # never wrote: greeting apart
+        _learner(conn, 4, money, opted_out=True),                          # STOP: nothing
+        _learner(conn, 5, money, status="paused"),                         # paused: nothing
+        _learner(conn, 6, money, position=lessons + 1),                    # course finished: nothing
+        _learner(conn, 7, python, position=2),                             # premium, no plan: nothing
+        _learner(conn, 8, python, position=2),                             # premium with a plan: a lesson
+        _learner(conn, 9, swahili, language="sw"),                         # Kiswahili
+        _learner(conn, 10, money, position=3, phone="+12025550123"),       # a shared country code
+        _learner(conn, 11, money, status="deleted"),                       # erased: nothing
+        _learner(conn, 12, money),                                         # today's lesson already done
+        _learner(conn, 13, money, position=2),                             # a lesson without a quiz
+    ]
+    conn.execute("""INSERT INTO deliveries (learner_id, kind, key, status, created_at)
+                    VALUES (?, 'daily_lesson', '2026-03-03', 'done', '2026-03-03')""", (ids[11],))
+    no_quiz = conn.execute("SELECT id FROM lessons WHERE course_id = ? AND position = 2", (money,)).fetchone()[0]
+    conn.execute("DELETE FROM questions WHERE lesson_id = ?", (no_quiz,))
+    snapshot = None  # manual grant without a plan snapshot
+    conn.execute(
+        """INSERT INTO subscriptions (learner_id, plan, plan_snapshot_id, provider, courses, status, current_period_end,
+                                      access_until, created_at, updated_at)
+           VALUES (?, 'monthly', ?, 'manual', 'all-premium', 'active', '2026-03-20', '2026-03-23', '2026-02-20',
+                   '2026-02-20')""", (ids[7], snapshot))
+    conn.commit()
+    twin_path = settings.data_dir / "twin.db"
+    twin = sqlite3.connect(twin_path)
+    conn.backup(twin)
+    twin.close()
+    twin = store.connect(twin_path)
+    cache_dir = settings.cache_dir
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    caches = diskcache.Cache(str(cache_dir / "a")), diskcache.Cache(str(cache_dir / "b"))
+    yield settings, conn, twin, caches, ids
+    for c in caches:
+        c.close()
+    twin.close()
+    conn.close()
+
+
+def _state(conn):
+    return {name: [tuple(r) for r in conn.execute(sql)] for name, sql in TABLES.items()}
+
+
+def test_it_gives_what_run_event_gives_learner_for_learner(world):
+    settings, one_by_one, batched, (cache_a, cache_b), ids = world
+    res = Resources.build(settings)
+    expected = {}
+    with store.transaction(one_by_one):
+        for learner_id in ids:
+            expected[learner_id] = run_event(one_by_one, cache_a, settings, res.catalogue(one_by_one), res.texts,
+                                             learner_id, DeliverDailyLesson(), NOW, rules=res.rules,
+                                             own_transaction=False)
+    with store.transaction(batched):
+        got = run_events_batch(batched, cache_b, Resources.build(settings), ids, DeliverDailyLesson(), NOW)
+    assert list(got) == ids
+    for learner_id in ids:
+        e, g = expected[learner_id], got[learner_id]
+        assert (g.duplicate, g.learner_id, len(g.outbox_ids), g.followups) == \
+               (e.duplicate, e.learner_id, len(e.outbox_ids), e.followups), learner_id
+    assert _state(batched) == _state(one_by_one)
+    assert len(cache_b) == 0  # no session written: the next turn rebuilds it
+
+    # What the learners received: one folded message when the window stays open, the greeting apart otherwise.
+    rows = {i: batched.execute("SELECT body, kind, template_key FROM messages WHERE learner_id = ? ORDER BY id",
+                               (i,)).fetchall() for i in ids}
+    assert [r["kind"] for r in rows[ids[0]]] == ["lesson"]
+    body = rows[ids[0]][0]["body"]
+    assert body.startswith("☀️ Good day, Learner1!") and "Lesson 1 of" in body and "Reply *QUIZ*" in body
+    assert rows[ids[0]][0]["template_key"] == "lesson_nudge"
+    assert [r["kind"] for r in rows[ids[1]]] == ["lesson", "lesson"]
+    assert rows[ids[1]][0]["template_key"] == "lesson_nudge" and "Lesson 1 of" in rows[ids[1]][1]["body"]
+    assert all(rows[i] == [] for i in (ids[3], ids[4], ids[5], ids[6], ids[10], ids[11]))
+    assert rows[ids[7]] and rows[ids[8]] and rows[ids[9]] and rows[ids[12]]
+
+
+def test_it_leaves_the_next_turn_to_rebuild_the_session(world):
+    settings, _, batched, (_, cache), ids = world
+    from coachbox.channels.base import Inbound
+    from coachbox.conversation.service import handle_inbound_sync
+
+    res = Resources.build(settings)
+    with store.transaction(batched):
+        run_events_batch(batched, cache, res, ids[:1], DeliverDailyLesson(), NOW)
+    row = batched.execute("SELECT channel_key, phone FROM learners WHERE id = ?", (ids[0],)).fetchone()
+    later = NOW + timedelta(minutes=3)
+    outcome = handle_inbound_sync(batched, cache, settings, res.catalogue(batched), res.texts,
+                                  Inbound("whatsapp", row["channel_key"], "yes", "SMbatch1", later, phone=row["phone"]),
+                                  later)
+    first = batched.execute("SELECT body FROM messages WHERE id = ?", (outcome.outbox_ids[0],)).fetchone()[0]
+    assert "Quiz" in first  # YES after the lesson starts its quiz
+
+
+def test_it_refuses_events_it_does_not_batch(world):
+    settings, _, batched, (_, cache), ids = world
+    with pytest.raises(TypeError):
+        run_events_batch(batched, cache, Resources.build(settings), ids, Message("hi"), NOW)
+
+
+@pytest.mark.parametrize("phone", ["+254712345678", "+12025550123", "+14165550123", "+447911123456", "+79161234567",
+                                   "+2347000", "0712345678", "+8821234567", None, ""])
+def test_it_finds_the_same_phone_region_without_parsing(phone):
+    assert _region(phone) == phone_region(phone)
