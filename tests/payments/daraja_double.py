@@ -13,9 +13,10 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
+
+from tests.doubles.http import LocalServer, QuickHandler, base_url, serve, shutdown_server
 
 CONSUMER_KEY = "double-consumer-key"
 CONSUMER_SECRET = "double-consumer-secret"
@@ -84,7 +85,7 @@ class DarajaDouble:
     def __init__(self, *, expires_in: int = 3599) -> None:
         self.expires_in = expires_in
         self.state = _State()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LocalServer | None = None
 
     def start(self) -> "DarajaDouble":
         double = self
@@ -92,19 +93,15 @@ class DarajaDouble:
         class Handler(_Handler):
             owner = double
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="daraja-double", daemon=True).start()
+        self._server = serve(Handler, "daraja-double")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        shutdown_server(self._server)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return base_url(self._server)
 
     # -- scripting -------------------------------------------------------------------------------
     def when_phone(self, phone: str, outcome: Outcome) -> None:
@@ -138,13 +135,8 @@ class DarajaDouble:
         return responses
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuickHandler):
     owner: DarajaDouble
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # without it keep-alive replies wait ~40 ms on Nagle + delayed ACK
-
-    def log_message(self, *args) -> None:  # quiet
-        pass
 
     def _send(self, status: int, body: dict) -> None:
         data = json.dumps(body).encode()

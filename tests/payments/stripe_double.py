@@ -14,8 +14,9 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
+
+from tests.doubles.http import LocalServer, QuickHandler, base_url, serve, shutdown_server
 
 SECRET_KEY = "sk_test_double_0123456789"
 WEBHOOK_SECRET = "whsec_double_0123456789abcdef"
@@ -57,7 +58,7 @@ class _State:
 class StripeDouble:
     def __init__(self) -> None:
         self.state = _State()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LocalServer | None = None
         self._counter = 0
 
     def start(self) -> "StripeDouble":
@@ -66,19 +67,15 @@ class StripeDouble:
         class Handler(_Handler):
             owner = double
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="stripe-double", daemon=True).start()
+        self._server = serve(Handler, "stripe-double")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        shutdown_server(self._server)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return base_url(self._server)
 
     @property
     def sessions(self) -> list[Checkout]:
@@ -122,13 +119,8 @@ class StripeDouble:
         return {**session, "status": "complete", "payment_status": "paid", "subscription": sub_id}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuickHandler):
     owner: StripeDouble
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, *args) -> None:
-        pass
 
     def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
         data = json.dumps(body).encode()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.doubles.http import LocalServer, QuickHandler
 
 
 class OpenAIDouble:
@@ -24,13 +25,7 @@ class OpenAIDouble:
         self.release = threading.Event()
         double = self
 
-        class Handler(BaseHTTPRequestHandler):
-            # Without this, keep-alive replies wait on Nagle + delayed ACK: ~40 ms per call through the client.
-            disable_nagle_algorithm = True
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:  # quiet test output
-                pass
+        class Handler(QuickHandler):
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -66,8 +61,7 @@ class OpenAIDouble:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout mode)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = LocalServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
