@@ -26,7 +26,6 @@ class OpenAIDouble:
         double = self
 
         class Handler(QuickHandler):
-
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
