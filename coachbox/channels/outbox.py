@@ -1,4 +1,7 @@
-"""The outbox sender: claims due rows (compare-and-set), applies the 24-hour rule and the rate cap, records outcomes."""
+"""The outbox sender: claims due rows (compare-and-set), applies the 24-hour rule and the rate cap, records outcomes.
+
+Reconciling claims that may have reached Twilio is in reconcile.py, the drainers (web Sender, worker drain) in
+sender.py; their public names stay importable from here."""
 
 from __future__ import annotations
 
@@ -6,18 +9,18 @@ import asyncio
 import json
 import logging
 import math
-import os
 import random
-import socket
 import sqlite3
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from coachbox import events
 from coachbox.channels.base import ChannelError, Outbound
+from coachbox.channels.reconcile import (  # noqa: F401 - re-exported
+    MATCH_SLACK, STALE_CLAIM_SECONDS, claimer_id, lookup, reconcile,
+)
 from coachbox.channels.twilio import errors
 from coachbox.store import transaction
 
@@ -26,32 +29,14 @@ log = logging.getLogger("coachbox.outbox")
 WINDOW = timedelta(hours=24)  # WhatsApp's customer-service window after the learner's last message
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 600.0
-STALE_CLAIM_SECONDS = 120.0  # well above the send timeout: a live sender refreshes its claim just before sending
 # After a failure that may have reached Twilio (timeout, dropped connection, 5xx), the row is looked up at Twilio
 # before any resend, and not sooner than this: a request Twilio is still processing (or whose answer is still in
 # some buffer) only shows in its records, or comes back as a ?m= status callback, a little later.
 UNSURE_SETTLE_SECONDS = 30.0
 # Failures that prove Twilio did not take the message: these are resent without a lookup.
 NOT_TAKEN = frozenset({"network", "20429", "20003", errors.WINDOW_CLOSED})
-MATCH_SLACK = timedelta(seconds=90)  # clock skew between this box and Twilio's date_created
 RATE_KEY = "outbox:twilio:next-slot"
 MESSAGE_LIMIT = 1600  # Twilio's body limit (error 21617)
-
-# Identifies this process's claims: a crashed process's rows can be reconciled at once, a live one's not.
-_PROCESS_NONCE = uuid.uuid4().hex[:8]
-
-
-def _pid_namespace() -> str:
-    # Two containers may share a hostname (compose `hostname:`, host networking) but not pids: a pid is only
-    # checked for liveness when it comes from our own pid namespace.
-    try:
-        return os.readlink("/proc/self/ns/pid").strip("pid:[]")
-    except OSError:
-        return ""
-
-
-def claimer_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_NONCE}:{_pid_namespace()}"
 
 
 def split_body(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -363,33 +348,11 @@ async def _record_failure(services, row: _Row, exc: ChannelError) -> None:
     log.info("outbox retry", extra={"message_id": row.id, "code": exc.code, "in_seconds": round(delay, 1)})
 
 
-# -- reconciliation after a crash or a timeout ------------------------------------------------------------------------
-def _known_sid(conn: sqlite3.Connection, sid: str) -> bool:
-    return conn.execute("SELECT 1 FROM messages WHERE provider_sid = ?", (sid,)).fetchone() is not None
-
-
-async def _lookup(services, address: str, body: str, since: datetime, template: bool, taken: set[str]) -> str | None:
-    """The sid of a message Twilio holds to `address` since the claim, matching our body, not yet ours."""
-    find = getattr(services.channel, "find_sent", None)
-    if find is None:
-        return None  # the simulator: nothing to ask
-    candidates = sorted(await find(address, since), key=lambda m: m.date_created or since)
-    for message in candidates:
-        if message.sid in taken or (message.date_created and message.date_created < since - MATCH_SLACK):
-            continue
-        if not template and message.body != body:
-            continue
-        if await services.db.run(_known_sid, message.sid):
-            continue
-        taken.add(message.sid)
-        return message.sid
-    return None
-
-
+# -- a send that may have reached Twilio ---------------------------------------------------------------------------
 async def _already_at_twilio(services, row: _Row) -> bool:
     since = datetime.fromisoformat(await services.db.run(_claimed_at_of_last_try, row.id) or row.created_at.isoformat())
     try:
-        sid = await _lookup(services, row.address, row.body, since, row.use_template, set())
+        sid = await lookup(services, row.address, row.body, since, row.use_template, set())
     except ChannelError as exc:
         # Could not check: try again later (still marked 'timeout', so the next try looks first again).
         await _record_failure(services, row, ChannelError(f"lookup failed: {exc}", code="timeout",
@@ -408,138 +371,10 @@ def _claimed_at_of_last_try(conn: sqlite3.Connection, message_id: int) -> str | 
     return row[0] if row else None
 
 
-def _sending_rows(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-    return conn.execute(
-        """SELECT id, address, body, claimed_at, claimed_by, use_template, created_at FROM messages
-           WHERE direction = 'out' AND status = 'sending' ORDER BY id"""
-    ).fetchall()
+def __getattr__(name: str):
+    # The drainers live in sender.py (which imports deliver_due from here): still importable from this module.
+    if name in ("Sender", "drain"):
+        from coachbox.channels import sender
 
-
-# Both compare claimed_at with what reconcile read: a live sender that refreshed its claim meanwhile
-# (_confirm_claim, right before its HTTP request) keeps the row, and reconcile changes nothing.
-def _release(conn: sqlite3.Connection, message_id: int, claimer: str, claimed_at: str | None, now: str) -> None:
-    conn.execute(
-        """UPDATE messages SET status = 'retry', next_attempt_at = ?, updated_at = ?
-           WHERE id = ? AND status = 'sending' AND claimed_by = ? AND claimed_at = ?""",
-        (now, now, message_id, claimer, claimed_at),
-    )
-
-
-def _confirm(conn: sqlite3.Connection, message_id: int, claimer: str, claimed_at: str | None, sid: str, now: str) -> None:
-    conn.execute(
-        """UPDATE messages SET status = 'sent', provider_sid = ?, sent_at = ?, updated_at = ?
-           WHERE id = ? AND status = 'sending' AND claimed_by = ? AND claimed_at = ?""",
-        (sid, now, now, message_id, claimer, claimed_at),
-    )
-
-
-def _claim_is_stale(claimed_by: str | None, claimed_at: datetime | None, now: datetime, stale_after: float) -> bool:
-    if claimed_at is None or (now - claimed_at).total_seconds() > stale_after:
-        return True
-    host, _, rest = (claimed_by or "").partition(":")
-    pid_text, _, rest = rest.partition(":")
-    nonce, _, namespace = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit() or namespace != _pid_namespace():
-        return False  # another box's (or container's) claim: only age tells
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return nonce != _PROCESS_NONCE  # our pid, an earlier life (containers reuse pids)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True  # that sender is dead: its claims are orphans now
-    except PermissionError:
-        return False
-    return False
-
-
-async def reconcile(services, *, stale_after: float = STALE_CLAIM_SECONDS) -> int:
-    """Rows left 'sending' by a dead sender: confirmed from Twilio's records, or released for a resend."""
-    now = services.clock.now()
-    rows = await services.db.run(_sending_rows)
-    taken: set[str] = set()
-    settled = 0
-    for row in rows:
-        claimed_at = datetime.fromisoformat(row["claimed_at"]) if row["claimed_at"] else None
-        if not _claim_is_stale(row["claimed_by"], claimed_at, now, stale_after):
-            continue
-        since = claimed_at or datetime.fromisoformat(row["created_at"])
-        try:
-            sid = await _lookup(services, row["address"], row["body"], since, bool(row["use_template"]), taken)
-        except ChannelError as exc:
-            log.warning("outbox reconcile could not ask Twilio; will try again", extra={"error": str(exc)})
-            return settled
-        stamp = services.clock.now().isoformat()
-        if sid:
-            await services.db.run(_confirm, row["id"], row["claimed_by"], row["claimed_at"], sid, stamp)
-        else:
-            await services.db.run(_release, row["id"], row["claimed_by"], row["claimed_at"], stamp)
-        settled += 1
-        log.info("outbox reconciled", extra={"message_id": row["id"], "found": bool(sid)})
-    return settled
-
-
-# -- the web process's background drainer ---------------------------------------------------------------------------
-class Sender:
-    """Drains the outbox in the web process: kick() after a turn commits, so a reply leaves at once."""
-
-    POLL_SECONDS = 5.0  # safety net for retries that fall due and rows written by other processes
-    # After a kick, wait this long before claiming: replies of turns committing meanwhile share one claim
-    # and one batch of writes, instead of one drain per webhook competing with the handlers on this loop.
-    GATHER_SECONDS = 0.005
-
-    def __init__(self, services) -> None:
-        self.services = services
-        self._event: asyncio.Event | None = None
-        self._task: asyncio.Task | None = None
-        self._stopping = False
-
-    def kick(self) -> None:
-        if self._event is not None:
-            self._event.set()
-
-    async def start(self) -> None:
-        self._event = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name="outbox-sender")
-
-    async def _run(self) -> None:
-        try:
-            await reconcile(self.services)
-        except Exception:  # noqa: BLE001 - the drainer must keep running
-            log.exception("outbox reconcile failed")
-        while not self._stopping:
-            try:
-                while not self._stopping and await deliver_due(self.services):
-                    pass
-            except Exception:  # noqa: BLE001
-                log.exception("outbox drain failed")
-            try:
-                await asyncio.wait_for(self._event.wait(), timeout=self.POLL_SECONDS)
-                await asyncio.sleep(self.GATHER_SECONDS)
-            except asyncio.TimeoutError:
-                pass
-            self._event.clear()
-
-    async def stop(self, timeout: float = 12.0) -> None:
-        """Let in-flight sends finish (so their sids are recorded), then stop."""
-        self._stopping = True
-        if self._task is None:
-            return
-        self.kick()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except asyncio.TimeoutError:
-            self._task.cancel()
-
-
-async def drain(services, *, seconds: float = 50.0) -> int:
-    """Reconcile, then deliver until nothing is due or `seconds` pass (the worker's periodic task)."""
-    await reconcile(services)
-    deadline = time.monotonic() + seconds
-    total = 0
-    while time.monotonic() < deadline:
-        claimed = await deliver_due(services)
-        if not claimed:
-            break
-        total += claimed
-    return total
+        return getattr(sender, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

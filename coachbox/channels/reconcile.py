@@ -1,0 +1,126 @@
+"""Reconciling sends that may have reached Twilio: rows a dead sender left 'sending', looked up before any resend."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sqlite3
+import uuid
+from datetime import datetime, timedelta
+
+from coachbox.channels.base import ChannelError
+
+log = logging.getLogger("coachbox.outbox")
+
+STALE_CLAIM_SECONDS = 120.0  # well above the send timeout: a live sender refreshes its claim just before sending
+MATCH_SLACK = timedelta(seconds=90)  # clock skew between this box and Twilio's date_created
+
+# Identifies this process's claims: a crashed process's rows can be reconciled at once, a live one's not.
+_PROCESS_NONCE = uuid.uuid4().hex[:8]
+
+
+def _pid_namespace() -> str:
+    # Two containers may share a hostname (compose `hostname:`, host networking) but not pids: a pid is only
+    # checked for liveness when it comes from our own pid namespace.
+    try:
+        return os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        return ""
+
+
+def claimer_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_NONCE}:{_pid_namespace()}"
+
+
+def _known_sid(conn: sqlite3.Connection, sid: str) -> bool:
+    return conn.execute("SELECT 1 FROM messages WHERE provider_sid = ?", (sid,)).fetchone() is not None
+
+
+async def lookup(services, address: str, body: str, since: datetime, template: bool, taken: set[str]) -> str | None:
+    """The sid of a message Twilio holds to `address` since the claim, matching our body, not yet ours."""
+    find = getattr(services.channel, "find_sent", None)
+    if find is None:
+        return None  # the simulator: nothing to ask
+    candidates = sorted(await find(address, since), key=lambda m: m.date_created or since)
+    for message in candidates:
+        if message.sid in taken or (message.date_created and message.date_created < since - MATCH_SLACK):
+            continue
+        if not template and message.body != body:
+            continue
+        if await services.db.run(_known_sid, message.sid):
+            continue
+        taken.add(message.sid)
+        return message.sid
+    return None
+
+
+def _sending_rows(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    return conn.execute(
+        """SELECT id, address, body, claimed_at, claimed_by, use_template, created_at FROM messages
+           WHERE direction = 'out' AND status = 'sending' ORDER BY id"""
+    ).fetchall()
+
+
+# Both compare claimed_at with what reconcile read: a live sender that refreshed its claim meanwhile
+# (_confirm_claim, right before its HTTP request) keeps the row, and reconcile changes nothing.
+def _release(conn: sqlite3.Connection, message_id: int, claimer: str, claimed_at: str | None, now: str) -> None:
+    conn.execute(
+        """UPDATE messages SET status = 'retry', next_attempt_at = ?, updated_at = ?
+           WHERE id = ? AND status = 'sending' AND claimed_by = ? AND claimed_at = ?""",
+        (now, now, message_id, claimer, claimed_at),
+    )
+
+
+def _confirm(conn: sqlite3.Connection, message_id: int, claimer: str, claimed_at: str | None, sid: str, now: str) -> None:
+    conn.execute(
+        """UPDATE messages SET status = 'sent', provider_sid = ?, sent_at = ?, updated_at = ?
+           WHERE id = ? AND status = 'sending' AND claimed_by = ? AND claimed_at = ?""",
+        (sid, now, now, message_id, claimer, claimed_at),
+    )
+
+
+def _claim_is_stale(claimed_by: str | None, claimed_at: datetime | None, now: datetime, stale_after: float) -> bool:
+    if claimed_at is None or (now - claimed_at).total_seconds() > stale_after:
+        return True
+    host, _, rest = (claimed_by or "").partition(":")
+    pid_text, _, rest = rest.partition(":")
+    nonce, _, namespace = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit() or namespace != _pid_namespace():
+        return False  # another box's (or container's) claim: only age tells
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return nonce != _PROCESS_NONCE  # our pid, an earlier life (containers reuse pids)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True  # that sender is dead: its claims are orphans now
+    except PermissionError:
+        return False
+    return False
+
+
+async def reconcile(services, *, stale_after: float = STALE_CLAIM_SECONDS) -> int:
+    """Rows left 'sending' by a dead sender: confirmed from Twilio's records, or released for a resend."""
+    now = services.clock.now()
+    rows = await services.db.run(_sending_rows)
+    taken: set[str] = set()
+    settled = 0
+    for row in rows:
+        claimed_at = datetime.fromisoformat(row["claimed_at"]) if row["claimed_at"] else None
+        if not _claim_is_stale(row["claimed_by"], claimed_at, now, stale_after):
+            continue
+        since = claimed_at or datetime.fromisoformat(row["created_at"])
+        try:
+            sid = await lookup(services, row["address"], row["body"], since, bool(row["use_template"]), taken)
+        except ChannelError as exc:
+            log.warning("outbox reconcile could not ask Twilio; will try again", extra={"error": str(exc)})
+            return settled
+        stamp = services.clock.now().isoformat()
+        if sid:
+            await services.db.run(_confirm, row["id"], row["claimed_by"], row["claimed_at"], sid, stamp)
+        else:
+            await services.db.run(_release, row["id"], row["claimed_by"], row["claimed_at"], stamp)
+        settled += 1
+        log.info("outbox reconciled", extra={"message_id": row["id"], "found": bool(sid)})
+    return settled
