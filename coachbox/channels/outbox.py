@@ -14,7 +14,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from coachbox import events
 from coachbox.channels.base import ChannelError, Outbound
@@ -22,6 +22,7 @@ from coachbox.channels.reconcile import (  # noqa: F401 - re-exported
     MATCH_SLACK, STALE_CLAIM_SECONDS, claimer_id, lookup, reconcile,
 )
 from coachbox.channels.twilio import errors
+from coachbox.schedule import timing
 from coachbox.store import transaction
 
 log = logging.getLogger("coachbox.outbox")
@@ -36,6 +37,11 @@ UNSURE_SETTLE_SECONDS = 30.0
 # Failures that prove Twilio did not take the message: these are resent without a lookup.
 NOT_TAKEN = frozenset({"network", "20429", "20003", errors.WINDOW_CLOSED})
 RATE_KEY = "outbox:twilio:next-slot"
+# Quiet hours ([schedule]) hold proactive messages, not answers: what the turn on the learner's own message wrote
+# (its key starts with the inbound key, "in:…"), whatever its kind, and what they asked a worker for.
+ANSWER_KINDS = ("reply", "farewell", "certificate", "tutor", "tutor_ai", "voice_note")
+HELD = "quiet_hours"  # error_code of a row held to the end of the learner's quiet hours (the admin page shows why)
+_ANSWER_SQL = f"(m.idempotency_key LIKE 'in:%' OR m.kind IN ({', '.join(repr(k) for k in ANSWER_KINDS)}))"
 MESSAGE_LIMIT = 1600  # Twilio's body limit (error 21617)
 
 
@@ -103,31 +109,46 @@ class _Row:
         )
 
 
-def _claim_due(conn: sqlite3.Connection, now: str, limit: int, claimer: str) -> list[_Row]:
-    """Claim up to `limit` due rows: at most one per learner per call, earliest first, so parts stay in order."""
+def _claim_due(conn: sqlite3.Connection, now: str, limit: int, claimer: str,
+               hold: Callable[[sqlite3.Row], datetime | None] = lambda row: None) -> tuple[list[_Row], int]:
+    """Claim up to `limit` due rows: at most one per learner per call, earliest first, so parts stay in order.
+
+    `hold(row)` says until when a row must wait (quiet hours): such a row is not claimed, only moved on, and
+    counted in the second item. A held row does not keep an answer to the learner behind it (see HELD)."""
     with transaction(conn):
         candidates = conn.execute(
-            """SELECT m.*, l.last_inbound_at, COALESCE(l.opted_out, 0) AS opted_out
+            f"""SELECT m.*, l.last_inbound_at, COALESCE(l.opted_out, 0) AS opted_out, l.timezone
                FROM messages m LEFT JOIN learners l ON l.id = m.learner_id
                WHERE m.direction = 'out' AND m.status IN ('queued', 'retry') AND m.next_attempt_at <= ?
                  AND NOT EXISTS (SELECT 1 FROM messages p
                                  WHERE p.learner_id = m.learner_id AND p.id < m.id
-                                   AND p.direction = 'out' AND p.status IN ('queued', 'retry', 'sending'))
+                                   AND p.direction = 'out' AND p.status IN ('queued', 'retry', 'sending')
+                                   AND NOT (p.error_code IS '{HELD}' AND {_ANSWER_SQL}))
                ORDER BY m.kind != 'reply', m.id LIMIT ?""",
             (now, limit),
         ).fetchall()
-        claimed = []
+        claimed, held = [], 0
         for row in candidates:
+            until = hold(row)
+            if until is not None:
+                conn.execute(
+                    """UPDATE messages SET next_attempt_at = ?, error_code = ?, error_message = ?, updated_at = ?
+                       WHERE id = ? AND status IN ('queued', 'retry')""",
+                    (until.isoformat(), HELD, f"held for the learner's quiet hours until "
+                     f"{until.astimezone(timing.zone(row['timezone'] or 'UTC')):%H:%M} local time", now, row["id"]),
+                )
+                held += 1
+                continue
             # Compare-and-set: only the process whose UPDATE changed the row sends it.
             cursor = conn.execute(
-                """UPDATE messages SET status = 'sending', attempts = attempts + 1, claimed_at = ?, claimed_by = ?,
-                          updated_at = ?
+                f"""UPDATE messages SET status = 'sending', attempts = attempts + 1, claimed_at = ?, claimed_by = ?,
+                          error_code = NULLIF(error_code, '{HELD}'), updated_at = ?
                    WHERE id = ? AND status IN ('queued', 'retry')""",
                 (now, claimer, now, row["id"]),
             )
             if cursor.rowcount == 1:
                 claimed.append(_Row.of(row, now))
-        return claimed
+        return claimed, held
 
 
 def _confirm_claim(conn: sqlite3.Connection, message_id: int, claimer: str, claimed_at: str, now: str) -> bool:
@@ -261,17 +282,36 @@ async def _media_urls(services, row: _Row) -> tuple[str, ...]:
     return tuple(signed_media_url(services.settings, secret, path, expires) for path in row.media)
 
 
+def is_answer(kind: str, idempotency_key: str | None) -> bool:
+    """Does this row answer the learner (never held for quiet hours), rather than reach out to them?"""
+    return (idempotency_key or "").startswith("in:") or kind in ANSWER_KINDS
+
+
+def quiet_hold(settings, now: datetime) -> Callable[[sqlite3.Row], datetime | None]:
+    """For the claim: until when a due proactive row waits, in its learner's time zone (None: send it now)."""
+    quiet = timing.QuietHours.of(settings.schedule.quiet_hours_start, settings.schedule.quiet_hours_end)
+    default_tz = settings.org.default_timezone
+
+    def hold(row: sqlite3.Row) -> datetime | None:
+        if is_answer(row["kind"], row["idempotency_key"]):
+            return None
+        allowed = quiet.next_allowed(now, row["timezone"] or default_tz)
+        return allowed if allowed > now else None
+
+    return hold
+
+
 async def deliver_due(services, *, limit: int = 100) -> int:
-    """Send what is due now; returns how many rows were claimed (0 = nothing due)."""
+    """Send what is due now; returns how many rows were claimed or held (0 = nothing due)."""
     settings = services.settings
     rate = settings.twilio.messages_per_second
     # Claim about one second's worth: a claim held while waiting for a rate slot delays other processes' replies.
     batch = max(1, min(limit, math.ceil(rate)))
     now = services.clock.now()
     claimer = claimer_id()
-    rows = await services.db.run(_claim_due, now.isoformat(), batch, claimer)
+    rows, held = await services.db.run(_claim_due, now.isoformat(), batch, claimer, quiet_hold(settings, now))
     if not rows:
-        return 0
+        return held
     plans = [(row, plan(row, settings, now, await _media_urls(services, row))) for row in rows]
     sendable = [(row, p) for row, p in plans if p.action == "send"]
     for row, p in plans:
@@ -286,7 +326,7 @@ async def deliver_due(services, *, limit: int = 100) -> int:
                                for i, (row, p) in enumerate(sendable)))
     # Failures, waits and cancellations too (sent rows also published as each one committed, above).
     events.publish(services, "outbox", *{f"learner:{row.learner_id}" for row in rows})
-    return len(rows)
+    return len(rows) + held
 
 
 async def _send_one(services, row: _Row, outbound: Outbound, slot: float, claimer: str, writes: _Writes) -> None:
