@@ -202,6 +202,30 @@ def _finish(conn: sqlite3.Connection, message_id: int, status: str, now: str, *,
     )
 
 
+RETRYABLE = ("failed", "undelivered", "waiting")
+
+
+def retry_message(conn: sqlite3.Connection, message_id: int, now: datetime) -> bool:
+    """Queue a failed, undelivered or waiting row again (an admin's retry); False when it is none of those.
+
+    The look-up-before-resend rule still holds: a row whose last attempt may have reached Twilio (no sid, an
+    unsure error) keeps its attempts and error code, so the sender looks it up at Twilio first. A row Twilio took
+    and then reported failed (it has a sid) starts afresh: the sid is cleared, or the sender could never claim it
+    again. The sender re-applies the 24-hour rule, opt-outs and quiet hours; the retry horizon still counts from
+    created_at, so a failing retry of an old row is recorded after one more attempt.
+    """
+    stamp = now.isoformat()
+    cursor = conn.execute(
+        f"""UPDATE messages SET status = 'queued', next_attempt_at = :now, updated_at = :now,
+                  attempts = CASE WHEN provider_sid IS NULL THEN attempts ELSE 0 END,
+                  error_code = CASE WHEN provider_sid IS NULL THEN error_code ELSE NULL END,
+                  error_message = NULL, provider_sid = NULL, sent_at = NULL, delivered_at = NULL, read_at = NULL
+           WHERE id = :id AND direction = 'out' AND status IN {RETRYABLE}""",
+        {"now": stamp, "id": message_id},
+    )
+    return cursor.rowcount == 1
+
+
 def opt_out_learner(conn: sqlite3.Connection, learner_id: int | None, now: str, opted_out: bool = True) -> None:
     if learner_id is not None:
         conn.execute("UPDATE learners SET opted_out = ?, updated_at = ? WHERE id = ?", (int(opted_out), now, learner_id))

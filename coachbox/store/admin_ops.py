@@ -19,11 +19,7 @@ def outbox_rows(conn: sqlite3.Connection, statuses: tuple[str, ...], limit: int 
 
 
 def retry(conn: sqlite3.Connection, message_ids: list[int], now: datetime) -> int:
-    """Queue failed/undelivered/waiting rows again (the sender re-applies the 24-hour rule and opt-outs)."""
-    marks = ",".join("?" * len(message_ids))
-    cursor = conn.execute(
-        f"""UPDATE messages SET status = 'queued', next_attempt_at = ?, attempts = 0, error_code = NULL,
-                                error_message = NULL, updated_at = ?
-            WHERE direction = 'out' AND status IN ('failed', 'undelivered', 'waiting') AND id IN ({marks})""",
-        (now.isoformat(), now.isoformat(), *message_ids))
-    return cursor.rowcount
+    """Queue failed/undelivered/waiting rows again through the outbox's own rule (a look-up before any resend)."""
+    from coachbox.channels.outbox import retry_message
+
+    return sum(retry_message(conn, message_id, now) for message_id in message_ids)
