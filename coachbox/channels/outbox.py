@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from coachbox import events
+from coachbox.channels import buttons
 from coachbox.channels.base import ChannelError, Outbound
 from coachbox.channels.reconcile import (  # noqa: F401 - re-exported
     MATCH_SLACK, STALE_CLAIM_SECONDS, claimer_id, lookup, reconcile,
@@ -264,8 +265,14 @@ def plan(row: _Row, settings, now: datetime, media_urls: tuple[str, ...]) -> _Pl
     base = dict(message_id=row.id, address=row.address, media_urls=media_urls, status_callback=callback)
     whatsapp = row.address.startswith("whatsapp:")
     in_window = row.last_inbound_at is not None and now - row.last_inbound_at < WINDOW
+    if whatsapp and in_window and not row.use_template and buttons.is_quick_reply(row.template_key):
+        # Quick-reply buttons go as their Content template inside the window too; unconfigured since the row
+        # was written: its body has the numbered options, sent as free-form text.
+        sid = template_sid(settings, row.template_key)
+        return _Plan("send", Outbound(body=row.body, content_sid=sid, content_variables=row.content_variables, **base)
+                     if sid else Outbound(body=row.body, **base))
     if whatsapp and (row.use_template or not in_window):
-        key = row.template_key or row.kind
+        key = buttons.window_template_key(row.template_key, row.kind)
         sid = template_sid(settings, key)
         if sid is None:
             return _Plan("wait", reason=f"outside the 24-hour window and no [twilio.templates] entry for '{key}'")
@@ -390,7 +397,8 @@ async def _record_failure(services, row: _Row, exc: ChannelError) -> None:
     now = services.clock.now()
     stamp = now.isoformat()
     if exc.permanent:
-        if exc.code == errors.WINDOW_CLOSED and not row.use_template and template_sid(settings, row.template_key or row.kind):
+        if (exc.code == errors.WINDOW_CLOSED and not row.use_template
+                and template_sid(settings, buttons.window_template_key(row.template_key, row.kind))):
             await services.db.run(_finish, row.id, "queued", stamp, code=exc.code, reason=errors.describe(exc.code),
                                   next_attempt_at=stamp, use_template=True, uncount=True)
             log.info("outbox switching to template after 63016", extra={"message_id": row.id})

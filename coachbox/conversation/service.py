@@ -11,6 +11,7 @@ from typing import Any
 
 from coachbox import events
 from coachbox.channels.base import Inbound
+from coachbox.channels.buttons import with_buttons
 from coachbox.config import Settings
 from coachbox.content.model import Catalogue
 from coachbox.conversation import effects as fx
@@ -230,7 +231,7 @@ def _turn(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: C
     if personalised is not None:
         followups += _warm_ups(cache, catalogue, decision, personalised)
     ids = _write_replies(conn, learner_id, decision.replies, now, channel=channel, address=address, key=key,
-                         template=template)
+                         template=template, templates=settings.twilio.templates)
     if keep_session and not any(isinstance(e, fx.EraseLearner) for e in decision.effects):
         # Saved while the write lock is held: no other turn can slip in between; if the commit fails after
         # this, the version no longer matches the learner's turn counter and the next turn rebuilds.
@@ -282,12 +283,13 @@ def remove_files(settings: Settings, paths: tuple[str, ...] | list[str]) -> None
 
 
 def _write_replies(conn: sqlite3.Connection, learner_id: int, replies: tuple[Reply, ...], now: datetime, *,
-                   channel: str, address: str, key: str, template: str | None) -> list[int]:
+                   channel: str, address: str, key: str, template: str | None, templates: dict) -> list[int]:
     ids = []
     for index, reply in enumerate(replies):
         draft = OutboxDraft(body=reply.text, kind=reply.kind, idempotency_key=f"{key}:out:{index}",
                             media=(reply.media,) if reply.media else (),
                             template_key=template if index == 0 else None)
+        draft = with_buttons(draft, reply.options, channel=channel, templates=templates)  # WhatsApp buttons
         message_id = enqueue_outbound(conn, learner_id=learner_id, channel=channel, address=address, draft=draft,
                                       now=now, sequence=index)
         if message_id:

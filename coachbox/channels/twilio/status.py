@@ -6,6 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from coachbox.channels.buttons import window_template_key
 from coachbox.channels.twilio import errors
 from coachbox.store import transaction
 
@@ -112,7 +113,7 @@ def apply_status(conn: sqlite3.Connection, update: StatusUpdate, now: str,
         if update.status in ("failed", "undelivered") and code == errors.WINDOW_CLOSED:
             if row["use_template"] and row["provider_sid"] is None:
                 return "stale"  # the free-form attempt's late callback; the template is on its way
-            if not row["use_template"] and has_template(row["template_key"] or row["kind"]):
+            if not row["use_template"] and has_template(window_template_key(row["template_key"], row["kind"])):
                 conn.execute(
                     """UPDATE messages SET status = 'queued', use_template = 1, provider_sid = NULL, error_code = ?,
                               error_message = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?""",
