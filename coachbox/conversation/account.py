@@ -131,4 +131,4 @@ def _apply_time(turn: Turn, said: str) -> bool:
 
 
 def _back(turn: Turn) -> str:
-    return turn.state.flow if turn.state.flow in ("lesson", "quiz") else "idle"
+    return turn.state.flow if turn.state.flow in ("lesson", "quiz", "review") else "idle"

@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import sqlite3
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from coachbox.learning.timeparse import local_date
 from coachbox.payments.access import Access, Entitlement
 from coachbox.payments.plans import plans_for
 from coachbox.payments.subscriptions import _courses, payment_methods, phone_region
+from coachbox.schedule.review import due_reviews
 from coachbox.store import proactive as q
 
 log = logging.getLogger("coachbox.conversation")
@@ -87,6 +89,10 @@ def run_events_batch(conn: sqlite3.Connection, cache: Any, resources: Resources,
         return Access(live, plan_list, region, methods[region])
 
     learners = q.snapshots(conn, (rows[i] for i in ids), access)
+    # Due review questions, as data: the engine asks them before the lesson (few learners have any).
+    for learner_id, review in due_reviews(conn, {i: rows[i]["timezone"] for i in ids}, now,
+                                          settings.schedule.review_per_day).items():
+        learners[learner_id] = replace(learners[learner_id], review=review)
     decisions: dict[int, Decision] = {}
     for learner_id in ids:
         learner = learners[learner_id]

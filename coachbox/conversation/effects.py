@@ -65,6 +65,28 @@ class RecordAnswer:
 
 
 @dataclass(frozen=True)
+class StartReview:
+    """A review is asked before the daily lesson, which waits until it is finished (key: that local date)."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class RecordReview:
+    """A review question answered: its SM-2 card moves on with this quality (0–5)."""
+
+    question_id: int
+    quality: int
+
+
+@dataclass(frozen=True)
+class FinishReview:
+    """The review started on local date `key` is over (answered or skipped): the held lesson was delivered."""
+
+    key: str
+
+
+@dataclass(frozen=True)
 class CompleteLesson:
     lesson_id: int
     correct: int
@@ -121,4 +143,4 @@ class AskTutor:
 
 
 Effect = (UpdateLearner | Enroll | MoveToTranslation | RecordDelivery | StartQuiz | RecordAnswer | CompleteLesson | CompleteCourse
-          | AwardBadge | ScheduleQuiz | OptOut | OptIn | EraseLearner | IssueCertificate | AskTutor)
+          | StartReview | RecordReview | FinishReview | AwardBadge | ScheduleQuiz | OptOut | OptIn | EraseLearner | IssueCertificate | AskTutor)

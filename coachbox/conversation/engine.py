@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from coachbox.content.model import Catalogue
-from coachbox.conversation import account, commands, lessons, onboarding, quiz, reports
+from coachbox.conversation import account, commands, lessons, onboarding, quiz, reports, review
 from coachbox.conversation.effects import Effect
 from coachbox.conversation.events import DeliverDailyLesson, Event, Message, QuizFollowUp
 from coachbox.conversation.learner import Learner
@@ -33,7 +33,8 @@ def handle(event: Event, state: State, learner: Learner, catalogue: Catalogue, t
     if isinstance(event, Message):
         _on_message(turn, event)
     elif isinstance(event, DeliverDailyLesson):
-        lessons.daily(turn)
+        if not review.daily(turn):  # due review questions first: the lesson follows the review
+            lessons.daily(turn)
     elif isinstance(event, QuizFollowUp):
         quiz.follow_up(turn, event.lesson_id)
     return Decision(turn.state, tuple(turn.replies), tuple(turn.effects))
@@ -67,6 +68,8 @@ def _on_message(turn: Turn, message: Message) -> None:
         onboarding.step(turn, said)
     elif flow == "quiz":
         quiz.answer(turn, said)
+    elif flow == "review":
+        review.answer(turn, said)
     elif flow == "choose_course":
         if not lessons.choose_course(turn, said):
             _leave_side_flow(turn, said, message)
@@ -101,6 +104,8 @@ def _leave_side_flow(turn: Turn, said: str, message: Message) -> None:
     turn.state = with_flow(turn.state, turn.state.return_flow, options=())
     if turn.state.flow == "quiz":
         quiz.answer(turn, said)
+    elif turn.state.flow == "review":
+        review.answer(turn, said)
     else:
         reports.free_text(turn, said, message.media_count)
 
@@ -117,6 +122,7 @@ def _run_command(turn: Turn, command: commands.Command) -> None:
         onboarding.reprompt(turn)
         return
     in_quiz = turn.state.flow == "quiz"
+    in_review = turn.state.flow == "review"
     if name == "help":
         reports.help_menu(turn)
     elif name == "stop":
@@ -124,7 +130,10 @@ def _run_command(turn: Turn, command: commands.Command) -> None:
     elif name == "start":
         account.start(turn)
     elif name == "next":
-        lessons.next_now(turn)
+        if in_review:
+            review.skip(turn)  # the held lesson now; the rest of the review waits, with no wrong mark
+        else:
+            lessons.next_now(turn)
         return
     elif name == "quiz":
         if in_quiz:
@@ -174,4 +183,6 @@ def _run_command(turn: Turn, command: commands.Command) -> None:
         onboarding.reprompt(turn)
     elif in_quiz:
         quiz.reprompt(turn)
+    elif in_review:
+        review.reprompt(turn)
     turn.state = replace(turn.state, confused=0)

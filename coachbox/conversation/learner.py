@@ -26,6 +26,15 @@ class OpenLesson:
 
 
 @dataclass(frozen=True)
+class Review:
+    """Spaced-repetition questions due for review (the service reads them from review_items)."""
+
+    due: tuple[int, ...] = ()      # question ids still to ask today, most overdue first
+    asked: int = 0                 # questions already answered in the open review
+    open_since: str | None = None  # local date of a review that holds that day's lesson until it is finished
+
+
+@dataclass(frozen=True)
 class LeaderRow:
     first_name: str
     lessons: int
@@ -60,6 +69,7 @@ class Learner:
     cohort: str | None = None
     access: Any = None  # coachbox.payments.access.Access: live subscriptions and plans (the service loads it)
     last_inbound_at: str | None = None  # ISO-8601: the learner's last message (WhatsApp's 24-hour window)
+    review: Review = field(default_factory=Review)
 
     def enrollment(self, course_id: int | None) -> Enrollment | None:
         return next((e for e in self.enrollments if e.course_id == course_id), None)

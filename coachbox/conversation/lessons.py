@@ -111,7 +111,7 @@ def daily(turn: Turn) -> None:
     lesson = upcoming(turn, course)
     if course is None or lesson is None or not may_access(learner, course):
         return
-    if _window_open_at(learner, turn.now + FOLD_MARGIN):
+    if window_open_at(learner, turn.now + FOLD_MARGIN):
         deliver(turn, course, lesson, kind="daily_lesson", key=turn.today, greeting=turn.t("lesson.daily_greeting"),
                 fold_invite=True)
     else:
@@ -128,7 +128,7 @@ WINDOW = timedelta(hours=24)
 FOLD_MARGIN = timedelta(hours=2)
 
 
-def _window_open_at(learner, when) -> bool:
+def window_open_at(learner, when) -> bool:
     last = learner.last_inbound_at
     return bool(last) and datetime.fromisoformat(last) + WINDOW > when
 
@@ -238,4 +238,4 @@ def move_to_translation(turn: Turn, course: Course, target: Course) -> None:
 def _resting(turn: Turn) -> str:
     """The flow to come back to after a side question (a quiz in progress is not lost)."""
     flow = turn.state.flow
-    return flow if flow in ("lesson", "quiz") else "idle"
+    return flow if flow in ("lesson", "quiz", "review") else "idle"

@@ -40,7 +40,7 @@ def start(turn: Turn, lesson_id: int | None, *, intro: str = "quiz.intro") -> No
 
 def ask(turn: Turn, lesson: Lesson, index: int, *, append: bool = False) -> None:
     question = lesson.questions[index]
-    text, options = _question_text(turn, question, index + 1, len(lesson.questions))
+    text, options = question_text(turn, question, index + 1, len(lesson.questions))
     if append and turn.replies:
         last = turn.replies[-1]
         turn.replies[-1] = replace(last, text=f"{last.text}\n\n{text}", kind="quiz", options=options)
@@ -48,8 +48,10 @@ def ask(turn: Turn, lesson: Lesson, index: int, *, append: bool = False) -> None
         turn.send(text, kind="quiz", options=options)
 
 
-def _question_text(turn: Turn, question: Question, number: int, total: int) -> tuple[str, tuple[str, ...]]:
-    head = turn.t("quiz.question", number=number, total=total, prompt=question.prompt)
+def question_text(turn: Turn, question: Question, number: int, total: int, *,
+                  head: str = "quiz.question") -> tuple[str, tuple[str, ...]]:
+    """A question as one message, with how to answer it, and its quick-reply options (quizzes and reviews)."""
+    head = turn.t(head, number=number, total=total, prompt=question.prompt)
     if question.kind == "choice":
         letters = LETTERS[:len(question.choices)]
         lines = "\n".join(f"*{letter}* {choice}" for letter, choice in zip(letters, question.choices))
@@ -85,18 +87,13 @@ def answer(turn: Turn, said: str) -> None:
     question = lesson.questions[turn.state.question]
     result = grade(question, said, true_words=turn.texts.all_words("true"), false_words=turn.texts.all_words("false"))
     if result.verdict == "unclear":
-        turn.state = replace(turn.state, unclear=turn.state.unclear + 1)
-        key = "quiz.unclear_again" if turn.state.unclear >= 2 else "quiz.unclear"
-        _, options = _question_text(turn, question, 1, 1)
-        how = {"choice": "quiz.how_choice", "true_false": "quiz.how_true_false", "short": "quiz.how_short"}[question.kind]
-        turn.say(key, how=turn.t(how, letters=_or_list(turn, list(options)), true=turn.t("quiz.true_word"),
-                                 false=turn.t("quiz.false_word")), options=options)
+        say_unclear(turn, question)
         return
     right = result.verdict == "correct"
     if question.id is not None:
         turn.do(RecordAnswer(question.id, result.given, right))
     feedback = "quiz.correct" if right else "quiz.wrong"
-    turn.say(feedback, answer=_right_answer(turn, question), explanation=question.explanation, kind="quiz")
+    turn.say(feedback, answer=right_answer(turn, question), explanation=question.explanation, kind="quiz")
     answers = turn.state.answers + (right,)
     if len(answers) < len(lesson.questions):
         turn.state = with_flow(turn.state, "quiz", question=len(answers), answers=answers)
@@ -106,7 +103,17 @@ def answer(turn: Turn, said: str) -> None:
     finish(turn, course, lesson, answers)
 
 
-def _right_answer(turn: Turn, question: Question) -> str:
+def say_unclear(turn: Turn, question: Question, *, again: str = "quiz.unclear_again") -> None:
+    """A gentle re-prompt for an answer we could not read (never a wrong mark); counts it in state.unclear."""
+    turn.state = replace(turn.state, unclear=turn.state.unclear + 1)
+    key = again if turn.state.unclear >= 2 else "quiz.unclear"
+    _, options = question_text(turn, question, 1, 1)
+    how = {"choice": "quiz.how_choice", "true_false": "quiz.how_true_false", "short": "quiz.how_short"}[question.kind]
+    turn.say(key, how=turn.t(how, letters=_or_list(turn, list(options)), true=turn.t("quiz.true_word"),
+                             false=turn.t("quiz.false_word")), options=options)
+
+
+def right_answer(turn: Turn, question: Question) -> str:
     if question.kind == "choice" and isinstance(question.answer, int) and 1 <= question.answer <= len(question.choices):
         return f"{LETTERS[question.answer - 1]}) {question.choices[question.answer - 1]}"
     if question.kind == "true_false":

@@ -24,6 +24,7 @@ from coachbox.learning.timeparse import local_date, timezone_for_phone
 from coachbox.payments import chat as payment_chat
 from coachbox.payments import effects as payment_effects
 from coachbox.payments.subscriptions import with_access
+from coachbox.schedule import review as reviews
 from coachbox.store import learners, progress, transaction
 from coachbox.store.messages import OutboxDraft, enqueue_outbound, inbound_key, record_inbound
 
@@ -215,6 +216,11 @@ def _turn(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: C
     turn = learners.next_turn(conn, learner_id)
     learner = learners.snapshot(conn, learner_id, leaderboard=rules.leaderboard, now=now)
     learner = with_access(conn, settings, learner, now)  # live subscriptions, as data for the pure engine
+    # Due review questions, as data: only the daily lesson starts a review; other turns need one in progress.
+    found = reviews.due_reviews(conn, {learner_id: learner.timezone}, now, settings.schedule.review_per_day,
+                                only_open=not isinstance(event, DeliverDailyLesson)).get(learner_id)
+    if found is not None:
+        learner = replace(learner, review=found)
     personalised = None
     if settings.ai.personalise_lessons:  # the cached rephrasing, as data for the engine: never a model call here
         catalogue, personalised = _personalised(cache, catalogue, learner)
@@ -318,6 +324,12 @@ def _apply(conn: sqlite3.Connection, cache: Any, learner_id: int, decision: Deci
             progress.start_quiz(conn, learner_id, effect.lesson_id, now)
         elif isinstance(effect, fx.RecordAnswer):
             progress.record_answer(conn, learner_id, effect.question_id, effect.given, effect.correct, now)
+        elif isinstance(effect, fx.StartReview):
+            reviews.start_review(conn, learner_id, effect.key, now)
+        elif isinstance(effect, fx.RecordReview):
+            reviews.record_review(conn, learner_id, effect.question_id, effect.quality, now)
+        elif isinstance(effect, fx.FinishReview):
+            reviews.finish_review(conn, learner_id, effect.key)
         elif isinstance(effect, fx.CompleteLesson):
             progress.complete_lesson(conn, learner_id, lesson_id=effect.lesson_id, correct=effect.correct,
                                      total=effect.total, passed=effect.passed, local_date=effect.local_date, now=now)

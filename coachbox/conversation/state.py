@@ -18,6 +18,7 @@ FLOWS = (
     "idle",                 # nothing pending
     "lesson",               # a lesson was delivered; its quiz is on offer (QUIZ, or it comes by itself)
     "quiz",                 # answering question `question` of lesson `lesson_id`
+    "review",               # answering the first of learner.review.due (spaced repetition, before the day's lesson)
     "choose_course",        # COURSES: a numbered list is on screen
     "choose_language",      # LANGUAGE
     "set_time",             # TIME
@@ -88,6 +89,8 @@ def rebuild(learner: Learner, catalogue: Catalogue, version: int = 0) -> State:
         else:
             flow = "onboarding_time"
         return State(flow=flow, version=version)
+    if learner.review.open_since is not None and learner.review.due:
+        return State(flow="review", lesson_id=learner.last_lesson_id, version=version)
     opened = learner.open_lesson
     if opened is not None and _lesson_exists(catalogue, opened.lesson_id):
         if opened.quiz_started and len(opened.answers) < _question_count(catalogue, opened.lesson_id):

@@ -6,7 +6,7 @@ import logging
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Callable
 
 from coachbox.schedule import timing
@@ -154,8 +154,9 @@ def _event():
 
 
 def default_before() -> tuple[BeforeLesson, ...]:
-    """The messages that precede a lesson, in order: the Sunday summary, then review questions."""
-    return (_summaries, _reviews)
+    """The messages that precede a lesson: the Sunday summary. (Due review questions are asked by the lesson's own
+    turn, conversation.review: the lesson follows the review.)"""
+    return (_summaries,)
 
 
 def _summaries(conn: sqlite3.Connection, coach: Coach, due: list[tuple[int, date]], now: datetime) -> None:
@@ -164,16 +165,3 @@ def _summaries(conn: sqlite3.Connection, coach: Coach, due: list[tuple[int, date
     for learner_id, day in due:
         if day.weekday() == summary.SUNDAY:
             summary.before_lesson(conn, coach, learner_id, day, now)
-
-
-def _reviews(conn: sqlite3.Connection, coach: Coach, due: list[tuple[int, date]], now: datetime) -> None:
-    from coachbox.schedule import review
-
-    if coach.settings.schedule.review_per_day <= 0 or not due:
-        return
-    # Most learners have nothing to review: one query finds who might (an item due before the end of the
-    # latest local day in the batch, at most two days ahead), and review looks closer at those alone.
-    maybe = q.with_review_due(conn, [learner_id for learner_id, _ in due], before=now + timedelta(days=2))
-    for learner_id, day in due:
-        if learner_id in maybe:
-            review.before_lesson(conn, coach, learner_id, day, now)

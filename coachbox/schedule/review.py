@@ -1,21 +1,21 @@
-"""Spaced repetition: questions a learner got wrong come back before later lessons, on an SM-2 schedule."""
+"""Spaced repetition: questions a learner got wrong come back before later lessons, on an SM-2 schedule.
+
+The conversation asks and grades them (conversation.review); this module keeps the cards."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
+from coachbox.conversation.learner import Review
 from coachbox.schedule import timing
-from coachbox.schedule.coach import Coach
 from coachbox.store import schedule as q
 from coachbox.store import transaction
-from coachbox.store.messages import OutboxDraft, enqueue_outbound
 
 KIND = "review"
 CURSOR_KEY = "schedule.review_answer_id"  # box_state: the last answers.id turned into review state
-SHOWN_QUALITY = 3  # a review card read before the lesson: "recalled with difficulty" in SM-2's 0–5 scale
 RIGHT_QUALITY = 4  # the question answered right again in a quiz
 WRONG_QUALITY = 1  # answered wrong (again)
 
@@ -101,43 +101,58 @@ def ingest_answers(conn: sqlite3.Connection, now: datetime, *, batch: int = 5000
             return report
 
 
-def answer_text(texts, language: str, question: sqlite3.Row) -> str:
-    """The right answer as words: the choice itself, true/false in the learner's language, the first accepted."""
-    answer = json.loads(question["answer"])
-    if question["kind"] == "choice":
-        choices = json.loads(question["choices"])
-        return choices[answer - 1] if isinstance(answer, int) and 0 < answer <= len(choices) else str(answer)
-    if question["kind"] == "true_false":
-        return texts.t(language, "quiz.true_word" if answer else "quiz.false_word")
-    return str(answer[0]) if isinstance(answer, list) and answer else str(answer)
+def record_review(conn: sqlite3.Connection, learner_id: int, question_id: int, quality: int, now: datetime) -> Card:
+    """A review question answered in the conversation (quality 0–5, see conversation.review): the card moves on by
+    SM-2 and is due again after its new interval. Called inside the turn's transaction."""
+    item = conn.execute("SELECT * FROM review_items WHERE learner_id = ? AND question_id = ?",
+                        (learner_id, question_id)).fetchone()
+    card = sm2(_card(item), quality)
+    _save(conn, learner_id, question_id, card, now)
+    return card
 
 
-def before_lesson(conn: sqlite3.Connection, coach: Coach, learner_id: int, today: date, now: datetime) -> None:
-    """A daily-lesson step: up to review_per_day due items as one short message, then rescheduled by SM-2."""
-    limit = coach.settings.schedule.review_per_day
-    if limit <= 0:
-        return
-    learner = conn.execute("SELECT language, channel, channel_key, timezone FROM learners WHERE id = ?",
-                           (learner_id,)).fetchone()
-    # Intervals are in days: an item due any time today counts today (a wrong answer at 07:05 yesterday is due
-    # at 07:05 today, and today's lesson at 07:00 should bring it).
-    end_of_day = timing.local_instant(today + timedelta(days=1), time(0, 0), learner["timezone"])
-    due = conn.execute(
-        """SELECT r.*, qu.prompt, qu.kind AS question_kind, qu.choices, qu.answer, qu.explanation
-           FROM review_items r JOIN questions qu ON qu.id = r.question_id
-           WHERE r.learner_id = ? AND r.due_at < ? ORDER BY r.due_at LIMIT ?""",
-        (learner_id, end_of_day.isoformat(), limit)).fetchall()
-    if not due or not q.claim(conn, learner_id, KIND, today.isoformat(), due_at=now, status="done", now=now):
-        return
-    texts, lang = coach.texts, learner["language"]
-    parts = [texts.t(lang, "review.title")]
-    for item in due:
-        question = {"kind": item["question_kind"], "choices": item["choices"], "answer": item["answer"]}
-        text = texts.t(lang, "review.item", prompt=item["prompt"], answer=answer_text(texts, lang, question))
-        if item["explanation"]:
-            text += "\n" + texts.t(lang, "review.explanation", explanation=item["explanation"])
-        parts.append(text)
-        _save(conn, learner_id, item["question_id"], sm2(_card(item), SHOWN_QUALITY), now)
-    enqueue_outbound(conn, learner_id=learner_id, channel=learner["channel"], address=learner["channel_key"],
-                     draft=OutboxDraft("\n\n".join(parts), kind="review",
-                                       idempotency_key=f"{KIND}:{learner_id}:{today.isoformat()}"), now=now)
+def start_review(conn: sqlite3.Connection, learner_id: int, key: str, now: datetime) -> None:
+    """A review asked before local date `key`'s lesson: a pending (learner, 'review', key) row until it is over.
+    It is the truth a lost session is rebuilt from (the review, not the lesson, is what the learner answers)."""
+    conn.execute(
+        """INSERT INTO deliveries (learner_id, kind, key, due_at, status, created_at) VALUES (?, ?, ?, ?, 'pending', ?)
+           ON CONFLICT (learner_id, kind, key) DO UPDATE SET status = 'pending', due_at = excluded.due_at""",
+        (learner_id, KIND, key, now.isoformat(), now.isoformat()))
+
+
+def finish_review(conn: sqlite3.Connection, learner_id: int, key: str) -> None:
+    conn.execute("UPDATE deliveries SET status = 'done' WHERE learner_id = ? AND kind = ? AND key = ?",
+                 (learner_id, KIND, key))
+
+
+def due_reviews(conn: sqlite3.Connection, zones: dict[int, str], now: datetime, limit: int, *,
+                only_open: bool = False) -> dict[int, Review]:
+    """What the engine needs about review for these learners (id → time zone), for those with anything: the
+    questions due by the end of their local day (at most `limit` per review, counting those already answered in
+    an open one) and the open review, if any. only_open: just learners in the middle of a review (a message
+    turn; only the daily lesson starts one)."""
+    if limit <= 0 or not zones:
+        return {}
+    ids = json.dumps(list(zones))
+    opened = {r["learner_id"]: (r["key"], r["due_at"]) for r in conn.execute(
+        """SELECT learner_id, key, due_at FROM deliveries WHERE learner_id IN (SELECT value FROM json_each(?))
+           AND kind = ? AND status = 'pending'""", (ids, KIND))}
+    # Most learners have nothing to review: one query finds who might (an item due in the next two days, the
+    # latest local day anywhere), and only those are looked at closer.
+    candidates = set(opened) if only_open else set(opened) | q.with_review_due(conn, list(zones),
+                                                                               before=now + timedelta(days=2))
+    found = {}
+    for learner_id in candidates:
+        key, started = opened.get(learner_id, (None, None))
+        asked = conn.execute("SELECT COUNT(*) FROM review_items WHERE learner_id = ? AND last_reviewed_at >= ?",
+                             (learner_id, started)).fetchone()[0] if started else 0
+        # Intervals are in days: an item due any time today counts today (a wrong answer at 07:05 yesterday is
+        # due at 07:05 today, and today's lesson at 07:00 should bring it).
+        today = timing.local_day(now, zones[learner_id])
+        end_of_day = timing.local_instant(today + timedelta(days=1), time(0, 0), zones[learner_id])
+        due = tuple(r[0] for r in conn.execute(
+            """SELECT question_id FROM review_items WHERE learner_id = ? AND due_at < ? ORDER BY due_at, question_id
+               LIMIT ?""", (learner_id, end_of_day.isoformat(), max(0, limit - asked))))
+        if due or key is not None:
+            found[learner_id] = Review(due=due, asked=asked, open_since=key)
+    return found

@@ -1,10 +1,17 @@
-"""Spaced repetition: wrong answers come back before later lessons on an SM-2 schedule, in the learner's language."""
+"""Spaced repetition: wrong answers come back as a short review before later lessons, asked and graded in the
+conversation (SM-2 cards updated in the same turn), in the learner's language."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from coachbox.clock import FakeClock
+from coachbox.conversation import sessions
+from coachbox.conversation.events import DeliverDailyLesson
+from coachbox.conversation.review import RIGHT_AFTER_REPROMPT, RIGHT_FIRST_TRY, WRONG
 from coachbox.schedule.daily import run_daily_lessons
-from coachbox.schedule.review import Card, ingest_answers, sm2
+from coachbox.schedule.review import Card, ingest_answers, record_review, sm2
+from coachbox.store import transaction
 
 
 def test_it_schedules_with_sm2():
@@ -16,6 +23,7 @@ def test_it_schedules_with_sm2():
     assert [first.interval_days, second.interval_days] == [1.0, 6.0]
     assert third.interval_days == round(6.0 * third.ease, 1) and third.interval_days > 6
     assert sm2(third, 0).interval_days == 1.0 and sm2(Card(ease=1.3), 0).ease == 1.3
+    assert WRONG < 3 <= RIGHT_AFTER_REPROMPT < RIGHT_FIRST_TRY  # a pass after a re-prompt is a weaker recall
 
 
 def _morning(box, clock, day):
@@ -23,26 +31,210 @@ def _morning(box, clock, day):
     run_daily_lessons(box.conn, box.coach, clock.now())
 
 
-def test_it_brings_a_wrong_answer_back_before_later_lessons(box):
-    learner = box.learner(language="sw")
-    clock = FakeClock("2026-03-02T00:00:00+00:00")
+def _today(box, learner, day, kind=None):
+    return [r for r in box.outbox(learner, kind=kind) if r["created_at"].startswith(f"2026-03-{day:02d}")]
+
+
+def _questions(box, position=1):
+    return [r[0] for r in box.conn.execute(
+        """SELECT q.id FROM questions q JOIN lessons l ON l.id = q.lesson_id
+           WHERE l.course_id = ? AND l.position = ? ORDER BY q.position""", (box.course_id, position))]
+
+
+def _item(box, learner, question_id):
+    return box.conn.execute("SELECT * FROM review_items WHERE learner_id = ? AND question_id = ?",
+                            (learner, question_id)).fetchone()
+
+
+def _delivered(box, learner, position):
+    return box.conn.execute(
+        """SELECT p.delivered_at FROM progress p JOIN lessons l ON l.id = p.lesson_id
+           WHERE p.learner_id = ? AND l.course_id = ? AND l.position = ?""",
+        (learner, box.course_id, position)).fetchone()
+
+
+def _quiz_day_two(box, clock, learner, answers):
+    """Lesson 1 on 2 March at 07:00, its quiz at 07:05 with these answers, then the review job."""
     _morning(box, clock, 2)
     clock.advance(minutes=5)
-    for text in ("jaribio", "A", "kweli", "PIN"):  # the first two wrong
+    for text in ("quiz", *answers):
         box.say(learner, text, clock.now())
-    report = ingest_answers(box.conn, clock.now())
-    assert (report.answers, report.items) == (3, 2)
-    assert ingest_answers(box.conn, clock.now()).idle  # incremental
-    reviews = {}
-    for day in range(3, 10):
-        box.restart_course(learner) if day == 6 else None
+    ingest_answers(box.conn, clock.now())
+
+
+def test_it_asks_a_wrong_answer_again_before_later_lessons_and_grows_the_interval(box):
+    learner = box.learner()
+    clock = FakeClock("2026-03-02T00:00:00+00:00")
+    first, _, _ = _questions(box)
+    _quiz_day_two(box, clock, learner, ["A", "false", "PIN"])  # the first wrong
+    assert _item(box, learner, first)["due_at"].startswith("2026-03-03T04:05")
+
+    # 3 March: the daily turn asks the question instead of sending lesson 2, which waits for the review. The
+    # learner wrote at 06:30, so the window stays open: greeting and question are one message.
+    clock.set("2026-03-03T03:30:00+00:00")
+    box.say(learner, "hello", clock.now())
+    _morning(box, clock, 3)
+    asked = _today(box, learner, 3)[-1]
+    assert asked["kind"] == "review" and "Good day, Amina! Before today's lesson" in asked["body"]
+    assert "*quick review*" in asked["body"] and "*Review 1/1*" in asked["body"]
+    assert "Where is your mobile money actually kept?" in asked["body"] and "Reply A, B or C" in asked["body"]
+    assert _delivered(box, learner, 2) is None
+    assert [r["status"] for r in box.deliveries(learner, "review")] == ["pending"]
+
+    # A right answer by letter, at first try: quality 4; SM-2's first good recall is 1 day, then lesson 2.
+    clock.advance(minutes=2)
+    replies = box.say(learner, "b", clock.now())
+    assert replies[0].startswith("✅ Correct!") and "Review done" in replies[1] and "Lesson 2 of 7" in replies[1]
+    card = _item(box, learner, first)
+    assert (card["repetitions"], card["interval_days"]) == (1, 1.0)
+    assert card["due_at"].startswith("2026-03-04T04:02")
+    assert _delivered(box, learner, 2) is not None
+    assert [r["status"] for r in box.deliveries(learner, "review")] == ["done"]
+    assert box.deliveries(learner, "quiz_followup")[-1]["status"] == "pending"  # lesson 2's quiz comes later
+
+    # 4 March: right again (by the choice's text): the interval grows to 6 days.
+    _morning(box, clock, 4)
+    clock.advance(minutes=1)
+    box.say(learner, "with the mobile money provider, linked to your number", clock.now())
+    card = _item(box, learner, first)
+    assert (card["repetitions"], card["interval_days"]) == (2, 6.0)
+    assert card["due_at"].startswith("2026-03-10")
+    for day in range(5, 10):
         _morning(box, clock, day)
-        reviews[day] = [r["body"] for r in box.outbox(learner, kind="review") if r["created_at"].startswith(f"2026-03-{day:02d}")]
-    # Due the next day, then after 1 more day, then 6 days later (SM-2 with "shown" = quality 3).
-    assert [d for d, rows in reviews.items() if rows] == [3, 4]
-    body = reviews[3][0]
-    assert "Marudio mafupi" in body and "With the mobile money provider" in body and "✅ SI KWELI" in body.upper()
-    lesson_day3 = [r for r in box.outbox(learner) if r["created_at"].startswith("2026-03-03")]
-    assert lesson_day3[0]["kind"] == "review"  # before the lesson
-    due = box.conn.execute("SELECT MIN(due_at) FROM review_items WHERE learner_id = ?", (learner,)).fetchone()[0]
-    assert due.startswith("2026-03-10")
+        assert not _today(box, learner, day, kind="review")
+
+    # 10 March: due again, answered wrong: the card lapses back to one day.
+    box.restart_course(learner)  # the sample course has 7 lessons: give the review a lesson to precede
+    _morning(box, clock, 10)
+    assert "*Review 1/1*" in _today(box, learner, 10, kind="review")[-1]["body"]
+    clock.advance(minutes=1)
+    replies = box.say(learner, "1", clock.now())
+    assert replies[0].startswith("❌ Not quite. The answer is *B) With the mobile money provider")
+    card = _item(box, learner, first)
+    assert (card["repetitions"], card["interval_days"], card["lapses"]) == (0, 1.0, 2)
+    assert card["due_at"].startswith("2026-03-11")
+
+
+def test_it_asks_in_kiswahili_and_survives_a_lost_session(box):
+    learner = box.learner(language="sw")
+    clock = FakeClock("2026-03-02T00:00:00+00:00")
+    first, second, _ = _questions(box)
+    _quiz_day_two(box, clock, learner, ["A", "kweli", "PIN"])  # "jaribio" would do too; the first two wrong
+    _morning(box, clock, 3)
+    asked = _today(box, learner, 3)[-1]
+    assert "Maswali yaliyokupa shida awali" in asked["body"] and "*Marudio 1/2*" in asked["body"]
+    clock.advance(minutes=1)
+    replies = box.say(learner, "B", clock.now())
+    assert replies[0].startswith("✅ Sahihi!") and "*Marudio 2/2*" in replies[0]
+    assert "Jibu *KWELI* au *SI KWELI*" in replies[0]
+    sessions.forget(box.coach.cache, learner)  # the cache is lost: the review is rebuilt from the database
+    clock.advance(minutes=1)
+    replies = box.say(learner, "si kweli", clock.now())
+    assert replies[0].startswith("✅ Sahihi!") and "Marudio yamekamilika" in replies[1]
+    assert "Somo 2 kati ya 7" in replies[1]
+    assert _item(box, learner, second)["repetitions"] == 1
+
+
+def test_it_reprompts_an_unclear_review_answer_and_grades_it_as_a_harder_recall(box):
+    learner = box.learner()
+    clock = FakeClock("2026-03-02T00:00:00+00:00")
+    first, _, _ = _questions(box)
+    _quiz_day_two(box, clock, learner, ["A", "false", "PIN"])
+    before = _item(box, learner, first)
+    _morning(box, clock, 3)
+    clock.advance(minutes=1)
+    [unclear] = box.say(learner, "hmm, maybe", clock.now())
+    assert "didn't catch that" in unclear and "Not quite" not in unclear
+    assert _item(box, learner, first)["due_at"] == before["due_at"]  # never a wrong mark
+    [again] = box.say(learner, "no idea", clock.now())
+    assert "SKIP" in again
+    box.say(learner, "B", clock.now())
+    card = _item(box, learner, first)
+    assert card["repetitions"] == 1 and card["ease"] == sm2(Card(before["interval_days"], before["ease"], 0, 1),
+                                                              RIGHT_AFTER_REPROMPT).ease
+
+
+def test_it_keeps_commands_working_inside_a_review(box):
+    learner = box.learner()
+    clock = FakeClock("2026-03-02T00:00:00+00:00")
+    first, _, _ = _questions(box)
+    _quiz_day_two(box, clock, learner, ["A", "false", "PIN"])
+    _morning(box, clock, 3)
+    clock.advance(minutes=1)
+    help_reply = box.say(learner, "HELP", clock.now())
+    assert "Your review is still open" in help_reply[0] and "*Review 1/1*" in help_reply[-1]
+    assert "Not quite" not in " ".join(help_reply)
+    progress = box.say(learner, "progress", clock.now())
+    assert "*Review 1/1*" in progress[-1]
+    box.say(learner, "STOP", clock.now())
+    assert "unsubscribed" in box.say(learner, "B", clock.now())[0]
+    assert _item(box, learner, first)["repetitions"] == 0  # opted out: no answer taken
+    box.say(learner, "START", clock.now())
+    replies = box.say(learner, "B", clock.now())
+    assert replies[0].startswith("✅ Correct!") and _item(box, learner, first)["repetitions"] == 1
+
+
+def test_it_defers_the_rest_of_a_skipped_review_without_a_wrong_mark(box):
+    learner = box.learner()
+    clock = FakeClock("2026-03-02T00:00:00+00:00")
+    first, second, _ = _questions(box)
+    _quiz_day_two(box, clock, learner, ["A", "true", "PIN"])
+    due = {q: _item(box, learner, q)["due_at"] for q in (first, second)}
+    _morning(box, clock, 3)
+    clock.advance(minutes=1)
+    box.say(learner, "B", clock.now())  # the first answered
+    replies = box.say(learner, "skip", clock.now())
+    assert "another day" in replies[0] and "Lesson 2 of 7" in replies[0]
+    assert _item(box, learner, second)["due_at"] == due[second]  # untouched: it comes back tomorrow
+    assert _item(box, learner, first)["due_at"] != due[first]
+    assert _delivered(box, learner, 2) is not None
+    # NEXT inside the next day's review does the same, without using up a NEXT of the daily cap.
+    _morning(box, clock, 4)
+    assert "*Review 1/2*\nSomeone who holds your phone" in _today(box, learner, 4, kind="review")[-1]["body"]
+    clock.advance(minutes=1)
+    replies = box.say(learner, "next", clock.now())
+    assert "another day" in replies[0] and "Lesson 3 of 7" in replies[0]
+    row = box.conn.execute("SELECT next_taken_count FROM learners WHERE id = ?", (learner,)).fetchone()
+    assert row[0] == 0
+
+
+def test_it_holds_one_lesson_at_most_for_an_unanswered_review(box):
+    learner = box.learner()
+    clock = FakeClock("2026-03-02T00:00:00+00:00")
+    _quiz_day_two(box, clock, learner, ["A", "false", "PIN"])
+    kinds = {}
+    for day in (3, 4, 5):
+        _morning(box, clock, day)
+        kinds[day] = [r["kind"] for r in _today(box, learner, day)]
+    # Ignored on the 3rd: the 4th brings lesson 2 as usual (the question stays due), the 5th asks again.
+    assert kinds == {3: ["review", "review"], 4: ["lesson", "lesson"], 5: ["review", "review"]}
+    assert [r["status"] for r in box.deliveries(learner, "review")] == ["done", "pending"]
+    assert _delivered(box, learner, 2) is not None and _delivered(box, learner, 3) is None
+
+
+def test_it_sends_the_greeting_first_outside_the_whatsapp_window(box):
+    learner = box.learner(last_inbound_at="2026-03-01T12:00:00+00:00")
+    clock = FakeClock("2026-03-02T00:00:00+00:00")
+    _quiz_day_two(box, clock, learner, ["A", "false", "PIN"])
+    box.conn.execute("UPDATE learners SET last_inbound_at = '2026-03-02T00:00:00+00:00' WHERE id = ?", (learner,))
+    _morning(box, clock, 3)
+    greeting, question = _today(box, learner, 3)
+    assert greeting["template_key"] == "lesson_nudge" and "Good day" in greeting["body"]
+    assert "*Review 1/1*" in question["body"] and question["template_key"] is None
+
+
+def test_it_starts_the_same_review_in_the_batched_fan_out_as_in_run_event(box):
+    now = datetime.fromisoformat("2026-03-03T04:00:00+00:00")
+    one, other = box.learner(), box.learner()
+    first, second, _ = _questions(box)
+    for learner in (one, other):
+        for question in (second, first):
+            record_review(box.conn, learner, question, WRONG, datetime.fromisoformat("2026-03-02T04:05:00+00:00"))
+    with transaction(box.conn):
+        single = box.coach.run_event(box.conn, one, DeliverDailyLesson(), now)
+        batched = box.coach.run_events(box.conn, [other], DeliverDailyLesson(), now)[other]
+    assert len(single.outbox_ids) == len(batched.outbox_ids) == 2
+    bodies = [[(r["body"], r["kind"], r["template_key"]) for r in box.outbox(i)] for i in (one, other)]
+    assert bodies[0] == bodies[1] and "*Review 1/2*" in bodies[0][-1][0]
+    rows = [[tuple(r)[2:] for r in box.deliveries(i, "review")] for i in (one, other)]  # from kind on
+    assert rows[0] == rows[1] and rows[0][0][4] == "pending"

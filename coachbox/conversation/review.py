@@ -1,0 +1,141 @@
+"""Review (spaced repetition): questions due again are asked before the day's lesson, graded, then the lesson.
+
+The service reads the due questions (learner.review) from review_items; each graded answer leaves as a
+RecordReview effect whose quality moves the question's SM-2 card on (coachbox.schedule.review.record_review).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from coachbox.content.model import Question
+from coachbox.conversation import lessons, quiz
+from coachbox.conversation.effects import FinishReview, RecordReview, StartReview
+from coachbox.conversation.learner import Review
+from coachbox.conversation.state import with_flow
+from coachbox.conversation.turn import Turn
+from coachbox.learning.grading import grade, normalise
+from coachbox.learning.progress import may_access
+
+# SM-2 grades a recall 0–5; 3 and up is a pass. A chat reply cannot tell a "perfect" recall (5) from one after a
+# moment's thought (4), so right at once is 4 (as a right quiz answer counts in review.ingest_answers); right after
+# an unclear reply and a re-prompt is 3 ("recalled with difficulty"); wrong is 1 (the card lapses: back tomorrow).
+RIGHT_FIRST_TRY = 4
+RIGHT_AFTER_REPROMPT = 3
+WRONG = 1
+
+
+def daily(turn: Turn) -> bool:
+    """The daily lesson's turn: with questions due, ask the first one and hold the lesson until the review is
+    over (True); False: the lesson goes out as usual."""
+    learner = turn.learner
+    stale = learner.review.open_since
+    if stale is not None and stale != turn.today:
+        # Yesterday's review was never answered: it holds one lesson, never a second day's. The questions stay due.
+        turn.do(FinishReview(stale))
+        turn.learner = replace(learner, review=replace(learner.review, open_since=None, asked=0))
+        return False
+    due = _due(turn)
+    course = turn.course
+    lesson = lessons.upcoming(turn, course)
+    if not due or learner.opted_out or learner.status != "active" or course is None or lesson is None \
+            or not may_access(learner, course):
+        return False
+    turn.do(StartReview(turn.today))
+    turn.learner = replace(learner, review=replace(learner.review, open_since=turn.today, asked=0))
+    turn.state = with_flow(turn.state, "review", options=())
+    intro = turn.t("review.intro")
+    if lessons.window_open_at(learner, turn.now + lessons.FOLD_MARGIN):
+        turn.send(f"{turn.t('review.daily_greeting')}\n\n{intro}", kind="review")
+    else:
+        # Outside the window the sender sends the first row as the lesson_nudge template ("reply to get it"):
+        # the greeting is that row, and the question waits for the learner's reply.
+        turn.say("review.daily_greeting", kind="review")
+        turn.send(intro, kind="review")
+    _ask(turn, due[0], append=True)
+    return True
+
+
+def answer(turn: Turn, said: str) -> None:
+    """A reply during a review: graded like a quiz answer; unclear ones get a re-prompt, never a wrong mark."""
+    due = _due(turn)
+    if not due:
+        _finish(turn, "review.done")
+        return
+    if turn.texts.is_word(turn.lang, "skip", normalise(said)):
+        skip(turn)
+        return
+    question = due[0]
+    result = grade(question, said, true_words=turn.texts.all_words("true"), false_words=turn.texts.all_words("false"))
+    if result.verdict == "unclear":
+        quiz.say_unclear(turn, question, again="review.unclear_again")
+        return
+    right = result.verdict == "correct"
+    quality = (RIGHT_FIRST_TRY if turn.state.unclear == 0 else RIGHT_AFTER_REPROMPT) if right else WRONG
+    turn.do(RecordReview(question.id, quality))
+    turn.say("quiz.correct" if right else "quiz.wrong", answer=quiz.right_answer(turn, question),
+             explanation=question.explanation, kind="review")
+    review = turn.learner.review
+    turn.learner = replace(turn.learner, review=replace(review, due=tuple(q.id for q in due[1:]),
+                                                        asked=review.asked + 1))
+    turn.state = with_flow(turn.state, "review")
+    if len(due) > 1:
+        _ask(turn, due[1], append=True)
+    else:
+        _finish(turn, "review.done")
+
+
+def skip(turn: Turn) -> None:
+    """SKIP or NEXT in a review: the rest waits for another day (no wrong mark), the held lesson comes now."""
+    _finish(turn, "review.skipped")
+
+
+def reprompt(turn: Turn) -> None:
+    """Show the review question again (after HELP or PROGRESS in the middle of a review)."""
+    due = _due(turn)
+    if due:
+        turn.append("review.still_waiting")
+        _ask(turn, due[0])
+
+
+def _finish(turn: Turn, key: str) -> None:
+    """The review is over: the lesson it held follows, as that day's daily lesson."""
+    learner = turn.learner
+    held = learner.review.open_since
+    turn.state = with_flow(turn.state, "idle", options=())
+    if held is not None:
+        turn.do(FinishReview(held))
+    turn.learner = replace(learner, review=Review())
+    course = turn.course
+    lesson = lessons.upcoming(turn, course)
+    if held is None or learner.opted_out or learner.status != "active" or course is None or lesson is None \
+            or not may_access(learner, course):
+        turn.say(f"{key}_only", kind="review")  # paused, stopped or nothing left to learn: no lesson follows
+        return
+    lessons.deliver(turn, course, lesson, kind="daily_lesson", key=held, greeting=turn.t(key), fold_invite=True)
+
+
+def _ask(turn: Turn, question: Question, *, append: bool = False) -> None:
+    review = turn.learner.review
+    total = review.asked + len(_due(turn))
+    text, options = quiz.question_text(turn, question, review.asked + 1, max(total, review.asked + 1),
+                                       head="review.question")
+    if append and turn.replies:
+        last = turn.replies[-1]
+        turn.replies[-1] = replace(last, text=f"{last.text}\n\n{text}", kind="review", options=options)
+    else:
+        turn.send(text, kind="review", options=options)
+
+
+def _due(turn: Turn) -> tuple[Question, ...]:
+    """The learner's due questions that are still in the catalogue, in order (a removed question is passed over)."""
+    wanted = turn.learner.review.due
+    if not wanted:
+        return ()
+    found: dict[int, Question] = {}
+    for course in turn.catalogue.courses:
+        for lesson in course.lessons:
+            for question in lesson.questions:
+                if question.id in wanted:
+                    found[question.id] = question
+    return tuple(found[i] for i in wanted if i in found)
