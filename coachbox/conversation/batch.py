@@ -1,8 +1,10 @@
 """Batched proactive turns: run_event() for a whole batch of learners, with set-based reads and writes.
 
-The scheduler's daily fan-out runs one of these per transaction (hundreds of learners): the snapshots come in a
-few queries for the whole batch, the pure engine decides each learner's turn, and the effects and outbox rows go
-in with executemany. What each learner sees, and what the database holds afterwards, is what run_event() gives
+The scheduler's daily fan-out runs one of these per batch (thousands of learners) in two steps: decide_batch reads
+the snapshots in a few queries for the whole batch and runs the pure engine for each learner, in a read
+transaction (no write lock: webhook turns go on meanwhile); write_batch then writes the effects and outbox rows
+with executemany inside the write transaction, deciding again the few learners whose row changed in between.
+What each learner sees, and what the database holds afterwards, is what run_event() gives
 (tests/conversation/test_batch.py runs both on the same learners and compares).
 """
 
@@ -12,7 +14,7 @@ import json
 import logging
 import re
 import sqlite3
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -43,24 +45,56 @@ def run_events_batch(conn: sqlite3.Connection, cache: Any, resources: Resources,
     """run_event(conn, cache, …, learner_id, event, now, own_transaction=False) for each learner, inside the
     caller's transaction. Like run_event, a proactive turn counts the learner's turn and saves no session (the
     next turn rebuilds it from the database), so nothing is written to the cache."""
+    return write_batch(conn, cache, resources, decide_batch(conn, resources, learner_ids, event, now), check=False)
+
+
+@dataclass
+class Batch:
+    """Proactive turns decided from one read snapshot (decide_batch), to be written by write_batch."""
+
+    event: Event
+    now: datetime
+    learner_ids: list[int]
+    seen: dict[int, tuple | None] = field(default_factory=dict)  # q.watched() of each row decided on
+    outcomes: dict[int, TurnOutcome] = field(default_factory=dict)  # nothing to write: erased, already done
+    keys: dict[int, str] = field(default_factory=dict)  # the turn's local date, for those to write
+    rows: dict[int, sqlite3.Row] = field(default_factory=dict)
+    decisions: dict[int, Decision] = field(default_factory=dict)
+    languages: dict[int, str] = field(default_factory=dict)
+    one_by_one: bool = False  # personalised lessons: run_event per learner when written
+
+    def merged(self, redone: "Batch") -> "Batch":
+        """This batch with some learners decided again (redone, in the write lock)."""
+        merged = Batch(self.event, self.now, self.learner_ids, one_by_one=self.one_by_one)
+        for name in ("seen", "outcomes", "keys", "rows", "decisions", "languages"):
+            values = {k: v for k, v in getattr(self, name).items() if k not in redone.seen}
+            values.update(getattr(redone, name))
+            setattr(merged, name, values)
+        return merged
+
+
+def decide_batch(conn: sqlite3.Connection, resources: Resources, learner_ids: list[int], event: Event,
+                 now: datetime) -> Batch:
+    """Read a batch's snapshots and run the pure engine for each learner; writes nothing, so the scheduler runs it
+    in a read transaction, outside the write lock (write_batch re-checks what it read)."""
     if not isinstance(event, DeliverDailyLesson):
         raise TypeError(f"not a batched proactive event: {event!r}")
     settings, texts, rules = resources.settings, resources.texts, resources.rules
-    catalogue = resources.catalogue(conn)
+    batch = Batch(event, now, list(learner_ids))
     if settings.ai.personalise_lessons:
         # Each learner's lesson text may come from the tutor's cache (and warm-up tasks follow): the one-learner
-        # turn does that; with the feature on, the fan-out runs it learner by learner.
-        return {learner_id: run_event(conn, cache, settings, catalogue, texts, learner_id, event, now, rules=rules,
-                                      own_transaction=False) for learner_id in learner_ids}
-    kind, template = "daily_lesson", TEMPLATE_FOR[DeliverDailyLesson]
+        # turn does that; with the feature on, the fan-out runs it learner by learner, in the write lock.
+        batch.one_by_one = True
+        return batch
+    catalogue = resources.catalogue(conn)
+    kind = "daily_lesson"
     rows = q.learner_rows(conn, learner_ids)
-    outcomes: dict[int, TurnOutcome] = {}
-    keys: dict[int, str] = {}
-    zones: dict[str, str] = {}
+    keys, zones = batch.keys, {}
     for learner_id in learner_ids:
         row = rows.get(learner_id)
+        batch.seen[learner_id] = None if row is None else q.watched(row)
         if row is None or row["status"] == "deleted":
-            outcomes[learner_id] = TurnOutcome(False, None, [])
+            batch.outcomes[learner_id] = TurnOutcome(False, None, [])
             continue
         tz = row["timezone"]
         if tz not in zones:
@@ -69,12 +103,11 @@ def run_events_batch(conn: sqlite3.Connection, cache: Any, resources: Resources,
     done = q.deliveries(conn, kind, keys.items())
     for learner_id, key in list(keys.items()):
         if done.get((learner_id, key)) in ("done", "cancelled"):
-            outcomes[learner_id] = TurnOutcome(True, learner_id, [])
+            batch.outcomes[learner_id] = TurnOutcome(True, learner_id, [])
             del keys[learner_id]
     ids = list(keys)
     if not ids:
-        return outcomes
-    q.count_turns(conn, ids)
+        return batch
     subscriptions = q.live_subscriptions(conn, ids, now)
     plans = plans_for(settings)
     plan_list = tuple(plans.values())
@@ -93,21 +126,49 @@ def run_events_batch(conn: sqlite3.Connection, cache: Any, resources: Resources,
     for learner_id, review in due_reviews(conn, {i: rows[i]["timezone"] for i in ids}, now,
                                           settings.schedule.review_per_day).items():
         learners[learner_id] = replace(learners[learner_id], review=review)
-    decisions: dict[int, Decision] = {}
     for learner_id in ids:
         learner = learners[learner_id]
+        batch.rows[learner_id], batch.languages[learner_id] = rows[learner_id], learner.language
         try:
             # The state is not read by a daily lesson (and not saved): State() stands in for the session.
-            decisions[learner_id] = handle(event, State(), learner, catalogue, texts, now, rules)
+            batch.decisions[learner_id] = handle(event, State(), learner, catalogue, texts, now, rules)
         except Exception:
             log.exception("engine failed", extra={"learner_id": learner_id, "flow": "batch"})
-            decisions[learner_id] = Decision(State(), (Reply(texts.t(learner.language, "error.sorry")),), ())
+            batch.decisions[learner_id] = Decision(State(), (Reply(texts.t(learner.language, "error.sorry")),), ())
+    return batch
 
+
+def write_batch(conn: sqlite3.Connection, cache: Any, resources: Resources, batch: Batch,
+                learner_ids: list[int] | None = None, *, check: bool = True,
+                current: dict[int, tuple] | None = None) -> dict[int, TurnOutcome]:
+    """Write a decided batch (or those of its learners in learner_ids) inside the caller's write transaction.
+
+    check: the batch was decided outside this transaction. A learner whose row changed since (a message from
+    them counts a turn; a pause, a new lesson time, a streak update change the row too: store.proactive.WATCHED)
+    is decided again here, under the lock, from what is now in the database (a lesson delivered meanwhile counted
+    a turn too). What else may change in between without touching the learner row (a subscription paid 50 ms
+    earlier) orders the turn before that change, as a fan-out started a moment sooner would have.
+    current: store.proactive.versions() of these learners, already read in this transaction (the scheduler's)."""
+    wanted = batch.learner_ids if learner_ids is None else learner_ids
+    now = batch.now
+    if batch.one_by_one:
+        settings, catalogue = resources.settings, resources.catalogue(conn)
+        return {learner_id: run_event(conn, cache, settings, catalogue, resources.texts, learner_id, batch.event, now,
+                                      rules=resources.rules, own_transaction=False) for learner_id in wanted}
+    if check and wanted:
+        fresh = q.versions(conn, wanted) if current is None else current
+        stale = [i for i in wanted if fresh.get(i) != batch.seen.get(i)]
+        if stale:
+            batch = batch.merged(decide_batch(conn, resources, stale, batch.event, now))
+    kind, template = "daily_lesson", TEMPLATE_FOR[DeliverDailyLesson]
+    ids = [i for i in wanted if i in batch.keys]
+    if ids:
+        q.count_turns(conn, ids)
     deliveries, quizzes, drafts = [], [], []
     followups: dict[int, list[Followup]] = {}
     for learner_id in ids:
-        decision, row = decisions[learner_id], rows[learner_id]
-        turn_key = f"{kind}:{learner_id}:{keys[learner_id]}"
+        decision, row = batch.decisions[learner_id], batch.rows[learner_id]
+        turn_key = f"{kind}:{learner_id}:{batch.keys[learner_id]}"
         if all(isinstance(e, _BATCHED) for e in decision.effects):
             for e in decision.effects:
                 if isinstance(e, fx.RecordDelivery):
@@ -116,7 +177,7 @@ def run_events_batch(conn: sqlite3.Connection, cache: Any, resources: Resources,
                     quizzes.append((learner_id, "quiz_followup", str(e.lesson_id), e.lesson_id, e.due_at.isoformat()))
         else:
             followups[learner_id] = _apply(conn, cache, learner_id, decision, now, question_key=turn_key,
-                                           language=learners[learner_id].language, erased_files=[])
+                                           language=batch.languages[learner_id], erased_files=[])
         for index, reply in enumerate(decision.replies):
             drafts.append((learner_id, row["channel"], row["channel_key"], reply, f"{turn_key}:out:{index}", index,
                            template if index == 0 else None))
@@ -141,10 +202,11 @@ def run_events_batch(conn: sqlite3.Connection, cache: Any, resources: Resources,
     sent: dict[int, list[int]] = {}
     for learner_id, key in firsts:
         sent.setdefault(learner_id, []).append(new_ids[key])
+    outcomes = dict(batch.outcomes)
     for learner_id in ids:
         outcomes[learner_id] = TurnOutcome(False, learner_id, sent.get(learner_id, []),
                                            tuple(followups.get(learner_id, ())))
-    return {learner_id: outcomes[learner_id] for learner_id in learner_ids}
+    return {learner_id: outcomes[learner_id] for learner_id in wanted}
 
 
 _E164 = re.compile(r"\+(\d{6,15})")

@@ -66,3 +66,19 @@ class Coach:
         from coachbox.conversation.batch import run_events_batch
 
         return run_events_batch(conn, self.cache, self.resources, learner_ids, event, now)
+
+    def decide_events(self, conn: sqlite3.Connection, learner_ids: list[int], event: Any, now: datetime):
+        """The read half of run_events(): snapshots and the engine's decisions, no write (a read transaction
+        is enough, so the write lock stays free meanwhile)."""
+        from coachbox.conversation.batch import decide_batch
+
+        return decide_batch(conn, self.resources, learner_ids, event, now)
+
+    def write_events(self, conn: sqlite3.Connection, decided: Any, learner_ids: list[int],
+                     current: dict[int, tuple] | None = None) -> dict:
+        """The write half, inside the write transaction: learners whose row changed since they were decided are
+        decided again first (current: their store.proactive.versions(), if read already in this transaction);
+        {learner id: TurnOutcome} for learner_ids."""
+        from coachbox.conversation.batch import write_batch
+
+        return write_batch(conn, self.cache, self.resources, decided, learner_ids, current=current)

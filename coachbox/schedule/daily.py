@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Callable
+from typing import Callable, Iterator
 
 from coachbox.schedule import timing
 from coachbox.schedule.coach import Coach
+from coachbox.store import proactive
 from coachbox.store import schedule as q
 from coachbox.store import transaction
 
 log = logging.getLogger("coachbox.schedule.daily")
 
 KIND = "daily_lesson"
-BATCH = 2000  # learners per transaction at most; HOLD_SECONDS sizes the batches below that
+BATCH = 4000  # learners per batch at most; HOLD_SECONDS sizes the batches below that
 # A webhook turn waiting for the write lock polls (SQLite's busy handler) at most 25 ms apart during its first
-# ~128 ms of waiting. Holding the lock at most ~80 ms and then leaving a 25 ms gap means a waiting turn gets in
-# at the first gap: its wait stays under ~110 ms however long the fan-out runs. Batches are sized from the
-# previous batch's time per learner so that each holds the lock for about HOLD_SECONDS.
+# ~128 ms of waiting. A batch is decided (snapshots, the engine) in a read transaction, without the write lock,
+# and only written under it: batches are sized from the previous write's time per learner so that each holds the
+# lock for about HOLD_SECONDS, and the next batch's deciding (longer than that) is the gap a waiting turn gets in
+# at. Broadcasts and follow-up quizzes, written under the lock, hold it as long and then pause PAUSE_SECONDS.
 HOLD_SECONDS = 0.08
 PAUSE_SECONDS = 0.025
 FIRST_BATCH = 100
@@ -61,9 +64,11 @@ BeforeLesson = Callable[[sqlite3.Connection, Coach, list[tuple[int, date]], date
 
 def run_daily_lessons(conn: sqlite3.Connection, coach: Coach, now: datetime, *, batch: int = BATCH,
                       before: tuple[BeforeLesson, ...] | None = None,
-                      after_batch: Callable[[int], None] | None = None) -> FanoutReport:
-    """Send every due lesson, one transaction per batch. Crash-safe: a batch commits whole or not at all, and
-    the (learner, 'daily_lesson', local date) row is claimed in the same transaction as the outbox rows."""
+                      after_batch: Callable[[int], None] | None = None,
+                      before_write: Callable[[list[int]], None] | None = None) -> FanoutReport:
+    """Send every due lesson, one write transaction per batch. Crash-safe: a batch commits whole or not at all,
+    and the (learner, 'daily_lesson', local date) row is claimed in the same transaction as the outbox rows.
+    before_write: called with a batch's learner ids once it is decided, before it is written (tests)."""
     report = FanoutReport()
     before = default_before() if before is None else before
     quiet, grace = coach.quiet, coach.grace
@@ -75,21 +80,33 @@ def run_daily_lessons(conn: sqlite3.Connection, coach: Coach, now: datetime, *, 
         if len(stale) < batch:
             break
     size = min(batch, FIRST_BATCH)
+    unlocked_since = time.monotonic()
     while True:
-        started = time.monotonic()
-        with transaction(conn):
+        # Decide outside the write lock: who is due, their verdicts and next instants, and the engine's lessons,
+        # all from one read snapshot. Webhook turns write meanwhile.
+        with _reading(conn):
             rows = q.due_learners(conn, now, size)
-            q.set_next_lessons(conn, _batch(conn, coach, rows, now, quiet, grace, before, report))
+            plan = _plan(rows, now, quiet, grace)
+            sending = [row["id"] for row in rows if plan[row["id"]][1].action == "send"]
+            decided = coach.decide_events(conn, sending, _event(), now) if sending else None
         if not rows:
             break
+        if before_write is not None:
+            before_write([row["id"] for row in rows])
+        # Let a waiting webhook turn take the write lock first (SQLite's busy handler polls): a batch whose deciding
+        # was shorter than a poll interval waits the rest of it.
+        gap = time.monotonic() - unlocked_since
+        if gap < PAUSE_SECONDS:
+            time.sleep(PAUSE_SECONDS - gap)
+        started = time.monotonic()
+        with transaction(conn):
+            q.set_next_lessons(conn, _write(conn, coach, rows, plan, decided, now, before, report))
+        unlocked_since = time.monotonic()
         report.batches += 1
         if after_batch is not None:
             after_batch(report.batches)
-        per_learner = (time.monotonic() - started) / len(rows)
+        per_learner = (unlocked_since - started) / len(rows)
         size = max(1, min(batch, int(HOLD_SECONDS / max(per_learner, 1e-6))))
-        # Let a waiting webhook turn take the write lock: SQLite's busy handler polls, and a writer that
-        # re-takes the lock at once can starve it for the whole fan-out.
-        time.sleep(PAUSE_SECONDS)
     return report
 
 
@@ -105,21 +122,57 @@ def _first_lesson_at(row: sqlite3.Row, now: datetime, quiet: timing.QuietHours, 
     return timing.next_lesson_at(now, row["lesson_time"], tz, quiet, after=after, grace=grace)
 
 
-def _batch(conn: sqlite3.Connection, coach: Coach, rows: list[sqlite3.Row], now: datetime,
-           quiet: timing.QuietHours, grace, before: tuple[BeforeLesson, ...], report: FanoutReport) -> list[tuple[str, int]]:
-    """One batch, inside its transaction: claim each learner's (learner, 'daily_lesson', local date) row, run the
-    steps before the lesson, then every lesson in one batched proactive turn; returns the next lesson instants."""
-    verdicts = {}
+@contextlib.contextmanager
+def _reading(conn: sqlite3.Connection) -> Iterator[None]:
+    """A read transaction: every query in it sees the same snapshot, and (WAL) no writer waits for it."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
+_AT = {name: index for index, name in enumerate(proactive.WATCHED)}
+
+
+def _still_due(row: sqlite3.Row, watched: tuple | None) -> bool:
+    """The scan's verdict for this row still holds: same zone, lesson time and due instant, still active."""
+    return watched is not None and watched[_AT["status"]] == "active" and not watched[_AT["opted_out"]] and all(
+        watched[_AT[k]] == row[k] for k in ("timezone", "lesson_time", "next_lesson_at"))
+
+
+Plan = dict[int, tuple[datetime, timing.Verdict, str]]  # learner → (due, verdict, next lesson instant)
+
+
+def _plan(rows: list[sqlite3.Row], now: datetime, quiet: timing.QuietHours, grace) -> Plan:
+    """Each due learner's verdict (send, or skip and why) and next lesson instant: pure, from the scan's rows."""
+    plan = {}
     for row in rows:
         due = datetime.fromisoformat(row["next_lesson_at"])
-        verdicts[row["id"]] = (due, timing.judge(due, now, row["timezone"], quiet, grace))
+        verdict = timing.judge(due, now, row["timezone"], quiet, grace)
+        following = timing.next_lesson_at(now, row["lesson_time"], row["timezone"], quiet,
+                                          after=date.fromisoformat(verdict.local_date), grace=grace)
+        plan[row["id"]] = (due, verdict, following.isoformat())
+    return plan
+
+
+def _write(conn: sqlite3.Connection, coach: Coach, rows: list[sqlite3.Row], plan: Plan, decided, now: datetime,
+           before: tuple[BeforeLesson, ...], report: FanoutReport) -> list[tuple[str, int]]:
+    """One decided batch, inside its write transaction: claim each learner's (learner, 'daily_lesson', local date)
+    row, run the steps before the lesson, then write every lesson; returns the next lesson instants.
+
+    A learner whose scheduling changed since the batch was read (a new lesson time or zone, a pause, STOP) is left
+    out: the scan finds them again, if still due, for the next batch. (Any other change, a message from them, is
+    for the conversation's write_batch, which decides that learner's lesson again under the lock.)"""
+    current = proactive.versions(conn, [row["id"] for row in rows])
+    rows = [row for row in rows if _still_due(row, current.get(row["id"]))]
     claimed = q.claim_many(conn, KIND, [
         (row["id"], verdict.local_date, due, "pending" if verdict.action == "send" else f"skipped_{verdict.action}")
-        for row in rows for due, verdict in [verdicts[row["id"]]]], now=now)
+        for row in rows for due, verdict, _ in [plan[row["id"]]]], now=now)
     sending = []
     for row in rows:
         learner_id = row["id"]
-        due, verdict = verdicts[learner_id]
+        _, verdict, _ = plan[learner_id]
         if verdict.action != "send":
             # Recorded, so the admin page can say why a learner got no lesson that day.
             if learner_id in claimed:
@@ -129,12 +182,12 @@ def _batch(conn: sqlite3.Connection, coach: Coach, rows: list[sqlite3.Row], now:
         else:
             sending.append(learner_id)
     for step in before:
-        step(conn, coach, [(i, date.fromisoformat(verdicts[i][1].local_date)) for i in sending], now)
-    outcomes = coach.run_events(conn, sending, _event(), now) if sending else {}
+        step(conn, coach, [(i, date.fromisoformat(plan[i][1].local_date)) for i in sending], now)
+    outcomes = coach.write_events(conn, decided, sending, current) if sending else {}
     lessons = q.lessons_delivered_at(conn, sending, now) if sending else {}
     settled = []
     for learner_id in sending:
-        local = verdicts[learner_id][1].local_date
+        local = plan[learner_id][1].local_date
         if outcomes[learner_id].outbox_ids:
             settled.append(("done", lessons.get(learner_id), learner_id, KIND, local))
             report.sent += 1
@@ -142,9 +195,7 @@ def _batch(conn: sqlite3.Connection, coach: Coach, rows: list[sqlite3.Row], now:
             settled.append(("empty", None, learner_id, KIND, local))
             report.empty += 1
     q.settle_many(conn, settled)
-    return [(timing.next_lesson_at(now, row["lesson_time"], row["timezone"], quiet,
-                                   after=date.fromisoformat(verdicts[row["id"]][1].local_date), grace=grace).isoformat(),
-             row["id"]) for row in rows]
+    return [(plan[row["id"]][2], row["id"]) for row in rows]
 
 
 def _event():

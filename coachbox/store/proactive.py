@@ -21,6 +21,23 @@ def learner_rows(conn: sqlite3.Connection, ids: list[int]) -> dict[int, sqlite3.
     return {row["id"]: row for row in conn.execute(f"SELECT * FROM learners WHERE id IN {_IDS}", (json.dumps(ids),))}
 
 
+# The learner columns that change after sign-up: a turn (its counter), the scheduler, the admin, the streak job.
+# Comparing these (not the whole row) is how a batch decided outside the write lock finds who changed since.
+WATCHED = ("turn", "status", "opted_out", "language", "timezone", "lesson_time", "current_course_id", "streak",
+           "best_streak", "streak_freezes", "last_active_date", "next_taken_date", "next_taken_count",
+           "last_inbound_at", "next_lesson_at", "deleted_at")
+
+
+def watched(row: sqlite3.Row) -> tuple:
+    return tuple(row[c] for c in WATCHED)
+
+
+def versions(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple]:
+    """watched() of each learner's current row, for many learners (a narrow read: it runs in the write lock)."""
+    return {r[0]: r[1:] for r in conn.execute(f"SELECT id, {', '.join(WATCHED)} FROM learners WHERE id IN {_IDS}",
+                                              (json.dumps(ids),))}
+
+
 def snapshots(conn: sqlite3.Connection, rows: Iterable[sqlite3.Row],
               access: Callable[[sqlite3.Row], Any] = lambda row: None) -> dict[int, Learner]:
     """What learners.snapshot() gives, for many learners in five queries, without what a proactive turn never

@@ -159,3 +159,91 @@ def test_it_refuses_events_it_does_not_batch(world):
                                    "+2347000", "0712345678", "+8821234567", None, ""])
 def test_it_finds_the_same_phone_region_without_parsing(phone):
     assert _region(phone) == phone_region(phone)
+
+
+# -- decided outside the write lock (decide_batch, then write_batch) -------------------------------------------------
+def _say(conn, cache, settings, res, learner_id, text, sid):
+    from coachbox.channels.base import Inbound
+    from coachbox.conversation.service import handle_inbound_sync
+
+    row = conn.execute("SELECT channel_key, phone FROM learners WHERE id = ?", (learner_id,)).fetchone()
+    handle_inbound_sync(conn, cache, settings, res.catalogue(conn), res.texts,
+                        Inbound("whatsapp", row["channel_key"], text, sid, NOW, phone=row["phone"]), NOW)
+
+
+def _meanwhile(conn, cache, settings, res, ids):
+    """What happens while a batch is being decided: three learners write, the admin moves a lesson time."""
+    _say(conn, cache, settings, res, ids[0], "next", "SMmeanwhile1")      # lesson 1 now: the daily one is lesson 2
+    _say(conn, cache, settings, res, ids[1], "progress", "SMmeanwhile2")  # the window is open again: one message
+    _say(conn, cache, settings, res, ids[2], "stop", "SMmeanwhile3")      # opted out: no lesson
+    conn.execute("UPDATE learners SET lesson_time = '09:00' WHERE id = ?", (ids[8],))
+
+
+def _daily_lessons(conn):
+    """Each learner's daily-lesson outbox rows and delivery rows: at most one lesson per local date."""
+    sent = conn.execute("""SELECT learner_id, COUNT(*) FROM messages WHERE idempotency_key LIKE 'daily_lesson:%:out:0'
+                           GROUP BY learner_id""").fetchall()
+    claimed = conn.execute("""SELECT learner_id, key, COUNT(*) FROM deliveries WHERE kind = 'daily_lesson'
+                              GROUP BY learner_id, key""").fetchall()
+    assert all(r[1] == 1 for r in sent) and all(r[2] == 1 for r in claimed)
+    return {r[0] for r in sent}
+
+
+def test_it_decides_again_learners_who_changed_between_the_read_and_the_write(world):
+    settings, serial, batched, (cache_a, cache_b), ids = world
+    res = Resources.build(settings)
+    # Serially: what happened meanwhile, then the batch.
+    _meanwhile(serial, cache_a, settings, res, ids)
+    with store.transaction(serial):
+        expected = run_events_batch(serial, cache_a, res, ids, DeliverDailyLesson(), NOW)
+    # Out of the lock: the batch is decided first, the same things happen, then it is written.
+    from coachbox.conversation.batch import decide_batch, write_batch
+
+    serial_state = _state(serial)
+    batched.execute("BEGIN")
+    decided = decide_batch(batched, res, ids, DeliverDailyLesson(), NOW)
+    batched.execute("COMMIT")
+    _meanwhile(batched, cache_b, settings, res, ids)
+    with store.transaction(batched):
+        got = write_batch(batched, cache_b, res, decided)
+    for learner_id in ids:
+        e, g = expected[learner_id], got[learner_id]
+        assert (g.duplicate, g.learner_id, len(g.outbox_ids), g.followups) == \
+               (e.duplicate, e.learner_id, len(e.outbox_ids), e.followups), learner_id
+    assert _state(batched) == serial_state
+    assert ids[2] not in _daily_lessons(batched)
+    lesson = batched.execute("""SELECT body FROM messages WHERE learner_id = ? AND idempotency_key LIKE 'daily_lesson:%:out:0'
+                                """, (ids[0],)).fetchone()[0]
+    assert "Lesson 2 of" in lesson  # NEXT took lesson 1 meanwhile
+    kinds = batched.execute("""SELECT kind FROM messages WHERE learner_id = ? AND idempotency_key LIKE 'daily_lesson:%'
+                               ORDER BY id""", (ids[1],)).fetchall()
+    assert [k[0] for k in kinds] == ["lesson"]  # greeting folded in: decided again with their new message
+
+
+def test_it_sends_each_lesson_once_when_learners_change_while_the_fanout_decides(world):
+    from coachbox.schedule.coach import Coach
+    from coachbox.schedule.daily import run_daily_lessons
+
+    settings, serial, batched, (cache_a, cache_b), ids = world
+    res = Resources.build(settings)
+    for conn in (serial, batched):
+        conn.execute("UPDATE learners SET next_lesson_at = ? WHERE status = 'active' AND opted_out = 0",
+                     (NOW.isoformat(),))
+    _meanwhile(serial, cache_a, settings, res, ids)
+    run_daily_lessons(serial, Coach(settings, cache_a), NOW)
+    seen = []
+
+    def meanwhile(learner_ids):
+        seen.append(learner_ids)
+        if len(seen) == 1:
+            _meanwhile(batched, cache_b, settings, res, ids)
+
+    report = run_daily_lessons(batched, Coach(settings, cache_b), NOW, before_write=meanwhile)
+    assert set(ids[:3]) | {ids[8]} <= set(seen[0])  # all four were decided before they changed
+    assert report.sent == len(_daily_lessons(batched))
+    run_daily_lessons(batched, Coach(settings, cache_b), NOW)  # the moved lesson is rescheduled (as serially)
+    assert _state(batched) == _state(serial)
+    sent = _daily_lessons(batched)
+    assert ids[0] in sent and ids[1] in sent and ids[2] not in sent and ids[8] not in sent
+    assert batched.execute("SELECT next_lesson_at FROM learners WHERE id = ?", (ids[8],)).fetchone()[0] \
+        == "2026-03-03T06:00:00+00:00"  # 09:00 in Nairobi: today's lesson comes then, once
