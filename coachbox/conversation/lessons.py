@@ -65,8 +65,8 @@ def deliver(turn: Turn, course: Course, lesson: Lesson, *, kind: str, key: str, 
         media = f"media/{lesson.media}" if lesson.media and index == 0 else None
         turn.send(part, kind="lesson", media=media)
     turn.do(RecordDelivery(lesson.id, course.id, lesson.position + 1, kind=kind, key=key))
-    note_enrollment(turn, course.id, next_position=lesson.position + 1)
-    turn.learner = replace(turn.learner, last_lesson_id=lesson.id)
+    # One copy of the learner snapshot for both changes: it is large, and a fan-out copies it per learner.
+    note_enrollment(turn, course.id, next_position=lesson.position + 1, last_lesson_id=lesson.id)
     if not lesson.questions:
         turn.state = with_flow(turn.state, "idle", lesson_id=lesson.id, question=0, answers=())
         quiz.finish(turn, course, lesson, ())
@@ -80,15 +80,15 @@ def deliver(turn: Turn, course: Course, lesson: Lesson, *, kind: str, key: str, 
     turn.state = with_flow(turn.state, "lesson", lesson_id=lesson.id, question=0, answers=())
 
 
-def note_enrollment(turn: Turn, course_id: int, *, next_position: int | None = None) -> None:
-    """Keep the turn's learner snapshot in step with Enroll / RecordDelivery effects."""
+def note_enrollment(turn: Turn, course_id: int, *, next_position: int | None = None, **changes) -> None:
+    """Keep the turn's learner snapshot in step with Enroll / RecordDelivery effects (and other `changes` to it)."""
     enrollments = list(turn.learner.enrollments)
     current = turn.learner.enrollment(course_id)
     if current is None:
         enrollments.append(Enrollment(course_id, next_position=next_position or 1))
     elif next_position is not None:
         enrollments[enrollments.index(current)] = replace(current, next_position=max(current.next_position, next_position))
-    turn.learner = replace(turn.learner, enrollments=tuple(enrollments))
+    turn.learner = replace(turn.learner, enrollments=tuple(enrollments), **changes)
 
 
 def next_now(turn: Turn) -> None:
