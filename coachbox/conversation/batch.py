@@ -55,7 +55,7 @@ class Batch:
     event: Event
     now: datetime
     learner_ids: list[int]
-    seen: dict[int, tuple | None] = field(default_factory=dict)  # q.watched() of each row decided on
+    seen: dict[int, tuple | None] = field(default_factory=dict)  # q.versions() of each learner decided on
     outcomes: dict[int, TurnOutcome] = field(default_factory=dict)  # nothing to write: erased, already done
     keys: dict[int, str] = field(default_factory=dict)  # the turn's local date, for those to write
     rows: dict[int, sqlite3.Row] = field(default_factory=dict)
@@ -89,10 +89,11 @@ def decide_batch(conn: sqlite3.Connection, resources: Resources, learner_ids: li
     catalogue = resources.catalogue(conn)
     kind = "daily_lesson"
     rows = q.learner_rows(conn, learner_ids)
+    seen = q.versions(conn, learner_ids)  # what write_batch compares with (same snapshot as the rows)
     keys, zones = batch.keys, {}
     for learner_id in learner_ids:
         row = rows.get(learner_id)
-        batch.seen[learner_id] = None if row is None else q.watched(row)
+        batch.seen[learner_id] = seen.get(learner_id)
         if row is None or row["status"] == "deleted":
             batch.outcomes[learner_id] = TurnOutcome(False, None, [])
             continue

@@ -146,13 +146,18 @@ Plan = dict[int, tuple[datetime, timing.Verdict, str]]  # learner → (due, verd
 
 def _plan(rows: list[sqlite3.Row], now: datetime, quiet: timing.QuietHours, grace) -> Plan:
     """Each due learner's verdict (send, or skip and why) and next lesson instant: pure, from the scan's rows."""
-    plan = {}
+    plan, seen = {}, {}
     for row in rows:
-        due = datetime.fromisoformat(row["next_lesson_at"])
-        verdict = timing.judge(due, now, row["timezone"], quiet, grace)
-        following = timing.next_lesson_at(now, row["lesson_time"], row["timezone"], quiet,
-                                          after=date.fromisoformat(verdict.local_date), grace=grace)
-        plan[row["id"]] = (due, verdict, following.isoformat())
+        # Learners due at the same instant in the same zone at the same lesson time (most of a big fan-out)
+        # share their verdict and next instant: worked out once.
+        same = (row["next_lesson_at"], row["timezone"], row["lesson_time"])
+        if same not in seen:
+            due = datetime.fromisoformat(row["next_lesson_at"])
+            verdict = timing.judge(due, now, row["timezone"], quiet, grace)
+            following = timing.next_lesson_at(now, row["lesson_time"], row["timezone"], quiet,
+                                              after=date.fromisoformat(verdict.local_date), grace=grace)
+            seen[same] = (due, verdict, following.isoformat())
+        plan[row["id"]] = seen[same]
     return plan
 
 

@@ -28,12 +28,9 @@ WATCHED = ("turn", "status", "opted_out", "language", "timezone", "lesson_time",
            "last_inbound_at", "next_lesson_at", "deleted_at")
 
 
-def watched(row: sqlite3.Row) -> tuple:
-    return tuple(row[c] for c in WATCHED)
-
-
 def versions(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple]:
-    """watched() of each learner's current row, for many learners (a narrow read: it runs in the write lock)."""
+    """The WATCHED columns of each learner's current row, for many learners (a narrow read: the write lock is held
+    while it runs)."""
     return {r[0]: r[1:] for r in conn.execute(f"SELECT id, {', '.join(WATCHED)} FROM learners WHERE id IN {_IDS}",
                                               (json.dumps(ids),))}
 
