@@ -92,6 +92,28 @@ def _wrk(port: int, script: Path, seconds: int) -> tuple[float, str]:
     return rps, out
 
 
+def _cpu_seconds(root: int) -> float:
+    """User + system CPU time of a process and its descendants so far (Linux /proc): the per-request cost,
+    which other jobs on a shared box do not distort the way they distort req/s."""
+    import os
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    tree, total = {root}, 0.0
+    for _ in range(4):  # Sanic: main process -> worker processes
+        tree |= {pid for pid, (ppid, _) in stats.items() if ppid in tree}
+    for pid in tree:
+        total += stats.get(pid, (0, 0.0))[1]
+    return total
+
+
 def _wait(port: int) -> None:
     import socket
 
@@ -137,6 +159,8 @@ async def _open_loop(port: int, rate: float, seconds: float, offset: int) -> dic
 
         await asyncio.gather(*(one(i) for i in range(total)))
     latencies.sort()
+    if not latencies:
+        return {"requests": 0, "errors": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
     return {"requests": total, "errors": errors, "p50_ms": latencies[len(latencies) // 2] * 1000,
             "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000, "max_ms": latencies[-1] * 1000}
 
@@ -166,6 +190,10 @@ def main() -> None:
     parser.add_argument("--open-seconds", type=float, default=60)
     parser.add_argument("--replays", type=int, default=200)
     parser.add_argument("--workers", type=int, default=1, help="[server] workers for coachbox")
+    parser.add_argument("--messages-per-second", type=int, default=1000,
+                        help="[twilio] messages_per_second for the reply sender (production: at most 80)")
+    parser.add_argument("--py-spy", metavar="OUT", help="record the coachbox server with py-spy during its wrk run "
+                        "(collapsed stacks to OUT; needs `pip install py-spy`, not a project dependency)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu) or brew install wrk")
@@ -179,7 +207,7 @@ def main() -> None:
             port, bare_port = 18431, 18432
             env = {"COACHBOX_PATHS_DATA_DIR": str(tmp / "data"), "COACHBOX_LOG_LEVEL": "ERROR",
                    "COACHBOX_TWILIO_ACCOUNT_SID": ACCOUNT_SID, "COACHBOX_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-                   "COACHBOX_TWILIO_API_BASE_URL": double_url, "COACHBOX_TWILIO_MESSAGES_PER_SECOND": "1000",
+                   "COACHBOX_TWILIO_API_BASE_URL": double_url, "COACHBOX_TWILIO_MESSAGES_PER_SECOND": str(args.messages_per_second),
                    "COACHBOX_TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
                    "COACHBOX_SERVER_PUBLIC_URL": PUBLIC.format(port=port), "COACHBOX_SERVER_PORT": str(port),
                    "COACHBOX_SERVER_HOST": "127.0.0.1", "COACHBOX_SERVER_WORKERS": str(args.workers),
@@ -195,9 +223,21 @@ def main() -> None:
             bare_script = tmp / "bare.lua"
             _lua(bare_script, PUBLIC.format(port=bare_port) + "/webhooks/twilio", 2000, "2")
             bare_rps, _ = _wrk(bare_port, bare_script, args.seconds)
+            spy = None
+            if args.py_spy:
+                spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses", "--gil",
+                                        "--format", "raw", "-r", "200", "-d", str(args.seconds), "-o", args.py_spy,
+                                        "-p", str(server.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cpu_before, wall = _cpu_seconds(server.pid), time.perf_counter()
             full_rps, full_out = _wrk(port, script, args.seconds)
+            cpu, wall = _cpu_seconds(server.pid) - cpu_before, time.perf_counter() - wall
+            cpu_ms = cpu / (full_rps * wall) * 1000
+            if spy is not None:
+                spy.wait(timeout=30)
             print(f"bare Sanic form POST: {bare_rps:.0f} req/s; coachbox webhook, {args.workers} worker(s) (signature + de-dup + engine + "
-                  f"outbox): {full_rps:.0f} req/s; ratio {full_rps / bare_rps * 100:.0f}%")
+                  f"outbox), sender cap {args.messages_per_second}/s: {full_rps:.0f} req/s; ratio {full_rps / bare_rps * 100:.1f}%")
+            print(f"  coachbox used {cpu / wall * 100:.0f}% of a core: {cpu_ms:.2f} ms CPU per webhook "
+                  f"(server processes, including its reply sender)")
             print("  (wrk cycles 20,000 signed messages: later rounds are replays, answered by de-dup)")
             result = asyncio.run(_open_loop(port, args.open_rate, args.open_seconds, 100_000))
             print(f"open loop {args.open_rate:.0f} req/s for {args.open_seconds:.0f} s (1 inbound : 3 status): "

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, ContextManager, TypeVar
 
 from coachbox.store import connect
 
@@ -34,6 +36,12 @@ class Database:
     def coalesce(self, fn: Callable[[sqlite3.Connection, list], list]) -> "Coalesced":
         """An awaitable `(item) -> result` that runs `fn(conn, items)` once for every item that queued meanwhile."""
         return Coalesced(self, fn)
+
+    def group(self, fn: Callable[[sqlite3.Connection, Any], Any], *, max_items: int = 32, max_seconds: float = 0.002,
+              around: Callable[[sqlite3.Connection], ContextManager[Any]] | None = None) -> "GroupCommit":
+        """An awaitable `(item) -> result` that runs `fn(conn, item)` in a SAVEPOINT of a transaction shared with
+        whatever else queued meanwhile (group commit); every result is handed out only after the COMMIT."""
+        return GroupCommit(self, fn, max_items=max_items, max_seconds=max_seconds, around=around)
 
     def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """The same, from synchronous code (CLI, tests) that must not share the connection across threads."""
@@ -83,3 +91,84 @@ class Coalesced:
             for (_, future), result in zip(batch, results):
                 if not future.done():
                     future.set_result(result)
+
+
+class GroupCommit:
+    """Group commit: queued writes (conversation turns) run back to back inside ONE `BEGIN IMMEDIATE … COMMIT`.
+
+    A commit, and the trip to the writer thread, cost about as much as a whole small turn; under load many turns
+    share them. Each item runs in its own SAVEPOINT: if `fn` raises, ROLLBACK TO undoes that item alone and its
+    caller gets the exception, while the others go on. No caller hears anything before the COMMIT: if the
+    COMMIT (or anything outside the savepoints) fails, the whole group is rolled back and every caller gets the
+    error, so nothing is acknowledged that was not committed. A round starts as soon as the first item arrives
+    (an idle box waits for nothing) and takes at most `max_items` or `max_seconds` of work, which bounds how long
+    the write lock is held and how long the first turn of a round waits for the last.
+
+    `fn` must not open or end the transaction itself. `around(conn)`, if given, is a context manager entered
+    after BEGIN and left before COMMIT, once per round (e.g. one diskcache transaction for the whole round).
+    """
+
+    def __init__(self, db: Database, fn: Callable[[sqlite3.Connection, Any], Any], *, max_items: int,
+                 max_seconds: float, around: Callable[[sqlite3.Connection], ContextManager[Any]] | None) -> None:
+        self.db, self.fn, self.around = db, fn, around
+        self.max_items, self.max_seconds = max_items, max_seconds
+        self._pending: list[tuple[Any, asyncio.Future]] = []
+        self._task: asyncio.Task | None = None
+        self.rounds = 0  # for tests and the bench: how many commits served how many items
+        self.items = 0
+
+    async def __call__(self, item: Any) -> Any:
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch = self._pending[:self.max_items]
+            try:
+                outcomes = await self.db.run(self._round, [item for item, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - nothing committed: every caller of the round hears it
+                del self._pending[:len(batch)]
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            # Items beyond the time budget were not run: they stay first in line for the next round.
+            done = batch[:len(outcomes)]
+            del self._pending[:len(done)]
+            self.rounds, self.items = self.rounds + 1, self.items + len(done)
+            for (_, future), (ok, value) in zip(done, outcomes):
+                if future.done():  # the caller went away (client disconnected): the write stands, unanswered
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _round(self, conn: sqlite3.Connection, items: list) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        deadline = time.perf_counter() + self.max_seconds
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            with self.around(conn) if self.around is not None else contextlib.nullcontext():
+                for item in items:
+                    if outcomes and time.perf_counter() > deadline:
+                        break
+                    conn.execute("SAVEPOINT grouped_item")
+                    try:
+                        value = self.fn(conn, item)
+                    except Exception as exc:  # noqa: BLE001 - this item alone is undone; its caller gets exc
+                        conn.execute("ROLLBACK TO grouped_item")
+                        conn.execute("RELEASE grouped_item")
+                        outcomes.append((False, exc))
+                    else:
+                        conn.execute("RELEASE grouped_item")
+                        outcomes.append((True, value))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return outcomes
