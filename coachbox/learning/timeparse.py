@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -33,6 +34,8 @@ def parse_lesson_time(text: str) -> str | None:
     return f"{hour:02d}:{minute:02d}"
 
 
+# Cached per process: every turn asks again for the same few numbers, and phonenumbers parsing is ~50 µs.
+@functools.lru_cache(maxsize=8192)
 def timezone_for_phone(phone: str | None, default: str) -> str:
     """The phone number's country time zone when it has exactly one region's zones, else the default."""
     if not phone:

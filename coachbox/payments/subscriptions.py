@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ def _dt(value: str) -> datetime:
 
 # -- what the engine is handed -------------------------------------------------------------------
 
+# Cached per process: every turn asks again for the same few numbers, and phonenumbers parsing is ~50 µs.
+@functools.lru_cache(maxsize=8192)
 def phone_region(phone: str | None) -> str | None:
     if not phone:
         return None

@@ -95,7 +95,8 @@ def run_nightly(conn: sqlite3.Connection, services: Any, now: datetime, *,
     report.done.append("pruned " + ", ".join(f"{n} {what}" for what, n in pruned.items()))
     cache = getattr(services, "cache", None)
     if cache is not None:
-        report.done.append(f"{cache.expire()} expired cache entries")  # conversation sessions past their TTL
+        # Expired entries (sessions, rate-limit windows past their TTL), then the size limit: writes do not cull.
+        report.done.append(f"{cache.cull()} expired cache entries")
     if timing.local_day(now, tz).weekday() == 6:
         report.done.append(optimize(conn))
     if settings.schedule.backups_keep > 0:
