@@ -275,7 +275,10 @@ def plan(row: _Row, settings, now: datetime, media_urls: tuple[str, ...]) -> _Pl
         key = buttons.window_template_key(row.template_key, row.kind)
         sid = template_sid(settings, key)
         if sid is None:
-            return _Plan("wait", reason=f"outside the 24-hour window and no [twilio.templates] entry for '{key}'")
+            # Kept, not lost: the admin pages show why; it goes out when the learner writes (webhooks), and a nudge
+            # is settled by the turn on that message instead (the held lesson itself is sent then).
+            return _Plan("wait", reason="waiting for the learner to write (no template configured: outside the 24-hour "
+                                        f"window and no [twilio.templates] entry for '{key}')")
         return _Plan("send", Outbound(body=row.body, content_sid=sid, content_variables=row.content_variables, **base))
     return _Plan("send", Outbound(body=row.body, **base))
 

@@ -24,13 +24,14 @@ from coachbox.channels.outbox import split_body
 from coachbox.conversation import effects as fx
 from coachbox.conversation.engine import Decision, Reply, handle
 from coachbox.conversation.events import DeliverDailyLesson, Event
-from coachbox.conversation.service import TEMPLATE_FOR, Followup, Resources, TurnOutcome, _apply, run_event
+from coachbox.conversation.service import Followup, Resources, TurnOutcome, _apply, content_variables, run_event
 from coachbox.conversation.state import State
 from coachbox.learning.timeparse import local_date
 from coachbox.payments.access import Access, Entitlement
 from coachbox.payments.plans import plans_for
 from coachbox.payments.subscriptions import _courses, payment_methods, phone_region
 from coachbox.schedule.review import due_reviews
+from coachbox.store.progress import held_lessons
 from coachbox.store import proactive as q
 
 log = logging.getLogger("coachbox.conversation")
@@ -127,6 +128,8 @@ def decide_batch(conn: sqlite3.Connection, resources: Resources, learner_ids: li
     for learner_id, review in due_reviews(conn, {i: rows[i]["timezone"] for i in ids}, now,
                                           settings.schedule.review_per_day).items():
         learners[learner_id] = replace(learners[learner_id], review=review)
+    for learner_id, held in held_lessons(conn, ids).items():  # a lesson held for a reply to an older nudge
+        learners[learner_id] = replace(learners[learner_id], held=held)
     for learner_id in ids:
         learner = learners[learner_id]
         batch.rows[learner_id], batch.languages[learner_id] = rows[learner_id], learner.language
@@ -161,7 +164,7 @@ def write_batch(conn: sqlite3.Connection, cache: Any, resources: Resources, batc
         stale = [i for i in wanted if fresh.get(i) != batch.seen.get(i)]
         if stale:
             batch = batch.merged(decide_batch(conn, resources, stale, batch.event, now))
-    kind, template = "daily_lesson", TEMPLATE_FOR[DeliverDailyLesson]
+    kind = "daily_lesson"
     ids = [i for i in wanted if i in batch.keys]
     if ids:
         q.count_turns(conn, ids)
@@ -181,7 +184,7 @@ def write_batch(conn: sqlite3.Connection, cache: Any, resources: Resources, batc
                                            language=batch.languages[learner_id], erased_files=[])
         for index, reply in enumerate(decision.replies):
             drafts.append((learner_id, row["channel"], row["channel_key"], reply, f"{turn_key}:out:{index}", index,
-                           template if index == 0 else None))
+                           reply.template))
     q.record_deliveries(conn, deliveries, now)
     q.schedule_many(conn, quizzes, now)
 
@@ -194,10 +197,12 @@ def write_batch(conn: sqlite3.Connection, cache: Any, resources: Resources, batc
             continue
         firsts.append((learner_id, key))
         media = json.dumps([reply.media] if reply.media else [])
+        variables = content_variables(reply)
+        variables = None if variables is None else json.dumps(variables)
         for part_no, body in enumerate(split_body(reply.text)):
             first = part_no == 0
             rows_out.append((learner_id, channel, address, body, media if first else "[]", reply.kind,
-                             template_key if first else f"{reply.kind}.continued",
+                             template_key if first else f"{reply.kind}.continued", variables if first else None,
                              key if first else f"{key}#{part_no}", index))
     new_ids = q.enqueue_many(conn, rows_out, now) if rows_out else {}
     sent: dict[int, list[int]] = {}

@@ -87,6 +87,24 @@ class FinishReview:
 
 
 @dataclass(frozen=True)
+class HoldLesson:
+    """Outside WhatsApp's 24-hour window the daily lesson (local date `key`) is held: a nudge goes out instead, and
+    the lesson is decided by the turn on the learner's reply (a pending (learner, 'held_lesson', key) row)."""
+
+    key: str
+    lesson_id: int
+
+
+@dataclass(frozen=True)
+class SettleHeldLesson:
+    """The lesson held on local date `key` is settled: done (released on the reply), skipped_unanswered (a later
+    day's lesson took its place) or cancelled (STOP, PAUSE, nothing left to send). A nudge not yet sent is dropped."""
+
+    key: str
+    status: str
+
+
+@dataclass(frozen=True)
 class CompleteLesson:
     lesson_id: int
     correct: int
@@ -143,4 +161,5 @@ class AskTutor:
 
 
 Effect = (UpdateLearner | Enroll | MoveToTranslation | RecordDelivery | StartQuiz | RecordAnswer | CompleteLesson | CompleteCourse
-          | StartReview | RecordReview | FinishReview | AwardBadge | ScheduleQuiz | OptOut | OptIn | EraseLearner | IssueCertificate | AskTutor)
+          | StartReview | RecordReview | FinishReview | HoldLesson | SettleHeldLesson
+          | AwardBadge | ScheduleQuiz | OptOut | OptIn | EraseLearner | IssueCertificate | AskTutor)

@@ -33,11 +33,36 @@ def handle(event: Event, state: State, learner: Learner, catalogue: Catalogue, t
     if isinstance(event, Message):
         _on_message(turn, event)
     elif isinstance(event, DeliverDailyLesson):
-        if not review.daily(turn):  # due review questions first: the lesson follows the review
-            lessons.daily(turn)
+        _daily(turn)
     elif isinstance(event, QuizFollowUp):
         quiz.follow_up(turn, event.lesson_id)
     return Decision(turn.state, tuple(turn.replies), tuple(turn.effects))
+
+
+def _daily(turn: Turn) -> None:
+    """The scheduler's daily event: outside the window a nudge holds the day's lesson (and review) for the
+    learner's reply; inside it, due review questions first (the lesson follows the review), else the lesson."""
+    stale = review.close_stale(turn)
+    if lessons.hold(turn):
+        return
+    lessons.settle_held(turn, "skipped_unanswered")  # an older day's held lesson: today's takes its place
+    if stale or not review.daily(turn):
+        lessons.daily(turn)
+
+
+# Flows the learner entered by a command after a nudge (a proactive turn's state is rebuilt, never one of these):
+# their answers are for the question on screen, and the held lesson waits until it is answered.
+_SIDE_FLOWS = frozenset({"choose_course", "choose_language", "set_time", "confirm_delete", *payment_chat.FLOWS})
+
+
+def _release_held(turn: Turn) -> bool:
+    """The learner answered a nudge: the held lesson now, in this turn, as the daily event would have sent it
+    (a due review first). Their words were "send it": no other reply. False when there is nothing to send."""
+    if lessons.hold_released(turn):
+        if not review.daily(turn):
+            lessons.daily(turn, greeting="lesson.held_greeting")
+        return True
+    return False
 
 
 def _on_message(turn: Turn, message: Message) -> None:
@@ -63,6 +88,9 @@ def _on_message(turn: Turn, message: Message) -> None:
         return
     if turn.learner.opted_out:
         turn.say("account.opted_out_reminder")
+        return
+    if turn.learner.held is not None and flow not in _SIDE_FLOWS and flow not in ONBOARDING \
+            and _release_held(turn):
         return
     if flow in ONBOARDING:
         onboarding.step(turn, said)
@@ -102,6 +130,8 @@ def _is_yes(turn: Turn, said: str) -> bool:
 def _leave_side_flow(turn: Turn, said: str, message: Message) -> None:
     """Not an answer to the side question: go back to where the learner was and treat it as a new message."""
     turn.state = with_flow(turn.state, turn.state.return_flow, options=())
+    if turn.learner.held is not None and _release_held(turn):
+        return
     if turn.state.flow == "quiz":
         quiz.answer(turn, said)
     elif turn.state.flow == "review":
@@ -127,11 +157,14 @@ def _run_command(turn: Turn, command: commands.Command) -> None:
         reports.help_menu(turn)
     elif name == "stop":
         account.stop(turn)
+        lessons.settle_held(turn, "cancelled")  # nothing is sent after STOP, not even the held lesson
     elif name == "start":
         account.start(turn)
     elif name == "next":
         if in_review:
             review.skip(turn)  # the held lesson now; the rest of the review waits, with no wrong mark
+        elif turn.learner.held is not None and _release_held(turn):
+            pass  # a lesson now: the one held by the nudge (no NEXT of the daily cap used)
         else:
             lessons.next_now(turn)
         return
@@ -158,6 +191,7 @@ def _run_command(turn: Turn, command: commands.Command) -> None:
         return
     elif name == "pause":
         account.pause(turn)
+        lessons.settle_held(turn, "cancelled")
     elif name == "resume":
         account.resume(turn)
     elif name == "mydata":
@@ -181,6 +215,8 @@ def _run_command(turn: Turn, command: commands.Command) -> None:
         pass
     elif onboarding_now:
         onboarding.reprompt(turn)
+    elif turn.learner.held is not None:
+        turn.append("lesson.held_waiting")  # the command answered; the lesson still waits for a word from them
     elif in_quiz:
         quiz.reprompt(turn)
     elif in_review:

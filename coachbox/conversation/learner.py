@@ -70,6 +70,7 @@ class Learner:
     access: Any = None  # coachbox.payments.access.Access: live subscriptions and plans (the service loads it)
     last_inbound_at: str | None = None  # ISO-8601: the learner's last message (WhatsApp's 24-hour window)
     review: Review = field(default_factory=Review)
+    held: str | None = None  # local date of a daily lesson held for the learner's reply (outside the 24-hour window)
 
     def enrollment(self, course_id: int | None) -> Enrollment | None:
         return next((e for e in self.enrollments if e.course_id == course_id), None)

@@ -9,10 +9,12 @@ from functools import lru_cache
 from coachbox.content.markup import MESSAGE_LIMIT, lesson_text, split_message
 from coachbox.content.model import Course, Lesson
 from coachbox.conversation import quiz
-from coachbox.conversation.effects import Enroll, MoveToTranslation, RecordDelivery, ScheduleQuiz
+from coachbox.conversation.effects import (
+    Enroll, HoldLesson, MoveToTranslation, RecordDelivery, ScheduleQuiz, SettleHeldLesson,
+)
 from coachbox.conversation.learner import Enrollment, Learner
 from coachbox.conversation.state import with_flow
-from coachbox.conversation.turn import Turn
+from coachbox.conversation.turn import Reply, Turn
 from coachbox.learning.grading import normalise, damerau_levenshtein
 from coachbox.learning.progress import course_progress, may_access
 from coachbox.payments.chat import paywall
@@ -102,28 +104,66 @@ def next_now(turn: Turn) -> None:
         turn.update(next_taken_date=today, next_taken_count=taken + 1)
 
 
-def daily(turn: Turn) -> None:
-    """The scheduler's daily lesson: only for active learners who have not opted out."""
+def daily(turn: Turn, *, greeting: str = "lesson.daily_greeting") -> bool:
+    """The daily lesson (greeting, lesson and quiz invitation in one message), for active learners who have not
+    opted out; False when there is nothing to send. The window is hold()'s business: here it is open."""
+    course, lesson = _daily_lesson(turn)
+    if lesson is None:
+        return False
+    deliver(turn, course, lesson, kind="daily_lesson", key=turn.today, greeting=turn.t(greeting), fold_invite=True)
+    return True
+
+
+def hold(turn: Turn) -> bool:
+    """The daily event when WhatsApp's window will not stay open: hold the lesson and send one nudge instead
+    (the lesson_nudge template outside the window: "your lesson is ready, reply to get it"). True when held.
+
+    Nothing of the lesson is written now: the turn on the learner's reply decides it (release), as the daily
+    event would have, so it is never sent twice, never lost in a waiting row, and never stale."""
+    course, lesson = _daily_lesson(turn)
+    if lesson is None or window_open_at(turn.learner, turn.now + FOLD_MARGIN):
+        return False
+    held = turn.learner.held
+    if held is not None and held != turn.today:
+        turn.do(SettleHeldLesson(held, "skipped_unanswered"))  # never two lessons at once when they reply
+    turn.do(HoldLesson(turn.today, lesson.id))
+    turn.learner = replace(turn.learner, held=turn.today)
+    name = turn.learner.first_name
+    turn.replies.append(Reply(turn.t("lesson.nudge", lesson=lesson.title), kind="nudge", template=NUDGE_TEMPLATE,
+                              variables=(name, lesson.title)))
+    return True
+
+
+def settle_held(turn: Turn, status: str) -> None:
+    """The held lesson, if any, is over: done (released), skipped_unanswered or cancelled."""
+    if turn.learner.held is not None:
+        turn.do(SettleHeldLesson(turn.learner.held, status))
+        turn.learner = replace(turn.learner, held=None)
+
+
+def hold_released(turn: Turn) -> bool:
+    """The learner replied to a nudge: settle the held lesson as done (True), or cancelled when there is no longer
+    a lesson to send (paused, course finished, access ended: False, and the message is handled as usual)."""
+    _, lesson = _daily_lesson(turn)
+    settle_held(turn, "done" if lesson is not None else "cancelled")
+    return lesson is not None
+
+
+def _daily_lesson(turn: Turn) -> tuple[Course | None, Lesson | None]:
     learner = turn.learner
     if learner.opted_out or learner.status != "active":
-        return
+        return None, None
     course = turn.course
     lesson = upcoming(turn, course)
     if course is None or lesson is None or not may_access(learner, course):
-        return
-    if window_open_at(learner, turn.now + FOLD_MARGIN):
-        deliver(turn, course, lesson, kind="daily_lesson", key=turn.today, greeting=turn.t("lesson.daily_greeting"),
-                fold_invite=True)
-    else:
-        # Its own message: outside the window the sender sends the first row as the lesson_nudge template
-        # ("your lesson is ready, reply to get it") and the lesson rows wait for the learner's reply.
-        turn.say("lesson.daily_greeting", kind="lesson")
-        deliver(turn, course, lesson, kind="daily_lesson", key=turn.today, fold_invite=True)
+        return None, None
+    return course, lesson
 
 
+NUDGE_TEMPLATE = "lesson_nudge"  # [twilio.templates] key; ContentVariables {"1": first name, "2": lesson title}
 # WhatsApp takes free-form messages only within 24 hours of the learner's last message. The daily lesson's
 # rows are sent later than they are written (a 100,000-learner fan-out drains in ~21 minutes at 80 messages/s),
-# so the greeting is folded into the lesson only when the window is still open well after now.
+# so the lesson goes out only when the window is still open well after now; otherwise it is held (hold()).
 WINDOW = timedelta(hours=24)
 FOLD_MARGIN = timedelta(hours=2)
 

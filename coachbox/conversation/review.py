@@ -25,16 +25,22 @@ RIGHT_AFTER_REPROMPT = 3
 WRONG = 1
 
 
-def daily(turn: Turn) -> bool:
-    """The daily lesson's turn: with questions due, ask the first one and hold the lesson until the review is
-    over (True); False: the lesson goes out as usual."""
-    learner = turn.learner
-    stale = learner.review.open_since
-    if stale is not None and stale != turn.today:
-        # Yesterday's review was never answered: it holds one lesson, never a second day's. The questions stay due.
-        turn.do(FinishReview(stale))
-        turn.learner = replace(learner, review=replace(learner.review, open_since=None, asked=0))
+def close_stale(turn: Turn) -> bool:
+    """At the next day's lesson time: a review left unanswered holds one lesson only, never a second day's. It is
+    closed (its questions stay due: asked again another day); True when there was one."""
+    stale = turn.learner.review.open_since
+    if stale is None or stale == turn.today:
         return False
+    turn.do(FinishReview(stale))
+    turn.learner = replace(turn.learner, review=replace(turn.learner.review, open_since=None, asked=0))
+    return True
+
+
+def daily(turn: Turn) -> bool:
+    """The daily lesson's turn (or the reply that releases a held one): with questions due, ask the first one and
+    hold the lesson until the review is over (True); False: the lesson goes out as usual. The window is open
+    here: outside it the daily event holds the whole day (lessons.hold) until the learner replies."""
+    learner = turn.learner
     due = _due(turn)
     course = turn.course
     lesson = lessons.upcoming(turn, course)
@@ -44,14 +50,7 @@ def daily(turn: Turn) -> bool:
     turn.do(StartReview(turn.today))
     turn.learner = replace(learner, review=replace(learner.review, open_since=turn.today, asked=0))
     turn.state = with_flow(turn.state, "review", options=())
-    intro = turn.t("review.intro")
-    if lessons.window_open_at(learner, turn.now + lessons.FOLD_MARGIN):
-        turn.send(f"{turn.t('review.daily_greeting')}\n\n{intro}", kind="review")
-    else:
-        # Outside the window the sender sends the first row as the lesson_nudge template ("reply to get it"):
-        # the greeting is that row, and the question waits for the learner's reply.
-        turn.say("review.daily_greeting", kind="review")
-        turn.send(intro, kind="review")
+    turn.send(f"{turn.t('review.daily_greeting')}\n\n{turn.t('review.intro')}", kind="review")
     _ask(turn, due[0], append=True)
     return True
 

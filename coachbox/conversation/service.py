@@ -30,8 +30,9 @@ from coachbox.store.messages import OutboxDraft, enqueue_outbound, inbound_key, 
 
 log = logging.getLogger("coachbox.conversation")
 
-# Proactive messages may fall outside WhatsApp's 24-hour window: the sender then uses these templates.
-TEMPLATE_FOR = {DeliverDailyLesson: "lesson_nudge", QuizFollowUp: "reminder"}
+# Proactive messages may fall outside WhatsApp's 24-hour window: the sender then uses these templates. (The daily
+# lesson is never sent outside it: the engine holds it and its nudge reply carries the lesson_nudge template.)
+TEMPLATE_FOR = {QuizFollowUp: "reminder"}
 
 
 @dataclass(frozen=True)
@@ -294,13 +295,19 @@ def _write_replies(conn: sqlite3.Connection, learner_id: int, replies: tuple[Rep
     for index, reply in enumerate(replies):
         draft = OutboxDraft(body=reply.text, kind=reply.kind, idempotency_key=f"{key}:out:{index}",
                             media=(reply.media,) if reply.media else (),
-                            template_key=template if index == 0 else None)
+                            template_key=reply.template or (template if index == 0 else None),
+                            content_variables=content_variables(reply))
         draft = with_buttons(draft, reply.options, channel=channel, templates=templates)  # WhatsApp buttons
         message_id = enqueue_outbound(conn, learner_id=learner_id, channel=channel, address=address, draft=draft,
                                       now=now, sequence=index)
         if message_id:
             ids.append(message_id)
     return ids
+
+
+def content_variables(reply: Reply) -> dict | None:
+    """A reply's template variables as Twilio's ContentVariables ({"1": …, "2": …})."""
+    return {str(n): value for n, value in enumerate(reply.variables, start=1)} if reply.variables else None
 
 
 def _apply(conn: sqlite3.Connection, cache: Any, learner_id: int, decision: Decision, now: datetime, *,
@@ -330,6 +337,10 @@ def _apply(conn: sqlite3.Connection, cache: Any, learner_id: int, decision: Deci
             reviews.record_review(conn, learner_id, effect.question_id, effect.quality, now)
         elif isinstance(effect, fx.FinishReview):
             reviews.finish_review(conn, learner_id, effect.key)
+        elif isinstance(effect, fx.HoldLesson):
+            progress.hold_lesson(conn, learner_id, key=effect.key, lesson_id=effect.lesson_id, now=now)
+        elif isinstance(effect, fx.SettleHeldLesson):
+            progress.settle_held_lesson(conn, learner_id, key=effect.key, status=effect.status, now=now)
         elif isinstance(effect, fx.CompleteLesson):
             progress.complete_lesson(conn, learner_id, lesson_id=effect.lesson_id, correct=effect.correct,
                                      total=effect.total, passed=effect.passed, local_date=effect.local_date, now=now)

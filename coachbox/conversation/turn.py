@@ -36,6 +36,8 @@ class Reply:
     kind: str = "reply"
     media: str | None = None  # path under data/, e.g. "media/mobile-money-safety/pin.jpg"
     options: tuple[str, ...] = ()
+    template: str | None = None  # [twilio.templates] key for outside the 24-hour window (the lesson_nudge)
+    variables: tuple[str, ...] = ()  # that template's ContentVariables "1", "2", … in order
 
 
 _STREAK_FIELDS = {"streak": "current", "best_streak": "best", "streak_freezes": "freezes",

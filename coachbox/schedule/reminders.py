@@ -60,12 +60,16 @@ def reminder_text(coach: Coach, row: sqlite3.Row, today: date) -> tuple[str, dic
 
 
 def _missed(conn: sqlite3.Connection, tz: str, today: str) -> list[sqlite3.Row]:
-    """Learners in this zone whose daily lesson today is not completed and who got no reminder today."""
+    """Learners in this zone whose daily lesson today is not completed (or still held for their reply to the
+    nudge: it names the lesson waiting) and who got no reminder today."""
     return conn.execute(
         """SELECT l.id, l.name, l.profile_name, l.language, l.channel, l.channel_key, l.streak, l.best_streak,
                   l.streak_freezes, l.last_active_date, l.last_inbound_at, le.title, le.minutes
-           FROM deliveries d JOIN learners l ON l.id = d.learner_id JOIN lessons le ON le.id = d.lesson_id
-           LEFT JOIN progress p ON p.learner_id = d.learner_id AND p.lesson_id = d.lesson_id
+           FROM deliveries d JOIN learners l ON l.id = d.learner_id
+           LEFT JOIN deliveries h ON h.learner_id = d.learner_id AND h.kind = 'held_lesson' AND h.key = d.key
+                AND h.status = 'pending'
+           JOIN lessons le ON le.id = COALESCE(d.lesson_id, h.lesson_id)
+           LEFT JOIN progress p ON p.learner_id = d.learner_id AND p.lesson_id = le.id
            WHERE d.kind = 'daily_lesson' AND d.key = ? AND d.status = 'done' AND l.timezone = ?
              AND l.status = 'active' AND l.opted_out = 0 AND p.completed_at IS NULL
              AND NOT EXISTS (SELECT 1 FROM deliveries r WHERE r.learner_id = l.id AND r.kind = 'reminder'

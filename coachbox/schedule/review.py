@@ -11,6 +11,7 @@ from datetime import datetime, time, timedelta
 
 from coachbox.conversation.learner import Review
 from coachbox.schedule import timing
+from coachbox.store import progress
 from coachbox.store import schedule as q
 from coachbox.store import transaction
 
@@ -129,8 +130,8 @@ def due_reviews(conn: sqlite3.Connection, zones: dict[int, str], now: datetime, 
                 only_open: bool = False) -> dict[int, Review]:
     """What the engine needs about review for these learners (id → time zone), for those with anything: the
     questions due by the end of their local day (at most `limit` per review, counting those already answered in
-    an open one) and the open review, if any. only_open: just learners in the middle of a review (a message
-    turn; only the daily lesson starts one)."""
+    an open one) and the open review, if any. only_open: just learners in the middle of a review, or with a daily
+    lesson held for their reply (a message turn: only the daily lesson, or the reply that releases it, starts one)."""
     if limit <= 0 or not zones:
         return {}
     ids = json.dumps(list(zones))
@@ -139,8 +140,11 @@ def due_reviews(conn: sqlite3.Connection, zones: dict[int, str], now: datetime, 
            AND kind = ? AND status = 'pending'""", (ids, KIND))}
     # Most learners have nothing to review: one query finds who might (an item due in the next two days, the
     # latest local day anywhere), and only those are looked at closer.
-    candidates = set(opened) if only_open else set(opened) | q.with_review_due(conn, list(zones),
-                                                                               before=now + timedelta(days=2))
+    if only_open:
+        held = progress.held_lessons(conn, list(zones))
+        candidates = set(opened) | (q.with_review_due(conn, list(held), before=now + timedelta(days=2)) if held else set())
+    else:
+        candidates = set(opened) | q.with_review_due(conn, list(zones), before=now + timedelta(days=2))
     found = {}
     for learner_id in candidates:
         key, started = opened.get(learner_id, (None, None))

@@ -12,6 +12,7 @@ from coachbox.conversation.learner import Enrollment, LeaderRow, Learner, OpenLe
 from coachbox.learning.progress import LessonResult
 from coachbox.learning.streaks import Streak
 from coachbox.learning.timeparse import local_week_start
+from coachbox.store import progress
 
 
 def find_by_key(conn: sqlite3.Connection, channel_key: str) -> sqlite3.Row | None:
@@ -98,7 +99,7 @@ def snapshot(conn: sqlite3.Connection, learner_id: int, *, leaderboard: bool = F
         next_taken_date=row["next_taken_date"], next_taken_count=row["next_taken_count"], enrollments=enrollments,
         results=results, badges=badges, last_lesson_id=last["lesson_id"] if last else None, open_lesson=open_lesson,
         message_count=count, created_at=row["created_at"], rank=rank, cohort=row["cohort"],
-        last_inbound_at=row["last_inbound_at"],
+        last_inbound_at=row["last_inbound_at"], held=progress.held_lessons(conn, [learner_id]).get(learner_id),
     )
 
 

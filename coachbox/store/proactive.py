@@ -130,15 +130,16 @@ def existing_keys(conn: sqlite3.Connection, keys: list[str]) -> set[str]:
 
 
 def enqueue_many(conn: sqlite3.Connection, rows: list[tuple], now: datetime) -> dict[str, int]:
-    """Outbox rows (learner, channel, address, body, media JSON, kind, template key, idempotency key, sequence)
-    as store.messages.enqueue_outbound() writes them, in one executemany; returns the new ids by key."""
+    """Outbox rows (learner, channel, address, body, media JSON, kind, template key, ContentVariables JSON,
+    idempotency key, sequence) as store.messages.enqueue_outbound() writes them, in one executemany; returns the
+    new ids by key."""
     stamp = now.isoformat()
     conn.executemany(
         """INSERT INTO messages (learner_id, direction, channel, address, body, media, kind, template_key,
                                  content_variables, idempotency_key, status, next_attempt_at, sequence,
                                  created_at, updated_at)
-           VALUES (?, 'out', ?, ?, ?, ?, ?, ?, NULL, ?, 'queued', ?, ?, ?, ?)
+           VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)
            ON CONFLICT (idempotency_key) DO NOTHING""",
-        [(*r[:8], stamp, r[8], stamp, stamp) for r in rows])
+        [(*r[:9], stamp, r[9], stamp, stamp) for r in rows])
     return {r[1]: r[0] for r in conn.execute(
-        f"SELECT id, idempotency_key FROM messages WHERE idempotency_key IN {_IDS}", (json.dumps([r[7] for r in rows]),))}
+        f"SELECT id, idempotency_key FROM messages WHERE idempotency_key IN {_IDS}", (json.dumps([r[8] for r in rows]),))}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime
 
@@ -150,3 +151,35 @@ def request(conn: sqlite3.Connection, learner_id: int, *, kind: str, key: str, n
            VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT (learner_id, kind, key) DO NOTHING""",
         (learner_id, kind, key, stamp, stamp),
     )
+
+
+HELD = "held_lesson"  # deliveries kind: a daily lesson held for the learner's reply (outside the 24-hour window)
+
+
+def hold_lesson(conn: sqlite3.Connection, learner_id: int, *, key: str, lesson_id: int, now: datetime) -> None:
+    """The daily lesson of local date `key` waits for the learner's reply (conversation.lessons.hold)."""
+    stamp = now.isoformat()
+    conn.execute(
+        """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
+           VALUES (?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (learner_id, kind, key) DO NOTHING""",
+        (learner_id, HELD, key, lesson_id, stamp, stamp),
+    )
+
+
+def settle_held_lesson(conn: sqlite3.Connection, learner_id: int, *, key: str, status: str, now: datetime) -> None:
+    """done | skipped_unanswered | cancelled. A nudge still unsent (queued behind a fan-out, or waiting for want of
+    a template) is cancelled with it: it would only ask for a lesson that was sent, replaced or called off."""
+    conn.execute("UPDATE deliveries SET status = ? WHERE learner_id = ? AND kind = ? AND key = ? AND status = 'pending'",
+                 (status, learner_id, HELD, key))
+    conn.execute(
+        """UPDATE messages SET status = 'cancelled', error_message = ?, updated_at = ?
+           WHERE learner_id = ? AND direction = 'out' AND kind = 'nudge' AND status IN ('queued', 'retry', 'waiting')""",
+        (f"not needed any more: the held lesson was {status.replace('_', ' ')}", now.isoformat(), learner_id),
+    )
+
+
+def held_lessons(conn: sqlite3.Connection, ids: list[int]) -> dict[int, str]:
+    """Learner → local date of their held lesson (the newest, should there ever be two), for those with one."""
+    return {r[0]: r[1] for r in conn.execute(
+        """SELECT learner_id, MAX(key) FROM deliveries WHERE learner_id IN (SELECT value FROM json_each(?))
+           AND kind = ? AND status = 'pending' GROUP BY learner_id""", (json.dumps(ids), HELD))}

@@ -69,6 +69,17 @@ async def test_it_shows_the_transcript_with_twilio_error_meanings(app, client, c
     assert "Send a message" not in page.text  # viewers look only
 
 
+async def test_it_says_why_a_nudge_waits_without_a_template(app, client, cast, conn):
+    learner_id = add_learner(conn)
+    add_message(conn, learner_id, "Your lesson is ready", direction="out", status="waiting")
+    conn.execute("UPDATE messages SET kind = 'nudge', error_message = ? WHERE learner_id = ?",
+                 ("waiting for the learner to write (no template configured: outside the 24-hour window and no "
+                  "[twilio.templates] entry for 'lesson_nudge')", learner_id))
+    await signed_in(client, "charlie@school.test")
+    _, page = await client.get(f"/admin/learners/{learner_id}")
+    assert "waiting for the learner to write (no template configured" in page.text
+
+
 async def test_it_queues_a_message_in_the_outbox_and_explains_the_window(app, client, cast, conn, clock):
     learner_id = add_learner(conn, last_inbound_at="2026-03-02T01:00:00+00:00")
     token = await signed_in(client, "bob@school.test")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime, timedelta
 
@@ -119,15 +120,18 @@ def test_it_gives_what_run_event_gives_learner_for_learner(world):
     assert _state(batched) == _state(one_by_one)
     assert len(cache_b) == 0  # no session written: the next turn rebuilds it
 
-    # What the learners received: one folded message when the window stays open, the greeting apart otherwise.
-    rows = {i: batched.execute("SELECT body, kind, template_key FROM messages WHERE learner_id = ? ORDER BY id",
-                               (i,)).fetchall() for i in ids}
+    # What the learners received: one folded message when the window stays open; otherwise only the nudge (the
+    # lesson_nudge template with their name and the lesson title), the lesson held for their reply.
+    rows = {i: batched.execute("SELECT body, kind, template_key, content_variables FROM messages WHERE learner_id = ? "
+                               "ORDER BY id", (i,)).fetchall() for i in ids}
     assert [r["kind"] for r in rows[ids[0]]] == ["lesson"]
     body = rows[ids[0]][0]["body"]
     assert body.startswith("☀️ Good day, Learner1!") and "Lesson 1 of" in body and "Reply *QUIZ*" in body
-    assert rows[ids[0]][0]["template_key"] == "lesson_nudge"
-    assert [r["kind"] for r in rows[ids[1]]] == ["lesson", "lesson"]
-    assert rows[ids[1]][0]["template_key"] == "lesson_nudge" and "Lesson 1 of" in rows[ids[1]][1]["body"]
+    assert rows[ids[0]][0]["template_key"] is None
+    assert [r["kind"] for r in rows[ids[1]]] == ["nudge"]
+    nudge = rows[ids[1]][0]
+    assert nudge["template_key"] == "lesson_nudge" and "is ready" in nudge["body"]
+    assert json.loads(nudge["content_variables"])["1"] == "Learner2"
     assert all(rows[i] == [] for i in (ids[3], ids[4], ids[5], ids[6], ids[10], ids[11]))
     assert rows[ids[7]] and rows[ids[8]] and rows[ids[9]] and rows[ids[12]]
 

@@ -19,10 +19,11 @@ GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 SCRIPT = {
     "en": {"yes": "yes", "language": "1", "quiz": "quiz", "progress": "progress", "stop": "stop", "start": "start",
            "certificate": "certificate", "unclear": "maybe", "true": "true", "false": "false", "greeting": "hi",
-           "ask": "ask is Airtel Money safe too?", "next": "next", "thanks": "thank you!"},
+           "ask": "ask is Airtel Money safe too?", "next": "next", "thanks": "thank you!", "ok": "ok"},
     "sw": {"yes": "ndiyo", "language": "2", "quiz": "jaribio", "progress": "maendeleo", "stop": "acha", "start": "anza",
            "certificate": "cheti", "unclear": "sijui", "true": "kweli", "false": "si kweli", "greeting": "habari",
-           "ask": "uliza je Airtel Money ni salama pia?", "next": "endelea", "thanks": "asante sana"},
+           "ask": "uliza je Airtel Money ni salama pia?", "next": "endelea", "thanks": "asante sana",
+           "ok": "sawa"},
 }
 
 
@@ -71,6 +72,11 @@ def walkthrough(driver: Driver, language: str) -> str:
             clock.set(clock.now().astimezone(ZoneInfo("Africa/Nairobi")).replace(hour=7, minute=0)
                       .__add__(__import__("datetime").timedelta(days=1)))
             walk.event(DeliverDailyLesson(), "daily lesson time")
+            if _held(driver):  # outside the 24-hour window: only the nudge; the learner's reply brings the lesson
+                clock.advance(minutes=10)
+                if number == 2:
+                    walk.say(words["progress"])  # a command answers, and the lesson still waits
+                walk.say(words["ok"])
             # Questions got wrong before come back first (spaced repetition); the first ever is missed again.
             for review_index, question in enumerate(_due_reviews(driver)):
                 walk.say(walk.answer(question, right=number != 4 or review_index != 0))
@@ -97,6 +103,11 @@ def walkthrough(driver: Driver, language: str) -> str:
     walk.say(words["progress"])
     walk.say(words["certificate"])
     return "\n".join(walk.lines).rstrip() + "\n"
+
+
+def _held(driver: Driver) -> bool:
+    return driver.conn.execute("SELECT 1 FROM deliveries WHERE learner_id = ? AND kind = 'held_lesson' "
+                               "AND status = 'pending'", (driver.learner_id,)).fetchone() is not None
 
 
 def _due_reviews(driver: Driver):

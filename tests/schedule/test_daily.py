@@ -33,7 +33,7 @@ def sent_at(box, learner_id):
     ("America/New_York", "2026-03-02T12:00"),  # UTC-5 in winter
 ])
 def test_it_sends_the_lesson_at_seven_local_time_in_each_zone(box, tz, utc):
-    learner = box.learner(tz, "07:00")
+    learner = box.learner(tz, "07:00", last_inbound_at="2026-03-02T00:00:00+00:00")  # their window open all day
     clock = FakeClock("2026-03-01T18:00:00+00:00")
     run_until(box, clock, "2026-03-02T18:00:00+00:00", step_minutes=1)
     assert box.lessons_sent(learner) == ["2026-03-02"]

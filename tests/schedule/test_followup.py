@@ -42,8 +42,8 @@ def test_it_cancels_the_follow_up_when_the_learner_started_the_quiz(box):
 
 
 def test_it_skips_a_follow_up_that_falls_in_quiet_hours_or_after_a_pause(box):
-    evening = box.learner("Africa/Lagos", "20:45")   # quiz would come at 21:15 Lagos
-    paused = box.learner("Africa/Lagos", "20:45")
+    evening = box.learner("Africa/Lagos", "20:45", last_inbound_at="2026-03-02T12:00:00+00:00")  # quiz at 21:15
+    paused = box.learner("Africa/Lagos", "20:45", last_inbound_at="2026-03-02T12:00:00+00:00")
     clock = FakeClock("2026-03-02T19:45:30+00:00")
     run_daily_lessons(box.conn, box.coach, clock.now())
     box.conn.execute("UPDATE learners SET status = 'paused' WHERE id = ?", (paused,))

@@ -26,8 +26,12 @@ def test_it_schedules_with_sm2():
     assert WRONG < 3 <= RIGHT_AFTER_REPROMPT < RIGHT_FIRST_TRY  # a pass after a re-prompt is a weaker recall
 
 
-def _morning(box, clock, day):
-    clock.set(f"2026-03-{day:02d}T04:00:30+00:00")  # 07:00 Nairobi
+def _morning(box, clock, day, *, window=True):
+    """07:00 Nairobi. window: the learners wrote at 06:00, so their WhatsApp window stays open (these tests are
+    about the review; outside the window the day waits for a reply to the nudge: the last tests)."""
+    clock.set(f"2026-03-{day:02d}T04:00:30+00:00")
+    if window:
+        box.conn.execute("UPDATE learners SET last_inbound_at = ?", (f"2026-03-{day:02d}T03:00:00+00:00",))
     run_daily_lessons(box.conn, box.coach, clock.now())
 
 
@@ -207,20 +211,26 @@ def test_it_holds_one_lesson_at_most_for_an_unanswered_review(box):
         _morning(box, clock, day)
         kinds[day] = [r["kind"] for r in _today(box, learner, day)]
     # Ignored on the 3rd: the 4th brings lesson 2 as usual (the question stays due), the 5th asks again.
-    assert kinds == {3: ["review", "review"], 4: ["lesson", "lesson"], 5: ["review", "review"]}
+    assert kinds == {3: ["review"], 4: ["lesson"], 5: ["review"]}
     assert [r["status"] for r in box.deliveries(learner, "review")] == ["done", "pending"]
     assert _delivered(box, learner, 2) is not None and _delivered(box, learner, 3) is None
 
 
-def test_it_sends_the_greeting_first_outside_the_whatsapp_window(box):
+def test_it_starts_the_review_on_the_reply_to_the_nudge_outside_the_whatsapp_window(box):
     learner = box.learner(last_inbound_at="2026-03-01T12:00:00+00:00")
     clock = FakeClock("2026-03-02T00:00:00+00:00")
     _quiz_day_two(box, clock, learner, ["A", "false", "PIN"])
     box.conn.execute("UPDATE learners SET last_inbound_at = '2026-03-02T00:00:00+00:00' WHERE id = ?", (learner,))
-    _morning(box, clock, 3)
-    greeting, question = _today(box, learner, 3)
-    assert greeting["template_key"] == "lesson_nudge" and "Good day" in greeting["body"]
-    assert "*Review 1/1*" in question["body"] and question["template_key"] is None
+    _morning(box, clock, 3, window=False)
+    [nudge] = _today(box, learner, 3)  # the nudge only: neither the review nor the lesson is written yet
+    assert nudge["kind"] == "nudge" and nudge["template_key"] == "lesson_nudge"
+    assert not box.deliveries(learner, "review") and _delivered(box, learner, 2) is None
+    clock.advance(hours=3)
+    [asked] = box.say(learner, "ok", clock.now())  # the reply starts the review, as the daily turn would have
+    assert "Before today's lesson" in asked and "*Review 1/1*" in asked and "didn't catch" not in asked
+    replies = box.say(learner, "B", clock.now())
+    assert replies[0].startswith("✅ Correct!") and "Lesson 2 of 7" in replies[1]
+    assert [r["status"] for r in box.deliveries(learner, "held_lesson")] == ["done"]
 
 
 def test_it_starts_the_same_review_in_the_batched_fan_out_as_in_run_event(box):
@@ -233,8 +243,17 @@ def test_it_starts_the_same_review_in_the_batched_fan_out_as_in_run_event(box):
     with transaction(box.conn):
         single = box.coach.run_event(box.conn, one, DeliverDailyLesson(), now)
         batched = box.coach.run_events(box.conn, [other], DeliverDailyLesson(), now)[other]
-    assert len(single.outbox_ids) == len(batched.outbox_ids) == 2
+    assert len(single.outbox_ids) == len(batched.outbox_ids) == 1  # outside the window: the nudge, held the same
+    bodies = [[(r["body"], r["kind"], r["template_key"]) for r in box.outbox(i)] for i in (one, other)]
+    assert bodies[0] == bodies[1] and bodies[0][0][1:] == ("nudge", "lesson_nudge")
+    rows = [[tuple(r)[2:] for r in box.deliveries(i, "held_lesson")] for i in (one, other)]  # from kind on
+    assert rows[0] == rows[1] and rows[0][0][4] == "pending"
+    box.conn.execute("UPDATE learners SET last_inbound_at = ?", ("2026-03-04T03:00:00+00:00",))  # in the window
+    with transaction(box.conn):
+        single = box.coach.run_event(box.conn, one, DeliverDailyLesson(), now.replace(day=4))
+        batched = box.coach.run_events(box.conn, [other], DeliverDailyLesson(), now.replace(day=4))[other]
     bodies = [[(r["body"], r["kind"], r["template_key"]) for r in box.outbox(i)] for i in (one, other)]
     assert bodies[0] == bodies[1] and "*Review 1/2*" in bodies[0][-1][0]
-    rows = [[tuple(r)[2:] for r in box.deliveries(i, "review")] for i in (one, other)]  # from kind on
-    assert rows[0] == rows[1] and rows[0][0][4] == "pending"
+    rows = [[tuple(r)[2:] for r in box.deliveries(i, kind)] for i in (one, other) for kind in ("review", "held_lesson")]
+    assert rows[0] == rows[2] and rows[1] == rows[3] and rows[0][0][4] == "pending"
+    assert rows[1][0][4] == "skipped_unanswered"  # the 3rd's held lesson: the 4th's review took its place

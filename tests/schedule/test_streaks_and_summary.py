@@ -46,7 +46,7 @@ def test_it_sends_the_weekly_summary_on_sunday_just_before_the_lesson(box):
     clock = FakeClock("2026-03-02T12:00:30+00:00")  # Monday 07:00 New York
     run_daily_lessons(box.conn, box.coach, clock.now())
     clock.advance(minutes=5)
-    for text in ("quiz", "B", "false", "PIN"):
+    for text in ("ok", "quiz", "B", "false", "PIN"):  # "ok": her reply to the nudge brings Monday's lesson
         box.say(learner, text, clock.now())
     for day in range(3, 10):  # through Sunday 8 March (DST starts at 02:00) and Monday 9 March
         for at in ("10:30", "11:00", "12:00"):  # scans around 07:00 local, EST or EDT
