@@ -6,7 +6,7 @@ import contextlib
 import logging
 import sqlite3
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from coachbox import events
@@ -92,15 +92,25 @@ def resources(services: Any) -> Resources:
 
 
 async def handle_inbound(services: Any, inbound: Inbound) -> TurnOutcome:
-    """One learner message, start to finish, on the single writer thread; follow-up tasks after the commit."""
+    """One learner message, start to finish, on the single writer thread; follow-up tasks after the commit.
+
+    Turns that arrive while others run are group-committed (Database.group): one transaction, a SAVEPOINT
+    each, and this returns only once that transaction has committed."""
     res = resources(services)
-    now = services.clock.now()
+    turns = services.extras.get("inbound_turns")
+    if turns is None:
+        def turn(conn: sqlite3.Connection, item: tuple[Inbound, datetime]) -> TurnOutcome:
+            return _inbound_turn(conn, services.cache, res.settings, res.catalogue(conn), res.texts, item[0],
+                                 item[1], res.rules, own_transaction=False)
 
-    def run(conn: sqlite3.Connection) -> TurnOutcome:
-        return handle_inbound_sync(conn, services.cache, res.settings, res.catalogue(conn), res.texts, inbound, now,
-                                   rules=res.rules)
+        def erased(outcome: TurnOutcome) -> None:  # after the commit: a rolled-back DELETE keeps the files
+            if outcome.erased_files:
+                remove_files(res.settings, outcome.erased_files)
 
-    outcome = await services.db.run(run)
+        # One diskcache transaction per round too (the turn's own cache.transact nests into it).
+        turns = services.extras["inbound_turns"] = services.db.group(
+            turn, around=lambda conn: services.cache.transact(retry=True), after_commit=erased)
+    outcome = await turns((inbound, services.clock.now()))
     dispatch(services, outcome)
     if not outcome.duplicate and outcome.learner_id is not None:  # committed: wake open admin pages
         events.publish(services, f"learner:{outcome.learner_id}", "dashboard")
@@ -121,10 +131,12 @@ def handle_inbound_sync(conn: sqlite3.Connection, cache: Any, settings: Settings
 
 
 def _inbound_turn(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: Catalogue, texts: Texts,
-                  inbound: Inbound, now: datetime, rules: Rules, transcript_of: int | None = None) -> TurnOutcome:
+                  inbound: Inbound, now: datetime, rules: Rules, transcript_of: int | None = None, *,
+                  own_transaction: bool = True) -> TurnOutcome:
     # One diskcache transaction for the turn's rate-limit counters and session (each would be its own SQLite
     # commit otherwise); taken after the database's write lock, in the same order as the scheduler's turns.
-    with transaction(conn), cache.transact(retry=True):
+    # own_transaction=False: a group commit holds the transaction (and this turn's SAVEPOINT) already.
+    with transaction(conn) if own_transaction else contextlib.nullcontext(), cache.transact(retry=True):
         if conn.execute("SELECT 1 FROM messages WHERE idempotency_key = ?", (inbound_key(inbound),)).fetchone():
             return TurnOutcome(duplicate=True, learner_id=None, outbox_ids=[])
         if transcript_of is not None and not _settle_voice_note(conn, transcript_of):
@@ -271,9 +283,7 @@ def erase_learner(conn: sqlite3.Connection, cache: Any, learner_id: int, now: da
     # Without a confirming message to keep as a tombstone (the admin's erasure), '' matches no row: all go.
     files = learners.erase(conn, learner_id, now, keep_key="" if keep_key is None else keep_key)
     sessions.forget(cache, learner_id)
-    # The hour counter lives up to two hours: the previous window's may still be there.
-    for when in (now, now - timedelta(hours=1)):
-        ratelimit.forget(cache, learner_id, when)
+    ratelimit.forget(cache, learner_id, now)
     return files
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, ContextManager, TypeVar
 
 from coachbox.store import connect
+
+log = logging.getLogger("coachbox.store")
 
 T = TypeVar("T")
 
@@ -38,10 +41,12 @@ class Database:
         return Coalesced(self, fn)
 
     def group(self, fn: Callable[[sqlite3.Connection, Any], Any], *, max_items: int = 32, max_seconds: float = 0.002,
-              around: Callable[[sqlite3.Connection], ContextManager[Any]] | None = None) -> "GroupCommit":
+              around: Callable[[sqlite3.Connection], ContextManager[Any]] | None = None,
+              after_commit: Callable[[Any], None] | None = None) -> "GroupCommit":
         """An awaitable `(item) -> result` that runs `fn(conn, item)` in a SAVEPOINT of a transaction shared with
         whatever else queued meanwhile (group commit); every result is handed out only after the COMMIT."""
-        return GroupCommit(self, fn, max_items=max_items, max_seconds=max_seconds, around=around)
+        return GroupCommit(self, fn, max_items=max_items, max_seconds=max_seconds, around=around,
+                           after_commit=after_commit)
 
     def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """The same, from synchronous code (CLI, tests) that must not share the connection across threads."""
@@ -106,11 +111,14 @@ class GroupCommit:
 
     `fn` must not open or end the transaction itself. `around(conn)`, if given, is a context manager entered
     after BEGIN and left before COMMIT, once per round (e.g. one diskcache transaction for the whole round).
+    `after_commit(result)`, if given, runs on the writer thread for each item that committed, even when its
+    caller has gone away meanwhile (a client that disconnected does not cancel work that must follow a commit).
     """
 
     def __init__(self, db: Database, fn: Callable[[sqlite3.Connection, Any], Any], *, max_items: int,
-                 max_seconds: float, around: Callable[[sqlite3.Connection], ContextManager[Any]] | None) -> None:
-        self.db, self.fn, self.around = db, fn, around
+                 max_seconds: float, around: Callable[[sqlite3.Connection], ContextManager[Any]] | None,
+                 after_commit: Callable[[Any], None] | None = None) -> None:
+        self.db, self.fn, self.around, self.after_commit = db, fn, around, after_commit
         self.max_items, self.max_seconds = max_items, max_seconds
         self._pending: list[tuple[Any, asyncio.Future]] = []
         self._task: asyncio.Task | None = None
@@ -171,4 +179,11 @@ class GroupCommit:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        if self.after_commit is not None:
+            for ok, value in outcomes:
+                if ok:
+                    try:
+                        self.after_commit(value)
+                    except Exception:  # committed already: its caller still gets its result
+                        log.exception("after-commit step failed")
         return outcomes

@@ -124,3 +124,23 @@ async def test_it_shares_the_write_lock_with_other_connections(db):
         thread.join()
     assert len(results) == 100
     assert len([n for n in _names(db) if n.startswith("g")]) == 100
+
+
+async def test_it_runs_after_commit_steps_even_for_callers_that_went_away(db):
+    """A webhook whose client disconnected is cancelled; its turn commits, and what must follow still does."""
+    followed: list[str] = []
+    gate = threading.Event()
+
+    def slow_insert(conn, name):
+        gate.wait(5)
+        return _insert(conn, name)
+
+    group = db.group(slow_insert, after_commit=followed.append)
+    gone = asyncio.ensure_future(group("a"))
+    stays = asyncio.ensure_future(group("bad-one"))
+    await asyncio.sleep(0.01)
+    gone.cancel()
+    gate.set()
+    assert isinstance((await asyncio.gather(stays, return_exceptions=True))[0], ValueError)
+    assert gone.cancelled() and _names(db) == ["a"]
+    assert followed == ["A"]  # committed items only, including the one nobody waits for any more
