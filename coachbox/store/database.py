@@ -105,7 +105,8 @@ class GroupCommit:
     share them. Each item runs in its own SAVEPOINT: if `fn` raises, ROLLBACK TO undoes that item alone and its
     caller gets the exception, while the others go on. No caller hears anything before the COMMIT: if the
     COMMIT (or anything outside the savepoints) fails, the whole group is rolled back and every caller gets the
-    error, so nothing is acknowledged that was not committed. A round starts as soon as the first item arrives
+    error, so nothing is acknowledged that was not committed. (An error after which SQLite has already rolled
+    back the whole transaction, such as a full disk, ends up there too: ROLLBACK TO finds no savepoint.) A round starts as soon as the first item arrives
     (an idle box waits for nothing) and takes at most `max_items` or `max_seconds` of work, which bounds how long
     the write lock is held and how long the first turn of a round waits for the last.
 
