@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from coachbox.conversation import service as conversation
 from coachbox.conversation.events import DeliverDailyLesson
 from coachbox.tutor import personalise
@@ -19,7 +21,12 @@ def lessons(conn, slug="mobile-money-safety"):
 
 
 def daily_lesson(services, conn, learner):
-    """The scheduler's daily lesson for one learner; returns the lesson text sent and the turn's outcome."""
+    """The scheduler's daily lesson for one learner; returns the lesson text sent and the turn's outcome.
+
+    The learner wrote an hour ago: inside the 24-hour window the lesson itself goes out (outside it, a nudge).
+    """
+    written = (services.clock.now() - timedelta(hours=1)).isoformat()
+    conn.execute("UPDATE learners SET last_inbound_at = ? WHERE id = ?", (written, learner))
     res = conversation.resources(services)
     outcome = conversation.run_event(conn, services.cache, services.settings, res.catalogue(conn), res.texts, learner,
                                      DeliverDailyLesson(), services.clock.now())
