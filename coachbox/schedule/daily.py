@@ -98,8 +98,8 @@ def run_daily_lessons(conn: sqlite3.Connection, coach: Coach, now: datetime, *, 
         gap = time.monotonic() - unlocked_since
         if gap < PAUSE_SECONDS:
             time.sleep(PAUSE_SECONDS - gap)
-        started = time.monotonic()
         with transaction(conn):
+            started = time.monotonic()  # the hold, not the wait for the lock (a webhook turn's)
             q.set_next_lessons(conn, _write(conn, coach, rows, plan, decided, now, before, report))
         unlocked_since = time.monotonic()
         report.batches += 1
