@@ -31,7 +31,7 @@ from coachbox.payments.access import Access, Entitlement
 from coachbox.payments.plans import plans_for
 from coachbox.payments.subscriptions import _courses, payment_methods, phone_region
 from coachbox.schedule.review import due_reviews
-from coachbox.store.progress import held_lessons
+from coachbox.store.progress import held_lessons, prompts
 from coachbox.store import proactive as q
 
 log = logging.getLogger("coachbox.conversation")
@@ -130,6 +130,9 @@ def decide_batch(conn: sqlite3.Connection, resources: Resources, learner_ids: li
         learners[learner_id] = replace(learners[learner_id], review=review)
     for learner_id, held in held_lessons(conn, ids).items():  # a lesson held for a reply to an older nudge
         learners[learner_id] = replace(learners[learner_id], held=held)
+    # Nudges and reminders since they last wrote (the silent learner's back-off), for those with any.
+    for learner_id, got in prompts(conn, {i: (rows[i]["timezone"], rows[i]["last_inbound_at"]) for i in ids}).items():
+        learners[learner_id] = replace(learners[learner_id], prompts=got)
     for learner_id in ids:
         learner = learners[learner_id]
         batch.rows[learner_id], batch.languages[learner_id] = rows[learner_id], learner.language

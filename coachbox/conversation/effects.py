@@ -93,6 +93,7 @@ class HoldLesson:
 
     key: str
     lesson_id: int
+    nudge: bool = True  # False: the silent learner's back-off says no nudge today (the lesson waits all the same)
 
 
 @dataclass(frozen=True)

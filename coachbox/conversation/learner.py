@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from coachbox.learning.backoff import Prompts
 from coachbox.learning.progress import LessonResult
 from coachbox.learning.streaks import Streak
 
@@ -71,6 +72,7 @@ class Learner:
     last_inbound_at: str | None = None  # ISO-8601: the learner's last message (WhatsApp's 24-hour window)
     review: Review = field(default_factory=Review)
     held: str | None = None  # local date of a daily lesson held for the learner's reply (outside the 24-hour window)
+    prompts: Prompts = field(default_factory=Prompts)  # nudges and reminders since they last wrote (the back-off)
 
     def enrollment(self, course_id: int | None) -> Enrollment | None:
         return next((e for e in self.enrollments if e.course_id == course_id), None)

@@ -15,6 +15,7 @@ from coachbox.conversation.effects import (
 from coachbox.conversation.learner import Enrollment, Learner
 from coachbox.conversation.state import with_flow
 from coachbox.conversation.turn import Reply, Turn
+from coachbox.learning.backoff import may_prompt
 from coachbox.learning.grading import normalise, damerau_levenshtein
 from coachbox.learning.progress import course_progress, may_access
 from coachbox.payments.chat import paywall
@@ -116,7 +117,8 @@ def daily(turn: Turn, *, greeting: str = "lesson.daily_greeting") -> bool:
 
 def hold(turn: Turn) -> bool:
     """The daily event when WhatsApp's window will not stay open: hold the lesson and send one nudge instead
-    (the lesson_nudge template outside the window: "your lesson is ready, reply to get it"). True when held.
+    (the lesson_nudge template outside the window: "your lesson is ready, reply to get it"), or none when the
+    silent learner's back-off says not today (learning.backoff). True when held.
 
     Nothing of the lesson is written now: the turn on the learner's reply decides it (release), as the daily
     event would have, so it is never sent twice, never lost in a waiting row, and never stale."""
@@ -126,11 +128,15 @@ def hold(turn: Turn) -> bool:
     held = turn.learner.held
     if held is not None and held != turn.today:
         turn.do(SettleHeldLesson(held, "skipped_unanswered"))  # never two lessons at once when they reply
-    turn.do(HoldLesson(turn.today, lesson.id))
-    turn.learner = replace(turn.learner, held=turn.today)
-    name = turn.learner.first_name
-    turn.replies.append(Reply(turn.t("lesson.nudge", lesson=lesson.title), kind="nudge", template=NUDGE_TEMPLATE,
-                              variables=(name, lesson.title)))
+    # A learner who does not write back gets fewer nudges, then none (learning.backoff, shared with reminders):
+    # on the other days the lesson is held all the same, without a word, and their next message brings it.
+    rules, prompts = turn.rules, turn.learner.prompts
+    nudge = may_prompt(turn.today, prompts, daily_days=rules.prompt_daily_days, gaps=rules.prompt_gaps)
+    turn.do(HoldLesson(turn.today, lesson.id, nudge=nudge))
+    turn.learner = replace(turn.learner, held=turn.today, prompts=prompts.after(turn.today) if nudge else prompts)
+    if nudge:
+        turn.replies.append(Reply(turn.t("lesson.nudge", lesson=lesson.title), kind="nudge", template=NUDGE_TEMPLATE,
+                                  variables=(turn.learner.first_name, lesson.title)))
     return True
 
 

@@ -20,6 +20,7 @@ from coachbox.conversation.engine import Decision, Reply, Rules, handle
 from coachbox.conversation.events import DeliverDailyLesson, Event, Message, QuizFollowUp
 from coachbox.conversation.state import State, rebuild
 from coachbox.conversation.texts import Texts
+from coachbox.learning.backoff import parse_gaps
 from coachbox.learning.timeparse import local_date, timezone_for_phone
 from coachbox.payments import chat as payment_chat
 from coachbox.payments import effects as payment_effects
@@ -58,7 +59,8 @@ def rules_from(settings: Settings) -> Rules:
     return Rules(org_name=settings.org.name, default_timezone=settings.org.default_timezone,
                  default_lesson_time=settings.org.lesson_time, quiz_followup_minutes=learning.quiz_followup_minutes,
                  daily_next_cap=learning.daily_next_cap, freeze_every_days=learning.streak_freeze_every_days,
-                 leaderboard=learning.leaderboard)
+                 leaderboard=learning.leaderboard, prompt_daily_days=settings.schedule.reminder_daily_days,
+                 prompt_gaps=parse_gaps(settings.schedule.reminder_backoff_days))
 
 
 @dataclass
@@ -348,7 +350,8 @@ def _apply(conn: sqlite3.Connection, cache: Any, learner_id: int, decision: Deci
         elif isinstance(effect, fx.FinishReview):
             reviews.finish_review(conn, learner_id, effect.key)
         elif isinstance(effect, fx.HoldLesson):
-            progress.hold_lesson(conn, learner_id, key=effect.key, lesson_id=effect.lesson_id, now=now)
+            progress.hold_lesson(conn, learner_id, key=effect.key, lesson_id=effect.lesson_id, nudge=effect.nudge,
+                                 now=now)
         elif isinstance(effect, fx.SettleHeldLesson):
             progress.settle_held_lesson(conn, learner_id, key=effect.key, status=effect.status, now=now)
         elif isinstance(effect, fx.CompleteLesson):

@@ -26,6 +26,8 @@ class Rules:
     daily_next_cap: int = 3
     freeze_every_days: int = 7
     leaderboard: bool = False
+    prompt_daily_days: int = 2  # [schedule] reminder_daily_days: the silent learner's back-off (learning.backoff)
+    prompt_gaps: tuple[int, ...] = (2, 4, 7)  # [schedule] reminder_backoff_days
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,11 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from coachbox.learning.backoff import Prompts, may_prompt
 from coachbox.learning.streaks import Streak, current_streak
 from coachbox.schedule import timing
 from coachbox.schedule.coach import Coach
-from coachbox.store import transaction
+from coachbox.store import progress, transaction
 from coachbox.store.messages import OutboxDraft, enqueue_outbound
 
 KIND = "reminder"
@@ -18,21 +19,11 @@ WINDOW = timedelta(hours=1)  # a reminder is sent in the hour after reminder_hou
 
 def should_remind(today: date, last_inbound_day: date | None, earlier: list[date], *, daily_days: int,
                   gaps: tuple[int, ...]) -> bool:
-    """Pure back-off rule over the reminders already sent since the learner last wrote to us.
-
-    The first `daily_days` reminders may come on consecutive days; after that each one waits the next gap
-    (2, then 4, then 7 days after the previous reminder); when the gaps are used up, silence wins: no more.
-    A message from the learner starts the count again.
-    """
-    since = sorted(d for d in earlier if last_inbound_day is None or d > last_inbound_day)
-    if today in since:
-        return False
-    n = len(since)
-    if n < daily_days:
-        return True
-    if n - daily_days >= len(gaps):
-        return False
-    return (today - since[-1]).days >= gaps[n - daily_days]
+    """learning.backoff.may_prompt over a list of the days the learner was prompted (a reminder or a lesson
+    nudge); those on or before the local date of their last message do not count."""
+    since = sorted({d for d in earlier if last_inbound_day is None or d > last_inbound_day})
+    prompts = Prompts(len(since), since[-1].isoformat() if since else None)
+    return may_prompt(today, prompts, daily_days=daily_days, gaps=gaps)
 
 
 @dataclass
@@ -90,13 +81,13 @@ def run_reminders(conn: sqlite3.Connection, coach: Coach, now: datetime) -> Remi
         if not start <= now < start + WINDOW or coach.quiet.is_quiet(now, tz):
             continue
         with transaction(conn):
-            for row in _missed(conn, tz, today.isoformat()):
-                earlier = [date.fromisoformat(r[0]) for r in conn.execute(
-                    "SELECT key FROM deliveries WHERE learner_id = ? AND kind = 'reminder'", (row["id"],))]
-                inbound = row["last_inbound_at"]
-                last_day = timing.local_day(datetime.fromisoformat(inbound), tz) if inbound else None
-                if not should_remind(today, last_day, earlier, daily_days=schedule.reminder_daily_days,
-                                     gaps=coach.backoff):
+            missed = _missed(conn, tz, today.isoformat())
+            # One back-off for reminders and lesson nudges: a learner nudged today (the held lesson's nudge) gets
+            # no reminder too, and the silent days count both (learning.backoff).
+            prompted = progress.prompts(conn, {row["id"]: (tz, row["last_inbound_at"]) for row in missed})
+            for row in missed:
+                if not may_prompt(today, prompted.get(row["id"], Prompts()), daily_days=schedule.reminder_daily_days,
+                                  gaps=coach.backoff):
                     report.held_back += 1
                     continue
                 body, variables = reminder_text(coach, row, today)

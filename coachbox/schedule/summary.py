@@ -80,6 +80,11 @@ def before_lesson(conn: sqlite3.Connection, coach: Coach, learner_id: int, today
         return
     year, week_no, _ = today.isocalendar()
     key = f"{year}-W{week_no:02d}"
+    if not _window_open(conn, learner_id, now):
+        # A silent learner gets one proactive template a day at most, and on a lesson day that is the lesson
+        # nudge (or nothing: the back-off, learning.backoff): no summary template beside it. Recorded, not sent.
+        q.claim(conn, learner_id, KIND, key, due_at=now, status="skipped_silent", now=now)
+        return
     if not q.claim(conn, learner_id, KIND, key, due_at=now, status="done", now=now):
         return
     week, row = gather(conn, learner_id, today, now)
@@ -87,3 +92,11 @@ def before_lesson(conn: sqlite3.Connection, coach: Coach, learner_id: int, today
     enqueue_outbound(conn, learner_id=learner_id, channel=row["channel"], address=row["channel_key"],
                      draft=OutboxDraft(body, kind="summary", idempotency_key=f"{KIND}:{learner_id}:{key}",
                                        template_key="summary", content_variables={"1": week.name}), now=now)
+
+
+def _window_open(conn: sqlite3.Connection, learner_id: int, now: datetime) -> bool:
+    """The learner's 24-hour window stays open past the lesson's margin (else that day's lesson is held)."""
+    from coachbox.conversation.lessons import FOLD_MARGIN, WINDOW
+
+    last = conn.execute("SELECT last_inbound_at FROM learners WHERE id = ?", (learner_id,)).fetchone()[0]
+    return bool(last) and datetime.fromisoformat(last) + WINDOW > now + FOLD_MARGIN

@@ -7,6 +7,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from coachbox.learning.backoff import parse_gaps  # noqa: F401 - Coach.backoff's import
+
 
 @lru_cache(maxsize=512)
 def zone(name: str) -> ZoneInfo:
@@ -113,5 +115,3 @@ def judge(due: datetime, now: datetime, tz: str, quiet: QuietHours, grace: timed
     return Verdict("send", day.isoformat())
 
 
-def parse_gaps(text: str) -> tuple[int, ...]:
-    return tuple(int(g) for g in text.split(",") if g.strip())

@@ -9,6 +9,7 @@ from typing import Any
 
 from coachbox.conversation.effects import LEARNER_FIELDS
 from coachbox.conversation.learner import Enrollment, LeaderRow, Learner, OpenLesson
+from coachbox.learning.backoff import Prompts
 from coachbox.learning.progress import LessonResult
 from coachbox.learning.streaks import Streak
 from coachbox.learning.timeparse import local_week_start
@@ -100,6 +101,7 @@ def snapshot(conn: sqlite3.Connection, learner_id: int, *, leaderboard: bool = F
         results=results, badges=badges, last_lesson_id=last["lesson_id"] if last else None, open_lesson=open_lesson,
         message_count=count, created_at=row["created_at"], rank=rank, cohort=row["cohort"],
         last_inbound_at=row["last_inbound_at"], held=progress.held_lessons(conn, [learner_id]).get(learner_id),
+        prompts=progress.prompts(conn, {learner_id: (row["timezone"], row["last_inbound_at"])}).get(learner_id, Prompts()),
     )
 
 

@@ -6,6 +6,9 @@ import json
 import sqlite3
 from datetime import datetime
 
+from coachbox.learning.backoff import Prompts
+from coachbox.learning.timeparse import local_date
+
 
 def enroll(conn: sqlite3.Connection, learner_id: int, course_id: int, now: datetime) -> None:
     """Join a course (again): an existing enrollment keeps its place; a dropped one becomes active."""
@@ -66,9 +69,12 @@ def record_delivery(conn: sqlite3.Connection, learner_id: int, *, lesson_id: int
            ON CONFLICT (learner_id, course_id) DO UPDATE SET next_position = MAX(next_position, excluded.next_position)""",
         (learner_id, course_id, stamp, next_position),
     )
+    # 'empty': that day's daily turn wrote nothing (the lesson held without a nudge, the silent learner's back-off);
+    # the learner's reply then brought it, so it is that day's lesson after all.
     conn.execute(
         """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
-           VALUES (?, ?, ?, ?, ?, 'done', ?) ON CONFLICT (learner_id, kind, key) DO NOTHING""",
+           VALUES (?, ?, ?, ?, ?, 'done', ?) ON CONFLICT (learner_id, kind, key) DO UPDATE
+           SET status = 'done', lesson_id = excluded.lesson_id WHERE status = 'empty'""",
         (learner_id, kind, key, lesson_id, stamp, stamp),
     )
 
@@ -156,14 +162,35 @@ def request(conn: sqlite3.Connection, learner_id: int, *, kind: str, key: str, n
 HELD = "held_lesson"  # deliveries kind: a daily lesson held for the learner's reply (outside the 24-hour window)
 
 
-def hold_lesson(conn: sqlite3.Connection, learner_id: int, *, key: str, lesson_id: int, now: datetime) -> None:
-    """The daily lesson of local date `key` waits for the learner's reply (conversation.lessons.hold)."""
+NUDGE = "nudge"  # deliveries kind: the lesson_nudge written on that local date (a prompt for the back-off)
+
+
+def hold_lesson(conn: sqlite3.Connection, learner_id: int, *, key: str, lesson_id: int, now: datetime,
+                nudge: bool = True) -> None:
+    """The daily lesson of local date `key` waits for the learner's reply (conversation.lessons.hold); nudge: a
+    lesson_nudge went with it that day (recorded for the back-off: schedule.reminders counts it too)."""
     stamp = now.isoformat()
     conn.execute(
         """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
            VALUES (?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (learner_id, kind, key) DO NOTHING""",
         (learner_id, HELD, key, lesson_id, stamp, stamp),
     )
+    if nudge:
+        conn.execute(
+            """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
+               VALUES (?, ?, ?, ?, ?, 'done', ?) ON CONFLICT (learner_id, kind, key) DO NOTHING""",
+            (learner_id, NUDGE, key, lesson_id, stamp, stamp),
+        )
+
+
+def prompts(conn: sqlite3.Connection, learners: dict[int, tuple[str, str | None]]) -> dict[int, Prompts]:
+    """Learner → their Prompts: local days with a lesson nudge or a reminder after the local date of their last
+    message. learners: {id: (time zone, last_inbound_at or None)}; those with none are left out (Prompts())."""
+    since = {str(i): local_date(datetime.fromisoformat(last), tz) if last else "" for i, (tz, last) in learners.items()}
+    return {r[0]: Prompts(r[1], r[2]) for r in conn.execute(
+        """SELECT d.learner_id, COUNT(DISTINCT d.key), MAX(d.key) FROM json_each(?) j
+            JOIN deliveries d ON d.learner_id = CAST(j.key AS INTEGER) AND d.kind IN ('nudge', 'reminder') AND d.key > j.value
+            GROUP BY d.learner_id""", (json.dumps(since),))}
 
 
 def settle_held_lesson(conn: sqlite3.Connection, learner_id: int, *, key: str, status: str, now: datetime) -> None:

@@ -70,7 +70,14 @@ def world(settings, tmp_path):
         _learner(conn, 11, money, status="deleted"),                       # erased: nothing
         _learner(conn, 12, money),                                         # today's lesson already done
         _learner(conn, 13, money, position=2),                             # a lesson without a quiz
+        _learner(conn, 14, money, inbound="2026-02-20T05:00:00+00:00"),    # silent, backed off: held, no nudge
+        _learner(conn, 15, money, inbound="2026-02-28T05:00:00+00:00"),    # silent, the back-off's gap over: nudge
     ]
+    # Nudges and reminders since they last wrote (learning.backoff: 2 daily, then 2, 4, 7 days apart).
+    prompted = [(ids[13], "nudge", "2026-02-21"), (ids[13], "reminder", "2026-02-22"), (ids[13], "nudge", "2026-03-02"),
+                (ids[14], "nudge", "2026-03-01"), (ids[14], "reminder", "2026-02-28"), (ids[14], "reminder", "2026-03-01")]
+    conn.executemany("""INSERT INTO deliveries (learner_id, kind, key, status, created_at)
+                        VALUES (?, ?, ?, 'done', '2026-03-01')""", prompted)
     conn.execute("""INSERT INTO deliveries (learner_id, kind, key, status, created_at)
                     VALUES (?, 'daily_lesson', '2026-03-03', 'done', '2026-03-03')""", (ids[11],))
     no_quiz = conn.execute("SELECT id FROM lessons WHERE course_id = ? AND position = 2", (money,)).fetchone()[0]
@@ -134,6 +141,11 @@ def test_it_gives_what_run_event_gives_learner_for_learner(world):
     assert json.loads(nudge["content_variables"])["1"] == "Learner2"
     assert all(rows[i] == [] for i in (ids[3], ids[4], ids[5], ids[6], ids[10], ids[11]))
     assert rows[ids[7]] and rows[ids[8]] and rows[ids[9]] and rows[ids[12]]
+    # The silent learners' back-off: the same in both (the lesson held either way; a nudge only when it allows).
+    assert rows[ids[13]] == [] and [r["kind"] for r in rows[ids[14]]] == ["nudge"]
+    held = "SELECT kind, key, status FROM deliveries WHERE learner_id = ? AND kind IN ('held_lesson', 'nudge') ORDER BY kind, key"
+    assert [tuple(r) for r in batched.execute(held, (ids[13],))] == [
+        ("held_lesson", "2026-03-03", "pending"), ("nudge", "2026-02-21", "done"), ("nudge", "2026-03-02", "done")]
 
 
 def test_it_leaves_the_next_turn_to_rebuild_the_session(world):

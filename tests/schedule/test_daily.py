@@ -43,7 +43,9 @@ def test_it_sends_the_lesson_at_seven_local_time_in_each_zone(box, tz, utc):
 
 
 def test_it_sends_exactly_once_per_local_date_however_often_it_scans(box):
-    learners = [box.learner(tz) for tz in ("Africa/Nairobi", "Africa/Lagos", "Asia/Kolkata", "America/New_York")]
+    # They write every day (their window stays open): a silent learner's back-off holds some days' lessons quietly.
+    learners = [box.learner(tz, last_inbound_at="2026-03-04T12:00:00+00:00")
+                for tz in ("Africa/Nairobi", "Africa/Lagos", "Asia/Kolkata", "America/New_York")]
     clock = FakeClock("2026-03-01T00:00:00+00:00")
     run_until(box, clock, "2026-03-05T00:00:00+00:00", step_minutes=7)
     for _ in range(3):  # scans at the same instant again change nothing
@@ -56,7 +58,9 @@ def test_it_sends_exactly_once_per_local_date_however_often_it_scans(box):
     assert total == sum(len(box.deliveries(x)) for x in learners)
 
 
-def test_it_keeps_seven_oclock_across_new_york_dst_changes(box):
+def test_it_keeps_seven_oclock_across_new_york_dst_changes(box, settings):
+    # A silent learner: every day's lesson nudge is written at 07:00 (a back-off this long never holds one back).
+    box.coach.settings = settings.replace(schedule={"reminder_daily_days": 30})
     learner = box.learner("America/New_York", "07:00")
     clock = FakeClock("2026-03-06T00:00:00+00:00")
     run_until(box, clock, "2026-03-10T00:00:00+00:00", step_minutes=1)
@@ -69,7 +73,8 @@ def test_it_keeps_seven_oclock_across_new_york_dst_changes(box):
 
 
 def test_it_gives_one_lesson_on_dst_days_for_skipped_and_repeated_times(box, settings):
-    box.coach.settings = settings.replace(schedule={"quiet_hours_start": "00:00", "quiet_hours_end": "00:00"})
+    box.coach.settings = settings.replace(schedule={"quiet_hours_start": "00:00", "quiet_hours_end": "00:00",
+                                                    "reminder_daily_days": 30})  # every day's nudge, as above
     skipped = box.learner("America/New_York", "02:30")   # does not exist on 2026-03-08
     repeated = box.learner("America/New_York", "01:30")  # happens twice on 2026-11-01
     clock = FakeClock("2026-03-07T12:00:00+00:00")

@@ -52,6 +52,8 @@ def test_it_sends_the_weekly_summary_on_sunday_just_before_the_lesson(box):
         for at in ("10:30", "11:00", "12:00"):  # scans around 07:00 local, EST or EDT
             clock.set(f"2026-03-{day:02d}T{at}:30+00:00")
             run_daily_lessons(box.conn, box.coach, clock.now())
+        if day == 7:  # she writes on Saturday evening (a silent learner gets no summary: test_backoff)
+            box.say(learner, "thanks", clock.set("2026-03-07T23:00:00+00:00"))
     summaries = box.outbox(learner, kind="summary")
     assert len(summaries) == 1
     body = summaries[0]["body"]
@@ -59,5 +61,5 @@ def test_it_sends_the_weekly_summary_on_sunday_just_before_the_lesson(box):
     assert "Next goal" in body
     # Sunday's rows: the summary first, then that day's lesson; sent at 07:00 EDT (11:00 UTC).
     sunday = [r for r in box.outbox(learner) if r["created_at"].startswith("2026-03-08")]
-    assert sunday[0]["kind"] == "summary" and sunday[1]["template_key"] == "lesson_nudge"
+    assert sunday[0]["kind"] == "summary" and sunday[1]["kind"] == "lesson"
     assert sunday[0]["created_at"][11:16] == "11:00"
