@@ -33,6 +33,19 @@ def _settings_rows(settings) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def waiting_note(row) -> str:
+    """What becomes of a waiting row (outside the 24-hour window, no template for it), by what the row is for."""
+    from coachbox.channels.buttons import window_template_key
+    from coachbox.conversation.lessons import NUDGE_TEMPLATE
+
+    key = window_template_key(row["template_key"], row["kind"])
+    if row["kind"] == "nudge":
+        # The nudge only asks for the held lesson: the learner's reply brings the lesson itself (docs/scheduling.md).
+        return (f"never sent when the learner writes: it is cancelled then, and their message brings the held "
+                f"lesson itself; add the '{NUDGE_TEMPLATE}' template and retry to send it now")
+    return f"goes out when the learner writes again, or retry after adding the '{key}' template"
+
+
 def _job_runs(conn, settings) -> list[dict]:
     """Every scheduled job with its last run: the scheduler's own table (`coachbox jobs` shows the same), then any
     other job that recorded runs in job_runs."""
@@ -84,7 +97,8 @@ async def operations(request: Request):
         checks = [type("F", (), {"level": "error", "what": f"check failed: {exc}", "fix": ""})()]
     return render(request, "operations.html", failed=failed, queued=queued, describe=describe,
                   backups=_backups(settings), settings_rows=_settings_rows(settings), pending=pending,
-                  scheduled=scheduled, checks=checks, channel=settings.channel_kind, jobs=jobs)
+                  scheduled=scheduled, checks=checks, channel=settings.channel_kind, jobs=jobs,
+                  waiting_note=waiting_note)
 
 
 @bp.post("/operations/retry")

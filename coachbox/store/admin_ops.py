@@ -11,7 +11,7 @@ RETRYABLE = ("failed", "undelivered", "waiting")
 def outbox_rows(conn: sqlite3.Connection, statuses: tuple[str, ...], limit: int = 100) -> list[sqlite3.Row]:
     marks = ",".join("?" * len(statuses))
     return conn.execute(
-        f"""SELECT m.id, m.learner_id, m.body, m.kind, m.status, m.attempts, m.error_code, m.error_message,
+        f"""SELECT m.id, m.learner_id, m.body, m.kind, m.template_key, m.status, m.attempts, m.error_code, m.error_message,
                    m.created_at, m.next_attempt_at, l.name, l.profile_name, l.phone
             FROM messages m LEFT JOIN learners l ON l.id = m.learner_id
             WHERE m.direction = 'out' AND m.status IN ({marks}) ORDER BY m.id DESC LIMIT ?""",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 
 from tests.admin.conftest import add_learner, signed_in
@@ -79,3 +81,25 @@ async def test_it_lists_the_last_run_of_each_job(app, client, cast, conn):
     assert "&lt;b&gt;disk full&lt;/b&gt;" in page.text and "some_other_job" in page.text
     assert "quiz_followups" in page.text and "never run" in page.text  # the scheduler's job list, run or not
     assert "configuration loaded" in page.text  # the full `coachbox check` findings (appliance.run_checks)
+
+
+async def test_it_says_what_becomes_of_each_waiting_row(app, client, cast, conn):
+    learner_id = add_learner(conn)
+    reason = "waiting for the learner to write (no template configured)"
+    for body, kind, template in (("Your lesson is ready", "nudge", "lesson_nudge"), ("Streak at risk", "reminder",
+                                                                                      "reminder")):
+        conn.execute("""INSERT INTO messages (learner_id, direction, channel, address, body, kind, template_key, status,
+                        error_message, attempts, created_at, updated_at) VALUES (?, 'out', 'whatsapp', 'whatsapp:+1', ?,
+                        ?, ?, 'waiting', ?, 0, '2026-03-01T00:00:00+00:00', '2026-03-01T00:00:00+00:00')""",
+                     (learner_id, body, kind, template, reason))
+    await signed_in(client, "alice@school.test")
+    _, page = await client.get("/admin/operations")
+    text = html.unescape(" ".join(page.text.split()))
+    rows = {body: next(r for r in text.split("<tr>") if body in r) for body in ("Your lesson is ready", "Streak at risk")}
+    # A nudge is cancelled when the learner writes (their reply brings the held lesson); other rows go out then.
+    assert "it goes out when the learner writes again" not in text
+    nudge, reminder = rows["Your lesson is ready"], rows["Streak at risk"]
+    assert "cancelled" in nudge and "brings the held lesson" in nudge and "'lesson_nudge' template" in nudge
+    assert "goes out when the learner writes" not in nudge
+    assert "goes out when the learner writes again, or retry after adding the 'reminder' template" in reminder
+    assert "cancelled" not in reminder
