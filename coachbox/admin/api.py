@@ -133,6 +133,29 @@ async def send_message(request: Request, learner_id: int):
     return json({"data": {"id": message_id, "status": "queued"}}, status=202)
 
 
+@bp.get("/learners/<learner_id:int>/progress")
+@api_view("viewer")
+async def learner_progress(request: Request, learner_id: int):
+    await _learner(request, learner_id)
+    rows = await request.app.ctx.services.db.run(q.lesson_progress, learner_id)
+    return json({"data": rows})
+
+
+@bp.get("/enrollments")
+@api_view("viewer")
+async def list_enrollments(request: Request):
+    args = request.args
+    course = args.get("course", "")
+    status = args.get("status", "")
+    if status and status not in q.ENROLLMENT_STATUSES:
+        raise ApiError(400, "bad_request", f"status must be one of {', '.join(q.ENROLLMENT_STATUSES)}.")
+    page = _page(request)
+    rows, total = await request.app.ctx.services.db.run(
+        q.enrollment_page, course_id=int(course) if course.isdigit() else None, status=status, page=page,
+        per_page=PER_PAGE)
+    return json({"data": rows, "page": page, "pages": max(1, -(-total // PER_PAGE)), "total": total})
+
+
 @bp.get("/courses")
 @api_view("viewer")
 async def list_courses(request: Request):

@@ -59,6 +59,20 @@ def document(server_url: str) -> dict:
                          "responses": {"202": _ok(data({"type": "object"}), "Queued"),
                                        "400": _ok(ERROR, "Invalid body"), "409": _ok(ERROR, "Learner opted out"),
                                        **ERRORS}}},
+            "/learners/{id}/progress": {"get": {
+                "summary": "The learner's progress per lesson (delivered, completed, quiz score, passed)",
+                "parameters": ID,
+                "responses": {"200": _ok(data({"type": "array", "items": {"type": "object"}})), **ERRORS}}},
+            "/enrollments": {"get": {
+                "summary": "Enrolments (100 per page, oldest first) with completed-lesson counts",
+                "parameters": [{"name": n, "in": "query", "schema": s} for n, s in (
+                    ("course", {"type": "integer"}),
+                    ("status", {"type": "string", "enum": ["active", "completed", "dropped"]}),
+                    ("page", {"type": "integer"}))],
+                "responses": {"200": _ok({"type": "object", "properties": {
+                    "data": {"type": "array", "items": {"type": "object"}},
+                    "page": {"type": "integer"}, "pages": {"type": "integer"}, "total": {"type": "integer"}}}),
+                    "400": _ok(ERROR, "Unknown status"), **ERRORS}}},
             "/courses": {"get": {"summary": "All courses", "responses": {
                 "200": _ok(data({"type": "array", "items": {"type": "object"}})), **ERRORS}}},
             "/courses/{id}": {"get": {"summary": "One course with its lessons", "parameters": ID, "responses": {

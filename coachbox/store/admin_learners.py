@@ -176,3 +176,45 @@ def export_learner(conn: sqlite3.Connection, learner_id: int) -> dict:
                           "WHERE learner_id = ? ORDER BY id")
         ],
     }
+
+
+ENROLLMENT_STATUSES = ("active", "completed", "dropped")
+
+
+def enrollment_page(conn: sqlite3.Connection, *, course_id: int | None, status: str, page: int,
+                    per_page: int) -> tuple[list[dict], int]:
+    """Enrolments for the JSON API, oldest first (stable paging), with each one's completed-lesson count."""
+    clauses, params = ["l.deleted_at IS NULL"], []
+    if course_id is not None:
+        clauses.append("e.course_id = ?")
+        params.append(course_id)
+    if status in ENROLLMENT_STATUSES:
+        clauses.append("e.status = ?")
+        params.append(status)
+    where = " AND ".join(clauses)
+    total = conn.execute(
+        f"SELECT COUNT(*) FROM enrollments e JOIN learners l ON l.id = e.learner_id WHERE {where}", params
+    ).fetchone()[0]
+    rows = conn.execute(
+        f"""SELECT e.id, e.learner_id, e.course_id, c.slug AS course_slug, e.status, e.next_position, e.score,
+                   e.started_at, e.completed_at,
+                   (SELECT COUNT(*) FROM progress p JOIN lessons s ON s.id = p.lesson_id
+                     WHERE p.learner_id = e.learner_id AND s.course_id = e.course_id
+                       AND p.completed_at IS NOT NULL) AS completed_lessons
+            FROM enrollments e JOIN learners l ON l.id = e.learner_id JOIN courses c ON c.id = e.course_id
+            WHERE {where} ORDER BY e.id LIMIT ? OFFSET ?""",
+        (*params, per_page, (page - 1) * per_page),
+    ).fetchall()
+    return [dict(r) for r in rows], total
+
+
+def lesson_progress(conn: sqlite3.Connection, learner_id: int) -> list[dict]:
+    """Per-lesson progress of one learner, in course and lesson order."""
+    rows = conn.execute(
+        """SELECT s.course_id, c.slug AS course_slug, p.lesson_id, s.position, s.title, p.delivered_at,
+                  p.completed_at, p.correct, p.total, p.attempts, p.passed
+           FROM progress p JOIN lessons s ON s.id = p.lesson_id JOIN courses c ON c.id = s.course_id
+           WHERE p.learner_id = ? ORDER BY c.position, c.id, s.position""",
+        (learner_id,),
+    ).fetchall()
+    return [{**dict(r), "passed": bool(r["passed"])} for r in rows]

@@ -58,3 +58,48 @@ async def test_it_queues_a_message_with_an_editor_token(app, client, cast, conn)
 async def test_it_publishes_an_openapi_document(app, client):
     _, response = await client.get("/api/v1/openapi.json")
     assert response.json["openapi"].startswith("3.") and "/learners/{id}/messages" in response.json["paths"]
+
+
+def _course_with_lessons(conn, slug="api-course", lessons=3) -> tuple[int, list[int]]:
+    stamp = "2026-03-01T00:00:00+00:00"
+    course = conn.execute(
+        "INSERT INTO courses (slug, language, title, created_at, updated_at) VALUES (?, 'en', 'API course', ?, ?)",
+        (slug, stamp, stamp)).lastrowid
+    ids = [conn.execute(
+        """INSERT INTO lessons (course_id, slug, position, title, body, created_at, updated_at)
+           VALUES (?, ?, ?, ?, 'body', ?, ?)""", (course, f"l{n}", n, f"Lesson {n}", stamp, stamp)).lastrowid
+        for n in range(1, lessons + 1)]
+    return course, ids
+
+
+async def test_it_lists_enrollments_and_a_learners_progress_per_lesson(app, client, cast, conn):
+    amina, baraka = add_learner(conn, name="Amina"), add_learner(conn, name="Baraka", phone="+254700000002")
+    course, lessons = _course_with_lessons(conn)
+    stamp = "2026-03-02T05:00:00+00:00"
+    for learner, status in ((amina, "active"), (baraka, "completed")):
+        conn.execute("INSERT INTO enrollments (learner_id, course_id, status, started_at) VALUES (?, ?, ?, ?)",
+                     (learner, course, status, stamp))
+    conn.execute("""INSERT INTO progress (learner_id, lesson_id, delivered_at, completed_at, correct, total, passed)
+                    VALUES (?, ?, ?, ?, 2, 3, 1)""", (amina, lessons[0], stamp, stamp))
+    conn.execute("INSERT INTO progress (learner_id, lesson_id, delivered_at) VALUES (?, ?, ?)",
+                 (amina, lessons[1], stamp))
+    token, _ = await _token(client)
+    headers = {"Authorization": f"Bearer {token}"}
+
+    _, response = await client.get(f"/api/v1/enrollments?course={course}", headers=headers)
+    assert response.status_code == 200 and response.json["total"] == 2
+    first = response.json["data"][0]
+    assert (first["learner_id"], first["course_slug"], first["completed_lessons"]) == (amina, "api-course", 1)
+    _, response = await client.get("/api/v1/enrollments?status=completed", headers=headers)
+    assert [e["learner_id"] for e in response.json["data"]] == [baraka]
+    _, response = await client.get("/api/v1/enrollments?status=bogus", headers=headers)
+    assert response.status_code == 400 and response.json["error"]["code"] == "bad_request"
+
+    _, response = await client.get(f"/api/v1/learners/{amina}/progress", headers=headers)
+    rows = response.json["data"]
+    assert [(r["position"], r["passed"], r["completed_at"] is not None) for r in rows] == [(1, True, True),
+                                                                                          (2, False, False)]
+    _, response = await client.get("/api/v1/learners/999/progress", headers=headers)
+    assert response.status_code == 404
+    _, response = await client.get("/api/v1/openapi.json")
+    assert {"/enrollments", "/learners/{id}/progress"} <= set(response.json["paths"])
