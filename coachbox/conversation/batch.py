@@ -16,7 +16,7 @@ import re
 import sqlite3
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Collection
 
 import phonenumbers
 
@@ -147,7 +147,8 @@ def decide_batch(conn: sqlite3.Connection, resources: Resources, learner_ids: li
 
 def write_batch(conn: sqlite3.Connection, cache: Any, resources: Resources, batch: Batch,
                 learner_ids: list[int] | None = None, *, check: bool = True,
-                current: dict[int, tuple] | None = None) -> dict[int, TurnOutcome]:
+                current: dict[int, tuple] | None = None,
+                claims: Collection[tuple[int, str]] = ()) -> dict[int, TurnOutcome]:
     """Write a decided batch (or those of its learners in learner_ids) inside the caller's write transaction.
 
     check: the batch was decided outside this transaction. A learner whose row changed since (a message from
@@ -155,7 +156,9 @@ def write_batch(conn: sqlite3.Connection, cache: Any, resources: Resources, batc
     is decided again here, under the lock, from what is now in the database (a lesson delivered meanwhile counted
     a turn too). What else may change in between without touching the learner row (a subscription paid 50 ms
     earlier) orders the turn before that change, as a fan-out started a moment sooner would have.
-    current: store.proactive.versions() of these learners, already read in this transaction (the scheduler's)."""
+    current: store.proactive.versions() of these learners, already read in this transaction (the scheduler's).
+    claims: (learner, local date) daily-lesson delivery rows the caller writes itself, once, with their outcome
+    (the scheduler's claim: store.proactive.claim_settled); a lesson decided here does not insert them first."""
     wanted = batch.learner_ids if learner_ids is None else learner_ids
     now = batch.now
     if batch.one_by_one:
@@ -179,7 +182,10 @@ def write_batch(conn: sqlite3.Connection, cache: Any, resources: Resources, batc
         if all(isinstance(e, _BATCHED) for e in decision.effects):
             for e in decision.effects:
                 if isinstance(e, fx.RecordDelivery):
-                    deliveries.append((learner_id, e.lesson_id, e.course_id, e.next_position, e.kind, e.key))
+                    # A claimed row is written by the caller with this lesson's id (one write, not insert + settle).
+                    claimed = e.kind == kind and (learner_id, e.key) in claims
+                    deliveries.append((learner_id, e.lesson_id, e.course_id, e.next_position,
+                                       None if claimed else e.kind, e.key))
                 else:
                     quizzes.append((learner_id, "quiz_followup", str(e.lesson_id), e.lesson_id, e.due_at.isoformat()))
         else:

@@ -75,10 +75,12 @@ class Coach:
         return decide_batch(conn, self.resources, learner_ids, event, now)
 
     def write_events(self, conn: sqlite3.Connection, decided: Any, learner_ids: list[int],
-                     current: dict[int, tuple] | None = None) -> dict:
+                     current: dict[int, tuple] | None = None, claims=()) -> dict:
         """The write half, inside the write transaction: learners whose row changed since they were decided are
         decided again first (current: their store.proactive.versions(), if read already in this transaction);
-        {learner id: TurnOutcome} for learner_ids."""
+        {learner id: TurnOutcome} for learner_ids. claims: the (learner, local date) daily-lesson rows the caller
+        writes itself (conversation.batch.write_batch)."""
         from coachbox.conversation.batch import write_batch
 
-        return write_batch(conn, self.cache, self.resources, decided, learner_ids, current=current)
+        return write_batch(conn, self.cache, self.resources, decided, learner_ids, current=current,
+                           claims=claims)

@@ -163,43 +163,46 @@ def _plan(rows: list[sqlite3.Row], now: datetime, quiet: timing.QuietHours, grac
 
 def _write(conn: sqlite3.Connection, coach: Coach, rows: list[sqlite3.Row], plan: Plan, decided, now: datetime,
            before: tuple[BeforeLesson, ...], report: FanoutReport) -> list[tuple[str, int]]:
-    """One decided batch, inside its write transaction: claim each learner's (learner, 'daily_lesson', local date)
-    row, run the steps before the lesson, then write every lesson; returns the next lesson instants.
+    """One decided batch, inside its write transaction: find who has a (learner, 'daily_lesson', local date) row
+    already, run the steps before the lesson, write every lesson, then each claim row, once, with its outcome
+    (done with the lesson's id, empty, skipped_…); returns the next lesson instants.
 
     A learner whose scheduling changed since the batch was read (a new lesson time or zone, a pause, STOP) is left
     out: the scan finds them again, if still due, for the next batch. (Any other change, a message from them, is
     for the conversation's write_batch, which decides that learner's lesson again under the lock.)"""
     current = proactive.versions(conn, [row["id"] for row in rows])
     rows = [row for row in rows if _still_due(row, current.get(row["id"]))]
-    claimed = q.claim_many(conn, KIND, [
-        (row["id"], verdict.local_date, due, "pending" if verdict.action == "send" else f"skipped_{verdict.action}")
-        for row in rows for due, verdict, _ in [plan[row["id"]]]], now=now)
-    sending = []
+    # The claim: a (learner, 'daily_lesson', local date) row that exists already is another run's (a restart, a
+    # moved lesson time). Read under the write lock, so nothing slips in before this batch's rows are written.
+    taken = proactive.deliveries(conn, KIND, [(row["id"], plan[row["id"]][1].local_date) for row in rows])
+    claims, sending = [], []
     for row in rows:
         learner_id = row["id"]
-        _, verdict, _ = plan[learner_id]
-        if verdict.action != "send":
+        due, verdict, _ = plan[learner_id]
+        if (learner_id, verdict.local_date) in taken:
+            if verdict.action == "send":
+                report.duplicate += 1
+        elif verdict.action != "send":
             # Recorded, so the admin page can say why a learner got no lesson that day.
-            if learner_id in claimed:
-                report.skipped[verdict.action] = report.skipped.get(verdict.action, 0) + 1
-        elif learner_id not in claimed:
-            report.duplicate += 1
+            report.skipped[verdict.action] = report.skipped.get(verdict.action, 0) + 1
+            claims.append((learner_id, verdict.local_date, None, due, f"skipped_{verdict.action}"))
         else:
             sending.append(learner_id)
     for step in before:
         step(conn, coach, [(i, date.fromisoformat(plan[i][1].local_date)) for i in sending], now)
-    outcomes = coach.write_events(conn, decided, sending, current) if sending else {}
+    # Each claim is written once, with its outcome (the lesson's turn writes no row of its own for it: `claims`).
+    outcomes = coach.write_events(conn, decided, sending, current,
+                                  claims={(i, plan[i][1].local_date) for i in sending}) if sending else {}
     lessons = q.lessons_delivered_at(conn, sending, now) if sending else {}
-    settled = []
     for learner_id in sending:
-        local = plan[learner_id][1].local_date
+        due, verdict, _ = plan[learner_id]
         if outcomes[learner_id].outbox_ids:
-            settled.append(("done", lessons.get(learner_id), learner_id, KIND, local))
+            claims.append((learner_id, verdict.local_date, lessons.get(learner_id), due, "done"))
             report.sent += 1
         else:
-            settled.append(("empty", None, learner_id, KIND, local))
+            claims.append((learner_id, verdict.local_date, None, due, "empty"))
             report.empty += 1
-    q.settle_many(conn, settled)
+    proactive.claim_settled(conn, KIND, claims, now)
     return [(plan[row["id"]][2], row["id"]) for row in rows]
 
 

@@ -93,13 +93,30 @@ def deliveries(conn: sqlite3.Connection, kind: str, pairs: Iterable[tuple[int, s
             WHERE learner_id IN {_IDS} AND kind = ? AND key IN {_IDS}""", (ids, kind, keys)) if (r[0], r[1]) in wanted}
 
 
+def claim_settled(conn: sqlite3.Connection, kind: str, rows: list[tuple[int, str, int | None, datetime | None, str]],
+                  now: datetime) -> None:
+    """The scheduler's (learner, kind, key) claims, each written once with its outcome: (learner, key, lesson, due
+    at, status) rows, none of which existed when the write transaction began (deliveries() read them under the
+    lock). A row the turn wrote itself meanwhile (a lesson decided one by one, through progress.record_delivery)
+    takes the claim's due instant and outcome, as a claim made first and settled afterwards would have."""
+    stamp = now.isoformat()
+    conn.executemany(
+        """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (learner_id, kind, key) DO UPDATE SET
+               due_at = excluded.due_at, status = excluded.status,
+               lesson_id = excluded.lesson_id""",
+        [(r[0], kind, r[1], r[2], r[3].isoformat() if r[3] else None, r[4], stamp) for r in rows])
+
+
 def count_turns(conn: sqlite3.Connection, ids: list[int]) -> None:
     """learners.next_turn() for many learners: a cached session saved at the previous turn no longer matches."""
     conn.execute(f"UPDATE learners SET turn = turn + 1 WHERE id IN {_IDS}", (json.dumps(ids),))
 
 
 def record_deliveries(conn: sqlite3.Connection, rows: list[tuple[int, int, int, int, str, str]], now: datetime) -> None:
-    """progress.record_delivery() for many (learner, lesson, course, next position, kind, key) rows."""
+    """progress.record_delivery() for many (learner, lesson, course, next position, kind, key) rows; kind None: no
+    delivery row (the caller writes it, claim_settled)."""
     stamp = now.isoformat()
     conn.executemany(
         """INSERT INTO progress (learner_id, lesson_id, delivered_at) VALUES (?, ?, ?)
@@ -112,7 +129,7 @@ def record_deliveries(conn: sqlite3.Connection, rows: list[tuple[int, int, int, 
     conn.executemany(
         """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
            VALUES (?, ?, ?, ?, ?, 'done', ?) ON CONFLICT (learner_id, kind, key) DO NOTHING""",
-        [(r[0], r[4], r[5], r[1], stamp, stamp) for r in rows])
+        [(r[0], r[4], r[5], r[1], stamp, stamp) for r in rows if r[4] is not None])
 
 
 def schedule_many(conn: sqlite3.Connection, rows: list[tuple[int, str, str, int | None, str]], now: datetime) -> None:
