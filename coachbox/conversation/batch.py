@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import sqlite3
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Collection
 
@@ -127,12 +127,12 @@ def decide_batch(conn: sqlite3.Connection, resources: Resources, learner_ids: li
     # Due review questions, as data: the engine asks them before the lesson (few learners have any).
     for learner_id, review in due_reviews(conn, {i: rows[i]["timezone"] for i in ids}, now,
                                           settings.schedule.review_per_day).items():
-        learners[learner_id] = replace(learners[learner_id], review=review)
+        learners[learner_id] = learners[learner_id].evolve(review=review)
     for learner_id, held in held_lessons(conn, ids).items():  # a lesson held for a reply to an older nudge
-        learners[learner_id] = replace(learners[learner_id], held=held)
+        learners[learner_id] = learners[learner_id].evolve(held=held)
     # Nudges and reminders since they last wrote (the silent learner's back-off), for those with any.
     for learner_id, got in prompts(conn, {i: (rows[i]["timezone"], rows[i]["last_inbound_at"]) for i in ids}).items():
-        learners[learner_id] = replace(learners[learner_id], prompts=got)
+        learners[learner_id] = learners[learner_id].evolve(prompts=got)
     for learner_id in ids:
         learner = learners[learner_id]
         batch.rows[learner_id], batch.languages[learner_id] = rows[learner_id], learner.language

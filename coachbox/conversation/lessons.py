@@ -90,8 +90,9 @@ def note_enrollment(turn: Turn, course_id: int, *, next_position: int | None = N
     if current is None:
         enrollments.append(Enrollment(course_id, next_position=next_position or 1))
     elif next_position is not None:
-        enrollments[enrollments.index(current)] = replace(current, next_position=max(current.next_position, next_position))
-    turn.learner = replace(turn.learner, enrollments=tuple(enrollments), **changes)
+        enrollments[enrollments.index(current)] = Enrollment(current.course_id, current.status,
+                                                             max(current.next_position, next_position))
+    turn.learner = turn.learner.evolve(enrollments=tuple(enrollments), **changes)
 
 
 def next_now(turn: Turn) -> None:

@@ -35,6 +35,10 @@ def versions(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple]:
                                               (json.dumps(ids),))}
 
 
+# Snapshots are made from a blank one (Learner.evolve): ~1 µs each instead of ~4 through Learner(...)'s __init__.
+_BLANK = Learner(0)
+
+
 def snapshots(conn: sqlite3.Connection, rows: Iterable[sqlite3.Row],
               access: Callable[[sqlite3.Row], Any] = lambda row: None) -> dict[int, Learner]:
     """What learners.snapshot() gives, for many learners in five queries, without what a proactive turn never
@@ -60,7 +64,7 @@ def snapshots(conn: sqlite3.Connection, rows: Iterable[sqlite3.Row],
                 SELECT learner_id, lesson_id,
                        ROW_NUMBER() OVER (PARTITION BY learner_id ORDER BY delivered_at DESC, id DESC) AS n
                 FROM progress WHERE learner_id IN {_IDS} AND delivered_at IS NOT NULL) WHERE n = 1""", (ids,)))
-    return {row["id"]: Learner(
+    return {row["id"]: _BLANK.evolve(
         id=row["id"], channel=row["channel"], phone=row["phone"], name=row["name"], profile_name=row["profile_name"],
         language=row["language"], timezone=row["timezone"], lesson_time=row["lesson_time"], status=row["status"],
         opted_out=bool(row["opted_out"]), current_course_id=row["current_course_id"],
