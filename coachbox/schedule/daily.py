@@ -141,7 +141,7 @@ def _still_due(row: sqlite3.Row, watched: tuple | None) -> bool:
         watched[_AT[k]] == row[k] for k in ("timezone", "lesson_time", "next_lesson_at"))
 
 
-Plan = dict[int, tuple[datetime, timing.Verdict, str]]  # learner → (due, verdict, next lesson instant)
+Plan = dict[int, tuple[str, timing.Verdict, str]]  # learner → (due, verdict, next lesson instant), ISO-8601
 
 
 def _plan(rows: list[sqlite3.Row], now: datetime, quiet: timing.QuietHours, grace) -> Plan:
@@ -156,7 +156,7 @@ def _plan(rows: list[sqlite3.Row], now: datetime, quiet: timing.QuietHours, grac
             verdict = timing.judge(due, now, row["timezone"], quiet, grace)
             following = timing.next_lesson_at(now, row["lesson_time"], row["timezone"], quiet,
                                               after=date.fromisoformat(verdict.local_date), grace=grace)
-            seen[same] = (due, verdict, following.isoformat())
+            seen[same] = (due.isoformat(), verdict, following.isoformat())
         plan[row["id"]] = seen[same]
     return plan
 

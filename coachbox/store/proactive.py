@@ -97,20 +97,22 @@ def deliveries(conn: sqlite3.Connection, kind: str, pairs: Iterable[tuple[int, s
             WHERE learner_id IN {_IDS} AND kind = ? AND key IN {_IDS}""", (ids, kind, keys)) if (r[0], r[1]) in wanted}
 
 
-def claim_settled(conn: sqlite3.Connection, kind: str, rows: list[tuple[int, str, int | None, datetime | None, str]],
+def claim_settled(conn: sqlite3.Connection, kind: str, rows: list[tuple[int, str, int | None, str | None, str]],
                   now: datetime) -> None:
     """The scheduler's (learner, kind, key) claims, each written once with its outcome: (learner, key, lesson, due
     at, status) rows, none of which existed when the write transaction began (deliveries() read them under the
     lock). A row the turn wrote itself meanwhile (a lesson decided one by one, through progress.record_delivery)
-    takes the claim's due instant and outcome, as a claim made first and settled afterwards would have."""
+    then takes the claim's due instant and outcome, as a claim made first and settled afterwards would have.
+    (Not one upsert: ON CONFLICT DO UPDATE makes every insert twice as slow, ~8 µs a row here, conflict or not.)"""
     stamp = now.isoformat()
-    conn.executemany(
+    written = conn.executemany(
         """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (learner_id, kind, key) DO UPDATE SET
-               due_at = excluded.due_at, status = excluded.status,
-               lesson_id = excluded.lesson_id""",
-        [(r[0], kind, r[1], r[2], r[3].isoformat() if r[3] else None, r[4], stamp) for r in rows])
+           VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (learner_id, kind, key) DO NOTHING""",
+        [(r[0], kind, r[1], r[2], r[3], r[4], stamp) for r in rows]).rowcount
+    if written != len(rows):
+        conn.executemany("UPDATE deliveries SET lesson_id = ?, due_at = ?, status = ? "
+                         "WHERE learner_id = ? AND kind = ? AND key = ?",
+                         [(r[2], r[3], r[4], r[0], kind, r[1]) for r in rows])
 
 
 def count_turns(conn: sqlite3.Connection, ids: list[int]) -> None:
