@@ -251,7 +251,28 @@ def _check_channel(settings: Settings) -> list[Finding]:
                          "set COACHBOX_TWILIO_ACCOUNT_SID and COACHBOX_TWILIO_AUTH_TOKEN to use WhatsApp")]
     from coachbox.channels.twilio.transport import check_credentials
 
-    return [check_credentials(settings)]
+    return [check_credentials(settings), *_check_templates(settings)]
+
+
+def _check_templates(settings: Settings) -> list[Finding]:
+    """Which [twilio.templates] keys are set: without one, that kind of message waits for the learner outside the
+    24-hour window (quick replies fall back to numbered text). docs/twilio.md says how to create each."""
+    from coachbox.channels.templates import TEMPLATES, configured
+
+    if not settings.twilio.whatsapp_from:
+        return []  # SMS only: no window, no templates
+    have, missing = configured(settings.twilio.templates)
+    waits = [t.key for t in TEMPLATES if t.key in missing and t.waits]
+    findings = [Finding("ok" if not missing else "info", f"WhatsApp templates configured: {', '.join(have) or 'none'}")]
+    if waits:
+        findings.append(Finding("warn", f"WhatsApp templates missing: {', '.join(waits)} (outside the 24-hour window "
+                                        "these messages wait until the learner writes)",
+                                "create them and set [twilio.templates] (docs/twilio.md, section 3)"))
+    buttons = [k for k in missing if k not in waits]
+    if buttons:
+        findings.append(Finding("info", f"no quick-reply templates {', '.join(buttons)}: choices go as numbered text",
+                                "optional: docs/twilio.md, 'Quick-reply buttons'"))
+    return findings
 
 
 def _check_ai(settings: Settings) -> list[Finding]:
