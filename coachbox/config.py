@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -318,9 +319,17 @@ def _coerce(value: Any, fld: dataclasses.Field, where: str, *, from_env: bool = 
             if expected is float:
                 return float(value)
             if expected is dict:
-                raise ValueError
+                # Tables come from the environment as a JSON object of strings, e.g.
+                # COACHBOX_TWILIO_TEMPLATES='{"lesson_nudge": "HX…"}' (Docker/compose users configure by env).
+                parsed = json.loads(value)
+                if not isinstance(parsed, dict) or not all(
+                    isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()
+                ):
+                    raise ValueError
+                return parsed
         except ValueError:
-            raise ConfigError(f"{where}: expected {expected.__name__}, got {value!r}.") from None
+            hint = ' (a JSON object of strings, e.g. {"lesson_nudge": "HX…"})' if expected is dict else ""
+            raise ConfigError(f"{where}: expected {expected.__name__}{hint}, got {value!r}.") from None
         return value
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)

@@ -112,3 +112,12 @@ def test_it_refuses_a_reminder_hour_inside_quiet_hours(tmp_path):
         Settings.load(_write(tmp_path, "[schedule]\nreminder_hour = 6\n"), {})
     ok = Settings.load(_write(tmp_path, '[schedule]\nreminder_hour = 22\nquiet_hours_start = "23:00"\n'), {})
     assert ok.schedule.reminder_hour == 22
+
+
+def test_it_reads_template_tables_from_the_environment_as_json():
+    settings = Settings.load(REPO / "coachbox.toml", {"COACHBOX_TWILIO_TEMPLATES": '{"lesson_nudge": "HX123"}'})
+    assert settings.twilio.templates == {"lesson_nudge": "HX123"}
+    with pytest.raises(ConfigError, match=r"COACHBOX_TWILIO_TEMPLATES: expected dict \(a JSON object of strings"):
+        Settings.load(REPO / "coachbox.toml", {"COACHBOX_TWILIO_TEMPLATES": "HX123"})
+    with pytest.raises(ConfigError, match=r"COACHBOX_TWILIO_TEMPLATES"):
+        Settings.load(REPO / "coachbox.toml", {"COACHBOX_TWILIO_TEMPLATES": '{"lesson_nudge": 5}'})
