@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from coachbox.content.markup import MESSAGE_LIMIT, lesson_text, split_message
 from coachbox.content.model import Course, Lesson
@@ -28,11 +27,22 @@ def upcoming(turn: Turn, course: Course | None) -> Lesson | None:
 
 def next_lesson(learner: Learner, course: Course | None) -> Lesson | None:
     """upcoming() for a learner snapshot: the service looks up that lesson's personalised text before the turn."""
+    global _last_next
     if course is None:
         return None
+    # A daily turn asks this three times of the same snapshot (hold, review, the lesson): the last answer is kept,
+    # for that very (immutable) snapshot and course object. Holding them keeps their ids from being reused.
+    last = _last_next
+    if last[0] is learner and last[1] is course:
+        return last[2]
     enrollment = learner.enrollment(course.id)
     position = enrollment.next_position if enrollment else 1
-    return next((lesson for lesson in course.lessons if lesson.position >= position), None)
+    lesson = next((lesson for lesson in course.lessons if lesson.position >= position), None)
+    _last_next = (learner, course, lesson)
+    return lesson
+
+
+_last_next: tuple = (None, None, None)
 
 
 def deliver_next(turn: Turn, *, kind: str, key: str | None = None) -> bool:
@@ -56,12 +66,10 @@ def deliver(turn: Turn, course: Course, lesson: Lesson, *, kind: str, key: str, 
             fold_invite: bool = False) -> None:
     """greeting: a line folded into the lesson's first message; fold_invite: the quiz invitation goes at the end
     of the lesson's last message when it fits (the daily lesson is then one WhatsApp message, not three)."""
-    header = turn.t("lesson.header", number=lesson.position, total=len(course.lessons), minutes=lesson.minutes)
-    parts = _lesson_parts(f"{header}\n{lesson_text(lesson.title, lesson.body)}")
+    minutes = turn.rules.quiz_followup_minutes
+    parts, invite = _lesson_messages(turn, course, lesson, minutes, fold_invite)
     if greeting:
         parts = (*split_message(f"{greeting}\n\n{parts[0]}"), *parts[1:]) if parts else (greeting,)
-    minutes = turn.rules.quiz_followup_minutes
-    invite = turn.t("lesson.quiz_invite", count=len(lesson.questions), minutes=minutes) if fold_invite and lesson.questions else ""
     if invite and parts and len(parts[-1]) + 2 + len(invite) <= MESSAGE_LIMIT:
         parts, invite = (*parts[:-1], f"{parts[-1]}\n\n{invite}"), ""  # folded into the lesson's last message
     for index, part in enumerate(parts):
@@ -157,14 +165,22 @@ def hold_released(turn: Turn) -> bool:
 
 
 def _daily_lesson(turn: Turn) -> tuple[Course | None, Lesson | None]:
+    global _last_daily
     learner = turn.learner
     if learner.opted_out or learner.status != "active":
         return None, None
+    # Asked by hold() then daily() of the same snapshot: kept for that snapshot and catalogue (as next_lesson).
+    last = _last_daily
+    if last[0] is learner and last[1] is turn.catalogue:
+        return last[2]
     course = turn.course
     lesson = upcoming(turn, course)
-    if course is None or lesson is None or not may_access(learner, course):
-        return None, None
-    return course, lesson
+    found = (None, None) if course is None or lesson is None or not may_access(learner, course) else (course, lesson)
+    _last_daily = (learner, turn.catalogue, found)
+    return found
+
+
+_last_daily: tuple = (None, None, (None, None))
 
 
 NUDGE_TEMPLATE = "lesson_nudge"  # [twilio.templates] key; ContentVariables {"1": first name, "2": lesson title}
@@ -180,10 +196,34 @@ def window_open_at(learner, when) -> bool:
     return bool(last) and datetime.fromisoformat(last) + WINDOW > when
 
 
-@lru_cache(maxsize=256)
-def _lesson_parts(text: str) -> tuple[str, ...]:
-    """A lesson's messages (the same for every learner on that lesson in that language: a fan-out splits once)."""
-    return tuple(split_message(text))
+def _lesson_messages(turn: Turn, course: Course, lesson: Lesson, minutes: int,
+                     fold_invite: bool) -> tuple[tuple[str, ...], str]:
+    """A lesson's messages with their header, and the quiz invitation to fold in ("" for none): the same for every
+    learner on that lesson in that language, so a fan-out makes them once (unless a locale's header or invitation
+    names the learner: then every time)."""
+    key = (id(lesson), id(turn.texts), turn.lang, len(course.lessons), minutes, fold_invite, turn.rules.org_name)
+    hit = _MESSAGES.get(key)
+    if hit is not None and hit[0] is lesson and hit[1] is turn.texts:
+        return hit[2]
+    made = _make_messages(turn, course, lesson, minutes, fold_invite)
+    personal = _make_messages(replace(turn, learner=turn.learner.evolve(name="\0", profile_name=None)),
+                              course, lesson, minutes, fold_invite) != made
+    if not personal:
+        if len(_MESSAGES) >= 512:
+            _MESSAGES.clear()
+        _MESSAGES[key] = (lesson, turn.texts, made)  # holding both keeps their ids from being reused
+    return made
+
+
+def _make_messages(turn: Turn, course: Course, lesson: Lesson, minutes: int,
+                   fold_invite: bool) -> tuple[tuple[str, ...], str]:
+    header = turn.t("lesson.header", number=lesson.position, total=len(course.lessons), minutes=lesson.minutes)
+    parts = tuple(split_message(f"{header}\n{lesson_text(lesson.title, lesson.body)}"))
+    invite = turn.t("lesson.quiz_invite", count=len(lesson.questions), minutes=minutes) if fold_invite and lesson.questions else ""
+    return parts, invite
+
+
+_MESSAGES: dict[tuple, tuple] = {}
 
 
 def course_menu(turn: Turn, courses: tuple[Course, ...]) -> str:
