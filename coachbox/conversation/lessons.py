@@ -219,7 +219,9 @@ def _make_messages(turn: Turn, course: Course, lesson: Lesson, minutes: int,
                    fold_invite: bool) -> tuple[tuple[str, ...], str]:
     header = turn.t("lesson.header", number=lesson.position, total=len(course.lessons), minutes=lesson.minutes)
     parts = tuple(split_message(f"{header}\n{lesson_text(lesson.title, lesson.body)}"))
-    invite = turn.t("lesson.quiz_invite", count=len(lesson.questions), minutes=minutes) if fold_invite and lesson.questions else ""
+    invite = ""
+    if fold_invite and lesson.questions:
+        invite = turn.t("lesson.quiz_invite", count=len(lesson.questions), minutes=minutes)
     return parts, invite
 
 

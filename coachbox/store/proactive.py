@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections import defaultdict
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Callable, Iterable
 
 from coachbox.conversation.learner import Enrollment, Learner
@@ -31,8 +32,15 @@ WATCHED = ("turn", "status", "opted_out", "language", "timezone", "lesson_time",
 def versions(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple]:
     """The WATCHED columns of each learner's current row, for many learners (a narrow read: the write lock is held
     while it runs)."""
-    return {r[0]: r[1:] for r in conn.execute(f"SELECT id, {', '.join(WATCHED)} FROM learners WHERE id IN {_IDS}",
-                                              (json.dumps(ids),))}
+    query = f"SELECT id, {', '.join(WATCHED)} FROM learners WHERE id IN {_IDS}"
+    return {r[0]: r[1:] for r in _tuples(conn).execute(query, (json.dumps(ids),))}
+
+
+def _tuples(conn: sqlite3.Connection) -> sqlite3.Cursor:
+    """A cursor giving plain tuples: a sqlite3.Row costs more to make and to slice, for columns read by position."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    return cursor
 
 
 # Snapshots are made from a blank one (Learner.evolve): ~1 µs each instead of ~4 through Learner(...)'s __init__.
@@ -46,34 +54,48 @@ def snapshots(conn: sqlite3.Connection, rows: Iterable[sqlite3.Row],
     rows = list(rows)
     ids = json.dumps([row["id"] for row in rows])
     enrollments: dict[int, list[Enrollment]] = defaultdict(list)
-    for r in conn.execute(f"SELECT learner_id, course_id, status, next_position FROM enrollments "
+    for r in _tuples(conn).execute(f"SELECT learner_id, course_id, status, next_position FROM enrollments "
                           f"WHERE learner_id IN {_IDS} ORDER BY id", (ids,)):
         enrollments[r[0]].append(Enrollment(r[1], r[2], r[3]))
     results: dict[int, list[LessonResult]] = defaultdict(list)
-    for r in conn.execute(
+    for r in _tuples(conn).execute(
             f"""SELECT p.learner_id, p.lesson_id, l.course_id, p.correct, p.total, p.passed, p.completed_local_date
                 FROM progress p JOIN lessons l ON l.id = p.lesson_id
                 WHERE p.learner_id IN {_IDS} AND p.completed_at IS NOT NULL ORDER BY p.id""", (ids,)):
         results[r[0]].append(LessonResult(r[1], r[2], r[3], r[4], bool(r[5]), r[6]))
     badges: dict[int, set[str]] = defaultdict(set)
-    for learner_id, code in conn.execute(f"SELECT learner_id, code FROM learner_badges WHERE learner_id IN {_IDS}",
-                                         (ids,)):
+    for learner_id, code in _tuples(conn).execute(
+            f"SELECT learner_id, code FROM learner_badges WHERE learner_id IN {_IDS}", (ids,)):
         badges[learner_id].add(code)
-    last = dict(conn.execute(
+    last = dict(_tuples(conn).execute(
         f"""SELECT learner_id, lesson_id FROM (
                 SELECT learner_id, lesson_id,
                        ROW_NUMBER() OVER (PARTITION BY learner_id ORDER BY delivered_at DESC, id DESC) AS n
                 FROM progress WHERE learner_id IN {_IDS} AND delivered_at IS NOT NULL) WHERE n = 1""", (ids,)))
-    return {row["id"]: _BLANK.evolve(
-        id=row["id"], channel=row["channel"], phone=row["phone"], name=row["name"], profile_name=row["profile_name"],
-        language=row["language"], timezone=row["timezone"], lesson_time=row["lesson_time"], status=row["status"],
-        opted_out=bool(row["opted_out"]), current_course_id=row["current_course_id"],
-        streak=Streak(row["streak"], row["best_streak"], row["streak_freezes"], row["last_active_date"]),
-        next_taken_date=row["next_taken_date"], next_taken_count=row["next_taken_count"],
-        enrollments=tuple(enrollments.get(row["id"], ())), results=tuple(results.get(row["id"], ())),
-        badges=frozenset(badges.get(row["id"], ())), last_lesson_id=last.get(row["id"]), created_at=row["created_at"],
-        cohort=row["cohort"], last_inbound_at=row["last_inbound_at"], access=access(row),
-    ) for row in rows}
+    if not rows:
+        return {}
+    # The row's columns by position, all at once (a sqlite3.Row looks each name up among its ~30 columns).
+    columns = rows[0].keys()
+    get = itemgetter(*(columns.index(name) for name in _SNAPSHOT_COLUMNS))
+    snapshots = {}
+    for row in rows:
+        (learner_id, channel, phone, name, profile_name, language, timezone, lesson_time, status, opted_out,
+         course_id, streak, best_streak, freezes, last_active, taken_date, taken_count, created_at, cohort,
+         last_inbound) = get(row)
+        snapshots[learner_id] = _BLANK.evolve(
+            id=learner_id, channel=channel, phone=phone, name=name, profile_name=profile_name, language=language,
+            timezone=timezone, lesson_time=lesson_time, status=status, opted_out=bool(opted_out),
+            current_course_id=course_id, streak=Streak(streak, best_streak, freezes, last_active),
+            next_taken_date=taken_date, next_taken_count=taken_count,
+            enrollments=tuple(enrollments.get(learner_id, ())), results=tuple(results.get(learner_id, ())),
+            badges=frozenset(badges.get(learner_id, ())), last_lesson_id=last.get(learner_id), created_at=created_at,
+            cohort=cohort, last_inbound_at=last_inbound, access=access(row))
+    return snapshots
+
+
+_SNAPSHOT_COLUMNS = ("id", "channel", "phone", "name", "profile_name", "language", "timezone", "lesson_time", "status",
+                     "opted_out", "current_course_id", "streak", "best_streak", "streak_freezes", "last_active_date",
+                     "next_taken_date", "next_taken_count", "created_at", "cohort", "last_inbound_at")
 
 
 def live_subscriptions(conn: sqlite3.Connection, ids: list[int], now: datetime) -> dict[int, list[sqlite3.Row]]:
@@ -138,7 +160,8 @@ def record_deliveries(conn: sqlite3.Connection, rows: list[tuple[int, int, int, 
                         "AND course_id = ?", [(r[3], r[0], r[2]) for r in rows]).rowcount != len(rows):
         conn.executemany(
             """INSERT INTO enrollments (learner_id, course_id, started_at, next_position) VALUES (?, ?, ?, ?)
-               ON CONFLICT (learner_id, course_id) DO UPDATE SET next_position = MAX(next_position, excluded.next_position)""",
+               ON CONFLICT (learner_id, course_id)
+               DO UPDATE SET next_position = MAX(next_position, excluded.next_position)""",
             [(r[0], r[2], stamp, r[3]) for r in rows])
     conn.executemany(
         """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
