@@ -177,6 +177,38 @@ def test_it_finds_the_same_phone_region_without_parsing(phone):
     assert _region(phone) == phone_region(phone)
 
 
+def test_it_copies_a_snapshot_as_replace_does():
+    from dataclasses import replace
+
+    from coachbox.conversation.learner import Enrollment, Learner
+
+    alice = Learner(1, name="Alice Wanjiru", enrollments=(Enrollment(3, next_position=2),), last_lesson_id=7)
+    changes = {"enrollments": (Enrollment(3, next_position=3),), "last_lesson_id": 8, "held": "2026-03-03"}
+    assert alice.evolve(**changes) == replace(alice, **changes)
+    assert alice.last_lesson_id == 7  # the original is untouched
+    with pytest.raises(TypeError):
+        alice.evolve(nickname="Ali")
+
+
+def test_it_settles_a_claim_the_turn_wrote_first(world):
+    # A lesson decided one by one (personalised lessons) records its own delivery row: the claim takes it over.
+    from coachbox.store import proactive, progress
+
+    _, _, conn, _, ids = world
+    lesson = conn.execute("SELECT id FROM lessons ORDER BY id LIMIT 1").fetchone()[0]
+    alice, bob = ids[0], ids[1]
+    conn.execute("DELETE FROM deliveries WHERE learner_id IN (?, ?)", (alice, bob))
+    progress.record_delivery(conn, alice, lesson_id=lesson, course_id=1, next_position=2, kind="daily_lesson",
+                             key="2026-03-03", now=NOW)
+    due = "2026-03-03T04:00:00+00:00"
+    proactive.claim_settled(conn, "daily_lesson", [(alice, "2026-03-03", lesson, due, "done"),
+                                                   (bob, "2026-03-03", None, due, "empty")], NOW)
+    got = conn.execute("SELECT learner_id, lesson_id, due_at, status, created_at FROM deliveries "
+                       "WHERE kind = 'daily_lesson' AND learner_id IN (?, ?) ORDER BY learner_id", (alice, bob))
+    assert [tuple(r) for r in got] == [(alice, lesson, due, "done", NOW.isoformat()),
+                                       (bob, None, due, "empty", NOW.isoformat())]
+
+
 # -- decided outside the write lock (decide_batch, then write_batch) -------------------------------------------------
 def _say(conn, cache, settings, res, learner_id, text, sid):
     from coachbox.channels.base import Inbound
