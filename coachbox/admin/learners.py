@@ -16,6 +16,7 @@ from coachbox import events
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, render
 from coachbox.store import admin_auth, admin_learners as q, transaction
+from coachbox.store import tutor as tutor_store
 from coachbox.store.messages import OutboxDraft, enqueue_outbound
 
 bp = Blueprint("admin_learners", url_prefix="/admin")
@@ -118,13 +119,16 @@ async def learner_detail(request: Request, learner_id: int):
 
     def load(conn):
         return (q.enrollments(conn, learner_id), q.badges(conn, learner_id), q.answers(conn, learner_id),
-                q.transcript_page(conn, learner_id, before_id=before), q.filter_options(conn))
+                q.transcript_page(conn, learner_id, before_id=before), q.filter_options(conn),
+                tutor_store.exchanges_for_learner(conn, learner_id, limit=500))
 
-    enrollments, badges, answers, messages, options = await services.db.run(load)
+    enrollments, badges, answers, messages, options, exchanges = await services.db.run(load)
+    # Tutor answers in the transcript, by their outbound message: marked as AI and flaggable by teachers.
+    tutor = {ex.message_id: ex for ex in exchanges if ex.message_id is not None}
     from coachbox.channels.twilio.errors import describe
 
     return render(request, "learner.html", learner=learner, enrollments=enrollments, badges=badges, answers=answers,
-                  messages=messages, courses=options["courses"], describe=describe,
+                  messages=messages, courses=options["courses"], describe=describe, tutor=tutor,
                   window=window_state(learner, services.clock.now(), services.settings), limit=BODY_LIMIT,
                   older=messages[0]["id"] if len(messages) == 100 else None, errors=[],
                   live=before is None)  # an older page stays put: new messages belong on the newest
@@ -157,6 +161,30 @@ async def send_message(request: Request, learner_id: int):
     if sender is not None:
         sender.kick()  # send now rather than at the next poll
     return back(f"/admin/learners/{learner_id}", "sent")
+
+
+@bp.post("/learners/<learner_id:int>/tutor/<exchange_id:int>/<action:flag|unflag>")
+@sec.admin_view("editor")
+async def flag_tutor_answer(request: Request, learner_id: int, exchange_id: int, action: str):
+    """A teacher marks an AI tutor answer as wrong (with a note), or takes the mark back; both are audited."""
+    services = request.app.ctx.services
+    await _learner(request, learner_id)
+    note = (request.form.get("note") or "").strip()[:500]
+    admin_id = request.ctx.admin["admin_id"]
+
+    def change(conn, now):
+        owner = conn.execute("SELECT learner_id FROM tutor_exchanges WHERE id = ?", (exchange_id,)).fetchone()
+        if owner is None or owner[0] != learner_id:
+            return False
+        with transaction(conn):
+            if action == "flag":
+                return tutor_store.flag_answer(conn, exchange_id, admin_id=admin_id, note=note, now=now)
+            _audit(conn, admin_id, "tutor.unflag", f"tutor_exchange:{exchange_id}", now)
+            return tutor_store.unflag_answer(conn, exchange_id)
+
+    if not await services.db.run(change, services.clock.now()):
+        raise NotFound("No such tutor answer for this learner.")
+    return back(f"/admin/learners/{learner_id}", "flagged" if action == "flag" else "unflagged")
 
 
 @bp.post("/learners/<learner_id:int>/<action:pause|resume>")
