@@ -126,27 +126,81 @@ def _wait(port: int) -> None:
     raise SystemExit(f"server on {port} did not start")
 
 
-async def _open_loop(port: int, rate: float, seconds: float, offset: int) -> dict:
+def _pct(values: list[float], q: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(len(values) * q))] if values else 0.0
+
+
+def _disk(data_dir: Path | None) -> dict[str, float]:
+    """MB on disk of the files that grow under load (queue.db and the WALs, the diskcache folder)."""
+    if data_dir is None:
+        return {}
+    sizes = {}
+    for name in ("coachbox.db-wal", "queue.db", "queue.db-wal"):
+        try:
+            sizes[name] = (data_dir / name).stat().st_size / 1e6
+        except OSError:
+            sizes[name] = 0.0
+    sizes["cache"] = sum(f.stat().st_size for f in (data_dir / "cache").rglob("*") if f.is_file()) / 1e6 \
+        if (data_dir / "cache").is_dir() else 0.0
+    return sizes
+
+
+async def _open_loop(port: int, rate: float, seconds: float, offset: int, *, data_dir: Path | None = None,
+                     timeline: bool = False, eager: bool = False) -> dict:
+    """Fire `rate` req/s for `seconds`, latency measured from each request's scheduled time.
+
+    Every body and signature is computed before the clock starts, and a request's task is created at its
+    scheduled time. (The generator used to create all rate*seconds coroutines at once, each computing its
+    HMAC before its first sleep: at 60,000 requests that took longer than the 0.5 s head start, so the first
+    second of requests left up to ~1.5 s late and were counted as server latency. `eager=True` reproduces it.)
+    The generator reports its own lateness (`send_late`: scheduled time -> the request handed to aiohttp) and
+    its event loop's lag separately, so its own stalls are not mistaken for the server's.
+    """
     import aiohttp
 
     base = PUBLIC.format(port=port)
     total = int(rate * seconds)
-    latencies: list[float] = []
     errors = 0
-    start = time.perf_counter() + 0.5
+    scheduled_at = [0.0] * total
+    sent_at = [0.0] * total
+    done_at = [0.0] * total
+
+    def request(i: int) -> tuple[str, str, str]:
+        if i % 4 == 0:
+            path, form = "/webhooks/twilio", _form(offset + i, "9")
+        else:
+            path = "/webhooks/twilio/status?m=1"
+            form = {"MessageSid": f"SM{i:032d}", "MessageStatus": ["sent", "delivered", "read"][i % 4 - 1],
+                    "AccountSid": ACCOUNT_SID}
+        body, sig = _signed(base + path, form)
+        return path, body, sig
+
+    prepared = None if eager else [request(i) for i in range(total)]
+    lags: list[tuple[float, float]] = []  # (when, how late a 10 ms sleep woke up)
+    disk: list[tuple[float, dict]] = []
+    stop = asyncio.Event()
+
+    async def watch() -> None:
+        last_disk = 0.0
+        while not stop.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            lags.append((now, now - before - 0.01))
+            if now - last_disk >= 1.0:
+                last_disk = now
+                disk.append((now, _disk(data_dir)))
+
     connector = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=connector) as session:
         async def one(i: int) -> None:
             nonlocal errors
-            if i % 4 == 0:
-                path, form = "/webhooks/twilio", _form(offset + i, "9")
+            if eager:
+                path, body, sig = request(i)
+                await asyncio.sleep(max(0.0, scheduled_at[i] - time.perf_counter()))
             else:
-                path = "/webhooks/twilio/status?m=1"
-                form = {"MessageSid": f"SM{i:032d}", "MessageStatus": ["sent", "delivered", "read"][i % 4 - 1],
-                        "AccountSid": ACCOUNT_SID}
-            body, sig = _signed(base + path, form)
-            scheduled = start + i / rate
-            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+                path, body, sig = prepared[i]
+            sent_at[i] = time.perf_counter()
             try:
                 async with session.post(base + path, data=body, headers={
                         "X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"}) as r:
@@ -155,14 +209,47 @@ async def _open_loop(port: int, rate: float, seconds: float, offset: int) -> dic
                         errors += 1
             except aiohttp.ClientError:
                 errors += 1
-            latencies.append(time.perf_counter() - scheduled)
+            done_at[i] = time.perf_counter()
 
-        await asyncio.gather(*(one(i) for i in range(total)))
-    latencies.sort()
+        watcher = asyncio.ensure_future(watch())
+        start = time.perf_counter() + 0.5
+        for i in range(total):
+            scheduled_at[i] = start + i / rate
+        if eager:
+            await asyncio.gather(*(one(i) for i in range(total)))
+        else:
+            tasks = set()
+            for i in range(total):
+                delay = scheduled_at[i] - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                task = asyncio.ensure_future(one(i))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            while tasks:
+                await asyncio.gather(*list(tasks))
+        stop.set()
+        await watcher
+    latencies = [done - sched for done, sched in zip(done_at, scheduled_at)]
+    late = [sent - sched for sent, sched in zip(sent_at, scheduled_at)]
     if not latencies:
         return {"requests": 0, "errors": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
-    return {"requests": total, "errors": errors, "p50_ms": latencies[len(latencies) // 2] * 1000,
-            "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000, "max_ms": latencies[-1] * 1000}
+    if timeline:
+        print("  window   p50 ms   p99 ms   max ms | send_late p99 ms | loop lag max ms | MB: coachbox.db-wal queue.db queue.db-wal cache")
+        window = 5.0
+        for w in range(int((seconds + window - 1e-9) // window)):
+            lo, hi = start + w * window, start + (w + 1) * window
+            idx = [i for i in range(total) if lo <= scheduled_at[i] < hi]
+            lat = [latencies[i] * 1000 for i in idx]
+            lag = [x * 1000 for t, x in lags if lo <= t < hi]
+            sizes = next((d for t, d in reversed(disk) if t < hi), {})
+            print(f"  {w * window:3.0f}-{(w + 1) * window:3.0f}s {_pct(lat, 0.5):8.1f} {_pct(lat, 0.99):8.1f} {max(lat, default=0):8.1f}"
+                  f" | {_pct([late[i] * 1000 for i in idx], 0.99):16.1f} | {max(lag, default=0):15.1f} | "
+                  + " ".join(f"{v:.1f}" for v in sizes.values()))
+    return {"requests": total, "errors": errors, "p50_ms": _pct(latencies, 0.5) * 1000,
+            "p99_ms": _pct(latencies, 0.99) * 1000, "max_ms": max(latencies) * 1000,
+            "send_late_p99_ms": _pct(late, 0.99) * 1000, "send_late_max_ms": max(late) * 1000,
+            "loop_lag_max_ms": max((x for _, x in lags), default=0.0) * 1000}
 
 
 async def _replays(port: int, count: int) -> None:
@@ -189,6 +276,10 @@ def main() -> None:
     parser.add_argument("--open-rate", type=float, default=1000)
     parser.add_argument("--open-seconds", type=float, default=60)
     parser.add_argument("--replays", type=int, default=200)
+    parser.add_argument("--timeline", action="store_true", help="print the open loop's p50/p99 per 5 s window, the "
+                        "generator's own lateness and loop lag, and the size of queue.db, the WALs and the cache")
+    parser.add_argument("--eager-generator", action="store_true", help="the old open-loop generator (every "
+                        "coroutine created, and its HMAC computed, at the start): to reproduce its artefact")
     parser.add_argument("--workers", type=int, default=1, help="[server] workers for coachbox")
     parser.add_argument("--messages-per-second", type=int, default=1000,
                         help="[twilio] messages_per_second for the reply sender (production: at most 80)")
@@ -239,7 +330,8 @@ def main() -> None:
             print(f"  coachbox used {cpu / wall * 100:.0f}% of a core: {cpu_ms:.2f} ms CPU per webhook "
                   f"(server processes, including its reply sender)")
             print("  (wrk cycles 20,000 signed messages: later rounds are replays, answered by de-dup)")
-            result = asyncio.run(_open_loop(port, args.open_rate, args.open_seconds, 100_000))
+            result = asyncio.run(_open_loop(port, args.open_rate, args.open_seconds, 100_000, data_dir=tmp / "data",
+                                            timeline=args.timeline, eager=args.eager_generator))
             print(f"open loop {args.open_rate:.0f} req/s for {args.open_seconds:.0f} s (1 inbound : 3 status): "
                   + json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in result.items()}))
             missed = []
