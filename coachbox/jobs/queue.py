@@ -2,21 +2,71 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import time
+from pathlib import Path
 
 from huey import SqliteHuey
 from huey.storage import SqliteStorage
 
 from coachbox.config import Settings
 
+log = logging.getLogger("coachbox.jobs")
+
 
 class _QueueStorage(SqliteStorage):
-    """SqliteStorage with our WAL-reset mitigation: no auto-checkpoints (see coachbox.store)."""
+    """SqliteStorage with our WAL-reset mitigation: no auto-checkpoints (see coachbox.store).
+
+    With auto-checkpoints off nothing else ever resets queue.db's WAL, so, like the main database's writer
+    (`Database.WAL_CHECKPOINT_BYTES`), the queue TRUNCATE-checkpoints it once it passes 8 MB: checked after an
+    enqueue at most every CHECK_SECONDS (a `stat`), and on every run of the periodic `checkpoint` task. The
+    checkpoint runs under Huey's connection lock and outside any transaction (Huey's writes autocommit), so it
+    cannot race one of this process's writes; another process's writer makes it report busy after `wait_ms`.
+    """
+
+    WAL_CHECKPOINT_BYTES = 8 * 1024 * 1024
+    CHECK_SECONDS = 0.5
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._wal = Path(f"{self.filename}-wal")
+        self._next_check = 0.0
 
     def _create_connection(self) -> sqlite3.Connection:
         conn = super()._create_connection()
         conn.execute("PRAGMA wal_autocheckpoint=0")
         return conn
+
+    def enqueue(self, data, priority=None):
+        super().enqueue(data, priority=priority)
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + self.CHECK_SECONDS
+            self.checkpoint_if_large()
+
+    def wal_bytes(self) -> int:
+        try:
+            return self._wal.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def checkpoint_if_large(self) -> tuple[int, int, int] | None:
+        if self.wal_bytes() < self.WAL_CHECKPOINT_BYTES:
+            return None
+        return self.checkpoint(wait_ms=50)
+
+    def checkpoint(self, *, wait_ms: int = 250) -> tuple[int, int, int] | None:
+        """TRUNCATE-checkpoint queue.db's WAL (coachbox.store.checkpoint); None if this process is mid-write."""
+        from coachbox.store import checkpoint
+
+        with self.lock:
+            conn = self.conn
+            if conn.in_transaction:
+                return None
+            result = checkpoint(conn, wait_ms=wait_ms)
+        log.debug("queue wal checkpoint", extra={"busy": result[0], "wal_pages": result[1], "checkpointed": result[2]})
+        return result
 
 
 class CoachboxHuey(SqliteHuey):

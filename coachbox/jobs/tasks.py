@@ -54,6 +54,10 @@ def register(huey: Huey, settings: Settings, context: WorkerContext | None = Non
         services = context.get()
         busy, wal_pages, done = services.db.run_sync(truncate_checkpoint)
         log.debug("checkpoint", extra={"busy": busy, "wal_pages": wal_pages, "checkpointed": done})
+        # queue.db too: its auto-checkpoint is off as well (coachbox.jobs.queue), and Huey never checkpoints.
+        queue_checkpoint = getattr(huey.storage, "checkpoint", None)
+        if queue_checkpoint is not None:
+            queue_checkpoint()
 
     extra: dict[str, Callable] = {}
     for module_name in TASK_MODULES:
