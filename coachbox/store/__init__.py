@@ -44,7 +44,7 @@ def connect(path: str | Path, *, timeout: float = 30.0) -> sqlite3.Connection:
     return conn
 
 
-# The pragmas every coachbox connection runs with, sync (sqlite3) and async (aiosqlite) alike.
+# The pragmas every coachbox connection runs with (the writer thread, the worker, the CLI and read connections).
 PRAGMA_SQL = (
     "PRAGMA journal_mode=WAL",
     # Durable across app crashes; WAL + NORMAL may lose only the last commits on power loss.
