@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from datetime import timedelta
@@ -84,14 +85,33 @@ async def inbound(request: Request) -> HTTPResponse:
     handler = _inbound_handler(request)
     if message.media and not await services.db.run(is_duplicate_inbound, message):
         message = await twilio_media.download_media(services.settings, message)
+    opt_out = (form.first("OptOutType") or "").upper() or None
+    # Sanic cancels a handler whose client hung up (Twilio gives up after 15 s; a proxy may sooner). The turn may
+    # commit anyway (a group commit does not abandon its round), and a retry of this MessageSid is then a
+    # duplicate: so what follows the turn must not depend on anyone still listening. Shielded, it finishes.
+    work = asyncio.ensure_future(_turn_and_after(services, handler, message, opt_out, now, _sender(request)))
+    try:
+        await asyncio.shield(work)
+    except asyncio.CancelledError:
+        work.add_done_callback(_log_unheard_failure)
+        raise
+    return text(EMPTY_TWIML, content_type="text/xml")
+
+
+async def _turn_and_after(services, handler, message, opt_out: str | None, now, sender: Sender | None) -> None:
     outcome = await handler(services, message)
     if not outcome.duplicate and outcome.learner_id is not None:
-        await services.db.run(_after_turn, outcome.learner_id, (form.first("OptOutType") or "").upper() or None,
-                              now.isoformat(), (now - outbox.WINDOW).isoformat())
-    sender = _sender(request)
+        await services.db.run(_after_turn, outcome.learner_id, opt_out, now.isoformat(),
+                              (now - outbox.WINDOW).isoformat())
     if sender is not None and not outcome.duplicate:
         sender.kick()
-    return text(EMPTY_TWIML, content_type="text/xml")
+
+
+def _log_unheard_failure(work: asyncio.Future) -> None:
+    """A turn that failed after its webhook was cancelled has nobody to answer: log it (Twilio retries it)."""
+    if not work.cancelled() and work.exception() is not None:
+        exc = work.exception()
+        log.error("inbound turn failed", exc_info=(type(exc), exc, exc.__traceback__))
 
 
 @bp.post("/webhooks/twilio/status")

@@ -130,6 +130,32 @@ async def test_it_marks_the_learner_opted_out_on_twilios_stop(tapp, conn):
     assert conn.execute("SELECT opted_out FROM learners WHERE channel_key = ?", (ALICE,)).fetchone()[0] == 0
 
 
+
+async def test_a_turn_under_way_finishes_when_the_caller_hangs_up(tapp, tservices, conn, twilio_double):
+    """Sanic cancels a handler whose client disconnected; the turn, the opt-out and the sender's wake-up still
+    happen (a Twilio retry of this MessageSid would only find a duplicate)."""
+    from tests.doubles.twilio_fixtures import stand_in_turn
+
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_turn(services, message):
+        started.set()
+        await release.wait()
+        return await stand_in_turn(services, message)
+
+    tservices.extras["inbound_handler"] = slow_turn
+    body, headers = signed_request("/webhooks/twilio", inbound_form(body="STOP", OptOutType="STOP"))
+    post = asyncio.ensure_future(tapp.asgi_client.post("/webhooks/twilio", content=body, headers=headers))
+    await started.wait()
+    post.cancel()  # as Sanic does when the connection closes mid-handler
+    with pytest.raises(asyncio.CancelledError):
+        await post
+    release.set()
+    await _wait_for(lambda: conn.execute("SELECT COUNT(*) FROM learners WHERE channel_key = ? AND opted_out = 1",
+                                         (ALICE,)).fetchone()[0] == 1)
+    assert _count(conn, "direction = 'in'") == 1
+    await _wait_for(lambda: len(twilio_double.accepted) == 1)  # the reply (not proactive) was sent on the kick
+
 async def _status(app, message_id: int, sid: str, status: str, **extra):
     form = {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status, "SmsStatus": status, "AccountSid": "AC1",
             "To": ALICE, "ChannelPrefix": "whatsapp", **extra}
