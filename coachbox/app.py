@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import itertools
 import logging
@@ -35,6 +36,10 @@ class _QuietErrorHandler(ErrorHandler):
     """Clear 4xx for bad input, a bare 500 for our bugs: never a traceback to the caller."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        if isinstance(exception, asyncio.CancelledError):
+            # The client hung up mid-request (Sanic cancels the handler): nobody to answer, and not our bug.
+            log.info("request cancelled: the client went away", extra={"path": request.path})
+            return json({"error": "request cancelled"}, status=503)
         status = getattr(exception, "status_code", 500) or 500
         if status >= 500:
             log.exception("unhandled error", extra={"path": request.path})

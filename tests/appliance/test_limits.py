@@ -23,3 +23,19 @@ async def test_it_answers_unknown_routes_with_a_json_404_and_a_request_id(app):
     assert response.status == 404
     assert response.json["error"]
     assert response.headers.get("x-request-id")
+
+
+def test_a_client_that_hangs_up_is_logged_as_such_not_as_our_error(caplog):
+    """Sanic hands the error handler a RequestCancelled (a CancelledError) when the client went away mid-handler:
+    an info line, no traceback in the logs, no 'unhandled error'."""
+    from types import SimpleNamespace
+
+    from sanic.exceptions import RequestCancelled
+
+    from coachbox.app import _QuietErrorHandler
+
+    with caplog.at_level("INFO", logger="coachbox.web"):
+        response = _QuietErrorHandler().default(SimpleNamespace(path="/webhooks/twilio"), RequestCancelled())
+    assert response.status == 503
+    assert [r.getMessage() for r in caplog.records] == ["request cancelled: the client went away"]
+    assert all(r.levelname == "INFO" and r.exc_info is None for r in caplog.records)
