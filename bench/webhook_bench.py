@@ -50,12 +50,17 @@ async def hook(request):
     return text('<?xml version="1.0" encoding="UTF-8"?><Response/>', content_type="text/xml")
 app.run(host="127.0.0.1", port=int(sys.argv[1]), single_process=True, access_log=False, motd=False)
 """
+# The double runs in its own process; "dump PATH" on its stdin writes what it accepted (To, time.time()) as JSON.
 DOUBLE = """
-import sys
+import json, sys
 from tests.doubles.twilio_double import TwilioDouble
 d = TwilioDouble().start()
 print(d.url, flush=True)
-sys.stdin.read()
+for line in sys.stdin:
+    if line.startswith("dump "):
+        with open(line[5:].strip(), "w") as out:
+            json.dump([[m.to, m.at] for m in d.accepted], out)
+        print("dumped", flush=True)
 """
 
 
@@ -252,6 +257,57 @@ async def _open_loop(port: int, rate: float, seconds: float, offset: int, *, dat
             "loop_lag_max_ms": max((x for _, x in lags), default=0.0) * 1000}
 
 
+async def _reply_latency(port: int, rate: float, seconds: float) -> dict[str, float]:
+    """Open loop of new learners saying "hi" at `rate`/s: when each webhook was sent (time.time()), by phone."""
+    import aiohttp
+
+    base = PUBLIC.format(port=port)
+    total = int(rate * seconds)
+    forms = [_form(500_000 + n, "5") for n in range(total)]
+    for n, form in enumerate(forms):  # a phone of its own per message: its first reply is this message's
+        phone = f"+2549{n:08d}"
+        form.update({"From": f"whatsapp:{phone}", "WaId": phone[1:]})
+    prepared = [(form["From"], *_signed(base + "/webhooks/twilio", form)) for form in forms]
+    sent_at: dict[str, float] = {}
+    errors = 0
+    async with aiohttp.ClientSession() as session:
+        async def one(to: str, body: str, sig: str) -> None:
+            nonlocal errors
+            sent_at[to] = time.time()
+            async with session.post(base + "/webhooks/twilio", data=body, headers={
+                    "X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"}) as r:
+                await r.read()
+                errors += r.status != 200
+
+        start, tasks = time.perf_counter() + 0.2, set()
+        for i, item in enumerate(prepared):
+            await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+            task = asyncio.ensure_future(one(*item))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        while tasks:
+            await asyncio.gather(*list(tasks))
+    if errors:
+        raise SystemExit(f"reply latency run: {errors} webhooks were not answered 200")
+    return sent_at
+
+
+def _first_replies(double: subprocess.Popen, path: Path, wanted: set[str], timeout: float = 30.0) -> dict[str, float]:
+    """When the double accepted the first reply to each address in `wanted` (waits until all have one)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        double.stdin.write(f"dump {path}\n")
+        double.stdin.flush()
+        double.stdout.readline()
+        first: dict[str, float] = {}
+        for to, at in json.loads(path.read_text()):
+            if to in wanted and to not in first:
+                first[to] = at
+        if len(first) == len(wanted) or time.monotonic() > deadline:
+            return first
+        time.sleep(0.5)
+
+
 async def _replays(port: int, count: int) -> None:
     import aiohttp
 
@@ -276,6 +332,8 @@ def main() -> None:
     parser.add_argument("--open-rate", type=float, default=1000)
     parser.add_argument("--open-seconds", type=float, default=60)
     parser.add_argument("--replays", type=int, default=200)
+    parser.add_argument("--reply-rate", type=float, default=50, help="inbound/s for the reply-latency run")
+    parser.add_argument("--reply-seconds", type=float, default=20)
     parser.add_argument("--timeline", action="store_true", help="print the open loop's p50/p99 per 5 s window, the "
                         "generator's own lateness and loop lag, and the size of queue.db, the WALs and the cache")
     parser.add_argument("--eager-generator", action="store_true", help="the old open-loop generator (every "
@@ -289,7 +347,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu) or brew install wrk")
     double = subprocess.Popen([sys.executable, "-c", DOUBLE], cwd=REPO, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, text=True, bufsize=1)
     double_url = double.stdout.readline().strip()
     procs = [double]
     try:
@@ -309,6 +367,17 @@ def main() -> None:
             bare = subprocess.Popen([sys.executable, "-c", BARE, str(bare_port)], cwd=REPO, stdout=subprocess.DEVNULL)
             procs += [server, bare]
             _wait(port), _wait(bare_port)
+            # First, on the fresh server: later phases leave thousands of replies queued behind the sender's cap.
+            reply_missed: list[str] = []
+            sent_at = asyncio.run(_reply_latency(port, args.reply_rate, args.reply_seconds))
+            first = _first_replies(double, tmp / "accepted.json", set(sent_at))
+            waits = [(first[to] - sent) * 1000 for to, sent in sent_at.items() if to in first]
+            print(f"reply latency at {args.reply_rate:.0f} inbound/s for {args.reply_seconds:.0f} s (new learners, sender cap "
+                  f"{args.messages_per_second}/s): webhook sent -> reply accepted by the double p50 {_pct(waits, 0.5):.0f} ms, "
+                  f"p95 {_pct(waits, 0.95):.0f} ms, max {max(waits, default=0):.0f} ms; {len(sent_at) - len(first)} unanswered")
+            if len(first) < len(sent_at) or _pct(waits, 0.95) >= 1000:
+                reply_missed.append(f"reply latency p95 {_pct(waits, 0.95):.0f} ms, {len(sent_at) - len(first)} unanswered "
+                                    "(target p95 < 1 s, none)")
             script = tmp / "inbound.lua"
             _lua(script, PUBLIC.format(port=port) + "/webhooks/twilio", 20000, "1")
             bare_script = tmp / "bare.lua"
@@ -334,7 +403,7 @@ def main() -> None:
                                             timeline=args.timeline, eager=args.eager_generator))
             print(f"open loop {args.open_rate:.0f} req/s for {args.open_seconds:.0f} s (1 inbound : 3 status): "
                   + json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in result.items()}))
-            missed = []
+            missed = reply_missed
             if full_rps / bare_rps < 0.30:
                 missed.append(f"throughput {full_rps / bare_rps * 100:.0f}% of bare Sanic (target >= 30%)")
             if result["errors"] or result["p99_ms"] >= 50:
