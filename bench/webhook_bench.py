@@ -1,5 +1,6 @@
 """Webhook figures: coachbox POST /webhooks/twilio (signature + de-dup + engine + outbox) vs a bare Sanic form
-handler with wrk; an open-loop 1 inbound : 3 status-callback mix; MessageSid replays x5.
+handler with wrk (and coachbox's web layer with a no-op turn: the ceiling); the reply latency at 50 inbound/s;
+an open-loop 1 inbound : 3 status-callback mix; MessageSid replays x5.
 
     .venv/bin/python bench/webhook_bench.py [--seconds 10] [--open-rate 1000] [--open-seconds 60]
 
@@ -49,6 +50,25 @@ async def hook(request):
     request.form
     return text('<?xml version="1.0" encoding="UTF-8"?><Response/>', content_type="text/xml")
 app.run(host="127.0.0.1", port=int(sys.argv[1]), single_process=True, access_log=False, motd=False)
+"""
+# The ceiling: coachbox's own web layer (middleware, signature, form parsing, de-dup look-up skipped) with the
+# turn replaced by a no-op through the seam the tests use (services.extras["inbound_handler"]).
+NO_TURN = """
+import sys
+from coachbox.app import create_app
+from coachbox.appliance import init_box
+from coachbox.config import Settings
+settings = Settings.load()
+init_box(settings, quiet=True)
+app = create_app(settings, name="noturn")
+class Nothing:
+    duplicate, learner_id = True, None
+async def no_turn(services, message):
+    return Nothing
+@app.before_server_start
+async def seam(app):
+    app.ctx.services.extras["inbound_handler"] = no_turn
+app.run(host="127.0.0.1", port=settings.server.port, single_process=True, access_log=False, motd=False)
 """
 # The double runs in its own process; "dump PATH" on its stdin writes what it accepted (To, time.time()) as JSON.
 DOUBLE = """
@@ -332,6 +352,8 @@ def main() -> None:
     parser.add_argument("--open-rate", type=float, default=1000)
     parser.add_argument("--open-seconds", type=float, default=60)
     parser.add_argument("--replays", type=int, default=200)
+    parser.add_argument("--no-ceiling", dest="ceiling", action="store_false",
+                        help="skip the run of coachbox's web layer with a no-op turn")
     parser.add_argument("--reply-rate", type=float, default=50, help="inbound/s for the reply-latency run")
     parser.add_argument("--reply-seconds", type=float, default=20)
     parser.add_argument("--timeline", action="store_true", help="print the open loop's p50/p99 per 5 s window, the "
@@ -383,6 +405,20 @@ def main() -> None:
             bare_script = tmp / "bare.lua"
             _lua(bare_script, PUBLIC.format(port=bare_port) + "/webhooks/twilio", 2000, "2")
             bare_rps, _ = _wrk(bare_port, bare_script, args.seconds)
+            ceiling_rps = None
+            if args.ceiling:
+                ceiling_port = 18433
+                ceiling_env = {**env, "COACHBOX_PATHS_DATA_DIR": str(tmp / "noturn"),
+                               "COACHBOX_SERVER_PUBLIC_URL": PUBLIC.format(port=ceiling_port),
+                               "COACHBOX_SERVER_PORT": str(ceiling_port)}
+                ceiling = subprocess.Popen([sys.executable, "-c", NO_TURN], cwd=REPO, env=ceiling_env,
+                                           stdout=subprocess.DEVNULL)
+                procs.append(ceiling)
+                _wait(ceiling_port)
+                ceiling_script = tmp / "noturn.lua"
+                _lua(ceiling_script, PUBLIC.format(port=ceiling_port) + "/webhooks/twilio", 2000, "3")
+                ceiling_rps, _ = _wrk(ceiling_port, ceiling_script, args.seconds)
+                ceiling.terminate()
             spy = None
             if args.py_spy:
                 spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses", "--gil",
@@ -396,6 +432,10 @@ def main() -> None:
                 spy.wait(timeout=30)
             print(f"bare Sanic form POST: {bare_rps:.0f} req/s; coachbox webhook, {args.workers} worker(s) (signature + de-dup + engine + "
                   f"outbox), sender cap {args.messages_per_second}/s: {full_rps:.0f} req/s; ratio {full_rps / bare_rps * 100:.1f}%")
+            if ceiling_rps is not None:
+                print(f"  ceiling: coachbox's web layer with a no-op turn (signature, form, middleware): {ceiling_rps:.0f} "
+                      f"req/s = {ceiling_rps / bare_rps * 100:.1f}% of bare Sanic; the full turn keeps "
+                      f"{full_rps / ceiling_rps * 100:.1f}% of that")
             print(f"  coachbox used {cpu / wall * 100:.0f}% of a core: {cpu_ms:.2f} ms CPU per webhook "
                   f"(server processes, including its reply sender)")
             print("  (wrk cycles 20,000 signed messages: later rounds are replays, answered by de-dup)")
