@@ -38,6 +38,15 @@ UNSURE_SETTLE_SECONDS = 30.0
 # Failures that prove Twilio did not take the message: these are resent without a lookup.
 NOT_TAKEN = frozenset({"network", "20429", "20003", errors.WINDOW_CLOSED})
 RATE_KEY = "outbox:twilio:next-slot"
+# A 429 (20429) means "slow down" for the whole account, not just for the message that got it: every sender in
+# every process waits out a short brake (Retry-After, else 1 s, at most PAUSE_MAX_SECONDS) before its next send.
+# The message that got the 429 waits its full Retry-After through its own row's backoff, as before.
+PAUSE_KEY = "outbox:twilio:paused-until"
+PAUSE_DEFAULT_SECONDS = 1.0
+PAUSE_MAX_SECONDS = 5.0
+# A send that has confirmed its claim waits out pauses for at most this long, then hands the row back: the claim
+# must stay far from looking stale to a reconcile (STALE_CLAIM_SECONDS), or the row could be sent twice.
+PAUSED_SEND_MAX_WAIT_SECONDS = 30.0
 # Quiet hours ([schedule]) hold proactive messages, not answers: what the turn on the learner's own message wrote
 # (its key starts with the inbound key, "in:…"), whatever its kind, and what they asked a worker for.
 ANSWER_KINDS = ("reply", "farewell", "certificate", "tutor", "tutor_ai", "voice_note")
@@ -70,6 +79,23 @@ def reserve_slots(cache: Any, count: int, rate: float, *, key: str = RATE_KEY) -
         start = max(now, float(cache.get(key, 0.0)))
         cache.set(key, start + count / rate)
     return start
+
+
+def pause_sending(cache: Any, seconds: float | None, *, key: str = RATE_KEY) -> float:
+    """Twilio answered 429: hold every process's sends for a short brake. Returns when the pause ends."""
+    seconds = min(PAUSE_MAX_SECONDS, max(0.0, PAUSE_DEFAULT_SECONDS if seconds is None else seconds))
+    with cache.transact(retry=True):
+        until = time.time() + seconds
+        if float(cache.get(PAUSE_KEY, 0.0) or 0.0) < until:
+            cache.set(PAUSE_KEY, until, expire=PAUSE_MAX_SECONDS + 60)
+        if float(cache.get(key, 0.0) or 0.0) < until:
+            cache.set(key, until)  # slots reserved from now on start after the pause
+    return until
+
+
+def paused_until(cache: Any) -> float:
+    """Wall-clock end of the current 429 pause (0 when none)."""
+    return float(cache.get(PAUSE_KEY, 0.0) or 0.0)
 
 
 # -- rows ------------------------------------------------------------------------------------------------------------
@@ -382,6 +408,8 @@ async def _send_one(services, row: _Row, outbound: Outbound, slot: float, claime
     delay = slot - time.time()
     if delay > 0:
         await asyncio.sleep(delay)
+    if not await _wait_out_pause(services, row, rate):
+        return
     try:
         result = await services.channel.send(outbound)
     except ChannelError as exc:
@@ -395,10 +423,30 @@ async def _send_one(services, row: _Row, outbound: Outbound, slot: float, claime
     events.publish(services, f"learner:{row.learner_id}", "outbox")  # committed: wake open admin pages
 
 
+async def _wait_out_pause(services, row: _Row, rate: float) -> bool:
+    """Before a send: if some sender got a 429 meanwhile, wait for the pause to end and take a fresh slot after it.
+    False (the row handed back, due when the pause ends) if pauses keep coming for too long."""
+    waited_since = time.monotonic()
+    while (until := paused_until(services.cache)) > time.time():
+        if time.monotonic() - waited_since > PAUSED_SEND_MAX_WAIT_SECONDS:
+            now = services.clock.now()
+            due = (now + timedelta(seconds=until - time.time())).isoformat()
+            await services.db.run(_finish, row.id, "retry", now.isoformat(), code="20429",
+                                  reason="sending paused: Twilio answered 429", next_attempt_at=due, uncount=True)
+            return False
+        slot = reserve_slots(services.cache, 1, rate)  # after the pause: the bucket was pushed past it
+        await asyncio.sleep(max(0.0, slot - time.time()))
+    return True
+
+
 async def _record_failure(services, row: _Row, exc: ChannelError) -> None:
     settings = services.settings
     now = services.clock.now()
     stamp = now.isoformat()
+    if exc.code == "20429":
+        until = pause_sending(services.cache, exc.retry_after)
+        log.warning("Twilio answered 429: all sends pause", extra={"message_id": row.id,
+                                                                   "seconds": round(until - time.time(), 1)})
     if exc.permanent:
         if (exc.code == errors.WINDOW_CLOSED and not row.use_template
                 and template_sid(settings, buttons.window_template_key(row.template_key, row.kind))):

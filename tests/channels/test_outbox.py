@@ -45,7 +45,8 @@ async def test_it_sends_sms_learners_from_the_sms_number(tservices, conn, clock,
 
 
 @pytest.mark.parametrize("status,code", [(429, 20429), (500, None)])
-async def test_it_retries_with_backoff_on_429_and_500(tservices, conn, clock, twilio_double, status, code):
+async def test_it_retries_with_backoff_on_429_and_500(tservices, conn, clock, twilio_double, status, code, monkeypatch):
+    monkeypatch.setattr(outbox, "PAUSE_MAX_SECONDS", 0.05)  # the brake for everyone: tested on its own below
     mid = enqueue(conn, ALICE, "hi", clock.now())
     twilio_double.fail_next(2, status=status, code=code, retry_after=30 if status == 429 else None)
     await _drain(tservices)
@@ -63,6 +64,53 @@ async def test_it_retries_with_backoff_on_429_and_500(tservices, conn, clock, tw
     await _drain(tservices)
     assert row(conn, mid)["status"] == "sent" and row(conn, mid)["attempts"] == 3
     assert len(twilio_double.accepted) == 1
+
+
+async def test_a_429_pauses_every_send_not_just_the_one_that_got_it(settings, conn, clock, twilio_double):
+    """Twilio's 429 (20429) is about the account's pace: the other sends of the batch wait out the brake
+    (Retry-After, capped) instead of hammering on at full rate; the refused message retries on its own backoff."""
+    from coachbox.channels.twilio.transport import TwilioChannel
+    from coachbox.services import build_services
+
+    s = twilio_settings_for(settings, twilio_double.url, messages_per_second=10.0)  # 100 ms apart
+    services = build_services(s, clock=clock, channel=TwilioChannel(s))
+    try:
+        refused = enqueue(conn, ALICE, "first", clock.now())
+        others = [enqueue(conn, f"whatsapp:+25471000000{n}", f"message {n}", clock.now()) for n in range(3)]
+        twilio_double.fail_next(1, status=429, code=20429, retry_after=0.6)
+        started = time.time()
+        await _drain(services)
+        assert row(conn, refused)["status"] == "retry" and row(conn, refused)["error_code"] == "20429"
+        assert [row(conn, mid)["status"] for mid in others] == ["sent"] * 3
+        # Unpaused, the three would have left at +0.1, +0.2 and +0.3 s; paused, none before +0.6 s, then 10/s.
+        times = sorted(m.at - started for m in twilio_double.accepted)
+        assert len(times) == 3 and times[0] >= 0.55, times
+        assert all(b - a >= 0.08 for a, b in zip(times, times[1:])), times  # the cap still holds after the pause
+        assert outbox.paused_until(services.cache) <= time.time()
+    finally:
+        services.close_sync()
+
+
+async def test_a_send_that_keeps_meeting_pauses_hands_its_row_back_uncounted(tservices, conn, clock, twilio_double,
+                                                                              monkeypatch):
+    """A claim must never wait so long that a reconcile could judge it stale (and send the row twice)."""
+    monkeypatch.setattr(outbox, "PAUSED_SEND_MAX_WAIT_SECONDS", -1.0)
+    mid = enqueue(conn, ALICE, "hi", clock.now())
+    tservices.cache.set(outbox.PAUSE_KEY, time.time() + 1.0)  # a pause that began after this send took its slot
+    await _drain(tservices)
+    handed_back = row(conn, mid)
+    assert handed_back["status"] == "retry" and handed_back["attempts"] == 0
+    assert handed_back["error_message"] == "sending paused: Twilio answered 429"
+    assert 0 < (datetime.fromisoformat(handed_back["next_attempt_at"]) - clock.now()).total_seconds() <= 1.0
+    assert twilio_double.accepted == []
+
+
+def test_a_429_brake_is_capped_and_pushes_the_shared_rate_bucket(tservices):
+    cache = tservices.cache
+    until = outbox.pause_sending(cache, 3600)  # a silly Retry-After must not stop replies for an hour
+    assert until - time.time() <= outbox.PAUSE_MAX_SECONDS
+    assert reserve_slots(cache, 1, 1000.0) >= until - 0.001
+    assert outbox.pause_sending(cache, None) >= time.time()  # no Retry-After: the default brake
 
 
 def test_it_backs_off_exponentially_with_jitter_up_to_a_cap():
@@ -286,7 +334,9 @@ async def test_it_settles_an_unsure_send_from_its_status_callback(tservices, con
     assert len(twilio_double.accepted) == 1
 
 
-async def test_it_sends_each_message_exactly_once_when_twilio_fails_at_random(tservices, conn, clock, twilio_double):
+async def test_it_sends_each_message_exactly_once_when_twilio_fails_at_random(tservices, conn, clock, twilio_double,
+                                                                               monkeypatch):
+    monkeypatch.setattr(outbox, "PAUSE_MAX_SECONDS", 0.05)  # keep the 429 brakes short: this is about duplicates
     tservices.channel.timeout = 1.0
     ids = [enqueue(conn, f"whatsapp:+2547100{n:05d}", f"message {n}", clock.now()) for n in range(120)]
     twilio_double.chaos(0.25, seed=3)  # 429s, 500s before and after taking the message, hangs past the timeout
