@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -228,14 +228,15 @@ def run_event(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogu
 def _turn(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: Catalogue, texts: Texts, rules: Rules,
           learner_id: int, event: Event, now: datetime, *, channel: str, address: str, key: str,
           template: str | None = None, keep_session: bool = True) -> TurnOutcome:
-    turn = learners.next_turn(conn, learner_id)
-    learner = learners.snapshot(conn, learner_id, leaderboard=rules.leaderboard, now=now)
+    row = learners.count_turn(conn, learner_id)
+    turn = row["turn"]
+    learner = learners.snapshot(conn, learner_id, leaderboard=rules.leaderboard, now=now, row=row)
     learner = with_access(conn, settings, learner, now)  # live subscriptions, as data for the pure engine
     # Due review questions, as data: only the daily lesson starts a review; other turns need one in progress.
     found = reviews.due_reviews(conn, {learner_id: learner.timezone}, now, settings.schedule.review_per_day,
                                 only_open=not isinstance(event, DeliverDailyLesson)).get(learner_id)
     if found is not None:
-        learner = replace(learner, review=found)
+        learner = learner.evolve(review=found)
     personalised = None
     if settings.ai.personalise_lessons:  # the cached rephrasing, as data for the engine: never a model call here
         catalogue, personalised = _personalised(cache, catalogue, learner)
@@ -256,7 +257,7 @@ def _turn(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: C
     if keep_session and not any(isinstance(e, fx.EraseLearner) for e in decision.effects):
         # Saved while the write lock is held: no other turn can slip in between; if the commit fails after
         # this, the version no longer matches the learner's turn counter and the next turn rebuilds.
-        sessions.save(cache, learner_id, replace(decision.state, version=turn), settings.learning.session_ttl_hours)
+        sessions.save(cache, learner_id, decision.state.evolve(version=turn), settings.learning.session_ttl_hours)
     # A proactive turn (keep_session=False) saves none: it counted the turn, so the next turn rebuilds the state
     # from the database (the lesson just delivered, or the quiz started); the scheduler's batched turns
     # (conversation.batch) do the same without a cache write per learner.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 from coachbox.content.model import Catalogue
@@ -43,9 +43,10 @@ class State:
     version: int = 0                    # the learner's turn counter when this state was saved
 
     def to_json(self) -> str:
-        data = asdict(self)
+        # By hand instead of dataclasses.asdict (a deep copy, ~40 µs a turn): the same JSON, key for key.
+        data = {name: getattr(self, name) for name in _NAMES}
         data["schema"] = SCHEMA
-        return json.dumps(data, separators=(",", ":"))
+        return _ENCODER.encode(data)
 
     @classmethod
     def from_json(cls, text: str | bytes | None) -> "State | None":
@@ -65,6 +66,22 @@ class State:
         except (ValueError, KeyError, TypeError):
             return None
         return state if is_valid(state) else None
+
+    def evolve(self, **changes: Any) -> "State":
+        """dataclasses.replace(self, **changes) without the generated __init__ (a few µs, several times a turn):
+        the fields are copied as they are, as Learner.evolve does (nothing is computed in __init__)."""
+        unknown = changes.keys() - _FIELDS
+        if unknown:
+            raise TypeError(f"State has no field {sorted(unknown)[0]!r}")
+        copy = object.__new__(State)
+        copy.__dict__.update(self.__dict__)
+        copy.__dict__.update(changes)
+        return copy
+
+
+_NAMES = tuple(f.name for f in fields(State))
+_FIELDS = frozenset(_NAMES)
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # what json.dumps(…, separators=…) builds on every call
 
 
 def is_valid(state: State) -> bool:
@@ -115,4 +132,4 @@ def _question_count(catalogue: Catalogue, lesson_id: int) -> int:
 
 def with_flow(state: State, flow: str, **changes: Any) -> State:
     """Move to a flow, clearing the per-step counters."""
-    return replace(state, **{"flow": flow, "unclear": 0, **changes})
+    return state.evolve(**{"flow": flow, "unclear": 0, **changes})

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import phonenumbers
 
 from coachbox.payments.access import Access, Entitlement
-from coachbox.payments.plans import ALL_PREMIUM, Plan
+from coachbox.payments.plans import ALL_PREMIUM, Plan, plans_for
 from coachbox.store import payments as store
 from coachbox.store.messages import OutboxDraft, enqueue_outbound
 
@@ -74,14 +74,9 @@ def load_access(conn: sqlite3.Connection, settings: Any, plans: Mapping[str, Pla
 
 def with_access(conn: sqlite3.Connection, settings: Any, learner: Any, now: datetime) -> Any:
     """The engine's Learner with its Access filled in (the conversation service calls this every turn)."""
-    from dataclasses import replace
-
-    from coachbox.payments.plans import plans_for
-
     if learner is None:
         return None
-    plans = plans_for(settings)
-    return replace(learner, access=load_access(conn, settings, plans, learner.id, learner.phone, now))
+    return learner.evolve(access=load_access(conn, settings, plans_for(settings), learner.id, learner.phone, now))
 
 
 # -- granting ------------------------------------------------------------------------------------

@@ -26,28 +26,34 @@ def upsert(conn: sqlite3.Connection, *, channel_key: str, channel: str, phone: s
     """(learner id, created?) for this channel key; refreshes phone, WhatsApp id, profile name and the
     24-hour window (last_inbound_at) on every inbound message."""
     stamp = now.isoformat()
-    row = find_by_key(conn, channel_key)
-    if row is None:
-        cursor = conn.execute(
-            """INSERT INTO learners (channel_key, channel, phone, wa_id, profile_name, language, timezone,
-                                     lesson_time, last_inbound_at, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            (channel_key, channel, phone, wa_id, profile_name, language, timezone, lesson_time,
-             stamp if inbound else None, stamp, stamp),
-        )
-        return int(cursor.lastrowid), True
-    conn.execute(
+    # The returning learner (nearly every message) costs one statement: the UPDATE finds them by channel key.
+    found = conn.execute(
         """UPDATE learners SET phone = COALESCE(?, phone), wa_id = COALESCE(?, wa_id),
-                  profile_name = COALESCE(?, profile_name), last_inbound_at = ?, updated_at = ? WHERE id = ?""",
-        (phone, wa_id, profile_name, stamp, stamp, row["id"]),
+                  profile_name = COALESCE(?, profile_name), last_inbound_at = ?, updated_at = ?
+           WHERE channel_key = ? RETURNING id""",
+        (phone, wa_id, profile_name, stamp, stamp, channel_key),
+    ).fetchone()
+    if found is not None:
+        return int(found[0]), False
+    cursor = conn.execute(
+        """INSERT INTO learners (channel_key, channel, phone, wa_id, profile_name, language, timezone,
+                                 lesson_time, last_inbound_at, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (channel_key, channel, phone, wa_id, profile_name, language, timezone, lesson_time,
+         stamp if inbound else None, stamp, stamp),
     )
-    return int(row["id"]), False
+    return int(cursor.lastrowid), True
 
 
 def next_turn(conn: sqlite3.Connection, learner_id: int) -> int:
     """Count a turn (inside the turn's transaction) and return the new counter."""
-    conn.execute("UPDATE learners SET turn = turn + 1 WHERE id = ?", (learner_id,))
-    return int(conn.execute("SELECT turn FROM learners WHERE id = ?", (learner_id,)).fetchone()[0])
+    return int(count_turn(conn, learner_id)["turn"])
+
+
+def count_turn(conn: sqlite3.Connection, learner_id: int) -> sqlite3.Row:
+    """next_turn() that also returns the learner's whole row as it now is, for snapshot(row=…): one statement
+    where a turn used to read the row again right after counting."""
+    return conn.execute("UPDATE learners SET turn = turn + 1 WHERE id = ? RETURNING *", (learner_id,)).fetchone()
 
 
 def current_turn(conn: sqlite3.Connection, learner_id: int) -> int:
@@ -56,9 +62,11 @@ def current_turn(conn: sqlite3.Connection, learner_id: int) -> int:
 
 
 def snapshot(conn: sqlite3.Connection, learner_id: int, *, leaderboard: bool = False,
-             now: datetime | None = None) -> Learner | None:
-    """Everything the engine reads about one learner, in a handful of indexed queries."""
-    row = conn.execute("SELECT * FROM learners WHERE id = ?", (learner_id,)).fetchone()
+             now: datetime | None = None, row: sqlite3.Row | None = None) -> Learner | None:
+    """Everything the engine reads about one learner, in a handful of indexed queries.
+    row: the learner's row as this transaction last wrote it (count_turn()), instead of reading it again."""
+    if row is None:
+        row = conn.execute("SELECT * FROM learners WHERE id = ?", (learner_id,)).fetchone()
     if row is None:
         return None
     enrollments = tuple(
