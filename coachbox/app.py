@@ -40,6 +40,10 @@ class _QuietErrorHandler(ErrorHandler):
             # The client hung up mid-request (Sanic cancels the handler): nobody to answer, and not our bug.
             log.info("request cancelled: the client went away", extra={"path": request.path})
             return json({"error": "request cancelled"}, status=503)
+        if isinstance(exception, OverflowError):
+            # An id beyond SQLite's 64-bit integers in a URL (/learners/99999999999999999999): no such row.
+            log.info("request rejected: number out of range", extra={"path": request.path})
+            return json({"error": "not found"}, status=404)
         status = getattr(exception, "status_code", 500) or 500
         if status >= 500:
             log.exception("unhandled error", extra={"path": request.path})

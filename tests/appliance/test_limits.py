@@ -39,3 +39,14 @@ def test_a_client_that_hangs_up_is_logged_as_such_not_as_our_error(caplog):
     assert response.status == 503
     assert [r.getMessage() for r in caplog.records] == ["request cancelled: the client went away"]
     assert all(r.levelname == "INFO" and r.exc_info is None for r in caplog.records)
+
+
+def test_an_id_beyond_sqlite_integers_is_a_404_not_a_500():
+    """Sanic's <id:int> takes any length of digits; binding one past 2**63 raises OverflowError in sqlite3."""
+    from types import SimpleNamespace
+
+    from coachbox.app import _QuietErrorHandler
+
+    response = _QuietErrorHandler().default(SimpleNamespace(path="/admin/learners/" + "9" * 30),
+                                            OverflowError("Python int too large to convert to SQLite INTEGER"))
+    assert response.status == 404

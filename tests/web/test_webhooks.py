@@ -164,6 +164,18 @@ async def _status(app, message_id: int, sid: str, status: str, **extra):
     return response
 
 
+
+@pytest.mark.parametrize("tag", ["99999999999999999999999", "abc", "-1"])
+async def test_a_status_callback_with_a_tag_that_is_not_ours_is_looked_up_by_sid(tapp, conn, clock, tag):
+    """Out of SQLite's integer range once answered 500 (and failed every receipt coalesced with it)."""
+    mid = enqueue(conn, ALICE, "hi", clock.now(), status="sending")
+    sid = "SM" + "6" * 32
+    conn.execute("UPDATE messages SET provider_sid = ? WHERE id = ?", (sid, mid))
+    response = await _status(tapp, tag, sid, "delivered")
+    assert response.status == 204
+    assert row(conn, mid)["status"] == "delivered"
+
+
 async def test_it_never_moves_a_status_backwards(tapp, conn, clock):
     mid = enqueue(conn, ALICE, "hi", clock.now(), status="sending")
     sid = "SM" + "3" * 32

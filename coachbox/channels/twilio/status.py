@@ -43,7 +43,8 @@ def parse_status(form: Mapping[str, list[str]], tag: str | None) -> StatusUpdate
     if not sid or not status:
         raise BadStatus("MessageSid and MessageStatus are required")
     code = first("ErrorCode") or None
-    message_id = int(tag) if tag and tag.isdigit() else None
+    # Our own ?m=<outbox id>; anything else (not ours, or out of SQLite's integer range) is looked up by sid.
+    message_id = int(tag) if tag and tag.isascii() and tag.isdigit() and int(tag) < 2**63 else None
     return StatusUpdate(sid=sid, status=status, error_code=code, message_id=message_id)
 
 
