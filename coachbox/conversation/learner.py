@@ -64,7 +64,7 @@ class Learner:
     badges: frozenset[str] = frozenset()
     last_lesson_id: int | None = None  # the most recently delivered lesson
     open_lesson: OpenLesson | None = None
-    message_count: int = 0
+    message_count: int = 0  # messages stored; the service stops counting at 2 unless the turn may show it (MYDATA)
     created_at: str = ""
     rank: tuple[LeaderRow, ...] = ()  # this week's cohort top 5 (+ the learner's own row), when enabled
     cohort: str | None = None

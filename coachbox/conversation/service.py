@@ -21,6 +21,7 @@ from coachbox.conversation.events import DeliverDailyLesson, Event, Message, Qui
 from coachbox.conversation.state import State, rebuild
 from coachbox.conversation.texts import Texts
 from coachbox.learning.backoff import parse_gaps
+from coachbox.learning.grading import normalise
 from coachbox.learning.timeparse import local_date, timezone_for_phone
 from coachbox.payments import chat as payment_chat
 from coachbox.payments import effects as payment_effects
@@ -230,7 +231,8 @@ def _turn(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: C
           template: str | None = None, keep_session: bool = True) -> TurnOutcome:
     row = learners.count_turn(conn, learner_id)
     turn = row["turn"]
-    learner = learners.snapshot(conn, learner_id, leaderboard=rules.leaderboard, now=now, row=row)
+    learner = learners.snapshot(conn, learner_id, leaderboard=rules.leaderboard, now=now, row=row,
+                                count_messages=_may_show_message_count(texts, event))
     learner = with_access(conn, settings, learner, now)  # live subscriptions, as data for the pure engine
     # Due review questions, as data: only the daily lesson starts a review; other turns need one in progress.
     found = reviews.due_reviews(conn, {learner_id: learner.timezone}, now, settings.schedule.review_per_day,
@@ -262,6 +264,15 @@ def _turn(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: C
     # from the database (the lesson just delivered, or the quiz started); the scheduler's batched turns
     # (conversation.batch) do the same without a cache write per learner.
     return TurnOutcome(False, learner_id, ids, tuple(followups), erased_files=tuple(erased))
+
+
+def _may_show_message_count(texts: Texts, event: Event) -> bool:
+    """Could this turn answer MYDATA, the one reply that shows how many messages are stored? Any language's
+    keyword counts (a superset of what the engine accepts); every other turn only asks "the first message?"."""
+    if not isinstance(event, Message):
+        return False
+    said = normalise(event.said)
+    return any(texts.is_word(code, "mydata", said) for code in texts.locales)
 
 
 def _personalised(cache: Any, catalogue: Catalogue, learner: Any) -> tuple[Catalogue, frozenset[int]]:

@@ -62,9 +62,12 @@ def current_turn(conn: sqlite3.Connection, learner_id: int) -> int:
 
 
 def snapshot(conn: sqlite3.Connection, learner_id: int, *, leaderboard: bool = False,
-             now: datetime | None = None, row: sqlite3.Row | None = None) -> Learner | None:
+             now: datetime | None = None, row: sqlite3.Row | None = None,
+             count_messages: bool = True) -> Learner | None:
     """Everything the engine reads about one learner, in a handful of indexed queries.
-    row: the learner's row as this transaction last wrote it (count_turn()), instead of reading it again."""
+    row: the learner's row as this transaction last wrote it (count_turn()), instead of reading it again.
+    count_messages=False: message_count stops at 2 (is this the first message?), for a turn that cannot show it:
+    counting walks the learner's whole history (~0.1 ms at 5,000 messages)."""
     if row is None:
         row = conn.execute("SELECT * FROM learners WHERE id = ?", (learner_id,)).fetchone()
     if row is None:
@@ -98,7 +101,9 @@ def snapshot(conn: sqlite3.Connection, learner_id: int, *, leaderboard: bool = F
                    WHERE a.learner_id = ? AND q.lesson_id = ? AND a.answered_at >= ? ORDER BY a.id""",
                 (learner_id, last["lesson_id"], last["quiz_started_at"])))
         open_lesson = OpenLesson(last["lesson_id"], bool(last["quiz_started_at"]), answers)
-    count = conn.execute("SELECT COUNT(*) FROM messages WHERE learner_id = ?", (learner_id,)).fetchone()[0]
+    count = conn.execute("SELECT COUNT(*) FROM messages WHERE learner_id = ?" if count_messages else
+                         "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE learner_id = ? LIMIT 2)",
+                         (learner_id,)).fetchone()[0]
     rank = _leaderboard(conn, row, now) if leaderboard and row["cohort"] and now else ()
     return Learner(
         id=row["id"], channel=row["channel"], phone=row["phone"], name=row["name"], profile_name=row["profile_name"],

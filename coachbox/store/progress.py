@@ -207,6 +207,10 @@ def settle_held_lesson(conn: sqlite3.Connection, learner_id: int, *, key: str, s
 
 def held_lessons(conn: sqlite3.Connection, ids: list[int]) -> dict[int, str]:
     """Learner → local date of their held lesson (the newest, should there ever be two), for those with one."""
+    if len(ids) == 1:  # every conversation turn asks for its one learner (twice): no JSON list to build and scan
+        held = conn.execute("SELECT MAX(key) FROM deliveries WHERE learner_id = ? AND kind = ? AND status = 'pending'",
+                            (ids[0], HELD)).fetchone()[0]
+        return {} if held is None else {ids[0]: held}
     return {r[0]: r[1] for r in conn.execute(
         """SELECT learner_id, MAX(key) FROM deliveries WHERE learner_id IN (SELECT value FROM json_each(?))
            AND kind = ? AND status = 'pending' GROUP BY learner_id""", (json.dumps(ids), HELD))}

@@ -239,3 +239,18 @@ def test_it_moves_the_enrollment_to_the_translated_course_and_back(driver):
     assert _enrollments(driver) == [("mobile-money-safety", 3, "active")]
     assert _done_lessons(driver) == [("mobile-money-safety", 1, 3, 3)]
     assert "Question 1/3" in "\n".join(driver.say("quiz"))  # the quiz in progress went along
+
+
+def test_it_counts_every_stored_message_for_mydata(driver):
+    # Other turns stop counting at 2 (is this the first message?); MYDATA must show the real number.
+    driver.onboard()
+    driver.say("progress")
+    stored = driver.conn.execute("SELECT COUNT(*) FROM messages WHERE learner_id = ?", (driver.learner_id,)).fetchone()[0]
+    assert stored > 3
+    assert f"Messages stored: {stored + 1}" in driver.say("My data!")[0]  # this message is stored before the reply
+
+
+def test_it_knows_a_first_contact_from_the_database_when_the_session_is_lost(driver):
+    first = driver.say("hi")
+    driver.cache.clear()
+    assert driver.say("yes") != first  # the second message confirms the name; it does not welcome them again
