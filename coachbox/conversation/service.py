@@ -148,7 +148,7 @@ def _inbound_turn(conn: sqlite3.Connection, cache: Any, settings: Settings, cata
         learner_id, _ = learners.upsert(
             conn, channel_key=inbound.address, channel=inbound.channel, phone=inbound.phone, wa_id=inbound.wa_id,
             profile_name=inbound.profile_name, language=settings.org.default_language,
-            timezone=timezone_for_phone(inbound.phone, settings.org.default_timezone),
+            timezone=lambda: timezone_for_phone(inbound.phone, settings.org.default_timezone),  # new learners only
             lesson_time=settings.org.lesson_time, now=inbound.received_at,
         )
         message_id = record_inbound(conn, inbound, learner_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from coachbox.conversation.effects import LEARNER_FIELDS
 from coachbox.conversation.learner import Enrollment, LeaderRow, Learner, OpenLesson
@@ -21,10 +21,11 @@ def find_by_key(conn: sqlite3.Connection, channel_key: str) -> sqlite3.Row | Non
 
 
 def upsert(conn: sqlite3.Connection, *, channel_key: str, channel: str, phone: str | None, wa_id: str | None,
-           profile_name: str | None, language: str, timezone: str, lesson_time: str, now: datetime,
-           inbound: bool = True) -> tuple[int, bool]:
+           profile_name: str | None, language: str, timezone: str | Callable[[], str], lesson_time: str,
+           now: datetime, inbound: bool = True) -> tuple[int, bool]:
     """(learner id, created?) for this channel key; refreshes phone, WhatsApp id, profile name and the
-    24-hour window (last_inbound_at) on every inbound message."""
+    24-hour window (last_inbound_at) on every inbound message. `timezone` may be a function: it is only
+    needed for a new learner, and working it out from the phone number costs a phonenumbers parse."""
     stamp = now.isoformat()
     # The returning learner (nearly every message) costs one statement: the UPDATE finds them by channel key.
     found = conn.execute(
@@ -39,7 +40,8 @@ def upsert(conn: sqlite3.Connection, *, channel_key: str, channel: str, phone: s
         """INSERT INTO learners (channel_key, channel, phone, wa_id, profile_name, language, timezone,
                                  lesson_time, last_inbound_at, created_at, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        (channel_key, channel, phone, wa_id, profile_name, language, timezone, lesson_time,
+        (channel_key, channel, phone, wa_id, profile_name, language,
+         timezone if isinstance(timezone, str) else timezone(), lesson_time,
          stamp if inbound else None, stamp, stamp),
     )
     return int(cursor.lastrowid), True
