@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from coachbox.channels import outbox
-from coachbox.channels.outbox import backoff_seconds, deliver_due, reconcile, reserve_slots
+from coachbox.channels import outbox, pacing
+from coachbox.channels.outbox import backoff_seconds, deliver_due, reconcile
+from coachbox.channels.pacing import reserve_slots
 from coachbox.store import transaction
 from tests.doubles.twilio_fixtures import (  # noqa: F401 - fixtures
     ALICE, enqueue, row, tservices, twilio_double, twilio_settings, twilio_settings_for,
@@ -46,7 +47,7 @@ async def test_it_sends_sms_learners_from_the_sms_number(tservices, conn, clock,
 
 @pytest.mark.parametrize("status,code", [(429, 20429), (500, None)])
 async def test_it_retries_with_backoff_on_429_and_500(tservices, conn, clock, twilio_double, status, code, monkeypatch):
-    monkeypatch.setattr(outbox, "PAUSE_MAX_SECONDS", 0.05)  # the brake for everyone: tested on its own below
+    monkeypatch.setattr(pacing, "PAUSE_MAX_SECONDS", 0.05)  # the brake for everyone: tested on its own below
     mid = enqueue(conn, ALICE, "hi", clock.now())
     twilio_double.fail_next(2, status=status, code=code, retry_after=30 if status == 429 else None)
     await _drain(tservices)
@@ -86,7 +87,7 @@ async def test_a_429_pauses_every_send_not_just_the_one_that_got_it(settings, co
         times = sorted(m.at - started for m in twilio_double.accepted)
         assert len(times) == 3 and times[0] >= 0.55, times
         assert all(b - a >= 0.08 for a, b in zip(times, times[1:])), times  # the cap still holds after the pause
-        assert outbox.paused_until(services.cache) <= time.time()
+        assert pacing.paused_until(services.cache) <= time.time()
     finally:
         services.close_sync()
 
@@ -96,7 +97,7 @@ async def test_a_send_that_keeps_meeting_pauses_hands_its_row_back_uncounted(tse
     """A claim must never wait so long that a reconcile could judge it stale (and send the row twice)."""
     monkeypatch.setattr(outbox, "PAUSED_SEND_MAX_WAIT_SECONDS", -1.0)
     mid = enqueue(conn, ALICE, "hi", clock.now())
-    tservices.cache.set(outbox.PAUSE_KEY, time.time() + 1.0)  # a pause that began after this send took its slot
+    tservices.cache.set(pacing.PAUSE_KEY, time.time() + 1.0)  # a pause that began after this send took its slot
     await _drain(tservices)
     handed_back = row(conn, mid)
     assert handed_back["status"] == "retry" and handed_back["attempts"] == 0
@@ -107,10 +108,10 @@ async def test_a_send_that_keeps_meeting_pauses_hands_its_row_back_uncounted(tse
 
 def test_a_429_brake_is_capped_and_pushes_the_shared_rate_bucket(tservices):
     cache = tservices.cache
-    until = outbox.pause_sending(cache, 3600)  # a silly Retry-After must not stop replies for an hour
-    assert until - time.time() <= outbox.PAUSE_MAX_SECONDS
+    until = pacing.pause_sending(cache, 3600)  # a silly Retry-After must not stop replies for an hour
+    assert until - time.time() <= pacing.PAUSE_MAX_SECONDS
     assert reserve_slots(cache, 1, 1000.0) >= until - 0.001
-    assert outbox.pause_sending(cache, None) >= time.time()  # no Retry-After: the default brake
+    assert pacing.pause_sending(cache, None) >= time.time()  # no Retry-After: the default brake
 
 
 def test_it_backs_off_exponentially_with_jitter_up_to_a_cap():
@@ -305,7 +306,7 @@ async def test_it_waits_for_twilio_to_settle_before_looking_up_an_unsure_send(ts
 async def test_it_does_not_send_a_claim_that_was_released_while_it_waited_for_its_slot(tservices, conn, clock,
                                                                                         twilio_double):
     mid = enqueue(conn, ALICE, "slow slot", clock.now())
-    tservices.cache.set(outbox.RATE_KEY, time.time() + 0.6)  # other senders hold the next 0.6 s of slots
+    tservices.cache.set(pacing.RATE_KEY, time.time() + 0.6)  # other senders hold the next 0.6 s of slots
     waiting = asyncio.create_task(deliver_due(tservices))
     await asyncio.sleep(0.2)
     assert row(conn, mid)["status"] == "sending"
@@ -336,7 +337,7 @@ async def test_it_settles_an_unsure_send_from_its_status_callback(tservices, con
 
 async def test_it_sends_each_message_exactly_once_when_twilio_fails_at_random(tservices, conn, clock, twilio_double,
                                                                                monkeypatch):
-    monkeypatch.setattr(outbox, "PAUSE_MAX_SECONDS", 0.05)  # keep the 429 brakes short: this is about duplicates
+    monkeypatch.setattr(pacing, "PAUSE_MAX_SECONDS", 0.05)  # keep the 429 brakes short: this is about duplicates
     tservices.channel.timeout = 1.0
     ids = [enqueue(conn, f"whatsapp:+2547100{n:05d}", f"message {n}", clock.now()) for n in range(120)]
     twilio_double.chaos(0.25, seed=3)  # 429s, 500s before and after taking the message, hangs past the timeout

@@ -107,7 +107,7 @@ def test_it_never_exceeds_the_rate_cap_with_two_processes_draining(settings, con
 RESERVE = """
 import sys
 import diskcache
-from coachbox.channels.outbox import reserve_slots
+from coachbox.channels.pacing import reserve_slots
 cache = diskcache.Cache(sys.argv[1], timeout=60)
 for _ in range(60):
     start = reserve_slots(cache, 3, 200.0)
