@@ -1,4 +1,5 @@
-"""Review (spaced repetition): questions due again are asked before the day's lesson, graded, then the lesson.
+"""Review (spaced repetition): questions due again are asked before the day's lesson, graded, then the lesson
+(and on their own once the course is finished).
 
 The service reads the due questions (learner.review) from review_items; each graded answer leaves as a
 RecordReview effect whose quality moves the question's SM-2 card on (coachbox.schedule.review.record_review).
@@ -44,13 +45,20 @@ def daily(turn: Turn) -> bool:
     due = _due(turn)
     course = turn.course
     lesson = lessons.upcoming(turn, course)
-    if not due or learner.opted_out or learner.status != "active" or course is None or lesson is None \
+    if not due or learner.opted_out or learner.status != "active" or course is None \
             or not may_access(learner, course):
+        return False
+    if lesson is None and not lessons.window_open_at(learner, turn.now + lessons.FOLD_MARGIN):
+        # The course is finished, yet its tricky questions still come back (that is when spaced repetition
+        # matters most). With no lesson there is nothing to hold behind a nudge template, so only a learner the
+        # window still lets us write to gets the review; the others get it on a day they have written.
         return False
     turn.do(StartReview(turn.today))
     turn.learner = replace(learner, review=replace(learner.review, open_since=turn.today, asked=0))
     turn.state = with_flow(turn.state, "review", options=())
-    turn.send(f"{turn.t('review.daily_greeting')}\n\n{turn.t('review.intro')}", kind="review")
+    greeting, intro = ("review.daily_greeting", "review.intro") if lesson is not None \
+        else ("review.finished_greeting", "review.finished_intro")
+    turn.send(f"{turn.t(greeting)}\n\n{turn.t(intro)}", kind="review")
     _ask(turn, due[0], append=True)
     return True
 

@@ -257,3 +257,31 @@ def test_it_starts_the_same_review_in_the_batched_fan_out_as_in_run_event(box):
     rows = [[tuple(r)[2:] for r in box.deliveries(i, kind)] for i in (one, other) for kind in ("review", "held_lesson")]
     assert rows[0] == rows[2] and rows[1] == rows[3] and rows[0][0][4] == "pending"
     assert rows[1][0][4] == "skipped_unanswered"  # the 3rd's held lesson: the 4th's review took its place
+
+
+def test_it_keeps_reviewing_after_the_course_is_finished_while_the_window_is_open(box):
+    """Spaced repetition matters most once the lessons stop: a learner who finished the course still gets their
+    due questions at lesson time (no lesson follows); outside the window, with no lesson to hold behind a nudge,
+    not that day."""
+    inside, outside = box.learner(), box.learner()
+    first, second, _ = _questions(box)
+    last_position = box.conn.execute("SELECT MAX(position) FROM lessons WHERE course_id = ?",
+                                     (box.course_id,)).fetchone()[0]
+    for learner in (inside, outside):
+        box.conn.execute("UPDATE enrollments SET next_position = ? WHERE learner_id = ?", (last_position + 1, learner))
+        for question in (second, first):
+            record_review(box.conn, learner, question, WRONG, datetime.fromisoformat("2026-03-02T04:05:00+00:00"))
+    box.conn.execute("UPDATE learners SET last_inbound_at = ? WHERE id = ?", ("2026-03-03T03:00:00+00:00", inside))
+    box.conn.execute("UPDATE learners SET last_inbound_at = ? WHERE id = ?", ("2026-03-01T12:00:00+00:00", outside))
+    clock = FakeClock("2026-03-03T04:00:30+00:00")
+    run_daily_lessons(box.conn, box.coach, clock.now())
+
+    [asked] = _today(box, inside, 3)
+    assert asked["kind"] == "review" and "You finished your course" in asked["body"]
+    assert "*Review 1/2*" in asked["body"] and "today's lesson" not in asked["body"]
+    assert _today(box, outside, 3) == [] and not box.deliveries(outside, "review")
+
+    clock.advance(minutes=10)
+    assert box.say(inside, "skip", clock.now()) == ["👍 We'll review the rest another day."]  # no lesson follows
+    assert [r["status"] for r in box.deliveries(inside, "review")] == ["done"]
+    assert _item(box, inside, first)["due_at"] <= clock.now().isoformat()  # skipped: still due, no wrong mark
