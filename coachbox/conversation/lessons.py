@@ -22,27 +22,23 @@ from coachbox.payments.chat import paywall
 
 def upcoming(turn: Turn, course: Course | None) -> Lesson | None:
     """The next lesson of a course for this learner (None when every lesson has been delivered)."""
-    return next_lesson(turn.learner, course)
+    # A daily turn asks this three times of the same snapshot (hold, review, the lesson): the answer is kept on the
+    # turn for that very (immutable) snapshot and course object; the objects it holds keep their ids unique.
+    last = turn.memo.get("upcoming")
+    if last is not None and last[0] is turn.learner and last[1] is course:
+        return last[2]
+    lesson = next_lesson(turn.learner, course)
+    turn.memo["upcoming"] = (turn.learner, course, lesson)
+    return lesson
 
 
 def next_lesson(learner: Learner, course: Course | None) -> Lesson | None:
     """upcoming() for a learner snapshot: the service looks up that lesson's personalised text before the turn."""
-    global _last_next
     if course is None:
         return None
-    # A daily turn asks this three times of the same snapshot (hold, review, the lesson): the last answer is kept,
-    # for that very (immutable) snapshot and course object. Holding them keeps their ids from being reused.
-    last = _last_next
-    if last[0] is learner and last[1] is course:
-        return last[2]
     enrollment = learner.enrollment(course.id)
     position = enrollment.next_position if enrollment else 1
-    lesson = next((lesson for lesson in course.lessons if lesson.position >= position), None)
-    _last_next = (learner, course, lesson)
-    return lesson
-
-
-_last_next: tuple = (None, None, None)
+    return next((lesson for lesson in course.lessons if lesson.position >= position), None)
 
 
 def deliver_next(turn: Turn, *, kind: str, key: str | None = None) -> bool:
@@ -165,22 +161,18 @@ def hold_released(turn: Turn) -> bool:
 
 
 def _daily_lesson(turn: Turn) -> tuple[Course | None, Lesson | None]:
-    global _last_daily
     learner = turn.learner
     if learner.opted_out or learner.status != "active":
         return None, None
-    # Asked by hold() then daily() of the same snapshot: kept for that snapshot and catalogue (as next_lesson).
-    last = _last_daily
-    if last[0] is learner and last[1] is turn.catalogue:
+    # Asked by hold() then daily() of the same snapshot: kept on the turn for that snapshot and catalogue.
+    last = turn.memo.get("daily")
+    if last is not None and last[0] is learner and last[1] is turn.catalogue:
         return last[2]
     course = turn.course
     lesson = upcoming(turn, course)
     found = (None, None) if course is None or lesson is None or not may_access(learner, course) else (course, lesson)
-    _last_daily = (learner, turn.catalogue, found)
+    turn.memo["daily"] = (learner, turn.catalogue, found)
     return found
-
-
-_last_daily: tuple = (None, None, (None, None))
 
 
 NUDGE_TEMPLATE = "lesson_nudge"  # [twilio.templates] key; ContentVariables {"1": first name, "2": lesson title}

@@ -56,6 +56,7 @@ class Turn:
     state: State
     replies: list[Reply] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # answers asked again this turn
 
     # -- output ------------------------------------------------------------------------------------
     @property
