@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from coachbox.conversation.evolve import evolve
 from coachbox.learning.backoff import Prompts
 from coachbox.learning.progress import LessonResult
 from coachbox.learning.streaks import Streak
@@ -84,17 +85,10 @@ class Learner:
     def first_name(self) -> str:
         return (self.name or self.profile_name or "").split(" ")[0]
 
-    def evolve(self, **changes: Any) -> Learner:
-        """dataclasses.replace(self, **changes) at an eighth of the cost (~0.8 µs instead of ~6): the fields are
-        copied as they are instead of going through the generated __init__ again (nothing is computed there).
-        The daily fan-out makes one or two snapshots per learner."""
-        unknown = changes.keys() - _FIELDS
-        if unknown:
-            raise TypeError(f"Learner has no field {sorted(unknown)[0]!r}")
-        copy = object.__new__(Learner)
-        copy.__dict__.update(self.__dict__)
-        copy.__dict__.update(changes)
-        return copy
+    def evolve(self, **changes: Any) -> "Learner":
+        """dataclasses.replace(self, **changes), cheaper (conversation.evolve): the daily fan-out makes one or two
+        snapshots per learner."""
+        return evolve(self, _FIELDS, changes)
 
 
 _FIELDS = frozenset(f.name for f in fields(Learner))

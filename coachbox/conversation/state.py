@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from coachbox.content.model import Catalogue
+from coachbox.conversation.evolve import evolve
 from coachbox.conversation.learner import Learner
 
 FLOWS = (
@@ -68,15 +69,8 @@ class State:
         return state if is_valid(state) else None
 
     def evolve(self, **changes: Any) -> "State":
-        """dataclasses.replace(self, **changes) without the generated __init__ (a few µs, several times a turn):
-        the fields are copied as they are, as Learner.evolve does (nothing is computed in __init__)."""
-        unknown = changes.keys() - _FIELDS
-        if unknown:
-            raise TypeError(f"State has no field {sorted(unknown)[0]!r}")
-        copy = object.__new__(State)
-        copy.__dict__.update(self.__dict__)
-        copy.__dict__.update(changes)
-        return copy
+        """dataclasses.replace(self, **changes), cheaper (conversation.evolve)."""
+        return evolve(self, _FIELDS, changes)
 
 
 _NAMES = tuple(f.name for f in fields(State))
