@@ -1,4 +1,5 @@
-"""Conversation figures: pure engine turns/s on one core, and whole-turn p50/p95 through the service.
+"""Conversation figures: pure engine turns/s on one core, whole-turn p50/p95 through the service, and the CPU
+of a turn when turns are group-committed as the webhook runs them.
 
 Each figure is printed next to a bare baseline measured in the same run on the same machine:
 a no-op function call loop for the engine, a single-INSERT transaction for the service.
@@ -104,6 +105,44 @@ def service_latencies(folder: Path, learners: int = 20) -> tuple[list[float], li
     return turns, baseline
 
 
+def grouped_turn_cpu(folder: Path, turns: int = 6000, learners: int = 3000) -> tuple[float, float]:
+    """CPU ms per turn as the webhook runs them: 6 turns per transaction (group commit, a SAVEPOINT each), every
+    number new and then back once ("hi" twice), as in bench/webhook_bench.py; and a baseline of the same number of
+    single-INSERT SAVEPOINTs in the same grouping."""
+    from coachbox.conversation.service import _inbound_turn
+
+    settings = Settings.load(REPO / "coachbox.toml", {"COACHBOX_PATHS_DATA_DIR": str(folder / "data"),
+                                                      "COACHBOX_LOG_LEVEL": "WARNING"})
+    conn = store.open_database(settings.db_path)
+    import_folder(conn, settings.content_dir, settings, progress=None)
+    cache = diskcache.Cache(str(settings.cache_dir), timeout=60, cull_limit=0)
+    res = Resources.build(settings)
+    clock = FakeClock()
+    inbound = [Inbound("whatsapp", f"whatsapp:+2547{n % learners:08d}", "hi", f"SM{n:032d}", clock.now(),
+                       phone=f"+2547{n % learners:08d}", wa_id=f"2547{n % learners:08d}", profile_name="Bench")
+               for n in range(turns)]
+
+    def grouped(items, one) -> float:
+        start = time.process_time()
+        for i in range(0, len(items), 6):
+            conn.execute("BEGIN IMMEDIATE")
+            for item in items[i:i + 6]:
+                conn.execute("SAVEPOINT g")
+                one(item)
+                conn.execute("RELEASE g")
+            conn.execute("COMMIT")
+        return (time.process_time() - start) / len(items) * 1000
+
+    with cache.transact(retry=True):
+        turn_ms = grouped(inbound, lambda m: _inbound_turn(conn, cache, settings, res.catalogue(conn), res.texts, m,
+                                                           clock.now(), res.rules, own_transaction=False))
+    conn.execute("CREATE TABLE bench_baseline (id INTEGER PRIMARY KEY, body TEXT)")
+    baseline_ms = grouped(inbound, lambda m: conn.execute("INSERT INTO bench_baseline (body) VALUES (?)", (m.body,)))
+    cache.close()
+    conn.close()
+    return turn_ms, baseline_ms
+
+
 def pct(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100)[int(p) - 1]
 
@@ -124,6 +163,10 @@ def main() -> None:
         print(f"whole turn:    p50 {pct(turns, 50):.2f} ms, p95 {pct(turns, 95):.2f} ms, max {max(turns):.2f} ms "
               f"over {len(turns)} turns (SQLite + diskcache; goal p95 < 15 ms)")
         print(f"  baseline:    single-INSERT transaction p50 {pct(baseline, 50):.3f} ms, p95 {pct(baseline, 95):.3f} ms")
+        turn_ms, insert_ms = grouped_turn_cpu(Path(tmp) / "grouped")
+        print(f"grouped turns: {turn_ms:.3f} ms CPU per turn, 6 per transaction as the webhook groups them "
+              f"(3,000 new learners, then each again)")
+        print(f"  baseline:    {insert_ms:.3f} ms CPU per single-INSERT savepoint in the same grouping")
 
 
 if __name__ == "__main__":
