@@ -75,7 +75,8 @@ def answer(turn: Turn, said: str) -> None:
     question = due[0]
     result = grade(question, said, true_words=turn.texts.all_words("true"), false_words=turn.texts.all_words("false"))
     if result.verdict == "unclear":
-        quiz.say_unclear(turn, question, again="review.unclear_again")
+        finished = lessons.upcoming(turn, turn.course) is None  # no lesson waits behind this review
+        quiz.say_unclear(turn, question, again="review.finished_unclear_again" if finished else "review.unclear_again")
         return
     right = result.verdict == "correct"
     quality = (RIGHT_FIRST_TRY if turn.state.unclear == 0 else RIGHT_AFTER_REPROMPT) if right else WRONG

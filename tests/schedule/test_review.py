@@ -282,6 +282,9 @@ def test_it_keeps_reviewing_after_the_course_is_finished_while_the_window_is_ope
     assert _today(box, outside, 3) == [] and not box.deliveries(outside, "review")
 
     clock.advance(minutes=10)
+    box.say(inside, "hmm", clock.now())  # unclear: re-asked, never marked wrong
+    [again] = box.say(inside, "hmm", clock.now())
+    assert "stop for today" in again and "today's lesson" not in again
     assert box.say(inside, "skip", clock.now()) == ["👍 We'll review the rest another day."]  # no lesson follows
     assert [r["status"] for r in box.deliveries(inside, "review")] == ["done"]
     assert _item(box, inside, first)["due_at"] <= clock.now().isoformat()  # skipped: still due, no wrong mark
