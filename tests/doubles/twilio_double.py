@@ -137,10 +137,12 @@ class TwilioDouble:
                 counts[item.tag] = counts.get(item.tag, 0) + 1
         return {tag: n for tag, n in counts.items() if n > 1}
 
-    def add_media(self, message_sid: str, media_sid: str, content: bytes, content_type: str) -> str:
+    def add_media(self, message_sid: str, media_sid: str, content: bytes, content_type: str, *,
+                  trickle: float = 0.0) -> str:
+        """trickle: seconds between the headers and each of 10 pieces of the body (a slow CDN)."""
         path = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message_sid}/Media/{media_sid}"
         with self.state.lock:
-            self.state.media[path] = (content, content_type)
+            self.state.media[path] = (content, content_type, trickle)
         return self.url + path
 
     def accept(self, to: str, body: str, *, tag: str | None = None, created: datetime | None = None) -> Accepted:
@@ -237,12 +239,22 @@ class _Handler(BaseHTTPRequestHandler):
         elif parts.path == accounts + "/Messages.json":
             self._list(parse_qs(parts.query))
         elif parts.path in double.state.media:
-            content, content_type = double.state.media[parts.path]
+            content, content_type, trickle = double.state.media[parts.path]
             self.send_response(200)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(content)))
             self.end_headers()
-            self.wfile.write(content)
+            if not trickle:
+                self.wfile.write(content)
+                return
+            step = max(1, len(content) // 10)
+            try:
+                for start in range(0, len(content), step):
+                    time.sleep(trickle)
+                    self.wfile.write(content[start:start + step])
+                    self.wfile.flush()
+            except OSError:  # the client gave up
+                self.close_connection = True
         elif parts.path == "/v1/Content":
             self._json(200, {"contents": [], "meta": {"page": 0, "page_size": 50, "first_page_url": None,
                                                       "previous_page_url": None, "url": None, "next_page_url": None,

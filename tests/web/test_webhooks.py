@@ -195,6 +195,32 @@ async def test_it_records_error_codes_and_opts_out_on_21610(tapp, conn, clock):
     assert conn.execute("SELECT opted_out FROM learners WHERE channel_key = ?", (ALICE,)).fetchone()[0] == 1
 
 
+
+async def test_media_that_trickles_in_does_not_hold_the_webhook_past_its_deadline(tapp, conn, twilio_double,
+                                                                                  monkeypatch):
+    """Each read may stay under its own timeout while the whole download drags on; all of a message's media
+    share one deadline (8 s in production, well inside Twilio's 15 s), fetched at once, and what is late keeps
+    its URL only. Nothing partial is left behind."""
+    from coachbox.channels.twilio import media as twilio_media
+
+    monkeypatch.setattr(twilio_media, "DOWNLOAD_DEADLINE_SECONDS", 0.5)
+    sid = "MM" + "6" * 32
+    fast = [twilio_double.add_media(sid, f"ME{n:032d}", b"\xff\xd8jpeg", "image/jpeg") for n in range(3)]
+    slow = twilio_double.add_media(sid, "ME" + "9" * 32, b"x" * 1000, "audio/ogg", trickle=0.3)  # ~3 s in all
+    form = inbound_form(sid=sid, body="", NumMedia="4", MediaUrl0=fast[0], MediaContentType0="image/jpeg",
+                        MediaUrl1=slow, MediaContentType1="audio/ogg", MediaUrl2=fast[1],
+                        MediaContentType2="image/jpeg", MediaUrl3=fast[2], MediaContentType3="image/jpeg")
+    body, headers = signed_request("/webhooks/twilio", form)
+    started = asyncio.get_running_loop().time()
+    _, response = await tapp.asgi_client.post("/webhooks/twilio", content=body, headers=headers)
+    assert response.status == 200 and asyncio.get_running_loop().time() - started < 2.0
+    import json
+
+    media = json.loads(conn.execute("SELECT media FROM messages WHERE direction = 'in'").fetchone()[0])
+    assert [m["path"] is not None for m in media] == [True, False, True, True]  # in order, the late one a link
+    assert media[1]["url"] == slow
+    assert not list((tapp.ctx.settings.data_dir / "media/inbound").glob("*.part"))
+
 async def test_it_rejects_unsigned_status_callbacks(tapp, conn, clock):
     mid = enqueue(conn, ALICE, "hi", clock.now(), status="sending")
     _, response = await tapp.asgi_client.post(f"/webhooks/twilio/status?m={mid}",

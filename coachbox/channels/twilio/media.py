@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import mimetypes
@@ -17,7 +18,10 @@ from coachbox.config import Settings
 
 log = logging.getLogger("coachbox.twilio.media")
 
-DOWNLOAD_TIMEOUT_SECONDS = 5.0  # the webhook must still answer well inside Twilio's 15 s
+DOWNLOAD_TIMEOUT_SECONDS = 5.0  # each connect/read; the webhook must still answer well inside Twilio's 15 s
+# All of a message's media together (up to 10, fetched at once): a slow CDN or a trickling download must not push
+# the webhook past Twilio's 15 s (Twilio would retry it). What is not in by then keeps its URL only.
+DOWNLOAD_DEADLINE_SECONDS = 8.0
 INBOUND_DIR = "media/inbound"  # relative to the data folder (what /media/… signed URLs serve)
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -33,17 +37,17 @@ def _credentials_allowed(url: str, settings: Settings) -> bool:
     return host == configured or host == "twilio.com" or host.endswith(".twilio.com")
 
 
-async def download_media(settings: Settings, inbound: Inbound) -> Inbound:
-    """A copy of `inbound` whose media carry local paths; a file that fails to download keeps only its URL."""
+async def download_media(settings: Settings, inbound: Inbound, *, deadline: float | None = None) -> Inbound:
+    """A copy of `inbound` whose media carry local paths; a file that fails to download (or is not in within
+    `deadline` seconds, all files together) keeps only its URL."""
     if not inbound.media:
         return inbound
     target = settings.data_dir / INBOUND_DIR
     target.mkdir(parents=True, exist_ok=True)
     auth = (settings.twilio.account_sid, settings.twilio.auth_token)
-    stored: list[InboundMedia] = []
     # follow_redirects: Twilio answers with a redirect to its media CDN; httpx drops the credentials there.
     async with httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT_SECONDS, follow_redirects=True) as client:
-        for index, item in enumerate(inbound.media):
+        async def one(index: int, item: InboundMedia) -> InboundMedia:
             url = rewrite_url(item.url, settings.twilio.api_base_url)
             name = f"{_SAFE.sub('_', inbound.provider_sid)}-{index}{_extension(item.content_type)}"
             try:
@@ -51,9 +55,19 @@ async def download_media(settings: Settings, inbound: Inbound) -> Inbound:
                              target / name, settings.twilio.media_max_bytes)
             except (httpx.HTTPError, MediaTooLarge, OSError) as exc:
                 log.warning("inbound media not downloaded", extra={"sid": inbound.provider_sid, "error": repr(exc)})
-                stored.append(item)
-                continue
-            stored.append(dataclasses.replace(item, path=f"{INBOUND_DIR}/{name}"))
+                return item
+            return dataclasses.replace(item, path=f"{INBOUND_DIR}/{name}")
+
+        tasks = [asyncio.ensure_future(one(index, item)) for index, item in enumerate(inbound.media)]
+        deadline = DOWNLOAD_DEADLINE_SECONDS if deadline is None else deadline
+        done, late = await asyncio.wait(tasks, timeout=deadline)
+        for task in late:
+            task.cancel()  # _fetch removes its partial file on the way out
+        if late:
+            await asyncio.wait(late)
+            log.warning("inbound media not downloaded in time", extra={"sid": inbound.provider_sid,
+                                                                         "late": len(late), "seconds": deadline})
+    stored = [task.result() if task in done else item for task, item in zip(tasks, inbound.media)]
     return dataclasses.replace(inbound, media=tuple(stored))
 
 
