@@ -90,6 +90,9 @@ async def inbound(request: Request) -> HTTPResponse:
     # commit anyway (a group commit does not abandon its round), and a retry of this MessageSid is then a
     # duplicate: so what follows the turn must not depend on anyone still listening. Shielded, it finishes.
     work = asyncio.ensure_future(_turn_and_after(services, handler, message, opt_out, now, _sender(request)))
+    inflight = services.extras.setdefault("inflight_turns", set())  # the loop keeps only weak references to tasks
+    inflight.add(work)
+    work.add_done_callback(inflight.discard)
     try:
         await asyncio.shield(work)
     except asyncio.CancelledError:
