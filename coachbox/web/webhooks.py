@@ -159,6 +159,9 @@ def setup(app: Sanic) -> None:
 
     @app.before_server_stop
     async def _stop_sender(app: Sanic) -> None:
+        inflight = app.ctx.services.extras.get("inflight_turns")
+        if inflight:  # turns whose caller hung up: let them finish (and kick the sender) before it stops
+            await asyncio.wait(set(inflight), timeout=10)
         sender = getattr(app.ctx, "outbox_sender", None)
         if sender is not None:
             await sender.stop()
