@@ -91,6 +91,9 @@ class ScheduleSettings:
     review_per_day: int = _key(3, "Most spaced-repetition review questions sent before a day's lesson.")
     maintenance_time: str = _key("02:30", "Nightly roll-ups, backup and pruning at this HH:MM in org.default_timezone.")
     backups_keep: int = _key(7, "Automatic nightly backups kept in data/backups/ (older ones are deleted); 0 = none.")
+    message_retention_days: int = _key(
+        0, "Nightly, blank the text and media of finished messages and tutor questions older than this; 0 = keep all."
+    )
 
 
 @dataclass(frozen=True)
@@ -390,6 +393,9 @@ def _validate_schedule(settings: Settings, source: str) -> None:
                           f"got {schedule.reminder_backoff_days!r}.")
     if schedule.grace_hours < 0 or schedule.backups_keep < 0 or schedule.reminder_daily_days < 0:
         raise ConfigError(f"{source}: schedule.grace_hours, backups_keep and reminder_daily_days cannot be negative.")
+    if schedule.message_retention_days < 0:
+        raise ConfigError(f"{source}: schedule.message_retention_days must be 0 (keep every message) or a number of "
+                          f"days, got {schedule.message_retention_days}.")
     if _in_quiet_hours(schedule.reminder_hour * 60, schedule.quiet_hours_start, schedule.quiet_hours_end):
         # A reminder inside quiet hours would never be sent: say so now rather than let reminders silently stop.
         raise ConfigError(

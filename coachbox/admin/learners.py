@@ -131,6 +131,7 @@ async def learner_detail(request: Request, learner_id: int):
                   messages=messages, courses=options["courses"], describe=describe, tutor=tutor,
                   window=window_state(learner, services.clock.now(), services.settings), limit=BODY_LIMIT,
                   older=messages[0]["id"] if len(messages) == 100 else None, errors=[],
+                  retention_days=services.settings.schedule.message_retention_days,
                   live=before is None)  # an older page stays put: new messages belong on the newest
 
 

@@ -1,12 +1,13 @@
-"""Nightly housekeeping at the maintenance time: roll-ups, backup keeping N, pruning, and a weekly optimize."""
+"""Nightly housekeeping at the maintenance time: roll-ups, backup keeping N, pruning, redaction, weekly optimize."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Callable
+from datetime import datetime, time, timedelta, timezone
+from typing import Any, Callable, Iterator
 
 from coachbox.schedule import rollups, timing
 from coachbox.store import schedule as q
@@ -18,6 +19,12 @@ STATE_KEY = "schedule.nightly_done"  # box_state: the org-local date the nightly
 WINDOW = timedelta(hours=3)  # the nightly work may start up to 3 h after maintenance_time (worker was down)
 JOB_RUNS_KEEP = timedelta(days=30)
 WAITING_EXPIRE = timedelta(days=7)  # 'waiting' rows can only be released within 24 h of creation anyway
+ROLLUP_DAYS = 2  # roll-ups re-count yesterday and the day before: redaction never reaches into those days
+REDACT_BATCH = 2_000  # rows per write transaction: a first run on years of messages never holds the lock long
+# Only rows nothing will send again lose their words; queued, sending, retry and waiting rows keep them. A list of
+# final statuses rather than of pending ones, so a status added later is kept until someone decides otherwise.
+FINAL_STATUSES = ("received", "sent", "delivered", "read", "failed", "undelivered", "cancelled")
+INBOUND_MEDIA_DIR = "media/inbound"  # under the data folder, as channels.twilio.media stores learners' files
 
 
 def nightly_due(now: datetime, tz: str, maintenance_time: str, last_done: str | None) -> str | None:
@@ -67,6 +74,80 @@ def prune(conn: sqlite3.Connection, now: datetime) -> dict[str, int]:
     return {"admin sessions": sessions, "job runs": runs, "expired waiting messages": expired}
 
 
+def redaction_cutoff(now: datetime, tz: str, days: int) -> datetime | None:
+    """Rows created before this lose their words; None when retention is off (0). Never inside the days the
+    roll-ups still re-count: their opt-out count reads the learners' words."""
+    if days <= 0:
+        return None
+    first_counted = timing.local_instant(timing.local_day(now, tz) - timedelta(days=ROLLUP_DAYS), time(0, 0), tz)
+    return min(now - timedelta(days=days), first_counted)
+
+
+_FINAL = ", ".join(f"'{status}'" for status in FINAL_STATUSES)
+_IDS = "(SELECT value FROM json_each(?))"
+# The unary + keeps the planner off messages_created: each batch then walks the rowid range after the last one
+# instead of sorting every old row again (a night with nothing to do reads the table once, holding no lock).
+# updated_at must be that old as well: a row a status callback moved lately (63016 re-queues a failed send) waits.
+_STILL_OLD = f"redacted_at IS NULL AND status IN ({_FINAL}) AND +created_at < ? AND +updated_at < ?"
+_OLD_MESSAGES = f"SELECT id FROM messages WHERE id > ? AND {_STILL_OLD} ORDER BY id LIMIT ?"
+_OLD_EXCHANGE = "status IN ('answered', 'failed') AND +created_at < ? AND (question != '' OR answer != '')"
+_OLD_EXCHANGES = f"SELECT id FROM tutor_exchanges WHERE id > ? AND {_OLD_EXCHANGE} ORDER BY id LIMIT ?"
+
+
+def redact_old_messages(conn: sqlite3.Connection, settings: Any, now: datetime) -> dict[str, int] | None:
+    """Blank the words and media of final messages (and finished tutor exchanges) older than
+    [schedule] message_retention_days, in batches; the rows stay. None when retention is off. Idempotent."""
+    cutoff = redaction_cutoff(now, settings.org.default_timezone, settings.schedule.message_retention_days)
+    if cutoff is None:
+        return None
+    before, stamp = cutoff.astimezone(timezone.utc).isoformat(), now.isoformat()
+    counts = {"messages": 0, "tutor exchanges": 0, "media files": 0}
+    for ids in _batches(conn, _OLD_MESSAGES, (before, before)):
+        with transaction(conn):  # the same conditions again: a row may have moved since it was read
+            marks = (json.dumps(ids), before, before)
+            files = [item["path"] for (media,) in conn.execute(
+                         f"SELECT media FROM messages WHERE id IN {_IDS} AND direction = 'in' AND {_STILL_OLD}", marks)
+                     for item in json.loads(media or "[]") if isinstance(item, dict) and item.get("path")]
+            counts["messages"] += conn.execute(
+                f"""UPDATE messages SET body = '', media = '[]', content_variables = NULL, redacted_at = ?
+                    WHERE id IN {_IDS} AND {_STILL_OLD}""", (stamp, *marks)).rowcount
+        counts["media files"] += _remove_inbound_media(settings, files)  # committed: the rows no longer name them
+    for ids in _batches(conn, _OLD_EXCHANGES, (before,)):
+        # The question is the learner's words; the answer often quotes it. Pending ones are still to be answered.
+        with transaction(conn):
+            counts["tutor exchanges"] += conn.execute(
+                f"""UPDATE tutor_exchanges SET question = '', answer = CASE WHEN answer IS NULL THEN NULL ELSE '' END
+                    WHERE id IN {_IDS} AND {_OLD_EXCHANGE}""",
+                (json.dumps(ids), before)).rowcount
+    return counts
+
+
+def _batches(conn: sqlite3.Connection, sql: str, args: tuple) -> Iterator[list[int]]:
+    """Ids `sql` finds, REDACT_BATCH at a time in id order; each read is done before its write transaction."""
+    after = 0
+    while ids := [row[0] for row in conn.execute(sql, (after, *args, REDACT_BATCH))]:
+        yield ids
+        after = ids[-1]
+
+
+def _remove_inbound_media(settings: Any, paths: list[str]) -> int:
+    """Delete files the redacted rows named, only inside data/media/inbound (resolved, so no .. or link leads out)."""
+    inbound = (settings.data_dir / INBOUND_MEDIA_DIR).resolve()
+    removed = 0
+    for relative in paths:
+        path = (settings.data_dir / relative).resolve()
+        if not path.is_relative_to(inbound) or path == inbound:
+            continue
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass  # never downloaded, or removed by hand: nothing left to keep
+        except OSError:  # the rows are committed; a stuck file is for the operator, the next night will not see it
+            log.warning("could not remove a redacted message's file", extra={"path": relative})
+    return removed
+
+
 def optimize(conn: sqlite3.Connection) -> str:
     """Weekly: fresh planner statistics; VACUUM only when a quarter of the file is free pages (it locks writes)."""
     conn.execute("PRAGMA optimize")
@@ -90,9 +171,13 @@ def run_nightly(conn: sqlite3.Connection, services: Any, now: datetime, *,
     if day is None:
         return report
     stop_words = tuple(w.lower() for w in _stop_words(services))
-    report.done.append("roll-ups " + ", ".join(rollups.roll_up_recent(conn, now, tz, stop_words)))
+    report.done.append("roll-ups " + ", ".join(rollups.roll_up_recent(conn, now, tz, stop_words, days=ROLLUP_DAYS)))
     pruned = prune(conn, now)
     report.done.append("pruned " + ", ".join(f"{n} {what}" for what, n in pruned.items()))
+    redacted = redact_old_messages(conn, settings, now)  # after prune: the week-old 'waiting' rows it just cancelled
+    if redacted is not None:
+        report.done.append(f"redacted (older than {settings.schedule.message_retention_days} days) "
+                           + ", ".join(f"{n} {what}" for what, n in redacted.items()))
     cache = getattr(services, "cache", None)
     if cache is not None:
         # Expired entries (sessions, rate-limit windows past their TTL), then the size limit: writes do not cull.

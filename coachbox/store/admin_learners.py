@@ -122,7 +122,8 @@ def transcript_page(conn: sqlite3.Connection, learner_id: int, *, before_id: int
                     limit: int = 100) -> list[sqlite3.Row]:
     """The newest `limit` messages (or those before `before_id`), returned oldest first for reading."""
     rows = conn.execute(
-        """SELECT id, direction, body, media, kind, status, error_code, error_message, created_at, sent_at
+        """SELECT id, direction, body, media, kind, status, error_code, error_message, created_at, sent_at,
+                  redacted_at
            FROM messages WHERE learner_id = ? AND id < ? ORDER BY id DESC LIMIT ?""",
         (learner_id, before_id or 2**62, limit)).fetchall()
     return rows[::-1]

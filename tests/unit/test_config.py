@@ -121,3 +121,13 @@ def test_it_reads_template_tables_from_the_environment_as_json():
         Settings.load(REPO / "coachbox.toml", {"COACHBOX_TWILIO_TEMPLATES": "HX123"})
     with pytest.raises(ConfigError, match=r"COACHBOX_TWILIO_TEMPLATES"):
         Settings.load(REPO / "coachbox.toml", {"COACHBOX_TWILIO_TEMPLATES": '{"lesson_nudge": 5}'})
+
+
+def test_it_refuses_a_negative_message_retention_naming_the_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"schedule\.message_retention_days must be 0 \(keep every message\)"):
+        Settings.load(_write(tmp_path, "[schedule]\nmessage_retention_days = -1\n"), {})
+    with pytest.raises(ConfigError, match=r"COACHBOX_SCHEDULE_MESSAGE_RETENTION_DAYS: expected int"):
+        Settings.load(_write(tmp_path, ""), {"COACHBOX_SCHEDULE_MESSAGE_RETENTION_DAYS": "30 days"})
+    assert Settings.load(REPO / "coachbox.toml", {}).schedule.message_retention_days == 0  # keeps everything
+    kept = Settings.load(_write(tmp_path, ""), {"COACHBOX_SCHEDULE_MESSAGE_RETENTION_DAYS": "90"})
+    assert kept.schedule.message_retention_days == 90
