@@ -25,7 +25,10 @@ def jobs(settings) -> list[Job]:
             "or ends the streak"),
         Job("nightly", f"every 15 minutes; works once a night at {settings.schedule.maintenance_time} "
             f"({settings.org.default_timezone})",
-            f"daily_stats roll-ups, backup keeping {settings.schedule.backups_keep}, pruning, weekly optimize (Sundays)"),
+            f"daily_stats roll-ups, backup keeping {settings.schedule.backups_keep}, pruning, "
+            + (f"blanking messages older than {settings.schedule.message_retention_days} days, "
+               if settings.schedule.message_retention_days else "")
+            + "weekly optimize (Sundays)"),
     ]
 
 
