@@ -53,6 +53,8 @@ def my_data(turn: Turn) -> None:
              language=turn.texts.language_name(turn.lang), timezone=learner.timezone, time=learner.lesson_time,
              joined=(learner.created_at or "")[:10] or "-", courses=courses, lessons=len(learner.results),
              badges=len(learner.badges), messages=learner.message_count)
+    if turn.rules.message_retention_days:  # people have a right to know how long their words are kept
+        turn.append("account.mydata_retention", days=turn.rules.message_retention_days)
 
 
 def delete(turn: Turn) -> None:

@@ -61,7 +61,8 @@ def rules_from(settings: Settings) -> Rules:
                  default_lesson_time=settings.org.lesson_time, quiz_followup_minutes=learning.quiz_followup_minutes,
                  daily_next_cap=learning.daily_next_cap, freeze_every_days=learning.streak_freeze_every_days,
                  leaderboard=learning.leaderboard, prompt_daily_days=settings.schedule.reminder_daily_days,
-                 prompt_gaps=parse_gaps(settings.schedule.reminder_backoff_days))
+                 prompt_gaps=parse_gaps(settings.schedule.reminder_backoff_days),
+                 message_retention_days=settings.schedule.message_retention_days)
 
 
 @dataclass

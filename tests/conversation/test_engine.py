@@ -111,3 +111,13 @@ def test_it_keeps_states_valid_and_serialisable():
         assert is_valid(state)
         assert State.from_json(state.to_json()) == state
     assert State.from_json("{broken") is None
+
+
+def test_mydata_says_how_long_messages_keep_their_words_when_the_box_forgets_them():
+    from coachbox.conversation.turn import Rules
+
+    kept = handle(Message("mydata"), State(flow="idle"), ACTIVE, catalogue(), TEXTS, NOW, Rules())
+    forgotten = handle(Message("data yangu"), State(flow="idle"), replace(ACTIVE, language="sw"), catalogue(), TEXTS,
+                       NOW, Rules(message_retention_days=30))
+    assert "Messages stored: 9" in kept.replies[0].text and "days" not in kept.replies[0].text
+    assert "kwa siku 30" in forgotten.replies[0].text and len(forgotten.replies) == 1
