@@ -140,11 +140,18 @@ async def stripe_webhook(request: Request) -> HTTPResponse:
         # The RAW body: the signature covers the exact bytes Stripe sent (https://docs.stripe.com/webhooks#verify-events).
         stripe.Webhook.construct_event(body, request.headers.get("stripe-signature"), secret,
                                        tolerance=TOLERANCE_SECONDS)
-    except (stripe.SignatureVerificationError, ValueError) as exc:
+    except stripe.SignatureVerificationError as exc:
         log.warning("stripe signature rejected", extra={"ip": _remote(request), "reason": str(exc)[:200],
                                                          "had_signature": "stripe-signature" in request.headers})
         raise BadRequest("invalid Stripe signature") from None
+    except (ValueError, AttributeError, TypeError) as exc:  # signed, but not a JSON object (the library chokes)
+        log.warning("stripe webhook body unreadable", extra={"ip": _remote(request), "reason": str(exc)[:200]})
+        raise BadRequest("the body is not a JSON Stripe event") from None
     event = json.loads(body, parse_float=Decimal)  # verified; plain data, and no float for any amount
+    if not (isinstance(event, dict) and isinstance(event.get("id"), str) and isinstance(event.get("type"), str)):
+        # Signed with our secret, yet not a Stripe event (a hand-made test post?): nothing to apply or record.
+        log.warning("stripe webhook without an event id and type", extra={"ip": _remote(request)})
+        raise BadRequest("not a Stripe event: id and type are required")
     p = payments(services)
     outcome = await services.db.run(apply_event, p.texts, p.plans, event, body.decode("utf-8"),
                                     services.clock.now())

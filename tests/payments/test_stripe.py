@@ -56,6 +56,16 @@ async def test_it_answers_400_to_a_bad_or_stale_signature_and_stores_nothing(cli
     assert (await _post(client, body)).status_code == 200
 
 
+
+@pytest.mark.parametrize("body", [b"{}", b"[]", b'{"id": "evt_1"}', b'{"id": 7, "type": "invoice.paid"}', b"not json"])
+async def test_it_answers_400_to_a_signed_body_that_is_not_a_stripe_event(client, conn, body, caplog):
+    """Signed with our secret (a hand-made test post), but no event: a clear 400 and a log line, never a 500."""
+    with caplog.at_level("WARNING", logger="coachbox.payments"):
+        response = await _post(client, body)
+    assert response.status_code == 400 and "Traceback" not in response.text
+    assert conn.execute("SELECT count(*) FROM payment_events").fetchone()[0] == 0
+    assert any("stripe webhook" in r.getMessage() for r in caplog.records)
+
 async def test_it_grants_access_on_checkout_and_invoice_and_processes_a_replayed_event_once(client, conn, stripe_double,
                                                                                            learner):
     session = {"id": "cs_1", "object": "checkout.session", "mode": "subscription", "client_reference_id": str(learner),
