@@ -47,13 +47,15 @@ def api_view(role: str = "viewer"):
                 return await handler(request, *args, **kwargs)
             except ApiError as exc:
                 return _error(exc.status_code, exc.code, str(exc))
+            except OverflowError:  # an id or page past SQLite's 64-bit integers: no such thing
+                return _error(404, "not_found", "No such record (the number is out of range).")
         return wrapper
     return decorate
 
 
 def _page(request: Request) -> int:
     value = request.args.get("page", "1")
-    return max(1, int(value)) if value.isdigit() else 1
+    return min(max(1, int(value)), 1_000_000) if value.isascii() and value.isdigit() else 1  # past the end: empty
 
 
 def _learner_json(row) -> dict:

@@ -103,3 +103,15 @@ async def test_it_lists_enrollments_and_a_learners_progress_per_lesson(app, clie
     assert response.status_code == 404
     _, response = await client.get("/api/v1/openapi.json")
     assert {"/enrollments", "/learners/{id}/progress"} <= set(response.json["paths"])
+
+
+async def test_numbers_past_sqlite_integers_get_the_api_error_object_not_a_500(app, client, cast, conn):
+    add_learner(conn, name="Amina")
+    token, _ = await _token(client)
+    headers = {"Authorization": f"Bearer {token}"}
+    huge = "9" * 25
+    for path in (f"/api/v1/learners/{huge}", f"/api/v1/learners/{huge}/messages", f"/api/v1/courses/{huge}"):
+        _, response = await client.get(path, headers=headers)
+        assert response.status_code == 404 and response.json["error"]["code"] == "not_found", path
+    _, response = await client.get(f"/api/v1/learners?page={huge}", headers=headers)
+    assert response.status_code == 200 and response.json["data"] == []  # a page past the end is empty
