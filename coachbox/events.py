@@ -1,14 +1,23 @@
-"""In-process publish/subscribe: topics published right after a commit wake the admin page's live streams."""
+"""Publish/subscribe for the admin page's live streams: topics published right after a commit wake them, in the web
+process directly, and from the worker through a small relay in the shared diskcache."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from typing import Any
 
 log = logging.getLogger("coachbox.events")
 
 EXTRAS_KEY = "events"  # Services.extras[EXTRAS_KEY]: the web process's Hub (absent in the worker and the CLI)
+RELAY_KEY = "events_relay"  # Services.extras[RELAY_KEY]: the worker's Relay (it has no hub and no streams)
+# The relay in diskcache: a counter, and the topics of each write under their number for a couple of minutes.
+RELAY_SEQ = "events:relay:seq"
+RELAY_EXPIRE_SECONDS = 120
+RELAY_GAP_SECONDS = 0.25  # the worker writes at most this often: a fan-out's sends share one write
+RELAY_POLL_SECONDS = 0.5  # the web process looks this often (one cache read)
 
 # Topics, all plain strings:
 #   "dashboard"      learners or counts changed (an inbound turn committed)
@@ -100,13 +109,81 @@ def hub(services: Any) -> Hub:
 
 
 def publish(services: Any, *topics: str) -> None:
-    """Publish after a commit. A no-op where no hub exists (worker, CLI); never fails the caller's work."""
+    """Publish after a commit: to this process's hub (web), through the relay (worker), else nowhere (CLI).
+    Never fails the caller's work."""
     try:
-        found = services.extras.get(EXTRAS_KEY) if services is not None else None
+        extras = services.extras if services is not None else {}
+        found = extras.get(EXTRAS_KEY)
         if found is not None:
             found.publish(*topics)
+        elif (relay := extras.get(RELAY_KEY)) is not None:
+            relay.publish(topics)
     except Exception:  # noqa: BLE001 - the write is committed; a missed live update is fixed by the next poll
         log.exception("could not publish %s", topics)
+
+
+class Relay:
+    """Topics published in a process without streams (the Huey worker), written to the shared diskcache for the
+    web process (relay_to_hub): so an admin sees a broadcast's fan-out or a worker-sent lesson within a second.
+
+    Writes are gathered: the first publish after a quiet spell is written at once, later ones at most every
+    RELAY_GAP_SECONDS together (a timer thread), so a sender at 80 messages/s costs four cache writes a second."""
+
+    def __init__(self, cache: Any) -> None:
+        self.cache = cache
+        self._lock = threading.Lock()
+        self._pending: set[str] = set()
+        self._timer: threading.Timer | None = None
+        self._last_write = 0.0
+
+    def publish(self, topics: tuple[str, ...] | list[str]) -> None:
+        with self._lock:
+            self._pending.update(topics)
+            if self._timer is not None:
+                return  # the pending write takes these too
+            wait = self._last_write + RELAY_GAP_SECONDS - time.monotonic()
+            if wait > 0:
+                self._timer = threading.Timer(wait, self._flush)
+                self._timer.daemon = True
+                self._timer.start()
+                return
+            batch, self._pending, self._last_write = self._pending, set(), time.monotonic()
+        self._write(batch)
+
+    def _flush(self) -> None:
+        with self._lock:
+            batch, self._pending, self._timer, self._last_write = self._pending, set(), None, time.monotonic()
+        if batch:
+            self._write(batch)
+
+    def _write(self, topics: set[str]) -> None:
+        try:
+            with self.cache.transact(retry=True):
+                number = self.cache.incr(RELAY_SEQ, default=0, retry=True)
+                self.cache.set(f"events:relay:{number}", tuple(sorted(topics)), expire=RELAY_EXPIRE_SECONDS,
+                               retry=True)
+        except Exception:  # noqa: BLE001 - live updates are a nicety: the streams re-read every few seconds anyway
+            log.exception("could not relay %s", sorted(topics))
+
+
+async def relay_to_hub(services: Any, *, poll: float = RELAY_POLL_SECONDS) -> None:
+    """In the web process: publish what other processes relayed (forever; cancel to stop). Reads one counter every
+    `poll` seconds, and the topics behind it only when it moved and some stream is watching."""
+    cache, found = services.cache, hub(services)
+    last = int(cache.get(RELAY_SEQ, 0, retry=True) or 0)
+    while True:
+        await asyncio.sleep(poll)
+        try:
+            number = int(cache.get(RELAY_SEQ, 0, retry=True) or 0)
+            if number != last and found.watching():
+                topics: set[str] = set()
+                for n in range(max(last + 1, number - 200), number + 1):  # after a long gap: the recent ones
+                    topics.update(cache.get(f"events:relay:{n}", (), retry=True) or ())
+                if topics:
+                    found.publish(*topics)
+            last = number
+        except Exception:  # noqa: BLE001 - keep relaying; the streams' own re-reads cover a missed round
+            log.exception("could not read the events relay")
 
 
 def _learner_of(conn: Any, message_id: int) -> int | None:

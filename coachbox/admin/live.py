@@ -1,8 +1,9 @@
 """Live updates over server-sent events: dashboard counters, a learner's open transcript, a broadcast's progress.
 
 Each stream waits on the process's event hub (coachbox.events), which the web process publishes to right after
-each commit, and re-reads its few cheap indexed queries when woken. The worker and other processes cannot
-publish here, so a timeout re-reads anyway (FALLBACK_SECONDS); with JavaScript off, pages still work by reload.
+each commit (and the worker through the relay in diskcache, within a second), and re-reads its few cheap indexed
+queries when woken. The CLI does not publish, so a timeout re-reads anyway (FALLBACK_SECONDS); with JavaScript off,
+pages still work by reload.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from coachbox.channels.twilio.errors import describe
 from coachbox.store import admin_broadcasts, admin_learners, admin_stats
 
 bp = Blueprint("admin_live", url_prefix="/admin/events")
-# Changes by other processes (the Huey worker's fan-outs and lessons) show within this long.
+# Changes nobody published (the CLI's, or a relay write that was lost) show within this long.
 FALLBACK_SECONDS = 5.0
 # At most this often per stream: a broadcast's burst of status callbacks must not become a burst of queries
 # on the single writer thread; each re-read catches everything published meanwhile.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
+from coachbox import events
 from coachbox.admin.pages import STATIC, build_environment, security_headers
 
 # One module per area, each with a `bp` blueprint.
@@ -35,6 +37,17 @@ def setup(app: Sanic) -> None:
     from coachbox.admin.simulator import setup_vouch
 
     setup_vouch(app)
+
+    @app.after_server_start
+    async def _relay_events(app: Sanic) -> None:
+        # The worker's commits (a broadcast's fan-out, lessons it sent) reach open live pages within a second.
+        app.ctx.events_relay = asyncio.get_running_loop().create_task(events.relay_to_hub(app.ctx.services))
+
+    @app.before_server_stop
+    async def _stop_relay(app: Sanic) -> None:
+        task = getattr(app.ctx, "events_relay", None)
+        if task is not None:
+            task.cancel()
 
     @app.on_response
     async def _admin_headers(request: Request, response: HTTPResponse) -> None:

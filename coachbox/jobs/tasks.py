@@ -27,6 +27,10 @@ class WorkerContext:
 
             open_database(self.settings.db_path).close()
             self.services = build_services(self.settings)
+            from coachbox import events
+
+            # What the worker commits (sends, lessons, tutor answers) reaches open admin pages through the relay.
+            self.services.extras[events.RELAY_KEY] = events.Relay(self.services.cache)
         return self.services
 
     def close(self) -> None:

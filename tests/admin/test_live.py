@@ -38,6 +38,48 @@ async def test_it_wakes_a_subscriber_when_its_topic_is_published():
     assert not events.hub(services).watching("learner:")
 
 
+class _CacheServices:
+    """A process's view of the shared data folder: its own diskcache handle on the same directory."""
+
+    def __init__(self, directory) -> None:
+        import diskcache
+
+        self.extras: dict = {}
+        self.cache = diskcache.Cache(str(directory))
+
+
+async def test_the_workers_commits_reach_the_web_process_through_the_relay(tmp_path):
+    """The worker has no hub (no streams); what it publishes goes through diskcache to the web process's hub."""
+    web, worker = _CacheServices(tmp_path / "cache"), _CacheServices(tmp_path / "cache")
+    worker.extras[events.RELAY_KEY] = events.Relay(worker.cache)
+    relay = asyncio.get_running_loop().create_task(events.relay_to_hub(web, poll=0.05))
+    try:
+        await asyncio.sleep(0.1)  # the relay notes where the counter stands: older writes are not replayed
+        with events.hub(web).subscribe("broadcast:7") as sub:
+            events.publish(worker, "learner:3", "outbox")
+            assert await sub.wait(0.3) is False  # not this stream's topic
+            events.publish(worker, "broadcast:7")
+            assert await sub.wait(2) is True
+    finally:
+        relay.cancel()
+        web.cache.close()
+        worker.cache.close()
+
+
+def test_the_relay_gathers_a_burst_into_few_cache_writes(tmp_path):
+    """A sender at full rate publishes per message: the relay writes at most every RELAY_GAP_SECONDS."""
+    worker = _CacheServices(tmp_path / "cache")
+    relay = worker.extras[events.RELAY_KEY] = events.Relay(worker.cache)
+    for n in range(500):
+        events.publish(worker, f"learner:{n}", "outbox")
+    time.sleep(events.RELAY_GAP_SECONDS + 0.2)  # the gathered rest is written by the timer
+    written = worker.cache.get(events.RELAY_SEQ)
+    assert written == 2  # the first at once, the other 499 together
+    assert len(worker.cache.get(f"events:relay:{written}")) == 500  # learner:1…499 and outbox
+    assert relay._timer is None
+    worker.cache.close()
+
+
 async def test_it_publishes_nothing_and_fails_nothing_without_a_hub():
     events.publish(_Services(), "dashboard")
     events.publish(None, "dashboard")
