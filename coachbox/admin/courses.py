@@ -11,6 +11,7 @@ from sanic.exceptions import BadRequest, NotFound
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, render
 from coachbox.content.markup import MESSAGE_LIMIT, lesson_text, split_message
+from coachbox.content.parser import MEDIA_LIGHT_BYTES
 from coachbox.store import admin_auth, admin_courses as q, transaction
 
 bp = Blueprint("admin_courses", url_prefix="/admin")
@@ -221,7 +222,8 @@ async def upload_media(request: Request, lesson_id: int):
         _audit(conn, request, "lesson.media", f"lesson:{lesson_id}", now, media=relative, bytes=len(upload.body))
 
     await _run_change(request, change)
-    return back(f"/admin/lessons/{lesson_id}", "saved")
+    heavy = len(upload.body) > MEDIA_LIGHT_BYTES  # the same line the content import warns at
+    return back(f"/admin/lessons/{lesson_id}", "saved_heavy" if heavy else "saved")
 
 
 # -- quiz editor ------------------------------------------------------------------------------------

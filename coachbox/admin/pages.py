@@ -17,6 +17,8 @@ STATIC = Path(__file__).parent / "static"
 # Fixed notices by code: a redirect carries ?done=<code>, never free text someone could craft into a link.
 NOTICES = {
     "saved": "Saved.",
+    "saved_heavy": ("Saved, but the file is over 300 KB: learners on prepaid data pay for it with every lesson. "
+                    "A picture 1280 px wide saved as JPEG at quality 75 is usually well under that."),
     "sent": "Message queued for sending.",
     "paused": "Learner paused: no proactive messages until resumed.",
     "resumed": "Learner resumed.",

@@ -20,6 +20,11 @@ LESSON_FILE = re.compile(r"^(\d+)-([a-z0-9]+(?:-[a-z0-9]+)*)\.md$")
 FRONT_MATTER_FENCE = "+++"
 LESSON_MAX_CHARS = 4000  # beyond this a lesson would arrive as 3+ messages: too long for micro-learning
 MEDIA_TYPES = {".jpg", ".jpeg", ".png", ".pdf", ".mp3", ".ogg", ".mp4"}  # what Twilio delivers on WhatsApp
+# WhatsApp through Twilio takes images up to 5 MB and other media up to 16 MB; larger files fail at send time.
+MEDIA_LIMIT_BYTES = {".jpg": 5_000_000, ".jpeg": 5_000_000, ".png": 5_000_000}
+MEDIA_LIMIT_OTHER_BYTES = 16_000_000
+# Learners on prepaid data pay for every lesson's file, every day: past this, the import warns.
+MEDIA_LIGHT_BYTES = 300_000
 COURSE_KEYS = ("title", "description", "language", "level", "premium", "passing_score", "position", "translation_of")
 LESSON_KEYS = ("title", "minutes", "media", "quiz")
 QUIZ_KEYS = {
@@ -252,6 +257,16 @@ def _check_media(doc: TomlDoc, data: dict, course_dir: Path) -> str | None:
         shown = doc.reporter.relative(course_dir / relative)
         doc.error(f"media file '{media}' does not exist", f"put the file at {shown} or fix the path", key="media")
     else:
+        size = (course_dir / relative).stat().st_size
+        limit = MEDIA_LIMIT_BYTES.get(relative.suffix.lower(), MEDIA_LIMIT_OTHER_BYTES)
+        if size > limit:
+            doc.error(f"media file '{media}' is {size / 1e6:.1f} MB: WhatsApp takes at most {limit / 1e6:.0f} MB",
+                      "make it smaller (a picture 1280 px wide, a shorter recording)", key="media")
+            return None
+        if size > MEDIA_LIGHT_BYTES:
+            doc.error(f"media file '{media}' is {size / 1e3:.0f} KB: learners on prepaid data pay for it with every "
+                      "lesson", f"aim for under {MEDIA_LIGHT_BYTES // 1000} KB (a JPEG 1280 px wide at quality 75 "
+                      "usually is)", key="media", level="warning")
         return media
     return None
 

@@ -100,6 +100,13 @@ async def test_it_checks_uploaded_media(app, client, cast, conn, settings):
     assert ok.status_code == 303
     media = conn.execute("SELECT media FROM lessons WHERE id = ?", (lesson_id,)).fetchone()[0]
     assert media.endswith("/pin.png") and (settings.data_dir / "media" / media).read_bytes() == png
+    assert ok.headers["location"].endswith("done=saved")
+    # Saved all the same, with a word about learners' data bundles (the content import warns at the same size).
+    _, heavy = await client.post(f"/admin/lessons/{lesson_id}/media", data={"csrf_token": token},
+                                 files={"media": ("map.png", png + b"0" * 400_000, "image/png")}, follow_redirects=False)
+    assert heavy.status_code == 303 and heavy.headers["location"].endswith("done=saved_heavy")
+    _, page = await client.get(heavy.headers["location"])
+    assert "prepaid data" in page.text
 
 
 async def test_it_lets_viewers_read_but_not_edit_courses(app, client, cast, conn):

@@ -115,6 +115,22 @@ def test_it_accepts_media_that_exists_and_refuses_paths_outside_the_course(tmp_p
         '(use a relative path like "media/pin.jpg")']
 
 
+def test_it_refuses_media_whatsapp_would_refuse_and_warns_about_heavy_files(tmp_path):
+    """A learner on prepaid data pays for every lesson's picture: past 300 KB the import warns (it still imports);
+    past WhatsApp's limit (5 MB for images) the lesson could never be sent, so it is an error."""
+    lesson = LESSON_ONE.replace("minutes = 4\n", 'minutes = 4\nmedia = "media/intro.jpg"\n')
+    heavy = parse_folder(content_folder(tmp_path / "heavy", {"courses/money/01-what-is-mobile-money.md": lesson,
+                                                            "courses/money/media/intro.jpg": b"x" * 400_000}))
+    assert [str(p) for p in heavy.problems] == [
+        f"{L1}:4: media file 'media/intro.jpg' is 400 KB: learners on prepaid data pay for it with every lesson "
+        "(aim for under 300 KB (a JPEG 1280 px wide at quality 75 usually is))"]
+    assert heavy.errors == [] and heavy.courses[0].lessons[0].media == "media/intro.jpg"
+    huge = parse_folder(content_folder(tmp_path / "huge", {"courses/money/01-what-is-mobile-money.md": lesson,
+                                                          "courses/money/media/intro.jpg": b"x" * 5_200_000}))
+    assert [str(p) for p in huge.errors] == [
+        f"{L1}:4: media file 'media/intro.jpg' is 5.2 MB: WhatsApp takes at most 5 MB "
+        "(make it smaller (a picture 1280 px wide, a shorter recording))"]
+
 def test_it_reports_broken_toml_front_matter_at_its_file_line(tmp_path):
     lesson = LESSON_ONE.replace("minutes = 4", "minutes = four")
     assert _problems(tmp_path, {"courses/money/01-what-is-mobile-money.md": lesson}) == [
