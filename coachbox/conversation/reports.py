@@ -111,6 +111,10 @@ def free_text(turn: Turn, said: str, media_count: int) -> None:
         turn.say("free.thanks")
         turn.state = replace(turn.state, confused=0)
         return
+    elif _looks_like_an_answer(turn, words):
+        # "B", "2", "true" with no question open: they think a quiz is still running (it ended, or timed out).
+        # Telling them beats sending one letter to the tutor (and spending its budget on it).
+        turn.say("free.no_question_open")
     else:
         turn.do(AskTutor(said.strip()[:2000], turn.state.lesson_id or turn.learner.last_lesson_id))
         turn.say("free.to_teacher")
@@ -120,3 +124,10 @@ def free_text(turn: Turn, said: str, media_count: int) -> None:
         turn.append("help.menu")
     else:
         turn.append("free.menu_hint")
+
+
+def _looks_like_an_answer(turn: Turn, words: str) -> bool:
+    """A lone choice letter or number, or a true/false word in any language."""
+    if len(words) == 1 and (words.isdigit() or "a" <= words <= "f"):
+        return True
+    return words in {normalise(w) for w in (*turn.texts.all_words("true"), *turn.texts.all_words("false"))}

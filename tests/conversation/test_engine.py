@@ -121,3 +121,11 @@ def test_mydata_says_how_long_messages_keep_their_words_when_the_box_forgets_the
                        NOW, Rules(message_retention_days=30))
     assert "Messages stored: 9" in kept.replies[0].text and "days" not in kept.replies[0].text
     assert "kwa siku 30" in forgotten.replies[0].text and len(forgotten.replies) == 1
+
+
+@pytest.mark.parametrize("said", ["B", "2", "true", "Uongo"])
+def test_a_lone_answer_with_no_question_open_says_so_instead_of_asking_the_tutor(said):
+    decision = turn(said)
+    assert "no question open" in decision.replies[0].text
+    assert not any(type(e).__name__ == "AskTutor" for e in decision.effects)
+    assert any(type(e).__name__ == "AskTutor" for e in turn("Why is my PIN 4 digits?").effects)
