@@ -92,16 +92,17 @@ _STILL_OLD = f"redacted_at IS NULL AND status IN ({_FINAL}) AND +created_at < ? 
 _OLD_MESSAGES = f"SELECT id FROM messages WHERE id > ? AND {_STILL_OLD} ORDER BY id LIMIT ?"
 _OLD_EXCHANGE = "status IN ('answered', 'failed') AND +created_at < ? AND (question != '' OR answer != '')"
 _OLD_EXCHANGES = f"SELECT id FROM tutor_exchanges WHERE id > ? AND {_OLD_EXCHANGE} ORDER BY id LIMIT ?"
+_OLD_ANSWERS = "SELECT id FROM answers WHERE id > ? AND +answered_at < ? AND given != '' ORDER BY id LIMIT ?"
 
 
 def redact_old_messages(conn: sqlite3.Connection, settings: Any, now: datetime) -> dict[str, int] | None:
-    """Blank the words and media of final messages (and finished tutor exchanges) older than
+    """Blank the words and media of final messages (and finished tutor exchanges, quiz answers' text) older than
     [schedule] message_retention_days, in batches; the rows stay. None when retention is off. Idempotent."""
     cutoff = redaction_cutoff(now, settings.org.default_timezone, settings.schedule.message_retention_days)
     if cutoff is None:
         return None
     before, stamp = cutoff.astimezone(timezone.utc).isoformat(), now.isoformat()
-    counts = {"messages": 0, "tutor exchanges": 0, "media files": 0}
+    counts = {"messages": 0, "tutor exchanges": 0, "quiz answers": 0, "media files": 0}
     for ids in _batches(conn, _OLD_MESSAGES, (before, before)):
         with transaction(conn):  # the same conditions again: a row may have moved since it was read
             marks = (json.dumps(ids), before, before)
@@ -118,6 +119,13 @@ def redact_old_messages(conn: sqlite3.Connection, settings: Any, now: datetime) 
             counts["tutor exchanges"] += conn.execute(
                 f"""UPDATE tutor_exchanges SET question = '', answer = CASE WHEN answer IS NULL THEN NULL ELSE '' END
                     WHERE id IN {_IDS} AND {_OLD_EXCHANGE}""",
+                (json.dumps(ids), before)).rowcount
+    for ids in _batches(conn, _OLD_ANSWERS, (before,)):
+        # A short-answer quiz reply is the learner's own words too (someone will type their real PIN); whether it
+        # was right stays, and so do scores, reviews and badges built from it.
+        with transaction(conn):
+            counts["quiz answers"] += conn.execute(
+                f"UPDATE answers SET given = '' WHERE id IN {_IDS} AND answered_at < ? AND given != ''",
                 (json.dumps(ids), before)).rowcount
     return counts
 

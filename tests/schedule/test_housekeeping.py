@@ -136,7 +136,8 @@ def test_it_redacts_old_final_messages_and_keeps_the_rows(box, settings):
 
     report = run_nightly(box.conn, services, FakeClock(NIGHT).now())
 
-    assert "redacted (older than 30 days) 7 messages, 1 tutor exchanges, 1 media files" in report.summary()
+    assert "redacted (older than 30 days) 7 messages, 1 tutor exchanges, 0 quiz answers, 1 media files" \
+        in report.summary()
     row = _row(box.conn, "messages", inbound)
     assert (row["body"], row["media"], row["redacted_at"]) == ("", "[]", NIGHT)
     # The row itself stays: de-duplication of a late webhook retry, statistics, the learner's turn history.
@@ -165,7 +166,7 @@ def test_it_keeps_recent_messages_and_anything_that_may_still_be_sent(box, setti
 
     counts = redact_old_messages(box.conn, _services(box, settings, 30).settings, FakeClock(NIGHT).now())
 
-    assert counts == {"messages": 0, "tutor exchanges": 0, "media files": 0}
+    assert counts == {"messages": 0, "tutor exchanges": 0, "quiz answers": 0, "media files": 0}
     assert {i: _row(box.conn, "messages", i) for i in snapshot} == snapshot
     assert _row(box.conn, "tutor_exchanges", open_question)["question"] == "Is my PIN 4321 safe?"
     assert _row(box.conn, "tutor_exchanges", fresh_question)["answer"] == "Never share your PIN."
@@ -217,8 +218,8 @@ def test_it_changes_nothing_on_a_second_run(box, settings):
     clock.advance(days=1)
     second = redact_old_messages(box.conn, services.settings, clock.now())
 
-    assert first == {"messages": 2, "tutor exchanges": 1, "media files": 1}
-    assert second == {"messages": 0, "tutor exchanges": 0, "media files": 0}
+    assert first == {"messages": 2, "tutor exchanges": 1, "quiz answers": 0, "media files": 1}
+    assert second == {"messages": 0, "tutor exchanges": 0, "quiz answers": 0, "media files": 0}
     assert [tuple(r) for r in box.conn.execute("SELECT * FROM messages ORDER BY id")] == [tuple(r) for r in snapshot]
     assert [tuple(r) for r in box.conn.execute("SELECT * FROM tutor_exchanges ORDER BY id")] == \
         [tuple(r) for r in questions]
@@ -281,3 +282,19 @@ async def test_it_shows_a_redacted_message_as_a_note_in_the_admin_transcript(app
 
     assert "(removed after 30 days)" in page.text and "4321" not in page.text
     assert "&lt;b&gt;still here&lt;/b&gt;" in page.text  # the kept one, escaped as ever
+
+
+
+def test_it_blanks_the_words_of_old_quiz_answers_and_keeps_whether_they_were_right(box, settings):
+    """A short-answer reply is the learner's own words (someone types their real PIN); right or wrong stays."""
+    learner = box.learner()
+    question = box.conn.execute("SELECT id FROM questions ORDER BY id LIMIT 1").fetchone()[0]
+    insert = "INSERT INTO answers (learner_id, question_id, given, correct, answered_at) VALUES (?, ?, ?, ?, ?)"
+    old = box.conn.execute(insert, (learner, question, "my pin 4321", 0, OLD)).lastrowid
+    recent = box.conn.execute(insert, (learner, question, "never share it", 1, RECENT)).lastrowid
+    counts = redact_old_messages(box.conn, _services(box, settings, 30).settings, FakeClock(NIGHT).now())
+    assert counts["quiz answers"] == 1
+    rows = {r["id"]: (r["given"], r["correct"]) for r in box.conn.execute("SELECT * FROM answers")}
+    assert rows == {old: ("", 0), recent: ("never share it", 1)}
+    assert redact_old_messages(box.conn, _services(box, settings, 30).settings, FakeClock(NIGHT).now())[
+        "quiz answers"] == 0
