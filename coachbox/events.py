@@ -150,6 +150,16 @@ class Relay:
             batch, self._pending, self._last_write = self._pending, set(), time.monotonic()
         self._write(batch)
 
+    def close(self) -> None:
+        """Write what is pending now (the process is stopping) and stop the timer."""
+        with self._lock:
+            timer, self._timer = self._timer, None
+            batch, self._pending = self._pending, set()
+        if timer is not None:
+            timer.cancel()
+        if batch:
+            self._write(batch)
+
     def _flush(self) -> None:
         with self._lock:
             batch, self._pending, self._timer, self._last_write = self._pending, set(), None, time.monotonic()

@@ -35,6 +35,11 @@ class WorkerContext:
 
     def close(self) -> None:
         if self.services is not None:
+            from coachbox import events
+
+            relay = self.services.extras.get(events.RELAY_KEY)
+            if relay is not None:
+                relay.close()  # before the cache it writes to closes
             self.services.close_sync()
             self.services = None
 

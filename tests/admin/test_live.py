@@ -77,6 +77,11 @@ def test_the_relay_gathers_a_burst_into_few_cache_writes(tmp_path):
     assert written == 2  # the first at once, the other 499 together
     assert len(worker.cache.get(f"events:relay:{written}")) == 500  # learner:1…499 and outbox
     assert relay._timer is None
+    time.sleep(events.RELAY_GAP_SECONDS + 0.1)
+    events.publish(worker, "dashboard")  # written at once (the gap has passed)
+    events.publish(worker, "outbox")  # pending behind the timer…
+    relay.close()  # …and written now, as the worker stops
+    assert worker.cache.get(events.RELAY_SEQ) == 4 and relay._timer is None
     worker.cache.close()
 
 
