@@ -143,7 +143,7 @@ def main() -> int:
 
     from coachbox import store
     from coachbox.admin.passwords import hash_password
-    from coachbox.config import Settings
+    from coachbox.core.config import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="admin-bench-"))
     env = {**os.environ, "COACHBOX_PATHS_DATA_DIR": str(tmp / "data"), "COACHBOX_LOG_LEVEL": "WARNING",

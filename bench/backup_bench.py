@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from coachbox import store  # noqa: E402
-from coachbox.backup import backup, restore  # noqa: E402
-from coachbox.config import Settings  # noqa: E402
+from coachbox.ops.backup import backup, restore  # noqa: E402
+from coachbox.core.config import Settings  # noqa: E402
 
 ROW_BYTES = 4000
 BATCH = 2500

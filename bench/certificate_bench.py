@@ -22,7 +22,7 @@ from fpdf import FPDF  # noqa: E402
 
 from coachbox.certificates import service  # noqa: E402
 from coachbox.certificates.pdf import fonts_from_settings  # noqa: E402
-from coachbox.config import Settings  # noqa: E402
+from coachbox.core.config import Settings  # noqa: E402
 from coachbox.store.certificates import CertificateRow  # noqa: E402
 
 NAMES = ["Amina Wanjiru", "Zoë Ñúñez-Çelik", "Анна Каренина", "Αλέξανδρος Παπαδόπουλος", "فاطمة الزهراء",

@@ -22,12 +22,12 @@ sys.path.insert(0, str(REPO))
 
 from coachbox import store  # noqa: E402
 from coachbox.channels.base import Inbound  # noqa: E402
-from coachbox.clock import FakeClock  # noqa: E402
-from coachbox.config import Settings  # noqa: E402
+from coachbox.core.clock import FakeClock  # noqa: E402
+from coachbox.core.config import Settings  # noqa: E402
 from coachbox.content.importer import import_folder  # noqa: E402
 from coachbox.conversation.engine import handle  # noqa: E402
 from coachbox.conversation.events import Message  # noqa: E402
-from coachbox.conversation.service import Resources, handle_inbound_sync  # noqa: E402
+from coachbox.turns.runner import Resources, handle_inbound_sync  # noqa: E402
 from coachbox.conversation.state import State  # noqa: E402
 
 SCRIPT = ["hi", "yes", "1", "1", "7", "quiz", "b", "maybe", "false", "pin", "progress", "help", "what is a PIN?",
@@ -35,7 +35,7 @@ SCRIPT = ["hi", "yes", "1", "1", "7", "quiz", "b", "maybe", "false", "pin", "pro
 
 
 def engine_turns_per_second(catalogue, texts, rules, seconds: float = 2.0) -> float:
-    from coachbox.conversation.learner import Learner
+    from coachbox.learning.learner import Learner
 
     learner = Learner(id=1, profile_name="Amina", created_at="x", message_count=1)
     now = FakeClock().now()
@@ -109,7 +109,7 @@ def grouped_turn_cpu(folder: Path, turns: int = 6000, learners: int = 3000) -> t
     """CPU ms per turn as the webhook runs them: 6 turns per transaction (group commit, a SAVEPOINT each), every
     number new and then back once ("hi" twice), as in bench/webhook_bench.py; and a baseline of the same number of
     single-INSERT SAVEPOINTs in the same grouping."""
-    from coachbox.conversation.service import _inbound_turn
+    from coachbox.turns.runner import _inbound_turn
 
     settings = Settings.load(REPO / "coachbox.toml", {"COACHBOX_PATHS_DATA_DIR": str(folder / "data"),
                                                       "COACHBOX_LOG_LEVEL": "WARNING"})

@@ -32,7 +32,7 @@ ZONES = ("Africa/Nairobi", "Africa/Kampala", "Africa/Dar_es_Salaam", "Africa/Add
 
 
 def _settings(data_dir: Path):
-    from coachbox.config import Settings
+    from coachbox.core.config import Settings
 
     return Settings.load(REPO / "coachbox.toml", {
         "COACHBOX_PATHS_DATA_DIR": str(data_dir), "COACHBOX_PATHS_CONTENT_DIR": str(REPO / "content"),
@@ -114,7 +114,7 @@ def _turn_latencies(settings, stop_when, learners: int) -> list[float]:
 
     from coachbox import store
     from coachbox.channels.base import Inbound
-    from coachbox.conversation.service import Resources, handle_inbound_sync
+    from coachbox.turns.runner import Resources, handle_inbound_sync
 
     conn = store.connect(settings.db_path)
     cache = diskcache.Cache(str(settings.cache_dir), timeout=60)

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from coachbox import store  # noqa: E402
-from coachbox.config import Settings  # noqa: E402
+from coachbox.core.config import Settings  # noqa: E402
 from coachbox.content.catalogue import catalogue_version, load_catalogue  # noqa: E402
 from coachbox.content.importer import import_folder  # noqa: E402
 from coachbox.content.parser import parse_folder  # noqa: E402

@@ -26,8 +26,8 @@ sys.path.insert(0, str(REPO))
 
 from coachbox import store  # noqa: E402
 from coachbox.channels.outbox import drain  # noqa: E402
-from coachbox.config import Settings  # noqa: E402
-from coachbox.services import build_services  # noqa: E402
+from coachbox.core.config import Settings  # noqa: E402
+from coachbox.core.services import build_services  # noqa: E402
 from coachbox.store import transaction  # noqa: E402
 from coachbox.store.messages import OutboxDraft, enqueue_outbound  # noqa: E402
 from tests.doubles.twilio_double import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402

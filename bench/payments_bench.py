@@ -146,7 +146,7 @@ def main() -> int:
     fresh_n, stripe_n, replays = (50, 100, 1000) if args.quick else (300, 500, 1000)
 
     from coachbox import store
-    from coachbox.config import Settings
+    from coachbox.core.config import Settings
     from tests.payments import daraja_double as dd, stripe_double as sd
     from tests.payments.conftest import add_learner
 

@@ -34,8 +34,8 @@ PUBLIC = "http://127.0.0.1:{port}"
 # As `coachbox run` serves (Sanic's multi-process mode, [server] workers from the environment), without the
 # Huey consumer: this measures the web process.
 SERVER = """
-from coachbox.appliance import init_box, serve
-from coachbox.config import Settings
+from coachbox.roots.appliance import init_box, serve
+from coachbox.core.config import Settings
 settings = Settings.load()
 init_box(settings, quiet=True)
 serve(settings, with_worker=False)
@@ -55,9 +55,9 @@ app.run(host="127.0.0.1", port=int(sys.argv[1]), single_process=True, access_log
 # turn replaced by a no-op through the seam the tests use (services.extras["inbound_handler"]).
 NO_TURN = """
 import sys
-from coachbox.app import create_app
-from coachbox.appliance import init_box
-from coachbox.config import Settings
+from coachbox.roots.app import create_app
+from coachbox.roots.appliance import init_box
+from coachbox.core.config import Settings
 settings = Settings.load()
 init_box(settings, quiet=True)
 app = create_app(settings, name="noturn")

@@ -1,5 +1,5 @@
 """`python -m coachbox` is the same as the `coachbox` command."""
 
-from coachbox.cli import main
+from coachbox.cli.main import main
 
 raise SystemExit(main())

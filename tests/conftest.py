@@ -9,8 +9,8 @@ import pytest
 from sanic import Sanic
 
 from coachbox import store
-from coachbox.clock import FakeClock
-from coachbox.config import Settings
+from coachbox.core.clock import FakeClock
+from coachbox.core.config import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 Sanic.test_mode = True  # allow one app per test with the same name
@@ -48,7 +48,7 @@ def conn(settings: Settings) -> sqlite3.Connection:
 def services(settings: Settings, conn: sqlite3.Connection, clock: FakeClock):
     """Services on the migrated database with Huey in immediate mode (tasks run inline)."""
     from coachbox.jobs.queue import create_huey
-    from coachbox.services import build_services
+    from coachbox.core.services import build_services
 
     built = build_services(settings, clock=clock, huey=create_huey(settings, immediate=True))
     yield built
@@ -57,6 +57,6 @@ def services(settings: Settings, conn: sqlite3.Connection, clock: FakeClock):
 
 @pytest.fixture
 def app(settings: Settings, services):
-    from coachbox.app import create_app
+    from coachbox.roots.app import create_app
 
     return create_app(settings, services)

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 from coachbox import store
 from coachbox.admin.passwords import hash_password, verify_password
-from coachbox.config import Settings
-from coachbox.errors import UserError
+from coachbox.core.config import Settings
+from coachbox.core.errors import UserError
 from coachbox.store import transaction
 
 ROLES = ("owner", "editor", "viewer")

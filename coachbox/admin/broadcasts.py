@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sanic import Blueprint, Request
 from sanic.exceptions import BadRequest, NotFound
 
-from coachbox import events
+from coachbox.core import events
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, render
 from coachbox.store import admin_auth, admin_broadcasts as q, admin_learners, transaction

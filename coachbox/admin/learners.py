@@ -12,7 +12,7 @@ from sanic import Blueprint, Request
 from sanic.exceptions import BadRequest, NotFound
 from sanic.response import raw
 
-from coachbox import events
+from coachbox.core import events
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, render
 from coachbox.store import admin_auth, admin_learners as q, transaction
@@ -264,7 +264,7 @@ async def delete(request: Request, learner_id: int):
     if request.form.get("confirm") != "DELETE":
         raise BadRequest("Type DELETE to confirm: this erases the learner and their messages for good.")
 
-    from coachbox.conversation.service import erase_learner, remove_files
+    from coachbox.turns.runner import erase_learner, remove_files
 
     def erase(conn, now):
         # The learner's own DELETE and this one are the same erasure: no personal trace either way.

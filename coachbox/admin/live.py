@@ -1,6 +1,6 @@
 """Live updates over server-sent events: dashboard counters, a learner's open transcript, a broadcast's progress.
 
-Each stream waits on the process's event hub (coachbox.events), which the web process publishes to right after
+Each stream waits on the process's event hub (coachbox.core.events), which the web process publishes to right after
 each commit (and the worker through the relay in diskcache, within a second), and re-reads its few cheap indexed
 queries when woken. The CLI does not publish, so a timeout re-reads anyway (FALLBACK_SECONDS); with JavaScript off,
 pages still work by reload.
@@ -15,7 +15,7 @@ from typing import Awaitable, Callable
 
 from sanic import Blueprint, Request
 
-from coachbox import events
+from coachbox.core import events
 from coachbox.admin import security as sec
 from coachbox.channels.twilio.errors import describe
 from coachbox.store import admin_broadcasts, admin_learners, admin_stats

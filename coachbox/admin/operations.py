@@ -11,7 +11,7 @@ from sanic.response import file_stream
 
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, render
-from coachbox.config import documented_keys
+from coachbox.core.config import documented_keys
 from coachbox.store import admin_auth, admin_ops, transaction
 
 bp = Blueprint("admin_operations", url_prefix="/admin")
@@ -81,7 +81,7 @@ async def operations(request: Request):
                 admin_ops.outbox_rows(conn, ("queued", "retry", "sending", "waiting")), _job_runs(conn, settings))
 
     failed, queued, jobs = await services.db.run(load)
-    from coachbox.appliance import run_checks
+    from coachbox.roots.appliance import run_checks
     from coachbox.channels.twilio.errors import describe
 
     try:
@@ -124,7 +124,7 @@ async def retry(request: Request):
 @bp.post("/operations/backups")
 @sec.admin_view("owner")
 async def create_backup(request: Request):
-    from coachbox.backup import backup
+    from coachbox.ops.backup import backup
 
     services = request.app.ctx.services
     # The online backup API copies while the app keeps writing; a thread keeps the page's worker responsive.

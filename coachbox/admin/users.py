@@ -8,7 +8,7 @@ from sanic.exceptions import BadRequest, NotFound
 from coachbox.admin import accounts
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, render
-from coachbox.errors import UserError
+from coachbox.core.errors import UserError
 from coachbox.store import admin_auth, transaction
 
 bp = Blueprint("admin_users", url_prefix="/admin")

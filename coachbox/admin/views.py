@@ -8,7 +8,7 @@ import importlib
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
-from coachbox import events
+from coachbox.core import events
 from coachbox.admin.pages import STATIC, build_environment, security_headers
 
 # One module per area, each with a `bp` blueprint.

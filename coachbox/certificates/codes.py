@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 
 # Crockford's base32 without I, L, O, U: nothing a learner or an employer can misread when typing it.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

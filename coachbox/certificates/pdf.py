@@ -9,7 +9,7 @@ from pathlib import Path
 import segno
 from fpdf import FPDF
 
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 
 log = logging.getLogger("coachbox.certificates")
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from coachbox.certificates import wording
 from coachbox.certificates.codes import new_code, normalise_code, verify_url  # noqa: F401 - re-exported
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 from coachbox.store import certificates as store
 from coachbox.store import transaction
 from coachbox.store.messages import OutboxDraft, enqueue_outbound

@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 
 FALLBACK_LANGUAGE = "en"
 

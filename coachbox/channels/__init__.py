@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from coachbox.channels.base import Channel
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 
 
 def build_channel(settings: Settings) -> Channel:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from coachbox import events
+from coachbox.core import events
 from coachbox.channels import buttons
 from coachbox.channels.base import ChannelError, Outbound
 from coachbox.channels.pacing import pause_sending, paused_until, reserve_slots
@@ -24,7 +24,7 @@ from coachbox.channels.reconcile import (  # noqa: F401 - re-exported
     MATCH_SLACK, STALE_CLAIM_SECONDS, claimer_id, lookup, reconcile,
 )
 from coachbox.channels.twilio import errors
-from coachbox.schedule import timing
+from coachbox.learning import timing
 from coachbox.store import transaction
 
 log = logging.getLogger("coachbox.outbox")

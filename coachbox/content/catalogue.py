@@ -6,7 +6,7 @@ import json
 import sqlite3
 from collections import defaultdict
 
-from coachbox.content.model import BadgeDefinition, Catalogue, Course, Lesson, Question
+from coachbox.learning.course import BadgeDefinition, Catalogue, Course, Lesson, Question
 
 
 def load_catalogue(conn: sqlite3.Connection) -> Catalogue:

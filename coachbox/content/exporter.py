@@ -8,9 +8,9 @@ import sqlite3
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 from coachbox.content.catalogue import read_badges, read_courses
-from coachbox.content.model import BadgeDefinition, Course, Lesson
+from coachbox.learning.course import BadgeDefinition, Course, Lesson
 from coachbox.content.parser import FRONT_MATTER_FENCE
 
 Progress = Callable[[str, int, int], None]

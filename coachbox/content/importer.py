@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 from coachbox.content.catalogue import encode_answer
-from coachbox.content.model import BadgeDefinition, Course, Lesson, Question
+from coachbox.learning.course import BadgeDefinition, Course, Lesson, Question
 from coachbox.content.parser import ContentError, ContentProblem, parse_folder
 from coachbox.store import transaction, utcnow_iso
 

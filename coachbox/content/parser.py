@@ -9,9 +9,9 @@ from typing import Callable
 
 from coachbox.content.locales import parse_locales
 from coachbox.content.markup import MESSAGE_LIMIT, lesson_text, lint_markup, split_message
-from coachbox.content.model import BadgeDefinition, Course, Lesson, Question
+from coachbox.learning.course import BadgeDefinition, Course, Lesson, Question
 from coachbox.content.problems import ContentProblem, Reporter, TomlDoc, load_toml
-from coachbox.errors import UserError
+from coachbox.core.errors import UserError
 
 __all__ = ["ContentError", "ContentProblem", "ParseResult", "parse_folder", "split_front_matter"]
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from coachbox.content.model import Catalogue
+from coachbox.learning.course import Catalogue
 from coachbox.conversation import account, commands, lessons, onboarding, quiz, reports, review
 from coachbox.conversation.effects import Effect
 from coachbox.conversation.events import DeliverDailyLesson, Event, Message, QuizFollowUp
-from coachbox.conversation.learner import Learner
+from coachbox.learning.learner import Learner
 from coachbox.conversation.state import ONBOARDING, State, with_flow
 from coachbox.conversation.texts import Texts
 from coachbox.conversation.turn import Reply, Rules, Turn
 from coachbox.learning.grading import normalise
-from coachbox.payments import chat as payment_chat
+from coachbox.conversation import premium as payment_chat
 
 __all__ = ["Decision", "Reply", "Rules", "handle"]
 

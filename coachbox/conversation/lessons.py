@@ -6,18 +6,18 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from coachbox.content.markup import MESSAGE_LIMIT, lesson_text, split_message
-from coachbox.content.model import Course, Lesson
+from coachbox.learning.course import Course, Lesson
 from coachbox.conversation import quiz
 from coachbox.conversation.effects import (
     Enroll, HoldLesson, MoveToTranslation, RecordDelivery, ScheduleQuiz, SettleHeldLesson,
 )
-from coachbox.conversation.learner import Enrollment, Learner
+from coachbox.learning.learner import Enrollment, Learner
 from coachbox.conversation.state import with_flow
 from coachbox.conversation.turn import Reply, Turn
 from coachbox.learning.backoff import may_prompt
 from coachbox.learning.grading import normalise, damerau_levenshtein
 from coachbox.learning.progress import course_progress, may_access
-from coachbox.payments.chat import paywall
+from coachbox.conversation.premium import paywall
 
 
 def upcoming(turn: Turn, course: Course | None) -> Lesson | None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from coachbox.content.model import Course, Lesson, Question
+from coachbox.learning.course import Course, Lesson, Question
 from coachbox.conversation.effects import (AwardBadge, CompleteCourse, CompleteLesson, IssueCertificate,
                                            RecordAnswer, StartQuiz)
-from coachbox.conversation.learner import Enrollment
+from coachbox.learning.learner import Enrollment
 from coachbox.conversation.state import with_flow
 from coachbox.conversation.turn import Turn
 from coachbox.learning.badges import Achievement, new_badges

@@ -2,17 +2,17 @@
 (and on their own once the course is finished).
 
 The service reads the due questions (learner.review) from review_items; each graded answer leaves as a
-RecordReview effect whose quality moves the question's SM-2 card on (coachbox.schedule.review.record_review).
+RecordReview effect whose quality moves the question's SM-2 card on (coachbox.store.reviews.record_review).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from coachbox.content.model import Question
+from coachbox.learning.course import Question
 from coachbox.conversation import lessons, quiz
 from coachbox.conversation.effects import FinishReview, RecordReview, StartReview
-from coachbox.conversation.learner import Review
+from coachbox.learning.learner import Review
 from coachbox.conversation.state import with_flow
 from coachbox.conversation.turn import Turn
 from coachbox.learning.grading import grade, normalise

@@ -6,9 +6,9 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any
 
-from coachbox.content.model import Catalogue
-from coachbox.conversation.evolve import evolve
-from coachbox.conversation.learner import Learner
+from coachbox.learning.course import Catalogue
+from coachbox.learning.evolve import evolve
+from coachbox.learning.learner import Learner
 
 FLOWS = (
     "new",                  # never spoken to us
@@ -24,7 +24,7 @@ FLOWS = (
     "choose_language",      # LANGUAGE
     "set_time",             # TIME
     "confirm_delete",       # DELETE: waiting for YES
-    "pay_plan",             # PAY: a numbered list of plans is on screen (coachbox.payments.chat)
+    "pay_plan",             # PAY: a numbered list of plans is on screen (coachbox.conversation.premium)
     "pay_method",           # PAY: M-PESA or card?
 )
 ONBOARDING = frozenset(f for f in FLOWS if f.startswith("onboarding_"))

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from coachbox.content.model import Catalogue, Course, Lesson
+from coachbox.learning.course import Catalogue, Course, Lesson
 from coachbox.conversation.effects import Effect, UpdateLearner
-from coachbox.conversation.learner import Learner
+from coachbox.learning.learner import Learner
 from coachbox.conversation.state import State
 from coachbox.conversation.texts import FALLBACK, Texts
 from coachbox.learning.streaks import Streak

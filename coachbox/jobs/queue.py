@@ -10,7 +10,7 @@ from pathlib import Path
 from huey import SqliteHuey
 from huey.storage import SqliteStorage
 
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 
 log = logging.getLogger("coachbox.jobs")
 

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from huey import Huey, crontab
 
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 
 log = logging.getLogger("coachbox.jobs")
 
@@ -22,12 +22,12 @@ class WorkerContext:
 
     def get(self):
         if self.services is None:
-            from coachbox.services import build_services
+            from coachbox.core.services import build_services
             from coachbox.store import open_database
 
             open_database(self.settings.db_path).close()
             self.services = build_services(self.settings)
-            from coachbox import events
+            from coachbox.core import events
 
             # What the worker commits (sends, lessons, tutor answers) reaches open admin pages through the relay.
             self.services.extras[events.RELAY_KEY] = events.Relay(self.services.cache)
@@ -35,7 +35,7 @@ class WorkerContext:
 
     def close(self) -> None:
         if self.services is not None:
-            from coachbox import events
+            from coachbox.core import events
 
             relay = self.services.extras.get(events.RELAY_KEY)
             if relay is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from coachbox.content.model import BadgeDefinition
+from coachbox.learning.course import BadgeDefinition
 
 EARLY_BIRD_BEFORE_HOUR = 8  # "early bird" = a lesson completed before 08:00 in the learner's time zone
 

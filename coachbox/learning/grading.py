@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
-from coachbox.content.model import Question
+from coachbox.learning.course import Question
 
 Verdict = Literal["correct", "wrong", "unclear"]
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from coachbox.payments.mpesa import DarajaError
-from coachbox.payments.plans import format_amount
+from coachbox.core.plans import format_amount
 from coachbox.payments.runtime import Payments, payments
 from coachbox.payments.stripe_checkout import StripeFailure
 from coachbox.payments.subscriptions import notify, plan_definition

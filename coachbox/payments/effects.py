@@ -6,7 +6,7 @@ import sqlite3
 from datetime import datetime
 
 from coachbox.payments import checkout
-from coachbox.payments.chat import CancelPlan, RequestPayment
+from coachbox.conversation.premium import CancelPlan, RequestPayment
 from coachbox.store import payments as store
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coachbox.payments.mpesa import DarajaClient
-from coachbox.payments.plans import Plan, plans_for
+from coachbox.core.plans import Plan, plans_for
 from coachbox.payments.stripe_checkout import StripeCheckout
 
 

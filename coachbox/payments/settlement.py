@@ -6,7 +6,7 @@ import sqlite3
 from typing import Any, Mapping
 
 from coachbox.payments.mpesa import USER_CANCELLED, StkResult, same_phone
-from coachbox.payments.plans import Plan, format_amount
+from coachbox.core.plans import Plan, format_amount
 from coachbox.payments.subscriptions import grant_prepaid, local_day, notify
 from coachbox.store import payments as store
 from coachbox.store import transaction

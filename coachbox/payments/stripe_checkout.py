@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import stripe
 
-from coachbox.payments.plans import Plan
+from coachbox.core.plans import Plan
 
 
 class StripeFailure(Exception):

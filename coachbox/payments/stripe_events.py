@@ -13,7 +13,7 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
-from coachbox.payments.plans import Plan, format_amount
+from coachbox.core.plans import Plan, format_amount
 from coachbox.payments.subscriptions import courses_column, local_day, notify, plan_definition
 from coachbox.store import payments as store
 from coachbox.store import transaction

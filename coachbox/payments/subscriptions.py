@@ -11,8 +11,8 @@ from typing import Any, Mapping
 
 import phonenumbers
 
-from coachbox.payments.access import Access, Entitlement
-from coachbox.payments.plans import ALL_PREMIUM, Plan, plans_for
+from coachbox.learning.access import Access, Entitlement
+from coachbox.core.plans import ALL_PREMIUM, Plan, plans_for
 from coachbox.store import payments as store
 from coachbox.store.messages import OutboxDraft, enqueue_outbound
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from coachbox.config import Settings
-from coachbox.schedule.timing import QuietHours, parse_gaps
+from coachbox.core.config import Settings
+from coachbox.learning.timing import QuietHours, parse_gaps
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Coach:
     @property
     def resources(self):
         if self._resources is None:
-            from coachbox.conversation.service import Resources
+            from coachbox.turns.runner import Resources
 
             self._resources = Resources.build(self.settings)
         return self._resources
@@ -54,7 +54,7 @@ class Coach:
     def run_event(self, conn: sqlite3.Connection, learner_id: int, event: Any, now: datetime):
         """The conversation's own proactive turn, inside the caller's transaction: the daily lesson is the very
         lesson (text, state, progress) the chat flow would give."""
-        from coachbox.conversation.service import run_event
+        from coachbox.turns.runner import run_event
 
         res = self.resources
         return run_event(conn, self.cache, self.settings, res.catalogue(conn), res.texts, learner_id, event, now,
@@ -63,14 +63,14 @@ class Coach:
     def run_events(self, conn: sqlite3.Connection, learner_ids: list[int], event: Any, now: datetime) -> dict:
         """run_event() for a whole batch of learners (conversation.batch): same results, set-based reads and
         writes; {learner id: TurnOutcome}."""
-        from coachbox.conversation.batch import run_events_batch
+        from coachbox.turns.batch import run_events_batch
 
         return run_events_batch(conn, self.cache, self.resources, learner_ids, event, now)
 
     def decide_events(self, conn: sqlite3.Connection, learner_ids: list[int], event: Any, now: datetime):
         """The read half of run_events(): snapshots and the engine's decisions, no write (a read transaction
         is enough, so the write lock stays free meanwhile)."""
-        from coachbox.conversation.batch import decide_batch
+        from coachbox.turns.batch import decide_batch
 
         return decide_batch(conn, self.resources, learner_ids, event, now)
 
@@ -80,7 +80,7 @@ class Coach:
         decided again first (current: their store.proactive.versions(), if read already in this transaction);
         {learner id: TurnOutcome} for learner_ids. claims: the (learner, local date) daily-lesson rows the caller
         writes itself (conversation.batch.write_batch)."""
-        from coachbox.conversation.batch import write_batch
+        from coachbox.turns.batch import write_batch
 
         return write_batch(conn, self.cache, self.resources, decided, learner_ids, current=current,
                            claims=claims)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Callable, Iterator
 
-from coachbox.schedule import timing
+from coachbox.learning import timing
 from coachbox.schedule.coach import Coach
 from coachbox.store import proactive
 from coachbox.store import schedule as q

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from coachbox.schedule import timing
+from coachbox.learning import timing
 from coachbox.schedule.coach import Coach
 from coachbox.schedule.daily import HOLD_SECONDS, PAUSE_SECONDS
 from coachbox.store import schedule as q

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from typing import Any, Callable, Iterator
 
-from coachbox.schedule import rollups, timing
+from coachbox.schedule import rollups
+
+from coachbox.learning import timing
 from coachbox.store import schedule as q
 from coachbox.store import transaction
 
@@ -199,7 +201,7 @@ def run_nightly(conn: sqlite3.Connection, services: Any, now: datetime, *,
 
 
 def _backup(settings: Any) -> str:
-    from coachbox.backup import backup, prune_backups
+    from coachbox.ops.backup import backup, prune_backups
 
     path = backup(settings, None, progress=None)
     removed = prune_backups(settings, settings.schedule.backups_keep)

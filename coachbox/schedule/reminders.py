@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 
 from coachbox.learning.backoff import Prompts, may_prompt
 from coachbox.learning.streaks import Streak, current_streak
-from coachbox.schedule import timing
+from coachbox.learning import timing
 from coachbox.schedule.coach import Coach
 from coachbox.store import progress, transaction
 from coachbox.store.messages import OutboxDraft, enqueue_outbound

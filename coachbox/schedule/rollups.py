@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import date, datetime, time, timedelta
 
-from coachbox.schedule import timing
+from coachbox.learning import timing
 from coachbox.store import transaction
 
 LESSON_KINDS = ("daily_lesson", "next_lesson", "first_lesson")

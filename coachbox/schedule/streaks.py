@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from coachbox.learning.streaks import Streak
-from coachbox.schedule import timing
+from coachbox.learning import timing
 from coachbox.store import learners, transaction
 
 

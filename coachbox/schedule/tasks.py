@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from huey import Huey, crontab
 
-from coachbox.schedule import broadcasts, daily, followup, housekeeping, reminders, review, streaks
+from coachbox.schedule import broadcasts, daily, followup, housekeeping, reminders, streaks
+
+from coachbox.store import reviews as review
 from coachbox.schedule.coach import Coach
 from coachbox.schedule.runs import Job, record_other_periodic_tasks, run_job
 

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from coachbox.conversation.effects import LEARNER_FIELDS
-from coachbox.conversation.learner import Enrollment, LeaderRow, Learner, OpenLesson
+from coachbox.learning.learner import Enrollment, LeaderRow, Learner, OpenLesson
 from coachbox.learning.backoff import Prompts
 from coachbox.learning.progress import LessonResult
 from coachbox.learning.streaks import Streak

@@ -9,7 +9,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any, Callable, Iterable
 
-from coachbox.conversation.learner import Enrollment, Learner
+from coachbox.learning.learner import Enrollment, Learner
 from coachbox.learning.progress import LessonResult
 from coachbox.learning.streaks import Streak
 

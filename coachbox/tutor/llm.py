@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from coachbox.config import AiSettings
+from coachbox.core.config import AiSettings
 
 
 class LlmError(Exception):

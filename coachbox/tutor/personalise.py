@@ -6,7 +6,7 @@ import hashlib
 import logging
 from dataclasses import replace
 
-from coachbox.content.model import Catalogue
+from coachbox.learning.course import Catalogue
 from coachbox.tutor import prompt
 from coachbox.tutor.llm import LlmError
 from coachbox.tutor.service import llm_for, record_call, reserve

@@ -8,7 +8,8 @@ from datetime import timedelta
 from huey import Huey, crontab
 
 from coachbox.store import tutor as store
-from coachbox.tutor import personalise, service, voice
+from coachbox.tutor import personalise, service
+from coachbox.turns import voice
 from coachbox.tutor.llm import LlmError
 
 log = logging.getLogger("coachbox.tutor")

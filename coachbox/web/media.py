@@ -14,7 +14,7 @@ from sanic import Blueprint, Request, Sanic
 from sanic.exceptions import Forbidden, NotFound
 from sanic.response import file
 
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 
 log = logging.getLogger("coachbox.web.media")
 
@@ -67,7 +67,7 @@ async def media_secret(services) -> str:
     """The signing key ([server] secret_key or the generated one in box_state), read once per process."""
     secret = services.extras.get("media_secret")
     if secret is None:
-        from coachbox.appliance import ensure_secret_key
+        from coachbox.roots.appliance import ensure_secret_key
 
         secret = await services.db.run(ensure_secret_key, services.settings)
         services.extras["media_secret"] = secret

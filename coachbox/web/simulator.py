@@ -49,7 +49,7 @@ async def post_message(request: Request) -> HTTPResponse:
         raise BadRequest("phone must be in international form, e.g. +254712345678")
     if not isinstance(text, str) or len(text) > MAX_TEXT or (name is not None and not isinstance(name, str)):
         raise BadRequest(f"text must be a string of at most {MAX_TEXT} characters; name a string")
-    from coachbox.conversation.service import handle_inbound
+    from coachbox.turns.runner import handle_inbound
 
     inbound = Inbound(channel="simulator", address=f"sim:{phone}", body=text, provider_sid=f"SIM{uuid.uuid4().hex}",
                       received_at=services.clock.now(), phone=phone, profile_name=name or None)

@@ -11,7 +11,7 @@ from sanic import Blueprint, Request, Sanic
 from sanic.exceptions import BadRequest, Forbidden, ServiceUnavailable
 from sanic.response import HTTPResponse, empty, text
 
-from coachbox import events
+from coachbox.core import events
 from coachbox.channels import outbox
 from coachbox.channels.outbox import Sender
 from coachbox.channels.twilio import media as twilio_media
@@ -44,9 +44,9 @@ def _inbound_handler(request: Request):
     handler = services.extras.get("inbound_handler")  # tests put a stand-in here; production uses the engine
     if handler is None:
         try:
-            from coachbox.conversation.service import handle_inbound
+            from coachbox.turns.runner import handle_inbound
         except ImportError:
-            log.error("coachbox.conversation.service is missing: inbound messages cannot be handled")
+            log.error("coachbox.turns.runner is missing: inbound messages cannot be handled")
             raise ServiceUnavailable("not ready") from None
         handler = services.extras["inbound_handler"] = handle_inbound
     return handler

@@ -146,7 +146,8 @@ async def test_it_exports_and_erases_a_learner(app, client, cast, conn, services
 def _personal_traces(conn, services, settings, learner_id):
     """What a learner leaves behind besides their row: a voice note on disk, a certificate with their name,
     a payment from their number, their session and rate-limit counters in the cache."""
-    from coachbox.conversation import ratelimit, sessions
+    from coachbox.turns import ratelimit
+    from coachbox.turns import sessions
     from coachbox.conversation.state import State
 
     media = settings.data_dir / "media" / "inbound" / "MMzawadi.ogg"

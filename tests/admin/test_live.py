@@ -11,10 +11,10 @@ import time
 import httpx
 import pytest
 
-from coachbox import events
+from coachbox.core import events
 from coachbox.admin import live
 from coachbox.channels.base import Inbound
-from coachbox.conversation.service import handle_inbound
+from coachbox.turns.runner import handle_inbound
 from tests.admin.conftest import PASSWORD, add_learner, signed_in
 
 pytestmark = pytest.mark.anyio

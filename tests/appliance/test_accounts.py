@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from coachbox import cli
+from coachbox.cli import main as cli
 from coachbox.admin import accounts
 from coachbox.admin.passwords import hash_password, verify_password
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from coachbox import store
-from coachbox.backup import backup, prune_backups, restore
-from coachbox.config import Settings
-from coachbox.datalock import data_dir_in_use, hold_shared
-from coachbox.errors import UserError
+from coachbox.ops.backup import backup, prune_backups, restore
+from coachbox.core.config import Settings
+from coachbox.core.datalock import data_dir_in_use, hold_shared
+from coachbox.core.errors import UserError
 
 
 def _elsewhere(settings: Settings, tmp_path: Path, name: str = "restored") -> Settings:

@@ -7,7 +7,7 @@ import pytest
 
 def test_it_refuses_a_body_over_the_size_limit(settings, services):
     """Enforced by Sanic's HTTP protocol before any handler runs, so this goes through a real server socket."""
-    from coachbox.app import create_app
+    from coachbox.roots.app import create_app
 
     small = settings.replace(server={"max_body_bytes": 1024})
     app = create_app(small, services)
@@ -32,7 +32,7 @@ def test_a_client_that_hangs_up_is_logged_as_such_not_as_our_error(caplog):
 
     from sanic.exceptions import RequestCancelled
 
-    from coachbox.app import _QuietErrorHandler
+    from coachbox.roots.app import _QuietErrorHandler
 
     with caplog.at_level("INFO", logger="coachbox.web"):
         response = _QuietErrorHandler().default(SimpleNamespace(path="/webhooks/twilio"), RequestCancelled())
@@ -45,7 +45,7 @@ def test_an_id_beyond_sqlite_integers_is_a_404_not_a_500():
     """Sanic's <id:int> takes any length of digits; binding one past 2**63 raises OverflowError in sqlite3."""
     from types import SimpleNamespace
 
-    from coachbox.app import _QuietErrorHandler
+    from coachbox.roots.app import _QuietErrorHandler
 
     response = _QuietErrorHandler().default(SimpleNamespace(path="/admin/learners/" + "9" * 30),
                                             OverflowError("Python int too large to convert to SQLite INTEGER"))

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import sqlite_utils
 
-from coachbox import cli, store
+from coachbox import store
+
+from coachbox.cli import main as cli
 from coachbox.jobs.queue import create_huey
 from coachbox.store.database import Database
 

@@ -109,8 +109,8 @@ def test_it_runs_web_and_worker_and_stops_both_on_sigterm(tmp_path):
         family = _descendants(process.pid)
         assert len(family) >= 2, family  # at least one web worker and the Huey consumer
 
-        from coachbox.config import Settings
-        from coachbox.datalock import data_dir_in_use
+        from coachbox.core.config import Settings
+        from coachbox.core.datalock import data_dir_in_use
 
         assert data_dir_in_use(Settings.load(REPO / "coachbox.toml", _env(tmp_path)))
 

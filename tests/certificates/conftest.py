@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 from tests.certificates import seed
 
 needs_poppler = pytest.mark.skipif(not shutil.which("pdftotext") or not shutil.which("pdftoppm"),

@@ -51,7 +51,7 @@ def test_it_leaves_a_draft_with_its_own_template_alone():
 
 def _services(settings, clock, double, templates):
     from coachbox.channels.twilio.transport import TwilioChannel
-    from coachbox.services import build_services
+    from coachbox.core.services import build_services
 
     s = twilio_settings_for(settings, double.url, templates=templates)
     return build_services(s, clock=clock, channel=TwilioChannel(s))
@@ -99,9 +99,9 @@ async def test_it_sends_numbered_text_when_the_template_is_gone_and_the_kinds_te
 
 async def test_it_offers_buttons_through_the_webhook_and_reads_a_tap_as_the_option(settings, conn, clock,
                                                                                   twilio_double):
-    from coachbox.app import create_app
+    from coachbox.roots.app import create_app
     from coachbox.content.importer import import_folder
-    from coachbox.services import build_services
+    from coachbox.core.services import build_services
     from coachbox.channels.twilio.transport import TwilioChannel
 
     import_folder(conn, settings.content_dir, settings, progress=None)

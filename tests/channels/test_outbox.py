@@ -71,7 +71,7 @@ async def test_a_429_pauses_every_send_not_just_the_one_that_got_it(settings, co
     """Twilio's 429 (20429) is about the account's pace: the other sends of the batch wait out the brake
     (Retry-After, capped) instead of hammering on at full rate; the refused message retries on its own backoff."""
     from coachbox.channels.twilio.transport import TwilioChannel
-    from coachbox.services import build_services
+    from coachbox.core.services import build_services
 
     s = twilio_settings_for(settings, twilio_double.url, messages_per_second=10.0)  # 100 ms apart
     services = build_services(s, clock=clock, channel=TwilioChannel(s))
@@ -157,7 +157,7 @@ async def test_it_gives_up_after_the_retry_horizon(tservices, conn, clock, twili
 
 
 async def test_it_sends_free_form_inside_the_24_hour_window_and_the_template_outside(settings, conn, clock, twilio_double):
-    from coachbox.services import build_services
+    from coachbox.core.services import build_services
     from coachbox.channels.twilio.transport import TwilioChannel
 
     s = twilio_settings_for(settings, twilio_double.url, templates={"lesson": "HX" + "1" * 32})
@@ -183,7 +183,7 @@ async def test_it_sends_free_form_inside_the_24_hour_window_and_the_template_out
 
 
 async def test_it_switches_to_the_template_after_63016(settings, conn, clock, twilio_double):
-    from coachbox.services import build_services
+    from coachbox.core.services import build_services
     from coachbox.channels.twilio.transport import TwilioChannel
 
     s = twilio_settings_for(settings, twilio_double.url, templates={"reply": "HX" + "2" * 32})

@@ -23,8 +23,8 @@ pytestmark = pytest.mark.slow
 # What a worker does on each drain tick, in a process of its own.
 DRAIN = """
 import asyncio
-from coachbox.config import Settings
-from coachbox.services import build_services
+from coachbox.core.config import Settings
+from coachbox.core.services import build_services
 from coachbox.channels.outbox import drain
 
 services = build_services(Settings.load())

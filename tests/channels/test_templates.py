@@ -7,10 +7,10 @@ import ast
 from pathlib import Path
 
 import coachbox
-from coachbox.appliance import _check_channel
+from coachbox.roots.appliance import _check_channel
 from coachbox.channels.outbox import ANSWER_KINDS
 from coachbox.channels.templates import TEMPLATES
-from coachbox.conversation.service import TEMPLATE_FOR
+from coachbox.turns.runner import TEMPLATE_FOR
 from tests.doubles.twilio_fixtures import twilio_double, twilio_settings_for  # noqa: F401 - fixtures
 
 ROOT = Path(coachbox.__file__).parent

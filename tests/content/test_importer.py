@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from coachbox import cli
+from coachbox.cli import main as cli
 from coachbox.content.importer import import_folder
 from coachbox.content.parser import ContentError
 from tests.conftest import REPO

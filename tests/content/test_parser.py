@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coachbox.content.model import BadgeDefinition, Question
+from coachbox.learning.course import BadgeDefinition, Question
 from coachbox.content.parser import parse_folder
 from tests.content.folder import COURSE, COURSE_SW, LESSON_ONE, LESSON_TWO, SW, content_folder
 

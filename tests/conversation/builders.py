@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coachbox.content.model import BadgeDefinition, Catalogue, Course, Lesson, Question
+from coachbox.learning.course import BadgeDefinition, Catalogue, Course, Lesson, Question
 
 
 def lesson(course_no: int, position: int, *, questions: int = 3, media: str | None = None) -> Lesson:

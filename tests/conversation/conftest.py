@@ -9,7 +9,7 @@ import pytest
 
 from coachbox.channels.base import Inbound
 from coachbox.content.importer import import_folder
-from coachbox.conversation.service import Resources, handle_inbound_sync, run_event
+from coachbox.turns.runner import Resources, handle_inbound_sync, run_event
 
 _sids = itertools.count(1)
 

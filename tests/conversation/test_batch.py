@@ -11,9 +11,9 @@ import pytest
 
 from coachbox import store
 from coachbox.content.importer import import_folder
-from coachbox.conversation.batch import _region, run_events_batch
+from coachbox.turns.batch import _region, run_events_batch
 from coachbox.conversation.events import DeliverDailyLesson, Message
-from coachbox.conversation.service import Resources, run_event
+from coachbox.turns.runner import Resources, run_event
 from coachbox.payments.subscriptions import phone_region
 
 NOW = datetime.fromisoformat("2026-03-03T04:00:00+00:00")  # Tuesday 07:00 in Nairobi
@@ -151,7 +151,7 @@ def test_it_gives_what_run_event_gives_learner_for_learner(world):
 def test_it_leaves_the_next_turn_to_rebuild_the_session(world):
     settings, _, batched, (_, cache), ids = world
     from coachbox.channels.base import Inbound
-    from coachbox.conversation.service import handle_inbound_sync
+    from coachbox.turns.runner import handle_inbound_sync
 
     res = Resources.build(settings)
     with store.transaction(batched):
@@ -180,7 +180,7 @@ def test_it_finds_the_same_phone_region_without_parsing(phone):
 def test_it_copies_a_snapshot_as_replace_does():
     from dataclasses import replace
 
-    from coachbox.conversation.learner import Enrollment, Learner
+    from coachbox.learning.learner import Enrollment, Learner
 
     alice = Learner(1, name="Alice Wanjiru", enrollments=(Enrollment(3, next_position=2),), last_lesson_id=7)
     changes = {"enrollments": (Enrollment(3, next_position=3),), "last_lesson_id": 8, "held": "2026-03-03"}
@@ -212,7 +212,7 @@ def test_it_settles_a_claim_the_turn_wrote_first(world):
 # -- decided outside the write lock (decide_batch, then write_batch) -------------------------------------------------
 def _say(conn, cache, settings, res, learner_id, text, sid):
     from coachbox.channels.base import Inbound
-    from coachbox.conversation.service import handle_inbound_sync
+    from coachbox.turns.runner import handle_inbound_sync
 
     row = conn.execute("SELECT channel_key, phone FROM learners WHERE id = ?", (learner_id,)).fetchone()
     handle_inbound_sync(conn, cache, settings, res.catalogue(conn), res.texts,
@@ -245,7 +245,7 @@ def test_it_decides_again_learners_who_changed_between_the_read_and_the_write(wo
     with store.transaction(serial):
         expected = run_events_batch(serial, cache_a, res, ids, DeliverDailyLesson(), NOW)
     # Out of the lock: the batch is decided first, the same things happen, then it is written.
-    from coachbox.conversation.batch import decide_batch, write_batch
+    from coachbox.turns.batch import decide_batch, write_batch
 
     serial_state = _state(serial)
     batched.execute("BEGIN")

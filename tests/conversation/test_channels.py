@@ -5,7 +5,7 @@ import io
 import pytest
 
 from coachbox.content.importer import import_folder
-from coachbox.conversation.chat import run_chat
+from coachbox.cli.chat import run_chat
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ async def test_it_rejects_bad_simulator_input(vouched):
 
 @pytest.mark.anyio
 async def test_it_hides_the_simulator_when_twilio_is_configured(settings, services):
-    from coachbox.app import create_app
+    from coachbox.roots.app import create_app
 
     twilio = settings.replace(twilio={"account_sid": "AC123", "auth_token": "secret"})
     services.settings = twilio

@@ -8,7 +8,7 @@ import pytest
 
 from coachbox.conversation.engine import handle
 from coachbox.conversation.events import Message
-from coachbox.conversation.learner import Enrollment, Learner
+from coachbox.learning.learner import Enrollment, Learner
 from coachbox.conversation.state import FLOWS, State, is_valid
 from coachbox.conversation.texts import Texts
 from tests.conftest import REPO

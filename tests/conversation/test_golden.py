@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from coachbox.conversation.events import DeliverDailyLesson
-from coachbox.schedule.review import due_reviews, ingest_answers
+from coachbox.store.reviews import due_reviews, ingest_answers
 from tests.conversation.conftest import Driver
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"

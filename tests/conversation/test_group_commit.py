@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from coachbox.channels.base import Inbound
-from coachbox.conversation import service
+from coachbox.turns import runner as service
 
 pytestmark = pytest.mark.anyio
 

@@ -9,9 +9,9 @@ PACKAGES = ("conversation", "learning")
 # The impure shell of the conversation package: it applies the engine's decisions to SQLite and diskcache.
 SHELL = {"conversation/service.py", "conversation/chat.py", "conversation/sessions.py", "conversation/ratelimit.py",
          "conversation/batch.py"}
-FORBIDDEN = ("coachbox.store", "coachbox.channels", "coachbox.jobs", "coachbox.admin", "coachbox.web", "coachbox.services",
+FORBIDDEN = ("coachbox.store", "coachbox.channels", "coachbox.jobs", "coachbox.admin", "coachbox.web", "coachbox.core.services",
              "twilio", "openai", "stripe", "sanic", "diskcache", "huey", "sqlite3", "httpx", "aiosqlite", "os",
-             "coachbox.config", "coachbox.clock")
+             "coachbox.core.config", "coachbox.core.clock")
 
 
 def _imports(path: Path):

@@ -3,9 +3,9 @@
 import threading
 
 from coachbox import store
-from coachbox.conversation import sessions
+from coachbox.turns import sessions
 from coachbox.conversation.events import DeliverDailyLesson, QuizFollowUp
-from coachbox.conversation.service import handle_inbound_sync
+from coachbox.turns.runner import handle_inbound_sync
 from tests.conversation.conftest import Driver
 
 

@@ -12,7 +12,7 @@ from twilio.request_validator import RequestValidator
 
 from coachbox.channels.base import Inbound
 from coachbox.channels.twilio.transport import TwilioChannel
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 from coachbox.store import transaction
 from coachbox.store.messages import OutboxDraft, enqueue_outbound, record_inbound
 from tests.doubles.twilio_double import ACCOUNT_SID, AUTH_TOKEN, TwilioDouble
@@ -44,7 +44,7 @@ def twilio_settings(settings, twilio_double) -> Settings:
 def tservices(twilio_settings, conn, clock):
     """Services wired to the Twilio channel and the double, with the stand-in conversation turn."""
     from coachbox.jobs.queue import create_huey
-    from coachbox.services import build_services
+    from coachbox.core.services import build_services
 
     built = build_services(twilio_settings, clock=clock, channel=TwilioChannel(twilio_settings),
                            huey=create_huey(twilio_settings, immediate=True))
@@ -53,7 +53,7 @@ def tservices(twilio_settings, conn, clock):
     built.close_sync()
 
 
-# -- a stand-in for coachbox.conversation.service.handle_inbound (tests only) ----------------------------------
+# -- a stand-in for coachbox.turns.runner.handle_inbound (tests only) ----------------------------------
 @dataclass(frozen=True)
 class TurnOutcome:
     duplicate: bool

@@ -2,7 +2,7 @@
 
 import pytest
 
-from coachbox.content.model import Question
+from coachbox.learning.course import Question
 from coachbox.learning.grading import damerau_levenshtein, grade, normalise
 
 CHOICE = Question(1, "choice", "Where?", "", choices=("Inside the SIM", "With the provider", "At the agent"), answer=2)

@@ -1,6 +1,6 @@
 """Streaks with freezes, badges from definitions, and progress arithmetic."""
 
-from coachbox.content.model import BadgeDefinition, Course, Lesson
+from coachbox.learning.course import BadgeDefinition, Course, Lesson
 from coachbox.learning.badges import Achievement, new_badges
 from coachbox.learning.progress import LessonResult, course_progress, percent
 from coachbox.learning.streaks import Streak, current_streak, record_completion

@@ -10,12 +10,12 @@ import pytest
 
 from coachbox.conversation.engine import handle
 from coachbox.conversation.events import Message
-from coachbox.conversation.learner import Enrollment, Learner
+from coachbox.learning.learner import Enrollment, Learner
 from coachbox.conversation.state import State
 from coachbox.conversation.texts import Texts
-from coachbox.payments.access import Access, Entitlement
-from coachbox.payments.chat import RequestPayment
-from coachbox.payments.plans import load_plans
+from coachbox.learning.access import Access, Entitlement
+from coachbox.conversation.premium import RequestPayment
+from coachbox.core.plans import load_plans
 from tests.conversation.builders import catalogue
 from tests.payments.conftest import PLANS
 
@@ -71,7 +71,7 @@ def test_it_asks_how_to_pay_then_requests_the_payment_in_kiswahili(texts):
 async def test_it_runs_pay_through_the_service_to_an_stk_push(services, conn, daraja, learner):
     """The whole path: learner says PAY → 1 → payment row in the turn → the worker's sweep → Daraja prompts."""
     from coachbox.channels.base import Inbound
-    from coachbox.conversation.service import handle_inbound
+    from coachbox.turns.runner import handle_inbound
     from coachbox.payments import recovery
     conn.execute("UPDATE learners SET current_course_id = (SELECT id FROM courses WHERE slug = 'python-basics') "
                  "WHERE id = ?", (learner,))

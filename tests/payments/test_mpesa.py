@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from coachbox.content.model import Course
+from coachbox.learning.course import Course
 from coachbox.payments import checkout, recovery
 from coachbox.payments.runtime import payments
 from coachbox.payments.subscriptions import load_access
-from coachbox.payments.access import may_access
+from coachbox.learning.access import may_access
 from coachbox.store import transaction
 from tests.payments import daraja_double as dd
 from tests.payments.conftest import CALLBACK_SECRET, outbox, poster
@@ -157,7 +157,7 @@ async def test_it_records_an_unknown_checkout_request_id_for_review(services, cl
 
 
 async def test_it_refuses_callbacks_from_outside_the_ip_allow_list(settings, services, conn, learner, daraja):
-    from coachbox.app import create_app
+    from coachbox.roots.app import create_app
     from sanic_testing.testing import SanicASGITestClient
 
     services.settings = settings.replace(mpesa={"allowed_ips": "196.201.214.200"})
@@ -234,7 +234,7 @@ async def test_it_leaves_a_callback_daraja_cannot_confirm_yet_to_the_worker(serv
 
 
 async def test_it_trusts_the_callback_alone_when_confirm_with_query_is_off(settings, services, conn, daraja, learner):
-    from coachbox.app import create_app
+    from coachbox.roots.app import create_app
     from sanic_testing.testing import SanicASGITestClient
 
     services.settings = settings.replace(mpesa={"confirm_with_query": False})

@@ -173,7 +173,7 @@ async def test_it_answers_200_to_an_event_for_an_unknown_plan_so_stripe_does_not
 
 async def test_it_applies_a_reviewed_event_when_stripe_resends_it_after_the_fix(services, client, conn, stripe_double,
                                                                                 learner):
-    from coachbox.payments.plans import load_plans
+    from coachbox.core.plans import load_plans
 
     body = _yearly_event(stripe_double, learner)
     assert (await _post(client, body)).json["outcome"] == "unknown_plan"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from coachbox.content.model import Course
-from coachbox.payments.access import Access, offer_for
-from coachbox.payments.plans import PlanError, format_amount, load_plans
+from coachbox.learning.course import Course
+from coachbox.learning.access import Access, offer_for
+from coachbox.core.plans import PlanError, format_amount, load_plans
 from coachbox.payments.runtime import payments
 from coachbox.payments.subscriptions import grant_prepaid, load_access, remind_and_expire
 from coachbox.store import transaction

@@ -55,7 +55,7 @@ class Box:
     def say(self, learner_id, text, now):
         """The learner sends a message (through the real conversation turn); returns the reply bodies."""
         from coachbox.channels.base import Inbound
-        from coachbox.conversation.service import handle_inbound_sync
+        from coachbox.turns.runner import handle_inbound_sync
 
         row = self.conn.execute("SELECT channel_key, phone FROM learners WHERE id = ?", (learner_id,)).fetchone()
         inbound = Inbound("whatsapp", row["channel_key"], text, f"SM{next(_sids):08d}", now, phone=row["phone"])

@@ -8,7 +8,7 @@ from datetime import datetime
 import diskcache
 
 from coachbox import store
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 from coachbox.schedule.coach import Coach
 from coachbox.schedule.daily import run_daily_lessons
 

@@ -7,11 +7,11 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 
-from coachbox.clock import FakeClock
+from coachbox.core.clock import FakeClock
 from coachbox.learning.backoff import Prompts, may_prompt
 from coachbox.schedule.daily import run_daily_lessons
 from coachbox.schedule.reminders import run_reminders
-from coachbox.schedule.timing import local_day, local_instant
+from coachbox.learning.timing import local_day, local_instant
 
 FIRST = date(2026, 3, 2)  # New York moves to EDT on 8 March: the days cross a DST change there
 

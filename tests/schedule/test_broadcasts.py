@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from coachbox.clock import FakeClock
+from coachbox.core.clock import FakeClock
 from coachbox.schedule.broadcasts import run_broadcasts
 from coachbox.store import admin_broadcasts
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from coachbox.clock import FakeClock
+from coachbox.core.clock import FakeClock
 from coachbox.schedule.daily import run_daily_lessons
 
 

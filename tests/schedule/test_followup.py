@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coachbox.clock import FakeClock
+from coachbox.core.clock import FakeClock
 from coachbox.schedule.daily import run_daily_lessons
 from coachbox.schedule.followup import run_followups
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from coachbox.clock import FakeClock
+from coachbox.core.clock import FakeClock
 from coachbox.schedule.daily import run_daily_lessons
 from coachbox.schedule.housekeeping import REDACT_BATCH, nightly_due, redact_old_messages, run_nightly
 from coachbox.schedule.rollups import day_bounds, roll_up

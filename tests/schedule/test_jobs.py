@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from coachbox.cli import main
+from coachbox.cli.main import main
 from coachbox.jobs.queue import create_huey
 from coachbox.jobs.tasks import WorkerContext, register
 

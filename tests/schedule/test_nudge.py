@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from coachbox.channels.outbox import deliver_due, is_answer
-from coachbox.clock import FakeClock
+from coachbox.core.clock import FakeClock
 from coachbox.schedule.daily import run_daily_lessons
 from tests.doubles.twilio_fixtures import twilio_double, twilio_settings_for  # noqa: F401 - fixtures
 
@@ -36,7 +36,7 @@ def _delivered(box, learner):
 @pytest.fixture
 def nudge_services(settings, clock, twilio_double):
     from coachbox.channels.twilio.transport import TwilioChannel
-    from coachbox.services import build_services
+    from coachbox.core.services import build_services
 
     s = twilio_settings_for(settings, twilio_double.url, templates={"lesson_nudge": NUDGE_SID})
     services = build_services(s, clock=clock, channel=TwilioChannel(s))
@@ -77,7 +77,7 @@ def test_it_releases_the_held_lesson_on_any_reply_in_the_same_turn(box):
 
 def test_it_takes_a_quick_reply_button_as_the_reply(box):
     from coachbox.channels.base import Inbound
-    from coachbox.conversation.service import handle_inbound_sync
+    from coachbox.turns.runner import handle_inbound_sync
 
     learner = box.learner(last_inbound_at=SILENT)
     clock = _morning(box, 2)

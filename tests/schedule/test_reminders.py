@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from coachbox.clock import FakeClock
+from coachbox.core.clock import FakeClock
 from coachbox.schedule.daily import run_daily_lessons
 from coachbox.schedule.reminders import run_reminders, should_remind
 

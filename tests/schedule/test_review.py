@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from coachbox.clock import FakeClock
-from coachbox.conversation import sessions
+from coachbox.core.clock import FakeClock
+from coachbox.turns import sessions
 from coachbox.conversation.events import DeliverDailyLesson
 from coachbox.conversation.review import RIGHT_AFTER_REPROMPT, RIGHT_FIRST_TRY, WRONG
 from coachbox.schedule.daily import run_daily_lessons
-from coachbox.schedule.review import Card, ingest_answers, record_review, sm2
+from coachbox.store.reviews import Card, ingest_answers, record_review, sm2
 from coachbox.store import transaction
 
 

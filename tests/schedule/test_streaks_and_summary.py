@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from coachbox.clock import FakeClock
+from coachbox.core.clock import FakeClock
 from coachbox.learning.streaks import Streak
 from coachbox.schedule.daily import run_daily_lessons
 from coachbox.schedule.streaks import at_midnight, run_midnight

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 from tests.certificates import seed
 from tests.tutor.openai_double import OpenAIDouble
 

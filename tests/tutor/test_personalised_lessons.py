@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from coachbox.conversation import service as conversation
+from coachbox.turns import runner as conversation
 from coachbox.conversation.events import DeliverDailyLesson
 from coachbox.tutor import personalise
 from tests.certificates import seed

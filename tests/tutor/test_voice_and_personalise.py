@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from coachbox.channels.base import Inbound, InboundMedia
-from coachbox.tutor import personalise, voice
+from coachbox.tutor import personalise
+from coachbox.turns import voice
 from tests.tutor.conftest import configure
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coachbox.conversation import service as conversation
+from coachbox.turns import runner as conversation
 from coachbox.store import transaction
 from tests.certificates import seed
 from tests.tutor.conftest import configure

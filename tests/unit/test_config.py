@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from coachbox.config import ConfigError, Settings, documented_keys
+from coachbox.core.config import ConfigError, Settings, documented_keys
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from coachbox.logs import request_id, setup_logging
+from coachbox.core.logs import request_id, setup_logging
 
 
 def test_it_writes_json_lines_with_the_request_id_to_the_log_file(settings, capsys):

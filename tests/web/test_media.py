@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from coachbox.app import create_app
+from coachbox.roots.app import create_app
 from coachbox.web.media import media_secret, signed_media_url
 
 pytestmark = pytest.mark.anyio

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from coachbox.app import create_app
+from coachbox.roots.app import create_app
 from tests.doubles.twilio_fixtures import (  # noqa: F401 - fixtures
     ALICE, PUBLIC_URL, enqueue, inbound_form, row, signed_request, tservices, twilio_double, twilio_settings,
     twilio_signature,

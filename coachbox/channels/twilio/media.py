@@ -14,7 +14,7 @@ import httpx
 
 from coachbox.channels.base import Inbound, InboundMedia
 from coachbox.channels.twilio.urls import rewrite_url
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 
 log = logging.getLogger("coachbox.twilio.media")
 

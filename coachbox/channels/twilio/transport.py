@@ -20,7 +20,7 @@ from twilio.rest import Client
 from coachbox.channels.base import ChannelError, Outbound, SendResult
 from coachbox.channels.twilio import errors
 from coachbox.channels.twilio.urls import DEFAULT_API_BASE, rewrite_url  # noqa: F401 - re-exported
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 
 log = logging.getLogger("coachbox.twilio")
 
@@ -190,7 +190,7 @@ def _channel_error(exc: TwilioRestException | TwilioServiceException, retry_afte
 
 def check_credentials(settings: Settings):
     """`coachbox check`: fetch the account at Twilio (short timeout) and say what to fix if it fails."""
-    from coachbox.appliance import Finding
+    from coachbox.roots.appliance import Finding
 
     http = _SyncHttp(settings.twilio.api_base_url, CHECK_TIMEOUT_SECONDS)
     client = Client(settings.twilio.account_sid, settings.twilio.auth_token, http_client=http, environment={})

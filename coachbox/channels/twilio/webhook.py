@@ -11,7 +11,7 @@ import phonenumbers
 from twilio.request_validator import RequestValidator, add_port, compare, remove_port
 
 from coachbox.channels.base import Inbound, InboundMedia
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 
 MAX_MEDIA = 10  # WhatsApp and MMS carry at most 10 media per message
 

@@ -90,7 +90,7 @@ def handle_voice_note(services, message_id: int) -> str:
 
 
 def _transcribe_and_run(services, row) -> str:
-    from coachbox.conversation import service as conversation
+    from coachbox.turns import runner as conversation
 
     original = Inbound(
         channel=row["channel"], address=row["address"], body="", provider_sid=row["provider_sid"],

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from coachbox.errors import UserError
+from coachbox.core.errors import UserError
 
 ENV_PREFIX = "COACHBOX_"
 DEFAULT_CONFIG_NAME = "coachbox.toml"
@@ -368,7 +368,7 @@ def _validate(settings: Settings, source: str) -> None:
     if settings.mpesa.query_after_minutes < 1:
         raise ConfigError(f"{source}: mpesa.query_after_minutes must be at least 1.")
     if settings.plans:
-        from coachbox.payments.plans import load_plans  # plans name their own keys in their errors
+        from coachbox.core.plans import load_plans  # plans name their own keys in their errors
 
         try:
             load_plans(settings.plans)

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from coachbox import events
+from coachbox.core import events
 from coachbox.channels.base import Inbound
 from coachbox.channels.buttons import with_buttons
-from coachbox.config import Settings
-from coachbox.content.model import Catalogue
+from coachbox.core.config import Settings
+from coachbox.learning.course import Catalogue
 from coachbox.conversation import effects as fx
-from coachbox.conversation import ratelimit, sessions
+from coachbox.turns import ratelimit
+from coachbox.turns import sessions
 from coachbox.conversation.engine import Decision, Reply, Rules, handle
 from coachbox.conversation.events import DeliverDailyLesson, Event, Message, QuizFollowUp
 from coachbox.conversation.state import State, rebuild
@@ -23,10 +24,10 @@ from coachbox.conversation.texts import Texts
 from coachbox.learning.backoff import parse_gaps
 from coachbox.learning.grading import normalise
 from coachbox.learning.timeparse import local_date, timezone_for_phone
-from coachbox.payments import chat as payment_chat
+from coachbox.conversation import premium as payment_chat
 from coachbox.payments import effects as payment_effects
 from coachbox.payments.subscriptions import with_access
-from coachbox.schedule import review as reviews
+from coachbox.store import reviews
 from coachbox.store import learners, progress, transaction
 from coachbox.store.messages import OutboxDraft, enqueue_outbound, inbound_key, record_inbound
 
@@ -174,7 +175,7 @@ def _inbound_turn(conn: sqlite3.Connection, cache: Any, settings: Settings, cata
 
 
 def _voice_note(settings: Settings, inbound: Inbound) -> bool:
-    from coachbox.tutor.voice import is_voice_note
+    from coachbox.turns.voice import is_voice_note
 
     return is_voice_note(settings, inbound)
 
@@ -192,7 +193,7 @@ def _listening(conn: sqlite3.Connection, texts: Texts, learner_id: int, message_
 
 
 def _settle_voice_note(conn: sqlite3.Connection, message_id: int) -> bool:
-    from coachbox.tutor.voice import settle
+    from coachbox.turns.voice import settle
 
     return settle(conn, message_id)
 

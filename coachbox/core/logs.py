@@ -9,7 +9,7 @@ import logging.handlers
 import sys
 from datetime import datetime, timezone
 
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 

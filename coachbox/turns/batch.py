@@ -24,13 +24,13 @@ from coachbox.channels.outbox import split_body
 from coachbox.conversation import effects as fx
 from coachbox.conversation.engine import Decision, Reply, handle
 from coachbox.conversation.events import DeliverDailyLesson, Event
-from coachbox.conversation.service import Followup, Resources, TurnOutcome, _apply, content_variables, run_event
+from coachbox.turns.runner import Followup, Resources, TurnOutcome, _apply, content_variables, run_event
 from coachbox.conversation.state import State
 from coachbox.learning.timeparse import local_date
-from coachbox.payments.access import Access, Entitlement
-from coachbox.payments.plans import plans_for
+from coachbox.learning.access import Access, Entitlement
+from coachbox.core.plans import plans_for
 from coachbox.payments.subscriptions import _courses, payment_methods, phone_region
-from coachbox.schedule.review import due_reviews
+from coachbox.store.reviews import due_reviews
 from coachbox.store.progress import held_lessons, prompts
 from coachbox.store import proactive as q
 

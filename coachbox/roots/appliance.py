@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Callable
 
 from coachbox import store
-from coachbox.config import Settings
-from coachbox.errors import UserError
+from coachbox.core.config import Settings
+from coachbox.core.errors import UserError
 
 log = logging.getLogger("coachbox")
 
@@ -98,9 +98,9 @@ def serve(settings: Settings, *, with_worker: bool) -> None:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
-    from coachbox.app import create_app
-    from coachbox.datalock import hold_shared
-    from coachbox.logs import setup_logging
+    from coachbox.roots.app import create_app
+    from coachbox.core.datalock import hold_shared
+    from coachbox.core.logs import setup_logging
 
     _refuse_busy_port(settings.server.host, settings.server.port)
     data_lock = hold_shared(settings)  # `coachbox restore` refuses while we hold it
@@ -114,7 +114,7 @@ def serve(settings: Settings, *, with_worker: bool) -> None:
         _stop_waiting_for_acks_on_signal(app.manager)
 
     if with_worker:
-        from coachbox.jobs.worker import managed_worker
+        from coachbox.roots.worker import managed_worker
 
         @app.main_process_ready
         async def _start_worker(app: Sanic) -> None:

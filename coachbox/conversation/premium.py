@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from coachbox.payments.access import Offer, access_of, offer_by_name, offer_for
+from coachbox.learning.access import Offer, access_of, offer_by_name, offer_for
 
 FLOWS = ("pay_plan", "pay_method")  # a numbered list of plans / of ways to pay is on screen
 

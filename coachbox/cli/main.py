@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from coachbox.config import Settings
-from coachbox.errors import UserError
+from coachbox.core.config import Settings
+from coachbox.core.errors import UserError
 
-log = logging.getLogger("coachbox.cli")
+log = logging.getLogger("coachbox.cli.main")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,14 +78,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _init(settings: Settings, args: argparse.Namespace) -> int:
-    from coachbox.appliance import init_box
+    from coachbox.roots.appliance import init_box
 
     init_box(settings, progress=_progress_printer())
     return 0
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from coachbox.appliance import init_box, serve
+    from coachbox.roots.appliance import init_box, serve
 
     init_box(settings, progress=_progress_printer(), quiet=True)
     serve(_with_address(settings, args), with_worker=True)
@@ -93,7 +93,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from coachbox.appliance import init_box, serve
+    from coachbox.roots.appliance import init_box, serve
 
     init_box(settings, progress=None, quiet=True, import_content=False)
     serve(_with_address(settings, args), with_worker=False)
@@ -101,8 +101,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from coachbox.appliance import init_box
-    from coachbox.jobs.worker import run_worker
+    from coachbox.roots.appliance import init_box
+    from coachbox.roots.worker import run_worker
 
     init_box(settings, progress=None, quiet=True, import_content=False)
     run_worker(settings)
@@ -137,7 +137,7 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _chat(settings: Settings, args: argparse.Namespace) -> int:
-    from coachbox.conversation.chat import run_chat
+    from coachbox.cli.chat import run_chat
 
     return run_chat(settings, phone=args.phone, language=args.lang, profile_name=args.name)
 
@@ -157,7 +157,7 @@ def _admin_reset(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _backup(settings: Settings, args: argparse.Namespace) -> int:
-    from coachbox.backup import backup
+    from coachbox.ops.backup import backup
 
     path = backup(settings, Path(args.dest) if args.dest else None, progress=_progress_printer())
     print(f"Backup written: {path}")
@@ -165,7 +165,7 @@ def _backup(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _restore(settings: Settings, args: argparse.Namespace) -> int:
-    from coachbox.backup import restore
+    from coachbox.ops.backup import restore
 
     restore(settings, Path(args.src), force=args.force, progress=_progress_printer())
     print(f"Restored {args.src} into {settings.data_dir}")
@@ -173,7 +173,7 @@ def _restore(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:
-    from coachbox.appliance import run_checks
+    from coachbox.roots.appliance import run_checks
 
     findings = run_checks(settings)
     worst = 0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 from coachbox.jobs.queue import create_huey
 from coachbox.jobs.tasks import WorkerContext, register
-from coachbox.logs import setup_logging
+from coachbox.core.logs import setup_logging
 
 log = logging.getLogger("coachbox.worker")
 
@@ -17,7 +17,7 @@ SHUTDOWN_TIMEOUT_SECONDS = 7.0
 
 def run_worker(settings: Settings, *, workers: int = 2) -> None:
     """Run the consumer until SIGINT/SIGTERM (Huey stops gracefully on both)."""
-    from coachbox.datalock import hold_shared
+    from coachbox.core.datalock import hold_shared
 
     setup_logging(settings)
     data_lock = hold_shared(settings)  # `coachbox restore` refuses while we hold it

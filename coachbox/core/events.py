@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-log = logging.getLogger("coachbox.events")
+log = logging.getLogger("coachbox.core.events")
 
 EXTRAS_KEY = "events"  # Services.extras[EXTRAS_KEY]: the web process's Hub (absent in the worker and the CLI)
 RELAY_KEY = "events_relay"  # Services.extras[RELAY_KEY]: the worker's Relay (it has no hub and no streams)

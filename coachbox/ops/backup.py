@@ -18,9 +18,9 @@ from typing import IO, Callable, Iterator
 import sqlite_utils
 
 from coachbox import __version__, store
-from coachbox.config import Settings
-from coachbox.datalock import data_dir_in_use, exclusive
-from coachbox.errors import UserError
+from coachbox.core.config import Settings
+from coachbox.core.datalock import data_dir_in_use, exclusive
+from coachbox.core.errors import UserError
 
 Progress = Callable[[str, int, int], None]
 

@@ -13,9 +13,9 @@ from sanic import Request, Sanic
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
-from coachbox.config import Settings
-from coachbox.logs import request_id
-from coachbox.services import Services, build_services
+from coachbox.core.config import Settings
+from coachbox.core.logs import request_id
+from coachbox.core.services import Services, build_services
 
 log = logging.getLogger("coachbox.web")
 
@@ -27,8 +27,8 @@ FEATURES = (
     "coachbox.web.media",
     "coachbox.web.verify",
     "coachbox.web.simulator",
-    "coachbox.payments.webhooks",
-    "coachbox.payments.admin_views",
+    "coachbox.web.payments",
+    "coachbox.admin.payments",
 )
 
 

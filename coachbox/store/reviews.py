@@ -9,8 +9,8 @@ import sqlite3
 from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 
-from coachbox.conversation.learner import Review
-from coachbox.schedule import timing
+from coachbox.learning.learner import Review
+from coachbox.learning import timing
 from coachbox.store import progress
 from coachbox.store import schedule as q
 from coachbox.store import transaction

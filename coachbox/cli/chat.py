@@ -8,8 +8,8 @@ import uuid
 from typing import TextIO
 
 from coachbox.channels.base import Inbound
-from coachbox.config import Settings
-from coachbox.errors import UserError
+from coachbox.core.config import Settings
+from coachbox.core.errors import UserError
 
 BOT = "🤖 "
 
@@ -33,8 +33,8 @@ def _e164(phone: str) -> str:
 
 async def _chat(settings: Settings, phone: str, language: str | None, profile_name: str | None, stdin: TextIO,
                 stdout: TextIO) -> int:
-    from coachbox.conversation.service import handle_inbound, resources
-    from coachbox.services import build_services
+    from coachbox.turns.runner import handle_inbound, resources
+    from coachbox.core.services import build_services
     from coachbox.store import open_database
 
     open_database(settings.db_path).close()

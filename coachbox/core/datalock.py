@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import IO, Iterator
 
-from coachbox.config import Settings
+from coachbox.core.config import Settings
 
 LOCK_NAME = ".coachbox.lock"
 

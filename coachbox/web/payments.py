@@ -21,7 +21,7 @@ from coachbox.payments.stripe_events import NEEDS_REVIEW, apply_event
 from coachbox.store import payments as store
 from coachbox.store import transaction
 
-log = logging.getLogger("coachbox.payments.webhooks")
+log = logging.getLogger("coachbox.web.payments")
 
 bp = Blueprint("payment_webhooks")
 TOLERANCE_SECONDS = 300  # Stripe's default: a signature older than this is a replay, refused

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from coachbox.conversation.evolve import evolve
+from coachbox.learning.evolve import evolve
 from coachbox.learning.backoff import Prompts
 from coachbox.learning.progress import LessonResult
 from coachbox.learning.streaks import Streak
@@ -69,7 +69,7 @@ class Learner:
     created_at: str = ""
     rank: tuple[LeaderRow, ...] = ()  # this week's cohort top 5 (+ the learner's own row), when enabled
     cohort: str | None = None
-    access: Any = None  # coachbox.payments.access.Access: live subscriptions and plans (the service loads it)
+    access: Any = None  # coachbox.learning.access.Access: live subscriptions and plans (the service loads it)
     last_inbound_at: str | None = None  # ISO-8601: the learner's last message (WhatsApp's 24-hour window)
     review: Review = field(default_factory=Review)
     held: str | None = None  # local date of a daily lesson held for the learner's reply (outside the 24-hour window)

@@ -14,7 +14,7 @@ from sanic.response import HTTPResponse, html, raw
 
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, security_headers
-from coachbox.payments.plans import format_amount
+from coachbox.core.plans import format_amount
 from coachbox.payments.runtime import payments
 from coachbox.payments.subscriptions import grant_prepaid, local_day, notify
 from coachbox.store import admin_auth, transaction

@@ -7,7 +7,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from coachbox.errors import UserError
+from coachbox.core.errors import UserError
 
 ALL_PREMIUM = "all-premium"
 

@@ -10,8 +10,8 @@ from huey import Huey
 
 from coachbox.channels import build_channel
 from coachbox.channels.base import Channel
-from coachbox.clock import Clock, SystemClock
-from coachbox.config import Settings
+from coachbox.core.clock import Clock, SystemClock
+from coachbox.core.config import Settings
 from coachbox.store.database import Database
 
 

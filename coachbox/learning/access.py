@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from coachbox.payments.plans import Plan, currency_for_region, format_amount
+from coachbox.core.plans import Plan, currency_for_region, format_amount
 
 
 @dataclass(frozen=True)
