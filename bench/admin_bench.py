@@ -40,17 +40,34 @@ def seed(conn: sqlite3.Connection, learners: int, messages: int, days: int = 90)
     now = int(time.time())
     iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(t))  # noqa: E731
     conn.execute("BEGIN IMMEDIATE")
-    conn.execute("INSERT INTO courses (id, slug, language, title, created_at, updated_at) VALUES "
-                 "(1, 'money', 'en', 'Mobile money', '2026-01-01', '2026-01-01')")
+    conn.execute(
+        "INSERT INTO courses (id, slug, language, title, created_at, updated_at) VALUES "
+        "(1, 'money', 'en', 'Mobile money', '2026-01-01', '2026-01-01')"
+    )
     names = ["Amina", "Baraka", "Chausiku", "Daudi", "Eshe", "Faraji", "Gathoni", "Hamisi", "Imani", "Jabali"]
     conn.executemany(
         """INSERT INTO learners (id, channel_key, phone, name, status, cohort, current_course_id, streak,
                                  last_inbound_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)""",
-        ((i, f"whatsapp:+2547{i:08d}", f"+2547{i:08d}", f"{rng.choice(names)} {i}",
-          rng.choice(("active", "active", "active", "paused", "finished")), f"cohort-{i % 40}", rng.randrange(40),
-          iso(now - rng.randrange(days * 86400)), iso(now - days * 86400), iso(now)) for i in range(1, learners + 1)))
-    conn.executemany("INSERT INTO enrollments (learner_id, course_id, started_at) VALUES (?, 1, '2026-01-01')",
-                     ((i,) for i in range(1, learners + 1)))
+        (
+            (
+                i,
+                f"whatsapp:+2547{i:08d}",
+                f"+2547{i:08d}",
+                f"{rng.choice(names)} {i}",
+                rng.choice(("active", "active", "active", "paused", "finished")),
+                f"cohort-{i % 40}",
+                rng.randrange(40),
+                iso(now - rng.randrange(days * 86400)),
+                iso(now - days * 86400),
+                iso(now),
+            )
+            for i in range(1, learners + 1)
+        ),
+    )
+    conn.executemany(
+        "INSERT INTO enrollments (learner_id, course_id, started_at) VALUES (?, 1, '2026-01-01')",
+        ((i,) for i in range(1, learners + 1)),
+    )
     statuses = ("delivered",) * 8 + ("read", "failed")
 
     def rows():
@@ -58,15 +75,37 @@ def seed(conn: sqlite3.Connection, learners: int, messages: int, days: int = 90)
             t = now - (messages - m) * days * 86400 // messages
             out = m % 2 == 0
             # Learner 1 is a heavy user (every 500th message: 10,000 at full scale) for the transcript's paging.
-            yield (1 if m % 500 == 0 else m % learners + 1, "out" if out else "in", "whatsapp", "x", "Lesson text " * 8,
-                   rng.choice(statuses) if out else "received", iso(t), iso(t))
+            yield (
+                1 if m % 500 == 0 else m % learners + 1,
+                "out" if out else "in",
+                "whatsapp",
+                "x",
+                "Lesson text " * 8,
+                rng.choice(statuses) if out else "received",
+                iso(t),
+                iso(t),
+            )
 
-    conn.executemany("""INSERT INTO messages (learner_id, direction, channel, address, body, status, created_at,
-                        updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""", rows())
-    conn.executemany("INSERT INTO daily_stats (date, metric, value) VALUES (?, ?, ?)",
-                     ((time.strftime("%Y-%m-%d", time.gmtime(now - d * 86400)), metric, rng.randrange(100, 5000))
-                      for d in range(days) for metric in ("active_learners", "lessons_delivered", "lessons_completed",
-                                                          "quiz_average", "messages_sent", "messages_failed")))
+    conn.executemany(
+        """INSERT INTO messages (learner_id, direction, channel, address, body, status, created_at,
+                        updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+        rows(),
+    )
+    conn.executemany(
+        "INSERT INTO daily_stats (date, metric, value) VALUES (?, ?, ?)",
+        (
+            (time.strftime("%Y-%m-%d", time.gmtime(now - d * 86400)), metric, rng.randrange(100, 5000))
+            for d in range(days)
+            for metric in (
+                "active_learners",
+                "lessons_delivered",
+                "lessons_completed",
+                "quiz_average",
+                "messages_sent",
+                "messages_failed",
+            )
+        ),
+    )
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -82,8 +121,13 @@ def _start_server(env: dict, port: int) -> subprocess.Popen:
     import httpx
 
     log = open(Path(env["COACHBOX_PATHS_DATA_DIR"]) / "serve.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "coachbox", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coachbox", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 60
     while True:  # wait for /healthz before anything else: an early signal can wedge Sanic's start-up (STACK-NOTES)
         try:
@@ -109,8 +153,10 @@ def _stop_server(proc: subprocess.Popen) -> None:
 def _sign_in(client, base: str) -> None:
     page = client.get(f"{base}/admin/login")
     token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
-    response = client.post(f"{base}/admin/login", data={"email": "bench@x.test", "password": PASSWORD,
-                                                        "csrf_token": token, "next": "/admin/"})
+    response = client.post(
+        f"{base}/admin/login",
+        data={"email": "bench@x.test", "password": PASSWORD, "csrf_token": token, "next": "/admin/"},
+    )
     assert response.status_code == 303, response.text
 
 
@@ -133,7 +179,9 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 100,000 learners and 5,000,000 messages")
     parser.add_argument("--quick", action="store_true", help="same as --scale 0.1")
     parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--keep", action="store_true", help="keep the seeded data folder (printed) instead of deleting it")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the seeded data folder (printed) instead of deleting it"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per page instead of the table")
     args = parser.parse_args()
     scale = 0.1 if args.quick else args.scale
@@ -146,18 +194,26 @@ def main() -> int:
     from coachbox.core.config import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="admin-bench-"))
-    env = {**os.environ, "COACHBOX_PATHS_DATA_DIR": str(tmp / "data"), "COACHBOX_LOG_LEVEL": "WARNING",
-           "COACHBOX_PATHS_CONTENT_DIR": str(REPO / "content")}
+    env = {
+        **os.environ,
+        "COACHBOX_PATHS_DATA_DIR": str(tmp / "data"),
+        "COACHBOX_LOG_LEVEL": "WARNING",
+        "COACHBOX_PATHS_CONTENT_DIR": str(REPO / "content"),
+    }
     for key in [k for k in env if k.startswith("COACHBOX_TWILIO_")]:
         del env[key]  # the simulator channel: no outside calls from the server under test
     settings = Settings.load(REPO / "coachbox.toml", env)
     conn = store.open_database(settings.db_path)
     started = time.perf_counter()
     seed(conn, learners, messages)
-    print(f"seeded {learners:,} learners and {messages:,} messages in {time.perf_counter() - started:.1f} s "
-          f"({settings.db_path.stat().st_size / 1e6:,.0f} MB)")
-    conn.execute("INSERT INTO admins (email, password_hash, role, created_at) VALUES ('bench@x.test', ?, 'viewer', '')",
-                 (hash_password(PASSWORD),))
+    print(
+        f"seeded {learners:,} learners and {messages:,} messages in {time.perf_counter() - started:.1f} s "
+        f"({settings.db_path.stat().st_size / 1e6:,.0f} MB)"
+    )
+    conn.execute(
+        "INSERT INTO admins (email, password_hash, role, created_at) VALUES ('bench@x.test', ?, 'viewer', '')",
+        (hash_password(PASSWORD),),
+    )
     busiest = 1
     conn.close()
 
@@ -168,7 +224,7 @@ def main() -> int:
     try:
         with httpx.Client(timeout=30) as client:
             _sign_in(client, base)
-            oldest_shown = client.get(f"{base}/admin/learners/{busiest}").text.split('?before=')
+            oldest_shown = client.get(f"{base}/admin/learners/{busiest}").text.split("?before=")
             before = oldest_shown[1].split('"')[0] if len(oldest_shown) > 1 else ""
             cases = [
                 ("baseline: static file /admin/static/admin.css", "/admin/static/admin.css", False),
@@ -197,10 +253,21 @@ def main() -> int:
                     failed.append(label)
                     mark = "  MISSED"
                 if args.json:
-                    print(json.dumps({"bench": "admin", "page": label, "learners": learners, "messages": messages,
-                                      "median_ms": round(median, 1), "p95_ms": round(p95, 1),
-                                      "server_ms": round(server, 1), "goal_ms": GOAL_MS if goal else None,
-                                      "met": not mark}))
+                    print(
+                        json.dumps(
+                            {
+                                "bench": "admin",
+                                "page": label,
+                                "learners": learners,
+                                "messages": messages,
+                                "median_ms": round(median, 1),
+                                "p95_ms": round(p95, 1),
+                                "server_ms": round(server, 1),
+                                "goal_ms": GOAL_MS if goal else None,
+                                "met": not mark,
+                            }
+                        )
+                    )
                 else:
                     print(f"{label:<50} {median:>10.1f} {p95:>8.1f} {server:>10.1f}{mark}")
     finally:
@@ -209,7 +276,9 @@ def main() -> int:
             print(f"data kept in {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    print(f"goal: p95 < {GOAL_MS:.0f} ms for every page except the baselines; {'all met' if not failed else 'missed: ' + ', '.join(failed)}")
+    print(
+        f"goal: p95 < {GOAL_MS:.0f} ms for every page except the baselines; {'all met' if not failed else 'missed: ' + ', '.join(failed)}"
+    )
     return 1 if failed else 0
 
 

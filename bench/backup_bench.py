@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from coachbox import store  # noqa: E402
-from coachbox.ops.backup import backup, restore  # noqa: E402
 from coachbox.core.config import Settings  # noqa: E402
+from coachbox.ops.backup import backup, restore  # noqa: E402
 
 ROW_BYTES = 4000
 BATCH = 2500
@@ -67,8 +67,9 @@ class Writer(threading.Thread):
         next_at = time.perf_counter()
         while not self.stop.is_set():
             began = time.perf_counter()
-            row_id = conn.execute("INSERT INTO audit_log (action, created_at) VALUES ('tick', ?)",
-                                  (store.utcnow_iso(),)).lastrowid
+            row_id = conn.execute(
+                "INSERT INTO audit_log (action, created_at) VALUES ('tick', ?)", (store.utcnow_iso(),)
+            ).lastrowid
             done = time.perf_counter()
             self.acked.append((done, row_id))
             self.latencies.append((began, done - began))
@@ -96,8 +97,16 @@ def main() -> int:
         shutil.copyfile(settings.db_path, root / "plain-copy.db")
         copy_seconds = time.perf_counter() - started
         (root / "plain-copy.db").unlink()
-        print(json.dumps({"step": "baseline file copy", "seconds": round(copy_seconds, 2),
-                          "mb_per_s": round(db_mb / copy_seconds, 1)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "step": "baseline file copy",
+                    "seconds": round(copy_seconds, 2),
+                    "mb_per_s": round(db_mb / copy_seconds, 1),
+                }
+            ),
+            flush=True,
+        )
         started = time.perf_counter()
         with tarfile.open(root / "plain.tar.gz", "w:gz", compresslevel=3) as tar:  # the level backup() uses
             tar.add(settings.db_path, arcname="coachbox.db")
@@ -117,13 +126,21 @@ def main() -> int:
         backup_seconds = backup_ended - backup_started
         during = [latency for at, latency in writer.latencies if backup_started <= at <= backup_ended]
         writes_during = len(during)
-        print(json.dumps({
-            "step": "backup while writing", "seconds": round(backup_seconds, 2),
-            "vs_file_copy": round(backup_seconds / copy_seconds, 1), "vs_tar_gz": round(backup_seconds / gzip_seconds, 2),
-            "archive_mb": round(path.stat().st_size / 2**20, 1),
-            "writes_during_backup": writes_during, "writes_per_s_during": round(writes_during / backup_seconds, 1),
-            "max_write_ms_during": round(max(during, default=0) * 1000, 1),
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "step": "backup while writing",
+                    "seconds": round(backup_seconds, 2),
+                    "vs_file_copy": round(backup_seconds / copy_seconds, 1),
+                    "vs_tar_gz": round(backup_seconds / gzip_seconds, 2),
+                    "archive_mb": round(path.stat().st_size / 2**20, 1),
+                    "writes_during_backup": writes_during,
+                    "writes_per_s_during": round(writes_during / backup_seconds, 1),
+                    "max_write_ms_during": round(max(during, default=0) * 1000, 1),
+                }
+            ),
+            flush=True,
+        )
 
         target = settings.replace(paths={"data_dir": str(root / "restored")})
         started = time.perf_counter()
@@ -136,9 +153,19 @@ def main() -> int:
         before = {row_id for at, row_id in writer.acked if at < backup_started}
         missing = len(before - present)
         ok = missing == 0 and integrity == "ok"
-        print(json.dumps({"step": "restore (verify checksums + integrity_check)", "seconds": round(restore_seconds, 2),
-                          "acked_before_backup": len(before), "missing": missing, "integrity": integrity,
-                          "ok": ok}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "step": "restore (verify checksums + integrity_check)",
+                    "seconds": round(restore_seconds, 2),
+                    "acked_before_backup": len(before),
+                    "missing": missing,
+                    "integrity": integrity,
+                    "ok": ok,
+                }
+            ),
+            flush=True,
+        )
         return 0 if ok else 1
 
 

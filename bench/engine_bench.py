@@ -22,16 +22,40 @@ sys.path.insert(0, str(REPO))
 
 from coachbox import store  # noqa: E402
 from coachbox.channels.base import Inbound  # noqa: E402
-from coachbox.core.clock import FakeClock  # noqa: E402
-from coachbox.core.config import Settings  # noqa: E402
 from coachbox.content.importer import import_folder  # noqa: E402
 from coachbox.conversation.engine import handle  # noqa: E402
 from coachbox.conversation.events import Message  # noqa: E402
-from coachbox.turns.runner import Resources, handle_inbound_sync  # noqa: E402
 from coachbox.conversation.state import State  # noqa: E402
+from coachbox.core.clock import FakeClock  # noqa: E402
+from coachbox.core.config import Settings  # noqa: E402
+from coachbox.turns.runner import Resources, handle_inbound_sync  # noqa: E402
 
-SCRIPT = ["hi", "yes", "1", "1", "7", "quiz", "b", "maybe", "false", "pin", "progress", "help", "what is a PIN?",
-          "next", "quiz", "c", "true", "keypad", "courses", "1", "time 6pm", "certificate", "mydata", "thanks"]
+SCRIPT = [
+    "hi",
+    "yes",
+    "1",
+    "1",
+    "7",
+    "quiz",
+    "b",
+    "maybe",
+    "false",
+    "pin",
+    "progress",
+    "help",
+    "what is a PIN?",
+    "next",
+    "quiz",
+    "c",
+    "true",
+    "keypad",
+    "courses",
+    "1",
+    "time 6pm",
+    "certificate",
+    "mydata",
+    "thanks",
+]
 
 
 def engine_turns_per_second(catalogue, texts, rules, seconds: float = 2.0) -> float:
@@ -56,7 +80,9 @@ def engine_turns_per_second(catalogue, texts, rules, seconds: float = 2.0) -> fl
 def _apply(learner, changes):
     from dataclasses import replace
 
-    plain = {k: v for k, v in changes.items() if k not in ("streak", "best_streak", "streak_freezes", "last_active_date")}
+    plain = {
+        k: v for k, v in changes.items() if k not in ("streak", "best_streak", "streak_freezes", "last_active_date")
+    }
     return replace(learner, **plain)
 
 
@@ -73,10 +99,15 @@ def noop_calls_per_second(seconds: float = 1.0) -> float:
 
 
 def service_latencies(folder: Path, learners: int = 20) -> tuple[list[float], list[float]]:
-    settings = Settings.load(REPO / "coachbox.toml", {"COACHBOX_PATHS_DATA_DIR": str(folder / "data"),
-                                                      "COACHBOX_LOG_LEVEL": "WARNING",
-                                                      "COACHBOX_LEARNING_BURST_PER_MINUTE": "100000",
-                                                      "COACHBOX_LEARNING_RATE_LIMIT_PER_HOUR": "100000"})
+    settings = Settings.load(
+        REPO / "coachbox.toml",
+        {
+            "COACHBOX_PATHS_DATA_DIR": str(folder / "data"),
+            "COACHBOX_LOG_LEVEL": "WARNING",
+            "COACHBOX_LEARNING_BURST_PER_MINUTE": "100000",
+            "COACHBOX_LEARNING_RATE_LIMIT_PER_HOUR": "100000",
+        },
+    )
     conn = store.open_database(settings.db_path)
     import_folder(conn, settings.content_dir, settings, progress=None)
     cache = diskcache.Cache(str(settings.cache_dir), timeout=60)
@@ -87,8 +118,9 @@ def service_latencies(folder: Path, learners: int = 20) -> tuple[list[float], li
     for n in range(learners):
         phone = f"+2547{n:08d}"
         for text in SCRIPT:
-            inbound = Inbound("simulator", f"sim:{phone}", text, uuid.uuid4().hex, clock.now(), phone=phone,
-                              profile_name="Amina")
+            inbound = Inbound(
+                "simulator", f"sim:{phone}", text, uuid.uuid4().hex, clock.now(), phone=phone, profile_name="Amina"
+            )
             start = time.perf_counter()
             handle_inbound_sync(conn, cache, settings, catalogue, res.texts, inbound, clock.now(), rules=res.rules)
             turns.append((time.perf_counter() - start) * 1000)
@@ -111,22 +143,33 @@ def grouped_turn_cpu(folder: Path, turns: int = 6000, learners: int = 3000) -> t
     single-INSERT SAVEPOINTs in the same grouping."""
     from coachbox.turns.runner import _inbound_turn
 
-    settings = Settings.load(REPO / "coachbox.toml", {"COACHBOX_PATHS_DATA_DIR": str(folder / "data"),
-                                                      "COACHBOX_LOG_LEVEL": "WARNING"})
+    settings = Settings.load(
+        REPO / "coachbox.toml", {"COACHBOX_PATHS_DATA_DIR": str(folder / "data"), "COACHBOX_LOG_LEVEL": "WARNING"}
+    )
     conn = store.open_database(settings.db_path)
     import_folder(conn, settings.content_dir, settings, progress=None)
     cache = diskcache.Cache(str(settings.cache_dir), timeout=60, cull_limit=0)
     res = Resources.build(settings)
     clock = FakeClock()
-    inbound = [Inbound("whatsapp", f"whatsapp:+2547{n % learners:08d}", "hi", f"SM{n:032d}", clock.now(),
-                       phone=f"+2547{n % learners:08d}", wa_id=f"2547{n % learners:08d}", profile_name="Bench")
-               for n in range(turns)]
+    inbound = [
+        Inbound(
+            "whatsapp",
+            f"whatsapp:+2547{n % learners:08d}",
+            "hi",
+            f"SM{n:032d}",
+            clock.now(),
+            phone=f"+2547{n % learners:08d}",
+            wa_id=f"2547{n % learners:08d}",
+            profile_name="Bench",
+        )
+        for n in range(turns)
+    ]
 
     def grouped(items, one) -> float:
         start = time.process_time()
         for i in range(0, len(items), 6):
             conn.execute("BEGIN IMMEDIATE")
-            for item in items[i:i + 6]:
+            for item in items[i : i + 6]:
                 conn.execute("SAVEPOINT g")
                 one(item)
                 conn.execute("RELEASE g")
@@ -134,8 +177,12 @@ def grouped_turn_cpu(folder: Path, turns: int = 6000, learners: int = 3000) -> t
         return (time.process_time() - start) / len(items) * 1000
 
     with cache.transact(retry=True):
-        turn_ms = grouped(inbound, lambda m: _inbound_turn(conn, cache, settings, res.catalogue(conn), res.texts, m,
-                                                           clock.now(), res.rules, own_transaction=False))
+        turn_ms = grouped(
+            inbound,
+            lambda m: _inbound_turn(
+                conn, cache, settings, res.catalogue(conn), res.texts, m, clock.now(), res.rules, own_transaction=False
+            ),
+        )
     conn.execute("CREATE TABLE bench_baseline (id INTEGER PRIMARY KEY, body TEXT)")
     baseline_ms = grouped(inbound, lambda m: conn.execute("INSERT INTO bench_baseline (body) VALUES (?)", (m.body,)))
     cache.close()
@@ -160,12 +207,18 @@ def main() -> None:
         print(f"pure engine:   {engine:,.0f} turns/s over a {len(SCRIPT)}-message mixed script (goal >= 5,000)")
         print(f"  baseline:    {noop:,.0f} no-op calls/s ({noop / engine:,.0f}x a turn)")
         turns, baseline = service_latencies(Path(tmp) / "svc")
-        print(f"whole turn:    p50 {pct(turns, 50):.2f} ms, p95 {pct(turns, 95):.2f} ms, max {max(turns):.2f} ms "
-              f"over {len(turns)} turns (SQLite + diskcache; goal p95 < 15 ms)")
-        print(f"  baseline:    single-INSERT transaction p50 {pct(baseline, 50):.3f} ms, p95 {pct(baseline, 95):.3f} ms")
+        print(
+            f"whole turn:    p50 {pct(turns, 50):.2f} ms, p95 {pct(turns, 95):.2f} ms, max {max(turns):.2f} ms "
+            f"over {len(turns)} turns (SQLite + diskcache; goal p95 < 15 ms)"
+        )
+        print(
+            f"  baseline:    single-INSERT transaction p50 {pct(baseline, 50):.3f} ms, p95 {pct(baseline, 95):.3f} ms"
+        )
         turn_ms, insert_ms = grouped_turn_cpu(Path(tmp) / "grouped")
-        print(f"grouped turns: {turn_ms:.3f} ms CPU per turn, 6 per transaction as the webhook groups them "
-              f"(3,000 new learners, then each again)")
+        print(
+            f"grouped turns: {turn_ms:.3f} ms CPU per turn, 6 per transaction as the webhook groups them "
+            f"(3,000 new learners, then each again)"
+        )
         print(f"  baseline:    {insert_ms:.3f} ms CPU per single-INSERT savepoint in the same grouping")
 
 

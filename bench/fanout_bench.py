@@ -21,23 +21,27 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-DUE = datetime(2026, 3, 2, 4, 0, tzinfo=timezone.utc)  # 07:00 in East Africa
+DUE = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # 07:00 in East Africa
 ZONES = ("Africa/Nairobi", "Africa/Kampala", "Africa/Dar_es_Salaam", "Africa/Addis_Ababa")
 
 
 def _settings(data_dir: Path):
     from coachbox.core.config import Settings
 
-    return Settings.load(REPO / "coachbox.toml", {
-        "COACHBOX_PATHS_DATA_DIR": str(data_dir), "COACHBOX_PATHS_CONTENT_DIR": str(REPO / "content"),
-        "COACHBOX_LOG_LEVEL": "WARNING",
-    })
+    return Settings.load(
+        REPO / "coachbox.toml",
+        {
+            "COACHBOX_PATHS_DATA_DIR": str(data_dir),
+            "COACHBOX_PATHS_CONTENT_DIR": str(REPO / "content"),
+            "COACHBOX_LOG_LEVEL": "WARNING",
+        },
+    )
 
 
 def seed(settings, count: int) -> None:
@@ -55,10 +59,26 @@ def seed(settings, count: int) -> None:
             """INSERT INTO learners (id, channel_key, channel, phone, name, language, timezone, lesson_time, status,
                                      current_course_id, last_inbound_at, next_lesson_at, created_at, updated_at)
                VALUES (?, ?, 'whatsapp', ?, ?, 'en', ?, '07:00', 'active', ?, ?, ?, ?, ?)""",
-            ((i, f"whatsapp:+2547{i:08d}", f"+2547{i:08d}", f"Learner {i}", ZONES[i % len(ZONES)], course, inbound,
-              DUE.isoformat(), stamp, stamp) for i in range(1, count + 1)))
-        conn.executemany("INSERT INTO enrollments (learner_id, course_id, started_at) VALUES (?, ?, ?)",
-                         ((i, course, stamp) for i in range(1, count + 1)))
+            (
+                (
+                    i,
+                    f"whatsapp:+2547{i:08d}",
+                    f"+2547{i:08d}",
+                    f"Learner {i}",
+                    ZONES[i % len(ZONES)],
+                    course,
+                    inbound,
+                    DUE.isoformat(),
+                    stamp,
+                    stamp,
+                )
+                for i in range(1, count + 1)
+            ),
+        )
+        conn.executemany(
+            "INSERT INTO enrollments (learner_id, course_id, started_at) VALUES (?, ?, ?)",
+            ((i, course, stamp) for i in range(1, count + 1)),
+        )
     conn.execute("ANALYZE")
     conn.close()
 
@@ -70,13 +90,29 @@ def baseline(settings, count: int) -> float:
     conn = store.connect(settings.db_path)
     conn.execute("CREATE TEMP TABLE scratch AS SELECT * FROM messages WHERE 0")
     stamp = DUE.isoformat()
-    rows = [(i, "out", "whatsapp", f"whatsapp:+2547{i:08d}", "Lesson body " * 40, "lesson", f"lesson:{i}", "queued",
-             stamp, stamp, stamp) for i in range(1, count + 1)]
+    rows = [
+        (
+            i,
+            "out",
+            "whatsapp",
+            f"whatsapp:+2547{i:08d}",
+            "Lesson body " * 40,
+            "lesson",
+            f"lesson:{i}",
+            "queued",
+            stamp,
+            stamp,
+            stamp,
+        )
+        for i in range(1, count + 1)
+    ]
     started = time.perf_counter()
     with store.transaction(conn):
         conn.executemany(
             """INSERT INTO scratch (learner_id, direction, channel, address, body, kind, idempotency_key, status,
-                                    next_attempt_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)""", rows)
+                                    next_attempt_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+            rows,
+        )
     elapsed = time.perf_counter() - started
     conn.close()
     return elapsed
@@ -104,8 +140,18 @@ def _fanout_child(data_dir: str, result: mp.Queue) -> None:
         run_daily_lessons(conn, coach, now + timedelta(minutes=1))
         empty.append(time.perf_counter() - t0)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result.put({"elapsed": elapsed, "cpu": cpu, "sent": report.sent, "batches": report.batches, "summary": report.summary(),
-                "empty_ms": statistics.median(empty) * 1000, "empty_max_ms": max(empty) * 1000, "rss_mb": rss_mb})
+    result.put(
+        {
+            "elapsed": elapsed,
+            "cpu": cpu,
+            "sent": report.sent,
+            "batches": report.batches,
+            "summary": report.summary(),
+            "empty_ms": statistics.median(empty) * 1000,
+            "empty_max_ms": max(empty) * 1000,
+            "rss_mb": rss_mb,
+        }
+    )
 
 
 def _turn_latencies(settings, stop_when, learners: int) -> list[float]:
@@ -124,8 +170,14 @@ def _turn_latencies(settings, stop_when, learners: int) -> list[float]:
     while not stop_when():
         n += 1
         i = 1 + (n * 7919) % learners
-        inbound = Inbound("whatsapp", f"whatsapp:+2547{i:08d}", "progress", f"SMbench{n:08d}",
-                          DUE + timedelta(seconds=20), phone=f"+2547{i:08d}")
+        inbound = Inbound(
+            "whatsapp",
+            f"whatsapp:+2547{i:08d}",
+            "progress",
+            f"SMbench{n:08d}",
+            DUE + timedelta(seconds=20),
+            phone=f"+2547{i:08d}",
+        )
         t0 = time.perf_counter()
         handle_inbound_sync(conn, cache, settings, catalogue, res.texts, inbound, DUE + timedelta(seconds=20))
         samples.append(time.perf_counter() - t0)
@@ -157,26 +209,61 @@ def main() -> int:
         out = result.get()
         conn = __import__("coachbox.store", fromlist=["connect"]).connect(settings.db_path)
         rows = conn.execute("SELECT COUNT(*) FROM messages WHERE idempotency_key LIKE 'daily_lesson:%'").fetchone()[0]
-        done = conn.execute("SELECT COUNT(*) FROM deliveries WHERE kind = 'daily_lesson' AND status = 'done'").fetchone()[0]
+        done = conn.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE kind = 'daily_lesson' AND status = 'done'"
+        ).fetchone()[0]
         conn.close()
     target = 10.0 * count / 100_000
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else 0.0
     figures = [
         {"bench": "fanout", "what": "seed learners", "learners": count, "seconds": round(seeded, 2)},
-        {"bench": "fanout", "what": "baseline: one executemany of outbox-shaped rows, one commit", "rows": count,
-         "seconds": round(base, 3)},
-        {"bench": "fanout", "what": "daily-lesson fan-out through the conversation engine", "learners": count,
-         "lessons": out["sent"], "delivery_rows": done, "outbox_rows": rows, "batches": out["batches"],
-         "seconds": round(out["elapsed"], 2), "cpu_seconds": round(out["cpu"], 2), "us_per_learner": round(out["elapsed"] / max(1, out["sent"]) * 1e6),
-         "x_baseline": round(out["elapsed"] / base), "target_seconds": target, "ok": out["elapsed"] < target},
-        {"bench": "fanout", "what": "per-minute scan, nobody due", "median_ms": round(out["empty_ms"], 3),
-         "max_ms": round(out["empty_max_ms"], 3), "target_ms": 50, "ok": out["empty_max_ms"] < 50},
-        {"bench": "fanout", "what": "fan-out process peak RSS", "mb": round(out["rss_mb"]), "target_mb": 500,
-         "ok": out["rss_mb"] < 500},
-        {"bench": "fanout", "what": "learner turns (webhook work) during the fan-out", "turns": len(latencies),
-         "median_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None, "p99_ms": round(p99, 1),
-         "max_ms": round(latencies[-1] * 1000, 1) if latencies else None, "target_p99_ms": 250, "ok": p99 < 250},
+        {
+            "bench": "fanout",
+            "what": "baseline: one executemany of outbox-shaped rows, one commit",
+            "rows": count,
+            "seconds": round(base, 3),
+        },
+        {
+            "bench": "fanout",
+            "what": "daily-lesson fan-out through the conversation engine",
+            "learners": count,
+            "lessons": out["sent"],
+            "delivery_rows": done,
+            "outbox_rows": rows,
+            "batches": out["batches"],
+            "seconds": round(out["elapsed"], 2),
+            "cpu_seconds": round(out["cpu"], 2),
+            "us_per_learner": round(out["elapsed"] / max(1, out["sent"]) * 1e6),
+            "x_baseline": round(out["elapsed"] / base),
+            "target_seconds": target,
+            "ok": out["elapsed"] < target,
+        },
+        {
+            "bench": "fanout",
+            "what": "per-minute scan, nobody due",
+            "median_ms": round(out["empty_ms"], 3),
+            "max_ms": round(out["empty_max_ms"], 3),
+            "target_ms": 50,
+            "ok": out["empty_max_ms"] < 50,
+        },
+        {
+            "bench": "fanout",
+            "what": "fan-out process peak RSS",
+            "mb": round(out["rss_mb"]),
+            "target_mb": 500,
+            "ok": out["rss_mb"] < 500,
+        },
+        {
+            "bench": "fanout",
+            "what": "learner turns (webhook work) during the fan-out",
+            "turns": len(latencies),
+            "median_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
+            "p99_ms": round(p99, 1),
+            "max_ms": round(latencies[-1] * 1000, 1) if latencies else None,
+            "target_p99_ms": 250,
+            "ok": p99 < 250,
+        },
     ]
     for figure in figures:
         print(json.dumps(figure, ensure_ascii=False), flush=True)

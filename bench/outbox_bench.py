@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 from coachbox import store  # noqa: E402
 from coachbox.channels.outbox import drain  # noqa: E402
 from coachbox.core.config import Settings  # noqa: E402
-from coachbox.core.services import build_services  # noqa: E402
+from coachbox.roots.services import build_services  # noqa: E402
 from coachbox.store import transaction  # noqa: E402
 from coachbox.store.messages import OutboxDraft, enqueue_outbound  # noqa: E402
 from tests.doubles.twilio_double import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
@@ -45,26 +45,40 @@ print(json.dumps({"accepted": len(d.accepted), "tags": len({m.tag for m in d.acc
 
 
 def _settings(data: Path, url: str, rate: float) -> Settings:
-    return Settings.load(REPO / "coachbox.toml", {
-        "COACHBOX_PATHS_DATA_DIR": str(data), "COACHBOX_LOG_LEVEL": "ERROR",
-        "COACHBOX_TWILIO_ACCOUNT_SID": ACCOUNT_SID, "COACHBOX_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "COACHBOX_TWILIO_API_BASE_URL": url, "COACHBOX_TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
-        "COACHBOX_TWILIO_MESSAGES_PER_SECOND": str(rate),
-    })
+    return Settings.load(
+        REPO / "coachbox.toml",
+        {
+            "COACHBOX_PATHS_DATA_DIR": str(data),
+            "COACHBOX_LOG_LEVEL": "ERROR",
+            "COACHBOX_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "COACHBOX_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "COACHBOX_TWILIO_API_BASE_URL": url,
+            "COACHBOX_TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
+            "COACHBOX_TWILIO_MESSAGES_PER_SECOND": str(rate),
+        },
+    )
 
 
 def _fill(db_path: Path, count: int, offset: int) -> None:
     conn = store.open_database(db_path)
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     with transaction(conn):
         for n in range(offset, offset + count):
             key = f"whatsapp:+2547{n:08d}"
-            conn.execute("INSERT INTO learners (channel_key, channel, created_at, updated_at, last_inbound_at) "
-                         "VALUES (?, 'whatsapp', ?, ?, ?)", (key, now, now, now))
+            conn.execute(
+                "INSERT INTO learners (channel_key, channel, created_at, updated_at, last_inbound_at) "
+                "VALUES (?, 'whatsapp', ?, ?, ?)",
+                (key, now, now, now),
+            )
             learner = conn.execute("SELECT last_insert_rowid()").fetchone()[0]
-            enqueue_outbound(conn, learner_id=learner, channel="whatsapp", address=key,
-                             draft=OutboxDraft(body=f"Lesson {n}: keep your PIN secret."),
-                             now=datetime.now(timezone.utc))
+            enqueue_outbound(
+                conn,
+                learner_id=learner,
+                channel="whatsapp",
+                address=key,
+                draft=OutboxDraft(body=f"Lesson {n}: keep your PIN secret."),
+                now=datetime.now(UTC),
+            )
     conn.close()
 
 
@@ -85,8 +99,9 @@ async def _run(settings: Settings, seconds: float) -> tuple[int, float, float]:
 
 
 def _unsettled(conn) -> int:
-    return conn.execute("SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status NOT IN ('sent', 'failed')"
-                        ).fetchone()[0]
+    return conn.execute(
+        "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status NOT IN ('sent', 'failed')"
+    ).fetchone()[0]
 
 
 def main() -> None:
@@ -107,26 +122,36 @@ def main() -> None:
         import logging
 
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(name)s %(message)s %(code)s %(error)s",
-                                               defaults={"code": "", "error": ""}))
+        handler.setFormatter(
+            logging.Formatter("%(name)s %(message)s %(code)s %(error)s", defaults={"code": "", "error": ""})
+        )
         logging.getLogger("coachbox").addHandler(handler)
         logging.getLogger("coachbox").setLevel(logging.INFO)
-    double = subprocess.Popen([sys.executable, "-c", DOUBLE, str(args.chaos)], cwd=REPO, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    double = subprocess.Popen(
+        [sys.executable, "-c", DOUBLE, str(args.chaos)],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     url = double.stdout.readline().strip()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         lifted = _settings(data, url, 1_000_000.0)
         _fill(lifted.db_path, args.messages, 0)
         sent, wall, cpu = asyncio.run(_run(lifted, 120))
-        print(f"cap lifted: {sent} messages in {wall:.2f} s = {sent / wall:.0f} msg/s "
-              f"(sender CPU {cpu / wall * 100:.0f}% of one core)")
+        print(
+            f"cap lifted: {sent} messages in {wall:.2f} s = {sent / wall:.0f} msg/s "
+            f"(sender CPU {cpu / wall * 100:.0f}% of one core)"
+        )
         capped = _settings(data, url, args.rate)
         count = int(args.rate * args.rate_seconds)
         _fill(capped.db_path, count, args.messages)
         sent, wall, cpu = asyncio.run(_run(capped, args.rate_seconds + 30))
-        print(f"at {args.rate:.0f}/s: {sent} messages in {wall:.2f} s = {sent / wall:.1f} msg/s, "
-              f"sender CPU {cpu / wall * 100:.1f}% of one core, max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
+        print(
+            f"at {args.rate:.0f}/s: {sent} messages in {wall:.2f} s = {sent / wall:.1f} msg/s, "
+            f"sender CPU {cpu / wall * 100:.1f}% of one core, max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB"
+        )
         conn = store.open_database(lifted.db_path)
         rows = conn.execute("SELECT COUNT(*) FROM messages WHERE direction = 'out'").fetchone()[0]
         statuses = dict(conn.execute("SELECT status, COUNT(*) FROM messages WHERE direction = 'out' GROUP BY status"))
@@ -135,8 +160,10 @@ def main() -> None:
     double.stdin.close()
     seen = json.loads(double.stdout.readline())
     double.wait(timeout=10)
-    print(f"double accepted {seen['accepted']} messages for {rows} outbox rows ({seen['tags']} distinct ids); "
-          f"rows {statuses}, {retried} sent after a retry")
+    print(
+        f"double accepted {seen['accepted']} messages for {rows} outbox rows ({seen['tags']} distinct ids); "
+        f"rows {statuses}, {retried} sent after a retry"
+    )
     if seen["accepted"] != rows or seen["duplicates"] or statuses != {"sent": rows}:
         print(f"FAILED: nothing may be doubled or lost; doubled ids: {seen['duplicates']}")
         sys.exit(1)

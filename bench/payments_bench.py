@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC
 from pathlib import Path
 
 import httpx
@@ -67,8 +68,9 @@ def _pct(samples: list[float], q: float) -> float:
 
 def _start(argv: list[str], env: dict, cwd: Path, log: Path) -> subprocess.Popen:
     # Own session: the whole server (Sanic main + worker processes) can be stopped as one group.
-    return subprocess.Popen(argv, env=env, cwd=cwd, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        argv, env=env, cwd=cwd, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def _wait_healthy(proc: subprocess.Popen, port: int, log: Path) -> None:
@@ -111,27 +113,35 @@ def _timed_posts(client: httpx.Client, requests: list[tuple[str, bytes, dict]], 
 
 async def _pending_payments(settings, learner: int, count: int) -> list[int]:
     """Pending M-PESA payments whose STK pushes went through the real Daraja client to the double."""
+    from datetime import datetime, timedelta
+
     from coachbox import store
     from coachbox.payments import checkout
     from coachbox.payments.runtime import Payments
     from coachbox.store import payments as pstore
-    from datetime import datetime, timedelta, timezone
 
     p = Payments.build(settings)
     conn = store.open_database(settings.db_path)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ids = []
     try:
         for _ in range(count):
             with store.transaction(conn):
-                payment_id = checkout.request_mpesa(conn, p, learner_id=learner, plan_name="monthly",
-                                                    phone="+254712345678", now=now)
-            accepted = await p.daraja.stk_push(phone="+254712345678", amount_minor=20000, reference="monthly",
-                                               description="Coachbox plan", now=now)
+                payment_id = checkout.request_mpesa(
+                    conn, p, learner_id=learner, plan_name="monthly", phone="+254712345678", now=now
+                )
+            accepted = await p.daraja.stk_push(
+                phone="+254712345678", amount_minor=20000, reference="monthly", description="Coachbox plan", now=now
+            )
             with store.transaction(conn):
-                pstore.mark_pending(conn, payment_id, checkout_request_id=accepted.checkout_request_id,
-                                    merchant_request_id=accepted.merchant_request_id,
-                                    next_query_at=now + timedelta(hours=1), now=now)
+                pstore.mark_pending(
+                    conn,
+                    payment_id,
+                    checkout_request_id=accepted.checkout_request_id,
+                    merchant_request_id=accepted.merchant_request_id,
+                    next_query_at=now + timedelta(hours=1),
+                    now=now,
+                )
             ids.append(payment_id)
     finally:
         await p.aclose()
@@ -147,7 +157,8 @@ def main() -> int:
 
     from coachbox import store
     from coachbox.core.config import Settings
-    from tests.payments import daraja_double as dd, stripe_double as sd
+    from tests.payments import daraja_double as dd
+    from tests.payments import stripe_double as sd
     from tests.payments.conftest import add_learner
 
     tmp = Path(tempfile.mkdtemp(prefix="payments-bench-"))
@@ -155,15 +166,25 @@ def main() -> int:
     daraja, stripe_double = dd.DarajaDouble().start(), sd.StripeDouble().start()
     port, bare_port = _free_port(), _free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("COACHBOX_")},
-           "PYTHONPATH": str(REPO), "COACHBOX_CONFIG": str(tmp / "coachbox.toml"),
-           "COACHBOX_PATHS_DATA_DIR": str(tmp / "data"), "COACHBOX_PATHS_CONTENT_DIR": str(REPO / "content"),
-           "COACHBOX_SERVER_HOST": "127.0.0.1", "COACHBOX_SERVER_PORT": str(port), "COACHBOX_SERVER_PUBLIC_URL": base,
-           "COACHBOX_MPESA_CONSUMER_KEY": dd.CONSUMER_KEY, "COACHBOX_MPESA_CONSUMER_SECRET": dd.CONSUMER_SECRET,
-           "COACHBOX_MPESA_SHORTCODE": dd.SHORTCODE, "COACHBOX_MPESA_PASSKEY": dd.PASSKEY,
-           "COACHBOX_MPESA_BASE_URL": daraja.base_url, "COACHBOX_MPESA_CALLBACK_SECRET": CALLBACK_SECRET,
-           "COACHBOX_STRIPE_SECRET_KEY": sd.SECRET_KEY, "COACHBOX_STRIPE_WEBHOOK_SECRET": sd.WEBHOOK_SECRET,
-           "COACHBOX_STRIPE_API_BASE_URL": stripe_double.base_url}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("COACHBOX_")},
+        "PYTHONPATH": str(REPO),
+        "COACHBOX_CONFIG": str(tmp / "coachbox.toml"),
+        "COACHBOX_PATHS_DATA_DIR": str(tmp / "data"),
+        "COACHBOX_PATHS_CONTENT_DIR": str(REPO / "content"),
+        "COACHBOX_SERVER_HOST": "127.0.0.1",
+        "COACHBOX_SERVER_PORT": str(port),
+        "COACHBOX_SERVER_PUBLIC_URL": base,
+        "COACHBOX_MPESA_CONSUMER_KEY": dd.CONSUMER_KEY,
+        "COACHBOX_MPESA_CONSUMER_SECRET": dd.CONSUMER_SECRET,
+        "COACHBOX_MPESA_SHORTCODE": dd.SHORTCODE,
+        "COACHBOX_MPESA_PASSKEY": dd.PASSKEY,
+        "COACHBOX_MPESA_BASE_URL": daraja.base_url,
+        "COACHBOX_MPESA_CALLBACK_SECRET": CALLBACK_SECRET,
+        "COACHBOX_STRIPE_SECRET_KEY": sd.SECRET_KEY,
+        "COACHBOX_STRIPE_WEBHOOK_SECRET": sd.WEBHOOK_SECRET,
+        "COACHBOX_STRIPE_API_BASE_URL": stripe_double.base_url,
+    }
     settings = Settings.load(tmp / "coachbox.toml", env)
     server = _start([sys.executable, "-m", "coachbox", "serve"], env, tmp, tmp / "server.log")
     bare = _start([sys.executable, "-c", BARE, str(bare_port)], env, tmp, tmp / "bare.log")
@@ -181,24 +202,42 @@ def main() -> int:
         with httpx.Client(timeout=10) as client:
             # The first fresh callback of a new process pays one-off costs (the OAuth token for the STK query, the
             # handler's first imports): not what the 100th learner waits for, and the baseline is warmed up too.
-            fresh = _timed_posts(client, [(path, pushes[r].callback_bytes(), json_headers) for r in refs[1:]],
-                                 warmup=1)
+            fresh = _timed_posts(client, [(path, pushes[r].callback_bytes(), json_headers) for r in refs[1:]], warmup=1)
             replay_body = pushes[refs[0]].callback_bytes()
             replay = _timed_posts(client, [(path, replay_body, json_headers)] * replays)
             meta = {"learner_id": str(learner), "plan": "monthly"}
             t0 = int(time.time()) - 86400
-            events = [stripe_double.event("invoice.paid", sd.StripeDouble.invoice(
-                f"in_{n}", "sub_1", meta, amount=250, period_start=t0 + n * 60, period_end=t0 + 30 * 86400 + n * 60),
-                created=t0 + n) for n in range(stripe_n)]
-            stripe_times = _timed_posts(client, [(f"{base}/webhooks/stripe", e, {
-                **json_headers, "stripe-signature": sd.sign(e)}) for e in events], warmup=1)
-            bare_times = _timed_posts(client, [(f"http://127.0.0.1:{bare_port}/hook", replay_body, json_headers)]
-                                      * replays, warmup=50)
+            events = [
+                stripe_double.event(
+                    "invoice.paid",
+                    sd.StripeDouble.invoice(
+                        f"in_{n}",
+                        "sub_1",
+                        meta,
+                        amount=250,
+                        period_start=t0 + n * 60,
+                        period_end=t0 + 30 * 86400 + n * 60,
+                    ),
+                    created=t0 + n,
+                )
+                for n in range(stripe_n)
+            ]
+            stripe_times = _timed_posts(
+                client,
+                [(f"{base}/webhooks/stripe", e, {**json_headers, "stripe-signature": sd.sign(e)}) for e in events],
+                warmup=1,
+            )
+            bare_times = _timed_posts(
+                client, [(f"http://127.0.0.1:{bare_port}/hook", replay_body, json_headers)] * replays, warmup=50
+            )
         first = ids[0]
-        grants = conn.execute("SELECT count(*) FROM payment_events WHERE provider = 'mpesa' AND payment_id = ? "
-                              "AND outcome = 'paid'", (first,)).fetchone()[0]
-        receipts = conn.execute("SELECT count(*) FROM messages WHERE idempotency_key = ?",
-                                (f"payments:receipt:{first}",)).fetchone()[0]
+        grants = conn.execute(
+            "SELECT count(*) FROM payment_events WHERE provider = 'mpesa' AND payment_id = ? AND outcome = 'paid'",
+            (first,),
+        ).fetchone()[0]
+        receipts = conn.execute(
+            "SELECT count(*) FROM messages WHERE idempotency_key = ?", (f"payments:receipt:{first}",)
+        ).fetchone()[0]
         paid = conn.execute("SELECT count(*) FROM payments WHERE provider = 'mpesa' AND status = 'paid'").fetchone()[0]
         stripe_paid = conn.execute("SELECT count(*) FROM payments WHERE provider = 'stripe'").fetchone()[0]
         period_end = conn.execute("SELECT current_period_end FROM subscriptions WHERE provider = 'mpesa'").fetchone()[0]
@@ -209,16 +248,28 @@ def main() -> int:
         daraja.stop()
         stripe_double.stop()
 
-    rows = [(f"M-PESA fresh callbacks x{len(fresh)}", fresh), (f"M-PESA replays x{len(replay)}", replay),
-            (f"Stripe invoice.paid x{len(stripe_times)}", stripe_times),
-            (f"bare Sanic JSON POST x{len(bare_times)}", bare_times)]
+    rows = [
+        (f"M-PESA fresh callbacks x{len(fresh)}", fresh),
+        (f"M-PESA replays x{len(replay)}", replay),
+        (f"Stripe invoice.paid x{len(stripe_times)}", stripe_times),
+        (f"bare Sanic JSON POST x{len(bare_times)}", bare_times),
+    ]
     for name, samples in rows:
-        print(f"{name:32s} p50 {_pct(samples, .5):6.2f} ms  p99 {_pct(samples, .99):6.2f} ms  "
-              f"max {max(samples) * 1000:6.2f} ms")
-    print(f"replayed callback granted {grants} time(s), receipts {receipts}; M-PESA paid {paid}/{fresh_n + 1}, "
-          f"Stripe payments {stripe_paid}/{stripe_n}; prepaid period end {period_end}")
-    ok = (grants == 1 and receipts == 1 and paid == fresh_n + 1 and stripe_paid == stripe_n
-          and all(_pct(s, .99) < GOAL_MS for _, s in rows[:3]))
+        print(
+            f"{name:32s} p50 {_pct(samples, 0.5):6.2f} ms  p99 {_pct(samples, 0.99):6.2f} ms  "
+            f"max {max(samples) * 1000:6.2f} ms"
+        )
+    print(
+        f"replayed callback granted {grants} time(s), receipts {receipts}; M-PESA paid {paid}/{fresh_n + 1}, "
+        f"Stripe payments {stripe_paid}/{stripe_n}; prepaid period end {period_end}"
+    )
+    ok = (
+        grants == 1
+        and receipts == 1
+        and paid == fresh_n + 1
+        and stripe_paid == stripe_n
+        and all(_pct(s, 0.99) < GOAL_MS for _, s in rows[:3])
+    )
     print("OK" if ok else "MISSED")
     return 0 if ok else 1
 

@@ -64,10 +64,16 @@ def _tree(pid: int) -> list[int]:
 def _memory_kb(pid: int) -> tuple[int, int]:
     """(RSS, PSS) of one process in kB; zeros if it has gone."""
     try:
-        rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                   if line.startswith("VmRSS:"))
-        pss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
-                   if line.startswith("Pss:"))
+        rss = next(
+            int(line.split()[1])
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+            if line.startswith("VmRSS:")
+        )
+        pss = next(
+            int(line.split()[1])
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+            if line.startswith("Pss:")
+        )
     except (OSError, StopIteration):
         return 0, 0
     return rss, pss
@@ -89,8 +95,9 @@ def _wait_healthy(port: int, process: subprocess.Popen, timeout: float = 30.0) -
 
 def measure(argv: list[str], port: int, env: dict[str, str], cwd: Path) -> dict:
     spawned = time.perf_counter()
-    process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     try:
         _wait_healthy(port, process)
         healthy = time.perf_counter() - spawned
@@ -105,9 +112,15 @@ def measure(argv: list[str], port: int, env: dict[str, str], cwd: Path) -> dict:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    return {"healthy_s": round(healthy, 3), "processes": len(pids), "rss_mb": round(sum(m[0] for m in memory) / 1024, 1),
-            "pss_mb": round(sum(m[1] for m in memory) / 1024, 1),
-            "largest_rss_mb": round(max(m[0] for m in memory) / 1024, 1), "stop_s": round(stopped, 3), "exit": code}
+    return {
+        "healthy_s": round(healthy, 3),
+        "processes": len(pids),
+        "rss_mb": round(sum(m[0] for m in memory) / 1024, 1),
+        "pss_mb": round(sum(m[1] for m in memory) / 1024, 1),
+        "largest_rss_mb": round(max(m[0] for m in memory) / 1024, 1),
+        "stop_s": round(stopped, 3),
+        "exit": code,
+    }
 
 
 def main() -> int:
@@ -129,20 +142,42 @@ def main() -> int:
             data = root / f"data-{n}"
             for label in ("coachbox first start", "coachbox start"):  # an empty data/ (import + migrations), then again
                 port = _free_port()
-                argv = [sys.executable, "-m", "coachbox", "--config", str(REPO / "coachbox.toml"), "run", "--port", str(port)]
-                results[label].append(measure(argv, port, {**env, "COACHBOX_PATHS_DATA_DIR": str(data),
-                                                            "PYTHONPATH": str(REPO)}, REPO))
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "coachbox",
+                    "--config",
+                    str(REPO / "coachbox.toml"),
+                    "run",
+                    "--port",
+                    str(port),
+                ]
+                results[label].append(
+                    measure(argv, port, {**env, "COACHBOX_PATHS_DATA_DIR": str(data), "PYTHONPATH": str(REPO)}, REPO)
+                )
         summary = {}
         for label, rows in results.items():
             median = {key: statistics.median(row[key] for row in rows) for key in rows[0]}
             summary[label] = median
             print(json.dumps({"step": label, "runs": len(rows), **median}), flush=True)
         ok = summary["coachbox start"]["healthy_s"] < 3 and summary["coachbox start"]["rss_mb"] < 200
-        print(json.dumps({"step": "targets", "healthy_target_s": 3, "rss_target_mb": 200, "ok": ok,
-                          "extra_start_vs_bare_s": round(summary["coachbox start"]["healthy_s"]
-                                                         - summary["baseline bare sanic"]["healthy_s"], 3),
-                          "extra_rss_vs_bare_mb": round(summary["coachbox start"]["rss_mb"]
-                                                        - summary["baseline bare sanic"]["rss_mb"], 1)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "step": "targets",
+                    "healthy_target_s": 3,
+                    "rss_target_mb": 200,
+                    "ok": ok,
+                    "extra_start_vs_bare_s": round(
+                        summary["coachbox start"]["healthy_s"] - summary["baseline bare sanic"]["healthy_s"], 3
+                    ),
+                    "extra_rss_vs_bare_mb": round(
+                        summary["coachbox start"]["rss_mb"] - summary["baseline bare sanic"]["rss_mb"], 1
+                    ),
+                }
+            ),
+            flush=True,
+        )
         return 0 if ok else 1
 
 

@@ -52,7 +52,7 @@ async def hook(request):
 app.run(host="127.0.0.1", port=int(sys.argv[1]), single_process=True, access_log=False, motd=False)
 """
 # The ceiling: coachbox's own web layer (middleware, signature, form parsing, de-dup look-up skipped) with the
-# turn replaced by a no-op through the seam the tests use (services.extras["inbound_handler"]).
+# turn replaced by a no-op through the seam the tests use (services.inbound_handler).
 NO_TURN = """
 import sys
 from coachbox.roots.app import create_app
@@ -67,7 +67,7 @@ async def no_turn(services, message):
     return Nothing
 @app.before_server_start
 async def seam(app):
-    app.ctx.services.extras["inbound_handler"] = no_turn
+    app.ctx.services.inbound_handler = no_turn
 app.run(host="127.0.0.1", port=settings.server.port, single_process=True, access_log=False, motd=False)
 """
 # The double runs in its own process; "dump PATH" on its stdin writes what it accepted (To, time.time()) as JSON.
@@ -87,9 +87,18 @@ for line in sys.stdin:
 def _form(n: int, prefix: str) -> dict:
     sid = f"SM{prefix}{n:030d}"[:34]
     phone = f"+2547{n % 5000:08d}"
-    return {"MessageSid": sid, "SmsMessageSid": sid, "AccountSid": ACCOUNT_SID, "From": f"whatsapp:{phone}",
-            "To": "whatsapp:+14155238886", "Body": "hi", "NumMedia": "0", "ProfileName": "Bench",
-            "WaId": phone[1:], "ApiVersion": "2010-04-01"}
+    return {
+        "MessageSid": sid,
+        "SmsMessageSid": sid,
+        "AccountSid": ACCOUNT_SID,
+        "From": f"whatsapp:{phone}",
+        "To": "whatsapp:+14155238886",
+        "Body": "hi",
+        "NumMedia": "0",
+        "ProfileName": "Bench",
+        "WaId": phone[1:],
+        "ApiVersion": "2010-04-01",
+    }
 
 
 def _signed(url: str, form: dict) -> tuple[str, str]:
@@ -100,15 +109,20 @@ def _lua(path: Path, url: str, count: int, prefix: str) -> None:
     lines = ["local reqs = {}"]
     for n in range(count):
         body, sig = _signed(url, _form(n, prefix))
-        lines.append(f'reqs[{n + 1}] = wrk.format("POST", "/webhooks/twilio", '
-                     f'{{["Content-Type"]="application/x-www-form-urlencoded", ["X-Twilio-Signature"]="{sig}"}}, "{body}")')
+        lines.append(
+            f'reqs[{n + 1}] = wrk.format("POST", "/webhooks/twilio", '
+            f'{{["Content-Type"]="application/x-www-form-urlencoded", ["X-Twilio-Signature"]="{sig}"}}, "{body}")'
+        )
     lines += ["local i = 0", "request = function()", "  i = i % #reqs + 1", "  return reqs[i]", "end"]
     path.write_text("\n".join(lines))
 
 
 def _wrk(port: int, script: Path, seconds: int) -> tuple[float, str]:
-    out = subprocess.run(["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-s", str(script),
-                          f"http://127.0.0.1:{port}"], capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}"],
+        capture_output=True,
+        text=True,
+    ).stdout
     rps = float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
     bad = [line for line in out.splitlines() if "Non-2xx" in line or "Socket errors" in line]
     if bad:
@@ -165,13 +179,24 @@ def _disk(data_dir: Path | None) -> dict[str, float]:
             sizes[name] = (data_dir / name).stat().st_size / 1e6
         except OSError:
             sizes[name] = 0.0
-    sizes["cache"] = sum(f.stat().st_size for f in (data_dir / "cache").rglob("*") if f.is_file()) / 1e6 \
-        if (data_dir / "cache").is_dir() else 0.0
+    sizes["cache"] = (
+        sum(f.stat().st_size for f in (data_dir / "cache").rglob("*") if f.is_file()) / 1e6
+        if (data_dir / "cache").is_dir()
+        else 0.0
+    )
     return sizes
 
 
-async def _open_loop(port: int, rate: float, seconds: float, offset: int, *, data_dir: Path | None = None,
-                     timeline: bool = False, eager: bool = False) -> dict:
+async def _open_loop(
+    port: int,
+    rate: float,
+    seconds: float,
+    offset: int,
+    *,
+    data_dir: Path | None = None,
+    timeline: bool = False,
+    eager: bool = False,
+) -> dict:
     """Fire `rate` req/s for `seconds`, latency measured from each request's scheduled time.
 
     Every body and signature is computed before the clock starts, and a request's task is created at its
@@ -195,8 +220,11 @@ async def _open_loop(port: int, rate: float, seconds: float, offset: int, *, dat
             path, form = "/webhooks/twilio", _form(offset + i, "9")
         else:
             path = "/webhooks/twilio/status?m=1"
-            form = {"MessageSid": f"SM{i:032d}", "MessageStatus": ["sent", "delivered", "read"][i % 4 - 1],
-                    "AccountSid": ACCOUNT_SID}
+            form = {
+                "MessageSid": f"SM{i:032d}",
+                "MessageStatus": ["sent", "delivered", "read"][i % 4 - 1],
+                "AccountSid": ACCOUNT_SID,
+            }
         body, sig = _signed(base + path, form)
         return path, body, sig
 
@@ -218,6 +246,7 @@ async def _open_loop(port: int, rate: float, seconds: float, offset: int, *, dat
 
     connector = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=connector) as session:
+
         async def one(i: int) -> None:
             nonlocal errors
             if eager:
@@ -227,8 +256,11 @@ async def _open_loop(port: int, rate: float, seconds: float, offset: int, *, dat
                 path, body, sig = prepared[i]
             sent_at[i] = time.perf_counter()
             try:
-                async with session.post(base + path, data=body, headers={
-                        "X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"}) as r:
+                async with session.post(
+                    base + path,
+                    data=body,
+                    headers={"X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"},
+                ) as r:
                     await r.read()
                     if r.status >= 400:
                         errors += 1
@@ -260,7 +292,9 @@ async def _open_loop(port: int, rate: float, seconds: float, offset: int, *, dat
     if not latencies:
         return {"requests": 0, "errors": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
     if timeline:
-        print("  window   p50 ms   p99 ms   max ms | send_late p99 ms | loop lag max ms | MB: coachbox.db-wal queue.db queue.db-wal cache")
+        print(
+            "  window   p50 ms   p99 ms   max ms | send_late p99 ms | loop lag max ms | MB: coachbox.db-wal queue.db queue.db-wal cache"
+        )
         window = 5.0
         for w in range(int((seconds + window - 1e-9) // window)):
             lo, hi = start + w * window, start + (w + 1) * window
@@ -268,13 +302,21 @@ async def _open_loop(port: int, rate: float, seconds: float, offset: int, *, dat
             lat = [latencies[i] * 1000 for i in idx]
             lag = [x * 1000 for t, x in lags if lo <= t < hi]
             sizes = next((d for t, d in reversed(disk) if t < hi), {})
-            print(f"  {w * window:3.0f}-{(w + 1) * window:3.0f}s {_pct(lat, 0.5):8.1f} {_pct(lat, 0.99):8.1f} {max(lat, default=0):8.1f}"
-                  f" | {_pct([late[i] * 1000 for i in idx], 0.99):16.1f} | {max(lag, default=0):15.1f} | "
-                  + " ".join(f"{v:.1f}" for v in sizes.values()))
-    return {"requests": total, "errors": errors, "p50_ms": _pct(latencies, 0.5) * 1000,
-            "p99_ms": _pct(latencies, 0.99) * 1000, "max_ms": max(latencies) * 1000,
-            "send_late_p99_ms": _pct(late, 0.99) * 1000, "send_late_max_ms": max(late) * 1000,
-            "loop_lag_max_ms": max((x for _, x in lags), default=0.0) * 1000}
+            print(
+                f"  {w * window:3.0f}-{(w + 1) * window:3.0f}s {_pct(lat, 0.5):8.1f} {_pct(lat, 0.99):8.1f} {max(lat, default=0):8.1f}"
+                f" | {_pct([late[i] * 1000 for i in idx], 0.99):16.1f} | {max(lag, default=0):15.1f} | "
+                + " ".join(f"{v:.1f}" for v in sizes.values())
+            )
+    return {
+        "requests": total,
+        "errors": errors,
+        "p50_ms": _pct(latencies, 0.5) * 1000,
+        "p99_ms": _pct(latencies, 0.99) * 1000,
+        "max_ms": max(latencies) * 1000,
+        "send_late_p99_ms": _pct(late, 0.99) * 1000,
+        "send_late_max_ms": max(late) * 1000,
+        "loop_lag_max_ms": max((x for _, x in lags), default=0.0) * 1000,
+    }
 
 
 async def _reply_latency(port: int, rate: float, seconds: float) -> dict[str, float]:
@@ -291,11 +333,15 @@ async def _reply_latency(port: int, rate: float, seconds: float) -> dict[str, fl
     sent_at: dict[str, float] = {}
     errors = 0
     async with aiohttp.ClientSession() as session:
+
         async def one(to: str, body: str, sig: str) -> None:
             nonlocal errors
             sent_at[to] = time.time()
-            async with session.post(base + "/webhooks/twilio", data=body, headers={
-                    "X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"}) as r:
+            async with session.post(
+                base + "/webhooks/twilio",
+                data=body,
+                headers={"X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"},
+            ) as r:
                 await r.read()
                 errors += r.status != 200
 
@@ -333,10 +379,14 @@ async def _replays(port: int, count: int) -> None:
 
     base = PUBLIC.format(port=port)
     async with aiohttp.ClientSession() as session:
+
         async def post(form: dict) -> int:
             body, sig = _signed(base + "/webhooks/twilio", form)
-            async with session.post(base + "/webhooks/twilio", data=body, headers={
-                    "X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"}) as r:
+            async with session.post(
+                base + "/webhooks/twilio",
+                data=body,
+                headers={"X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"},
+            ) as r:
                 return r.status
 
         for n in range(count):
@@ -352,40 +402,69 @@ def main() -> None:
     parser.add_argument("--open-rate", type=float, default=1000)
     parser.add_argument("--open-seconds", type=float, default=60)
     parser.add_argument("--replays", type=int, default=200)
-    parser.add_argument("--no-ceiling", dest="ceiling", action="store_false",
-                        help="skip the run of coachbox's web layer with a no-op turn")
+    parser.add_argument(
+        "--no-ceiling",
+        dest="ceiling",
+        action="store_false",
+        help="skip the run of coachbox's web layer with a no-op turn",
+    )
     parser.add_argument("--reply-rate", type=float, default=50, help="inbound/s for the reply-latency run")
     parser.add_argument("--reply-seconds", type=float, default=20)
-    parser.add_argument("--timeline", action="store_true", help="print the open loop's p50/p99 per 5 s window, the "
-                        "generator's own lateness and loop lag, and the size of queue.db, the WALs and the cache")
-    parser.add_argument("--eager-generator", action="store_true", help="the old open-loop generator (every "
-                        "coroutine created, and its HMAC computed, at the start): to reproduce its artefact")
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="print the open loop's p50/p99 per 5 s window, the "
+        "generator's own lateness and loop lag, and the size of queue.db, the WALs and the cache",
+    )
+    parser.add_argument(
+        "--eager-generator",
+        action="store_true",
+        help="the old open-loop generator (every "
+        "coroutine created, and its HMAC computed, at the start): to reproduce its artefact",
+    )
     parser.add_argument("--workers", type=int, default=1, help="[server] workers for coachbox")
-    parser.add_argument("--messages-per-second", type=int, default=1000,
-                        help="[twilio] messages_per_second for the reply sender (production: at most 80)")
-    parser.add_argument("--py-spy", metavar="OUT", help="record the coachbox server with py-spy during its wrk run "
-                        "(collapsed stacks to OUT; needs `pip install py-spy`, not a project dependency)")
+    parser.add_argument(
+        "--messages-per-second",
+        type=int,
+        default=1000,
+        help="[twilio] messages_per_second for the reply sender (production: at most 80)",
+    )
+    parser.add_argument(
+        "--py-spy",
+        metavar="OUT",
+        help="record the coachbox server with py-spy during its wrk run "
+        "(collapsed stacks to OUT; needs `pip install py-spy`, not a project dependency)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu) or brew install wrk")
-    double = subprocess.Popen([sys.executable, "-c", DOUBLE], cwd=REPO, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, bufsize=1)
+    double = subprocess.Popen(
+        [sys.executable, "-c", DOUBLE], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+    )
     double_url = double.stdout.readline().strip()
     procs = [double]
     try:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             port, bare_port = 18431, 18432
-            env = {"COACHBOX_PATHS_DATA_DIR": str(tmp / "data"), "COACHBOX_LOG_LEVEL": "ERROR",
-                   "COACHBOX_TWILIO_ACCOUNT_SID": ACCOUNT_SID, "COACHBOX_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-                   "COACHBOX_TWILIO_API_BASE_URL": double_url, "COACHBOX_TWILIO_MESSAGES_PER_SECOND": str(args.messages_per_second),
-                   "COACHBOX_TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
-                   "COACHBOX_SERVER_PUBLIC_URL": PUBLIC.format(port=port), "COACHBOX_SERVER_PORT": str(port),
-                   "COACHBOX_SERVER_HOST": "127.0.0.1", "COACHBOX_SERVER_WORKERS": str(args.workers),
-                   "COACHBOX_CONFIG": str(REPO / "coachbox.toml"),
-                   "PATH": "/usr/bin:/bin"}
-            server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], cwd=REPO, env=env,
-                                      stdout=subprocess.DEVNULL)
+            env = {
+                "COACHBOX_PATHS_DATA_DIR": str(tmp / "data"),
+                "COACHBOX_LOG_LEVEL": "ERROR",
+                "COACHBOX_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+                "COACHBOX_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                "COACHBOX_TWILIO_API_BASE_URL": double_url,
+                "COACHBOX_TWILIO_MESSAGES_PER_SECOND": str(args.messages_per_second),
+                "COACHBOX_TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
+                "COACHBOX_SERVER_PUBLIC_URL": PUBLIC.format(port=port),
+                "COACHBOX_SERVER_PORT": str(port),
+                "COACHBOX_SERVER_HOST": "127.0.0.1",
+                "COACHBOX_SERVER_WORKERS": str(args.workers),
+                "COACHBOX_CONFIG": str(REPO / "coachbox.toml"),
+                "PATH": "/usr/bin:/bin",
+            }
+            server = subprocess.Popen(
+                [sys.executable, "-c", SERVER, str(port)], cwd=REPO, env=env, stdout=subprocess.DEVNULL
+            )
             bare = subprocess.Popen([sys.executable, "-c", BARE, str(bare_port)], cwd=REPO, stdout=subprocess.DEVNULL)
             procs += [server, bare]
             _wait(port), _wait(bare_port)
@@ -394,12 +473,16 @@ def main() -> None:
             sent_at = asyncio.run(_reply_latency(port, args.reply_rate, args.reply_seconds))
             first = _first_replies(double, tmp / "accepted.json", set(sent_at))
             waits = [(first[to] - sent) * 1000 for to, sent in sent_at.items() if to in first]
-            print(f"reply latency at {args.reply_rate:.0f} inbound/s for {args.reply_seconds:.0f} s (new learners, sender cap "
-                  f"{args.messages_per_second}/s): webhook sent -> reply accepted by the double p50 {_pct(waits, 0.5):.0f} ms, "
-                  f"p95 {_pct(waits, 0.95):.0f} ms, max {max(waits, default=0):.0f} ms; {len(sent_at) - len(first)} unanswered")
+            print(
+                f"reply latency at {args.reply_rate:.0f} inbound/s for {args.reply_seconds:.0f} s (new learners, sender cap "
+                f"{args.messages_per_second}/s): webhook sent -> reply accepted by the double p50 {_pct(waits, 0.5):.0f} ms, "
+                f"p95 {_pct(waits, 0.95):.0f} ms, max {max(waits, default=0):.0f} ms; {len(sent_at) - len(first)} unanswered"
+            )
             if len(first) < len(sent_at) or _pct(waits, 0.95) >= 1000:
-                reply_missed.append(f"reply latency p95 {_pct(waits, 0.95):.0f} ms, {len(sent_at) - len(first)} unanswered "
-                                    "(target p95 < 1 s, none)")
+                reply_missed.append(
+                    f"reply latency p95 {_pct(waits, 0.95):.0f} ms, {len(sent_at) - len(first)} unanswered "
+                    "(target p95 < 1 s, none)"
+                )
             script = tmp / "inbound.lua"
             _lua(script, PUBLIC.format(port=port) + "/webhooks/twilio", 20000, "1")
             bare_script = tmp / "bare.lua"
@@ -408,11 +491,15 @@ def main() -> None:
             ceiling_rps = None
             if args.ceiling:
                 ceiling_port = 18433
-                ceiling_env = {**env, "COACHBOX_PATHS_DATA_DIR": str(tmp / "noturn"),
-                               "COACHBOX_SERVER_PUBLIC_URL": PUBLIC.format(port=ceiling_port),
-                               "COACHBOX_SERVER_PORT": str(ceiling_port)}
-                ceiling = subprocess.Popen([sys.executable, "-c", NO_TURN], cwd=REPO, env=ceiling_env,
-                                           stdout=subprocess.DEVNULL)
+                ceiling_env = {
+                    **env,
+                    "COACHBOX_PATHS_DATA_DIR": str(tmp / "noturn"),
+                    "COACHBOX_SERVER_PUBLIC_URL": PUBLIC.format(port=ceiling_port),
+                    "COACHBOX_SERVER_PORT": str(ceiling_port),
+                }
+                ceiling = subprocess.Popen(
+                    [sys.executable, "-c", NO_TURN], cwd=REPO, env=ceiling_env, stdout=subprocess.DEVNULL
+                )
                 procs.append(ceiling)
                 _wait(ceiling_port)
                 ceiling_script = tmp / "noturn.lua"
@@ -421,28 +508,62 @@ def main() -> None:
                 ceiling.terminate()
             spy = None
             if args.py_spy:
-                spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses", "--gil",
-                                        "--format", "raw", "-r", "200", "-d", str(args.seconds), "-o", args.py_spy,
-                                        "-p", str(server.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                spy = subprocess.Popen(
+                    [
+                        str(Path(sys.executable).with_name("py-spy")),
+                        "record",
+                        "--subprocesses",
+                        "--gil",
+                        "--format",
+                        "raw",
+                        "-r",
+                        "200",
+                        "-d",
+                        str(args.seconds),
+                        "-o",
+                        args.py_spy,
+                        "-p",
+                        str(server.pid),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             cpu_before, wall = _cpu_seconds(server.pid), time.perf_counter()
             full_rps, full_out = _wrk(port, script, args.seconds)
             cpu, wall = _cpu_seconds(server.pid) - cpu_before, time.perf_counter() - wall
             cpu_ms = cpu / (full_rps * wall) * 1000
             if spy is not None:
                 spy.wait(timeout=30)
-            print(f"bare Sanic form POST: {bare_rps:.0f} req/s; coachbox webhook, {args.workers} worker(s) (signature + de-dup + engine + "
-                  f"outbox), sender cap {args.messages_per_second}/s: {full_rps:.0f} req/s; ratio {full_rps / bare_rps * 100:.1f}%")
+            print(
+                f"bare Sanic form POST: {bare_rps:.0f} req/s; coachbox webhook, {args.workers} worker(s) (signature + de-dup + engine + "
+                f"outbox), sender cap {args.messages_per_second}/s: {full_rps:.0f} req/s; ratio {full_rps / bare_rps * 100:.1f}%"
+            )
             if ceiling_rps is not None:
-                print(f"  ceiling: coachbox's web layer with a no-op turn (signature, form, middleware): {ceiling_rps:.0f} "
-                      f"req/s = {ceiling_rps / bare_rps * 100:.1f}% of bare Sanic; the full turn keeps "
-                      f"{full_rps / ceiling_rps * 100:.1f}% of that")
-            print(f"  coachbox used {cpu / wall * 100:.0f}% of a core: {cpu_ms:.2f} ms CPU per webhook "
-                  f"(server processes, including its reply sender)")
+                print(
+                    f"  ceiling: coachbox's web layer with a no-op turn (signature, form, middleware): {ceiling_rps:.0f} "
+                    f"req/s = {ceiling_rps / bare_rps * 100:.1f}% of bare Sanic; the full turn keeps "
+                    f"{full_rps / ceiling_rps * 100:.1f}% of that"
+                )
+            print(
+                f"  coachbox used {cpu / wall * 100:.0f}% of a core: {cpu_ms:.2f} ms CPU per webhook "
+                f"(server processes, including its reply sender)"
+            )
             print("  (wrk cycles 20,000 signed messages: later rounds are replays, answered by de-dup)")
-            result = asyncio.run(_open_loop(port, args.open_rate, args.open_seconds, 100_000, data_dir=tmp / "data",
-                                            timeline=args.timeline, eager=args.eager_generator))
-            print(f"open loop {args.open_rate:.0f} req/s for {args.open_seconds:.0f} s (1 inbound : 3 status): "
-                  + json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in result.items()}))
+            result = asyncio.run(
+                _open_loop(
+                    port,
+                    args.open_rate,
+                    args.open_seconds,
+                    100_000,
+                    data_dir=tmp / "data",
+                    timeline=args.timeline,
+                    eager=args.eager_generator,
+                )
+            )
+            print(
+                f"open loop {args.open_rate:.0f} req/s for {args.open_seconds:.0f} s (1 inbound : 3 status): "
+                + json.dumps({k: round(v, 1) if isinstance(v, float) else v for k, v in result.items()})
+            )
             missed = reply_missed
             if full_rps / bare_rps < 0.30:
                 missed.append(f"throughput {full_rps / bare_rps * 100:.0f}% of bare Sanic (target >= 30%)")
@@ -450,12 +571,18 @@ def main() -> None:
                 missed.append(f"open loop p99 {result['p99_ms']:.0f} ms, {result['errors']} errors (target < 50 ms, 0)")
             asyncio.run(_replays(port, args.replays))
             conn = sqlite3.connect(tmp / "data" / "coachbox.db")
-            inbound = conn.execute("SELECT COUNT(*) FROM messages WHERE direction='in' AND provider_sid LIKE 'SM7%'").fetchone()[0]
+            inbound = conn.execute(
+                "SELECT COUNT(*) FROM messages WHERE direction='in' AND provider_sid LIKE 'SM7%'"
+            ).fetchone()[0]
             # Replies are keyed by the inbound MessageSid (idempotency key "in:whatsapp:<sid>:out:<n>").
-            answered = conn.execute("SELECT COUNT(DISTINCT substr(idempotency_key, 1, 46)) FROM messages "
-                                    "WHERE direction = 'out' AND idempotency_key LIKE 'in:whatsapp:SM7%:out:0'").fetchone()[0]
-            print(f"replays: {args.replays} MessageSids x5 (2 sequential + 3 concurrent) -> {inbound} stored inbound rows, "
-                  f"{answered} answered once each")
+            answered = conn.execute(
+                "SELECT COUNT(DISTINCT substr(idempotency_key, 1, 46)) FROM messages "
+                "WHERE direction = 'out' AND idempotency_key LIKE 'in:whatsapp:SM7%:out:0'"
+            ).fetchone()[0]
+            print(
+                f"replays: {args.replays} MessageSids x5 (2 sequential + 3 concurrent) -> {inbound} stored inbound rows, "
+                f"{answered} answered once each"
+            )
             if inbound != args.replays or answered != args.replays:
                 raise SystemExit("FAILED: every replayed MessageSid must be stored and answered exactly once")
             if missed:

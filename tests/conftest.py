@@ -48,7 +48,7 @@ def conn(settings: Settings) -> sqlite3.Connection:
 def services(settings: Settings, conn: sqlite3.Connection, clock: FakeClock):
     """Services on the migrated database with Huey in immediate mode (tasks run inline)."""
     from coachbox.jobs.queue import create_huey
-    from coachbox.core.services import build_services
+    from coachbox.roots.services import build_services
 
     built = build_services(settings, clock=clock, huey=create_huey(settings, immediate=True))
     yield built

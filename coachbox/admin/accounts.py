@@ -7,7 +7,7 @@ import hmac
 import re
 import secrets
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from coachbox import store
 from coachbox.admin.passwords import hash_password, verify_password
@@ -25,7 +25,7 @@ def _sha256(token: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def add_admin(conn: sqlite3.Connection, email: str, role: str, now: datetime) -> int:
@@ -40,7 +40,9 @@ def add_admin(conn: sqlite3.Connection, email: str, role: str, now: datetime) ->
             "INSERT INTO admins (email, role, created_at) VALUES (?, ?, ?)", (email, role, now.isoformat())
         )
     except sqlite3.IntegrityError:
-        raise UserError(f"an admin {email} already exists. Use `coachbox admin reset {email}` for a new link.") from None
+        raise UserError(
+            f"an admin {email} already exists. Use `coachbox admin reset {email}` for a new link."
+        ) from None
     return cursor.lastrowid
 
 
@@ -48,8 +50,9 @@ def issue_token(conn: sqlite3.Connection, admin_id: int, now: datetime, *, purpo
     """A one-time token for this admin; earlier unused ones stop working (only the newest link counts)."""
     token = secrets.token_urlsafe(24)
     with transaction(conn):
-        conn.execute("UPDATE admin_tokens SET used_at = ? WHERE admin_id = ? AND used_at IS NULL",
-                     (now.isoformat(), admin_id))
+        conn.execute(
+            "UPDATE admin_tokens SET used_at = ? WHERE admin_id = ? AND used_at IS NULL", (now.isoformat(), admin_id)
+        )
         conn.execute(
             "INSERT INTO admin_tokens (admin_id, token_hash, purpose, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
             (admin_id, _sha256(token), purpose, now.isoformat(), (now + TOKEN_TTL).isoformat()),
@@ -73,16 +76,19 @@ def use_token(conn: sqlite3.Connection, token: str, password: str, now: datetime
         row = token_admin(conn, token, now)
         if row is None:
             return None
-        spent = conn.execute("UPDATE admin_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL",
-                             (now.isoformat(), _sha256(token)))
+        spent = conn.execute(
+            "UPDATE admin_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL",
+            (now.isoformat(), _sha256(token)),
+        )
         if spent.rowcount != 1:
             return None
         conn.execute("UPDATE admins SET password_hash = ? WHERE id = ?", (new_hash, row["id"]))
     return row["id"]
 
 
-def create_first_owner(conn: sqlite3.Connection, setup_token: str, email: str, password: str,
-                       now: datetime) -> int | None:
+def create_first_owner(
+    conn: sqlite3.Connection, setup_token: str, email: str, password: str, now: datetime
+) -> int | None:
     """Redeem the first-run link (appliance.setup_link): the owner's id, or None if the link is wrong or spent."""
     new_hash = hash_password(password)
     with transaction(conn):
@@ -110,6 +116,7 @@ _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAA
 
 # -- the CLI -----------------------------------------------------------------------------------------
 
+
 def _link(settings: Settings, token: str) -> str:
     return f"{settings.server.public_url.rstrip('/')}/admin/reset?token={token}"
 
@@ -124,8 +131,10 @@ def add_admin_cli(settings: Settings, email: str, role: str) -> str:
         token = issue_token(conn, admin_id, now, purpose="invite")
     finally:
         conn.close()
-    return (f"Added {email.strip()} as {role}. Send them this link to choose a password "
-            f"(it works once, for {int(TOKEN_TTL.total_seconds() // 3600)} hours):\n  {_link(settings, token)}")
+    return (
+        f"Added {email.strip()} as {role}. Send them this link to choose a password "
+        f"(it works once, for {int(TOKEN_TTL.total_seconds() // 3600)} hours):\n  {_link(settings, token)}"
+    )
 
 
 def reset_admin_cli(settings: Settings, email: str) -> str:
@@ -138,5 +147,7 @@ def reset_admin_cli(settings: Settings, email: str) -> str:
         token = issue_token(conn, row["id"], _now(), purpose="reset")
     finally:
         conn.close()
-    return (f"Password reset link for {email.strip()} (it works once, for "
-            f"{int(TOKEN_TTL.total_seconds() // 3600)} hours):\n  {_link(settings, token)}")
+    return (
+        f"Password reset link for {email.strip()} (it works once, for "
+        f"{int(TOKEN_TTL.total_seconds() // 3600)} hours):\n  {_link(settings, token)}"
+    )

@@ -11,7 +11,8 @@ from sanic.exceptions import SanicException
 from sanic.response import json
 
 from coachbox.admin.security import role_at_least
-from coachbox.store import admin_auth, admin_courses, admin_learners as q, transaction
+from coachbox.store import admin_auth, admin_courses, transaction
+from coachbox.store import admin_learners as q
 from coachbox.store.messages import OutboxDraft, enqueue_outbound
 
 bp = Blueprint("admin_api", url_prefix="/api/v1")
@@ -30,18 +31,23 @@ def _error(status: int, code: str, message: str):
 
 def api_view(role: str = "viewer"):
     """Bearer token with at least `role`; every failure is {"error": {"code", "message"}}."""
+
     def decorate(handler):
         @functools.wraps(handler)
         async def wrapper(request: Request, *args: Any, **kwargs: Any):
             header = request.headers.get("authorization", "")
             if not header.lower().startswith("bearer "):
-                return _error(401, "unauthorized", "Send Authorization: Bearer <token> (create one under Users → API tokens).")
+                return _error(
+                    401, "unauthorized", "Send Authorization: Bearer <token> (create one under Users → API tokens)."
+                )
             services = request.app.ctx.services
             token = await services.db.run(admin_auth.api_token, header[7:].strip(), services.clock.now())
             if token is None:
                 return _error(401, "unauthorized", "This token is unknown or revoked.")
             if not role_at_least(token["role"], role):
-                return _error(403, "forbidden", f"This needs a token with the {role} scope; this one is {token['role']}.")
+                return _error(
+                    403, "forbidden", f"This needs a token with the {role} scope; this one is {token['role']}."
+                )
             request.ctx.api_token = token
             try:
                 return await handler(request, *args, **kwargs)
@@ -49,7 +55,9 @@ def api_view(role: str = "viewer"):
                 return _error(exc.status_code, exc.code, str(exc))
             except OverflowError:  # an id or page past SQLite's 64-bit integers: no such thing
                 return _error(404, "not_found", "No such record (the number is out of range).")
+
         return wrapper
+
     return decorate
 
 
@@ -59,8 +67,23 @@ def _page(request: Request) -> int:
 
 
 def _learner_json(row) -> dict:
-    keys = ("id", "name", "profile_name", "phone", "channel", "language", "timezone", "status", "opted_out",
-            "cohort", "current_course_id", "streak", "best_streak", "last_inbound_at", "created_at")
+    keys = (
+        "id",
+        "name",
+        "profile_name",
+        "phone",
+        "channel",
+        "language",
+        "timezone",
+        "status",
+        "opted_out",
+        "cohort",
+        "current_course_id",
+        "streak",
+        "best_streak",
+        "last_inbound_at",
+        "created_at",
+    )
     return {k: row[k] for k in keys if k in row.keys()}
 
 
@@ -70,11 +93,23 @@ async def list_learners(request: Request):
     services = request.app.ctx.services
     args = request.args
     course = args.get("course", "")
-    f = q.LearnerFilter(q=args.get("q", "")[:100], status=args.get("status", ""), cohort=args.get("cohort", ""),
-                        course_id=int(course) if course.isdigit() else None, page=_page(request), per_page=PER_PAGE)
+    f = q.LearnerFilter(
+        q=args.get("q", "")[:100],
+        status=args.get("status", ""),
+        cohort=args.get("cohort", ""),
+        course_id=int(course) if course.isdigit() else None,
+        page=_page(request),
+        per_page=PER_PAGE,
+    )
     page = await services.db.run(q.search, f, services.clock.now())
-    return json({"data": [{k: r[k] for k in r.keys()} for r in page.rows], "page": page.page, "pages": page.pages,
-                 "total": page.total})
+    return json(
+        {
+            "data": [{k: r[k] for k in r.keys()} for r in page.rows],
+            "page": page.page,
+            "pages": page.pages,
+            "total": page.total,
+        }
+    )
 
 
 async def _learner(request: Request, learner_id: int):
@@ -89,10 +124,26 @@ async def _learner(request: Request, learner_id: int):
 async def get_learner(request: Request, learner_id: int):
     row = await _learner(request, learner_id)
     enrollments = await request.app.ctx.services.db.run(q.enrollments, learner_id)
-    return json({"data": {**_learner_json(row), "enrollments": [
-        {"course_id": e["course_id"], "title": e["title"], "status": e["status"], "lessons": e["lessons"],
-         "completed_lessons": e["done"], "score": e["score"], "started_at": e["started_at"],
-         "completed_at": e["completed_at"]} for e in enrollments]}})
+    return json(
+        {
+            "data": {
+                **_learner_json(row),
+                "enrollments": [
+                    {
+                        "course_id": e["course_id"],
+                        "title": e["title"],
+                        "status": e["status"],
+                        "lessons": e["lessons"],
+                        "completed_lessons": e["done"],
+                        "score": e["score"],
+                        "started_at": e["started_at"],
+                        "completed_at": e["completed_at"],
+                    }
+                    for e in enrollments
+                ],
+            }
+        }
+    )
 
 
 @bp.get("/learners/<learner_id:int>/messages")
@@ -100,8 +151,9 @@ async def get_learner(request: Request, learner_id: int):
 async def learner_messages(request: Request, learner_id: int):
     await _learner(request, learner_id)
     before = request.args.get("before", "")
-    rows = await request.app.ctx.services.db.run(q.transcript_page, learner_id,
-                                                 before_id=int(before) if before.isdigit() else None)
+    rows = await request.app.ctx.services.db.run(
+        q.transcript_page, learner_id, before_id=int(before) if before.isdigit() else None
+    )
     return json({"data": [{k: r[k] for k in r.keys() if k != "media"} for r in rows]})
 
 
@@ -117,19 +169,37 @@ async def send_message(request: Request, learner_id: int):
     if learner["opted_out"]:
         raise ApiError(409, "opted_out", "The learner sent STOP; messages are not allowed until they send START.")
     now = services.clock.now()
-    draft = OutboxDraft(body=body.strip(), kind="admin", idempotency_key=f"api:{uuid.uuid4().hex}",
-                        template_key="admin", content_variables={"1": body.strip()})
+    draft = OutboxDraft(
+        body=body.strip(),
+        kind="admin",
+        idempotency_key=f"api:{uuid.uuid4().hex}",
+        template_key="admin",
+        content_variables={"1": body.strip()},
+    )
 
     def enqueue(conn):
         with transaction(conn):
-            message_id = enqueue_outbound(conn, learner_id=learner_id, channel=learner["channel"],
-                                          address=learner["channel_key"], draft=draft, now=now)
-            admin_auth.audit(conn, None, "learner.message", f"learner:{learner_id}", now,
-                             api_token=request.ctx.api_token["id"], message_id=message_id)
+            message_id = enqueue_outbound(
+                conn,
+                learner_id=learner_id,
+                channel=learner["channel"],
+                address=learner["channel_key"],
+                draft=draft,
+                now=now,
+            )
+            admin_auth.audit(
+                conn,
+                None,
+                "learner.message",
+                f"learner:{learner_id}",
+                now,
+                api_token=request.ctx.api_token["id"],
+                message_id=message_id,
+            )
         return message_id
 
     message_id = await services.db.run(enqueue)
-    sender = services.extras.get("sender")
+    sender = services.sender
     if sender is not None:
         sender.kick()
     return json({"data": {"id": message_id, "status": "queued"}}, status=202)
@@ -153,8 +223,12 @@ async def list_enrollments(request: Request):
         raise ApiError(400, "bad_request", f"status must be one of {', '.join(q.ENROLLMENT_STATUSES)}.")
     page = _page(request)
     rows, total = await request.app.ctx.services.db.run(
-        q.enrollment_page, course_id=int(course) if course.isdigit() else None, status=status, page=page,
-        per_page=PER_PAGE)
+        q.enrollment_page,
+        course_id=int(course) if course.isdigit() else None,
+        status=status,
+        page=page,
+        per_page=PER_PAGE,
+    )
     return json({"data": rows, "page": page, "pages": max(1, -(-total // PER_PAGE)), "total": total})
 
 
@@ -162,8 +236,28 @@ async def list_enrollments(request: Request):
 @api_view("viewer")
 async def list_courses(request: Request):
     rows = await request.app.ctx.services.db.run(admin_courses.courses)
-    return json({"data": [{k: r[k] for k in ("id", "slug", "title", "language", "description", "level", "premium",
-                                              "published", "lessons", "learners")} for r in rows]})
+    return json(
+        {
+            "data": [
+                {
+                    k: r[k]
+                    for k in (
+                        "id",
+                        "slug",
+                        "title",
+                        "language",
+                        "description",
+                        "level",
+                        "premium",
+                        "published",
+                        "lessons",
+                        "learners",
+                    )
+                }
+                for r in rows
+            ]
+        }
+    )
 
 
 @bp.get("/courses/<course_id:int>")
@@ -174,8 +268,14 @@ async def get_course(request: Request, course_id: int):
     if course is None:
         raise ApiError(404, "not_found", f"No course {course_id}.")
     lessons = await services.db.run(admin_courses.lessons, course_id)
-    return json({"data": {**{k: course[k] for k in course.keys() if k != "source_hash"},
-                          "lessons": [{k: lsn[k] for k in lsn.keys()} for lsn in lessons]}})
+    return json(
+        {
+            "data": {
+                **{k: course[k] for k in course.keys() if k != "source_hash"},
+                "lessons": [{k: lsn[k] for k in lsn.keys()} for lsn in lessons],
+            }
+        }
+    )
 
 
 @bp.get("/openapi.json")

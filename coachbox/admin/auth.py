@@ -36,6 +36,7 @@ async def _anonymous_page(request: Request, template: str, *, status: int = 200,
 
 # -- first run ------------------------------------------------------------------------------------
 
+
 def _setup_token_valid(conn, token: str) -> bool:
     import hmac
 
@@ -48,13 +49,28 @@ async def setup_page(request: Request):
     services = request.app.ctx.services
     token = request.args.get("token", "")
     if not await services.db.run(_setup_token_valid, token):
-        return render(request, "message.html", status=404, heading="This link does not work",
-                      text="The first-run link was already used, or it is mistyped. Sign in instead, or run "
-                           "`coachbox admin reset EMAIL` on the box.", link="/admin/login", link_label="Sign in")
-    return await _anonymous_page(request, "set_password.html", heading="Create the owner account",
-                                 intro="You are the first person here: you will own this box (users, settings, everything).",
-                                 action="/admin/setup", token=token, ask_email=True, email="", errors=[],
-                                 button="Create account")
+        return render(
+            request,
+            "message.html",
+            status=404,
+            heading="This link does not work",
+            text="The first-run link was already used, or it is mistyped. Sign in instead, or run "
+            "`coachbox admin reset EMAIL` on the box.",
+            link="/admin/login",
+            link_label="Sign in",
+        )
+    return await _anonymous_page(
+        request,
+        "set_password.html",
+        heading="Create the owner account",
+        intro="You are the first person here: you will own this box (users, settings, everything).",
+        action="/admin/setup",
+        token=token,
+        ask_email=True,
+        email="",
+        errors=[],
+        button="Create account",
+    )
 
 
 def _first_owner(conn, token: str, email: str, password: str, now) -> int | None:
@@ -74,9 +90,19 @@ async def setup_submit(request: Request):
     if "@" not in email:
         problems.append("Enter your email address.")
     if problems:
-        return await _anonymous_page(request, "set_password.html", status=400, heading="Create the owner account",
-                                     intro="", action="/admin/setup", token=token, ask_email=True, email=email,
-                                     errors=problems, button="Create account")
+        return await _anonymous_page(
+            request,
+            "set_password.html",
+            status=400,
+            heading="Create the owner account",
+            intro="",
+            action="/admin/setup",
+            token=token,
+            ask_email=True,
+            email=email,
+            errors=problems,
+            button="Create account",
+        )
     admin_id = await services.db.run(_first_owner, token, email, form.get("password"), services.clock.now())
     if admin_id is None:
         raise Forbidden("This first-run link was already used.")
@@ -87,12 +113,14 @@ async def setup_submit(request: Request):
 
 # -- sign in / out --------------------------------------------------------------------------------
 
+
 @bp.get("/login")
 async def login_page(request: Request):
     if await sec.load_admin(request):
         return back(sec.safe_next(request.args.get("next")))
-    return await _anonymous_page(request, "login.html", next=sec.safe_next(request.args.get("next")), email="",
-                                 errors=[])
+    return await _anonymous_page(
+        request, "login.html", next=sec.safe_next(request.args.get("next")), email="", errors=[]
+    )
 
 
 @bp.post("/login")
@@ -104,14 +132,26 @@ async def login_submit(request: Request):
     next_url = sec.safe_next(request.form.get("next"))
     ip = sec.client_ip(request)
     if sec.login_blocked(services.cache, email, ip):
-        return await _anonymous_page(request, "login.html", status=429, next=next_url, email=email, errors=[
-            "Too many failed attempts. Wait 15 minutes and try again, or ask the owner for a reset link."])
+        return await _anonymous_page(
+            request,
+            "login.html",
+            status=429,
+            next=next_url,
+            email=email,
+            errors=["Too many failed attempts. Wait 15 minutes and try again, or ask the owner for a reset link."],
+        )
     row = await services.db.run(admin_auth.admin_by_email, email) if email else None
     ok = await _verify(request, password, row["password_hash"] if row is not None else None)
     if not ok or row is None or row["disabled"]:
         sec.record_login_failure(services.cache, email, ip)
-        return await _anonymous_page(request, "login.html", status=401, next=next_url, email=email,
-                                     errors=["That email and password do not match."])
+        return await _anonymous_page(
+            request,
+            "login.html",
+            status=401,
+            next=next_url,
+            email=email,
+            errors=["That email and password do not match."],
+        )
     sec.clear_login_failures(services.cache, email)
     response = back(next_url)
     await sec.start_session(request, response, row["id"])
@@ -142,6 +182,7 @@ async def _verify(request: Request, password: str, stored: str | None) -> bool:
 
 # -- own password ---------------------------------------------------------------------------------
 
+
 @bp.get("/account")
 @sec.admin_view("viewer")
 async def account(request: Request):
@@ -168,12 +209,12 @@ async def change_password(request: Request):
             admin_auth.delete_admin_sessions(conn, admin_id, keep=keep)
             admin_auth.audit(conn, admin_id, "password.change", f"admin:{admin_id}", now)
 
-    await services.db.run(change, admin["admin_id"], request.ctx.session_id,
-                          services.clock.now())
+    await services.db.run(change, admin["admin_id"], request.ctx.session_id, services.clock.now())
     return back("/admin/account", "password")
 
 
 # -- reset links (made by the owner or `coachbox admin add/reset`) -----------------------------------
+
 
 @bp.get("/reset")
 async def reset_page(request: Request):
@@ -182,12 +223,27 @@ async def reset_page(request: Request):
     row = await services.db.run(accounts.token_admin, token, services.clock.now())
     email = row["email"] if row else None
     if email is None:
-        return render(request, "message.html", status=404, heading="This link does not work",
-                      text="It was already used, it expired, or it is mistyped. Ask the owner for a new one.",
-                      link="/admin/login", link_label="Sign in")
-    return await _anonymous_page(request, "set_password.html", heading="Set your password",
-                                 intro="Choose the password you will sign in with.", action="/admin/reset",
-                                 token=token, ask_email=False, email=email, errors=[], button="Set password")
+        return render(
+            request,
+            "message.html",
+            status=404,
+            heading="This link does not work",
+            text="It was already used, it expired, or it is mistyped. Ask the owner for a new one.",
+            link="/admin/login",
+            link_label="Sign in",
+        )
+    return await _anonymous_page(
+        request,
+        "set_password.html",
+        heading="Set your password",
+        intro="Choose the password you will sign in with.",
+        action="/admin/reset",
+        token=token,
+        ask_email=False,
+        email=email,
+        errors=[],
+        button="Set password",
+    )
 
 
 def _use_token(conn, token: str, password: str, now) -> int | None:
@@ -210,9 +266,19 @@ async def reset_submit(request: Request):
         raise NotFound("This reset link was already used or has expired.")
     problems = _password_problems(request.form)
     if problems:
-        return await _anonymous_page(request, "set_password.html", status=400, heading="Set your password", intro="",
-                                     action="/admin/reset", token=token, ask_email=False, email=email,
-                                     errors=problems, button="Set password")
+        return await _anonymous_page(
+            request,
+            "set_password.html",
+            status=400,
+            heading="Set your password",
+            intro="",
+            action="/admin/reset",
+            token=token,
+            ask_email=False,
+            email=email,
+            errors=problems,
+            button="Set password",
+        )
     admin_id = await services.db.run(_use_token, token, request.form.get("password"), services.clock.now())
     if admin_id is None:
         raise NotFound("This reset link was already used or has expired.")

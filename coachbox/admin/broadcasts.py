@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 from sanic import Blueprint, Request
 from sanic.exceptions import BadRequest, NotFound
 
-from coachbox.core import events
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, render
-from coachbox.store import admin_auth, admin_broadcasts as q, admin_learners, transaction
+from coachbox.core import events
+from coachbox.store import admin_auth, admin_learners, transaction
+from coachbox.store import admin_broadcasts as q
 
 bp = Blueprint("admin_broadcasts", url_prefix="/admin")
 BODY_LIMIT = 1600  # one WhatsApp message (Twilio error 21617 beyond)
@@ -27,16 +28,26 @@ def _form_context(request: Request, conn, form: dict, errors: list[str]) -> dict
     from coachbox.channels.outbox import template_sid
 
     settings = request.app.ctx.services.settings
-    return {"broadcasts": q.recent(conn), "options": admin_learners.filter_options(conn), "form": form,
-            "errors": errors, "limit": BODY_LIMIT, "timezone": settings.org.default_timezone,
-            "template_sid": template_sid(settings, q.TEMPLATE_KEY)}
+    return {
+        "broadcasts": q.recent(conn),
+        "options": admin_learners.filter_options(conn),
+        "form": form,
+        "errors": errors,
+        "limit": BODY_LIMIT,
+        "timezone": settings.org.default_timezone,
+        "template_sid": template_sid(settings, q.TEMPLATE_KEY),
+    }
 
 
 def _read_form(request: Request) -> dict:
     f = request.form
-    return {"body": (f.get("body") or "").strip(), "audience": f.get("audience") or "all",
-            "course_id": f.get("course_id") or "", "cohort": (f.get("cohort") or "").strip()[:80],
-            "when": (f.get("when") or "").strip()}
+    return {
+        "body": (f.get("body") or "").strip(),
+        "audience": f.get("audience") or "all",
+        "course_id": f.get("course_id") or "",
+        "cohort": (f.get("cohort") or "").strip()[:80],
+        "when": (f.get("when") or "").strip(),
+    }
 
 
 def _validate(conn, form: dict, now: datetime, tz: str) -> tuple[str, datetime, list[str]]:
@@ -91,11 +102,25 @@ async def broadcast_create(request: Request):
         if errors:
             return None, _form_context(request, conn, form, errors)
         with transaction(conn):
-            broadcast_id = q.create(conn, body=form["body"], audience=audience, scheduled_at=when,
-                                    created_by=request.ctx.admin["admin_id"], now=now)
-            admin_auth.audit(conn, request.ctx.admin["admin_id"], "broadcast.create", f"broadcast:{broadcast_id}", now,
-                             audience=audience, scheduled_at=when.isoformat(), chars=len(form["body"]),
-                             reach=q.audience_size(conn, audience))
+            broadcast_id = q.create(
+                conn,
+                body=form["body"],
+                audience=audience,
+                scheduled_at=when,
+                created_by=request.ctx.admin["admin_id"],
+                now=now,
+            )
+            admin_auth.audit(
+                conn,
+                request.ctx.admin["admin_id"],
+                "broadcast.create",
+                f"broadcast:{broadcast_id}",
+                now,
+                audience=audience,
+                scheduled_at=when.isoformat(),
+                chars=len(form["body"]),
+                reach=q.audience_size(conn, audience),
+            )
         return broadcast_id, None
 
     broadcast_id, context = await services.db.run(create, services.clock.now())
@@ -122,8 +147,15 @@ async def broadcast_detail(request: Request, broadcast_id: int):
     if loaded is None:
         raise NotFound("No such broadcast.")
     row, progress, reach, course = loaded
-    return render(request, "broadcast.html", b=row, progress=progress, reach=reach,
-                  course_title=course["title"] if course else None, order=q.PROGRESS_ORDER)
+    return render(
+        request,
+        "broadcast.html",
+        b=row,
+        progress=progress,
+        reach=reach,
+        course_title=course["title"] if course else None,
+        order=q.PROGRESS_ORDER,
+    )
 
 
 @bp.post("/broadcasts/<broadcast_id:int>/cancel")
@@ -135,8 +167,14 @@ async def broadcast_cancel(request: Request, broadcast_id: int):
         with transaction(conn):
             cancelled = q.cancel(conn, broadcast_id, now)
             if cancelled is not None:
-                admin_auth.audit(conn, request.ctx.admin["admin_id"], "broadcast.cancel", f"broadcast:{broadcast_id}",
-                                 now, unsent_cancelled=cancelled)
+                admin_auth.audit(
+                    conn,
+                    request.ctx.admin["admin_id"],
+                    "broadcast.cancel",
+                    f"broadcast:{broadcast_id}",
+                    now,
+                    unsent_cancelled=cancelled,
+                )
         return cancelled
 
     if await services.db.run(change, services.clock.now()) is None:

@@ -7,7 +7,8 @@ from sanic.exceptions import BadRequest
 
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, render
-from coachbox.store import certificates as store_certificates, transaction
+from coachbox.store import certificates as store_certificates
+from coachbox.store import transaction
 
 bp = Blueprint("admin_certificates", url_prefix="/admin")
 PER_PAGE = 50
@@ -25,16 +26,27 @@ async def certificate_list(request: Request):
 
     def load(conn):
         # One row more than a page tells whether there is a next page without counting every certificate.
-        rows = store_certificates.list_certificates(conn, status=status or None, search=search or None,
-                                                    limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE)
+        rows = store_certificates.list_certificates(
+            conn, status=status or None, search=search or None, limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE
+        )
         return rows, store_certificates.count_certificates(conn)
 
     rows, counts = await services.db.run(load)
     from urllib.parse import urlencode
 
     query = urlencode({k: v for k, v in (("q", search), ("status", status)) if v})
-    return render(request, "certificates.html", rows=rows[:PER_PAGE], more=len(rows) > PER_PAGE, page=page,
-                  counts=counts, cert_status=status, search=search, query=query, statuses=STATUSES)
+    return render(
+        request,
+        "certificates.html",
+        rows=rows[:PER_PAGE],
+        more=len(rows) > PER_PAGE,
+        page=page,
+        counts=counts,
+        cert_status=status,
+        search=search,
+        query=query,
+        statuses=STATUSES,
+    )
 
 
 @bp.post("/certificates/<code>/revoke")
@@ -48,8 +60,9 @@ async def revoke(request: Request, code: str):
     def change(conn, now):
         with transaction(conn):
             # revoke_certificate writes the audit row itself (certificate.revoke, with the reason).
-            return store_certificates.revoke_certificate(conn, code[:64], now=now,
-                                                         admin_id=request.ctx.admin["admin_id"], reason=reason)
+            return store_certificates.revoke_certificate(
+                conn, code[:64], now=now, admin_id=request.ctx.admin["admin_id"], reason=reason
+            )
 
     if not await services.db.run(change, services.clock.now()):
         raise BadRequest("No such certificate, or it is already revoked.")

@@ -12,12 +12,20 @@ from coachbox.admin import security as sec
 from coachbox.admin.pages import back, render
 from coachbox.content.markup import MESSAGE_LIMIT, lesson_text, split_message
 from coachbox.content.parser import MEDIA_LIGHT_BYTES
-from coachbox.store import admin_auth, admin_courses as q, transaction
+from coachbox.store import admin_auth, transaction
+from coachbox.store import admin_courses as q
 
 bp = Blueprint("admin_courses", url_prefix="/admin")
 # What WhatsApp accepts as lesson media, by the file's first bytes (never trust the name or the browser's type).
-MEDIA_TYPES = {".jpg": b"\xff\xd8\xff", ".jpeg": b"\xff\xd8\xff", ".png": b"\x89PNG\r\n\x1a\n", ".pdf": b"%PDF-",
-               ".mp3": b"ID3", ".ogg": b"OggS", ".mp4": None}
+MEDIA_TYPES = {
+    ".jpg": b"\xff\xd8\xff",
+    ".jpeg": b"\xff\xd8\xff",
+    ".png": b"\x89PNG\r\n\x1a\n",
+    ".pdf": b"%PDF-",
+    ".mp3": b"ID3",
+    ".ogg": b"OggS",
+    ".mp4": None,
+}
 MEDIA_MAX_BYTES = 5 * 1024 * 1024  # WhatsApp's limit for images; Twilio allows 5 MB per media item
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -85,9 +93,13 @@ async def update_course(request: Request, course_id: int):
     score = form.get("passing_score", "70")
     if not title or not score.isdigit() or not 0 <= int(score) <= 100:
         raise BadRequest("A course needs a title, and a passing score from 0 to 100.")
-    fields = {"title": title, "description": (form.get("description") or "").strip(),
-              "level": (form.get("level") or "beginner")[:30], "passing_score": int(score),
-              "premium": int(form.get("premium") == "1")}
+    fields = {
+        "title": title,
+        "description": (form.get("description") or "").strip(),
+        "level": (form.get("level") or "beginner")[:30],
+        "passing_score": int(score),
+        "premium": int(form.get("premium") == "1"),
+    }
 
     def change(conn, now):
         q.update_course(conn, course_id, fields, now)
@@ -129,6 +141,7 @@ async def add_lesson(request: Request, course_id: int):
 
 # -- lessons ----------------------------------------------------------------------------------------
 
+
 async def _lesson(request: Request, lesson_id: int):
     row = await request.app.ctx.services.db.run(q.lesson, lesson_id)
     if row is None:
@@ -142,14 +155,24 @@ async def lesson_page(request: Request, lesson_id: int, *, errors=(), status: in
     lesson = await _lesson(request, lesson_id)
     questions = await request.app.ctx.services.db.run(q.questions, lesson_id)
     parts = split_message(lesson_text(lesson["title"], lesson["body"]))
-    return render(request, "lesson.html", status=status, lesson=lesson, questions=questions, parts=parts,
-                  limit=MESSAGE_LIMIT, kinds=q.KINDS, errors=list(errors), media_types=", ".join(MEDIA_TYPES))
+    return render(
+        request,
+        "lesson.html",
+        status=status,
+        lesson=lesson,
+        questions=questions,
+        parts=parts,
+        limit=MESSAGE_LIMIT,
+        kinds=q.KINDS,
+        errors=list(errors),
+        media_types=", ".join(MEDIA_TYPES),
+    )
 
 
 @bp.post("/lessons/<lesson_id:int>")
 @sec.admin_view("editor")
 async def save_lesson(request: Request, lesson_id: int):
-    lesson = await _lesson(request, lesson_id)
+    await _lesson(request, lesson_id)
     form = request.form
     title = (form.get("title") or "").strip()[:120]
     body = (form.get("body") or "").replace("\r\n", "\n").strip()
@@ -228,6 +251,7 @@ async def upload_media(request: Request, lesson_id: int):
 
 # -- quiz editor ------------------------------------------------------------------------------------
 
+
 @bp.post("/lessons/<lesson_id:int>/questions")
 @sec.admin_view("editor")
 async def add_question(request: Request, lesson_id: int):
@@ -248,12 +272,14 @@ async def add_question(request: Request, lesson_id: int):
 @sec.admin_view("editor")
 async def edit_question(request: Request, question_id: int):
     services = request.app.ctx.services
-    row = await services.db.run(lambda conn: conn.execute("SELECT lesson_id FROM questions WHERE id = ?",
-                                                          (question_id,)).fetchone())
+    row = await services.db.run(
+        lambda conn: conn.execute("SELECT lesson_id FROM questions WHERE id = ?", (question_id,)).fetchone()
+    )
     if row is None:
         raise NotFound("No such question.")
     lesson_id = row["lesson_id"]
     if request.form.get("delete") == "1":
+
         def remove(conn, now):
             q.remove_question(conn, question_id)
             _audit(conn, request, "question.delete", f"question:{question_id}", now)
@@ -274,6 +300,7 @@ async def edit_question(request: Request, question_id: int):
 
 # -- import / export --------------------------------------------------------------------------------
 
+
 @bp.post("/courses/import")
 @sec.admin_view("owner")
 async def import_content(request: Request):
@@ -286,9 +313,12 @@ async def import_content(request: Request):
         summary = report.summary()
     except Exception as exc:  # noqa: BLE001 - ContentError lists file:line problems; show them, do not 500
         summary = f"Nothing imported:\n{exc}"
-    await services.db.run(lambda conn, now: admin_auth.audit(conn, request.ctx.admin["admin_id"], "content.import",
-                                                             str(services.settings.content_dir), now),
-                          services.clock.now())
+    await services.db.run(
+        lambda conn, now: admin_auth.audit(
+            conn, request.ctx.admin["admin_id"], "content.import", str(services.settings.content_dir), now
+        ),
+        services.clock.now(),
+    )
     rows = await services.db.run(q.courses)
     return render(request, "courses.html", courses=rows, errors=[], report=summary)
 
@@ -303,7 +333,8 @@ async def export_content(request: Request):
     now = services.clock.now()
     dest = services.settings.data_dir / "exports" / now.strftime("%Y%m%d-%H%M%S")
     written = await services.db.run(export_folder, dest, services.settings)
-    await services.db.run(lambda conn: admin_auth.audit(conn, request.ctx.admin["admin_id"], "content.export",
-                                                        str(dest), now))
+    await services.db.run(
+        lambda conn: admin_auth.audit(conn, request.ctx.admin["admin_id"], "content.export", str(dest), now)
+    )
     rows = await services.db.run(q.courses)
     return render(request, "courses.html", courses=rows, errors=[], report=f"Exported {written} files to {dest}")

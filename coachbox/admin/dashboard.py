@@ -10,6 +10,7 @@ from sanic import Blueprint, Request
 from coachbox.admin import charts
 from coachbox.admin import security as sec
 from coachbox.admin.pages import render
+from coachbox.core.services import Services
 from coachbox.store import admin_stats
 
 bp = Blueprint("admin_dashboard", url_prefix="/admin")
@@ -46,26 +47,51 @@ async def dashboard(request: Request):
 
     figures = {
         "active": charts.bars("Active learners per day", labels, {"active": values("active_learners")}),
-        "lessons": charts.bars("Lessons delivered and completed per day", labels,
-                               {"delivered": values("lessons_delivered"), "completed": values("lessons_completed")}),
-        "quiz": charts.bars("Average quiz score per day", labels, {"quiz average": values("quiz_average")}, unit="%",
-                            colors=("#009E73",)),
-        "messages": charts.bars("Messages per day", labels,
-                                {"sent": values("messages_sent"), "delivered": values("messages_delivered"),
-                                 "failed": values("messages_failed")}, colors=("#0072B2", "#009E73", "#a4161a")),
-        "optouts": charts.bars("Opt-outs (STOP) per day", labels, {"opt-outs": values("opt_outs")},
-                               colors=("#D55E00",)),
+        "lessons": charts.bars(
+            "Lessons delivered and completed per day",
+            labels,
+            {"delivered": values("lessons_delivered"), "completed": values("lessons_completed")},
+        ),
+        "quiz": charts.bars(
+            "Average quiz score per day",
+            labels,
+            {"quiz average": values("quiz_average")},
+            unit="%",
+            colors=("#009E73",),
+        ),
+        "messages": charts.bars(
+            "Messages per day",
+            labels,
+            {
+                "sent": values("messages_sent"),
+                "delivered": values("messages_delivered"),
+                "failed": values("messages_failed"),
+            },
+            colors=("#0072B2", "#009E73", "#a4161a"),
+        ),
+        "optouts": charts.bars(
+            "Opt-outs (STOP) per day", labels, {"opt-outs": values("opt_outs")}, colors=("#D55E00",)
+        ),
         "streaks": charts.hbars("Learners by current streak", data["streaks"]),
-        "outbox": charts.hbars("Outbound messages in the last 7 days by status", data["outbox"],
-                               highlight=("failed", "undelivered")),
+        "outbox": charts.hbars(
+            "Outbound messages in the last 7 days by status", data["outbox"], highlight=("failed", "undelivered")
+        ),
     }
     totals = {m: sum(series[m].values()) for m in series}
-    return render(request, "dashboard.html", counts=data["counts"], figures=figures, has_rollup=has_rollup,
-                  totals=totals, failed_codes=data["failed_codes"], describe=describe,
-                  queue_pending=_queue_pending(services))
+    return render(
+        request,
+        "dashboard.html",
+        counts=data["counts"],
+        figures=figures,
+        has_rollup=has_rollup,
+        totals=totals,
+        failed_codes=data["failed_codes"],
+        describe=describe,
+        queue_pending=_queue_pending(services),
+    )
 
 
-def _queue_pending(services) -> int | None:
+def _queue_pending(services: Services) -> int | None:
     try:
         return services.huey.pending_count()
     except Exception:  # noqa: BLE001 - the dashboard shows the queue as unknown rather than failing

@@ -45,8 +45,9 @@ def _region(request: Request, settings) -> str:
 
 
 def _plan(conn, text: str, region: str, settings) -> admin_enrol.EnrolPlan:
-    return admin_enrol.plan(conn, text, region=region, languages=_languages(settings),
-                            default_language=settings.org.default_language)
+    return admin_enrol.plan(
+        conn, text, region=region, languages=_languages(settings), default_language=settings.org.default_language
+    )
 
 
 def _pending_key(request: Request, token: str) -> str:
@@ -57,8 +58,16 @@ def _pending_key(request: Request, token: str) -> str:
 @sec.admin_view("editor")
 async def enrol_form(request: Request):
     settings = request.app.ctx.services.settings
-    return render(request, "enrol.html", plan=None, token="", example=EXAMPLE, errors=[],
-                  region=default_region(settings.org.default_timezone), columns=admin_enrol.COLUMNS)
+    return render(
+        request,
+        "enrol.html",
+        plan=None,
+        token="",
+        example=EXAMPLE,
+        errors=[],
+        region=default_region(settings.org.default_timezone),
+        columns=admin_enrol.COLUMNS,
+    )
 
 
 @bp.post("/learners/enrol")
@@ -69,8 +78,17 @@ async def enrol_preview(request: Request):
     data = upload.body if upload is not None and upload.body else (request.form.get("csv") or "").encode()
     region = _region(request, services.settings)
     if not data.strip():
-        return render(request, "enrol.html", plan=None, token="", example=EXAMPLE, region=region,
-                      columns=admin_enrol.COLUMNS, errors=["Choose a CSV file (or paste the rows)."], status=400)
+        return render(
+            request,
+            "enrol.html",
+            plan=None,
+            token="",
+            example=EXAMPLE,
+            region=region,
+            columns=admin_enrol.COLUMNS,
+            errors=["Choose a CSV file (or paste the rows)."],
+            status=400,
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -78,8 +96,16 @@ async def enrol_preview(request: Request):
     plan = await services.db.run(_plan, text, region, services.settings)
     token = secrets.token_urlsafe(16)
     services.cache.set(_pending_key(request, token), {"text": text, "region": region}, expire=PENDING_SECONDS)
-    return render(request, "enrol.html", plan=plan, token=token, example=EXAMPLE, region=region,
-                  columns=admin_enrol.COLUMNS, errors=plan.problems)
+    return render(
+        request,
+        "enrol.html",
+        plan=plan,
+        token=token,
+        example=EXAMPLE,
+        region=region,
+        columns=admin_enrol.COLUMNS,
+        errors=plan.problems,
+    )
 
 
 @bp.post("/learners/enrol/confirm")
@@ -96,11 +122,23 @@ async def enrol_confirm(request: Request):
         # Checked again inside the transaction: the preview may be minutes old.
         with transaction(conn):
             plan = _plan(conn, pending["text"], pending["region"], settings)
-            counts = admin_enrol.apply(conn, plan, now, default_language=settings.org.default_language,
-                                       default_timezone=settings.org.default_timezone,
-                                       default_lesson_time=settings.org.lesson_time)
-            admin_auth.audit(conn, request.ctx.admin["admin_id"], "learners.enrol_csv", None, now,
-                             skipped=plan.count("error"), **counts)
+            counts = admin_enrol.apply(
+                conn,
+                plan,
+                now,
+                default_language=settings.org.default_language,
+                default_timezone=settings.org.default_timezone,
+                default_lesson_time=settings.org.lesson_time,
+            )
+            admin_auth.audit(
+                conn,
+                request.ctx.admin["admin_id"],
+                "learners.enrol_csv",
+                None,
+                now,
+                skipped=plan.count("error"),
+                **counts,
+            )
         return counts
 
     await services.db.run(change, services.clock.now())

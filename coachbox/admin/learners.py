@@ -12,10 +12,11 @@ from sanic import Blueprint, Request
 from sanic.exceptions import BadRequest, NotFound
 from sanic.response import raw
 
-from coachbox.core import events
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, render
-from coachbox.store import admin_auth, admin_learners as q, transaction
+from coachbox.core import events
+from coachbox.store import admin_auth, transaction
+from coachbox.store import admin_learners as q
 from coachbox.store import tutor as tutor_store
 from coachbox.store.messages import OutboxDraft, enqueue_outbound
 
@@ -32,8 +33,11 @@ def _int(value: str | None) -> int | None:
 def _filter(request: Request) -> q.LearnerFilter:
     args = request.args
     return q.LearnerFilter(
-        q=(args.get("q") or "")[:100], course_id=_int(args.get("course")), status=args.get("status") or "",
-        cohort=(args.get("cohort") or "")[:80], inactive_days=_int(args.get("inactive")),
+        q=(args.get("q") or "")[:100],
+        course_id=_int(args.get("course")),
+        status=args.get("status") or "",
+        cohort=(args.get("cohort") or "")[:80],
+        inactive_days=_int(args.get("inactive")),
         page=max(1, _int(args.get("page")) or 1),
     )
 
@@ -46,8 +50,15 @@ async def learner_list(request: Request):
     page = await services.db.run(q.search, f, services.clock.now())
     options = await services.db.run(q.filter_options)
     query = {k: v for k, v in request.args.items() if k != "page"}
-    return render(request, "learners.html", page=page, f=f, options=options, statuses=q.STATUSES,
-                  query="&".join(f"{k}={_url(v[0])}" for k, v in query.items()))
+    return render(
+        request,
+        "learners.html",
+        page=page,
+        f=f,
+        options=options,
+        statuses=q.STATUSES,
+        query="&".join(f"{k}={_url(v[0])}" for k, v in query.items()),
+    )
 
 
 def _url(value: str) -> str:
@@ -62,18 +73,34 @@ async def learner_csv(request: Request):
     """The filtered list as CSV (all pages), for spreadsheets."""
     services = request.app.ctx.services
     f = _filter(request)
-    page = await services.db.run(q.search, q.LearnerFilter(**{**f.__dict__, "page": 1, "per_page": 100_000}),
-                                 services.clock.now())
+    page = await services.db.run(
+        q.search, q.LearnerFilter(**{**f.__dict__, "page": 1, "per_page": 100_000}), services.clock.now()
+    )
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["id", "name", "phone", "status", "opted_out", "cohort", "course", "streak", "last_message_at"])
     for r in page.rows:
-        writer.writerow([r["id"], _cell(r["name"] or r["profile_name"]), _cell(r["phone"]), r["status"], r["opted_out"],
-                         _cell(r["cohort"]), _cell(r["course_title"]), r["streak"], r["last_inbound_at"] or ""])
-    await services.db.run(_audit, request.ctx.admin["admin_id"], "learners.export_csv", None, services.clock.now(),
-                          rows=len(page.rows))
-    return raw(out.getvalue().encode("utf-8-sig"), content_type="text/csv; charset=utf-8",
-               headers={"Content-Disposition": 'attachment; filename="learners.csv"'})
+        writer.writerow(
+            [
+                r["id"],
+                _cell(r["name"] or r["profile_name"]),
+                _cell(r["phone"]),
+                r["status"],
+                r["opted_out"],
+                _cell(r["cohort"]),
+                _cell(r["course_title"]),
+                r["streak"],
+                r["last_inbound_at"] or "",
+            ]
+        )
+    await services.db.run(
+        _audit, request.ctx.admin["admin_id"], "learners.export_csv", None, services.clock.now(), rows=len(page.rows)
+    )
+    return raw(
+        out.getvalue().encode("utf-8-sig"),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="learners.csv"'},
+    )
 
 
 def _cell(value: str | None) -> str:
@@ -118,21 +145,38 @@ async def learner_detail(request: Request, learner_id: int):
     before = _int(request.args.get("before"))
 
     def load(conn):
-        return (q.enrollments(conn, learner_id), q.badges(conn, learner_id), q.answers(conn, learner_id),
-                q.transcript_page(conn, learner_id, before_id=before), q.filter_options(conn),
-                tutor_store.exchanges_for_learner(conn, learner_id, limit=500))
+        return (
+            q.enrollments(conn, learner_id),
+            q.badges(conn, learner_id),
+            q.answers(conn, learner_id),
+            q.transcript_page(conn, learner_id, before_id=before),
+            q.filter_options(conn),
+            tutor_store.exchanges_for_learner(conn, learner_id, limit=500),
+        )
 
     enrollments, badges, answers, messages, options, exchanges = await services.db.run(load)
     # Tutor answers in the transcript, by their outbound message: marked as AI and flaggable by teachers.
     tutor = {ex.message_id: ex for ex in exchanges if ex.message_id is not None}
     from coachbox.channels.twilio.errors import describe
 
-    return render(request, "learner.html", learner=learner, enrollments=enrollments, badges=badges, answers=answers,
-                  messages=messages, courses=options["courses"], describe=describe, tutor=tutor,
-                  window=window_state(learner, services.clock.now(), services.settings), limit=BODY_LIMIT,
-                  older=messages[0]["id"] if len(messages) == 100 else None, errors=[],
-                  retention_days=services.settings.schedule.message_retention_days,
-                  live=before is None)  # an older page stays put: new messages belong on the newest
+    return render(
+        request,
+        "learner.html",
+        learner=learner,
+        enrollments=enrollments,
+        badges=badges,
+        answers=answers,
+        messages=messages,
+        courses=options["courses"],
+        describe=describe,
+        tutor=tutor,
+        window=window_state(learner, services.clock.now(), services.settings),
+        limit=BODY_LIMIT,
+        older=messages[0]["id"] if len(messages) == 100 else None,
+        errors=[],
+        retention_days=services.settings.schedule.message_retention_days,
+        live=before is None,
+    )  # an older page stays put: new messages belong on the newest
 
 
 @bp.post("/learners/<learner_id:int>/send")
@@ -146,19 +190,37 @@ async def send_message(request: Request, learner_id: int):
     if learner["opted_out"]:
         raise BadRequest("This learner sent STOP: WhatsApp rules forbid messaging them until they send START.")
     now = services.clock.now()
-    draft = OutboxDraft(body=body, kind=ADMIN_KIND, idempotency_key=f"admin:{uuid.uuid4().hex}",
-                        template_key=ADMIN_KIND, content_variables={"1": body})
+    draft = OutboxDraft(
+        body=body,
+        kind=ADMIN_KIND,
+        idempotency_key=f"admin:{uuid.uuid4().hex}",
+        template_key=ADMIN_KIND,
+        content_variables={"1": body},
+    )
 
     def enqueue(conn):
         with transaction(conn):
-            message_id = enqueue_outbound(conn, learner_id=learner_id, channel=learner["channel"],
-                                          address=learner["channel_key"], draft=draft, now=now)
-            admin_auth.audit(conn, request.ctx.admin["admin_id"], "learner.message", f"learner:{learner_id}", now,
-                             message_id=message_id, chars=len(body))
+            message_id = enqueue_outbound(
+                conn,
+                learner_id=learner_id,
+                channel=learner["channel"],
+                address=learner["channel_key"],
+                draft=draft,
+                now=now,
+            )
+            admin_auth.audit(
+                conn,
+                request.ctx.admin["admin_id"],
+                "learner.message",
+                f"learner:{learner_id}",
+                now,
+                message_id=message_id,
+                chars=len(body),
+            )
 
     await services.db.run(enqueue)
     events.publish(services, f"learner:{learner_id}", "outbox")
-    sender = services.extras.get("sender")
+    sender = services.sender
     if sender is not None:
         sender.kick()  # send now rather than at the next poll
     return back(f"/admin/learners/{learner_id}", "sent")
@@ -217,8 +279,9 @@ async def move(request: Request, learner_id: int):
             return False
         with transaction(conn):
             q.move_course(conn, learner_id, course_id, now)
-            admin_auth.audit(conn, request.ctx.admin["admin_id"], "learner.move", f"learner:{learner_id}", now,
-                             course_id=course_id)
+            admin_auth.audit(
+                conn, request.ctx.admin["admin_id"], "learner.move", f"learner:{learner_id}", now, course_id=course_id
+            )
         return True
 
     if not await services.db.run(change, services.clock.now()):
@@ -236,8 +299,9 @@ async def cohort(request: Request, learner_id: int):
     def change(conn, now):
         with transaction(conn):
             q.set_cohort(conn, learner_id, value, now)
-            admin_auth.audit(conn, request.ctx.admin["admin_id"], "learner.cohort", f"learner:{learner_id}", now,
-                             cohort=value)
+            admin_auth.audit(
+                conn, request.ctx.admin["admin_id"], "learner.cohort", f"learner:{learner_id}", now, cohort=value
+            )
 
     await services.db.run(change, services.clock.now())
     return back(f"/admin/learners/{learner_id}", "saved")
@@ -249,11 +313,14 @@ async def export(request: Request, learner_id: int):
     services = request.app.ctx.services
     await _learner(request, learner_id)
     data = await services.db.run(q.export_learner, learner_id)
-    await services.db.run(_audit, request.ctx.admin["admin_id"], "learner.export", f"learner:{learner_id}",
-                          services.clock.now())
-    return raw(json.dumps(data, ensure_ascii=False, indent=2, default=str).encode(),
-               content_type="application/json; charset=utf-8",
-               headers={"Content-Disposition": f'attachment; filename="learner-{learner_id}.json"'})
+    await services.db.run(
+        _audit, request.ctx.admin["admin_id"], "learner.export", f"learner:{learner_id}", services.clock.now()
+    )
+    return raw(
+        json.dumps(data, ensure_ascii=False, indent=2, default=str).encode(),
+        content_type="application/json; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="learner-{learner_id}.json"'},
+    )
 
 
 @bp.post("/learners/<learner_id:int>/delete")

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from sanic import Blueprint, Request
 
-from coachbox.core import events
 from coachbox.admin import security as sec
 from coachbox.channels.twilio.errors import describe
+from coachbox.core import events
 from coachbox.store import admin_broadcasts, admin_learners, admin_stats
 
 bp = Blueprint("admin_live", url_prefix="/admin/events")
@@ -41,8 +41,10 @@ async def _serve(request: Request, topics: tuple[str, ...], step: Callable[[], A
     services = request.app.ctx.services
     # Subscribed before the first read: a commit published between that read and the wait is not lost.
     with events.hub(services).subscribe(*topics) as subscription:
-        response = await request.respond(content_type="text/event-stream; charset=utf-8",
-                                         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        response = await request.respond(
+            content_type="text/event-stream; charset=utf-8",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
         # A comment line at once: Sanic sends the headers with the first bytes, and EventSource counts as
         # connected only then, even when there is nothing to report yet.
         await response.send(": live\n\n")
@@ -96,16 +98,32 @@ async def transcript_events(request: Request, learner_id: int):
         for row in rows:
             state["after"] = row["id"]
             # The client puts body in with textContent: JSON here, never HTML.
-            out.append(_event("message-row", {
-                "id": row["id"], "direction": row["direction"], "body": row["body"],
-                "meta": f"{row['created_at'][:16].replace('T', ' ')} UTC · {row['kind']}",
-                "status": row["status"] if row["direction"] == "out" else None}))
+            out.append(
+                _event(
+                    "message-row",
+                    {
+                        "id": row["id"],
+                        "direction": row["direction"],
+                        "body": row["body"],
+                        "meta": f"{row['created_at'][:16].replace('T', ' ')} UTC · {row['kind']}",
+                        "status": row["status"] if row["direction"] == "out" else None,
+                    },
+                )
+            )
         known = state["statuses"] or {}
         for message_id, (status, code) in statuses.items():
             # The first round sends every status: the page may have been rendered before the latest moved.
             if state["statuses"] is None or known.get(message_id) != (status, code):
-                out.append(_event("message-status", {"id": message_id, "status": status,
-                                                     "error": f"Error {code}: {describe(code)}" if code else None}))
+                out.append(
+                    _event(
+                        "message-status",
+                        {
+                            "id": message_id,
+                            "status": status,
+                            "error": f"Error {code}: {describe(code)}" if code else None,
+                        },
+                    )
+                )
         state["statuses"] = statuses
         return out
 
@@ -116,7 +134,9 @@ def _transcript(conn, learner_id: int, after: int) -> tuple[list, dict[int, tupl
     rows = admin_learners.messages_after(conn, learner_id, after)
     statuses = conn.execute(
         "SELECT id, status, error_code FROM messages WHERE learner_id = ? AND direction = 'out' "
-        "ORDER BY id DESC LIMIT ?", (learner_id, STATUS_ROWS)).fetchall()
+        "ORDER BY id DESC LIMIT ?",
+        (learner_id, STATUS_ROWS),
+    ).fetchall()
     return rows, {r["id"]: (r["status"], r["error_code"]) for r in statuses}
 
 

@@ -41,8 +41,10 @@ def waiting_note(row) -> str:
     key = window_template_key(row["template_key"], row["kind"])
     if row["kind"] == "nudge":
         # The nudge only asks for the held lesson: the learner's reply brings the lesson itself (docs/scheduling.md).
-        return (f"never sent when the learner writes: it is cancelled then, and their message brings the held "
-                f"lesson itself; add the '{NUDGE_TEMPLATE}' template and retry to send it now")
+        return (
+            f"never sent when the learner writes: it is cancelled then, and their message brings the held "
+            f"lesson itself; add the '{NUDGE_TEMPLATE}' template and retry to send it now"
+        )
     return f"goes out when the learner writes again, or retry after adding the '{key}' template"
 
 
@@ -57,8 +59,17 @@ def _job_runs(conn, settings) -> list[dict]:
     known = {r["name"] for r in rows}
     for name, run in sorted(latest_runs(conn).items()):
         if name not in known:
-            rows.append({"name": name, "when": "", "what": "", "last_started": run["started_at"],
-                         "last_finished": run["finished_at"], "outcome": run["outcome"], "detail": run["detail"]})
+            rows.append(
+                {
+                    "name": name,
+                    "when": "",
+                    "what": "",
+                    "last_started": run["started_at"],
+                    "last_finished": run["finished_at"],
+                    "outcome": run["outcome"],
+                    "detail": run["detail"],
+                }
+            )
     return rows
 
 
@@ -77,12 +88,15 @@ async def operations(request: Request):
     settings = services.settings
 
     def load(conn):
-        return (admin_ops.outbox_rows(conn, ("failed", "undelivered")),
-                admin_ops.outbox_rows(conn, ("queued", "retry", "sending", "waiting")), _job_runs(conn, settings))
+        return (
+            admin_ops.outbox_rows(conn, ("failed", "undelivered")),
+            admin_ops.outbox_rows(conn, ("queued", "retry", "sending", "waiting")),
+            _job_runs(conn, settings),
+        )
 
     failed, queued, jobs = await services.db.run(load)
-    from coachbox.roots.appliance import run_checks
     from coachbox.channels.twilio.errors import describe
+    from coachbox.roots.appliance import run_checks
 
     try:
         pending = services.huey.pending_count()
@@ -95,10 +109,21 @@ async def operations(request: Request):
         checks = await asyncio.get_running_loop().run_in_executor(None, run_checks, settings)
     except Exception as exc:  # noqa: BLE001
         checks = [type("F", (), {"level": "error", "what": f"check failed: {exc}", "fix": ""})()]
-    return render(request, "operations.html", failed=failed, queued=queued, describe=describe,
-                  backups=_backups(settings), settings_rows=_settings_rows(settings), pending=pending,
-                  scheduled=scheduled, checks=checks, channel=settings.channel_kind, jobs=jobs,
-                  waiting_note=waiting_note)
+    return render(
+        request,
+        "operations.html",
+        failed=failed,
+        queued=queued,
+        describe=describe,
+        backups=_backups(settings),
+        settings_rows=_settings_rows(settings),
+        pending=pending,
+        scheduled=scheduled,
+        checks=checks,
+        channel=settings.channel_kind,
+        jobs=jobs,
+        waiting_note=waiting_note,
+    )
 
 
 @bp.post("/operations/retry")
@@ -115,7 +140,7 @@ async def retry(request: Request):
             admin_auth.audit(conn, request.ctx.admin["admin_id"], "outbox.retry", None, now, ids=ids, count=count)
 
     await services.db.run(change, services.clock.now())
-    sender = services.extras.get("sender")
+    sender = services.sender
     if sender is not None:
         sender.kick()
     return back("/admin/operations", "retried")
@@ -129,8 +154,10 @@ async def create_backup(request: Request):
     services = request.app.ctx.services
     # The online backup API copies while the app keeps writing; a thread keeps the page's worker responsive.
     path = await asyncio.get_running_loop().run_in_executor(None, backup, services.settings, None, None)
-    await services.db.run(lambda conn, now: admin_auth.audit(conn, request.ctx.admin["admin_id"], "backup.create",
-                                                             Path(path).name, now), services.clock.now())
+    await services.db.run(
+        lambda conn, now: admin_auth.audit(conn, request.ctx.admin["admin_id"], "backup.create", Path(path).name, now),
+        services.clock.now(),
+    )
     return back("/admin/operations#backups", "backup")
 
 
@@ -143,8 +170,8 @@ async def download_backup(request: Request, name: str):
     # Only plain backup file names in data/backups: no ../, no other files.
     if not name.startswith(BACKUP_NAME) or not name.endswith(".tar.gz") or path.parent != folder or not path.is_file():
         raise NotFound("No such backup.")
-    await services.db.run(lambda conn, now: admin_auth.audit(conn, request.ctx.admin["admin_id"], "backup.download",
-                                                             name, now), services.clock.now())
+    await services.db.run(
+        lambda conn, now: admin_auth.audit(conn, request.ctx.admin["admin_id"], "backup.download", name, now),
+        services.clock.now(),
+    )
     return await file_stream(str(path), mime_type="application/gzip", filename=name)
-
-

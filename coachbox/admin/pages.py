@@ -17,8 +17,10 @@ STATIC = Path(__file__).parent / "static"
 # Fixed notices by code: a redirect carries ?done=<code>, never free text someone could craft into a link.
 NOTICES = {
     "saved": "Saved.",
-    "saved_heavy": ("Saved, but the file is over 300 KB: learners on prepaid data pay for it with every lesson. "
-                    "A picture 1280 px wide saved as JPEG at quality 75 is usually well under that."),
+    "saved_heavy": (
+        "Saved, but the file is over 300 KB: learners on prepaid data pay for it with every lesson. "
+        "A picture 1280 px wide saved as JPEG at quality 75 is usually well under that."
+    ),
     "sent": "Message queued for sending.",
     "paused": "Learner paused: no proactive messages until resumed.",
     "resumed": "Learner resumed.",
@@ -38,8 +40,10 @@ NOTICES = {
 }
 
 # No inline script or style anywhere: the CSP forbids both, so injected markup cannot run.
-CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
-       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
 
 
 def build_environment() -> jinja2.Environment:

@@ -43,18 +43,32 @@ def _env(app: Sanic) -> jinja2.Environment:
 
 def _render(request: Request, template: str, **context) -> HTTPResponse:
     admin = request.ctx.admin
-    body = _env(request.app).get_template(template).render(
-        admin=admin, csrf_token=admin["csrf_token"], org_name=request.app.ctx.settings.org.name, path=request.path,
-        notice=NOTICES.get(request.args.get("done") or ""), **context)
+    body = (
+        _env(request.app)
+        .get_template(template)
+        .render(
+            admin=admin,
+            csrf_token=admin["csrf_token"],
+            org_name=request.app.ctx.settings.org.name,
+            path=request.path,
+            notice=NOTICES.get(request.args.get("done") or ""),
+            **context,
+        )
+    )
     return security_headers(html(body))
 
 
 def _filter(request: Request) -> store.PaymentFilter:
     args = request.args
     page = args.get("page") or "1"
-    return store.PaymentFilter(provider=args.get("provider") or "", status=args.get("status") or "",
-                               q=(args.get("q") or "")[:100], since=_day(args.get("since")),
-                               until=_day(args.get("until")), page=int(page) if page.isdigit() else 1)
+    return store.PaymentFilter(
+        provider=args.get("provider") or "",
+        status=args.get("status") or "",
+        q=(args.get("q") or "")[:100],
+        since=_day(args.get("since")),
+        until=_day(args.get("until")),
+        page=int(page) if page.isdigit() else 1,
+    )
 
 
 def _day(value: str | None) -> str:
@@ -75,11 +89,25 @@ async def payment_list(request: Request):
 
     (rows, total, sums), reviews = await services.db.run(load)
     pages = max(1, -(-total // f.per_page))
-    query = "&".join(f"{k}={v}" for k, v in (("provider", f.provider), ("status", f.status), ("q", f.q),
-                                              ("since", f.since), ("until", f.until)) if v)
-    return _render(request, "payments.html", rows=rows, total=total, sums=sums, reviews=reviews, f=f, pages=pages,
-                   query=query, providers=store.PROVIDERS, statuses=store.STATUSES,
-                   plans=list(payments(services).plans.values()))
+    query = "&".join(
+        f"{k}={v}"
+        for k, v in (("provider", f.provider), ("status", f.status), ("q", f.q), ("since", f.since), ("until", f.until))
+        if v
+    )
+    return _render(
+        request,
+        "payments.html",
+        rows=rows,
+        total=total,
+        sums=sums,
+        reviews=reviews,
+        f=f,
+        pages=pages,
+        query=query,
+        providers=store.PROVIDERS,
+        statuses=store.STATUSES,
+        plans=list(payments(services).plans.values()),
+    )
 
 
 @bp.get("/payments.csv")
@@ -87,23 +115,61 @@ async def payment_list(request: Request):
 async def payment_csv(request: Request):
     services = request.app.ctx.services
     f = _filter(request)
-    rows, _, _ = await services.db.run(store.search_payments,
-                                       store.PaymentFilter(**{**f.__dict__, "page": 1, "per_page": 1_000_000}))
+    rows, _, _ = await services.db.run(
+        store.search_payments, store.PaymentFilter(**{**f.__dict__, "page": 1, "per_page": 1_000_000})
+    )
     out = io.StringIO()
     writer = csv.writer(out)
     # amount_minor is the exact integer; amount is the same figure for people (never a float).
-    writer.writerow(["id", "created_at", "learner_id", "learner", "phone", "provider", "plan", "status", "currency",
-                     "amount_minor", "amount", "receipt", "reference", "paid_at", "refunded_at", "note"])
+    writer.writerow(
+        [
+            "id",
+            "created_at",
+            "learner_id",
+            "learner",
+            "phone",
+            "provider",
+            "plan",
+            "status",
+            "currency",
+            "amount_minor",
+            "amount",
+            "receipt",
+            "reference",
+            "paid_at",
+            "refunded_at",
+            "note",
+        ]
+    )
     for r in rows:
-        writer.writerow([r["id"], r["created_at"], r["learner_id"] or "", _cell(r["learner_name"] or r["learner_profile"]),
-                         _cell(r["phone"] or r["learner_phone"]), r["provider"], r["plan"], r["status"], r["currency"],
-                         r["amount_minor"], format_amount(r["amount_minor"], r["currency"]).split(" ", 1)[1],
-                         _cell(r["receipt"]), _cell(r["provider_ref"]), r["paid_at"] or "", r["refunded_at"] or "",
-                         _cell(r["note"])])
-    await services.db.run(_audit, request.ctx.admin["admin_id"], "payments.export_csv", None, services.clock.now(),
-                          rows=len(rows))
-    return raw(out.getvalue().encode("utf-8-sig"), content_type="text/csv; charset=utf-8",
-               headers={"Content-Disposition": 'attachment; filename="payments.csv"'})
+        writer.writerow(
+            [
+                r["id"],
+                r["created_at"],
+                r["learner_id"] or "",
+                _cell(r["learner_name"] or r["learner_profile"]),
+                _cell(r["phone"] or r["learner_phone"]),
+                r["provider"],
+                r["plan"],
+                r["status"],
+                r["currency"],
+                r["amount_minor"],
+                format_amount(r["amount_minor"], r["currency"]).split(" ", 1)[1],
+                _cell(r["receipt"]),
+                _cell(r["provider_ref"]),
+                r["paid_at"] or "",
+                r["refunded_at"] or "",
+                _cell(r["note"]),
+            ]
+        )
+    await services.db.run(
+        _audit, request.ctx.admin["admin_id"], "payments.export_csv", None, services.clock.now(), rows=len(rows)
+    )
+    return raw(
+        out.getvalue().encode("utf-8-sig"),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="payments.csv"'},
+    )
 
 
 def _cell(value) -> str:
@@ -165,18 +231,44 @@ async def manual_grant(request: Request):
             if store.learner_contact(conn, int(learner)) is None:
                 raise NotFound("No such learner.")
             payment_id = store.create_payment(
-                conn, learner_id=int(learner), plan=plan.name, plan_snapshot_id=None, provider="manual",
-                amount_minor=0, currency=plan.prices[0][0], period_days=int(days), now=now, status="paid",
-                note=note[:500], admin_id=admin_id)
+                conn,
+                learner_id=int(learner),
+                plan=plan.name,
+                plan_snapshot_id=None,
+                provider="manual",
+                amount_minor=0,
+                currency=plan.prices[0][0],
+                period_days=int(days),
+                now=now,
+                status="paid",
+                note=note[:500],
+                admin_id=admin_id,
+            )
             grant = grant_prepaid(conn, learner_id=int(learner), plan=plan, provider="manual", now=now, days=int(days))
             store.link_subscription(conn, payment_id, grant.subscription_id)
-            admin_auth.audit(conn, admin_id, "payment.manual_grant", f"learner:{learner}", now, plan=plan.name,
-                             days=int(days), note=note)
-            notify(conn, p.texts, int(learner), "granted", now=now, idempotency_key=f"payments:granted:{payment_id}",
-                   plan=plan.title, date=local_day(grant.period_end, conn, int(learner)))
+            admin_auth.audit(
+                conn,
+                admin_id,
+                "payment.manual_grant",
+                f"learner:{learner}",
+                now,
+                plan=plan.name,
+                days=int(days),
+                note=note,
+            )
+            notify(
+                conn,
+                p.texts,
+                int(learner),
+                "granted",
+                now=now,
+                idempotency_key=f"payments:granted:{payment_id}",
+                plan=plan.title,
+                date=local_day(grant.period_end, conn, int(learner)),
+            )
 
     await services.db.run(apply)
-    sender = services.extras.get("sender")
+    sender = services.sender
     if sender is not None:
         sender.kick()
     return back("/admin/payments", "granted")
@@ -195,8 +287,9 @@ async def resolve_review(request: Request, review_id: int):
         with transaction(conn):
             if not store.resolve_review(conn, review_id, resolution=resolution, admin_id=admin_id, now=now):
                 raise NotFound("No such open review.")
-            admin_auth.audit(conn, admin_id, "payment.review_resolved", f"payment_review:{review_id}", now,
-                             resolution=resolution)
+            admin_auth.audit(
+                conn, admin_id, "payment.review_resolved", f"payment_review:{review_id}", now, resolution=resolution
+            )
 
     await services.db.run(apply)
     return back("/admin/payments", "resolved")

@@ -6,7 +6,8 @@ import functools
 import hashlib
 import hmac
 import secrets
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sanic import Request
 from sanic.exceptions import Forbidden
@@ -53,6 +54,7 @@ async def secret_key(request: Request) -> str:
 
 # -- sessions -------------------------------------------------------------------------------------
 
+
 async def load_admin(request: Request) -> dict | None:
     """The signed-in admin for this request ({admin_id, email, role, csrf_token}), cached on request.ctx."""
     if hasattr(request.ctx, "admin"):
@@ -69,8 +71,15 @@ async def load_admin(request: Request) -> dict | None:
 
 
 def set_session_cookie(request: Request, response: HTTPResponse, session_id: str) -> None:
-    response.add_cookie(SESSION_COOKIE, session_id, path="/", httponly=True, samesite="Lax", secure=_secure(request),
-                        max_age=admin_auth.SESSION_DAYS * 86400)
+    response.add_cookie(
+        SESSION_COOKIE,
+        session_id,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=_secure(request),
+        max_age=admin_auth.SESSION_DAYS * 86400,
+    )
 
 
 def clear_session_cookie(response: HTTPResponse) -> None:
@@ -81,13 +90,18 @@ async def start_session(request: Request, response: HTTPResponse, admin_id: int)
     """Sign in: a brand-new session id (any old one is dropped), so a planted cookie is worthless."""
     services = request.app.ctx.services
     session_id, _ = await services.db.run(
-        admin_auth.create_session, admin_id, services.clock.now(), ip=client_ip(request),
-        user_agent=request.headers.get("user-agent", ""), replaces=request.cookies.get(SESSION_COOKIE),
+        admin_auth.create_session,
+        admin_id,
+        services.clock.now(),
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent", ""),
+        replaces=request.cookies.get(SESSION_COOKIE),
     )
     set_session_cookie(request, response, session_id)
 
 
 # -- CSRF -----------------------------------------------------------------------------------------
+
 
 async def presession_token(request: Request, response_cookie: dict) -> str:
     """A CSRF token for a form shown before sign-in; sets the pre-session cookie when missing."""
@@ -101,8 +115,9 @@ async def presession_token(request: Request, response_cookie: dict) -> str:
 
 def set_presession_cookie(request: Request, response: HTTPResponse, cookie: dict) -> None:
     if cookie.get("value"):
-        response.add_cookie(PRESESSION_COOKIE, cookie["value"], path="/admin", httponly=True, samesite="Strict",
-                            secure=_secure(request))
+        response.add_cookie(
+            PRESESSION_COOKIE, cookie["value"], path="/admin", httponly=True, samesite="Strict", secure=_secure(request)
+        )
 
 
 def _submitted_token(request: Request) -> str:
@@ -174,6 +189,7 @@ def safe_next(value: str | None) -> str:
 
 
 # -- login throttling -------------------------------------------------------------------------------
+
 
 def _fail_keys(email: str, ip: str) -> tuple[str, str]:
     return f"admin-login-fail:acct:{email.strip().lower()}", f"admin-login-fail:ip:{ip}"

@@ -30,8 +30,14 @@ async def panel(request: Request):
         phone = DEFAULT_PHONE
     learner_id = await services.db.run(_learner_id, phone)
     messages = await services.db.run(admin_learners.transcript_page, learner_id, limit=50) if learner_id else []
-    return render(request, "simulator.html", phone=phone, messages=messages, learner_id=learner_id,
-                  enabled=services.settings.channel_kind == "simulator")
+    return render(
+        request,
+        "simulator.html",
+        phone=phone,
+        messages=messages,
+        learner_id=learner_id,
+        enabled=services.settings.channel_kind == "simulator",
+    )
 
 
 def setup_vouch(app: Sanic) -> None:

@@ -35,15 +35,18 @@ async def add_user(request: Request):
         errors.append(f"{email} can already sign in; use Reset link for a new password.")
     if errors:
         rows = await services.db.run(admin_auth.list_admins)
-        return render(request, "users.html", status=400, users=rows, roles=sec.ROLES, link=None, link_email="",
-                      errors=errors)
+        return render(
+            request, "users.html", status=400, users=rows, roles=sec.ROLES, link=None, link_email="", errors=errors
+        )
     try:
-        link = await services.db.run(_add, email, role, request.ctx.admin["admin_id"], services.settings,
-                                     services.clock.now())
+        link = await services.db.run(
+            _add, email, role, request.ctx.admin["admin_id"], services.settings, services.clock.now()
+        )
     except UserError as exc:
         rows = await services.db.run(admin_auth.list_admins)
-        return render(request, "users.html", status=400, users=rows, roles=sec.ROLES, link=None, link_email="",
-                      errors=[str(exc)])
+        return render(
+            request, "users.html", status=400, users=rows, roles=sec.ROLES, link=None, link_email="", errors=[str(exc)]
+        )
     rows = await services.db.run(admin_auth.list_admins)
     return render(request, "users.html", users=rows, roles=sec.ROLES, link=link, link_email=email, errors=[])
 
@@ -80,8 +83,15 @@ async def set_role(request: Request, admin_id: int):
             if target["role"] == "owner" and role != "owner" and admin_auth.owner_count(conn) <= 1:
                 return False  # never leave the box without an owner
             conn.execute("UPDATE admins SET role = ? WHERE id = ?", (role, admin_id))
-            admin_auth.audit(conn, request.ctx.admin["admin_id"], "admin.role", f"admin:{target['email']}", now,
-                             old=target["role"], new=role)
+            admin_auth.audit(
+                conn,
+                request.ctx.admin["admin_id"],
+                "admin.role",
+                f"admin:{target['email']}",
+                now,
+                old=target["role"],
+                new=role,
+            )
             return True
 
     if not await services.db.run(change, services.clock.now()):
@@ -131,11 +141,13 @@ async def reset_link(request: Request, admin_id: int):
 async def audit_log(request: Request):
     before = request.args.get("before")
     rows = await request.app.ctx.services.db.run(
-        admin_auth.recent_audit, before_id=int(before) if before and before.isdigit() else None)
+        admin_auth.recent_audit, before_id=int(before) if before and before.isdigit() else None
+    )
     return render(request, "audit.html", rows=rows)
 
 
 # -- API tokens -----------------------------------------------------------------------------------
+
 
 @bp.get("/tokens")
 @sec.admin_view("owner")
@@ -156,8 +168,15 @@ async def create_token(request: Request):
     def create(conn, now):
         with transaction(conn):
             token_id, token = admin_auth.create_api_token(conn, name, role, now)
-            admin_auth.audit(conn, request.ctx.admin["admin_id"], "api_token.create", f"api_token:{token_id}", now,
-                             name=name, role=role)
+            admin_auth.audit(
+                conn,
+                request.ctx.admin["admin_id"],
+                "api_token.create",
+                f"api_token:{token_id}",
+                now,
+                name=name,
+                role=role,
+            )
         return token
 
     token = await services.db.run(create, services.clock.now())

@@ -8,8 +8,8 @@ import importlib
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
-from coachbox.core import events
 from coachbox.admin.pages import STATIC, build_environment, security_headers
+from coachbox.core import events
 
 # One module per area, each with a `bp` blueprint.
 AREAS = (

@@ -91,7 +91,9 @@ def render(content: CertificateContent, fonts: Fonts) -> bytes:
     _line(pdf, family, "B", _fit(pdf, family, content.learner_name, 34, 250), INK, top + 45, content.learner_name, h=16)
     _rule(pdf, top + 63)
     _line(pdf, family, "", 14, MUTED, top + 68, content.completed)
-    _line(pdf, family, "B", _fit(pdf, family, content.course_title, 22, 250), ACCENT, top + 78, content.course_title, h=11)
+    _line(
+        pdf, family, "B", _fit(pdf, family, content.course_title, 22, 250), ACCENT, top + 78, content.course_title, h=11
+    )
     _line(pdf, family, "", 13, INK, top + 93, content.details)
 
     # Verification block, bottom right: a vector QR (crisp at any zoom and when printed) and the code.
@@ -110,8 +112,17 @@ def render(content: CertificateContent, fonts: Fonts) -> bytes:
 
 def _set_up_fonts(pdf: FPDF, fonts: Fonts, content: CertificateContent) -> str:
     if not fonts.regular.is_file():
-        texts = [content.org_name, content.heading, content.presented, content.learner_name, content.completed,
-                 content.course_title, content.details, content.code_label, content.verify_label]
+        texts = [
+            content.org_name,
+            content.heading,
+            content.presented,
+            content.learner_name,
+            content.completed,
+            content.course_title,
+            content.details,
+            content.code_label,
+            content.verify_label,
+        ]
         try:
             for text in texts:
                 text.encode("latin-1")

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from coachbox.certificates import wording
 from coachbox.certificates.codes import new_code, normalise_code, verify_url  # noqa: F401 - re-exported
 from coachbox.core.config import Settings
+from coachbox.core.services import Services
 from coachbox.store import certificates as store
 from coachbox.store import transaction
 from coachbox.store.messages import OutboxDraft, enqueue_outbound
@@ -69,6 +70,7 @@ def _score_from_progress(conn: sqlite3.Connection, learner_id: int, course_id: i
 
 # -- issuing --------------------------------------------------------------------------------------------------
 
+
 def _context(conn: sqlite3.Connection, learner_id: int, course_id: int) -> dict:
     learner = conn.execute(
         "SELECT id, name, profile_name, language, timezone, channel, channel_key, status FROM learners WHERE id = ?",
@@ -78,11 +80,15 @@ def _context(conn: sqlite3.Connection, learner_id: int, course_id: int) -> dict:
         raise LookupError(f"learner {learner_id} does not exist")
     course = conn.execute("SELECT id, title FROM courses WHERE id = ?", (course_id,)).fetchone()
     existing = store.for_learner(conn, learner_id, course_id)
-    return {"learner": dict(learner), "course": dict(course) if course else None,
-            "existing": existing[0] if existing else None, "eligibility": eligibility(conn, learner_id, course_id)}
+    return {
+        "learner": dict(learner),
+        "course": dict(course) if course else None,
+        "existing": existing[0] if existing else None,
+        "eligibility": eligibility(conn, learner_id, course_id),
+    }
 
 
-def issue_certificate(services, learner_id: int, course_id: int, *, resend_key: str | None = None) -> Issued:
+def issue_certificate(services: Services, learner_id: int, course_id: int, *, resend_key: str | None = None) -> Issued:
     """Issue (draw, store, record, send) once per learner and course; later calls return the same certificate,
     and send it again when `resend_key` is given (the learner asked: CERTIFICATE), once per key.
 
@@ -111,8 +117,19 @@ def issue_certificate(services, learner_id: int, course_id: int, *, resend_key: 
     folder.mkdir(parents=True, exist_ok=True)
     for _ in range(3):  # a fresh code on the (one in a trillion) collision
         code = new_code()
-        row = store.CertificateRow(0, code, learner_id, course_id, name, score, learner["language"],
-                                   f"{FOLDER}/{code}.pdf", now.isoformat(), None, course["title"])
+        row = store.CertificateRow(
+            0,
+            code,
+            learner_id,
+            course_id,
+            name,
+            score,
+            learner["language"],
+            f"{FOLDER}/{code}.pdf",
+            now.isoformat(),
+            None,
+            course["title"],
+        )
         temporary = folder / f".{code}.pdf.tmp"
         temporary.write_bytes(render_pdf(settings, row, timezone=learner["timezone"]))
         try:
@@ -130,12 +147,21 @@ def issue_certificate(services, learner_id: int, course_id: int, *, resend_key: 
     raise RuntimeError("could not find a free certificate code in 3 tries")
 
 
-def _record(conn: sqlite3.Connection, row: store.CertificateRow, learner: dict, temporary: Path, now: datetime,
-            body: str) -> tuple[store.CertificateRow, int | None] | None:
+def _record(
+    conn: sqlite3.Connection, row: store.CertificateRow, learner: dict, temporary: Path, now: datetime, body: str
+) -> tuple[store.CertificateRow, int | None] | None:
     with transaction(conn):
-        certificate_id = store.insert(conn, code=row.code, learner_id=row.learner_id, course_id=row.course_id,
-                                      learner_name=row.learner_name, score=row.score, language=row.language,
-                                      path=row.path, issued_at=now)
+        certificate_id = store.insert(
+            conn,
+            code=row.code,
+            learner_id=row.learner_id,
+            course_id=row.course_id,
+            learner_name=row.learner_name,
+            score=row.score,
+            language=row.language,
+            path=row.path,
+            issued_at=now,
+        )
         if certificate_id is None:
             return None
         # Rename inside the transaction: if the commit fails we leave an orphan file, never a row without one.
@@ -145,20 +171,34 @@ def _record(conn: sqlite3.Connection, row: store.CertificateRow, learner: dict, 
     return store.by_id(conn, certificate_id), message_id
 
 
-def _enqueue(conn: sqlite3.Connection, learner: dict, row: store.CertificateRow, body: str, key: str,
-             now: datetime) -> int | None:
-    draft = OutboxDraft(body=body, kind="certificate", idempotency_key=key, media=(row.path,),
-                        template_key="certificate",
-                        content_variables={"1": row.learner_name.split()[0] if row.learner_name else "",
-                                           "2": row.course_title})
-    return enqueue_outbound(conn, learner_id=learner["id"], channel=learner["channel"], address=learner["channel_key"],
-                            draft=draft, now=now)
+def _enqueue(
+    conn: sqlite3.Connection, learner: dict, row: store.CertificateRow, body: str, key: str, now: datetime
+) -> int | None:
+    draft = OutboxDraft(
+        body=body,
+        kind="certificate",
+        idempotency_key=key,
+        media=(row.path,),
+        template_key="certificate",
+        content_variables={"1": row.learner_name.split()[0] if row.learner_name else "", "2": row.course_title},
+    )
+    return enqueue_outbound(
+        conn, learner_id=learner["id"], channel=learner["channel"], address=learner["channel_key"], draft=draft, now=now
+    )
 
 
 def _congratulation(settings: Settings, row: store.CertificateRow) -> str:
     first = row.learner_name.split()[0] if row.learner_name else ""
-    return wording.phrase(settings, row.language, "certificate_delivery.congratulations", name=first,
-                          course=row.course_title, score=row.score, code=row.code, url=verify_url(settings, row.code))
+    return wording.phrase(
+        settings,
+        row.language,
+        "certificate_delivery.congratulations",
+        name=first,
+        course=row.course_title,
+        score=row.score,
+        code=row.code,
+        url=verify_url(settings, row.code),
+    )
 
 
 def _close_request(conn: sqlite3.Connection, learner_id: int, course_id: int, status: str) -> None:
@@ -180,6 +220,7 @@ def pending_requests(conn: sqlite3.Connection, *, before: datetime, limit: int =
 
 
 # -- drawing --------------------------------------------------------------------------------------------------
+
 
 def local_date_text(settings: Settings, language: str, issued_at: str, timezone: str | None = None) -> str:
     """'2 March 2026' / '2 Machi 2026': the issue date in the learner's time zone and language."""
@@ -218,13 +259,16 @@ def render_pdf(settings: Settings, row: store.CertificateRow, *, timezone: str |
     return pdf.render(content, pdf.fonts_from_settings(settings))
 
 
-def ensure_file(services, certificate: store.CertificateRow) -> Path:
+def ensure_file(services: Services, certificate: store.CertificateRow) -> Path:
     """The PDF on disk, drawn again from the row if it was lost (a restored backup without the folder)."""
     path = services.settings.data_dir / (certificate.path or f"{FOLDER}/{certificate.code}.pdf")
     if not path.is_file():
         timezone = services.db.run_sync(
-            lambda conn: (conn.execute("SELECT timezone FROM learners WHERE id = ?", (certificate.learner_id,))
-                          .fetchone() or [None])[0])
+            lambda conn: (
+                conn.execute("SELECT timezone FROM learners WHERE id = ?", (certificate.learner_id,)).fetchone()
+                or [None]
+            )[0]
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.tmp")
         temporary.write_bytes(render_pdf(services.settings, certificate, timezone=timezone))
@@ -235,13 +279,15 @@ def ensure_file(services, certificate: store.CertificateRow) -> Path:
 
 # -- re-sending and revoking ------------------------------------------------------------------------------------
 
+
 def _is_erased(conn: sqlite3.Connection, learner_id: int) -> bool:
     row = conn.execute("SELECT status FROM learners WHERE id = ?", (learner_id,)).fetchone()
     return row is None or row["status"] == "deleted"
 
 
-def resend_certificate(services, learner_id: int, *, course_id: int | None = None,
-                       request_key: str | None = None) -> store.CertificateRow | None:
+def resend_certificate(
+    services: Services, learner_id: int, *, course_id: int | None = None, request_key: str | None = None
+) -> store.CertificateRow | None:
     """CERTIFICATE: send the learner's newest valid certificate again; None when they have none."""
     now = services.clock.now()
     if services.db.run_sync(_is_erased, learner_id):
@@ -251,9 +297,14 @@ def resend_certificate(services, learner_id: int, *, course_id: int | None = Non
         return None
     certificate = certificates[0]
     ensure_file(services, certificate)
-    body = wording.phrase(services.settings, certificate.language, "certificate_delivery.resend",
-                          course=certificate.course_title, code=certificate.code,
-                          url=verify_url(services.settings, certificate.code))
+    body = wording.phrase(
+        services.settings,
+        certificate.language,
+        "certificate_delivery.resend",
+        course=certificate.course_title,
+        code=certificate.code,
+        url=verify_url(services.settings, certificate.code),
+    )
     key = f"certificate:{certificate.code}:resend:{request_key or now.isoformat()}"
 
     def _write(conn: sqlite3.Connection) -> None:
@@ -265,7 +316,7 @@ def resend_certificate(services, learner_id: int, *, course_id: int | None = Non
     return certificate
 
 
-def revoke(services, code: str, *, admin_id: int | None = None, reason: str = "") -> bool:
+def revoke(services: Services, code: str, *, admin_id: int | None = None, reason: str = "") -> bool:
     """Revoke from the admin page (sync callers); the verify page shows it at once."""
     now = services.clock.now()
 

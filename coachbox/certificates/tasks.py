@@ -14,13 +14,16 @@ def register(huey: Huey, context) -> dict:
     # it again (CERTIFICATE): it is re-sent once per task id, so Huey's own retries never send it twice.
     @huey.task(name="certificates.issue", retries=3, retry_delay=30, context=True)
     def issue_certificate(learner_id: int, course_id: int, task=None) -> str | None:
-        issued = service.issue_certificate(context.get(), learner_id, course_id,
-                                           resend_key=f"task:{task.id}" if task is not None else None)
+        issued = service.issue_certificate(
+            context.get(), learner_id, course_id, resend_key=f"task:{task.id}" if task is not None else None
+        )
         return issued.certificate.code if issued.certificate else None
 
     @huey.task(name="certificates.resend", retries=2, retry_delay=30)
     def resend_certificate(learner_id: int, course_id: int | None = None, request_key: str | None = None) -> str | None:
-        certificate = service.resend_certificate(context.get(), learner_id, course_id=course_id, request_key=request_key)
+        certificate = service.resend_certificate(
+            context.get(), learner_id, course_id=course_id, request_key=request_key
+        )
         return certificate.code if certificate else None
 
     @huey.periodic_task(crontab(minute="*/5"), name="certificates.sweep")
@@ -32,5 +35,8 @@ def register(huey: Huey, context) -> dict:
             service.issue_certificate(services, learner_id, course_id)
         return len(requests)
 
-    return {"certificates.issue": issue_certificate, "certificates.resend": resend_certificate,
-            "certificates.sweep": sweep}
+    return {
+        "certificates.issue": issue_certificate,
+        "certificates.resend": resend_certificate,
+        "certificates.sweep": sweep,
+    }

@@ -53,7 +53,9 @@ class SendResult:
 class ChannelError(Exception):
     """A send that failed; permanent ones are recorded and never retried."""
 
-    def __init__(self, message: str, *, permanent: bool = False, code: str | None = None, retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, permanent: bool = False, code: str | None = None, retry_after: float | None = None
+    ):
         super().__init__(message)
         self.permanent = permanent
         self.code = code

@@ -12,18 +12,24 @@ import math
 import random
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
-from coachbox.core import events
 from coachbox.channels import buttons
 from coachbox.channels.base import ChannelError, Outbound
 from coachbox.channels.pacing import pause_sending, paused_until, reserve_slots
 from coachbox.channels.reconcile import (  # noqa: F401 - re-exported
-    MATCH_SLACK, STALE_CLAIM_SECONDS, claimer_id, lookup, reconcile,
+    MATCH_SLACK,
+    STALE_CLAIM_SECONDS,
+    claimer_id,
+    lookup,
+    reconcile,
 )
 from coachbox.channels.twilio import errors
+from coachbox.core import events
+from coachbox.core.services import Services
 from coachbox.learning import timing
 from coachbox.store import transaction
 
@@ -56,7 +62,7 @@ def split_body(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     try:
         from coachbox.content.markup import split_message
     except ImportError:  # pragma: no cover - the content package ships it; keep the outbox usable without it
-        return [text[i:i + limit] for i in range(0, len(text), limit)]
+        return [text[i : i + limit] for i in range(0, len(text), limit)]
     return split_message(text, limit) or [text[:limit]]
 
 
@@ -86,20 +92,34 @@ class _Row:
         return self.attempts > 0 and self.error_code not in NOT_TAKEN
 
     @classmethod
-    def of(cls, row: sqlite3.Row, claimed_at: str = "") -> "_Row":
+    def of(cls, row: sqlite3.Row, claimed_at: str = "") -> _Row:
         return cls(
-            id=row["id"], learner_id=row["learner_id"], channel=row["channel"], address=row["address"],
-            body=row["body"], media=tuple(json.loads(row["media"] or "[]")), kind=row["kind"],
-            template_key=row["template_key"], content_variables=row["content_variables"], attempts=row["attempts"],
-            created_at=datetime.fromisoformat(row["created_at"]), error_code=row["error_code"],
+            id=row["id"],
+            learner_id=row["learner_id"],
+            channel=row["channel"],
+            address=row["address"],
+            body=row["body"],
+            media=tuple(json.loads(row["media"] or "[]")),
+            kind=row["kind"],
+            template_key=row["template_key"],
+            content_variables=row["content_variables"],
+            attempts=row["attempts"],
+            created_at=datetime.fromisoformat(row["created_at"]),
+            error_code=row["error_code"],
             use_template=bool(row["use_template"]),
             last_inbound_at=datetime.fromisoformat(row["last_inbound_at"]) if row["last_inbound_at"] else None,
-            opted_out=bool(row["opted_out"]), claimed_at=claimed_at,
+            opted_out=bool(row["opted_out"]),
+            claimed_at=claimed_at,
         )
 
 
-def _claim_due(conn: sqlite3.Connection, now: str, limit: int, claimer: str,
-               hold: Callable[[sqlite3.Row], datetime | None] = lambda row: None) -> tuple[list[_Row], int]:
+def _claim_due(
+    conn: sqlite3.Connection,
+    now: str,
+    limit: int,
+    claimer: str,
+    hold: Callable[[sqlite3.Row], datetime | None] = lambda row: None,
+) -> tuple[list[_Row], int]:
     """Claim up to `limit` due rows: at most one per learner per call, earliest first, so parts stay in order.
 
     `hold(row)` says until when a row must wait (quiet hours): such a row is not claimed, only moved on, and
@@ -123,8 +143,14 @@ def _claim_due(conn: sqlite3.Connection, now: str, limit: int, claimer: str,
                 conn.execute(
                     """UPDATE messages SET next_attempt_at = ?, error_code = ?, error_message = ?, updated_at = ?
                        WHERE id = ? AND status IN ('queued', 'retry')""",
-                    (until.isoformat(), HELD, f"held for the learner's quiet hours until "
-                     f"{until.astimezone(timing.zone(row['timezone'] or 'UTC')):%H:%M} local time", now, row["id"]),
+                    (
+                        until.isoformat(),
+                        HELD,
+                        f"held for the learner's quiet hours until "
+                        f"{until.astimezone(timing.zone(row['timezone'] or 'UTC')):%H:%M} local time",
+                        now,
+                        row["id"],
+                    ),
                 )
                 held += 1
                 continue
@@ -178,16 +204,33 @@ def _mark_sent(conn: sqlite3.Connection, message_id: int, sid: str, content_sid:
     )
 
 
-def _finish(conn: sqlite3.Connection, message_id: int, status: str, now: str, *, code: str | None = None,
-            reason: str = "", next_attempt_at: str | None = None, use_template: bool | None = None,
-            uncount: bool = False) -> None:
+def _finish(
+    conn: sqlite3.Connection,
+    message_id: int,
+    status: str,
+    now: str,
+    *,
+    code: str | None = None,
+    reason: str = "",
+    next_attempt_at: str | None = None,
+    use_template: bool | None = None,
+    uncount: bool = False,
+) -> None:
     conn.execute(
         """UPDATE messages SET status = ?, error_code = ?, error_message = ?,
                   next_attempt_at = COALESCE(?, next_attempt_at), use_template = COALESCE(?, use_template),
                   attempts = attempts - ?, updated_at = ?
            WHERE id = ? AND status = 'sending'""",
-        (status, code, reason or None, next_attempt_at, None if use_template is None else int(use_template),
-         int(uncount), now, message_id),
+        (
+            status,
+            code,
+            reason or None,
+            next_attempt_at,
+            None if use_template is None else int(use_template),
+            int(uncount),
+            now,
+            message_id,
+        ),
     )
 
 
@@ -217,7 +260,9 @@ def retry_message(conn: sqlite3.Connection, message_id: int, now: datetime) -> b
 
 def opt_out_learner(conn: sqlite3.Connection, learner_id: int | None, now: str, opted_out: bool = True) -> None:
     if learner_id is not None:
-        conn.execute("UPDATE learners SET opted_out = ?, updated_at = ? WHERE id = ?", (int(opted_out), now, learner_id))
+        conn.execute(
+            "UPDATE learners SET opted_out = ?, updated_at = ? WHERE id = ?", (int(opted_out), now, learner_id)
+        )
 
 
 def _fail(conn: sqlite3.Connection, row: _Row, code: str | None, reason: str, now: str) -> None:
@@ -257,16 +302,23 @@ def plan(row: _Row, settings, now: datetime, media_urls: tuple[str, ...]) -> _Pl
         # Quick-reply buttons go as their Content template inside the window too; unconfigured since the row
         # was written: its body has the numbered options, sent as free-form text.
         sid = template_sid(settings, row.template_key)
-        return _Plan("send", Outbound(body=row.body, content_sid=sid, content_variables=row.content_variables, **base)
-                     if sid else Outbound(body=row.body, **base))
+        return _Plan(
+            "send",
+            Outbound(body=row.body, content_sid=sid, content_variables=row.content_variables, **base)
+            if sid
+            else Outbound(body=row.body, **base),
+        )
     if whatsapp and (row.use_template or not in_window):
         key = buttons.window_template_key(row.template_key, row.kind)
         sid = template_sid(settings, key)
         if sid is None:
             # Kept, not lost: the admin pages show why; it goes out when the learner writes (webhooks), and a nudge
             # is settled by the turn on that message instead (the held lesson itself is sent then).
-            return _Plan("wait", reason="waiting for the learner to write (no template configured: outside the 24-hour "
-                                        f"window and no [twilio.templates] entry for '{key}')")
+            return _Plan(
+                "wait",
+                reason="waiting for the learner to write (no template configured: outside the 24-hour "
+                f"window and no [twilio.templates] entry for '{key}')",
+            )
         return _Plan("send", Outbound(body=row.body, content_sid=sid, content_variables=row.content_variables, **base))
     return _Plan("send", Outbound(body=row.body, **base))
 
@@ -290,11 +342,11 @@ class _Writes:
     mark_sent: Any
 
     @classmethod
-    def on(cls, db) -> "_Writes":
+    def on(cls, db) -> _Writes:
         return cls(db.coalesce(_confirm_claims), db.coalesce(_mark_sent_many))
 
 
-async def _media_urls(services, row: _Row) -> tuple[str, ...]:
+async def _media_urls(services: Services, row: _Row) -> tuple[str, ...]:
     if not row.media:
         return ()
     from coachbox.web.media import media_secret, signed_media_url
@@ -323,7 +375,7 @@ def quiet_hold(settings, now: datetime) -> Callable[[sqlite3.Row], datetime | No
     return hold
 
 
-async def deliver_due(services, *, limit: int = 100) -> int:
+async def deliver_due(services: Services, *, limit: int = 100) -> int:
     """Send what is due now; returns how many rows were claimed or held (0 = nothing due)."""
     settings = services.settings
     rate = settings.twilio.messages_per_second
@@ -344,14 +396,20 @@ async def deliver_due(services, *, limit: int = 100) -> int:
     if sendable:
         first = reserve_slots(services.cache, len(sendable), rate)
         writes = _Writes.on(services.db)
-        await asyncio.gather(*(_send_one(services, row, p.outbound, first + i / rate, claimer, writes)
-                               for i, (row, p) in enumerate(sendable)))
+        await asyncio.gather(
+            *(
+                _send_one(services, row, p.outbound, first + i / rate, claimer, writes)
+                for i, (row, p) in enumerate(sendable)
+            )
+        )
     # Failures, waits and cancellations too (sent rows also published as each one committed, above).
     events.publish(services, "outbox", *{f"learner:{row.learner_id}" for row in rows})
     return len(rows) + held
 
 
-async def _send_one(services, row: _Row, outbound: Outbound, slot: float, claimer: str, writes: _Writes) -> None:
+async def _send_one(
+    services: Services, row: _Row, outbound: Outbound, slot: float, claimer: str, writes: _Writes
+) -> None:
     if row.unsure and await _already_at_twilio(services, row):
         return  # the last attempt may have reached Twilio, and it had: recorded as sent, not resent
     rate = services.settings.twilio.messages_per_second
@@ -385,7 +443,7 @@ async def _send_one(services, row: _Row, outbound: Outbound, slot: float, claime
     events.publish(services, f"learner:{row.learner_id}", "outbox")  # committed: wake open admin pages
 
 
-async def _wait_out_pause(services, row: _Row, rate: float) -> bool:
+async def _wait_out_pause(services: Services, row: _Row, rate: float) -> bool:
     """Before a send: if some sender got a 429 meanwhile, wait for the pause to end and take a fresh slot after it.
     False (the row handed back, due when the pause ends) if pauses keep coming for too long."""
     waited_since = time.monotonic()
@@ -393,27 +451,49 @@ async def _wait_out_pause(services, row: _Row, rate: float) -> bool:
         if time.monotonic() - waited_since > PAUSED_SEND_MAX_WAIT_SECONDS:
             now = services.clock.now()
             due = (now + timedelta(seconds=until - time.time())).isoformat()
-            await services.db.run(_finish, row.id, "retry", now.isoformat(), code="20429",
-                                  reason="sending paused: Twilio answered 429", next_attempt_at=due, uncount=True)
+            await services.db.run(
+                _finish,
+                row.id,
+                "retry",
+                now.isoformat(),
+                code="20429",
+                reason="sending paused: Twilio answered 429",
+                next_attempt_at=due,
+                uncount=True,
+            )
             return False
         slot = reserve_slots(services.cache, 1, rate)  # after the pause: the bucket was pushed past it
         await asyncio.sleep(max(0.0, slot - time.time()))
     return True
 
 
-async def _record_failure(services, row: _Row, exc: ChannelError) -> None:
+async def _record_failure(services: Services, row: _Row, exc: ChannelError) -> None:
     settings = services.settings
     now = services.clock.now()
     stamp = now.isoformat()
     if exc.code == "20429":
         until = pause_sending(services.cache, exc.retry_after)
-        log.warning("Twilio answered 429: all sends pause", extra={"message_id": row.id,
-                                                                   "seconds": round(until - time.time(), 1)})
+        log.warning(
+            "Twilio answered 429: all sends pause",
+            extra={"message_id": row.id, "seconds": round(until - time.time(), 1)},
+        )
     if exc.permanent:
-        if (exc.code == errors.WINDOW_CLOSED and not row.use_template
-                and template_sid(settings, buttons.window_template_key(row.template_key, row.kind))):
-            await services.db.run(_finish, row.id, "queued", stamp, code=exc.code, reason=errors.describe(exc.code),
-                                  next_attempt_at=stamp, use_template=True, uncount=True)
+        if (
+            exc.code == errors.WINDOW_CLOSED
+            and not row.use_template
+            and template_sid(settings, buttons.window_template_key(row.template_key, row.kind))
+        ):
+            await services.db.run(
+                _finish,
+                row.id,
+                "queued",
+                stamp,
+                code=exc.code,
+                reason=errors.describe(exc.code),
+                next_attempt_at=stamp,
+                use_template=True,
+                uncount=True,
+            )
             log.info("outbox switching to template after 63016", extra={"message_id": row.id})
             return
         await services.db.run(_fail, row, exc.code, f"{exc} {errors.describe(exc.code)}".strip(), stamp)
@@ -424,8 +504,9 @@ async def _record_failure(services, row: _Row, exc: ChannelError) -> None:
     if exc.code not in NOT_TAKEN:
         delay = max(delay, UNSURE_SETTLE_SECONDS)  # may have reached Twilio: let its records settle first
     if now + timedelta(seconds=delay) - row.created_at > horizon:
-        await services.db.run(_fail, row, exc.code or "gave_up",
-                              f"gave up after {row.attempts} attempts over {horizon}: {exc}", stamp)
+        await services.db.run(
+            _fail, row, exc.code or "gave_up", f"gave up after {row.attempts} attempts over {horizon}: {exc}", stamp
+        )
         log.warning("outbox gave up", extra={"message_id": row.id, "attempts": row.attempts, "code": exc.code})
         return
     next_at = (now + timedelta(seconds=delay)).isoformat()
@@ -434,14 +515,15 @@ async def _record_failure(services, row: _Row, exc: ChannelError) -> None:
 
 
 # -- a send that may have reached Twilio ---------------------------------------------------------------------------
-async def _already_at_twilio(services, row: _Row) -> bool:
+async def _already_at_twilio(services: Services, row: _Row) -> bool:
     since = datetime.fromisoformat(await services.db.run(_claimed_at_of_last_try, row.id) or row.created_at.isoformat())
     try:
         sid = await lookup(services, row.address, row.body, since, row.use_template, set())
     except ChannelError as exc:
         # Could not check: try again later (still marked 'timeout', so the next try looks first again).
-        await _record_failure(services, row, ChannelError(f"lookup failed: {exc}", code="timeout",
-                                                          retry_after=exc.retry_after))
+        await _record_failure(
+            services, row, ChannelError(f"lookup failed: {exc}", code="timeout", retry_after=exc.retry_after)
+        )
         return True
     if sid:
         await services.db.run(_mark_sent, row.id, sid, None, services.clock.now().isoformat())

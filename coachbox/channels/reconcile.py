@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from coachbox.channels.base import ChannelError
+from coachbox.core.services import Services
 
 log = logging.getLogger("coachbox.outbox")
 
@@ -37,7 +38,9 @@ def _known_sid(conn: sqlite3.Connection, sid: str) -> bool:
     return conn.execute("SELECT 1 FROM messages WHERE provider_sid = ?", (sid,)).fetchone() is not None
 
 
-async def lookup(services, address: str, body: str, since: datetime, template: bool, taken: set[str]) -> str | None:
+async def lookup(
+    services: Services, address: str, body: str, since: datetime, template: bool, taken: set[str]
+) -> str | None:
     """The sid of a message Twilio holds to `address` since the claim, matching our body, not yet ours."""
     find = getattr(services.channel, "find_sent", None)
     if find is None:
@@ -72,7 +75,9 @@ def _release(conn: sqlite3.Connection, message_id: int, claimer: str, claimed_at
     )
 
 
-def _confirm(conn: sqlite3.Connection, message_id: int, claimer: str, claimed_at: str | None, sid: str, now: str) -> None:
+def _confirm(
+    conn: sqlite3.Connection, message_id: int, claimer: str, claimed_at: str | None, sid: str, now: str
+) -> None:
     conn.execute(
         """UPDATE messages SET status = 'sent', provider_sid = ?, sent_at = ?, updated_at = ?
            WHERE id = ? AND status = 'sending' AND claimed_by = ? AND claimed_at = ?""",
@@ -100,7 +105,7 @@ def _claim_is_stale(claimed_by: str | None, claimed_at: datetime | None, now: da
     return False
 
 
-async def reconcile(services, *, stale_after: float = STALE_CLAIM_SECONDS) -> int:
+async def reconcile(services: Services, *, stale_after: float = STALE_CLAIM_SECONDS) -> int:
     """Rows left 'sending' by a dead sender: confirmed from Twilio's records, or released for a resend."""
     now = services.clock.now()
     rows = await services.db.run(_sending_rows)

@@ -8,6 +8,7 @@ import time
 
 from coachbox.channels.outbox import deliver_due
 from coachbox.channels.reconcile import reconcile
+from coachbox.core.services import Services
 
 log = logging.getLogger("coachbox.outbox")
 
@@ -20,7 +21,7 @@ class Sender:
     # and one batch of writes, instead of one drain per webhook competing with the handlers on this loop.
     GATHER_SECONDS = 0.005
 
-    def __init__(self, services) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
         self._event: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -48,7 +49,7 @@ class Sender:
             try:
                 await asyncio.wait_for(self._event.wait(), timeout=self.POLL_SECONDS)
                 await asyncio.sleep(self.GATHER_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._event.clear()
 
@@ -60,11 +61,11 @@ class Sender:
         self.kick()
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._task.cancel()
 
 
-async def drain(services, *, seconds: float = 50.0) -> int:
+async def drain(services: Services, *, seconds: float = 50.0) -> int:
     """Reconcile, then deliver until nothing is due or `seconds` pass (the worker's periodic task)."""
     await reconcile(services)
     deadline = time.monotonic() + seconds

@@ -7,12 +7,14 @@ import logging
 
 from huey import Huey, crontab
 
+from coachbox.core.services import Services
+
 log = logging.getLogger("coachbox.jobs.outbox")
 
 DRAIN_SECONDS = 50.0  # below the one-minute period, so ticks rarely overlap (overlap is safe: claims are CAS)
 
 
-async def _drain(services, seconds: float) -> int:
+async def _drain(services: Services, seconds: float) -> int:
     from coachbox.channels.outbox import drain
 
     try:

@@ -10,12 +10,20 @@ from typing import TextIO
 from coachbox.channels.base import Inbound
 from coachbox.core.config import Settings
 from coachbox.core.errors import UserError
+from coachbox.core.services import Services
 
 BOT = "🤖 "
 
 
-def run_chat(settings: Settings, *, phone: str, language: str | None = None, profile_name: str | None = None,
-             stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+def run_chat(
+    settings: Settings,
+    *,
+    phone: str,
+    language: str | None = None,
+    profile_name: str | None = None,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+) -> int:
     """Read lines (a prompt on a terminal; piped input prints only the bot's replies) and answer each one."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
@@ -31,11 +39,12 @@ def _e164(phone: str) -> str:
     return digits
 
 
-async def _chat(settings: Settings, phone: str, language: str | None, profile_name: str | None, stdin: TextIO,
-                stdout: TextIO) -> int:
-    from coachbox.turns.runner import handle_inbound, resources
-    from coachbox.core.services import build_services
+async def _chat(
+    settings: Settings, phone: str, language: str | None, profile_name: str | None, stdin: TextIO, stdout: TextIO
+) -> int:
+    from coachbox.roots.services import build_services
     from coachbox.store import open_database
+    from coachbox.turns.runner import handle_inbound, resources
 
     open_database(settings.db_path).close()
     services = build_services(settings)
@@ -44,8 +53,10 @@ async def _chat(settings: Settings, phone: str, language: str | None, profile_na
     try:
         if language:
             if not resources(services).texts.has(language):
-                raise UserError(f"--lang {language}: no content/locales/{language}.toml. "
-                                f"Available: {', '.join(resources(services).texts.languages)}.")
+                raise UserError(
+                    f"--lang {language}: no content/locales/{language}.toml. "
+                    f"Available: {', '.join(resources(services).texts.languages)}."
+                )
             await services.db.run(_preset_language, address, phone, language, services.clock.now())
         if interactive:
             print(f"Chatting as {phone} on the simulator channel. Type a message; Ctrl-D to leave.", file=stdout)
@@ -57,8 +68,15 @@ async def _chat(settings: Settings, phone: str, language: str | None, profile_na
             if not line:
                 break
             text = line.rstrip("\n")
-            inbound = Inbound(channel="simulator", address=address, body=text, provider_sid=f"SIM{uuid.uuid4().hex}",
-                              received_at=services.clock.now(), phone=phone, profile_name=profile_name)
+            inbound = Inbound(
+                channel="simulator",
+                address=address,
+                body=text,
+                provider_sid=f"SIM{uuid.uuid4().hex}",
+                received_at=services.clock.now(),
+                phone=phone,
+                profile_name=profile_name,
+            )
             outcome = await handle_inbound(services, inbound)
             rows = await services.db.run(_rows, outcome.outbox_ids)
             await _mark_sent(services, outcome.outbox_ids)
@@ -95,10 +113,12 @@ def _rows(conn, ids: list[int]) -> list[dict]:
         return []
     marks = ",".join("?" * len(ids))
     rows = conn.execute(f"SELECT id, body, kind, media FROM messages WHERE id IN ({marks}) ORDER BY id", ids).fetchall()
-    return [{"id": r["id"], "body": r["body"], "kind": r["kind"], "media": json.loads(r["media"] or "[]")} for r in rows]
+    return [
+        {"id": r["id"], "body": r["body"], "kind": r["kind"], "media": json.loads(r["media"] or "[]")} for r in rows
+    ]
 
 
-async def _mark_sent(services, ids: list[int]) -> None:
+async def _mark_sent(services: Services, ids: list[int]) -> None:
     """Send through the outbox sender (it marks simulator rows delivered), so the transcript reads like WhatsApp."""
     if not ids:
         return
@@ -114,7 +134,9 @@ async def _mark_sent(services, ids: list[int]) -> None:
     now = services.clock.now().isoformat()
 
     def mark(conn) -> None:
-        conn.executemany("UPDATE messages SET status = 'delivered', sent_at = ?, updated_at = ? WHERE id = ?",
-                         [(now, now, i) for i in ids])
+        conn.executemany(
+            "UPDATE messages SET status = 'delivered', sent_at = ?, updated_at = ? WHERE id = ?",
+            [(now, now, i) for i in ids],
+        )
 
     await services.db.run(mark)

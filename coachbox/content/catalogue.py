@@ -6,7 +6,13 @@ import json
 import sqlite3
 from collections import defaultdict
 
-from coachbox.learning.course import BadgeDefinition, Catalogue, Course, Lesson, Question
+from coachbox.learning.course import (
+    BadgeDefinition,
+    Catalogue,
+    Course,
+    Lesson,
+    Question,
+)
 
 
 def load_catalogue(conn: sqlite3.Connection) -> Catalogue:
@@ -37,14 +43,33 @@ def read_courses(conn: sqlite3.Connection, *, published_only: bool = True) -> li
         f"JOIN courses c ON c.id = l.course_id {where} {'AND' if where else 'WHERE'} l.published = 1 "
         f"ORDER BY l.course_id, l.position, l.slug"
     ):
-        lessons[row[1]].append(Lesson(
-            slug=row[2], position=row[3], title=row[4], body=row[5], minutes=row[6], media=row[7],
-            questions=tuple(questions.get(row[0], ())), id=row[0],
-        ))
+        lessons[row[1]].append(
+            Lesson(
+                slug=row[2],
+                position=row[3],
+                title=row[4],
+                body=row[5],
+                minutes=row[6],
+                media=row[7],
+                questions=tuple(questions.get(row[0], ())),
+                id=row[0],
+            )
+        )
     return [
-        Course(id=row[0], slug=row[1], title=row[2], language=row[3], description=row[4], level=row[5],
-               premium=bool(row[6]), passing_score=row[7], position=row[8], translation_of=row[9],
-               published=bool(row[10]), lessons=tuple(lessons.get(row[0], ())))
+        Course(
+            id=row[0],
+            slug=row[1],
+            title=row[2],
+            language=row[3],
+            description=row[4],
+            level=row[5],
+            premium=bool(row[6]),
+            passing_score=row[7],
+            position=row[8],
+            translation_of=row[9],
+            published=bool(row[10]),
+            lessons=tuple(lessons.get(row[0], ())),
+        )
         for row in courses
     ]
 
@@ -56,17 +81,30 @@ def _read_questions(conn: sqlite3.Connection, where: str) -> dict[int, list[Ques
         f"JOIN lessons l ON l.id = q.lesson_id JOIN courses c ON c.id = l.course_id {where} "
         f"{'AND' if where else 'WHERE'} l.published = 1 AND q.published = 1 ORDER BY q.lesson_id, q.position"
     ):
-        out[row[1]].append(Question(
-            id=row[0], position=row[2], kind=row[3], prompt=row[4], choices=tuple(json.loads(row[5])),
-            answer=decode_answer(row[3], row[6]), explanation=row[7],
-        ))
+        out[row[1]].append(
+            Question(
+                id=row[0],
+                position=row[2],
+                kind=row[3],
+                prompt=row[4],
+                choices=tuple(json.loads(row[5])),
+                answer=decode_answer(row[3], row[6]),
+                explanation=row[7],
+            )
+        )
     return out
 
 
 def read_badges(conn: sqlite3.Connection) -> list[BadgeDefinition]:
     return [
-        BadgeDefinition(code=row[0], rule=row[1], threshold=row[2], emoji=row[3], names=json.loads(row[4]),
-                        descriptions=json.loads(row[5]))
+        BadgeDefinition(
+            code=row[0],
+            rule=row[1],
+            threshold=row[2],
+            emoji=row[3],
+            names=json.loads(row[4]),
+            descriptions=json.loads(row[5]),
+        )
         for row in conn.execute(
             "SELECT code, rule, threshold, emoji, names, descriptions FROM badge_definitions ORDER BY rowid"
         )

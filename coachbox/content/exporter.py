@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Callable
 
-from coachbox.core.config import Settings
 from coachbox.content.catalogue import read_badges, read_courses
-from coachbox.learning.course import BadgeDefinition, Course, Lesson
 from coachbox.content.parser import FRONT_MATTER_FENCE
+from coachbox.core.config import Settings
+from coachbox.learning.course import BadgeDefinition, Course, Lesson
 
 Progress = Callable[[str, int, int], None]
 
@@ -84,9 +84,15 @@ def _write(path: Path, text: str) -> None:
 
 
 def course_toml(course: Course) -> str:
-    pairs = [("title", course.title), ("description", course.description), ("language", course.language),
-             ("level", course.level), ("premium", course.premium), ("passing_score", course.passing_score),
-             ("position", course.position)]
+    pairs = [
+        ("title", course.title),
+        ("description", course.description),
+        ("language", course.language),
+        ("level", course.level),
+        ("premium", course.premium),
+        ("passing_score", course.passing_score),
+        ("position", course.position),
+    ]
     if course.translation_of:
         pairs.append(("translation_of", course.translation_of))
     return _table(pairs)

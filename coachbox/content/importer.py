@@ -8,14 +8,14 @@ import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from coachbox.core.config import Settings
 from coachbox.content.catalogue import encode_answer
-from coachbox.learning.course import BadgeDefinition, Course, Lesson, Question
 from coachbox.content.parser import ContentError, ContentProblem, parse_folder
+from coachbox.core.config import Settings
+from coachbox.learning.course import BadgeDefinition, Course, Lesson, Question
 from coachbox.store import transaction, utcnow_iso
 
 Progress = Callable[[str, int, int], None]
@@ -51,22 +51,27 @@ class ImportReport:
     seconds: float = 0.0
 
     def summary(self) -> str:
-        c, l, b = self.courses, self.lessons, self.badges
-        line = (f"Imported {c.total} courses ({c.new} new, {c.updated} updated, {c.unchanged} unchanged), "
-                f"{l.total} lessons ({l.new} new, {l.updated} updated, {l.unchanged} unchanged, "
-                f"{self.lessons_unpublished} unpublished, {self.lessons_deleted} deleted), "
-                f"{b.total} badges ({b.new} new, {b.updated} updated), {len(self.locales)} locales, "
-                f"{self.media_copied} media files copied, {len(self.warnings)} warning{'s' * (len(self.warnings) != 1)}; "
-                f"{self.rows_changed} rows changed in {self.seconds:.2f} s")
+        c, les, b = self.courses, self.lessons, self.badges
+        line = (
+            f"Imported {c.total} courses ({c.new} new, {c.updated} updated, {c.unchanged} unchanged), "
+            f"{les.total} lessons ({les.new} new, {les.updated} updated, {les.unchanged} unchanged, "
+            f"{self.lessons_unpublished} unpublished, {self.lessons_deleted} deleted), "
+            f"{b.total} badges ({b.new} new, {b.updated} updated), {len(self.locales)} locales, "
+            f"{self.media_copied} media files copied, {len(self.warnings)} warning{'s' * (len(self.warnings) != 1)}; "
+            f"{self.rows_changed} rows changed in {self.seconds:.2f} s"
+        )
         notes = [f"warning: {problem}" for problem in self.warnings]
         if self.courses_not_on_disk:
-            notes.append(f"note: {len(self.courses_not_on_disk)} courses in the database have no folder and were left "
-                         f"as they are: {', '.join(self.courses_not_on_disk)}")
+            notes.append(
+                f"note: {len(self.courses_not_on_disk)} courses in the database have no folder and were left "
+                f"as they are: {', '.join(self.courses_not_on_disk)}"
+            )
         return "\n".join([line, *notes])
 
 
-def import_folder(conn: sqlite3.Connection, folder: Path, settings: Settings,
-                  progress: Progress | None = None) -> ImportReport:
+def import_folder(
+    conn: sqlite3.Connection, folder: Path, settings: Settings, progress: Progress | None = None
+) -> ImportReport:
     """Parse `folder`; raise ContentError (writing nothing) on any error; else apply it in one transaction."""
     started = time.perf_counter()
     folder = Path(folder)
@@ -94,13 +99,34 @@ def import_folder(conn: sqlite3.Connection, folder: Path, settings: Settings,
 
 
 def course_hash(course: Course) -> str:
-    return _digest([HASH_VERSION, course.title, course.language, course.description, course.level, course.premium,
-                    course.passing_score, course.position, course.translation_of])
+    return _digest(
+        [
+            HASH_VERSION,
+            course.title,
+            course.language,
+            course.description,
+            course.level,
+            course.premium,
+            course.passing_score,
+            course.position,
+            course.translation_of,
+        ]
+    )
 
 
 def lesson_hash(lesson: Lesson, media_digest: str | None) -> str:
-    return _digest([HASH_VERSION, lesson.position, lesson.title, lesson.minutes, lesson.body, lesson.media, media_digest,
-                    [_question_values(q) for q in lesson.questions]])
+    return _digest(
+        [
+            HASH_VERSION,
+            lesson.position,
+            lesson.title,
+            lesson.minutes,
+            lesson.body,
+            lesson.media,
+            media_digest,
+            [_question_values(q) for q in lesson.questions],
+        ]
+    )
 
 
 def _digest(value: object) -> str:
@@ -108,8 +134,13 @@ def _digest(value: object) -> str:
 
 
 def _question_values(question: Question) -> tuple[str, str, str, str, str]:
-    return (question.kind, question.prompt, json.dumps(list(question.choices), ensure_ascii=False),
-            encode_answer(question.answer), question.explanation)
+    return (
+        question.kind,
+        question.prompt,
+        json.dumps(list(question.choices), ensure_ascii=False),
+        encode_answer(question.answer),
+        question.explanation,
+    )
 
 
 def _file_digest(path: Path) -> str:
@@ -136,8 +167,18 @@ class _Writer:
     # -- courses and lessons ----------------------------------------------------------------------
     def course(self, course: Course) -> None:
         digest = course_hash(course)
-        values = (course.title, course.language, course.description, course.level, int(course.premium),
-                  course.passing_score, course.position, course.translation_of, digest, self.now)
+        values = (
+            course.title,
+            course.language,
+            course.description,
+            course.level,
+            int(course.premium),
+            course.passing_score,
+            course.position,
+            course.translation_of,
+            digest,
+            self.now,
+        )
         existing = self.course_rows.get(course.slug)
         if existing is None:
             course_id = self.conn.execute(
@@ -152,7 +193,9 @@ class _Writer:
                 # `published` is the admin's switch: a changed file does not override it.
                 self.conn.execute(
                     "UPDATE courses SET title=?, language=?, description=?, level=?, premium=?, passing_score=?, "
-                    "position=?, translation_of=?, source_hash=?, updated_at=? WHERE id=?", (*values, course_id))
+                    "position=?, translation_of=?, source_hash=?, updated_at=? WHERE id=?",
+                    (*values, course_id),
+                )
                 self.report.courses.updated += 1
             else:
                 self.report.courses.unchanged += 1
@@ -164,7 +207,9 @@ class _Writer:
             if slug not in on_disk:
                 self._remove_lesson(lesson_id, published)
 
-    def _lesson(self, course: Course, course_id: int, lesson: Lesson, existing: tuple[int, str | None, int] | None) -> None:
+    def _lesson(
+        self, course: Course, course_id: int, lesson: Lesson, existing: tuple[int, str | None, int] | None
+    ) -> None:
         source = self.courses_dir / course.slug / lesson.media if lesson.media else None
         media_digest = _file_digest(source) if source else None
         digest = lesson_hash(lesson, media_digest)
@@ -173,7 +218,8 @@ class _Writer:
         if existing is None:
             lesson_id = self.conn.execute(
                 "INSERT INTO lessons (position, title, minutes, body, media, source_hash, updated_at, course_id, slug, "
-                "created_at) VALUES (?,?,?,?,?,?,?,?,?,?)", (*values, course_id, lesson.slug, self.now),
+                "created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (*values, course_id, lesson.slug, self.now),
             ).lastrowid
             self.new_questions += [(lesson_id, q.position, *_question_values(q)) for q in lesson.questions]
             self.report.lessons.new += 1
@@ -181,7 +227,9 @@ class _Writer:
             lesson_id = existing[0]
             self.conn.execute(
                 "UPDATE lessons SET position=?, title=?, minutes=?, body=?, media=?, source_hash=?, updated_at=?, "
-                "published=1 WHERE id=?", (*values, lesson_id))
+                "published=1 WHERE id=?",
+                (*values, lesson_id),
+            )
             self._sync_questions(lesson_id, lesson.questions)
             self.report.lessons.updated += 1
         else:
@@ -203,7 +251,8 @@ class _Writer:
     def _has_learner_data(self, lesson_id: int) -> bool:
         return self.conn.execute(
             "SELECT EXISTS (SELECT 1 FROM progress WHERE lesson_id = ?) OR EXISTS (SELECT 1 FROM answers a "
-            "JOIN questions q ON q.id = a.question_id WHERE q.lesson_id = ?)", (lesson_id, lesson_id),
+            "JOIN questions q ON q.id = a.question_id WHERE q.lesson_id = ?)",
+            (lesson_id, lesson_id),
         ).fetchone()[0]
 
     def _sync_questions(self, lesson_id: int, questions: tuple[Question, ...]) -> None:
@@ -212,7 +261,9 @@ class _Writer:
             row[0]: (row[1], tuple(row[2:7]), row[7])
             for row in self.conn.execute(
                 "SELECT position, id, kind, prompt, choices, answer, explanation, published FROM questions "
-                "WHERE lesson_id = ?", (lesson_id,))
+                "WHERE lesson_id = ?",
+                (lesson_id,),
+            )
         }
         for question in questions:
             values = _question_values(question)
@@ -222,10 +273,12 @@ class _Writer:
             elif found[1] != values or not found[2]:
                 self.conn.execute(
                     "UPDATE questions SET kind=?, prompt=?, choices=?, answer=?, explanation=?, published=1 WHERE id=?",
-                    (*values, found[0]))
+                    (*values, found[0]),
+                )
         for question_id, _, published in existing.values():
-            answered = self.conn.execute("SELECT EXISTS (SELECT 1 FROM answers WHERE question_id = ?)",
-                                         (question_id,)).fetchone()[0]
+            answered = self.conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM answers WHERE question_id = ?)", (question_id,)
+            ).fetchone()[0]
             if not answered:
                 self.conn.execute("DELETE FROM questions WHERE id = ?", (question_id,))
                 self.report.questions_deleted += 1
@@ -237,7 +290,9 @@ class _Writer:
         if self.new_questions:
             self.conn.executemany(
                 "INSERT INTO questions (lesson_id, position, kind, prompt, choices, answer, explanation) "
-                "VALUES (?,?,?,?,?,?,?)", self.new_questions)
+                "VALUES (?,?,?,?,?,?,?)",
+                self.new_questions,
+            )
             self.new_questions = []
 
     def _copy_media(self, source: Path, dest: Path, digest: str) -> None:
@@ -253,25 +308,38 @@ class _Writer:
     def badges(self, badges: list[BadgeDefinition]) -> None:
         existing = {
             row[0]: (row[1], row[2], row[3], json.loads(row[4]), json.loads(row[5]))
-            for row in self.conn.execute("SELECT code, rule, threshold, emoji, names, descriptions FROM badge_definitions")
+            for row in self.conn.execute(
+                "SELECT code, rule, threshold, emoji, names, descriptions FROM badge_definitions"
+            )
         }
         for badge in badges:
             values = (badge.rule, badge.threshold, badge.emoji, badge.names, badge.descriptions)
-            row = (*values[:3], json.dumps(badge.names, ensure_ascii=False), json.dumps(badge.descriptions, ensure_ascii=False))
+            row = (
+                *values[:3],
+                json.dumps(badge.names, ensure_ascii=False),
+                json.dumps(badge.descriptions, ensure_ascii=False),
+            )
             found = existing.pop(badge.code, None)
             if found is None:
-                self.conn.execute("INSERT INTO badge_definitions (rule, threshold, emoji, names, descriptions, code) "
-                                  "VALUES (?,?,?,?,?,?)", (*row, badge.code))
+                self.conn.execute(
+                    "INSERT INTO badge_definitions (rule, threshold, emoji, names, descriptions, code) "
+                    "VALUES (?,?,?,?,?,?)",
+                    (*row, badge.code),
+                )
                 self.report.badges.new += 1
             elif found != values:
-                self.conn.execute("UPDATE badge_definitions SET rule=?, threshold=?, emoji=?, names=?, descriptions=? "
-                                  "WHERE code=?", (*row, badge.code))
+                self.conn.execute(
+                    "UPDATE badge_definitions SET rule=?, threshold=?, emoji=?, names=?, descriptions=? WHERE code=?",
+                    (*row, badge.code),
+                )
                 self.report.badges.updated += 1
             else:
                 self.report.badges.unchanged += 1
         for code in existing:
             # A badge learners already hold keeps its definition, so its name still shows on their profile.
-            held = self.conn.execute("SELECT EXISTS (SELECT 1 FROM learner_badges WHERE code = ?)", (code,)).fetchone()[0]
+            held = self.conn.execute("SELECT EXISTS (SELECT 1 FROM learner_badges WHERE code = ?)", (code,)).fetchone()[
+                0
+            ]
             if not held:
                 self.conn.execute("DELETE FROM badge_definitions WHERE code = ?", (code,))
                 self.report.badges_deleted += 1

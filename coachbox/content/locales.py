@@ -26,8 +26,12 @@ def parse_locales(folder: Path, report: Reporter) -> tuple[dict[str, dict], set[
             docs[path.stem] = doc
     flat = {lang: _flatten(doc, doc.data, "") for lang, doc in docs.items()}
     if files and REFERENCE not in languages:
-        report.add(folder / f"{REFERENCE}.toml", 0, f"there is no {REFERENCE}.toml",
-                   f"add locales/{REFERENCE}.toml: every other locale is checked against it")
+        report.add(
+            folder / f"{REFERENCE}.toml",
+            0,
+            f"there is no {REFERENCE}.toml",
+            f"add locales/{REFERENCE}.toml: every other locale is checked against it",
+        )
     reference = flat.get(REFERENCE)
     if reference is not None:
         for lang, values in flat.items():
@@ -45,8 +49,12 @@ def _flatten(doc: TomlDoc, data: dict, prefix: str) -> dict[str, str | list]:
         elif isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             out[dotted] = value
         else:
-            doc.reporter.add(doc.path, key_line(doc.lines, dotted), f"'{dotted}' must be text (or a list of texts)",
-                             f'write {key} = "…" with quotes')
+            doc.reporter.add(
+                doc.path,
+                key_line(doc.lines, dotted),
+                f"'{dotted}' must be text (or a list of texts)",
+                f'write {key} = "…" with quotes',
+            )
     return out
 
 
@@ -54,24 +62,40 @@ def _compare(doc: TomlDoc, reference: dict, values: dict) -> None:
     name = f"{REFERENCE}.toml"
     for key, wanted in reference.items():
         if key not in values:
-            doc.reporter.add(doc.path, key_line(doc.lines, key), f"missing key '{key}' that {name} has",
-                             f"copy it from {name} and translate it")
+            doc.reporter.add(
+                doc.path,
+                key_line(doc.lines, key),
+                f"missing key '{key}' that {name} has",
+                f"copy it from {name} and translate it",
+            )
             continue
         given = values[key]
         if isinstance(given, str) != isinstance(wanted, str):
             kind = "text" if isinstance(wanted, str) else "a list of texts"
-            doc.reporter.add(doc.path, key_line(doc.lines, key), f"'{key}' must be {kind}, as in {name}",
-                             f"make it the same kind of value as in {name}")
+            doc.reporter.add(
+                doc.path,
+                key_line(doc.lines, key),
+                f"'{key}' must be {kind}, as in {name}",
+                f"make it the same kind of value as in {name}",
+            )
         elif isinstance(given, str):
             extra = sorted(set(PLACEHOLDER.findall(given)) - set(PLACEHOLDER.findall(wanted)))
             if extra:
                 allowed = ", ".join("{" + p + "}" for p in sorted(set(PLACEHOLDER.findall(wanted)))) or "none"
-                doc.reporter.add(doc.path, key_line(doc.lines, key),
-                                 f"'{key}' uses {', '.join('{' + p + '}' for p in extra)}, which {name} does not have",
-                                 f"placeholders must be spelled as in {name}; allowed here: {allowed}")
+                doc.reporter.add(
+                    doc.path,
+                    key_line(doc.lines, key),
+                    f"'{key}' uses {', '.join('{' + p + '}' for p in extra)}, which {name} does not have",
+                    f"placeholders must be spelled as in {name}; allowed here: {allowed}",
+                )
     for key in sorted(values.keys() - reference.keys()):
-        doc.reporter.add(doc.path, key_line(doc.lines, key), f"key '{key}' is not in {name}, so it is never used",
-                         f"remove it, or add it to {name} first", level="warning")
+        doc.reporter.add(
+            doc.path,
+            key_line(doc.lines, key),
+            f"key '{key}' is not in {name}, so it is never used",
+            f"remove it, or add it to {name} first",
+            level="warning",
+        )
 
 
 def key_line(lines: list[str], dotted: str) -> int:

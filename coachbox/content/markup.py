@@ -58,7 +58,11 @@ def _pieces(text: str, level: int, limit: int) -> list[tuple[str, str]]:
         if len(unit) <= limit:
             out.append((sep, unit))
             continue
-        sub = _pieces(unit, level + 1, limit) if level < 5 else [("", unit[i:i + limit]) for i in range(0, len(unit), limit)]
+        sub = (
+            _pieces(unit, level + 1, limit)
+            if level < 5
+            else [("", unit[i : i + limit]) for i in range(0, len(unit), limit)]
+        )
         out.append((sep, sub[0][1]))
         out.extend(sub[1:])
     return out
@@ -84,7 +88,7 @@ def _split_regex(text: str, pattern: re.Pattern[str], protected: list[tuple[int,
     for match in pattern.finditer(text):
         if match.start() == 0 or any(a < match.start() < b for a, b in protected):
             continue
-        piece = text[start:match.start()]
+        piece = text[start : match.start()]
         if piece:
             out.append((sep, piece))
             sep = match.group()
@@ -127,7 +131,9 @@ def lint_markup(body: str) -> list[tuple[int, str, str]]:
         if "**" in line:
             found.append((number, "'**' shows as two asterisks on WhatsApp", "use *single asterisks* for bold"))
         if re.match(r"#{1,6} ", line):
-            found.append((number, "Markdown headings are not formatted on WhatsApp", "write the heading as *bold text*"))
+            found.append(
+                (number, "Markdown headings are not formatted on WhatsApp", "write the heading as *bold text*")
+            )
         if re.search(r"\[[^\]]+\]\([^)]+\)", line):
             found.append((number, "Markdown links are not formatted on WhatsApp", "write the plain URL instead"))
     if in_fence:

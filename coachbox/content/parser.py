@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable
 
 from coachbox.content.locales import parse_locales
-from coachbox.content.markup import MESSAGE_LIMIT, lesson_text, lint_markup, split_message
-from coachbox.learning.course import BadgeDefinition, Course, Lesson, Question
+from coachbox.content.markup import (
+    MESSAGE_LIMIT,
+    lesson_text,
+    lint_markup,
+    split_message,
+)
 from coachbox.content.problems import ContentProblem, Reporter, TomlDoc, load_toml
 from coachbox.core.errors import UserError
+from coachbox.learning.course import BadgeDefinition, Course, Lesson, Question
 
 __all__ = ["ContentError", "ContentProblem", "ParseResult", "parse_folder", "split_front_matter"]
 
@@ -85,8 +90,9 @@ def parse_folder(folder: Path, progress: Callable[[str, int, int], None] | None 
 # -- courses -------------------------------------------------------------------------------------
 
 
-def _parse_courses(courses_dir: Path, languages: set[str], report: Reporter,
-                   progress: Callable[[str, int, int], None] | None) -> list[Course]:
+def _parse_courses(
+    courses_dir: Path, languages: set[str], report: Reporter, progress: Callable[[str, int, int], None] | None
+) -> list[Course]:
     if not courses_dir.is_dir():
         report.add(courses_dir, 0, "no courses folder", "create courses/<course-slug>/course.toml", level="warning")
         return []
@@ -105,12 +111,17 @@ def _parse_courses(courses_dir: Path, languages: set[str], report: Reporter,
         if original is None or (original in folder_names and original not in slugs):
             continue
         if original == course.slug or original not in slugs:
-            doc.error(f"translation_of = '{original}' is not another course folder",
-                      f"use the folder name of the original course, one of: {', '.join(sorted(folder_names - {course.slug}))}",
-                      key="translation_of")
+            doc.error(
+                f"translation_of = '{original}' is not another course folder",
+                f"use the folder name of the original course, one of: {', '.join(sorted(folder_names - {course.slug}))}",
+                key="translation_of",
+            )
         elif slugs[original].translation_of:
-            doc.error(f"translation_of = '{original}' is itself a translation",
-                      f"point at the original: translation_of = '{slugs[original].translation_of}'", key="translation_of")
+            doc.error(
+                f"translation_of = '{original}' is itself a translation",
+                f"point at the original: translation_of = '{slugs[original].translation_of}'",
+                key="translation_of",
+            )
     return [course for course, _ in parsed]
 
 
@@ -119,12 +130,18 @@ def _parse_course(course_dir: Path, languages: set[str], report: Reporter) -> tu
     slug = course_dir.name
     ok = True
     if not SLUG.match(slug):
-        report.add(path, 1, f"course folder name '{slug}' is not a valid slug",
-                   "use lowercase letters, digits and dashes, e.g. mobile-money-safety")
+        report.add(
+            path,
+            1,
+            f"course folder name '{slug}' is not a valid slug",
+            "use lowercase letters, digits and dashes, e.g. mobile-money-safety",
+        )
         ok = False
     lessons = _parse_lessons(course_dir, report)
     if not path.is_file():
-        report.add(path, 1, "course folder has no course.toml", 'create it with at least title = "…" and language = "en"')
+        report.add(
+            path, 1, "course folder has no course.toml", 'create it with at least title = "…" and language = "en"'
+        )
         return None
     doc = load_toml(path, report)
     if doc is None:
@@ -134,8 +151,11 @@ def _parse_course(course_dir: Path, languages: set[str], report: Reporter) -> tu
     title = doc.text(data, "title", required=True)
     language = doc.text(data, "language", required=True)
     if language is not None and language not in languages:
-        doc.error(f"language '{language}' has no locale file",
-                  f"add locales/{language}.toml or use one of: {', '.join(sorted(languages)) or 'none yet'}", key="language")
+        doc.error(
+            f"language '{language}' has no locale file",
+            f"add locales/{language}.toml or use one of: {', '.join(sorted(languages)) or 'none yet'}",
+            key="language",
+        )
         language = None
     passing = doc.integer(data, "passing_score", default=70, low=0, high=100)
     translation_of = doc.text(data, "translation_of")
@@ -147,8 +167,15 @@ def _parse_course(course_dir: Path, languages: set[str], report: Reporter) -> tu
     )
     if not ok or doc.failed or title is None or language is None or passing is None or None in values.values():
         return None
-    course = Course(slug=slug, title=title, language=language, passing_score=passing, translation_of=translation_of,
-                    lessons=tuple(lessons), **values)
+    course = Course(
+        slug=slug,
+        title=title,
+        language=language,
+        passing_score=passing,
+        translation_of=translation_of,
+        lessons=tuple(lessons),
+        **values,
+    )
     return course, doc
 
 
@@ -159,15 +186,21 @@ def split_front_matter(text: str) -> tuple[str, str, int]:
     """(front matter TOML, body, file line the body starts on). Raises ValueError(line, message, hint)."""
     lines = text.split("\n")
     if not lines or lines[0].strip() != FRONT_MATTER_FENCE:
-        raise ValueError(1, "a lesson must start with a line that is exactly +++",
-                         'begin the file with +++, then title = "…", then +++ again, then the lesson text')
+        raise ValueError(
+            1,
+            "a lesson must start with a line that is exactly +++",
+            'begin the file with +++, then title = "…", then +++ again, then the lesson text',
+        )
     for index in range(1, len(lines)):
         if lines[index].rstrip() == FRONT_MATTER_FENCE:
-            body_lines = lines[index + 1:]
+            body_lines = lines[index + 1 :]
             skipped = next((i for i, line in enumerate(body_lines) if line.strip()), 0)
             return "\n".join(lines[1:index]), "\n".join(body_lines).strip(), index + 2 + skipped
-    raise ValueError(1, "the front matter opened with +++ on line 1 is never closed",
-                     "add a line with exactly +++ between the front matter and the lesson text")
+    raise ValueError(
+        1,
+        "the front matter opened with +++ on line 1 is never closed",
+        "add a line with exactly +++ between the front matter and the lesson text",
+    )
 
 
 def _parse_lessons(course_dir: Path, report: Reporter) -> list[Lesson]:
@@ -177,18 +210,30 @@ def _parse_lessons(course_dir: Path, report: Reporter) -> list[Lesson]:
     for path in sorted(course_dir.glob("*.md")):
         match = LESSON_FILE.match(path.name)
         if not match:
-            report.add(path, 1, f"'{path.name}' is not a lesson file name",
-                       "name lesson files NN-lesson-slug.md in lowercase with dashes, e.g. 01-what-is-mobile-money.md")
+            report.add(
+                path,
+                1,
+                f"'{path.name}' is not a lesson file name",
+                "name lesson files NN-lesson-slug.md in lowercase with dashes, e.g. 01-what-is-mobile-money.md",
+            )
             continue
         position, slug = int(match.group(1)), match.group(2)
         if position < 1:
             report.add(path, 1, "lesson position 0 is not allowed", "number lessons from 01")
         elif position in seen_positions:
-            report.add(path, 1, f"duplicate lesson position {position}: {seen_positions[position]} has it too",
-                       "give each lesson file its own number")
+            report.add(
+                path,
+                1,
+                f"duplicate lesson position {position}: {seen_positions[position]} has it too",
+                "give each lesson file its own number",
+            )
         if slug in seen_slugs:
-            report.add(path, 1, f"duplicate lesson slug '{slug}': {seen_slugs[slug]} has it too",
-                       "give each lesson file its own name after the number")
+            report.add(
+                path,
+                1,
+                f"duplicate lesson slug '{slug}': {seen_slugs[slug]} has it too",
+                "give each lesson file its own name after the number",
+            )
         seen_positions.setdefault(position, path.name)
         seen_slugs.setdefault(slug, path.name)
         lesson = _parse_lesson(path, course_dir, position, slug, report)
@@ -220,24 +265,36 @@ def _parse_lesson(path: Path, course_dir: Path, position: int, slug: str, report
     media = _check_media(doc, data, course_dir)
     questions = _parse_quiz(doc, data.get("quiz", []))
     if not body:
-        report.add(path, body_line, "the lesson has no text after the closing +++", "write the lesson below the front matter")
+        report.add(
+            path, body_line, "the lesson has no text after the closing +++", "write the lesson below the front matter"
+        )
     else:
         _check_body(path, title or "", body, body_line, report)
     if doc.failed or title is None or minutes is None or questions is None or not body:
         return None
-    return Lesson(slug=slug, position=position, title=title, body=body, minutes=minutes, media=media,
-                  questions=tuple(questions))
+    return Lesson(
+        slug=slug, position=position, title=title, body=body, minutes=minutes, media=media, questions=tuple(questions)
+    )
 
 
 def _check_body(path: Path, title: str, body: str, body_line: int, report: Reporter) -> None:
     length = len(lesson_text(title, body))
     if length > LESSON_MAX_CHARS:
-        report.add(path, body_line, f"lesson is {length:,} characters long, over the {LESSON_MAX_CHARS:,} limit",
-                   "shorten it or split it into two lessons")
+        report.add(
+            path,
+            body_line,
+            f"lesson is {length:,} characters long, over the {LESSON_MAX_CHARS:,} limit",
+            "shorten it or split it into two lessons",
+        )
     elif length > MESSAGE_LIMIT:
         parts = len(split_message(lesson_text(title, body)))
-        report.add(path, body_line, f"lesson is {length:,} characters long: it will be sent as {parts} WhatsApp messages",
-                   f"keep title and text under {MESSAGE_LIMIT:,} characters to send it as one", level="warning")
+        report.add(
+            path,
+            body_line,
+            f"lesson is {length:,} characters long: it will be sent as {parts} WhatsApp messages",
+            f"keep title and text under {MESSAGE_LIMIT:,} characters to send it as one",
+            level="warning",
+        )
     for line, message, hint in lint_markup(body):
         report.add(path, body_line + line - 1, message, hint, level="warning")
 
@@ -248,11 +305,17 @@ def _check_media(doc: TomlDoc, data: dict, course_dir: Path) -> str | None:
         return None
     relative = PurePosixPath(media)
     if relative.is_absolute() or ".." in relative.parts or "\\" in media:
-        doc.error(f"media path '{media}' must stay inside the course folder", 'use a relative path like "media/pin.jpg"',
-                  key="media")
+        doc.error(
+            f"media path '{media}' must stay inside the course folder",
+            'use a relative path like "media/pin.jpg"',
+            key="media",
+        )
     elif relative.suffix.lower() not in MEDIA_TYPES:
-        doc.error(f"media type '{relative.suffix or media}' cannot be sent on WhatsApp",
-                  f"use one of: {', '.join(sorted(t[1:] for t in MEDIA_TYPES))}", key="media")
+        doc.error(
+            f"media type '{relative.suffix or media}' cannot be sent on WhatsApp",
+            f"use one of: {', '.join(sorted(t[1:] for t in MEDIA_TYPES))}",
+            key="media",
+        )
     elif not (course_dir / relative).is_file():
         shown = doc.reporter.relative(course_dir / relative)
         doc.error(f"media file '{media}' does not exist", f"put the file at {shown} or fix the path", key="media")
@@ -260,13 +323,19 @@ def _check_media(doc: TomlDoc, data: dict, course_dir: Path) -> str | None:
         size = (course_dir / relative).stat().st_size
         limit = MEDIA_LIMIT_BYTES.get(relative.suffix.lower(), MEDIA_LIMIT_OTHER_BYTES)
         if size > limit:
-            doc.error(f"media file '{media}' is {size / 1e6:.1f} MB: WhatsApp takes at most {limit / 1e6:.0f} MB",
-                      "make it smaller (a picture 1280 px wide, a shorter recording)", key="media")
+            doc.error(
+                f"media file '{media}' is {size / 1e6:.1f} MB: WhatsApp takes at most {limit / 1e6:.0f} MB",
+                "make it smaller (a picture 1280 px wide, a shorter recording)",
+                key="media",
+            )
             return None
         if size > MEDIA_LIGHT_BYTES:
-            doc.error(f"media file '{media}' is {size / 1e3:.0f} KB: learners on prepaid data pay for it with every "
-                      "lesson", f"aim for under {MEDIA_LIGHT_BYTES // 1000} KB (a JPEG 1280 px wide at quality 75 "
-                      "usually is)", key="media", level="warning")
+            doc.error(
+                f"media file '{media}' is {size / 1e3:.0f} KB: learners on prepaid data pay for it with every lesson",
+                f"aim for under {MEDIA_LIGHT_BYTES // 1000} KB (a JPEG 1280 px wide at quality 75 usually is)",
+                key="media",
+                level="warning",
+            )
         return media
     return None
 
@@ -290,15 +359,29 @@ def _parse_question(doc: TomlDoc, item: dict, index: int) -> Question | None:
         return None
     doc.unknown_keys(item, QUIZ_KEYS[kind], f"{label}, a {kind} question", **where)
     prompt = doc.text(item, "question", required=True, label=label, **where)
-    explanation = doc.text(item, "explanation", required=True, label=label,
-                           hint='add explanation = "…": learners read it after they answer', **where)
+    explanation = doc.text(
+        item,
+        "explanation",
+        required=True,
+        label=label,
+        hint='add explanation = "…": learners read it after they answer',
+        **where,
+    )
     choices: tuple[str, ...] = ()
     answer: int | bool | tuple[str, ...] | None = None
     if kind == "choice":
         raw = item.get("choices")
-        if not isinstance(raw, list) or not 2 <= len(raw) <= 6 or not all(isinstance(c, str) and c.strip() for c in raw):
-            doc.error(f"{label} needs 2 to 6 choices", 'write choices = ["first", "second", "third"]',
-                      key="choices" if "choices" in item else None, **where)
+        if (
+            not isinstance(raw, list)
+            or not 2 <= len(raw) <= 6
+            or not all(isinstance(c, str) and c.strip() for c in raw)
+        ):
+            doc.error(
+                f"{label} needs 2 to 6 choices",
+                'write choices = ["first", "second", "third"]',
+                key="choices" if "choices" in item else None,
+                **where,
+            )
         else:
             choices = tuple(raw)
         answer = _choice_answer(doc, item, label, len(choices) or None, where)
@@ -306,15 +389,23 @@ def _parse_question(doc: TomlDoc, item: dict, index: int) -> Question | None:
         if "answer" not in item:
             doc.error(f"{label} has no answer", "add answer = true or answer = false", **where)
         elif not isinstance(item["answer"], bool):
-            doc.error(f"{label}: answer must be true or false", "write answer = true or answer = false, without quotes",
-                      key="answer", **where)
+            doc.error(
+                f"{label}: answer must be true or false",
+                "write answer = true or answer = false, without quotes",
+                key="answer",
+                **where,
+            )
         else:
             answer = item["answer"]
     else:
         raw = item.get("accept")
         if not isinstance(raw, list) or not raw or not all(isinstance(a, str) and a.strip() for a in raw):
-            doc.error(f"{label} has no accepted answers", 'add accept = ["answer", "other spelling"]',
-                      key="accept" if "accept" in item else None, **where)
+            doc.error(
+                f"{label} has no accepted answers",
+                'add accept = ["answer", "other spelling"]',
+                key="accept" if "accept" in item else None,
+                **where,
+            )
         else:
             answer = tuple(raw)
     if prompt is None or explanation is None or answer is None or (kind == "choice" and not choices):
@@ -329,12 +420,20 @@ def _choice_answer(doc: TomlDoc, item: dict, label: str, count: int | None, wher
         return None
     answer = item["answer"]
     if not isinstance(answer, int) or isinstance(answer, bool):
-        doc.error(f"{label}: answer must be the number of the right choice", f"write a number from {span} without quotes, e.g. answer = 2",
-                  key="answer", **where)
+        doc.error(
+            f"{label}: answer must be the number of the right choice",
+            f"write a number from {span} without quotes, e.g. answer = 2",
+            key="answer",
+            **where,
+        )
         return None
     if count and not 1 <= answer <= count:
-        doc.error(f"{label}: answer {answer} is not one of the {count} choices", f"use a number from {span}",
-                  key="answer", **where)
+        doc.error(
+            f"{label}: answer {answer} is not one of the {count} choices",
+            f"use a number from {span}",
+            key="answer",
+            **where,
+        )
         return None
     return answer
 
@@ -357,8 +456,13 @@ def _parse_badges(path: Path, languages: set[str], report: Reporter) -> list[Bad
         if badge is None:
             continue
         if badge.code in codes:
-            doc.error(f"duplicate badge code '{badge.code}'", "give each badge its own code", key="code",
-                      table="badge", index=index)
+            doc.error(
+                f"duplicate badge code '{badge.code}'",
+                "give each badge its own code",
+                key="code",
+                table="badge",
+                index=index,
+            )
             continue
         codes.add(badge.code)
         badges.append(badge)
@@ -378,14 +482,22 @@ def _parse_badge(doc: TomlDoc, item: dict, index: int, warned: set[str]) -> Badg
             translated[key] = match.groups()
             if match.group(2) not in warned:
                 warned.add(match.group(2))
-                doc.error(f"{label}: {key} is for language '{match.group(2)}', which has no locale file",
-                          f"add locales/{match.group(2)}.toml, or remove the _{match.group(2)} keys", key=key,
-                          level="warning", **where)
+                doc.error(
+                    f"{label}: {key} is for language '{match.group(2)}', which has no locale file",
+                    f"add locales/{match.group(2)}.toml, or remove the _{match.group(2)} keys",
+                    key=key,
+                    level="warning",
+                    **where,
+                )
     doc.unknown_keys(item, BADGE_KEYS + tuple(translated), label, **where)
     code = doc.text(item, "code", required=True, label=label, **where)
     if code is not None and not SLUG.match(code):
-        doc.error(f"{label}: code '{code}' is not a valid code", "use lowercase letters, digits and dashes", key="code",
-                  **where)
+        doc.error(
+            f"{label}: code '{code}' is not a valid code",
+            "use lowercase letters, digits and dashes",
+            key="code",
+            **where,
+        )
         code = None
     name = doc.text(item, "name", required=True, label=label, **where)
     rule = doc.text(item, "rule", required=True, label=label, **where)
@@ -403,4 +515,6 @@ def _parse_badge(doc: TomlDoc, item: dict, index: int, warned: set[str]) -> Badg
         return None
     names = {"en": name, **names}
     descriptions = {"en": description, **descriptions} if description else descriptions
-    return BadgeDefinition(code=code, rule=rule, threshold=threshold, emoji=emoji, names=names, descriptions=descriptions)
+    return BadgeDefinition(
+        code=code, rule=rule, threshold=threshold, emoji=emoji, names=names, descriptions=descriptions
+    )

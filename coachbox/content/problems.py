@@ -43,7 +43,7 @@ class Reporter:
         self.problems.append(ContentProblem(self.relative(path), line, message, hint, level))
 
 
-def load_toml(path: Path, reporter: Reporter, *, text: str | None = None, offset: int = 0) -> "TomlDoc | None":
+def load_toml(path: Path, reporter: Reporter, *, text: str | None = None, offset: int = 0) -> TomlDoc | None:
     """Parse a TOML file (or front matter starting after `offset` lines); a syntax error becomes a problem."""
     if text is None:
         try:
@@ -58,13 +58,16 @@ def load_toml(path: Path, reporter: Reporter, *, text: str | None = None, offset
         match = _TOML_WHERE.search(message)
         line = text.count("\n") + 1
         if match:
-            message = message[:match.start()]
+            message = message[: match.start()]
             if match.group(1):
                 line = int(match.group(1))
                 message += f" at column {match.group(2)}"
         what = "front matter is not valid TOML" if offset else "not valid TOML"
-        hint = ("a key appears twice" if message.startswith("Cannot overwrite")
-                else 'check the quotes, commas and brackets on this line; text needs "quotes"')
+        hint = (
+            "a key appears twice"
+            if message.startswith("Cannot overwrite")
+            else 'check the quotes, commas and brackets on this line; text needs "quotes"'
+        )
         reporter.add(path, line + offset, f"{what}: {message}", hint)
         return None
     return TomlDoc(path, text.split("\n"), offset, reporter, data)
@@ -104,14 +107,23 @@ class TomlDoc:
         return (index + 1 if index is not None else 1) + self.offset
 
     # -- report --------------------------------------------------------------------------------
-    def error(self, message: str, hint: str = "", *, key: str | None = None, table: str | None = None,
-              index: int = 0, level: str = "error") -> None:
+    def error(
+        self,
+        message: str,
+        hint: str = "",
+        *,
+        key: str | None = None,
+        table: str | None = None,
+        index: int = 0,
+        level: str = "error",
+    ) -> None:
         self.reporter.add(self.path, self.line(key, table, index), message, hint, level=level)
         if level == "error":
             self.failed = True
 
-    def unknown_keys(self, data: dict, allowed: tuple[str, ...], what: str, *, table: str | None = None,
-                     index: int = 0) -> None:
+    def unknown_keys(
+        self, data: dict, allowed: tuple[str, ...], what: str, *, table: str | None = None, index: int = 0
+    ) -> None:
         for key in data:
             if key in allowed:
                 continue
@@ -120,9 +132,19 @@ class TomlDoc:
             self.error(f"unknown key '{key}' in {what}", hint, key=key, table=table, index=index)
 
     # -- typed values --------------------------------------------------------------------------
-    def text(self, data: dict, key: str, *, required: bool = False, default: str | None = None,
-             allow_empty: bool = False, label: str = "", hint: str = "", table: str | None = None,
-             index: int = 0) -> str | None:
+    def text(
+        self,
+        data: dict,
+        key: str,
+        *,
+        required: bool = False,
+        default: str | None = None,
+        allow_empty: bool = False,
+        label: str = "",
+        hint: str = "",
+        table: str | None = None,
+        index: int = 0,
+    ) -> str | None:
         where = dict(table=table, index=index)
         if key not in data:
             if required:
@@ -135,13 +157,27 @@ class TomlDoc:
             self.error(f"{prefix}{key} must be text", f'write {key} = "…" with quotes', key=key, **where)
             return None
         if not allow_empty and not value.strip():
-            self.error(f"{prefix}{key} is empty", hint or f'write something between the quotes of {key} = "…"',
-                       key=key, **where)
+            self.error(
+                f"{prefix}{key} is empty",
+                hint or f'write something between the quotes of {key} = "…"',
+                key=key,
+                **where,
+            )
             return None
         return value
 
-    def integer(self, data: dict, key: str, *, default: int, low: int | None = None, high: int | None = None,
-                label: str = "", table: str | None = None, index: int = 0) -> int | None:
+    def integer(
+        self,
+        data: dict,
+        key: str,
+        *,
+        default: int,
+        low: int | None = None,
+        high: int | None = None,
+        label: str = "",
+        table: str | None = None,
+        index: int = 0,
+    ) -> int | None:
         if key not in data:
             return default
         value: Any = data[key]
@@ -161,6 +197,8 @@ class TomlDoc:
             return default
         if not isinstance(data[key], bool):
             prefix = f"{label}: " if label else ""
-            self.error(f"{prefix}{key} must be true or false", f"write {key} = true or {key} = false, without quotes", key=key)
+            self.error(
+                f"{prefix}{key} must be true or false", f"write {key} = true or {key} = false, without quotes", key=key
+            )
             return None
         return data[key]

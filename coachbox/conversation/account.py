@@ -49,10 +49,20 @@ def resume(turn: Turn) -> None:
 def my_data(turn: Turn) -> None:
     learner = turn.learner
     courses = ", ".join(c.title for c in (turn.catalogue.course(e.course_id) for e in learner.enrollments) if c) or "-"
-    turn.say("account.mydata", who=learner.name or "-", phone=learner.phone or "-", channel=learner.channel,
-             language=turn.texts.language_name(turn.lang), timezone=learner.timezone, time=learner.lesson_time,
-             joined=(learner.created_at or "")[:10] or "-", courses=courses, lessons=len(learner.results),
-             badges=len(learner.badges), messages=learner.message_count)
+    turn.say(
+        "account.mydata",
+        who=learner.name or "-",
+        phone=learner.phone or "-",
+        channel=learner.channel,
+        language=turn.texts.language_name(turn.lang),
+        timezone=learner.timezone,
+        time=learner.lesson_time,
+        joined=(learner.created_at or "")[:10] or "-",
+        courses=courses,
+        lessons=len(learner.results),
+        badges=len(learner.badges),
+        messages=learner.message_count,
+    )
     if turn.rules.message_retention_days:  # people have a right to know how long their words are kept
         turn.append("account.mydata_retention", days=turn.rules.message_retention_days)
 

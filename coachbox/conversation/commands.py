@@ -8,8 +8,26 @@ from coachbox.conversation.texts import Texts
 from coachbox.learning.grading import normalise
 
 # Checked in this order; STOP first so an opt-out is never mistaken for anything else.
-COMMANDS = ("stop", "start", "help", "next", "quiz", "progress", "courses", "time", "language", "pause", "resume",
-            "mydata", "delete", "certificate", "ask", "leaderboard", "payments.pay", "payments.cancel")
+COMMANDS = (
+    "stop",
+    "start",
+    "help",
+    "next",
+    "quiz",
+    "progress",
+    "courses",
+    "time",
+    "language",
+    "pause",
+    "resume",
+    "mydata",
+    "delete",
+    "certificate",
+    "ask",
+    "leaderboard",
+    "payments.pay",
+    "payments.cancel",
+)
 # These may carry an argument after the keyword: "TIME 7pm", "LANGUAGE sw", "ASK how do I reverse a payment?".
 WITH_ARGUMENT = frozenset({"time", "language", "ask", "courses"})
 # What a learner may use before onboarding is finished; anything else re-asks the current step.

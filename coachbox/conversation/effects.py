@@ -7,10 +7,22 @@ from datetime import datetime
 from typing import Any
 
 # Learner columns a turn may change through UpdateLearner; anything else is a bug, refused by the service.
-LEARNER_FIELDS = frozenset({
-    "name", "language", "timezone", "lesson_time", "status", "current_course_id", "streak", "best_streak",
-    "streak_freezes", "last_active_date", "next_taken_date", "next_taken_count",
-})
+LEARNER_FIELDS = frozenset(
+    {
+        "name",
+        "language",
+        "timezone",
+        "lesson_time",
+        "status",
+        "current_course_id",
+        "streak",
+        "best_streak",
+        "streak_freezes",
+        "last_active_date",
+        "next_taken_date",
+        "next_taken_count",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -18,7 +30,7 @@ class UpdateLearner:
     changes: tuple[tuple[str, Any], ...]
 
     @classmethod
-    def of(cls, **changes: Any) -> "UpdateLearner":
+    def of(cls, **changes: Any) -> UpdateLearner:
         unknown = set(changes) - LEARNER_FIELDS
         if unknown:
             raise ValueError(f"not a learner field: {sorted(unknown)}")
@@ -48,7 +60,7 @@ class MoveToTranslation:
 
     from_course_id: int
     to_course_id: int
-    lessons: tuple[tuple[int, int], ...]    # (old lesson id, new lesson id)
+    lessons: tuple[tuple[int, int], ...]  # (old lesson id, new lesson id)
     questions: tuple[tuple[int, int], ...]  # (old question id, new question id)
 
 
@@ -161,6 +173,25 @@ class AskTutor:
     lesson_id: int | None = None
 
 
-Effect = (UpdateLearner | Enroll | MoveToTranslation | RecordDelivery | StartQuiz | RecordAnswer | CompleteLesson | CompleteCourse
-          | StartReview | RecordReview | FinishReview | HoldLesson | SettleHeldLesson
-          | AwardBadge | ScheduleQuiz | OptOut | OptIn | EraseLearner | IssueCertificate | AskTutor)
+Effect = (
+    UpdateLearner
+    | Enroll
+    | MoveToTranslation
+    | RecordDelivery
+    | StartQuiz
+    | RecordAnswer
+    | CompleteLesson
+    | CompleteCourse
+    | StartReview
+    | RecordReview
+    | FinishReview
+    | HoldLesson
+    | SettleHeldLesson
+    | AwardBadge
+    | ScheduleQuiz
+    | OptOut
+    | OptIn
+    | EraseLearner
+    | IssueCertificate
+    | AskTutor
+)

@@ -5,16 +5,29 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from coachbox.learning.course import Catalogue
-from coachbox.conversation import account, commands, lessons, onboarding, quiz, reports, review
+from coachbox.conversation import (
+    account,
+    commands,
+    lessons,
+    onboarding,
+    quiz,
+    reports,
+    review,
+)
+from coachbox.conversation import premium as payment_chat
 from coachbox.conversation.effects import Effect
-from coachbox.conversation.events import DeliverDailyLesson, Event, Message, QuizFollowUp
-from coachbox.learning.learner import Learner
+from coachbox.conversation.events import (
+    DeliverDailyLesson,
+    Event,
+    Message,
+    QuizFollowUp,
+)
 from coachbox.conversation.state import ONBOARDING, State, with_flow
 from coachbox.conversation.texts import Texts
 from coachbox.conversation.turn import Reply, Rules, Turn
+from coachbox.learning.course import Catalogue
 from coachbox.learning.grading import normalise
-from coachbox.conversation import premium as payment_chat
+from coachbox.learning.learner import Learner
 
 __all__ = ["Decision", "Reply", "Rules", "handle"]
 
@@ -26,8 +39,15 @@ class Decision:
     effects: tuple[Effect, ...]
 
 
-def handle(event: Event, state: State, learner: Learner, catalogue: Catalogue, texts: Texts, now: datetime,
-           rules: Rules = Rules()) -> Decision:
+def handle(
+    event: Event,
+    state: State,
+    learner: Learner,
+    catalogue: Catalogue,
+    texts: Texts,
+    now: datetime,
+    rules: Rules = Rules(),
+) -> Decision:
     """Decide one turn. Time, the catalogue and the learner come in; replies, effects and the new state go out."""
     turn = Turn(learner=learner, catalogue=catalogue, texts=texts, now=now, rules=rules, state=state)
     if isinstance(event, Message):
@@ -89,8 +109,7 @@ def _on_message(turn: Turn, message: Message) -> None:
     if turn.learner.opted_out:
         turn.say("account.opted_out_reminder")
         return
-    if turn.learner.held is not None and flow not in _SIDE_FLOWS and flow not in ONBOARDING \
-            and _release_held(turn):
+    if turn.learner.held is not None and flow not in _SIDE_FLOWS and flow not in ONBOARDING and _release_held(turn):
         return
     if flow in ONBOARDING:
         onboarding.step(turn, said)
@@ -142,8 +161,17 @@ def _leave_side_flow(turn: Turn, said: str, message: Message) -> None:
 
 def _run_command(turn: Turn, command: commands.Command) -> None:
     name = command.name
-    if turn.learner.opted_out and name not in ("start", "stop", "help", "mydata", "delete", "progress",
-                                                "certificate", "language", "leaderboard"):
+    if turn.learner.opted_out and name not in (
+        "start",
+        "stop",
+        "help",
+        "mydata",
+        "delete",
+        "progress",
+        "certificate",
+        "language",
+        "leaderboard",
+    ):
         turn.say("account.opted_out_reminder")
         return
     onboarding_now = turn.state.flow in ONBOARDING

@@ -6,18 +6,23 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from coachbox.content.markup import MESSAGE_LIMIT, lesson_text, split_message
-from coachbox.learning.course import Course, Lesson
 from coachbox.conversation import quiz
 from coachbox.conversation.effects import (
-    Enroll, HoldLesson, MoveToTranslation, RecordDelivery, ScheduleQuiz, SettleHeldLesson,
+    Enroll,
+    HoldLesson,
+    MoveToTranslation,
+    RecordDelivery,
+    ScheduleQuiz,
+    SettleHeldLesson,
 )
-from coachbox.learning.learner import Enrollment, Learner
+from coachbox.conversation.premium import paywall
 from coachbox.conversation.state import with_flow
 from coachbox.conversation.turn import Reply, Turn
 from coachbox.learning.backoff import may_prompt
-from coachbox.learning.grading import normalise, damerau_levenshtein
+from coachbox.learning.course import Course, Lesson
+from coachbox.learning.grading import damerau_levenshtein, normalise
+from coachbox.learning.learner import Enrollment, Learner
 from coachbox.learning.progress import course_progress, may_access
-from coachbox.conversation.premium import paywall
 
 
 def upcoming(turn: Turn, course: Course | None) -> Lesson | None:
@@ -58,8 +63,16 @@ def deliver_next(turn: Turn, *, kind: str, key: str | None = None) -> bool:
     return True
 
 
-def deliver(turn: Turn, course: Course, lesson: Lesson, *, kind: str, key: str, greeting: str | None = None,
-            fold_invite: bool = False) -> None:
+def deliver(
+    turn: Turn,
+    course: Course,
+    lesson: Lesson,
+    *,
+    kind: str,
+    key: str,
+    greeting: str | None = None,
+    fold_invite: bool = False,
+) -> None:
     """greeting: a line folded into the lesson's first message; fold_invite: the quiz invitation goes at the end
     of the lesson's last message when it fits (the daily lesson is then one WhatsApp message, not three)."""
     minutes = turn.rules.quiz_followup_minutes
@@ -79,8 +92,9 @@ def deliver(turn: Turn, course: Course, lesson: Lesson, *, kind: str, key: str, 
         quiz.finish(turn, course, lesson, ())
         return
     if not fold_invite:
-        turn.say("lesson.quiz_invite", count=len(lesson.questions), minutes=minutes,
-                 options=(turn.words("quiz")[0].upper(),))
+        turn.say(
+            "lesson.quiz_invite", count=len(lesson.questions), minutes=minutes, options=(turn.words("quiz")[0].upper(),)
+        )
     elif invite:  # too long to fold: a message of its own, sent right after the lesson
         turn.send(invite, kind="lesson", options=(turn.words("quiz")[0].upper(),))
     turn.do(ScheduleQuiz(lesson.id, turn.now + timedelta(minutes=minutes)))
@@ -94,8 +108,9 @@ def note_enrollment(turn: Turn, course_id: int, *, next_position: int | None = N
     if current is None:
         enrollments.append(Enrollment(course_id, next_position=next_position or 1))
     elif next_position is not None:
-        enrollments[enrollments.index(current)] = Enrollment(current.course_id, current.status,
-                                                             max(current.next_position, next_position))
+        enrollments[enrollments.index(current)] = Enrollment(
+            current.course_id, current.status, max(current.next_position, next_position)
+        )
     turn.learner = turn.learner.evolve(enrollments=tuple(enrollments), **changes)
 
 
@@ -140,8 +155,14 @@ def hold(turn: Turn) -> bool:
     turn.do(HoldLesson(turn.today, lesson.id, nudge=nudge))
     turn.learner = replace(turn.learner, held=turn.today, prompts=prompts.after(turn.today) if nudge else prompts)
     if nudge:
-        turn.replies.append(Reply(turn.t("lesson.nudge", lesson=lesson.title), kind="nudge", template=NUDGE_TEMPLATE,
-                                  variables=(turn.learner.first_name, lesson.title)))
+        turn.replies.append(
+            Reply(
+                turn.t("lesson.nudge", lesson=lesson.title),
+                kind="nudge",
+                template=NUDGE_TEMPLATE,
+                variables=(turn.learner.first_name, lesson.title),
+            )
+        )
     return True
 
 
@@ -188,8 +209,9 @@ def window_open_at(learner, when) -> bool:
     return bool(last) and datetime.fromisoformat(last) + WINDOW > when
 
 
-def _lesson_messages(turn: Turn, course: Course, lesson: Lesson, minutes: int,
-                     fold_invite: bool) -> tuple[tuple[str, ...], str]:
+def _lesson_messages(
+    turn: Turn, course: Course, lesson: Lesson, minutes: int, fold_invite: bool
+) -> tuple[tuple[str, ...], str]:
     """A lesson's messages with their header, and the quiz invitation to fold in ("" for none): the same for every
     learner on that lesson in that language, so a fan-out makes them once (unless a locale's header or invitation
     names the learner: then every time)."""
@@ -198,8 +220,16 @@ def _lesson_messages(turn: Turn, course: Course, lesson: Lesson, minutes: int,
     if hit is not None and hit[0] is lesson and hit[1] is turn.texts:
         return hit[2]
     made = _make_messages(turn, course, lesson, minutes, fold_invite)
-    personal = _make_messages(replace(turn, learner=turn.learner.evolve(name="\0", profile_name=None)),
-                              course, lesson, minutes, fold_invite) != made
+    personal = (
+        _make_messages(
+            replace(turn, learner=turn.learner.evolve(name="\0", profile_name=None)),
+            course,
+            lesson,
+            minutes,
+            fold_invite,
+        )
+        != made
+    )
     if not personal:
         if len(_MESSAGES) >= 512:
             _MESSAGES.clear()
@@ -207,8 +237,9 @@ def _lesson_messages(turn: Turn, course: Course, lesson: Lesson, minutes: int,
     return made
 
 
-def _make_messages(turn: Turn, course: Course, lesson: Lesson, minutes: int,
-                   fold_invite: bool) -> tuple[tuple[str, ...], str]:
+def _make_messages(
+    turn: Turn, course: Course, lesson: Lesson, minutes: int, fold_invite: bool
+) -> tuple[tuple[str, ...], str]:
     header = turn.t("lesson.header", number=lesson.position, total=len(course.lessons), minutes=lesson.minutes)
     parts = tuple(split_message(f"{header}\n{lesson_text(lesson.title, lesson.body)}"))
     invite = ""
@@ -226,8 +257,16 @@ def course_menu(turn: Turn, courses: tuple[Course, ...]) -> str:
         progress = course_progress(course, turn.learner.results)
         mark = "✅ " if progress.complete else ("▶️ " if course.id == turn.learner.current_course_id else "")
         premium = f" {turn.t('courses.premium_mark')}" if course.premium else ""
-        lines.append(turn.t("courses.line", number=number, mark=mark, course=course.title,
-                            lessons=len(course.lessons), premium=premium))
+        lines.append(
+            turn.t(
+                "courses.line",
+                number=number,
+                mark=mark,
+                course=course.title,
+                lessons=len(course.lessons),
+                premium=premium,
+            )
+        )
     return "\n".join(lines)
 
 
@@ -240,8 +279,11 @@ def pick_course(turn: Turn, said: str) -> Course | None:
         return offered[index - 1] if 1 <= index <= len(offered) else None
     for course in offered:
         title = normalise(course.title)
-        if answer and (answer == title or answer == normalise(course.slug) or
-                       (len(answer) >= 4 and (title.startswith(answer) or damerau_levenshtein(answer, title, 2) <= 2))):
+        if answer and (
+            answer == title
+            or answer == normalise(course.slug)
+            or (len(answer) >= 4 and (title.startswith(answer) or damerau_levenshtein(answer, title, 2) <= 2))
+        ):
             return course
     return None
 
@@ -251,8 +293,9 @@ def show_courses(turn: Turn) -> None:
     if not offered:
         turn.say("onboarding.no_courses")
         return
-    turn.state = with_flow(turn.state, "choose_course", options=tuple(c.id for c in offered),
-                           return_flow=_resting(turn))
+    turn.state = with_flow(
+        turn.state, "choose_course", options=tuple(c.id for c in offered), return_flow=_resting(turn)
+    )
     turn.say("courses.menu", menu=course_menu(turn, offered), options=tuple(str(i) for i in range(1, len(offered) + 1)))
 
 
@@ -295,15 +338,23 @@ def move_to_translation(turn: Turn, course: Course, target: Course) -> None:
     old, new = learner.enrollment(course.id), learner.enrollment(target.id)
     enrollments = [e for e in learner.enrollments if e.course_id not in (course.id, target.id)]
     if old is not None or new is not None:
-        merged = replace(old or new, course_id=target.id,
-                         next_position=max(e.next_position for e in (old, new) if e is not None))
+        merged = replace(
+            old or new, course_id=target.id, next_position=max(e.next_position for e in (old, new) if e is not None)
+        )
         enrollments.append(merged)
     done = {r.lesson_id for r in learner.results}
-    results = tuple(replace(r, lesson_id=lesson_map[r.lesson_id], course_id=target.id)
-                    if r.lesson_id in lesson_map and lesson_map[r.lesson_id] not in done else r
-                    for r in learner.results)
-    turn.learner = replace(learner, enrollments=tuple(enrollments), results=results,
-                           last_lesson_id=lesson_map.get(learner.last_lesson_id, learner.last_lesson_id))
+    results = tuple(
+        replace(r, lesson_id=lesson_map[r.lesson_id], course_id=target.id)
+        if r.lesson_id in lesson_map and lesson_map[r.lesson_id] not in done
+        else r
+        for r in learner.results
+    )
+    turn.learner = replace(
+        learner,
+        enrollments=tuple(enrollments),
+        results=results,
+        last_lesson_id=lesson_map.get(learner.last_lesson_id, learner.last_lesson_id),
+    )
     turn.update(current_course_id=target.id)
     if turn.state.lesson_id in lesson_map:  # a lesson or quiz in progress goes on in the new language
         turn.state = replace(turn.state, lesson_id=lesson_map[turn.state.lesson_id])
@@ -312,8 +363,13 @@ def move_to_translation(turn: Turn, course: Course, target: Course) -> None:
     if following is None:
         turn.append("language.course_moved_done", course=target.title, total=progress.total)
     else:
-        turn.append("language.course_moved", course=target.title, done=progress.done, total=progress.total,
-                    lesson=following.title)
+        turn.append(
+            "language.course_moved",
+            course=target.title,
+            done=progress.done,
+            total=progress.total,
+            lesson=following.title,
+        )
 
 
 def _resting(turn: Turn) -> str:

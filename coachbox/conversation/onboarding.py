@@ -19,7 +19,9 @@ def start(turn: Turn, said: str) -> None:
     """The very first message: greet in the language of the greeting when a locale knows it ('habari')."""
     greeting = normalise(said)
     for code in turn.texts.languages:
-        if code != turn.lang and greeting in {normalise(w) for w in turn.texts.locales[code].get("keywords.greetings", [])}:
+        if code != turn.lang and greeting in {
+            normalise(w) for w in turn.texts.locales[code].get("keywords.greetings", [])
+        }:
             turn.update(language=code)
             break
     turn.say("onboarding.welcome")
@@ -35,8 +37,12 @@ def ask_name(turn: Turn) -> None:
 
 
 def step(turn: Turn, said: str) -> None:
-    {"onboarding_name": _name, "onboarding_language": _language, "onboarding_course": _course,
-     "onboarding_time": _time}[turn.state.flow](turn, said)
+    {
+        "onboarding_name": _name,
+        "onboarding_language": _language,
+        "onboarding_course": _course,
+        "onboarding_time": _time,
+    }[turn.state.flow](turn, said)
 
 
 def reprompt(turn: Turn) -> None:
@@ -56,7 +62,7 @@ def _clean_name(said: str) -> str | None:
     name = re.sub(r"\s+", " ", said).strip(" .,!?*_~\"'")
     for prefix in ("my name is ", "i am ", "i'm ", "call me ", "naitwa ", "jina langu ni ", "mimi ni "):
         if name.lower().startswith(prefix):
-            name = name[len(prefix):].strip()
+            name = name[len(prefix) :].strip()
     if not name or len(name) > MAX_NAME or not any(ch.isalpha() for ch in name):
         return None
     return " ".join(part[:1].upper() + part[1:] for part in name.split(" "))

@@ -34,8 +34,14 @@ def paywall(turn: Any, course: Any) -> None:
     if offer is None:
         turn.say("lesson.locked", course=course.title)
         return
-    turn.say("payments.offer", course=course.title, plan=offer.plan.title, price=offer.price,
-             days=offer.plan.period_days, options=(turn.words("payments.pay")[0].upper(),))
+    turn.say(
+        "payments.offer",
+        course=course.title,
+        plan=offer.plan.title,
+        price=offer.price,
+        days=offer.plan.period_days,
+        options=(turn.words("payments.pay")[0].upper(),),
+    )
 
 
 def pay(turn: Any) -> None:
@@ -58,8 +64,12 @@ def pay(turn: Any) -> None:
     if len(plans) == 1 or first is None:
         _choose_method(turn, offer_by_name(access, plans[0].name))
         return
-    lines = [turn.t("payments.plan_line", number=i, plan=p.title, price=offer_by_name(access, p.name).price,
-                    days=p.period_days) for i, p in enumerate(plans, start=1)]
+    lines = [
+        turn.t(
+            "payments.plan_line", number=i, plan=p.title, price=offer_by_name(access, p.name).price, days=p.period_days
+        )
+        for i, p in enumerate(plans, start=1)
+    ]
     turn.state = _with_flow(turn, "pay_plan", options=tuple(range(len(plans))))
     turn.say("payments.choose_plan", menu="\n".join(lines), options=tuple(str(i) for i in range(1, len(plans) + 1)))
 
@@ -99,7 +109,9 @@ def cancel(turn: Any) -> None:
 
 
 def _methods(access, plan) -> tuple[str, ...]:
-    return tuple(m for m in access.methods if (m == "mpesa" and plan.price("KES")) or (m == "card" and plan.stripe_prices))
+    return tuple(
+        m for m in access.methods if (m == "mpesa" and plan.price("KES")) or (m == "card" and plan.stripe_prices)
+    )
 
 
 def _choose_method(turn: Any, offer: Offer) -> None:
@@ -110,11 +122,16 @@ def _choose_method(turn: Any, offer: Offer) -> None:
         return
     plans = [p for p in access.plans if _methods(access, p)]
     index = next(i for i, p in enumerate(plans) if p.name == offer.plan.name)
-    lines = [turn.t(f"payments.method_{m}", number=i, phone=turn.learner.phone or "") for i, m in
-             enumerate(methods, start=1)]
+    lines = [
+        turn.t(f"payments.method_{m}", number=i, phone=turn.learner.phone or "") for i, m in enumerate(methods, start=1)
+    ]
     turn.state = _with_flow(turn, "pay_method", options=(index,))
-    turn.say("payments.choose_method", price=offer.price, menu="\n".join(lines),
-             options=tuple(str(i) for i in range(1, len(methods) + 1)))
+    turn.say(
+        "payments.choose_method",
+        price=offer.price,
+        menu="\n".join(lines),
+        options=tuple(str(i) for i in range(1, len(methods) + 1)),
+    )
 
 
 def _start(turn: Any, offer: Offer, method: str) -> None:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from coachbox.learning.course import Course, Lesson, Question
-from coachbox.conversation.effects import (AwardBadge, CompleteCourse, CompleteLesson, IssueCertificate,
-                                           RecordAnswer, StartQuiz)
-from coachbox.learning.learner import Enrollment
+from coachbox.conversation.effects import (
+    AwardBadge,
+    CompleteCourse,
+    CompleteLesson,
+    IssueCertificate,
+    RecordAnswer,
+    StartQuiz,
+)
 from coachbox.conversation.state import with_flow
 from coachbox.conversation.turn import Turn
 from coachbox.learning.badges import Achievement, new_badges
+from coachbox.learning.course import Course, Lesson, Question
 from coachbox.learning.grading import grade
+from coachbox.learning.learner import Enrollment
 from coachbox.learning.progress import LessonResult, course_progress, passed, percent
 from coachbox.learning.streaks import record_completion
 
@@ -48,12 +54,13 @@ def ask(turn: Turn, lesson: Lesson, index: int, *, append: bool = False) -> None
         turn.send(text, kind="quiz", options=options)
 
 
-def question_text(turn: Turn, question: Question, number: int, total: int, *,
-                  head: str = "quiz.question") -> tuple[str, tuple[str, ...]]:
+def question_text(
+    turn: Turn, question: Question, number: int, total: int, *, head: str = "quiz.question"
+) -> tuple[str, tuple[str, ...]]:
     """A question as one message, with how to answer it, and its quick-reply options (quizzes and reviews)."""
     head = turn.t(head, number=number, total=total, prompt=question.prompt)
     if question.kind == "choice":
-        letters = LETTERS[:len(question.choices)]
+        letters = LETTERS[: len(question.choices)]
         lines = "\n".join(f"*{letter}* {choice}" for letter, choice in zip(letters, question.choices))
         how = turn.t("quiz.how_choice", letters=_or_list(turn, list(letters)))
         return f"{head}\n\n{lines}\n\n{how}", tuple(letters)
@@ -109,8 +116,13 @@ def say_unclear(turn: Turn, question: Question, *, again: str = "quiz.unclear_ag
     key = again if turn.state.unclear >= 2 else "quiz.unclear"
     _, options = question_text(turn, question, 1, 1)
     how = {"choice": "quiz.how_choice", "true_false": "quiz.how_true_false", "short": "quiz.how_short"}[question.kind]
-    turn.say(key, how=turn.t(how, letters=_or_list(turn, list(options)), true=turn.t("quiz.true_word"),
-                             false=turn.t("quiz.false_word")), options=options)
+    turn.say(
+        key,
+        how=turn.t(
+            how, letters=_or_list(turn, list(options)), true=turn.t("quiz.true_word"), false=turn.t("quiz.false_word")
+        ),
+        options=options,
+    )
 
 
 def right_answer(turn: Turn, question: Question) -> str:
@@ -129,8 +141,14 @@ def finish(turn: Turn, course: Course, lesson: Lesson, answers: tuple[bool, ...]
     turn.do(CompleteLesson(lesson.id, correct, total, ok, turn.today))
     if total:
         key = "quiz.score_passed" if ok else "quiz.score_failed"
-        turn.say(key, correct=correct, total=total, percent=percent(correct, total), passing=course.passing_score,
-                 kind="quiz")
+        turn.say(
+            key,
+            correct=correct,
+            total=total,
+            percent=percent(correct, total),
+            passing=course.passing_score,
+            kind="quiz",
+        )
     _note_result(turn, course, lesson, correct, total, ok)
     change = record_completion(turn.learner.streak, turn.today, freeze_every_days=turn.rules.freeze_every_days)
     if change.extended:
@@ -144,18 +162,27 @@ def finish(turn: Turn, course: Course, lesson: Lesson, answers: tuple[bool, ...]
     progress = course_progress(course, turn.learner.results)
     enrollment = turn.learner.enrollment(course.id)
     course_done_now = progress.complete and (enrollment is None or enrollment.status != "completed")
-    done = Achievement(lessons_completed=len(turn.learner.results), streak=turn.learner.streak.current,
-                       perfect_quiz=total > 0 and correct == total, course_completed=course_done_now,
-                       local_hour=turn.hour)
+    done = Achievement(
+        lessons_completed=len(turn.learner.results),
+        streak=turn.learner.streak.current,
+        perfect_quiz=total > 0 and correct == total,
+        course_completed=course_done_now,
+        local_hour=turn.hour,
+    )
     for badge in new_badges(turn.catalogue.badges, done, turn.learner.badges):
         turn.do(AwardBadge(badge.code, course.id if badge.rule == "course_complete" else None))
         turn.learner = replace(turn.learner, badges=turn.learner.badges | {badge.code})
-        turn.say("badge.awarded", emoji=badge.emoji or "🏅", badge=badge.name(turn.lang),
-                 description=badge.descriptions.get(turn.lang) or badge.descriptions.get("en", ""), kind="badge")
+        turn.say(
+            "badge.awarded",
+            emoji=badge.emoji or "🏅",
+            badge=badge.name(turn.lang),
+            description=badge.descriptions.get(turn.lang) or badge.descriptions.get("en", ""),
+            kind="badge",
+        )
     if course_done_now:
         _complete_course(turn, course, progress.score, progress.certificate_eligible)
     elif ok or not total:
-        has_more = any(l.position > lesson.position for l in course.lessons)
+        has_more = any(other.position > lesson.position for other in course.lessons)
         turn.say("quiz.whats_next" if has_more else "quiz.last_lesson_left", time=turn.learner.lesson_time)
 
 

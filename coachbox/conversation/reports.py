@@ -20,8 +20,10 @@ def help_menu(turn: Turn) -> None:
 def progress(turn: Turn) -> None:
     learner = turn.learner
     streak = as_of(learner.streak, turn.today)
-    lines = [turn.t("progress.title"), turn.t("progress.streak", days=streak.current, best=streak.best,
-                                                freezes=streak.freezes)]
+    lines = [
+        turn.t("progress.title"),
+        turn.t("progress.streak", days=streak.current, best=streak.best, freezes=streak.freezes),
+    ]
     for enrollment in learner.enrollments:
         course = turn.catalogue.course(enrollment.course_id)
         if course is None:
@@ -29,10 +31,14 @@ def progress(turn: Turn) -> None:
         done = course_progress(course, learner.results)
         lines.append(turn.t("progress.course", course=course.title, done=done.done, total=done.total))
     average = quiz_average(learner.results)
-    lines.append(turn.t("progress.quiz_average", percent=average) if average is not None else turn.t("progress.no_quiz"))
+    lines.append(
+        turn.t("progress.quiz_average", percent=average) if average is not None else turn.t("progress.no_quiz")
+    )
     owned = [b for b in turn.catalogue.badges if b.code in learner.badges]
     if owned:
-        lines.append(turn.t("progress.badges", badges=", ".join(f"{b.emoji} {b.name(turn.lang)}".strip() for b in owned)))
+        lines.append(
+            turn.t("progress.badges", badges=", ".join(f"{b.emoji} {b.name(turn.lang)}".strip() for b in owned))
+        )
     else:
         lines.append(turn.t("progress.no_badges"))
     if turn.rules.leaderboard and learner.rank:
@@ -51,8 +57,16 @@ def leaderboard(turn: Turn) -> None:
 
 
 def _board(turn: Turn) -> str:
-    lines = [turn.t("progress.rank_line", position=row.position, first=row.first_name, lessons=row.lessons,
-                    me=" ⬅️" if row.is_me else "") for row in turn.learner.rank]
+    lines = [
+        turn.t(
+            "progress.rank_line",
+            position=row.position,
+            first=row.first_name,
+            lessons=row.lessons,
+            me=" ⬅️" if row.is_me else "",
+        )
+        for row in turn.learner.rank
+    ]
     if len(lines) > 5:  # a sixth row is the learner's own, further down: the gap says so
         lines.insert(5, "…")
     return turn.t("progress.leaderboard", board="\n".join(lines))
@@ -71,8 +85,16 @@ def certificate(turn: Turn) -> None:
             eligible.append((course, done.score))
             lines.append(turn.t("certificate.earned", course=course.title, score=done.score))
         else:
-            lines.append(turn.t("certificate.toward", course=course.title, done=done.done, total=done.total,
-                                score=done.score, passing=done.passing_score))
+            lines.append(
+                turn.t(
+                    "certificate.toward",
+                    course=course.title,
+                    done=done.done,
+                    total=done.total,
+                    score=done.score,
+                    passing=done.passing_score,
+                )
+            )
     if not lines:
         turn.say("certificate.none")
         return
@@ -102,7 +124,9 @@ def free_text(turn: Turn, said: str, media_count: int) -> None:
     words = normalise(said)
     if not words:
         turn.say("free.media" if media_count else "free.empty")
-    elif turn.texts.is_word(turn.lang, "greetings", words) or words in {normalise(w) for w in turn.texts.all_words("greetings")}:
+    elif turn.texts.is_word(turn.lang, "greetings", words) or words in {
+        normalise(w) for w in turn.texts.all_words("greetings")
+    }:
         streak = as_of(turn.learner.streak, turn.today).current
         turn.say("free.greeting_streak" if streak >= 2 else "free.greeting", days=streak)
         turn.state = replace(turn.state, confused=0)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from coachbox.learning.course import Question
 from coachbox.conversation import lessons, quiz
 from coachbox.conversation.effects import FinishReview, RecordReview, StartReview
-from coachbox.learning.learner import Review
 from coachbox.conversation.state import with_flow
 from coachbox.conversation.turn import Turn
+from coachbox.learning.course import Question
 from coachbox.learning.grading import grade, normalise
+from coachbox.learning.learner import Review
 from coachbox.learning.progress import may_access
 
 # SM-2 grades a recall 0–5; 3 and up is a pass. A chat reply cannot tell a "perfect" recall (5) from one after a
@@ -45,8 +45,7 @@ def daily(turn: Turn) -> bool:
     due = _due(turn)
     course = turn.course
     lesson = lessons.upcoming(turn, course)
-    if not due or learner.opted_out or learner.status != "active" or course is None \
-            or not may_access(learner, course):
+    if not due or learner.opted_out or learner.status != "active" or course is None or not may_access(learner, course):
         return False
     if lesson is None and not lessons.window_open_at(learner, turn.now + lessons.FOLD_MARGIN):
         # The course is finished, yet its tricky questions still come back (that is when spaced repetition
@@ -56,8 +55,11 @@ def daily(turn: Turn) -> bool:
     turn.do(StartReview(turn.today))
     turn.learner = replace(learner, review=replace(learner.review, open_since=turn.today, asked=0))
     turn.state = with_flow(turn.state, "review", options=())
-    greeting, intro = ("review.daily_greeting", "review.intro") if lesson is not None \
+    greeting, intro = (
+        ("review.daily_greeting", "review.intro")
+        if lesson is not None
         else ("review.finished_greeting", "review.finished_intro")
+    )
     turn.send(f"{turn.t(greeting)}\n\n{turn.t(intro)}", kind="review")
     _ask(turn, due[0], append=True)
     return True
@@ -81,11 +83,16 @@ def answer(turn: Turn, said: str) -> None:
     right = result.verdict == "correct"
     quality = (RIGHT_FIRST_TRY if turn.state.unclear == 0 else RIGHT_AFTER_REPROMPT) if right else WRONG
     turn.do(RecordReview(question.id, quality))
-    turn.say("quiz.correct" if right else "quiz.wrong", answer=quiz.right_answer(turn, question),
-             explanation=question.explanation, kind="review")
+    turn.say(
+        "quiz.correct" if right else "quiz.wrong",
+        answer=quiz.right_answer(turn, question),
+        explanation=question.explanation,
+        kind="review",
+    )
     review = turn.learner.review
-    turn.learner = replace(turn.learner, review=replace(review, due=tuple(q.id for q in due[1:]),
-                                                        asked=review.asked + 1))
+    turn.learner = replace(
+        turn.learner, review=replace(review, due=tuple(q.id for q in due[1:]), asked=review.asked + 1)
+    )
     turn.state = with_flow(turn.state, "review")
     if len(due) > 1:
         _ask(turn, due[1], append=True)
@@ -116,8 +123,14 @@ def _finish(turn: Turn, key: str) -> None:
     turn.learner = replace(learner, review=Review())
     course = turn.course
     lesson = lessons.upcoming(turn, course)
-    if held is None or learner.opted_out or learner.status != "active" or course is None or lesson is None \
-            or not may_access(learner, course):
+    if (
+        held is None
+        or learner.opted_out
+        or learner.status != "active"
+        or course is None
+        or lesson is None
+        or not may_access(learner, course)
+    ):
         turn.say(f"{key}_only", kind="review")  # paused, stopped or nothing left to learn: no lesson follows
         return
     lessons.deliver(turn, course, lesson, kind="daily_lesson", key=held, greeting=turn.t(key), fold_invite=True)
@@ -126,8 +139,9 @@ def _finish(turn: Turn, key: str) -> None:
 def _ask(turn: Turn, question: Question, *, append: bool = False) -> None:
     review = turn.learner.review
     total = review.asked + len(_due(turn))
-    text, options = quiz.question_text(turn, question, review.asked + 1, max(total, review.asked + 1),
-                                       head="review.question")
+    text, options = quiz.question_text(
+        turn, question, review.asked + 1, max(total, review.asked + 1), head="review.question"
+    )
     if append and turn.replies:
         last = turn.replies[-1]
         turn.replies[-1] = replace(last, text=f"{last.text}\n\n{text}", kind="review", options=options)

@@ -11,21 +11,21 @@ from coachbox.learning.evolve import evolve
 from coachbox.learning.learner import Learner
 
 FLOWS = (
-    "new",                  # never spoken to us
-    "onboarding_name",      # confirm the WhatsApp name or type another
+    "new",  # never spoken to us
+    "onboarding_name",  # confirm the WhatsApp name or type another
     "onboarding_language",
     "onboarding_course",
     "onboarding_time",
-    "idle",                 # nothing pending
-    "lesson",               # a lesson was delivered; its quiz is on offer (QUIZ, or it comes by itself)
-    "quiz",                 # answering question `question` of lesson `lesson_id`
-    "review",               # answering the first of learner.review.due (spaced repetition, before the day's lesson)
-    "choose_course",        # COURSES: a numbered list is on screen
-    "choose_language",      # LANGUAGE
-    "set_time",             # TIME
-    "confirm_delete",       # DELETE: waiting for YES
-    "pay_plan",             # PAY: a numbered list of plans is on screen (coachbox.conversation.premium)
-    "pay_method",           # PAY: M-PESA or card?
+    "idle",  # nothing pending
+    "lesson",  # a lesson was delivered; its quiz is on offer (QUIZ, or it comes by itself)
+    "quiz",  # answering question `question` of lesson `lesson_id`
+    "review",  # answering the first of learner.review.due (spaced repetition, before the day's lesson)
+    "choose_course",  # COURSES: a numbered list is on screen
+    "choose_language",  # LANGUAGE
+    "set_time",  # TIME
+    "confirm_delete",  # DELETE: waiting for YES
+    "pay_plan",  # PAY: a numbered list of plans is on screen (coachbox.conversation.premium)
+    "pay_method",  # PAY: M-PESA or card?
 )
 ONBOARDING = frozenset(f for f in FLOWS if f.startswith("onboarding_"))
 SCHEMA = 1
@@ -35,13 +35,13 @@ SCHEMA = 1
 class State:
     flow: str = "new"
     lesson_id: int | None = None
-    question: int = 0                   # index of the question being asked (quiz)
-    answers: tuple[bool, ...] = ()      # correctness of this quiz attempt so far
-    unclear: int = 0                    # unclear answers in a row at this step
-    confused: int = 0                   # free-text messages in a row we could not act on
-    options: tuple[int, ...] = ()       # course ids offered in the numbered list on screen
-    return_flow: str = "idle"           # where a side flow (TIME, LANGUAGE…) goes back to
-    version: int = 0                    # the learner's turn counter when this state was saved
+    question: int = 0  # index of the question being asked (quiz)
+    answers: tuple[bool, ...] = ()  # correctness of this quiz attempt so far
+    unclear: int = 0  # unclear answers in a row at this step
+    confused: int = 0  # free-text messages in a row we could not act on
+    options: tuple[int, ...] = ()  # course ids offered in the numbered list on screen
+    return_flow: str = "idle"  # where a side flow (TIME, LANGUAGE…) goes back to
+    version: int = 0  # the learner's turn counter when this state was saved
 
     def to_json(self) -> str:
         # By hand instead of dataclasses.asdict (a deep copy, ~40 µs a turn): the same JSON, key for key.
@@ -50,7 +50,7 @@ class State:
         return _ENCODER.encode(data)
 
     @classmethod
-    def from_json(cls, text: str | bytes | None) -> "State | None":
+    def from_json(cls, text: str | bytes | None) -> State | None:
         """The state, or None when the text is missing, from another schema, or damaged (then rebuild)."""
         if not text:
             return None
@@ -59,16 +59,21 @@ class State:
             if data.pop("schema", None) != SCHEMA:
                 return None
             state = cls(
-                flow=str(data["flow"]), lesson_id=data["lesson_id"], question=int(data["question"]),
-                answers=tuple(bool(a) for a in data["answers"]), unclear=int(data["unclear"]),
-                confused=int(data["confused"]), options=tuple(int(o) for o in data["options"]),
-                return_flow=str(data["return_flow"]), version=int(data["version"]),
+                flow=str(data["flow"]),
+                lesson_id=data["lesson_id"],
+                question=int(data["question"]),
+                answers=tuple(bool(a) for a in data["answers"]),
+                unclear=int(data["unclear"]),
+                confused=int(data["confused"]),
+                options=tuple(int(o) for o in data["options"]),
+                return_flow=str(data["return_flow"]),
+                version=int(data["version"]),
             )
         except (ValueError, KeyError, TypeError):
             return None
         return state if is_valid(state) else None
 
-    def evolve(self, **changes: Any) -> "State":
+    def evolve(self, **changes: Any) -> State:
         """dataclasses.replace(self, **changes), cheaper (conversation.evolve)."""
         return evolve(self, _FIELDS, changes)
 
@@ -105,8 +110,13 @@ def rebuild(learner: Learner, catalogue: Catalogue, version: int = 0) -> State:
     opened = learner.open_lesson
     if opened is not None and _lesson_exists(catalogue, opened.lesson_id):
         if opened.quiz_started and len(opened.answers) < _question_count(catalogue, opened.lesson_id):
-            return State(flow="quiz", lesson_id=opened.lesson_id, question=len(opened.answers),
-                         answers=opened.answers, version=version)
+            return State(
+                flow="quiz",
+                lesson_id=opened.lesson_id,
+                question=len(opened.answers),
+                answers=opened.answers,
+                version=version,
+            )
         if not opened.quiz_started:
             return State(flow="lesson", lesson_id=opened.lesson_id, version=version)
     return State(flow="idle", lesson_id=learner.last_lesson_id, version=version)

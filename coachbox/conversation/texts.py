@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from coachbox.learning.grading import normalise
 
@@ -28,12 +29,14 @@ class Texts:
     _index: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        names = {k.removeprefix("keywords.") for table in self.locales.values() for k in table if k.startswith("keywords.")}
+        names = {
+            k.removeprefix("keywords.") for table in self.locales.values() for k in table if k.startswith("keywords.")
+        }
         for code in self.locales:
             self._index[code] = {name: frozenset(normalise(w) for w in self.words(code, name)) for name in names}
 
     @classmethod
-    def load(cls, folder: str | Path) -> "Texts":
+    def load(cls, folder: str | Path) -> Texts:
         """Every <lang>.toml in the folder; a file's stem is its language code."""
         locales: dict[str, dict[str, Any]] = {}
         for path in sorted(Path(folder).glob("*.toml")):

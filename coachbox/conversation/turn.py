@@ -6,11 +6,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from coachbox.learning.course import Catalogue, Course, Lesson
 from coachbox.conversation.effects import Effect, UpdateLearner
-from coachbox.learning.learner import Learner
 from coachbox.conversation.state import State
 from coachbox.conversation.texts import FALLBACK, Texts
+from coachbox.learning.course import Catalogue, Course, Lesson
+from coachbox.learning.learner import Learner
 from coachbox.learning.streaks import Streak
 from coachbox.learning.timeparse import local_date, local_hour
 
@@ -43,8 +43,12 @@ class Reply:
     variables: tuple[str, ...] = ()  # that template's ContentVariables "1", "2", … in order
 
 
-_STREAK_FIELDS = {"streak": "current", "best_streak": "best", "streak_freezes": "freezes",
-                  "last_active_date": "last_active_date"}
+_STREAK_FIELDS = {
+    "streak": "current",
+    "best_streak": "best",
+    "streak_freezes": "freezes",
+    "last_active_date": "last_active_date",
+}
 
 
 @dataclass
@@ -96,8 +100,12 @@ class Turn:
         self.learner = replace(self.learner, **plain)
 
     def set_streak(self, streak: Streak) -> None:
-        self.update(streak=streak.current, best_streak=streak.best, streak_freezes=streak.freezes,
-                    last_active_date=streak.last_active_date)
+        self.update(
+            streak=streak.current,
+            best_streak=streak.best,
+            streak_freezes=streak.freezes,
+            last_active_date=streak.last_active_date,
+        )
 
     # -- lookups -----------------------------------------------------------------------------------
     @property

@@ -6,9 +6,10 @@ import dataclasses
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from coachbox.core.errors import UserError
 
@@ -62,7 +63,8 @@ class OrgSettings:
         "Unicode TTF for certificates (learners' names in any script it covers; Debian: fonts-dejavu-core).",
     )
     certificate_bold_font: str = _key(
-        "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", "Bold TTF for names and titles; empty = the regular font."
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+        "Bold TTF for names and titles; empty = the regular font.",
     )
     certificate_fallback_fonts: str = _key(
         "", "Comma-separated extra TTFs for scripts the main font lacks (e.g. a Noto Sans Ethiopic path)."
@@ -87,7 +89,9 @@ class ScheduleSettings:
     grace_hours: float = _key(2.0, "A lesson late by more than this (worker down) is skipped and recorded, not sent.")
     reminder_hour: int = _key(18, "Local hour (0-23) of the one nudge to a learner who has not done today's lesson.")
     reminder_daily_days: int = _key(2, "Silent days with a daily nudge or reminder (one a day) before they back off.")
-    reminder_backoff_days: str = _key("2,4,7", "Comma-separated gaps (days) between later nudges or reminders; then they stop.")
+    reminder_backoff_days: str = _key(
+        "2,4,7", "Comma-separated gaps (days) between later nudges or reminders; then they stop."
+    )
     review_per_day: int = _key(3, "Most spaced-repetition review questions sent before a day's lesson.")
     maintenance_time: str = _key("02:30", "Nightly roll-ups, backup and pruning at this HH:MM in org.default_timezone.")
     backups_keep: int = _key(7, "Automatic nightly backups kept in data/backups/ (older ones are deleted); 0 = none.")
@@ -119,11 +123,17 @@ class AiSettings:
     daily_limit_per_learner: int = _key(10, "Tutor questions per learner per day.")
     monthly_token_budget: int = _key(2_000_000, "Tokens per month for the whole box; 0 = no limit.")
     timeout_seconds: float = _key(8.0, "Give up on the LLM after this long and answer later from the worker.")
-    input_price_per_million: float = _key(0.15, "Price per million input tokens (for the recorded cost; 0 for a local model).")
+    input_price_per_million: float = _key(
+        0.15, "Price per million input tokens (for the recorded cost; 0 for a local model)."
+    )
     output_price_per_million: float = _key(0.60, "Price per million output tokens (for the recorded cost).")
-    transcribe_voice_notes: bool = _key(False, "Transcribe learners' voice notes on the same server and treat them as text.")
+    transcribe_voice_notes: bool = _key(
+        False, "Transcribe learners' voice notes on the same server and treat them as text."
+    )
     transcription_model: str = _key("whisper-1", "Model name for audio transcriptions on that server.")
-    personalise_lessons: bool = _key(False, "Rephrase lessons for a learner's level/learning style (cached per lesson and style).")
+    personalise_lessons: bool = _key(
+        False, "Rephrase lessons for a learner's level/learning style (cached per lesson and style)."
+    )
 
 
 @dataclass(frozen=True)
@@ -144,9 +154,12 @@ class MpesaSettings:
     countries: str = _key("KE", "Comma-separated country codes offered M-PESA.")
     till_number: str = _key("", "Buy Goods till number; empty = paybill (PartyB is the short code).")
     query_after_minutes: int = _key(3, "Ask Daraja about an STK push whose callback has not come after this long.")
-    allowed_ips: str = _key("", "Comma-separated IPs allowed to post M-PESA callbacks; empty = any (the path secret still applies).")
+    allowed_ips: str = _key(
+        "", "Comma-separated IPs allowed to post M-PESA callbacks; empty = any (the path secret still applies)."
+    )
     confirm_with_query: bool = _key(
-        True, "Confirm every M-PESA callback with an STK query before acting on it (Daraja does not sign callbacks, so the path secret would be the only proof); off = trust the callback."
+        True,
+        "Confirm every M-PESA callback with an STK query before acting on it (Daraja does not sign callbacks, so the path secret would be the only proof); off = trust the callback.",
     )
 
 
@@ -203,22 +216,26 @@ class Settings:
         path = Path(value)
         return path if path.is_absolute() else (Path(self.root) / path).resolve()
 
-    def with_address(self, host: str | None = None, port: int | None = None) -> "Settings":
+    def with_address(self, host: str | None = None, port: int | None = None) -> Settings:
         """A copy listening elsewhere; a loopback public_url follows the port (so links printed stay right)."""
         server = dataclasses.replace(self.server, host=host or self.server.host, port=port or self.server.port)
         return dataclasses.replace(self, server=_follow_port(server))
 
-    def replace(self, **sections: Any) -> "Settings":
+    def replace(self, **sections: Any) -> Settings:
         """A copy with some sections' keys changed: s.replace(server={"port": 9000})."""
         changes: dict[str, Any] = {}
         for name, value in sections.items():
             current = getattr(self, name)
-            changes[name] = dataclasses.replace(current, **value) if isinstance(value, dict) and dataclasses.is_dataclass(current) else value
+            changes[name] = (
+                dataclasses.replace(current, **value)
+                if isinstance(value, dict) and dataclasses.is_dataclass(current)
+                else value
+            )
         return dataclasses.replace(self, **changes)
 
     # -- loading -------------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
+    def load(cls, path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
         """Read the TOML file (if any) and apply COACHBOX_<SECTION>_<KEY> overrides."""
         environ = os.environ if environ is None else environ
         explicit = path or environ.get(ENV_PREFIX + "CONFIG")
@@ -241,7 +258,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         # tomllib puts "(at line N, column M)" in its message; keep it, and say what to do.
-        raise ConfigError(f"{path}: invalid TOML: {exc}. Fix the syntax on that line (quotes, = signs, [sections]).") from None
+        raise ConfigError(
+            f"{path}: invalid TOML: {exc}. Fix the syntax on that line (quotes, = signs, [sections])."
+        ) from None
 
 
 _SECTION_TYPES: dict[str, type] = {
@@ -309,7 +328,11 @@ def _follow_port(server: ServerSettings) -> ServerSettings:
 
 
 def _coerce(value: Any, fld: dataclasses.Field, where: str, *, from_env: bool = False) -> Any:
-    expected = fld.type if isinstance(fld.type, type) else {"str": str, "int": int, "float": float, "bool": bool, "dict": dict}[fld.type]
+    expected = (
+        fld.type
+        if isinstance(fld.type, type)
+        else {"str": str, "int": int, "float": float, "bool": bool, "dict": dict}[fld.type]
+    )
     if from_env and isinstance(value, str):
         try:
             if expected is bool:
@@ -368,7 +391,9 @@ def _validate(settings: Settings, source: str) -> None:
     if settings.mpesa.query_after_minutes < 1:
         raise ConfigError(f"{source}: mpesa.query_after_minutes must be at least 1.")
     if settings.plans:
-        from coachbox.core.plans import load_plans  # plans name their own keys in their errors
+        from coachbox.core.plans import (
+            load_plans,  # plans name their own keys in their errors
+        )
 
         try:
             load_plans(settings.plans)
@@ -389,13 +414,17 @@ def _validate_schedule(settings: Settings, source: str) -> None:
         raise ConfigError(f"{source}: schedule.reminder_hour must be 0-23, got {schedule.reminder_hour}.")
     gaps = [g.strip() for g in schedule.reminder_backoff_days.split(",") if g.strip()]
     if not all(g.isdigit() and int(g) > 0 for g in gaps):
-        raise ConfigError(f"{source}: schedule.reminder_backoff_days must be whole days like \"2,4,7\", "
-                          f"got {schedule.reminder_backoff_days!r}.")
+        raise ConfigError(
+            f'{source}: schedule.reminder_backoff_days must be whole days like "2,4,7", '
+            f"got {schedule.reminder_backoff_days!r}."
+        )
     if schedule.grace_hours < 0 or schedule.backups_keep < 0 or schedule.reminder_daily_days < 0:
         raise ConfigError(f"{source}: schedule.grace_hours, backups_keep and reminder_daily_days cannot be negative.")
     if schedule.message_retention_days < 0:
-        raise ConfigError(f"{source}: schedule.message_retention_days must be 0 (keep every message) or a number of "
-                          f"days, got {schedule.message_retention_days}.")
+        raise ConfigError(
+            f"{source}: schedule.message_retention_days must be 0 (keep every message) or a number of "
+            f"days, got {schedule.message_retention_days}."
+        )
     if _in_quiet_hours(schedule.reminder_hour * 60, schedule.quiet_hours_start, schedule.quiet_hours_end):
         # A reminder inside quiet hours would never be sent: say so now rather than let reminders silently stop.
         raise ConfigError(

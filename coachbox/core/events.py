@@ -9,10 +9,10 @@ import threading
 import time
 from typing import Any
 
+from coachbox.core.services import Services
+
 log = logging.getLogger("coachbox.core.events")
 
-EXTRAS_KEY = "events"  # Services.extras[EXTRAS_KEY]: the web process's Hub (absent in the worker and the CLI)
-RELAY_KEY = "events_relay"  # Services.extras[RELAY_KEY]: the worker's Relay (it has no hub and no streams)
 # The relay in diskcache: a counter, and the topics of each write under their number for a couple of minutes.
 RELAY_SEQ = "events:relay:seq"
 RELAY_EXPIRE_SECONDS = 120
@@ -29,7 +29,7 @@ RELAY_POLL_SECONDS = 0.5  # the web process looks this often (one cache read)
 class Subscription:
     """One stream's interest in some topics: wait() returns once any of them was published since the last wait."""
 
-    def __init__(self, hub: "Hub", topics: tuple[str, ...]) -> None:
+    def __init__(self, hub: Hub, topics: tuple[str, ...]) -> None:
         self.hub = hub
         self.topics = topics
         self._event = asyncio.Event()
@@ -42,7 +42,7 @@ class Subscription:
         try:
             await asyncio.wait_for(self._event.wait(), timeout)
             woken = True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             woken = False
         self._event.clear()
         return woken
@@ -50,7 +50,7 @@ class Subscription:
     def close(self) -> None:
         self.hub._remove(self)
 
-    def __enter__(self) -> "Subscription":
+    def __enter__(self) -> Subscription:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -100,23 +100,22 @@ class Hub:
                 self._loop.call_soon_threadsafe(sub._wake)
 
 
-def hub(services: Any) -> Hub:
+def hub(services: Services) -> Hub:
     """The process's hub, made on first use (by a stream, or at web start-up)."""
-    found = services.extras.get(EXTRAS_KEY)
+    found = services.hub
     if found is None:
-        found = services.extras[EXTRAS_KEY] = Hub()
+        found = services.hub = Hub()
     return found
 
 
-def publish(services: Any, *topics: str) -> None:
+def publish(services: Services, *topics: str) -> None:
     """Publish after a commit: to this process's hub (web), through the relay (worker), else nowhere (CLI).
     Never fails the caller's work."""
     try:
-        extras = services.extras if services is not None else {}
-        found = extras.get(EXTRAS_KEY)
+        found = services.hub if services is not None else None
         if found is not None:
             found.publish(*topics)
-        elif (relay := extras.get(RELAY_KEY)) is not None:
+        elif (relay := services.relay if services is not None else None) is not None:
             relay.publish(topics)
     except Exception:  # noqa: BLE001 - the write is committed; a missed live update is fixed by the next poll
         log.exception("could not publish %s", topics)
@@ -170,13 +169,12 @@ class Relay:
         try:
             with self.cache.transact(retry=True):
                 number = self.cache.incr(RELAY_SEQ, default=0, retry=True)
-                self.cache.set(f"events:relay:{number}", tuple(sorted(topics)), expire=RELAY_EXPIRE_SECONDS,
-                               retry=True)
+                self.cache.set(f"events:relay:{number}", tuple(sorted(topics)), expire=RELAY_EXPIRE_SECONDS, retry=True)
         except Exception:  # noqa: BLE001 - live updates are a nicety: the streams re-read every few seconds anyway
             log.exception("could not relay %s", sorted(topics))
 
 
-async def relay_to_hub(services: Any, *, poll: float = RELAY_POLL_SECONDS) -> None:
+async def relay_to_hub(services: Services, *, poll: float = RELAY_POLL_SECONDS) -> None:
     """In the web process: publish what other processes relayed (forever; cancel to stop). Reads one counter every
     `poll` seconds, and the topics behind it only when it moved and some stream is watching."""
     cache, found = services.cache, hub(services)
@@ -201,14 +199,14 @@ def _learner_of(conn: Any, message_id: int) -> int | None:
     return row[0] if row else None
 
 
-def message_changed(services: Any, message_id: int | None) -> None:
+def message_changed(services: Services, message_id: int | None) -> None:
     """An outbound message's status moved (a status callback): wake "outbox", and its learner's transcript.
 
     The callback names only our message id; its learner is looked up (one primary-key read) only while some
     transcript is open, in a task so the callback's answer to Twilio does not wait for it.
     """
     publish(services, "outbox")
-    found = services.extras.get(EXTRAS_KEY)
+    found = services.hub
     if message_id is None or found is None or not found.watching("learner:"):
         return
 

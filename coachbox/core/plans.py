@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from coachbox.core.errors import UserError
 
@@ -15,20 +16,74 @@ ALL_PREMIUM = "all-premium"
 class PlanError(UserError):
     """A [plans.<name>] table that cannot be used; the message names the key (config.py adds the file)."""
 
+
 # ISO 4217 minor-unit exponents for the currencies a school is likely to charge in. A currency not listed
 # here is refused rather than guessed: getting the exponent wrong would charge 100 times the price.
 EXPONENTS: dict[str, int] = {
-    "KES": 2, "TZS": 2, "UGX": 0, "RWF": 0, "BIF": 0, "ETB": 2, "SOS": 2, "SSP": 2, "CDF": 2, "MWK": 2,
-    "ZMW": 2, "MZN": 2, "NGN": 2, "GHS": 2, "XOF": 0, "XAF": 0, "ZAR": 2, "EGP": 2, "MAD": 2, "INR": 2,
-    "USD": 2, "EUR": 2, "GBP": 2, "CAD": 2, "AUD": 2, "CHF": 2, "SEK": 2, "NOK": 2, "DKK": 2, "JPY": 0,
+    "KES": 2,
+    "TZS": 2,
+    "UGX": 0,
+    "RWF": 0,
+    "BIF": 0,
+    "ETB": 2,
+    "SOS": 2,
+    "SSP": 2,
+    "CDF": 2,
+    "MWK": 2,
+    "ZMW": 2,
+    "MZN": 2,
+    "NGN": 2,
+    "GHS": 2,
+    "XOF": 0,
+    "XAF": 0,
+    "ZAR": 2,
+    "EGP": 2,
+    "MAD": 2,
+    "INR": 2,
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "CAD": 2,
+    "AUD": 2,
+    "CHF": 2,
+    "SEK": 2,
+    "NOK": 2,
+    "DKK": 2,
+    "JPY": 0,
 }
 
 # Phone number region → the currency a learner there is shown first.
 REGION_CURRENCY: dict[str, str] = {
-    "KE": "KES", "TZ": "TZS", "UG": "UGX", "RW": "RWF", "BI": "BIF", "ET": "ETB", "SO": "SOS", "SS": "SSP",
-    "CD": "CDF", "MW": "MWK", "ZM": "ZMW", "MZ": "MZN", "NG": "NGN", "GH": "GHS", "ZA": "ZAR", "EG": "EGP",
-    "MA": "MAD", "IN": "INR", "US": "USD", "GB": "GBP", "CA": "CAD", "AU": "AUD", "CH": "CHF", "SE": "SEK",
-    "NO": "NOK", "DK": "DKK", "JP": "JPY", "SN": "XOF", "CI": "XOF", "CM": "XAF",
+    "KE": "KES",
+    "TZ": "TZS",
+    "UG": "UGX",
+    "RW": "RWF",
+    "BI": "BIF",
+    "ET": "ETB",
+    "SO": "SOS",
+    "SS": "SSP",
+    "CD": "CDF",
+    "MW": "MWK",
+    "ZM": "ZMW",
+    "MZ": "MZN",
+    "NG": "NGN",
+    "GH": "GHS",
+    "ZA": "ZAR",
+    "EG": "EGP",
+    "MA": "MAD",
+    "IN": "INR",
+    "US": "USD",
+    "GB": "GBP",
+    "CA": "CAD",
+    "AU": "AUD",
+    "CH": "CHF",
+    "SE": "SEK",
+    "NO": "NOK",
+    "DK": "DKK",
+    "JP": "JPY",
+    "SN": "XOF",
+    "CI": "XOF",
+    "CM": "XAF",
     **{region: "EUR" for region in ("DE", "FR", "NL", "BE", "IE", "IT", "ES", "PT", "AT", "FI", "GR", "LU")},
 }
 
@@ -118,17 +173,24 @@ def _plan(name: str, table: Mapping[str, Any]) -> Plan:
     else:
         raise PlanError(f'{where}.courses must be "{ALL_PREMIUM}" or a list of course slugs, got {courses!r}.')
     stripe = table.get("stripe_price", {})
-    if not isinstance(stripe, dict) or any(not isinstance(v, str) or not v.startswith("price_") for v in stripe.values()):
-        raise PlanError(f'{where}.stripe_price must be a table of Stripe price ids per currency, e.g. {{ USD = "price_…" }}.')
+    if not isinstance(stripe, dict) or any(
+        not isinstance(v, str) or not v.startswith("price_") for v in stripe.values()
+    ):
+        raise PlanError(
+            f'{where}.stripe_price must be a table of Stripe price ids per currency, e.g. {{ USD = "price_…" }}.'
+        )
     for currency in stripe:
         if currency not in dict(parsed_prices):
-            raise PlanError(f"{where}.stripe_price.{currency}: add the same currency to {where}.price, "
-                              "so learners are shown what the card will be charged.")
+            raise PlanError(
+                f"{where}.stripe_price.{currency}: add the same currency to {where}.price, "
+                "so learners are shown what the card will be charged."
+            )
     title = table.get("title", name)
     if not isinstance(title, str):
         raise PlanError(f"{where}.title must be text.")
-    return Plan(name, title, tuple(parsed_prices), period_days, covered, free_lessons, grace_days,
-                tuple(stripe.items()))
+    return Plan(
+        name, title, tuple(parsed_prices), period_days, covered, free_lessons, grace_days, tuple(stripe.items())
+    )
 
 
 def _whole(value: Any, key: str, *, minimum: int, required: bool = False) -> int:
@@ -146,7 +208,7 @@ def format_amount(amount_minor: int, currency: str) -> str:
     exponent = EXPONENTS.get(currency, 2)
     if exponent == 0:
         return f"{currency} {amount_minor:,}"
-    major, minor = divmod(abs(amount_minor), 10 ** exponent)
+    major, minor = divmod(abs(amount_minor), 10**exponent)
     sign = "-" if amount_minor < 0 else ""
     if minor == 0 and currency == "KES":
         return f"{currency} {sign}{major:,}"  # shillings are quoted without cents everywhere in Kenya

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from huey import Huey, crontab
 
@@ -22,7 +23,7 @@ class WorkerContext:
 
     def get(self):
         if self.services is None:
-            from coachbox.core.services import build_services
+            from coachbox.roots.services import build_services
             from coachbox.store import open_database
 
             open_database(self.settings.db_path).close()
@@ -30,14 +31,12 @@ class WorkerContext:
             from coachbox.core import events
 
             # What the worker commits (sends, lessons, tutor answers) reaches open admin pages through the relay.
-            self.services.extras[events.RELAY_KEY] = events.Relay(self.services.cache)
+            self.services.relay = events.Relay(self.services.cache)
         return self.services
 
     def close(self) -> None:
         if self.services is not None:
-            from coachbox.core import events
-
-            relay = self.services.extras.get(events.RELAY_KEY)
+            relay = self.services.relay
             if relay is not None:
                 relay.close()  # before the cache it writes to closes
             self.services.close_sync()

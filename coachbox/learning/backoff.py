@@ -17,7 +17,7 @@ class Prompts:
     days: int = 0
     last: str | None = None
 
-    def after(self, today: str) -> "Prompts":
+    def after(self, today: str) -> Prompts:
         """These prompts with one more today (the turn that sends it keeps its snapshot in step)."""
         return self if self.last == today else Prompts(self.days + 1, today)
 

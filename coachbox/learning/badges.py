@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from coachbox.learning.course import BadgeDefinition
 
@@ -35,7 +35,9 @@ def _meets(badge: BadgeDefinition, done: Achievement) -> bool:
     return False  # an unknown rule (newer content on an older box) awards nothing
 
 
-def new_badges(definitions: Iterable[BadgeDefinition], done: Achievement, owned: Iterable[str]) -> list[BadgeDefinition]:
+def new_badges(
+    definitions: Iterable[BadgeDefinition], done: Achievement, owned: Iterable[str]
+) -> list[BadgeDefinition]:
     """Badges earned now and not owned yet, in definition order."""
     have = set(owned)
     return [b for b in definitions if b.code not in have and _meets(b, done)]

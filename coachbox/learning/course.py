@@ -86,5 +86,7 @@ class Catalogue:
         """Courses in this language, plus originals whose family has no translation in it."""
         own = [c for c in self.courses if c.language == language]
         families = {c.family for c in own}
-        rest = [c for c in self.courses if c.language != language and c.translation_of is None and c.family not in families]
+        rest = [
+            c for c in self.courses if c.language != language and c.translation_of is None and c.family not in families
+        ]
         return tuple(sorted(own + rest, key=lambda c: (c.position, c.title)))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Literal
 
 from coachbox.learning.course import Question
 
@@ -88,7 +89,9 @@ def _grade_choice(question: Question, said: str) -> Grade:
         texts = [_squash(choice) for choice in question.choices]
         exact = [i + 1 for i, choice in enumerate(texts) if choice and choice == squashed]
         if not exact and len(squashed) >= 4:
-            exact = [i + 1 for i, choice in enumerate(texts) if damerau_levenshtein(squashed, choice) <= typo_budget(choice)]
+            exact = [
+                i + 1 for i, choice in enumerate(texts) if damerau_levenshtein(squashed, choice) <= typo_budget(choice)
+            ]
         picked = exact[0] if len(exact) == 1 else None
     if picked is None:
         return Grade("unclear", said)

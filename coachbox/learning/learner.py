@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from coachbox.learning.evolve import evolve
 from coachbox.learning.backoff import Prompts
+from coachbox.learning.evolve import evolve
 from coachbox.learning.progress import LessonResult
 from coachbox.learning.streaks import Streak
 
@@ -31,8 +31,8 @@ class OpenLesson:
 class Review:
     """Spaced-repetition questions due for review (the service reads them from review_items)."""
 
-    due: tuple[int, ...] = ()      # question ids still to ask today, most overdue first
-    asked: int = 0                 # questions already answered in the open review
+    due: tuple[int, ...] = ()  # question ids still to ask today, most overdue first
+    asked: int = 0  # questions already answered in the open review
     open_since: str | None = None  # local date of a review that holds that day's lesson until it is finished
 
 
@@ -85,7 +85,7 @@ class Learner:
     def first_name(self) -> str:
         return (self.name or self.profile_name or "").split(" ")[0]
 
-    def evolve(self, **changes: Any) -> "Learner":
+    def evolve(self, **changes: Any) -> Learner:
         """dataclasses.replace(self, **changes), cheaper (conversation.evolve): the daily fan-out makes one or two
         snapshots per learner."""
         return evolve(self, _FIELDS, changes)

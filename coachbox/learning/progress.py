@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from coachbox.learning.course import Course
 
@@ -51,8 +51,9 @@ def course_progress(course: Course, results: Iterable[LessonResult]) -> CoursePr
     mine = [r for r in results if r.lesson_id in ids]
     correct = sum(r.correct for r in mine)
     total = sum(r.total for r in mine)
-    return CourseProgress(course.id or 0, len(mine), len(course.lessons), percent(correct, total) if mine else 0,
-                          course.passing_score)
+    return CourseProgress(
+        course.id or 0, len(mine), len(course.lessons), percent(correct, total) if mine else 0, course.passing_score
+    )
 
 
 def quiz_average(results: Iterable[LessonResult]) -> int | None:

@@ -10,9 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
-_TIME = re.compile(
-    r"^(?P<h>\d{1,2})(?:\s*[:.h]\s*(?P<m>\d{2}))?\s*(?P<ampm>a\.?\s*m\.?|p\.?\s*m\.?)?$"
-)
+_TIME = re.compile(r"^(?P<h>\d{1,2})(?:\s*[:.h]\s*(?P<m>\d{2}))?\s*(?P<ampm>a\.?\s*m\.?|p\.?\s*m\.?)?$")
 
 
 def parse_lesson_time(text: str) -> str | None:
@@ -62,8 +60,10 @@ def find_timezone(text: str) -> str | None:
     candidate = (text or "").strip().replace(" ", "_")
     if "/" not in candidate or len(candidate) > 40:
         return None
-    cased = "/".join(part[:1].upper() + part[1:].lower() if "_" not in part else
-                     "_".join(p.capitalize() for p in part.split("_")) for part in candidate.split("/"))
+    cased = "/".join(
+        part[:1].upper() + part[1:].lower() if "_" not in part else "_".join(p.capitalize() for p in part.split("_"))
+        for part in candidate.split("/")
+    )
     for name in (candidate, cased):
         if valid_timezone(name):
             return name

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,7 +37,7 @@ class QuietHours:
     end: time
 
     @classmethod
-    def of(cls, start: str, end: str) -> "QuietHours":
+    def of(cls, start: str, end: str) -> QuietHours:
         return cls(hhmm(start), hhmm(end))
 
     def contains(self, local: time) -> bool:
@@ -67,7 +67,7 @@ def local_instant(day: date, at: time, tz: str) -> datetime:
     repeated by fall-back (01:30 on 2026-11-01) happens twice; fold=0 takes the first. One instant per local
     date either way, which is what "exactly once per local date" needs.
     """
-    return datetime.combine(day, at, tzinfo=zone(tz)).astimezone(timezone.utc)
+    return datetime.combine(day, at, tzinfo=zone(tz)).astimezone(UTC)
 
 
 def lesson_time_on(day: date, lesson_time: str, tz: str, quiet: QuietHours) -> datetime:
@@ -82,8 +82,15 @@ def local_day(when: datetime, tz: str) -> date:
     return when.astimezone(zone(tz)).date()
 
 
-def next_lesson_at(now: datetime, lesson_time: str, tz: str, quiet: QuietHours, *, after: date | None = None,
-                   grace: timedelta = timedelta(0)) -> datetime:
+def next_lesson_at(
+    now: datetime,
+    lesson_time: str,
+    tz: str,
+    quiet: QuietHours,
+    *,
+    after: date | None = None,
+    grace: timedelta = timedelta(0),
+) -> datetime:
     """The next lesson instant worth keeping: the first local date (after `after`, if given) whose lesson is not
     already older than the grace window. Today's counts while it is still within grace."""
     day = local_day(now, tz)
@@ -113,5 +120,3 @@ def judge(due: datetime, now: datetime, tz: str, quiet: QuietHours, grace: timed
     if quiet.is_quiet(now, tz):
         return Verdict("quiet", day.isoformat())  # late into quiet hours: skip rather than wake them
     return Verdict("send", day.isoformat())
-
-

@@ -11,9 +11,10 @@ import sqlite3
 import tarfile
 import tempfile
 import zlib
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import IO, Callable, Iterator
+from typing import IO
 
 import sqlite_utils
 
@@ -34,18 +35,23 @@ _CHUNK = 1 << 20
 
 # -- backup ------------------------------------------------------------------------------------------
 
+
 def backup(settings: Settings, dest: Path | None = None, progress: Progress | None = None) -> Path:
     """Write coachbox-backup-YYYYmmdd-HHMMSS.tar.gz (UTC) into data/backups/ or DEST; returns its path."""
     if not settings.db_path.exists():
-        raise UserError(f"{settings.db_path} does not exist: nothing to back up. Run `coachbox init` first, "
-                        "or check [paths] data_dir / COACHBOX_PATHS_DATA_DIR.")
+        raise UserError(
+            f"{settings.db_path} does not exist: nothing to back up. Run `coachbox init` first, "
+            "or check [paths] data_dir / COACHBOX_PATHS_DATA_DIR."
+        )
     target = _target_path(settings, dest)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = tempfile.TemporaryDirectory(prefix=".backup-", dir=target.parent)
     except OSError as exc:
-        raise UserError(f"cannot write a backup into {target.parent} ({exc.strerror}). "
-                        "Choose another folder, or fix its permissions.") from None
+        raise UserError(
+            f"cannot write a backup into {target.parent} ({exc.strerror}). "
+            "Choose another folder, or fix its permissions."
+        ) from None
     partial = target.with_name(target.name + ".partial")
     try:
         with staging as tmp:
@@ -65,7 +71,9 @@ def backup(settings: Settings, dest: Path | None = None, progress: Progress | No
             os.replace(partial, target)  # readers never see a half-written archive
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        raise UserError(f"backup to {target} failed ({exc.strerror or exc}). Check free disk space and try again.") from None
+        raise UserError(
+            f"backup to {target} failed ({exc.strerror or exc}). Check free disk space and try again."
+        ) from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -73,7 +81,7 @@ def backup(settings: Settings, dest: Path | None = None, progress: Progress | No
 
 
 def _target_path(settings: Settings, dest: Path | None) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     name = f"coachbox-backup-{stamp}.tar.gz"
     if dest is not None and dest.name.endswith(".tar.gz") and not dest.is_dir():
         return dest.resolve()
@@ -89,7 +97,7 @@ def _manifest() -> dict:
     return {
         "format": FORMAT,
         "coachbox_version": __version__,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "sqlite_version": sqlite3.sqlite_version,
         "migrations": [],
         "files": {},
@@ -168,7 +176,7 @@ def _write_archive(partial: Path, members: list[tuple[str, Path]], manifest: dic
                 progress("write archive", done, total)
         body = json.dumps(manifest, indent=2, sort_keys=True).encode()
         info = tarfile.TarInfo(MANIFEST)
-        info.size, info.mode, info.mtime = len(body), 0o644, int(datetime.now(timezone.utc).timestamp())
+        info.size, info.mode, info.mtime = len(body), 0o644, int(datetime.now(UTC).timestamp())
         tar.addfile(info, io.BytesIO(body))
     with open(partial, "rb") as handle:
         os.fsync(handle.fileno())
@@ -178,7 +186,7 @@ def prune_backups(settings: Settings, keep: int) -> list[Path]:
     """Delete all but the newest `keep` backups in data/backups/; returns what was deleted."""
     folder = settings.data_dir / "backups"
     found = sorted(folder.glob(BACKUP_GLOB), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
-    doomed = found[max(keep, 0):]
+    doomed = found[max(keep, 0) :]
     for path in doomed:
         path.unlink(missing_ok=True)
     return doomed
@@ -186,18 +194,23 @@ def prune_backups(settings: Settings, keep: int) -> list[Path]:
 
 # -- restore -----------------------------------------------------------------------------------------
 
+
 def restore(settings: Settings, src: Path, *, force: bool = False, progress: Progress | None = None) -> None:
     """Verify a backup and put it in place of the data folder's databases, media and certificates."""
     src = Path(src)
     if not src.is_file():
         raise UserError(f"{src}: no such backup file. `ls {settings.data_dir / 'backups'}` lists the automatic ones.")
     if data_dir_in_use(settings):
-        raise UserError(f"coachbox is running on {settings.data_dir}: stop it first (Ctrl-C, or `docker compose stop`), "
-                        "then run the restore again.")
+        raise UserError(
+            f"coachbox is running on {settings.data_dir}: stop it first (Ctrl-C, or `docker compose stop`), "
+            "then run the restore again."
+        )
     existing = _existing_data(settings)
     if existing and not force:
-        raise UserError(f"{settings.data_dir} already holds data ({', '.join(existing)}). Re-run with --force to "
-                        "replace it (the current files are moved to data/backups/pre-restore-<time>/ first).")
+        raise UserError(
+            f"{settings.data_dir} already holds data ({', '.join(existing)}). Re-run with --force to "
+            "replace it (the current files are moved to data/backups/pre-restore-<time>/ first)."
+        )
     with exclusive(settings) as alone:
         if not alone:
             raise UserError(f"coachbox started on {settings.data_dir} meanwhile: stop it, then restore again.")
@@ -220,13 +233,19 @@ def restore(settings: Settings, src: Path, *, force: bool = False, progress: Pro
 def _existing_data(settings: Settings) -> list[str]:
     data = settings.data_dir
     found = [name for name in DATABASES if (data / name).exists()]
-    found += [f"{folder}/" for folder in FOLDERS if (data / folder).is_dir() and any(p.is_file() for p in (data / folder).rglob("*"))]
+    found += [
+        f"{folder}/"
+        for folder in FOLDERS
+        if (data / folder).is_dir() and any(p.is_file() for p in (data / folder).rglob("*"))
+    ]
     return found
 
 
 def _damaged(src: Path, what: str) -> UserError:
-    return UserError(f"{src}: {what}. Nothing was changed. Use another backup file "
-                     f"(automatic ones are in data/backups/), or make a fresh one with `coachbox backup`.")
+    return UserError(
+        f"{src}: {what}. Nothing was changed. Use another backup file "
+        f"(automatic ones are in data/backups/), or make a fresh one with `coachbox backup`."
+    )
 
 
 def _allowed(name: str) -> bool:
@@ -245,7 +264,9 @@ def _extract_verified(src: Path, staged: Path, progress: Progress | None) -> dic
                 if not _allowed(member.name):
                     raise _damaged(src, f"unexpected entry {member.name!r} (not a coachbox backup, or tampered with)")
                 if not (member.isfile() or member.isdir()):
-                    raise _damaged(src, f"entry {member.name!r} is a link or device, which a coachbox backup never holds")
+                    raise _damaged(
+                        src, f"entry {member.name!r} is a link or device, which a coachbox backup never holds"
+                    )
             manifest_member = next((m for m in members if m.name == MANIFEST), None)
             if manifest_member is None:
                 raise _damaged(src, "it has no manifest.json, so it is not a coachbox backup")
@@ -299,14 +320,16 @@ def _refuse_newer(src: Path, manifest: dict) -> None:
     known = {m.name for m in store.migrations().pending(sqlite_utils.Database(memory=True))}
     unknown = [name for name in manifest.get("migrations", []) if name not in known]
     if unknown:
-        raise UserError(f"{src} was made by a newer coachbox (migration {unknown[0]} is unknown here). "
-                        "Upgrade coachbox first, then restore. Nothing was changed.")
+        raise UserError(
+            f"{src} was made by a newer coachbox (migration {unknown[0]} is unknown here). "
+            "Upgrade coachbox first, then restore. Nothing was changed."
+        )
 
 
 def _move_aside(settings: Settings) -> Path:
     """Keep the current databases, media and certificates in data/backups/pre-restore-<time>/."""
     data = settings.data_dir
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     aside = data / "backups" / f"pre-restore-{stamp}"
     aside.mkdir(parents=True, exist_ok=True)
     names = [f"{db}{suffix}" for db in DATABASES for suffix in ("", "-wal", "-shm")] + [*FOLDERS, "cache"]

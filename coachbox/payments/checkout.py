@@ -6,10 +6,10 @@ import asyncio
 import logging
 import sqlite3
 from datetime import datetime, timedelta
-from typing import Any
 
-from coachbox.payments.mpesa import DarajaError
 from coachbox.core.plans import format_amount
+from coachbox.core.services import Services
+from coachbox.payments.mpesa import DarajaError
 from coachbox.payments.runtime import Payments, payments
 from coachbox.payments.stripe_checkout import StripeFailure
 from coachbox.payments.subscriptions import notify, plan_definition
@@ -22,20 +22,30 @@ PUSH_LEASE = timedelta(minutes=1)  # a push that crashed mid-way is retried afte
 PUSH_GIVE_UP = timedelta(minutes=10)  # Daraja down this long: tell the learner rather than prompt much later
 
 
-def request_mpesa(conn: sqlite3.Connection, p: Payments, *, learner_id: int, plan_name: str, phone: str,
-                  now: datetime) -> int:
+def request_mpesa(
+    conn: sqlite3.Connection, p: Payments, *, learner_id: int, plan_name: str, phone: str, now: datetime
+) -> int:
     """A 'new' M-PESA payment for one period of the plan (inside the chat turn's transaction)."""
     plan = p.plans[plan_name]
     amount = plan.price("KES")
     if amount is None:
         raise ValueError(f"plans.{plan_name} has no KES price")
     snapshot = store.snapshot_plan(conn, plan.name, plan_definition(plan), now)
-    return store.create_payment(conn, learner_id=learner_id, plan=plan.name, plan_snapshot_id=snapshot,
-                                provider="mpesa", amount_minor=amount, currency="KES", phone=phone,
-                                period_days=plan.period_days, now=now)
+    return store.create_payment(
+        conn,
+        learner_id=learner_id,
+        plan=plan.name,
+        plan_snapshot_id=snapshot,
+        provider="mpesa",
+        amount_minor=amount,
+        currency="KES",
+        phone=phone,
+        period_days=plan.period_days,
+        now=now,
+    )
 
 
-async def push(services: Any, payment_id: int) -> str:
+async def push(services: Services, payment_id: int) -> str:
     """Send the STK push for a 'new' payment; 'pending' once Daraja accepted it."""
     p, now = payments(services), services.clock.now()
     if p.daraja is None:
@@ -44,8 +54,13 @@ async def push(services: Any, payment_id: int) -> str:
     if claimed is None:
         return "skipped"
     try:
-        accepted = await p.daraja.stk_push(phone=claimed["phone"], amount_minor=claimed["amount_minor"],
-                                           reference=claimed["plan"], description="Coachbox plan", now=now)
+        accepted = await p.daraja.stk_push(
+            phone=claimed["phone"],
+            amount_minor=claimed["amount_minor"],
+            reference=claimed["plan"],
+            description="Coachbox plan",
+            now=now,
+        )
     except DarajaError as exc:
         log.warning("stk push failed", extra={"payment_id": payment_id, "error": str(exc), "permanent": exc.permanent})
         give_up = exc.permanent or now - datetime.fromisoformat(claimed["created_at"]) >= PUSH_GIVE_UP
@@ -67,21 +82,40 @@ def _claim(conn: sqlite3.Connection, payment_id: int, now: datetime) -> sqlite3.
 
 def _pending(conn, p: Payments, row, accepted, query_at: datetime, now: datetime) -> None:
     with transaction(conn):
-        if store.mark_pending(conn, row["id"], checkout_request_id=accepted.checkout_request_id,
-                              merchant_request_id=accepted.merchant_request_id, next_query_at=query_at, now=now):
-            notify(conn, p.texts, row["learner_id"], "mpesa_sent", now=now,
-                   idempotency_key=f"payments:sent:{row['id']}",
-                   amount=format_amount(row["amount_minor"], row["currency"]), phone=row["phone"])
+        if store.mark_pending(
+            conn,
+            row["id"],
+            checkout_request_id=accepted.checkout_request_id,
+            merchant_request_id=accepted.merchant_request_id,
+            next_query_at=query_at,
+            now=now,
+        ):
+            notify(
+                conn,
+                p.texts,
+                row["learner_id"],
+                "mpesa_sent",
+                now=now,
+                idempotency_key=f"payments:sent:{row['id']}",
+                amount=format_amount(row["amount_minor"], row["currency"]),
+                phone=row["phone"],
+            )
 
 
 def _push_failed(conn, p: Payments, row, reason: str, now: datetime) -> None:
     with transaction(conn):
         if store.settle(conn, row["id"], "failed", now=now, result_code="push", result_desc=reason):
-            notify(conn, p.texts, row["learner_id"], "mpesa_unavailable", now=now,
-                   idempotency_key=f"payments:unpaid:{row['id']}")
+            notify(
+                conn,
+                p.texts,
+                row["learner_id"],
+                "mpesa_unavailable",
+                now=now,
+                idempotency_key=f"payments:unpaid:{row['id']}",
+            )
 
 
-async def card_link(services: Any, learner_id: int, plan_name: str, currency: str | None, request_key: str) -> str:
+async def card_link(services: Services, learner_id: int, plan_name: str, currency: str | None, request_key: str) -> str:
     """Create a Stripe Checkout Session and send its link to the learner."""
     p, now = payments(services), services.clock.now()
     plan = p.plans.get(plan_name)
@@ -91,8 +125,14 @@ async def card_link(services: Any, learner_id: int, plan_name: str, currency: st
     language = (contact["language"] if contact is not None else None) or services.settings.org.default_language
     try:
         # The stripe client is synchronous: keep it off the event loop.
-        link = await asyncio.to_thread(p.stripe.create_link, learner_id=learner_id, plan=plan, currency=currency,
-                                       request_key=f"coachbox-checkout-{request_key}", language=language)
+        link = await asyncio.to_thread(
+            p.stripe.create_link,
+            learner_id=learner_id,
+            plan=plan,
+            currency=currency,
+            request_key=f"coachbox-checkout-{request_key}",
+            language=language,
+        )
     except StripeFailure as exc:
         log.warning("stripe checkout failed", extra={"learner_id": learner_id, "error": str(exc)})
         if not exc.permanent:
@@ -100,9 +140,15 @@ async def card_link(services: Any, learner_id: int, plan_name: str, currency: st
         await services.db.run(_notify, p, learner_id, "card_unavailable", f"payments:card:{request_key}", now, {})
         return "failed"
     amount = plan.price(link.currency)
-    await services.db.run(_notify, p, learner_id, "card_link", f"payments:card:{request_key}", now,
-                          {"url": link.url, "amount": format_amount(amount, link.currency), "plan": plan.title,
-                           "days": plan.period_days})
+    await services.db.run(
+        _notify,
+        p,
+        learner_id,
+        "card_link",
+        f"payments:card:{request_key}",
+        now,
+        {"url": link.url, "amount": format_amount(amount, link.currency), "plan": plan.title, "days": plan.period_days},
+    )
     return link.session_id
 
 
@@ -125,7 +171,7 @@ def cancel(conn: sqlite3.Connection, learner_id: int, now: datetime) -> tuple[li
     return stripe_ids, rows
 
 
-async def cancel_at_stripe(services: Any, subscription_ids: list[str]) -> None:
+async def cancel_at_stripe(services: Services, subscription_ids: list[str]) -> None:
     p = payments(services)
     if p.stripe is None:
         return

@@ -98,10 +98,16 @@ class TokenCache:
 
 
 class DarajaClient:
-    """One per process (Services.extras); `http` is an httpx.AsyncClient the caller may share."""
+    """One per process (Services.payments); `http` is an httpx.AsyncClient the caller may share."""
 
-    def __init__(self, settings: Any, *, http: httpx.AsyncClient | None = None, tokens: TokenCache | None = None,
-                 monotonic=time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: Any,
+        *,
+        http: httpx.AsyncClient | None = None,
+        tokens: TokenCache | None = None,
+        monotonic=time.monotonic,
+    ) -> None:
         self.config = settings.mpesa
         self.callback_url = f"{settings.server.public_url.rstrip('/')}/webhooks/mpesa/{self.config.callback_secret}"
         self._http = http
@@ -127,13 +133,18 @@ class DarajaClient:
         self.token_requests += 1
         try:
             response = await self._client().get(
-                f"{self.config.base_url.rstrip('/')}/oauth/v1/generate", params={"grant_type": "client_credentials"},
-                auth=(self.config.consumer_key, self.config.consumer_secret))
+                f"{self.config.base_url.rstrip('/')}/oauth/v1/generate",
+                params={"grant_type": "client_credentials"},
+                auth=(self.config.consumer_key, self.config.consumer_secret),
+            )
         except httpx.HTTPError as exc:
             raise DarajaError(f"Daraja OAuth unreachable: {exc}") from None
         if response.status_code in (400, 401, 403):
-            raise DarajaError("Daraja refused the consumer key/secret (check [mpesa] consumer_key and consumer_secret)",
-                              permanent=True, code=str(response.status_code))
+            raise DarajaError(
+                "Daraja refused the consumer key/secret (check [mpesa] consumer_key and consumer_secret)",
+                permanent=True,
+                code=str(response.status_code),
+            )
         if response.status_code != 200:
             raise DarajaError(f"Daraja OAuth answered HTTP {response.status_code}")
         data = response.json()
@@ -149,8 +160,9 @@ class DarajaClient:
         for attempt in (1, 2):
             token = await self.token()
             try:
-                response = await self._client().post(f"{self.config.base_url.rstrip('/')}{path}", json=body,
-                                                      headers={"Authorization": f"Bearer {token}"})
+                response = await self._client().post(
+                    f"{self.config.base_url.rstrip('/')}{path}", json=body, headers={"Authorization": f"Bearer {token}"}
+                )
             except httpx.HTTPError as exc:
                 raise DarajaError(f"Daraja unreachable: {exc}") from None
             if response.status_code == 401 and attempt == 1:
@@ -163,20 +175,30 @@ class DarajaClient:
             if response.status_code >= 400 or "errorCode" in data:
                 code = str(data.get("errorCode", response.status_code))
                 message = str(data.get("errorMessage", "error"))
-                raise DarajaError(f"Daraja error {code}: {message}", code=code,
-                                  permanent=400 <= response.status_code < 500)
+                raise DarajaError(
+                    f"Daraja error {code}: {message}", code=code, permanent=400 <= response.status_code < 500
+                )
             return data
         raise DarajaError("Daraja kept refusing the access token", permanent=True, code="401")
 
     def _credentials(self, now: datetime) -> dict:
         stamp = timestamp(now)
-        return {"BusinessShortCode": self.config.shortcode,
-                "Password": password(self.config.shortcode, self.config.passkey, stamp), "Timestamp": stamp}
+        return {
+            "BusinessShortCode": self.config.shortcode,
+            "Password": password(self.config.shortcode, self.config.passkey, stamp),
+            "Timestamp": stamp,
+        }
 
-    async def stk_push(self, *, phone: str, amount_minor: int, reference: str, description: str,
-                       now: datetime) -> PushAccepted:
+    async def stk_push(
+        self, *, phone: str, amount_minor: int, reference: str, description: str, now: datetime
+    ) -> PushAccepted:
         """Ask the learner's phone for their M-PESA PIN. amount_minor is KES cents and must be whole shillings."""
-        if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0 or amount_minor % 100:
+        if (
+            isinstance(amount_minor, bool)
+            or not isinstance(amount_minor, int)
+            or amount_minor <= 0
+            or amount_minor % 100
+        ):
             raise DarajaError(f"M-PESA charges whole shillings, got {amount_minor!r} cents", permanent=True)
         till = getattr(self.config, "till_number", "")
         body = {
@@ -193,16 +215,21 @@ class DarajaClient:
         }
         data = await self._post("/mpesa/stkpush/v1/processrequest", body)
         if str(data.get("ResponseCode")) != "0":
-            raise DarajaError(f"STK push refused: {data.get('ResponseDescription')}", permanent=True,
-                              code=str(data.get("ResponseCode")))
-        return PushAccepted(str(data["MerchantRequestID"]), str(data["CheckoutRequestID"]),
-                            str(data.get("CustomerMessage", "")))
+            raise DarajaError(
+                f"STK push refused: {data.get('ResponseDescription')}",
+                permanent=True,
+                code=str(data.get("ResponseCode")),
+            )
+        return PushAccepted(
+            str(data["MerchantRequestID"]), str(data["CheckoutRequestID"]), str(data.get("CustomerMessage", ""))
+        )
 
     async def stk_query(self, checkout_request_id: str, *, now: datetime) -> StkResult | None:
         """The final result of a push, or None while the learner has not answered yet."""
         try:
-            data = await self._post("/mpesa/stkpushquery/v1/query",
-                                    {**self._credentials(now), "CheckoutRequestID": checkout_request_id})
+            data = await self._post(
+                "/mpesa/stkpushquery/v1/query", {**self._credentials(now), "CheckoutRequestID": checkout_request_id}
+            )
         except DarajaError as exc:
             if exc.code == STILL_PROCESSING:
                 return None
@@ -211,11 +238,13 @@ class DarajaClient:
             code = int(str(data["ResultCode"]))
         except (KeyError, ValueError):
             return None
-        return StkResult(checkout_request_id, str(data.get("MerchantRequestID", "")), code,
-                         str(data.get("ResultDesc", "")))
+        return StkResult(
+            checkout_request_id, str(data.get("MerchantRequestID", "")), code, str(data.get("ResultDesc", ""))
+        )
 
 
 # -- the callback ----------------------------------------------------------------------------------
+
 
 def parse_callback(body: bytes) -> StkResult:
     """Body.stkCallback → StkResult. Numbers are parsed as Decimal: no float ever touches an amount."""
@@ -235,9 +264,16 @@ def parse_callback(body: bytes) -> StkResult:
             items[str(item["Name"])] = item.get("Value")
     amount = _cents(items.get("Amount")) if "Amount" in items else None
     phone = items.get("PhoneNumber")
-    return StkResult(checkout, str(callback.get("MerchantRequestID", "")), code, str(callback.get("ResultDesc", "")),
-                     amount_minor=amount, receipt=str(items["MpesaReceiptNumber"]) if items.get("MpesaReceiptNumber") else None,
-                     phone=_phone(phone), transaction_date=str(items.get("TransactionDate") or "") or None)
+    return StkResult(
+        checkout,
+        str(callback.get("MerchantRequestID", "")),
+        code,
+        str(callback.get("ResultDesc", "")),
+        amount_minor=amount,
+        receipt=str(items["MpesaReceiptNumber"]) if items.get("MpesaReceiptNumber") else None,
+        phone=_phone(phone),
+        transaction_date=str(items.get("TransactionDate") or "") or None,
+    )
 
 
 def _cents(value: Any) -> int | None:

@@ -7,6 +7,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from coachbox.core.services import Services
 from coachbox.payments import checkout
 from coachbox.payments.mpesa import DarajaError
 from coachbox.payments.runtime import payments
@@ -25,7 +26,7 @@ def next_query_delay(attempts: int, base_minutes: int) -> timedelta:
     return timedelta(minutes=min(30, base_minutes * 2 ** max(0, attempts)))
 
 
-async def sweep(services: Any) -> dict[str, int]:
+async def sweep(services: Services) -> dict[str, int]:
     """One pass: start unstarted pushes, query overdue ones. Safe to run in several processes at once."""
     p, now = payments(services), services.clock.now()
     counts = {"pushed": 0, "queried": 0, "resolved": 0}
@@ -44,7 +45,7 @@ async def sweep(services: Any) -> dict[str, int]:
     return counts
 
 
-async def query_one(services: Any, row: Any, now: datetime) -> str:
+async def query_one(services: Services, row: Any, now: datetime) -> str:
     p = payments(services)
     attempts = row["query_attempts"] + 1
     delay = next_query_delay(attempts, services.settings.mpesa.query_after_minutes)
@@ -60,17 +61,37 @@ async def query_one(services: Any, row: Any, now: datetime) -> str:
             await services.db.run(_give_up, p, row, now)
             return "gave_up"
         return "waiting"
-    payload = json.dumps({"stk_query": row["provider_ref"], "ResultCode": result.result_code,
-                          "ResultDesc": result.result_desc})
+    payload = json.dumps(
+        {"stk_query": row["provider_ref"], "ResultCode": result.result_code, "ResultDesc": result.result_desc}
+    )
     return await services.db.run(settle_stk, p.texts, p.plans, result, payload=payload, now=now, source="query")
 
 
 def _give_up(conn, p, row, now: datetime) -> None:
     """No answer from Daraja for an hour: say so, and leave a review row in case money did move."""
     with transaction(conn):
-        if store.settle(conn, row["id"], "failed", now=now, result_code="no_answer",
-                        result_desc="M-PESA never confirmed this payment"):
-            store.record_review(conn, "mpesa", "no_answer", json.dumps({"payment_id": row["id"]}), now,
-                                reference=row["provider_ref"], payment_id=row["id"])
-            notify(conn, p.texts, row["learner_id"], "mpesa_unknown", now=now,
-                   idempotency_key=f"payments:unpaid:{row['id']}")
+        if store.settle(
+            conn,
+            row["id"],
+            "failed",
+            now=now,
+            result_code="no_answer",
+            result_desc="M-PESA never confirmed this payment",
+        ):
+            store.record_review(
+                conn,
+                "mpesa",
+                "no_answer",
+                json.dumps({"payment_id": row["id"]}),
+                now,
+                reference=row["provider_ref"],
+                payment_id=row["id"],
+            )
+            notify(
+                conn,
+                p.texts,
+                row["learner_id"],
+                "mpesa_unknown",
+                now=now,
+                idempotency_key=f"payments:unpaid:{row['id']}",
+            )

@@ -34,12 +34,16 @@ class StripeCheckout:
     def __init__(self, settings: Any, *, http_client: Any = None) -> None:
         self.public_url = settings.server.public_url.rstrip("/")
         # base_addresses points the real client at a Stripe-compatible server or our local test double.
-        self.client = stripe.StripeClient(settings.stripe.secret_key,
-                                          base_addresses={"api": settings.stripe.api_base_url.rstrip("/")},
-                                          max_network_retries=2, http_client=http_client)
+        self.client = stripe.StripeClient(
+            settings.stripe.secret_key,
+            base_addresses={"api": settings.stripe.api_base_url.rstrip("/")},
+            max_network_retries=2,
+            http_client=http_client,
+        )
 
-    def create_link(self, *, learner_id: int, plan: Plan, currency: str | None, request_key: str,
-                    language: str = "en") -> CheckoutLink:
+    def create_link(
+        self, *, learner_id: int, plan: Plan, currency: str | None, request_key: str, language: str = "en"
+    ) -> CheckoutLink:
         """A hosted Checkout page for this plan's Stripe price; the subscription carries learner and plan in its
         metadata, so every later invoice and subscription event finds its learner without our session row."""
         chosen = plan.stripe_price(currency)
@@ -63,13 +67,17 @@ class StripeCheckout:
                 options={"idempotency_key": request_key},
             )
         except stripe.StripeError as exc:
-            raise StripeFailure(f"Stripe: {exc.user_message or exc.__class__.__name__}",
-                                permanent=isinstance(exc, (stripe.InvalidRequestError, stripe.AuthenticationError))) from None
+            raise StripeFailure(
+                f"Stripe: {exc.user_message or exc.__class__.__name__}",
+                permanent=isinstance(exc, (stripe.InvalidRequestError, stripe.AuthenticationError)),
+            ) from None
         return CheckoutLink(session.id, session.url, price_currency, price_id)
 
     def cancel_at_period_end(self, subscription_id: str) -> None:
         try:
             self.client.v1.subscriptions.update(subscription_id, params={"cancel_at_period_end": True})
         except stripe.StripeError as exc:
-            raise StripeFailure(f"Stripe: {exc.user_message or exc.__class__.__name__}",
-                                permanent=isinstance(exc, stripe.InvalidRequestError)) from None
+            raise StripeFailure(
+                f"Stripe: {exc.user_message or exc.__class__.__name__}",
+                permanent=isinstance(exc, stripe.InvalidRequestError),
+            ) from None

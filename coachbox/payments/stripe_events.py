@@ -10,21 +10,35 @@ parent.subscription_details; older payloads are read too.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from coachbox.core.plans import Plan, format_amount
-from coachbox.payments.subscriptions import courses_column, local_day, notify, plan_definition
+from coachbox.payments.subscriptions import (
+    courses_column,
+    local_day,
+    notify,
+    plan_definition,
+)
 from coachbox.store import payments as store
 from coachbox.store import transaction
 
 # Stripe subscription status → ours (https://docs.stripe.com/billing/subscriptions/overview#subscription-statuses).
-STATUS = {"active": "active", "trialing": "active", "past_due": "past_due", "unpaid": "past_due",
-          "paused": "past_due", "canceled": "ended", "incomplete_expired": "ended", "incomplete": "past_due"}
+STATUS = {
+    "active": "active",
+    "trialing": "active",
+    "past_due": "past_due",
+    "unpaid": "past_due",
+    "paused": "past_due",
+    "canceled": "ended",
+    "incomplete_expired": "ended",
+    "incomplete": "past_due",
+}
 
 
 def _ts(seconds: int) -> datetime:
-    return datetime.fromtimestamp(int(seconds), tz=timezone.utc)
+    return datetime.fromtimestamp(int(seconds), tz=UTC)
 
 
 def _get(obj: Any, *path: str) -> Any:
@@ -57,7 +71,9 @@ def _subscription_id(obj: Mapping) -> str | None:
 def _period_end(obj: Mapping) -> datetime | None:
     ends = []
     if obj.get("object") == "subscription":
-        ends += [obj.get("current_period_end")] + [i.get("current_period_end") for i in _get(obj, "items", "data") or []]
+        ends += [obj.get("current_period_end")] + [
+            i.get("current_period_end") for i in _get(obj, "items", "data") or []
+        ]
     else:
         ends += [_get(line, "period", "end") for line in _get(obj, "lines", "data") or []]
     ends = [e for e in ends if isinstance(e, int) and not isinstance(e, bool)]
@@ -73,8 +89,9 @@ def _period_end(obj: Mapping) -> datetime | None:
 NEEDS_REVIEW = frozenset({"unknown_learner", "unknown_plan", "no_subscription", "bad_amount", "unknown"})
 
 
-def apply_event(conn: sqlite3.Connection, texts: Any, plans: Mapping[str, Plan], event: Mapping, payload: str,
-                now: datetime) -> str:
+def apply_event(
+    conn: sqlite3.Connection, texts: Any, plans: Mapping[str, Plan], event: Mapping, payload: str, now: datetime
+) -> str:
     """One verified event in one transaction; 'duplicate' when its id was applied before."""
     event_id = str(event["id"])
     with transaction(conn):
@@ -86,12 +103,21 @@ def apply_event(conn: sqlite3.Connection, texts: Any, plans: Mapping[str, Plan],
             redelivered = False
         handler = HANDLERS.get(event["type"])
         obj = _get(event, "data", "object") or {}
-        outcome = handler(_Ctx(conn, texts, plans, now, int(event.get("created") or 0), payload, event), obj) \
-            if handler else "ignored"
+        outcome = (
+            handler(_Ctx(conn, texts, plans, now, int(event.get("created") or 0), payload, event), obj)
+            if handler
+            else "ignored"
+        )
         store.set_event_outcome(conn, "stripe", event_id, outcome)
         if redelivered and outcome not in NEEDS_REVIEW:
-            store.resolve_reviews_for(conn, "stripe", str(obj.get("id")), NEEDS_REVIEW, now=now,
-                                      resolution=f"applied when Stripe resent {event_id}: {outcome}")
+            store.resolve_reviews_for(
+                conn,
+                "stripe",
+                str(obj.get("id")),
+                NEEDS_REVIEW,
+                now=now,
+                resolution=f"applied when Stripe resent {event_id}: {outcome}",
+            )
         return outcome
 
 
@@ -124,9 +150,19 @@ def _row(ctx: _Ctx, obj: Mapping) -> tuple[sqlite3.Row | None, str | None]:
         return None, "unknown_plan"
     snapshot = store.snapshot_plan(ctx.conn, plan.name, plan_definition(plan), ctx.now)
     # Created 'past_due' with no access: only a paid invoice (or an 'active' status) opens anything.
-    sub = store.insert_subscription(ctx.conn, learner_id=int(learner), plan=plan.name, plan_snapshot_id=snapshot,
-                                    provider="stripe", provider_ref=sub_id, courses=courses_column(plan),
-                                    status="past_due", period_end=ctx.now, access_until=ctx.now, now=ctx.now)
+    sub = store.insert_subscription(
+        ctx.conn,
+        learner_id=int(learner),
+        plan=plan.name,
+        plan_snapshot_id=snapshot,
+        provider="stripe",
+        provider_ref=sub_id,
+        courses=courses_column(plan),
+        status="past_due",
+        period_end=ctx.now,
+        access_until=ctx.now,
+        now=ctx.now,
+    )
     return store.subscription(ctx.conn, sub), None
 
 
@@ -146,9 +182,13 @@ def _extend(ctx: _Ctx, row: sqlite3.Row, period_end: datetime | None) -> None:
     if period_end <= current:
         return
     grace = ctx.plans[row["plan"]].grace_days if row["plan"] in ctx.plans else 0
-    store.update_subscription(ctx.conn, row["id"], ctx.now, current_period_end=period_end,
-                              access_until=max(datetime.fromisoformat(row["access_until"]),
-                                               period_end + timedelta(days=grace)))
+    store.update_subscription(
+        ctx.conn,
+        row["id"],
+        ctx.now,
+        current_period_end=period_end,
+        access_until=max(datetime.fromisoformat(row["access_until"]), period_end + timedelta(days=grace)),
+    )
 
 
 def _checkout_completed(ctx: _Ctx, obj: Mapping) -> str:
@@ -176,19 +216,37 @@ def _invoice_paid(ctx: _Ctx, obj: Mapping) -> str:
     currency = str(obj.get("currency") or "").upper()
     plan = ctx.plans.get(row["plan"])
     payment_id = store.create_payment(
-        ctx.conn, learner_id=row["learner_id"], plan=row["plan"], plan_snapshot_id=row["plan_snapshot_id"],
-        provider="stripe", amount_minor=amount, currency=currency, now=ctx.now, status="paid",
-        provider_ref=str(obj.get("id")), receipt=obj.get("number"), period_days=plan.period_days if plan else 0)
+        ctx.conn,
+        learner_id=row["learner_id"],
+        plan=row["plan"],
+        plan_snapshot_id=row["plan_snapshot_id"],
+        provider="stripe",
+        amount_minor=amount,
+        currency=currency,
+        now=ctx.now,
+        status="paid",
+        provider_ref=str(obj.get("id")),
+        receipt=obj.get("number"),
+        period_days=plan.period_days if plan else 0,
+    )
     if payment_id is not None:
         store.link_subscription(ctx.conn, payment_id, row["id"])
     _set_status(ctx, row, "active")
     _extend(ctx, store.subscription(ctx.conn, row["id"]), _period_end(obj))
     fresh = store.subscription(ctx.conn, row["id"])
     if payment_id is not None and fresh["status"] != "ended":
-        notify(ctx.conn, ctx.texts, row["learner_id"], "receipt", now=ctx.now,
-               idempotency_key=f"payments:receipt:{payment_id}", amount=format_amount(amount, currency),
-               plan=plan.title if plan else row["plan"], receipt=obj.get("number") or str(obj.get("id"))[-10:],
-               date=local_day(datetime.fromisoformat(fresh["current_period_end"]), ctx.conn, row["learner_id"]))
+        notify(
+            ctx.conn,
+            ctx.texts,
+            row["learner_id"],
+            "receipt",
+            now=ctx.now,
+            idempotency_key=f"payments:receipt:{payment_id}",
+            amount=format_amount(amount, currency),
+            plan=plan.title if plan else row["plan"],
+            receipt=obj.get("number") or str(obj.get("id"))[-10:],
+            date=local_day(datetime.fromisoformat(fresh["current_period_end"]), ctx.conn, row["learner_id"]),
+        )
     return "paid" if fresh["status"] != "ended" else "paid_after_end"
 
 
@@ -198,9 +256,15 @@ def _invoice_failed(ctx: _Ctx, obj: Mapping) -> str:
         return ctx.review(problem or "unknown", obj.get("id"))
     if not _set_status(ctx, row, "past_due"):
         return "stale"
-    notify(ctx.conn, ctx.texts, row["learner_id"], "card_failed", now=ctx.now,
-           idempotency_key=f"payments:card-failed:{obj.get('id')}:{obj.get('attempt_count', 0)}",
-           date=local_day(datetime.fromisoformat(row["access_until"]), ctx.conn, row["learner_id"]))
+    notify(
+        ctx.conn,
+        ctx.texts,
+        row["learner_id"],
+        "card_failed",
+        now=ctx.now,
+        idempotency_key=f"payments:card-failed:{obj.get('id')}:{obj.get('attempt_count', 0)}",
+        date=local_day(datetime.fromisoformat(row["access_until"]), ctx.conn, row["learner_id"]),
+    )
     return "past_due"
 
 
@@ -228,11 +292,24 @@ def _end(ctx: _Ctx, row: sqlite3.Row) -> str:
     if row["status"] == "ended":
         return "already_ended"
     ended = _ts(ctx.created) if ctx.created else ctx.now
-    store.update_subscription(ctx.conn, row["id"], ctx.now, status="ended", ended_at=ended,
-                              status_event_at=max(ctx.created, row["status_event_at"]),
-                              access_until=min(datetime.fromisoformat(row["access_until"]), ended))
-    notify(ctx.conn, ctx.texts, row["learner_id"], "ended", now=ctx.now,
-           idempotency_key=f"payments:ended:{row['id']}", plan=row["plan"])
+    store.update_subscription(
+        ctx.conn,
+        row["id"],
+        ctx.now,
+        status="ended",
+        ended_at=ended,
+        status_event_at=max(ctx.created, row["status_event_at"]),
+        access_until=min(datetime.fromisoformat(row["access_until"]), ended),
+    )
+    notify(
+        ctx.conn,
+        ctx.texts,
+        row["learner_id"],
+        "ended",
+        now=ctx.now,
+        idempotency_key=f"payments:ended:{row['id']}",
+        plan=row["plan"],
+    )
     return "ended"
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 import phonenumbers
 
-from coachbox.learning.access import Access, Entitlement
 from coachbox.core.plans import ALL_PREMIUM, Plan, plans_for
+from coachbox.learning.access import Access, Entitlement
 from coachbox.store import payments as store
 from coachbox.store.messages import OutboxDraft, enqueue_outbound
 
@@ -20,10 +21,15 @@ REMINDER_DAYS = (3, 1)  # days before the paid period ends
 
 
 def plan_definition(plan: Plan) -> dict:
-    return {"title": plan.title, "prices": dict(plan.prices), "period_days": plan.period_days,
-            "courses": ALL_PREMIUM if plan.courses is None else sorted(plan.courses),
-            "free_lessons": plan.free_lessons, "grace_days": plan.grace_days,
-            "stripe_prices": dict(plan.stripe_prices)}
+    return {
+        "title": plan.title,
+        "prices": dict(plan.prices),
+        "period_days": plan.period_days,
+        "courses": ALL_PREMIUM if plan.courses is None else sorted(plan.courses),
+        "free_lessons": plan.free_lessons,
+        "grace_days": plan.grace_days,
+        "stripe_prices": dict(plan.stripe_prices),
+    }
 
 
 def courses_column(plan: Plan) -> str:
@@ -39,6 +45,7 @@ def _dt(value: str) -> datetime:
 
 
 # -- what the engine is handed -------------------------------------------------------------------
+
 
 # Cached per process: every turn asks again for the same few numbers, and phonenumbers parsing is ~50 µs.
 @functools.lru_cache(maxsize=8192)
@@ -63,11 +70,19 @@ def payment_methods(settings: Any, region: str | None, plans: Mapping[str, Plan]
     return tuple(methods)
 
 
-def load_access(conn: sqlite3.Connection, settings: Any, plans: Mapping[str, Plan], learner_id: int,
-                phone: str | None, now: datetime) -> Access:
+def load_access(
+    conn: sqlite3.Connection,
+    settings: Any,
+    plans: Mapping[str, Plan],
+    learner_id: int,
+    phone: str | None,
+    now: datetime,
+) -> Access:
     """The Access record for one learner at `now` (one indexed query)."""
-    live = tuple(Entitlement(row["plan"], _courses(row["courses"]), row["access_until"], row["current_period_end"])
-                 for row in store.live_subscriptions(conn, learner_id, now))
+    live = tuple(
+        Entitlement(row["plan"], _courses(row["courses"]), row["access_until"], row["current_period_end"])
+        for row in store.live_subscriptions(conn, learner_id, now)
+    )
     region = phone_region(phone)
     return Access(live, tuple(plans.values()), region, payment_methods(settings, region, plans))
 
@@ -81,6 +96,7 @@ def with_access(conn: sqlite3.Connection, settings: Any, learner: Any, now: date
 
 # -- granting ------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Grant:
     subscription_id: int
@@ -88,8 +104,16 @@ class Grant:
     access_until: datetime
 
 
-def grant_prepaid(conn: sqlite3.Connection, *, learner_id: int, plan: Plan, provider: str, now: datetime,
-                  days: int | None = None, snapshot_id: int | None = None) -> Grant:
+def grant_prepaid(
+    conn: sqlite3.Connection,
+    *,
+    learner_id: int,
+    plan: Plan,
+    provider: str,
+    now: datetime,
+    days: int | None = None,
+    snapshot_id: int | None = None,
+) -> Grant:
     """Add one paid period (or `days`) to the learner's prepaid subscription: from its end while it is still
     running, from now otherwise. Call inside the payment's transaction."""
     days = plan.period_days if days is None else days
@@ -103,21 +127,48 @@ def grant_prepaid(conn: sqlite3.Connection, *, learner_id: int, plan: Plan, prov
     access_until = period_end + timedelta(days=plan.grace_days)
     if existing is None:
         sub_id = store.insert_subscription(
-            conn, learner_id=learner_id, plan=plan.name, plan_snapshot_id=snapshot_id, provider=provider,
-            provider_ref=None, courses=courses_column(plan), status="active", period_end=period_end,
-            access_until=access_until, now=now)
+            conn,
+            learner_id=learner_id,
+            plan=plan.name,
+            plan_snapshot_id=snapshot_id,
+            provider=provider,
+            provider_ref=None,
+            courses=courses_column(plan),
+            status="active",
+            period_end=period_end,
+            access_until=access_until,
+            now=now,
+        )
     else:
         sub_id = existing["id"]
-        store.update_subscription(conn, sub_id, now, provider=provider, plan_snapshot_id=snapshot_id,
-                                  courses=courses_column(plan), status="active", current_period_end=period_end,
-                                  access_until=access_until, cancel_at_period_end=0)
+        store.update_subscription(
+            conn,
+            sub_id,
+            now,
+            provider=provider,
+            plan_snapshot_id=snapshot_id,
+            courses=courses_column(plan),
+            status="active",
+            current_period_end=period_end,
+            access_until=access_until,
+            cancel_at_period_end=0,
+        )
     return Grant(sub_id, period_end, access_until)
 
 
 # -- telling the learner -------------------------------------------------------------------------
 
-def notify(conn: sqlite3.Connection, texts: Any, learner_id: int | None, key: str, *, idempotency_key: str,
-           now: datetime, **values: Any) -> int | None:
+
+def notify(
+    conn: sqlite3.Connection,
+    texts: Any,
+    learner_id: int | None,
+    key: str,
+    *,
+    idempotency_key: str,
+    now: datetime,
+    **values: Any,
+) -> int | None:
     """One [payments] text to the learner through the outbox (deterministic key: a retry sends nothing twice)."""
     if learner_id is None:
         return None
@@ -127,10 +178,16 @@ def notify(conn: sqlite3.Connection, texts: Any, learner_id: int | None, key: st
     body = texts.t(row["language"], f"payments.{key}", **values)
     # Receipts and reminders can fall outside WhatsApp's 24-hour window: the [twilio.templates] "payment"
     # template then carries the same text as its one variable.
-    draft = OutboxDraft(body=body, kind="payment", idempotency_key=idempotency_key, template_key="payment",
-                        content_variables={"1": body})
-    return enqueue_outbound(conn, learner_id=learner_id, channel=row["channel"], address=row["channel_key"],
-                            draft=draft, now=now)
+    draft = OutboxDraft(
+        body=body,
+        kind="payment",
+        idempotency_key=idempotency_key,
+        template_key="payment",
+        content_variables={"1": body},
+    )
+    return enqueue_outbound(
+        conn, learner_id=learner_id, channel=row["channel"], address=row["channel_key"], draft=draft, now=now
+    )
 
 
 def local_day(when: datetime, conn: sqlite3.Connection, learner_id: int) -> str:
@@ -147,6 +204,7 @@ def local_day(when: datetime, conn: sqlite3.Connection, learner_id: int) -> str:
 
 # -- the daily sweep -----------------------------------------------------------------------------
 
+
 def remind_and_expire(conn: sqlite3.Connection, texts: Any, now: datetime) -> dict[str, int]:
     """Reminders 3 and 1 days before a non-renewing period ends, and 'ended' for lapsed subscriptions.
     Idempotent: reminder keys are per subscription, period end and day, so running it every hour is safe."""
@@ -158,13 +216,28 @@ def remind_and_expire(conn: sqlite3.Connection, texts: Any, now: datetime) -> di
             # A window of one day ending `days` days from now: each period end falls in it exactly once a day.
             for row in store.ending_between(conn, now + timedelta(days=days - 1), now + timedelta(days=days)):
                 end = _dt(row["current_period_end"])
-                sent = notify(conn, texts, row["learner_id"], f"reminder_{days}", now=now,
-                              idempotency_key=f"payments:reminder:{row['id']}:{row['current_period_end']}:{days}",
-                              plan=row["plan"], date=local_day(end, conn, row["learner_id"]), days=days)
+                sent = notify(
+                    conn,
+                    texts,
+                    row["learner_id"],
+                    f"reminder_{days}",
+                    now=now,
+                    idempotency_key=f"payments:reminder:{row['id']}:{row['current_period_end']}:{days}",
+                    plan=row["plan"],
+                    date=local_day(end, conn, row["learner_id"]),
+                    days=days,
+                )
                 counts["reminders"] += 1 if sent else 0
         for row in store.lapsed(conn, now):
             store.update_subscription(conn, row["id"], now, status="ended", ended_at=now)
-            notify(conn, texts, row["learner_id"], "expired", now=now,
-                   idempotency_key=f"payments:expired:{row['id']}:{row['current_period_end']}", plan=row["plan"])
+            notify(
+                conn,
+                texts,
+                row["learner_id"],
+                "expired",
+                now=now,
+                idempotency_key=f"payments:expired:{row['id']}:{row['current_period_end']}",
+                plan=row["plan"],
+            )
             counts["ended"] += 1
     return counts

@@ -7,6 +7,8 @@ import logging
 
 from huey import Huey, crontab
 
+from coachbox.core.services import Services
+
 log = logging.getLogger("coachbox.jobs.payments")
 
 
@@ -15,7 +17,7 @@ def register(huey: Huey, context) -> dict:
     from coachbox.payments.runtime import payments
     from coachbox.payments.subscriptions import remind_and_expire
 
-    async def _push(services, payment_id: int) -> str:
+    async def _push(services: Services, payment_id: int) -> str:
         try:
             return await checkout.push(services, payment_id)
         finally:
@@ -49,5 +51,10 @@ def register(huey: Huey, context) -> dict:
         texts = payments(services).texts
         return services.db.run_sync(remind_and_expire, texts, services.clock.now())
 
-    return {"payments.push": push, "payments.card_link": card_link, "payments.cancel_stripe": cancel_stripe,
-            "payments_sweep": payments_sweep, "payments_reminders": payments_reminders}
+    return {
+        "payments.push": push,
+        "payments.card_link": card_link,
+        "payments.cancel_stripe": cancel_stripe,
+        "payments_sweep": payments_sweep,
+        "payments_reminders": payments_reminders,
+    }

@@ -15,7 +15,8 @@ from sanic.response import HTTPResponse, json
 
 from coachbox.core.config import Settings
 from coachbox.core.logs import request_id
-from coachbox.core.services import Services, build_services
+from coachbox.core.services import Services
+from coachbox.roots.services import build_services
 
 log = logging.getLogger("coachbox.web")
 
@@ -68,12 +69,12 @@ def create_app(settings: Settings, services: Services | None = None, *, name: st
         if app.ctx.services is None:
             app.ctx.services = build_services(settings)
             app.ctx.owns_services = True
-        if "tasks" not in app.ctx.services.extras:
+        if app.ctx.services.tasks is None:
             # Handles for enqueuing follow-ups (tutor answers, certificates…) after a turn commits; the tasks
             # themselves run in the worker, which registers the same names on the same queue.
             from coachbox.jobs.tasks import register
 
-            app.ctx.services.extras["tasks"] = register(app.ctx.services.huey, settings).extra
+            app.ctx.services.tasks = register(app.ctx.services.huey, settings).extra
 
     @app.after_server_stop
     async def _close(app: Sanic) -> None:

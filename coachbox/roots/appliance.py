@@ -11,10 +11,9 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
-from typing import Callable
 
 from coachbox import store
 from coachbox.core.config import Settings
@@ -26,8 +25,9 @@ DATA_SUBDIRS = ("cache", "media", "media/inbound", "certificates", "backups", "l
 Progress = Callable[[str, int, int], None]
 
 
-def init_box(settings: Settings, *, progress: Progress | None = None, quiet: bool = False,
-             import_content: bool = True) -> None:
+def init_box(
+    settings: Settings, *, progress: Progress | None = None, quiet: bool = False, import_content: bool = True
+) -> None:
     """Create data/, migrate, import content. Safe to run on every start."""
     data = settings.data_dir
     try:
@@ -44,7 +44,9 @@ def init_box(settings: Settings, *, progress: Progress | None = None, quiet: boo
     try:
         conn = store.open_database(settings.db_path)
     except sqlite3.DatabaseError as exc:
-        raise UserError(f"{settings.db_path}: cannot open the database ({exc}). Restore a backup with `coachbox restore`.") from None
+        raise UserError(
+            f"{settings.db_path}: cannot open the database ({exc}). Restore a backup with `coachbox restore`."
+        ) from None
     try:
         if import_content and settings.content_dir.exists():
             from coachbox.content.importer import import_folder
@@ -98,9 +100,9 @@ def serve(settings: Settings, *, with_worker: bool) -> None:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
-    from coachbox.roots.app import create_app
     from coachbox.core.datalock import hold_shared
     from coachbox.core.logs import setup_logging
+    from coachbox.roots.app import create_app
 
     _refuse_busy_port(settings.server.host, settings.server.port)
     data_lock = hold_shared(settings)  # `coachbox restore` refuses while we hold it
@@ -128,8 +130,11 @@ def serve(settings: Settings, *, with_worker: bool) -> None:
         access_log=False,
         single_process=False,  # --single-process never fires main_process_ready: the worker would not start
     )
-    print(f"coachbox is running on http://{settings.server.host}:{settings.server.port} "
-          f"(channel: {settings.channel_kind}). Press Ctrl-C to stop.", flush=True)
+    print(
+        f"coachbox is running on http://{settings.server.host}:{settings.server.port} "
+        f"(channel: {settings.channel_kind}). Press Ctrl-C to stop.",
+        flush=True,
+    )
     Sanic.serve(primary=app, app_loader=loader)
     data_lock.close()
 
@@ -144,8 +149,10 @@ def _stop_waiting_for_acks_on_signal(manager) -> None:
        thread may be half-way through using, and both then wait forever for each other. Proxies keep one
        connection per thread, so we run Sanic's handler on a short-lived thread of its own.
     """
-    if not all(hasattr(manager, name) for name in ("_all_workers_ack", "_shutting_down", "THRESHOLD", "kill",
-                                                     "shutdown_signal")):
+    if not all(
+        hasattr(manager, name)
+        for name in ("_all_workers_ack", "_shutting_down", "THRESHOLD", "kill", "shutdown_signal")
+    ):
         return  # a Sanic whose internals changed: keep its own behaviour
 
     def wait_for_ack() -> None:
@@ -183,8 +190,12 @@ def _log_startup(settings: Settings) -> None:
     affected = store.wal_reset_bug_affected()
     log.info(
         "starting",
-        extra={"sqlite": version, "wal_reset_bug": affected, "channel": settings.channel_kind,
-               "data_dir": str(settings.data_dir)},
+        extra={
+            "sqlite": version,
+            "wal_reset_bug": affected,
+            "channel": settings.channel_kind,
+            "data_dir": str(settings.data_dir),
+        },
     )
     if settings.channel_kind == "twilio" and not settings.server.verify_signatures:
         log.warning("TWILIO SIGNATURE CHECKING IS OFF: anyone can post fake messages. Use only for a local tunnel.")
@@ -220,12 +231,14 @@ def _check_data_dir(settings: Settings) -> list[Finding]:
 def _check_sqlite() -> list[Finding]:
     version = sqlite3.sqlite_version
     if store.wal_reset_bug_affected():
-        return [Finding(
-            "info",
-            f"SQLite {version} is inside the WAL-reset bug range (3.7.0-3.51.2); mitigated: auto-checkpoints are "
-            "off and only TRUNCATE checkpoints (which hold the writer lock) run",
-            "nothing to do; a Python linked to SQLite >= 3.51.3 removes the issue",
-        )]
+        return [
+            Finding(
+                "info",
+                f"SQLite {version} is inside the WAL-reset bug range (3.7.0-3.51.2); mitigated: auto-checkpoints are "
+                "off and only TRUNCATE checkpoints (which hold the writer lock) run",
+                "nothing to do; a Python linked to SQLite >= 3.51.3 removes the issue",
+            )
+        ]
     return [Finding("ok", f"SQLite {version} is not affected by the WAL-reset bug")]
 
 
@@ -239,16 +252,25 @@ def _check_content(settings: Settings) -> list[Finding]:
     findings += [Finding("warn", str(problem)) for problem in result.warnings]
     if not result.errors:
         lessons = sum(len(c.lessons) for c in result.courses)
-        findings.insert(0, Finding(
-            "ok", f"content: {len(result.courses)} courses, {lessons} lessons, locales {', '.join(sorted(result.locales))}"
-        ))
+        findings.insert(
+            0,
+            Finding(
+                "ok",
+                f"content: {len(result.courses)} courses, {lessons} lessons, locales {', '.join(sorted(result.locales))}",
+            ),
+        )
     return findings
 
 
 def _check_channel(settings: Settings) -> list[Finding]:
     if settings.channel_kind == "simulator":
-        return [Finding("info", "no Twilio credentials: running on the built-in simulator channel",
-                         "set COACHBOX_TWILIO_ACCOUNT_SID and COACHBOX_TWILIO_AUTH_TOKEN to use WhatsApp")]
+        return [
+            Finding(
+                "info",
+                "no Twilio credentials: running on the built-in simulator channel",
+                "set COACHBOX_TWILIO_ACCOUNT_SID and COACHBOX_TWILIO_AUTH_TOKEN to use WhatsApp",
+            )
+        ]
     from coachbox.channels.twilio.transport import check_credentials
 
     return [check_credentials(settings), *_check_templates(settings)]
@@ -265,20 +287,35 @@ def _check_templates(settings: Settings) -> list[Finding]:
     waits = [t.key for t in TEMPLATES if t.key in missing and t.waits]
     findings = [Finding("ok" if not missing else "info", f"WhatsApp templates configured: {', '.join(have) or 'none'}")]
     if waits:
-        findings.append(Finding("warn", f"WhatsApp templates missing: {', '.join(waits)} (outside the 24-hour window "
-                                        "these messages wait until the learner writes)",
-                                "create them and set [twilio.templates] (docs/twilio.md, section 3)"))
+        findings.append(
+            Finding(
+                "warn",
+                f"WhatsApp templates missing: {', '.join(waits)} (outside the 24-hour window "
+                "these messages wait until the learner writes)",
+                "create them and set [twilio.templates] (docs/twilio.md, section 3)",
+            )
+        )
     buttons = [k for k in missing if k not in waits]
     if buttons:
-        findings.append(Finding("info", f"no quick-reply templates {', '.join(buttons)}: choices go as numbered text",
-                                "optional: docs/twilio.md, 'Quick-reply buttons'"))
+        findings.append(
+            Finding(
+                "info",
+                f"no quick-reply templates {', '.join(buttons)}: choices go as numbered text",
+                "optional: docs/twilio.md, 'Quick-reply buttons'",
+            )
+        )
     return findings
 
 
 def _check_ai(settings: Settings) -> list[Finding]:
     if not settings.ai.api_key:
-        return [Finding("info", "no AI key: the tutor answers with lesson excerpts only",
-                         "set COACHBOX_AI_API_KEY (and [ai] base_url / model) for full answers")]
+        return [
+            Finding(
+                "info",
+                "no AI key: the tutor answers with lesson excerpts only",
+                "set COACHBOX_AI_API_KEY (and [ai] base_url / model) for full answers",
+            )
+        ]
     return [Finding("ok", f"AI tutor configured: {settings.ai.model} at {settings.ai.base_url}")]
 
 
@@ -288,15 +325,28 @@ def _check_fonts(settings: Settings) -> list[Finding]:
     fonts = fonts_from_settings(settings)
     missing = fonts.missing()
     if fonts.regular in missing:
-        return [Finding("warn", f"certificate font {fonts.regular} is missing: names outside Latin-1 cannot be drawn",
-                         "apt-get install fonts-dejavu-core, or set [org] certificate_font to a Unicode TTF")]
+        return [
+            Finding(
+                "warn",
+                f"certificate font {fonts.regular} is missing: names outside Latin-1 cannot be drawn",
+                "apt-get install fonts-dejavu-core, or set [org] certificate_font to a Unicode TTF",
+            )
+        ]
     findings = [Finding("ok", f"certificate font found: {fonts.regular}")]
-    findings += [Finding("warn", f"certificate font {path} is missing (configured in [org])",
-                         "install it or fix [org] certificate_bold_font / certificate_fallback_fonts")
-                 for path in missing]
+    findings += [
+        Finding(
+            "warn",
+            f"certificate font {path} is missing (configured in [org])",
+            "install it or fix [org] certificate_bold_font / certificate_fallback_fonts",
+        )
+        for path in missing
+    ]
     try:
         import uharfbuzz  # noqa: F401 - only checking that Arabic-script names can be shaped
     except ImportError:
-        findings.append(Finding("warn", "uharfbuzz is not installed: Arabic-script names are drawn unjoined",
-                                "pip install uharfbuzz"))
+        findings.append(
+            Finding(
+                "warn", "uharfbuzz is not installed: Arabic-script names are drawn unjoined", "pip install uharfbuzz"
+            )
+        )
     return findings

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from coachbox.core.config import Settings
+from coachbox.core.logs import setup_logging
 from coachbox.jobs.queue import create_huey
 from coachbox.jobs.tasks import WorkerContext, register
-from coachbox.core.logs import setup_logging
 
 log = logging.getLogger("coachbox.worker")
 
@@ -25,7 +25,11 @@ def run_worker(settings: Settings, *, workers: int = 2) -> None:
     context = WorkerContext(settings)
     register(huey, settings, context)
     consumer = huey.create_consumer(
-        workers=workers, worker_type="thread", periodic=True, check_worker_health=True, flush_locks=True,
+        workers=workers,
+        worker_type="thread",
+        periodic=True,
+        check_worker_health=True,
+        flush_locks=True,
         shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
     )
     log.info("worker starting", extra={"queue": str(settings.queue_path), "workers": workers})

@@ -33,8 +33,10 @@ class BroadcastReport:
     def summary(self) -> str:
         if self.idle:
             return "no broadcast due"
-        return (f"{self.started} started, {self.rows} messages queued ({self.held} held for quiet hours), "
-                f"{self.finished} finished")
+        return (
+            f"{self.started} started, {self.rows} messages queued ({self.held} held for quiet hours), "
+            f"{self.finished} finished"
+        )
 
 
 def run_broadcasts(conn: sqlite3.Connection, coach: Coach, now: datetime, *, batch: int = 500) -> BroadcastReport:
@@ -42,7 +44,8 @@ def run_broadcasts(conn: sqlite3.Connection, coach: Coach, now: datetime, *, bat
     with transaction(conn):
         report.started = conn.execute(
             "UPDATE broadcasts SET status = 'sending' WHERE status = 'scheduled' AND scheduled_at <= ?",
-            (now.isoformat(),)).rowcount
+            (now.isoformat(),),
+        ).rowcount
     for row in conn.execute("SELECT * FROM broadcasts WHERE status = 'sending' ORDER BY scheduled_at, id").fetchall():
         while True:
             with transaction(conn):
@@ -50,7 +53,9 @@ def run_broadcasts(conn: sqlite3.Connection, coach: Coach, now: datetime, *, bat
                     break  # cancelled from the admin page meanwhile
                 added, held, more = _batch(conn, coach, row, now, batch)
                 if not more:
-                    conn.execute("UPDATE broadcasts SET status = 'done' WHERE id = ? AND status = 'sending'", (row["id"],))
+                    conn.execute(
+                        "UPDATE broadcasts SET status = 'done' WHERE id = ? AND status = 'sending'", (row["id"],)
+                    )
                     report.finished += 1
             report.rows += added
             report.held += held
@@ -60,33 +65,50 @@ def run_broadcasts(conn: sqlite3.Connection, coach: Coach, now: datetime, *, bat
     return report
 
 
-def _batch(conn: sqlite3.Connection, coach: Coach, broadcast: sqlite3.Row, now: datetime, batch: int) -> tuple[int, int, bool]:
+def _batch(
+    conn: sqlite3.Connection, coach: Coach, broadcast: sqlite3.Row, now: datetime, batch: int
+) -> tuple[int, int, bool]:
     """Queue the next learners (by id, after the last one queued): (rows added, rows held, more to do?)."""
     lo, hi = admin_broadcasts._key_range(broadcast["id"])
-    last = conn.execute("SELECT COALESCE(MAX(learner_id), 0) FROM messages WHERE idempotency_key >= ? "
-                        "AND idempotency_key < ?", (lo, hi)).fetchone()[0]
+    last = conn.execute(
+        "SELECT COALESCE(MAX(learner_id), 0) FROM messages WHERE idempotency_key >= ? AND idempotency_key < ?", (lo, hi)
+    ).fetchone()[0]
     where, args = admin_broadcasts.audience_where(broadcast["audience"])
     learners = conn.execute(
         f"""SELECT l.id, l.channel, l.channel_key, l.timezone, l.name, l.profile_name FROM learners l
-            WHERE {where} AND l.id > ? ORDER BY l.id LIMIT ?""", (*args, last, batch)).fetchall()
+            WHERE {where} AND l.id > ? ORDER BY l.id LIMIT ?""",
+        (*args, last, batch),
+    ).fetchall()
     quiet = coach.quiet
     scheduled = max(now, datetime.fromisoformat(broadcast["scheduled_at"]))
     added = held = 0
     deadline = time.monotonic() + HOLD_SECONDS
     for learner in learners:
-        draft = OutboxDraft(broadcast["body"], kind="broadcast", idempotency_key=f"{lo}{learner['id']}",
-                            template_key=broadcast["template_key"] or admin_broadcasts.TEMPLATE_KEY,
-                            content_variables={"1": coach.settings.org.name, "2": broadcast["body"]})
-        message_id = enqueue_outbound(conn, learner_id=learner["id"], channel=learner["channel"],
-                                      address=learner["channel_key"], draft=draft, now=now)
+        draft = OutboxDraft(
+            broadcast["body"],
+            kind="broadcast",
+            idempotency_key=f"{lo}{learner['id']}",
+            template_key=broadcast["template_key"] or admin_broadcasts.TEMPLATE_KEY,
+            content_variables={"1": coach.settings.org.name, "2": broadcast["body"]},
+        )
+        message_id = enqueue_outbound(
+            conn,
+            learner_id=learner["id"],
+            channel=learner["channel"],
+            address=learner["channel_key"],
+            draft=draft,
+            now=now,
+        )
         if message_id is None:
             continue
         added += 1
         allowed = quiet.next_allowed(scheduled, learner["timezone"])
         if allowed > now:
             # Held, not dropped: the sender claims only rows whose next_attempt_at has come.
-            conn.execute("UPDATE messages SET next_attempt_at = ? WHERE id >= ? AND learner_id = ? "
-                         "AND idempotency_key LIKE ?", (allowed.isoformat(), message_id, learner["id"], f"{lo}{learner['id']}%"))
+            conn.execute(
+                "UPDATE messages SET next_attempt_at = ? WHERE id >= ? AND learner_id = ? AND idempotency_key LIKE ?",
+                (allowed.isoformat(), message_id, learner["id"], f"{lo}{learner['id']}%"),
+            )
             held += 1
         if time.monotonic() > deadline:
             return added, held, True

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from coachbox.core.config import Settings
+from coachbox.core.services import Services
 from coachbox.learning.timing import QuietHours, parse_gaps
 
 
@@ -20,10 +21,10 @@ class Coach:
     _resources: Any = None
 
     @classmethod
-    def of(cls, services: Any) -> "Coach":
-        found = services.extras.get("coach")
+    def of(cls, services: Services) -> Coach:
+        found = services.coach
         if found is None:
-            found = services.extras["coach"] = cls(services.settings, services.cache)
+            found = services.coach = cls(services.settings, services.cache)
         return found
 
     @property
@@ -57,8 +58,18 @@ class Coach:
         from coachbox.turns.runner import run_event
 
         res = self.resources
-        return run_event(conn, self.cache, self.settings, res.catalogue(conn), res.texts, learner_id, event, now,
-                         rules=res.rules, own_transaction=False)
+        return run_event(
+            conn,
+            self.cache,
+            self.settings,
+            res.catalogue(conn),
+            res.texts,
+            learner_id,
+            event,
+            now,
+            rules=res.rules,
+            own_transaction=False,
+        )
 
     def run_events(self, conn: sqlite3.Connection, learner_ids: list[int], event: Any, now: datetime) -> dict:
         """run_event() for a whole batch of learners (conversation.batch): same results, set-based reads and
@@ -74,13 +85,18 @@ class Coach:
 
         return decide_batch(conn, self.resources, learner_ids, event, now)
 
-    def write_events(self, conn: sqlite3.Connection, decided: Any, learner_ids: list[int],
-                     current: dict[int, tuple] | None = None, claims=()) -> dict:
+    def write_events(
+        self,
+        conn: sqlite3.Connection,
+        decided: Any,
+        learner_ids: list[int],
+        current: dict[int, tuple] | None = None,
+        claims=(),
+    ) -> dict:
         """The write half, inside the write transaction: learners whose row changed since they were decided are
         decided again first (current: their store.proactive.versions(), if read already in this transaction);
         {learner id: TurnOutcome} for learner_ids. claims: the (learner, local date) daily-lesson rows the caller
         writes itself (conversation.batch.write_batch)."""
         from coachbox.turns.batch import write_batch
 
-        return write_batch(conn, self.cache, self.resources, decided, learner_ids, current=current,
-                           claims=claims)
+        return write_batch(conn, self.cache, self.resources, decided, learner_ids, current=current, claims=claims)

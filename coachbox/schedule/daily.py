@@ -6,15 +6,14 @@ import contextlib
 import logging
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Callable, Iterator
 
 from coachbox.learning import timing
 from coachbox.schedule.coach import Coach
-from coachbox.store import proactive
+from coachbox.store import proactive, transaction
 from coachbox.store import schedule as q
-from coachbox.store import transaction
 
 log = logging.getLogger("coachbox.schedule.daily")
 
@@ -62,10 +61,16 @@ class FanoutReport:
 BeforeLesson = Callable[[sqlite3.Connection, Coach, list[tuple[int, date]], datetime], None]
 
 
-def run_daily_lessons(conn: sqlite3.Connection, coach: Coach, now: datetime, *, batch: int = BATCH,
-                      before: tuple[BeforeLesson, ...] | None = None,
-                      after_batch: Callable[[int], None] | None = None,
-                      before_write: Callable[[list[int]], None] | None = None) -> FanoutReport:
+def run_daily_lessons(
+    conn: sqlite3.Connection,
+    coach: Coach,
+    now: datetime,
+    *,
+    batch: int = BATCH,
+    before: tuple[BeforeLesson, ...] | None = None,
+    after_batch: Callable[[int], None] | None = None,
+    before_write: Callable[[list[int]], None] | None = None,
+) -> FanoutReport:
     """Send every due lesson, one write transaction per batch. Crash-safe: a batch commits whole or not at all,
     and the (learner, 'daily_lesson', local date) row is claimed in the same transaction as the outbox rows.
     before_write: called with a batch's learner ids once it is decided, before it is written (tests)."""
@@ -137,8 +142,12 @@ _AT = {name: index for index, name in enumerate(proactive.WATCHED)}
 
 def _still_due(row: sqlite3.Row, watched: tuple | None) -> bool:
     """The scan's verdict for this row still holds: same zone, lesson time and due instant, still active."""
-    return watched is not None and watched[_AT["status"]] == "active" and not watched[_AT["opted_out"]] and all(
-        watched[_AT[k]] == row[k] for k in ("timezone", "lesson_time", "next_lesson_at"))
+    return (
+        watched is not None
+        and watched[_AT["status"]] == "active"
+        and not watched[_AT["opted_out"]]
+        and all(watched[_AT[k]] == row[k] for k in ("timezone", "lesson_time", "next_lesson_at"))
+    )
 
 
 Plan = dict[int, tuple[str, timing.Verdict, str]]  # learner → (due, verdict, next lesson instant), ISO-8601
@@ -154,15 +163,29 @@ def _plan(rows: list[sqlite3.Row], now: datetime, quiet: timing.QuietHours, grac
         if same not in seen:
             due = datetime.fromisoformat(row["next_lesson_at"])
             verdict = timing.judge(due, now, row["timezone"], quiet, grace)
-            following = timing.next_lesson_at(now, row["lesson_time"], row["timezone"], quiet,
-                                              after=date.fromisoformat(verdict.local_date), grace=grace)
+            following = timing.next_lesson_at(
+                now,
+                row["lesson_time"],
+                row["timezone"],
+                quiet,
+                after=date.fromisoformat(verdict.local_date),
+                grace=grace,
+            )
             seen[same] = (due.isoformat(), verdict, following.isoformat())
         plan[row["id"]] = seen[same]
     return plan
 
 
-def _write(conn: sqlite3.Connection, coach: Coach, rows: list[sqlite3.Row], plan: Plan, decided, now: datetime,
-           before: tuple[BeforeLesson, ...], report: FanoutReport) -> list[tuple[str, int]]:
+def _write(
+    conn: sqlite3.Connection,
+    coach: Coach,
+    rows: list[sqlite3.Row],
+    plan: Plan,
+    decided,
+    now: datetime,
+    before: tuple[BeforeLesson, ...],
+    report: FanoutReport,
+) -> list[tuple[str, int]]:
     """One decided batch, inside its write transaction: find who has a (learner, 'daily_lesson', local date) row
     already, run the steps before the lesson, write every lesson, then each claim row, once, with its outcome
     (done with the lesson's id, empty, skipped_…); returns the next lesson instants.
@@ -191,8 +214,11 @@ def _write(conn: sqlite3.Connection, coach: Coach, rows: list[sqlite3.Row], plan
     for step in before:
         step(conn, coach, [(i, date.fromisoformat(plan[i][1].local_date)) for i in sending], now)
     # Each claim is written once, with its outcome (the lesson's turn writes no row of its own for it: `claims`).
-    outcomes = coach.write_events(conn, decided, sending, current,
-                                  claims={(i, plan[i][1].local_date) for i in sending}) if sending else {}
+    outcomes = (
+        coach.write_events(conn, decided, sending, current, claims={(i, plan[i][1].local_date) for i in sending})
+        if sending
+        else {}
+    )
     lessons = q.lessons_delivered_at(conn, sending, now) if sending else {}
     for learner_id in sending:
         due, verdict, _ = plan[learner_id]

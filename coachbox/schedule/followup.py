@@ -57,8 +57,13 @@ def run_followups(conn: sqlite3.Connection, coach: Coach, now: datetime, *, batc
             for row in rows:
                 action = verdict(row, now, quiet, grace)
                 if action != "send":
-                    q.settle(conn, row["learner_id"], KIND, row["key"], "cancelled" if action == "inactive"
-                             else f"skipped_{action}")
+                    q.settle(
+                        conn,
+                        row["learner_id"],
+                        KIND,
+                        row["key"],
+                        "cancelled" if action == "inactive" else f"skipped_{action}",
+                    )
                     report.skipped[action] = report.skipped.get(action, 0) + 1
                 else:
                     outcome = coach.run_event(conn, row["learner_id"], QuizFollowUp(int(row["key"])), now)

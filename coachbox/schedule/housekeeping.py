@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
-from typing import Any, Callable, Iterator
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
-from coachbox.schedule import rollups
-
+from coachbox.core.services import Services
 from coachbox.learning import timing
+from coachbox.schedule import rollups
 from coachbox.store import schedule as q
 from coachbox.store import transaction
 
@@ -58,9 +59,11 @@ def _get_state(conn: sqlite3.Connection) -> str | None:
 
 def _set_state(conn: sqlite3.Connection, value: str, now: datetime) -> None:
     with transaction(conn):
-        conn.execute("""INSERT INTO box_state (key, value, updated_at) VALUES (?, ?, ?)
+        conn.execute(
+            """INSERT INTO box_state (key, value, updated_at) VALUES (?, ?, ?)
                         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at""",
-                     (STATE_KEY, value, now.isoformat()))
+            (STATE_KEY, value, now.isoformat()),
+        )
 
 
 def prune(conn: sqlite3.Connection, now: datetime) -> dict[str, int]:
@@ -72,7 +75,8 @@ def prune(conn: sqlite3.Connection, now: datetime) -> dict[str, int]:
             """UPDATE messages SET status = 'cancelled', updated_at = ?,
                       error_message = 'expired: waited a week for the learner to open the 24-hour window'
                WHERE direction = 'out' AND status = 'waiting' AND created_at < ?""",
-            (now.isoformat(), (now - WAITING_EXPIRE).isoformat())).rowcount
+            (now.isoformat(), (now - WAITING_EXPIRE).isoformat()),
+        ).rowcount
     return {"admin sessions": sessions, "job runs": runs, "expired waiting messages": expired}
 
 
@@ -103,17 +107,24 @@ def redact_old_messages(conn: sqlite3.Connection, settings: Any, now: datetime) 
     cutoff = redaction_cutoff(now, settings.org.default_timezone, settings.schedule.message_retention_days)
     if cutoff is None:
         return None
-    before, stamp = cutoff.astimezone(timezone.utc).isoformat(), now.isoformat()
+    before, stamp = cutoff.astimezone(UTC).isoformat(), now.isoformat()
     counts = {"messages": 0, "tutor exchanges": 0, "quiz answers": 0, "media files": 0}
     for ids in _batches(conn, _OLD_MESSAGES, (before, before)):
         with transaction(conn):  # the same conditions again: a row may have moved since it was read
             marks = (json.dumps(ids), before, before)
-            files = [item["path"] for (media,) in conn.execute(
-                         f"SELECT media FROM messages WHERE id IN {_IDS} AND direction = 'in' AND {_STILL_OLD}", marks)
-                     for item in json.loads(media or "[]") if isinstance(item, dict) and item.get("path")]
+            files = [
+                item["path"]
+                for (media,) in conn.execute(
+                    f"SELECT media FROM messages WHERE id IN {_IDS} AND direction = 'in' AND {_STILL_OLD}", marks
+                )
+                for item in json.loads(media or "[]")
+                if isinstance(item, dict) and item.get("path")
+            ]
             counts["messages"] += conn.execute(
                 f"""UPDATE messages SET body = '', media = '[]', content_variables = NULL, redacted_at = ?
-                    WHERE id IN {_IDS} AND {_STILL_OLD}""", (stamp, *marks)).rowcount
+                    WHERE id IN {_IDS} AND {_STILL_OLD}""",
+                (stamp, *marks),
+            ).rowcount
         counts["media files"] += _remove_inbound_media(settings, files)  # committed: the rows no longer name them
     for ids in _batches(conn, _OLD_EXCHANGES, (before,)):
         # The question is the learner's words; the answer often quotes it. Pending ones are still to be answered.
@@ -121,14 +132,16 @@ def redact_old_messages(conn: sqlite3.Connection, settings: Any, now: datetime) 
             counts["tutor exchanges"] += conn.execute(
                 f"""UPDATE tutor_exchanges SET question = '', answer = CASE WHEN answer IS NULL THEN NULL ELSE '' END
                     WHERE id IN {_IDS} AND {_OLD_EXCHANGE}""",
-                (json.dumps(ids), before)).rowcount
+                (json.dumps(ids), before),
+            ).rowcount
     for ids in _batches(conn, _OLD_ANSWERS, (before,)):
         # A short-answer quiz reply is the learner's own words too (someone will type their real PIN); whether it
         # was right stays, and so do scores, reviews and badges built from it.
         with transaction(conn):
             counts["quiz answers"] += conn.execute(
                 f"UPDATE answers SET given = '' WHERE id IN {_IDS} AND answered_at < ? AND given != ''",
-                (json.dumps(ids), before)).rowcount
+                (json.dumps(ids), before),
+            ).rowcount
     return counts
 
 
@@ -170,8 +183,9 @@ def optimize(conn: sqlite3.Connection) -> str:
     return "optimized"
 
 
-def run_nightly(conn: sqlite3.Connection, services: Any, now: datetime, *,
-                backup: Callable[[], str] | None = None) -> NightlyReport:
+def run_nightly(
+    conn: sqlite3.Connection, services: Services, now: datetime, *, backup: Callable[[], str] | None = None
+) -> NightlyReport:
     """Everything nightly, once per org-local date, in the maintenance window. Each step is safe to repeat,
     so a crash half-way means the next run (15 minutes later) does it all again."""
     settings = services.settings
@@ -186,8 +200,10 @@ def run_nightly(conn: sqlite3.Connection, services: Any, now: datetime, *,
     report.done.append("pruned " + ", ".join(f"{n} {what}" for what, n in pruned.items()))
     redacted = redact_old_messages(conn, settings, now)  # after prune: the week-old 'waiting' rows it just cancelled
     if redacted is not None:
-        report.done.append(f"redacted (older than {settings.schedule.message_retention_days} days) "
-                           + ", ".join(f"{n} {what}" for what, n in redacted.items()))
+        report.done.append(
+            f"redacted (older than {settings.schedule.message_retention_days} days) "
+            + ", ".join(f"{n} {what}" for what, n in redacted.items())
+        )
     cache = getattr(services, "cache", None)
     if cache is not None:
         # Expired entries (sessions, rate-limit windows past their TTL), then the size limit: writes do not cull.
@@ -208,7 +224,7 @@ def _backup(settings: Any) -> str:
     return f"backup {path.name} ({len(removed)} old removed, keeping {settings.schedule.backups_keep})"
 
 
-def _stop_words(services: Any) -> tuple[str, ...]:
+def _stop_words(services: Services) -> tuple[str, ...]:
     from coachbox.schedule.coach import Coach
 
     try:

@@ -6,9 +6,9 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from coachbox.learning import timing
 from coachbox.learning.backoff import Prompts, may_prompt
 from coachbox.learning.streaks import Streak, current_streak
-from coachbox.learning import timing
 from coachbox.schedule.coach import Coach
 from coachbox.store import progress, transaction
 from coachbox.store.messages import OutboxDraft, enqueue_outbound
@@ -17,8 +17,9 @@ KIND = "reminder"
 WINDOW = timedelta(hours=1)  # a reminder is sent in the hour after reminder_hour, or not that day
 
 
-def should_remind(today: date, last_inbound_day: date | None, earlier: list[date], *, daily_days: int,
-                  gaps: tuple[int, ...]) -> bool:
+def should_remind(
+    today: date, last_inbound_day: date | None, earlier: list[date], *, daily_days: int, gaps: tuple[int, ...]
+) -> bool:
     """learning.backoff.may_prompt over a list of the days the learner was prompted (a reminder or a lesson
     nudge); those on or before the local date of their last message do not count."""
     since = sorted({d for d in earlier if last_inbound_day is None or d > last_inbound_day})
@@ -86,8 +87,12 @@ def run_reminders(conn: sqlite3.Connection, coach: Coach, now: datetime) -> Remi
             # no reminder too, and the silent days count both (learning.backoff).
             prompted = progress.prompts(conn, {row["id"]: (tz, row["last_inbound_at"]) for row in missed})
             for row in missed:
-                if not may_prompt(today, prompted.get(row["id"], Prompts()), daily_days=schedule.reminder_daily_days,
-                                  gaps=coach.backoff):
+                if not may_prompt(
+                    today,
+                    prompted.get(row["id"], Prompts()),
+                    daily_days=schedule.reminder_daily_days,
+                    gaps=coach.backoff,
+                ):
                     report.held_back += 1
                     continue
                 body, variables = reminder_text(coach, row, today)
@@ -95,9 +100,17 @@ def run_reminders(conn: sqlite3.Connection, coach: Coach, now: datetime) -> Remi
                 conn.execute(
                     """INSERT INTO deliveries (learner_id, kind, key, due_at, status, created_at)
                        VALUES (?, 'reminder', ?, ?, 'done', ?) ON CONFLICT DO NOTHING""",
-                    (row["id"], today.isoformat(), start.isoformat(), now.isoformat()))
-                enqueue_outbound(conn, learner_id=row["id"], channel=row["channel"], address=row["channel_key"],
-                                 draft=OutboxDraft(body, kind="reminder", idempotency_key=key, template_key="reminder",
-                                                   content_variables=variables), now=now)
+                    (row["id"], today.isoformat(), start.isoformat(), now.isoformat()),
+                )
+                enqueue_outbound(
+                    conn,
+                    learner_id=row["id"],
+                    channel=row["channel"],
+                    address=row["channel_key"],
+                    draft=OutboxDraft(
+                        body, kind="reminder", idempotency_key=key, template_key="reminder", content_variables=variables
+                    ),
+                    now=now,
+                )
                 report.sent += 1
     return report

@@ -32,20 +32,48 @@ def compute(conn: sqlite3.Connection, day: date, tz: str, stop_words: tuple[str,
         return float(conn.execute(sql, args).fetchone()[0] or 0)
 
     marks = ",".join("?" * len(LESSON_KINDS))
-    rows.append((d, 0, "", "active_learners", one(
-        "SELECT COUNT(DISTINCT learner_id) FROM messages WHERE direction = 'in' AND created_at >= ? AND created_at < ?",
-        start, end)))
-    rows.append((d, 0, "", "lessons_delivered", one(
-        f"SELECT COUNT(*) FROM deliveries WHERE kind IN ({marks}) AND status = 'done' AND created_at >= ? "
-        "AND created_at < ?", *LESSON_KINDS, start, end)))
+    rows.append(
+        (
+            d,
+            0,
+            "",
+            "active_learners",
+            one(
+                "SELECT COUNT(DISTINCT learner_id) FROM messages WHERE direction = 'in' AND created_at >= ? AND created_at < ?",
+                start,
+                end,
+            ),
+        )
+    )
+    rows.append(
+        (
+            d,
+            0,
+            "",
+            "lessons_delivered",
+            one(
+                f"SELECT COUNT(*) FROM deliveries WHERE kind IN ({marks}) AND status = 'done' AND created_at >= ? "
+                "AND created_at < ?",
+                *LESSON_KINDS,
+                start,
+                end,
+            ),
+        )
+    )
     completed = conn.execute(
         """SELECT COUNT(*), AVG(CASE WHEN total > 0 THEN 100.0 * correct / total END) FROM progress
-           WHERE completed_local_date = ?""", (d,)).fetchone()
+           WHERE completed_local_date = ?""",
+        (d,),
+    ).fetchone()
     rows.append((d, 0, "", "lessons_completed", float(completed[0])))
     rows.append((d, 0, "", "quiz_average", round(completed[1] or 0, 1)))
-    by_status = dict(conn.execute(
-        """SELECT status, COUNT(*) FROM messages WHERE direction = 'out' AND created_at >= ? AND created_at < ?
-           GROUP BY status""", (start, end)).fetchall())
+    by_status = dict(
+        conn.execute(
+            """SELECT status, COUNT(*) FROM messages WHERE direction = 'out' AND created_at >= ? AND created_at < ?
+           GROUP BY status""",
+            (start, end),
+        ).fetchall()
+    )
     for status, count in by_status.items():
         rows.append((d, 0, "", f"messages_status_{status}", float(count)))
     rows.append((d, 0, "", "messages_sent", float(sum(by_status.get(s, 0) for s in LEFT))))
@@ -54,29 +82,54 @@ def compute(conn: sqlite3.Connection, day: date, tz: str, stop_words: tuple[str,
     if stop_words:
         # learners has no opted_out_at: count learners who sent an opt-out word that day (STOP, ACHA, …).
         words = ",".join("?" * len(stop_words))
-        rows.append((d, 0, "", "opt_outs", one(
-            f"""SELECT COUNT(DISTINCT learner_id) FROM messages WHERE direction = 'in' AND created_at >= ?
-                AND created_at < ? AND lower(trim(body)) IN ({words})""", start, end, *stop_words)))
+        rows.append(
+            (
+                d,
+                0,
+                "",
+                "opt_outs",
+                one(
+                    f"""SELECT COUNT(DISTINCT learner_id) FROM messages WHERE direction = 'in' AND created_at >= ?
+                AND created_at < ? AND lower(trim(body)) IN ({words})""",
+                    start,
+                    end,
+                    *stop_words,
+                ),
+            )
+        )
     for course_id, delivered in conn.execute(
-            f"""SELECT l.course_id, COUNT(*) FROM deliveries d JOIN lessons l ON l.id = d.lesson_id
+        f"""SELECT l.course_id, COUNT(*) FROM deliveries d JOIN lessons l ON l.id = d.lesson_id
                 WHERE d.kind IN ({marks}) AND d.status = 'done' AND d.created_at >= ? AND d.created_at < ?
-                GROUP BY l.course_id""", (*LESSON_KINDS, start, end)):
+                GROUP BY l.course_id""",
+        (*LESSON_KINDS, start, end),
+    ):
         rows.append((d, course_id, "", "lessons_delivered", float(delivered)))
     for course_id, count, average in conn.execute(
-            """SELECT l.course_id, COUNT(*), AVG(CASE WHEN p.total > 0 THEN 100.0 * p.correct / p.total END)
+        """SELECT l.course_id, COUNT(*), AVG(CASE WHEN p.total > 0 THEN 100.0 * p.correct / p.total END)
                FROM progress p JOIN lessons l ON l.id = p.lesson_id WHERE p.completed_local_date = ?
-               GROUP BY l.course_id""", (d,)):
-        rows += [(d, course_id, "", "lessons_completed", float(count)),
-                 (d, course_id, "", "quiz_average", round(average or 0, 1))]
+               GROUP BY l.course_id""",
+        (d,),
+    ):
+        rows += [
+            (d, course_id, "", "lessons_completed", float(count)),
+            (d, course_id, "", "quiz_average", round(average or 0, 1)),
+        ]
     for cohort, count, average in conn.execute(
-            """SELECT le.cohort, COUNT(*), AVG(CASE WHEN p.total > 0 THEN 100.0 * p.correct / p.total END)
+        """SELECT le.cohort, COUNT(*), AVG(CASE WHEN p.total > 0 THEN 100.0 * p.correct / p.total END)
                FROM progress p JOIN learners le ON le.id = p.learner_id
-               WHERE p.completed_local_date = ? AND le.cohort IS NOT NULL AND le.cohort != '' GROUP BY le.cohort""", (d,)):
-        rows += [(d, 0, cohort, "lessons_completed", float(count)), (d, 0, cohort, "quiz_average", round(average or 0, 1))]
+               WHERE p.completed_local_date = ? AND le.cohort IS NOT NULL AND le.cohort != '' GROUP BY le.cohort""",
+        (d,),
+    ):
+        rows += [
+            (d, 0, cohort, "lessons_completed", float(count)),
+            (d, 0, cohort, "quiz_average", round(average or 0, 1)),
+        ]
     for cohort, active in conn.execute(
-            """SELECT le.cohort, COUNT(DISTINCT m.learner_id) FROM messages m JOIN learners le ON le.id = m.learner_id
+        """SELECT le.cohort, COUNT(DISTINCT m.learner_id) FROM messages m JOIN learners le ON le.id = m.learner_id
                WHERE m.direction = 'in' AND m.created_at >= ? AND m.created_at < ? AND le.cohort IS NOT NULL
-                 AND le.cohort != '' GROUP BY le.cohort""", (start, end)):
+                 AND le.cohort != '' GROUP BY le.cohort""",
+        (start, end),
+    ):
         rows.append((d, 0, cohort, "active_learners", float(active)))
     return rows
 
@@ -86,12 +139,15 @@ def roll_up(conn: sqlite3.Connection, day: date, tz: str, stop_words: tuple[str,
     rows = compute(conn, day, tz, stop_words)
     with transaction(conn):
         conn.execute("DELETE FROM daily_stats WHERE date = ?", (day.isoformat(),))
-        conn.executemany("INSERT INTO daily_stats (date, course_id, cohort, metric, value) VALUES (?, ?, ?, ?, ?)", rows)
+        conn.executemany(
+            "INSERT INTO daily_stats (date, course_id, cohort, metric, value) VALUES (?, ?, ?, ?, ?)", rows
+        )
     return len(rows)
 
 
-def roll_up_recent(conn: sqlite3.Connection, now: datetime, tz: str, stop_words: tuple[str, ...] = (),
-                   days: int = 2) -> list[str]:
+def roll_up_recent(
+    conn: sqlite3.Connection, now: datetime, tz: str, stop_words: tuple[str, ...] = (), days: int = 2
+) -> list[str]:
     """Yesterday and the day before (late status callbacks still change yesterday's message counts)."""
     today = timing.local_day(now, tz)
     done = []

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
+from coachbox.core.services import Services
 from coachbox.store import schedule as q
 from coachbox.store import transaction
 
@@ -21,7 +23,7 @@ class Job:
     what: str
 
 
-def run_job(services: Any, name: str, body: Callable[[sqlite3.Connection, datetime], Any]) -> Any:
+def run_job(services: Services, name: str, body: Callable[[sqlite3.Connection, datetime], Any]) -> Any:
     """Run body(conn, now) on the worker's writer connection, recording start, outcome and a summary.
 
     The body's result may have .summary() and .idle (a report object); idle runs overwrite the previous idle
@@ -32,13 +34,16 @@ def run_job(services: Any, name: str, body: Callable[[sqlite3.Connection, dateti
     try:
         result = services.db.run_sync(body, now)
     except Exception as exc:
-        services.db.run_sync(lambda conn: _in_tx(conn, q.finish_run, run_id, "error", f"{type(exc).__name__}: {exc}",
-                                                 services.clock.now()))
+        # (Before: `exc` was never bound here, so a failing job raised NameError and its run stayed "running".)
+        error = f"{type(exc).__name__}: {exc}"
+        services.db.run_sync(lambda conn: _in_tx(conn, q.finish_run, run_id, "error", error, services.clock.now()))
         log.exception("job failed", extra={"job": name})
         raise
     summary = result.summary() if hasattr(result, "summary") else ("" if result is None else str(result))
     idle = bool(getattr(result, "idle", False))
-    services.db.run_sync(lambda conn: _in_tx(conn, q.finish_run, run_id, "ok", summary, services.clock.now(), idle=idle))
+    services.db.run_sync(
+        lambda conn: _in_tx(conn, q.finish_run, run_id, "ok", summary, services.clock.now(), idle=idle)
+    )
     log.info("job done", extra={"job": name, "summary": summary}) if not idle else None
     return result
 
@@ -54,11 +59,17 @@ def job_table(conn: sqlite3.Connection, jobs: list[Job]) -> list[dict]:
     rows = []
     for job in jobs:
         run = latest.get(job.name)
-        rows.append({
-            "name": job.name, "when": job.when, "what": job.what,
-            "last_started": run["started_at"] if run else None, "last_finished": run["finished_at"] if run else None,
-            "outcome": run["outcome"] if run else "never run", "detail": run["detail"] if run else "",
-        })
+        rows.append(
+            {
+                "name": job.name,
+                "when": job.when,
+                "what": job.what,
+                "last_started": run["started_at"] if run else None,
+                "last_finished": run["finished_at"] if run else None,
+                "outcome": run["outcome"] if run else "never run",
+                "detail": run["detail"] if run else "",
+            }
+        )
     return rows
 
 
@@ -85,17 +96,18 @@ def record_other_periodic_tasks(huey: Any, context: Any, mine: set[str]) -> None
             if run_id is None:
                 return
             outcome, detail = ("ok", "") if signal == SIGNAL_COMPLETE else ("error", f"{type(exc).__name__}: {exc}")
-            services.db.run_sync(lambda conn: _in_tx(conn, q.finish_run, run_id, outcome, detail, now,
-                                                     idle=outcome == "ok"))
+            services.db.run_sync(
+                lambda conn: _in_tx(conn, q.finish_run, run_id, outcome, detail, now, idle=outcome == "ok")
+            )
         except Exception:  # noqa: BLE001
             log.warning("could not record a job run", exc_info=True, extra={"job": task.name})
 
 
 def schedule_text(task: Any) -> str:
     """A periodic task's crontab in words, found by asking it about each minute of a day (UTC)."""
-    from datetime import timedelta, timezone
+    from datetime import timedelta
 
-    start = datetime(2026, 3, 2, tzinfo=timezone.utc).replace(tzinfo=None)  # huey validates naive UTC
+    start = datetime(2026, 3, 2, tzinfo=UTC).replace(tzinfo=None)  # huey validates naive UTC
     hits = [m for m in range(1440) if task.validate_datetime(start + timedelta(minutes=m))]
     if not hits:
         return "not on Mondays"
@@ -122,7 +134,7 @@ def all_jobs(settings: Any) -> list[Job]:
     register(huey, settings)
     described = {job.name: job for job in jobs(settings)}
     found = []
-    for name, task_class in sorted(huey._registry._registry.items()):
+    for _name, task_class in sorted(huey._registry._registry.items()):
         if not issubclass(task_class, PeriodicTask):
             continue
         short = task_class.__name__  # the name= given to periodic_task (what SIGNAL handlers see as task.name)
@@ -148,7 +160,9 @@ def print_jobs(settings: Any, *, as_json: bool = False) -> int:
     for row in table:
         last = (row["last_finished"] or row["last_started"] or "")[:19].replace("T", " ")
         print(f"{row['name']:<20} {row['when']}")
-        print(f"{'':<20} last run: {last + ' UTC' if last else 'never'} · {row['outcome']}"
-              + (f" · {row['detail']}" if row["detail"] else ""))
+        print(
+            f"{'':<20} last run: {last + ' UTC' if last else 'never'} · {row['outcome']}"
+            + (f" · {row['detail']}" if row["detail"] else "")
+        )
         print(f"{'':<20} {row['what']}")
     return 0

@@ -6,8 +6,8 @@ import sqlite3
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from coachbox.learning.streaks import Streak
 from coachbox.learning import timing
+from coachbox.learning.streaks import Streak
 from coachbox.store import learners, transaction
 
 
@@ -51,14 +51,23 @@ def run_midnight(conn: sqlite3.Connection, now: datetime) -> StreakReport:
             rows = conn.execute(
                 """SELECT id, streak, best_streak, streak_freezes, last_active_date FROM learners
                    WHERE timezone = ? AND streak > 0 AND last_active_date < ?""",
-                (tz, (today - timedelta(days=1)).isoformat())).fetchall()
+                (tz, (today - timedelta(days=1)).isoformat()),
+            ).fetchall()
             for row in rows:
                 before = Streak(row["streak"], row["best_streak"], row["streak_freezes"], row["last_active_date"])
                 after = at_midnight(before, today)
                 if after is None:
                     continue
-                learners.update(conn, row["id"], {"streak": after.current, "streak_freezes": after.freezes,
-                                                  "last_active_date": after.last_active_date}, now)
+                learners.update(
+                    conn,
+                    row["id"],
+                    {
+                        "streak": after.current,
+                        "streak_freezes": after.freezes,
+                        "last_active_date": after.last_active_date,
+                    },
+                    now,
+                )
                 if after.current:
                     report.frozen += 1
                 else:

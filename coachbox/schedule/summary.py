@@ -54,23 +54,33 @@ def gather(conn: sqlite3.Connection, learner_id: int, today: date, now: datetime
     done = conn.execute(
         """SELECT COUNT(*), COALESCE(SUM(correct), 0), COALESCE(SUM(total), 0) FROM progress
            WHERE learner_id = ? AND completed_local_date BETWEEN ? AND ?""",
-        (learner_id, since, today.isoformat())).fetchone()
+        (learner_id, since, today.isoformat()),
+    ).fetchone()
     badges = []
     for code, names, emoji in conn.execute(
-            """SELECT b.code, d.names, d.emoji FROM learner_badges b LEFT JOIN badge_definitions d ON d.code = b.code
+        """SELECT b.code, d.names, d.emoji FROM learner_badges b LEFT JOIN badge_definitions d ON d.code = b.code
                WHERE b.learner_id = ? AND b.awarded_at >= ? ORDER BY b.id""",
-            (learner_id, (now - timedelta(days=7)).isoformat())):
+        (learner_id, (now - timedelta(days=7)).isoformat()),
+    ):
         table = json.loads(names or "{}")
         badges.append(f"{emoji} {table.get(row['language']) or table.get('en') or code}".strip())
     upcoming = conn.execute(
         """SELECT l.title FROM enrollments e JOIN lessons l ON l.course_id = e.course_id AND l.position >= e.next_position
            WHERE e.learner_id = ? AND e.course_id = ? AND l.published = 1 ORDER BY l.position LIMIT 1""",
-        (learner_id, row["current_course_id"])).fetchone()
+        (learner_id, row["current_course_id"]),
+    ).fetchone()
     streak = Streak(row["streak"], row["best_streak"], row["streak_freezes"], row["last_active_date"])
-    week = Week(name=(row["name"] or row["profile_name"] or "").split(" ")[0], lessons=done[0], correct=done[1],
-                total=done[2], streak=current_streak(streak, today.isoformat()), best=row["best_streak"],
-                badges=tuple(badges), next_lesson=upcoming[0] if upcoming else None,
-                has_course=row["current_course_id"] is not None and upcoming is None)
+    week = Week(
+        name=(row["name"] or row["profile_name"] or "").split(" ")[0],
+        lessons=done[0],
+        correct=done[1],
+        total=done[2],
+        streak=current_streak(streak, today.isoformat()),
+        best=row["best_streak"],
+        badges=tuple(badges),
+        next_lesson=upcoming[0] if upcoming else None,
+        has_course=row["current_course_id"] is not None and upcoming is None,
+    )
     return week, row
 
 
@@ -89,9 +99,20 @@ def before_lesson(conn: sqlite3.Connection, coach: Coach, learner_id: int, today
         return
     week, row = gather(conn, learner_id, today, now)
     body = week_text(coach.texts, row["language"], week)
-    enqueue_outbound(conn, learner_id=learner_id, channel=row["channel"], address=row["channel_key"],
-                     draft=OutboxDraft(body, kind="summary", idempotency_key=f"{KIND}:{learner_id}:{key}",
-                                       template_key="summary", content_variables={"1": week.name}), now=now)
+    enqueue_outbound(
+        conn,
+        learner_id=learner_id,
+        channel=row["channel"],
+        address=row["channel_key"],
+        draft=OutboxDraft(
+            body,
+            kind="summary",
+            idempotency_key=f"{KIND}:{learner_id}:{key}",
+            template_key="summary",
+            content_variables={"1": week.name},
+        ),
+        now=now,
+    )
 
 
 def _window_open(conn: sqlite3.Connection, learner_id: int, now: datetime) -> bool:

@@ -4,38 +4,66 @@ from __future__ import annotations
 
 from huey import Huey, crontab
 
-from coachbox.schedule import broadcasts, daily, followup, housekeeping, reminders, streaks
-
-from coachbox.store import reviews as review
+from coachbox.schedule import (
+    broadcasts,
+    daily,
+    followup,
+    housekeeping,
+    reminders,
+    streaks,
+)
 from coachbox.schedule.coach import Coach
 from coachbox.schedule.runs import Job, record_other_periodic_tasks, run_job
+from coachbox.store import reviews as review
 
 
 def jobs(settings) -> list[Job]:
     """The periodic jobs, for people (`coachbox jobs`, the admin page)."""
     return [
-        Job("daily_lessons", "every minute", "daily lessons to learners whose local lesson time has come "
-            "(on Sundays with the weekly summary first, and due review questions)"),
-        Job("quiz_followups", "every minute",
-            f"a lesson's quiz {settings.learning.quiz_followup_minutes} min after it, unless the learner started it"),
-        Job("reminders", "every 5 minutes",
+        Job(
+            "daily_lessons",
+            "every minute",
+            "daily lessons to learners whose local lesson time has come "
+            "(on Sundays with the weekly summary first, and due review questions)",
+        ),
+        Job(
+            "quiz_followups",
+            "every minute",
+            f"a lesson's quiz {settings.learning.quiz_followup_minutes} min after it, unless the learner started it",
+        ),
+        Job(
+            "reminders",
+            "every 5 minutes",
             f"one nudge at {settings.schedule.reminder_hour}:00 local to learners who missed today's lesson "
-            f"(back-off {settings.schedule.reminder_backoff_days} days when silent)"),
-        Job("broadcasts", "every minute", "scheduled broadcasts into the outbox, held to each learner's quiet-hours end"),
+            f"(back-off {settings.schedule.reminder_backoff_days} days when silent)",
+        ),
+        Job(
+            "broadcasts", "every minute", "scheduled broadcasts into the outbox, held to each learner's quiet-hours end"
+        ),
         Job("review", "every 10 minutes", "new quiz answers into spaced-repetition (SM-2) review items"),
-        Job("streaks", "every 15 minutes", "at each learner's local midnight: a missed day uses a streak freeze "
-            "or ends the streak"),
-        Job("nightly", f"every 15 minutes; works once a night at {settings.schedule.maintenance_time} "
+        Job(
+            "streaks",
+            "every 15 minutes",
+            "at each learner's local midnight: a missed day uses a streak freeze or ends the streak",
+        ),
+        Job(
+            "nightly",
+            f"every 15 minutes; works once a night at {settings.schedule.maintenance_time} "
             f"({settings.org.default_timezone})",
             f"daily_stats roll-ups, backup keeping {settings.schedule.backups_keep}, pruning, "
-            + (f"blanking messages older than {settings.schedule.message_retention_days} days, "
-               if settings.schedule.message_retention_days else "")
-            + "weekly optimize (Sundays)"),
+            + (
+                f"blanking messages older than {settings.schedule.message_retention_days} days, "
+                if settings.schedule.message_retention_days
+                else ""
+            )
+            + "weekly optimize (Sundays)",
+        ),
     ]
 
 
 def register(huey: Huey, context) -> dict:
     """Our periodic tasks, each recording its runs in job_runs (plus a recorder for everyone else's)."""
+
     # The consumer runs in UTC and crontab(minute='*') also fires at start-up: both fine, the truth is in SQLite
     # (next_lesson_at and the deliveries keys), so a run at any moment does exactly what is due then.
     @huey.periodic_task(crontab(minute="*"), name="daily_lessons")
@@ -85,5 +113,12 @@ def register(huey: Huey, context) -> dict:
         run_job(services, "broadcasts", lambda conn, now: broadcasts.run_broadcasts(conn, coach, now))
 
     record_other_periodic_tasks(huey, context, {job.name for job in jobs(context.settings)})
-    return {"broadcasts": send_broadcasts, "review": review_ingest, "streaks": midnight_streaks, "daily_lessons": daily_lessons, "quiz_followups": quiz_followups, "reminders": send_reminders,
-            "nightly": nightly}
+    return {
+        "broadcasts": send_broadcasts,
+        "review": review_ingest,
+        "streaks": midnight_streaks,
+        "daily_lessons": daily_lessons,
+        "quiz_followups": quiz_followups,
+        "reminders": send_reminders,
+        "nightly": nightly,
+    }

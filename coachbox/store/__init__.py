@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 import sqlite_utils
 
@@ -33,7 +33,7 @@ def wal_reset_bug_affected(version: tuple[int, int, int] = sqlite3.sqlite_versio
 
 def utcnow_iso() -> str:
     """Now in UTC as stored text; only for edges that have no clock object (CLI, migrations)."""
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def connect(path: str | Path, *, timeout: float = 30.0) -> sqlite3.Connection:

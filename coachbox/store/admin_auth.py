@@ -19,8 +19,15 @@ def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def create_session(conn: sqlite3.Connection, admin_id: int, now: datetime, *, ip: str = "", user_agent: str = "",
-                   replaces: str | None = None) -> tuple[str, str]:
+def create_session(
+    conn: sqlite3.Connection,
+    admin_id: int,
+    now: datetime,
+    *,
+    ip: str = "",
+    user_agent: str = "",
+    replaces: str | None = None,
+) -> tuple[str, str]:
     """A new session (id, csrf token) for this admin; `replaces` is the old cookie id, dropped (no fixation)."""
     session_id = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
@@ -31,8 +38,16 @@ def create_session(conn: sqlite3.Connection, admin_id: int, now: datetime, *, ip
         conn.execute(
             """INSERT INTO admin_sessions (id_hash, admin_id, csrf_token, created_at, last_seen_at, expires_at, ip,
                                            user_agent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            (_sha256(session_id), admin_id, csrf, now.isoformat(), now.isoformat(),
-             (now + timedelta(days=SESSION_DAYS)).isoformat(), ip[:64], user_agent[:200]),
+            (
+                _sha256(session_id),
+                admin_id,
+                csrf,
+                now.isoformat(),
+                now.isoformat(),
+                (now + timedelta(days=SESSION_DAYS)).isoformat(),
+                ip[:64],
+                user_agent[:200],
+            ),
         )
         conn.execute("UPDATE admins SET last_login_at = ? WHERE id = ?", (now.isoformat(), admin_id))
     return session_id, csrf
@@ -59,12 +74,14 @@ def delete_session(conn: sqlite3.Connection, session_id: str) -> None:
 
 def delete_admin_sessions(conn: sqlite3.Connection, admin_id: int, *, keep: str | None = None) -> None:
     """Sign an admin out everywhere (password change, disable), except the session `keep`."""
-    conn.execute("DELETE FROM admin_sessions WHERE admin_id = ? AND id_hash != ?",
-                 (admin_id, _sha256(keep) if keep else ""))
+    conn.execute(
+        "DELETE FROM admin_sessions WHERE admin_id = ? AND id_hash != ?", (admin_id, _sha256(keep) if keep else "")
+    )
 
 
-def audit(conn: sqlite3.Connection, admin_id: int | None, action: str, target: str | None, now: datetime,
-          **detail: object) -> None:
+def audit(
+    conn: sqlite3.Connection, admin_id: int | None, action: str, target: str | None, now: datetime, **detail: object
+) -> None:
     """One audit_log row: who changed what (call inside the change's transaction when there is one)."""
     conn.execute(
         "INSERT INTO audit_log (admin_id, action, target, detail, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -81,6 +98,7 @@ def recent_audit(conn: sqlite3.Connection, *, limit: int = 100, before_id: int |
 
 
 # -- admins ---------------------------------------------------------------------------------------
+
 
 def list_admins(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     return conn.execute(
@@ -127,10 +145,13 @@ def api_token(conn: sqlite3.Connection, token: str, now: datetime) -> sqlite3.Ro
 
 
 def list_api_tokens(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-    return conn.execute("SELECT id, name, role, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY id DESC").fetchall()
+    return conn.execute(
+        "SELECT id, name, role, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY id DESC"
+    ).fetchall()
 
 
 def revoke_api_token(conn: sqlite3.Connection, token_id: int, now: datetime) -> bool:
-    cursor = conn.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                          (now.isoformat(), token_id))
+    cursor = conn.execute(
+        "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now.isoformat(), token_id)
+    )
     return cursor.rowcount == 1

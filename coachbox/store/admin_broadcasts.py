@@ -13,8 +13,18 @@ from datetime import datetime
 TEMPLATE_KEY = "broadcast"  # [twilio.templates] broadcast: used outside the 24-hour window (the sender decides)
 # Learners a broadcast reaches: not opted out (STOP), not paused by an admin, not erased.
 REACHABLE = "l.opted_out = 0 AND l.status IN ('onboarding', 'active', 'finished')"
-PROGRESS_ORDER = ("queued", "retry", "sending", "waiting", "sent", "delivered", "read", "failed", "undelivered",
-                  "cancelled")
+PROGRESS_ORDER = (
+    "queued",
+    "retry",
+    "sending",
+    "waiting",
+    "sent",
+    "delivered",
+    "read",
+    "failed",
+    "undelivered",
+    "cancelled",
+)
 
 
 def _key_range(broadcast_id: int) -> tuple[str, str]:
@@ -26,8 +36,11 @@ def audience_where(audience: str) -> tuple[str, list]:
     """SQL over learners `l` for an audience 'all' | 'course:<id>' | 'cohort:<name>'."""
     kind, _, value = audience.partition(":")
     if kind == "course":
-        return (f"{REACHABLE} AND EXISTS (SELECT 1 FROM enrollments e WHERE e.learner_id = l.id "
-                "AND e.course_id = ? AND e.status = 'active')", [int(value)])
+        return (
+            f"{REACHABLE} AND EXISTS (SELECT 1 FROM enrollments e WHERE e.learner_id = l.id "
+            "AND e.course_id = ? AND e.status = 'active')",
+            [int(value)],
+        )
     if kind == "cohort":
         return f"{REACHABLE} AND l.cohort = ?", [value]
     return REACHABLE, []
@@ -38,24 +51,30 @@ def audience_size(conn: sqlite3.Connection, audience: str) -> int:
     return conn.execute(f"SELECT COUNT(*) FROM learners l WHERE {where}", args).fetchone()[0]
 
 
-def create(conn: sqlite3.Connection, *, body: str, audience: str, scheduled_at: datetime, created_by: int,
-           now: datetime) -> int:
+def create(
+    conn: sqlite3.Connection, *, body: str, audience: str, scheduled_at: datetime, created_by: int, now: datetime
+) -> int:
     return conn.execute(
         """INSERT INTO broadcasts (body, audience, template_key, scheduled_at, status, created_by, created_at)
            VALUES (?, ?, ?, ?, 'scheduled', ?, ?)""",
-        (body, audience, TEMPLATE_KEY, scheduled_at.isoformat(), created_by, now.isoformat())).lastrowid
+        (body, audience, TEMPLATE_KEY, scheduled_at.isoformat(), created_by, now.isoformat()),
+    ).lastrowid
 
 
 def get(conn: sqlite3.Connection, broadcast_id: int) -> sqlite3.Row | None:
     return conn.execute(
         """SELECT b.*, a.email AS created_by_email FROM broadcasts b LEFT JOIN admins a ON a.id = b.created_by
-           WHERE b.id = ?""", (broadcast_id,)).fetchone()
+           WHERE b.id = ?""",
+        (broadcast_id,),
+    ).fetchone()
 
 
 def recent(conn: sqlite3.Connection, limit: int = 50) -> list[sqlite3.Row]:
     return conn.execute(
         """SELECT b.*, a.email AS created_by_email FROM broadcasts b LEFT JOIN admins a ON a.id = b.created_by
-           ORDER BY b.scheduled_at DESC, b.id DESC LIMIT ?""", (limit,)).fetchall()
+           ORDER BY b.scheduled_at DESC, b.id DESC LIMIT ?""",
+        (limit,),
+    ).fetchall()
 
 
 def progress(conn: sqlite3.Connection, broadcast_id: int) -> dict[str, int]:
@@ -74,12 +93,16 @@ def progress(conn: sqlite3.Connection, broadcast_id: int) -> dict[str, int]:
 def cancel(conn: sqlite3.Connection, broadcast_id: int, now: datetime) -> int | None:
     """Stop a scheduled or sending broadcast: None when it was not cancellable, else the number of unsent outbox
     rows cancelled (rows a sender has already claimed go out; call inside a transaction)."""
-    cursor = conn.execute("UPDATE broadcasts SET status = 'cancelled' WHERE id = ? AND status IN ('scheduled', 'sending')",
-                          (broadcast_id,))
+    cursor = conn.execute(
+        "UPDATE broadcasts SET status = 'cancelled' WHERE id = ? AND status IN ('scheduled', 'sending')",
+        (broadcast_id,),
+    )
     if cursor.rowcount != 1:
         return None
     lo, hi = _key_range(broadcast_id)
     return conn.execute(
         """UPDATE messages SET status = 'cancelled', error_message = 'broadcast cancelled', updated_at = ?
            WHERE idempotency_key >= ? AND idempotency_key < ? AND direction = 'out'
-             AND status IN ('queued', 'retry', 'waiting')""", (now.isoformat(), lo, hi)).rowcount
+             AND status IN ('queued', 'retry', 'waiting')""",
+        (now.isoformat(), lo, hi),
+    ).rowcount

@@ -20,7 +20,8 @@ def courses(conn: sqlite3.Connection) -> list[sqlite3.Row]:
     return conn.execute(
         """SELECT c.*, (SELECT COUNT(*) FROM lessons l WHERE l.course_id = c.id) AS lessons,
                   (SELECT COUNT(*) FROM enrollments e WHERE e.course_id = c.id AND e.status = 'active') AS learners
-           FROM courses c ORDER BY c.position, c.title""").fetchall()
+           FROM courses c ORDER BY c.position, c.title"""
+    ).fetchall()
 
 
 def course(conn: sqlite3.Connection, course_id: int) -> sqlite3.Row | None:
@@ -31,23 +32,34 @@ def lessons(conn: sqlite3.Connection, course_id: int) -> list[sqlite3.Row]:
     return conn.execute(
         """SELECT l.id, l.slug, l.position, l.title, l.minutes, l.published, length(l.body) AS chars,
                   (SELECT COUNT(*) FROM questions q WHERE q.lesson_id = l.id AND q.published = 1) AS questions
-           FROM lessons l WHERE l.course_id = ? ORDER BY l.position, l.slug""", (course_id,)).fetchall()
+           FROM lessons l WHERE l.course_id = ? ORDER BY l.position, l.slug""",
+        (course_id,),
+    ).fetchall()
 
 
 def lesson(conn: sqlite3.Connection, lesson_id: int) -> sqlite3.Row | None:
     return conn.execute(
         "SELECT l.*, c.title AS course_title, c.slug AS course_slug FROM lessons l JOIN courses c ON c.id = l.course_id "
-        "WHERE l.id = ?", (lesson_id,)).fetchone()
+        "WHERE l.id = ?",
+        (lesson_id,),
+    ).fetchone()
 
 
 def questions(conn: sqlite3.Connection, lesson_id: int) -> list[dict]:
     out = []
-    for row in conn.execute("SELECT * FROM questions WHERE lesson_id = ? AND published = 1 ORDER BY position",
-                            (lesson_id,)):
+    for row in conn.execute(
+        "SELECT * FROM questions WHERE lesson_id = ? AND published = 1 ORDER BY position", (lesson_id,)
+    ):
         answer = decode_answer(row["kind"], row["answer"])
-        out.append({**dict(row), "choices": json.loads(row["choices"]),
-                    "answer_text": "\n".join(answer) if isinstance(answer, tuple) else
-                    ("true" if answer is True else "false" if answer is False else str(answer))})
+        out.append(
+            {
+                **dict(row),
+                "choices": json.loads(row["choices"]),
+                "answer_text": "\n".join(answer)
+                if isinstance(answer, tuple)
+                else ("true" if answer is True else "false" if answer is False else str(answer)),
+            }
+        )
     return out
 
 
@@ -61,26 +73,32 @@ def create_course(conn: sqlite3.Connection, title: str, language: str, descripti
     # New courses start unpublished: learners see a course only once its author says it is ready.
     cursor = conn.execute(
         """INSERT INTO courses (slug, language, title, description, position, published, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, 0, ?, ?)""", (slug, language, title, description, position, now.isoformat(),
-                                                 now.isoformat()))
+           VALUES (?, ?, ?, ?, ?, 0, ?, ?)""",
+        (slug, language, title, description, position, now.isoformat(), now.isoformat()),
+    )
     return cursor.lastrowid
 
 
 def update_course(conn: sqlite3.Connection, course_id: int, fields: dict, now: datetime) -> None:
     allowed = {"title", "description", "language", "level", "passing_score", "premium"}
     sets = {k: v for k, v in fields.items() if k in allowed}
-    conn.execute(f"UPDATE courses SET {', '.join(f'{k} = ?' for k in sets)}, updated_at = ? WHERE id = ?",
-                 (*sets.values(), now.isoformat(), course_id))
+    conn.execute(
+        f"UPDATE courses SET {', '.join(f'{k} = ?' for k in sets)}, updated_at = ? WHERE id = ?",
+        (*sets.values(), now.isoformat(), course_id),
+    )
 
 
 def set_published(conn: sqlite3.Connection, table: str, row_id: int, published: bool, now: datetime) -> None:
     assert table in ("courses", "lessons")
-    conn.execute(f"UPDATE {table} SET published = ?, updated_at = ? WHERE id = ?", (int(published), now.isoformat(), row_id))
+    conn.execute(
+        f"UPDATE {table} SET published = ?, updated_at = ? WHERE id = ?", (int(published), now.isoformat(), row_id)
+    )
 
 
 def add_lesson(conn: sqlite3.Connection, course_id: int, title: str, now: datetime) -> int:
-    position = conn.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM lessons WHERE course_id = ?",
-                            (course_id,)).fetchone()[0]
+    position = conn.execute(
+        "SELECT COALESCE(MAX(position), 0) + 1 FROM lessons WHERE course_id = ?", (course_id,)
+    ).fetchone()[0]
     base = slug = f"{position:02d}-{slugify(title)}"
     n = 1
     while conn.execute("SELECT 1 FROM lessons WHERE course_id = ? AND slug = ?", (course_id, slug)).fetchone():
@@ -88,13 +106,17 @@ def add_lesson(conn: sqlite3.Connection, course_id: int, title: str, now: dateti
         slug = f"{base}-{n}"
     cursor = conn.execute(
         """INSERT INTO lessons (course_id, slug, position, title, body, published, created_at, updated_at)
-           VALUES (?, ?, ?, ?, '', 0, ?, ?)""", (course_id, slug, position, title, now.isoformat(), now.isoformat()))
+           VALUES (?, ?, ?, ?, '', 0, ?, ?)""",
+        (course_id, slug, position, title, now.isoformat(), now.isoformat()),
+    )
     return cursor.lastrowid
 
 
 def update_lesson(conn: sqlite3.Connection, lesson_id: int, title: str, minutes: int, body: str, now: datetime) -> None:
-    conn.execute("UPDATE lessons SET title = ?, minutes = ?, body = ?, updated_at = ? WHERE id = ?",
-                 (title, minutes, body, now.isoformat(), lesson_id))
+    conn.execute(
+        "UPDATE lessons SET title = ?, minutes = ?, body = ?, updated_at = ? WHERE id = ?",
+        (title, minutes, body, now.isoformat(), lesson_id),
+    )
 
 
 def set_lesson_media(conn: sqlite3.Connection, lesson_id: int, media: str | None, now: datetime) -> None:
@@ -104,8 +126,7 @@ def set_lesson_media(conn: sqlite3.Connection, lesson_id: int, media: str | None
 def move_lesson(conn: sqlite3.Connection, lesson_id: int, direction: int) -> bool:
     """Swap a lesson with its neighbour (direction -1 up, +1 down), renumbering the course 1..n first."""
     row = conn.execute("SELECT course_id FROM lessons WHERE id = ?", (lesson_id,)).fetchone()
-    ids = [r[0] for r in conn.execute("SELECT id FROM lessons WHERE course_id = ? ORDER BY position, slug",
-                                      (row[0],))]
+    ids = [r[0] for r in conn.execute("SELECT id FROM lessons WHERE course_id = ? ORDER BY position, slug", (row[0],))]
     i = ids.index(lesson_id)
     j = i + direction
     if not 0 <= j < len(ids):
@@ -147,24 +168,39 @@ def parse_question(form: dict) -> tuple[dict | None, list[str]]:
         answer, choices = accepted, []
     if problems:
         return None, problems
-    return {"kind": kind, "prompt": prompt, "choices": json.dumps(choices, ensure_ascii=False),
-            "answer": encode_answer(answer), "explanation": explanation}, []
+    return {
+        "kind": kind,
+        "prompt": prompt,
+        "choices": json.dumps(choices, ensure_ascii=False),
+        "answer": encode_answer(answer),
+        "explanation": explanation,
+    }, []
 
 
 def add_question(conn: sqlite3.Connection, lesson_id: int, values: dict) -> int:
-    position = conn.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM questions WHERE lesson_id = ?",
-                            (lesson_id,)).fetchone()[0]
+    position = conn.execute(
+        "SELECT COALESCE(MAX(position), 0) + 1 FROM questions WHERE lesson_id = ?", (lesson_id,)
+    ).fetchone()[0]
     cursor = conn.execute(
         "INSERT INTO questions (lesson_id, position, kind, prompt, choices, answer, explanation) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (lesson_id, position, values["kind"], values["prompt"], values["choices"], values["answer"],
-         values["explanation"]))
+        (
+            lesson_id,
+            position,
+            values["kind"],
+            values["prompt"],
+            values["choices"],
+            values["answer"],
+            values["explanation"],
+        ),
+    )
     return cursor.lastrowid
 
 
 def update_question(conn: sqlite3.Connection, question_id: int, values: dict) -> None:
-    conn.execute("UPDATE questions SET kind = ?, prompt = ?, choices = ?, answer = ?, explanation = ? WHERE id = ?",
-                 (values["kind"], values["prompt"], values["choices"], values["answer"], values["explanation"],
-                  question_id))
+    conn.execute(
+        "UPDATE questions SET kind = ?, prompt = ?, choices = ?, answer = ?, explanation = ? WHERE id = ?",
+        (values["kind"], values["prompt"], values["choices"], values["answer"], values["explanation"], question_id),
+    )
 
 
 def remove_question(conn: sqlite3.Connection, question_id: int) -> None:

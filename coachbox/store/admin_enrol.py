@@ -90,8 +90,9 @@ def read_csv(text: str) -> tuple[list[tuple[int, dict]], list[str]]:
     return rows, problems
 
 
-def plan(conn: sqlite3.Connection, text: str, *, region: str, languages: tuple[str, ...],
-         default_language: str) -> EnrolPlan:
+def plan(
+    conn: sqlite3.Connection, text: str, *, region: str, languages: tuple[str, ...], default_language: str
+) -> EnrolPlan:
     """Check every row (phone, course, language, time, duplicates) and say what applying it would do."""
     raw_rows, problems = read_csv(text)
     courses = {r["slug"].lower(): r for r in conn.execute("SELECT id, slug, title FROM courses")}
@@ -113,8 +114,10 @@ def plan(conn: sqlite3.Connection, text: str, *, region: str, languages: tuple[s
         if v.get("course"):
             course = courses.get(v["course"].lower())
             if course is None:
-                errors.append(f"unknown course “{v['course']}” (use the course's short name, e.g. "
-                              f"{', '.join(sorted(courses)[:3]) or 'none yet'})")
+                errors.append(
+                    f"unknown course “{v['course']}” (use the course's short name, e.g. "
+                    f"{', '.join(sorted(courses)[:3]) or 'none yet'})"
+                )
         language = (v.get("language") or "").lower()
         if language and language not in languages:
             errors.append(f"unknown language “{v['language']}” (one of {', '.join(languages)})")
@@ -127,19 +130,38 @@ def plan(conn: sqlite3.Connection, text: str, *, region: str, languages: tuple[s
             errors.append("name (100) or cohort (80 characters) too long")
         existing = None
         if e164 and not errors:
-            existing = conn.execute("SELECT id, opted_out FROM learners WHERE channel_key = ? AND status != 'deleted'",
-                                    (f"whatsapp:{e164}",)).fetchone()
-        result.rows.append(EnrolRow(
-            line=line, phone=phone, e164=e164, name=v.get("name", ""), course_id=course["id"] if course else None,
-            course_title=course["title"] if course else "", cohort=v.get("cohort", ""),
-            language=language or ("" if existing else default_language), lesson_time=lesson_time,
-            learner_id=existing["id"] if existing else None, opted_out=bool(existing and existing["opted_out"]),
-            errors=tuple(errors)))
+            existing = conn.execute(
+                "SELECT id, opted_out FROM learners WHERE channel_key = ? AND status != 'deleted'",
+                (f"whatsapp:{e164}",),
+            ).fetchone()
+        result.rows.append(
+            EnrolRow(
+                line=line,
+                phone=phone,
+                e164=e164,
+                name=v.get("name", ""),
+                course_id=course["id"] if course else None,
+                course_title=course["title"] if course else "",
+                cohort=v.get("cohort", ""),
+                language=language or ("" if existing else default_language),
+                lesson_time=lesson_time,
+                learner_id=existing["id"] if existing else None,
+                opted_out=bool(existing and existing["opted_out"]),
+                errors=tuple(errors),
+            )
+        )
     return result
 
 
-def apply(conn: sqlite3.Connection, enrol: EnrolPlan, now: datetime, *, default_language: str, default_timezone: str,
-          default_lesson_time: str) -> dict[str, int]:
+def apply(
+    conn: sqlite3.Connection,
+    enrol: EnrolPlan,
+    now: datetime,
+    *,
+    default_language: str,
+    default_timezone: str,
+    default_lesson_time: str,
+) -> dict[str, int]:
     """Create or update the plan's valid rows (call inside one transaction). Blank cells leave a value alone."""
     from coachbox.store.admin_learners import move_course
 
@@ -152,9 +174,18 @@ def apply(conn: sqlite3.Connection, enrol: EnrolPlan, now: datetime, *, default_
                                      cohort, created_at, updated_at)
                VALUES (?, 'whatsapp', ?, ?, ?, ?, ?, 'active', ?, ?, ?)
                ON CONFLICT (channel_key) DO NOTHING""",
-            (key, row.e164, row.name or None, row.language or default_language,
-             timezone_for_phone(row.e164, default_timezone), row.lesson_time or default_lesson_time,
-             row.cohort or None, stamp, stamp))
+            (
+                key,
+                row.e164,
+                row.name or None,
+                row.language or default_language,
+                timezone_for_phone(row.e164, default_timezone),
+                row.lesson_time or default_lesson_time,
+                row.cohort or None,
+                stamp,
+                stamp,
+            ),
+        )
         if cursor.rowcount == 1:
             learner_id = cursor.lastrowid
             counts["created"] += 1
@@ -165,7 +196,8 @@ def apply(conn: sqlite3.Connection, enrol: EnrolPlan, now: datetime, *, default_
                           language = COALESCE(NULLIF(?, ''), language),
                           lesson_time = COALESCE(NULLIF(?, ''), lesson_time), updated_at = ?
                    WHERE id = ?""",
-                (row.name, row.cohort, row.language, row.lesson_time, stamp, learner_id))
+                (row.name, row.cohort, row.language, row.lesson_time, stamp, learner_id),
+            )
             counts["updated"] += 1
         if row.course_id is not None:
             move_course(conn, learner_id, row.course_id, now)

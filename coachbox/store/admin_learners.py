@@ -84,15 +84,21 @@ def filter_options(conn: sqlite3.Connection) -> dict:
     return {
         "courses": conn.execute("SELECT id, title, language FROM courses ORDER BY position, title").fetchall(),
         # DISTINCT over the cohort index: cheap even with 100k learners.
-        "cohorts": [r[0] for r in conn.execute(
-            "SELECT DISTINCT cohort FROM learners WHERE cohort IS NOT NULL AND cohort != '' ORDER BY cohort LIMIT 500")],
+        "cohorts": [
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT cohort FROM learners WHERE cohort IS NOT NULL AND cohort != '' ORDER BY cohort LIMIT 500"
+            )
+        ],
     }
 
 
 def learner(conn: sqlite3.Connection, learner_id: int) -> sqlite3.Row | None:
     return conn.execute(
         """SELECT l.*, c.title AS course_title FROM learners l LEFT JOIN courses c ON c.id = l.current_course_id
-           WHERE l.id = ? AND l.status != 'deleted'""", (learner_id,)).fetchone()
+           WHERE l.id = ? AND l.status != 'deleted'""",
+        (learner_id,),
+    ).fetchone()
 
 
 def enrollments(conn: sqlite3.Connection, learner_id: int) -> list[sqlite3.Row]:
@@ -102,64 +108,81 @@ def enrollments(conn: sqlite3.Connection, learner_id: int) -> list[sqlite3.Row]:
                   (SELECT COUNT(*) FROM progress p JOIN lessons s ON s.id = p.lesson_id
                     WHERE p.learner_id = e.learner_id AND s.course_id = c.id AND p.completed_at IS NOT NULL) AS done
            FROM enrollments e JOIN courses c ON c.id = e.course_id WHERE e.learner_id = ? ORDER BY e.started_at""",
-        (learner_id,)).fetchall()
+        (learner_id,),
+    ).fetchall()
 
 
 def badges(conn: sqlite3.Connection, learner_id: int) -> list[sqlite3.Row]:
     return conn.execute(
         """SELECT b.code, b.awarded_at, d.emoji, d.names FROM learner_badges b
            LEFT JOIN badge_definitions d ON d.code = b.code WHERE b.learner_id = ? ORDER BY b.awarded_at""",
-        (learner_id,)).fetchall()
+        (learner_id,),
+    ).fetchall()
 
 
 def answers(conn: sqlite3.Connection, learner_id: int, limit: int = 50) -> list[sqlite3.Row]:
     return conn.execute(
         """SELECT a.given, a.correct, a.answered_at, q.prompt FROM answers a JOIN questions q ON q.id = a.question_id
-           WHERE a.learner_id = ? ORDER BY a.answered_at DESC LIMIT ?""", (learner_id, limit)).fetchall()
+           WHERE a.learner_id = ? ORDER BY a.answered_at DESC LIMIT ?""",
+        (learner_id, limit),
+    ).fetchall()
 
 
-def transcript_page(conn: sqlite3.Connection, learner_id: int, *, before_id: int | None = None,
-                    limit: int = 100) -> list[sqlite3.Row]:
+def transcript_page(
+    conn: sqlite3.Connection, learner_id: int, *, before_id: int | None = None, limit: int = 100
+) -> list[sqlite3.Row]:
     """The newest `limit` messages (or those before `before_id`), returned oldest first for reading."""
     rows = conn.execute(
         """SELECT id, direction, body, media, kind, status, error_code, error_message, created_at, sent_at,
                   redacted_at
            FROM messages WHERE learner_id = ? AND id < ? ORDER BY id DESC LIMIT ?""",
-        (learner_id, before_id or 2**62, limit)).fetchall()
+        (learner_id, before_id or 2**62, limit),
+    ).fetchall()
     return rows[::-1]
 
 
 def messages_after(conn: sqlite3.Connection, learner_id: int, after_id: int, limit: int = 50) -> list[sqlite3.Row]:
     return conn.execute(
         "SELECT id, direction, body, kind, status, created_at FROM messages WHERE learner_id = ? AND id > ? "
-        "ORDER BY id LIMIT ?", (learner_id, after_id, limit)).fetchall()
+        "ORDER BY id LIMIT ?",
+        (learner_id, after_id, limit),
+    ).fetchall()
 
 
 def set_status(conn: sqlite3.Connection, learner_id: int, status: str, now: datetime) -> bool:
-    cursor = conn.execute("UPDATE learners SET status = ?, updated_at = ? WHERE id = ? AND status != 'deleted'",
-                          (status, now.isoformat(), learner_id))
+    cursor = conn.execute(
+        "UPDATE learners SET status = ?, updated_at = ? WHERE id = ? AND status != 'deleted'",
+        (status, now.isoformat(), learner_id),
+    )
     return cursor.rowcount == 1
 
 
 def move_course(conn: sqlite3.Connection, learner_id: int, course_id: int, now: datetime) -> None:
     """Make course_id the learner's current course (enrolled from its first lesson if new)."""
-    conn.execute("UPDATE enrollments SET status = 'dropped' WHERE learner_id = ? AND course_id != ? "
-                 "AND status = 'active'", (learner_id, course_id))
+    conn.execute(
+        "UPDATE enrollments SET status = 'dropped' WHERE learner_id = ? AND course_id != ? AND status = 'active'",
+        (learner_id, course_id),
+    )
     conn.execute(
         """INSERT INTO enrollments (learner_id, course_id, status, started_at) VALUES (?, ?, 'active', ?)
            ON CONFLICT (learner_id, course_id) DO UPDATE SET status = 'active'""",
-        (learner_id, course_id, now.isoformat()))
-    conn.execute("UPDATE learners SET current_course_id = ?, updated_at = ? WHERE id = ?",
-                 (course_id, now.isoformat(), learner_id))
+        (learner_id, course_id, now.isoformat()),
+    )
+    conn.execute(
+        "UPDATE learners SET current_course_id = ?, updated_at = ? WHERE id = ?",
+        (course_id, now.isoformat(), learner_id),
+    )
 
 
 def set_cohort(conn: sqlite3.Connection, learner_id: int, cohort: str, now: datetime) -> None:
-    conn.execute("UPDATE learners SET cohort = ?, updated_at = ? WHERE id = ?",
-                 (cohort or None, now.isoformat(), learner_id))
+    conn.execute(
+        "UPDATE learners SET cohort = ?, updated_at = ? WHERE id = ?", (cohort or None, now.isoformat(), learner_id)
+    )
 
 
 def export_learner(conn: sqlite3.Connection, learner_id: int) -> dict:
     """Everything stored about one learner (the GDPR access request), as plain JSON-able data."""
+
     def rows(sql: str) -> list[dict]:
         return [dict(r) for r in conn.execute(sql, (learner_id,))]
 
@@ -169,12 +192,15 @@ def export_learner(conn: sqlite3.Connection, learner_id: int) -> dict:
         "progress": rows("SELECT * FROM progress WHERE learner_id = ?"),
         "answers": rows("SELECT * FROM answers WHERE learner_id = ?"),
         "badges": rows("SELECT * FROM learner_badges WHERE learner_id = ?"),
-        "certificates": rows("SELECT code, course_id, learner_name, score, issued_at, revoked_at FROM certificates "
-                             "WHERE learner_id = ?"),
+        "certificates": rows(
+            "SELECT code, course_id, learner_name, score, issued_at, revoked_at FROM certificates WHERE learner_id = ?"
+        ),
         "messages": [
             {**r, "media": json.loads(r["media"] or "[]")}
-            for r in rows("SELECT id, direction, channel, body, media, kind, status, created_at, sent_at FROM messages "
-                          "WHERE learner_id = ? ORDER BY id")
+            for r in rows(
+                "SELECT id, direction, channel, body, media, kind, status, created_at, sent_at FROM messages "
+                "WHERE learner_id = ? ORDER BY id"
+            )
         ],
     }
 
@@ -182,8 +208,9 @@ def export_learner(conn: sqlite3.Connection, learner_id: int) -> dict:
 ENROLLMENT_STATUSES = ("active", "completed", "dropped")
 
 
-def enrollment_page(conn: sqlite3.Connection, *, course_id: int | None, status: str, page: int,
-                    per_page: int) -> tuple[list[dict], int]:
+def enrollment_page(
+    conn: sqlite3.Connection, *, course_id: int | None, status: str, page: int, per_page: int
+) -> tuple[list[dict], int]:
     """Enrolments for the JSON API, oldest first (stable paging), with each one's completed-lesson count."""
     clauses, params = ["l.deleted_at IS NULL"], []
     if course_id is not None:

@@ -15,7 +15,8 @@ def outbox_rows(conn: sqlite3.Connection, statuses: tuple[str, ...], limit: int 
                    m.created_at, m.next_attempt_at, l.name, l.profile_name, l.phone
             FROM messages m LEFT JOIN learners l ON l.id = m.learner_id
             WHERE m.direction = 'out' AND m.status IN ({marks}) ORDER BY m.id DESC LIMIT ?""",
-        (*statuses, limit)).fetchall()
+        (*statuses, limit),
+    ).fetchall()
 
 
 def retry(conn: sqlite3.Connection, message_ids: list[int], now: datetime) -> int:

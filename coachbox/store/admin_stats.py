@@ -17,20 +17,33 @@ def live_counts(conn: sqlite3.Connection, now: datetime) -> dict:
         "active_1d": one("SELECT COUNT(*) FROM learners WHERE last_inbound_at >= ?", day_ago),
         "active_7d": one("SELECT COUNT(*) FROM learners WHERE last_inbound_at >= ?", week_ago),
         "active_30d": one("SELECT COUNT(*) FROM learners WHERE last_inbound_at >= ?", month_ago),
-        "opted_out": one("SELECT COUNT(*) FROM learners WHERE status IN ('onboarding','active','paused','finished') "
-                         "AND opted_out = 1"),
+        "opted_out": one(
+            "SELECT COUNT(*) FROM learners WHERE status IN ('onboarding','active','paused','finished') "
+            "AND opted_out = 1"
+        ),
         "queued": one("SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status IN ('queued', 'sending')"),
         "waiting": one("SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status = 'waiting'"),
-        "failed_7d": one("SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status IN ('failed', 'undelivered') "
-                         "AND created_at >= ?", week_ago),
+        "failed_7d": one(
+            "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status IN ('failed', 'undelivered') "
+            "AND created_at >= ?",
+            week_ago,
+        ),
     }
     return counts
 
 
 # daily_stats metrics the dashboard reads (all courses, all cohorts: course_id = 0, cohort = ''). The roll-up
 # task writes them; docs/admin.md lists them.
-SERIES_METRICS = ("active_learners", "lessons_delivered", "lessons_completed", "quiz_average", "opt_outs",
-                  "messages_sent", "messages_delivered", "messages_failed")
+SERIES_METRICS = (
+    "active_learners",
+    "lessons_delivered",
+    "lessons_completed",
+    "quiz_average",
+    "opt_outs",
+    "messages_sent",
+    "messages_delivered",
+    "messages_failed",
+)
 
 
 def daily_series(conn: sqlite3.Connection, start: str, end: str) -> dict[str, dict[str, float]]:
@@ -73,4 +86,6 @@ def failed_codes(conn: sqlite3.Connection, since: str, limit: int = 8) -> list[s
     return conn.execute(
         """SELECT error_code, COUNT(*) AS n FROM messages
            WHERE direction = 'out' AND status IN ('failed', 'undelivered') AND created_at >= ?
-           GROUP BY error_code ORDER BY n DESC LIMIT ?""", (since, limit)).fetchall()
+           GROUP BY error_code ORDER BY n DESC LIMIT ?""",
+        (since, limit),
+    ).fetchall()

@@ -54,8 +54,18 @@ def for_learner(conn: sqlite3.Connection, learner_id: int, course_id: int | None
     return [_row(r) for r in conn.execute(sql + " ORDER BY c.issued_at DESC, c.id DESC", args)]
 
 
-def insert(conn: sqlite3.Connection, *, code: str, learner_id: int, course_id: int, learner_name: str, score: int,
-           language: str, path: str, issued_at: datetime) -> int | None:
+def insert(
+    conn: sqlite3.Connection,
+    *,
+    code: str,
+    learner_id: int,
+    course_id: int,
+    learner_name: str,
+    score: int,
+    language: str,
+    path: str,
+    issued_at: datetime,
+) -> int | None:
     """Insert one certificate; None when this learner already has one for the course (idempotent issue)."""
     cursor = conn.execute(
         """INSERT INTO certificates (code, learner_id, course_id, learner_name, score, language, path, issued_at)
@@ -70,8 +80,15 @@ def set_path(conn: sqlite3.Connection, certificate_id: int, path: str) -> None:
     conn.execute("UPDATE certificates SET path = ? WHERE id = ?", (path, certificate_id))
 
 
-def list_certificates(conn: sqlite3.Connection, *, status: str | None = None, course_id: int | None = None,
-                      search: str | None = None, limit: int = 50, offset: int = 0) -> list[CertificateRow]:
+def list_certificates(
+    conn: sqlite3.Connection,
+    *,
+    status: str | None = None,
+    course_id: int | None = None,
+    search: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[CertificateRow]:
     """For the admin page: newest first; status 'valid' or 'revoked'; search matches name or code."""
     where, args = [], []
     if status == "valid":
@@ -98,8 +115,9 @@ def count_certificates(conn: sqlite3.Connection) -> dict[str, int]:
     return {"valid": valid, "revoked": revoked}
 
 
-def revoke_certificate(conn: sqlite3.Connection, code: str, *, now: datetime, admin_id: int | None = None,
-                       reason: str = "") -> bool:
+def revoke_certificate(
+    conn: sqlite3.Connection, code: str, *, now: datetime, admin_id: int | None = None, reason: str = ""
+) -> bool:
     """Revoke by code (call inside a transaction); False when unknown or already revoked. Audited."""
     cursor = conn.execute(
         "UPDATE certificates SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE code = ? AND revoked_at IS NULL",

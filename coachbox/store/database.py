@@ -8,9 +8,11 @@ import functools
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
-from typing import Any, Callable, ContextManager, TypeVar
+from typing import Any, TypeVar
 
 from coachbox.store import connect
 
@@ -65,17 +67,24 @@ class Database:
         busy, wal_pages, done = checkpoint(self._conn, wait_ms=50)
         log.debug("wal checkpoint", extra={"busy": busy, "wal_pages": wal_pages, "checkpointed": done})
 
-    def coalesce(self, fn: Callable[[sqlite3.Connection, list], list]) -> "Coalesced":
+    def coalesce(self, fn: Callable[[sqlite3.Connection, list], list]) -> Coalesced:
         """An awaitable `(item) -> result` that runs `fn(conn, items)` once for every item that queued meanwhile."""
         return Coalesced(self, fn)
 
-    def group(self, fn: Callable[[sqlite3.Connection, Any], Any], *, max_items: int = 32, max_seconds: float = 0.002,
-              around: Callable[[sqlite3.Connection], ContextManager[Any]] | None = None,
-              after_commit: Callable[[Any], None] | None = None) -> "GroupCommit":
+    def group(
+        self,
+        fn: Callable[[sqlite3.Connection, Any], Any],
+        *,
+        max_items: int = 32,
+        max_seconds: float = 0.002,
+        around: Callable[[sqlite3.Connection], ContextManager[Any]] | None = None,
+        after_commit: Callable[[Any], None] | None = None,
+    ) -> GroupCommit:
         """An awaitable `(item) -> result` that runs `fn(conn, item)` in a SAVEPOINT of a transaction shared with
         whatever else queued meanwhile (group commit); every result is handed out only after the COMMIT."""
-        return GroupCommit(self, fn, max_items=max_items, max_seconds=max_seconds, around=around,
-                           after_commit=after_commit)
+        return GroupCommit(
+            self, fn, max_items=max_items, max_seconds=max_seconds, around=around, after_commit=after_commit
+        )
 
     def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """The same, from synchronous code (CLI, tests) that must not share the connection across threads."""
@@ -145,9 +154,16 @@ class GroupCommit:
     caller has gone away meanwhile (a client that disconnected does not cancel work that must follow a commit).
     """
 
-    def __init__(self, db: Database, fn: Callable[[sqlite3.Connection, Any], Any], *, max_items: int,
-                 max_seconds: float, around: Callable[[sqlite3.Connection], ContextManager[Any]] | None,
-                 after_commit: Callable[[Any], None] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        fn: Callable[[sqlite3.Connection, Any], Any],
+        *,
+        max_items: int,
+        max_seconds: float,
+        around: Callable[[sqlite3.Connection], ContextManager[Any]] | None,
+        after_commit: Callable[[Any], None] | None = None,
+    ) -> None:
         self.db, self.fn, self.around, self.after_commit = db, fn, around, after_commit
         self.max_items, self.max_seconds = max_items, max_seconds
         self._pending: list[tuple[Any, asyncio.Future]] = []
@@ -164,18 +180,18 @@ class GroupCommit:
 
     async def _flush(self) -> None:
         while self._pending:
-            batch = self._pending[:self.max_items]
+            batch = self._pending[: self.max_items]
             try:
                 outcomes = await self.db.run(self._round, [item for item, _ in batch])
             except Exception as exc:  # noqa: BLE001 - nothing committed: every caller of the round hears it
-                del self._pending[:len(batch)]
+                del self._pending[: len(batch)]
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
             # Items beyond the time budget were not run: they stay first in line for the next round.
-            done = batch[:len(outcomes)]
-            del self._pending[:len(done)]
+            done = batch[: len(outcomes)]
+            del self._pending[: len(done)]
             self.rounds, self.items = self.rounds + 1, self.items + len(done)
             for (_, future), (ok, value) in zip(done, outcomes):
                 if future.done():  # the caller went away (client disconnected): the write stands, unanswered

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from coachbox.conversation.effects import LEARNER_FIELDS
-from coachbox.learning.learner import Enrollment, LeaderRow, Learner, OpenLesson
 from coachbox.learning.backoff import Prompts
+from coachbox.learning.learner import Enrollment, LeaderRow, Learner, OpenLesson
 from coachbox.learning.progress import LessonResult
 from coachbox.learning.streaks import Streak
 from coachbox.learning.timeparse import local_week_start
@@ -20,9 +21,20 @@ def find_by_key(conn: sqlite3.Connection, channel_key: str) -> sqlite3.Row | Non
     return conn.execute("SELECT * FROM learners WHERE channel_key = ?", (channel_key,)).fetchone()
 
 
-def upsert(conn: sqlite3.Connection, *, channel_key: str, channel: str, phone: str | None, wa_id: str | None,
-           profile_name: str | None, language: str, timezone: str | Callable[[], str], lesson_time: str,
-           now: datetime, inbound: bool = True) -> tuple[int, bool]:
+def upsert(
+    conn: sqlite3.Connection,
+    *,
+    channel_key: str,
+    channel: str,
+    phone: str | None,
+    wa_id: str | None,
+    profile_name: str | None,
+    language: str,
+    timezone: str | Callable[[], str],
+    lesson_time: str,
+    now: datetime,
+    inbound: bool = True,
+) -> tuple[int, bool]:
     """(learner id, created?) for this channel key; refreshes phone, WhatsApp id, profile name and the
     24-hour window (last_inbound_at) on every inbound message. `timezone` may be a function: it is only
     needed for a new learner, and working it out from the phone number costs a phonenumbers parse."""
@@ -40,9 +52,19 @@ def upsert(conn: sqlite3.Connection, *, channel_key: str, channel: str, phone: s
         """INSERT INTO learners (channel_key, channel, phone, wa_id, profile_name, language, timezone,
                                  lesson_time, last_inbound_at, created_at, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        (channel_key, channel, phone, wa_id, profile_name, language,
-         timezone if isinstance(timezone, str) else timezone(), lesson_time,
-         stamp if inbound else None, stamp, stamp),
+        (
+            channel_key,
+            channel,
+            phone,
+            wa_id,
+            profile_name,
+            language,
+            timezone if isinstance(timezone, str) else timezone(),
+            lesson_time,
+            stamp if inbound else None,
+            stamp,
+            stamp,
+        ),
     )
     return int(cursor.lastrowid), True
 
@@ -63,9 +85,15 @@ def current_turn(conn: sqlite3.Connection, learner_id: int) -> int:
     return int(row[0]) if row else 0
 
 
-def snapshot(conn: sqlite3.Connection, learner_id: int, *, leaderboard: bool = False,
-             now: datetime | None = None, row: sqlite3.Row | None = None,
-             count_messages: bool = True) -> Learner | None:
+def snapshot(
+    conn: sqlite3.Connection,
+    learner_id: int,
+    *,
+    leaderboard: bool = False,
+    now: datetime | None = None,
+    row: sqlite3.Row | None = None,
+    count_messages: bool = True,
+) -> Learner | None:
     """Everything the engine reads about one learner, in a handful of indexed queries.
     row: the learner's row as this transaction last wrote it (count_turn()), instead of reading it again.
     count_messages=False: message_count stops at 2 (is this the first message?), for a turn that cannot show it:
@@ -76,54 +104,87 @@ def snapshot(conn: sqlite3.Connection, learner_id: int, *, leaderboard: bool = F
         return None
     enrollments = tuple(
         Enrollment(r["course_id"], r["status"], r["next_position"])
-        for r in conn.execute("SELECT course_id, status, next_position FROM enrollments WHERE learner_id = ? "
-                              "ORDER BY id", (learner_id,))
+        for r in conn.execute(
+            "SELECT course_id, status, next_position FROM enrollments WHERE learner_id = ? ORDER BY id", (learner_id,)
+        )
     )
     results = tuple(
-        LessonResult(r["lesson_id"], r["course_id"], r["correct"], r["total"], bool(r["passed"]),
-                     r["completed_local_date"])
+        LessonResult(
+            r["lesson_id"], r["course_id"], r["correct"], r["total"], bool(r["passed"]), r["completed_local_date"]
+        )
         for r in conn.execute(
             """SELECT p.lesson_id, l.course_id, p.correct, p.total, p.passed, p.completed_local_date
                FROM progress p JOIN lessons l ON l.id = p.lesson_id
-               WHERE p.learner_id = ? AND p.completed_at IS NOT NULL ORDER BY p.id""", (learner_id,))
+               WHERE p.learner_id = ? AND p.completed_at IS NOT NULL ORDER BY p.id""",
+            (learner_id,),
+        )
     )
-    badges = frozenset(r[0] for r in conn.execute("SELECT code FROM learner_badges WHERE learner_id = ?", (learner_id,)))
+    badges = frozenset(
+        r[0] for r in conn.execute("SELECT code FROM learner_badges WHERE learner_id = ?", (learner_id,))
+    )
     last = conn.execute(
         """SELECT lesson_id, quiz_started_at, completed_at, delivered_at FROM progress
            WHERE learner_id = ? AND delivered_at IS NOT NULL ORDER BY delivered_at DESC, id DESC LIMIT 1""",
         (learner_id,),
     ).fetchone()
     open_lesson = None
-    if last is not None and (last["completed_at"] is None or
-                             (last["quiz_started_at"] or "") > (last["completed_at"] or "")):
+    if last is not None and (
+        last["completed_at"] is None or (last["quiz_started_at"] or "") > (last["completed_at"] or "")
+    ):
         answers: tuple[bool, ...] = ()
         if last["quiz_started_at"]:
-            answers = tuple(bool(r[0]) for r in conn.execute(
-                """SELECT a.correct FROM answers a JOIN questions q ON q.id = a.question_id
+            answers = tuple(
+                bool(r[0])
+                for r in conn.execute(
+                    """SELECT a.correct FROM answers a JOIN questions q ON q.id = a.question_id
                    WHERE a.learner_id = ? AND q.lesson_id = ? AND a.answered_at >= ? ORDER BY a.id""",
-                (learner_id, last["lesson_id"], last["quiz_started_at"])))
+                    (learner_id, last["lesson_id"], last["quiz_started_at"]),
+                )
+            )
         open_lesson = OpenLesson(last["lesson_id"], bool(last["quiz_started_at"]), answers)
-    count = conn.execute("SELECT COUNT(*) FROM messages WHERE learner_id = ?" if count_messages else
-                         "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE learner_id = ? LIMIT 2)",
-                         (learner_id,)).fetchone()[0]
+    count = conn.execute(
+        "SELECT COUNT(*) FROM messages WHERE learner_id = ?"
+        if count_messages
+        else "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE learner_id = ? LIMIT 2)",
+        (learner_id,),
+    ).fetchone()[0]
     rank = _leaderboard(conn, row, now) if leaderboard and row["cohort"] and now else ()
     return Learner(
-        id=row["id"], channel=row["channel"], phone=row["phone"], name=row["name"], profile_name=row["profile_name"],
-        language=row["language"], timezone=row["timezone"], lesson_time=row["lesson_time"], status=row["status"],
-        opted_out=bool(row["opted_out"]), current_course_id=row["current_course_id"],
+        id=row["id"],
+        channel=row["channel"],
+        phone=row["phone"],
+        name=row["name"],
+        profile_name=row["profile_name"],
+        language=row["language"],
+        timezone=row["timezone"],
+        lesson_time=row["lesson_time"],
+        status=row["status"],
+        opted_out=bool(row["opted_out"]),
+        current_course_id=row["current_course_id"],
         streak=Streak(row["streak"], row["best_streak"], row["streak_freezes"], row["last_active_date"]),
-        next_taken_date=row["next_taken_date"], next_taken_count=row["next_taken_count"], enrollments=enrollments,
-        results=results, badges=badges, last_lesson_id=last["lesson_id"] if last else None, open_lesson=open_lesson,
-        message_count=count, created_at=row["created_at"], rank=rank, cohort=row["cohort"],
-        last_inbound_at=row["last_inbound_at"], held=progress.held_lessons(conn, [learner_id]).get(learner_id),
-        prompts=progress.prompts(conn, {learner_id: (row["timezone"], row["last_inbound_at"])}).get(learner_id, Prompts()),
+        next_taken_date=row["next_taken_date"],
+        next_taken_count=row["next_taken_count"],
+        enrollments=enrollments,
+        results=results,
+        badges=badges,
+        last_lesson_id=last["lesson_id"] if last else None,
+        open_lesson=open_lesson,
+        message_count=count,
+        created_at=row["created_at"],
+        rank=rank,
+        cohort=row["cohort"],
+        last_inbound_at=row["last_inbound_at"],
+        held=progress.held_lessons(conn, [learner_id]).get(learner_id),
+        prompts=progress.prompts(conn, {learner_id: (row["timezone"], row["last_inbound_at"])}).get(
+            learner_id, Prompts()
+        ),
     )
 
 
 def _leaderboard(conn: sqlite3.Connection, row: sqlite3.Row, now: datetime) -> tuple[LeaderRow, ...]:
     """Top 5 of the learner's cohort by lessons first completed this week (from Monday 00:00 in the learner's
     time zone), plus the learner's own place when they are not in it. First names only."""
-    since = local_week_start(now, row["timezone"]).astimezone(timezone.utc).isoformat()
+    since = local_week_start(now, row["timezone"]).astimezone(UTC).isoformat()
     ranked = conn.execute(
         """WITH scores AS (
                SELECT l.id, COALESCE(l.name, l.profile_name, '?') AS name,
@@ -134,8 +195,9 @@ def _leaderboard(conn: sqlite3.Connection, row: sqlite3.Row, now: datetime) -> t
            SELECT id, name, lessons, place FROM ranked WHERE row_number <= 5 OR id = ? ORDER BY row_number""",
         (since, row["cohort"], row["id"]),
     ).fetchall()
-    return tuple(LeaderRow((r["name"].split(" ") or ["?"])[0], r["lessons"], r["id"] == row["id"], r["place"])
-                 for r in ranked)
+    return tuple(
+        LeaderRow((r["name"].split(" ") or ["?"])[0], r["lessons"], r["id"] == row["id"], r["place"]) for r in ranked
+    )
 
 
 def update(conn: sqlite3.Connection, learner_id: int, changes: dict[str, Any], now: datetime) -> None:
@@ -145,13 +207,15 @@ def update(conn: sqlite3.Connection, learner_id: int, changes: dict[str, Any], n
     if not changes:
         return
     columns = ", ".join(f"{name} = ?" for name in changes)
-    conn.execute(f"UPDATE learners SET {columns}, updated_at = ? WHERE id = ?",
-                 (*changes.values(), now.isoformat(), learner_id))
+    conn.execute(
+        f"UPDATE learners SET {columns}, updated_at = ? WHERE id = ?", (*changes.values(), now.isoformat(), learner_id)
+    )
 
 
 def set_opted_out(conn: sqlite3.Connection, learner_id: int, opted_out: bool, now: datetime) -> None:
-    conn.execute("UPDATE learners SET opted_out = ?, updated_at = ? WHERE id = ?",
-                 (int(opted_out), now.isoformat(), learner_id))
+    conn.execute(
+        "UPDATE learners SET opted_out = ?, updated_at = ? WHERE id = ?", (int(opted_out), now.isoformat(), learner_id)
+    )
 
 
 def erase(conn: sqlite3.Connection, learner_id: int, now: datetime, *, keep_key: str | None = None) -> list[str]:
@@ -163,14 +227,24 @@ def erase(conn: sqlite3.Connection, learner_id: int, now: datetime, *, keep_key:
     Returns files under data/ to remove once the transaction has committed (inbound media, certificate PDFs).
     """
     row = conn.execute("SELECT phone, wa_id, name, profile_name FROM learners WHERE id = ?", (learner_id,)).fetchone()
-    files = [item["path"] for (media,) in conn.execute(
-                 "SELECT media FROM messages WHERE learner_id = ? AND direction = 'in' AND media != '[]'", (learner_id,))
-             for item in json.loads(media or "[]") if isinstance(item, dict) and item.get("path")]
-    files += [r[0] for r in conn.execute("SELECT path FROM certificates WHERE learner_id = ? AND path IS NOT NULL",
-                                         (learner_id,))]
+    files = [
+        item["path"]
+        for (media,) in conn.execute(
+            "SELECT media FROM messages WHERE learner_id = ? AND direction = 'in' AND media != '[]'", (learner_id,)
+        )
+        for item in json.loads(media or "[]")
+        if isinstance(item, dict) and item.get("path")
+    ]
+    files += [
+        r[0]
+        for r in conn.execute("SELECT path FROM certificates WHERE learner_id = ? AND path IS NOT NULL", (learner_id,))
+    ]
     conn.execute("DELETE FROM messages WHERE learner_id = ? AND idempotency_key IS NOT ?", (learner_id, keep_key))
-    conn.execute("""UPDATE messages SET address = 'erased:' || learner_id, body = '', media = '[]'
-                    WHERE learner_id = ? AND idempotency_key IS ?""", (learner_id, keep_key))
+    conn.execute(
+        """UPDATE messages SET address = 'erased:' || learner_id, body = '', media = '[]'
+                    WHERE learner_id = ? AND idempotency_key IS ?""",
+        (learner_id, keep_key),
+    )
     conn.execute("DELETE FROM deliveries WHERE learner_id = ?", (learner_id,))
     conn.execute("DELETE FROM review_items WHERE learner_id = ?", (learner_id,))
     conn.execute("DELETE FROM tutor_exchanges WHERE learner_id = ?", (learner_id,))
@@ -193,11 +267,16 @@ def _scrub_payments(conn: sqlite3.Connection, learner_id: int, row: sqlite3.Row 
     conn.execute("UPDATE payments SET phone = NULL WHERE learner_id = ?", (learner_id,))
     if row is None:
         return
-    secrets = {v for v in (row["phone"], (row["phone"] or "").lstrip("+"), row["wa_id"], row["name"],
-                           row["profile_name"]) if v and len(v) >= 3}
+    secrets = {
+        v
+        for v in (row["phone"], (row["phone"] or "").lstrip("+"), row["wa_id"], row["name"], row["profile_name"])
+        if v and len(v) >= 3
+    }
     payment_ids = [r[0] for r in conn.execute("SELECT id FROM payments WHERE learner_id = ?", (learner_id,))]
     for table in ("payment_events", "payment_reviews"):
         for payment_id in payment_ids:
             for secret in sorted(secrets, key=len, reverse=True):  # longest first: '+2547…' before '2547…'
-                conn.execute(f"UPDATE {table} SET payload = replace(payload, ?, '(erased)') WHERE payment_id = ?",
-                             (secret, payment_id))
+                conn.execute(
+                    f"UPDATE {table} SET payload = replace(payload, ?, '(erased)') WHERE payment_id = ?",
+                    (secret, payment_id),
+                )

@@ -40,8 +40,17 @@ def record_inbound(conn: sqlite3.Connection, inbound: Inbound, learner_id: int |
                                  provider_sid, status, created_at, updated_at)
            VALUES (?, 'in', ?, ?, ?, ?, 'inbound', ?, ?, 'received', ?, ?)
            ON CONFLICT (idempotency_key) DO NOTHING""",
-        (learner_id, inbound.channel, inbound.address, inbound.body, json.dumps(media), inbound_key(inbound),
-         inbound.provider_sid, now, now),
+        (
+            learner_id,
+            inbound.channel,
+            inbound.address,
+            inbound.body,
+            json.dumps(media),
+            inbound_key(inbound),
+            inbound.provider_sid,
+            now,
+            now,
+        ),
     )
     return cursor.lastrowid if cursor.rowcount == 1 else None
 
@@ -76,10 +85,22 @@ def enqueue_outbound(
                                      created_at, updated_at)
                VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (idempotency_key) DO NOTHING""",
-            (learner_id, channel, address, body, json.dumps(list(draft.media) if first else []), draft.kind,
-             draft.template_key if first else f"{draft.kind}.continued",
-             json.dumps(draft.content_variables) if first and draft.content_variables is not None else None,
-             key, status, stamp, sequence, stamp, stamp),
+            (
+                learner_id,
+                channel,
+                address,
+                body,
+                json.dumps(list(draft.media) if first else []),
+                draft.kind,
+                draft.template_key if first else f"{draft.kind}.continued",
+                json.dumps(draft.content_variables) if first and draft.content_variables is not None else None,
+                key,
+                status,
+                stamp,
+                sequence,
+                stamp,
+                stamp,
+            ),
         )
         if first:
             if cursor.rowcount != 1:

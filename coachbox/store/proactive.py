@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from operator import itemgetter
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from coachbox.learning.learner import Enrollment, Learner
 from coachbox.learning.progress import LessonResult
@@ -24,9 +25,24 @@ def learner_rows(conn: sqlite3.Connection, ids: list[int]) -> dict[int, sqlite3.
 
 # The learner columns that change after sign-up: a turn (its counter), the scheduler, the admin, the streak job.
 # Comparing these (not the whole row) is how a batch decided outside the write lock finds who changed since.
-WATCHED = ("turn", "status", "opted_out", "language", "timezone", "lesson_time", "current_course_id", "streak",
-           "best_streak", "streak_freezes", "last_active_date", "next_taken_date", "next_taken_count",
-           "last_inbound_at", "next_lesson_at", "deleted_at")
+WATCHED = (
+    "turn",
+    "status",
+    "opted_out",
+    "language",
+    "timezone",
+    "lesson_time",
+    "current_course_id",
+    "streak",
+    "best_streak",
+    "streak_freezes",
+    "last_active_date",
+    "next_taken_date",
+    "next_taken_count",
+    "last_inbound_at",
+    "next_lesson_at",
+    "deleted_at",
+)
 
 
 def versions(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple]:
@@ -47,31 +63,41 @@ def _tuples(conn: sqlite3.Connection) -> sqlite3.Cursor:
 _BLANK = Learner(0)
 
 
-def snapshots(conn: sqlite3.Connection, rows: Iterable[sqlite3.Row],
-              access: Callable[[sqlite3.Row], Any] = lambda row: None) -> dict[int, Learner]:
+def snapshots(
+    conn: sqlite3.Connection, rows: Iterable[sqlite3.Row], access: Callable[[sqlite3.Row], Any] = lambda row: None
+) -> dict[int, Learner]:
     """What learners.snapshot() gives, for many learners in five queries, without what a proactive turn never
     reads: the message count and open lesson (only a rebuilt session uses them) and the leaderboard."""
     rows = list(rows)
     ids = json.dumps([row["id"] for row in rows])
     enrollments: dict[int, list[Enrollment]] = defaultdict(list)
-    for r in _tuples(conn).execute(f"SELECT learner_id, course_id, status, next_position FROM enrollments "
-                          f"WHERE learner_id IN {_IDS} ORDER BY id", (ids,)):
+    for r in _tuples(conn).execute(
+        f"SELECT learner_id, course_id, status, next_position FROM enrollments WHERE learner_id IN {_IDS} ORDER BY id",
+        (ids,),
+    ):
         enrollments[r[0]].append(Enrollment(r[1], r[2], r[3]))
     results: dict[int, list[LessonResult]] = defaultdict(list)
     for r in _tuples(conn).execute(
-            f"""SELECT p.learner_id, p.lesson_id, l.course_id, p.correct, p.total, p.passed, p.completed_local_date
+        f"""SELECT p.learner_id, p.lesson_id, l.course_id, p.correct, p.total, p.passed, p.completed_local_date
                 FROM progress p JOIN lessons l ON l.id = p.lesson_id
-                WHERE p.learner_id IN {_IDS} AND p.completed_at IS NOT NULL ORDER BY p.id""", (ids,)):
+                WHERE p.learner_id IN {_IDS} AND p.completed_at IS NOT NULL ORDER BY p.id""",
+        (ids,),
+    ):
         results[r[0]].append(LessonResult(r[1], r[2], r[3], r[4], bool(r[5]), r[6]))
     badges: dict[int, set[str]] = defaultdict(set)
     for learner_id, code in _tuples(conn).execute(
-            f"SELECT learner_id, code FROM learner_badges WHERE learner_id IN {_IDS}", (ids,)):
+        f"SELECT learner_id, code FROM learner_badges WHERE learner_id IN {_IDS}", (ids,)
+    ):
         badges[learner_id].add(code)
-    last = dict(_tuples(conn).execute(
-        f"""SELECT learner_id, lesson_id FROM (
+    last = dict(
+        _tuples(conn).execute(
+            f"""SELECT learner_id, lesson_id FROM (
                 SELECT learner_id, lesson_id,
                        ROW_NUMBER() OVER (PARTITION BY learner_id ORDER BY delivered_at DESC, id DESC) AS n
-                FROM progress WHERE learner_id IN {_IDS} AND delivered_at IS NOT NULL) WHERE n = 1""", (ids,)))
+                FROM progress WHERE learner_id IN {_IDS} AND delivered_at IS NOT NULL) WHERE n = 1""",
+            (ids,),
+        )
+    )
     if not rows:
         return {}
     # The row's columns by position, all at once (a sqlite3.Row looks each name up among its ~30 columns).
@@ -79,30 +105,87 @@ def snapshots(conn: sqlite3.Connection, rows: Iterable[sqlite3.Row],
     get = itemgetter(*(columns.index(name) for name in _SNAPSHOT_COLUMNS))
     snapshots = {}
     for row in rows:
-        (learner_id, channel, phone, name, profile_name, language, timezone, lesson_time, status, opted_out,
-         course_id, streak, best_streak, freezes, last_active, taken_date, taken_count, created_at, cohort,
-         last_inbound) = get(row)
+        (
+            learner_id,
+            channel,
+            phone,
+            name,
+            profile_name,
+            language,
+            timezone,
+            lesson_time,
+            status,
+            opted_out,
+            course_id,
+            streak,
+            best_streak,
+            freezes,
+            last_active,
+            taken_date,
+            taken_count,
+            created_at,
+            cohort,
+            last_inbound,
+        ) = get(row)
         snapshots[learner_id] = _BLANK.evolve(
-            id=learner_id, channel=channel, phone=phone, name=name, profile_name=profile_name, language=language,
-            timezone=timezone, lesson_time=lesson_time, status=status, opted_out=bool(opted_out),
-            current_course_id=course_id, streak=Streak(streak, best_streak, freezes, last_active),
-            next_taken_date=taken_date, next_taken_count=taken_count,
-            enrollments=tuple(enrollments.get(learner_id, ())), results=tuple(results.get(learner_id, ())),
-            badges=frozenset(badges.get(learner_id, ())), last_lesson_id=last.get(learner_id), created_at=created_at,
-            cohort=cohort, last_inbound_at=last_inbound, access=access(row))
+            id=learner_id,
+            channel=channel,
+            phone=phone,
+            name=name,
+            profile_name=profile_name,
+            language=language,
+            timezone=timezone,
+            lesson_time=lesson_time,
+            status=status,
+            opted_out=bool(opted_out),
+            current_course_id=course_id,
+            streak=Streak(streak, best_streak, freezes, last_active),
+            next_taken_date=taken_date,
+            next_taken_count=taken_count,
+            enrollments=tuple(enrollments.get(learner_id, ())),
+            results=tuple(results.get(learner_id, ())),
+            badges=frozenset(badges.get(learner_id, ())),
+            last_lesson_id=last.get(learner_id),
+            created_at=created_at,
+            cohort=cohort,
+            last_inbound_at=last_inbound,
+            access=access(row),
+        )
     return snapshots
 
 
-_SNAPSHOT_COLUMNS = ("id", "channel", "phone", "name", "profile_name", "language", "timezone", "lesson_time", "status",
-                     "opted_out", "current_course_id", "streak", "best_streak", "streak_freezes", "last_active_date",
-                     "next_taken_date", "next_taken_count", "created_at", "cohort", "last_inbound_at")
+_SNAPSHOT_COLUMNS = (
+    "id",
+    "channel",
+    "phone",
+    "name",
+    "profile_name",
+    "language",
+    "timezone",
+    "lesson_time",
+    "status",
+    "opted_out",
+    "current_course_id",
+    "streak",
+    "best_streak",
+    "streak_freezes",
+    "last_active_date",
+    "next_taken_date",
+    "next_taken_count",
+    "created_at",
+    "cohort",
+    "last_inbound_at",
+)
 
 
 def live_subscriptions(conn: sqlite3.Connection, ids: list[int], now: datetime) -> dict[int, list[sqlite3.Row]]:
     """store.payments.live_subscriptions() for many learners."""
     found: dict[int, list[sqlite3.Row]] = defaultdict(list)
-    for row in conn.execute(f"""SELECT * FROM subscriptions WHERE learner_id IN {_IDS} AND status != 'ended'
-                                AND access_until > ? ORDER BY access_until DESC""", (json.dumps(ids), now.isoformat())):
+    for row in conn.execute(
+        f"""SELECT * FROM subscriptions WHERE learner_id IN {_IDS} AND status != 'ended'
+                                AND access_until > ? ORDER BY access_until DESC""",
+        (json.dumps(ids), now.isoformat()),
+    ):
         found[row["learner_id"]].append(row)
     return found
 
@@ -114,13 +197,20 @@ def deliveries(conn: sqlite3.Connection, kind: str, pairs: Iterable[tuple[int, s
         return {}
     ids, keys = json.dumps(sorted({p[0] for p in pairs})), json.dumps(sorted({p[1] for p in pairs}))
     wanted = set(pairs)
-    return {(r[0], r[1]): r[2] for r in conn.execute(
-        f"""SELECT learner_id, key, status FROM deliveries
-            WHERE learner_id IN {_IDS} AND kind = ? AND key IN {_IDS}""", (ids, kind, keys)) if (r[0], r[1]) in wanted}
+    return {
+        (r[0], r[1]): r[2]
+        for r in conn.execute(
+            f"""SELECT learner_id, key, status FROM deliveries
+            WHERE learner_id IN {_IDS} AND kind = ? AND key IN {_IDS}""",
+            (ids, kind, keys),
+        )
+        if (r[0], r[1]) in wanted
+    }
 
 
-def claim_settled(conn: sqlite3.Connection, kind: str, rows: list[tuple[int, str, int | None, str | None, str]],
-                  now: datetime) -> None:
+def claim_settled(
+    conn: sqlite3.Connection, kind: str, rows: list[tuple[int, str, int | None, str | None, str]], now: datetime
+) -> None:
     """The scheduler's (learner, kind, key) claims, each written once with its outcome: (learner, key, lesson, due
     at, status) rows, none of which existed when the write transaction began (deliveries() read them under the
     lock). A row the turn wrote itself meanwhile (a lesson decided one by one, through progress.record_delivery)
@@ -130,11 +220,13 @@ def claim_settled(conn: sqlite3.Connection, kind: str, rows: list[tuple[int, str
     written = conn.executemany(
         """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (learner_id, kind, key) DO NOTHING""",
-        [(r[0], kind, r[1], r[2], r[3], r[4], stamp) for r in rows]).rowcount
+        [(r[0], kind, r[1], r[2], r[3], r[4], stamp) for r in rows],
+    ).rowcount
     if written != len(rows):
-        conn.executemany("UPDATE deliveries SET lesson_id = ?, due_at = ?, status = ? "
-                         "WHERE learner_id = ? AND kind = ? AND key = ?",
-                         [(r[2], r[3], r[4], r[0], kind, r[1]) for r in rows])
+        conn.executemany(
+            "UPDATE deliveries SET lesson_id = ?, due_at = ?, status = ? WHERE learner_id = ? AND kind = ? AND key = ?",
+            [(r[2], r[3], r[4], r[0], kind, r[1]) for r in rows],
+        )
 
 
 def count_turns(conn: sqlite3.Connection, ids: list[int]) -> None:
@@ -150,23 +242,32 @@ def record_deliveries(conn: sqlite3.Connection, rows: list[tuple[int, int, int, 
     # (ON CONFLICT DO UPDATE) costs about twice a plain INSERT per row even when nothing conflicts. The outcome
     # is the upsert's: the second statement gives rows that were just written the values they have already.
     progress = [(r[0], r[1], stamp) for r in rows]
-    if conn.executemany("INSERT INTO progress (learner_id, lesson_id, delivered_at) VALUES (?, ?, ?) "
-                        "ON CONFLICT (learner_id, lesson_id) DO NOTHING", progress).rowcount != len(progress):
-        conn.executemany("UPDATE progress SET delivered_at = ? WHERE learner_id = ? AND lesson_id = ?",
-                         [(r[2], r[0], r[1]) for r in progress])
+    if conn.executemany(
+        "INSERT INTO progress (learner_id, lesson_id, delivered_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (learner_id, lesson_id) DO NOTHING",
+        progress,
+    ).rowcount != len(progress):
+        conn.executemany(
+            "UPDATE progress SET delivered_at = ? WHERE learner_id = ? AND lesson_id = ?",
+            [(r[2], r[0], r[1]) for r in progress],
+        )
     # A learner's enrollment in the course exists already, nearly always: update first (MAX: the upsert again
     # for all, when some were missing, changes nothing it updated).
-    if conn.executemany("UPDATE enrollments SET next_position = MAX(next_position, ?) WHERE learner_id = ? "
-                        "AND course_id = ?", [(r[3], r[0], r[2]) for r in rows]).rowcount != len(rows):
+    if conn.executemany(
+        "UPDATE enrollments SET next_position = MAX(next_position, ?) WHERE learner_id = ? AND course_id = ?",
+        [(r[3], r[0], r[2]) for r in rows],
+    ).rowcount != len(rows):
         conn.executemany(
             """INSERT INTO enrollments (learner_id, course_id, started_at, next_position) VALUES (?, ?, ?, ?)
                ON CONFLICT (learner_id, course_id)
                DO UPDATE SET next_position = MAX(next_position, excluded.next_position)""",
-            [(r[0], r[2], stamp, r[3]) for r in rows])
+            [(r[0], r[2], stamp, r[3]) for r in rows],
+        )
     conn.executemany(
         """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
            VALUES (?, ?, ?, ?, ?, 'done', ?) ON CONFLICT (learner_id, kind, key) DO NOTHING""",
-        [(r[0], r[4], r[5], r[1], stamp, stamp) for r in rows if r[4] is not None])
+        [(r[0], r[4], r[5], r[1], stamp, stamp) for r in rows if r[4] is not None],
+    )
 
 
 def schedule_many(conn: sqlite3.Connection, rows: list[tuple[int, str, str, int | None, str]], now: datetime) -> None:
@@ -174,16 +275,23 @@ def schedule_many(conn: sqlite3.Connection, rows: list[tuple[int, str, str, int 
     row was there: see record_deliveries)."""
     stamp = now.isoformat()
     if conn.executemany(
-            """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
+        """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
                VALUES (?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (learner_id, kind, key) DO NOTHING""",
-            [(*r, stamp) for r in rows]).rowcount != len(rows):
-        conn.executemany("UPDATE deliveries SET due_at = ?, status = 'pending' WHERE learner_id = ? AND kind = ? "
-                         "AND key = ?", [(r[4], r[0], r[1], r[2]) for r in rows])
+        [(*r, stamp) for r in rows],
+    ).rowcount != len(rows):
+        conn.executemany(
+            "UPDATE deliveries SET due_at = ?, status = 'pending' WHERE learner_id = ? AND kind = ? AND key = ?",
+            [(r[4], r[0], r[1], r[2]) for r in rows],
+        )
 
 
 def existing_keys(conn: sqlite3.Connection, keys: list[str]) -> set[str]:
-    return {r[0] for r in conn.execute(f"SELECT idempotency_key FROM messages WHERE idempotency_key IN {_IDS}",
-                                       (json.dumps(keys),))}
+    return {
+        r[0]
+        for r in conn.execute(
+            f"SELECT idempotency_key FROM messages WHERE idempotency_key IN {_IDS}", (json.dumps(keys),)
+        )
+    }
 
 
 def enqueue_many(conn: sqlite3.Connection, rows: list[tuple], now: datetime) -> dict[str, int]:
@@ -197,6 +305,12 @@ def enqueue_many(conn: sqlite3.Connection, rows: list[tuple], now: datetime) -> 
                                  created_at, updated_at)
            VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)
            ON CONFLICT (idempotency_key) DO NOTHING""",
-        [(*r[:9], stamp, r[9], stamp, stamp) for r in rows])
-    return {r[1]: r[0] for r in conn.execute(
-        f"SELECT id, idempotency_key FROM messages WHERE idempotency_key IN {_IDS}", (json.dumps([r[8] for r in rows]),))}
+        [(*r[:9], stamp, r[9], stamp, stamp) for r in rows],
+    )
+    return {
+        r[1]: r[0]
+        for r in conn.execute(
+            f"SELECT id, idempotency_key FROM messages WHERE idempotency_key IN {_IDS}",
+            (json.dumps([r[8] for r in rows]),),
+        )
+    }

@@ -20,15 +20,24 @@ def enroll(conn: sqlite3.Connection, learner_id: int, course_id: int, now: datet
     )
 
 
-def move_to_translation(conn: sqlite3.Connection, learner_id: int, *, from_course_id: int, to_course_id: int,
-                        lessons: tuple[tuple[int, int], ...], questions: tuple[tuple[int, int], ...]) -> None:
+def move_to_translation(
+    conn: sqlite3.Connection,
+    learner_id: int,
+    *,
+    from_course_id: int,
+    to_course_id: int,
+    lessons: tuple[tuple[int, int], ...],
+    questions: tuple[tuple[int, int], ...],
+) -> None:
     """Move a learner's enrollment, progress, answers, review items and pending follow-ups to the translated
     course. Rows are moved, not copied, so school totals and the leaderboard count every lesson once; where
     the learner already has a row for the translated lesson (they studied both), theirs is kept as it is."""
-    old = conn.execute("SELECT * FROM enrollments WHERE learner_id = ? AND course_id = ?",
-                       (learner_id, from_course_id)).fetchone()
-    new = conn.execute("SELECT * FROM enrollments WHERE learner_id = ? AND course_id = ?",
-                       (learner_id, to_course_id)).fetchone()
+    old = conn.execute(
+        "SELECT * FROM enrollments WHERE learner_id = ? AND course_id = ?", (learner_id, from_course_id)
+    ).fetchone()
+    new = conn.execute(
+        "SELECT * FROM enrollments WHERE learner_id = ? AND course_id = ?", (learner_id, to_course_id)
+    ).fetchone()
     if old is not None and new is None:
         conn.execute("UPDATE enrollments SET course_id = ? WHERE id = ?", (to_course_id, old["id"]))
     elif old is not None:
@@ -37,27 +46,46 @@ def move_to_translation(conn: sqlite3.Connection, learner_id: int, *, from_cours
                       status = CASE WHEN ? = 'completed' OR status = 'completed' THEN 'completed' ELSE 'active' END,
                       completed_at = COALESCE(completed_at, ?), score = MAX(COALESCE(score, 0), COALESCE(?, 0))
                WHERE id = ?""",
-            (old["next_position"], old["status"], old["completed_at"], old["score"], new["id"]))
+            (old["next_position"], old["status"], old["completed_at"], old["score"], new["id"]),
+        )
         conn.execute("DELETE FROM enrollments WHERE id = ?", (old["id"],))
     for old_lesson, new_lesson in lessons:
         # OR IGNORE: a row the learner already has for the translated lesson wins (UNIQUE learner, lesson).
-        conn.execute("UPDATE OR IGNORE progress SET lesson_id = ? WHERE learner_id = ? AND lesson_id = ?",
-                     (new_lesson, learner_id, old_lesson))
+        conn.execute(
+            "UPDATE OR IGNORE progress SET lesson_id = ? WHERE learner_id = ? AND lesson_id = ?",
+            (new_lesson, learner_id, old_lesson),
+        )
         conn.execute(
             """UPDATE OR IGNORE deliveries SET lesson_id = ?, key = CASE WHEN kind = 'quiz_followup' THEN ? ELSE key END
                WHERE learner_id = ? AND lesson_id = ? AND status = 'pending'""",
-            (new_lesson, str(new_lesson), learner_id, old_lesson))
+            (new_lesson, str(new_lesson), learner_id, old_lesson),
+        )
     for old_question, new_question in questions:
-        conn.execute("UPDATE answers SET question_id = ? WHERE learner_id = ? AND question_id = ?",
-                     (new_question, learner_id, old_question))
-        conn.execute("UPDATE OR IGNORE review_items SET question_id = ? WHERE learner_id = ? AND question_id = ?",
-                     (new_question, learner_id, old_question))
-    conn.execute("UPDATE OR IGNORE learner_badges SET course_id = ? WHERE learner_id = ? AND course_id = ?",
-                 (to_course_id, learner_id, from_course_id))
+        conn.execute(
+            "UPDATE answers SET question_id = ? WHERE learner_id = ? AND question_id = ?",
+            (new_question, learner_id, old_question),
+        )
+        conn.execute(
+            "UPDATE OR IGNORE review_items SET question_id = ? WHERE learner_id = ? AND question_id = ?",
+            (new_question, learner_id, old_question),
+        )
+    conn.execute(
+        "UPDATE OR IGNORE learner_badges SET course_id = ? WHERE learner_id = ? AND course_id = ?",
+        (to_course_id, learner_id, from_course_id),
+    )
 
 
-def record_delivery(conn: sqlite3.Connection, learner_id: int, *, lesson_id: int, course_id: int, next_position: int,
-                    kind: str, key: str, now: datetime) -> None:
+def record_delivery(
+    conn: sqlite3.Connection,
+    learner_id: int,
+    *,
+    lesson_id: int,
+    course_id: int,
+    next_position: int,
+    kind: str,
+    key: str,
+    now: datetime,
+) -> None:
     stamp = now.isoformat()
     conn.execute(
         """INSERT INTO progress (learner_id, lesson_id, delivered_at) VALUES (?, ?, ?)
@@ -79,8 +107,16 @@ def record_delivery(conn: sqlite3.Connection, learner_id: int, *, lesson_id: int
     )
 
 
-def schedule(conn: sqlite3.Connection, learner_id: int, *, kind: str, key: str, lesson_id: int | None,
-             due_at: datetime, now: datetime) -> None:
+def schedule(
+    conn: sqlite3.Connection,
+    learner_id: int,
+    *,
+    kind: str,
+    key: str,
+    lesson_id: int | None,
+    due_at: datetime,
+    now: datetime,
+) -> None:
     """A pending proactive delivery (the scheduler sends it when due, unless it is cancelled first)."""
     conn.execute(
         """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
@@ -105,14 +141,26 @@ def start_quiz(conn: sqlite3.Connection, learner_id: int, lesson_id: int, now: d
     )
 
 
-def record_answer(conn: sqlite3.Connection, learner_id: int, question_id: int, given: str, correct: bool,
-                  now: datetime) -> None:
-    conn.execute("INSERT INTO answers (learner_id, question_id, given, correct, answered_at) VALUES (?, ?, ?, ?, ?)",
-                 (learner_id, question_id, given[:500], int(correct), now.isoformat()))
+def record_answer(
+    conn: sqlite3.Connection, learner_id: int, question_id: int, given: str, correct: bool, now: datetime
+) -> None:
+    conn.execute(
+        "INSERT INTO answers (learner_id, question_id, given, correct, answered_at) VALUES (?, ?, ?, ?, ?)",
+        (learner_id, question_id, given[:500], int(correct), now.isoformat()),
+    )
 
 
-def complete_lesson(conn: sqlite3.Connection, learner_id: int, *, lesson_id: int, correct: int, total: int,
-                    passed: bool, local_date: str, now: datetime) -> None:
+def complete_lesson(
+    conn: sqlite3.Connection,
+    learner_id: int,
+    *,
+    lesson_id: int,
+    correct: int,
+    total: int,
+    passed: bool,
+    local_date: str,
+    now: datetime,
+) -> None:
     """Count an attempt; keep the best score (by percent); completed_at stays the first completion."""
     stamp = now.isoformat()
     conn.execute(
@@ -165,8 +213,9 @@ HELD = "held_lesson"  # deliveries kind: a daily lesson held for the learner's r
 NUDGE = "nudge"  # deliveries kind: the lesson_nudge written on that local date (a prompt for the back-off)
 
 
-def hold_lesson(conn: sqlite3.Connection, learner_id: int, *, key: str, lesson_id: int, now: datetime,
-                nudge: bool = True) -> None:
+def hold_lesson(
+    conn: sqlite3.Connection, learner_id: int, *, key: str, lesson_id: int, now: datetime, nudge: bool = True
+) -> None:
     """The daily lesson of local date `key` waits for the learner's reply (conversation.lessons.hold); nudge: a
     lesson_nudge went with it that day (recorded for the back-off: schedule.reminders counts it too)."""
     stamp = now.isoformat()
@@ -187,17 +236,24 @@ def prompts(conn: sqlite3.Connection, learners: dict[int, tuple[str, str | None]
     """Learner → their Prompts: local days with a lesson nudge or a reminder after the local date of their last
     message. learners: {id: (time zone, last_inbound_at or None)}; those with none are left out (Prompts())."""
     since = {str(i): local_date(datetime.fromisoformat(last), tz) if last else "" for i, (tz, last) in learners.items()}
-    return {r[0]: Prompts(r[1], r[2]) for r in conn.execute(
-        """SELECT d.learner_id, COUNT(DISTINCT d.key), MAX(d.key) FROM json_each(?) j
+    return {
+        r[0]: Prompts(r[1], r[2])
+        for r in conn.execute(
+            """SELECT d.learner_id, COUNT(DISTINCT d.key), MAX(d.key) FROM json_each(?) j
             JOIN deliveries d ON d.learner_id = CAST(j.key AS INTEGER) AND d.kind IN ('nudge', 'reminder') AND d.key > j.value
-            GROUP BY d.learner_id""", (json.dumps(since),))}
+            GROUP BY d.learner_id""",
+            (json.dumps(since),),
+        )
+    }
 
 
 def settle_held_lesson(conn: sqlite3.Connection, learner_id: int, *, key: str, status: str, now: datetime) -> None:
     """done | skipped_unanswered | cancelled. A nudge still unsent (queued behind a fan-out, or waiting for want of
     a template) is cancelled with it: it would only ask for a lesson that was sent, replaced or called off."""
-    conn.execute("UPDATE deliveries SET status = ? WHERE learner_id = ? AND kind = ? AND key = ? AND status = 'pending'",
-                 (status, learner_id, HELD, key))
+    conn.execute(
+        "UPDATE deliveries SET status = ? WHERE learner_id = ? AND kind = ? AND key = ? AND status = 'pending'",
+        (status, learner_id, HELD, key),
+    )
     conn.execute(
         """UPDATE messages SET status = 'cancelled', error_message = ?, updated_at = ?
            WHERE learner_id = ? AND direction = 'out' AND kind = 'nudge' AND status IN ('queued', 'retry', 'waiting')""",
@@ -208,9 +264,15 @@ def settle_held_lesson(conn: sqlite3.Connection, learner_id: int, *, key: str, s
 def held_lessons(conn: sqlite3.Connection, ids: list[int]) -> dict[int, str]:
     """Learner → local date of their held lesson (the newest, should there ever be two), for those with one."""
     if len(ids) == 1:  # every conversation turn asks for its one learner (twice): no JSON list to build and scan
-        held = conn.execute("SELECT MAX(key) FROM deliveries WHERE learner_id = ? AND kind = ? AND status = 'pending'",
-                            (ids[0], HELD)).fetchone()[0]
+        held = conn.execute(
+            "SELECT MAX(key) FROM deliveries WHERE learner_id = ? AND kind = ? AND status = 'pending'", (ids[0], HELD)
+        ).fetchone()[0]
         return {} if held is None else {ids[0]: held}
-    return {r[0]: r[1] for r in conn.execute(
-        """SELECT learner_id, MAX(key) FROM deliveries WHERE learner_id IN (SELECT value FROM json_each(?))
-           AND kind = ? AND status = 'pending' GROUP BY learner_id""", (json.dumps(ids), HELD))}
+    return {
+        r[0]: r[1]
+        for r in conn.execute(
+            """SELECT learner_id, MAX(key) FROM deliveries WHERE learner_id IN (SELECT value FROM json_each(?))
+           AND kind = ? AND status = 'pending' GROUP BY learner_id""",
+            (json.dumps(ids), HELD),
+        )
+    }

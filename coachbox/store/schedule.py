@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable
 
 # The scan reads only what the pure rules need; the engine loads its own snapshot for learners who get a lesson.
 # INDEXED BY: without ANALYZE statistics the planner prefers learners_status (every active learner) and sorts;
@@ -39,8 +39,17 @@ def set_next_lessons(conn: sqlite3.Connection, rows: Iterable[tuple[str, int]]) 
     conn.executemany("UPDATE learners SET next_lesson_at = ? WHERE id = ?", rows)
 
 
-def claim(conn: sqlite3.Connection, learner_id: int, kind: str, key: str, *, due_at: datetime | None, status: str,
-          now: datetime, lesson_id: int | None = None) -> bool:
+def claim(
+    conn: sqlite3.Connection,
+    learner_id: int,
+    kind: str,
+    key: str,
+    *,
+    due_at: datetime | None,
+    status: str,
+    now: datetime,
+    lesson_id: int | None = None,
+) -> bool:
     """Insert the (learner, kind, key) delivery row; False when it exists: the exactly-once gate."""
     cursor = conn.execute(
         """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
@@ -50,8 +59,9 @@ def claim(conn: sqlite3.Connection, learner_id: int, kind: str, key: str, *, due
     return cursor.rowcount == 1
 
 
-def settle(conn: sqlite3.Connection, learner_id: int, kind: str, key: str, status: str,
-           lesson_id: int | None = None) -> None:
+def settle(
+    conn: sqlite3.Connection, learner_id: int, kind: str, key: str, status: str, lesson_id: int | None = None
+) -> None:
     conn.execute(
         """UPDATE deliveries SET status = ?, lesson_id = COALESCE(?, lesson_id)
            WHERE learner_id = ? AND kind = ? AND key = ?""",
@@ -61,13 +71,16 @@ def settle(conn: sqlite3.Connection, learner_id: int, kind: str, key: str, statu
 
 def lesson_delivered_at(conn: sqlite3.Connection, learner_id: int, when: datetime) -> int | None:
     """The lesson a turn at `when` delivered (progress.delivered_at is the turn's clock reading)."""
-    row = conn.execute("SELECT lesson_id FROM progress WHERE learner_id = ? AND delivered_at = ? LIMIT 1",
-                       (learner_id, when.isoformat())).fetchone()
+    row = conn.execute(
+        "SELECT lesson_id FROM progress WHERE learner_id = ? AND delivered_at = ? LIMIT 1",
+        (learner_id, when.isoformat()),
+    ).fetchone()
     return row[0] if row else None
 
 
-def claim_many(conn: sqlite3.Connection, kind: str, rows: list[tuple[int, str, datetime | None, str]], *,
-               now: datetime) -> set[int]:
+def claim_many(
+    conn: sqlite3.Connection, kind: str, rows: list[tuple[int, str, datetime | None, str]], *, now: datetime
+) -> set[int]:
     """claim() for a batch of (learner, key, due at, status): the learners whose row was new. Call inside the
     write transaction (existing rows are read first, so nothing can slip in between)."""
     if not rows:
@@ -75,13 +88,15 @@ def claim_many(conn: sqlite3.Connection, kind: str, rows: list[tuple[int, str, d
     found = conn.execute(
         """SELECT learner_id, key FROM deliveries WHERE kind = ? AND learner_id IN (SELECT value FROM json_each(?))
            AND key IN (SELECT value FROM json_each(?))""",
-        (kind, json.dumps(sorted({r[0] for r in rows})), json.dumps(sorted({r[1] for r in rows})))).fetchall()
+        (kind, json.dumps(sorted({r[0] for r in rows})), json.dumps(sorted({r[1] for r in rows}))),
+    ).fetchall()
     existing = {(r[0], r[1]) for r in found}
     new = [r for r in rows if (r[0], r[1]) not in existing]
     conn.executemany(
         """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
            VALUES (?, ?, ?, NULL, ?, ?, ?) ON CONFLICT (learner_id, kind, key) DO NOTHING""",
-        [(r[0], kind, r[1], r[2].isoformat() if r[2] else None, r[3], now.isoformat()) for r in new])
+        [(r[0], kind, r[1], r[2].isoformat() if r[2] else None, r[3], now.isoformat()) for r in new],
+    )
     return {r[0] for r in new}
 
 
@@ -89,21 +104,32 @@ def settle_many(conn: sqlite3.Connection, rows: list[tuple[str, int | None, int,
     """settle() for a batch of (status, lesson, learner, kind, key)."""
     conn.executemany(
         """UPDATE deliveries SET status = ?, lesson_id = COALESCE(?, lesson_id)
-           WHERE learner_id = ? AND kind = ? AND key = ?""", rows)
+           WHERE learner_id = ? AND kind = ? AND key = ?""",
+        rows,
+    )
 
 
 def lessons_delivered_at(conn: sqlite3.Connection, learner_ids: list[int], when: datetime) -> dict[int, int]:
     """lesson_delivered_at() for a batch of learners."""
-    return dict(conn.execute(
-        """SELECT learner_id, MIN(lesson_id) FROM progress WHERE learner_id IN (SELECT value FROM json_each(?))
-           AND delivered_at = ? GROUP BY learner_id""", (json.dumps(learner_ids), when.isoformat())).fetchall())
+    return dict(
+        conn.execute(
+            """SELECT learner_id, MIN(lesson_id) FROM progress WHERE learner_id IN (SELECT value FROM json_each(?))
+           AND delivered_at = ? GROUP BY learner_id""",
+            (json.dumps(learner_ids), when.isoformat()),
+        ).fetchall()
+    )
 
 
 def with_review_due(conn: sqlite3.Connection, learner_ids: list[int], *, before: datetime) -> set[int]:
     """Learners among these with a review item due before `before`."""
-    return {r[0] for r in conn.execute(
-        """SELECT DISTINCT learner_id FROM review_items WHERE learner_id IN (SELECT value FROM json_each(?))
-           AND due_at < ?""", (json.dumps(learner_ids), before.isoformat()))}
+    return {
+        r[0]
+        for r in conn.execute(
+            """SELECT DISTINCT learner_id FROM review_items WHERE learner_id IN (SELECT value FROM json_each(?))
+           AND due_at < ?""",
+            (json.dumps(learner_ids), before.isoformat()),
+        )
+    }
 
 
 def due_followups(conn: sqlite3.Connection, now: datetime, limit: int) -> list[sqlite3.Row]:
@@ -119,13 +145,16 @@ def due_followups(conn: sqlite3.Connection, now: datetime, limit: int) -> list[s
 # -- job runs ---------------------------------------------------------------------------------------------------------
 def start_run(conn: sqlite3.Connection, name: str, now: datetime) -> int:
     # A run still 'running' under this name belongs to a process that died (kill -9, power cut): say so.
-    conn.execute("UPDATE job_runs SET outcome = 'interrupted', finished_at = ? WHERE name = ? AND outcome = 'running'",
-                 (now.isoformat(), name))
+    conn.execute(
+        "UPDATE job_runs SET outcome = 'interrupted', finished_at = ? WHERE name = ? AND outcome = 'running'",
+        (now.isoformat(), name),
+    )
     return int(conn.execute("INSERT INTO job_runs (name, started_at) VALUES (?, ?)", (name, now.isoformat())).lastrowid)
 
 
-def finish_run(conn: sqlite3.Connection, run_id: int, outcome: str, detail: str, now: datetime, *,
-               idle: bool = False) -> None:
+def finish_run(
+    conn: sqlite3.Connection, run_id: int, outcome: str, detail: str, now: datetime, *, idle: bool = False
+) -> None:
     """Record the outcome. An idle run (nothing to do) replaces the previous idle run of the same job, so a
     once-a-minute task leaves one row per day of activity rather than 1,440."""
     stamp = now.isoformat()
@@ -133,14 +162,20 @@ def finish_run(conn: sqlite3.Connection, run_id: int, outcome: str, detail: str,
     if idle and row is not None:
         previous = conn.execute(
             "SELECT id, outcome, detail FROM job_runs WHERE name = ? AND id < ? ORDER BY id DESC LIMIT 1",
-            (row["name"], run_id)).fetchone()
+            (row["name"], run_id),
+        ).fetchone()
         if previous is not None and previous["outcome"] == outcome and previous["detail"] == detail:
-            conn.execute("UPDATE job_runs SET started_at = (SELECT started_at FROM job_runs WHERE id = ?), "
-                         "finished_at = ? WHERE id = ?", (run_id, stamp, previous["id"]))
+            conn.execute(
+                "UPDATE job_runs SET started_at = (SELECT started_at FROM job_runs WHERE id = ?), "
+                "finished_at = ? WHERE id = ?",
+                (run_id, stamp, previous["id"]),
+            )
             conn.execute("DELETE FROM job_runs WHERE id = ?", (run_id,))
             return
-    conn.execute("UPDATE job_runs SET outcome = ?, detail = ?, finished_at = ? WHERE id = ?",
-                 (outcome, detail[:500], stamp, run_id))
+    conn.execute(
+        "UPDATE job_runs SET outcome = ?, detail = ?, finished_at = ? WHERE id = ?",
+        (outcome, detail[:500], stamp, run_id),
+    )
 
 
 def latest_runs(conn: sqlite3.Connection) -> dict[str, sqlite3.Row]:

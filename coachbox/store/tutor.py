@@ -31,24 +31,35 @@ class Exchange:
     answered_at: str | None
 
 
-_COLUMNS = ("id, learner_id, question_key, question, language, course_id, status, source, answer, lesson_ids, "
-            "message_id, attempts, flagged_at, flag_note, created_at, answered_at")
+_COLUMNS = (
+    "id, learner_id, question_key, question, language, course_id, status, source, answer, lesson_ids, "
+    "message_id, attempts, flagged_at, flag_note, created_at, answered_at"
+)
 
 
 def _exchange(row: sqlite3.Row | None) -> Exchange | None:
     return Exchange(**dict(row)) if row is not None else None
 
 
-def start_exchange(conn: sqlite3.Connection, *, learner_id: int, question_key: str, question: str, language: str,
-                   course_id: int | None, now: datetime) -> Exchange:
+def start_exchange(
+    conn: sqlite3.Connection,
+    *,
+    learner_id: int,
+    question_key: str,
+    question: str,
+    language: str,
+    course_id: int | None,
+    now: datetime,
+) -> Exchange:
     """The exchange for this question, created once (a retried webhook or task finds the same row)."""
     conn.execute(
         """INSERT INTO tutor_exchanges (learner_id, question_key, question, language, course_id, created_at)
            VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (question_key) DO NOTHING""",
         (learner_id, question_key, question, language, course_id, now.isoformat()),
     )
-    return _exchange(conn.execute(f"SELECT {_COLUMNS} FROM tutor_exchanges WHERE question_key = ?",
-                                  (question_key,)).fetchone())
+    return _exchange(
+        conn.execute(f"SELECT {_COLUMNS} FROM tutor_exchanges WHERE question_key = ?", (question_key,)).fetchone()
+    )
 
 
 def get_exchange(conn: sqlite3.Connection, exchange_id: int) -> Exchange | None:
@@ -60,8 +71,9 @@ def count_attempt(conn: sqlite3.Connection, exchange_id: int) -> int:
     return conn.execute("SELECT attempts FROM tutor_exchanges WHERE id = ?", (exchange_id,)).fetchone()[0]
 
 
-def finish_exchange(conn: sqlite3.Connection, exchange_id: int, *, source: str, answer: str, lesson_ids: list[int],
-                    now: datetime) -> bool:
+def finish_exchange(
+    conn: sqlite3.Connection, exchange_id: int, *, source: str, answer: str, lesson_ids: list[int], now: datetime
+) -> bool:
     """pending → answered, once (compare-and-set): False when another attempt already answered it."""
     cursor = conn.execute(
         """UPDATE tutor_exchanges SET status = 'answered', source = ?, answer = ?, lesson_ids = ?, answered_at = ?
@@ -91,29 +103,77 @@ def tokens_since(conn: sqlite3.Connection, since: datetime) -> int:
     ).fetchone()[0]
 
 
-def reserve_tokens(conn: sqlite3.Connection, *, month: datetime, budget: int, tokens: int, learner_id: int | None,
-                   exchange_id: int | None, purpose: str, model: str, now: datetime, stale_before: datetime) -> int | None:
+def reserve_tokens(
+    conn: sqlite3.Connection,
+    *,
+    month: datetime,
+    budget: int,
+    tokens: int,
+    learner_id: int | None,
+    exchange_id: int | None,
+    purpose: str,
+    model: str,
+    now: datetime,
+    stale_before: datetime,
+) -> int | None:
     """Reserve a call's maximum tokens against the monthly budget (call inside a write transaction, so the check
     and the reservation are one step for every process); None when the month's usage has reached the budget.
     Reservations whose call never settled (a killed worker) stop counting after stale_before."""
-    conn.execute("""UPDATE tutor_usage SET outcome = 'abandoned', tokens_in = 0, tokens_out = 0
+    conn.execute(
+        """UPDATE tutor_usage SET outcome = 'abandoned', tokens_in = 0, tokens_out = 0
                     WHERE created_at >= ? AND created_at < ? AND outcome = 'reserved'""",
-                 (month.isoformat(), stale_before.isoformat()))
+        (month.isoformat(), stale_before.isoformat()),
+    )
     if budget > 0 and tokens_since(conn, month) >= budget:
         return None
-    return record_usage(conn, learner_id=learner_id, exchange_id=exchange_id, purpose=purpose, model=model,
-                        tokens_in=tokens, tokens_out=0, latency_ms=0, cost=0.0, outcome="reserved", now=now)
+    return record_usage(
+        conn,
+        learner_id=learner_id,
+        exchange_id=exchange_id,
+        purpose=purpose,
+        model=model,
+        tokens_in=tokens,
+        tokens_out=0,
+        latency_ms=0,
+        cost=0.0,
+        outcome="reserved",
+        now=now,
+    )
 
 
-def settle_usage(conn: sqlite3.Connection, usage_id: int, *, model: str, tokens_in: int, tokens_out: int,
-                 latency_ms: int, cost: float, outcome: str) -> None:
+def settle_usage(
+    conn: sqlite3.Connection,
+    usage_id: int,
+    *,
+    model: str,
+    tokens_in: int,
+    tokens_out: int,
+    latency_ms: int,
+    cost: float,
+    outcome: str,
+) -> None:
     """Replace a reservation by what the call really used."""
-    conn.execute("""UPDATE tutor_usage SET model = ?, tokens_in = ?, tokens_out = ?, latency_ms = ?, cost = ?,
-                    outcome = ? WHERE id = ?""", (model, tokens_in, tokens_out, latency_ms, cost, outcome, usage_id))
+    conn.execute(
+        """UPDATE tutor_usage SET model = ?, tokens_in = ?, tokens_out = ?, latency_ms = ?, cost = ?,
+                    outcome = ? WHERE id = ?""",
+        (model, tokens_in, tokens_out, latency_ms, cost, outcome, usage_id),
+    )
 
 
-def record_usage(conn: sqlite3.Connection, *, learner_id: int | None, exchange_id: int | None, purpose: str, model: str,
-                 tokens_in: int, tokens_out: int, latency_ms: int, cost: float, outcome: str, now: datetime) -> int:
+def record_usage(
+    conn: sqlite3.Connection,
+    *,
+    learner_id: int | None,
+    exchange_id: int | None,
+    purpose: str,
+    model: str,
+    tokens_in: int,
+    tokens_out: int,
+    latency_ms: int,
+    cost: float,
+    outcome: str,
+    now: datetime,
+) -> int:
     return conn.execute(
         """INSERT INTO tutor_usage (learner_id, exchange_id, purpose, model, tokens_in, tokens_out, latency_ms, cost,
                                     outcome, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
@@ -135,19 +195,23 @@ def usage_summary(conn: sqlite3.Connection, since: datetime) -> dict:
 
 def exchange_for_message(conn: sqlite3.Connection, message_id: int) -> Exchange | None:
     """The tutor exchange behind an outbound message (the transcript marks it as AI and offers 'flag')."""
-    return _exchange(conn.execute(f"SELECT {_COLUMNS} FROM tutor_exchanges WHERE message_id = ?",
-                                  (message_id,)).fetchone())
+    return _exchange(
+        conn.execute(f"SELECT {_COLUMNS} FROM tutor_exchanges WHERE message_id = ?", (message_id,)).fetchone()
+    )
 
 
 def exchanges_for_learner(conn: sqlite3.Connection, learner_id: int, *, limit: int = 100) -> list[Exchange]:
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM tutor_exchanges WHERE learner_id = ? ORDER BY id DESC LIMIT ?",
-                        (learner_id, limit))
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM tutor_exchanges WHERE learner_id = ? ORDER BY id DESC LIMIT ?", (learner_id, limit)
+    )
     return [_exchange(r) for r in rows]
 
 
 def flagged_exchanges(conn: sqlite3.Connection, *, limit: int = 100) -> list[Exchange]:
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM tutor_exchanges WHERE flagged_at IS NOT NULL "
-                        "ORDER BY flagged_at DESC LIMIT ?", (limit,))
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM tutor_exchanges WHERE flagged_at IS NOT NULL ORDER BY flagged_at DESC LIMIT ?",
+        (limit,),
+    )
     return [_exchange(r) for r in rows]
 
 
@@ -173,8 +237,9 @@ def unflag_answer(conn: sqlite3.Connection, exchange_id: int) -> bool:
     return cursor.rowcount == 1
 
 
-def stale_pending(conn: sqlite3.Connection, *, fresh_before: datetime, retried_before: datetime,
-                  limit: int = 50) -> list[Exchange]:
+def stale_pending(
+    conn: sqlite3.Connection, *, fresh_before: datetime, retried_before: datetime, limit: int = 50
+) -> list[Exchange]:
     """Pending questions whose task seems lost: never tried and older than fresh_before, or tried (deferred)
     and older than retried_before. Huey may drop a task; the row is the truth."""
     rows = conn.execute(

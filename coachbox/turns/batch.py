@@ -14,9 +14,10 @@ import json
 import logging
 import re
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Collection
+from typing import Any
 
 import phonenumbers
 
@@ -24,15 +25,22 @@ from coachbox.channels.outbox import split_body
 from coachbox.conversation import effects as fx
 from coachbox.conversation.engine import Decision, Reply, handle
 from coachbox.conversation.events import DeliverDailyLesson, Event
-from coachbox.turns.runner import Followup, Resources, TurnOutcome, _apply, content_variables, run_event
 from coachbox.conversation.state import State
-from coachbox.learning.timeparse import local_date
-from coachbox.learning.access import Access, Entitlement
 from coachbox.core.plans import plans_for
+from coachbox.learning.access import Access, Entitlement
+from coachbox.learning.timeparse import local_date
 from coachbox.payments.subscriptions import _courses, payment_methods, phone_region
-from coachbox.store.reviews import due_reviews
-from coachbox.store.progress import held_lessons, prompts
 from coachbox.store import proactive as q
+from coachbox.store.progress import held_lessons, prompts
+from coachbox.store.reviews import due_reviews
+from coachbox.turns.runner import (
+    Followup,
+    Resources,
+    TurnOutcome,
+    _apply,
+    content_variables,
+    run_event,
+)
 
 log = logging.getLogger("coachbox.conversation")
 
@@ -41,8 +49,9 @@ log = logging.getLogger("coachbox.conversation")
 _BATCHED = (fx.RecordDelivery, fx.ScheduleQuiz)
 
 
-def run_events_batch(conn: sqlite3.Connection, cache: Any, resources: Resources, learner_ids: list[int],
-                     event: Event, now: datetime) -> dict[int, TurnOutcome]:
+def run_events_batch(
+    conn: sqlite3.Connection, cache: Any, resources: Resources, learner_ids: list[int], event: Event, now: datetime
+) -> dict[int, TurnOutcome]:
     """run_event(conn, cache, …, learner_id, event, now, own_transaction=False) for each learner, inside the
     caller's transaction. Like run_event, a proactive turn counts the learner's turn and saves no session (the
     next turn rebuilds it from the database), so nothing is written to the cache."""
@@ -64,7 +73,7 @@ class Batch:
     languages: dict[int, str] = field(default_factory=dict)
     one_by_one: bool = False  # personalised lessons: run_event per learner when written
 
-    def merged(self, redone: "Batch") -> "Batch":
+    def merged(self, redone: Batch) -> Batch:
         """This batch with some learners decided again (redone, in the write lock)."""
         merged = Batch(self.event, self.now, self.learner_ids, one_by_one=self.one_by_one)
         for name in ("seen", "outcomes", "keys", "rows", "decisions", "languages"):
@@ -74,8 +83,9 @@ class Batch:
         return merged
 
 
-def decide_batch(conn: sqlite3.Connection, resources: Resources, learner_ids: list[int], event: Event,
-                 now: datetime) -> Batch:
+def decide_batch(
+    conn: sqlite3.Connection, resources: Resources, learner_ids: list[int], event: Event, now: datetime
+) -> Batch:
     """Read a batch's snapshots and run the pure engine for each learner; writes nothing, so the scheduler runs it
     in a read transaction, outside the write lock (write_batch re-checks what it read)."""
     if not isinstance(event, DeliverDailyLesson):
@@ -119,14 +129,17 @@ def decide_batch(conn: sqlite3.Connection, resources: Resources, learner_ids: li
         region = _region(row["phone"])
         if region not in methods:
             methods[region] = payment_methods(settings, region, plans)
-        live = tuple(Entitlement(s["plan"], _courses(s["courses"]), s["access_until"], s["current_period_end"])
-                     for s in subscriptions.get(row["id"], ()))
+        live = tuple(
+            Entitlement(s["plan"], _courses(s["courses"]), s["access_until"], s["current_period_end"])
+            for s in subscriptions.get(row["id"], ())
+        )
         return Access(live, plan_list, region, methods[region])
 
     learners = q.snapshots(conn, (rows[i] for i in ids), access)
     # Due review questions, as data: the engine asks them before the lesson (few learners have any).
-    for learner_id, review in due_reviews(conn, {i: rows[i]["timezone"] for i in ids}, now,
-                                          settings.schedule.review_per_day).items():
+    for learner_id, review in due_reviews(
+        conn, {i: rows[i]["timezone"] for i in ids}, now, settings.schedule.review_per_day
+    ).items():
         learners[learner_id] = learners[learner_id].evolve(review=review)
     for learner_id, held in held_lessons(conn, ids).items():  # a lesson held for a reply to an older nudge
         learners[learner_id] = learners[learner_id].evolve(held=held)
@@ -145,10 +158,17 @@ def decide_batch(conn: sqlite3.Connection, resources: Resources, learner_ids: li
     return batch
 
 
-def write_batch(conn: sqlite3.Connection, cache: Any, resources: Resources, batch: Batch,
-                learner_ids: list[int] | None = None, *, check: bool = True,
-                current: dict[int, tuple] | None = None,
-                claims: Collection[tuple[int, str]] = ()) -> dict[int, TurnOutcome]:
+def write_batch(
+    conn: sqlite3.Connection,
+    cache: Any,
+    resources: Resources,
+    batch: Batch,
+    learner_ids: list[int] | None = None,
+    *,
+    check: bool = True,
+    current: dict[int, tuple] | None = None,
+    claims: Collection[tuple[int, str]] = (),
+) -> dict[int, TurnOutcome]:
     """Write a decided batch (or those of its learners in learner_ids) inside the caller's write transaction.
 
     check: the batch was decided outside this transaction. A learner whose row changed since (a message from
@@ -163,8 +183,21 @@ def write_batch(conn: sqlite3.Connection, cache: Any, resources: Resources, batc
     now = batch.now
     if batch.one_by_one:
         settings, catalogue = resources.settings, resources.catalogue(conn)
-        return {learner_id: run_event(conn, cache, settings, catalogue, resources.texts, learner_id, batch.event, now,
-                                      rules=resources.rules, own_transaction=False) for learner_id in wanted}
+        return {
+            learner_id: run_event(
+                conn,
+                cache,
+                settings,
+                catalogue,
+                resources.texts,
+                learner_id,
+                batch.event,
+                now,
+                rules=resources.rules,
+                own_transaction=False,
+            )
+            for learner_id in wanted
+        }
     if check and wanted:
         fresh = q.versions(conn, wanted) if current is None else current
         stale = [i for i in wanted if fresh.get(i) != batch.seen.get(i)]
@@ -184,16 +217,34 @@ def write_batch(conn: sqlite3.Connection, cache: Any, resources: Resources, batc
                 if isinstance(e, fx.RecordDelivery):
                     # A claimed row is written by the caller with this lesson's id (one write, not insert + settle).
                     claimed = e.kind == kind and (learner_id, e.key) in claims
-                    deliveries.append((learner_id, e.lesson_id, e.course_id, e.next_position,
-                                       None if claimed else e.kind, e.key))
+                    deliveries.append(
+                        (learner_id, e.lesson_id, e.course_id, e.next_position, None if claimed else e.kind, e.key)
+                    )
                 else:
                     quizzes.append((learner_id, "quiz_followup", str(e.lesson_id), e.lesson_id, e.due_at.isoformat()))
         else:
-            followups[learner_id] = _apply(conn, cache, learner_id, decision, now, question_key=turn_key,
-                                           language=batch.languages[learner_id], erased_files=[])
+            followups[learner_id] = _apply(
+                conn,
+                cache,
+                learner_id,
+                decision,
+                now,
+                question_key=turn_key,
+                language=batch.languages[learner_id],
+                erased_files=[],
+            )
         for index, reply in enumerate(decision.replies):
-            drafts.append((learner_id, row["channel"], row["channel_key"], reply, f"{turn_key}:out:{index}", index,
-                           reply.template))
+            drafts.append(
+                (
+                    learner_id,
+                    row["channel"],
+                    row["channel_key"],
+                    reply,
+                    f"{turn_key}:out:{index}",
+                    index,
+                    reply.template,
+                )
+            )
     q.record_deliveries(conn, deliveries, now)
     q.schedule_many(conn, quizzes, now)
 
@@ -210,17 +261,29 @@ def write_batch(conn: sqlite3.Connection, cache: Any, resources: Resources, batc
         variables = None if variables is None else json.dumps(variables)
         for part_no, body in enumerate(split_body(reply.text)):
             first = part_no == 0
-            rows_out.append((learner_id, channel, address, body, media if first else "[]", reply.kind,
-                             template_key if first else f"{reply.kind}.continued", variables if first else None,
-                             key if first else f"{key}#{part_no}", index))
+            rows_out.append(
+                (
+                    learner_id,
+                    channel,
+                    address,
+                    body,
+                    media if first else "[]",
+                    reply.kind,
+                    template_key if first else f"{reply.kind}.continued",
+                    variables if first else None,
+                    key if first else f"{key}#{part_no}",
+                    index,
+                )
+            )
     new_ids = q.enqueue_many(conn, rows_out, now) if rows_out else {}
     sent: dict[int, list[int]] = {}
     for learner_id, key in firsts:
         sent.setdefault(learner_id, []).append(new_ids[key])
     outcomes = dict(batch.outcomes)
     for learner_id in ids:
-        outcomes[learner_id] = TurnOutcome(False, learner_id, sent.get(learner_id, []),
-                                           tuple(followups.get(learner_id, ())))
+        outcomes[learner_id] = TurnOutcome(
+            False, learner_id, sent.get(learner_id, []), tuple(followups.get(learner_id, ()))
+        )
     return {learner_id: outcomes[learner_id] for learner_id in wanted}
 
 

@@ -26,8 +26,9 @@ def check(cache: Any, learner_id: int, now: datetime, limits: Limits) -> Verdict
     with cache.transact(retry=True):
         saved = cache.get(key(learner_id), retry=True)
         # (minute window, count in it, hour window, count in it, the window that got its notice)
-        m_window, in_minute, h_window, in_hour, noticed = saved if isinstance(saved, tuple) and len(saved) == 5 \
-            else (minute, 0, hour, 0, None)
+        m_window, in_minute, h_window, in_hour, noticed = (
+            saved if isinstance(saved, tuple) and len(saved) == 5 else (minute, 0, hour, 0, None)
+        )
         in_minute = in_minute + 1 if m_window == minute else 1
         in_hour = in_hour + 1 if h_window == hour else 1
         verdict: Verdict = "allow"

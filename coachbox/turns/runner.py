@@ -5,31 +5,40 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from coachbox.core import events
 from coachbox.channels.base import Inbound
 from coachbox.channels.buttons import with_buttons
-from coachbox.core.config import Settings
-from coachbox.learning.course import Catalogue
 from coachbox.conversation import effects as fx
-from coachbox.turns import ratelimit
-from coachbox.turns import sessions
+from coachbox.conversation import premium as payment_chat
 from coachbox.conversation.engine import Decision, Reply, Rules, handle
-from coachbox.conversation.events import DeliverDailyLesson, Event, Message, QuizFollowUp
-from coachbox.conversation.state import State, rebuild
+from coachbox.conversation.events import (
+    DeliverDailyLesson,
+    Event,
+    Message,
+    QuizFollowUp,
+)
+from coachbox.conversation.state import rebuild
 from coachbox.conversation.texts import Texts
+from coachbox.core import events
+from coachbox.core.config import Settings
+from coachbox.core.services import Services
 from coachbox.learning.backoff import parse_gaps
+from coachbox.learning.course import Catalogue
 from coachbox.learning.grading import normalise
 from coachbox.learning.timeparse import local_date, timezone_for_phone
-from coachbox.conversation import premium as payment_chat
 from coachbox.payments import effects as payment_effects
 from coachbox.payments.subscriptions import with_access
-from coachbox.store import reviews
-from coachbox.store import learners, progress, transaction
-from coachbox.store.messages import OutboxDraft, enqueue_outbound, inbound_key, record_inbound
+from coachbox.store import learners, progress, reviews, transaction
+from coachbox.store.messages import (
+    OutboxDraft,
+    enqueue_outbound,
+    inbound_key,
+    record_inbound,
+)
+from coachbox.turns import ratelimit, sessions
 
 log = logging.getLogger("coachbox.conversation")
 
@@ -58,12 +67,18 @@ class TurnOutcome:
 
 def rules_from(settings: Settings) -> Rules:
     learning = settings.learning
-    return Rules(org_name=settings.org.name, default_timezone=settings.org.default_timezone,
-                 default_lesson_time=settings.org.lesson_time, quiz_followup_minutes=learning.quiz_followup_minutes,
-                 daily_next_cap=learning.daily_next_cap, freeze_every_days=learning.streak_freeze_every_days,
-                 leaderboard=learning.leaderboard, prompt_daily_days=settings.schedule.reminder_daily_days,
-                 prompt_gaps=parse_gaps(settings.schedule.reminder_backoff_days),
-                 message_retention_days=settings.schedule.message_retention_days)
+    return Rules(
+        org_name=settings.org.name,
+        default_timezone=settings.org.default_timezone,
+        default_lesson_time=settings.org.lesson_time,
+        quiz_followup_minutes=learning.quiz_followup_minutes,
+        daily_next_cap=learning.daily_next_cap,
+        freeze_every_days=learning.streak_freeze_every_days,
+        leaderboard=learning.leaderboard,
+        prompt_daily_days=settings.schedule.reminder_daily_days,
+        prompt_gaps=parse_gaps(settings.schedule.reminder_backoff_days),
+        message_retention_days=settings.schedule.message_retention_days,
+    )
 
 
 @dataclass
@@ -77,7 +92,7 @@ class Resources:
     _version: str | None = None
 
     @classmethod
-    def build(cls, settings: Settings) -> "Resources":
+    def build(cls, settings: Settings) -> Resources:
         return cls(settings, Texts.load(settings.content_dir / "locales"), rules_from(settings))
 
     def catalogue(self, conn: sqlite3.Connection) -> Catalogue:
@@ -89,32 +104,43 @@ class Resources:
         return self._catalogue
 
 
-def resources(services: Any) -> Resources:
-    found = services.extras.get("conversation")
+def resources(services: Services) -> Resources:
+    found = services.conversation
     if found is None:
-        found = services.extras["conversation"] = Resources.build(services.settings)
+        found = services.conversation = Resources.build(services.settings)
     return found
 
 
-async def handle_inbound(services: Any, inbound: Inbound) -> TurnOutcome:
+async def handle_inbound(services: Services, inbound: Inbound) -> TurnOutcome:
     """One learner message, start to finish, on the single writer thread; follow-up tasks after the commit.
 
     Turns that arrive while others run are group-committed (Database.group): one transaction, a SAVEPOINT
     each, and this returns only once that transaction has committed."""
     res = resources(services)
-    turns = services.extras.get("inbound_turns")
+    turns = services.inbound_turns
     if turns is None:
+
         def turn(conn: sqlite3.Connection, item: tuple[Inbound, datetime]) -> TurnOutcome:
-            return _inbound_turn(conn, services.cache, res.settings, res.catalogue(conn), res.texts, item[0],
-                                 item[1], res.rules, own_transaction=False)
+            return _inbound_turn(
+                conn,
+                services.cache,
+                res.settings,
+                res.catalogue(conn),
+                res.texts,
+                item[0],
+                item[1],
+                res.rules,
+                own_transaction=False,
+            )
 
         def erased(outcome: TurnOutcome) -> None:  # after the commit: a rolled-back DELETE keeps the files
             if outcome.erased_files:
                 remove_files(res.settings, outcome.erased_files)
 
         # One diskcache transaction per round too (the turn's own cache.transact nests into it).
-        turns = services.extras["inbound_turns"] = services.db.group(
-            turn, around=lambda conn: services.cache.transact(retry=True), after_commit=erased)
+        turns = services.inbound_turns = services.db.group(
+            turn, around=lambda conn: services.cache.transact(retry=True), after_commit=erased
+        )
     outcome = await turns((inbound, services.clock.now()))
     dispatch(services, outcome)
     if not outcome.duplicate and outcome.learner_id is not None:  # committed: wake open admin pages
@@ -122,9 +148,18 @@ async def handle_inbound(services: Any, inbound: Inbound) -> TurnOutcome:
     return outcome
 
 
-def handle_inbound_sync(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: Catalogue, texts: Texts,
-                        inbound: Inbound, now: datetime, *, rules: Rules | None = None,
-                        transcript_of: int | None = None) -> TurnOutcome:
+def handle_inbound_sync(
+    conn: sqlite3.Connection,
+    cache: Any,
+    settings: Settings,
+    catalogue: Catalogue,
+    texts: Texts,
+    inbound: Inbound,
+    now: datetime,
+    *,
+    rules: Rules | None = None,
+    transcript_of: int | None = None,
+) -> TurnOutcome:
     """The whole turn in one BEGIN IMMEDIATE transaction: it also serialises turns across processes, and the
     session is read and written while the lock is held, so two messages from one learner never interleave.
     transcript_of: the voice note (message id) this inbound transcribes; its pending row is settled in this turn."""
@@ -135,9 +170,19 @@ def handle_inbound_sync(conn: sqlite3.Connection, cache: Any, settings: Settings
     return outcome
 
 
-def _inbound_turn(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: Catalogue, texts: Texts,
-                  inbound: Inbound, now: datetime, rules: Rules, transcript_of: int | None = None, *,
-                  own_transaction: bool = True) -> TurnOutcome:
+def _inbound_turn(
+    conn: sqlite3.Connection,
+    cache: Any,
+    settings: Settings,
+    catalogue: Catalogue,
+    texts: Texts,
+    inbound: Inbound,
+    now: datetime,
+    rules: Rules,
+    transcript_of: int | None = None,
+    *,
+    own_transaction: bool = True,
+) -> TurnOutcome:
     # One diskcache transaction for the turn's rate-limit counters and session (each would be its own SQLite
     # commit otherwise); taken after the database's write lock, in the same order as the scheduler's turns.
     # own_transaction=False: a group commit holds the transaction (and this turn's SAVEPOINT) already.
@@ -148,10 +193,16 @@ def _inbound_turn(conn: sqlite3.Connection, cache: Any, settings: Settings, cata
             # Handled already, or the learner erased their data since: never re-create them from a transcript.
             return TurnOutcome(duplicate=True, learner_id=None, outbox_ids=[])
         learner_id, _ = learners.upsert(
-            conn, channel_key=inbound.address, channel=inbound.channel, phone=inbound.phone, wa_id=inbound.wa_id,
-            profile_name=inbound.profile_name, language=settings.org.default_language,
+            conn,
+            channel_key=inbound.address,
+            channel=inbound.channel,
+            phone=inbound.phone,
+            wa_id=inbound.wa_id,
+            profile_name=inbound.profile_name,
+            language=settings.org.default_language,
             timezone=lambda: timezone_for_phone(inbound.phone, settings.org.default_timezone),  # new learners only
-            lesson_time=settings.org.lesson_time, now=inbound.received_at,
+            lesson_time=settings.org.lesson_time,
+            now=inbound.received_at,
         )
         message_id = record_inbound(conn, inbound, learner_id)
         if message_id is None:
@@ -163,15 +214,41 @@ def _inbound_turn(conn: sqlite3.Connection, cache: Any, settings: Settings, cata
             ids = []
             if verdict == "notice":
                 language = conn.execute("SELECT language FROM learners WHERE id = ?", (learner_id,)).fetchone()[0]
-                draft = OutboxDraft(texts.t(language, "ratelimit.notice"), idempotency_key=f"{inbound_key(inbound)}:out:0")
-                ids = [i for i in [enqueue_outbound(conn, learner_id=learner_id, channel=inbound.channel,
-                                                    address=inbound.address, draft=draft, now=now)] if i]
+                draft = OutboxDraft(
+                    texts.t(language, "ratelimit.notice"), idempotency_key=f"{inbound_key(inbound)}:out:0"
+                )
+                ids = [
+                    i
+                    for i in [
+                        enqueue_outbound(
+                            conn,
+                            learner_id=learner_id,
+                            channel=inbound.channel,
+                            address=inbound.address,
+                            draft=draft,
+                            now=now,
+                        )
+                    ]
+                    if i
+                ]
             return TurnOutcome(False, learner_id, ids, rate_limited=True)
         if settings.ai.transcribe_voice_notes and _voice_note(settings, inbound):
             return _listening(conn, texts, learner_id, message_id, inbound, now)
         event = Message(inbound.body or "", inbound.button_payload, len(inbound.media))
-        return _turn(conn, cache, settings, catalogue, texts, rules, learner_id, event, now,
-                     channel=inbound.channel, address=inbound.address, key=inbound_key(inbound))
+        return _turn(
+            conn,
+            cache,
+            settings,
+            catalogue,
+            texts,
+            rules,
+            learner_id,
+            event,
+            now,
+            channel=inbound.channel,
+            address=inbound.address,
+            key=inbound_key(inbound),
+        )
 
 
 def _voice_note(settings: Settings, inbound: Inbound) -> bool:
@@ -180,14 +257,22 @@ def _voice_note(settings: Settings, inbound: Inbound) -> bool:
     return is_voice_note(settings, inbound)
 
 
-def _listening(conn: sqlite3.Connection, texts: Texts, learner_id: int, message_id: int, inbound: Inbound,
-               now: datetime) -> TurnOutcome:
+def _listening(
+    conn: sqlite3.Connection, texts: Texts, learner_id: int, message_id: int, inbound: Inbound, now: datetime
+) -> TurnOutcome:
     """A voice note: 'listening…' at once; transcribing takes seconds, so the worker does it (tutor.voice) and
     runs the transcript as the learner's message. The pending row is the truth a lost task is swept up from."""
     language = conn.execute("SELECT language FROM learners WHERE id = ?", (learner_id,)).fetchone()[0]
     draft = OutboxDraft(texts.t(language, "tutor.listening"), idempotency_key=f"{inbound_key(inbound)}:out:0")
-    ids = [i for i in [enqueue_outbound(conn, learner_id=learner_id, channel=inbound.channel, address=inbound.address,
-                                        draft=draft, now=now)] if i]
+    ids = [
+        i
+        for i in [
+            enqueue_outbound(
+                conn, learner_id=learner_id, channel=inbound.channel, address=inbound.address, draft=draft, now=now
+            )
+        ]
+        if i
+    ]
     progress.request(conn, learner_id, kind="voice_note", key=str(message_id), now=now)
     return TurnOutcome(False, learner_id, ids, (Followup("tutor.voice", (message_id,)),))
 
@@ -198,15 +283,26 @@ def _settle_voice_note(conn: sqlite3.Connection, message_id: int) -> bool:
     return settle(conn, message_id)
 
 
-def run_event(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: Catalogue, texts: Texts,
-              learner_id: int, event: Event, now: datetime, *, rules: Rules | None = None,
-              own_transaction: bool = True) -> TurnOutcome:
+def run_event(
+    conn: sqlite3.Connection,
+    cache: Any,
+    settings: Settings,
+    catalogue: Catalogue,
+    texts: Texts,
+    learner_id: int,
+    event: Event,
+    now: datetime,
+    *,
+    rules: Rules | None = None,
+    own_transaction: bool = True,
+) -> TurnOutcome:
     """A proactive turn (daily lesson, quiz follow-up) for the scheduler; safe to call twice for one event.
     own_transaction=False: the caller holds the transaction (the scheduler batches ~500 learners per commit)."""
     rules = rules or rules_from(settings)
     with transaction(conn) if own_transaction else contextlib.nullcontext():
-        row = conn.execute("SELECT channel, channel_key, timezone, status FROM learners WHERE id = ?",
-                           (learner_id,)).fetchone()
+        row = conn.execute(
+            "SELECT channel, channel_key, timezone, status FROM learners WHERE id = ?", (learner_id,)
+        ).fetchone()
         if row is None or row["status"] == "deleted":
             return TurnOutcome(False, None, [])
         if isinstance(event, DeliverDailyLesson):
@@ -215,30 +311,71 @@ def run_event(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogu
             kind, key = "quiz_followup", str(event.lesson_id)
         else:
             raise TypeError(f"not a proactive event: {event!r}")
-        done = conn.execute("SELECT status FROM deliveries WHERE learner_id = ? AND kind = ? AND key = ?",
-                            (learner_id, kind, key)).fetchone()
+        done = conn.execute(
+            "SELECT status FROM deliveries WHERE learner_id = ? AND kind = ? AND key = ?", (learner_id, kind, key)
+        ).fetchone()
         if done is not None and done["status"] in ("done", "cancelled"):
             return TurnOutcome(True, learner_id, [])
-        outcome = _turn(conn, cache, settings, catalogue, texts, rules, learner_id, event, now,
-                        channel=row["channel"], address=row["channel_key"], key=f"{kind}:{learner_id}:{key}",
-                        template=TEMPLATE_FOR.get(type(event)), keep_session=False)
+        outcome = _turn(
+            conn,
+            cache,
+            settings,
+            catalogue,
+            texts,
+            rules,
+            learner_id,
+            event,
+            now,
+            channel=row["channel"],
+            address=row["channel_key"],
+            key=f"{kind}:{learner_id}:{key}",
+            template=TEMPLATE_FOR.get(type(event)),
+            keep_session=False,
+        )
         if kind == "quiz_followup":
-            conn.execute("UPDATE deliveries SET status = 'done' WHERE learner_id = ? AND kind = ? AND key = ?",
-                         (learner_id, kind, key))
+            conn.execute(
+                "UPDATE deliveries SET status = 'done' WHERE learner_id = ? AND kind = ? AND key = ?",
+                (learner_id, kind, key),
+            )
         return outcome
 
 
-def _turn(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: Catalogue, texts: Texts, rules: Rules,
-          learner_id: int, event: Event, now: datetime, *, channel: str, address: str, key: str,
-          template: str | None = None, keep_session: bool = True) -> TurnOutcome:
+def _turn(
+    conn: sqlite3.Connection,
+    cache: Any,
+    settings: Settings,
+    catalogue: Catalogue,
+    texts: Texts,
+    rules: Rules,
+    learner_id: int,
+    event: Event,
+    now: datetime,
+    *,
+    channel: str,
+    address: str,
+    key: str,
+    template: str | None = None,
+    keep_session: bool = True,
+) -> TurnOutcome:
     row = learners.count_turn(conn, learner_id)
     turn = row["turn"]
-    learner = learners.snapshot(conn, learner_id, leaderboard=rules.leaderboard, now=now, row=row,
-                                count_messages=_may_show_message_count(texts, event))
+    learner = learners.snapshot(
+        conn,
+        learner_id,
+        leaderboard=rules.leaderboard,
+        now=now,
+        row=row,
+        count_messages=_may_show_message_count(texts, event),
+    )
     learner = with_access(conn, settings, learner, now)  # live subscriptions, as data for the pure engine
     # Due review questions, as data: only the daily lesson starts a review; other turns need one in progress.
-    found = reviews.due_reviews(conn, {learner_id: learner.timezone}, now, settings.schedule.review_per_day,
-                                only_open=not isinstance(event, DeliverDailyLesson)).get(learner_id)
+    found = reviews.due_reviews(
+        conn,
+        {learner_id: learner.timezone},
+        now,
+        settings.schedule.review_per_day,
+        only_open=not isinstance(event, DeliverDailyLesson),
+    ).get(learner_id)
     if found is not None:
         learner = learner.evolve(review=found)
     personalised = None
@@ -252,12 +389,22 @@ def _turn(conn: sqlite3.Connection, cache: Any, settings: Settings, catalogue: C
         log.exception("engine failed", extra={"learner_id": learner_id, "flow": state.flow})
         decision = Decision(rebuild(learner, catalogue), (Reply(texts.t(learner.language, "error.sorry")),), ())
     erased: list[str] = []
-    followups = _apply(conn, cache, learner_id, decision, now, question_key=key, language=learner.language,
-                       erased_files=erased)
+    followups = _apply(
+        conn, cache, learner_id, decision, now, question_key=key, language=learner.language, erased_files=erased
+    )
     if personalised is not None:
         followups += _warm_ups(cache, catalogue, decision, personalised)
-    ids = _write_replies(conn, learner_id, decision.replies, now, channel=channel, address=address, key=key,
-                         template=template, templates=settings.twilio.templates)
+    ids = _write_replies(
+        conn,
+        learner_id,
+        decision.replies,
+        now,
+        channel=channel,
+        address=address,
+        key=key,
+        template=template,
+        templates=settings.twilio.templates,
+    )
     if keep_session and not any(isinstance(e, fx.EraseLearner) for e in decision.effects):
         # Saved while the write lock is held: no other turn can slip in between; if the commit fails after
         # this, the version no longer matches the learner's turn counter and the next turn rebuilds.
@@ -291,8 +438,9 @@ def _warm_ups(cache: Any, catalogue: Catalogue, decision: Decision, served: froz
     return [Followup("tutor.personalise", args) for args in warm_ups(cache, catalogue, delivered, served)]
 
 
-def erase_learner(conn: sqlite3.Connection, cache: Any, learner_id: int, now: datetime, *,
-                  keep_key: str | None = None) -> list[str]:
+def erase_learner(
+    conn: sqlite3.Connection, cache: Any, learner_id: int, now: datetime, *, keep_key: str | None = None
+) -> list[str]:
     """The one erasure, for the learner's DELETE and the admin's: personal data, messages, session and rate-limit
     counters go (progress stays, anonymous). Call inside the caller's transaction; returns files under data/ to
     remove_files() once it has committed (a rolled-back erasure must not have lost them)."""
@@ -315,17 +463,32 @@ def remove_files(settings: Settings, paths: tuple[str, ...] | list[str]) -> None
                 log.warning("could not remove an erased learner's file", extra={"path": relative})
 
 
-def _write_replies(conn: sqlite3.Connection, learner_id: int, replies: tuple[Reply, ...], now: datetime, *,
-                   channel: str, address: str, key: str, template: str | None, templates: dict) -> list[int]:
+def _write_replies(
+    conn: sqlite3.Connection,
+    learner_id: int,
+    replies: tuple[Reply, ...],
+    now: datetime,
+    *,
+    channel: str,
+    address: str,
+    key: str,
+    template: str | None,
+    templates: dict,
+) -> list[int]:
     ids = []
     for index, reply in enumerate(replies):
-        draft = OutboxDraft(body=reply.text, kind=reply.kind, idempotency_key=f"{key}:out:{index}",
-                            media=(reply.media,) if reply.media else (),
-                            template_key=reply.template or (template if index == 0 else None),
-                            content_variables=content_variables(reply))
+        draft = OutboxDraft(
+            body=reply.text,
+            kind=reply.kind,
+            idempotency_key=f"{key}:out:{index}",
+            media=(reply.media,) if reply.media else (),
+            template_key=reply.template or (template if index == 0 else None),
+            content_variables=content_variables(reply),
+        )
         draft = with_buttons(draft, reply.options, channel=channel, templates=templates)  # WhatsApp buttons
-        message_id = enqueue_outbound(conn, learner_id=learner_id, channel=channel, address=address, draft=draft,
-                                      now=now, sequence=index)
+        message_id = enqueue_outbound(
+            conn, learner_id=learner_id, channel=channel, address=address, draft=draft, now=now, sequence=index
+        )
         if message_id:
             ids.append(message_id)
     return ids
@@ -336,8 +499,17 @@ def content_variables(reply: Reply) -> dict | None:
     return {str(n): value for n, value in enumerate(reply.variables, start=1)} if reply.variables else None
 
 
-def _apply(conn: sqlite3.Connection, cache: Any, learner_id: int, decision: Decision, now: datetime, *,
-           question_key: str, language: str, erased_files: list[str]) -> list[Followup]:
+def _apply(
+    conn: sqlite3.Connection,
+    cache: Any,
+    learner_id: int,
+    decision: Decision,
+    now: datetime,
+    *,
+    question_key: str,
+    language: str,
+    erased_files: list[str],
+) -> list[Followup]:
     followups: list[Followup] = []
     for effect in decision.effects:
         if isinstance(effect, fx.UpdateLearner):
@@ -347,12 +519,25 @@ def _apply(conn: sqlite3.Connection, cache: Any, learner_id: int, decision: Deci
         elif isinstance(effect, fx.Enroll):
             progress.enroll(conn, learner_id, effect.course_id, now)
         elif isinstance(effect, fx.MoveToTranslation):
-            progress.move_to_translation(conn, learner_id, from_course_id=effect.from_course_id,
-                                         to_course_id=effect.to_course_id, lessons=effect.lessons,
-                                         questions=effect.questions)
+            progress.move_to_translation(
+                conn,
+                learner_id,
+                from_course_id=effect.from_course_id,
+                to_course_id=effect.to_course_id,
+                lessons=effect.lessons,
+                questions=effect.questions,
+            )
         elif isinstance(effect, fx.RecordDelivery):
-            progress.record_delivery(conn, learner_id, lesson_id=effect.lesson_id, course_id=effect.course_id,
-                                     next_position=effect.next_position, kind=effect.kind, key=effect.key, now=now)
+            progress.record_delivery(
+                conn,
+                learner_id,
+                lesson_id=effect.lesson_id,
+                course_id=effect.course_id,
+                next_position=effect.next_position,
+                kind=effect.kind,
+                key=effect.key,
+                now=now,
+            )
         elif isinstance(effect, fx.StartQuiz):
             progress.start_quiz(conn, learner_id, effect.lesson_id, now)
         elif isinstance(effect, fx.RecordAnswer):
@@ -364,20 +549,36 @@ def _apply(conn: sqlite3.Connection, cache: Any, learner_id: int, decision: Deci
         elif isinstance(effect, fx.FinishReview):
             reviews.finish_review(conn, learner_id, effect.key)
         elif isinstance(effect, fx.HoldLesson):
-            progress.hold_lesson(conn, learner_id, key=effect.key, lesson_id=effect.lesson_id, nudge=effect.nudge,
-                                 now=now)
+            progress.hold_lesson(
+                conn, learner_id, key=effect.key, lesson_id=effect.lesson_id, nudge=effect.nudge, now=now
+            )
         elif isinstance(effect, fx.SettleHeldLesson):
             progress.settle_held_lesson(conn, learner_id, key=effect.key, status=effect.status, now=now)
         elif isinstance(effect, fx.CompleteLesson):
-            progress.complete_lesson(conn, learner_id, lesson_id=effect.lesson_id, correct=effect.correct,
-                                     total=effect.total, passed=effect.passed, local_date=effect.local_date, now=now)
+            progress.complete_lesson(
+                conn,
+                learner_id,
+                lesson_id=effect.lesson_id,
+                correct=effect.correct,
+                total=effect.total,
+                passed=effect.passed,
+                local_date=effect.local_date,
+                now=now,
+            )
         elif isinstance(effect, fx.CompleteCourse):
             progress.complete_course(conn, learner_id, effect.course_id, effect.score, now)
         elif isinstance(effect, fx.AwardBadge):
             progress.award_badge(conn, learner_id, effect.code, effect.course_id, now)
         elif isinstance(effect, fx.ScheduleQuiz):
-            progress.schedule(conn, learner_id, kind="quiz_followup", key=str(effect.lesson_id),
-                              lesson_id=effect.lesson_id, due_at=effect.due_at, now=now)
+            progress.schedule(
+                conn,
+                learner_id,
+                kind="quiz_followup",
+                key=str(effect.lesson_id),
+                lesson_id=effect.lesson_id,
+                due_at=effect.due_at,
+                now=now,
+            )
         elif isinstance(effect, fx.OptOut):
             learners.set_opted_out(conn, learner_id, True, now)
         elif isinstance(effect, fx.OptIn):
@@ -391,30 +592,43 @@ def _apply(conn: sqlite3.Connection, cache: Any, learner_id: int, decision: Deci
             _record_question(conn, learner_id, effect, question_key, language, now)
             followups.append(Followup("tutor.answer", (learner_id, effect.question, question_key)))
         elif isinstance(effect, (payment_chat.RequestPayment, payment_chat.CancelPlan)):
-            followups += [Followup(task, args) for task, args in
-                          payment_effects.apply(conn, learner_id, effect, now, question_key)]
+            followups += [
+                Followup(task, args)
+                for task, args in payment_effects.apply(conn, learner_id, effect, now, question_key)
+            ]
         else:  # a new effect type without a branch here is a bug: fail the turn, roll back, log it
             raise TypeError(f"no handler for effect {effect!r}")
     return followups
 
 
-def _record_question(conn: sqlite3.Connection, learner_id: int, effect: fx.AskTutor, question_key: str,
-                     language: str, now: datetime) -> None:
+def _record_question(
+    conn: sqlite3.Connection, learner_id: int, effect: fx.AskTutor, question_key: str, language: str, now: datetime
+) -> None:
     """The question as a pending tutor exchange: teachers see it, and the tutor worker answers it."""
     try:
         from coachbox.store import tutor
     except ImportError:  # the tutor feature is optional; the question stays visible in the transcript
         return
-    course = conn.execute("SELECT course_id FROM lessons WHERE id = ?", (effect.lesson_id,)).fetchone() \
-        if effect.lesson_id else None
-    tutor.start_exchange(conn, learner_id=learner_id, question_key=question_key, question=effect.question,
-                         language=language, course_id=course[0] if course else None, now=now)
+    course = (
+        conn.execute("SELECT course_id FROM lessons WHERE id = ?", (effect.lesson_id,)).fetchone()
+        if effect.lesson_id
+        else None
+    )
+    tutor.start_exchange(
+        conn,
+        learner_id=learner_id,
+        question_key=question_key,
+        question=effect.question,
+        language=language,
+        course_id=course[0] if course else None,
+        now=now,
+    )
 
 
-def dispatch(services: Any, outcome: TurnOutcome) -> None:
+def dispatch(services: Services, outcome: TurnOutcome) -> None:
     """Enqueue follow-up tasks after the commit. The truth is already in SQLite (pending exchange or request),
     so a lost task only delays the work: the owning feature's sweep picks it up."""
-    tasks = services.extras.get("tasks") or {}
+    tasks = services.tasks or {}
     for followup in outcome.followups:
         task = tasks.get(followup.task)
         if task is None:

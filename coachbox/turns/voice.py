@@ -11,6 +11,7 @@ from pathlib import Path
 
 from coachbox.certificates import wording
 from coachbox.channels.base import Inbound, InboundMedia
+from coachbox.core.services import Services
 from coachbox.store import transaction
 from coachbox.store.messages import OutboxDraft, enqueue_outbound
 from coachbox.tutor.llm import LlmError
@@ -29,8 +30,9 @@ def audio_media(inbound: Inbound):
     return next((m for m in inbound.media if m.content_type.lower().startswith("audio/")), None)
 
 
-def transcribe_inbound(services, inbound: Inbound, *, learner_id: int | None = None,
-                       language: str | None = None) -> VoiceResult:
+def transcribe_inbound(
+    services: Services, inbound: Inbound, *, learner_id: int | None = None, language: str | None = None
+) -> VoiceResult:
     """Turn a voice note into text (when [ai] transcribe_voice_notes is on); otherwise a polite 'text only'."""
     settings = services.settings
     language = language or settings.org.default_language
@@ -54,13 +56,25 @@ def transcribe_inbound(services, inbound: Inbound, *, learner_id: int | None = N
     return VoiceResult(dataclasses.replace(inbound, body=text))
 
 
-def _record_transcription(services, learner_id: int | None, latency_ms: int) -> None:
+def _record_transcription(services: Services, learner_id: int | None, latency_ms: int) -> None:
     from coachbox.store import tutor as store
 
     now, model = services.clock.now(), services.settings.ai.transcription_model
-    services.db.run_sync(lambda conn: store.record_usage(
-        conn, learner_id=learner_id, exchange_id=None, purpose="transcription", model=model, tokens_in=0,
-        tokens_out=0, latency_ms=latency_ms, cost=0.0, outcome="ok", now=now))
+    services.db.run_sync(
+        lambda conn: store.record_usage(
+            conn,
+            learner_id=learner_id,
+            exchange_id=None,
+            purpose="transcription",
+            model=model,
+            tokens_in=0,
+            tokens_out=0,
+            latency_ms=latency_ms,
+            cost=0.0,
+            outcome="ok",
+            now=now,
+        )
+    )
 
 
 def is_voice_note(settings, inbound: Inbound) -> bool:
@@ -68,11 +82,16 @@ def is_voice_note(settings, inbound: Inbound) -> bool:
     Anything else (off, or a Twilio retry whose media was not downloaded again) goes to the engine as media,
     which answers with its 'text only, please' reply."""
     media = audio_media(inbound)
-    return bool(settings.ai.transcribe_voice_notes and settings.ai.api_key and media is not None and media.path
-                and not inbound.body.strip())
+    return bool(
+        settings.ai.transcribe_voice_notes
+        and settings.ai.api_key
+        and media is not None
+        and media.path
+        and not inbound.body.strip()
+    )
 
 
-def handle_voice_note(services, message_id: int) -> str:
+def handle_voice_note(services: Services, message_id: int) -> str:
     """The worker's half of a voice note: transcribe it, then run the transcript through the conversation as
     the learner's message, keyed by the original MessageSid + ':voice' so no retry processes it twice.
     The pending `deliveries` row (kind voice_note) is the truth; it is settled in the transcript's own turn."""
@@ -89,15 +108,23 @@ def handle_voice_note(services, message_id: int) -> str:
         services.cache.delete(claim, retry=True)
 
 
-def _transcribe_and_run(services, row) -> str:
+def _transcribe_and_run(services: Services, row) -> str:
     from coachbox.turns import runner as conversation
 
     original = Inbound(
-        channel=row["channel"], address=row["address"], body="", provider_sid=row["provider_sid"],
-        received_at=datetime.fromisoformat(row["created_at"]), phone=row["phone"], wa_id=row["wa_id"],
+        channel=row["channel"],
+        address=row["address"],
+        body="",
+        provider_sid=row["provider_sid"],
+        received_at=datetime.fromisoformat(row["created_at"]),
+        phone=row["phone"],
+        wa_id=row["wa_id"],
         profile_name=row["profile_name"],
-        media=tuple(InboundMedia(m.get("url") or "", m.get("content_type") or "", m.get("path"))
-                    for m in json.loads(row["media"] or "[]") if isinstance(m, dict)),
+        media=tuple(
+            InboundMedia(m.get("url") or "", m.get("content_type") or "", m.get("path"))
+            for m in json.loads(row["media"] or "[]")
+            if isinstance(m, dict)
+        ),
     )
     result = transcribe_inbound(services, original, learner_id=row["learner_id"], language=row["language"])
     now = services.clock.now()
@@ -106,9 +133,19 @@ def _transcribe_and_run(services, row) -> str:
         return "text_only"
     transcript = dataclasses.replace(result.inbound, provider_sid=f"{original.provider_sid}:voice", media=())
     res = conversation.resources(services)
-    outcome = services.db.run_sync(lambda conn: conversation.handle_inbound_sync(
-        conn, services.cache, res.settings, res.catalogue(conn), res.texts, transcript, now, rules=res.rules,
-        transcript_of=row["id"]))
+    outcome = services.db.run_sync(
+        lambda conn: conversation.handle_inbound_sync(
+            conn,
+            services.cache,
+            res.settings,
+            res.catalogue(conn),
+            res.texts,
+            transcript,
+            now,
+            rules=res.rules,
+            transcript_of=row["id"],
+        )
+    )
     conversation.dispatch(services, outcome)
     return "duplicate" if outcome.duplicate else "handled"
 
@@ -119,24 +156,41 @@ def _pending(conn: sqlite3.Connection, message_id: int) -> sqlite3.Row | None:
                   l.phone, l.wa_id, l.profile_name, l.language
            FROM deliveries d JOIN messages m ON m.id = ? JOIN learners l ON l.id = m.learner_id
            WHERE d.learner_id = m.learner_id AND d.kind = 'voice_note' AND d.key = CAST(m.id AS TEXT)
-             AND d.status = 'pending' AND l.status != 'deleted'""", (message_id,)).fetchone()
+             AND d.status = 'pending' AND l.status != 'deleted'""",
+        (message_id,),
+    ).fetchone()
 
 
 def settle(conn: sqlite3.Connection, message_id: int) -> bool:
     """Mark a voice note handled (compare-and-set, inside the caller's transaction); False when it already was."""
-    return conn.execute("UPDATE deliveries SET status = 'done' WHERE kind = 'voice_note' AND key = ? "
-                        "AND status = 'pending'", (str(message_id),)).rowcount == 1
+    return (
+        conn.execute(
+            "UPDATE deliveries SET status = 'done' WHERE kind = 'voice_note' AND key = ? AND status = 'pending'",
+            (str(message_id),),
+        ).rowcount
+        == 1
+    )
 
 
 def _text_only(conn: sqlite3.Connection, row: sqlite3.Row, text: str, now: datetime) -> None:
     with transaction(conn):
         if settle(conn, row["id"]):
-            enqueue_outbound(conn, learner_id=row["learner_id"], channel=row["channel"], address=row["address"],
-                             draft=OutboxDraft(text, idempotency_key=f"voice:{row['id']}:text_only"), now=now)
+            enqueue_outbound(
+                conn,
+                learner_id=row["learner_id"],
+                channel=row["channel"],
+                address=row["address"],
+                draft=OutboxDraft(text, idempotency_key=f"voice:{row['id']}:text_only"),
+                now=now,
+            )
 
 
 def stale_voice_notes(conn: sqlite3.Connection, *, before: datetime) -> list[int]:
     """Voice notes still pending a while after they came in: their task was lost (Huey does not promise it)."""
-    return [int(r[0]) for r in conn.execute(
-        "SELECT key FROM deliveries WHERE kind = 'voice_note' AND status = 'pending' AND created_at < ? ORDER BY id",
-        (before.isoformat(),))]
+    return [
+        int(r[0])
+        for r in conn.execute(
+            "SELECT key FROM deliveries WHERE kind = 'voice_note' AND status = 'pending' AND created_at < ? ORDER BY id",
+            (before.isoformat(),),
+        )
+    ]

@@ -42,7 +42,9 @@ class TutorLlm:
         self.ai = ai
         # max_retries=0: a slow model must not turn an 8 s timeout into 24 s; we retry from the worker instead.
         self._client = openai.OpenAI(
-            base_url=ai.base_url, api_key=ai.api_key or "not-needed", timeout=timeout or ai.timeout_seconds,
+            base_url=ai.base_url,
+            api_key=ai.api_key or "not-needed",
+            timeout=timeout or ai.timeout_seconds,
             max_retries=0,
         )
 
@@ -50,13 +52,19 @@ class TutorLlm:
     def configured(self) -> bool:
         return bool(self.ai.api_key)
 
-    def complete(self, messages: list[dict[str, str]], *, max_tokens: int = 300, timeout: float | None = None) -> Completion:
+    def complete(
+        self, messages: list[dict[str, str]], *, max_tokens: int = 300, timeout: float | None = None
+    ) -> Completion:
         import openai
 
         started = time.perf_counter()
         try:
             response = self._client.chat.completions.create(
-                model=self.ai.model, messages=messages, max_tokens=max_tokens, temperature=0.3, stream=False,
+                model=self.ai.model,
+                messages=messages,
+                max_tokens=max_tokens,
+                temperature=0.3,
+                stream=False,
                 **({"timeout": timeout} if timeout else {}),
             )
         except openai.OpenAIError as exc:
@@ -70,8 +78,12 @@ class TutorLlm:
         return Completion(
             text=text,
             model=response.model or self.ai.model,
-            tokens_in=usage.prompt_tokens if usage and usage.prompt_tokens is not None else _estimate_tokens(prompt_text),
-            tokens_out=usage.completion_tokens if usage and usage.completion_tokens is not None else _estimate_tokens(text),
+            tokens_in=usage.prompt_tokens
+            if usage and usage.prompt_tokens is not None
+            else _estimate_tokens(prompt_text),
+            tokens_out=usage.completion_tokens
+            if usage and usage.completion_tokens is not None
+            else _estimate_tokens(text),
             latency_ms=latency,
         )
 
@@ -83,7 +95,8 @@ class TutorLlm:
         try:
             with path.open("rb") as audio:
                 result = self._client.audio.transcriptions.create(
-                    model=self.ai.transcription_model, file=(path.name, audio, content_type),
+                    model=self.ai.transcription_model,
+                    file=(path.name, audio, content_type),
                     **({"language": language} if language else {}),
                 )
         except openai.OpenAIError as exc:
@@ -108,6 +121,7 @@ def _translate(exc: Exception, started: float) -> LlmError:
         return LlmError(f"cannot reach the model server: {exc}", transient=True, latency_ms=latency)
     if isinstance(exc, openai.APIStatusError):
         transient = exc.status_code == 429 or exc.status_code >= 500
-        return LlmError(f"model server answered {exc.status_code}: {exc.message}", transient=transient,
-                        latency_ms=latency)
+        return LlmError(
+            f"model server answered {exc.status_code}: {exc.message}", transient=transient, latency_ms=latency
+        )
     return LlmError(str(exc), transient=False, latency_ms=latency)

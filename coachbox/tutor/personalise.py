@@ -6,6 +6,7 @@ import hashlib
 import logging
 from dataclasses import replace
 
+from coachbox.core.services import Services
 from coachbox.learning.course import Catalogue
 from coachbox.tutor import prompt
 from coachbox.tutor.llm import LlmError
@@ -26,11 +27,18 @@ def cache_key(lesson_id: int, body: str, level: str, style: str) -> str:
     return f"tutor:personalised:{lesson_id}:{digest}:{level.lower()}:{style.lower()}"
 
 
-def personalised_body(services, lesson_id: int, *, level: str = "beginner", style: str = "examples",
-                      learner_id: int | None = None) -> str:
+def personalised_body(
+    services: Services,
+    lesson_id: int,
+    *,
+    level: str = "beginner",
+    style: str = "examples",
+    learner_id: int | None = None,
+) -> str:
     """The lesson body to send: rephrased when [ai] personalise_lessons is on, else (or on any failure) as written."""
     row = services.db.run_sync(
-        lambda conn: conn.execute("SELECT title, body FROM lessons WHERE id = ?", (lesson_id,)).fetchone())
+        lambda conn: conn.execute("SELECT title, body FROM lessons WHERE id = ?", (lesson_id,)).fetchone()
+    )
     if row is None:
         raise LookupError(f"lesson {lesson_id} does not exist")
     title, body = row["title"], row["body"]
@@ -57,10 +65,11 @@ def personalised_body(services, lesson_id: int, *, level: str = "beginner", styl
     return text
 
 
-def warm(services, lesson_id: int, *, level: str, style: str) -> bool:
+def warm(services: Services, lesson_id: int, *, level: str, style: str) -> bool:
     """The worker's warm-up: personalise a lesson into the cache; True when a personalised body is cached."""
     row = services.db.run_sync(
-        lambda conn: conn.execute("SELECT body FROM lessons WHERE id = ?", (lesson_id,)).fetchone())
+        lambda conn: conn.execute("SELECT body FROM lessons WHERE id = ?", (lesson_id,)).fetchone()
+    )
     if row is None:
         return False
     key = cache_key(lesson_id, row["body"], level, style)
@@ -86,14 +95,18 @@ def for_turn(cache, catalogue: Catalogue, learner) -> tuple[Catalogue, frozenset
     cached = cache.get(cache_key(lesson.id, lesson.body, course.level, STYLE))
     if cached is None:
         return catalogue, frozenset()
-    courses = tuple(replace(c, lessons=tuple(replace(item, body=cached) if item.id == lesson.id else item
-                                             for item in c.lessons)) if c.id == course.id else c
-                    for c in catalogue.courses)
+    courses = tuple(
+        replace(c, lessons=tuple(replace(item, body=cached) if item.id == lesson.id else item for item in c.lessons))
+        if c.id == course.id
+        else c
+        for c in catalogue.courses
+    )
     return replace(catalogue, courses=courses), frozenset({lesson.id})
 
 
-def warm_ups(cache, catalogue: Catalogue, delivered: list[tuple[int, int]],
-             served: frozenset[int]) -> list[tuple[int, str, str]]:
+def warm_ups(
+    cache, catalogue: Catalogue, delivered: list[tuple[int, int]], served: frozenset[int]
+) -> list[tuple[int, str, str]]:
     """(lesson_id, level, style) to personalise in the worker: each lesson just delivered as written, and the
     lesson after it (what the learner gets next, so it is usually warm by then)."""
     wanted: list[tuple[int, str, str]] = []
@@ -104,7 +117,7 @@ def warm_ups(cache, catalogue: Catalogue, delivered: list[tuple[int, int]],
         index = next((i for i, item in enumerate(course.lessons) if item.id == lesson_id), None)
         if index is None:
             continue
-        for lesson in course.lessons[index:index + 2]:
+        for lesson in course.lessons[index : index + 2]:
             if lesson.id in served or cache.get(cache_key(lesson.id, lesson.body, course.level, STYLE)) is not None:
                 continue
             if (lesson.id, course.level, STYLE) not in wanted:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 from coachbox.tutor.search import Passage, best_paragraphs
 
@@ -28,23 +29,52 @@ Rules you always follow:
 # the model is down, slow or not configured. The model's own instructions are the second line.
 _PATTERNS: dict[Emergency, tuple[str, ...]] = {
     "medical": (
-        r"\bsuicid", r"\bkill (my ?self|myself)", r"\bwant to die\b", r"\bself[- ]?harm", r"\bcut(ting)? myself",
-        r"\boverdose", r"\bpoison(ed|ing)?\b", r"\bbleeding\b", r"\bunconscious\b", r"\bcan'?t breathe",
-        r"\bchest pain", r"\bheart attack", r"\bseizure", r"\braped?\b", r"\bsexual(ly)? abus",
-        r"\bnajiua\b", r"\bkujiua\b", r"\bnataka kufa\b", r"\bdamu nyingi\b", r"\bsumu\b", r"\bamezimia\b",
-        r"\bkubakwa\b", r"\bnimebakwa\b",
+        r"\bsuicid",
+        r"\bkill (my ?self|myself)",
+        r"\bwant to die\b",
+        r"\bself[- ]?harm",
+        r"\bcut(ting)? myself",
+        r"\boverdose",
+        r"\bpoison(ed|ing)?\b",
+        r"\bbleeding\b",
+        r"\bunconscious\b",
+        r"\bcan'?t breathe",
+        r"\bchest pain",
+        r"\bheart attack",
+        r"\bseizure",
+        r"\braped?\b",
+        r"\bsexual(ly)? abus",
+        r"\bnajiua\b",
+        r"\bkujiua\b",
+        r"\bnataka kufa\b",
+        r"\bdamu nyingi\b",
+        r"\bsumu\b",
+        r"\bamezimia\b",
+        r"\bkubakwa\b",
+        r"\bnimebakwa\b",
     ),
     "legal": (
-        r"\barrested\b", r"\bin (jail|prison|custody)\b", r"\bpolice (took|arrested|are coming)",
-        r"\b(being )?sued\b", r"\bcourt (case|tomorrow|summons)", r"\bneed a lawyer\b",
-        r"\bnimekamatwa\b", r"\bamekamatwa\b", r"\bpolisi wamenikamata\b", r"\bkesi mahakamani\b",
+        r"\barrested\b",
+        r"\bin (jail|prison|custody)\b",
+        r"\bpolice (took|arrested|are coming)",
+        r"\b(being )?sued\b",
+        r"\bcourt (case|tomorrow|summons)",
+        r"\bneed a lawyer\b",
+        r"\bnimekamatwa\b",
+        r"\bamekamatwa\b",
+        r"\bpolisi wamenikamata\b",
+        r"\bkesi mahakamani\b",
     ),
     "financial": (
         r"\b(money|savings|cash) (was|were|has been|have been|got) (stolen|taken)\b",
-        r"\bstole (all )?my (money|savings)\b", r"\b(lost|lose) all my (money|savings)\b",
-        r"\baccount (was |has been |got )?hacked\b", r"\bhacked my (account|m-?pesa)\b",
+        r"\bstole (all )?my (money|savings)\b",
+        r"\b(lost|lose) all my (money|savings)\b",
+        r"\baccount (was |has been |got )?hacked\b",
+        r"\bhacked my (account|m-?pesa)\b",
         r"\bsomeone (took|withdrew) (all )?my money\b",
-        r"\bpesa (zangu |yangu )?zimeibiwa\b", r"\bwameniibia pesa\b", r"\bakaunti yangu imedukuliwa\b",
+        r"\bpesa (zangu |yangu )?zimeibiwa\b",
+        r"\bwameniibia pesa\b",
+        r"\bakaunti yangu imedukuliwa\b",
     ),
 }
 _COMPILED = {kind: tuple(re.compile(p, re.IGNORECASE) for p in patterns) for kind, patterns in _PATTERNS.items()}
@@ -65,13 +95,16 @@ def emergency_kind(question: str) -> Emergency | None:
     return None
 
 
-def build_messages(question: str, passages: Sequence[Passage], *, org: str, course: str, language: str,
-                   max_words: int = MAX_WORDS) -> list[dict[str, str]]:
+def build_messages(
+    question: str, passages: Sequence[Passage], *, org: str, course: str, language: str, max_words: int = MAX_WORDS
+) -> list[dict[str, str]]:
     """Chat messages for the model: rules, then the learner's question with the passages to ground it."""
     system = SYSTEM_PROMPT.format(org=org, course=course or "their course", language=language, max_words=max_words)
     if passages:
-        blocks = [f"[{i}] Lesson \"{p.lesson_title}\" ({p.course_title}):\n{best_paragraphs(p.body, question, limit=3, max_chars=900)}"
-                  for i, p in enumerate(passages, start=1)]
+        blocks = [
+            f'[{i}] Lesson "{p.lesson_title}" ({p.course_title}):\n{best_paragraphs(p.body, question, limit=3, max_chars=900)}'
+            for i, p in enumerate(passages, start=1)
+        ]
         context = "Course passages:\n\n" + "\n\n".join(blocks)
     else:
         context = "Course passages: none matched this question."

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 # Words that say nothing about the topic. bm25 already discounts common words; dropping them also keeps
 # the OR query small, so a chatty question does not match every lesson.
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a about after again all also am an and any are as at be because been before being but by can could did do does
 doing don for from get got had has have having he her here him his how i if in into is it its just let like me
 mean means more most my no not now of on one only or other our out please said say should so some such tell than
@@ -16,7 +17,8 @@ thank thanks that the their them then there these they thing this those to too u
 where which while who whom why will with would yes you your ok okay hi hello
 na ya wa za la kwa ni nini je ili au kama hii huu hiyo hizi hilo yako yangu wangu changu kwenye katika sana pia
 tu bado lakini kuhusu gani vipi nani lini wapi ndiyo hapana sasa mimi wewe yeye sisi nyinyi wao habari tafadhali
-""".split())
+""".split()
+)
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Crude English suffix folding; the index has no stemmer (unicode61), so "saving" → "sav*" finds "save".
@@ -88,8 +90,14 @@ LIMIT ?
 """
 
 
-def search(conn: sqlite3.Connection, question: str, *, course_id: int | None = None, language: str | None = None,
-           limit: int = 3) -> list[Passage]:
+def search(
+    conn: sqlite3.Connection,
+    question: str,
+    *,
+    course_id: int | None = None,
+    language: str | None = None,
+    limit: int = 3,
+) -> list[Passage]:
     """Best passages for the question: in the learner's course when given, widening to their language, then all."""
     expression = match_expression(question)
     if expression is None:

@@ -8,8 +8,8 @@ from datetime import timedelta
 from huey import Huey, crontab
 
 from coachbox.store import tutor as store
-from coachbox.tutor import personalise, service
 from coachbox.turns import voice
+from coachbox.tutor import personalise, service
 from coachbox.tutor.llm import LlmError
 
 log = logging.getLogger("coachbox.tutor")
@@ -28,21 +28,26 @@ def register(huey: Huey, context) -> dict:
 
     @huey.task(name="tutor.answer")
     def answer_question(learner_id: int, question: str, question_key: str) -> str | None:
-        answer = service.answer_question(context.get(), learner_id, question, question_key=question_key,
-                                         on_defer=defer)
+        answer = service.answer_question(context.get(), learner_id, question, question_key=question_key, on_defer=defer)
         return answer.source
 
     @huey.periodic_task(crontab(minute="*/2"), name="tutor.sweep")
     def sweep() -> int:
         services = context.get()
         now = services.clock.now()
-        stale = services.db.run_sync(store.stale_pending, fresh_before=now - timedelta(minutes=1),
-                                     retried_before=now - timedelta(minutes=10))
+        stale = services.db.run_sync(
+            store.stale_pending, fresh_before=now - timedelta(minutes=1), retried_before=now - timedelta(minutes=10)
+        )
         for exchange in stale:
             try:
                 if exchange.attempts == 0:
-                    service.answer_question(services, exchange.learner_id, exchange.question,
-                                            question_key=exchange.question_key, on_defer=defer)
+                    service.answer_question(
+                        services,
+                        exchange.learner_id,
+                        exchange.question,
+                        question_key=exchange.question_key,
+                        on_defer=defer,
+                    )
                 else:
                     service.retry_answer(services, exchange.id)
             except LlmError:
@@ -66,5 +71,11 @@ def register(huey: Huey, context) -> dict:
     def warm_lesson(lesson_id: int, level: str, style: str) -> bool:
         return personalise.warm(context.get(), lesson_id, level=level, style=style)
 
-    return {"tutor.answer": answer_question, "tutor.retry": retry_answer, "tutor.sweep": sweep,
-            "tutor.voice": voice_note, "tutor.voice_sweep": voice_sweep, "tutor.personalise": warm_lesson}
+    return {
+        "tutor.answer": answer_question,
+        "tutor.retry": retry_answer,
+        "tutor.sweep": sweep,
+        "tutor.voice": voice_note,
+        "tutor.voice_sweep": voice_sweep,
+        "tutor.personalise": warm_lesson,
+    }

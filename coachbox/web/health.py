@@ -7,6 +7,8 @@ import sqlite3
 from sanic import Blueprint, Request, Sanic
 from sanic.response import json, text
 
+from coachbox.core.services import Services
+
 bp = Blueprint("health")
 
 # Statuses of work still to do: few rows, served by the partial index messages_outbox_due.
@@ -28,9 +30,7 @@ def _backlog(conn: sqlite3.Connection) -> dict[str, int]:
 
 
 def _totals(conn: sqlite3.Connection) -> dict[str, int]:
-    rows = conn.execute(
-        "SELECT status, COUNT(*) FROM messages WHERE direction = 'out' GROUP BY status"
-    ).fetchall()
+    rows = conn.execute("SELECT status, COUNT(*) FROM messages WHERE direction = 'out' GROUP BY status").fetchall()
     return {status: count for status, count in rows}
 
 
@@ -55,7 +55,7 @@ def _escape_label(value: object) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-async def _cached_totals(services) -> dict[str, int]:
+async def _cached_totals(services: Services) -> dict[str, int]:
     totals = services.cache.get(TOTALS_CACHE_KEY)
     if totals is None:
         totals = await services.db.run(_totals)
@@ -66,22 +66,31 @@ async def _cached_totals(services) -> dict[str, int]:
 @bp.get("/metrics")
 async def metrics(request: Request):
     services = request.app.ctx.services
-    lines = ["# HELP coachbox_requests_total HTTP requests by method, route and status (this web process).",
-             "# TYPE coachbox_requests_total counter"]
+    lines = [
+        "# HELP coachbox_requests_total HTTP requests by method, route and status (this web process).",
+        "# TYPE coachbox_requests_total counter",
+    ]
     for (method, route, status), count in sorted(request.app.ctx.metrics["requests"].items()):
         lines.append(
             f'coachbox_requests_total{{method="{method}",route="{_escape_label(route)}",status="{status}"}} {count}'
         )
-    lines += ["# HELP coachbox_outbox_backlog Outbound messages still to send, by status.",
-              "# TYPE coachbox_outbox_backlog gauge"]
+    lines += [
+        "# HELP coachbox_outbox_backlog Outbound messages still to send, by status.",
+        "# TYPE coachbox_outbox_backlog gauge",
+    ]
     for status, count in sorted((await services.db.run(_backlog)).items()):
         lines.append(f'coachbox_outbox_backlog{{status="{_escape_label(status)}"}} {count}')
-    lines += ["# HELP coachbox_outbox_messages Outbound messages by status (refreshed at most once a minute).",
-              "# TYPE coachbox_outbox_messages gauge"]
+    lines += [
+        "# HELP coachbox_outbox_messages Outbound messages by status (refreshed at most once a minute).",
+        "# TYPE coachbox_outbox_messages gauge",
+    ]
     for status, count in sorted((await _cached_totals(services)).items()):
         lines.append(f'coachbox_outbox_messages{{status="{_escape_label(status)}"}} {count}')
-    lines += ["# HELP coachbox_queue_pending Tasks waiting in the Huey queue.", "# TYPE coachbox_queue_pending gauge",
-              f"coachbox_queue_pending {services.huey.pending_count()}"]
+    lines += [
+        "# HELP coachbox_queue_pending Tasks waiting in the Huey queue.",
+        "# TYPE coachbox_queue_pending gauge",
+        f"coachbox_queue_pending {services.huey.pending_count()}",
+    ]
     return text("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4; charset=utf-8")
 
 

@@ -15,6 +15,7 @@ from sanic.exceptions import Forbidden, NotFound
 from sanic.response import file
 
 from coachbox.core.config import Settings
+from coachbox.core.services import Services
 
 log = logging.getLogger("coachbox.web.media")
 
@@ -25,8 +26,12 @@ SERVED_ROOTS = ("media", "certificates")  # folders under data/ that may be serv
 def _clean(relative_path: str) -> str:
     """A normalised 'media/…' or 'certificates/…' path; ValueError for anything that could leave them."""
     parts = PurePosixPath(relative_path).parts
-    if not parts or parts[0] not in SERVED_ROOTS or any(p in ("..", ".", "") or "\\" in p for p in parts) \
-            or PurePosixPath(relative_path).is_absolute():
+    if (
+        not parts
+        or parts[0] not in SERVED_ROOTS
+        or any(p in ("..", ".", "") or "\\" in p for p in parts)
+        or PurePosixPath(relative_path).is_absolute()
+    ):
         raise ValueError(f"not a servable media path: {relative_path!r}")
     return "/".join(parts)
 
@@ -43,8 +48,9 @@ def signed_media_url(settings: Settings, secret: str, relative_path: str, expire
     return f"{settings.server.public_url.rstrip('/')}/media/{expires}/{_signature(secret, path, expires)}/{quote(path)}"
 
 
-def resolve_signed(data_dir: Path, secret: str, expires: int, signature: str, relative_path: str,
-                   now: datetime) -> Path:
+def resolve_signed(
+    data_dir: Path, secret: str, expires: int, signature: str, relative_path: str, now: datetime
+) -> Path:
     """The file a signed URL names; PermissionError when forged or expired, FileNotFoundError when gone."""
     try:
         path = _clean(relative_path)
@@ -63,14 +69,14 @@ def resolve_signed(data_dir: Path, secret: str, expires: int, signature: str, re
     return full
 
 
-async def media_secret(services) -> str:
+async def media_secret(services: Services) -> str:
     """The signing key ([server] secret_key or the generated one in box_state), read once per process."""
-    secret = services.extras.get("media_secret")
+    secret = services.media_secret
     if secret is None:
         from coachbox.roots.appliance import ensure_secret_key
 
         secret = await services.db.run(ensure_secret_key, services.settings)
-        services.extras["media_secret"] = secret
+        services.media_secret = secret
     return secret
 
 
@@ -81,8 +87,9 @@ async def media(request: Request, expires: str, signature: str, relative_path: s
     try:
         if not expires.isdigit():
             raise PermissionError("bad expiry")
-        full = resolve_signed(services.settings.data_dir, secret, int(expires), signature, relative_path,
-                              services.clock.now())
+        full = resolve_signed(
+            services.settings.data_dir, secret, int(expires), signature, relative_path, services.clock.now()
+        )
     except PermissionError as exc:
         log.info("media URL refused", extra={"reason": str(exc), "path": relative_path})
         raise Forbidden("this link is invalid or has expired") from None

@@ -12,9 +12,17 @@ import jinja2
 import stripe
 from sanic import Blueprint, Request, Sanic
 from sanic.exceptions import BadRequest, Forbidden, NotFound
-from sanic.response import HTTPResponse, html, json as json_response
+from sanic.response import HTTPResponse, html
+from sanic.response import json as json_response
 
-from coachbox.payments.mpesa import BadCallback, DarajaError, StkResult, parse_callback, same_phone
+from coachbox.core.services import Services
+from coachbox.payments.mpesa import (
+    BadCallback,
+    DarajaError,
+    StkResult,
+    parse_callback,
+    same_phone,
+)
 from coachbox.payments.runtime import payments
 from coachbox.payments.settlement import settle_stk
 from coachbox.payments.stripe_events import NEEDS_REVIEW, apply_event
@@ -38,7 +46,7 @@ def _remote(request: Request) -> str:
 
 
 def _kick(request: Request) -> None:
-    sender = request.app.ctx.services.extras.get("sender")
+    sender = request.app.ctx.services.sender
     if sender is not None:
         sender.kick()  # the receipt or notice goes out now, not at the next drain
 
@@ -73,16 +81,25 @@ async def mpesa_callback(request: Request, secret: str) -> HTTPResponse:
         if confirmed is None:
             return json_response(MPESA_ACK)  # pending still; the worker's query settles it
         result, source = confirmed
-    outcome = await services.db.run(settle_stk, p.texts, p.plans, result, payload=payload, now=now,
-                                    source=source, remote_addr=remote)
-    log.info("mpesa callback", extra={"checkout_request_id": result.checkout_request_id, "outcome": outcome,
-                                      "result_code": result.result_code})
+    outcome = await services.db.run(
+        settle_stk, p.texts, p.plans, result, payload=payload, now=now, source=source, remote_addr=remote
+    )
+    log.info(
+        "mpesa callback",
+        extra={
+            "checkout_request_id": result.checkout_request_id,
+            "outcome": outcome,
+            "result_code": result.result_code,
+        },
+    )
     if outcome in ("paid", "cancelled", "failed"):
         _kick(request)
     return json_response(MPESA_ACK)
 
 
-async def _confirm(services, p, claimed: StkResult, payload: str, now, remote: str) -> tuple[StkResult, str] | None:
+async def _confirm(
+    services: Services, p, claimed: StkResult, payload: str, now, remote: str
+) -> tuple[StkResult, str] | None:
     """Ask Daraja (over TLS, with our credentials) whether the callback tells the truth, before acting on it.
 
     Daraja does not sign callbacks: without this, anyone who learns the callback URL (proxy logs, a tunnel, the
@@ -98,7 +115,9 @@ async def _confirm(services, p, claimed: StkResult, payload: str, now, remote: s
     try:
         truth = await p.daraja.stk_query(claimed.checkout_request_id, now=now)
     except DarajaError as exc:
-        log.warning("mpesa callback not confirmed: STK query failed", extra={"payment_id": pay["id"], "error": str(exc)})
+        log.warning(
+            "mpesa callback not confirmed: STK query failed", extra={"payment_id": pay["id"], "error": str(exc)}
+        )
         truth = None
     if truth is None:
         await services.db.run(_query_soon, pay["id"], now)
@@ -108,8 +127,10 @@ async def _confirm(services, p, claimed: StkResult, payload: str, now, remote: s
         return (claimed, "callback") if claimed.ok else (truth, "query")
     # A callback Safaricom contradicts is forged or garbled: act on the query, keep the callback for a person.
     await services.db.run(_review_contradicted, claimed, payload, pay["id"], now, remote)
-    log.warning("mpesa callback contradicted by the STK query", extra={
-        "payment_id": pay["id"], "ip": remote, "claimed": claimed.result_code, "query": truth.result_code})
+    log.warning(
+        "mpesa callback contradicted by the STK query",
+        extra={"payment_id": pay["id"], "ip": remote, "claimed": claimed.result_code, "query": truth.result_code},
+    )
     return truth, "query"
 
 
@@ -120,8 +141,16 @@ def _query_soon(conn, payment_id: int, now) -> None:
 
 def _review_contradicted(conn, claimed: StkResult, payload: str, payment_id: int, now, remote: str) -> None:
     with transaction(conn):
-        store.record_review(conn, "mpesa", "callback_contradicted", payload, now,
-                            reference=claimed.checkout_request_id, payment_id=payment_id, remote_addr=remote)
+        store.record_review(
+            conn,
+            "mpesa",
+            "callback_contradicted",
+            payload,
+            now,
+            reference=claimed.checkout_request_id,
+            payment_id=payment_id,
+            remote_addr=remote,
+        )
 
 
 def _review_malformed(conn, payload: str, reason: str, now, remote: str) -> None:
@@ -138,11 +167,18 @@ async def stripe_webhook(request: Request) -> HTTPResponse:
     body = request.body or b""
     try:
         # The RAW body: the signature covers the exact bytes Stripe sent (https://docs.stripe.com/webhooks#verify-events).
-        stripe.Webhook.construct_event(body, request.headers.get("stripe-signature"), secret,
-                                       tolerance=TOLERANCE_SECONDS)
+        stripe.Webhook.construct_event(
+            body, request.headers.get("stripe-signature"), secret, tolerance=TOLERANCE_SECONDS
+        )
     except stripe.SignatureVerificationError as exc:
-        log.warning("stripe signature rejected", extra={"ip": _remote(request), "reason": str(exc)[:200],
-                                                         "had_signature": "stripe-signature" in request.headers})
+        log.warning(
+            "stripe signature rejected",
+            extra={
+                "ip": _remote(request),
+                "reason": str(exc)[:200],
+                "had_signature": "stripe-signature" in request.headers,
+            },
+        )
         raise BadRequest("invalid Stripe signature") from None
     except (ValueError, AttributeError, TypeError) as exc:  # signed, but not a JSON object (the library chokes)
         log.warning("stripe webhook body unreadable", extra={"ip": _remote(request), "reason": str(exc)[:200]})
@@ -153,12 +189,13 @@ async def stripe_webhook(request: Request) -> HTTPResponse:
         log.warning("stripe webhook without an event id and type", extra={"ip": _remote(request)})
         raise BadRequest("not a Stripe event: id and type are required")
     p = payments(services)
-    outcome = await services.db.run(apply_event, p.texts, p.plans, event, body.decode("utf-8"),
-                                    services.clock.now())
+    outcome = await services.db.run(apply_event, p.texts, p.plans, event, body.decode("utf-8"), services.clock.now())
     if outcome in NEEDS_REVIEW:
         # 200 on purpose: Stripe's retries cannot fix our config or a learner we do not have (see NEEDS_REVIEW).
-        log.warning("stripe event kept for review", extra={"event_id": event.get("id"), "type": event.get("type"),
-                                                           "outcome": outcome})
+        log.warning(
+            "stripe event kept for review",
+            extra={"event_id": event.get("id"), "type": event.get("type"), "outcome": outcome},
+        )
         return json_response({"received": True, "outcome": outcome, "review": True})
     log.info("stripe event", extra={"event_id": event.get("id"), "type": event.get("type"), "outcome": outcome})
     if outcome not in ("duplicate", "ignored", "stale"):
@@ -192,12 +229,24 @@ def _card_page(request: Request, outcome: str) -> HTTPResponse:
     lang = _page_language(request, texts)
     sender = "".join(ch for ch in services.settings.twilio.whatsapp_from if ch.isdigit())
     page = request.app.ctx.card_result_template.render(
-        lang=lang, outcome=outcome, org=services.settings.org.name,
-        title=texts.t(lang, f"payments.page_{outcome}_title"), body=texts.t(lang, f"payments.page_{outcome}_body"),
-        back=texts.t(lang, "payments.page_back"), whatsapp_url=f"https://wa.me/{sender}" if sender else "")
+        lang=lang,
+        outcome=outcome,
+        org=services.settings.org.name,
+        title=texts.t(lang, f"payments.page_{outcome}_title"),
+        body=texts.t(lang, f"payments.page_{outcome}_body"),
+        back=texts.t(lang, "payments.page_back"),
+        whatsapp_url=f"https://wa.me/{sender}" if sender else "",
+    )
     # Nothing here is private, but the page must not be cached or indexed, nor leak its URL onward.
-    return html(page, headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer",
-                               "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+    return html(
+        page,
+        headers={
+            "Cache-Control": "no-store",
+            "X-Robots-Tag": "noindex",
+            "Referrer-Policy": "no-referrer",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+        },
+    )
 
 
 def setup(app: Sanic) -> None:
@@ -208,6 +257,6 @@ def setup(app: Sanic) -> None:
     @app.after_server_stop
     async def _close_clients(app: Sanic) -> None:
         services = app.ctx.services
-        found = services.extras.get("payments") if services is not None else None
+        found = services.payments if services is not None else None
         if found is not None:
             await found.aclose()

@@ -51,8 +51,15 @@ async def post_message(request: Request) -> HTTPResponse:
         raise BadRequest(f"text must be a string of at most {MAX_TEXT} characters; name a string")
     from coachbox.turns.runner import handle_inbound
 
-    inbound = Inbound(channel="simulator", address=f"sim:{phone}", body=text, provider_sid=f"SIM{uuid.uuid4().hex}",
-                      received_at=services.clock.now(), phone=phone, profile_name=name or None)
+    inbound = Inbound(
+        channel="simulator",
+        address=f"sim:{phone}",
+        body=text,
+        provider_sid=f"SIM{uuid.uuid4().hex}",
+        received_at=services.clock.now(),
+        phone=phone,
+        profile_name=name or None,
+    )
     outcome = await handle_inbound(services, inbound)
     try:
         from coachbox.channels.outbox import deliver_due
@@ -70,7 +77,9 @@ def _rows(conn, ids: list[int]) -> list[dict]:
         return []
     marks = ",".join("?" * len(ids))
     rows = conn.execute(f"SELECT id, body, kind, media FROM messages WHERE id IN ({marks}) ORDER BY id", ids)
-    return [{"id": r["id"], "body": r["body"], "kind": r["kind"], "media": json.loads(r["media"] or "[]")} for r in rows]
+    return [
+        {"id": r["id"], "body": r["body"], "kind": r["kind"], "media": json.loads(r["media"] or "[]")} for r in rows
+    ]
 
 
 def setup(app: Sanic) -> None:

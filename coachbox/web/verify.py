@@ -29,9 +29,16 @@ def _texts(settings, language: str, *, org: str, code: str) -> dict[str, Markup]
     """The page's sentences, escaped, with the values escaped too (the code comes from the URL: never trusted).
     In the body the code is bold; in <title> (plain text) it is not."""
     plain = {"org": org, "code": code, "example": "K7QM-3XPA"}
-    bold = {**plain, "code": Markup("<strong>{}</strong>").format(code), "example": Markup("<strong>K7QM-3XPA</strong>")}
-    return {key: Markup(escape(text)).format_map(_Keep(plain if key.startswith("title_") else bold))
-            for key, text in wording.table(settings, language, "certificate_verify").items() if isinstance(text, str)}
+    bold = {
+        **plain,
+        "code": Markup("<strong>{}</strong>").format(code),
+        "example": Markup("<strong>K7QM-3XPA</strong>"),
+    }
+    return {
+        key: Markup(escape(text)).format_map(_Keep(plain if key.startswith("title_") else bold))
+        for key, text in wording.table(settings, language, "certificate_verify").items()
+        if isinstance(text, str)
+    }
 
 
 class _Keep(dict):
@@ -55,17 +62,23 @@ async def verify(request: Request, code: str):
         first_name=(certificate.learner_name.split() or [""])[0] if certificate else "",
         issued=local_date_text(settings, language, certificate.issued_at) if certificate else "",
         revoked=local_date_text(settings, language, certificate.revoked_at)
-        if certificate and certificate.revoked_at else "",
+        if certificate and certificate.revoked_at
+        else "",
     )
     # no-store: a revocation must show at once, not after a cache expires.
-    headers = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer",
-               "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
+    headers = {
+        "Cache-Control": "no-store",
+        "X-Robots-Tag": "noindex",
+        "Referrer-Policy": "no-referrer",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+    }
     return html(page, status=200 if certificate else 404, headers=headers)
 
 
 def setup(app: Sanic) -> None:
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True,
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
     )
     app.ctx.verify_template = environment.get_template("verify.html")
     app.blueprint(bp)

@@ -5,18 +5,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from datetime import timedelta
 
 from sanic import Blueprint, Request, Sanic
 from sanic.exceptions import BadRequest, Forbidden, ServiceUnavailable
 from sanic.response import HTTPResponse, empty, text
 
-from coachbox.core import events
 from coachbox.channels import outbox
 from coachbox.channels.outbox import Sender
 from coachbox.channels.twilio import media as twilio_media
-from coachbox.channels.twilio.status import BadStatus, apply_receipts, apply_status, is_receipt, parse_status
-from coachbox.channels.twilio.webhook import BadInbound, FormData, parse_inbound, signature_ok, signed_url
+from coachbox.channels.twilio.status import (
+    BadStatus,
+    apply_receipts,
+    apply_status,
+    is_receipt,
+    parse_status,
+)
+from coachbox.channels.twilio.webhook import (
+    BadInbound,
+    FormData,
+    parse_inbound,
+    signature_ok,
+    signed_url,
+)
+from coachbox.core import events
+from coachbox.core.services import Services
 from coachbox.store.messages import is_duplicate_inbound
 
 log = logging.getLogger("coachbox.web.webhooks")
@@ -33,22 +45,29 @@ def _verified_form(request: Request) -> FormData:
         return form
     url = signed_url(settings, request.path, request.query_string, request.headers)
     if not signature_ok(settings.twilio.auth_token, url, form, request.headers.get("x-twilio-signature")):
-        log.warning("twilio signature rejected", extra={"path": request.path, "url": url, "ip": request.remote_addr or request.ip,
-                                                         "had_signature": "x-twilio-signature" in request.headers})
+        log.warning(
+            "twilio signature rejected",
+            extra={
+                "path": request.path,
+                "url": url,
+                "ip": request.remote_addr or request.ip,
+                "had_signature": "x-twilio-signature" in request.headers,
+            },
+        )
         raise Forbidden("invalid Twilio signature")
     return form
 
 
 def _inbound_handler(request: Request):
     services = request.app.ctx.services
-    handler = services.extras.get("inbound_handler")  # tests put a stand-in here; production uses the engine
+    handler = services.inbound_handler  # tests put a stand-in here; production uses the engine
     if handler is None:
         try:
             from coachbox.turns.runner import handle_inbound
         except ImportError:
             log.error("coachbox.turns.runner is missing: inbound messages cannot be handled")
             raise ServiceUnavailable("not ready") from None
-        handler = services.extras["inbound_handler"] = handle_inbound
+        handler = services.inbound_handler = handle_inbound
     return handler
 
 
@@ -59,8 +78,14 @@ def _after_turn(conn: sqlite3.Connection, learner_id: int, opt_out: str | None, 
     # The window is open again: messages that waited for it (no template configured) may go now. Looked for
     # first: nearly always there are none, and a read takes no write lock and needs no commit. Not a nudge: the
     # turn on this message released (or kept) the lesson it announced, so its "reply to get it" is out of date.
-    if conn.execute("""SELECT 1 FROM messages WHERE learner_id = ? AND direction = 'out' AND status = 'waiting'
-                       AND kind != 'nudge' AND created_at >= ? LIMIT 1""", (learner_id, since)).fetchone() is None:
+    if (
+        conn.execute(
+            """SELECT 1 FROM messages WHERE learner_id = ? AND direction = 'out' AND status = 'waiting'
+                       AND kind != 'nudge' AND created_at >= ? LIMIT 1""",
+            (learner_id, since),
+        ).fetchone()
+        is None
+    ):
         return
     conn.execute(
         """UPDATE messages SET status = 'queued', next_attempt_at = ?, updated_at = ?
@@ -70,7 +95,7 @@ def _after_turn(conn: sqlite3.Connection, learner_id: int, opt_out: str | None, 
 
 
 def _sender(request: Request) -> Sender | None:
-    return request.app.ctx.services.extras.get("sender")
+    return request.app.ctx.services.sender
 
 
 @bp.post("/webhooks/twilio")
@@ -90,7 +115,7 @@ async def inbound(request: Request) -> HTTPResponse:
     # commit anyway (a group commit does not abandon its round), and a retry of this MessageSid is then a
     # duplicate: so what follows the turn must not depend on anyone still listening. Shielded, it finishes.
     work = asyncio.ensure_future(_turn_and_after(services, handler, message, opt_out, now, _sender(request)))
-    inflight = services.extras.setdefault("inflight_turns", set())  # the loop keeps only weak references to tasks
+    inflight = services.inflight_turns  # the loop keeps only weak references to tasks
     inflight.add(work)
     work.add_done_callback(inflight.discard)
     try:
@@ -101,11 +126,14 @@ async def inbound(request: Request) -> HTTPResponse:
     return text(EMPTY_TWIML, content_type="text/xml")
 
 
-async def _turn_and_after(services, handler, message, opt_out: str | None, now, sender: Sender | None) -> None:
+async def _turn_and_after(
+    services: Services, handler, message, opt_out: str | None, now, sender: Sender | None
+) -> None:
     outcome = await handler(services, message)
     if not outcome.duplicate and outcome.learner_id is not None:
-        await services.db.run(_after_turn, outcome.learner_id, opt_out, now.isoformat(),
-                              (now - outbox.WINDOW).isoformat())
+        await services.db.run(
+            _after_turn, outcome.learner_id, opt_out, now.isoformat(), (now - outbox.WINDOW).isoformat()
+        )
     if sender is not None and not outcome.duplicate:
         sender.kick()
 
@@ -129,13 +157,14 @@ async def status(request: Request) -> HTTPResponse:
     now = services.clock.now().isoformat()
     if is_receipt(update):
         # Coalesced: a burst of receipts shares one trip to the writer thread and one commit.
-        receipts = services.extras.get("status_receipts")
+        receipts = services.status_receipts
         if receipts is None:
-            receipts = services.extras["status_receipts"] = services.db.coalesce(apply_receipts)
+            receipts = services.status_receipts = services.db.coalesce(apply_receipts)
         result = await receipts((update, now))
     else:
-        result = await services.db.run(apply_status, update, now,
-                                       lambda key: outbox.template_sid(settings, key) is not None)
+        result = await services.db.run(
+            apply_status, update, now, lambda key: outbox.template_sid(settings, key) is not None
+        )
     if result in ("updated", "requeued"):  # committed: wake open admin pages
         events.message_changed(services, update.message_id)
     if result == "requeued" and (sender := _sender(request)) is not None:
@@ -151,18 +180,18 @@ def setup(app: Sanic) -> None:
         services = app.ctx.services
         if not services.settings.server.verify_signatures:
             log.warning("TWILIO SIGNATURE CHECKING IS OFF: anyone can post fake messages. Use only for a local tunnel.")
-        if "sender" not in services.extras:
+        if services.sender is None:
             sender = Sender(services)
-            services.extras["sender"] = sender
+            services.sender = sender
             app.ctx.outbox_sender = sender
             await sender.start()
 
     @app.before_server_stop
     async def _stop_sender(app: Sanic) -> None:
-        inflight = app.ctx.services.extras.get("inflight_turns")
+        inflight = app.ctx.services.inflight_turns
         if inflight:  # turns whose caller hung up: let them finish (and kick the sender) before it stops
             await asyncio.wait(set(inflight), timeout=10)
         sender = getattr(app.ctx, "outbox_sender", None)
         if sender is not None:
             await sender.stop()
-            app.ctx.services.extras.pop("sender", None)
+            app.ctx.services.sender = None

@@ -44,8 +44,11 @@ def csrf_from(html: str) -> str:
 async def sign_in(client: SanicASGITestClient, email: str, password: str = PASSWORD):
     _, page = await client.get("/admin/login")
     token = csrf_from(page.text)
-    _, response = await client.post("/admin/login", data={"email": email, "password": password, "csrf_token": token,
-                                                           "next": "/admin/"}, follow_redirects=False)
+    _, response = await client.post(
+        "/admin/login",
+        data={"email": email, "password": password, "csrf_token": token, "next": "/admin/"},
+        follow_redirects=False,
+    )
     return response
 
 
@@ -57,8 +60,17 @@ async def signed_in(client: SanicASGITestClient, email: str) -> str:
     return csrf_from(page.text)
 
 
-def add_learner(conn, *, name="Amina", phone="+254700000001", status="active", cohort=None, profile_name=None,
-                last_inbound_at=None, channel="whatsapp") -> int:
+def add_learner(
+    conn,
+    *,
+    name="Amina",
+    phone="+254700000001",
+    status="active",
+    cohort=None,
+    profile_name=None,
+    last_inbound_at=None,
+    channel="whatsapp",
+) -> int:
     cursor = conn.execute(
         """INSERT INTO learners (channel_key, channel, phone, name, profile_name, status, cohort, last_inbound_at,
                                  created_at, updated_at)

@@ -167,9 +167,17 @@ class _Controls(HTMLParser):
             self.in_label -= 1
 
     def unlabelled(self) -> list[str]:
-        return [f"<{c['_tag']} name={c.get('name')!r} id={c.get('id')!r}>" for c in self.controls
-                if not (c["_wrapped"] or c.get("id") in self.labels or c.get("aria-label")
-                        or c.get("aria-labelledby") or c.get("title"))]
+        return [
+            f"<{c['_tag']} name={c.get('name')!r} id={c.get('id')!r}>"
+            for c in self.controls
+            if not (
+                c["_wrapped"]
+                or c.get("id") in self.labels
+                or c.get("aria-label")
+                or c.get("aria-labelledby")
+                or c.get("title")
+            )
+        ]
 
 
 @pytest.mark.anyio
@@ -178,9 +186,20 @@ async def test_it_labels_every_form_control_and_offers_a_skip_link(app, client, 
     course_id = conn.execute("""INSERT INTO courses (slug, title, language, created_at, updated_at)
                                 VALUES ('c', 'C', 'en', '2026-03-01T00:00:00+00:00', '2026-03-01T00:00:00+00:00')""").lastrowid
     await signed_in(client, "alice@school.test")
-    pages = ["/admin/", "/admin/learners", f"/admin/learners/{learner_id}", "/admin/learners/enrol", "/admin/courses",
-             f"/admin/courses/{course_id}", "/admin/broadcasts", "/admin/certificates", "/admin/simulator",
-             "/admin/operations", "/admin/users", "/admin/account"]
+    pages = [
+        "/admin/",
+        "/admin/learners",
+        f"/admin/learners/{learner_id}",
+        "/admin/learners/enrol",
+        "/admin/courses",
+        f"/admin/courses/{course_id}",
+        "/admin/broadcasts",
+        "/admin/certificates",
+        "/admin/simulator",
+        "/admin/operations",
+        "/admin/users",
+        "/admin/account",
+    ]
     problems = {}
     seen = 0
     for path in pages:

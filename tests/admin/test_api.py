@@ -48,11 +48,16 @@ async def test_it_refuses_missing_revoked_and_underscoped_tokens(app, client, ca
 async def test_it_queues_a_message_with_an_editor_token(app, client, cast, conn):
     learner_id = add_learner(conn)
     token, _ = await _token(client, "editor")
-    _, response = await client.post(f"/api/v1/learners/{learner_id}/messages", json={"body": "Exam on Friday"},
-                                    headers={"Authorization": f"Bearer {token}"})
+    _, response = await client.post(
+        f"/api/v1/learners/{learner_id}/messages",
+        json={"body": "Exam on Friday"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert response.status_code == 202
-    assert conn.execute("SELECT body FROM messages WHERE id = ?", (response.json["data"]["id"],)).fetchone()[0] == \
-        "Exam on Friday"
+    assert (
+        conn.execute("SELECT body FROM messages WHERE id = ?", (response.json["data"]["id"],)).fetchone()[0]
+        == "Exam on Friday"
+    )
 
 
 async def test_it_publishes_an_openapi_document(app, client):
@@ -64,11 +69,16 @@ def _course_with_lessons(conn, slug="api-course", lessons=3) -> tuple[int, list[
     stamp = "2026-03-01T00:00:00+00:00"
     course = conn.execute(
         "INSERT INTO courses (slug, language, title, created_at, updated_at) VALUES (?, 'en', 'API course', ?, ?)",
-        (slug, stamp, stamp)).lastrowid
-    ids = [conn.execute(
-        """INSERT INTO lessons (course_id, slug, position, title, body, created_at, updated_at)
-           VALUES (?, ?, ?, ?, 'body', ?, ?)""", (course, f"l{n}", n, f"Lesson {n}", stamp, stamp)).lastrowid
-        for n in range(1, lessons + 1)]
+        (slug, stamp, stamp),
+    ).lastrowid
+    ids = [
+        conn.execute(
+            """INSERT INTO lessons (course_id, slug, position, title, body, created_at, updated_at)
+           VALUES (?, ?, ?, ?, 'body', ?, ?)""",
+            (course, f"l{n}", n, f"Lesson {n}", stamp, stamp),
+        ).lastrowid
+        for n in range(1, lessons + 1)
+    ]
     return course, ids
 
 
@@ -77,12 +87,18 @@ async def test_it_lists_enrollments_and_a_learners_progress_per_lesson(app, clie
     course, lessons = _course_with_lessons(conn)
     stamp = "2026-03-02T05:00:00+00:00"
     for learner, status in ((amina, "active"), (baraka, "completed")):
-        conn.execute("INSERT INTO enrollments (learner_id, course_id, status, started_at) VALUES (?, ?, ?, ?)",
-                     (learner, course, status, stamp))
-    conn.execute("""INSERT INTO progress (learner_id, lesson_id, delivered_at, completed_at, correct, total, passed)
-                    VALUES (?, ?, ?, ?, 2, 3, 1)""", (amina, lessons[0], stamp, stamp))
-    conn.execute("INSERT INTO progress (learner_id, lesson_id, delivered_at) VALUES (?, ?, ?)",
-                 (amina, lessons[1], stamp))
+        conn.execute(
+            "INSERT INTO enrollments (learner_id, course_id, status, started_at) VALUES (?, ?, ?, ?)",
+            (learner, course, status, stamp),
+        )
+    conn.execute(
+        """INSERT INTO progress (learner_id, lesson_id, delivered_at, completed_at, correct, total, passed)
+                    VALUES (?, ?, ?, ?, 2, 3, 1)""",
+        (amina, lessons[0], stamp, stamp),
+    )
+    conn.execute(
+        "INSERT INTO progress (learner_id, lesson_id, delivered_at) VALUES (?, ?, ?)", (amina, lessons[1], stamp)
+    )
     token, _ = await _token(client)
     headers = {"Authorization": f"Bearer {token}"}
 
@@ -97,8 +113,10 @@ async def test_it_lists_enrollments_and_a_learners_progress_per_lesson(app, clie
 
     _, response = await client.get(f"/api/v1/learners/{amina}/progress", headers=headers)
     rows = response.json["data"]
-    assert [(r["position"], r["passed"], r["completed_at"] is not None) for r in rows] == [(1, True, True),
-                                                                                          (2, False, False)]
+    assert [(r["position"], r["passed"], r["completed_at"] is not None) for r in rows] == [
+        (1, True, True),
+        (2, False, False),
+    ]
     _, response = await client.get("/api/v1/learners/999/progress", headers=headers)
     assert response.status_code == 404
     _, response = await client.get("/api/v1/openapi.json")

@@ -21,8 +21,13 @@ async def test_it_creates_the_owner_from_the_first_run_link(app, client, conn, s
     token = link.split("token=")[1]
     _, page = await client.get(f"/admin/setup?token={token}")
     assert page.status_code == 200
-    form = {"token": token, "email": "owner@school.test", "password": "a long password", "password2": "a long password",
-            "csrf_token": csrf_from(page.text)}
+    form = {
+        "token": token,
+        "email": "owner@school.test",
+        "password": "a long password",
+        "password2": "a long password",
+        "csrf_token": csrf_from(page.text),
+    }
     _, response = await client.post("/admin/setup", data=form, follow_redirects=False)
     assert response.status_code == 303
     assert "HttpOnly" in response.headers["set-cookie"] and "SameSite=Lax" in response.headers["set-cookie"]
@@ -100,8 +105,9 @@ async def test_it_blocks_non_owners_from_owner_pages(app, client, cast, email):
 
 async def test_it_adds_an_admin_with_a_one_time_link_and_audits_it(app, client, cast, conn):
     token = await signed_in(client, "alice@school.test")
-    _, response = await client.post("/admin/users", data={"email": "dora@school.test", "role": "viewer",
-                                                          "csrf_token": token})
+    _, response = await client.post(
+        "/admin/users", data={"email": "dora@school.test", "role": "viewer", "csrf_token": token}
+    )
     assert response.status_code == 200
     link = response.text.split('readonly value="')[1].split('"')[0]
     assert "/admin/reset?token=" in link
@@ -109,11 +115,15 @@ async def test_it_adds_an_admin_with_a_one_time_link_and_audits_it(app, client, 
     assert row["target"] == "admin:dora@school.test"
     # Dora sets her password through the link and is signed in.
     other = type(client)(app)
-    path = link[link.index("/admin/reset"):].replace("&amp;", "&")
+    path = link[link.index("/admin/reset") :].replace("&amp;", "&")
     _, page = await other.get(path)
     assert page.status_code == 200 and "dora@school.test" in page.text
-    form = {"token": path.split("token=")[1], "password": "dora's long pw", "password2": "dora's long pw",
-            "csrf_token": csrf_from(page.text)}
+    form = {
+        "token": path.split("token=")[1],
+        "password": "dora's long pw",
+        "password2": "dora's long pw",
+        "csrf_token": csrf_from(page.text),
+    }
     _, done = await other.post("/admin/reset", data=form, follow_redirects=False)
     assert done.status_code == 303
     _, again = await other.get(path)
@@ -122,8 +132,9 @@ async def test_it_adds_an_admin_with_a_one_time_link_and_audits_it(app, client, 
 
 async def test_it_keeps_at_least_one_owner(app, client, cast):
     token = await signed_in(client, "alice@school.test")
-    _, response = await client.post(f"/admin/users/{cast['alice@school.test']}/role",
-                                    data={"role": "viewer", "csrf_token": token})
+    _, response = await client.post(
+        f"/admin/users/{cast['alice@school.test']}/role", data={"role": "viewer", "csrf_token": token}
+    )
     assert response.status_code == 400
 
 
@@ -131,9 +142,11 @@ async def test_it_changes_the_password_and_signs_out_other_sessions(app, client,
     other = type(client)(app)
     await signed_in(other, "alice@school.test")
     token = await signed_in(client, "alice@school.test")
-    _, response = await client.post("/admin/account/password", data={
-        "current": PASSWORD, "password": "a brand new one", "password2": "a brand new one", "csrf_token": token},
-        follow_redirects=False)
+    _, response = await client.post(
+        "/admin/account/password",
+        data={"current": PASSWORD, "password": "a brand new one", "password2": "a brand new one", "csrf_token": token},
+        follow_redirects=False,
+    )
     assert response.status_code == 303
     _, still = await client.get("/admin/account")
     assert still.status_code == 200

@@ -17,7 +17,9 @@ def add_outbox(conn, broadcast_id, learner_id, status):
         """INSERT INTO messages (learner_id, direction, channel, address, body, kind, idempotency_key, status,
                                  created_at, updated_at)
            VALUES (?, 'out', 'whatsapp', 'whatsapp:+1', 'News', 'broadcast', ?, ?, '2026-03-02T05:00:00+00:00',
-                   '2026-03-02T05:00:00+00:00')""", (learner_id, f"broadcast:{broadcast_id}:{learner_id}", status))
+                   '2026-03-02T05:00:00+00:00')""",
+        (learner_id, f"broadcast:{broadcast_id}:{learner_id}", status),
+    )
 
 
 async def test_it_schedules_a_broadcast_to_a_cohort_in_the_school_time_zone(app, client, cast, conn):
@@ -27,9 +29,17 @@ async def test_it_schedules_a_broadcast_to_a_cohort_in_the_school_time_zone(app,
     conn.execute("UPDATE learners SET opted_out = 1 WHERE id = ?", (opted,))
     add_learner(conn, phone="+254700000004", cohort="Form 3")
     token = await signed_in(client, "bob@school.test")
-    _, response = await client.post("/admin/broadcasts", data={
-        "csrf_token": token, "body": f"Exams on Friday {XSS}", "audience": "cohort", "cohort": "Form 2",
-        "when": "2026-03-03T09:00"}, follow_redirects=False)
+    _, response = await client.post(
+        "/admin/broadcasts",
+        data={
+            "csrf_token": token,
+            "body": f"Exams on Friday {XSS}",
+            "audience": "cohort",
+            "cohort": "Form 2",
+            "when": "2026-03-03T09:00",
+        },
+        follow_redirects=False,
+    )
     assert response.status_code == 303, response.text
     row = conn.execute("SELECT * FROM broadcasts").fetchone()
     assert row["audience"] == "cohort:Form 2" and row["status"] == "scheduled" and row["template_key"] == "broadcast"
@@ -44,8 +54,10 @@ async def test_it_schedules_a_broadcast_to_a_cohort_in_the_school_time_zone(app,
 
 async def test_it_refuses_an_empty_body_a_past_time_and_an_unknown_course(app, client, cast, conn):
     token = await signed_in(client, "bob@school.test")
-    _, page = await client.post("/admin/broadcasts", data={"csrf_token": token, "body": "", "audience": "course",
-                                                           "course_id": "99", "when": "2020-01-01T09:00"})
+    _, page = await client.post(
+        "/admin/broadcasts",
+        data={"csrf_token": token, "body": "", "audience": "course", "course_id": "99", "when": "2020-01-01T09:00"},
+    )
     assert page.status_code == 400
     assert "Write a message" in page.text and "Choose a course" in page.text and "That time has passed" in page.text
     assert conn.execute("SELECT COUNT(*) FROM broadcasts").fetchone()[0] == 0
@@ -81,8 +93,9 @@ async def test_it_cancels_a_broadcast_and_its_unsent_messages(app, client, cast,
     _, refused = await viewer.post(f"/admin/broadcasts/{broadcast_id}/cancel", data={"csrf_token": viewer_token})
     assert refused.status_code == 403
     token = await signed_in(client, "bob@school.test")
-    _, done = await client.post(f"/admin/broadcasts/{broadcast_id}/cancel", data={"csrf_token": token},
-                                follow_redirects=False)
+    _, done = await client.post(
+        f"/admin/broadcasts/{broadcast_id}/cancel", data={"csrf_token": token}, follow_redirects=False
+    )
     assert done.status_code == 303
     assert conn.execute("SELECT status FROM broadcasts WHERE id = ?", (broadcast_id,)).fetchone()[0] == "cancelled"
     statuses = dict(conn.execute("SELECT learner_id, status FROM messages").fetchall())

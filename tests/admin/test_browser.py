@@ -16,13 +16,24 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "tests" / "artifacts"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
+ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 PASSWORD = "owner's long password"
 WHATSAPP_FROM = "whatsapp:+14155238886"
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: apt-get install chromium")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: apt-get install chromium"),
+]
 
 
 def _free_port() -> int:
@@ -35,10 +46,21 @@ def _serve(data: Path, **env: str):
     """Start `coachbox serve` on a free port; yields (base URL, process) once /healthz answers."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "COACHBOX_PATHS_DATA_DIR": str(data), "COACHBOX_PATHS_CONTENT_DIR": str(REPO / "content"),
-           "COACHBOX_LOG_LEVEL": "WARNING", "COACHBOX_SERVER_PUBLIC_URL": base, **env}
-    proc = subprocess.Popen([sys.executable, "-m", "coachbox", "serve", "--port", str(port)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "COACHBOX_PATHS_DATA_DIR": str(data),
+        "COACHBOX_PATHS_CONTENT_DIR": str(REPO / "content"),
+        "COACHBOX_LOG_LEVEL": "WARNING",
+        "COACHBOX_SERVER_PUBLIC_URL": base,
+        **env,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coachbox", "serve", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -75,9 +97,13 @@ def twilio_server(tmp_path_factory):
 
     double = TwilioDouble().start()
     data = tmp_path_factory.mktemp("browser-twilio") / "data"
-    base, proc = _serve(data, COACHBOX_TWILIO_ACCOUNT_SID=double.account_sid,
-                        COACHBOX_TWILIO_AUTH_TOKEN=double.auth_token, COACHBOX_TWILIO_API_BASE_URL=double.url,
-                        COACHBOX_TWILIO_WHATSAPP_FROM=WHATSAPP_FROM)
+    base, proc = _serve(
+        data,
+        COACHBOX_TWILIO_ACCOUNT_SID=double.account_sid,
+        COACHBOX_TWILIO_AUTH_TOKEN=double.auth_token,
+        COACHBOX_TWILIO_API_BASE_URL=double.url,
+        COACHBOX_TWILIO_WHATSAPP_FROM=WHATSAPP_FROM,
+    )
     yield base, data / "coachbox.db", double
     _stop(proc)
     double.stop()
@@ -165,11 +191,14 @@ def test_it_runs_an_admin_session_end_to_end(server, browser):
     page.goto(f"{base}/admin/learners")
     page.get_by_role("link", name="Enrol from a CSV file").click()
     slug = conn.execute("SELECT slug FROM courses ORDER BY id DESC LIMIT 1").fetchone()[0]  # the course made above
-    csv_text = ("phone,name,course,cohort,language,lesson_time\n"
-                f"+254722000001,Wanjiru,{slug},Browser cohort,en,07:30\n"
-                f"not-a-phone,Broken,{slug},Browser cohort,en,07:30\n")
+    csv_text = (
+        "phone,name,course,cohort,language,lesson_time\n"
+        f"+254722000001,Wanjiru,{slug},Browser cohort,en,07:30\n"
+        f"not-a-phone,Broken,{slug},Browser cohort,en,07:30\n"
+    )
     page.get_by_label("CSV file").set_input_files(
-        files=[{"name": "learners.csv", "mimeType": "text/csv", "buffer": csv_text.encode()}])
+        files=[{"name": "learners.csv", "mimeType": "text/csv", "buffer": csv_text.encode()}]
+    )
     page.get_by_role("button", name="Check the file").click()
     assert "is not a valid phone number" in page.locator('tr[data-line="3"]').inner_text()
     assert "create" in page.locator('tr[data-line="2"]').inner_text()
@@ -201,11 +230,14 @@ def test_it_runs_an_admin_session_end_to_end(server, browser):
     lesson_id = conn.execute("SELECT id FROM lessons WHERE title = 'Why save?'").fetchone()[0]
     viewer.goto(f"{base}/admin/lessons/{lesson_id}")
     assert viewer.get_by_role("button", name="Save lesson").count() == 0
-    status = viewer.evaluate("""async (url) => {
+    status = viewer.evaluate(
+        """async (url) => {
         const csrf = document.querySelector('main').dataset.csrf;
         const r = await fetch(url, {method: 'POST', headers: {'Content-Type': 'application/x-www-form-urlencoded'},
                                     body: 'title=x&minutes=1&body=hacked&csrf_token=' + encodeURIComponent(csrf)});
-        return r.status; }""", f"{base}/admin/lessons/{lesson_id}")
+        return r.status; }""",
+        f"{base}/admin/lessons/{lesson_id}",
+    )
     assert status == 403
     assert viewer.goto(f"{base}/admin/users").status == 403
     conn.close()
@@ -219,9 +251,12 @@ def _post_signed(base: str, path: str, params: dict[str, str], token: str) -> in
 
     url = base + path
     signature = RequestValidator(token).compute_signature(url, params)
-    request = urllib.request.Request(url, data=urlencode(params).encode(), method="POST",
-                                     headers={"X-Twilio-Signature": signature,
-                                              "Content-Type": "application/x-www-form-urlencoded"})
+    request = urllib.request.Request(
+        url,
+        data=urlencode(params).encode(),
+        method="POST",
+        headers={"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"},
+    )
     with urllib.request.urlopen(request, timeout=10) as answer:
         return answer.status
 
@@ -263,16 +298,34 @@ def test_it_sends_a_message_to_a_learner_through_twilio_and_shows_its_status(twi
 
     base, db_path, double = twilio_server
     conn = _db(db_path)
-    conn.execute("INSERT INTO admins (email, password_hash, role, created_at) VALUES (?, ?, 'editor', ?)",
-                 ("teacher@school.test", hash_password(PASSWORD), "2026-03-01T00:00:00+00:00"))
+    conn.execute(
+        "INSERT INTO admins (email, password_hash, role, created_at) VALUES (?, ?, 'editor', ?)",
+        ("teacher@school.test", hash_password(PASSWORD), "2026-03-01T00:00:00+00:00"),
+    )
 
     # The learner writes first (a signed webhook, as Twilio sends it): WhatsApp's 24-hour window is open.
     learner = "whatsapp:+254711000222"
-    assert _post_signed(base, "/webhooks/twilio", {
-        "MessageSid": "SM" + "0" * 31 + "1", "AccountSid": double.account_sid, "From": learner, "To": WHATSAPP_FROM,
-        "Body": "Hi", "NumMedia": "0", "ProfileName": "Baraka", "WaId": "254711000222"}, double.auth_token) == 200
-    learner_id = _wait_for(lambda: (conn.execute("SELECT id FROM learners WHERE channel_key = ?", (learner,))
-                                    .fetchone() or [None])[0])
+    assert (
+        _post_signed(
+            base,
+            "/webhooks/twilio",
+            {
+                "MessageSid": "SM" + "0" * 31 + "1",
+                "AccountSid": double.account_sid,
+                "From": learner,
+                "To": WHATSAPP_FROM,
+                "Body": "Hi",
+                "NumMedia": "0",
+                "ProfileName": "Baraka",
+                "WaId": "254711000222",
+            },
+            double.auth_token,
+        )
+        == 200
+    )
+    learner_id = _wait_for(
+        lambda: (conn.execute("SELECT id FROM learners WHERE channel_key = ?", (learner,)).fetchone() or [None])[0]
+    )
 
     page = browser.new_page(viewport={"width": 1100, "height": 900})
     page.set_default_timeout(10_000)
@@ -290,9 +343,21 @@ def test_it_sends_a_message_to_a_learner_through_twilio_and_shows_its_status(twi
     # The open transcript follows the delivery status live: "sent", then Twilio's "delivered" callback.
     bubble = page.locator(".bubble.out", has_text="Hello from your teacher")
     expect(bubble.locator(".status")).to_have_text("sent")
-    assert _post_signed(base, f"/webhooks/twilio/status?m={sent[0].tag}", {
-        "MessageSid": sent[0].sid, "MessageStatus": "delivered", "AccountSid": double.account_sid, "To": learner,
-        "From": WHATSAPP_FROM}, double.auth_token) == 204
+    assert (
+        _post_signed(
+            base,
+            f"/webhooks/twilio/status?m={sent[0].tag}",
+            {
+                "MessageSid": sent[0].sid,
+                "MessageStatus": "delivered",
+                "AccountSid": double.account_sid,
+                "To": learner,
+                "From": WHATSAPP_FROM,
+            },
+            double.auth_token,
+        )
+        == 204
+    )
     expect(bubble.locator(".status")).to_have_text("delivered", timeout=3_000)
 
     # With JavaScript off the page is whole: a reload shows the same status.
@@ -303,6 +368,8 @@ def test_it_sends_a_message_to_a_learner_through_twilio_and_shows_its_status(twi
     plain.get_by_label("Password").fill(PASSWORD)
     plain.get_by_role("button", name="Sign in").click()
     plain.wait_for_url(f"**/admin/learners/{learner_id}")
-    assert plain.locator(".bubble.out", has_text="Hello from your teacher").locator(".status").inner_text() == "delivered"
+    assert (
+        plain.locator(".bubble.out", has_text="Hello from your teacher").locator(".status").inner_text() == "delivered"
+    )
     context.close()
     conn.close()

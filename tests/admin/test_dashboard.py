@@ -25,9 +25,12 @@ async def test_it_shows_live_counts_and_charts_from_daily_stats(app, client, cas
 
 async def test_it_highlights_failed_messages_with_their_meaning(app, client, cast, conn):
     learner_id = add_learner(conn)
-    conn.execute("""INSERT INTO messages (learner_id, direction, channel, address, body, status, error_code,
+    conn.execute(
+        """INSERT INTO messages (learner_id, direction, channel, address, body, status, error_code,
                     created_at, updated_at) VALUES (?, 'out', 'whatsapp', 'x', 'hi', 'failed', '63003',
-                    '2026-03-01T00:00:00+00:00', '2026-03-01T00:00:00+00:00')""", (learner_id,))
+                    '2026-03-01T00:00:00+00:00', '2026-03-01T00:00:00+00:00')""",
+        (learner_id,),
+    )
     await signed_in(client, "charlie@school.test")
     _, page = await client.get("/admin/")
     assert "not on WhatsApp" in page.text
@@ -36,9 +39,12 @@ async def test_it_highlights_failed_messages_with_their_meaning(app, client, cas
 
 async def test_it_streams_dashboard_counts_and_new_transcript_rows(app, client, cast, conn):
     learner_id = add_learner(conn)
-    conn.execute("""INSERT INTO messages (learner_id, direction, channel, address, body, status, created_at,
+    conn.execute(
+        """INSERT INTO messages (learner_id, direction, channel, address, body, status, created_at,
                     updated_at) VALUES (?, 'in', 'whatsapp', 'x', '<b>hi</b>', 'received',
-                    '2026-03-01T00:00:00+00:00', '2026-03-01T00:00:00+00:00')""", (learner_id,))
+                    '2026-03-01T00:00:00+00:00', '2026-03-01T00:00:00+00:00')""",
+        (learner_id,),
+    )
     await signed_in(client, "charlie@school.test")
     _, stream = await client.get("/admin/events/dashboard?once=1")
     assert stream.headers["content-type"].startswith("text/event-stream")

@@ -13,19 +13,22 @@ XSS = "<script>alert(1)</script>"
 
 
 def add_course(conn, slug="money", title="Mobile money") -> int:
-    return conn.execute("INSERT INTO courses (slug, language, title, created_at, updated_at) VALUES (?, 'en', ?, "
-                        "'2026-01-01', '2026-01-01')", (slug, title)).lastrowid
+    return conn.execute(
+        "INSERT INTO courses (slug, language, title, created_at, updated_at) VALUES (?, 'en', ?, "
+        "'2026-01-01', '2026-01-01')",
+        (slug, title),
+    ).lastrowid
 
 
-CSV = """phone,name,course,cohort,language,lesson_time
+CSV = f"""phone,name,course,cohort,language,lesson_time
 0712 345 678,Amina,money,Form 2,sw,7pm
 +254700000001,Baraka (renamed),money,,,
 +254712345678,Twice,money,,,
 12,Bad phone,money,,,
 +254733000000,Nobody,no-such-course,,,
 +254744000000,Late,money,,xx,25:00
-+254755000000,{xss},,,,
-""".format(xss=XSS)
++254755000000,{XSS},,,,
+"""
 
 
 async def _preview(client, token, text=CSV):
@@ -45,7 +48,7 @@ async def test_it_previews_every_row_with_its_errors(app, client, cast, conn):
     assert "“12” is not a valid phone number" in text
     assert "unknown course “no-such-course”" in text
     assert "unknown language “xx”" in text and "“25:00” is not a time of day" in text
-    assert f"update learner <a href=\"/admin/learners/{existing}\">" in text
+    assert f'update learner <a href="/admin/learners/{existing}">' in text
     assert re.search(r"<strong>2</strong> new learners,\s*<strong>1</strong> to update", text)
     assert "&lt;script&gt;" in text and XSS not in text
     # Nothing changes before the confirm.
@@ -60,12 +63,15 @@ async def test_it_applies_the_valid_rows_on_confirm_and_audits(app, client, cast
     pending = re.search(r'name="token" value="([^"]+)"', page.text).group(1)
     _, refused = await client.post("/admin/learners/enrol/confirm", data={"token": pending})
     assert refused.status_code == 403  # no CSRF token
-    _, done = await client.post("/admin/learners/enrol/confirm", data={"token": pending, "csrf_token": token},
-                                follow_redirects=False)
+    _, done = await client.post(
+        "/admin/learners/enrol/confirm", data={"token": pending, "csrf_token": token}, follow_redirects=False
+    )
     assert done.status_code == 303 and "done=enrolled" in done.headers["location"]
     amina = conn.execute("SELECT * FROM learners WHERE phone = '+254712345678'").fetchone()
     assert amina["name"] == "Amina" and amina["language"] == "sw" and amina["lesson_time"] == "19:00"
-    assert amina["cohort"] == "Form 2" and amina["status"] == "active" and amina["channel_key"] == "whatsapp:+254712345678"
+    assert (
+        amina["cohort"] == "Form 2" and amina["status"] == "active" and amina["channel_key"] == "whatsapp:+254712345678"
+    )
     assert amina["current_course_id"] == course_id and amina["timezone"] == "Africa/Nairobi"
     baraka = conn.execute("SELECT * FROM learners WHERE id = ?", (existing,)).fetchone()
     assert baraka["name"] == "Baraka (renamed)" and baraka["cohort"] == "Old"  # blank cells leave values alone
@@ -82,8 +88,9 @@ async def test_it_reads_an_uploaded_excel_file(app, client, cast, conn):
     add_course(conn)
     token = await signed_in(client, "bob@school.test")
     body = "\ufeffPhone;Name;Course\n+254711000111;Zawadi;money\n".encode("utf-8")
-    _, page = await client.post("/admin/learners/enrol", data={"csrf_token": token},
-                                files={"file": ("list.csv", body, "text/csv")})
+    _, page = await client.post(
+        "/admin/learners/enrol", data={"csrf_token": token}, files={"file": ("list.csv", body, "text/csv")}
+    )
     assert page.status_code == 200 and "+254711000111" in page.text and "Apply 1 row" in page.text
 
 

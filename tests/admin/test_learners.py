@@ -17,7 +17,8 @@ def add_message(conn, learner_id, body, direction="in", status="received", error
         """INSERT INTO messages (learner_id, direction, channel, address, body, kind, status, error_code, created_at,
                                  updated_at) VALUES (?, ?, 'whatsapp', 'whatsapp:+1', ?, 'reply', ?, ?,
                                  '2026-03-01T10:00:00+00:00', '2026-03-01T10:00:00+00:00')""",
-        (learner_id, direction, body, status, error_code))
+        (learner_id, direction, body, status, error_code),
+    )
 
 
 async def test_it_lists_searches_and_filters_learners(app, client, cast, conn):
@@ -72,9 +73,14 @@ async def test_it_shows_the_transcript_with_twilio_error_meanings(app, client, c
 async def test_it_says_why_a_nudge_waits_without_a_template(app, client, cast, conn):
     learner_id = add_learner(conn)
     add_message(conn, learner_id, "Your lesson is ready", direction="out", status="waiting")
-    conn.execute("UPDATE messages SET kind = 'nudge', error_message = ? WHERE learner_id = ?",
-                 ("waiting for the learner to write (no template configured: outside the 24-hour window and no "
-                  "[twilio.templates] entry for 'lesson_nudge')", learner_id))
+    conn.execute(
+        "UPDATE messages SET kind = 'nudge', error_message = ? WHERE learner_id = ?",
+        (
+            "waiting for the learner to write (no template configured: outside the 24-hour window and no "
+            "[twilio.templates] entry for 'lesson_nudge')",
+            learner_id,
+        ),
+    )
     await signed_in(client, "charlie@school.test")
     _, page = await client.get(f"/admin/learners/{learner_id}")
     assert "waiting for the learner to write (no template configured" in page.text
@@ -85,9 +91,11 @@ async def test_it_queues_a_message_in_the_outbox_and_explains_the_window(app, cl
     token = await signed_in(client, "bob@school.test")
     _, page = await client.get(f"/admin/learners/{learner_id}")
     assert "window is <strong>open</strong>" in page.text
-    _, response = await client.post(f"/admin/learners/{learner_id}/send", data={"body": "See you at 9!",
-                                                                               "csrf_token": token},
-                                    follow_redirects=False)
+    _, response = await client.post(
+        f"/admin/learners/{learner_id}/send",
+        data={"body": "See you at 9!", "csrf_token": token},
+        follow_redirects=False,
+    )
     assert response.status_code == 303
     row = conn.execute("SELECT * FROM messages WHERE learner_id = ? AND direction = 'out'", (learner_id,)).fetchone()
     assert row["body"] == "See you at 9!" and row["status"] == "queued" and row["address"] == "whatsapp:+254700000001"
@@ -125,9 +133,9 @@ async def test_it_exports_and_erases_a_learner(app, client, cast, conn, services
     assert data["learner"][0]["name"] == "Zawadi" and data["messages"][0]["body"] == "my data"
     _, refused = await client.post(f"/admin/learners/{learner_id}/delete", data={"csrf_token": token})
     assert refused.status_code == 400
-    _, done = await client.post(f"/admin/learners/{learner_id}/delete", data={"csrf_token": token,
-                                                                              "confirm": "DELETE"},
-                                follow_redirects=False)
+    _, done = await client.post(
+        f"/admin/learners/{learner_id}/delete", data={"csrf_token": token, "confirm": "DELETE"}, follow_redirects=False
+    )
     assert done.status_code == 303
     # The same erasure as the learner's own DELETE: an anonymous stub keeps school totals, nothing names them.
     assert conn.execute("SELECT status FROM learners WHERE id = ?", (learner_id,)).fetchone()[0] == "deleted"
@@ -146,30 +154,40 @@ async def test_it_exports_and_erases_a_learner(app, client, cast, conn, services
 def _personal_traces(conn, services, settings, learner_id):
     """What a learner leaves behind besides their row: a voice note on disk, a certificate with their name,
     a payment from their number, their session and rate-limit counters in the cache."""
-    from coachbox.turns import ratelimit
-    from coachbox.turns import sessions
     from coachbox.conversation.state import State
+    from coachbox.turns import ratelimit, sessions
 
     media = settings.data_dir / "media" / "inbound" / "MMzawadi.ogg"
     certificate = settings.data_dir / "certificates" / "K7QM-3XPA.pdf"
     for path in (media, certificate):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"personal")
-    conn.execute("""INSERT INTO messages (learner_id, direction, channel, address, body, media, kind, status,
+    conn.execute(
+        """INSERT INTO messages (learner_id, direction, channel, address, body, media, kind, status,
                                           created_at, updated_at)
                     VALUES (?, 'in', 'whatsapp', 'whatsapp:+254799123456', '', ?, 'inbound', 'received',
                             '2026-03-01T10:00:00+00:00', '2026-03-01T10:00:00+00:00')""",
-                 (learner_id, json.dumps([{"url": "https://api.twilio.com/m", "content_type": "audio/ogg",
-                                           "path": "media/inbound/MMzawadi.ogg"}])))
+        (
+            learner_id,
+            json.dumps(
+                [{"url": "https://api.twilio.com/m", "content_type": "audio/ogg", "path": "media/inbound/MMzawadi.ogg"}]
+            ),
+        ),
+    )
     course_id = conn.execute("""INSERT INTO courses (slug, language, title, created_at, updated_at)
                                 VALUES ('c', 'en', 'Course', '2026-03-01', '2026-03-01')""").lastrowid
-    conn.execute("""INSERT INTO certificates (code, learner_id, course_id, learner_name, score, path, issued_at)
+    conn.execute(
+        """INSERT INTO certificates (code, learner_id, course_id, learner_name, score, path, issued_at)
                     VALUES ('K7QM-3XPA', ?, ?, 'Zawadi Achieng', 90, 'certificates/K7QM-3XPA.pdf', '2026-03-01')""",
-                 (learner_id, course_id))
-    conn.execute("""INSERT INTO payments (learner_id, plan, provider, amount_minor, currency, phone, status,
+        (learner_id, course_id),
+    )
+    conn.execute(
+        """INSERT INTO payments (learner_id, plan, provider, amount_minor, currency, phone, status,
                                           period_days, created_at, updated_at)
                     VALUES (?, 'monthly', 'mpesa', 20000, 'KES', '+254799123456', 'paid', 30, '2026-03-01',
-                            '2026-03-01')""", (learner_id,))
+                            '2026-03-01')""",
+        (learner_id,),
+    )
     now = services.clock.now()
     sessions.save(services.cache, learner_id, State(flow="idle"), 24)
     ratelimit.check(services.cache, learner_id, now, ratelimit.Limits(per_hour=30, per_minute=5))
@@ -178,7 +196,7 @@ def _personal_traces(conn, services, settings, learner_id):
 
 
 async def test_it_exports_the_list_as_csv_without_formula_injection(app, client, cast, conn):
-    add_learner(conn, name="=HYPERLINK(\"http://evil\")")
+    add_learner(conn, name='=HYPERLINK("http://evil")')
     await signed_in(client, "bob@school.test")
     _, response = await client.get("/admin/learners.csv")
     assert response.headers["content-type"].startswith("text/csv")

@@ -11,9 +11,9 @@ import time
 import httpx
 import pytest
 
-from coachbox.core import events
 from coachbox.admin import live
 from coachbox.channels.base import Inbound
+from coachbox.core import events
 from coachbox.turns.runner import handle_inbound
 from tests.admin.conftest import PASSWORD, add_learner, signed_in
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.anyio
 
 class _Services:
     def __init__(self) -> None:
-        self.extras: dict = {}
+        self.hub = self.relay = None
 
 
 async def test_it_wakes_a_subscriber_when_its_topic_is_published():
@@ -44,14 +44,14 @@ class _CacheServices:
     def __init__(self, directory) -> None:
         import diskcache
 
-        self.extras: dict = {}
+        self.hub = self.relay = None
         self.cache = diskcache.Cache(str(directory))
 
 
 async def test_the_workers_commits_reach_the_web_process_through_the_relay(tmp_path):
     """The worker has no hub (no streams); what it publishes goes through diskcache to the web process's hub."""
     web, worker = _CacheServices(tmp_path / "cache"), _CacheServices(tmp_path / "cache")
-    worker.extras[events.RELAY_KEY] = events.Relay(worker.cache)
+    worker.relay = events.Relay(worker.cache)
     relay = asyncio.get_running_loop().create_task(events.relay_to_hub(web, poll=0.05))
     try:
         await asyncio.sleep(0.1)  # the relay notes where the counter stands: older writes are not replayed
@@ -69,7 +69,7 @@ async def test_the_workers_commits_reach_the_web_process_through_the_relay(tmp_p
 def test_the_relay_gathers_a_burst_into_few_cache_writes(tmp_path):
     """A sender at full rate publishes per message: the relay writes at most every RELAY_GAP_SECONDS."""
     worker = _CacheServices(tmp_path / "cache")
-    relay = worker.extras[events.RELAY_KEY] = events.Relay(worker.cache)
+    relay = worker.relay = events.Relay(worker.cache)
     for n in range(500):
         events.publish(worker, f"learner:{n}", "outbox")
     time.sleep(events.RELAY_GAP_SECONDS + 0.2)  # the gathered rest is written by the timer
@@ -116,8 +116,9 @@ async def served(app, monkeypatch):
 async def _sign_in(http: httpx.AsyncClient, email: str) -> None:
     page = await http.get("/admin/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    answer = await http.post("/admin/login", data={"email": email, "password": PASSWORD, "csrf_token": token,
-                                                    "next": "/admin/"})
+    answer = await http.post(
+        "/admin/login", data={"email": email, "password": PASSWORD, "csrf_token": token, "next": "/admin/"}
+    )
     assert answer.status_code == 303, answer.text
 
 
@@ -144,9 +145,17 @@ async def test_it_streams_an_inbound_turn_to_the_open_transcript_within_a_second
             lines = stream.aiter_lines()
             await asyncio.sleep(0.3)  # the first round (nothing yet) is read, the stream waits on the hub
             started = time.monotonic()
-            await handle_inbound(services, Inbound(channel="simulator", address="sim:+254700000009",
-                                                   body="Habari <b>yako</b>", provider_sid="SIM-live-1",
-                                                   received_at=clock.now(), phone="+254700000009"))
+            await handle_inbound(
+                services,
+                Inbound(
+                    channel="simulator",
+                    address="sim:+254700000009",
+                    body="Habari <b>yako</b>",
+                    provider_sid="SIM-live-1",
+                    received_at=clock.now(),
+                    phone="+254700000009",
+                ),
+            )
             data = await _next_event(lines, "message-row", timeout=1.0)
             assert time.monotonic() - started < 1.0
             assert "Habari <b>yako</b>" in data and '"direction": "in"' in data
@@ -161,7 +170,8 @@ async def test_it_streams_a_status_change_of_a_shown_message(served, services, c
         """INSERT INTO messages (learner_id, direction, channel, address, body, status, provider_sid, created_at,
                                  updated_at) VALUES (?, 'out', 'whatsapp', 'whatsapp:+254700000001', 'Hello', 'sent',
                                  'SM1', '2026-03-01T00:00:00+00:00', '2026-03-01T00:00:00+00:00')""",
-        (learner_id,)).lastrowid
+        (learner_id,),
+    ).lastrowid
     async with httpx.AsyncClient(base_url=served, timeout=10) as http:
         await _sign_in(http, "charlie@school.test")
         async with http.stream("GET", f"/admin/events/learners/{learner_id}?after={message_id}") as stream:
@@ -179,7 +189,9 @@ async def test_it_marks_bubbles_so_live_status_updates_find_them(app, client, ca
     message_id = conn.execute(
         """INSERT INTO messages (learner_id, direction, channel, address, body, status, created_at, updated_at)
            VALUES (?, 'out', 'whatsapp', 'x', 'Hi', 'delivered', '2026-03-01T00:00:00+00:00',
-                   '2026-03-01T00:00:00+00:00')""", (learner_id,)).lastrowid
+                   '2026-03-01T00:00:00+00:00')""",
+        (learner_id,),
+    ).lastrowid
     await signed_in(client, "charlie@school.test")
     _, page = await client.get(f"/admin/learners/{learner_id}")
     assert f'id="m{message_id}"' in page.text and '<span class="status">delivered</span>' in page.text

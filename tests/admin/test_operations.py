@@ -13,15 +13,20 @@ pytestmark = pytest.mark.anyio
 
 async def test_it_lists_failed_messages_and_retries_them(app, client, cast, conn):
     learner_id = add_learner(conn)
-    cursor = conn.execute("""INSERT INTO messages (learner_id, direction, channel, address, body, status, error_code,
+    cursor = conn.execute(
+        """INSERT INTO messages (learner_id, direction, channel, address, body, status, error_code,
                              attempts, created_at, updated_at) VALUES (?, 'out', 'whatsapp', 'whatsapp:+1', 'Lesson 3',
                              'failed', '30003', 4, '2026-03-01T00:00:00+00:00', '2026-03-01T00:00:00+00:00')""",
-                          (learner_id,))
+        (learner_id,),
+    )
     token = await signed_in(client, "alice@school.test")
     _, page = await client.get("/admin/operations")
     assert "Lesson 3" in page.text and "handset was unreachable" in page.text
-    _, response = await client.post("/admin/operations/retry", data={"message_id": str(cursor.lastrowid),
-                                                                     "csrf_token": token}, follow_redirects=False)
+    _, response = await client.post(
+        "/admin/operations/retry",
+        data={"message_id": str(cursor.lastrowid), "csrf_token": token},
+        follow_redirects=False,
+    )
     assert response.status_code == 303
     row = conn.execute("SELECT status, error_code FROM messages WHERE id = ?", (cursor.lastrowid,)).fetchone()
     # Queued again; a running sender may already have moved it on (here: waiting, as the window is closed).
@@ -62,19 +67,24 @@ async def test_it_shows_the_simulator_panel_to_editors_only(app, client, cast):
 async def test_it_vouches_for_signed_in_editors_on_the_simulator_api(app, client, cast):
     token = await signed_in(client, "bob@school.test")
     vouch = app.ctx.simulator_allows
-    _, response = await client.post("/api/v1/simulator/messages", json={"phone": "+15550100001", "text": "hi"},
-                                    headers={"X-CSRF-Token": token})
+    _, response = await client.post(
+        "/api/v1/simulator/messages", json={"phone": "+15550100001", "text": "hi"}, headers={"X-CSRF-Token": token}
+    )
     assert response.status_code == 200, response.text
     assert response.json["replies"]
     assert callable(vouch)
 
 
 async def test_it_lists_the_last_run_of_each_job(app, client, cast, conn):
-    for name, started, outcome, detail in (("daily_lessons", "2026-03-02T04:00:00+00:00", "ok", "old run"),
-                                           ("daily_lessons", "2026-03-02T04:59:00+00:00", "ok", "312 lessons"),
-                                           ("some_other_job", "2026-03-02T00:05:00+00:00", "error", "<b>disk full</b>")):
-        conn.execute("INSERT INTO job_runs (name, started_at, finished_at, outcome, detail) VALUES (?, ?, ?, ?, ?)",
-                     (name, started, started, outcome, detail))
+    for name, started, outcome, detail in (
+        ("daily_lessons", "2026-03-02T04:00:00+00:00", "ok", "old run"),
+        ("daily_lessons", "2026-03-02T04:59:00+00:00", "ok", "312 lessons"),
+        ("some_other_job", "2026-03-02T00:05:00+00:00", "error", "<b>disk full</b>"),
+    ):
+        conn.execute(
+            "INSERT INTO job_runs (name, started_at, finished_at, outcome, detail) VALUES (?, ?, ?, ?, ?)",
+            (name, started, started, outcome, detail),
+        )
     await signed_in(client, "alice@school.test")
     _, page = await client.get("/admin/operations")
     assert "312 lessons" in page.text and "old run" not in page.text
@@ -86,16 +96,22 @@ async def test_it_lists_the_last_run_of_each_job(app, client, cast, conn):
 async def test_it_says_what_becomes_of_each_waiting_row(app, client, cast, conn):
     learner_id = add_learner(conn)
     reason = "waiting for the learner to write (no template configured)"
-    for body, kind, template in (("Your lesson is ready", "nudge", "lesson_nudge"), ("Streak at risk", "reminder",
-                                                                                      "reminder")):
-        conn.execute("""INSERT INTO messages (learner_id, direction, channel, address, body, kind, template_key, status,
+    for body, kind, template in (
+        ("Your lesson is ready", "nudge", "lesson_nudge"),
+        ("Streak at risk", "reminder", "reminder"),
+    ):
+        conn.execute(
+            """INSERT INTO messages (learner_id, direction, channel, address, body, kind, template_key, status,
                         error_message, attempts, created_at, updated_at) VALUES (?, 'out', 'whatsapp', 'whatsapp:+1', ?,
                         ?, ?, 'waiting', ?, 0, '2026-03-01T00:00:00+00:00', '2026-03-01T00:00:00+00:00')""",
-                     (learner_id, body, kind, template, reason))
+            (learner_id, body, kind, template, reason),
+        )
     await signed_in(client, "alice@school.test")
     _, page = await client.get("/admin/operations")
     text = html.unescape(" ".join(page.text.split()))
-    rows = {body: next(r for r in text.split("<tr>") if body in r) for body in ("Your lesson is ready", "Streak at risk")}
+    rows = {
+        body: next(r for r in text.split("<tr>") if body in r) for body in ("Your lesson is ready", "Streak at risk")
+    }
     # A nudge is cancelled when the learner writes (their reply brings the held lesson); other rows go out then.
     assert "it goes out when the learner writes again" not in text
     nudge, reminder = rows["Your lesson is ready"], rows["Streak at risk"]

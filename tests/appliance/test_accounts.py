@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from coachbox.cli import main as cli
 from coachbox.admin import accounts
 from coachbox.admin.passwords import hash_password, verify_password
+from coachbox.cli import main as cli
 
 
 @pytest.fixture
@@ -79,7 +79,9 @@ def test_it_expires_links(run_cli, conn, clock):
 
 def test_it_explains_bad_admin_input(run_cli, conn, clock):
     assert run_cli("admin", "reset", "nobody@school.org") == (
-        1, "coachbox: no admin nobody@school.org. `coachbox admin add nobody@school.org --role editor` creates one.\n")
+        1,
+        "coachbox: no admin nobody@school.org. `coachbox admin add nobody@school.org --role editor` creates one.\n",
+    )
     assert run_cli("admin", "add", "not-an-email")[0] == 1
     run_cli("admin", "add", "erin@school.org")
     code, output = run_cli("admin", "add", "erin@school.org")

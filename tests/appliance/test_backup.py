@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from coachbox import store
-from coachbox.ops.backup import backup, prune_backups, restore
 from coachbox.core.config import Settings
 from coachbox.core.datalock import data_dir_in_use, hold_shared
 from coachbox.core.errors import UserError
+from coachbox.ops.backup import backup, prune_backups, restore
 
 
 def _elsewhere(settings: Settings, tmp_path: Path, name: str = "restored") -> Settings:
@@ -41,7 +41,9 @@ class _Writer(threading.Thread):
     def run(self) -> None:
         conn = store.connect(self.db_path)
         while not self.stop.is_set():
-            cursor = conn.execute("INSERT INTO audit_log (action, created_at) VALUES ('tick', ?)", (store.utcnow_iso(),))
+            cursor = conn.execute(
+                "INSERT INTO audit_log (action, created_at) VALUES ('tick', ?)", (store.utcnow_iso(),)
+            )
             self.acked.append((time.monotonic(), cursor.lastrowid))
             time.sleep(0.01)
         conn.close()
@@ -49,8 +51,9 @@ class _Writer(threading.Thread):
 
 def test_it_keeps_every_row_committed_before_the_backup_while_writes_go_on(settings, conn, tmp_path):
     with store.transaction(conn):
-        conn.executemany("INSERT INTO audit_log (action, detail, created_at) VALUES ('seed', ?, 'x')",
-                         [("x" * 2000,)] * 5000)  # ~10 MB, so the copy takes many backup steps
+        conn.executemany(
+            "INSERT INTO audit_log (action, detail, created_at) VALUES ('seed', ?, 'x')", [("x" * 2000,)] * 5000
+        )  # ~10 MB, so the copy takes many backup steps
     (settings.data_dir / "media" / "lesson.jpg").parent.mkdir(parents=True, exist_ok=True)
     (settings.data_dir / "media" / "lesson.jpg").write_bytes(b"\xff\xd8 jpeg")
     (settings.data_dir / "cache").mkdir(exist_ok=True)
@@ -156,18 +159,21 @@ def _add_member(src: Path, dest: Path, name: str, data: bytes) -> Path:
 
 
 def _flip_byte(data: bytes, offset: int) -> bytes:
-    return data[:offset] + bytes([data[offset] ^ 0xFF]) + data[offset + 1:]
+    return data[:offset] + bytes([data[offset] ^ 0xFF]) + data[offset + 1 :]
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("random", "damaged or not a coachbox backup"),
-    ("truncated", "damaged or not a coachbox backup"),
-    ("tampered", "does not match its checksum"),
-    ("no-manifest", "no manifest.json"),
-    ("traversal", "unexpected entry '../evil.db'"),
-    ("absolute", "unexpected entry '/etc/cron.d/x'"),
-    ("corrupt-db", "coachbox.db in it"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("random", "damaged or not a coachbox backup"),
+        ("truncated", "damaged or not a coachbox backup"),
+        ("tampered", "does not match its checksum"),
+        ("no-manifest", "no manifest.json"),
+        ("traversal", "unexpected entry '../evil.db'"),
+        ("absolute", "unexpected entry '/etc/cron.d/x'"),
+        ("corrupt-db", "coachbox.db in it"),
+    ],
+)
 def test_it_rejects_a_damaged_backup_and_changes_nothing(settings, conn, tmp_path, damage, message):
     conn.execute("INSERT INTO box_state VALUES ('marker', 'kept', 'x')")
     good = backup(settings)
@@ -185,10 +191,12 @@ def test_it_rejects_a_damaged_backup_and_changes_nothing(settings, conn, tmp_pat
     elif damage == "absolute":
         _add_member(good, bad, "/etc/cron.d/x", b"x")
     elif damage == "corrupt-db":
+
         def corrupt(name: str, data: bytes) -> bytes:  # damage a page AND fix the checksum: only SQLite can tell
             if name == "coachbox.db":
-                return data[:4096] + b"\x00\x07garbage" * 2000 + data[4096 + 18000:]
+                return data[:4096] + b"\x00\x07garbage" * 2000 + data[4096 + 18000 :]
             return data
+
         members = _members(good)
         members["coachbox.db"] = corrupt("coachbox.db", members["coachbox.db"])
         members["manifest.json"] = _fix_manifest(members["manifest.json"], "coachbox.db", members["coachbox.db"])
@@ -206,7 +214,9 @@ def test_it_rejects_a_damaged_backup_and_changes_nothing(settings, conn, tmp_pat
 
 def _listing(settings: Settings) -> list[str]:
     """Every path under data/, except the lock file restore creates to keep servers out."""
-    return sorted(str(p.relative_to(settings.data_dir)) for p in settings.data_dir.rglob("*") if p.name != ".coachbox.lock")
+    return sorted(
+        str(p.relative_to(settings.data_dir)) for p in settings.data_dir.rglob("*") if p.name != ".coachbox.lock"
+    )
 
 
 def _fix_manifest(body: bytes, name: str, data: bytes) -> bytes:
@@ -226,4 +236,7 @@ def test_it_keeps_only_the_newest_backups_when_pruning(settings, conn):
     deleted = prune_backups(settings, keep=2)
     assert sorted(p.name for p in deleted) == [f"coachbox-backup-2026010{n}-000000.tar.gz" for n in range(3)]
     assert sorted(p.name for p in folder.iterdir()) == [
-        "coachbox-backup-20260103-000000.tar.gz", "coachbox-backup-20260104-000000.tar.gz", "pre-restore-20260101-000000"]
+        "coachbox-backup-20260103-000000.tar.gz",
+        "coachbox-backup-20260104-000000.tar.gz",
+        "pre-restore-20260101-000000",
+    ]

@@ -43,8 +43,15 @@ async def test_it_counts_the_outbox_backlog_cheaply_and_totals_in_metrics(app, c
         (stamp, stamp),
     ).lastrowid
     for n, status in enumerate(("queued", "queued", "sent")):
-        enqueue_outbound(conn, learner_id=learner, channel="simulator", address="sim:+254700000001",
-                         draft=OutboxDraft(body=f"hello {n}", idempotency_key=f"k{n}"), now=clock.now(), status=status)
+        enqueue_outbound(
+            conn,
+            learner_id=learner,
+            channel="simulator",
+            address="sim:+254700000001",
+            draft=OutboxDraft(body=f"hello {n}", idempotency_key=f"k{n}"),
+            now=clock.now(),
+            status=status,
+        )
     request, response = await app.asgi_client.get("/healthz")
     assert response.json["db"]["outbox_backlog"]["queued"] == 2
     assert "sent" not in response.json["db"]["outbox_backlog"]  # the total of all time is not a health check's job

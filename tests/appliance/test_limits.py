@@ -11,8 +11,9 @@ def test_it_refuses_a_body_over_the_size_limit(settings, services):
 
     small = settings.replace(server={"max_body_bytes": 1024})
     app = create_app(small, services)
-    request, response = app.test_client.post("/webhooks/twilio", content=b"x" * 4096,
-                                             headers={"content-type": "application/x-www-form-urlencoded"})
+    request, response = app.test_client.post(
+        "/webhooks/twilio", content=b"x" * 4096, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert response.status == 413
     assert "Traceback" not in response.text
 
@@ -47,6 +48,8 @@ def test_an_id_beyond_sqlite_integers_is_a_404_not_a_500():
 
     from coachbox.roots.app import _QuietErrorHandler
 
-    response = _QuietErrorHandler().default(SimpleNamespace(path="/admin/learners/" + "9" * 30),
-                                            OverflowError("Python int too large to convert to SQLite INTEGER"))
+    response = _QuietErrorHandler().default(
+        SimpleNamespace(path="/admin/learners/" + "9" * 30),
+        OverflowError("Python int too large to convert to SQLite INTEGER"),
+    )
     assert response.status == 404

@@ -10,7 +10,6 @@ from pathlib import Path
 import sqlite_utils
 
 from coachbox import store
-
 from coachbox.cli import main as cli
 from coachbox.jobs.queue import create_huey
 from coachbox.store.database import Database

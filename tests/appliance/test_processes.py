@@ -26,12 +26,14 @@ def _free_port() -> int:
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COACHBOX_")}
-    env.update({
-        "COACHBOX_PATHS_DATA_DIR": str(tmp_path / "data"),
-        "COACHBOX_PATHS_CONTENT_DIR": str(tmp_path / "no-content"),  # content import is tested on its own
-        "COACHBOX_LOG_LEVEL": "INFO",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "COACHBOX_PATHS_DATA_DIR": str(tmp_path / "data"),
+            "COACHBOX_PATHS_CONTENT_DIR": str(tmp_path / "no-content"),  # content import is tested on its own
+            "COACHBOX_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(extra)
     return env
 
@@ -95,7 +97,11 @@ def test_it_runs_web_and_worker_and_stops_both_on_sigterm(tmp_path):
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "coachbox", "--config", str(REPO / "coachbox.toml"), "run", "--port", str(port)],
-        env=_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
     )
     try:
@@ -135,8 +141,12 @@ def test_it_stops_cleanly_when_signalled_the_moment_it_is_healthy(tmp_path):
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "coachbox", "--config", str(REPO / "coachbox.toml"), "run", "--port", str(port)],
-        env=_env(tmp_path, COACHBOX_LOG_LEVEL="WARNING"), cwd=tmp_path, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        env=_env(tmp_path, COACHBOX_LOG_LEVEL="WARNING"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/healthz", process)

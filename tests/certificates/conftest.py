@@ -10,8 +10,10 @@ import pytest
 from coachbox.core.config import Settings
 from tests.certificates import seed
 
-needs_poppler = pytest.mark.skipif(not shutil.which("pdftotext") or not shutil.which("pdftoppm"),
-                                   reason="poppler-utils (pdftotext, pdftoppm) not installed: make browser-deps")
+needs_poppler = pytest.mark.skipif(
+    not shutil.which("pdftotext") or not shutil.which("pdftoppm"),
+    reason="poppler-utils (pdftotext, pdftoppm) not installed: make browser-deps",
+)
 
 
 @pytest.fixture

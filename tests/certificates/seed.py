@@ -19,8 +19,14 @@ def content_copy(tmp_path: Path) -> Path:
     shutil.copytree(REPO / "content", target)
     locales = target / "locales"
     for course in (target / "courses").glob("*/course.toml"):
-        language = next((line.split("=", 1)[1].strip().strip('"') for line in course.read_text().splitlines()
-                         if line.startswith("language")), "en")
+        language = next(
+            (
+                line.split("=", 1)[1].strip().strip('"')
+                for line in course.read_text().splitlines()
+                if line.startswith("language")
+            ),
+            "en",
+        )
         if not (locales / f"{language}.toml").exists():
             shutil.copy(locales / "en.toml", locales / f"{language}.toml")
     return target
@@ -34,9 +40,16 @@ def import_content(conn: sqlite3.Connection, settings) -> dict[str, int]:
     return {row["slug"]: row["id"] for row in conn.execute("SELECT id, slug FROM courses")}
 
 
-def add_learner(conn: sqlite3.Connection, *, name: str | None = "Amina Wanjiru", language: str = "en",
-                phone: str = "+254700000001", course_id: int | None = None, timezone: str = "Africa/Nairobi",
-                profile_name: str | None = None) -> int:
+def add_learner(
+    conn: sqlite3.Connection,
+    *,
+    name: str | None = "Amina Wanjiru",
+    language: str = "en",
+    phone: str = "+254700000001",
+    course_id: int | None = None,
+    timezone: str = "Africa/Nairobi",
+    profile_name: str | None = None,
+) -> int:
     now = "2026-03-01T05:00:00+00:00"
     return conn.execute(
         """INSERT INTO learners (channel_key, channel, phone, name, profile_name, language, timezone, status,
@@ -46,8 +59,9 @@ def add_learner(conn: sqlite3.Connection, *, name: str | None = "Amina Wanjiru",
     ).lastrowid
 
 
-def finish_course(conn: sqlite3.Connection, learner_id: int, course_id: int, *, score: int | None,
-                  status: str = "completed") -> None:
+def finish_course(
+    conn: sqlite3.Connection, learner_id: int, course_id: int, *, score: int | None, status: str = "completed"
+) -> None:
     conn.execute(
         """INSERT INTO enrollments (learner_id, course_id, status, started_at, completed_at, score)
            VALUES (?, ?, ?, '2026-02-20T05:00:00+00:00', ?, ?)

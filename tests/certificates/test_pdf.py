@@ -17,9 +17,14 @@ needs_dejavu = pytest.mark.skipif(not DEJAVU.is_file(), reason="fonts-dejavu-cor
 
 def content(name: str = "Amina Wanjiru", **changes) -> pdf.CertificateContent:
     base = pdf.CertificateContent(
-        org_name="Tumaini Learning Centre", heading="Certificate of completion", presented="This certifies that",
-        learner_name=name, completed="has completed the course", course_title="Mobile Money Safety",
-        details="with a score of 85%  ·  2 March 2026", code_label="Verification code: K7QM-3XPA",
+        org_name="Tumaini Learning Centre",
+        heading="Certificate of completion",
+        presented="This certifies that",
+        learner_name=name,
+        completed="has completed the course",
+        course_title="Mobile Money Safety",
+        details="with a score of 85%  ·  2 March 2026",
+        code_label="Verification code: K7QM-3XPA",
         verify_label="Scan the QR code or visit https://learn.example.org/verify/K7QM-3XPA",
         verify_url="https://learn.example.org/verify/K7QM-3XPA",
     )
@@ -35,13 +40,16 @@ def text_of(data: bytes, tmp_path: Path) -> str:
 
 @needs_poppler
 @needs_dejavu
-@pytest.mark.parametrize("name", [
-    "Zoë Ñúñez-Çelik Wanjirũ",       # Latin with accents and a Gikuyu tilde
-    "Анна Сергеевна Каренина",        # Cyrillic
-    "Αλέξανδρος Παπαδόπουλος",        # Greek
-    "فاطمة الزهراء",                  # Arabic: joined (shaped) and right-to-left
-    "Nguyễn Thị Minh Khai",          # Vietnamese stacked diacritics
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Zoë Ñúñez-Çelik Wanjirũ",  # Latin with accents and a Gikuyu tilde
+        "Анна Сергеевна Каренина",  # Cyrillic
+        "Αλέξανδρος Παπαδόπουλος",  # Greek
+        "فاطمة الزهراء",  # Arabic: joined (shaped) and right-to-left
+        "Nguyễn Thị Minh Khai",  # Vietnamese stacked diacritics
+    ],
+)
 def test_it_draws_the_learners_name_exactly_as_given_in_any_script(settings, tmp_path, name):
     data = pdf.render(content(name), pdf.fonts_from_settings(settings))
 
@@ -90,8 +98,13 @@ def test_it_falls_back_to_the_core_font_for_latin1_text_when_the_unicode_font_is
 
 
 def test_it_reads_font_paths_from_settings(settings):
-    changed = settings.replace(org={"certificate_font": "fonts/Custom.ttf", "certificate_bold_font": "",
-                                    "certificate_fallback_fonts": "/x/NotoSansEthiopic.ttf, fonts/Extra.ttf"})
+    changed = settings.replace(
+        org={
+            "certificate_font": "fonts/Custom.ttf",
+            "certificate_bold_font": "",
+            "certificate_fallback_fonts": "/x/NotoSansEthiopic.ttf, fonts/Extra.ttf",
+        }
+    )
 
     fonts = pdf.fonts_from_settings(changed)
 

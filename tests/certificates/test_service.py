@@ -30,8 +30,9 @@ def qr_texts(path: Path, tmp_path: Path) -> list[str]:
 
 
 @needs_poppler
-def test_it_issues_a_certificate_with_name_course_score_code_and_a_qr_to_the_verify_page(services, conn, courses,
-                                                                                           tmp_path):
+def test_it_issues_a_certificate_with_name_course_score_code_and_a_qr_to_the_verify_page(
+    services, conn, courses, tmp_path
+):
     learner = seed.add_learner(conn, name="Zoë Wanjirũ Müller")
     seed.finish_course(conn, learner, courses["mobile-money-safety"], score=85)
 
@@ -42,8 +43,15 @@ def test_it_issues_a_certificate_with_name_course_score_code_and_a_qr_to_the_ver
     path = services.settings.data_dir / "certificates" / f"{code}.pdf"
     assert issued.certificate.path == f"certificates/{code}.pdf" and path.is_file()
     text = pdf_text(path)
-    for expected in ("Zoë Wanjirũ Müller", "Mobile Money Safety", "Tumaini Learning Centre", code, "85%",
-                     "2 March 2026", "Certificate of completion"):
+    for expected in (
+        "Zoë Wanjirũ Müller",
+        "Mobile Money Safety",
+        "Tumaini Learning Centre",
+        code,
+        "85%",
+        "2 March 2026",
+        "Certificate of completion",
+    ):
         assert expected in text
     assert qr_texts(path, tmp_path) == [f"https://learn.example.org/verify/{code}"]
 
@@ -74,7 +82,8 @@ def test_it_issues_once_per_learner_and_course(services, conn, courses):
     assert conn.execute("SELECT COUNT(*) FROM certificates").fetchone()[0] == 1
     assert len(seed.outbox(conn, learner, "certificate")) == 1
     assert sorted(p.name for p in (services.settings.data_dir / "certificates").iterdir()) == [
-        f"{first.certificate.code}.pdf"]
+        f"{first.certificate.code}.pdf"
+    ]
 
 
 def test_it_sends_the_pdf_as_media_with_a_congratulation(services, conn, courses):
@@ -92,11 +101,14 @@ def test_it_sends_the_pdf_as_media_with_a_congratulation(services, conn, courses
     assert message["template_key"] == "certificate"
 
 
-@pytest.mark.parametrize("status, score, reason", [
-    ("active", 95, "not_completed"),
-    ("completed", 69, "below_passing"),
-    (None, None, "not_enrolled"),
-])
+@pytest.mark.parametrize(
+    "status, score, reason",
+    [
+        ("active", 95, "not_completed"),
+        ("completed", 69, "below_passing"),
+        (None, None, "not_enrolled"),
+    ],
+)
 def test_it_certifies_only_completed_courses_at_the_passing_score(services, conn, courses, status, score, reason):
     learner = seed.add_learner(conn)
     if status:
@@ -115,7 +127,9 @@ def test_it_scores_from_quiz_progress_when_the_enrollment_has_no_score(conn, cou
     seed.finish_course(conn, learner, courses["python-basics"], score=None)
     lessons = [r[0] for r in conn.execute("SELECT id FROM lessons WHERE course_id = ?", (courses["python-basics"],))]
     for lesson in lessons[:2]:
-        conn.execute("INSERT INTO progress (learner_id, lesson_id, correct, total) VALUES (?, ?, 3, 5)", (learner, lesson))
+        conn.execute(
+            "INSERT INTO progress (learner_id, lesson_id, correct, total) VALUES (?, ?, 3, 5)", (learner, lesson)
+        )
 
     verdict = service.eligibility(conn, learner, courses["python-basics"])
 
@@ -189,8 +203,9 @@ def test_it_issues_and_resends_through_the_worker_tasks(services, conn, courses,
     assert code and asked_again() == code and resent == code
     bodies = [m["body"] for m in seed.outbox(conn, learner, "certificate")]
     assert len(bodies) == 3 and "Congratulations" in bodies[0] and "again" in bodies[1] and "again" in bodies[2]
-    service.issue_certificate(services, learner, courses["mobile-money-safety"],
-                              resend_key=f"task:{asked_again.id}")  # Huey retrying that same task
+    service.issue_certificate(
+        services, learner, courses["mobile-money-safety"], resend_key=f"task:{asked_again.id}"
+    )  # Huey retrying that same task
     assert len(seed.outbox(conn, learner, "certificate")) == 3
 
 

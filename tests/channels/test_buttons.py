@@ -12,7 +12,14 @@ from coachbox.channels.buttons import with_buttons
 from coachbox.channels.outbox import deliver_due
 from coachbox.store.messages import OutboxDraft
 from tests.doubles.twilio_fixtures import (  # noqa: F401 - fixtures
-    ALICE, enqueue, inbound_form, row, signed_request, tservices, twilio_double, twilio_settings_for,
+    ALICE,
+    enqueue,
+    inbound_form,
+    row,
+    signed_request,
+    tservices,
+    twilio_double,
+    twilio_settings_for,
 )
 
 pytestmark = pytest.mark.anyio
@@ -21,24 +28,39 @@ TEMPLATES = {"quick_reply_2": QR2, "quick_reply_3": QR3}
 
 
 def test_it_turns_two_or_three_short_options_into_a_quick_reply_template():
-    draft = with_buttons(OutboxDraft("Which language?\n1. English\n2. Kiswahili"), ("English", "Kiswahili"),
-                         channel="whatsapp", templates=TEMPLATES)
+    draft = with_buttons(
+        OutboxDraft("Which language?\n1. English\n2. Kiswahili"),
+        ("English", "Kiswahili"),
+        channel="whatsapp",
+        templates=TEMPLATES,
+    )
     assert draft.template_key == "quick_reply_2"
-    assert draft.content_variables == {"1": "Which language?\n1. English\n2. Kiswahili", "2": "English",
-                                       "3": "Kiswahili"}
+    assert draft.content_variables == {
+        "1": "Which language?\n1. English\n2. Kiswahili",
+        "2": "English",
+        "3": "Kiswahili",
+    }
     three = with_buttons(OutboxDraft("Q1"), ("A", "B", "C"), channel="whatsapp", templates=TEMPLATES)
-    assert three.template_key == "quick_reply_3" and three.content_variables == {"1": "Q1", "2": "A", "3": "B", "4": "C"}
+    assert three.template_key == "quick_reply_3" and three.content_variables == {
+        "1": "Q1",
+        "2": "A",
+        "3": "B",
+        "4": "C",
+    }
 
 
-@pytest.mark.parametrize("options,channel,templates,body", [
-    (("A", "B", "C", "D"), "whatsapp", TEMPLATES, "Q"),  # WhatsApp shows at most 3 in-session buttons
-    (("YES",), "whatsapp", TEMPLATES, "Q"),
-    (("Yes", "A much longer title than 20"), "whatsapp", TEMPLATES, "Q"),  # WhatsApp's title limit
-    (("A", "B"), "whatsapp", TEMPLATES, "x" * 1025),  # a quick-reply body holds 1,024 characters
-    (("A", "B"), "sms", TEMPLATES, "Q"),
-    (("A", "B"), "simulator", TEMPLATES, "Q"),
-    (("A", "B", "C"), "whatsapp", {"quick_reply_2": QR2}, "Q"),  # no template for this count
-])
+@pytest.mark.parametrize(
+    "options,channel,templates,body",
+    [
+        (("A", "B", "C", "D"), "whatsapp", TEMPLATES, "Q"),  # WhatsApp shows at most 3 in-session buttons
+        (("YES",), "whatsapp", TEMPLATES, "Q"),
+        (("Yes", "A much longer title than 20"), "whatsapp", TEMPLATES, "Q"),  # WhatsApp's title limit
+        (("A", "B"), "whatsapp", TEMPLATES, "x" * 1025),  # a quick-reply body holds 1,024 characters
+        (("A", "B"), "sms", TEMPLATES, "Q"),
+        (("A", "B"), "simulator", TEMPLATES, "Q"),
+        (("A", "B", "C"), "whatsapp", {"quick_reply_2": QR2}, "Q"),  # no template for this count
+    ],
+)
 def test_it_keeps_numbered_text_when_buttons_do_not_fit(options, channel, templates, body):
     draft = OutboxDraft(body)
     assert with_buttons(draft, options, channel=channel, templates=templates) == draft
@@ -51,7 +73,7 @@ def test_it_leaves_a_draft_with_its_own_template_alone():
 
 def _services(settings, clock, double, templates):
     from coachbox.channels.twilio.transport import TwilioChannel
-    from coachbox.core.services import build_services
+    from coachbox.roots.services import build_services
 
     s = twilio_settings_for(settings, double.url, templates=templates)
     return build_services(s, clock=clock, channel=TwilioChannel(s))
@@ -67,8 +89,15 @@ async def test_it_sends_buttons_with_content_sid_inside_the_24_hour_window(setti
     services = _services(settings, clock, twilio_double, TEMPLATES)
     try:
         variables = {"1": "Question 1\n*A* Yes\n*B* No", "2": "A", "3": "B"}
-        mid = enqueue(conn, ALICE, variables["1"], clock.now(), kind="quiz", template_key="quick_reply_2",
-                      content_variables=variables)
+        mid = enqueue(
+            conn,
+            ALICE,
+            variables["1"],
+            clock.now(),
+            kind="quiz",
+            template_key="quick_reply_2",
+            content_variables=variables,
+        )
         await _drain(services)
         sent = twilio_double.accepted[0]
         assert sent.get("ContentSid") == QR2 and json.loads(sent.get("ContentVariables")) == variables
@@ -79,15 +108,30 @@ async def test_it_sends_buttons_with_content_sid_inside_the_24_hour_window(setti
 
 
 async def test_it_sends_numbered_text_when_the_template_is_gone_and_the_kinds_template_outside_the_window(
-        settings, conn, clock, twilio_double):
+    settings, conn, clock, twilio_double
+):
     services = _services(settings, clock, twilio_double, {"quiz": REPLY})  # quick_reply_2 removed from config
     try:
         variables = {"1": "Question 1\n*A* Yes\n*B* No", "2": "A", "3": "B"}
-        inside = enqueue(conn, ALICE, variables["1"], clock.now(), kind="quiz", template_key="quick_reply_2",
-                         content_variables=variables)
-        outside = enqueue(conn, "whatsapp:+254700000002", variables["1"], clock.now(), kind="quiz",
-                          template_key="quick_reply_2", content_variables=variables,
-                          last_inbound_at=clock.now() - timedelta(hours=25))
+        inside = enqueue(
+            conn,
+            ALICE,
+            variables["1"],
+            clock.now(),
+            kind="quiz",
+            template_key="quick_reply_2",
+            content_variables=variables,
+        )
+        outside = enqueue(
+            conn,
+            "whatsapp:+254700000002",
+            variables["1"],
+            clock.now(),
+            kind="quiz",
+            template_key="quick_reply_2",
+            content_variables=variables,
+            last_inbound_at=clock.now() - timedelta(hours=25),
+        )
         await _drain(services)
         by_to = {m.to: m for m in twilio_double.accepted}
         assert by_to[ALICE].get("Body") == variables["1"] and by_to[ALICE].get("ContentSid") is None
@@ -97,12 +141,13 @@ async def test_it_sends_numbered_text_when_the_template_is_gone_and_the_kinds_te
         services.close_sync()
 
 
-async def test_it_offers_buttons_through_the_webhook_and_reads_a_tap_as_the_option(settings, conn, clock,
-                                                                                  twilio_double):
-    from coachbox.roots.app import create_app
-    from coachbox.content.importer import import_folder
-    from coachbox.core.services import build_services
+async def test_it_offers_buttons_through_the_webhook_and_reads_a_tap_as_the_option(
+    settings, conn, clock, twilio_double
+):
     from coachbox.channels.twilio.transport import TwilioChannel
+    from coachbox.content.importer import import_folder
+    from coachbox.roots.app import create_app
+    from coachbox.roots.services import build_services
 
     import_folder(conn, settings.content_dir, settings, progress=None)
     s = twilio_settings_for(settings, twilio_double.url, templates=TEMPLATES)
@@ -118,8 +163,12 @@ async def test_it_offers_buttons_through_the_webhook_and_reads_a_tap_as_the_opti
             assert response.status == 200
             for _ in range(250):  # the web sender was kicked: wait for its replies to reach the double
                 await asyncio.sleep(0.02)
-                if len(twilio_double.accepted) > before and not conn.execute(
-                        "SELECT 1 FROM messages WHERE direction='out' AND status IN ('queued','sending')").fetchone():
+                if (
+                    len(twilio_double.accepted) > before
+                    and not conn.execute(
+                        "SELECT 1 FROM messages WHERE direction='out' AND status IN ('queued','sending')"
+                    ).fetchone()
+                ):
                     break
 
         await say("hi")

@@ -14,7 +14,13 @@ from coachbox.channels.outbox import backoff_seconds, deliver_due, reconcile
 from coachbox.channels.pacing import reserve_slots
 from coachbox.store import transaction
 from tests.doubles.twilio_fixtures import (  # noqa: F401 - fixtures
-    ALICE, enqueue, row, tservices, twilio_double, twilio_settings, twilio_settings_for,
+    ALICE,
+    enqueue,
+    row,
+    tservices,
+    twilio_double,
+    twilio_settings,
+    twilio_settings_for,
 )
 
 pytestmark = pytest.mark.anyio
@@ -71,7 +77,7 @@ async def test_a_429_pauses_every_send_not_just_the_one_that_got_it(settings, co
     """Twilio's 429 (20429) is about the account's pace: the other sends of the batch wait out the brake
     (Retry-After, capped) instead of hammering on at full rate; the refused message retries on its own backoff."""
     from coachbox.channels.twilio.transport import TwilioChannel
-    from coachbox.core.services import build_services
+    from coachbox.roots.services import build_services
 
     s = twilio_settings_for(settings, twilio_double.url, messages_per_second=10.0)  # 100 ms apart
     services = build_services(s, clock=clock, channel=TwilioChannel(s))
@@ -92,8 +98,9 @@ async def test_a_429_pauses_every_send_not_just_the_one_that_got_it(settings, co
         services.close_sync()
 
 
-async def test_a_send_that_keeps_meeting_pauses_hands_its_row_back_uncounted(tservices, conn, clock, twilio_double,
-                                                                              monkeypatch):
+async def test_a_send_that_keeps_meeting_pauses_hands_its_row_back_uncounted(
+    tservices, conn, clock, twilio_double, monkeypatch
+):
     """A claim must never wait so long that a reconcile could judge it stale (and send the row twice)."""
     monkeypatch.setattr(outbox, "PAUSED_SEND_MAX_WAIT_SECONDS", -1.0)
     mid = enqueue(conn, ALICE, "hi", clock.now())
@@ -140,7 +147,9 @@ async def test_it_opts_the_learner_out_on_21610(tservices, conn, clock, twilio_d
     mid = enqueue(conn, ALICE, "hi", clock.now())
     await _drain(tservices)
     assert row(conn, mid)["status"] == "failed"
-    assert conn.execute("SELECT opted_out FROM learners WHERE id = ?", (row(conn, mid)["learner_id"],)).fetchone()[0] == 1
+    assert (
+        conn.execute("SELECT opted_out FROM learners WHERE id = ?", (row(conn, mid)["learner_id"],)).fetchone()[0] == 1
+    )
 
 
 async def test_it_gives_up_after_the_retry_horizon(tservices, conn, clock, twilio_double):
@@ -156,19 +165,40 @@ async def test_it_gives_up_after_the_retry_horizon(tservices, conn, clock, twili
     assert clock.now() - datetime.fromisoformat(row(conn, mid)["created_at"]) <= timedelta(minutes=60)
 
 
-async def test_it_sends_free_form_inside_the_24_hour_window_and_the_template_outside(settings, conn, clock, twilio_double):
-    from coachbox.core.services import build_services
+async def test_it_sends_free_form_inside_the_24_hour_window_and_the_template_outside(
+    settings, conn, clock, twilio_double
+):
     from coachbox.channels.twilio.transport import TwilioChannel
+    from coachbox.roots.services import build_services
 
     s = twilio_settings_for(settings, twilio_double.url, templates={"lesson": "HX" + "1" * 32})
     services = build_services(s, clock=clock, channel=TwilioChannel(s))
     try:
-        fresh = enqueue(conn, ALICE, "Lesson 2 is ready", clock.now(), kind="lesson",
-                        last_inbound_at=clock.now() - timedelta(hours=23))
-        stale = enqueue(conn, BOB, "Lesson 2 is ready", clock.now(), kind="lesson",
-                        last_inbound_at=clock.now() - timedelta(hours=25), content_variables={"1": "Bob"})
-        nudge = enqueue(conn, "whatsapp:+254700000003", "We miss you", clock.now(), kind="reminder",
-                        last_inbound_at=clock.now() - timedelta(days=3))
+        fresh = enqueue(
+            conn,
+            ALICE,
+            "Lesson 2 is ready",
+            clock.now(),
+            kind="lesson",
+            last_inbound_at=clock.now() - timedelta(hours=23),
+        )
+        stale = enqueue(
+            conn,
+            BOB,
+            "Lesson 2 is ready",
+            clock.now(),
+            kind="lesson",
+            last_inbound_at=clock.now() - timedelta(hours=25),
+            content_variables={"1": "Bob"},
+        )
+        nudge = enqueue(
+            conn,
+            "whatsapp:+254700000003",
+            "We miss you",
+            clock.now(),
+            kind="reminder",
+            last_inbound_at=clock.now() - timedelta(days=3),
+        )
         await _drain(services)
         by_to = {m.to: m for m in twilio_double.accepted}
         assert by_to[ALICE].get("Body") == "Lesson 2 is ready" and by_to[ALICE].get("ContentSid") is None
@@ -176,15 +206,17 @@ async def test_it_sends_free_form_inside_the_24_hour_window_and_the_template_out
         assert by_to[BOB].get("ContentVariables") == '{"1": "Bob"}' and by_to[BOB].get("Body") is None
         assert row(conn, fresh)["status"] == "sent" and row(conn, stale)["content_sid"] == "HX" + "1" * 32
         waiting = row(conn, nudge)
-        assert waiting["status"] == "waiting" and "no [twilio.templates] entry for 'reminder'" in waiting["error_message"]
+        assert (
+            waiting["status"] == "waiting" and "no [twilio.templates] entry for 'reminder'" in waiting["error_message"]
+        )
         assert "whatsapp:+254700000003" not in by_to
     finally:
         services.close_sync()
 
 
 async def test_it_switches_to_the_template_after_63016(settings, conn, clock, twilio_double):
-    from coachbox.core.services import build_services
     from coachbox.channels.twilio.transport import TwilioChannel
+    from coachbox.roots.services import build_services
 
     s = twilio_settings_for(settings, twilio_double.url, templates={"reply": "HX" + "2" * 32})
     services = build_services(s, clock=clock, channel=TwilioChannel(s))
@@ -228,11 +260,15 @@ async def test_it_splits_long_bodies_and_sends_the_parts_in_order(tservices, con
     assert keys[0] == "lesson:1" and keys[1] == "lesson:1#1" and row(conn, mid)["status"] == "sent"
 
 
-async def test_it_confirms_a_crashed_send_that_twilio_accepted_instead_of_resending(tservices, conn, clock, twilio_double):
+async def test_it_confirms_a_crashed_send_that_twilio_accepted_instead_of_resending(
+    tservices, conn, clock, twilio_double
+):
     mid = enqueue(conn, ALICE, "only once", clock.now())
     with transaction(conn):  # a sender claimed it, sent it, and died before recording the sid
-        conn.execute("UPDATE messages SET status='sending', attempts=1, claimed_at=?, claimed_by='elsewhere:1:x' "
-                     "WHERE id=?", (clock.now().isoformat(), mid))
+        conn.execute(
+            "UPDATE messages SET status='sending', attempts=1, claimed_at=?, claimed_by='elsewhere:1:x' WHERE id=?",
+            (clock.now().isoformat(), mid),
+        )
     accepted = twilio_double.accept(ALICE, "only once", tag=str(mid))
     clock.advance(minutes=3)
     assert await reconcile(tservices) == 1
@@ -245,8 +281,10 @@ async def test_it_resends_a_crashed_claim_that_never_reached_twilio(tservices, c
     mid = enqueue(conn, ALICE, "lost in flight", clock.now())
     twilio_double.accept(ALICE, "an older, different message")
     with transaction(conn):
-        conn.execute("UPDATE messages SET status='sending', attempts=1, claimed_at=?, claimed_by='elsewhere:1:x' "
-                     "WHERE id=?", (clock.now().isoformat(), mid))
+        conn.execute(
+            "UPDATE messages SET status='sending', attempts=1, claimed_at=?, claimed_by='elsewhere:1:x' WHERE id=?",
+            (clock.now().isoformat(), mid),
+        )
     assert await reconcile(tservices) == 0  # another box's fresh claim: left alone
     clock.advance(minutes=3)
     assert await reconcile(tservices) == 1
@@ -303,8 +341,9 @@ async def test_it_waits_for_twilio_to_settle_before_looking_up_an_unsure_send(ts
     assert len(twilio_double.accepted) == 1
 
 
-async def test_it_does_not_send_a_claim_that_was_released_while_it_waited_for_its_slot(tservices, conn, clock,
-                                                                                        twilio_double):
+async def test_it_does_not_send_a_claim_that_was_released_while_it_waited_for_its_slot(
+    tservices, conn, clock, twilio_double
+):
     mid = enqueue(conn, ALICE, "slow slot", clock.now())
     tservices.cache.set(pacing.RATE_KEY, time.time() + 0.6)  # other senders hold the next 0.6 s of slots
     waiting = asyncio.create_task(deliver_due(tservices))
@@ -335,8 +374,9 @@ async def test_it_settles_an_unsure_send_from_its_status_callback(tservices, con
     assert len(twilio_double.accepted) == 1
 
 
-async def test_it_sends_each_message_exactly_once_when_twilio_fails_at_random(tservices, conn, clock, twilio_double,
-                                                                               monkeypatch):
+async def test_it_sends_each_message_exactly_once_when_twilio_fails_at_random(
+    tservices, conn, clock, twilio_double, monkeypatch
+):
     monkeypatch.setattr(pacing, "PAUSE_MAX_SECONDS", 0.05)  # keep the 429 brakes short: this is about duplicates
     tservices.channel.timeout = 1.0
     ids = [enqueue(conn, f"whatsapp:+2547100{n:05d}", f"message {n}", clock.now()) for n in range(120)]

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 import pytest
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 DRAIN = """
 import asyncio
 from coachbox.core.config import Settings
-from coachbox.core.services import build_services
+from coachbox.roots.services import build_services
 from coachbox.channels.outbox import drain
 
 services = build_services(Settings.load())
@@ -63,21 +63,30 @@ def _environ(settings, double: TwilioDouble, rate: float) -> dict:
 
 
 def _fill(conn, learners: int, per_learner: int) -> list[int]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ids = []
     with transaction(conn):
         for n in range(learners):
             key = f"whatsapp:+2547{n:08d}"
             learner = upsert_learner(conn, key, now=now.isoformat(), last_inbound_at=now.isoformat())
             for part in range(per_learner):
-                ids.append(enqueue_outbound(conn, learner_id=learner, channel="whatsapp", address=key, now=now,
-                                            draft=OutboxDraft(body=f"message {part} for learner {n}")))
+                ids.append(
+                    enqueue_outbound(
+                        conn,
+                        learner_id=learner,
+                        channel="whatsapp",
+                        address=key,
+                        now=now,
+                        draft=OutboxDraft(body=f"message {part} for learner {n}"),
+                    )
+                )
     return ids
 
 
 def _spawn(environ: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", DRAIN], cwd=REPO, env=environ,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", DRAIN], cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_it_never_exceeds_the_rate_cap_with_two_processes_draining(settings, conn, real_double):
@@ -116,8 +125,12 @@ for _ in range(60):
 
 
 def test_it_hands_out_rate_slots_no_closer_than_the_cap_across_processes(settings):
-    procs = [subprocess.Popen([sys.executable, "-c", RESERVE, str(settings.cache_dir)], cwd=REPO,
-                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RESERVE, str(settings.cache_dir)], cwd=REPO, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     slots = sorted(float(x) for proc in procs for x in proc.communicate(timeout=60)[0].split())
     assert len(slots) == 360
     assert min(b - a for a, b in zip(slots, slots[1:])) >= 1 / 200.0 - 1e-6

@@ -9,7 +9,12 @@ import pytest
 from coachbox.channels.outbox import deliver_due
 from coachbox.store import transaction
 from tests.doubles.twilio_fixtures import (  # noqa: F401 - fixtures
-    ALICE, enqueue, row, tservices, twilio_double, twilio_settings,
+    ALICE,
+    enqueue,
+    row,
+    tservices,
+    twilio_double,
+    twilio_settings,
 )
 
 pytestmark = pytest.mark.anyio
@@ -24,12 +29,15 @@ async def _drain(services) -> None:
 
 def _in_zone(conn, message_id: int, tz: str) -> None:
     with transaction(conn):
-        conn.execute("UPDATE learners SET timezone = ? WHERE id = (SELECT learner_id FROM messages WHERE id = ?)",
-                     (tz, message_id))
+        conn.execute(
+            "UPDATE learners SET timezone = ? WHERE id = (SELECT learner_id FROM messages WHERE id = ?)",
+            (tz, message_id),
+        )
 
 
-async def test_it_holds_a_draining_fan_out_to_the_end_of_each_learners_quiet_hours(tservices, conn, clock,
-                                                                                  twilio_double):
+async def test_it_holds_a_draining_fan_out_to_the_end_of_each_learners_quiet_hours(
+    tservices, conn, clock, twilio_double
+):
     clock.set(datetime.fromisoformat("2026-03-02T18:30:00+00:00"))  # 21:30 in Nairobi, 18:30 in London
     alice = enqueue(conn, ALICE, "This week's broadcast", clock.now(), kind="broadcast", idempotency_key="b:1:1")
     bob = enqueue(conn, BOB, "This week's broadcast", clock.now(), kind="broadcast", idempotency_key="b:1:2")
@@ -76,14 +84,17 @@ async def test_it_never_holds_answers_to_the_learners_own_messages(tservices, co
     farewell = enqueue(conn, ALICE, "Goodbye", clock.now(), kind="farewell", idempotency_key="in:whatsapp:SM2:out:0")
     certificate = enqueue(conn, ALICE, "Your certificate", clock.now(), kind="certificate", idempotency_key="cert:1")
     await _drain(tservices)
-    assert [m.get("Body") for m in twilio_double.accepted] == ["Question 1 of 3", "Here is the menu", "Goodbye",
-                                                                "Your certificate"]
+    assert [m.get("Body") for m in twilio_double.accepted] == [
+        "Question 1 of 3",
+        "Here is the menu",
+        "Goodbye",
+        "Your certificate",
+    ]
     assert all(row(conn, mid)["status"] == "sent" for mid in (quiz, reply, farewell, certificate))
     assert row(conn, broadcast)["status"] == "queued"
 
 
-async def test_it_keeps_a_held_learners_later_proactive_rows_behind_the_held_one(tservices, conn, clock,
-                                                                                 twilio_double):
+async def test_it_keeps_a_held_learners_later_proactive_rows_behind_the_held_one(tservices, conn, clock, twilio_double):
     clock.set(datetime.fromisoformat("2026-03-02T18:30:00+00:00"))
     first = enqueue(conn, ALICE, "Lesson part 1", clock.now(), kind="lesson", idempotency_key="daily:2")
     second = enqueue(conn, ALICE, "Lesson part 2", clock.now(), kind="lesson", idempotency_key="daily:2#1")

@@ -10,7 +10,12 @@ from coachbox.channels.outbox import deliver_due
 from coachbox.channels.twilio.status import StatusUpdate, apply_status
 from coachbox.store import admin_ops, transaction
 from tests.doubles.twilio_fixtures import (  # noqa: F401 - fixtures
-    ALICE, enqueue, row, tservices, twilio_double, twilio_settings,
+    ALICE,
+    enqueue,
+    row,
+    tservices,
+    twilio_double,
+    twilio_settings,
 )
 
 pytestmark = pytest.mark.anyio
@@ -54,13 +59,17 @@ async def test_it_resends_a_permanent_failure_after_an_admin_retry(tservices, co
     assert row(conn, mid)["status"] == "sent" and len(twilio_double.accepted) == 1
 
 
-async def test_it_resends_a_message_twilio_reported_undelivered_after_an_admin_retry(tservices, conn, clock,
-                                                                                   twilio_double):
+async def test_it_resends_a_message_twilio_reported_undelivered_after_an_admin_retry(
+    tservices, conn, clock, twilio_double
+):
     mid = enqueue(conn, ALICE, "did not arrive", clock.now())
     await _drain(tservices)
     first_sid = row(conn, mid)["provider_sid"]
-    apply_status(conn, StatusUpdate(sid=first_sid, status="undelivered", error_code="30008", message_id=mid),
-                 clock.now().isoformat())
+    apply_status(
+        conn,
+        StatusUpdate(sid=first_sid, status="undelivered", error_code="30008", message_id=mid),
+        clock.now().isoformat(),
+    )
     assert row(conn, mid)["status"] == "undelivered"
     clock.advance(minutes=10)
     assert _admin_retry(conn, mid, clock.now()) == 1

@@ -7,9 +7,9 @@ import ast
 from pathlib import Path
 
 import coachbox
-from coachbox.roots.appliance import _check_channel
 from coachbox.channels.outbox import ANSWER_KINDS
 from coachbox.channels.templates import TEMPLATES
+from coachbox.roots.appliance import _check_channel
 from coachbox.turns.runner import TEMPLATE_FOR
 from tests.doubles.twilio_fixtures import twilio_double, twilio_settings_for  # noqa: F401 - fixtures
 
@@ -36,9 +36,14 @@ def _literals(node: ast.expr, constants: dict[str, str]) -> list[str]:
 def _keys_in_code() -> set[str]:
     """Template keys and outbox kinds written anywhere in coachbox/ (the sender looks a row up by either)."""
     trees = [ast.parse(p.read_text(encoding="utf-8")) for p in ROOT.rglob("*.py")]
-    constants = {t.id: n.value.value for tree in trees for n in tree.body if isinstance(n, ast.Assign)
-                 and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)
-                 for t in n.targets if isinstance(t, ast.Name)}
+    constants = {
+        t.id: n.value.value
+        for tree in trees
+        for n in tree.body
+        if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    }
     keys = {"reply"}  # Reply's and OutboxDraft's default kind
     for tree in trees:
         for node in ast.walk(tree):
@@ -53,8 +58,19 @@ def _keys_in_code() -> set[str]:
 
 def test_it_documents_every_template_key_the_code_can_look_up():
     keys = _keys_in_code()
-    assert {"lesson_nudge", "reminder", "summary", "certificate", "broadcast", "admin", "payment", "quick_reply_2",
-            "quick_reply_3", "nudge", "tutor_ai"} <= keys  # the scan finds what it should
+    assert {
+        "lesson_nudge",
+        "reminder",
+        "summary",
+        "certificate",
+        "broadcast",
+        "admin",
+        "payment",
+        "quick_reply_2",
+        "quick_reply_3",
+        "nudge",
+        "tutor_ai",
+    } <= keys  # the scan finds what it should
     doc = DOC.read_text(encoding="utf-8")
     assert [k for k in sorted(keys) if f"`{k}`" not in doc] == []
     assert "`<kind>.continued`" in doc  # long messages' later parts
@@ -64,19 +80,23 @@ def test_it_gives_each_proactive_template_a_category_and_examples_in_english_and
     doc = DOC.read_text(encoding="utf-8")
     for template in TEMPLATES:
         if template.waits:
-            section = doc[doc.index(f"#### `{template.key}`"):]
-            section = section[:section.index("\n####", 1)]
+            section = doc[doc.index(f"#### `{template.key}`") :]
+            section = section[: section.index("\n####", 1)]
             assert "Category **" in section and "- English:" in section and "- Kiswahili:" in section, template.key
     assert "[twilio.templates]" in doc and "COACHBOX_TWILIO_TEMPLATES" in doc and "ContentSid" in doc
 
 
 def test_it_reports_configured_and_missing_templates_in_the_check(settings, twilio_double):
-    s = twilio_settings_for(settings, twilio_double.url, templates={"lesson_nudge": "HX" + "1" * 32,
-                                                                    "reminder": {"sid": "HX" + "2" * 32},
-                                                                    "summary": ""})
+    s = twilio_settings_for(
+        settings,
+        twilio_double.url,
+        templates={"lesson_nudge": "HX" + "1" * 32, "reminder": {"sid": "HX" + "2" * 32}, "summary": ""},
+    )
     configured, warn, buttons = _check_channel(s)[1:]
     assert (configured.level, configured.what) == ("info", "WhatsApp templates configured: lesson_nudge, reminder")
-    assert buttons.level == "info" and "quick_reply_2, quick_reply_3" in buttons.what and "numbered text" in buttons.what
+    assert (
+        buttons.level == "info" and "quick_reply_2, quick_reply_3" in buttons.what and "numbered text" in buttons.what
+    )
     assert warn.level == "warn"
     assert "summary, certificate, payment, broadcast, admin" in warn.what and "wait" in warn.what
     assert "docs/twilio.md" in warn.fix

@@ -12,11 +12,15 @@ from tests.doubles.twilio_fixtures import ALICE, twilio_double, twilio_settings,
 
 def test_it_rewrites_every_twilio_domain_to_the_configured_base():
     base = "http://127.0.0.1:9999"
-    assert rewrite_url("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json", base) == \
-        base + "/2010-04-01/Accounts/AC1/Messages.json"
+    assert (
+        rewrite_url("https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json", base)
+        == base + "/2010-04-01/Accounts/AC1/Messages.json"
+    )
     assert rewrite_url("https://content.twilio.com/v1/Content", base) == base + "/v1/Content"
-    assert rewrite_url("https://content.twilio.com/v1/Content", "https://api.twilio.com") == \
-        "https://content.twilio.com/v1/Content"
+    assert (
+        rewrite_url("https://content.twilio.com/v1/Content", "https://api.twilio.com")
+        == "https://content.twilio.com/v1/Content"
+    )
     assert rewrite_url("https://example.twilio.com.evil.org/x", base) == "https://example.twilio.com.evil.org/x"
 
 
@@ -30,11 +34,18 @@ async def test_it_reaches_the_content_api_through_the_base_url(twilio_settings, 
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("status,code,permanent,expected_code", [
-    (429, 20429, False, "20429"), (500, None, False, "500"), (503, None, False, "503"),
-    (400, 21211, True, "21211"), (400, 63016, True, "63016"), (400, 21408, True, "21408"),
-    (401, 20003, False, "20003"),
-])
+@pytest.mark.parametrize(
+    "status,code,permanent,expected_code",
+    [
+        (429, 20429, False, "20429"),
+        (500, None, False, "500"),
+        (503, None, False, "503"),
+        (400, 21211, True, "21211"),
+        (400, 63016, True, "63016"),
+        (400, 21408, True, "21408"),
+        (401, 20003, False, "20003"),
+    ],
+)
 async def test_it_maps_twilio_errors(twilio_settings, twilio_double, status, code, permanent, expected_code):
     channel = TwilioChannel(twilio_settings)
     twilio_double.fail_next(1, status=status, code=code, retry_after=7 if status == 429 else None)

@@ -19,24 +19,44 @@ def test_it_normalises_numbers_to_e164():
 
 
 def test_it_builds_channel_keys_for_whatsapp_sms_and_business_scoped_ids():
-    assert channel_key("whatsapp:+254700000001", "254700000001") == ("whatsapp", "whatsapp:+254700000001", "+254700000001")
+    assert channel_key("whatsapp:+254700000001", "254700000001") == (
+        "whatsapp",
+        "whatsapp:+254700000001",
+        "+254700000001",
+    )
     assert channel_key("+254700000001", None) == ("sms", "sms:+254700000001", "+254700000001")
     assert channel_key("whatsapp:KE.1a2b3c", None) == ("whatsapp", "whatsapp:KE.1a2b3c", None)
     assert channel_key("whatsapp:KE.1a2b3c", "254700000001")[1] == "whatsapp:+254700000001"
 
 
 def test_it_parses_buttons_media_and_ignores_unknown_fields(clock):
-    form = FormData({k: [v] for k, v in inbound_form(
-        ButtonPayload="quiz:1:b", ButtonText="B", NumMedia="1", MediaUrl0="https://api.twilio.com/x/Media/ME1",
-        MediaContentType0="audio/ogg", SomethingTwilioAddedIn2027="yes").items()})
+    form = FormData(
+        {
+            k: [v]
+            for k, v in inbound_form(
+                ButtonPayload="quiz:1:b",
+                ButtonText="B",
+                NumMedia="1",
+                MediaUrl0="https://api.twilio.com/x/Media/ME1",
+                MediaContentType0="audio/ogg",
+                SomethingTwilioAddedIn2027="yes",
+            ).items()
+        }
+    )
     inbound = parse_inbound(form, clock.now())
     assert inbound.address == "whatsapp:+254700000001" and inbound.phone == "+254700000001"
     assert inbound.button_payload == "quiz:1:b" and inbound.button_text == "B"
     assert inbound.media[0].content_type == "audio/ogg" and inbound.profile_name == "Alice"
 
 
-@pytest.mark.parametrize("fields", [{"From": "whatsapp:+254700000001"}, {"MessageSid": "SM1"},
-                                    {"MessageSid": "SM1", "From": "+254700000001", "NumMedia": "two"}])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"From": "whatsapp:+254700000001"},
+        {"MessageSid": "SM1"},
+        {"MessageSid": "SM1", "From": "+254700000001", "NumMedia": "two"},
+    ],
+)
 def test_it_rejects_forms_that_are_not_messages(fields, clock):
     with pytest.raises(BadInbound):
         parse_inbound(_form(**fields), clock.now())
@@ -50,7 +70,10 @@ def test_it_keeps_blank_fields_for_the_signature():
 def test_it_signs_against_the_public_url_with_its_path_prefix(settings):
     s = settings.replace(server={"public_url": "https://example.org/coach/"})
     assert signed_url(s, "/webhooks/twilio", "a=1", {}) == "https://example.org/coach/webhooks/twilio?a=1"
-    assert signed_url(s, "/webhooks/twilio", "", {"x-forwarded-host": "evil"}) == "https://example.org/coach/webhooks/twilio"
+    assert (
+        signed_url(s, "/webhooks/twilio", "", {"x-forwarded-host": "evil"})
+        == "https://example.org/coach/webhooks/twilio"
+    )
 
 
 def test_it_accepts_a_signature_made_with_or_without_the_port():
@@ -63,5 +86,9 @@ def test_it_accepts_a_signature_made_with_or_without_the_port():
     for signed_for in ("https://coach.example.org/webhooks/twilio", "https://coach.example.org:443/webhooks/twilio"):
         signature = twilio_signature(signed_for, form)
         assert signature_ok(AUTH_TOKEN, "https://coach.example.org/webhooks/twilio", parsed, signature)
-    assert not signature_ok(AUTH_TOKEN, "https://coach.example.org/webhooks/twilio", parsed,
-                            twilio_signature("https://evil.example.org/webhooks/twilio", form))
+    assert not signature_ok(
+        AUTH_TOKEN,
+        "https://coach.example.org/webhooks/twilio",
+        parsed,
+        twilio_signature("https://evil.example.org/webhooks/twilio", form),
+    )

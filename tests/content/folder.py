@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-COURSE = '''title = "Mobile Money Basics"
+COURSE = """title = "Mobile Money Basics"
 description = "Stay safe with mobile money."
 language = "en"
 level = "beginner"
 premium = false
 passing_score = 70
 position = 1
-'''
+"""
 
-COURSE_SW = '''title = "Misingi ya Pesa za Simu"
+COURSE_SW = """title = "Misingi ya Pesa za Simu"
 language = "sw"
 position = 1
 translation_of = "money"
-'''
+"""
 
-LESSON_ONE = '''+++
+LESSON_ONE = """+++
 title = "What is mobile money?"
 minutes = 4
 
@@ -32,9 +32,9 @@ explanation = "The provider keeps it, linked to your number."
 *Mobile money* lets you keep and send money with your phone.
 
 Your number works like an account number.
-'''
+"""
 
-LESSON_TWO = '''+++
+LESSON_TWO = """+++
 title = "Keep your PIN secret"
 
 [[quiz]]
@@ -53,9 +53,9 @@ explanation = "Your PIN protects your money."
 Your *PIN* is yours alone.
 - Never say it on the phone
 - Cover the keypad
-'''
+"""
 
-LESSON_SW = '''+++
+LESSON_SW = """+++
 title = "Pesa za simu ni nini?"
 
 [[quiz]]
@@ -65,9 +65,9 @@ answer = false
 explanation = "Mtoa huduma ndiye anayezitunza."
 +++
 *Pesa za simu* hukuwezesha kutuma pesa kwa simu yako.
-'''
+"""
 
-BADGES = '''[[badge]]
+BADGES = """[[badge]]
 code = "first-lesson"
 name = "First Step"
 name_sw = "Hatua ya Kwanza"
@@ -83,21 +83,21 @@ name = "On a Roll"
 emoji = "🔥"
 rule = "streak"
 threshold = 3
-'''
+"""
 
-EN = '''greeting = "Hello {name}!"
+EN = """greeting = "Hello {name}!"
 
 [menu]
 help = "Send HELP for the menu"
 stop = ["STOP"]
-'''
+"""
 
-SW = '''greeting = "Habari {name}!"
+SW = """greeting = "Habari {name}!"
 
 [menu]
 help = "Tuma MSAADA kupata menyu"
 stop = ["STOP", "ACHA"]
-'''
+"""
 
 FILES = {
     "locales/en.toml": EN,

@@ -15,7 +15,9 @@ def test_it_loads_published_courses_lessons_and_questions_with_ids(tmp_path, set
     assert money.id and all(lesson.id for lesson in money.lessons)
     assert [lesson.position for lesson in money.lessons] == [1, 2]
     assert [(q.position, q.kind, q.answer) for q in money.lessons[1].questions] == [
-        (1, "choice", 1), (2, "short", ("PIN", "my PIN"))]
+        (1, "choice", 1),
+        (2, "short", ("PIN", "my PIN")),
+    ]
     assert money.lessons[0].questions[0].answer is False
     assert [b.code for b in catalogue.badges] == ["first-lesson", "streak-3"]
     assert [c.slug for c in catalogue.for_language("sw")] == ["pesa"]
@@ -32,8 +34,13 @@ def test_it_changes_the_version_only_when_content_changes(tmp_path, settings, co
     version = catalogue_version(conn)
     import_folder(conn, folder, settings)
     assert catalogue_version(conn) == version
-    import_folder(conn, content_folder(tmp_path, {
-        "courses/money/02-keep-your-pin-secret.md": LESSON_TWO.replace("Nobody else, ever.", "Nobody.")}), settings)
+    import_folder(
+        conn,
+        content_folder(
+            tmp_path, {"courses/money/02-keep-your-pin-secret.md": LESSON_TWO.replace("Nobody else, ever.", "Nobody.")}
+        ),
+        settings,
+    )
     changed = catalogue_version(conn)
     assert changed != version
     conn.execute("UPDATE questions SET prompt = 'Edited in the admin page' WHERE id = 1")

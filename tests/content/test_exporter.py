@@ -10,9 +10,12 @@ from tests.content.folder import LESSON_ONE, content_folder
 
 def test_it_round_trips_import_export_parse(tmp_path, settings, conn):
     lesson = LESSON_ONE.replace("minutes = 4\n", 'minutes = 4\nmedia = "media/intro.png"\n').replace(
-        "Your number", 'Your "number" \\ works\tlike')
-    source = content_folder(tmp_path / "source", {"courses/money/01-what-is-mobile-money.md": lesson,
-                                                   "courses/money/media/intro.png": b"\x89PNG"})
+        "Your number", 'Your "number" \\ works\tlike'
+    )
+    source = content_folder(
+        tmp_path / "source",
+        {"courses/money/01-what-is-mobile-money.md": lesson, "courses/money/media/intro.png": b"\x89PNG"},
+    )
     settings = settings.replace(paths={"content_dir": str(source)})
     import_folder(conn, source, settings)
     written = export_folder(conn, tmp_path / "out", settings)
@@ -36,7 +39,8 @@ def test_it_writes_lessons_in_the_authoring_format(tmp_path, settings, conn):
         '+++\ntitle = "What is mobile money?"\nminutes = 4\n\n[[quiz]]\nkind = "true_false"\n'
         'question = "Your money is kept inside the SIM card."\nanswer = false\n'
         'explanation = "The provider keeps it, linked to your number."\n+++\n'
-        "*Mobile money* lets you keep and send money with your phone.\n\nYour number works like an account number.\n")
+        "*Mobile money* lets you keep and send money with your phone.\n\nYour number works like an account number.\n"
+    )
 
 
 def test_it_writes_toml_values_that_read_back():
@@ -44,4 +48,6 @@ def test_it_writes_toml_values_that_read_back():
 
     value = 'quote " backslash \\ tab \t newline \n del \x7f emoji 🌱 ctrl \x01'
     assert tomllib.loads(f"x = {toml_value(value)}\ny = {toml_value([True, 3, 'a'])}") == {
-        "x": value, "y": [True, 3, "a"]}
+        "x": value,
+        "y": [True, 3, "a"],
+    }

@@ -45,8 +45,10 @@ def test_it_splits_a_code_block_only_when_it_alone_is_too_long():
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.lists(st.one_of(st.text(alphabet="ab .!\n*_`", max_size=80), st.sampled_from(["```", "\n\n", "```\ncode\n```"])),
-             max_size=30).map("".join),
+    st.lists(
+        st.one_of(st.text(alphabet="ab .!\n*_`", max_size=80), st.sampled_from(["```", "\n\n", "```\ncode\n```"])),
+        max_size=30,
+    ).map("".join),
     st.integers(min_value=1, max_value=120),
 )
 def test_it_keeps_every_part_within_the_limit_and_loses_only_whitespace(text, limit):

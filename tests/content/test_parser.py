@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coachbox.learning.course import BadgeDefinition, Question
 from coachbox.content.parser import parse_folder
+from coachbox.learning.course import BadgeDefinition, Question
 from tests.content.folder import COURSE, COURSE_SW, LESSON_ONE, LESSON_TWO, SW, content_folder
 
 L1 = "content/courses/money/01-what-is-mobile-money.md"
@@ -21,21 +21,34 @@ def test_it_parses_a_good_folder_without_problems(tmp_path):
     assert result.problems == []
     money, pesa = result.courses
     assert (money.slug, money.title, money.language, money.passing_score, money.position) == (
-        "money", "Mobile Money Basics", "en", 70, 1)
+        "money",
+        "Mobile Money Basics",
+        "en",
+        70,
+        1,
+    )
     assert (pesa.language, pesa.translation_of, pesa.family) == ("sw", "money", "money")
     assert [(lesson.position, lesson.slug, lesson.minutes) for lesson in money.lessons] == [
-        (1, "what-is-mobile-money", 4), (2, "keep-your-pin-secret", 5)]
+        (1, "what-is-mobile-money", 4),
+        (2, "keep-your-pin-secret", 5),
+    ]
     pin = money.lessons[1]
     assert pin.body == "Your *PIN* is yours alone.\n- Never say it on the phone\n- Cover the keypad"
     assert pin.questions == (
-        Question(1, "choice", "Who may know your PIN?", "Nobody else, ever.", ("Only you", "The agent", "Your cousin"), 1),
+        Question(
+            1, "choice", "Who may know your PIN?", "Nobody else, ever.", ("Only you", "The agent", "Your cousin"), 1
+        ),
         Question(2, "short", "What do you never share?", "Your PIN protects your money.", (), ("PIN", "my PIN")),
     )
     assert money.lessons[0].questions[0].answer is False
     assert result.badges[0] == BadgeDefinition(
-        code="first-lesson", rule="lessons_completed", threshold=1, emoji="🌱",
+        code="first-lesson",
+        rule="lessons_completed",
+        threshold=1,
+        emoji="🌱",
         names={"en": "First Step", "sw": "Hatua ya Kwanza"},
-        descriptions={"en": "Completed your first lesson", "sw": "Umekamilisha somo lako la kwanza"})
+        descriptions={"en": "Completed your first lesson", "sw": "Umekamilisha somo lako la kwanza"},
+    )
     assert result.badges[1].names == {"en": "On a Roll"} and result.badges[1].descriptions == {}
     assert result.locales["sw"]["menu"]["stop"] == ["STOP", "ACHA"]
 
@@ -43,31 +56,36 @@ def test_it_parses_a_good_folder_without_problems(tmp_path):
 def test_it_reports_a_missing_quiz_answer_at_its_quiz_table(tmp_path):
     lesson = LESSON_TWO.replace("answer = 1\n", "")
     assert _problems(tmp_path, {"courses/money/02-keep-your-pin-secret.md": lesson}) == [
-        f"{L2}:4: quiz question 1 has no answer (add answer = N, the number of the right choice, from 1 to 3)"]
+        f"{L2}:4: quiz question 1 has no answer (add answer = N, the number of the right choice, from 1 to 3)"
+    ]
 
 
 def test_it_reports_an_answer_out_of_range(tmp_path):
     lesson = LESSON_TWO.replace("answer = 1\n", "answer = 4\n")
     assert _problems(tmp_path, {"courses/money/02-keep-your-pin-secret.md": lesson}) == [
-        f"{L2}:8: quiz question 1: answer 4 is not one of the 3 choices (use a number from 1 to 3)"]
+        f"{L2}:8: quiz question 1: answer 4 is not one of the 3 choices (use a number from 1 to 3)"
+    ]
 
 
 def test_it_reports_a_true_false_answer_in_quotes(tmp_path):
     lesson = LESSON_ONE.replace("answer = false", 'answer = "false"')
     assert _problems(tmp_path, {"courses/money/01-what-is-mobile-money.md": lesson}) == [
-        f"{L1}:8: quiz question 1: answer must be true or false (write answer = true or answer = false, without quotes)"]
+        f"{L1}:8: quiz question 1: answer must be true or false (write answer = true or answer = false, without quotes)"
+    ]
 
 
 def test_it_reports_a_duplicate_position(tmp_path):
     assert _problems(tmp_path, {"courses/money/02-pin-again.md": LESSON_TWO}) == [
         "content/courses/money/02-pin-again.md:1: duplicate lesson position 2: 02-keep-your-pin-secret.md has it too "
-        "(give each lesson file its own number)"]
+        "(give each lesson file its own number)"
+    ]
 
 
 def test_it_reports_an_unknown_key_in_course_toml(tmp_path):
     assert _problems(tmp_path, {"courses/money/course.toml": COURSE + "premuim = true\n"}) == [
         "content/courses/money/course.toml:8: unknown key 'premuim' in course.toml (did you mean 'premium'? allowed: "
-        "title, description, language, level, premium, passing_score, position, translation_of)"]
+        "title, description, language, level, premium, passing_score, position, translation_of)"
+    ]
 
 
 def test_it_reports_an_unknown_key_in_a_quiz_and_what_it_leaves_missing(tmp_path):
@@ -75,7 +93,7 @@ def test_it_reports_an_unknown_key_in_a_quiz_and_what_it_leaves_missing(tmp_path
     assert _problems(tmp_path, {"courses/money/02-keep-your-pin-secret.md": lesson}) == [
         f"{L2}:14: unknown key 'accepts' in quiz question 2, a short question (did you mean 'accept'? allowed: kind, question, "
         "accept, explanation)",
-        f"{L2}:11: quiz question 2 has no accepted answers (add accept = [\"answer\", \"other spelling\"])",
+        f'{L2}:11: quiz question 2 has no accepted answers (add accept = ["answer", "other spelling"])',
     ]
 
 
@@ -83,7 +101,8 @@ def test_it_reports_a_lesson_that_is_too_long(tmp_path):
     lesson = '+++\ntitle = "Long"\n+++\n' + "word " * 900
     assert _problems(tmp_path, {"courses/money/03-long.md": lesson}) == [
         "content/courses/money/03-long.md:4: lesson is 4,507 characters long, over the 4,000 limit "
-        "(shorten it or split it into two lessons)"]
+        "(shorten it or split it into two lessons)"
+    ]
 
 
 def test_it_warns_when_a_lesson_needs_more_than_one_message(tmp_path):
@@ -93,7 +112,8 @@ def test_it_warns_when_a_lesson_needs_more_than_one_message(tmp_path):
     assert result.errors == []
     assert [str(p) for p in result.warnings] == [
         "content/courses/money/03-longish.md:5: lesson is 1,713 characters long: it will be sent as 2 WhatsApp "
-        "messages (keep title and text under 1,600 characters to send it as one)"]
+        "messages (keep title and text under 1,600 characters to send it as one)"
+    ]
     assert len(result.courses[0].lessons) == 3
 
 
@@ -101,48 +121,67 @@ def test_it_reports_missing_media(tmp_path):
     lesson = LESSON_ONE.replace("minutes = 4\n", 'minutes = 4\nmedia = "media/intro.jpg"\n')
     assert _problems(tmp_path, {"courses/money/01-what-is-mobile-money.md": lesson}) == [
         f"{L1}:4: media file 'media/intro.jpg' does not exist "
-        "(put the file at content/courses/money/media/intro.jpg or fix the path)"]
+        "(put the file at content/courses/money/media/intro.jpg or fix the path)"
+    ]
 
 
 def test_it_accepts_media_that_exists_and_refuses_paths_outside_the_course(tmp_path):
     lesson = LESSON_ONE.replace("minutes = 4\n", 'minutes = 4\nmedia = "media/intro.jpg"\n')
-    result = parse_folder(content_folder(tmp_path, {"courses/money/01-what-is-mobile-money.md": lesson,
-                                                     "courses/money/media/intro.jpg": b"\xff\xd8jpeg"}))
+    result = parse_folder(
+        content_folder(
+            tmp_path,
+            {"courses/money/01-what-is-mobile-money.md": lesson, "courses/money/media/intro.jpg": b"\xff\xd8jpeg"},
+        )
+    )
     assert result.problems == [] and result.courses[0].lessons[0].media == "media/intro.jpg"
     escaping = lesson.replace("media/intro.jpg", "../pesa/course.toml")
     assert _problems(tmp_path, {"courses/money/01-what-is-mobile-money.md": escaping}) == [
         f"{L1}:4: media path '../pesa/course.toml' must stay inside the course folder "
-        '(use a relative path like "media/pin.jpg")']
+        '(use a relative path like "media/pin.jpg")'
+    ]
 
 
 def test_it_refuses_media_whatsapp_would_refuse_and_warns_about_heavy_files(tmp_path):
     """A learner on prepaid data pays for every lesson's picture: past 300 KB the import warns (it still imports);
     past WhatsApp's limit (5 MB for images) the lesson could never be sent, so it is an error."""
     lesson = LESSON_ONE.replace("minutes = 4\n", 'minutes = 4\nmedia = "media/intro.jpg"\n')
-    heavy = parse_folder(content_folder(tmp_path / "heavy", {"courses/money/01-what-is-mobile-money.md": lesson,
-                                                            "courses/money/media/intro.jpg": b"x" * 400_000}))
+    heavy = parse_folder(
+        content_folder(
+            tmp_path / "heavy",
+            {"courses/money/01-what-is-mobile-money.md": lesson, "courses/money/media/intro.jpg": b"x" * 400_000},
+        )
+    )
     assert [str(p) for p in heavy.problems] == [
         f"{L1}:4: media file 'media/intro.jpg' is 400 KB: learners on prepaid data pay for it with every lesson "
-        "(aim for under 300 KB (a JPEG 1280 px wide at quality 75 usually is))"]
+        "(aim for under 300 KB (a JPEG 1280 px wide at quality 75 usually is))"
+    ]
     assert heavy.errors == [] and heavy.courses[0].lessons[0].media == "media/intro.jpg"
-    huge = parse_folder(content_folder(tmp_path / "huge", {"courses/money/01-what-is-mobile-money.md": lesson,
-                                                          "courses/money/media/intro.jpg": b"x" * 5_200_000}))
+    huge = parse_folder(
+        content_folder(
+            tmp_path / "huge",
+            {"courses/money/01-what-is-mobile-money.md": lesson, "courses/money/media/intro.jpg": b"x" * 5_200_000},
+        )
+    )
     assert [str(p) for p in huge.errors] == [
         f"{L1}:4: media file 'media/intro.jpg' is 5.2 MB: WhatsApp takes at most 5 MB "
-        "(make it smaller (a picture 1280 px wide, a shorter recording))"]
+        "(make it smaller (a picture 1280 px wide, a shorter recording))"
+    ]
+
 
 def test_it_reports_broken_toml_front_matter_at_its_file_line(tmp_path):
     lesson = LESSON_ONE.replace("minutes = 4", "minutes = four")
     assert _problems(tmp_path, {"courses/money/01-what-is-mobile-money.md": lesson}) == [
         f"{L1}:3: front matter is not valid TOML: Invalid value at column 11 "
-        '(check the quotes, commas and brackets on this line; text needs "quotes")']
+        '(check the quotes, commas and brackets on this line; text needs "quotes")'
+    ]
 
 
 def test_it_reports_a_missing_closing_fence(tmp_path):
     lesson = LESSON_ONE.replace('number."\n+++\n', 'number."\n')
     assert _problems(tmp_path, {"courses/money/01-what-is-mobile-money.md": lesson}) == [
         f"{L1}:1: the front matter opened with +++ on line 1 is never closed "
-        "(add a line with exactly +++ between the front matter and the lesson text)"]
+        "(add a line with exactly +++ between the front matter and the lesson text)"
+    ]
 
 
 def test_it_reports_a_lesson_without_front_matter_and_a_bad_file_name(tmp_path):
@@ -157,14 +196,16 @@ def test_it_reports_a_lesson_without_front_matter_and_a_bad_file_name(tmp_path):
 def test_it_reports_a_locale_missing_a_key(tmp_path):
     sw = SW.replace('help = "Tuma MSAADA kupata menyu"\n', "")
     assert _problems(tmp_path, {"locales/sw.toml": sw}) == [
-        "content/locales/sw.toml:3: missing key 'menu.help' that en.toml has (copy it from en.toml and translate it)"]
+        "content/locales/sw.toml:3: missing key 'menu.help' that en.toml has (copy it from en.toml and translate it)"
+    ]
 
 
 def test_it_reports_a_placeholder_the_reference_locale_does_not_have(tmp_path):
     sw = SW.replace("Habari {name}!", "Habari {jina}!")
     assert _problems(tmp_path, {"locales/sw.toml": sw}) == [
         "content/locales/sw.toml:1: 'greeting' uses {jina}, which en.toml does not have "
-        "(placeholders must be spelled as in en.toml; allowed here: {name})"]
+        "(placeholders must be spelled as in en.toml; allowed here: {name})"
+    ]
 
 
 def test_it_reports_a_course_language_without_a_locale_file(tmp_path):
@@ -179,7 +220,8 @@ def test_it_reports_a_translation_of_an_unknown_course(tmp_path):
     course = COURSE_SW.replace('"money"', '"mony"')
     assert _problems(tmp_path, {"courses/pesa/course.toml": course}) == [
         "content/courses/pesa/course.toml:4: translation_of = 'mony' is not another course folder "
-        "(use the folder name of the original course, one of: money)"]
+        "(use the folder name of the original course, one of: money)"
+    ]
 
 
 def test_it_reports_badge_mistakes(tmp_path):
@@ -192,20 +234,23 @@ def test_it_reports_badge_mistakes(tmp_path):
 
 
 def test_it_reports_every_problem_of_a_folder_not_just_the_first(tmp_path):
-    problems = _problems(tmp_path, {
-        "courses/money/course.toml": COURSE.replace('title = "Mobile Money Basics"\n', ""),
-        "courses/money/01-what-is-mobile-money.md": LESSON_ONE.replace("explanation =", "explain ="),
-        "courses/money/02-keep-your-pin-secret.md": LESSON_TWO.replace('kind = "choice"', 'kind = "multiple"'),
-        "locales/sw.toml": SW.replace("greeting", "greting"),
-    })
+    problems = _problems(
+        tmp_path,
+        {
+            "courses/money/course.toml": COURSE.replace('title = "Mobile Money Basics"\n', ""),
+            "courses/money/01-what-is-mobile-money.md": LESSON_ONE.replace("explanation =", "explain ="),
+            "courses/money/02-keep-your-pin-secret.md": LESSON_TWO.replace('kind = "choice"', 'kind = "multiple"'),
+            "locales/sw.toml": SW.replace("greeting", "greting"),
+        },
+    )
     assert problems == [
         "content/locales/sw.toml:1: missing key 'greeting' that en.toml has (copy it from en.toml and translate it)",
         "content/locales/sw.toml:1: key 'greting' is not in en.toml, so it is never used "
         "(remove it, or add it to en.toml first)",
         f"{L1}:9: unknown key 'explain' in quiz question 1, a true_false question (did you mean 'explanation'? allowed: kind, "
         "question, answer, explanation)",
-        f"{L1}:5: quiz question 1 has no explanation (add explanation = \"…\": learners read it after they answer)",
-        f"{L2}:5: quiz question 1 has kind 'multiple' (use kind = \"choice\", \"true_false\" or \"short\")",
+        f'{L1}:5: quiz question 1 has no explanation (add explanation = "…": learners read it after they answer)',
+        f'{L2}:5: quiz question 1 has kind \'multiple\' (use kind = "choice", "true_false" or "short")',
         "content/courses/money/course.toml:1: missing required key 'title' (add title = \"…\")",
     ]
     assert parse_folder(tmp_path / "content").courses[0].slug == "pesa"  # the good course still parses
@@ -215,4 +260,5 @@ def test_it_warns_about_markdown_that_whatsapp_shows_literally(tmp_path):
     lesson = LESSON_ONE.replace("Your number works", "**Your** number works")
     result = parse_folder(content_folder(tmp_path, {"courses/money/01-what-is-mobile-money.md": lesson}))
     assert [str(p) for p in result.warnings] == [
-        f"{L1}:13: '**' shows as two asterisks on WhatsApp (use *single asterisks* for bold)"]
+        f"{L1}:13: '**' shows as two asterisks on WhatsApp (use *single asterisks* for bold)"
+    ]

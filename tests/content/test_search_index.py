@@ -10,9 +10,14 @@ from tests.content.folder import LESSON_TWO, content_folder
 
 
 def _search(conn, query: str) -> list[str]:
-    return [row[0] for row in conn.execute(
-        "SELECT l.slug FROM lessons_fts JOIN lessons l ON l.id = lessons_fts.rowid WHERE lessons_fts MATCH ? "
-        "ORDER BY rank", (query,))]
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT l.slug FROM lessons_fts JOIN lessons l ON l.id = lessons_fts.rowid WHERE lessons_fts MATCH ? "
+            "ORDER BY rank",
+            (query,),
+        )
+    ]
 
 
 def test_it_finds_an_imported_lesson_and_follows_an_update(tmp_path, settings, conn):
@@ -30,9 +35,13 @@ def test_it_finds_an_imported_lesson_and_follows_an_update(tmp_path, settings, c
 def test_it_indexes_lessons_that_existed_before_the_migration(tmp_path):
     conn = store.connect(tmp_path / "old.db")
     store.migrations().apply(sqlite_utils.Database(conn), stop_before="0002_lessons_fts")
-    conn.execute("INSERT INTO courses (slug, language, title, created_at, updated_at) VALUES ('c', 'en', 'C', 'x', 'x')")
-    conn.execute("INSERT INTO lessons (course_id, slug, position, title, body, created_at, updated_at) "
-                 "VALUES (1, 'l', 1, 'Savings', 'Put money aside weekly', 'x', 'x')")
+    conn.execute(
+        "INSERT INTO courses (slug, language, title, created_at, updated_at) VALUES ('c', 'en', 'C', 'x', 'x')"
+    )
+    conn.execute(
+        "INSERT INTO lessons (course_id, slug, position, title, body, created_at, updated_at) "
+        "VALUES (1, 'l', 1, 'Savings', 'Put money aside weekly', 'x', 'x')"
+    )
     store.migrate(conn)
     assert _search(conn, "weekly") == ["l"]
     conn.close()

@@ -26,12 +26,28 @@ class Driver:
         return self.res.catalogue(self.conn)
 
     def inbound(self, text, *, sid=None, payload=None, media=()):
-        return Inbound("simulator", f"sim:{self.phone}", text, sid or f"SM{next(_sids):06d}", self.clock.now(),
-                       phone=self.phone, profile_name=self.name, button_payload=payload, media=media)
+        return Inbound(
+            "simulator",
+            f"sim:{self.phone}",
+            text,
+            sid or f"SM{next(_sids):06d}",
+            self.clock.now(),
+            phone=self.phone,
+            profile_name=self.name,
+            button_payload=payload,
+            media=media,
+        )
 
     def send(self, text, **kw):
-        outcome = handle_inbound_sync(self.conn, self.cache, self.settings, self.catalogue, self.res.texts,
-                                      self.inbound(text, **kw), self.clock.now())
+        outcome = handle_inbound_sync(
+            self.conn,
+            self.cache,
+            self.settings,
+            self.catalogue,
+            self.res.texts,
+            self.inbound(text, **kw),
+            self.clock.now(),
+        )
         self.learner_id = outcome.learner_id or self.learner_id
         return outcome
 
@@ -39,8 +55,16 @@ class Driver:
         return self.bodies(self.send(text, **kw).outbox_ids)
 
     def event(self, event) -> list[str]:
-        outcome = run_event(self.conn, self.cache, self.settings, self.catalogue, self.res.texts, self.learner_id,
-                            event, self.clock.now())
+        outcome = run_event(
+            self.conn,
+            self.cache,
+            self.settings,
+            self.catalogue,
+            self.res.texts,
+            self.learner_id,
+            event,
+            self.clock.now(),
+        )
         return self.bodies(outcome.outbox_ids)
 
     def bodies(self, ids):

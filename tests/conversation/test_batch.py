@@ -11,39 +11,59 @@ import pytest
 
 from coachbox import store
 from coachbox.content.importer import import_folder
-from coachbox.turns.batch import _region, run_events_batch
 from coachbox.conversation.events import DeliverDailyLesson, Message
-from coachbox.turns.runner import Resources, run_event
 from coachbox.payments.subscriptions import phone_region
+from coachbox.turns.batch import _region, run_events_batch
+from coachbox.turns.runner import Resources, run_event
 
 NOW = datetime.fromisoformat("2026-03-03T04:00:00+00:00")  # Tuesday 07:00 in Nairobi
-PLANS = {"monthly": {"title": "Premium", "price": {"KES": 20000}, "period_days": 30, "courses": "all-premium",
-                     "free_lessons": 1}}
+PLANS = {
+    "monthly": {
+        "title": "Premium",
+        "price": {"KES": 20000},
+        "period_days": 30,
+        "courses": "all-premium",
+        "free_lessons": 1,
+    }
+}
 # What a proactive turn may change, by natural key (row ids differ only by the order statements ran in).
 TABLES = {
     "messages": "SELECT learner_id, direction, channel, address, body, media, kind, template_key, content_variables, "
-                "idempotency_key, status, next_attempt_at, sequence, created_at FROM messages ORDER BY id",
+    "idempotency_key, status, next_attempt_at, sequence, created_at FROM messages ORDER BY id",
     "learners": "SELECT * FROM learners ORDER BY id",
     "enrollments": "SELECT learner_id, course_id, status, next_position, started_at, completed_at, score "
-                   "FROM enrollments ORDER BY learner_id, course_id",
+    "FROM enrollments ORDER BY learner_id, course_id",
     "progress": "SELECT learner_id, lesson_id, delivered_at, quiz_started_at, completed_at, completed_local_date, "
-                "correct, total, attempts, passed FROM progress ORDER BY learner_id, lesson_id",
+    "correct, total, attempts, passed FROM progress ORDER BY learner_id, lesson_id",
     "deliveries": "SELECT learner_id, kind, key, lesson_id, due_at, status, created_at FROM deliveries "
-                  "ORDER BY learner_id, kind, key",
+    "ORDER BY learner_id, kind, key",
     "badges": "SELECT learner_id, code, course_id, awarded_at FROM learner_badges ORDER BY learner_id, code",
 }
 
 
-def _learner(conn, n, course_id, *, status="active", opted_out=False, inbound="2026-03-02T12:00:00+00:00",
-             position=1, language="en", phone=None):
+def _learner(
+    conn,
+    n,
+    course_id,
+    *,
+    status="active",
+    opted_out=False,
+    inbound="2026-03-02T12:00:00+00:00",
+    position=1,
+    language="en",
+    phone=None,
+):
     phone = phone or f"+2547000{n:05d}"
     cursor = conn.execute(
         """INSERT INTO learners (channel_key, channel, phone, name, language, timezone, lesson_time, status, opted_out,
                                  current_course_id, last_inbound_at, created_at, updated_at)
            VALUES (?, 'whatsapp', ?, ?, ?, 'Africa/Nairobi', '07:00', ?, ?, ?, ?, '2026-02-01', '2026-02-01')""",
-        (f"whatsapp:{phone}", phone, f"Learner{n} Test", language, status, int(opted_out), course_id, inbound))
-    conn.execute("INSERT INTO enrollments (learner_id, course_id, started_at, next_position) VALUES (?, ?, ?, ?)",
-                 (cursor.lastrowid, course_id, "2026-02-01", position))
+        (f"whatsapp:{phone}", phone, f"Learner{n} Test", language, status, int(opted_out), course_id, inbound),
+    )
+    conn.execute(
+        "INSERT INTO enrollments (learner_id, course_id, started_at, next_position) VALUES (?, ?, ?, ?)",
+        (cursor.lastrowid, course_id, "2026-02-01", position),
+    )
     return cursor.lastrowid
 
 
@@ -57,29 +77,41 @@ def world(settings, tmp_path):
     money, python, swahili = course["mobile-money-safety"], course["python-basics"], course["mobile-money-safety-sw"]
     lessons = conn.execute("SELECT COUNT(*) FROM lessons WHERE course_id = ?", (money,)).fetchone()[0]
     ids = [
-        _learner(conn, 1, money),                                          # window open: one folded message
-        _learner(conn, 2, money, inbound="2026-03-02T05:00:00+00:00"),     # window closes soon: greeting apart
-        _learner(conn, 3, money, inbound=None),                            # never wrote: greeting apart
-        _learner(conn, 4, money, opted_out=True),                          # STOP: nothing
-        _learner(conn, 5, money, status="paused"),                         # paused: nothing
-        _learner(conn, 6, money, position=lessons + 1),                    # course finished: nothing
-        _learner(conn, 7, python, position=2),                             # premium, no plan: nothing
-        _learner(conn, 8, python, position=2),                             # premium with a plan: a lesson
-        _learner(conn, 9, swahili, language="sw"),                         # Kiswahili
-        _learner(conn, 10, money, position=3, phone="+12025550123"),       # a shared country code
-        _learner(conn, 11, money, status="deleted"),                       # erased: nothing
-        _learner(conn, 12, money),                                         # today's lesson already done
-        _learner(conn, 13, money, position=2),                             # a lesson without a quiz
-        _learner(conn, 14, money, inbound="2026-02-20T05:00:00+00:00"),    # silent, backed off: held, no nudge
-        _learner(conn, 15, money, inbound="2026-02-28T05:00:00+00:00"),    # silent, the back-off's gap over: nudge
+        _learner(conn, 1, money),  # window open: one folded message
+        _learner(conn, 2, money, inbound="2026-03-02T05:00:00+00:00"),  # window closes soon: greeting apart
+        _learner(conn, 3, money, inbound=None),  # never wrote: greeting apart
+        _learner(conn, 4, money, opted_out=True),  # STOP: nothing
+        _learner(conn, 5, money, status="paused"),  # paused: nothing
+        _learner(conn, 6, money, position=lessons + 1),  # course finished: nothing
+        _learner(conn, 7, python, position=2),  # premium, no plan: nothing
+        _learner(conn, 8, python, position=2),  # premium with a plan: a lesson
+        _learner(conn, 9, swahili, language="sw"),  # Kiswahili
+        _learner(conn, 10, money, position=3, phone="+12025550123"),  # a shared country code
+        _learner(conn, 11, money, status="deleted"),  # erased: nothing
+        _learner(conn, 12, money),  # today's lesson already done
+        _learner(conn, 13, money, position=2),  # a lesson without a quiz
+        _learner(conn, 14, money, inbound="2026-02-20T05:00:00+00:00"),  # silent, backed off: held, no nudge
+        _learner(conn, 15, money, inbound="2026-02-28T05:00:00+00:00"),  # silent, the back-off's gap over: nudge
     ]
     # Nudges and reminders since they last wrote (learning.backoff: 2 daily, then 2, 4, 7 days apart).
-    prompted = [(ids[13], "nudge", "2026-02-21"), (ids[13], "reminder", "2026-02-22"), (ids[13], "nudge", "2026-03-02"),
-                (ids[14], "nudge", "2026-03-01"), (ids[14], "reminder", "2026-02-28"), (ids[14], "reminder", "2026-03-01")]
-    conn.executemany("""INSERT INTO deliveries (learner_id, kind, key, status, created_at)
-                        VALUES (?, ?, ?, 'done', '2026-03-01')""", prompted)
-    conn.execute("""INSERT INTO deliveries (learner_id, kind, key, status, created_at)
-                    VALUES (?, 'daily_lesson', '2026-03-03', 'done', '2026-03-03')""", (ids[11],))
+    prompted = [
+        (ids[13], "nudge", "2026-02-21"),
+        (ids[13], "reminder", "2026-02-22"),
+        (ids[13], "nudge", "2026-03-02"),
+        (ids[14], "nudge", "2026-03-01"),
+        (ids[14], "reminder", "2026-02-28"),
+        (ids[14], "reminder", "2026-03-01"),
+    ]
+    conn.executemany(
+        """INSERT INTO deliveries (learner_id, kind, key, status, created_at)
+                        VALUES (?, ?, ?, 'done', '2026-03-01')""",
+        prompted,
+    )
+    conn.execute(
+        """INSERT INTO deliveries (learner_id, kind, key, status, created_at)
+                    VALUES (?, 'daily_lesson', '2026-03-03', 'done', '2026-03-03')""",
+        (ids[11],),
+    )
     no_quiz = conn.execute("SELECT id FROM lessons WHERE course_id = ? AND position = 2", (money,)).fetchone()[0]
     conn.execute("DELETE FROM questions WHERE lesson_id = ?", (no_quiz,))
     snapshot = None  # manual grant without a plan snapshot
@@ -87,7 +119,9 @@ def world(settings, tmp_path):
         """INSERT INTO subscriptions (learner_id, plan, plan_snapshot_id, provider, courses, status, current_period_end,
                                       access_until, created_at, updated_at)
            VALUES (?, 'monthly', ?, 'manual', 'all-premium', 'active', '2026-03-20', '2026-03-23', '2026-02-20',
-                   '2026-02-20')""", (ids[7], snapshot))
+                   '2026-02-20')""",
+        (ids[7], snapshot),
+    )
     conn.commit()
     twin_path = settings.data_dir / "twin.db"
     twin = sqlite3.connect(twin_path)
@@ -114,23 +148,40 @@ def test_it_gives_what_run_event_gives_learner_for_learner(world):
     expected = {}
     with store.transaction(one_by_one):
         for learner_id in ids:
-            expected[learner_id] = run_event(one_by_one, cache_a, settings, res.catalogue(one_by_one), res.texts,
-                                             learner_id, DeliverDailyLesson(), NOW, rules=res.rules,
-                                             own_transaction=False)
+            expected[learner_id] = run_event(
+                one_by_one,
+                cache_a,
+                settings,
+                res.catalogue(one_by_one),
+                res.texts,
+                learner_id,
+                DeliverDailyLesson(),
+                NOW,
+                rules=res.rules,
+                own_transaction=False,
+            )
     with store.transaction(batched):
         got = run_events_batch(batched, cache_b, Resources.build(settings), ids, DeliverDailyLesson(), NOW)
     assert list(got) == ids
     for learner_id in ids:
         e, g = expected[learner_id], got[learner_id]
-        assert (g.duplicate, g.learner_id, len(g.outbox_ids), g.followups) == \
-               (e.duplicate, e.learner_id, len(e.outbox_ids), e.followups), learner_id
+        assert (g.duplicate, g.learner_id, len(g.outbox_ids), g.followups) == (
+            e.duplicate,
+            e.learner_id,
+            len(e.outbox_ids),
+            e.followups,
+        ), learner_id
     assert _state(batched) == _state(one_by_one)
     assert len(cache_b) == 0  # no session written: the next turn rebuilds it
 
     # What the learners received: one folded message when the window stays open; otherwise only the nudge (the
     # lesson_nudge template with their name and the lesson title), the lesson held for their reply.
-    rows = {i: batched.execute("SELECT body, kind, template_key, content_variables FROM messages WHERE learner_id = ? "
-                               "ORDER BY id", (i,)).fetchall() for i in ids}
+    rows = {
+        i: batched.execute(
+            "SELECT body, kind, template_key, content_variables FROM messages WHERE learner_id = ? ORDER BY id", (i,)
+        ).fetchall()
+        for i in ids
+    }
     assert [r["kind"] for r in rows[ids[0]]] == ["lesson"]
     body = rows[ids[0]][0]["body"]
     assert body.startswith("☀️ Good day, Learner1!") and "Lesson 1 of" in body and "Reply *QUIZ*" in body
@@ -145,7 +196,10 @@ def test_it_gives_what_run_event_gives_learner_for_learner(world):
     assert rows[ids[13]] == [] and [r["kind"] for r in rows[ids[14]]] == ["nudge"]
     held = "SELECT kind, key, status FROM deliveries WHERE learner_id = ? AND kind IN ('held_lesson', 'nudge') ORDER BY kind, key"
     assert [tuple(r) for r in batched.execute(held, (ids[13],))] == [
-        ("held_lesson", "2026-03-03", "pending"), ("nudge", "2026-02-21", "done"), ("nudge", "2026-03-02", "done")]
+        ("held_lesson", "2026-03-03", "pending"),
+        ("nudge", "2026-02-21", "done"),
+        ("nudge", "2026-03-02", "done"),
+    ]
 
 
 def test_it_leaves_the_next_turn_to_rebuild_the_session(world):
@@ -158,9 +212,15 @@ def test_it_leaves_the_next_turn_to_rebuild_the_session(world):
         run_events_batch(batched, cache, res, ids[:1], DeliverDailyLesson(), NOW)
     row = batched.execute("SELECT channel_key, phone FROM learners WHERE id = ?", (ids[0],)).fetchone()
     later = NOW + timedelta(minutes=3)
-    outcome = handle_inbound_sync(batched, cache, settings, res.catalogue(batched), res.texts,
-                                  Inbound("whatsapp", row["channel_key"], "yes", "SMbatch1", later, phone=row["phone"]),
-                                  later)
+    outcome = handle_inbound_sync(
+        batched,
+        cache,
+        settings,
+        res.catalogue(batched),
+        res.texts,
+        Inbound("whatsapp", row["channel_key"], "yes", "SMbatch1", later, phone=row["phone"]),
+        later,
+    )
     first = batched.execute("SELECT body FROM messages WHERE id = ?", (outcome.outbox_ids[0],)).fetchone()[0]
     assert "Quiz" in first  # YES after the lesson starts its quiz
 
@@ -171,8 +231,21 @@ def test_it_refuses_events_it_does_not_batch(world):
         run_events_batch(batched, cache, Resources.build(settings), ids, Message("hi"), NOW)
 
 
-@pytest.mark.parametrize("phone", ["+254712345678", "+12025550123", "+14165550123", "+447911123456", "+79161234567",
-                                   "+2347000", "0712345678", "+8821234567", None, ""])
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "+254712345678",
+        "+12025550123",
+        "+14165550123",
+        "+447911123456",
+        "+79161234567",
+        "+2347000",
+        "0712345678",
+        "+8821234567",
+        None,
+        "",
+    ],
+)
 def test_it_finds_the_same_phone_region_without_parsing(phone):
     assert _region(phone) == phone_region(phone)
 
@@ -198,15 +271,22 @@ def test_it_settles_a_claim_the_turn_wrote_first(world):
     lesson = conn.execute("SELECT id FROM lessons ORDER BY id LIMIT 1").fetchone()[0]
     alice, bob = ids[0], ids[1]
     conn.execute("DELETE FROM deliveries WHERE learner_id IN (?, ?)", (alice, bob))
-    progress.record_delivery(conn, alice, lesson_id=lesson, course_id=1, next_position=2, kind="daily_lesson",
-                             key="2026-03-03", now=NOW)
+    progress.record_delivery(
+        conn, alice, lesson_id=lesson, course_id=1, next_position=2, kind="daily_lesson", key="2026-03-03", now=NOW
+    )
     due = "2026-03-03T04:00:00+00:00"
-    proactive.claim_settled(conn, "daily_lesson", [(alice, "2026-03-03", lesson, due, "done"),
-                                                   (bob, "2026-03-03", None, due, "empty")], NOW)
-    got = conn.execute("SELECT learner_id, lesson_id, due_at, status, created_at FROM deliveries "
-                       "WHERE kind = 'daily_lesson' AND learner_id IN (?, ?) ORDER BY learner_id", (alice, bob))
-    assert [tuple(r) for r in got] == [(alice, lesson, due, "done", NOW.isoformat()),
-                                       (bob, None, due, "empty", NOW.isoformat())]
+    proactive.claim_settled(
+        conn, "daily_lesson", [(alice, "2026-03-03", lesson, due, "done"), (bob, "2026-03-03", None, due, "empty")], NOW
+    )
+    got = conn.execute(
+        "SELECT learner_id, lesson_id, due_at, status, created_at FROM deliveries "
+        "WHERE kind = 'daily_lesson' AND learner_id IN (?, ?) ORDER BY learner_id",
+        (alice, bob),
+    )
+    assert [tuple(r) for r in got] == [
+        (alice, lesson, due, "done", NOW.isoformat()),
+        (bob, None, due, "empty", NOW.isoformat()),
+    ]
 
 
 # -- decided outside the write lock (decide_batch, then write_batch) -------------------------------------------------
@@ -215,15 +295,22 @@ def _say(conn, cache, settings, res, learner_id, text, sid):
     from coachbox.turns.runner import handle_inbound_sync
 
     row = conn.execute("SELECT channel_key, phone FROM learners WHERE id = ?", (learner_id,)).fetchone()
-    handle_inbound_sync(conn, cache, settings, res.catalogue(conn), res.texts,
-                        Inbound("whatsapp", row["channel_key"], text, sid, NOW, phone=row["phone"]), NOW)
+    handle_inbound_sync(
+        conn,
+        cache,
+        settings,
+        res.catalogue(conn),
+        res.texts,
+        Inbound("whatsapp", row["channel_key"], text, sid, NOW, phone=row["phone"]),
+        NOW,
+    )
 
 
 def _meanwhile(conn, cache, settings, res, ids):
     """What happens while a batch is being decided: three learners write, the admin moves a lesson time."""
-    _say(conn, cache, settings, res, ids[0], "next", "SMmeanwhile1")      # lesson 1 now: the daily one is lesson 2
+    _say(conn, cache, settings, res, ids[0], "next", "SMmeanwhile1")  # lesson 1 now: the daily one is lesson 2
     _say(conn, cache, settings, res, ids[1], "progress", "SMmeanwhile2")  # the window is open again: one message
-    _say(conn, cache, settings, res, ids[2], "stop", "SMmeanwhile3")      # opted out: no lesson
+    _say(conn, cache, settings, res, ids[2], "stop", "SMmeanwhile3")  # opted out: no lesson
     conn.execute("UPDATE learners SET lesson_time = '09:00' WHERE id = ?", (ids[8],))
 
 
@@ -256,15 +343,25 @@ def test_it_decides_again_learners_who_changed_between_the_read_and_the_write(wo
         got = write_batch(batched, cache_b, res, decided)
     for learner_id in ids:
         e, g = expected[learner_id], got[learner_id]
-        assert (g.duplicate, g.learner_id, len(g.outbox_ids), g.followups) == \
-               (e.duplicate, e.learner_id, len(e.outbox_ids), e.followups), learner_id
+        assert (g.duplicate, g.learner_id, len(g.outbox_ids), g.followups) == (
+            e.duplicate,
+            e.learner_id,
+            len(e.outbox_ids),
+            e.followups,
+        ), learner_id
     assert _state(batched) == serial_state
     assert ids[2] not in _daily_lessons(batched)
-    lesson = batched.execute("""SELECT body FROM messages WHERE learner_id = ? AND idempotency_key LIKE 'daily_lesson:%:out:0'
-                                """, (ids[0],)).fetchone()[0]
+    lesson = batched.execute(
+        """SELECT body FROM messages WHERE learner_id = ? AND idempotency_key LIKE 'daily_lesson:%:out:0'
+                                """,
+        (ids[0],),
+    ).fetchone()[0]
     assert "Lesson 2 of" in lesson  # NEXT took lesson 1 meanwhile
-    kinds = batched.execute("""SELECT kind FROM messages WHERE learner_id = ? AND idempotency_key LIKE 'daily_lesson:%'
-                               ORDER BY id""", (ids[1],)).fetchall()
+    kinds = batched.execute(
+        """SELECT kind FROM messages WHERE learner_id = ? AND idempotency_key LIKE 'daily_lesson:%'
+                               ORDER BY id""",
+        (ids[1],),
+    ).fetchall()
     assert [k[0] for k in kinds] == ["lesson"]  # greeting folded in: decided again with their new message
 
 
@@ -275,8 +372,9 @@ def test_it_sends_each_lesson_once_when_learners_change_while_the_fanout_decides
     settings, serial, batched, (cache_a, cache_b), ids = world
     res = Resources.build(settings)
     for conn in (serial, batched):
-        conn.execute("UPDATE learners SET next_lesson_at = ? WHERE status = 'active' AND opted_out = 0",
-                     (NOW.isoformat(),))
+        conn.execute(
+            "UPDATE learners SET next_lesson_at = ? WHERE status = 'active' AND opted_out = 0", (NOW.isoformat(),)
+        )
     _meanwhile(serial, cache_a, settings, res, ids)
     run_daily_lessons(serial, Coach(settings, cache_a), NOW)
     seen = []
@@ -293,5 +391,7 @@ def test_it_sends_each_lesson_once_when_learners_change_while_the_fanout_decides
     assert _state(batched) == _state(serial)
     sent = _daily_lessons(batched)
     assert ids[0] in sent and ids[1] in sent and ids[2] not in sent and ids[8] not in sent
-    assert batched.execute("SELECT next_lesson_at FROM learners WHERE id = ?", (ids[8],)).fetchone()[0] \
-        == "2026-03-03T06:00:00+00:00"  # 09:00 in Nairobi: today's lesson comes then, once
+    assert (
+        batched.execute("SELECT next_lesson_at FROM learners WHERE id = ?", (ids[8],)).fetchone()[0]
+        == "2026-03-03T06:00:00+00:00"
+    )  # 09:00 in Nairobi: today's lesson comes then, once

@@ -4,8 +4,8 @@ import io
 
 import pytest
 
-from coachbox.content.importer import import_folder
 from coachbox.cli.chat import run_chat
+from coachbox.content.importer import import_folder
 
 
 @pytest.fixture
@@ -17,7 +17,9 @@ def vouched(app):
 
 @pytest.mark.anyio
 async def test_it_refuses_callers_that_are_not_local(app):
-    _, response = await app.asgi_client.post("/api/v1/simulator/messages", json={"phone": "+254712345678", "text": "hi"})
+    _, response = await app.asgi_client.post(
+        "/api/v1/simulator/messages", json={"phone": "+254712345678", "text": "hi"}
+    )
     assert response.status == 403
 
 
@@ -25,8 +27,9 @@ async def test_it_refuses_callers_that_are_not_local(app):
 async def test_it_answers_the_simulator_endpoint(vouched, conn, settings):
     app = vouched
     import_folder(conn, settings.content_dir, settings, progress=None)
-    _, response = await app.asgi_client.post("/api/v1/simulator/messages",
-                                             json={"phone": "+254712345678", "text": "hi", "name": "Amina"})
+    _, response = await app.asgi_client.post(
+        "/api/v1/simulator/messages", json={"phone": "+254712345678", "text": "hi", "name": "Amina"}
+    )
     assert response.status == 200
     replies = response.json["replies"]
     assert "Welcome" in replies[0]["body"] and replies[0]["kind"] == "reply"
@@ -48,15 +51,23 @@ async def test_it_hides_the_simulator_when_twilio_is_configured(settings, servic
     twilio = settings.replace(twilio={"account_sid": "AC123", "auth_token": "secret"})
     services.settings = twilio
     app = create_app(twilio, services)
-    _, response = await app.asgi_client.post("/api/v1/simulator/messages", json={"phone": "+254712345678", "text": "hi"})
+    _, response = await app.asgi_client.post(
+        "/api/v1/simulator/messages", json={"phone": "+254712345678", "text": "hi"}
+    )
     assert response.status == 404
 
 
 def test_it_chats_in_the_terminal_from_a_script(conn, settings):
     import_folder(conn, settings.content_dir, settings, progress=None)
     out = io.StringIO()
-    code = run_chat(settings, phone="+254712345678", language="sw", profile_name="Juma",
-                    stdin=io.StringIO("habari\nndiyo\n"), stdout=out)
+    code = run_chat(
+        settings,
+        phone="+254712345678",
+        language="sw",
+        profile_name="Juma",
+        stdin=io.StringIO("habari\nndiyo\n"),
+        stdout=out,
+    )
     text = out.getvalue()
     assert code == 0
     assert "> habari\n🤖 👋 Karibu" in text and "Nimefurahi kukufahamu, Juma!" in text

@@ -1,23 +1,32 @@
 """The pure engine on small in-code catalogues: commands from any state, menus, caps, languages."""
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from coachbox.conversation.engine import handle
 from coachbox.conversation.events import Message
-from coachbox.learning.learner import Enrollment, Learner
 from coachbox.conversation.state import FLOWS, State, is_valid
 from coachbox.conversation.texts import Texts
+from coachbox.learning.learner import Enrollment, Learner
 from tests.conftest import REPO
 from tests.conversation.builders import catalogue
 
-NOW = datetime(2026, 3, 2, 5, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
 TEXTS = Texts.load(REPO / "content" / "locales")
-ACTIVE = Learner(id=1, name="Amina", language="en", status="active", current_course_id=1,
-                 enrollments=(Enrollment(1, next_position=2),), last_lesson_id=110, message_count=9, created_at="x")
+ACTIVE = Learner(
+    id=1,
+    name="Amina",
+    language="en",
+    status="active",
+    current_course_id=1,
+    enrollments=(Enrollment(1, next_position=2),),
+    last_lesson_id=110,
+    message_count=9,
+    created_at="x",
+)
 
 
 def turn(text, state=State(flow="idle"), learner=ACTIVE, texts=TEXTS):
@@ -38,7 +47,9 @@ def test_it_obeys_stop_from_any_state(state):
         assert [type(e).__name__ for e in decision.effects] == ["OptOut"]
 
 
-@pytest.mark.parametrize("state", [s for s in states() if s.flow not in ("new", "confirm_delete")], ids=lambda s: s.flow)
+@pytest.mark.parametrize(
+    "state", [s for s in states() if s.flow not in ("new", "confirm_delete")], ids=lambda s: s.flow
+)
 def test_it_shows_the_menu_from_any_state_and_keeps_the_flow(state):
     decision = turn("Menu", state)
     assert "*Menu*" in decision.replies[0].text
@@ -78,9 +89,13 @@ def test_it_caps_next_per_local_day():
 
 def test_it_offers_every_locale_file_as_a_language(tmp_path: Path):
     for name in ("en.toml", "sw.toml"):
-        (tmp_path / name).write_text((REPO / "content" / "locales" / name).read_text(encoding="utf-8"), encoding="utf-8")
-    (tmp_path / "fr.toml").write_text('[meta]\nname = "Français"\n[keywords]\nhelp = ["aide"]\n'
-                                      '[language]\nset = "Langue : {language}. ✅"\n', encoding="utf-8")
+        (tmp_path / name).write_text(
+            (REPO / "content" / "locales" / name).read_text(encoding="utf-8"), encoding="utf-8"
+        )
+    (tmp_path / "fr.toml").write_text(
+        '[meta]\nname = "Français"\n[keywords]\nhelp = ["aide"]\n[language]\nset = "Langue : {language}. ✅"\n',
+        encoding="utf-8",
+    )
     texts = Texts.load(tmp_path)
     menu = turn("language", texts=texts)
     assert "2. Français" in menu.replies[0].text
@@ -117,8 +132,15 @@ def test_mydata_says_how_long_messages_keep_their_words_when_the_box_forgets_the
     from coachbox.conversation.turn import Rules
 
     kept = handle(Message("mydata"), State(flow="idle"), ACTIVE, catalogue(), TEXTS, NOW, Rules())
-    forgotten = handle(Message("data yangu"), State(flow="idle"), replace(ACTIVE, language="sw"), catalogue(), TEXTS,
-                       NOW, Rules(message_retention_days=30))
+    forgotten = handle(
+        Message("data yangu"),
+        State(flow="idle"),
+        replace(ACTIVE, language="sw"),
+        catalogue(),
+        TEXTS,
+        NOW,
+        Rules(message_retention_days=30),
+    )
     assert "Messages stored: 9" in kept.replies[0].text and "days" not in kept.replies[0].text
     assert "kwa siku 30" in forgotten.replies[0].text and len(forgotten.replies) == 1
 

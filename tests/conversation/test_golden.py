@@ -17,13 +17,40 @@ from tests.conversation.conftest import Driver
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 SCRIPT = {
-    "en": {"yes": "yes", "language": "1", "quiz": "quiz", "progress": "progress", "stop": "stop", "start": "start",
-           "certificate": "certificate", "unclear": "maybe", "true": "true", "false": "false", "greeting": "hi",
-           "ask": "ask is Airtel Money safe too?", "next": "next", "thanks": "thank you!", "ok": "ok"},
-    "sw": {"yes": "ndiyo", "language": "2", "quiz": "jaribio", "progress": "maendeleo", "stop": "acha", "start": "anza",
-           "certificate": "cheti", "unclear": "sijui", "true": "kweli", "false": "si kweli", "greeting": "habari",
-           "ask": "uliza je Airtel Money ni salama pia?", "next": "endelea", "thanks": "asante sana",
-           "ok": "sawa"},
+    "en": {
+        "yes": "yes",
+        "language": "1",
+        "quiz": "quiz",
+        "progress": "progress",
+        "stop": "stop",
+        "start": "start",
+        "certificate": "certificate",
+        "unclear": "maybe",
+        "true": "true",
+        "false": "false",
+        "greeting": "hi",
+        "ask": "ask is Airtel Money safe too?",
+        "next": "next",
+        "thanks": "thank you!",
+        "ok": "ok",
+    },
+    "sw": {
+        "yes": "ndiyo",
+        "language": "2",
+        "quiz": "jaribio",
+        "progress": "maendeleo",
+        "stop": "acha",
+        "start": "anza",
+        "certificate": "cheti",
+        "unclear": "sijui",
+        "true": "kweli",
+        "false": "si kweli",
+        "greeting": "habari",
+        "ask": "uliza je Airtel Money ni salama pia?",
+        "next": "endelea",
+        "thanks": "asante sana",
+        "ok": "sawa",
+    },
 }
 
 
@@ -69,8 +96,12 @@ def walkthrough(driver: Driver, language: str) -> str:
     for number, lesson in enumerate(course.lessons, start=1):
         if number > 1:
             # The next morning, 07:00 Nairobi: the scheduler's daily lesson.
-            clock.set(clock.now().astimezone(ZoneInfo("Africa/Nairobi")).replace(hour=7, minute=0)
-                      .__add__(__import__("datetime").timedelta(days=1)))
+            clock.set(
+                clock.now()
+                .astimezone(ZoneInfo("Africa/Nairobi"))
+                .replace(hour=7, minute=0)
+                .__add__(__import__("datetime").timedelta(days=1))
+            )
             walk.event(DeliverDailyLesson(), "daily lesson time")
             if _held(driver):  # outside the 24-hour window: only the nudge; the learner's reply brings the lesson
                 clock.advance(minutes=10)
@@ -106,14 +137,20 @@ def walkthrough(driver: Driver, language: str) -> str:
 
 
 def _held(driver: Driver) -> bool:
-    return driver.conn.execute("SELECT 1 FROM deliveries WHERE learner_id = ? AND kind = 'held_lesson' "
-                               "AND status = 'pending'", (driver.learner_id,)).fetchone() is not None
+    return (
+        driver.conn.execute(
+            "SELECT 1 FROM deliveries WHERE learner_id = ? AND kind = 'held_lesson' AND status = 'pending'",
+            (driver.learner_id,),
+        ).fetchone()
+        is not None
+    )
 
 
 def _due_reviews(driver: Driver):
     learner = driver.learner()
-    review = due_reviews(driver.conn, {learner["id"]: learner["timezone"]}, driver.clock.now(),
-                         driver.settings.schedule.review_per_day).get(learner["id"])
+    review = due_reviews(
+        driver.conn, {learner["id"]: learner["timezone"]}, driver.clock.now(), driver.settings.schedule.review_per_day
+    ).get(learner["id"])
     questions = {q.id: q for c in driver.catalogue.courses for lesson in c.lessons for q in lesson.questions}
     return [questions[i] for i in review.due] if review and review.open_since else []
 
@@ -126,6 +163,9 @@ def test_it_matches_the_golden_transcript(driver, language):
         path.write_text(produced, encoding="utf-8")
     expected = path.read_text(encoding="utf-8")
     if produced != expected:
-        diff = "".join(difflib.unified_diff(expected.splitlines(True), produced.splitlines(True),
-                                            fromfile=str(path), tofile="produced"))
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(True), produced.splitlines(True), fromfile=str(path), tofile="produced"
+            )
+        )
         pytest.fail(f"transcript changed (UPDATE_GOLDEN=1 to accept after review):\n{diff}")

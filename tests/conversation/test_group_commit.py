@@ -28,11 +28,12 @@ async def test_it_rolls_back_a_failing_turn_alone_in_a_group(services, conn, mon
         return ids
 
     monkeypatch.setattr(service, "_write_replies", fails_for_learner_3)
-    outcomes = await asyncio.gather(*(service.handle_inbound(services, _inbound(services, n)) for n in range(6)),
-                                    return_exceptions=True)
+    outcomes = await asyncio.gather(
+        *(service.handle_inbound(services, _inbound(services, n)) for n in range(6)), return_exceptions=True
+    )
     assert isinstance(outcomes[3], sqlite3.OperationalError)
     assert all(o.outbox_ids and not o.duplicate for i, o in enumerate(outcomes) if i != 3)
-    turns = services.extras["inbound_turns"]
+    turns = services.inbound_turns
     assert turns.rounds < turns.items == 6  # they did share transactions
     stored = {r[0] for r in conn.execute("SELECT channel_key FROM learners")}
     assert "whatsapp:+254712345603" not in stored and len(stored) == 5

@@ -2,8 +2,14 @@
 
 from coachbox import store
 
-NAMES = [("Fatuma Ali", 4), ("Baraka Otieno", 3), ("Chebet Rono", 3), ("Daudi Mwangi", 2), ("Esther Njeri", 1),
-         ("Gift Achieng", 1)]
+NAMES = [
+    ("Fatuma Ali", 4),
+    ("Baraka Otieno", 3),
+    ("Chebet Rono", 3),
+    ("Daudi Mwangi", 2),
+    ("Esther Njeri", 1),
+    ("Gift Achieng", 1),
+]
 THIS_WEEK = "2026-03-01T21:30:00+00:00"  # Monday 00:30 in Nairobi: the clock's week
 LAST_WEEK = "2026-03-01T20:30:00+00:00"  # Sunday 23:30 in Nairobi: last week, though under 7 days ago
 
@@ -18,14 +24,19 @@ def _classmates(driver):
         for number, (name, count, cohort, status) in enumerate(everyone):
             learner = conn.execute(
                 """INSERT INTO learners (channel_key, phone, name, status, cohort, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, 'x', 'x')""", (f"sim:+2547000000{number}", f"+2547000000{number}", name,
-                                                        status, cohort)).lastrowid
+                   VALUES (?, ?, ?, ?, ?, 'x', 'x')""",
+                (f"sim:+2547000000{number}", f"+2547000000{number}", name, status, cohort),
+            ).lastrowid
             for lesson in lessons[:count]:
-                conn.execute("INSERT INTO progress (learner_id, lesson_id, completed_at) VALUES (?, ?, ?)",
-                             (learner, lesson, THIS_WEEK))
+                conn.execute(
+                    "INSERT INTO progress (learner_id, lesson_id, completed_at) VALUES (?, ?, ?)",
+                    (learner, lesson, THIS_WEEK),
+                )
             if name.startswith("Fatuma"):  # last week's lesson does not count this week
-                conn.execute("INSERT INTO progress (learner_id, lesson_id, completed_at) VALUES (?, ?, ?)",
-                             (learner, lessons[10], LAST_WEEK))
+                conn.execute(
+                    "INSERT INTO progress (learner_id, lesson_id, completed_at) VALUES (?, ?, ?)",
+                    (learner, lessons[10], LAST_WEEK),
+                )
 
 
 def test_it_says_the_leaderboard_is_off_unless_the_school_turns_it_on(driver):
@@ -41,9 +52,16 @@ def test_it_shows_the_top_five_of_the_cohort_this_week_and_the_learners_own_plac
     driver.onboard()
     _classmates(driver)
     board = driver.say("leaderboard")[0]
-    assert board.splitlines() == ["🏆 *This week in your group*", "1. Fatuma: 4 lessons", "2. Baraka: 3 lessons",
-                                  "2. Chebet: 3 lessons", "4. Daudi: 2 lessons", "5. Esther: 1 lessons", "…",
-                                  "7. Amina: 0 lessons ⬅️"]
+    assert board.splitlines() == [
+        "🏆 *This week in your group*",
+        "1. Fatuma: 4 lessons",
+        "2. Baraka: 3 lessons",
+        "2. Chebet: 3 lessons",
+        "4. Daudi: 2 lessons",
+        "5. Esther: 1 lessons",
+        "…",
+        "7. Amina: 0 lessons ⬅️",
+    ]
     assert "Ali" not in board and "Outsider" not in board and "Halima" not in board
     assert board in "\n".join(driver.say("progress"))
     assert "LEADERBOARD" in "\n".join(driver.say("help"))

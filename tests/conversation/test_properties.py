@@ -12,9 +12,39 @@ from tests.conversation.builders import catalogue
 from tests.conversation.test_engine import ACTIVE, NOW, TEXTS
 
 CATALOGUE = catalogue()
-WORDS = ["hi", "yes", "no", "1", "2", "b", "true", "si kweli", "pin", "quiz", "next", "STOP", "start", "menu",
-         "msaada", "delete", "courses", "time 7pm", "language sw", "ask why?", "progress", "pause", "resume",
-         "mydata", "certificate", "7:30", "Africa/Kampala", "👍", "🔥🔥", "   ", ""]
+WORDS = [
+    "hi",
+    "yes",
+    "no",
+    "1",
+    "2",
+    "b",
+    "true",
+    "si kweli",
+    "pin",
+    "quiz",
+    "next",
+    "STOP",
+    "start",
+    "menu",
+    "msaada",
+    "delete",
+    "courses",
+    "time 7pm",
+    "language sw",
+    "ask why?",
+    "progress",
+    "pause",
+    "resume",
+    "mydata",
+    "certificate",
+    "7:30",
+    "Africa/Kampala",
+    "👍",
+    "🔥🔥",
+    "   ",
+    "",
+]
 
 texts = st.one_of(
     st.sampled_from(WORDS),
@@ -24,11 +54,20 @@ texts = st.one_of(
 )
 state_strategy = st.builds(
     lambda flow, q, unclear, confused, back: State(
-        flow=flow, lesson_id=110 if flow in ("lesson", "quiz") else st_none(), question=q if flow == "quiz" else 0,
-        answers=(True,) * q if flow == "quiz" else (), unclear=unclear, confused=confused,
-        options=(1, 3) if flow in ("choose_course", "onboarding_course") else (), return_flow=back),
-    st.sampled_from(FLOWS), st.integers(min_value=0, max_value=2), st.integers(min_value=0, max_value=3),
-    st.integers(min_value=0, max_value=3), st.sampled_from(("idle", "lesson")),
+        flow=flow,
+        lesson_id=110 if flow in ("lesson", "quiz") else st_none(),
+        question=q if flow == "quiz" else 0,
+        answers=(True,) * q if flow == "quiz" else (),
+        unclear=unclear,
+        confused=confused,
+        options=(1, 3) if flow in ("choose_course", "onboarding_course") else (),
+        return_flow=back,
+    ),
+    st.sampled_from(FLOWS),
+    st.integers(min_value=0, max_value=2),
+    st.integers(min_value=0, max_value=3),
+    st.integers(min_value=0, max_value=3),
+    st.sampled_from(("idle", "lesson")),
 )
 
 
@@ -36,19 +75,26 @@ def st_none():
     return None
 
 
-learners = st.sampled_from([
-    ACTIVE,
-    replace(ACTIVE, opted_out=True),
-    replace(ACTIVE, status="paused"),
-    replace(ACTIVE, status="onboarding", name=None, current_course_id=None, enrollments=(), profile_name="Juma"),
-    replace(ACTIVE, language="sw"),
-    replace(ACTIVE, language="xx"),  # a language whose locale file was removed
-])
+learners = st.sampled_from(
+    [
+        ACTIVE,
+        replace(ACTIVE, opted_out=True),
+        replace(ACTIVE, status="paused"),
+        replace(ACTIVE, status="onboarding", name=None, current_course_id=None, enrollments=(), profile_name="Juma"),
+        replace(ACTIVE, language="sw"),
+        replace(ACTIVE, language="xx"),  # a language whose locale file was removed
+    ]
+)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=texts, payload=st.one_of(st.none(), st.sampled_from(["A", "B", "TRUE", "QUIZ", "1", ""])),
-       media=st.integers(min_value=0, max_value=2), state=state_strategy, learner=learners)
+@given(
+    text=texts,
+    payload=st.one_of(st.none(), st.sampled_from(["A", "B", "TRUE", "QUIZ", "1", ""])),
+    media=st.integers(min_value=0, max_value=2),
+    state=state_strategy,
+    learner=learners,
+)
 def test_it_always_answers_and_stays_valid(text, payload, media, state, learner):
     if state.return_flow == "lesson":
         state = replace(state, lesson_id=110)

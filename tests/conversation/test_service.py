@@ -3,8 +3,8 @@
 import threading
 
 from coachbox import store
-from coachbox.turns import sessions
 from coachbox.conversation.events import DeliverDailyLesson, QuizFollowUp
+from coachbox.turns import sessions
 from coachbox.turns.runner import handle_inbound_sync
 from tests.conversation.conftest import Driver
 
@@ -15,8 +15,12 @@ def test_it_onboards_and_sends_the_first_lesson_right_away(driver):
     assert "Lesson 1 of 7" in replies[1] and "*What is mobile money?*" in replies[1]
     assert "QUIZ" in replies[-1]
     row = driver.learner()
-    assert (row["name"], row["status"], row["lesson_time"], row["timezone"]) == ("Amina Wanjiru", "active", "07:00",
-                                                                                "Africa/Nairobi")
+    assert (row["name"], row["status"], row["lesson_time"], row["timezone"]) == (
+        "Amina Wanjiru",
+        "active",
+        "07:00",
+        "Africa/Nairobi",
+    )
     pending = driver.conn.execute("SELECT kind, status FROM deliveries WHERE kind = 'quiz_followup'").fetchall()
     assert [tuple(r) for r in pending] == [("quiz_followup", "pending")]
 
@@ -78,8 +82,13 @@ def test_it_erases_personal_data_and_keeps_anonymous_progress(driver):
 def _traces(conn, cache, needles):
     """Every text cell of every table, and every cache key and value, that contains one of the needles."""
     found = []
-    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                         "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '%_fts%'")]
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '%_fts%'"
+        )
+    ]
     for table in tables:
         for row in conn.execute(f"SELECT * FROM {table}"):
             for column, value in zip(row.keys(), row):
@@ -103,22 +112,33 @@ def test_it_leaves_no_personal_trace_once_the_goodbye_is_sent(conn, cache, setti
     voice = settings.data_dir / "media" / "inbound" / "SMvoice-0.ogg"
     voice.parent.mkdir(parents=True, exist_ok=True)
     voice.write_bytes(b"OggS voice of Zawadi")
-    driver.say("", sid="SMvoice", media=(InboundMedia("https://api.twilio.test/m", "audio/ogg",
-                                                      "media/inbound/SMvoice-0.ogg"),))
+    driver.say(
+        "",
+        sid="SMvoice",
+        media=(InboundMedia("https://api.twilio.test/m", "audio/ogg", "media/inbound/SMvoice-0.ogg"),),
+    )
     driver.say("ASK my name is Zawadi, can my agent see my PIN?")  # a pending tutor exchange with their words
     pdf = settings.data_dir / "certificates" / "K7QM-3XPA.pdf"
     pdf.parent.mkdir(parents=True, exist_ok=True)
     pdf.write_bytes(b"%PDF Zawadi Kiprotich")
     with store.transaction(conn):
-        conn.execute("""INSERT INTO certificates (code, learner_id, course_id, learner_name, score, path, issued_at)
+        conn.execute(
+            """INSERT INTO certificates (code, learner_id, course_id, learner_name, score, path, issued_at)
                         VALUES ('K7QM-3XPA', ?, (SELECT MIN(id) FROM courses), 'Zawadi Kiprotich', 90,
-                                'certificates/K7QM-3XPA.pdf', '2026-03-01')""", (driver.learner_id,))
-        payment = conn.execute("""INSERT INTO payments (learner_id, plan, provider, amount_minor, currency, phone, status,
+                                'certificates/K7QM-3XPA.pdf', '2026-03-01')""",
+            (driver.learner_id,),
+        )
+        payment = conn.execute(
+            """INSERT INTO payments (learner_id, plan, provider, amount_minor, currency, phone, status,
                                   period_days, created_at, updated_at) VALUES (?, 'monthly', 'mpesa', 20000, 'KES',
-                                  '+254733999111', 'paid', 30, 'x', 'x')""", (driver.learner_id,)).lastrowid
-        conn.execute("""INSERT INTO payment_events (provider, event_id, kind, payment_id, outcome, payload, received_at)
+                                  '+254733999111', 'paid', 30, 'x', 'x')""",
+            (driver.learner_id,),
+        ).lastrowid
+        conn.execute(
+            """INSERT INTO payment_events (provider, event_id, kind, payment_id, outcome, payload, received_at)
                         VALUES ('mpesa', 'ws_1', 'stk_callback', ?, 'paid', '{"PhoneNumber": 254733999111}', 'x')""",
-                     (payment,))
+            (payment,),
+        )
     assert _traces(conn, cache, needles)  # the scan does see a learner who is still here
 
     driver.say("delete")
@@ -132,10 +152,21 @@ def test_it_leaves_no_personal_trace_once_the_goodbye_is_sent(conn, cache, setti
         conn.execute("UPDATE messages SET status = 'sent', provider_sid = 'SMbye' WHERE id = ?", (farewell["id"],))
     assert _traces(conn, cache, needles) == []
     assert driver.send("yes", sid="SM-retry-of-yes").duplicate is False  # a new message starts afresh…
-    retry = handle_inbound_sync(conn, cache, settings, driver.catalogue, driver.res.texts,
-                                driver.inbound("yes", sid=conn.execute(
-                                    "SELECT provider_sid FROM messages WHERE direction = 'in' AND learner_id = ?",
-                                    (farewell_learner(conn, farewell["id"]),)).fetchone()[0]), clock.now())
+    retry = handle_inbound_sync(
+        conn,
+        cache,
+        settings,
+        driver.catalogue,
+        driver.res.texts,
+        driver.inbound(
+            "yes",
+            sid=conn.execute(
+                "SELECT provider_sid FROM messages WHERE direction = 'in' AND learner_id = ?",
+                (farewell_learner(conn, farewell["id"]),),
+            ).fetchone()[0],
+        ),
+        clock.now(),
+    )
     assert retry.duplicate  # …but Twilio retrying the confirming YES is still recognised
 
 
@@ -177,15 +208,24 @@ def test_it_serialises_two_concurrent_messages_from_one_learner(driver, settings
         conn = store.connect(settings.db_path)
         try:
             other = Driver(conn, driver.cache, settings, clock)
-            handle_inbound_sync(conn, driver.cache, settings, other.catalogue, other.res.texts,
-                                other.inbound(text, sid=sid), clock.now())
+            handle_inbound_sync(
+                conn,
+                driver.cache,
+                settings,
+                other.catalogue,
+                other.res.texts,
+                other.inbound(text, sid=sid),
+                clock.now(),
+            )
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
             conn.close()
 
     for round_ in range(3):
-        threads = [threading.Thread(target=answer, args=(text, f"SMc{round_}{i}")) for i, text in enumerate(("b", "false"))]
+        threads = [
+            threading.Thread(target=answer, args=(text, f"SMc{round_}{i}")) for i, text in enumerate(("b", "false"))
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -201,16 +241,26 @@ def test_it_serialises_two_concurrent_messages_from_one_learner(driver, settings
 
 
 def _enrollments(driver):
-    return [tuple(r) for r in driver.conn.execute(
-        """SELECT c.slug, e.next_position, e.status FROM enrollments e JOIN courses c ON c.id = e.course_id
-           WHERE e.learner_id = ? ORDER BY e.id""", (driver.learner_id,))]
+    return [
+        tuple(r)
+        for r in driver.conn.execute(
+            """SELECT c.slug, e.next_position, e.status FROM enrollments e JOIN courses c ON c.id = e.course_id
+           WHERE e.learner_id = ? ORDER BY e.id""",
+            (driver.learner_id,),
+        )
+    ]
 
 
 def _done_lessons(driver):
-    return [tuple(r) for r in driver.conn.execute(
-        """SELECT c.slug, l.position, p.correct, p.total FROM progress p JOIN lessons l ON l.id = p.lesson_id
+    return [
+        tuple(r)
+        for r in driver.conn.execute(
+            """SELECT c.slug, l.position, p.correct, p.total FROM progress p JOIN lessons l ON l.id = p.lesson_id
            JOIN courses c ON c.id = l.course_id WHERE p.learner_id = ? AND p.completed_at IS NOT NULL
-           ORDER BY l.position""", (driver.learner_id,))]
+           ORDER BY l.position""",
+            (driver.learner_id,),
+        )
+    ]
 
 
 def test_it_moves_the_enrollment_to_the_translated_course_and_back(driver):
@@ -219,17 +269,24 @@ def test_it_moves_the_enrollment_to_the_translated_course_and_back(driver):
         driver.say(answer)
     driver.say("next")  # lesson 2 delivered, its quiz on offer
     assert _enrollments(driver) == [("mobile-money-safety", 3, "active")]
-    answers = driver.conn.execute("SELECT COUNT(*) FROM answers WHERE learner_id = ?", (driver.learner_id,)).fetchone()[0]
+    answers = driver.conn.execute("SELECT COUNT(*) FROM answers WHERE learner_id = ?", (driver.learner_id,)).fetchone()[
+        0
+    ]
 
     replies = driver.say("language sw")
     assert "Kozi yako inaendelea" in replies[-1] and "Usalama wa Pesa za Simu" in replies[-1]
     assert "umemaliza masomo 1 kati ya 7" in replies[-1]
     assert _enrollments(driver) == [("mobile-money-safety-sw", 3, "active")]
     assert _done_lessons(driver) == [("mobile-money-safety-sw", 1, 3, 3)]
-    assert driver.conn.execute("""SELECT COUNT(*) FROM answers a JOIN questions q ON q.id = a.question_id
+    assert (
+        driver.conn.execute(
+            """SELECT COUNT(*) FROM answers a JOIN questions q ON q.id = a.question_id
                                   JOIN lessons l ON l.id = q.lesson_id JOIN courses c ON c.id = l.course_id
                                   WHERE a.learner_id = ? AND c.slug = 'mobile-money-safety-sw'""",
-                               (driver.learner_id,)).fetchone()[0] == answers
+            (driver.learner_id,),
+        ).fetchone()[0]
+        == answers
+    )
     quiz = driver.say("jaribio")  # lesson 2's quiz, now in Kiswahili
     assert "Tunza siri ya PIN yako" in quiz[0] and "Swali 1/3" in quiz[0]
     assert "Usalama wa Pesa za Simu: masomo 1/7" in "\n".join(driver.say("maendeleo"))
@@ -245,7 +302,9 @@ def test_it_counts_every_stored_message_for_mydata(driver):
     # Other turns stop counting at 2 (is this the first message?); MYDATA must show the real number.
     driver.onboard()
     driver.say("progress")
-    stored = driver.conn.execute("SELECT COUNT(*) FROM messages WHERE learner_id = ?", (driver.learner_id,)).fetchone()[0]
+    stored = driver.conn.execute("SELECT COUNT(*) FROM messages WHERE learner_id = ?", (driver.learner_id,)).fetchone()[
+        0
+    ]
     assert stored > 3
     assert f"Messages stored: {stored + 1}" in driver.say("My data!")[0]  # this message is stored before the reply
 

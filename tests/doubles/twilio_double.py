@@ -9,11 +9,11 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 ACCOUNT_SID = "AC" + "a1" * 16
@@ -71,17 +71,18 @@ class _State:
 
 
 class TwilioDouble:
-    def __init__(self, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN,
-                 now: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN, now: Callable[[], datetime] | None = None
+    ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
-        self.now = now or (lambda: datetime.now(timezone.utc))
+        self.now = now or (lambda: datetime.now(UTC))
         self.state = _State()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> "TwilioDouble":
+    def start(self) -> TwilioDouble:
         double = self
 
         class Handler(_Handler):
@@ -121,13 +122,19 @@ class TwilioDouble:
         with self.state.lock:
             self.state.chaos = (share, random.Random(seed)) if share > 0 else None
 
-    def _chaos_behaviour(self) -> "Behaviour | None":
+    def _chaos_behaviour(self) -> Behaviour | None:
         share, rng = self.state.chaos
         if rng.random() >= share:
             return None
-        return rng.choice([Behaviour(status=429, code=20429, retry_after=1), Behaviour(status=500),
-                           Behaviour(status=500, accept=True), Behaviour(status=503, accept_late=True, hang=0.2),
-                           Behaviour(status=500, accept=True, hang=1.5)])
+        return rng.choice(
+            [
+                Behaviour(status=429, code=20429, retry_after=1),
+                Behaviour(status=500),
+                Behaviour(status=500, accept=True),
+                Behaviour(status=503, accept_late=True, hang=0.2),
+                Behaviour(status=500, accept=True, hang=1.5),
+            ]
+        )
 
     def duplicates(self) -> dict[str, int]:
         """Outbox ids (?m= tags) the double accepted more than once, with their counts."""
@@ -137,8 +144,9 @@ class TwilioDouble:
                 counts[item.tag] = counts.get(item.tag, 0) + 1
         return {tag: n for tag, n in counts.items() if n > 1}
 
-    def add_media(self, message_sid: str, media_sid: str, content: bytes, content_type: str, *,
-                  trickle: float = 0.0) -> str:
+    def add_media(
+        self, message_sid: str, media_sid: str, content: bytes, content_type: str, *, trickle: float = 0.0
+    ) -> str:
         """trickle: seconds between the headers and each of 10 pieces of the body (a slow CDN)."""
         path = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message_sid}/Media/{media_sid}"
         with self.state.lock:
@@ -165,15 +173,29 @@ class TwilioDouble:
         return item
 
     def message_json(self, item: Accepted, status: str = "queued") -> dict:
-        stamp = format_datetime(item.created.astimezone(timezone.utc), usegmt=True).replace("GMT", "+0000")
+        stamp = format_datetime(item.created.astimezone(UTC), usegmt=True).replace("GMT", "+0000")
         uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{item.sid}"
         return {
-            "account_sid": self.account_sid, "api_version": "2010-04-01", "body": item.get("Body", ""),
-            "date_created": stamp, "date_sent": stamp, "date_updated": stamp, "direction": "outbound-api",
-            "error_code": None, "error_message": None, "from": item.get("From"), "messaging_service_sid": None,
-            "num_media": str(len(item.params.get("MediaUrl", []))), "num_segments": "1", "price": None,
-            "price_unit": "USD", "sid": item.sid, "status": status, "to": item.to,
-            "subresource_uris": {"media": uri + "/Media.json"}, "uri": uri + ".json",
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "body": item.get("Body", ""),
+            "date_created": stamp,
+            "date_sent": stamp,
+            "date_updated": stamp,
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": item.get("From"),
+            "messaging_service_sid": None,
+            "num_media": str(len(item.params.get("MediaUrl", []))),
+            "num_segments": "1",
+            "price": None,
+            "price_unit": "USD",
+            "sid": item.sid,
+            "status": status,
+            "to": item.to,
+            "subresource_uris": {"media": uri + "/Media.json"},
+            "uri": uri + ".json",
         }
 
 
@@ -210,8 +232,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the client gave up (a scripted hang longer than its timeout)
 
     def _error(self, status: int, code: int | None, message: str, headers: dict | None = None) -> None:
-        self._json(status, {"code": code, "message": message,
-                            "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}, headers)
+        self._json(
+            status,
+            {
+                "code": code,
+                "message": message,
+                "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                "status": status,
+            },
+            headers,
+        )
 
     def _authorised(self) -> bool:
         double = self.double
@@ -234,8 +264,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         accounts = f"/2010-04-01/Accounts/{double.account_sid}"
         if parts.path == accounts + ".json":
-            self._json(200, {"sid": double.account_sid, "friendly_name": "Coachbox double", "status": "active",
-                             "type": "Full", "date_created": "Mon, 02 Mar 2026 05:00:00 +0000"})
+            self._json(
+                200,
+                {
+                    "sid": double.account_sid,
+                    "friendly_name": "Coachbox double",
+                    "status": "active",
+                    "type": "Full",
+                    "date_created": "Mon, 02 Mar 2026 05:00:00 +0000",
+                },
+            )
         elif parts.path == accounts + "/Messages.json":
             self._list(parse_qs(parts.query))
         elif parts.path in double.state.media:
@@ -251,14 +289,26 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 for start in range(0, len(content), step):
                     time.sleep(trickle)
-                    self.wfile.write(content[start:start + step])
+                    self.wfile.write(content[start : start + step])
                     self.wfile.flush()
             except OSError:  # the client gave up
                 self.close_connection = True
         elif parts.path == "/v1/Content":
-            self._json(200, {"contents": [], "meta": {"page": 0, "page_size": 50, "first_page_url": None,
-                                                      "previous_page_url": None, "url": None, "next_page_url": None,
-                                                      "key": "contents"}})
+            self._json(
+                200,
+                {
+                    "contents": [],
+                    "meta": {
+                        "page": 0,
+                        "page_size": 50,
+                        "first_page_url": None,
+                        "previous_page_url": None,
+                        "url": None,
+                        "next_page_url": None,
+                        "key": "contents",
+                    },
+                },
+            )
         else:
             self._error(404, 20404, f"The requested resource {parts.path} was not found")
 
@@ -272,8 +322,20 @@ class _Handler(BaseHTTPRequestHandler):
         page_size = int(query.get("PageSize", ["50"])[0])
         messages = [double.message_json(m, status="sent") for m in items[:page_size]]
         uri = f"/2010-04-01/Accounts/{double.account_sid}/Messages.json"
-        self._json(200, {"messages": messages, "end": len(messages) - 1, "first_page_uri": uri, "next_page_uri": None,
-                         "page": 0, "page_size": page_size, "previous_page_uri": None, "start": 0, "uri": uri})
+        self._json(
+            200,
+            {
+                "messages": messages,
+                "end": len(messages) - 1,
+                "first_page_uri": uri,
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": page_size,
+                "previous_page_uri": None,
+                "start": 0,
+                "uri": uri,
+            },
+        )
 
     def do_POST(self) -> None:  # noqa: N802
         double = self.double
@@ -290,7 +352,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, 21602, "Message body is required.")
             return
         with double.state.lock:
-            behaviour = double.state.script.popleft() if double.state.script else double.state.fail_to.get(form["To"][0])
+            behaviour = (
+                double.state.script.popleft() if double.state.script else double.state.fail_to.get(form["To"][0])
+            )
             if behaviour is None and double.state.chaos is not None:
                 behaviour = double._chaos_behaviour()
         if behaviour is not None:
@@ -310,4 +374,4 @@ class _Handler(BaseHTTPRequestHandler):
 def _parse_date(value: str) -> datetime:
     value = value.strip().rstrip("Z")
     parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -16,8 +16,10 @@ def verdict(question, text):
     return grade(question, text, true_words=TRUE, false_words=FALSE).verdict
 
 
-@pytest.mark.parametrize("text", ["b", "B", " b) ", "(b)", "2", "2.", "option b", "with the provider", "With  the PROVIDER!",
-                                  "with the providr"])
+@pytest.mark.parametrize(
+    "text",
+    ["b", "B", " b) ", "(b)", "2", "2.", "option b", "with the provider", "With  the PROVIDER!", "with the providr"],
+)
 def test_it_accepts_a_choice_by_letter_number_or_text(text):
     assert verdict(CHOICE, text) == "correct"
 
@@ -32,17 +34,40 @@ def test_it_never_marks_an_unclear_choice_wrong(text):
     assert verdict(CHOICE, text) == "unclear"
 
 
-@pytest.mark.parametrize("text,expected", [("false", "correct"), ("FALSE", "correct"), ("si kweli", "correct"),
-                                           ("uongo", "correct"), ("hapana", "correct"), ("No.", "correct"),
-                                           ("kweli", "wrong"), ("Ndiyo", "wrong"), ("yes", "wrong"),
-                                           ("ni kweli", "wrong"), ("dunno", "unclear")])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("false", "correct"),
+        ("FALSE", "correct"),
+        ("si kweli", "correct"),
+        ("uongo", "correct"),
+        ("hapana", "correct"),
+        ("No.", "correct"),
+        ("kweli", "wrong"),
+        ("Ndiyo", "wrong"),
+        ("yes", "wrong"),
+        ("ni kweli", "wrong"),
+        ("dunno", "unclear"),
+    ],
+)
 def test_it_grades_true_false_in_both_languages(text, expected):
     assert verdict(TF, text) == expected
 
 
-@pytest.mark.parametrize("text,expected", [("pin", "correct"), ("PIN!", "correct"), ("pim", "correct"),
-                                           ("mpesa pin", "correct"), ("pasword", "correct"), ("paswrod", "correct"),
-                                           ("passage", "wrong"), ("phone", "wrong"), ("", "unclear")])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("pin", "correct"),
+        ("PIN!", "correct"),
+        ("pim", "correct"),
+        ("mpesa pin", "correct"),
+        ("pasword", "correct"),
+        ("paswrod", "correct"),
+        ("passage", "wrong"),
+        ("phone", "wrong"),
+        ("", "unclear"),
+    ],
+)
 def test_it_tolerates_small_typos_in_short_answers(text, expected):
     assert verdict(SHORT, text) == expected
 

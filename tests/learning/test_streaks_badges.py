@@ -1,7 +1,7 @@
 """Streaks with freezes, badges from definitions, and progress arithmetic."""
 
-from coachbox.learning.course import BadgeDefinition, Course, Lesson
 from coachbox.learning.badges import Achievement, new_badges
+from coachbox.learning.course import BadgeDefinition, Course, Lesson
 from coachbox.learning.progress import LessonResult, course_progress, percent
 from coachbox.learning.streaks import Streak, current_streak, record_completion
 
@@ -39,9 +39,14 @@ def test_it_shows_a_broken_streak_as_zero():
     assert current_streak(streak, "2026-03-05") == 0
 
 
-BADGES = (BadgeDefinition("first", "lessons_completed", 1), BadgeDefinition("five", "lessons_completed", 5),
-          BadgeDefinition("s3", "streak", 3), BadgeDefinition("perfect", "perfect_quiz"),
-          BadgeDefinition("done", "course_complete"), BadgeDefinition("early", "early_bird"))
+BADGES = (
+    BadgeDefinition("first", "lessons_completed", 1),
+    BadgeDefinition("five", "lessons_completed", 5),
+    BadgeDefinition("s3", "streak", 3),
+    BadgeDefinition("perfect", "perfect_quiz"),
+    BadgeDefinition("done", "course_complete"),
+    BadgeDefinition("early", "early_bird"),
+)
 
 
 def test_it_awards_badges_by_rule_once():
@@ -53,8 +58,9 @@ def test_it_awards_badges_by_rule_once():
 
 
 def test_it_computes_course_progress_and_certificate_eligibility():
-    course = Course("c", "C", "en", passing_score=70, id=1,
-                    lessons=tuple(Lesson(f"l{i}", i, "t", "b", id=i) for i in (1, 2)))
+    course = Course(
+        "c", "C", "en", passing_score=70, id=1, lessons=tuple(Lesson(f"l{i}", i, "t", "b", id=i) for i in (1, 2))
+    )
     results = [LessonResult(1, 1, 3, 3, True), LessonResult(2, 1, 1, 3, False)]
     progress = course_progress(course, results)
     assert (progress.done, progress.total, progress.score, progress.complete) == (2, 2, 67, True)

@@ -52,18 +52,24 @@ class Push:
 
     def callback(self) -> dict:
         """The JSON Safaricom POSTs for this push (https://developer.safaricom.co.ke/APIs/MpesaExpressSimulate)."""
-        result = {"MerchantRequestID": self.merchant_request_id, "CheckoutRequestID": self.checkout_request_id,
-                  "ResultCode": self.outcome.result_code, "ResultDesc": self.outcome.result_desc}
+        result = {
+            "MerchantRequestID": self.merchant_request_id,
+            "CheckoutRequestID": self.checkout_request_id,
+            "ResultCode": self.outcome.result_code,
+            "ResultDesc": self.outcome.result_desc,
+        }
         if self.outcome.result_code == 0:
             amount = self.outcome.paid_amount if self.outcome.paid_amount is not None else self.body["Amount"]
             phone = self.outcome.paid_phone or self.body["PartyA"]
-            result["CallbackMetadata"] = {"Item": [
-                {"Name": "Amount", "Value": amount},
-                {"Name": "MpesaReceiptNumber", "Value": self.receipt},
-                {"Name": "Balance"},
-                {"Name": "TransactionDate", "Value": int(datetime.now(NAIROBI).strftime("%Y%m%d%H%M%S"))},
-                {"Name": "PhoneNumber", "Value": int(phone)},
-            ]}
+            result["CallbackMetadata"] = {
+                "Item": [
+                    {"Name": "Amount", "Value": amount},
+                    {"Name": "MpesaReceiptNumber", "Value": self.receipt},
+                    {"Name": "Balance"},
+                    {"Name": "TransactionDate", "Value": int(datetime.now(NAIROBI).strftime("%Y%m%d%H%M%S"))},
+                    {"Name": "PhoneNumber", "Value": int(phone)},
+                ]
+            }
         return {"Body": {"stkCallback": result}}
 
     def callback_bytes(self) -> bytes:
@@ -87,7 +93,7 @@ class DarajaDouble:
         self.state = _State()
         self._server: LocalServer | None = None
 
-    def start(self) -> "DarajaDouble":
+    def start(self) -> DarajaDouble:
         double = self
 
         class Handler(_Handler):
@@ -190,8 +196,16 @@ class _Handler(QuickHandler):
             failure, state.fail_next_push = state.fail_next_push, None
         if failure:
             return self._send(*failure)
-        for name in ("TransactionType", "Amount", "PartyA", "PartyB", "PhoneNumber", "CallBackURL",
-                     "AccountReference", "TransactionDesc"):
+        for name in (
+            "TransactionType",
+            "Amount",
+            "PartyA",
+            "PartyB",
+            "PhoneNumber",
+            "CallBackURL",
+            "AccountReference",
+            "TransactionDesc",
+        ):
             if name not in body:
                 return self._error(400, "400.002.02", f"Bad Request - Invalid {name}")
         if not isinstance(body["Amount"], int) or body["Amount"] < 1:
@@ -202,14 +216,24 @@ class _Handler(QuickHandler):
             return self._error(400, "400.002.02", "Bad Request - Invalid AccountReference")
         with state.lock:
             outcome = state.outcomes.get(str(body["PartyA"]), Outcome())
-            push = Push(body, f"{uuid.uuid4().int % 10**5}-{uuid.uuid4().int % 10**8}-1",
-                        f"ws_CO_{datetime.now(NAIROBI):%d%m%Y%H%M%S}{uuid.uuid4().int % 10**12:012d}",
-                        Outcome(**outcome.__dict__), f"T{uuid.uuid4().hex[:9].upper()}")
+            push = Push(
+                body,
+                f"{uuid.uuid4().int % 10**5}-{uuid.uuid4().int % 10**8}-1",
+                f"ws_CO_{datetime.now(NAIROBI):%d%m%Y%H%M%S}{uuid.uuid4().int % 10**12:012d}",
+                Outcome(**outcome.__dict__),
+                f"T{uuid.uuid4().hex[:9].upper()}",
+            )
             state.pushes.append(push)
-        self._send(200, {"MerchantRequestID": push.merchant_request_id,
-                         "CheckoutRequestID": push.checkout_request_id, "ResponseCode": "0",
-                         "ResponseDescription": "Success. Request accepted for processing",
-                         "CustomerMessage": "Success. Request accepted for processing"})
+        self._send(
+            200,
+            {
+                "MerchantRequestID": push.merchant_request_id,
+                "CheckoutRequestID": push.checkout_request_id,
+                "ResponseCode": "0",
+                "ResponseDescription": "Success. Request accepted for processing",
+                "CustomerMessage": "Success. Request accepted for processing",
+            },
+        )
 
     def _query(self, body: dict) -> None:
         state = self.owner.state
@@ -220,9 +244,17 @@ class _Handler(QuickHandler):
             return self._error(400, "400.002.02", "Bad Request - Invalid CheckoutRequestID")
         if not push.outcome.answered:
             return self._error(500, "500.001.1001", "The transaction is being processed")
-        self._send(200, {"ResponseCode": "0", "ResponseDescription": "The service request has been accepted successsfully",
-                         "MerchantRequestID": push.merchant_request_id, "CheckoutRequestID": push.checkout_request_id,
-                         "ResultCode": str(push.outcome.result_code), "ResultDesc": push.outcome.result_desc})
+        self._send(
+            200,
+            {
+                "ResponseCode": "0",
+                "ResponseDescription": "The service request has been accepted successsfully",
+                "MerchantRequestID": push.merchant_request_id,
+                "CheckoutRequestID": push.checkout_request_id,
+                "ResultCode": str(push.outcome.result_code),
+                "ResultDesc": push.outcome.result_desc,
+            },
+        )
 
 
 def _check_credentials(body: dict) -> str | None:

@@ -61,7 +61,7 @@ class StripeDouble:
         self._server: LocalServer | None = None
         self._counter = 0
 
-    def start(self) -> "StripeDouble":
+    def start(self) -> StripeDouble:
         double = self
 
         class Handler(_Handler):
@@ -85,34 +85,93 @@ class StripeDouble:
     # -- events ------------------------------------------------------------------------------------
     def event(self, type_: str, obj: dict, *, created: int, event_id: str | None = None) -> bytes:
         self._counter += 1
-        return json.dumps({
-            "id": event_id or f"evt_{uuid.uuid4().hex[:24]}", "object": "event", "api_version": "2026-10-28.endive",
-            "created": created, "type": type_, "livemode": False, "pending_webhooks": 1,
-            "request": {"id": None, "idempotency_key": None}, "data": {"object": obj},
-        }).encode()
+        return json.dumps(
+            {
+                "id": event_id or f"evt_{uuid.uuid4().hex[:24]}",
+                "object": "event",
+                "api_version": "2026-10-28.endive",
+                "created": created,
+                "type": type_,
+                "livemode": False,
+                "pending_webhooks": 1,
+                "request": {"id": None, "idempotency_key": None},
+                "data": {"object": obj},
+            }
+        ).encode()
 
     @staticmethod
-    def subscription(sub_id: str, meta: dict, *, status: str = "active", period_start: int, period_end: int,
-                     cancel_at_period_end: bool = False) -> dict:
-        return {"id": sub_id, "object": "subscription", "status": status, "customer": "cus_double",
-                "cancel_at_period_end": cancel_at_period_end, "metadata": meta,
-                "items": {"object": "list", "data": [{"id": "si_1", "object": "subscription_item",
-                                                       "current_period_start": period_start,
-                                                       "current_period_end": period_end,
-                                                       "price": {"id": "price_usd_monthly", "currency": "usd"}}]}}
+    def subscription(
+        sub_id: str,
+        meta: dict,
+        *,
+        status: str = "active",
+        period_start: int,
+        period_end: int,
+        cancel_at_period_end: bool = False,
+    ) -> dict:
+        return {
+            "id": sub_id,
+            "object": "subscription",
+            "status": status,
+            "customer": "cus_double",
+            "cancel_at_period_end": cancel_at_period_end,
+            "metadata": meta,
+            "items": {
+                "object": "list",
+                "data": [
+                    {
+                        "id": "si_1",
+                        "object": "subscription_item",
+                        "current_period_start": period_start,
+                        "current_period_end": period_end,
+                        "price": {"id": "price_usd_monthly", "currency": "usd"},
+                    }
+                ],
+            },
+        }
 
     @staticmethod
-    def invoice(invoice_id: str, sub_id: str, meta: dict, *, amount: int, currency: str = "usd", period_start: int,
-                period_end: int, paid: bool = True, attempt_count: int = 1) -> dict:
-        return {"id": invoice_id, "object": "invoice", "number": f"DBL-{invoice_id[-6:].upper()}",
-                "customer": "cus_double", "currency": currency, "amount_due": amount,
-                "amount_paid": amount if paid else 0, "status": "paid" if paid else "open",
-                "attempt_count": attempt_count, "billing_reason": "subscription_cycle",
-                "parent": {"type": "subscription_details",
-                           "subscription_details": {"subscription": sub_id, "metadata": meta}},
-                "lines": {"object": "list", "data": [{"id": "il_1", "object": "line_item", "amount": amount,
-                                                       "currency": currency, "metadata": meta,
-                                                       "period": {"start": period_start, "end": period_end}}]}}
+    def invoice(
+        invoice_id: str,
+        sub_id: str,
+        meta: dict,
+        *,
+        amount: int,
+        currency: str = "usd",
+        period_start: int,
+        period_end: int,
+        paid: bool = True,
+        attempt_count: int = 1,
+    ) -> dict:
+        return {
+            "id": invoice_id,
+            "object": "invoice",
+            "number": f"DBL-{invoice_id[-6:].upper()}",
+            "customer": "cus_double",
+            "currency": currency,
+            "amount_due": amount,
+            "amount_paid": amount if paid else 0,
+            "status": "paid" if paid else "open",
+            "attempt_count": attempt_count,
+            "billing_reason": "subscription_cycle",
+            "parent": {
+                "type": "subscription_details",
+                "subscription_details": {"subscription": sub_id, "metadata": meta},
+            },
+            "lines": {
+                "object": "list",
+                "data": [
+                    {
+                        "id": "il_1",
+                        "object": "line_item",
+                        "amount": amount,
+                        "currency": currency,
+                        "metadata": meta,
+                        "period": {"start": period_start, "end": period_end},
+                    }
+                ],
+            },
+        }
 
     @staticmethod
     def completed_session(session: dict, sub_id: str) -> dict:
@@ -147,8 +206,15 @@ class _Handler(QuickHandler):
             sub_id = self.path.rsplit("/", 1)[-1]
             with self.owner.state.lock:
                 self.owner.state.updates.append((sub_id, params))
-            return self._send(200, {"id": sub_id, "object": "subscription", "status": "active",
-                                    "cancel_at_period_end": params.get("cancel_at_period_end") == "true"})
+            return self._send(
+                200,
+                {
+                    "id": sub_id,
+                    "object": "subscription",
+                    "status": "active",
+                    "cancel_at_period_end": params.get("cancel_at_period_end") == "true",
+                },
+            )
         self._error(404, "invalid_request_error", f"Unrecognized request URL (POST: {self.path})")
 
     def _create_session(self, params: dict) -> None:
@@ -166,11 +232,22 @@ class _Handler(QuickHandler):
             if not params.get(name):
                 return self._error(400, "invalid_request_error", f"Missing required param: {name}.", name)
         session_id = f"cs_test_{uuid.uuid4().hex}"
-        session = {"id": session_id, "object": "checkout.session", "mode": "subscription", "status": "open",
-                   "payment_status": "unpaid", "url": f"{self.owner.base_url}/c/pay/{session_id}",
-                   "client_reference_id": params.get("client_reference_id"), "metadata": params.get("metadata", {}),
-                   "success_url": params["success_url"], "cancel_url": params["cancel_url"], "subscription": None,
-                   "currency": "usd", "amount_total": None, "customer": None}
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "mode": "subscription",
+            "status": "open",
+            "payment_status": "unpaid",
+            "url": f"{self.owner.base_url}/c/pay/{session_id}",
+            "client_reference_id": params.get("client_reference_id"),
+            "metadata": params.get("metadata", {}),
+            "success_url": params["success_url"],
+            "cancel_url": params["cancel_url"],
+            "subscription": None,
+            "currency": "usd",
+            "amount_total": None,
+            "customer": None,
+        }
         with state.lock:
             state.sessions.append(Checkout(session, params))
             if key:

@@ -18,12 +18,26 @@ def settings(settings):
 
 
 def _paid(conn, learner, now):
-    return store.create_payment(conn, learner_id=learner, plan="monthly", plan_snapshot_id=None, provider="mpesa",
-                                amount_minor=20000, currency="KES", period_days=30, now=now, status="paid",
-                                phone="+254712345678", provider_ref="ws_CO_1", receipt="QK1234")
+    return store.create_payment(
+        conn,
+        learner_id=learner,
+        plan="monthly",
+        plan_snapshot_id=None,
+        provider="mpesa",
+        amount_minor=20000,
+        currency="KES",
+        period_days=30,
+        now=now,
+        status="paid",
+        phone="+254712345678",
+        provider_ref="ws_CO_1",
+        receipt="QK1234",
+    )
 
 
-async def test_it_lists_payments_with_totals_and_marks_a_refund_for_owners_only(app, client, conn, cast, learner, clock):
+async def test_it_lists_payments_with_totals_and_marks_a_refund_for_owners_only(
+    app, client, conn, cast, learner, clock
+):
     from sanic_testing.testing import SanicASGITestClient
 
     payment_id = _paid(conn, learner, clock.now())
@@ -36,8 +50,11 @@ async def test_it_lists_payments_with_totals_and_marks_a_refund_for_owners_only(
     token = await signed_in(client, "alice@school.test")  # owner
     _, no_csrf = await client.post(f"/admin/payments/{payment_id}/refund", data={"note": "reversal"})
     assert no_csrf.status_code == 403
-    _, done = await client.post(f"/admin/payments/{payment_id}/refund",
-                                data={"csrf_token": token, "note": "M-PESA reversal"}, follow_redirects=False)
+    _, done = await client.post(
+        f"/admin/payments/{payment_id}/refund",
+        data={"csrf_token": token, "note": "M-PESA reversal"},
+        follow_redirects=False,
+    )
     assert done.status_code == 303
     assert store.payment(conn, payment_id)["status"] == "refunded"
     assert conn.execute("SELECT action FROM audit_log ORDER BY id DESC").fetchone()[0] == "payment.refund_marked"
@@ -48,9 +65,11 @@ async def test_it_lists_payments_with_totals_and_marks_a_refund_for_owners_only(
 
 async def test_it_grants_a_scholarship_and_tells_the_learner(client, conn, cast, learner):
     token = await signed_in(client, "alice@school.test")
-    _, response = await client.post("/admin/payments/grant", data={
-        "csrf_token": token, "learner_id": str(learner), "plan": "monthly", "days": "90", "note": "scholarship"},
-        follow_redirects=False)
+    _, response = await client.post(
+        "/admin/payments/grant",
+        data={"csrf_token": token, "learner_id": str(learner), "plan": "monthly", "days": "90", "note": "scholarship"},
+        follow_redirects=False,
+    )
     assert response.status_code == 303
     sub = conn.execute("SELECT * FROM subscriptions").fetchone()
     assert (sub["provider"], sub["current_period_end"][:10]) == ("manual", "2026-05-31")

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from coachbox.conversation.engine import handle
 from coachbox.conversation.events import Message
-from coachbox.learning.learner import Enrollment, Learner
+from coachbox.conversation.premium import RequestPayment
 from coachbox.conversation.state import State
 from coachbox.conversation.texts import Texts
-from coachbox.learning.access import Access, Entitlement
-from coachbox.conversation.premium import RequestPayment
 from coachbox.core.plans import load_plans
+from coachbox.learning.access import Access, Entitlement
+from coachbox.learning.learner import Enrollment, Learner
 from tests.conversation.builders import catalogue
 from tests.payments.conftest import PLANS
 
 REPO = Path(__file__).resolve().parents[2]
-NOW = datetime(2026, 3, 2, 5, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
 PLAN_LIST = tuple(load_plans(PLANS).values())
 
 
@@ -29,10 +29,19 @@ def texts() -> Texts:
     return Texts.load(REPO / "content" / "locales")
 
 
-def _learner(course_id: int, *, next_position: int = 2, access: Access | None = None, phone="+254712345678",
-             language="en") -> Learner:
-    return Learner(id=7, phone=phone, name="Amina", language=language, status="active", current_course_id=course_id,
-                   enrollments=(Enrollment(course_id, next_position=next_position),), access=access)
+def _learner(
+    course_id: int, *, next_position: int = 2, access: Access | None = None, phone="+254712345678", language="en"
+) -> Learner:
+    return Learner(
+        id=7,
+        phone=phone,
+        name="Amina",
+        language=language,
+        status="active",
+        current_course_id=course_id,
+        enrollments=(Enrollment(course_id, next_position=next_position),),
+        access=access,
+    )
 
 
 def _next(learner, texts):
@@ -61,7 +70,9 @@ def test_it_delivers_premium_lessons_with_a_live_subscription_and_the_free_ones_
 def test_it_asks_how_to_pay_then_requests_the_payment_in_kiswahili(texts):
     learner = _learner(3, access=Access(plans=PLAN_LIST, region="KE", methods=("mpesa", "card")), language="sw")
     first = handle(Message("LIPA"), State(flow="idle"), learner, catalogue(), texts, NOW)
-    assert first.state.flow == "pay_method" and "M-PESA" in first.replies[-1].text and "KES 200" in first.replies[-1].text
+    assert (
+        first.state.flow == "pay_method" and "M-PESA" in first.replies[-1].text and "KES 200" in first.replies[-1].text
+    )
     second = handle(Message("1"), first.state, learner, catalogue(), texts, NOW)
     assert second.effects == (RequestPayment("monthly", "mpesa", "KES", 20000, 30),)
     assert second.state.flow == "idle"
@@ -71,13 +82,17 @@ def test_it_asks_how_to_pay_then_requests_the_payment_in_kiswahili(texts):
 async def test_it_runs_pay_through_the_service_to_an_stk_push(services, conn, daraja, learner):
     """The whole path: learner says PAY → 1 → payment row in the turn → the worker's sweep → Daraja prompts."""
     from coachbox.channels.base import Inbound
-    from coachbox.turns.runner import handle_inbound
     from coachbox.payments import recovery
-    conn.execute("UPDATE learners SET current_course_id = (SELECT id FROM courses WHERE slug = 'python-basics') "
-                 "WHERE id = ?", (learner,))
+    from coachbox.turns.runner import handle_inbound
+
+    conn.execute(
+        "UPDATE learners SET current_course_id = (SELECT id FROM courses WHERE slug = 'python-basics') WHERE id = ?",
+        (learner,),
+    )
     for number, body in enumerate(["PAY", "1"]):
-        await handle_inbound(services, Inbound("whatsapp", "whatsapp:+254712345678", body, f"SM{number}", NOW,
-                                               phone="+254712345678"))
+        await handle_inbound(
+            services, Inbound("whatsapp", "whatsapp:+254712345678", body, f"SM{number}", NOW, phone="+254712345678")
+        )
     row = conn.execute("SELECT status, amount_minor, phone FROM payments").fetchone()
     assert tuple(row) == ("new", 20000, "+254712345678")  # written by the turn; no task ran (no Huey here)
     assert (await recovery.sweep(services))["pushed"] == 1

@@ -8,11 +8,11 @@ import json
 
 import pytest
 
+from coachbox.learning.access import may_access
 from coachbox.learning.course import Course
 from coachbox.payments import checkout, recovery
 from coachbox.payments.runtime import payments
 from coachbox.payments.subscriptions import load_access
-from coachbox.learning.access import may_access
 from coachbox.store import transaction
 from tests.payments import daraja_double as dd
 from tests.payments.conftest import CALLBACK_SECRET, outbox, poster
@@ -36,8 +36,9 @@ async def _pay(services, learner_id: int, phone: str = "+254712345678") -> int:
 
     def create(conn):
         with transaction(conn):
-            return checkout.request_mpesa(conn, p, learner_id=learner_id, plan_name="monthly", phone=phone,
-                                          now=services.clock.now())
+            return checkout.request_mpesa(
+                conn, p, learner_id=learner_id, plan_name="monthly", phone=phone, now=services.clock.now()
+            )
 
     payment_id = await services.db.run(create)
     assert await checkout.push(services, payment_id) == "pending"
@@ -49,8 +50,9 @@ def _payment(conn, payment_id):
 
 
 def _has_access(conn, services, learner_id) -> bool:
-    access = load_access(conn, services.settings, payments(services).plans, learner_id, "+254712345678",
-                         services.clock.now())
+    access = load_access(
+        conn, services.settings, payments(services).plans, learner_id, "+254712345678", services.clock.now()
+    )
     return may_access(_Learner(access), PREMIUM)
 
 
@@ -127,12 +129,16 @@ async def test_it_answers_404_to_a_wrong_path_secret_and_stores_nothing(services
     assert conn.execute("SELECT status FROM payments").fetchone()[0] == "pending"
 
 
-@pytest.mark.parametrize("outcome, reason", [
-    (dd.Outcome(paid_amount=1), "amount_mismatch"),
-    (dd.Outcome(paid_phone="254799999999"), "phone_mismatch"),
-])
-async def test_it_never_grants_for_a_callback_that_does_not_match_the_request(services, client, conn, daraja, learner,
-                                                                               outcome, reason):
+@pytest.mark.parametrize(
+    "outcome, reason",
+    [
+        (dd.Outcome(paid_amount=1), "amount_mismatch"),
+        (dd.Outcome(paid_phone="254799999999"), "phone_mismatch"),
+    ],
+)
+async def test_it_never_grants_for_a_callback_that_does_not_match_the_request(
+    services, client, conn, daraja, learner, outcome, reason
+):
     daraja.when_phone("+254712345678", outcome)
     payment_id = await _pay(services, learner)
     await daraja.deliver(poster(client))
@@ -143,11 +149,23 @@ async def test_it_never_grants_for_a_callback_that_does_not_match_the_request(se
 
 
 async def test_it_records_an_unknown_checkout_request_id_for_review(services, client, conn, learner):
-    forged = {"Body": {"stkCallback": {"MerchantRequestID": "1-2-3", "CheckoutRequestID": "ws_CO_forged",
-                                       "ResultCode": 0, "ResultDesc": "ok", "CallbackMetadata": {"Item": [
-                                           {"Name": "Amount", "Value": 200.00},
-                                           {"Name": "MpesaReceiptNumber", "Value": "FAKE123"},
-                                           {"Name": "PhoneNumber", "Value": 254712345678}]}}}}
+    forged = {
+        "Body": {
+            "stkCallback": {
+                "MerchantRequestID": "1-2-3",
+                "CheckoutRequestID": "ws_CO_forged",
+                "ResultCode": 0,
+                "ResultDesc": "ok",
+                "CallbackMetadata": {
+                    "Item": [
+                        {"Name": "Amount", "Value": 200.00},
+                        {"Name": "MpesaReceiptNumber", "Value": "FAKE123"},
+                        {"Name": "PhoneNumber", "Value": 254712345678},
+                    ]
+                },
+            }
+        }
+    }
     for _ in range(5):
         _, response = await client.post(f"/webhooks/mpesa/{CALLBACK_SECRET}", content=json.dumps(forged))
         assert response.status_code == 200
@@ -157,8 +175,9 @@ async def test_it_records_an_unknown_checkout_request_id_for_review(services, cl
 
 
 async def test_it_refuses_callbacks_from_outside_the_ip_allow_list(settings, services, conn, learner, daraja):
-    from coachbox.roots.app import create_app
     from sanic_testing.testing import SanicASGITestClient
+
+    from coachbox.roots.app import create_app
 
     services.settings = settings.replace(mpesa={"allowed_ips": "196.201.214.200"})
     client = SanicASGITestClient(create_app(services.settings, services, name="allowlist"))
@@ -169,14 +188,16 @@ async def test_it_refuses_callbacks_from_outside_the_ip_allow_list(settings, ser
 
 
 async def test_it_tells_the_learner_when_daraja_refuses_the_push(services, conn, daraja, learner):
-    daraja.fail_next_push(400, {"requestId": "x", "errorCode": "400.002.02",
-                                "errorMessage": "Bad Request - Invalid PhoneNumber"})
+    daraja.fail_next_push(
+        400, {"requestId": "x", "errorCode": "400.002.02", "errorMessage": "Bad Request - Invalid PhoneNumber"}
+    )
     p = payments(services)
 
     def create(c):
         with transaction(c):
-            return checkout.request_mpesa(c, p, learner_id=learner, plan_name="monthly", phone="+254712345678",
-                                          now=services.clock.now())
+            return checkout.request_mpesa(
+                c, p, learner_id=learner, plan_name="monthly", phone="+254712345678", now=services.clock.now()
+            )
 
     payment_id = await services.db.run(create)
     assert await checkout.push(services, payment_id) == "failed"
@@ -198,8 +219,9 @@ async def test_it_confirms_a_success_callback_with_one_stk_query(services, clien
 
 
 async def test_it_never_grants_for_a_forged_success_the_stk_query_denies(services, client, conn, daraja, learner):
-    daraja.when_phone("+254712345678", dd.Outcome(result_code=1032, result_desc="Request cancelled by user",
-                                                  send_callback=False))
+    daraja.when_phone(
+        "+254712345678", dd.Outcome(result_code=1032, result_desc="Request cancelled by user", send_callback=False)
+    )
     payment_id = await _pay(services, learner)
     path = f"/webhooks/mpesa/{CALLBACK_SECRET}"
     _, response = await client.post(path, content=_forged(daraja.pushes[0], dd.Outcome()))
@@ -220,8 +242,9 @@ async def test_it_grants_when_a_forged_cancel_is_contradicted_by_the_stk_query(s
     assert conn.execute("SELECT reason FROM payment_reviews").fetchone()[0] == "callback_contradicted"
 
 
-async def test_it_leaves_a_callback_daraja_cannot_confirm_yet_to_the_worker(services, client, conn, clock, daraja,
-                                                                            learner):
+async def test_it_leaves_a_callback_daraja_cannot_confirm_yet_to_the_worker(
+    services, client, conn, clock, daraja, learner
+):
     daraja.when_phone("+254712345678", dd.Outcome(send_callback=False, answered=False))
     payment_id = await _pay(services, learner)
     await client.post(f"/webhooks/mpesa/{CALLBACK_SECRET}", content=_forged(daraja.pushes[0], dd.Outcome()))
@@ -234,8 +257,9 @@ async def test_it_leaves_a_callback_daraja_cannot_confirm_yet_to_the_worker(serv
 
 
 async def test_it_trusts_the_callback_alone_when_confirm_with_query_is_off(settings, services, conn, daraja, learner):
-    from coachbox.roots.app import create_app
     from sanic_testing.testing import SanicASGITestClient
+
+    from coachbox.roots.app import create_app
 
     services.settings = settings.replace(mpesa={"confirm_with_query": False})
     client = SanicASGITestClient(create_app(services.settings, services, name="trusting"))

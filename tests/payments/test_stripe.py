@@ -47,14 +47,16 @@ async def test_it_sends_a_checkout_link_made_through_the_real_client(services, c
 
 
 async def test_it_answers_400_to_a_bad_or_stale_signature_and_stores_nothing(client, conn, stripe_double, learner):
-    body = stripe_double.event("invoice.paid", sd.StripeDouble.invoice(
-        "in_1", "sub_1", _meta(learner), amount=250, period_start=T0, period_end=T0 + 30 * DAY), created=T0)
+    body = stripe_double.event(
+        "invoice.paid",
+        sd.StripeDouble.invoice("in_1", "sub_1", _meta(learner), amount=250, period_start=T0, period_end=T0 + 30 * DAY),
+        created=T0,
+    )
     assert (await _post(client, body, sd.sign(body, secret="whsec_wrong"))).status_code == 400
     assert (await _post(client, body, sd.sign(body, timestamp=int(time.time()) - 301))).status_code == 400
     assert (await _post(client, body + b" ", sd.sign(body))).status_code == 400  # not the raw body that was signed
     assert conn.execute("SELECT count(*) FROM payment_events").fetchone()[0] == 0
     assert (await _post(client, body)).status_code == 200
-
 
 
 @pytest.mark.parametrize("body", [b"{}", b"[]", b'{"id": "evt_1"}', b'{"id": 7, "type": "invoice.paid"}', b"not json"])
@@ -66,14 +68,25 @@ async def test_it_answers_400_to_a_signed_body_that_is_not_a_stripe_event(client
     assert conn.execute("SELECT count(*) FROM payment_events").fetchone()[0] == 0
     assert any("stripe webhook" in r.getMessage() for r in caplog.records)
 
-async def test_it_grants_access_on_checkout_and_invoice_and_processes_a_replayed_event_once(client, conn, stripe_double,
-                                                                                           learner):
-    session = {"id": "cs_1", "object": "checkout.session", "mode": "subscription", "client_reference_id": str(learner),
-               "metadata": _meta(learner)}
-    completed = stripe_double.event("checkout.session.completed", sd.StripeDouble.completed_session(session, "sub_1"),
-                                    created=T0)
-    paid = stripe_double.event("invoice.paid", sd.StripeDouble.invoice(
-        "in_1", "sub_1", _meta(learner), amount=250, period_start=T0, period_end=T0 + 30 * DAY), created=T0 + 1)
+
+async def test_it_grants_access_on_checkout_and_invoice_and_processes_a_replayed_event_once(
+    client, conn, stripe_double, learner
+):
+    session = {
+        "id": "cs_1",
+        "object": "checkout.session",
+        "mode": "subscription",
+        "client_reference_id": str(learner),
+        "metadata": _meta(learner),
+    }
+    completed = stripe_double.event(
+        "checkout.session.completed", sd.StripeDouble.completed_session(session, "sub_1"), created=T0
+    )
+    paid = stripe_double.event(
+        "invoice.paid",
+        sd.StripeDouble.invoice("in_1", "sub_1", _meta(learner), amount=250, period_start=T0, period_end=T0 + 30 * DAY),
+        created=T0 + 1,
+    )
     for body in (completed, paid, paid, paid):
         response = await _post(client, body)
         assert response.status_code == 200
@@ -91,24 +104,44 @@ async def test_it_grants_access_on_checkout_and_invoice_and_processes_a_replayed
 async def test_it_ends_in_the_right_state_when_events_arrive_out_of_order(client, conn, stripe_double, learner):
     meta = _meta(learner)
     inv = sd.StripeDouble.invoice
-    period2 = stripe_double.event("invoice.paid", inv("in_2", "sub_1", meta, amount=250, period_start=T0 + 30 * DAY,
-                                                      period_end=T0 + 60 * DAY), created=T0 + 30 * DAY)
-    period1 = stripe_double.event("invoice.paid", inv("in_1", "sub_1", meta, amount=250, period_start=T0,
-                                                      period_end=T0 + 30 * DAY), created=T0)
-    past_due_old = stripe_double.event("customer.subscription.updated", sd.StripeDouble.subscription(
-        "sub_1", meta, status="past_due", period_start=T0, period_end=T0 + 30 * DAY), created=T0 + 29 * DAY)
+    period2 = stripe_double.event(
+        "invoice.paid",
+        inv("in_2", "sub_1", meta, amount=250, period_start=T0 + 30 * DAY, period_end=T0 + 60 * DAY),
+        created=T0 + 30 * DAY,
+    )
+    period1 = stripe_double.event(
+        "invoice.paid", inv("in_1", "sub_1", meta, amount=250, period_start=T0, period_end=T0 + 30 * DAY), created=T0
+    )
+    past_due_old = stripe_double.event(
+        "customer.subscription.updated",
+        sd.StripeDouble.subscription("sub_1", meta, status="past_due", period_start=T0, period_end=T0 + 30 * DAY),
+        created=T0 + 29 * DAY,
+    )
     for body in (period2, period1, past_due_old):
         assert (await _post(client, body)).status_code == 200
     sub = _sub(conn)
     assert sub["current_period_end"] == "2026-05-01T05:00:00+00:00"  # the later period wins, whatever the order
     assert sub["status"] == "active"  # the older past_due did not override the newer paid invoice
 
-    deleted = stripe_double.event("customer.subscription.deleted", sd.StripeDouble.subscription(
-        "sub_1", meta, status="canceled", period_start=T0 + 60 * DAY, period_end=T0 + 90 * DAY), created=T0 + 91 * DAY)
-    late_paid = stripe_double.event("invoice.paid", inv("in_3", "sub_1", meta, amount=250, period_start=T0 + 60 * DAY,
-                                                        period_end=T0 + 90 * DAY), created=T0 + 60 * DAY)
-    late_active = stripe_double.event("customer.subscription.updated", sd.StripeDouble.subscription(
-        "sub_1", meta, status="active", period_start=T0 + 60 * DAY, period_end=T0 + 90 * DAY), created=T0 + 60 * DAY)
+    deleted = stripe_double.event(
+        "customer.subscription.deleted",
+        sd.StripeDouble.subscription(
+            "sub_1", meta, status="canceled", period_start=T0 + 60 * DAY, period_end=T0 + 90 * DAY
+        ),
+        created=T0 + 91 * DAY,
+    )
+    late_paid = stripe_double.event(
+        "invoice.paid",
+        inv("in_3", "sub_1", meta, amount=250, period_start=T0 + 60 * DAY, period_end=T0 + 90 * DAY),
+        created=T0 + 60 * DAY,
+    )
+    late_active = stripe_double.event(
+        "customer.subscription.updated",
+        sd.StripeDouble.subscription(
+            "sub_1", meta, status="active", period_start=T0 + 60 * DAY, period_end=T0 + 90 * DAY
+        ),
+        created=T0 + 60 * DAY,
+    )
     for body in (deleted, late_paid, late_active):
         assert (await _post(client, body)).status_code == 200
     sub = _sub(conn)
@@ -118,9 +151,18 @@ async def test_it_ends_in_the_right_state_when_events_arrive_out_of_order(client
 
 
 async def test_it_records_an_event_for_an_unknown_learner_for_review(client, conn, stripe_double):
-    body = stripe_double.event("invoice.paid", sd.StripeDouble.invoice(
-        "in_9", "sub_9", {"learner_id": "999", "plan": "monthly"}, amount=250, period_start=T0,
-        period_end=T0 + 30 * DAY), created=T0)
+    body = stripe_double.event(
+        "invoice.paid",
+        sd.StripeDouble.invoice(
+            "in_9",
+            "sub_9",
+            {"learner_id": "999", "plan": "monthly"},
+            amount=250,
+            period_start=T0,
+            period_end=T0 + 30 * DAY,
+        ),
+        created=T0,
+    )
     assert (await _post(client, body)).json["outcome"] == "unknown_learner"
     assert conn.execute("SELECT reason FROM payment_reviews").fetchone()[0] == "unknown_learner"
     assert conn.execute("SELECT count(*) FROM subscriptions").fetchone()[0] == 0
@@ -128,19 +170,40 @@ async def test_it_records_an_event_for_an_unknown_learner_for_review(client, con
 
 async def test_it_marks_a_failed_card_payment_past_due_and_keeps_access_in_grace(client, conn, stripe_double, learner):
     meta = _meta(learner)
-    await _post(client, stripe_double.event("invoice.paid", sd.StripeDouble.invoice(
-        "in_1", "sub_1", meta, amount=250, period_start=T0, period_end=T0 + 30 * DAY), created=T0))
-    await _post(client, stripe_double.event("invoice.payment_failed", sd.StripeDouble.invoice(
-        "in_2", "sub_1", meta, amount=250, paid=False, period_start=T0 + 30 * DAY, period_end=T0 + 60 * DAY),
-        created=T0 + 30 * DAY))
+    await _post(
+        client,
+        stripe_double.event(
+            "invoice.paid",
+            sd.StripeDouble.invoice("in_1", "sub_1", meta, amount=250, period_start=T0, period_end=T0 + 30 * DAY),
+            created=T0,
+        ),
+    )
+    await _post(
+        client,
+        stripe_double.event(
+            "invoice.payment_failed",
+            sd.StripeDouble.invoice(
+                "in_2", "sub_1", meta, amount=250, paid=False, period_start=T0 + 30 * DAY, period_end=T0 + 60 * DAY
+            ),
+            created=T0 + 30 * DAY,
+        ),
+    )
     sub = _sub(conn)
     assert (sub["status"], sub["access_until"]) == ("past_due", "2026-04-03T05:00:00+00:00")
     assert outbox(conn, learner)[-1]["idempotency_key"].startswith("payments:card-failed:in_2")
 
 
 async def test_it_cancels_at_the_period_end_through_stripe(services, conn, stripe_double, learner, client):
-    await _post(client, stripe_double.event("invoice.paid", sd.StripeDouble.invoice(
-        "in_1", "sub_1", _meta(learner), amount=250, period_start=T0, period_end=T0 + 30 * DAY), created=T0))
+    await _post(
+        client,
+        stripe_double.event(
+            "invoice.paid",
+            sd.StripeDouble.invoice(
+                "in_1", "sub_1", _meta(learner), amount=250, period_start=T0, period_end=T0 + 30 * DAY
+            ),
+            created=T0,
+        ),
+    )
 
     def cancel(c):
         with transaction(c):
@@ -153,13 +216,24 @@ async def test_it_cancels_at_the_period_end_through_stripe(services, conn, strip
 
 
 def _yearly_event(stripe_double, learner, event_id="evt_yearly_1"):
-    return stripe_double.event("invoice.paid", sd.StripeDouble.invoice(
-        "in_y1", "sub_y", {"learner_id": str(learner), "plan": "yearly"}, amount=2500, period_start=T0,
-        period_end=T0 + 365 * DAY), created=T0, event_id=event_id)
+    return stripe_double.event(
+        "invoice.paid",
+        sd.StripeDouble.invoice(
+            "in_y1",
+            "sub_y",
+            {"learner_id": str(learner), "plan": "yearly"},
+            amount=2500,
+            period_start=T0,
+            period_end=T0 + 365 * DAY,
+        ),
+        created=T0,
+        event_id=event_id,
+    )
 
 
-async def test_it_answers_200_to_an_event_for_an_unknown_plan_so_stripe_does_not_retry(client, conn, stripe_double,
-                                                                                       learner):
+async def test_it_answers_200_to_an_event_for_an_unknown_plan_so_stripe_does_not_retry(
+    client, conn, stripe_double, learner
+):
     body = _yearly_event(stripe_double, learner)
     response = await _post(client, body)
     assert response.status_code == 200  # a non-2xx would make Stripe retry for days; only a person can fix this
@@ -171,16 +245,21 @@ async def test_it_answers_200_to_an_event_for_an_unknown_plan_so_stripe_does_not
     assert outbox(conn, learner) == []
 
 
-async def test_it_applies_a_reviewed_event_when_stripe_resends_it_after_the_fix(services, client, conn, stripe_double,
-                                                                                learner):
+async def test_it_applies_a_reviewed_event_when_stripe_resends_it_after_the_fix(
+    services, client, conn, stripe_double, learner
+):
     from coachbox.core.plans import load_plans
 
     body = _yearly_event(stripe_double, learner)
     assert (await _post(client, body)).json["outcome"] == "unknown_plan"
     p = payments(services)
     # The operator adds the plan back to coachbox.toml and restarts, then presses "Resend" in the dashboard.
-    p.plans = {**p.plans, **load_plans({"yearly": {"price": {"USD": 2500}, "period_days": 365,
-                                                   "stripe_price": {"USD": "price_usd_yearly"}}})}
+    p.plans = {
+        **p.plans,
+        **load_plans(
+            {"yearly": {"price": {"USD": 2500}, "period_days": 365, "stripe_price": {"USD": "price_usd_yearly"}}}
+        ),
+    }
     response = await _post(client, body)
     assert (response.status_code, response.json["outcome"]) == (200, "paid")
     sub = _sub(conn)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from coachbox.learning.course import Course
-from coachbox.learning.access import Access, offer_for
 from coachbox.core.plans import PlanError, format_amount, load_plans
+from coachbox.learning.access import Access, offer_for
+from coachbox.learning.course import Course
 from coachbox.payments.runtime import payments
 from coachbox.payments.subscriptions import grant_prepaid, load_access, remind_and_expire
 from coachbox.store import transaction
@@ -14,8 +14,10 @@ from tests.payments.conftest import PLANS, outbox
 
 
 def _keys(conn, learner):
-    return [m["idempotency_key"].split(":")[1] + ":" + m["idempotency_key"].rsplit(":", 1)[-1]
-            for m in outbox(conn, learner)]
+    return [
+        m["idempotency_key"].split(":")[1] + ":" + m["idempotency_key"].rsplit(":", 1)[-1]
+        for m in outbox(conn, learner)
+    ]
 
 
 def test_it_reminds_3_and_1_days_before_expiry_keeps_grace_then_ends(services, conn, clock, learner):
@@ -59,16 +61,25 @@ def test_it_extends_a_running_period_from_its_end(services, conn, clock, learner
     assert conn.execute("SELECT count(*) FROM subscriptions").fetchone()[0] == 1
 
 
-@pytest.mark.parametrize("table, message", [
-    ({"price": {"KES": 200.5}, "period_days": 30}, r"plans\.monthly\.price\.KES must be a whole number of minor units"),
-    ({"price": {"KES": 20050}, "period_days": 30}, r"plans\.monthly\.price\.KES must be whole shillings"),
-    ({"price": {"XYZ": 100}, "period_days": 30}, r"plans\.monthly\.price\.XYZ: unknown currency"),
-    ({"price": {"USD": True}, "period_days": 30}, r"plans\.monthly\.price\.USD must be a whole number"),
-    ({"price": {"USD": 100}}, r"plans\.monthly\.period_days is required"),
-    ({"price": {"USD": 100}, "period_days": 30, "courses": 3}, r"plans\.monthly\.courses must be"),
-    ({"price": {"USD": 100}, "period_days": 30, "colour": "red"}, r"unknown key plans\.monthly\.colour"),
-    ({"price": {"USD": 100}, "period_days": 30, "stripe_price": {"EUR": "price_1"}}, r"plans\.monthly\.stripe_price\.EUR"),
-])
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        (
+            {"price": {"KES": 200.5}, "period_days": 30},
+            r"plans\.monthly\.price\.KES must be a whole number of minor units",
+        ),
+        ({"price": {"KES": 20050}, "period_days": 30}, r"plans\.monthly\.price\.KES must be whole shillings"),
+        ({"price": {"XYZ": 100}, "period_days": 30}, r"plans\.monthly\.price\.XYZ: unknown currency"),
+        ({"price": {"USD": True}, "period_days": 30}, r"plans\.monthly\.price\.USD must be a whole number"),
+        ({"price": {"USD": 100}}, r"plans\.monthly\.period_days is required"),
+        ({"price": {"USD": 100}, "period_days": 30, "courses": 3}, r"plans\.monthly\.courses must be"),
+        ({"price": {"USD": 100}, "period_days": 30, "colour": "red"}, r"unknown key plans\.monthly\.colour"),
+        (
+            {"price": {"USD": 100}, "period_days": 30, "stripe_price": {"EUR": "price_1"}},
+            r"plans\.monthly\.stripe_price\.EUR",
+        ),
+    ],
+)
 def test_it_refuses_bad_plans_naming_the_key(table, message):
     with pytest.raises(PlanError, match=message):
         load_plans({"monthly": table})

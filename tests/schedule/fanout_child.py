@@ -17,8 +17,13 @@ def main(config: str, now: str) -> None:
     settings = Settings.load(config)
     conn = store.connect(settings.db_path)
     cache = diskcache.Cache(str(settings.cache_dir), timeout=60)
-    report = run_daily_lessons(conn, Coach(settings, cache), datetime.fromisoformat(now), batch=50,
-                               after_batch=lambda n: print(f"batch {n}", flush=True))
+    report = run_daily_lessons(
+        conn,
+        Coach(settings, cache),
+        datetime.fromisoformat(now),
+        batch=50,
+        after_batch=lambda n: print(f"batch {n}", flush=True),
+    )
     print(f"done {report.summary()}", flush=True)
 
 

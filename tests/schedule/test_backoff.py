@@ -9,9 +9,9 @@ import pytest
 
 from coachbox.core.clock import FakeClock
 from coachbox.learning.backoff import Prompts, may_prompt
+from coachbox.learning.timing import local_day, local_instant
 from coachbox.schedule.daily import run_daily_lessons
 from coachbox.schedule.reminders import run_reminders
-from coachbox.learning.timing import local_day, local_instant
 
 FIRST = date(2026, 3, 2)  # New York moves to EDT on 8 March: the days cross a DST change there
 
@@ -26,7 +26,8 @@ def test_it_allows_one_prompt_a_day_then_backs_off_then_stops():
                 days.append(offset)
     assert days == [0, 1, 3, 7, 14] and prompts == Prompts(5, "2026-03-16")
     assert may_prompt(FIRST, Prompts(), daily_days=0, gaps=(3,)) and not may_prompt(
-        FIRST, Prompts(1, "2026-03-01"), daily_days=0, gaps=(3,))
+        FIRST, Prompts(1, "2026-03-01"), daily_days=0, gaps=(3,)
+    )
     assert not may_prompt(FIRST, Prompts(1, "2026-03-01"), daily_days=0, gaps=())  # no gaps: one, then silence
 
 
@@ -80,6 +81,10 @@ def test_it_starts_again_when_the_learner_writes(box, tz):
     # the 23rd's lesson goes out in the window too, unanswered by 18:00 (the window closed at noon): its reminder
     # is a template; then the nudges again, the back-off counted afresh from the 22nd.
     assert {d: k for d, k in _prompted(box, tz).items() if d >= back.isoformat()} == {
-        "2026-03-22": ["reminder"], "2026-03-23": ["reminder"], "2026-03-24": ["nudge"], "2026-03-26": ["nudge"]}
+        "2026-03-22": ["reminder"],
+        "2026-03-23": ["reminder"],
+        "2026-03-24": ["nudge"],
+        "2026-03-26": ["nudge"],
+    }
     # Days whose daily turn wrote something: a nudge, or a lesson (the 22nd's, brought by their reply).
     assert box.lessons_sent(box.silent)[-5:] == ["2026-03-16", "2026-03-22", "2026-03-23", "2026-03-24", "2026-03-26"]

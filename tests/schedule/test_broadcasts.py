@@ -10,15 +10,20 @@ from coachbox.store import admin_broadcasts
 
 
 def _broadcast(box, audience="all", at="2026-03-02T09:00:00+00:00"):
-    return admin_broadcasts.create(box.conn, body="School is closed on Friday. 🎉", audience=audience,
-                                   scheduled_at=datetime.fromisoformat(at), created_by=None,
-                                   now=datetime.fromisoformat("2026-03-01T09:00:00+00:00"))
+    return admin_broadcasts.create(
+        box.conn,
+        body="School is closed on Friday. 🎉",
+        audience=audience,
+        scheduled_at=datetime.fromisoformat(at),
+        created_by=None,
+        now=datetime.fromisoformat("2026-03-01T09:00:00+00:00"),
+    )
 
 
 def test_it_sends_a_broadcast_once_to_its_audience_respecting_quiet_hours(box):
-    nairobi = box.learner("Africa/Nairobi", cohort="A")          # 12:00 there
-    kolkata = box.learner("Asia/Kolkata", cohort="A")            # 14:30
-    new_york = box.learner("America/New_York", cohort="A")       # 04:00: quiet until 07:00 (12:00 UTC)
+    nairobi = box.learner("Africa/Nairobi", cohort="A")  # 12:00 there
+    kolkata = box.learner("Asia/Kolkata", cohort="A")  # 14:30
+    new_york = box.learner("America/New_York", cohort="A")  # 04:00: quiet until 07:00 (12:00 UTC)
     paused = box.learner(status="paused", cohort="A")
     stopped = box.learner(opted_out=True, cohort="A")
     other = box.learner(cohort="B")

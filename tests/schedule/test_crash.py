@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -30,9 +30,23 @@ def _seed(settings, count: int, due: datetime, lesson_time: str, tz: str = "Afri
                 """INSERT INTO learners (id, channel_key, channel, phone, name, timezone, lesson_time, status,
                                          current_course_id, last_inbound_at, next_lesson_at, created_at, updated_at)
                    VALUES (?, ?, 'whatsapp', ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)""",
-                (i, f"whatsapp:+2547{i:08d}", f"+2547{i:08d}", f"Learner {i}", tz, lesson_time, course, inbound,
-                 due.isoformat(), stamp, stamp))
-            conn.execute("INSERT INTO enrollments (learner_id, course_id, started_at) VALUES (?, ?, ?)", (i, course, stamp))
+                (
+                    i,
+                    f"whatsapp:+2547{i:08d}",
+                    f"+2547{i:08d}",
+                    f"Learner {i}",
+                    tz,
+                    lesson_time,
+                    course,
+                    inbound,
+                    due.isoformat(),
+                    stamp,
+                    stamp,
+                ),
+            )
+            conn.execute(
+                "INSERT INTO enrollments (learner_id, course_id, started_at) VALUES (?, ?, ?)", (i, course, stamp)
+            )
     conn.close()
 
 
@@ -42,18 +56,26 @@ def _config(tmp_path: Path, settings) -> Path:
     path.write_text(
         f'[paths]\ndata_dir = "{settings.data_dir}"\ncontent_dir = "{REPO / "content"}"\n'
         '[schedule]\nquiet_hours_start = "00:00"\nquiet_hours_end = "00:00"\n[log]\nlevel = "WARNING"\njson = false\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return path
 
 
 def _counts(settings) -> tuple[int, int, int, int]:
     conn = store.connect(settings.db_path)
     try:
-        done = conn.execute("SELECT COUNT(*) FROM deliveries WHERE kind = 'daily_lesson' AND status = 'done'").fetchone()[0]
-        learners = conn.execute("SELECT COUNT(DISTINCT learner_id) FROM deliveries WHERE kind = 'daily_lesson'").fetchone()[0]
-        lessons = conn.execute("SELECT COUNT(*) FROM messages WHERE direction = 'out' AND kind = 'lesson'").fetchone()[0]
-        most = conn.execute("SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM progress "
-                            "GROUP BY learner_id)").fetchone()[0]
+        done = conn.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE kind = 'daily_lesson' AND status = 'done'"
+        ).fetchone()[0]
+        learners = conn.execute(
+            "SELECT COUNT(DISTINCT learner_id) FROM deliveries WHERE kind = 'daily_lesson'"
+        ).fetchone()[0]
+        lessons = conn.execute("SELECT COUNT(*) FROM messages WHERE direction = 'out' AND kind = 'lesson'").fetchone()[
+            0
+        ]
+        most = conn.execute(
+            "SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM progress GROUP BY learner_id)"
+        ).fetchone()[0]
     finally:
         conn.close()
     return done, learners, lessons, most
@@ -67,12 +89,17 @@ def _env() -> dict:
 
 @pytest.mark.slow
 def test_it_sends_exactly_one_lesson_each_after_a_kill_9_mid_batch(tmp_path, settings):
-    due = datetime(2026, 3, 2, 4, 0, tzinfo=timezone.utc)
+    due = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
     _seed(settings, 400, due, "07:00")
     config = _config(tmp_path, settings)
     now = (due + timedelta(seconds=30)).isoformat()
-    child = subprocess.Popen([sys.executable, "-m", "tests.schedule.fanout_child", str(config), now], cwd=REPO,
-                             env=_env(), stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.schedule.fanout_child", str(config), now],
+        cwd=REPO,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout.readline().startswith("batch 1")
         child.stdout.readline()  # batch 2 committed: kill -9 while batch 3 is being written
@@ -81,8 +108,14 @@ def test_it_sends_exactly_one_lesson_each_after_a_kill_9_mid_batch(tmp_path, set
         child.wait(timeout=30)
     done, _, lessons, _ = _counts(settings)
     assert 0 < done < 400, "the kill must land mid fan-out"
-    rerun = subprocess.run([sys.executable, "-m", "tests.schedule.fanout_child", str(config), now], cwd=REPO,
-                           env=_env(), capture_output=True, text=True, timeout=120)
+    rerun = subprocess.run(
+        [sys.executable, "-m", "tests.schedule.fanout_child", str(config), now],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert rerun.returncode == 0, rerun.stderr
     done, learners, lessons, most = _counts(settings)
     assert (done, learners, most) == (400, 400, 1)
@@ -92,7 +125,7 @@ def test_it_sends_exactly_one_lesson_each_after_a_kill_9_mid_batch(tmp_path, set
 
 @pytest.mark.slow
 def test_it_survives_kill_9_of_a_real_worker_and_finishes_after_restart(tmp_path, settings):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if now.hour == 0 and now.minute < 5 or now.hour == 23 and now.minute > 55:
         pytest.skip("too close to UTC midnight for a lesson 'today' in UTC")
     due = now.replace(second=0, microsecond=0) - timedelta(minutes=1)

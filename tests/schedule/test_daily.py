@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -22,16 +22,22 @@ def run_until(box, clock: FakeClock, until: str, *, step_minutes: int = 5):
 
 def sent_at(box, learner_id):
     """UTC times (HH:MM) at which this learner's lessons were written to the outbox."""
-    return [r["created_at"][:16] for r in box.outbox(learner_id)
-            if (r["idempotency_key"] or "").startswith("daily_lesson:") and r["idempotency_key"].endswith(":out:0")]
+    return [
+        r["created_at"][:16]
+        for r in box.outbox(learner_id)
+        if (r["idempotency_key"] or "").startswith("daily_lesson:") and r["idempotency_key"].endswith(":out:0")
+    ]
 
 
-@pytest.mark.parametrize("tz, utc", [
-    ("Africa/Nairobi", "2026-03-02T04:00"),   # UTC+3
-    ("Africa/Lagos", "2026-03-02T06:00"),     # UTC+1
-    ("Asia/Kolkata", "2026-03-02T01:30"),     # UTC+5:30
-    ("America/New_York", "2026-03-02T12:00"),  # UTC-5 in winter
-])
+@pytest.mark.parametrize(
+    "tz, utc",
+    [
+        ("Africa/Nairobi", "2026-03-02T04:00"),  # UTC+3
+        ("Africa/Lagos", "2026-03-02T06:00"),  # UTC+1
+        ("Asia/Kolkata", "2026-03-02T01:30"),  # UTC+5:30
+        ("America/New_York", "2026-03-02T12:00"),  # UTC-5 in winter
+    ],
+)
 def test_it_sends_the_lesson_at_seven_local_time_in_each_zone(box, tz, utc):
     learner = box.learner(tz, "07:00", last_inbound_at="2026-03-02T00:00:00+00:00")  # their window open all day
     clock = FakeClock("2026-03-01T18:00:00+00:00")
@@ -44,8 +50,10 @@ def test_it_sends_the_lesson_at_seven_local_time_in_each_zone(box, tz, utc):
 
 def test_it_sends_exactly_once_per_local_date_however_often_it_scans(box):
     # They write every day (their window stays open): a silent learner's back-off holds some days' lessons quietly.
-    learners = [box.learner(tz, last_inbound_at="2026-03-04T12:00:00+00:00")
-                for tz in ("Africa/Nairobi", "Africa/Lagos", "Asia/Kolkata", "America/New_York")]
+    learners = [
+        box.learner(tz, last_inbound_at="2026-03-04T12:00:00+00:00")
+        for tz in ("Africa/Nairobi", "Africa/Lagos", "Asia/Kolkata", "America/New_York")
+    ]
     clock = FakeClock("2026-03-01T00:00:00+00:00")
     run_until(box, clock, "2026-03-05T00:00:00+00:00", step_minutes=7)
     for _ in range(3):  # scans at the same instant again change nothing
@@ -69,13 +77,19 @@ def test_it_keeps_seven_oclock_across_new_york_dst_changes(box, settings):
     clock.set("2026-10-30T00:00:00+00:00")
     box.restart_course(learner)
     run_until(box, clock, "2026-11-03T00:00:00+00:00", step_minutes=1)
-    assert sent_at(box, learner)[-4:] == ["2026-10-30T11:00", "2026-10-31T11:00", "2026-11-01T12:00", "2026-11-02T12:00"]
+    assert sent_at(box, learner)[-4:] == [
+        "2026-10-30T11:00",
+        "2026-10-31T11:00",
+        "2026-11-01T12:00",
+        "2026-11-02T12:00",
+    ]
 
 
 def test_it_gives_one_lesson_on_dst_days_for_skipped_and_repeated_times(box, settings):
-    box.coach.settings = settings.replace(schedule={"quiet_hours_start": "00:00", "quiet_hours_end": "00:00",
-                                                    "reminder_daily_days": 30})  # every day's nudge, as above
-    skipped = box.learner("America/New_York", "02:30")   # does not exist on 2026-03-08
+    box.coach.settings = settings.replace(
+        schedule={"quiet_hours_start": "00:00", "quiet_hours_end": "00:00", "reminder_daily_days": 30}
+    )  # every day's nudge, as above
+    skipped = box.learner("America/New_York", "02:30")  # does not exist on 2026-03-08
     repeated = box.learner("America/New_York", "01:30")  # happens twice on 2026-11-01
     clock = FakeClock("2026-03-07T12:00:00+00:00")
     run_until(box, clock, "2026-03-09T12:00:00+00:00", step_minutes=1)
@@ -108,9 +122,9 @@ def test_it_resumes_a_paused_learner_from_the_next_lesson_time(box):
 
 
 def test_it_sends_lessons_late_within_grace_and_skips_older_ones_after_downtime(box):
-    on_time = box.learner("Africa/Nairobi", "07:00")   # due 04:00 UTC
-    late = box.learner("Africa/Nairobi", "05:30")      # held to 07:00 by quiet hours: also due 04:00 UTC
-    older = box.learner("Asia/Kolkata", "07:00")       # due 01:30 UTC
+    on_time = box.learner("Africa/Nairobi", "07:00")  # due 04:00 UTC
+    late = box.learner("Africa/Nairobi", "05:30")  # held to 07:00 by quiet hours: also due 04:00 UTC
+    older = box.learner("Asia/Kolkata", "07:00")  # due 01:30 UTC
     clock = FakeClock("2026-03-02T00:00:00+00:00")
     run_daily_lessons(box.conn, box.coach, clock.now())
     clock.set("2026-03-02T05:45:00+00:00")  # the worker was down from 00:00 to 05:45 UTC
@@ -124,7 +138,7 @@ def test_it_sends_lessons_late_within_grace_and_skips_older_ones_after_downtime(
 
 
 def test_it_never_sends_a_lesson_in_quiet_hours(box):
-    night_owl = box.learner("Africa/Lagos", "22:30")   # asked for 22:30: held to 07:00
+    night_owl = box.learner("Africa/Lagos", "22:30")  # asked for 22:30: held to 07:00
     evening = box.learner("Africa/Lagos", "20:30")
     clock = FakeClock("2026-03-02T12:00:00+00:00")
     run_until(box, clock, "2026-03-03T12:00:00+00:00", step_minutes=1)
@@ -169,7 +183,7 @@ def test_it_finds_nobody_due_with_an_index_range_scan(box):
 
     statements: list[str] = []
     box.conn.set_trace_callback(statements.append)
-    schedule.due_learners(box.conn, datetime(2026, 3, 2, tzinfo=timezone.utc), 500)
+    schedule.due_learners(box.conn, datetime(2026, 3, 2, tzinfo=UTC), 500)
     box.conn.set_trace_callback(None)
     plan = box.conn.execute("EXPLAIN QUERY PLAN " + statements[0]).fetchall()
     detail = " ".join(r["detail"] for r in plan)
@@ -179,8 +193,10 @@ def test_it_finds_nobody_due_with_an_index_range_scan(box):
 def test_it_sends_no_daily_lesson_on_top_of_the_first_lesson_after_onboarding(box):
     learner = box.learner(status="onboarding")
     clock = FakeClock("2026-03-02T05:00:00+00:00")  # 08:00 Nairobi: within grace of 07:00
-    box.conn.execute("INSERT INTO progress (learner_id, lesson_id, delivered_at) VALUES (?, "
-                     "(SELECT MIN(id) FROM lessons), ?)", (learner, clock.now().isoformat()))
+    box.conn.execute(
+        "INSERT INTO progress (learner_id, lesson_id, delivered_at) VALUES (?, (SELECT MIN(id) FROM lessons), ?)",
+        (learner, clock.now().isoformat()),
+    )
     box.conn.execute("UPDATE learners SET status = 'active' WHERE id = ?", (learner,))  # onboarding ends
     run_until(box, clock, "2026-03-03T05:00:00+00:00")
     assert box.lessons_sent(learner) == ["2026-03-03"]

@@ -16,8 +16,13 @@ from tests.admin.conftest import cast, password_hash  # noqa: F401 - fixtures: t
 
 
 def _stats(conn, day, course_id=0, cohort=""):
-    return {r["metric"]: r["value"] for r in conn.execute(
-        "SELECT metric, value FROM daily_stats WHERE date = ? AND course_id = ? AND cohort = ?", (day, course_id, cohort))}
+    return {
+        r["metric"]: r["value"]
+        for r in conn.execute(
+            "SELECT metric, value FROM daily_stats WHERE date = ? AND course_id = ? AND cohort = ?",
+            (day, course_id, cohort),
+        )
+    }
 
 
 def test_it_rolls_up_a_day_per_box_course_and_cohort_idempotently(box):
@@ -37,8 +42,11 @@ def test_it_rolls_up_a_day_per_box_course_and_cohort_idempotently(box):
     assert stats["quiz_average"] == 66.7 and stats["opt_outs"] == 1
     assert stats["messages_delivered"] >= 3 and stats["messages_sent"] >= stats["messages_delivered"]
     assert _stats(box.conn, "2026-03-02", box.course_id)["lessons_delivered"] == 3
-    assert _stats(box.conn, "2026-03-02", cohort="Class A") == {"lessons_completed": 1, "quiz_average": 66.7,
-                                                               "active_learners": 2}
+    assert _stats(box.conn, "2026-03-02", cohort="Class A") == {
+        "lessons_completed": 1,
+        "quiz_average": 66.7,
+        "active_learners": 2,
+    }
     before = box.conn.execute("SELECT COUNT(*) FROM daily_stats").fetchone()[0]
     roll_up(box.conn, date(2026, 3, 2), "Africa/Nairobi", ("stop",))
     assert box.conn.execute("SELECT COUNT(*) FROM daily_stats").fetchone()[0] == before
@@ -61,16 +69,18 @@ def test_it_does_the_nightly_work_once_in_the_maintenance_window():
 
 def test_it_backs_up_nightly_keeping_n_and_prunes(box, settings):
     settings = settings.replace(schedule={"backups_keep": 2})
-    services = SimpleNamespace(settings=settings, cache=box.coach.cache, extras={})
+    services = SimpleNamespace(settings=settings, cache=box.coach.cache, coach=None)
     box.conn.execute("INSERT INTO admins (email, role, created_at) VALUES ('a@b.c', 'owner', '2026-01-01')")
     box.conn.execute("""INSERT INTO admin_sessions (id_hash, admin_id, csrf_token, created_at, last_seen_at, expires_at)
                         VALUES ('x', 1, 't', '2026-01-01', '2026-01-01', '2026-01-02T00:00:00+00:00')""")
     learner = box.learner()
-    box.conn.execute("""INSERT INTO messages (learner_id, direction, channel, address, kind, status, created_at, updated_at)
+    box.conn.execute(
+        """INSERT INTO messages (learner_id, direction, channel, address, kind, status, created_at, updated_at)
                         VALUES (?, 'out', 'whatsapp', 'whatsapp:+1', 'lesson', 'waiting', '2026-02-01', '2026-02-01')""",
-                     (learner,))
+        (learner,),
+    )
     clock = FakeClock("2026-03-01T23:35:00+00:00")  # 02:35 Nairobi, Monday 2 March
-    for night in range(3):
+    for _night in range(3):
         report = run_nightly(box.conn, services, clock.now())
         assert not report.idle and "backup" in report.summary()
         assert run_nightly(box.conn, services, clock.now()).idle  # once a night
@@ -87,22 +97,50 @@ NIGHT = "2026-03-09T23:35:00+00:00"  # 02:35 Nairobi on Tuesday 10 March: the ma
 OLD, RECENT = "2026-01-05T09:00:00+00:00", "2026-03-08T09:00:00+00:00"
 
 
-def _message(conn, learner_id, *, direction="in", status="received", body="my PIN is 4321", media=(),
-             created_at=OLD, updated_at=None, variables=None, key=None):
+def _message(
+    conn,
+    learner_id,
+    *,
+    direction="in",
+    status="received",
+    body="my PIN is 4321",
+    media=(),
+    created_at=OLD,
+    updated_at=None,
+    variables=None,
+    key=None,
+):
     return conn.execute(
         """INSERT INTO messages (learner_id, direction, channel, address, body, media, kind, content_variables,
                                  idempotency_key, status, created_at, updated_at)
            VALUES (?, ?, 'whatsapp', 'whatsapp:+254700000001', ?, ?, ?, ?, ?, ?, ?, ?)""",
-        (learner_id, direction, body, json.dumps(list(media)), "inbound" if direction == "in" else "reply", variables,
-         key, status, created_at, updated_at or created_at)).lastrowid
+        (
+            learner_id,
+            direction,
+            body,
+            json.dumps(list(media)),
+            "inbound" if direction == "in" else "reply",
+            variables,
+            key,
+            status,
+            created_at,
+            updated_at or created_at,
+        ),
+    ).lastrowid
 
 
 def _exchange(conn, learner_id, *, status="answered", created_at=OLD):
     return conn.execute(
         """INSERT INTO tutor_exchanges (learner_id, question_key, question, status, answer, created_at)
            VALUES (?, ?, 'Is my PIN 4321 safe?', ?, ?, ?)""",
-        (learner_id, f"q{created_at}{status}", status, "Never share your PIN." if status == "answered" else None,
-         created_at)).lastrowid
+        (
+            learner_id,
+            f"q{created_at}{status}",
+            status,
+            "Never share your PIN." if status == "answered" else None,
+            created_at,
+        ),
+    ).lastrowid
 
 
 def _row(conn, table, row_id):
@@ -117,32 +155,43 @@ def _file(settings, relative):
 
 
 def _services(box, settings, days):
-    return SimpleNamespace(settings=settings.replace(schedule={"message_retention_days": days, "backups_keep": 0}),
-                           cache=box.coach.cache, extras={})
+    return SimpleNamespace(
+        settings=settings.replace(schedule={"message_retention_days": days, "backups_keep": 0}),
+        cache=box.coach.cache,
+        coach=None,
+    )
 
 
 def test_it_redacts_old_final_messages_and_keeps_the_rows(box, settings):
     services = _services(box, settings, 30)
     learner = box.learner()
     photo = _file(settings, "media/inbound/SM1-0.jpg")
-    inbound = _message(box.conn, learner, key="whatsapp:SM1",
-                       media=[{"url": "https://api.twilio.com/m/1", "content_type": "image/jpeg",
-                               "path": "media/inbound/SM1-0.jpg"}])
-    finals = {status: _message(box.conn, learner, direction="out", status=status, variables='{"1": "Amina"}',
-                               key=f"out:{status}")
-              for status in ("sent", "delivered", "read", "failed", "undelivered", "cancelled")}
+    inbound = _message(
+        box.conn,
+        learner,
+        key="whatsapp:SM1",
+        media=[{"url": "https://api.twilio.com/m/1", "content_type": "image/jpeg", "path": "media/inbound/SM1-0.jpg"}],
+    )
+    finals = {
+        status: _message(
+            box.conn, learner, direction="out", status=status, variables='{"1": "Amina"}', key=f"out:{status}"
+        )
+        for status in ("sent", "delivered", "read", "failed", "undelivered", "cancelled")
+    }
     exchange = _exchange(box.conn, learner)
     before = _row(box.conn, "messages", inbound)
 
     report = run_nightly(box.conn, services, FakeClock(NIGHT).now())
 
-    assert "redacted (older than 30 days) 7 messages, 1 tutor exchanges, 0 quiz answers, 1 media files" \
-        in report.summary()
+    assert (
+        "redacted (older than 30 days) 7 messages, 1 tutor exchanges, 0 quiz answers, 1 media files" in report.summary()
+    )
     row = _row(box.conn, "messages", inbound)
     assert (row["body"], row["media"], row["redacted_at"]) == ("", "[]", NIGHT)
     # The row itself stays: de-duplication of a late webhook retry, statistics, the learner's turn history.
-    assert {k: v for k, v in row.items() if k not in ("body", "media", "redacted_at")} == \
-        {k: v for k, v in before.items() if k not in ("body", "media", "redacted_at")}
+    assert {k: v for k, v in row.items() if k not in ("body", "media", "redacted_at")} == {
+        k: v for k, v in before.items() if k not in ("body", "media", "redacted_at")
+    }
     assert not photo.exists()
     for status, message_id in finals.items():
         row = _row(box.conn, "messages", message_id)
@@ -156,8 +205,10 @@ def test_it_redacts_old_final_messages_and_keeps_the_rows(box, settings):
 def test_it_keeps_recent_messages_and_anything_that_may_still_be_sent(box, settings):
     learner = box.learner()
     recent = _message(box.conn, learner, created_at=RECENT)
-    pending = {status: _message(box.conn, learner, direction="out", status=status, variables='{"1": "Amina"}')
-               for status in ("queued", "sending", "retry", "waiting")}
+    pending = {
+        status: _message(box.conn, learner, direction="out", status=status, variables='{"1": "Amina"}')
+        for status in ("queued", "sending", "retry", "waiting")
+    }
     # Old, but a status callback moved it yesterday: it waits until it has been still that long too.
     moved = _message(box.conn, learner, direction="out", status="failed", updated_at=RECENT)
     open_question = _exchange(box.conn, learner, status="pending")
@@ -191,8 +242,14 @@ def test_it_removes_only_files_inside_the_inbound_media_folder(box, settings, tm
     lesson_media = _file(settings, "media/lessons/pin.jpg")
     outside = tmp_path / "elsewhere.txt"
     outside.write_text("not ours")
-    paths = ["media/inbound/SM2-0.ogg", "certificates/ABC.pdf", "media/inbound/../lessons/pin.jpg",
-             str(outside), "media/inbound", "media/inbound/never-downloaded.jpg"]
+    paths = [
+        "media/inbound/SM2-0.ogg",
+        "certificates/ABC.pdf",
+        "media/inbound/../lessons/pin.jpg",
+        str(outside),
+        "media/inbound",
+        "media/inbound/never-downloaded.jpg",
+    ]
     _message(box.conn, learner, media=[{"url": "u", "content_type": "audio/ogg", "path": p} for p in paths])
     _message(box.conn, learner, direction="out", status="delivered", media=[{"path": "media/lessons/pin.jpg"}])
 
@@ -221,16 +278,18 @@ def test_it_changes_nothing_on_a_second_run(box, settings):
     assert first == {"messages": 2, "tutor exchanges": 1, "quiz answers": 0, "media files": 1}
     assert second == {"messages": 0, "tutor exchanges": 0, "quiz answers": 0, "media files": 0}
     assert [tuple(r) for r in box.conn.execute("SELECT * FROM messages ORDER BY id")] == [tuple(r) for r in snapshot]
-    assert [tuple(r) for r in box.conn.execute("SELECT * FROM tutor_exchanges ORDER BY id")] == \
-        [tuple(r) for r in questions]
+    assert [tuple(r) for r in box.conn.execute("SELECT * FROM tutor_exchanges ORDER BY id")] == [
+        tuple(r) for r in questions
+    ]
 
 
 def test_it_keeps_every_message_when_retention_is_0(box, settings):
     services = _services(box, settings, 0)
     learner = box.learner()
     photo = _file(settings, "media/inbound/SM4-0.jpg")
-    message = _message(box.conn, learner, media=[{"url": "u", "content_type": "image/jpeg",
-                                                  "path": "media/inbound/SM4-0.jpg"}])
+    message = _message(
+        box.conn, learner, media=[{"url": "u", "content_type": "image/jpeg", "path": "media/inbound/SM4-0.jpg"}]
+    )
     exchange = _exchange(box.conn, learner)
 
     report = run_nightly(box.conn, services, FakeClock(NIGHT).now())
@@ -247,7 +306,8 @@ def test_it_redacts_in_batches_of_short_write_transactions(box, settings):
     box.conn.executemany(
         """INSERT INTO messages (learner_id, direction, channel, address, body, kind, status, created_at, updated_at)
            VALUES (?, 'in', 'whatsapp', 'whatsapp:+254700000001', ?, 'inbound', 'received', ?, ?)""",
-        [(learner, f"message {n}", OLD, OLD) for n in range(total)])
+        [(learner, f"message {n}", OLD, OLD) for n in range(total)],
+    )
     recent = _message(box.conn, learner, created_at=RECENT)
     writes = []
     box.conn.set_trace_callback(lambda sql: writes.append(sql) if sql.startswith("BEGIN IMMEDIATE") else None)
@@ -269,9 +329,11 @@ async def test_it_shows_a_redacted_message_as_a_note_in_the_admin_transcript(app
     from tests.admin.conftest import signed_in
 
     services.settings = services.settings.replace(schedule={"message_retention_days": 30})
-    learner = conn.execute("""INSERT INTO learners (channel_key, channel, phone, name, created_at, updated_at)
+    learner = conn.execute(
+        """INSERT INTO learners (channel_key, channel, phone, name, created_at, updated_at)
                               VALUES ('whatsapp:+254700000009', 'whatsapp', '+254700000009', 'Amina', ?, ?)""",
-                           (OLD, OLD)).lastrowid
+        (OLD, OLD),
+    ).lastrowid
     _message(conn, learner, body="my PIN is 4321")
     _message(conn, learner, body="<b>still here</b>", created_at=RECENT)
     redact_old_messages(conn, services.settings, FakeClock(NIGHT).now())
@@ -282,7 +344,6 @@ async def test_it_shows_a_redacted_message_as_a_note_in_the_admin_transcript(app
 
     assert "(removed after 30 days)" in page.text and "4321" not in page.text
     assert "&lt;b&gt;still here&lt;/b&gt;" in page.text  # the kept one, escaped as ever
-
 
 
 def test_it_blanks_the_words_of_old_quiz_answers_and_keeps_whether_they_were_right(box, settings):
@@ -296,5 +357,7 @@ def test_it_blanks_the_words_of_old_quiz_answers_and_keeps_whether_they_were_rig
     assert counts["quiz answers"] == 1
     rows = {r["id"]: (r["given"], r["correct"]) for r in box.conn.execute("SELECT * FROM answers")}
     assert rows == {old: ("", 0), recent: ("never share it", 1)}
-    assert redact_old_messages(box.conn, _services(box, settings, 30).settings, FakeClock(NIGHT).now())[
-        "quiz answers"] == 0
+    assert (
+        redact_old_messages(box.conn, _services(box, settings, 30).settings, FakeClock(NIGHT).now())["quiz answers"]
+        == 0
+    )

@@ -26,8 +26,17 @@ def test_it_lists_jobs_with_their_schedule_and_last_run(settings, services, conn
     monkeypatch.setenv("COACHBOX_PATHS_DATA_DIR", str(settings.data_dir))
     assert main(["--config", str(settings.root) + "/coachbox.toml", "jobs", "--json"]) == 0
     jobs = {j["name"]: j for j in map(json.loads, capsys.readouterr().out.splitlines())}
-    assert {"daily_lessons", "quiz_followups", "reminders", "nightly", "streaks", "review", "broadcasts",
-            "checkpoint", "outbox_drain"} <= set(jobs)
+    assert {
+        "daily_lessons",
+        "quiz_followups",
+        "reminders",
+        "nightly",
+        "streaks",
+        "review",
+        "broadcasts",
+        "checkpoint",
+        "outbox_drain",
+    } <= set(jobs)
     assert jobs["reminders"]["outcome"] == "ok" and jobs["reminders"]["detail"] == "nobody to remind"
     assert jobs["checkpoint"]["when"] == "every 5 minutes" and jobs["daily_lessons"]["outcome"] == "never run"
     assert main(["--config", str(settings.root) + "/coachbox.toml", "jobs"]) == 0

@@ -28,15 +28,20 @@ def _held(box, learner):
 
 
 def _delivered(box, learner):
-    return [r[0] for r in box.conn.execute(
-        """SELECT l.position FROM progress p JOIN lessons l ON l.id = p.lesson_id
-           WHERE p.learner_id = ? AND p.delivered_at IS NOT NULL ORDER BY l.position""", (learner,))]
+    return [
+        r[0]
+        for r in box.conn.execute(
+            """SELECT l.position FROM progress p JOIN lessons l ON l.id = p.lesson_id
+           WHERE p.learner_id = ? AND p.delivered_at IS NOT NULL ORDER BY l.position""",
+            (learner,),
+        )
+    ]
 
 
 @pytest.fixture
 def nudge_services(settings, clock, twilio_double):
     from coachbox.channels.twilio.transport import TwilioChannel
-    from coachbox.core.services import build_services
+    from coachbox.roots.services import build_services
 
     s = twilio_settings_for(settings, twilio_double.url, templates={"lesson_nudge": NUDGE_SID})
     services = build_services(s, clock=clock, channel=TwilioChannel(s))
@@ -68,8 +73,10 @@ def test_it_releases_the_held_lesson_on_any_reply_in_the_same_turn(box):
     clock.advance(hours=2)
     [lesson] = box.say(learner, "ok", clock.now())
     assert lesson.startswith("☀️ Here is your lesson, Amina!") and "Lesson 1 of 7" in lesson and "QUIZ" in lesson
-    assert "didn't catch" not in lesson and not box.conn.execute(
-        "SELECT 1 FROM tutor_exchanges WHERE learner_id = ?", (learner,)).fetchone()
+    assert (
+        "didn't catch" not in lesson
+        and not box.conn.execute("SELECT 1 FROM tutor_exchanges WHERE learner_id = ?", (learner,)).fetchone()
+    )
     assert _delivered(box, learner) == [1] and _held(box, learner) == [("2026-03-02", "done")]
     assert box.deliveries(learner, "quiz_followup")[-1]["status"] == "pending"
     assert box.say(learner, "ok", clock.now()) != [lesson]  # released once: now "ok" is just "ok"
@@ -82,11 +89,19 @@ def test_it_takes_a_quick_reply_button_as_the_reply(box):
     learner = box.learner(last_inbound_at=SILENT)
     clock = _morning(box, 2)
     row = box.conn.execute("SELECT channel_key, phone FROM learners WHERE id = ?", (learner,)).fetchone()
-    tap = Inbound("whatsapp", row["channel_key"], "Send it", "SMbutton01", clock.now(), phone=row["phone"],
-                  button_payload="Send it")
+    tap = Inbound(
+        "whatsapp",
+        row["channel_key"],
+        "Send it",
+        "SMbutton01",
+        clock.now(),
+        phone=row["phone"],
+        button_payload="Send it",
+    )
     res = box.coach.resources
-    outcome = handle_inbound_sync(box.conn, box.coach.cache, box.coach.settings, res.catalogue(box.conn), res.texts,
-                                  tap, clock.now())
+    outcome = handle_inbound_sync(
+        box.conn, box.coach.cache, box.coach.settings, res.catalogue(box.conn), res.texts, tap, clock.now()
+    )
     assert len(outcome.outbox_ids) == 1 and _delivered(box, learner) == [1]
 
 
@@ -138,12 +153,22 @@ def test_it_holds_the_lesson_without_a_template_and_says_so_in_the_admin_page(bo
     settings = replace(nudge_services.settings, twilio=replace(nudge_services.settings.twilio, templates={}))
     from coachbox.channels.outbox import _Row
 
-    decided = plan(_Row.of(box.conn.execute(
-        """SELECT m.*, l.last_inbound_at, l.opted_out FROM messages m JOIN learners l ON l.id = m.learner_id
-           WHERE m.id = ?""", (nudge["id"],)).fetchone()), settings, now, ())
+    decided = plan(
+        _Row.of(
+            box.conn.execute(
+                """SELECT m.*, l.last_inbound_at, l.opted_out FROM messages m JOIN learners l ON l.id = m.learner_id
+           WHERE m.id = ?""",
+                (nudge["id"],),
+            ).fetchone()
+        ),
+        settings,
+        now,
+        (),
+    )
     assert decided.action == "wait" and "waiting for the learner to write (no template configured" in decided.reason
-    box.conn.execute("UPDATE messages SET status = 'waiting', error_message = ? WHERE id = ?",
-                     (decided.reason, nudge["id"]))
+    box.conn.execute(
+        "UPDATE messages SET status = 'waiting', error_message = ? WHERE id = ?", (decided.reason, nudge["id"])
+    )
     later = now + timedelta(hours=3)
     [lesson] = box.say(learner, "hello", later)
     _after_turn(box.conn, learner, None, later.isoformat(), (later - timedelta(hours=24)).isoformat())

@@ -41,8 +41,9 @@ def _day(box, clock, day: str):
 
 def test_it_reminds_a_learner_who_missed_todays_lesson_once_with_the_streak_at_risk(box):
     missed = box.learner(name="Baraka Otieno")
-    box.conn.execute("UPDATE learners SET streak = 4, best_streak = 4, last_active_date = '2026-03-01' WHERE id = ?",
-                     (missed,))
+    box.conn.execute(
+        "UPDATE learners SET streak = 4, best_streak = 4, last_active_date = '2026-03-01' WHERE id = ?", (missed,)
+    )
     done = box.learner()
     clock = FakeClock("2026-03-02T00:00:00+00:00")
     clock.set("2026-03-02T04:00:30+00:00")

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from coachbox.core.clock import FakeClock
-from coachbox.turns import sessions
 from coachbox.conversation.events import DeliverDailyLesson
 from coachbox.conversation.review import RIGHT_AFTER_REPROMPT, RIGHT_FIRST_TRY, WRONG
+from coachbox.core.clock import FakeClock
 from coachbox.schedule.daily import run_daily_lessons
-from coachbox.store.reviews import Card, ingest_answers, record_review, sm2
 from coachbox.store import transaction
+from coachbox.store.reviews import Card, ingest_answers, record_review, sm2
+from coachbox.turns import sessions
 
 
 def test_it_schedules_with_sm2():
@@ -40,21 +40,28 @@ def _today(box, learner, day, kind=None):
 
 
 def _questions(box, position=1):
-    return [r[0] for r in box.conn.execute(
-        """SELECT q.id FROM questions q JOIN lessons l ON l.id = q.lesson_id
-           WHERE l.course_id = ? AND l.position = ? ORDER BY q.position""", (box.course_id, position))]
+    return [
+        r[0]
+        for r in box.conn.execute(
+            """SELECT q.id FROM questions q JOIN lessons l ON l.id = q.lesson_id
+           WHERE l.course_id = ? AND l.position = ? ORDER BY q.position""",
+            (box.course_id, position),
+        )
+    ]
 
 
 def _item(box, learner, question_id):
-    return box.conn.execute("SELECT * FROM review_items WHERE learner_id = ? AND question_id = ?",
-                            (learner, question_id)).fetchone()
+    return box.conn.execute(
+        "SELECT * FROM review_items WHERE learner_id = ? AND question_id = ?", (learner, question_id)
+    ).fetchone()
 
 
 def _delivered(box, learner, position):
     return box.conn.execute(
         """SELECT p.delivered_at FROM progress p JOIN lessons l ON l.id = p.lesson_id
            WHERE p.learner_id = ? AND l.course_id = ? AND l.position = ?""",
-        (learner, box.course_id, position)).fetchone()
+        (learner, box.course_id, position),
+    ).fetchone()
 
 
 def _quiz_day_two(box, clock, learner, answers):
@@ -154,8 +161,10 @@ def test_it_reprompts_an_unclear_review_answer_and_grades_it_as_a_harder_recall(
     assert "SKIP" in again
     box.say(learner, "B", clock.now())
     card = _item(box, learner, first)
-    assert card["repetitions"] == 1 and card["ease"] == sm2(Card(before["interval_days"], before["ease"], 0, 1),
-                                                              RIGHT_AFTER_REPROMPT).ease
+    assert (
+        card["repetitions"] == 1
+        and card["ease"] == sm2(Card(before["interval_days"], before["ease"], 0, 1), RIGHT_AFTER_REPROMPT).ease
+    )
 
 
 def test_it_keeps_commands_working_inside_a_review(box):
@@ -265,8 +274,9 @@ def test_it_keeps_reviewing_after_the_course_is_finished_while_the_window_is_ope
     not that day."""
     inside, outside = box.learner(), box.learner()
     first, second, _ = _questions(box)
-    last_position = box.conn.execute("SELECT MAX(position) FROM lessons WHERE course_id = ?",
-                                     (box.course_id,)).fetchone()[0]
+    last_position = box.conn.execute(
+        "SELECT MAX(position) FROM lessons WHERE course_id = ?", (box.course_id,)
+    ).fetchone()[0]
     for learner in (inside, outside):
         box.conn.execute("UPDATE enrollments SET next_position = ? WHERE learner_id = ?", (last_position + 1, learner))
         for question in (second, first):

@@ -22,12 +22,14 @@ def test_it_uses_a_freeze_for_one_missed_day_and_resets_otherwise():
 def test_it_updates_streaks_at_each_learners_local_midnight(box):
     kolkata = box.learner("Asia/Kolkata")
     new_york = box.learner("America/New_York")
-    box.conn.execute("UPDATE learners SET streak = 5, best_streak = 5, streak_freezes = 1, "
-                     "last_active_date = '2026-03-01'")
+    box.conn.execute(
+        "UPDATE learners SET streak = 5, best_streak = 5, streak_freezes = 1, last_active_date = '2026-03-01'"
+    )
 
     def streak(learner):
-        row = box.conn.execute("SELECT streak, streak_freezes, last_active_date FROM learners WHERE id = ?",
-                               (learner,)).fetchone()
+        row = box.conn.execute(
+            "SELECT streak, streak_freezes, last_active_date FROM learners WHERE id = ?", (learner,)
+        ).fetchone()
         return tuple(row)
 
     run_midnight(box.conn, FakeClock("2026-03-02T18:29:00+00:00").now())  # 23:59 on 2 March in Kolkata

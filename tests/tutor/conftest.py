@@ -44,4 +44,4 @@ def learner(conn, courses) -> int:
 def configure(services, **ai) -> None:
     """Change [ai] keys for one test (before the first model call: the client is built once)."""
     services.settings = services.settings.replace(ai=ai)
-    services.extras.pop("tutor_llm", None)
+    services.tutor_llm = None

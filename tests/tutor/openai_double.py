@@ -76,16 +76,20 @@ class OpenAIDouble:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": record.get("json", {}).get("model", "test-model"),
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": self.answer}}],
+            "choices": [
+                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": self.answer}}
+            ],
         }
         if self.mode != "no_usage":
             prompt, completion = self.usage
-            body["usage"] = {"prompt_tokens": prompt, "completion_tokens": completion,
-                             "total_tokens": prompt + completion}
+            body["usage"] = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            }
         return body
 
-    def __enter__(self) -> "OpenAIDouble":
+    def __enter__(self) -> OpenAIDouble:
         self.thread.start()
         return self
 

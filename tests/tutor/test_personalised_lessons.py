@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from coachbox.turns import runner as conversation
 from coachbox.conversation.events import DeliverDailyLesson
+from coachbox.turns import runner as conversation
 from coachbox.tutor import personalise
 from tests.certificates import seed
 from tests.tutor.conftest import configure
@@ -15,9 +15,13 @@ STORY = "Imagine Amina keeps the money from her shop on her phone, safe with the
 
 
 def lessons(conn, slug="mobile-money-safety"):
-    return [tuple(r) for r in conn.execute(
-        "SELECT l.id, l.body FROM lessons l JOIN courses c ON c.id = l.course_id WHERE c.slug = ? ORDER BY l.position",
-        (slug,))]
+    return [
+        tuple(r)
+        for r in conn.execute(
+            "SELECT l.id, l.body FROM lessons l JOIN courses c ON c.id = l.course_id WHERE c.slug = ? ORDER BY l.position",
+            (slug,),
+        )
+    ]
 
 
 def daily_lesson(services, conn, learner):
@@ -28,8 +32,16 @@ def daily_lesson(services, conn, learner):
     written = (services.clock.now() - timedelta(hours=1)).isoformat()
     conn.execute("UPDATE learners SET last_inbound_at = ? WHERE id = ?", (written, learner))
     res = conversation.resources(services)
-    outcome = conversation.run_event(conn, services.cache, services.settings, res.catalogue(conn), res.texts, learner,
-                                     DeliverDailyLesson(), services.clock.now())
+    outcome = conversation.run_event(
+        conn,
+        services.cache,
+        services.settings,
+        res.catalogue(conn),
+        res.texts,
+        learner,
+        DeliverDailyLesson(),
+        services.clock.now(),
+    )
     return "\n".join(m["body"] for m in seed.outbox(conn, learner)), outcome
 
 
@@ -60,12 +72,14 @@ def test_it_sends_the_lesson_as_written_and_warms_the_cache_when_cold(services, 
     assert double.requests == []  # the turn only read the cache
     assert warm_ups(outcome) == [(first_id, "beginner", personalise.STYLE), (second_id, "beginner", personalise.STYLE)]
 
-    services.extras["tasks"] = worker_tasks(services)
+    services.tasks = worker_tasks(services)
     conversation.dispatch(services, outcome)  # after the commit, as the service does
 
     assert len(double.chat_requests()) == 2
-    assert all(personalise.warm(services, lesson_id, level="beginner", style=personalise.STYLE)
-               for lesson_id in (first_id, second_id))  # cached now: no further model call
+    assert all(
+        personalise.warm(services, lesson_id, level="beginner", style=personalise.STYLE)
+        for lesson_id in (first_id, second_id)
+    )  # cached now: no further model call
     assert len(double.chat_requests()) == 2
 
 
@@ -89,7 +103,7 @@ def test_it_sends_the_lesson_as_written_when_the_model_is_down(services, conn, l
     tasks = worker_tasks(services)
 
     text, outcome = daily_lesson(services, conn, learner)
-    services.extras["tasks"] = tasks
+    services.tasks = tasks
     conversation.dispatch(services, outcome)
 
     assert opening(first) in text

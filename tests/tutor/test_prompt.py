@@ -7,25 +7,31 @@ import pytest
 from coachbox.tutor.prompt import build_messages, emergency_kind, trim_words
 
 
-@pytest.mark.parametrize("question", [
-    "I sent money to the wrong number, what do I do?",
-    "How do I spot a fraud call?",
-    "Is a loan app a trap?",
-    "What does return do in a function?",
-    "My PIN was seen by someone at the agent",
-    "Nimetuma pesa kwa nambari isiyo sahihi",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "I sent money to the wrong number, what do I do?",
+        "How do I spot a fraud call?",
+        "Is a loan app a trap?",
+        "What does return do in a function?",
+        "My PIN was seen by someone at the agent",
+        "Nimetuma pesa kwa nambari isiyo sahihi",
+    ],
+)
 def test_it_does_not_mistake_course_questions_for_emergencies(question):
     assert emergency_kind(question) is None
 
 
-@pytest.mark.parametrize("question, kind", [
-    ("I can’t breathe and have chest pain", "medical"),
-    ("my sister took an OVERDOSE", "medical"),
-    ("I have a court case tomorrow and need a lawyer", "legal"),
-    ("my account was hacked and my savings were stolen", "financial"),
-    ("Pesa zangu zimeibiwa!", "financial"),
-])
+@pytest.mark.parametrize(
+    "question, kind",
+    [
+        ("I can’t breathe and have chest pain", "medical"),
+        ("my sister took an OVERDOSE", "medical"),
+        ("I have a court case tomorrow and need a lawyer", "legal"),
+        ("my account was hacked and my savings were stolen", "financial"),
+        ("Pesa zangu zimeibiwa!", "financial"),
+    ],
+)
 def test_it_spots_emergencies_in_english_and_kiswahili(question, kind):
     assert emergency_kind(question) == kind
 

@@ -45,5 +45,6 @@ def test_it_picks_the_paragraphs_that_share_words_with_the_question():
     body = "Intro about money.\n\nCover the keypad when you type your PIN.\n\nSaving is good.\n\nChange your PIN often."
 
     assert best_paragraphs(body, "how to hide my PIN", limit=2) == (
-        "Cover the keypad when you type your PIN.\n\nChange your PIN often.")
+        "Cover the keypad when you type your PIN.\n\nChange your PIN often."
+    )
     assert best_paragraphs(body, "unrelated words") == "Intro about money."

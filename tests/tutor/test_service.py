@@ -55,8 +55,9 @@ def test_it_estimates_tokens_when_the_server_reports_no_usage(services, conn, le
 
 
 def test_it_answers_in_the_learners_language_from_their_course(services, conn, courses, double):
-    learner = seed.add_learner(conn, name="Baraka", language="sw", phone="+254700000002",
-                               course_id=courses["mobile-money-safety-sw"])
+    learner = seed.add_learner(
+        conn, name="Baraka", language="sw", phone="+254700000002", course_id=courses["mobile-money-safety-sw"]
+    )
     double.answer = "Usitumie mwaka wako wa kuzaliwa kama PIN."
 
     ask(services, learner, "Je, mwaka wangu wa kuzaliwa ni PIN nzuri?")
@@ -76,7 +77,9 @@ def test_it_answers_from_the_lessons_without_an_api_key(services, conn, learner,
     [message] = seed.outbox(conn, learner)
     assert message["kind"] == "tutor"
     assert "From your lesson *Sent to the wrong number?*" in message["body"]
-    assert "reversal" in message["body"] and "Revisit *Sent to the wrong number?* (Mobile Money Safety)" in message["body"]
+    assert (
+        "reversal" in message["body"] and "Revisit *Sent to the wrong number?* (Mobile Money Safety)" in message["body"]
+    )
 
 
 def test_it_never_leaves_a_dead_end_when_nothing_matches(services, conn, learner):
@@ -161,15 +164,19 @@ def test_it_retries_timeouts_through_the_worker_tasks(services, conn, learner, d
     assert [m["kind"] for m in seed.outbox(conn, learner)] == ["tutor", "tutor_ai"]
 
 
-@pytest.mark.parametrize("question, kind", [
-    ("I want to kill myself", "medical"),
-    ("My friend is bleeding a lot and unconscious", "medical"),
-    ("I was arrested by the police, what do I say in court?", "legal"),
-    ("Someone stole all my money from M-PESA last night!", "financial"),
-    ("Nataka kujiua", "medical"),
-])
-def test_it_refuses_emergencies_and_points_to_a_teacher_without_calling_the_model(services, conn, learner, double,
-                                                                                  question, kind):
+@pytest.mark.parametrize(
+    "question, kind",
+    [
+        ("I want to kill myself", "medical"),
+        ("My friend is bleeding a lot and unconscious", "medical"),
+        ("I was arrested by the police, what do I say in court?", "legal"),
+        ("Someone stole all my money from M-PESA last night!", "financial"),
+        ("Nataka kujiua", "medical"),
+    ],
+)
+def test_it_refuses_emergencies_and_points_to_a_teacher_without_calling_the_model(
+    services, conn, learner, double, question, kind
+):
     answer = ask(services, learner, question)
 
     assert answer.source == "refusal" and double.requests == []
@@ -202,8 +209,9 @@ def test_it_stops_calling_the_model_at_the_monthly_token_budget(services, conn, 
     assert "resting until next month" in answer.body and "Keep your PIN secret" in answer.body
 
 
-def test_it_reserves_tokens_so_concurrent_calls_overshoot_the_budget_by_one_call_at_most(services, conn, learner,
-                                                                                         double, courses):
+def test_it_reserves_tokens_so_concurrent_calls_overshoot_the_budget_by_one_call_at_most(
+    services, conn, learner, double, courses
+):
     import threading
 
     configure(services, monthly_token_budget=200)  # one call uses 160 (the double's usage)
@@ -256,8 +264,15 @@ def test_it_sweeps_up_questions_whose_task_was_lost(services, conn, learner, dou
 
     tasks = register(services.huey, WorkerContext(settings, services))
     with transaction(conn):  # what the conversation service writes in the turn's transaction
-        store.start_exchange(conn, learner_id=learner, question_key="in:lost", question=PIN_QUESTION, language="en",
-                             course_id=None, now=clock.now())
+        store.start_exchange(
+            conn,
+            learner_id=learner,
+            question_key="in:lost",
+            question=PIN_QUESTION,
+            language="en",
+            course_id=None,
+            now=clock.now(),
+        )
 
     assert tasks["tutor.sweep"].call_local() == 0
     clock.advance(minutes=2)

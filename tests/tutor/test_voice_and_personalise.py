@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 
 from coachbox.channels.base import Inbound, InboundMedia
-from coachbox.tutor import personalise
 from coachbox.turns import voice
+from coachbox.tutor import personalise
 from tests.tutor.conftest import configure
 
 
@@ -14,10 +14,14 @@ def voice_note(settings, body: str = "") -> Inbound:
     path = settings.data_dir / "media" / "inbound" / "MM1.ogg"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"OggS\x00fake opus bytes")
-    return Inbound(channel="whatsapp", address="whatsapp:+254700000001", body=body, provider_sid="SM1",
-                   received_at=datetime(2026, 3, 2, 5, tzinfo=timezone.utc),
-                   media=(InboundMedia(url="https://api.twilio.com/x", content_type="audio/ogg",
-                                       path="media/inbound/MM1.ogg"),))
+    return Inbound(
+        channel="whatsapp",
+        address="whatsapp:+254700000001",
+        body=body,
+        provider_sid="SM1",
+        received_at=datetime(2026, 3, 2, 5, tzinfo=UTC),
+        media=(InboundMedia(url="https://api.twilio.com/x", content_type="audio/ogg", path="media/inbound/MM1.ogg"),),
+    )
 
 
 def test_it_transcribes_a_voice_note_when_enabled(services, conn, learner, double):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from coachbox.turns import runner as conversation
 from coachbox.store import transaction
+from coachbox.turns import runner as conversation
 from tests.certificates import seed
 from tests.tutor.conftest import configure
 from tests.tutor.test_voice_and_personalise import voice_note
@@ -22,14 +22,16 @@ def worker_tasks(services):
 
 async def webhook_turn(services, double, **kw):
     """The webhook's turn with the queue's doorbell unplugged: whatever it enqueues is returned, not run."""
-    services.extras["tasks"] = {}
+    services.tasks = {}
     outcome = await conversation.handle_inbound(services, voice_note(services.settings, **kw))
     return outcome
 
 
 def inbound_bodies(conn):
-    return [(r["idempotency_key"], r["body"]) for r in
-            conn.execute("SELECT idempotency_key, body FROM messages WHERE direction = 'in' ORDER BY id")]
+    return [
+        (r["idempotency_key"], r["body"])
+        for r in conn.execute("SELECT idempotency_key, body FROM messages WHERE direction = 'in' ORDER BY id")
+    ]
 
 
 async def test_it_answers_a_voice_note_at_once_and_transcribes_it_in_the_worker(services, conn, learner, double):
@@ -45,7 +47,7 @@ async def test_it_answers_a_voice_note_at_once_and_transcribes_it_in_the_worker(
     assert followup.task == "tutor.voice"
 
     double.mode = "ok"
-    services.extras["tasks"] = tasks  # the transcript's own follow-ups (the tutor's answer) run inline
+    services.tasks = tasks  # the transcript's own follow-ups (the tutor's answer) run inline
     assert tasks["tutor.voice"](*followup.args)() == "handled"
 
     assert [r["path"] for r in double.requests] == ["/v1/audio/transcriptions", "/v1/chat/completions"]
@@ -59,7 +61,7 @@ async def test_it_processes_a_voice_note_once_however_often_its_task_runs(servic
     configure(services, transcribe_voice_notes=True)
     tasks = worker_tasks(services)
     [followup] = (await webhook_turn(services, double)).followups
-    services.extras["tasks"] = tasks
+    services.tasks = tasks
 
     results = [tasks["tutor.voice"](*followup.args)() for _ in range(2)]
     retry = await conversation.handle_inbound(services, voice_note(services.settings))  # Twilio retries the webhook
@@ -79,8 +81,10 @@ async def test_it_asks_for_text_when_the_worker_cannot_transcribe(services, conn
 
     assert results == ["text_only", "skipped"]
     bodies = [m["body"] for m in seed.outbox(conn, learner)]
-    assert bodies == ["🎧 Listening to your voice note…",
-                      "🎙️ Sorry, I couldn't understand that voice note. Please type your question."]
+    assert bodies == [
+        "🎧 Listening to your voice note…",
+        "🎙️ Sorry, I couldn't understand that voice note. Please type your question.",
+    ]
     assert conn.execute("SELECT outcome FROM tutor_usage").fetchone()[0] == "error"
 
 
@@ -96,7 +100,7 @@ async def test_it_sweeps_up_voice_notes_whose_task_was_lost(services, conn, lear
     configure(services, transcribe_voice_notes=True)
     tasks = worker_tasks(services)
     await webhook_turn(services, double)  # its task is never run: lost with a crashed queue
-    services.extras["tasks"] = tasks
+    services.tasks = tasks
 
     assert tasks["tutor.voice_sweep"].call_local() == 0  # still fresh: its task may yet run
     clock.advance(minutes=2)

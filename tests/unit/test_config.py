@@ -26,13 +26,16 @@ def test_it_loads_the_committed_file_with_defaults():
 
 
 def test_it_applies_environment_overrides_with_types():
-    settings = Settings.load(REPO / "coachbox.toml", {
-        "COACHBOX_SERVER_PORT": "9001",
-        "COACHBOX_TWILIO_MESSAGES_PER_SECOND": "2.5",
-        "COACHBOX_SERVER_TRUST_PROXY": "yes",
-        "COACHBOX_TWILIO_ACCOUNT_SID": "AC123",
-        "COACHBOX_TWILIO_AUTH_TOKEN": "secret",
-    })
+    settings = Settings.load(
+        REPO / "coachbox.toml",
+        {
+            "COACHBOX_SERVER_PORT": "9001",
+            "COACHBOX_TWILIO_MESSAGES_PER_SECOND": "2.5",
+            "COACHBOX_SERVER_TRUST_PROXY": "yes",
+            "COACHBOX_TWILIO_ACCOUNT_SID": "AC123",
+            "COACHBOX_TWILIO_AUTH_TOKEN": "secret",
+        },
+    )
     assert settings.server.port == 9001
     assert settings.twilio.messages_per_second == 2.5
     assert settings.server.trust_proxy is True
@@ -100,8 +103,10 @@ def test_it_keeps_the_loopback_public_url_on_the_chosen_port():
     settings = Settings.load(REPO / "coachbox.toml", {"COACHBOX_SERVER_PORT": "9005"})
     assert settings.server.public_url == "http://127.0.0.1:9005"
     assert settings.with_address(port=9100).server.public_url == "http://127.0.0.1:9100"
-    public = Settings.load(REPO / "coachbox.toml", {"COACHBOX_SERVER_PUBLIC_URL": "https://coach.example.org",
-                                                   "COACHBOX_SERVER_PORT": "9005"})
+    public = Settings.load(
+        REPO / "coachbox.toml",
+        {"COACHBOX_SERVER_PUBLIC_URL": "https://coach.example.org", "COACHBOX_SERVER_PORT": "9005"},
+    )
     assert public.server.public_url == "https://coach.example.org"
 
 

@@ -17,8 +17,9 @@ def test_it_lists_every_data_file_of_the_package_in_package_data():
             continue
         relative = PurePosixPath(path.relative_to(package).as_posix())
         # setuptools globs: "**" spans folders; PurePosixPath.match is right-anchored, so compare whole paths
-        if not any(relative.full_match(p) if hasattr(relative, "full_match") else _glob_match(relative, p)
-                   for p in patterns):
+        if not any(
+            relative.full_match(p) if hasattr(relative, "full_match") else _glob_match(relative, p) for p in patterns
+        ):
             missing.append(str(relative))
     assert not missing, f"add these to [tool.setuptools.package-data] in pyproject.toml: {missing}"
 

@@ -63,7 +63,11 @@ async def test_it_never_leaves_the_media_folders(media_app, services):
             signed_media_url(services.settings, secret, bad, services.clock.now() + timedelta(hours=1))
     path = await _url(services, "media/lessons/pin.jpg", hours=1)
     _, expires, signature, *_ = path.split("/")[1:]
-    for traversal in ["media/lessons/../../secret.txt", "media/%2e%2e/secret.txt", "media/lessons/..%2f..%2fsecret.txt"]:
+    for traversal in [
+        "media/lessons/../../secret.txt",
+        "media/%2e%2e/secret.txt",
+        "media/lessons/..%2f..%2fsecret.txt",
+    ]:
         _, response = await media_app.asgi_client.get(f"/media/{expires}/{signature}/{traversal}")
         assert response.status in (403, 404)
         assert b"not for you" not in response.body

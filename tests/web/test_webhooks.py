@@ -9,7 +9,15 @@ import pytest
 
 from coachbox.roots.app import create_app
 from tests.doubles.twilio_fixtures import (  # noqa: F401 - fixtures
-    ALICE, PUBLIC_URL, enqueue, inbound_form, row, signed_request, tservices, twilio_double, twilio_settings,
+    ALICE,
+    PUBLIC_URL,
+    enqueue,
+    inbound_form,
+    row,
+    signed_request,
+    tservices,
+    twilio_double,
+    twilio_settings,
     twilio_signature,
 )
 
@@ -71,8 +79,9 @@ async def test_it_rejects_a_signature_made_for_another_url(tapp, conn):
 
 async def test_it_rejects_a_tampered_body(tapp, conn):
     body, headers = signed_request("/webhooks/twilio", inbound_form(body="hello"))
-    _, response = await tapp.asgi_client.post("/webhooks/twilio", content=body.replace(b"hello", b"HELLO"),
-                                              headers=headers)
+    _, response = await tapp.asgi_client.post(
+        "/webhooks/twilio", content=body.replace(b"hello", b"HELLO"), headers=headers
+    )
     assert response.status == 403 and _count(conn) == 0
 
 
@@ -125,10 +134,11 @@ async def test_it_marks_the_learner_opted_out_on_twilios_stop(tapp, conn):
     _, response = await tapp.asgi_client.post("/webhooks/twilio", content=body, headers=headers)
     assert response.status == 200
     assert conn.execute("SELECT opted_out FROM learners WHERE channel_key = ?", (ALICE,)).fetchone()[0] == 1
-    body, headers = signed_request("/webhooks/twilio", inbound_form(sid="SM" + "8" * 32, body="START", OptOutType="START"))
+    body, headers = signed_request(
+        "/webhooks/twilio", inbound_form(sid="SM" + "8" * 32, body="START", OptOutType="START")
+    )
     await tapp.asgi_client.post("/webhooks/twilio", content=body, headers=headers)
     assert conn.execute("SELECT opted_out FROM learners WHERE channel_key = ?", (ALICE,)).fetchone()[0] == 0
-
 
 
 async def test_a_turn_under_way_finishes_when_the_caller_hangs_up(tapp, tservices, conn, twilio_double):
@@ -143,7 +153,7 @@ async def test_a_turn_under_way_finishes_when_the_caller_hangs_up(tapp, tservice
         await release.wait()
         return await stand_in_turn(services, message)
 
-    tservices.extras["inbound_handler"] = slow_turn
+    tservices.inbound_handler = slow_turn
     body, headers = signed_request("/webhooks/twilio", inbound_form(body="STOP", OptOutType="STOP"))
     post = asyncio.ensure_future(tapp.asgi_client.post("/webhooks/twilio", content=body, headers=headers))
     await started.wait()
@@ -151,18 +161,32 @@ async def test_a_turn_under_way_finishes_when_the_caller_hangs_up(tapp, tservice
     with pytest.raises(asyncio.CancelledError):
         await post
     release.set()
-    await _wait_for(lambda: conn.execute("SELECT COUNT(*) FROM learners WHERE channel_key = ? AND opted_out = 1",
-                                         (ALICE,)).fetchone()[0] == 1)
+    await _wait_for(
+        lambda: (
+            conn.execute("SELECT COUNT(*) FROM learners WHERE channel_key = ? AND opted_out = 1", (ALICE,)).fetchone()[
+                0
+            ]
+            == 1
+        )
+    )
     assert _count(conn, "direction = 'in'") == 1
     await _wait_for(lambda: len(twilio_double.accepted) == 1)  # the reply (not proactive) was sent on the kick
 
+
 async def _status(app, message_id: int, sid: str, status: str, **extra):
-    form = {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status, "SmsStatus": status, "AccountSid": "AC1",
-            "To": ALICE, "ChannelPrefix": "whatsapp", **extra}
+    form = {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "MessageStatus": status,
+        "SmsStatus": status,
+        "AccountSid": "AC1",
+        "To": ALICE,
+        "ChannelPrefix": "whatsapp",
+        **extra,
+    }
     body, headers = signed_request("/webhooks/twilio/status", form, query=f"m={message_id}")
     _, response = await app.asgi_client.post(f"/webhooks/twilio/status?m={message_id}", content=body, headers=headers)
     return response
-
 
 
 @pytest.mark.parametrize("tag", ["99999999999999999999999", "abc", "-1"])
@@ -195,9 +219,9 @@ async def test_it_records_error_codes_and_opts_out_on_21610(tapp, conn, clock):
     assert conn.execute("SELECT opted_out FROM learners WHERE channel_key = ?", (ALICE,)).fetchone()[0] == 1
 
 
-
-async def test_media_that_trickles_in_does_not_hold_the_webhook_past_its_deadline(tapp, conn, twilio_double,
-                                                                                  monkeypatch):
+async def test_media_that_trickles_in_does_not_hold_the_webhook_past_its_deadline(
+    tapp, conn, twilio_double, monkeypatch
+):
     """Each read may stay under its own timeout while the whole download drags on; all of a message's media
     share one deadline (8 s in production, well inside Twilio's 15 s), fetched at once, and what is late keeps
     its URL only. Nothing partial is left behind."""
@@ -207,9 +231,19 @@ async def test_media_that_trickles_in_does_not_hold_the_webhook_past_its_deadlin
     sid = "MM" + "6" * 32
     fast = [twilio_double.add_media(sid, f"ME{n:032d}", b"\xff\xd8jpeg", "image/jpeg") for n in range(3)]
     slow = twilio_double.add_media(sid, "ME" + "9" * 32, b"x" * 1000, "audio/ogg", trickle=0.3)  # ~3 s in all
-    form = inbound_form(sid=sid, body="", NumMedia="4", MediaUrl0=fast[0], MediaContentType0="image/jpeg",
-                        MediaUrl1=slow, MediaContentType1="audio/ogg", MediaUrl2=fast[1],
-                        MediaContentType2="image/jpeg", MediaUrl3=fast[2], MediaContentType3="image/jpeg")
+    form = inbound_form(
+        sid=sid,
+        body="",
+        NumMedia="4",
+        MediaUrl0=fast[0],
+        MediaContentType0="image/jpeg",
+        MediaUrl1=slow,
+        MediaContentType1="audio/ogg",
+        MediaUrl2=fast[1],
+        MediaContentType2="image/jpeg",
+        MediaUrl3=fast[2],
+        MediaContentType3="image/jpeg",
+    )
     body, headers = signed_request("/webhooks/twilio", form)
     started = asyncio.get_running_loop().time()
     _, response = await tapp.asgi_client.post("/webhooks/twilio", content=body, headers=headers)
@@ -221,20 +255,32 @@ async def test_media_that_trickles_in_does_not_hold_the_webhook_past_its_deadlin
     assert media[1]["url"] == slow
     assert not list((tapp.ctx.settings.data_dir / "media/inbound").glob("*.part"))
 
+
 async def test_it_rejects_unsigned_status_callbacks(tapp, conn, clock):
     mid = enqueue(conn, ALICE, "hi", clock.now(), status="sending")
-    _, response = await tapp.asgi_client.post(f"/webhooks/twilio/status?m={mid}",
-                                              content=urlencode({"MessageSid": "SMx", "MessageStatus": "read"}),
-                                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    _, response = await tapp.asgi_client.post(
+        f"/webhooks/twilio/status?m={mid}",
+        content=urlencode({"MessageSid": "SMx", "MessageStatus": "read"}),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert response.status == 403 and row(conn, mid)["status"] == "sending"
 
 
 async def test_it_downloads_inbound_media_with_the_account_credentials(tapp, conn, twilio_double, twilio_settings):
     sid = "MM" + "5" * 32
     url = twilio_double.add_media(sid, "ME" + "1" * 32, b"\xff\xd8jpeg-bytes", "image/jpeg")
-    big = twilio_double.add_media(sid, "ME" + "2" * 32, b"x" * (twilio_settings.twilio.media_max_bytes + 1), "audio/ogg")
-    form = inbound_form(sid=sid, body="", NumMedia="2", MediaUrl0=url, MediaContentType0="image/jpeg",
-                        MediaUrl1=big, MediaContentType1="audio/ogg")
+    big = twilio_double.add_media(
+        sid, "ME" + "2" * 32, b"x" * (twilio_settings.twilio.media_max_bytes + 1), "audio/ogg"
+    )
+    form = inbound_form(
+        sid=sid,
+        body="",
+        NumMedia="2",
+        MediaUrl0=url,
+        MediaContentType0="image/jpeg",
+        MediaUrl1=big,
+        MediaContentType1="audio/ogg",
+    )
     body, headers = signed_request("/webhooks/twilio", form)
     _, response = await tapp.asgi_client.post("/webhooks/twilio", content=body, headers=headers)
     assert response.status == 200

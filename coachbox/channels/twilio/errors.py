@@ -64,4 +64,8 @@ def describe(code: str | int | None) -> str:
     if code is None:
         return ""
     key = str(code)
-    return PERMANENT.get(key) or TRANSIENT.get(key) or f"Twilio error {key}: see https://www.twilio.com/docs/api/errors/{key}"
+    return (
+        PERMANENT.get(key)
+        or TRANSIENT.get(key)
+        or f"Twilio error {key}: see https://www.twilio.com/docs/api/errors/{key}"
+    )

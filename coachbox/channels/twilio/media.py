@@ -47,12 +47,18 @@ async def download_media(settings: Settings, inbound: Inbound, *, deadline: floa
     auth = (settings.twilio.account_sid, settings.twilio.auth_token)
     # follow_redirects: Twilio answers with a redirect to its media CDN; httpx drops the credentials there.
     async with httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT_SECONDS, follow_redirects=True) as client:
+
         async def one(index: int, item: InboundMedia) -> InboundMedia:
             url = rewrite_url(item.url, settings.twilio.api_base_url)
             name = f"{_SAFE.sub('_', inbound.provider_sid)}-{index}{_extension(item.content_type)}"
             try:
-                await _fetch(client, url, auth if _credentials_allowed(url, settings) else None,
-                             target / name, settings.twilio.media_max_bytes)
+                await _fetch(
+                    client,
+                    url,
+                    auth if _credentials_allowed(url, settings) else None,
+                    target / name,
+                    settings.twilio.media_max_bytes,
+                )
             except (httpx.HTTPError, MediaTooLarge, OSError) as exc:
                 log.warning("inbound media not downloaded", extra={"sid": inbound.provider_sid, "error": repr(exc)})
                 return item
@@ -65,8 +71,10 @@ async def download_media(settings: Settings, inbound: Inbound, *, deadline: floa
             task.cancel()  # _fetch removes its partial file on the way out
         if late:
             await asyncio.wait(late)
-            log.warning("inbound media not downloaded in time", extra={"sid": inbound.provider_sid,
-                                                                         "late": len(late), "seconds": deadline})
+            log.warning(
+                "inbound media not downloaded in time",
+                extra={"sid": inbound.provider_sid, "late": len(late), "seconds": deadline},
+            )
     stored = [task.result() if task in done else item for task, item in zip(tasks, inbound.media)]
     return dataclasses.replace(inbound, media=tuple(stored))
 

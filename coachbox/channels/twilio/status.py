@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 from coachbox.channels.buttons import window_template_key
 from coachbox.channels.twilio import errors
@@ -13,8 +13,15 @@ from coachbox.store import transaction
 # Callbacks arrive out of order (https://www.twilio.com/docs/messaging/guides/outbound-message-status-in-status-callbacks):
 # a row only moves to a higher rank, so "read" never becomes "delivered" and "delivered" never "sent".
 RANK = {
-    "queued": 1, "accepted": 1, "scheduled": 1, "sending": 2, "sent": 3,
-    "failed": 4, "undelivered": 4, "delivered": 5, "read": 6,
+    "queued": 1,
+    "accepted": 1,
+    "scheduled": 1,
+    "sending": 2,
+    "sent": 3,
+    "failed": 4,
+    "undelivered": 4,
+    "delivered": 5,
+    "read": 6,
 }
 # Our own states before Twilio has the message (ours, not Twilio's, hence rank 0).
 _UNSENT = {"queued", "retry", "sending", "waiting"}
@@ -53,8 +60,11 @@ def _rank(status: str) -> int:
 
 
 # The forward-only rule in SQL, for the one-statement path below: the row's rank, as _rank() computes it.
-_ROW_RANK_SQL = ("CASE WHEN status IN ('queued', 'retry', 'sending', 'waiting') THEN 0 "
-                 + " ".join(f"WHEN status = '{name}' THEN {rank}" for name, rank in RANK.items()) + " ELSE 0 END")
+_ROW_RANK_SQL = (
+    "CASE WHEN status IN ('queued', 'retry', 'sending', 'waiting') THEN 0 "
+    + " ".join(f"WHEN status = '{name}' THEN {rank}" for name, rank in RANK.items())
+    + " ELSE 0 END"
+)
 _FAST_UPDATE = f"""UPDATE messages SET status = :status, provider_sid = COALESCE(provider_sid, :sid),
                           sent_at = COALESCE(sent_at, :now),
                           delivered_at = CASE WHEN :status IN ('delivered', 'read') THEN COALESCE(delivered_at, :now)
@@ -75,8 +85,13 @@ def is_receipt(update: StatusUpdate) -> bool:
 def _apply_receipt(conn: sqlite3.Connection, update: StatusUpdate, now: str) -> str:
     # Receipts dominate webhook traffic (three or so per message): one UPDATE that applies the forward-only rule
     # itself, instead of a read-then-write transaction. A row it does not touch is stale or not ours.
-    params = {"status": update.status, "sid": update.sid, "now": now, "rank": RANK[update.status],
-              "id": update.message_id}
+    params = {
+        "status": update.status,
+        "sid": update.sid,
+        "now": now,
+        "rank": RANK[update.status],
+        "id": update.message_id,
+    }
     if update.message_id is not None and conn.execute(_FAST_BY_ID, params).rowcount:
         return "updated"
     # No tag, or the tag names a row whose sid differs (an earlier attempt's callback): by the sid then.
@@ -89,8 +104,12 @@ def apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[StatusUpdate, 
         return [_apply_receipt(conn, update, now) for update, now in receipts]
 
 
-def apply_status(conn: sqlite3.Connection, update: StatusUpdate, now: str,
-                 has_template: Callable[[str | None], bool] = lambda key: False) -> str:
+def apply_status(
+    conn: sqlite3.Connection,
+    update: StatusUpdate,
+    now: str,
+    has_template: Callable[[str | None], bool] = lambda key: False,
+) -> str:
     """Apply one callback; returns what happened: updated | stale | unknown | requeued | ignored."""
     if update.status not in _KNOWN:
         return "ignored"  # a status Twilio adds later: harmless to skip, never an error
@@ -101,11 +120,15 @@ def apply_status(conn: sqlite3.Connection, update: StatusUpdate, now: str,
         if update.message_id is not None:
             row = conn.execute(
                 "SELECT id, learner_id, status, provider_sid, use_template, template_key, kind FROM messages "
-                "WHERE id = ? AND direction = 'out'", (update.message_id,)).fetchone()
+                "WHERE id = ? AND direction = 'out'",
+                (update.message_id,),
+            ).fetchone()
         if row is None:
             row = conn.execute(
                 "SELECT id, learner_id, status, provider_sid, use_template, template_key, kind FROM messages "
-                "WHERE provider_sid = ? AND direction = 'out'", (update.sid,)).fetchone()
+                "WHERE provider_sid = ? AND direction = 'out'",
+                (update.sid,),
+            ).fetchone()
         if row is None:
             return "unknown"
         if row["provider_sid"] and row["provider_sid"] != update.sid:
@@ -118,7 +141,8 @@ def apply_status(conn: sqlite3.Connection, update: StatusUpdate, now: str,
                 conn.execute(
                     """UPDATE messages SET status = 'queued', use_template = 1, provider_sid = NULL, error_code = ?,
                               error_message = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?""",
-                    (code, errors.describe(code), now, now, row["id"]))
+                    (code, errors.describe(code), now, now, row["id"]),
+                )
                 return "requeued"
         if RANK.get(update.status, 0) <= _rank(row["status"]):
             return "stale"
@@ -130,8 +154,20 @@ def apply_status(conn: sqlite3.Connection, update: StatusUpdate, now: str,
                       read_at = CASE WHEN ? = 'read' THEN COALESCE(read_at, ?) ELSE read_at END,
                       updated_at = ?
                WHERE id = ?""",
-            (update.status, update.sid, code, errors.describe(code) or None, now, update.status, now, update.status,
-             now, now, row["id"]))
+            (
+                update.status,
+                update.sid,
+                code,
+                errors.describe(code) or None,
+                now,
+                update.status,
+                now,
+                update.status,
+                now,
+                now,
+                row["id"],
+            ),
+        )
         if code == errors.UNSUBSCRIBED and row["learner_id"] is not None:
             conn.execute("UPDATE learners SET opted_out = 1, updated_at = ? WHERE id = ?", (now, row["learner_id"]))
         return "updated"

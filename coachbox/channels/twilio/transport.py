@@ -45,14 +45,27 @@ class _AsyncHttp(AsyncTwilioHttpClient):
             connector=aiohttp.TCPConnector(limit=64),
         )
 
-    async def request(self, method: str, url: str, params=None, data=None, headers=None, auth=None,
-                      timeout=None, allow_redirects=False) -> Response:
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params=None,
+        data=None,
+        headers=None,
+        auth=None,
+        timeout=None,
+        allow_redirects=False,
+    ) -> Response:
         headers = dict(headers or {})
         if auth:
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
         async with self.session.request(
-            method.upper(), rewrite_url(url, self.api_base_url), params=params, data=data, headers=headers,
+            method.upper(),
+            rewrite_url(url, self.api_base_url),
+            params=params,
+            data=data,
+            headers=headers,
             allow_redirects=allow_redirects,
         ) as response:
             text = await response.text()
@@ -118,8 +131,12 @@ class TwilioChannel:
             # A new event loop (the worker runs one per drain): the old session cannot be used from it.
             self._http = _AsyncHttp(self.settings.twilio.api_base_url, self.timeout)
             # environment={} so TWILIO_EDGE/TWILIO_REGION in the process environment cannot redirect us.
-            self._client = Client(self.settings.twilio.account_sid, self.settings.twilio.auth_token,
-                                  http_client=self._http, environment={})
+            self._client = Client(
+                self.settings.twilio.account_sid,
+                self.settings.twilio.auth_token,
+                http_client=self._http,
+                environment={},
+            )
             self._loop = loop
             self._client.messages  # noqa: B018 - imports the REST modules now, not inside the first rate slot
         return self._client
@@ -148,7 +165,7 @@ class TwilioChannel:
         except aiohttp.ClientConnectorError as exc:
             # The connection was never made: Twilio cannot have accepted anything.
             raise ChannelError(f"cannot reach Twilio: {exc}", code="network") from None
-        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             # The request may have reached Twilio: the sender looks it up before any resend.
             raise ChannelError(f"no answer from Twilio: {exc!r}", code="timeout") from None
         return SendResult(provider_sid=created.sid, status=created.status or "queued")
@@ -162,11 +179,10 @@ class TwilioChannel:
             # No DateSent filter: Twilio fills date_sent only once a message leaves its queue, so that filter
             # would hide exactly the message we may have just handed over. Twilio lists newest first; messages
             # to one learner since a claim are few, so the newest LOOKUP_LIMIT cover them.
-            found = await client.messages.list_async(to=to_address(address), limit=LOOKUP_LIMIT,
-                                                     page_size=LOOKUP_LIMIT)
+            found = await client.messages.list_async(to=to_address(address), limit=LOOKUP_LIMIT, page_size=LOOKUP_LIMIT)
         except (TwilioRestException, TwilioServiceException) as exc:
             raise _channel_error(exc, None) from None
-        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise ChannelError(f"cannot list messages at Twilio: {exc!r}", code="network") from None
         return [SentMessage(m.sid, m.to or "", m.body or "", m.status or "", m.date_created) for m in found]
 
@@ -198,16 +214,30 @@ def check_credentials(settings: Settings):
         account = client.api.v2010.accounts(settings.twilio.account_sid).fetch()
     except TwilioRestException as exc:
         if exc.status in (401, 403, 404):
-            return Finding("error", f"Twilio rejected the credentials ({exc.status}, code {exc.code})",
-                           "check COACHBOX_TWILIO_ACCOUNT_SID (AC…) and COACHBOX_TWILIO_AUTH_TOKEN in the Twilio Console")
+            return Finding(
+                "error",
+                f"Twilio rejected the credentials ({exc.status}, code {exc.code})",
+                "check COACHBOX_TWILIO_ACCOUNT_SID (AC…) and COACHBOX_TWILIO_AUTH_TOKEN in the Twilio Console",
+            )
         return Finding("error", f"Twilio answered {exc.status}: {exc.msg}", "try again later; see status.twilio.com")
     except Exception as exc:  # noqa: BLE001 - any network failure becomes a finding, not a traceback
-        return Finding("error", f"cannot reach Twilio at {settings.twilio.api_base_url}: {type(exc).__name__}",
-                       "check the box's internet connection and [twilio] api_base_url")
+        return Finding(
+            "error",
+            f"cannot reach Twilio at {settings.twilio.api_base_url}: {type(exc).__name__}",
+            "check the box's internet connection and [twilio] api_base_url",
+        )
     if (account.status or "active") != "active":
-        return Finding("error", f"Twilio account {account.friendly_name!r} is {account.status}",
-                       "reactivate it in the Twilio Console (Billing)")
+        return Finding(
+            "error",
+            f"Twilio account {account.friendly_name!r} is {account.status}",
+            "reactivate it in the Twilio Console (Billing)",
+        )
     if not settings.twilio.whatsapp_from:
-        return Finding("warn", f"Twilio account {account.friendly_name!r} is active but no WhatsApp sender is set",
-                       "set [twilio] whatsapp_from, e.g. whatsapp:+14155238886 for the sandbox")
-    return Finding("ok", f"Twilio account {account.friendly_name!r} is active; sending from {settings.twilio.whatsapp_from}")
+        return Finding(
+            "warn",
+            f"Twilio account {account.friendly_name!r} is active but no WhatsApp sender is set",
+            "set [twilio] whatsapp_from, e.g. whatsapp:+14155238886 for the sandbox",
+        )
+    return Finding(
+        "ok", f"Twilio account {account.friendly_name!r} is active; sending from {settings.twilio.whatsapp_from}"
+    )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Mapping
 from urllib.parse import parse_qsl, urlparse, urlsplit
 
 import phonenumbers
@@ -24,7 +24,7 @@ class FormData(dict):
     """Form fields as {name: [values]}, keeping blank values: Twilio signs 'Body=' too."""
 
     @classmethod
-    def parse(cls, body: bytes) -> "FormData":
+    def parse(cls, body: bytes) -> FormData:
         form = cls()
         for name, value in parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True):
             form.setdefault(name, []).append(value)
@@ -117,8 +117,15 @@ def parse_inbound(form: FormData, now: datetime) -> Inbound:
     wa_id = form.first("WaId") or None
     channel, key, phone = channel_key(sender.strip(), wa_id)
     return Inbound(
-        channel=channel, address=key, body=form.first("Body") or "", provider_sid=sid, received_at=now,
-        phone=phone, wa_id=wa_id, profile_name=form.first("ProfileName") or None,
-        button_payload=form.first("ButtonPayload") or None, button_text=form.first("ButtonText") or None,
+        channel=channel,
+        address=key,
+        body=form.first("Body") or "",
+        provider_sid=sid,
+        received_at=now,
+        phone=phone,
+        wa_id=wa_id,
+        profile_name=form.first("ProfileName") or None,
+        button_payload=form.first("ButtonPayload") or None,
+        button_text=form.first("ButtonText") or None,
         media=media,
     )
