@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from coachbox import store  # noqa: E402
-from coachbox.channels.outbox import drain  # noqa: E402
+from coachbox.channels.sender import drain  # noqa: E402
 from coachbox.core.config import Settings  # noqa: E402
 from coachbox.roots.services import build_services  # noqa: E402
 from coachbox.store import transaction  # noqa: E402

@@ -43,7 +43,7 @@ def add_admin(conn: sqlite3.Connection, email: str, role: str, now: datetime) ->
         raise UserError(
             f"an admin {email} already exists. Use `coachbox admin reset {email}` for a new link."
         ) from None
-    return cursor.lastrowid
+    return store.inserted_id(cursor)
 
 
 def issue_token(conn: sqlite3.Connection, admin_id: int, now: datetime, *, purpose: str = "reset") -> str:

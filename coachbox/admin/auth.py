@@ -8,15 +8,15 @@ from sanic.response import HTTPResponse
 
 from coachbox.admin import accounts, passwords
 from coachbox.admin import security as sec
-from coachbox.admin.pages import back, render
+from coachbox.admin.pages import back, field, render
 from coachbox.store import admin_auth, transaction
 
 bp = Blueprint("admin_auth", url_prefix="/admin")
 MIN_PASSWORD = 10
 
 
-def _password_problems(form) -> list[str]:
-    password, again = form.get("password", ""), form.get("password2", "")
+def _password_problems(request: Request) -> list[str]:
+    password, again = field(request, "password"), field(request, "password2")
     problems = []
     if len(password) < MIN_PASSWORD:
         problems.append(f"The password needs at least {MIN_PASSWORD} characters.")
@@ -84,9 +84,8 @@ def _first_owner(conn, token: str, email: str, password: str, now) -> int | None
 async def setup_submit(request: Request):
     await sec.check_presession_csrf(request)
     services = request.app.ctx.services
-    form = request.form
-    token, email = form.get("token", ""), form.get("email", "").strip()
-    problems = _password_problems(form)
+    token, email = field(request, "token"), field(request, "email").strip()
+    problems = _password_problems(request)
     if "@" not in email:
         problems.append("Enter your email address.")
     if problems:
@@ -103,7 +102,7 @@ async def setup_submit(request: Request):
             errors=problems,
             button="Create account",
         )
-    admin_id = await services.db.run(_first_owner, token, email, form.get("password"), services.clock.now())
+    admin_id = await services.db.run(_first_owner, token, email, field(request, "password"), services.clock.now())
     if admin_id is None:
         raise Forbidden("This first-run link was already used.")
     response = back("/admin/")
@@ -127,9 +126,9 @@ async def login_page(request: Request):
 async def login_submit(request: Request):
     await sec.check_presession_csrf(request)
     services = request.app.ctx.services
-    email = (request.form.get("email") or "").strip()
-    password = request.form.get("password") or ""
-    next_url = sec.safe_next(request.form.get("next"))
+    email = field(request, "email").strip()
+    password = field(request, "password")
+    next_url = sec.safe_next(field(request, "next"))
     ip = sec.client_ip(request)
     if sec.login_blocked(services.cache, email, ip):
         return await _anonymous_page(
@@ -195,13 +194,13 @@ async def change_password(request: Request):
     services = request.app.ctx.services
     admin = request.ctx.admin
     row = await services.db.run(admin_auth.admin_by_id, admin["admin_id"])
-    problems = _password_problems(request.form)
-    if not await _verify(request, request.form.get("current", ""), row["password_hash"] or ""):
+    problems = _password_problems(request)
+    if not await _verify(request, field(request, "current"), row["password_hash"] or ""):
         problems.insert(0, "The current password is wrong.")
     if problems:
         return render(request, "account.html", status=400, errors=problems)
 
-    new_hash = passwords.hash_password(request.form.get("password"))
+    new_hash = passwords.hash_password(field(request, "password"))
 
     def change(conn, admin_id: int, keep: str, now) -> None:
         with transaction(conn):
@@ -259,12 +258,12 @@ def _use_token(conn, token: str, password: str, now) -> int | None:
 async def reset_submit(request: Request):
     await sec.check_presession_csrf(request)
     services = request.app.ctx.services
-    token = request.form.get("token", "")
+    token = field(request, "token")
     row = await services.db.run(accounts.token_admin, token, services.clock.now())
     email = row["email"] if row else None
     if email is None:
         raise NotFound("This reset link was already used or has expired.")
-    problems = _password_problems(request.form)
+    problems = _password_problems(request)
     if problems:
         return await _anonymous_page(
             request,
@@ -279,7 +278,7 @@ async def reset_submit(request: Request):
             errors=problems,
             button="Set password",
         )
-    admin_id = await services.db.run(_use_token, token, request.form.get("password"), services.clock.now())
+    admin_id = await services.db.run(_use_token, token, field(request, "password"), services.clock.now())
     if admin_id is None:
         raise NotFound("This reset link was already used or has expired.")
     response = back("/admin/")

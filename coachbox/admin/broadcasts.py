@@ -13,7 +13,7 @@ from sanic import Blueprint, Request
 from sanic.exceptions import BadRequest, NotFound
 
 from coachbox.admin import security as sec
-from coachbox.admin.pages import back, render
+from coachbox.admin.pages import back, form, render
 from coachbox.core import events
 from coachbox.store import admin_auth, admin_learners, transaction
 from coachbox.store import admin_broadcasts as q
@@ -40,7 +40,7 @@ def _form_context(request: Request, conn, form: dict, errors: list[str]) -> dict
 
 
 def _read_form(request: Request) -> dict:
-    f = request.form
+    f = form(request)
     return {
         "body": (f.get("body") or "").strip(),
         "audience": f.get("audience") or "all",

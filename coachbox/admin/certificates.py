@@ -6,7 +6,7 @@ from sanic import Blueprint, Request
 from sanic.exceptions import BadRequest
 
 from coachbox.admin import security as sec
-from coachbox.admin.pages import back, render
+from coachbox.admin.pages import back, field, render
 from coachbox.store import certificates as store_certificates
 from coachbox.store import transaction
 
@@ -53,7 +53,7 @@ async def certificate_list(request: Request):
 @sec.admin_view("editor")
 async def revoke(request: Request, code: str):
     services = request.app.ctx.services
-    reason = (request.form.get("reason") or "").strip()[:200]
+    reason = field(request, "reason").strip()[:200]
     if not reason:
         raise BadRequest("Say why the certificate is revoked: the reason is kept in the audit log.")
 

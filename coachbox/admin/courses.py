@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from sanic import Blueprint, Request
 from sanic.exceptions import BadRequest, NotFound
+from sanic.response import HTTPResponse
 
 from coachbox.admin import security as sec
-from coachbox.admin.pages import back, render
+from coachbox.admin.pages import back, field, files, form, render
 from coachbox.content.markup import MESSAGE_LIMIT, lesson_text, split_message
 from coachbox.content.parser import MEDIA_LIGHT_BYTES
 from coachbox.store import admin_auth, transaction
@@ -55,13 +57,13 @@ async def course_list(request: Request):
 @bp.post("/courses")
 @sec.admin_view("editor")
 async def create_course(request: Request):
-    title = (request.form.get("title") or "").strip()[:120]
-    language = (request.form.get("language") or "en").strip()[:10]
+    title = field(request, "title").strip()[:120]
+    language = (field(request, "language") or "en").strip()[:10]
     if not title or not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z]{2,4})?", language):
         raise BadRequest("A course needs a title and a language code such as en or sw.")
 
     def create(conn, now):
-        course_id = q.create_course(conn, title, language, (request.form.get("description") or "").strip(), now)
+        course_id = q.create_course(conn, title, language, field(request, "description").strip(), now)
         _audit(conn, request, "course.create", f"course:{course_id}", now, title=title)
         return course_id
 
@@ -88,17 +90,16 @@ async def course_page(request: Request, course_id: int):
 @sec.admin_view("editor")
 async def update_course(request: Request, course_id: int):
     await _course(request, course_id)
-    form = request.form
-    title = (form.get("title") or "").strip()[:120]
-    score = form.get("passing_score", "70")
+    title = field(request, "title").strip()[:120]
+    score = field(request, "passing_score", "70")
     if not title or not score.isdigit() or not 0 <= int(score) <= 100:
         raise BadRequest("A course needs a title, and a passing score from 0 to 100.")
     fields = {
         "title": title,
-        "description": (form.get("description") or "").strip(),
-        "level": (form.get("level") or "beginner")[:30],
+        "description": field(request, "description").strip(),
+        "level": (field(request, "level") or "beginner")[:30],
         "passing_score": int(score),
-        "premium": int(form.get("premium") == "1"),
+        "premium": int(field(request, "premium") == "1"),
     }
 
     def change(conn, now):
@@ -126,7 +127,7 @@ async def publish_course(request: Request, course_id: int, action: str):
 @sec.admin_view("editor")
 async def add_lesson(request: Request, course_id: int):
     await _course(request, course_id)
-    title = (request.form.get("title") or "").strip()[:120]
+    title = field(request, "title").strip()[:120]
     if not title:
         raise BadRequest("A lesson needs a title.")
 
@@ -151,7 +152,14 @@ async def _lesson(request: Request, lesson_id: int):
 
 @bp.get("/lessons/<lesson_id:int>")
 @sec.admin_view("viewer")
-async def lesson_page(request: Request, lesson_id: int, *, errors=(), status: int = 200):
+async def lesson_page(request: Request, lesson_id: int) -> HTTPResponse:
+    return await _render_lesson(request, lesson_id)
+
+
+async def _render_lesson(
+    request: Request, lesson_id: int, *, errors: Iterable[str] = (), status: int = 200
+) -> HTTPResponse:
+    """The lesson page; a quiz form that did not validate shows it again with its problems."""
     lesson = await _lesson(request, lesson_id)
     questions = await request.app.ctx.services.db.run(q.questions, lesson_id)
     parts = split_message(lesson_text(lesson["title"], lesson["body"]))
@@ -173,10 +181,9 @@ async def lesson_page(request: Request, lesson_id: int, *, errors=(), status: in
 @sec.admin_view("editor")
 async def save_lesson(request: Request, lesson_id: int):
     await _lesson(request, lesson_id)
-    form = request.form
-    title = (form.get("title") or "").strip()[:120]
-    body = (form.get("body") or "").replace("\r\n", "\n").strip()
-    minutes = form.get("minutes", "5")
+    title = field(request, "title").strip()[:120]
+    body = field(request, "body").replace("\r\n", "\n").strip()
+    minutes = field(request, "minutes", "5")
     if not title or not minutes.isdigit() or not 1 <= int(minutes) <= 120:
         raise BadRequest("A lesson needs a title and 1 to 120 minutes.")
 
@@ -205,7 +212,7 @@ async def publish_lesson(request: Request, lesson_id: int, action: str):
 @sec.admin_view("editor")
 async def move_lesson(request: Request, lesson_id: int):
     lesson = await _lesson(request, lesson_id)
-    direction = -1 if request.form.get("direction") == "up" else 1
+    direction = -1 if field(request, "direction") == "up" else 1
 
     def change(conn, now):
         if q.move_lesson(conn, lesson_id, direction):
@@ -219,7 +226,7 @@ async def move_lesson(request: Request, lesson_id: int):
 @sec.admin_view("editor")
 async def upload_media(request: Request, lesson_id: int):
     lesson = await _lesson(request, lesson_id)
-    upload = request.files.get("media")
+    upload = files(request).get("media")
     if upload is None or not upload.name:
         raise BadRequest("Choose a file.")
     name = upload.name  # browsers send the bare name; anything with a path in it is refused, not cleaned
@@ -252,13 +259,19 @@ async def upload_media(request: Request, lesson_id: int):
 # -- quiz editor ------------------------------------------------------------------------------------
 
 
+def _question_fields(request: Request) -> dict[str, str | None]:
+    """The posted quiz form, first value of each field."""
+    posted = form(request)
+    return {k: posted.get(k) for k in posted}
+
+
 @bp.post("/lessons/<lesson_id:int>/questions")
 @sec.admin_view("editor")
 async def add_question(request: Request, lesson_id: int):
     await _lesson(request, lesson_id)
-    values, problems = q.parse_question({k: request.form.get(k) for k in request.form})
-    if problems:
-        return await lesson_page.__wrapped__(request, lesson_id, errors=problems, status=400)
+    values, problems = q.parse_question(_question_fields(request))
+    if values is None:
+        return await _render_lesson(request, lesson_id, errors=problems, status=400)
 
     def change(conn, now):
         question_id = q.add_question(conn, lesson_id, values)
@@ -278,7 +291,7 @@ async def edit_question(request: Request, question_id: int):
     if row is None:
         raise NotFound("No such question.")
     lesson_id = row["lesson_id"]
-    if request.form.get("delete") == "1":
+    if field(request, "delete") == "1":
 
         def remove(conn, now):
             q.remove_question(conn, question_id)
@@ -286,9 +299,9 @@ async def edit_question(request: Request, question_id: int):
 
         await _run_change(request, remove)
         return back(f"/admin/lessons/{lesson_id}#quiz", "deleted")
-    values, problems = q.parse_question({k: request.form.get(k) for k in request.form})
-    if problems:
-        return await lesson_page.__wrapped__(request, lesson_id, errors=problems, status=400)
+    values, problems = q.parse_question(_question_fields(request))
+    if values is None:
+        return await _render_lesson(request, lesson_id, errors=problems, status=400)
 
     def change(conn, now):
         q.update_question(conn, question_id, values)

@@ -9,7 +9,7 @@ from sanic import Blueprint, Request
 from sanic.exceptions import BadRequest
 
 from coachbox.admin import security as sec
-from coachbox.admin.pages import back, render
+from coachbox.admin.pages import back, field, files, render
 from coachbox.store import admin_auth, admin_enrol, transaction
 
 bp = Blueprint("admin_enrol", url_prefix="/admin")
@@ -40,7 +40,7 @@ def _languages(settings) -> tuple[str, ...]:
 
 
 def _region(request: Request, settings) -> str:
-    value = (request.form.get("region") or "").strip().upper() if request.form else ""
+    value = field(request, "region").strip().upper()
     return value if len(value) == 2 and value.isalpha() else default_region(settings.org.default_timezone)
 
 
@@ -74,8 +74,8 @@ async def enrol_form(request: Request):
 @sec.admin_view("editor")
 async def enrol_preview(request: Request):
     services = request.app.ctx.services
-    upload = request.files.get("file") if request.files else None
-    data = upload.body if upload is not None and upload.body else (request.form.get("csv") or "").encode()
+    upload = files(request).get("file")
+    data = upload.body if upload is not None and upload.body else field(request, "csv").encode()
     region = _region(request, services.settings)
     if not data.strip():
         return render(
@@ -113,7 +113,7 @@ async def enrol_preview(request: Request):
 async def enrol_confirm(request: Request):
     services = request.app.ctx.services
     settings = services.settings
-    key = _pending_key(request, (request.form.get("token") or "")[:40])
+    key = _pending_key(request, field(request, "token")[:40])
     pending = services.cache.get(key)
     if pending is None:
         raise BadRequest("This preview expired (30 minutes) or was already applied. Upload the file again.")

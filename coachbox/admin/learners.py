@@ -13,7 +13,7 @@ from sanic.exceptions import BadRequest, NotFound
 from sanic.response import raw
 
 from coachbox.admin import security as sec
-from coachbox.admin.pages import back, render
+from coachbox.admin.pages import back, field, render
 from coachbox.core import events
 from coachbox.store import admin_auth, transaction
 from coachbox.store import admin_learners as q
@@ -132,7 +132,7 @@ def window_state(learner, now: datetime, settings) -> dict:
         "whatsapp": whatsapp,
         "open": is_open or not whatsapp,
         "open_until": open_until.isoformat() if open_until else None,
-        "hours_left": round((open_until - now).total_seconds() / 3600, 1) if is_open else 0,
+        "hours_left": round((open_until - now).total_seconds() / 3600, 1) if open_until and is_open else 0,
         "template": template_sid(settings, ADMIN_KIND),
     }
 
@@ -184,7 +184,7 @@ async def learner_detail(request: Request, learner_id: int):
 async def send_message(request: Request, learner_id: int):
     services = request.app.ctx.services
     learner = await _learner(request, learner_id)
-    body = (request.form.get("body") or "").strip()
+    body = field(request, "body").strip()
     if not body or len(body) > BODY_LIMIT:
         raise BadRequest(f"Write a message of 1 to {BODY_LIMIT:,} characters.")
     if learner["opted_out"]:
@@ -232,7 +232,7 @@ async def flag_tutor_answer(request: Request, learner_id: int, exchange_id: int,
     """A teacher marks an AI tutor answer as wrong (with a note), or takes the mark back; both are audited."""
     services = request.app.ctx.services
     await _learner(request, learner_id)
-    note = (request.form.get("note") or "").strip()[:500]
+    note = field(request, "note").strip()[:500]
     admin_id = request.ctx.admin["admin_id"]
 
     def change(conn, now):
@@ -270,7 +270,7 @@ async def pause_resume(request: Request, learner_id: int, action: str):
 async def move(request: Request, learner_id: int):
     services = request.app.ctx.services
     await _learner(request, learner_id)
-    course_id = _int(request.form.get("course_id"))
+    course_id = _int(field(request, "course_id"))
     if course_id is None:
         raise BadRequest("Choose a course.")
 
@@ -294,7 +294,7 @@ async def move(request: Request, learner_id: int):
 async def cohort(request: Request, learner_id: int):
     services = request.app.ctx.services
     await _learner(request, learner_id)
-    value = (request.form.get("cohort") or "").strip()[:80]
+    value = field(request, "cohort").strip()[:80]
 
     def change(conn, now):
         with transaction(conn):
@@ -328,7 +328,7 @@ async def export(request: Request, learner_id: int):
 async def delete(request: Request, learner_id: int):
     services = request.app.ctx.services
     await _learner(request, learner_id)
-    if request.form.get("confirm") != "DELETE":
+    if field(request, "confirm") != "DELETE":
         raise BadRequest("Type DELETE to confirm: this erases the learner and their messages for good.")
 
     from coachbox.turns.runner import erase_learner, remove_files

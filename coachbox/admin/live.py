@@ -90,13 +90,15 @@ async def dashboard_events(request: Request):
 async def transcript_events(request: Request, learner_id: int):
     services = request.app.ctx.services
     arg = request.args.get("after", "0")
-    state = {"after": int(arg) if arg.isdigit() else 0, "statuses": None}
+    after = int(arg) if arg.isdigit() else 0
+    sent_statuses: dict[int, tuple[str, str | None]] | None = None  # None until the first round
 
     async def step() -> list[str]:
-        rows, statuses = await services.db.run(_transcript, learner_id, state["after"])
+        nonlocal after, sent_statuses
+        rows, statuses = await services.db.run(_transcript, learner_id, after)
         out = []
         for row in rows:
-            state["after"] = row["id"]
+            after = row["id"]
             # The client puts body in with textContent: JSON here, never HTML.
             out.append(
                 _event(
@@ -110,10 +112,10 @@ async def transcript_events(request: Request, learner_id: int):
                     },
                 )
             )
-        known = state["statuses"] or {}
+        known = sent_statuses or {}
         for message_id, (status, code) in statuses.items():
             # The first round sends every status: the page may have been rendered before the latest moved.
-            if state["statuses"] is None or known.get(message_id) != (status, code):
+            if sent_statuses is None or known.get(message_id) != (status, code):
                 out.append(
                     _event(
                         "message-status",
@@ -124,7 +126,7 @@ async def transcript_events(request: Request, learner_id: int):
                         },
                     )
                 )
-        state["statuses"] = statuses
+        sent_statuses = statuses
         return out
 
     await _serve(request, (f"learner:{learner_id}",), step)

@@ -96,7 +96,7 @@ async def operations(request: Request):
 
     failed, queued, jobs = await services.db.run(load)
     from coachbox.channels.twilio.errors import describe
-    from coachbox.roots.appliance import run_checks
+    from coachbox.ops.checks import run_checks
 
     try:
         pending = services.huey.pending_count()

@@ -9,6 +9,7 @@ from typing import Any
 
 import jinja2
 from sanic import Request, Sanic
+from sanic.request import RequestParameters
 from sanic.response import HTTPResponse, html, redirect
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -99,6 +100,25 @@ def render(request: Request, template: str, *, status: int = 200, **context: Any
         **context,
     )
     return security_headers(html(body, status=status))
+
+
+def form(request: Request) -> RequestParameters:
+    """The posted form fields. Sanic parses them on first access and always yields a mapping (empty when the body is
+    not a form); its annotation only says `| None` because the attribute starts out unset."""
+    parsed = request.form
+    return parsed if parsed is not None else RequestParameters()
+
+
+def files(request: Request) -> RequestParameters:
+    """The uploaded files, parsed with the form (empty, never None, once the form has been read)."""
+    parsed = request.files
+    return parsed if parsed is not None else RequestParameters()
+
+
+def field(request: Request, name: str, default: str = "") -> str:
+    """One posted form field as text, `default` when it is absent (`form(request).get(name, default)`, typed)."""
+    value = form(request).get(name, default)
+    return value if isinstance(value, str) else default
 
 
 def back(url: str, done: str | None = None) -> HTTPResponse:

@@ -13,7 +13,7 @@ from sanic.exceptions import BadRequest, NotFound
 from sanic.response import HTTPResponse, html, raw
 
 from coachbox.admin import security as sec
-from coachbox.admin.pages import back, security_headers
+from coachbox.admin.pages import back, field, security_headers
 from coachbox.core.plans import format_amount
 from coachbox.payments.runtime import payments
 from coachbox.payments.subscriptions import grant_prepaid, local_day, notify
@@ -187,7 +187,7 @@ def _audit(conn, admin_id, action, target, now, **detail):
 @sec.admin_view("owner")
 async def mark_refund(request: Request, payment_id: int):
     services = request.app.ctx.services
-    note = (request.form.get("note") or "").strip()
+    note = field(request, "note").strip()
     if not note:
         raise BadRequest("Say how it was refunded (e.g. 'M-PESA reversal QK12…' or 'Stripe dashboard').")
     now, admin_id = services.clock.now(), request.ctx.admin["admin_id"]
@@ -210,12 +210,11 @@ async def mark_refund(request: Request, payment_id: int):
 async def manual_grant(request: Request):
     """A scholarship: access without money, recorded as a manual payment of 0 with the reason."""
     services = request.app.ctx.services
-    form = request.form
     p = payments(services)
-    plan = p.plans.get(form.get("plan") or "")
-    learner = form.get("learner_id") or ""
-    days = form.get("days") or ""
-    note = (form.get("note") or "").strip()
+    plan = p.plans.get(field(request, "plan"))
+    learner = field(request, "learner_id")
+    days = field(request, "days")
+    note = field(request, "note").strip()
     if plan is None:
         raise BadRequest("Choose one of the plans in coachbox.toml.")
     if not learner.isdigit():
@@ -244,6 +243,8 @@ async def manual_grant(request: Request):
                 note=note[:500],
                 admin_id=admin_id,
             )
+            if payment_id is None:  # only a replayed provider_ref is skipped, and a manual grant has none
+                raise RuntimeError("the manual payment was not recorded")
             grant = grant_prepaid(conn, learner_id=int(learner), plan=plan, provider="manual", now=now, days=int(days))
             store.link_subscription(conn, payment_id, grant.subscription_id)
             admin_auth.audit(
@@ -278,7 +279,7 @@ async def manual_grant(request: Request):
 @sec.admin_view("owner")
 async def resolve_review(request: Request, review_id: int):
     services = request.app.ctx.services
-    resolution = (request.form.get("resolution") or "").strip()
+    resolution = field(request, "resolution").strip()
     if not resolution:
         raise BadRequest("Say what you did about it (e.g. 'forged, ignored' or 'granted manually').")
     now, admin_id = services.clock.now(), request.ctx.admin["admin_id"]

@@ -44,7 +44,7 @@ async def secret_key(request: Request) -> str:
     """The box's secret key (config, or generated once into the database)."""
     key = getattr(request.app.ctx, "admin_secret_key", None)
     if key is None:
-        from coachbox.roots.appliance import ensure_secret_key
+        from coachbox.store.secrets import ensure_secret_key
 
         services = request.app.ctx.services
         key = await services.db.run(ensure_secret_key, services.settings)

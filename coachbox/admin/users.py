@@ -7,7 +7,7 @@ from sanic.exceptions import BadRequest, NotFound
 
 from coachbox.admin import accounts
 from coachbox.admin import security as sec
-from coachbox.admin.pages import back, render
+from coachbox.admin.pages import back, field, render
 from coachbox.core.errors import UserError
 from coachbox.store import admin_auth, transaction
 
@@ -25,7 +25,7 @@ async def users(request: Request):
 @sec.admin_view("owner")
 async def add_user(request: Request):
     services = request.app.ctx.services
-    email, role = (request.form.get("email") or "").strip(), request.form.get("role", "")
+    email, role = field(request, "email").strip(), field(request, "role")
     errors = []
     if "@" not in email:
         errors.append("Enter an email address.")
@@ -73,7 +73,7 @@ async def _target(request: Request, admin_id: int):
 @sec.admin_view("owner")
 async def set_role(request: Request, admin_id: int):
     services = request.app.ctx.services
-    role = request.form.get("role", "")
+    role = field(request, "role")
     if role not in sec.ROLES:
         raise BadRequest("Unknown role.")
     target = await _target(request, admin_id)
@@ -160,8 +160,8 @@ async def tokens(request: Request):
 @sec.admin_view("owner")
 async def create_token(request: Request):
     services = request.app.ctx.services
-    name = (request.form.get("name") or "").strip()[:80]
-    role = request.form.get("role", "viewer")
+    name = field(request, "name").strip()[:80]
+    role = field(request, "role", "viewer")
     if not name or role not in sec.ROLES:
         raise BadRequest("Give the token a name and a scope.")
 

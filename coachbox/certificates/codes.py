@@ -19,7 +19,7 @@ def new_code() -> str:
 def normalise_code(text: str) -> str:
     """What a person typed → the stored form: case, spaces, dashes and O/I/L look-alikes forgiven."""
     raw = "".join(ch for ch in text.upper() if ch.isalnum())
-    raw = raw.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    raw = raw.translate(str.maketrans("OIL", "011"))
     return f"{raw[:4]}-{raw[4:]}" if len(raw) == 8 else raw
 
 

@@ -184,7 +184,7 @@ def _qr(pdf: FPDF, url: str, x: float, y: float, size: float) -> None:
     """Draw the QR as filled rectangles, one per horizontal run of dark modules (few, fast operators)."""
     qr = segno.make(url, error="m", micro=False)
     border = 2  # quiet zone, in modules, kept white so phone scanners lock on
-    rows = list(qr.matrix_iter(scale=1, border=border))
+    rows = [list(row) for row in qr.matrix_iter(scale=1, border=border)]
     module = size / len(rows)
     pdf.set_fill_color(255, 255, 255)
     pdf.rect(x, y, size, size, style="F")

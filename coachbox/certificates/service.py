@@ -150,16 +150,19 @@ def issue_certificate(services: Services, learner_id: int, course_id: int, *, re
 def _record(
     conn: sqlite3.Connection, row: store.CertificateRow, learner: dict, temporary: Path, now: datetime, body: str
 ) -> tuple[store.CertificateRow, int | None] | None:
+    learner_id = row.learner_id
+    if learner_id is None:  # issue_certificate builds the row for a learner; only erasure blanks it later
+        raise ValueError("a new certificate needs its learner")
     with transaction(conn):
         certificate_id = store.insert(
             conn,
             code=row.code,
-            learner_id=row.learner_id,
+            learner_id=learner_id,
             course_id=row.course_id,
             learner_name=row.learner_name,
             score=row.score,
             language=row.language,
-            path=row.path,
+            path=_relative_path(row),
             issued_at=now,
         )
         if certificate_id is None:
@@ -167,8 +170,11 @@ def _record(
         # Rename inside the transaction: if the commit fails we leave an orphan file, never a row without one.
         os.replace(temporary, temporary.with_name(f"{row.code}.pdf"))
         message_id = _enqueue(conn, learner, row, body, f"certificate:{row.code}:issued", now)
-        _close_request(conn, row.learner_id, row.course_id, "done")
-    return store.by_id(conn, certificate_id), message_id
+        _close_request(conn, learner_id, row.course_id, "done")
+        certificate = store.by_id(conn, certificate_id)
+    if certificate is None:  # inserted just above, in this transaction
+        raise LookupError(f"certificate {certificate_id} vanished inside its own transaction")
+    return certificate, message_id
 
 
 def _enqueue(
@@ -178,7 +184,7 @@ def _enqueue(
         body=body,
         kind="certificate",
         idempotency_key=key,
-        media=(row.path,),
+        media=(_relative_path(row),),
         template_key="certificate",
         content_variables={"1": row.learner_name.split()[0] if row.learner_name else "", "2": row.course_title},
     )
@@ -259,9 +265,14 @@ def render_pdf(settings: Settings, row: store.CertificateRow, *, timezone: str |
     return pdf.render(content, pdf.fonts_from_settings(settings))
 
 
+def _relative_path(certificate: store.CertificateRow) -> str:
+    """Where the PDF lives under data/ (erasure blanks the stored path; the file name follows from the code)."""
+    return certificate.path or f"{FOLDER}/{certificate.code}.pdf"
+
+
 def ensure_file(services: Services, certificate: store.CertificateRow) -> Path:
     """The PDF on disk, drawn again from the row if it was lost (a restored backup without the folder)."""
-    path = services.settings.data_dir / (certificate.path or f"{FOLDER}/{certificate.code}.pdf")
+    path = services.settings.data_dir / _relative_path(certificate)
     if not path.is_file():
         timezone = services.db.run_sync(
             lambda conn: (

@@ -54,10 +54,17 @@ class ChannelError(Exception):
     """A send that failed; permanent ones are recorded and never retried."""
 
     def __init__(
-        self, message: str, *, permanent: bool = False, code: str | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        code: str | None = None,
+        retry_after: float | None = None,
+        status: int | None = None,  # the provider's HTTP status, where there was one
     ):
         super().__init__(message)
         self.permanent = permanent
+        self.status = status
         self.code = code
         self.retry_after = retry_after
 

@@ -1,7 +1,7 @@
 """The outbox sender: claims due rows (compare-and-set), applies the 24-hour rule and the rate cap, records outcomes.
 
 Reconciling claims that may have reached Twilio is in reconcile.py, the drainers (web Sender, worker drain) in
-sender.py; their public names stay importable from here."""
+sender.py. Splitting long bodies is content.markup's (one splitter, one MESSAGE_LIMIT)."""
 
 from __future__ import annotations
 
@@ -20,13 +20,8 @@ from typing import Any
 from coachbox.channels import buttons
 from coachbox.channels.base import ChannelError, Outbound
 from coachbox.channels.pacing import pause_sending, paused_until, reserve_slots
-from coachbox.channels.reconcile import (  # noqa: F401 - re-exported
-    MATCH_SLACK,
-    STALE_CLAIM_SECONDS,
-    claimer_id,
-    lookup,
-    reconcile,
-)
+from coachbox.channels.reconcile import claimer_id, lookup
+from coachbox.channels.signed_urls import media_secret, signed_media_url
 from coachbox.channels.twilio import errors
 from coachbox.core import events
 from coachbox.core.services import Services
@@ -52,18 +47,6 @@ PAUSED_SEND_MAX_WAIT_SECONDS = 30.0
 ANSWER_KINDS = ("reply", "farewell", "certificate", "tutor", "tutor_ai", "voice_note")
 HELD = "quiet_hours"  # error_code of a row held to the end of the learner's quiet hours (the admin page shows why)
 _ANSWER_SQL = f"(m.idempotency_key LIKE 'in:%' OR m.kind IN ({', '.join(repr(k) for k in ANSWER_KINDS)}))"
-MESSAGE_LIMIT = 1600  # Twilio's body limit (error 21617)
-
-
-def split_body(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Parts of at most `limit` characters at paragraph/sentence boundaries (the content package's splitter)."""
-    if len(text) <= limit:
-        return [text]
-    try:
-        from coachbox.content.markup import split_message
-    except ImportError:  # pragma: no cover - the content package ships it; keep the outbox usable without it
-        return [text[i : i + limit] for i in range(0, len(text), limit)]
-    return split_message(text, limit) or [text[:limit]]
 
 
 # -- rows ------------------------------------------------------------------------------------------------------------
@@ -234,30 +217,6 @@ def _finish(
     )
 
 
-RETRYABLE = ("failed", "undelivered", "waiting")
-
-
-def retry_message(conn: sqlite3.Connection, message_id: int, now: datetime) -> bool:
-    """Queue a failed, undelivered or waiting row again (an admin's retry); False when it is none of those.
-
-    The look-up-before-resend rule still holds: a row whose last attempt may have reached Twilio (no sid, an
-    unsure error) keeps its attempts and error code, so the sender looks it up at Twilio first. A row Twilio took
-    and then reported failed (it has a sid) starts afresh: the sid is cleared, or the sender could never claim it
-    again. The sender re-applies the 24-hour rule, opt-outs and quiet hours; the retry horizon still counts from
-    created_at, so a failing retry of an old row is recorded after one more attempt.
-    """
-    stamp = now.isoformat()
-    cursor = conn.execute(
-        f"""UPDATE messages SET status = 'queued', next_attempt_at = :now, updated_at = :now,
-                  attempts = CASE WHEN provider_sid IS NULL THEN attempts ELSE 0 END,
-                  error_code = CASE WHEN provider_sid IS NULL THEN error_code ELSE NULL END,
-                  error_message = NULL, provider_sid = NULL, sent_at = NULL, delivered_at = NULL, read_at = NULL
-           WHERE id = :id AND direction = 'out' AND status IN {RETRYABLE}""",
-        {"now": stamp, "id": message_id},
-    )
-    return cursor.rowcount == 1
-
-
 def opt_out_learner(conn: sqlite3.Connection, learner_id: int | None, now: str, opted_out: bool = True) -> None:
     if learner_id is not None:
         conn.execute(
@@ -349,8 +308,6 @@ class _Writes:
 async def _media_urls(services: Services, row: _Row) -> tuple[str, ...]:
     if not row.media:
         return ()
-    from coachbox.web.media import media_secret, signed_media_url
-
     secret = await media_secret(services)
     expires = services.clock.now() + timedelta(days=2)  # Twilio fetches at once; WhatsApp may re-fetch later
     return tuple(signed_media_url(services.settings, secret, path, expires) for path in row.media)
@@ -536,12 +493,3 @@ def _claimed_at_of_last_try(conn: sqlite3.Connection, message_id: int) -> str | 
     # The first claim of the timed-out attempt is gone (the row was re-claimed); created_at bounds it safely.
     row = conn.execute("SELECT created_at FROM messages WHERE id = ?", (message_id,)).fetchone()
     return row[0] if row else None
-
-
-def __getattr__(name: str):
-    # The drainers live in sender.py (which imports deliver_due from here): still importable from this module.
-    if name in ("Sender", "drain"):
-        from coachbox.channels import sender
-
-        return getattr(sender, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

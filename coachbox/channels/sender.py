@@ -36,6 +36,9 @@ class Sender:
         self._task = asyncio.create_task(self._run(), name="outbox-sender")
 
     async def _run(self) -> None:
+        event = self._event
+        if event is None:
+            raise RuntimeError("Sender._run() runs only after start()")
         try:
             await reconcile(self.services)
         except Exception:  # noqa: BLE001 - the drainer must keep running
@@ -47,11 +50,11 @@ class Sender:
             except Exception:  # noqa: BLE001
                 log.exception("outbox drain failed")
             try:
-                await asyncio.wait_for(self._event.wait(), timeout=self.POLL_SECONDS)
+                await asyncio.wait_for(event.wait(), timeout=self.POLL_SECONDS)
                 await asyncio.sleep(self.GATHER_SECONDS)
             except TimeoutError:
                 pass
-            self._event.clear()
+            event.clear()
 
     async def stop(self, timeout: float = 12.0) -> None:
         """Let in-flight sends finish (so their sids are recorded), then stop."""

@@ -15,7 +15,7 @@ DRAIN_SECONDS = 50.0  # below the one-minute period, so ticks rarely overlap (ov
 
 
 async def _drain(services: Services, seconds: float) -> int:
-    from coachbox.channels.outbox import drain
+    from coachbox.channels.sender import drain
 
     try:
         return await drain(services, seconds=seconds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from coachbox.channels.base import Inbound
@@ -118,14 +119,20 @@ def _rows(conn, ids: list[int]) -> list[dict]:
     ]
 
 
+def _outbox_sender() -> Callable[[Services], Awaitable[int]] | None:
+    """The outbox's deliver_due, or None in a build without a sender."""
+    try:
+        from coachbox.channels.outbox import deliver_due
+    except ImportError:
+        return None
+    return deliver_due
+
+
 async def _mark_sent(services: Services, ids: list[int]) -> None:
     """Send through the outbox sender (it marks simulator rows delivered), so the transcript reads like WhatsApp."""
     if not ids:
         return
-    try:
-        from coachbox.channels.outbox import deliver_due
-    except ImportError:
-        deliver_due = None
+    deliver_due = _outbox_sender()
     if deliver_due is not None:
         while await deliver_due(services):
             pass

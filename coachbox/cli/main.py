@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="path to coachbox.toml (default: ./coachbox.toml or $COACHBOX_CONFIG)")
     sub = parser.add_subparsers(metavar="COMMAND")
 
-    def command(name: str, handler: Callable, help: str) -> argparse.ArgumentParser:
+    def command(name: str, handler: Callable | None, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(handler=handler)
         return p
@@ -173,7 +173,7 @@ def _restore(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:
-    from coachbox.roots.appliance import run_checks
+    from coachbox.ops.checks import run_checks
 
     findings = run_checks(settings)
     worst = 0
@@ -187,7 +187,7 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _jobs(settings: Settings, args: argparse.Namespace) -> int:
-    from coachbox.schedule.runs import print_jobs
+    from coachbox.jobs.listing import print_jobs
 
     return print_jobs(settings, as_json=args.json)
 

@@ -45,7 +45,7 @@ def _write_course(course: Course, folder: Path, media_root: Path) -> int:
         _write(folder / f"{lesson.position:02d}-{lesson.slug}.md", lesson_markdown(lesson, media))
         written += 1
         source = media_root / lesson.media if lesson.media else None
-        if source and source.is_file():
+        if source and media is not None and source.is_file():  # media is set when lesson.media is
             target = folder / media
             target.parent.mkdir(parents=True, exist_ok=True)
             if not target.exists() or not target.samefile(source):
@@ -84,7 +84,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def course_toml(course: Course) -> str:
-    pairs = [
+    pairs: list[tuple[str, object]] = [
         ("title", course.title),
         ("description", course.description),
         ("language", course.language),
@@ -99,7 +99,7 @@ def course_toml(course: Course) -> str:
 
 
 def lesson_markdown(lesson: Lesson, media: str | None) -> str:
-    pairs = [("title", lesson.title), ("minutes", lesson.minutes)]
+    pairs: list[tuple[str, object]] = [("title", lesson.title), ("minutes", lesson.minutes)]
     if media:
         pairs.append(("media", media))
     parts = [_table(pairs)]
@@ -110,6 +110,7 @@ def lesson_markdown(lesson: Lesson, media: str | None) -> str:
         elif question.kind == "true_false":
             pairs.append(("answer", question.answer))
         else:
+            assert isinstance(question.answer, tuple), "a short question's answer is its accepted answers"
             pairs.append(("accept", list(question.answer)))
         pairs.append(("explanation", question.explanation))
         parts.append("[[quiz]]\n" + _table(pairs))
@@ -119,7 +120,7 @@ def lesson_markdown(lesson: Lesson, media: str | None) -> str:
 def badges_toml(badges: list[BadgeDefinition]) -> str:
     parts = []
     for badge in badges:
-        pairs = [("code", badge.code), ("name", badge.names.get("en", badge.code))]
+        pairs: list[tuple[str, object]] = [("code", badge.code), ("name", badge.names.get("en", badge.code))]
         pairs += [(f"name_{lang}", name) for lang, name in sorted(badge.names.items()) if lang != "en"]
         pairs += [("emoji", badge.emoji), ("description", badge.descriptions.get("en", ""))]
         pairs += [(f"description_{lang}", text) for lang, text in sorted(badge.descriptions.items()) if lang != "en"]

@@ -186,6 +186,7 @@ class _Writer:
                 "translation_of, source_hash, updated_at, slug, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (*values, course.slug, self.now),
             ).lastrowid
+            assert course_id is not None, "an INSERT sets lastrowid"
             self.report.courses.new += 1
         else:
             course_id = existing[0]
@@ -234,9 +235,9 @@ class _Writer:
             self.report.lessons.updated += 1
         else:
             self.report.lessons.unchanged += 1
-            if source and (self.media_root / media).exists():
+            if media is not None and (self.media_root / media).exists():
                 return  # unchanged lesson, media already in place: not even a hash of the copy
-        if source:
+        if source is not None and media is not None and media_digest is not None:  # all set when lesson.media is
             self._copy_media(source, self.media_root / media, media_digest)
 
     def _remove_lesson(self, lesson_id: int, published: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 # Twilio refuses a WhatsApp/SMS body over 1,600 characters (error 21617).
-MESSAGE_LIMIT = 1600
+MESSAGE_LIMIT = 1600  # Twilio's body limit for one message (error 21617 beyond); the one place it is set
 FENCE = "```"
 
 # Split points, coarsest first. Each is a regex whose match is the whitespace between two pieces.
@@ -48,6 +48,13 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     if current:
         parts.append(current)
     return [part.rstrip() for part in parts if part.strip()]
+
+
+def split_body(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """An outgoing body as messages of at most `limit` characters (never empty): the outbox's one splitter."""
+    if len(text) <= limit:
+        return [text]
+    return split_message(text, limit) or [text[:limit]]
 
 
 def _pieces(text: str, level: int, limit: int) -> list[tuple[str, str]]:

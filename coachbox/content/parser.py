@@ -14,9 +14,9 @@ from coachbox.content.markup import (
     lint_markup,
     split_message,
 )
-from coachbox.content.problems import ContentProblem, Reporter, TomlDoc, load_toml
+from coachbox.content.problems import ContentProblem, Reporter, TomlDoc, Where, load_toml
 from coachbox.core.errors import UserError
-from coachbox.learning.course import BadgeDefinition, Course, Lesson, Question
+from coachbox.learning.course import BadgeDefinition, BadgeRule, Course, Lesson, Question
 
 __all__ = ["ContentError", "ContentProblem", "ParseResult", "parse_folder", "split_front_matter"]
 
@@ -38,7 +38,7 @@ QUIZ_KEYS = {
     "short": ("kind", "question", "accept", "explanation"),
 }
 BADGE_KEYS = ("code", "name", "emoji", "description", "rule", "threshold")
-BADGE_RULES = ("lessons_completed", "streak", "perfect_quiz", "course_complete", "early_bird")
+BADGE_RULES: tuple[BadgeRule, ...] = ("lessons_completed", "streak", "perfect_quiz", "course_complete", "early_bird")
 
 
 class ContentError(UserError):
@@ -159,13 +159,21 @@ def _parse_course(course_dir: Path, languages: set[str], report: Reporter) -> tu
         language = None
     passing = doc.integer(data, "passing_score", default=70, low=0, high=100)
     translation_of = doc.text(data, "translation_of")
-    values = dict(
-        description=doc.text(data, "description", default="", allow_empty=True),
-        level=doc.text(data, "level", default="beginner"),
-        premium=doc.boolean(data, "premium", default=False),
-        position=doc.integer(data, "position", default=0),
-    )
-    if not ok or doc.failed or title is None or language is None or passing is None or None in values.values():
+    description = doc.text(data, "description", default="", allow_empty=True)
+    level = doc.text(data, "level", default="beginner")
+    premium = doc.boolean(data, "premium", default=False)
+    position = doc.integer(data, "position", default=0)
+    if (
+        not ok
+        or doc.failed
+        or title is None
+        or language is None
+        or passing is None
+        or description is None
+        or level is None
+        or premium is None
+        or position is None
+    ):
         return None
     course = Course(
         slug=slug,
@@ -174,7 +182,10 @@ def _parse_course(course_dir: Path, languages: set[str], report: Reporter) -> tu
         passing_score=passing,
         translation_of=translation_of,
         lessons=tuple(lessons),
-        **values,
+        description=description,
+        level=level,
+        premium=premium,
+        position=position,
     )
     return course, doc
 
@@ -344,13 +355,14 @@ def _parse_quiz(doc: TomlDoc, quiz: object) -> list[Question] | None:
     if not isinstance(quiz, list) or not all(isinstance(item, dict) for item in quiz):
         doc.error("quiz must be a list of [[quiz]] tables", "write each question as a [[quiz]] table", key="quiz")
         return None
-    questions = [_parse_question(doc, item, index) for index, item in enumerate(quiz)]
-    return None if None in questions else questions
+    parsed = [_parse_question(doc, item, index) for index, item in enumerate(quiz)]
+    questions = [question for question in parsed if question is not None]
+    return questions if len(questions) == len(parsed) else None
 
 
 def _parse_question(doc: TomlDoc, item: dict, index: int) -> Question | None:
     number = index + 1
-    where = dict(table="quiz", index=index)
+    where: Where = {"table": "quiz", "index": index}
     label = f"quiz question {number}"
     kind = item.get("kind")
     if kind not in QUIZ_KEYS:
@@ -413,7 +425,7 @@ def _parse_question(doc: TomlDoc, item: dict, index: int) -> Question | None:
     return Question(position=number, kind=kind, prompt=prompt, explanation=explanation, choices=choices, answer=answer)
 
 
-def _choice_answer(doc: TomlDoc, item: dict, label: str, count: int | None, where: dict) -> int | None:
+def _choice_answer(doc: TomlDoc, item: dict, label: str, count: int | None, where: Where) -> int | None:
     span = f"1 to {count}" if count else "1 to the number of choices"
     if "answer" not in item:
         doc.error(f"{label} has no answer", f"add answer = N, the number of the right choice, from {span}", **where)
@@ -471,15 +483,15 @@ def _parse_badges(path: Path, languages: set[str], report: Reporter) -> list[Bad
 
 def _parse_badge(doc: TomlDoc, item: dict, index: int, warned: set[str]) -> BadgeDefinition | None:
     """One [[badge]]; `warned` holds the languages already known or warned about (one warning per language)."""
-    where = dict(table="badge", index=index)
+    where: Where = {"table": "badge", "index": index}
     label = f"badge {index + 1}"
     names: dict[str, str] = {}
     descriptions: dict[str, str] = {}
-    translated = {}
+    translated: dict[str, tuple[str, str]] = {}
     for key in item:
         match = re.fullmatch(r"(name|description)_([a-z]{2,3}(?:[-_][A-Za-z0-9]+)?)", key)
         if match:
-            translated[key] = match.groups()
+            translated[key] = (match.group(1), match.group(2))
             if match.group(2) not in warned:
                 warned.add(match.group(2))
                 doc.error(
@@ -500,10 +512,10 @@ def _parse_badge(doc: TomlDoc, item: dict, index: int, warned: set[str]) -> Badg
         )
         code = None
     name = doc.text(item, "name", required=True, label=label, **where)
-    rule = doc.text(item, "rule", required=True, label=label, **where)
-    if rule is not None and rule not in BADGE_RULES:
-        doc.error(f"{label}: unknown rule '{rule}'", f"use one of: {', '.join(BADGE_RULES)}", key="rule", **where)
-        rule = None
+    rule_text = doc.text(item, "rule", required=True, label=label, **where)
+    rule = next((known for known in BADGE_RULES if known == rule_text), None)
+    if rule_text is not None and rule is None:
+        doc.error(f"{label}: unknown rule '{rule_text}'", f"use one of: {', '.join(BADGE_RULES)}", key="rule", **where)
     threshold = doc.integer(item, "threshold", default=1, low=1, label=label, **where)
     emoji = doc.text(item, "emoji", default="", allow_empty=True, label=label, **where)
     description = doc.text(item, "description", default="", allow_empty=True, label=label, **where)
@@ -511,7 +523,7 @@ def _parse_badge(doc: TomlDoc, item: dict, index: int, warned: set[str]) -> Badg
         value = doc.text(item, key, label=label, **where)
         if value is not None:
             (names if what == "name" else descriptions)[lang] = value
-    if None in (code, name, rule, threshold, emoji, description):
+    if code is None or name is None or rule is None or threshold is None or emoji is None or description is None:
         return None
     names = {"en": name, **names}
     descriptions = {"en": description, **descriptions} if description else descriptions

@@ -7,10 +7,17 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 _TOML_WHERE = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)$")
 _HEADER = re.compile(r"^\s*\[")
+
+
+class Where(TypedDict):
+    """Where a value sits: the index-th [[table]] (or the top level when table is None)."""
+
+    table: str | None
+    index: int
 
 
 @dataclass(frozen=True)
@@ -145,7 +152,7 @@ class TomlDoc:
         table: str | None = None,
         index: int = 0,
     ) -> str | None:
-        where = dict(table=table, index=index)
+        where: Where = {"table": table, "index": index}
         if key not in data:
             if required:
                 message = f"{label} has no {key}" if label else f"missing required key '{key}'"
@@ -182,13 +189,15 @@ class TomlDoc:
             return default
         value: Any = data[key]
         prefix = f"{label}: " if label else ""
-        where = dict(key=key, table=table, index=index)
+        where: Where = {"table": table, "index": index}
         if not isinstance(value, int) or isinstance(value, bool):
-            self.error(f"{prefix}{key} must be a whole number", f"write {key} = {default}, without quotes", **where)
+            self.error(
+                f"{prefix}{key} must be a whole number", f"write {key} = {default}, without quotes", key=key, **where
+            )
             return None
         if (low is not None and value < low) or (high is not None and value > high):
             span = f"from {low} to {high}" if high is not None else f"of at least {low}"
-            self.error(f"{prefix}{key} = {value} is out of range", f"use a number {span}", **where)
+            self.error(f"{prefix}{key} = {value} is out of range", f"use a number {span}", key=key, **where)
             return None
         return value
 

@@ -6,23 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-# Learner columns a turn may change through UpdateLearner; anything else is a bug, refused by the service.
-LEARNER_FIELDS = frozenset(
-    {
-        "name",
-        "language",
-        "timezone",
-        "lesson_time",
-        "status",
-        "current_course_id",
-        "streak",
-        "best_streak",
-        "streak_freezes",
-        "last_active_date",
-        "next_taken_date",
-        "next_taken_count",
-    }
-)
+from coachbox.learning.learner import LEARNER_FIELDS
 
 
 @dataclass(frozen=True)

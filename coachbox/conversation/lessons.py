@@ -84,9 +84,9 @@ def deliver(
     for index, part in enumerate(parts):
         media = f"media/{lesson.media}" if lesson.media and index == 0 else None
         turn.send(part, kind="lesson", media=media)
-    turn.do(RecordDelivery(lesson.id, course.id, lesson.position + 1, kind=kind, key=key))
+    turn.do(RecordDelivery(lesson.db_id, course.db_id, lesson.position + 1, kind=kind, key=key))
     # One copy of the learner snapshot for both changes: it is large, and a fan-out copies it per learner.
-    note_enrollment(turn, course.id, next_position=lesson.position + 1, last_lesson_id=lesson.id)
+    note_enrollment(turn, course.db_id, next_position=lesson.position + 1, last_lesson_id=lesson.id)
     if not lesson.questions:
         turn.state = with_flow(turn.state, "idle", lesson_id=lesson.id, question=0, answers=())
         quiz.finish(turn, course, lesson, ())
@@ -97,7 +97,7 @@ def deliver(
         )
     elif invite:  # too long to fold: a message of its own, sent right after the lesson
         turn.send(invite, kind="lesson", options=(turn.words("quiz")[0].upper(),))
-    turn.do(ScheduleQuiz(lesson.id, turn.now + timedelta(minutes=minutes)))
+    turn.do(ScheduleQuiz(lesson.db_id, turn.now + timedelta(minutes=minutes)))
     turn.state = with_flow(turn.state, "lesson", lesson_id=lesson.id, question=0, answers=())
 
 
@@ -129,7 +129,7 @@ def daily(turn: Turn, *, greeting: str = "lesson.daily_greeting") -> bool:
     """The daily lesson (greeting, lesson and quiz invitation in one message), for active learners who have not
     opted out; False when there is nothing to send. The window is hold()'s business: here it is open."""
     course, lesson = _daily_lesson(turn)
-    if lesson is None:
+    if course is None or lesson is None:
         return False
     deliver(turn, course, lesson, kind="daily_lesson", key=turn.today, greeting=turn.t(greeting), fold_invite=True)
     return True
@@ -152,7 +152,7 @@ def hold(turn: Turn) -> bool:
     # on the other days the lesson is held all the same, without a word, and their next message brings it.
     rules, prompts = turn.rules, turn.learner.prompts
     nudge = may_prompt(turn.today, prompts, daily_days=rules.prompt_daily_days, gaps=rules.prompt_gaps)
-    turn.do(HoldLesson(turn.today, lesson.id, nudge=nudge))
+    turn.do(HoldLesson(turn.today, lesson.db_id, nudge=nudge))
     turn.learner = replace(turn.learner, held=turn.today, prompts=prompts.after(turn.today) if nudge else prompts)
     if nudge:
         turn.replies.append(
@@ -305,8 +305,8 @@ def choose_course(turn: Turn, said: str) -> bool:
     if course is None:
         return False
     if turn.learner.enrollment(course.id) is None:
-        turn.do(Enroll(course.id))
-        note_enrollment(turn, course.id)
+        turn.do(Enroll(course.db_id))
+        note_enrollment(turn, course.db_id)
     changes: dict = {"current_course_id": course.id}
     if turn.learner.status == "finished":
         changes["status"] = "active"
@@ -330,30 +330,34 @@ def move_to_translation(turn: Turn, course: Course, target: Course) -> None:
         twin = by_position.get(lesson.position)
         if twin is None:
             continue
-        lesson_map[lesson.id] = twin.id
-        twin_questions = {q.position: q.id for q in twin.questions}
-        question_map += [(q.id, twin_questions[q.position]) for q in lesson.questions if q.position in twin_questions]
-    turn.do(MoveToTranslation(course.id, target.id, tuple(lesson_map.items()), tuple(question_map)))
+        lesson_map[lesson.db_id] = twin.db_id
+        twin_questions = {q.position: q.db_id for q in twin.questions}
+        question_map += [
+            (q.db_id, twin_questions[q.position]) for q in lesson.questions if q.position in twin_questions
+        ]
+    turn.do(MoveToTranslation(course.db_id, target.db_id, tuple(lesson_map.items()), tuple(question_map)))
     learner = turn.learner
     old, new = learner.enrollment(course.id), learner.enrollment(target.id)
     enrollments = [e for e in learner.enrollments if e.course_id not in (course.id, target.id)]
-    if old is not None or new is not None:
+    kept = old or new
+    if kept is not None:
         merged = replace(
-            old or new, course_id=target.id, next_position=max(e.next_position for e in (old, new) if e is not None)
+            kept, course_id=target.db_id, next_position=max(e.next_position for e in (old, new) if e is not None)
         )
         enrollments.append(merged)
     done = {r.lesson_id for r in learner.results}
     results = tuple(
-        replace(r, lesson_id=lesson_map[r.lesson_id], course_id=target.id)
+        replace(r, lesson_id=lesson_map[r.lesson_id], course_id=target.db_id)
         if r.lesson_id in lesson_map and lesson_map[r.lesson_id] not in done
         else r
         for r in learner.results
     )
+    last = learner.last_lesson_id
     turn.learner = replace(
         learner,
         enrollments=tuple(enrollments),
         results=results,
-        last_lesson_id=lesson_map.get(learner.last_lesson_id, learner.last_lesson_id),
+        last_lesson_id=lesson_map.get(last, last) if last is not None else None,
     )
     turn.update(current_course_id=target.id)
     if turn.state.lesson_id in lesson_map:  # a lesson or quiz in progress goes on in the new language

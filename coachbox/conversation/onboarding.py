@@ -69,6 +69,7 @@ def _clean_name(said: str) -> str | None:
 
 
 def _name(turn: Turn, said: str) -> None:
+    name: str | None
     if turn.learner.profile_name and turn.texts.is_word(turn.lang, "yes", normalise(said)):
         name = _clean_name(turn.learner.profile_name) or turn.learner.profile_name[:MAX_NAME]
     else:
@@ -141,8 +142,8 @@ def _course(turn: Turn, said: str) -> None:
         turn.state = with_flow(turn.state, "onboarding_course", unclear=turn.state.unclear + 1)
         turn.say("onboarding.course_unclear", count=len(turn.state.options))
         return
-    turn.do(Enroll(course.id))
-    lessons.note_enrollment(turn, course.id)
+    turn.do(Enroll(course.db_id))
+    lessons.note_enrollment(turn, course.db_id)
     turn.update(current_course_id=course.id)
     turn.say("onboarding.course_set", course=course.title, lessons=len(course.lessons))
     ask_time(turn)
@@ -156,6 +157,7 @@ def ask_time(turn: Turn) -> None:
 def _time(turn: Turn, said: str) -> None:
     answer = normalise(said)
     zone = find_timezone(said)
+    chosen: str | None
     if zone:
         turn.update(timezone=zone)
         turn.say("time.zone_set", timezone=zone)

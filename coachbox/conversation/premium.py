@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from coachbox.learning.access import Offer, access_of, offer_by_name, offer_for
+from coachbox.learning.access import Offer, access_of, offer_for, offer_of
 
 FLOWS = ("pay_plan", "pay_method")  # a numbered list of plans / of ways to pay is on screen
 
@@ -62,12 +62,10 @@ def pay(turn: Any) -> None:
     current = turn.course
     first = offer_for(access, current if current is not None and current.premium else None)
     if len(plans) == 1 or first is None:
-        _choose_method(turn, offer_by_name(access, plans[0].name))
+        _choose_method(turn, offer_of(access, plans[0]))
         return
     lines = [
-        turn.t(
-            "payments.plan_line", number=i, plan=p.title, price=offer_by_name(access, p.name).price, days=p.period_days
-        )
+        turn.t("payments.plan_line", number=i, plan=p.title, price=offer_of(access, p).price, days=p.period_days)
         for i, p in enumerate(plans, start=1)
     ]
     turn.state = _with_flow(turn, "pay_plan", options=tuple(range(len(plans))))
@@ -85,12 +83,12 @@ def answer(turn: Any, said: str) -> bool:
     if turn.state.flow == "pay_plan":
         if not 1 <= number <= len(plans):
             return False
-        _choose_method(turn, offer_by_name(access, plans[number - 1].name))
+        _choose_method(turn, offer_of(access, plans[number - 1]))
         return True
     index = turn.state.options[0] if turn.state.options else 0
     if index >= len(plans):
         return False
-    offer = offer_by_name(access, plans[index].name)
+    offer = offer_of(access, plans[index])
     methods = _methods(access, offer.plan)
     if not 1 <= number <= len(methods):
         return False
@@ -139,8 +137,12 @@ def _start(turn: Any, offer: Offer, method: str) -> None:
     if method == "mpesa":
         amount, currency = plan.price("KES"), "KES"  # M-PESA charges shillings whatever the learner's currency
     else:
-        currency, _ = plan.stripe_price(offer.currency)
+        card = plan.stripe_price(offer.currency)
+        assert card is not None, "card is offered only for a plan with Stripe prices (_methods)"
+        currency, _ = card
         amount = plan.price(currency)
+    # _methods offers M-PESA only for a plan priced in KES; a Stripe currency always has a price (core.plans).
+    assert amount is not None
     turn.do(RequestPayment(plan.name, method, currency, amount, plan.period_days))
     turn.state = _with_flow(turn, "idle", options=())
 

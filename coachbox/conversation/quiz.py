@@ -38,7 +38,7 @@ def start(turn: Turn, lesson_id: int | None, *, intro: str = "quiz.intro") -> No
     if not lesson.questions:
         turn.say("quiz.no_questions", lesson=lesson.title)
         return
-    turn.do(StartQuiz(lesson.id))
+    turn.do(StartQuiz(lesson.db_id))
     turn.state = with_flow(turn.state, "quiz", lesson_id=lesson.id, question=0, answers=(), options=())
     turn.say(intro, lesson=lesson.title, count=len(lesson.questions))
     ask(turn, lesson, 0, append=True)
@@ -138,7 +138,7 @@ def finish(turn: Turn, course: Course, lesson: Lesson, answers: tuple[bool, ...]
     """A finished attempt: score, pass or retry, then the streak, badges and course completion it earns."""
     correct, total = sum(answers), len(answers)
     ok = passed(correct, total, course.passing_score)
-    turn.do(CompleteLesson(lesson.id, correct, total, ok, turn.today))
+    turn.do(CompleteLesson(lesson.db_id, correct, total, ok, turn.today))
     if total:
         key = "quiz.score_passed" if ok else "quiz.score_failed"
         turn.say(
@@ -190,21 +190,21 @@ def _note_result(turn: Turn, course: Course, lesson: Lesson, correct: int, total
     """Keep the best attempt in the turn's snapshot, as the service keeps it in the progress table."""
     results = [r for r in turn.learner.results if r.lesson_id != lesson.id]
     old = turn.learner.result(lesson.id)
-    new = LessonResult(lesson.id, course.id, correct, total, ok, turn.today)
+    new = LessonResult(lesson.db_id, course.db_id, correct, total, ok, turn.today)
     if old is not None and percent(old.correct, old.total) > percent(correct, total):
         new = old
     turn.learner = replace(turn.learner, results=tuple(results + [new]))
 
 
 def _complete_course(turn: Turn, course: Course, score: int, eligible: bool) -> None:
-    turn.do(CompleteCourse(course.id, score))
+    turn.do(CompleteCourse(course.db_id, score))
     enrollments = [e if e.course_id != course.id else replace(e, status="completed") for e in turn.learner.enrollments]
     if turn.learner.enrollment(course.id) is None:
-        enrollments.append(Enrollment(course.id, status="completed"))
+        enrollments.append(Enrollment(course.db_id, status="completed"))
     turn.learner = replace(turn.learner, enrollments=tuple(enrollments))
     turn.say("course.complete", course=course.title, score=score, lessons=len(course.lessons), kind="celebration")
     if eligible:
-        turn.do(IssueCertificate(course.id, score))
+        turn.do(IssueCertificate(course.db_id, score))
         turn.say("course.certificate_coming", course=course.title)
     else:
         turn.say("course.certificate_retry", passing=course.passing_score, score=score)

@@ -100,7 +100,7 @@ def certificate(turn: Turn) -> None:
         return
     turn.send("\n".join([turn.t("certificate.title")] + lines))
     for course, score in eligible:
-        turn.do(IssueCertificate(course.id, score))
+        turn.do(IssueCertificate(course.db_id, score))
     if eligible:
         turn.say("certificate.coming")
 

@@ -82,7 +82,7 @@ def answer(turn: Turn, said: str) -> None:
         return
     right = result.verdict == "correct"
     quality = (RIGHT_FIRST_TRY if turn.state.unclear == 0 else RIGHT_AFTER_REPROMPT) if right else WRONG
-    turn.do(RecordReview(question.id, quality))
+    turn.do(RecordReview(question.db_id, quality))
     turn.say(
         "quiz.correct" if right else "quiz.wrong",
         answer=quiz.right_answer(turn, question),
@@ -91,7 +91,7 @@ def answer(turn: Turn, said: str) -> None:
     )
     review = turn.learner.review
     turn.learner = replace(
-        turn.learner, review=replace(review, due=tuple(q.id for q in due[1:]), asked=review.asked + 1)
+        turn.learner, review=replace(review, due=tuple(q.db_id for q in due[1:]), asked=review.asked + 1)
     )
     turn.state = with_flow(turn.state, "review")
     if len(due) > 1:

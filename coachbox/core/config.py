@@ -228,7 +228,7 @@ class Settings:
             current = getattr(self, name)
             changes[name] = (
                 dataclasses.replace(current, **value)
-                if isinstance(value, dict) and dataclasses.is_dataclass(current)
+                if isinstance(value, dict) and dataclasses.is_dataclass(current) and not isinstance(current, type)
                 else value
             )
         return dataclasses.replace(self, **changes)

@@ -5,11 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from huey import Huey, crontab
 
+from coachbox.certificates import tasks as certificate_tasks
+from coachbox.channels import tasks as channel_tasks
+from coachbox.core import events
 from coachbox.core.config import Settings
+from coachbox.core.services import Services
+from coachbox.payments import tasks as payment_tasks
+from coachbox.schedule import tasks as schedule_tasks
+from coachbox.store import checkpoint as truncate_checkpoint
+from coachbox.store import open_database
+from coachbox.turns import tasks as voice_tasks
+from coachbox.tutor import tasks as tutor_tasks
 
 log = logging.getLogger("coachbox.jobs")
 
@@ -19,17 +28,17 @@ class WorkerContext:
     """Resources of one worker process, opened at consumer start-up (never at import)."""
 
     settings: Settings
-    services: Any = None
+    services: Services | None = None
+    # The composition root's builder (coachbox.roots.services.build_services); a process that only enqueues
+    # (the web server, `coachbox jobs`) never runs a task here and needs none.
+    build: Callable[[Settings], Services] | None = None
 
-    def get(self):
+    def get(self) -> Services:
         if self.services is None:
-            from coachbox.roots.services import build_services
-            from coachbox.store import open_database
-
+            if self.build is None:
+                raise RuntimeError("this process enqueues tasks but cannot run them: it was given no services builder")
             open_database(self.settings.db_path).close()
-            self.services = build_services(self.settings)
-            from coachbox.core import events
-
+            self.services = self.build(self.settings)
             # What the worker commits (sends, lessons, tutor answers) reaches open admin pages through the relay.
             self.services.relay = events.Relay(self.services.cache)
         return self.services
@@ -57,8 +66,6 @@ def register(huey: Huey, settings: Settings, context: WorkerContext | None = Non
 
     @huey.periodic_task(crontab(minute="*/5"), name="checkpoint")
     def checkpoint() -> None:
-        from coachbox.store import checkpoint as truncate_checkpoint
-
         services = context.get()
         busy, wal_pages, done = services.db.run_sync(truncate_checkpoint)
         log.debug("checkpoint", extra={"busy": busy, "wal_pages": wal_pages, "checkpointed": done})
@@ -68,18 +75,10 @@ def register(huey: Huey, settings: Settings, context: WorkerContext | None = Non
             queue_checkpoint()
 
     extra: dict[str, Callable] = {}
-    for module_name in TASK_MODULES:
-        import importlib
-
-        extra.update(importlib.import_module(module_name).register(huey, context))
+    for module in TASK_MODULES:
+        extra.update(module.register(huey, context))
     return Tasks(checkpoint=checkpoint, extra=extra)
 
 
-# Feature modules with a `register(huey, context) -> {name: task}` function.
-TASK_MODULES: tuple[str, ...] = (
-    "coachbox.channels.tasks",
-    "coachbox.certificates.tasks",
-    "coachbox.tutor.tasks",
-    "coachbox.payments.tasks",
-    "coachbox.schedule.tasks",
-)
+# Modules with a `register(huey, context) -> {name: task}` function, imported by name so the graph shows them.
+TASK_MODULES = (channel_tasks, certificate_tasks, tutor_tasks, voice_tasks, payment_tasks, schedule_tasks)

@@ -69,17 +69,22 @@ def offer_for(access: Access, course: Any | None = None) -> Offer | None:
     plans = [p for p in access.plans if course is None or p.covers(course.family)] or list(access.plans)
     if not plans:
         return None
-    plan = plans[0]
-    currency = currency_for_region(access.region, plan)
-    return Offer(plan, currency, plan.price(currency))
+    return offer_of(access, plans[0])
 
 
 def offer_by_name(access: Access, name: str) -> Offer | None:
     plan = next((p for p in access.plans if p.name == name), None)
     if plan is None:
         return None
+    return offer_of(access, plan)
+
+
+def offer_of(access: Access, plan: Plan) -> Offer:
+    """This plan's offer in the learner's currency."""
     currency = currency_for_region(access.region, plan)
-    return Offer(plan, currency, plan.price(currency))
+    amount = plan.price(currency)
+    assert amount is not None, "currency_for_region picks a currency the plan has a price in"
+    return Offer(plan, currency, amount)
 
 
 def subscribed(access: Access) -> tuple[Entitlement, ...]:

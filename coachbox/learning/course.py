@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import Literal
 
 QuestionKind = Literal["choice", "true_false", "short"]
+BadgeRule = Literal["lessons_completed", "streak", "perfect_quiz", "course_complete", "early_bird"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,11 @@ class Question:
     answer: int | bool | tuple[str, ...] = ()
     id: int | None = None  # database id once imported
 
+    @property
+    def db_id(self) -> int:
+        """The database id, for a question read from the database (every question in a Catalogue)."""
+        return _stored(self)
+
 
 @dataclass(frozen=True)
 class Lesson:
@@ -31,6 +37,11 @@ class Lesson:
     media: str | None = None  # path relative to data/media once imported (course folder while parsing)
     questions: tuple[Question, ...] = ()
     id: int | None = None
+
+    @property
+    def db_id(self) -> int:
+        """The database id, for a lesson read from the database (every lesson in a Catalogue)."""
+        return _stored(self)
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,11 @@ class Course:
     id: int | None = None
 
     @property
+    def db_id(self) -> int:
+        """The database id, for a course read from the database (every course in a Catalogue)."""
+        return _stored(self)
+
+    @property
     def family(self) -> str:
         """The slug shared by a course and its translations."""
         return self.translation_of or self.slug
@@ -57,7 +73,7 @@ class Course:
 @dataclass(frozen=True)
 class BadgeDefinition:
     code: str
-    rule: Literal["lessons_completed", "streak", "perfect_quiz", "course_complete", "early_bird"]
+    rule: BadgeRule
     threshold: int = 1
     emoji: str = ""
     names: dict[str, str] = field(default_factory=dict)  # language → name
@@ -75,12 +91,12 @@ class Catalogue:
     badges: tuple[BadgeDefinition, ...] = ()
 
     def course(self, course_id: int | None) -> Course | None:
-        return self._by_id.get(course_id)
+        return self._by_id.get(course_id) if course_id is not None else None
 
     @cached_property
     def _by_id(self) -> dict[int, Course]:
         # A turn looks its course up several times, and the daily fan-out runs 100,000 turns on one catalogue.
-        return {c.id: c for c in self.courses}
+        return {c.id: c for c in self.courses if c.id is not None}
 
     def for_language(self, language: str) -> tuple[Course, ...]:
         """Courses in this language, plus originals whose family has no translation in it."""
@@ -90,3 +106,10 @@ class Catalogue:
             c for c in self.courses if c.language != language and c.translation_of is None and c.family not in families
         ]
         return tuple(sorted(own + rest, key=lambda c: (c.position, c.title)))
+
+
+def _stored(item: Question | Lesson | Course) -> int:
+    """item.id, which every object in a Catalogue has (read from the database); parsed content has none yet."""
+    if item.id is None:
+        raise ValueError(f"this {type(item).__name__.lower()} has no database id: it was never imported")
+    return item.id

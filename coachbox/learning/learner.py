@@ -92,3 +92,22 @@ class Learner:
 
 
 _FIELDS = frozenset(f.name for f in fields(Learner))
+
+
+# The learners columns a turn may change (UpdateLearner); anything else is a bug caught at once.
+LEARNER_FIELDS = frozenset(
+    {
+        "name",
+        "language",
+        "timezone",
+        "lesson_time",
+        "status",
+        "current_course_id",
+        "streak",
+        "best_streak",
+        "streak_freezes",
+        "last_active_date",
+        "next_taken_date",
+        "next_taken_count",
+    }
+)

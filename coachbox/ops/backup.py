@@ -270,7 +270,10 @@ def _extract_verified(src: Path, staged: Path, progress: Progress | None) -> dic
             manifest_member = next((m for m in members if m.name == MANIFEST), None)
             if manifest_member is None:
                 raise _damaged(src, "it has no manifest.json, so it is not a coachbox backup")
-            manifest = json.loads(tar.extractfile(manifest_member).read())
+            manifest_file = tar.extractfile(manifest_member)
+            if manifest_file is None:
+                raise _damaged(src, "its manifest.json is not a file")
+            manifest = json.loads(manifest_file.read())
             files = manifest.get("files") if isinstance(manifest, dict) else None
             if manifest.get("format") != FORMAT or not isinstance(files, dict):
                 raise _damaged(src, f"manifest.json has an unknown format {manifest.get('format')!r}")
@@ -285,7 +288,10 @@ def _extract_verified(src: Path, staged: Path, progress: Progress | None) -> dic
                 target = staged / member.name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 digest = hashlib.sha256()
-                with tar.extractfile(member) as reader, open(target, "wb") as out:
+                source = tar.extractfile(member)
+                if source is None:  # a directory entry under a file's name (tampered with)
+                    raise _damaged(src, f"entry {member.name!r} is not a file")
+                with source as reader, open(target, "wb") as out:
                     while chunk := reader.read(_CHUNK):
                         digest.update(chunk)
                         out.write(chunk)

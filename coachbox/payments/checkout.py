@@ -31,7 +31,7 @@ def request_mpesa(
     if amount is None:
         raise ValueError(f"plans.{plan_name} has no KES price")
     snapshot = store.snapshot_plan(conn, plan.name, plan_definition(plan), now)
-    return store.create_payment(
+    payment_id = store.create_payment(
         conn,
         learner_id=learner_id,
         plan=plan.name,
@@ -43,6 +43,9 @@ def request_mpesa(
         period_days=plan.period_days,
         now=now,
     )
+    if payment_id is None:  # only a replayed provider_ref is skipped, and a new request has none yet
+        raise RuntimeError("the M-PESA payment was not recorded")
+    return payment_id
 
 
 async def push(services: Services, payment_id: int) -> str:
@@ -140,6 +143,8 @@ async def card_link(services: Services, learner_id: int, plan_name: str, currenc
         await services.db.run(_notify, p, learner_id, "card_unavailable", f"payments:card:{request_key}", now, {})
         return "failed"
     amount = plan.price(link.currency)
+    if amount is None:  # load_plans refuses a stripe_price currency that has no price
+        raise ValueError(f"plans.{plan.name} has no {link.currency} price")
     await services.db.run(
         _notify,
         p,

@@ -47,12 +47,15 @@ async def sweep(services: Services) -> dict[str, int]:
 
 async def query_one(services: Services, row: Any, now: datetime) -> str:
     p = payments(services)
+    daraja = p.daraja
+    if daraja is None:  # sweep() queries only when M-PESA is configured
+        raise RuntimeError("M-PESA is not configured: nothing can query the push")
     attempts = row["query_attempts"] + 1
     delay = next_query_delay(attempts, services.settings.mpesa.query_after_minutes)
     if not await services.db.run(store.claim_query, row["id"], now + delay, now):
         return "claimed_elsewhere"
     try:
-        result = await p.daraja.stk_query(row["provider_ref"], now=now)
+        result = await daraja.stk_query(row["provider_ref"], now=now)
     except DarajaError as exc:
         log.warning("stk query failed", extra={"payment_id": row["id"], "error": str(exc)})
         result = None

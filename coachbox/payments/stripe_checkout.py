@@ -71,6 +71,8 @@ class StripeCheckout:
                 f"Stripe: {exc.user_message or exc.__class__.__name__}",
                 permanent=isinstance(exc, (stripe.InvalidRequestError, stripe.AuthenticationError)),
             ) from None
+        if session.url is None:  # Stripe sends no url only for embedded or finished sessions, never made here
+            raise StripeFailure("Stripe: the checkout session has no url", permanent=True)
         return CheckoutLink(session.id, session.url, price_currency, price_id)
 
     def cancel_at_period_end(self, subscription_id: str) -> None:

@@ -69,14 +69,14 @@ def _subscription_id(obj: Mapping) -> str | None:
 
 
 def _period_end(obj: Mapping) -> datetime | None:
-    ends = []
+    found: list[Any] = []
     if obj.get("object") == "subscription":
-        ends += [obj.get("current_period_end")] + [
+        found += [obj.get("current_period_end")] + [
             i.get("current_period_end") for i in _get(obj, "items", "data") or []
         ]
     else:
-        ends += [_get(line, "period", "end") for line in _get(obj, "lines", "data") or []]
-    ends = [e for e in ends if isinstance(e, int) and not isinstance(e, bool)]
+        found += [_get(line, "period", "end") for line in _get(obj, "lines", "data") or []]
+    ends = [e for e in found if isinstance(e, int) and not isinstance(e, bool)]
     return _ts(max(ends)) if ends else None
 
 
@@ -166,6 +166,14 @@ def _row(ctx: _Ctx, obj: Mapping) -> tuple[sqlite3.Row | None, str | None]:
     return store.subscription(ctx.conn, sub), None
 
 
+def _reload(ctx: _Ctx, subscription_id: int) -> sqlite3.Row:
+    """The subscription row again after a write in this transaction (it cannot have gone)."""
+    row = store.subscription(ctx.conn, subscription_id)
+    if row is None:
+        raise LookupError(f"subscription {subscription_id} vanished inside its own transaction")
+    return row
+
+
 def _set_status(ctx: _Ctx, row: sqlite3.Row, status: str, **more: Any) -> bool:
     """Apply a status unless the subscription has ended or a newer status event was already applied."""
     if row["status"] == "ended" or ctx.created < row["status_event_at"]:
@@ -202,7 +210,7 @@ def _checkout_completed(ctx: _Ctx, obj: Mapping) -> str:
         # Access opens now; invoice.paid (usually seconds later) brings the exact period end.
         _set_status(ctx, row, "active")
         if plan is not None:
-            _extend(ctx, store.subscription(ctx.conn, row["id"]), ctx.now + timedelta(days=plan.period_days))
+            _extend(ctx, _reload(ctx, row["id"]), ctx.now + timedelta(days=plan.period_days))
     return "subscription_started"
 
 
@@ -232,8 +240,8 @@ def _invoice_paid(ctx: _Ctx, obj: Mapping) -> str:
     if payment_id is not None:
         store.link_subscription(ctx.conn, payment_id, row["id"])
     _set_status(ctx, row, "active")
-    _extend(ctx, store.subscription(ctx.conn, row["id"]), _period_end(obj))
-    fresh = store.subscription(ctx.conn, row["id"])
+    _extend(ctx, _reload(ctx, row["id"]), _period_end(obj))
+    fresh = _reload(ctx, row["id"])
     if payment_id is not None and fresh["status"] != "ended":
         notify(
             ctx.conn,
@@ -277,7 +285,7 @@ def _subscription_updated(ctx: _Ctx, obj: Mapping) -> str:
         return _end(ctx, row)
     applied = _set_status(ctx, row, status, cancel_at_period_end=1 if obj.get("cancel_at_period_end") else 0)
     if status == "active":
-        _extend(ctx, store.subscription(ctx.conn, row["id"]), _period_end(obj))
+        _extend(ctx, _reload(ctx, row["id"]), _period_end(obj))
     return status if applied else "stale"
 
 

@@ -8,6 +8,7 @@ from coachbox.core.config import Settings
 from coachbox.core.logs import setup_logging
 from coachbox.jobs.queue import create_huey
 from coachbox.jobs.tasks import WorkerContext, register
+from coachbox.roots.services import build_services
 
 log = logging.getLogger("coachbox.worker")
 
@@ -22,7 +23,7 @@ def run_worker(settings: Settings, *, workers: int = 2) -> None:
     setup_logging(settings)
     data_lock = hold_shared(settings)  # `coachbox restore` refuses while we hold it
     huey = create_huey(settings)
-    context = WorkerContext(settings)
+    context = WorkerContext(settings, build=build_services)
     register(huey, settings, context)
     consumer = huey.create_consumer(
         workers=workers,

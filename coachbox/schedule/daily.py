@@ -198,7 +198,8 @@ def _write(
     # The claim: a (learner, 'daily_lesson', local date) row that exists already is another run's (a restart, a
     # moved lesson time). Read under the write lock, so nothing slips in before this batch's rows are written.
     taken = proactive.deliveries(conn, KIND, [(row["id"], plan[row["id"]][1].local_date) for row in rows])
-    claims, sending = [], []
+    claims: list[tuple[int, str, int | None, str | None, str]] = []
+    sending: list[int] = []
     for row in rows:
         learner_id = row["id"]
         due, verdict, _ = plan[learner_id]

@@ -36,6 +36,14 @@ def utcnow_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row the cursor's INSERT just wrote (sqlite3 types lastrowid as int | None)."""
+    rowid = cursor.lastrowid
+    if rowid is None:
+        raise RuntimeError("the statement inserted no row")
+    return rowid
+
+
 def connect(path: str | Path, *, timeout: float = 30.0) -> sqlite3.Connection:
     """Open a connection in autocommit mode with WAL, foreign keys and a busy timeout."""
     conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
@@ -91,7 +99,8 @@ def checkpoint(conn: sqlite3.Connection, *, wait_ms: int = 250) -> tuple[int, in
 
 def _split_sql(script: str) -> list[str]:
     """Split a migration script into statements (sqlite3.executescript would COMMIT our transaction)."""
-    statements, current = [], []
+    statements: list[str] = []
+    current: list[str] = []
     for line in script.splitlines():
         if not current and (not line.strip() or line.strip().startswith("--")):
             continue

@@ -8,7 +8,7 @@ import secrets
 import sqlite3
 from datetime import datetime, timedelta
 
-from coachbox.store import transaction
+from coachbox.store import inserted_id, transaction
 
 SESSION_DAYS = 14
 # Writing last_seen_at on every request would make every page view a write; once a few minutes is enough.
@@ -131,7 +131,7 @@ def create_api_token(conn: sqlite3.Connection, name: str, role: str, now: dateti
         "INSERT INTO api_tokens (name, token_hash, role, created_at) VALUES (?, ?, ?, ?)",
         (name, _sha256(token), role, now.isoformat()),
     )
-    return cursor.lastrowid, token
+    return inserted_id(cursor), token
 
 
 def api_token(conn: sqlite3.Connection, token: str, now: datetime) -> sqlite3.Row | None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
+from coachbox.store import inserted_id
+
 TEMPLATE_KEY = "broadcast"  # [twilio.templates] broadcast: used outside the 24-hour window (the sender decides)
 # Learners a broadcast reaches: not opted out (STOP), not paused by an admin, not erased.
 REACHABLE = "l.opted_out = 0 AND l.status IN ('onboarding', 'active', 'finished')"
@@ -54,11 +56,13 @@ def audience_size(conn: sqlite3.Connection, audience: str) -> int:
 def create(
     conn: sqlite3.Connection, *, body: str, audience: str, scheduled_at: datetime, created_by: int, now: datetime
 ) -> int:
-    return conn.execute(
-        """INSERT INTO broadcasts (body, audience, template_key, scheduled_at, status, created_by, created_at)
-           VALUES (?, ?, ?, ?, 'scheduled', ?, ?)""",
-        (body, audience, TEMPLATE_KEY, scheduled_at.isoformat(), created_by, now.isoformat()),
-    ).lastrowid
+    return inserted_id(
+        conn.execute(
+            """INSERT INTO broadcasts (body, audience, template_key, scheduled_at, status, created_by, created_at)
+               VALUES (?, ?, ?, ?, 'scheduled', ?, ?)""",
+            (body, audience, TEMPLATE_KEY, scheduled_at.isoformat(), created_by, now.isoformat()),
+        )
+    )
 
 
 def get(conn: sqlite3.Connection, broadcast_id: int) -> sqlite3.Row | None:

@@ -8,6 +8,7 @@ import sqlite3
 from datetime import datetime
 
 from coachbox.content.catalogue import decode_answer, encode_answer
+from coachbox.store import inserted_id
 
 KINDS = ("choice", "true_false", "short")
 
@@ -76,7 +77,7 @@ def create_course(conn: sqlite3.Connection, title: str, language: str, descripti
            VALUES (?, ?, ?, ?, ?, 0, ?, ?)""",
         (slug, language, title, description, position, now.isoformat(), now.isoformat()),
     )
-    return cursor.lastrowid
+    return inserted_id(cursor)
 
 
 def update_course(conn: sqlite3.Connection, course_id: int, fields: dict, now: datetime) -> None:
@@ -109,7 +110,7 @@ def add_lesson(conn: sqlite3.Connection, course_id: int, title: str, now: dateti
            VALUES (?, ?, ?, ?, '', 0, ?, ?)""",
         (course_id, slug, position, title, now.isoformat(), now.isoformat()),
     )
-    return cursor.lastrowid
+    return inserted_id(cursor)
 
 
 def update_lesson(conn: sqlite3.Connection, lesson_id: int, title: str, minutes: int, body: str, now: datetime) -> None:
@@ -193,7 +194,7 @@ def add_question(conn: sqlite3.Connection, lesson_id: int, values: dict) -> int:
             values["explanation"],
         ),
     )
-    return cursor.lastrowid
+    return inserted_id(cursor)
 
 
 def update_question(conn: sqlite3.Connection, question_id: int, values: dict) -> None:

@@ -11,6 +11,7 @@ from datetime import datetime
 import phonenumbers
 
 from coachbox.learning.timeparse import parse_lesson_time, timezone_for_phone
+from coachbox.store import inserted_id
 
 COLUMNS = ("phone", "name", "course", "cohort", "language", "lesson_time")
 MAX_ROWS = 5000  # one upload; a school splits a bigger list (the preview page must stay readable)
@@ -76,7 +77,7 @@ def read_csv(text: str) -> tuple[list[tuple[int, dict]], list[str]]:
         return [], ["The first line must name the columns: " + ", ".join(COLUMNS) + " (phone is required)."]
     unknown = [h for h in header if h and h not in COLUMNS]
     problems = [f"Unknown column{'s' if len(unknown) > 1 else ''} ignored: {', '.join(unknown)}."] if unknown else []
-    rows = []
+    rows: list[tuple[int, dict[str, str]]] = []
     for cells in reader:
         if not any(c.strip() for c in cells):
             continue
@@ -187,7 +188,7 @@ def apply(
             ),
         )
         if cursor.rowcount == 1:
-            learner_id = cursor.lastrowid
+            learner_id = inserted_id(cursor)
             counts["created"] += 1
         else:  # an existing learner (or one who wrote in since the preview): fill in only what the row gives
             learner_id = conn.execute("SELECT id FROM learners WHERE channel_key = ?", (key,)).fetchone()[0]

@@ -34,7 +34,8 @@ class LearnerPage:
 
 
 def _where(f: LearnerFilter, now: datetime) -> tuple[str, list]:
-    clauses, args = ["l.status != 'deleted'"], []
+    clauses: list[str] = ["l.status != 'deleted'"]
+    args: list[str | int] = []
     q = f.q.strip()
     if q:
         digits = "".join(ch for ch in q if ch.isdigit())
@@ -212,7 +213,8 @@ def enrollment_page(
     conn: sqlite3.Connection, *, course_id: int | None, status: str, page: int, per_page: int
 ) -> tuple[list[dict], int]:
     """Enrolments for the JSON API, oldest first (stable paging), with each one's completed-lesson count."""
-    clauses, params = ["l.deleted_at IS NULL"], []
+    clauses: list[str] = ["l.deleted_at IS NULL"]
+    params: list[str | int] = []
     if course_id is not None:
         clauses.append("e.course_id = ?")
         params.append(course_id)

@@ -21,6 +21,6 @@ def outbox_rows(conn: sqlite3.Connection, statuses: tuple[str, ...], limit: int 
 
 def retry(conn: sqlite3.Connection, message_ids: list[int], now: datetime) -> int:
     """Queue failed/undelivered/waiting rows again through the outbox's own rule (a look-up before any resend)."""
-    from coachbox.channels.outbox import retry_message
+    from coachbox.store.messages import retry_message
 
     return sum(retry_message(conn, message_id, now) for message_id in message_ids)

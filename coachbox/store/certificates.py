@@ -33,16 +33,20 @@ _SELECT = """SELECT c.id, c.code, c.learner_id, c.course_id, c.learner_name, c.s
              FROM certificates c JOIN courses co ON co.id = c.course_id"""
 
 
-def _row(row: sqlite3.Row | None) -> CertificateRow | None:
-    return CertificateRow(**dict(row)) if row is not None else None
+def _row(row: sqlite3.Row) -> CertificateRow:
+    return CertificateRow(**dict(row))
+
+
+def _row_or_none(row: sqlite3.Row | None) -> CertificateRow | None:
+    return _row(row) if row is not None else None
 
 
 def by_code(conn: sqlite3.Connection, code: str) -> CertificateRow | None:
-    return _row(conn.execute(f"{_SELECT} WHERE c.code = ?", (code,)).fetchone())
+    return _row_or_none(conn.execute(f"{_SELECT} WHERE c.code = ?", (code,)).fetchone())
 
 
 def by_id(conn: sqlite3.Connection, certificate_id: int) -> CertificateRow | None:
-    return _row(conn.execute(f"{_SELECT} WHERE c.id = ?", (certificate_id,)).fetchone())
+    return _row_or_none(conn.execute(f"{_SELECT} WHERE c.id = ?", (certificate_id,)).fetchone())
 
 
 def for_learner(conn: sqlite3.Connection, learner_id: int, course_id: int | None = None) -> list[CertificateRow]:
@@ -90,7 +94,8 @@ def list_certificates(
     offset: int = 0,
 ) -> list[CertificateRow]:
     """For the admin page: newest first; status 'valid' or 'revoked'; search matches name or code."""
-    where, args = [], []
+    where: list[str] = []
+    args: list[str | int] = []
     if status == "valid":
         where.append("c.revoked_at IS NULL")
     elif status == "revoked":

@@ -8,9 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from coachbox.conversation.effects import LEARNER_FIELDS
 from coachbox.learning.backoff import Prompts
-from coachbox.learning.learner import Enrollment, LeaderRow, Learner, OpenLesson
+from coachbox.learning.learner import LEARNER_FIELDS, Enrollment, LeaderRow, Learner, OpenLesson
 from coachbox.learning.progress import LessonResult
 from coachbox.learning.streaks import Streak
 from coachbox.learning.timeparse import local_week_start

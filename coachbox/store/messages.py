@@ -6,8 +6,12 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from coachbox.channels.base import Inbound
+from coachbox.content.markup import split_body
+
+if TYPE_CHECKING:
+    from coachbox.channels.base import Inbound  # annotations only: store never builds one
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,6 @@ def enqueue_outbound(
     in id order); the first carries media and template, the others are '<kind>.continued' parts. Returns
     the first row's id.
     """
-    from coachbox.channels.outbox import split_body
-
     stamp = now.isoformat()
     first_id = None
     for part_no, body in enumerate(split_body(draft.body)):
@@ -115,3 +117,27 @@ def transcript(conn: sqlite3.Connection, learner_id: int, *, after_id: int = 0, 
         "SELECT * FROM messages WHERE learner_id = ? AND id > ? ORDER BY id LIMIT ?",
         (learner_id, after_id, limit),
     ).fetchall()
+
+
+RETRYABLE = ("failed", "undelivered", "waiting")
+
+
+def retry_message(conn: sqlite3.Connection, message_id: int, now: datetime) -> bool:
+    """Queue a failed, undelivered or waiting row again (an admin's retry); False when it is none of those.
+
+    The look-up-before-resend rule still holds: a row whose last attempt may have reached Twilio (no sid, an
+    unsure error) keeps its attempts and error code, so the sender looks it up at Twilio first. A row Twilio took
+    and then reported failed (it has a sid) starts afresh: the sid is cleared, or the sender could never claim it
+    again. The sender re-applies the 24-hour rule, opt-outs and quiet hours; the retry horizon still counts from
+    created_at, so a failing retry of an old row is recorded after one more attempt.
+    """
+    stamp = now.isoformat()
+    cursor = conn.execute(
+        f"""UPDATE messages SET status = 'queued', next_attempt_at = :now, updated_at = :now,
+                  attempts = CASE WHEN provider_sid IS NULL THEN attempts ELSE 0 END,
+                  error_code = CASE WHEN provider_sid IS NULL THEN error_code ELSE NULL END,
+                  error_message = NULL, provider_sid = NULL, sent_at = NULL, delivered_at = NULL, read_at = NULL
+           WHERE id = :id AND direction = 'out' AND status IN {RETRYABLE}""",
+        {"now": stamp, "id": message_id},
+    )
+    return cursor.rowcount == 1

@@ -8,6 +8,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
+from coachbox.store import inserted_id
+
 PROVIDERS = ("mpesa", "stripe", "manual")
 STATUSES = ("new", "pending", "paid", "failed", "cancelled", "refunded")
 
@@ -355,7 +357,7 @@ def insert_subscription(
             stamp,
         ),
     )
-    return cursor.lastrowid
+    return inserted_id(cursor)
 
 
 def update_subscription(conn: sqlite3.Connection, subscription_id: int, now: datetime, **changes: object) -> None:

@@ -234,7 +234,9 @@ def count_turns(conn: sqlite3.Connection, ids: list[int]) -> None:
     conn.execute(f"UPDATE learners SET turn = turn + 1 WHERE id IN {_IDS}", (json.dumps(ids),))
 
 
-def record_deliveries(conn: sqlite3.Connection, rows: list[tuple[int, int, int, int, str, str]], now: datetime) -> None:
+def record_deliveries(
+    conn: sqlite3.Connection, rows: list[tuple[int, int, int, int, str | None, str]], now: datetime
+) -> None:
     """progress.record_delivery() for many (learner, lesson, course, next position, kind, key) rows; kind None: no
     delivery row (the caller writes it, claim_settled)."""
     stamp = now.isoformat()

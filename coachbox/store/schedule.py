@@ -7,6 +7,8 @@ import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 
+from coachbox.store import inserted_id
+
 # The scan reads only what the pure rules need; the engine loads its own snapshot for learners who get a lesson.
 # INDEXED BY: without ANALYZE statistics the planner prefers learners_status (every active learner) and sorts;
 # the partial next_lesson_at index makes "nobody due this minute" one index probe.
@@ -149,7 +151,7 @@ def start_run(conn: sqlite3.Connection, name: str, now: datetime) -> int:
         "UPDATE job_runs SET outcome = 'interrupted', finished_at = ? WHERE name = ? AND outcome = 'running'",
         (now.isoformat(), name),
     )
-    return int(conn.execute("INSERT INTO job_runs (name, started_at) VALUES (?, ?)", (name, now.isoformat())).lastrowid)
+    return inserted_id(conn.execute("INSERT INTO job_runs (name, started_at) VALUES (?, ?)", (name, now.isoformat())))
 
 
 def finish_run(

@@ -7,6 +7,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
+from coachbox.store import inserted_id
+
 # Replies that did not use the tutor's allowance: refusals and limit notices do not count against the learner.
 NOT_COUNTED = ("limit", "budget", "refusal")
 
@@ -37,8 +39,12 @@ _COLUMNS = (
 )
 
 
-def _exchange(row: sqlite3.Row | None) -> Exchange | None:
-    return Exchange(**dict(row)) if row is not None else None
+def _exchange(row: sqlite3.Row) -> Exchange:
+    return Exchange(**dict(row))
+
+
+def _exchange_or_none(row: sqlite3.Row | None) -> Exchange | None:
+    return _exchange(row) if row is not None else None
 
 
 def start_exchange(
@@ -63,7 +69,9 @@ def start_exchange(
 
 
 def get_exchange(conn: sqlite3.Connection, exchange_id: int) -> Exchange | None:
-    return _exchange(conn.execute(f"SELECT {_COLUMNS} FROM tutor_exchanges WHERE id = ?", (exchange_id,)).fetchone())
+    return _exchange_or_none(
+        conn.execute(f"SELECT {_COLUMNS} FROM tutor_exchanges WHERE id = ?", (exchange_id,)).fetchone()
+    )
 
 
 def count_attempt(conn: sqlite3.Connection, exchange_id: int) -> int:
@@ -174,11 +182,24 @@ def record_usage(
     outcome: str,
     now: datetime,
 ) -> int:
-    return conn.execute(
-        """INSERT INTO tutor_usage (learner_id, exchange_id, purpose, model, tokens_in, tokens_out, latency_ms, cost,
-                                    outcome, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-        (learner_id, exchange_id, purpose, model, tokens_in, tokens_out, latency_ms, cost, outcome, now.isoformat()),
-    ).lastrowid
+    return inserted_id(
+        conn.execute(
+            """INSERT INTO tutor_usage (learner_id, exchange_id, purpose, model, tokens_in, tokens_out, latency_ms,
+                                        cost, outcome, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                learner_id,
+                exchange_id,
+                purpose,
+                model,
+                tokens_in,
+                tokens_out,
+                latency_ms,
+                cost,
+                outcome,
+                now.isoformat(),
+            ),
+        )
+    )
 
 
 def usage_summary(conn: sqlite3.Connection, since: datetime) -> dict:
@@ -195,7 +216,7 @@ def usage_summary(conn: sqlite3.Connection, since: datetime) -> dict:
 
 def exchange_for_message(conn: sqlite3.Connection, message_id: int) -> Exchange | None:
     """The tutor exchange behind an outbound message (the transcript marks it as AI and offers 'flag')."""
-    return _exchange(
+    return _exchange_or_none(
         conn.execute(f"SELECT {_COLUMNS} FROM tutor_exchanges WHERE message_id = ?", (message_id,)).fetchone()
     )
 

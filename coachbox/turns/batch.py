@@ -21,7 +21,7 @@ from typing import Any
 
 import phonenumbers
 
-from coachbox.channels.outbox import split_body
+from coachbox.content.markup import split_body
 from coachbox.conversation import effects as fx
 from coachbox.conversation.engine import Decision, Reply, handle
 from coachbox.conversation.events import DeliverDailyLesson, Event
@@ -207,7 +207,9 @@ def write_batch(
     ids = [i for i in wanted if i in batch.keys]
     if ids:
         q.count_turns(conn, ids)
-    deliveries, quizzes, drafts = [], [], []
+    deliveries: list[tuple[int, int, int, int, str | None, str]] = []
+    quizzes: list[tuple[int, str, str, int | None, str]] = []
+    drafts = []
     followups: dict[int, list[Followup]] = {}
     for learner_id in ids:
         decision, row = batch.decisions[learner_id], batch.rows[learner_id]
@@ -220,7 +222,7 @@ def write_batch(
                     deliveries.append(
                         (learner_id, e.lesson_id, e.course_id, e.next_position, None if claimed else e.kind, e.key)
                     )
-                else:
+                elif isinstance(e, fx.ScheduleQuiz):
                     quizzes.append((learner_id, "quiz_followup", str(e.lesson_id), e.lesson_id, e.due_at.isoformat()))
         else:
             followups[learner_id] = _apply(
@@ -257,8 +259,8 @@ def write_batch(
             continue
         firsts.append((learner_id, key))
         media = json.dumps([reply.media] if reply.media else [])
-        variables = content_variables(reply)
-        variables = None if variables is None else json.dumps(variables)
+        reply_variables = content_variables(reply)
+        variables = None if reply_variables is None else json.dumps(reply_variables)
         for part_no, body in enumerate(split_body(reply.text)):
             first = part_no == 0
             rows_out.append(

@@ -39,6 +39,7 @@ from coachbox.store.messages import (
     record_inbound,
 )
 from coachbox.turns import ratelimit, sessions
+from coachbox.tutor import voice
 
 log = logging.getLogger("coachbox.conversation")
 
@@ -252,9 +253,7 @@ def _inbound_turn(
 
 
 def _voice_note(settings: Settings, inbound: Inbound) -> bool:
-    from coachbox.turns.voice import is_voice_note
-
-    return is_voice_note(settings, inbound)
+    return voice.is_voice_note(settings, inbound)
 
 
 def _listening(
@@ -278,9 +277,7 @@ def _listening(
 
 
 def _settle_voice_note(conn: sqlite3.Connection, message_id: int) -> bool:
-    from coachbox.turns.voice import settle
-
-    return settle(conn, message_id)
+    return voice.settle(conn, message_id)
 
 
 def run_event(

@@ -1,101 +1,22 @@
-"""Voice notes: transcribed by the worker on the model server and run as text, or the learner is asked to type."""
+"""A voice note's second half: its transcript runs as the learner's message, through the turn runner."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import logging
-import sqlite3
 from datetime import datetime
-from pathlib import Path
 
-from coachbox.certificates import wording
 from coachbox.channels.base import Inbound, InboundMedia
 from coachbox.core.services import Services
-from coachbox.store import transaction
-from coachbox.store.messages import OutboxDraft, enqueue_outbound
-from coachbox.tutor.llm import LlmError
-from coachbox.tutor.service import llm_for, record_call
-
-log = logging.getLogger("coachbox.tutor")
-
-
-@dataclasses.dataclass(frozen=True)
-class VoiceResult:
-    inbound: Inbound  # with body = the transcript when it worked
-    reply: str | None = None  # what to tell the learner instead, when it did not
-
-
-def audio_media(inbound: Inbound):
-    return next((m for m in inbound.media if m.content_type.lower().startswith("audio/")), None)
-
-
-def transcribe_inbound(
-    services: Services, inbound: Inbound, *, learner_id: int | None = None, language: str | None = None
-) -> VoiceResult:
-    """Turn a voice note into text (when [ai] transcribe_voice_notes is on); otherwise a polite 'text only'."""
-    settings = services.settings
-    language = language or settings.org.default_language
-    media = audio_media(inbound)
-    if media is None or inbound.body.strip():
-        return VoiceResult(inbound)
-    if not (settings.ai.transcribe_voice_notes and settings.ai.api_key) or not media.path:
-        return VoiceResult(inbound, wording.phrase(settings, language, "tutor.voice_unsupported"))
-    path = Path(media.path)
-    path = path if path.is_absolute() else settings.data_dir / path
-    try:
-        text, latency = llm_for(services).transcribe(path, media.content_type, language=language)
-    except (LlmError, OSError) as exc:
-        log.warning("voice note transcription failed", extra={"error": str(exc), "learner_id": learner_id})
-        if isinstance(exc, LlmError):
-            record_call(services, learner_id, None, "transcription", None, exc)
-        return VoiceResult(inbound, wording.phrase(settings, language, "tutor.voice_failed"))
-    _record_transcription(services, learner_id, latency)
-    if not text:
-        return VoiceResult(inbound, wording.phrase(settings, language, "tutor.voice_failed"))
-    return VoiceResult(dataclasses.replace(inbound, body=text))
-
-
-def _record_transcription(services: Services, learner_id: int | None, latency_ms: int) -> None:
-    from coachbox.store import tutor as store
-
-    now, model = services.clock.now(), services.settings.ai.transcription_model
-    services.db.run_sync(
-        lambda conn: store.record_usage(
-            conn,
-            learner_id=learner_id,
-            exchange_id=None,
-            purpose="transcription",
-            model=model,
-            tokens_in=0,
-            tokens_out=0,
-            latency_ms=latency_ms,
-            cost=0.0,
-            outcome="ok",
-            now=now,
-        )
-    )
-
-
-def is_voice_note(settings, inbound: Inbound) -> bool:
-    """A voice note the worker will transcribe: on, with a key, downloaded, and no caption to read instead.
-    Anything else (off, or a Twilio retry whose media was not downloaded again) goes to the engine as media,
-    which answers with its 'text only, please' reply."""
-    media = audio_media(inbound)
-    return bool(
-        settings.ai.transcribe_voice_notes
-        and settings.ai.api_key
-        and media is not None
-        and media.path
-        and not inbound.body.strip()
-    )
+from coachbox.turns import runner as conversation
+from coachbox.tutor import voice
 
 
 def handle_voice_note(services: Services, message_id: int) -> str:
     """The worker's half of a voice note: transcribe it, then run the transcript through the conversation as
     the learner's message, keyed by the original MessageSid + ':voice' so no retry processes it twice.
     The pending `deliveries` row (kind voice_note) is the truth; it is settled in the transcript's own turn."""
-    row = services.db.run_sync(_pending, message_id)
+    row = services.db.run_sync(voice.pending, message_id)
     if row is None:  # done already, or the learner erased their data meanwhile
         return "skipped"
     # Two copies of the task (a duplicate enqueue, the sweep) must not pay for two transcriptions.
@@ -109,8 +30,6 @@ def handle_voice_note(services: Services, message_id: int) -> str:
 
 
 def _transcribe_and_run(services: Services, row) -> str:
-    from coachbox.turns import runner as conversation
-
     original = Inbound(
         channel=row["channel"],
         address=row["address"],
@@ -126,10 +45,10 @@ def _transcribe_and_run(services: Services, row) -> str:
             if isinstance(m, dict)
         ),
     )
-    result = transcribe_inbound(services, original, learner_id=row["learner_id"], language=row["language"])
+    result = voice.transcribe_inbound(services, original, learner_id=row["learner_id"], language=row["language"])
     now = services.clock.now()
     if result.reply is not None:  # never silence: the learner is asked to type instead
-        services.db.run_sync(_text_only, row, result.reply, now)
+        services.db.run_sync(voice.text_only, row, result.reply, now)
         return "text_only"
     transcript = dataclasses.replace(result.inbound, provider_sid=f"{original.provider_sid}:voice", media=())
     res = conversation.resources(services)
@@ -148,49 +67,3 @@ def _transcribe_and_run(services: Services, row) -> str:
     )
     conversation.dispatch(services, outcome)
     return "duplicate" if outcome.duplicate else "handled"
-
-
-def _pending(conn: sqlite3.Connection, message_id: int) -> sqlite3.Row | None:
-    return conn.execute(
-        """SELECT m.id, m.learner_id, m.channel, m.address, m.provider_sid, m.media, m.created_at,
-                  l.phone, l.wa_id, l.profile_name, l.language
-           FROM deliveries d JOIN messages m ON m.id = ? JOIN learners l ON l.id = m.learner_id
-           WHERE d.learner_id = m.learner_id AND d.kind = 'voice_note' AND d.key = CAST(m.id AS TEXT)
-             AND d.status = 'pending' AND l.status != 'deleted'""",
-        (message_id,),
-    ).fetchone()
-
-
-def settle(conn: sqlite3.Connection, message_id: int) -> bool:
-    """Mark a voice note handled (compare-and-set, inside the caller's transaction); False when it already was."""
-    return (
-        conn.execute(
-            "UPDATE deliveries SET status = 'done' WHERE kind = 'voice_note' AND key = ? AND status = 'pending'",
-            (str(message_id),),
-        ).rowcount
-        == 1
-    )
-
-
-def _text_only(conn: sqlite3.Connection, row: sqlite3.Row, text: str, now: datetime) -> None:
-    with transaction(conn):
-        if settle(conn, row["id"]):
-            enqueue_outbound(
-                conn,
-                learner_id=row["learner_id"],
-                channel=row["channel"],
-                address=row["address"],
-                draft=OutboxDraft(text, idempotency_key=f"voice:{row['id']}:text_only"),
-                now=now,
-            )
-
-
-def stale_voice_notes(conn: sqlite3.Connection, *, before: datetime) -> list[int]:
-    """Voice notes still pending a while after they came in: their task was lost (Huey does not promise it)."""
-    return [
-        int(r[0])
-        for r in conn.execute(
-            "SELECT key FROM deliveries WHERE kind = 'voice_note' AND status = 'pending' AND created_at < ? ORDER BY id",
-            (before.isoformat(),),
-        )
-    ]

@@ -5,8 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from coachbox.core.config import AiSettings
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 
 class LlmError(Exception):
@@ -61,11 +65,12 @@ class TutorLlm:
         try:
             response = self._client.chat.completions.create(
                 model=self.ai.model,
-                messages=messages,
+                # prompt.py builds only {"role": "system" | "user", "content": str} messages
+                messages=cast("list[ChatCompletionMessageParam]", messages),
                 max_tokens=max_tokens,
                 temperature=0.3,
                 stream=False,
-                **({"timeout": timeout} if timeout else {}),
+                timeout=timeout if timeout else openai.NOT_GIVEN,  # not given: the client's own timeout
             )
         except openai.OpenAIError as exc:
             raise _translate(exc, started) from exc
@@ -97,7 +102,7 @@ class TutorLlm:
                 result = self._client.audio.transcriptions.create(
                     model=self.ai.transcription_model,
                     file=(path.name, audio, content_type),
-                    **({"language": language} if language else {}),
+                    language=language if language else openai.omit,
                 )
         except openai.OpenAIError as exc:
             raise _translate(exc, started) from exc

@@ -90,7 +90,7 @@ def for_turn(cache, catalogue: Catalogue, learner) -> tuple[Catalogue, frozenset
 
     course = catalogue.course(learner.current_course_id)
     lesson = next_lesson(learner, course)
-    if lesson is None or lesson.id is None:
+    if course is None or lesson is None or lesson.id is None:  # no course: next_lesson found no lesson either
         return catalogue, frozenset()
     cached = cache.get(cache_key(lesson.id, lesson.body, course.level, STYLE))
     if cached is None:
@@ -118,7 +118,11 @@ def warm_ups(
         if index is None:
             continue
         for lesson in course.lessons[index : index + 2]:
-            if lesson.id in served or cache.get(cache_key(lesson.id, lesson.body, course.level, STYLE)) is not None:
+            if (
+                lesson.id is None
+                or lesson.id in served
+                or cache.get(cache_key(lesson.id, lesson.body, course.level, STYLE)) is not None
+            ):
                 continue
             if (lesson.id, course.level, STYLE) not in wanted:
                 wanted.append((lesson.id, course.level, STYLE))

@@ -128,7 +128,8 @@ def best_paragraphs(body: str, question: str, *, limit: int = 2, max_chars: int 
     ranked = sorted(range(len(paragraphs)), key=lambda i: (-hits(paragraphs[i]), i))[:limit]
     if stems and hits(paragraphs[ranked[0]]) == 0:
         ranked = [0]
-    chosen, total = [], 0
+    chosen: list[str] = []
+    total = 0
     for index in sorted(ranked):
         paragraph = paragraphs[index]
         if chosen and total + len(paragraph) > max_chars:

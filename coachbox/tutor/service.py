@@ -6,7 +6,8 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
+from typing import TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from coachbox.certificates import wording
@@ -205,6 +206,7 @@ def reserve(
 
 
 def local_midnight(now: datetime, tz_name: str | None) -> datetime:
+    zone: tzinfo
     try:
         zone = ZoneInfo(tz_name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
@@ -236,6 +238,17 @@ def cost_of(ai, tokens_in: int, tokens_out: int) -> float:
     return round(tokens_in * ai.input_price_per_million / 1e6 + tokens_out * ai.output_price_per_million / 1e6, 8)
 
 
+class _Usage(TypedDict):
+    """The measured part of one usage row (store.settle_usage / store.record_usage keywords)."""
+
+    model: str
+    tokens_in: int
+    tokens_out: int
+    latency_ms: int
+    cost: float
+    outcome: str
+
+
 def record_call(
     services: Services,
     learner_id: int | None,
@@ -248,8 +261,9 @@ def record_call(
 ) -> None:
     """Usage of one call: settles its reservation when it had one, else a new row."""
     ai, now = services.settings.ai, services.clock.now()
+    values: _Usage
     if completion is not None:
-        values = dict(
+        values = _Usage(
             model=completion.model,
             tokens_in=completion.tokens_in,
             tokens_out=completion.tokens_out,
@@ -258,7 +272,7 @@ def record_call(
             outcome="ok",
         )
     else:
-        values = dict(
+        values = _Usage(
             model=ai.model,
             tokens_in=0,
             tokens_out=0,
@@ -314,6 +328,8 @@ def _finish(
 
     if not services.db.run_sync(_write):
         current = services.db.run_sync(store.get_exchange, exchange.id)
+        if current is None:  # exchanges are never deleted while their answer is being written
+            raise LookupError(f"tutor exchange {exchange.id} is gone")
         return Answer(exchange.id, current.source, current.answer)
     log.info("tutor answered", extra={"exchange_id": exchange.id, "source": source})
     return Answer(exchange.id, source, body)

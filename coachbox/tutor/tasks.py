@@ -1,4 +1,4 @@
-"""Huey tasks for the tutor: answers, retries after a model timeout, voice notes, lesson warm-ups, and sweeps."""
+"""Huey tasks for the tutor: answers, retries after a model timeout, lesson warm-ups, and sweeps (voice notes: turns.tasks)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from datetime import timedelta
 from huey import Huey, crontab
 
 from coachbox.store import tutor as store
-from coachbox.turns import voice
 from coachbox.tutor import personalise, service
 from coachbox.tutor.llm import LlmError
 
@@ -54,19 +53,6 @@ def register(huey: Huey, context) -> dict:
                 log.warning("tutor sweep: model still failing", extra={"exchange_id": exchange.id})
         return len(stale)
 
-    @huey.task(name="tutor.voice")
-    def voice_note(message_id: int) -> str:
-        return voice.handle_voice_note(context.get(), message_id)
-
-    @huey.periodic_task(crontab(minute="*/2"), name="tutor.voice_sweep")
-    def voice_sweep() -> int:
-        # Truth in SQLite, queue as doorbell: a voice note still pending a minute on lost its task.
-        services = context.get()
-        stale = services.db.run_sync(voice.stale_voice_notes, before=services.clock.now() - timedelta(minutes=1))
-        for message_id in stale:
-            voice.handle_voice_note(services, message_id)
-        return len(stale)
-
     @huey.task(name="tutor.personalise")
     def warm_lesson(lesson_id: int, level: str, style: str) -> bool:
         return personalise.warm(context.get(), lesson_id, level=level, style=style)
@@ -75,7 +61,5 @@ def register(huey: Huey, context) -> dict:
         "tutor.answer": answer_question,
         "tutor.retry": retry_answer,
         "tutor.sweep": sweep,
-        "tutor.voice": voice_note,
-        "tutor.voice_sweep": voice_sweep,
         "tutor.personalise": warm_lesson,
     }

@@ -11,7 +11,7 @@ from sanic.exceptions import BadRequest, Forbidden, ServiceUnavailable
 from sanic.response import HTTPResponse, empty, text
 
 from coachbox.channels import outbox
-from coachbox.channels.outbox import Sender
+from coachbox.channels.sender import Sender
 from coachbox.channels.twilio import media as twilio_media
 from coachbox.channels.twilio.status import (
     BadStatus,
@@ -140,8 +140,8 @@ async def _turn_and_after(
 
 def _log_unheard_failure(work: asyncio.Future) -> None:
     """A turn that failed after its webhook was cancelled has nobody to answer: log it (Twilio retries it)."""
-    if not work.cancelled() and work.exception() is not None:
-        exc = work.exception()
+    exc = None if work.cancelled() else work.exception()
+    if exc is not None:
         log.error("inbound turn failed", exc_info=(type(exc), exc, exc.__traceback__))
 
 

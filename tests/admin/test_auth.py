@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coachbox.roots.appliance import setup_link
+from coachbox.store.secrets import setup_link
 from tests.admin.conftest import PASSWORD, csrf_from, sign_in, signed_in
 
 pytestmark = pytest.mark.anyio

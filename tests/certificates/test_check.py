@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coachbox.roots.appliance import _check_fonts
+from coachbox.ops.checks import _check_fonts
 
 
 def test_it_reports_the_configured_certificate_font(settings):

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from coachbox.channels import outbox, pacing
-from coachbox.channels.outbox import backoff_seconds, deliver_due, reconcile
+from coachbox.channels.outbox import backoff_seconds, deliver_due
+from coachbox.channels.reconcile import reconcile
 from coachbox.channels.pacing import reserve_slots
 from coachbox.store import transaction
 from tests.doubles.twilio_fixtures import (  # noqa: F401 - fixtures

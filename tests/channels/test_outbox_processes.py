@@ -25,7 +25,7 @@ DRAIN = """
 import asyncio
 from coachbox.core.config import Settings
 from coachbox.roots.services import build_services
-from coachbox.channels.outbox import drain
+from coachbox.channels.sender import drain
 
 services = build_services(Settings.load())
 

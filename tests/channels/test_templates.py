@@ -9,7 +9,7 @@ from pathlib import Path
 import coachbox
 from coachbox.channels.outbox import ANSWER_KINDS
 from coachbox.channels.templates import TEMPLATES
-from coachbox.roots.appliance import _check_channel
+from coachbox.ops.checks import _check_channel
 from coachbox.turns.runner import TEMPLATE_FOR
 from tests.doubles.twilio_fixtures import twilio_double, twilio_settings_for  # noqa: F401 - fixtures
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timezone
 
 from coachbox.channels.base import Inbound, InboundMedia
-from coachbox.turns import voice
+from coachbox.tutor import voice
 from coachbox.tutor import personalise
 from tests.tutor.conftest import configure
 

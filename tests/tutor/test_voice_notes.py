@@ -15,9 +15,11 @@ pytestmark = pytest.mark.anyio
 
 def worker_tasks(services):
     from coachbox.jobs.tasks import WorkerContext
+    from coachbox.turns.tasks import register as register_voice
     from coachbox.tutor.tasks import register
 
-    return register(services.huey, WorkerContext(services.settings, services))
+    context = WorkerContext(services.settings, services)
+    return {**register(services.huey, context), **register_voice(services.huey, context)}
 
 
 async def webhook_turn(services, double, **kw):

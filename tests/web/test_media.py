@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from coachbox.channels.signed_urls import media_secret, signed_media_url
 from coachbox.roots.app import create_app
-from coachbox.web.media import media_secret, signed_media_url
 
 pytestmark = pytest.mark.anyio
 

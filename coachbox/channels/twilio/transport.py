@@ -204,40 +204,15 @@ def _channel_error(exc: TwilioRestException | TwilioServiceException, retry_afte
     return ChannelError(f"Twilio {status}: {detail}".strip(), permanent=permanent, code=code, retry_after=retry_after)
 
 
-def check_credentials(settings: Settings):
-    """`coachbox check`: fetch the account at Twilio (short timeout) and say what to fix if it fails."""
-    from coachbox.roots.appliance import Finding
-
+def fetch_account(settings: Settings) -> Any:
+    """The Twilio account resource (short timeout), for `coachbox check`; a ChannelError says what failed."""
     http = _SyncHttp(settings.twilio.api_base_url, CHECK_TIMEOUT_SECONDS)
     client = Client(settings.twilio.account_sid, settings.twilio.auth_token, http_client=http, environment={})
     try:
-        account = client.api.v2010.accounts(settings.twilio.account_sid).fetch()
+        return client.api.v2010.accounts(settings.twilio.account_sid).fetch()
     except TwilioRestException as exc:
-        if exc.status in (401, 403, 404):
-            return Finding(
-                "error",
-                f"Twilio rejected the credentials ({exc.status}, code {exc.code})",
-                "check COACHBOX_TWILIO_ACCOUNT_SID (AC…) and COACHBOX_TWILIO_AUTH_TOKEN in the Twilio Console",
-            )
-        return Finding("error", f"Twilio answered {exc.status}: {exc.msg}", "try again later; see status.twilio.com")
-    except Exception as exc:  # noqa: BLE001 - any network failure becomes a finding, not a traceback
-        return Finding(
-            "error",
-            f"cannot reach Twilio at {settings.twilio.api_base_url}: {type(exc).__name__}",
-            "check the box's internet connection and [twilio] api_base_url",
-        )
-    if (account.status or "active") != "active":
-        return Finding(
-            "error",
-            f"Twilio account {account.friendly_name!r} is {account.status}",
-            "reactivate it in the Twilio Console (Billing)",
-        )
-    if not settings.twilio.whatsapp_from:
-        return Finding(
-            "warn",
-            f"Twilio account {account.friendly_name!r} is active but no WhatsApp sender is set",
-            "set [twilio] whatsapp_from, e.g. whatsapp:+14155238886 for the sandbox",
-        )
-    return Finding(
-        "ok", f"Twilio account {account.friendly_name!r} is active; sending from {settings.twilio.whatsapp_from}"
-    )
+        raise ChannelError(
+            str(exc.msg), permanent=exc.status in (401, 403, 404), code=str(exc.code), status=exc.status
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any network failure is "cannot reach", never a traceback
+        raise ChannelError(type(exc).__name__, code="network") from None

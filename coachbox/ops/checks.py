@@ -1,0 +1,193 @@
+"""`coachbox check`: every probe of settings, data folder, SQLite, content, channel, AI and fonts, as findings."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+
+from coachbox import store
+from coachbox.certificates.pdf import fonts_from_settings
+from coachbox.channels.base import ChannelError
+from coachbox.channels.templates import TEMPLATES, configured
+from coachbox.channels.twilio.transport import fetch_account
+from coachbox.content.parser import parse_folder
+from coachbox.core.config import Settings
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str  # ok | info | warn | error
+    what: str
+    fix: str = ""
+
+
+def run_checks(settings: Settings) -> list[Finding]:
+    """Everything `coachbox check` reports; errors make it exit 1."""
+    findings = [Finding("ok", f"configuration loaded (channel: {settings.channel_kind})")]
+    findings += _check_data_dir(settings)
+    findings += _check_sqlite()
+    findings += _check_content(settings)
+    findings += _check_channel(settings)
+    findings += _check_ai(settings)
+    findings += _check_fonts(settings)
+    return findings
+
+
+def _check_data_dir(settings: Settings) -> list[Finding]:
+    data = settings.data_dir
+    target = data if data.exists() else data.parent
+    if not os.access(target, os.W_OK):
+        return [Finding("error", f"data folder {data} is not writable", f"chown -R $(id -u) {data}")]
+    return [Finding("ok", f"data folder {data} is writable")]
+
+
+def _check_sqlite() -> list[Finding]:
+    version = sqlite3.sqlite_version
+    if store.wal_reset_bug_affected():
+        return [
+            Finding(
+                "info",
+                f"SQLite {version} is inside the WAL-reset bug range (3.7.0-3.51.2); mitigated: auto-checkpoints are "
+                "off and only TRUNCATE checkpoints (which hold the writer lock) run",
+                "nothing to do; a Python linked to SQLite >= 3.51.3 removes the issue",
+            )
+        ]
+    return [Finding("ok", f"SQLite {version} is not affected by the WAL-reset bug")]
+
+
+def _check_content(settings: Settings) -> list[Finding]:
+    if not settings.content_dir.exists():
+        return [Finding("warn", f"content folder {settings.content_dir} does not exist", "set [paths] content_dir")]
+    result = parse_folder(settings.content_dir)
+    findings = [Finding("error", str(problem)) for problem in result.errors]
+    findings += [Finding("warn", str(problem)) for problem in result.warnings]
+    if not result.errors:
+        lessons = sum(len(c.lessons) for c in result.courses)
+        findings.insert(
+            0,
+            Finding(
+                "ok",
+                f"content: {len(result.courses)} courses, {lessons} lessons, locales {', '.join(sorted(result.locales))}",
+            ),
+        )
+    return findings
+
+
+def _check_channel(settings: Settings) -> list[Finding]:
+    if settings.channel_kind == "simulator":
+        return [
+            Finding(
+                "info",
+                "no Twilio credentials: running on the built-in simulator channel",
+                "set COACHBOX_TWILIO_ACCOUNT_SID and COACHBOX_TWILIO_AUTH_TOKEN to use WhatsApp",
+            )
+        ]
+    return [check_twilio_credentials(settings), *_check_templates(settings)]
+
+
+def _check_templates(settings: Settings) -> list[Finding]:
+    """Which [twilio.templates] keys are set: without one, that kind of message waits for the learner outside the
+    24-hour window (quick replies fall back to numbered text). docs/twilio.md says how to create each."""
+    if not settings.twilio.whatsapp_from:
+        return []  # SMS only: no window, no templates
+    have, missing = configured(settings.twilio.templates)
+    waits = [t.key for t in TEMPLATES if t.key in missing and t.waits]
+    findings = [Finding("ok" if not missing else "info", f"WhatsApp templates configured: {', '.join(have) or 'none'}")]
+    if waits:
+        findings.append(
+            Finding(
+                "warn",
+                f"WhatsApp templates missing: {', '.join(waits)} (outside the 24-hour window "
+                "these messages wait until the learner writes)",
+                "create them and set [twilio.templates] (docs/twilio.md, section 3)",
+            )
+        )
+    buttons = [k for k in missing if k not in waits]
+    if buttons:
+        findings.append(
+            Finding(
+                "info",
+                f"no quick-reply templates {', '.join(buttons)}: choices go as numbered text",
+                "optional: docs/twilio.md, 'Quick-reply buttons'",
+            )
+        )
+    return findings
+
+
+def _check_ai(settings: Settings) -> list[Finding]:
+    if not settings.ai.api_key:
+        return [
+            Finding(
+                "info",
+                "no AI key: the tutor answers with lesson excerpts only",
+                "set COACHBOX_AI_API_KEY (and [ai] base_url / model) for full answers",
+            )
+        ]
+    return [Finding("ok", f"AI tutor configured: {settings.ai.model} at {settings.ai.base_url}")]
+
+
+def _check_fonts(settings: Settings) -> list[Finding]:
+    fonts = fonts_from_settings(settings)
+    missing = fonts.missing()
+    if fonts.regular in missing:
+        return [
+            Finding(
+                "warn",
+                f"certificate font {fonts.regular} is missing: names outside Latin-1 cannot be drawn",
+                "apt-get install fonts-dejavu-core, or set [org] certificate_font to a Unicode TTF",
+            )
+        ]
+    findings = [Finding("ok", f"certificate font found: {fonts.regular}")]
+    findings += [
+        Finding(
+            "warn",
+            f"certificate font {path} is missing (configured in [org])",
+            "install it or fix [org] certificate_bold_font / certificate_fallback_fonts",
+        )
+        for path in missing
+    ]
+    try:
+        import uharfbuzz  # noqa: F401 - only checking that Arabic-script names can be shaped
+    except ImportError:
+        findings.append(
+            Finding(
+                "warn", "uharfbuzz is not installed: Arabic-script names are drawn unjoined", "pip install uharfbuzz"
+            )
+        )
+    return findings
+
+
+def check_twilio_credentials(settings: Settings) -> Finding:
+    """Fetch the account at Twilio and say what to fix if that fails."""
+    try:
+        account = fetch_account(settings)
+    except ChannelError as exc:
+        if exc.code == "network":
+            return Finding(
+                "error",
+                f"cannot reach Twilio at {settings.twilio.api_base_url}: {exc}",
+                "check the box's internet connection and [twilio] api_base_url",
+            )
+        if exc.permanent:
+            return Finding(
+                "error",
+                f"Twilio rejected the credentials ({exc.status}, code {exc.code})",
+                "check COACHBOX_TWILIO_ACCOUNT_SID (AC…) and COACHBOX_TWILIO_AUTH_TOKEN in the Twilio Console",
+            )
+        return Finding("error", f"Twilio answered {exc.status}: {exc}", "try again later; see status.twilio.com")
+    if (account.status or "active") != "active":
+        return Finding(
+            "error",
+            f"Twilio account {account.friendly_name!r} is {account.status}",
+            "reactivate it in the Twilio Console (Billing)",
+        )
+    if not settings.twilio.whatsapp_from:
+        return Finding(
+            "warn",
+            f"Twilio account {account.friendly_name!r} is active but no WhatsApp sender is set",
+            "set [twilio] whatsapp_from, e.g. whatsapp:+14155238886 for the sandbox",
+        )
+    return Finding(
+        "ok", f"Twilio account {account.friendly_name!r} is active; sending from {settings.twilio.whatsapp_from}"
+    )
