@@ -130,7 +130,8 @@ async def operations(request: Request):
 @sec.admin_view("owner")
 async def retry(request: Request):
     services = request.app.ctx.services
-    ids = [int(v) for v in request.form.getlist("message_id", []) if v.isdigit()][:500]
+    form = request.form
+    ids = [int(v) for v in (form.getlist("message_id", []) if form is not None else []) if v.isdigit()][:500]
     if not ids:
         raise BadRequest("Choose messages to retry.")
 

@@ -21,7 +21,7 @@ def quick_reply_key(count: int) -> str:
 
 
 def is_quick_reply(template_key: str | None) -> bool:
-    return bool(template_key) and template_key.startswith(PREFIX)
+    return template_key is not None and template_key.startswith(PREFIX)
 
 
 def window_template_key(template_key: str | None, kind: str) -> str:

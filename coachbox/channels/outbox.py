@@ -173,7 +173,9 @@ def _confirm_claims(conn: sqlite3.Connection, items: list[tuple[int, str, str, s
 def _mark_sent_many(conn: sqlite3.Connection, items: list[tuple[int, str, str | None, str]]) -> list[None]:
     """_mark_sent for several sends at once (one transaction): [(message_id, sid, content_sid, now)]."""
     with transaction(conn):
-        return [_mark_sent(conn, *item) for item in items]
+        for item in items:
+            _mark_sent(conn, *item)
+    return [None] * len(items)  # Coalesced hands each caller its own result
 
 
 def _mark_sent(conn: sqlite3.Connection, message_id: int, sid: str, content_sid: str | None, now: str) -> None:
@@ -254,7 +256,7 @@ def plan(row: _Row, settings, now: datetime, media_urls: tuple[str, ...]) -> _Pl
     if row.opted_out and row.kind != "reply":
         return _Plan("cancel", reason="the learner opted out (STOP)")
     callback = f"{settings.server.public_url.rstrip('/')}/webhooks/twilio/status?m={row.id}"
-    base = dict(message_id=row.id, address=row.address, media_urls=media_urls, status_callback=callback)
+    base: dict[str, Any] = dict(message_id=row.id, address=row.address, media_urls=media_urls, status_callback=callback)
     whatsapp = row.address.startswith("whatsapp:")
     in_window = row.last_inbound_at is not None and now - row.last_inbound_at < WINDOW
     if whatsapp and in_window and not row.use_template and buttons.is_quick_reply(row.template_key):
@@ -344,7 +346,7 @@ async def deliver_due(services: Services, *, limit: int = 100) -> int:
     if not rows:
         return held
     plans = [(row, plan(row, settings, now, await _media_urls(services, row))) for row in rows]
-    sendable = [(row, p) for row, p in plans if p.action == "send"]
+    sendable = [(row, p.outbound) for row, p in plans if p.action == "send" and p.outbound is not None]
     for row, p in plans:
         if p.action != "send":
             status = "waiting" if p.action == "wait" else "cancelled"
@@ -355,8 +357,8 @@ async def deliver_due(services: Services, *, limit: int = 100) -> int:
         writes = _Writes.on(services.db)
         await asyncio.gather(
             *(
-                _send_one(services, row, p.outbound, first + i / rate, claimer, writes)
-                for i, (row, p) in enumerate(sendable)
+                _send_one(services, row, outbound, first + i / rate, claimer, writes)
+                for i, (row, outbound) in enumerate(sendable)
             )
         )
     # Failures, waits and cancellations too (sent rows also published as each one committed, above).
@@ -473,7 +475,8 @@ async def _record_failure(services: Services, row: _Row, exc: ChannelError) -> N
 
 # -- a send that may have reached Twilio ---------------------------------------------------------------------------
 async def _already_at_twilio(services: Services, row: _Row) -> bool:
-    since = datetime.fromisoformat(await services.db.run(_claimed_at_of_last_try, row.id) or row.created_at.isoformat())
+    claimed_at: str | None = await services.db.run(_claimed_at_of_last_try, row.id)
+    since = datetime.fromisoformat(claimed_at or row.created_at.isoformat())
     try:
         sid = await lookup(services, row.address, row.body, since, row.use_template, set())
     except ChannelError as exc:

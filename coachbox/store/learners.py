@@ -65,7 +65,8 @@ def upsert(
             stamp,
         ),
     )
-    return int(cursor.lastrowid), True
+    assert cursor.lastrowid is not None  # an INSERT that did not raise made a row
+    return cursor.lastrowid, True
 
 
 def next_turn(conn: sqlite3.Connection, learner_id: int) -> int:

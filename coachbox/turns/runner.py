@@ -45,7 +45,7 @@ log = logging.getLogger("coachbox.conversation")
 
 # Proactive messages may fall outside WhatsApp's 24-hour window: the sender then uses these templates. (The daily
 # lesson is never sent outside it: the engine holds it and its nudge reply carries the lesson_nudge template.)
-TEMPLATE_FOR = {QuizFollowUp: "reminder"}
+TEMPLATE_FOR: dict[type, str] = {QuizFollowUp: "reminder"}
 
 
 @dataclass(frozen=True)

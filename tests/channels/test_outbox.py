@@ -11,8 +11,8 @@ import pytest
 
 from coachbox.channels import outbox, pacing
 from coachbox.channels.outbox import backoff_seconds, deliver_due
-from coachbox.channels.reconcile import reconcile
 from coachbox.channels.pacing import reserve_slots
+from coachbox.channels.reconcile import reconcile
 from coachbox.store import transaction
 from tests.doubles.twilio_fixtures import (  # noqa: F401 - fixtures
     ALICE,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timezone
 
 from coachbox.channels.base import Inbound, InboundMedia
-from coachbox.tutor import voice
-from coachbox.tutor import personalise
+from coachbox.tutor import personalise, voice
 from tests.tutor.conftest import configure
 
 
