@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from coachbox.channels.base import Inbound
+from coachbox.channels.outbox import deliver_due
 from coachbox.core.config import Settings
 from coachbox.core.errors import UserError
 from coachbox.core.services import Services
@@ -119,31 +119,9 @@ def _rows(conn, ids: list[int]) -> list[dict]:
     ]
 
 
-def _outbox_sender() -> Callable[[Services], Awaitable[int]] | None:
-    """The outbox's deliver_due, or None in a build without a sender."""
-    try:
-        from coachbox.channels.outbox import deliver_due
-    except ImportError:
-        return None
-    return deliver_due
-
-
 async def _mark_sent(services: Services, ids: list[int]) -> None:
     """Send through the outbox sender (it marks simulator rows delivered), so the transcript reads like WhatsApp."""
     if not ids:
         return
-    deliver_due = _outbox_sender()
-    if deliver_due is not None:
-        while await deliver_due(services):
-            pass
-        return
-    # Without an outbox sender the terminal is the delivery: mark the rows delivered ourselves.
-    now = services.clock.now().isoformat()
-
-    def mark(conn) -> None:
-        conn.executemany(
-            "UPDATE messages SET status = 'delivered', sent_at = ?, updated_at = ? WHERE id = ?",
-            [(now, now, i) for i in ids],
-        )
-
-    await services.db.run(mark)
+    while await deliver_due(services):
+        pass

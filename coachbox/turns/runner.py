@@ -31,7 +31,7 @@ from coachbox.learning.grading import normalise
 from coachbox.learning.timeparse import local_date, timezone_for_phone
 from coachbox.payments import effects as payment_effects
 from coachbox.payments.subscriptions import with_access
-from coachbox.store import learners, progress, reviews, transaction
+from coachbox.store import learners, progress, reviews, transaction, tutor
 from coachbox.store.messages import (
     OutboxDraft,
     enqueue_outbound,
@@ -602,10 +602,6 @@ def _record_question(
     conn: sqlite3.Connection, learner_id: int, effect: fx.AskTutor, question_key: str, language: str, now: datetime
 ) -> None:
     """The question as a pending tutor exchange: teachers see it, and the tutor worker answers it."""
-    try:
-        from coachbox.store import tutor
-    except ImportError:  # the tutor feature is optional; the question stays visible in the transcript
-        return
     course = (
         conn.execute("SELECT course_id FROM lessons WHERE id = ?", (effect.lesson_id,)).fetchone()
         if effect.lesson_id

@@ -6,7 +6,6 @@ import ipaddress
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from sanic import Blueprint, Request, Sanic
@@ -15,9 +14,10 @@ from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
 from coachbox.channels.base import Inbound
+from coachbox.channels.outbox import deliver_due
 
 if TYPE_CHECKING:
-    from coachbox.core.services import Services
+    pass
 
 bp = Blueprint("simulator")
 
@@ -67,21 +67,11 @@ async def post_message(request: Request) -> HTTPResponse:
     )
     outcome = await handle_inbound(services, inbound)
     # No sender in this build: rows stay queued, the reply below still shows them.
-    deliver_due = _outbox_sender()
-    if deliver_due is not None and outcome.outbox_ids:
+    if outcome.outbox_ids:
         while await deliver_due(services):
             pass
     rows = await services.db.run(_rows, outcome.outbox_ids)
     return json_response({"learner_id": outcome.learner_id, "replies": rows})
-
-
-def _outbox_sender() -> Callable[[Services], Awaitable[int]] | None:
-    """The outbox's deliver_due, or None in a build without a sender."""
-    try:
-        from coachbox.channels.outbox import deliver_due
-    except ImportError:
-        return None
-    return deliver_due
 
 
 def _rows(conn, ids: list[int]) -> list[dict]:

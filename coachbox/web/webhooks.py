@@ -7,7 +7,7 @@ import logging
 import sqlite3
 
 from sanic import Blueprint, Request, Sanic
-from sanic.exceptions import BadRequest, Forbidden, ServiceUnavailable
+from sanic.exceptions import BadRequest, Forbidden
 from sanic.response import HTTPResponse, empty, text
 
 from coachbox.channels import outbox
@@ -30,6 +30,7 @@ from coachbox.channels.twilio.webhook import (
 from coachbox.core import events
 from coachbox.core.services import Services
 from coachbox.store.messages import is_duplicate_inbound
+from coachbox.turns.runner import handle_inbound
 
 log = logging.getLogger("coachbox.web.webhooks")
 
@@ -62,11 +63,6 @@ def _inbound_handler(request: Request):
     services = request.app.ctx.services
     handler = services.inbound_handler  # tests put a stand-in here; production uses the engine
     if handler is None:
-        try:
-            from coachbox.turns.runner import handle_inbound
-        except ImportError:
-            log.error("coachbox.turns.runner is missing: inbound messages cannot be handled")
-            raise ServiceUnavailable("not ready") from None
         handler = services.inbound_handler = handle_inbound
     return handler
 
