@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fpdf import FPDF  # noqa: E402
 
-from coachbox.certificates import service  # noqa: E402
-from coachbox.certificates.pdf import fonts_from_settings  # noqa: E402
+from coachbox.certificates import codes, service  # noqa: E402
+from coachbox.certificates.fonts import fonts_from_settings  # noqa: E402
 from coachbox.core.config import Settings  # noqa: E402
 from coachbox.store.certificates import CertificateRow  # noqa: E402
 
@@ -87,7 +87,7 @@ def main() -> int:
         for n in range(args.count):
             row = CertificateRow(
                 0,
-                service.new_code(),
+                codes.new_code(),
                 1,
                 1,
                 NAMES[n % len(NAMES)],

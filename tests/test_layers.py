@@ -234,3 +234,38 @@ def test_it_finds_cycles_and_upward_imports_when_they_exist(tmp_path):
     edges = {"a": [("b", 1)], "b": [("c", 2)], "c": [("a", 3)], "d": [("a", 4)]}
     assert cycles(edges) == [["a", "b", "c"]]
     assert layer_of("coachbox.core.config") > layer_of("coachbox.store.messages") > layer_of("coachbox.web.webhooks")
+
+
+LAZY_MARK = "# lazy:"
+
+
+def lazy_imports_without_reason() -> list[str]:
+    """Imports inside a function that do not say, in a `# lazy:` comment, what loading them later saves."""
+    missing = []
+    for name, path in sorted(all_modules().items()):
+        source = path.read_text()
+        lines = source.splitlines()
+        tree = ast.parse(source, str(path))
+        skipped = _type_checking_blocks(tree)
+        for function in ast.walk(tree):
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(function):
+                if not isinstance(node, (ast.Import, ast.ImportFrom)) or id(node) in skipped:
+                    continue
+                # The comment sits on the import's line or above the run of imports it belongs to.
+                line = node.lineno - 1
+                while line > 0 and lines[line - 1].strip().startswith(("from ", "import ")):
+                    line -= 1
+                above = lines[line - 1] if line > 0 else ""
+                if LAZY_MARK not in lines[node.lineno - 1] and LAZY_MARK not in above:
+                    missing.append(f"{name} (line {node.lineno}): {ast.unparse(node)}")
+    return sorted(set(missing))
+
+
+def test_imports_inside_functions_say_why():
+    """An import inside a function is for a heavy library (fpdf2, openai, the twilio client, Sanic in the supervisor)
+    that a process may never need, and says so with a `# lazy: <what it saves>` comment. Never to dodge a cycle:
+    the cycle test above counts these imports too."""
+    missing = lazy_imports_without_reason()
+    assert not missing, "move these imports to the top of the module, or say why they wait:\n" + "\n".join(missing)

@@ -10,10 +10,11 @@ from sanic import Blueprint, Request
 from sanic.exceptions import SanicException
 from sanic.response import json
 
+from coachbox.admin.openapi import document
 from coachbox.admin.security import role_at_least
-from coachbox.store import admin_auth, admin_courses, transaction
-from coachbox.store import admin_learners as q
-from coachbox.store.messages import OutboxDraft, enqueue_outbound
+from coachbox.store import admins, courses, transaction
+from coachbox.store import learners as q
+from coachbox.store.messages import OutboxDraft, enqueue_outbound, transcript_page
 
 bp = Blueprint("admin_api", url_prefix="/api/v1")
 PER_PAGE = 100
@@ -41,7 +42,7 @@ def api_view(role: str = "viewer"):
                     401, "unauthorized", "Send Authorization: Bearer <token> (create one under Users → API tokens)."
                 )
             services = request.app.ctx.services
-            token = await services.db.run(admin_auth.api_token, header[7:].strip(), services.clock.now())
+            token = await services.db.run(admins.api_token, header[7:].strip(), services.clock.now())
             if token is None:
                 return _error(401, "unauthorized", "This token is unknown or revoked.")
             if not role_at_least(token["role"], role):
@@ -152,7 +153,7 @@ async def learner_messages(request: Request, learner_id: int):
     await _learner(request, learner_id)
     before = request.args.get("before", "")
     rows = await request.app.ctx.services.db.run(
-        q.transcript_page, learner_id, before_id=int(before) if before.isdigit() else None
+        transcript_page, learner_id, before_id=int(before) if before.isdigit() else None
     )
     return json({"data": [{k: r[k] for k in r.keys() if k != "media"} for r in rows]})
 
@@ -187,7 +188,7 @@ async def send_message(request: Request, learner_id: int):
                 draft=draft,
                 now=now,
             )
-            admin_auth.audit(
+            admins.audit(
                 conn,
                 None,
                 "learner.message",
@@ -235,7 +236,7 @@ async def list_enrollments(request: Request):
 @bp.get("/courses")
 @api_view("viewer")
 async def list_courses(request: Request):
-    rows = await request.app.ctx.services.db.run(admin_courses.courses)
+    rows = await request.app.ctx.services.db.run(courses.courses)
     return json(
         {
             "data": [
@@ -264,10 +265,10 @@ async def list_courses(request: Request):
 @api_view("viewer")
 async def get_course(request: Request, course_id: int):
     services = request.app.ctx.services
-    course = await services.db.run(admin_courses.course, course_id)
+    course = await services.db.run(courses.course, course_id)
     if course is None:
         raise ApiError(404, "not_found", f"No course {course_id}.")
-    lessons = await services.db.run(admin_courses.lessons, course_id)
+    lessons = await services.db.run(courses.lessons, course_id)
     return json(
         {
             "data": {
@@ -280,6 +281,4 @@ async def get_course(request: Request, course_id: int):
 
 @bp.get("/openapi.json")
 async def openapi(request: Request):
-    from coachbox.admin.openapi import document
-
     return json(document(request.app.ctx.settings.server.public_url))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+
 from sanic import Blueprint, Request
 from sanic.exceptions import Forbidden, NotFound
 from sanic.response import HTTPResponse
@@ -9,7 +12,7 @@ from sanic.response import HTTPResponse
 from coachbox.admin import accounts, passwords
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, field, render
-from coachbox.store import admin_auth, transaction
+from coachbox.store import admins, transaction
 
 bp = Blueprint("admin_auth", url_prefix="/admin")
 MIN_PASSWORD = 10
@@ -38,8 +41,6 @@ async def _anonymous_page(request: Request, template: str, *, status: int = 200,
 
 
 def _setup_token_valid(conn, token: str) -> bool:
-    import hmac
-
     row = conn.execute("SELECT value FROM box_state WHERE key = 'setup_token'").fetchone()
     return bool(token) and row is not None and hmac.compare_digest(row[0], token)
 
@@ -76,7 +77,7 @@ async def setup_page(request: Request):
 def _first_owner(conn, token: str, email: str, password: str, now) -> int | None:
     admin_id = accounts.create_first_owner(conn, token, email, password, now)
     if admin_id is not None:
-        admin_auth.audit(conn, admin_id, "admin.first_owner", f"admin:{email}", now)
+        admins.audit(conn, admin_id, "admin.first_owner", f"admin:{email}", now)
     return admin_id
 
 
@@ -139,7 +140,7 @@ async def login_submit(request: Request):
             email=email,
             errors=["Too many failed attempts. Wait 15 minutes and try again, or ask the owner for a reset link."],
         )
-    row = await services.db.run(admin_auth.admin_by_email, email) if email else None
+    row = await services.db.run(admins.admin_by_email, email) if email else None
     ok = await _verify(request, password, row["password_hash"] if row is not None else None)
     if not ok or row is None or row["disabled"]:
         sec.record_login_failure(services.cache, email, ip)
@@ -160,7 +161,7 @@ async def login_submit(request: Request):
 @bp.post("/logout")
 @sec.admin_view("viewer")
 async def logout(request: Request):
-    await request.app.ctx.services.db.run(admin_auth.delete_session, request.ctx.session_id)
+    await request.app.ctx.services.db.run(admins.delete_session, request.ctx.session_id)
     response = back("/admin/login", "signedout")
     sec.clear_session_cookie(response)
     return response
@@ -169,7 +170,6 @@ async def logout(request: Request):
 async def _verify(request: Request, password: str, stored: str | None) -> bool:
     """scrypt (~50 ms) off the event loop and off the writer thread; a dummy hash for unknown accounts so
     the response time does not tell which emails exist."""
-    import asyncio
 
     if not stored:
         stored = getattr(request.app.ctx, "admin_dummy_hash", None)
@@ -193,7 +193,7 @@ async def account(request: Request):
 async def change_password(request: Request):
     services = request.app.ctx.services
     admin = request.ctx.admin
-    row = await services.db.run(admin_auth.admin_by_id, admin["admin_id"])
+    row = await services.db.run(admins.admin_by_id, admin["admin_id"])
     problems = _password_problems(request)
     if not await _verify(request, field(request, "current"), row["password_hash"] or ""):
         problems.insert(0, "The current password is wrong.")
@@ -205,8 +205,8 @@ async def change_password(request: Request):
     def change(conn, admin_id: int, keep: str, now) -> None:
         with transaction(conn):
             conn.execute("UPDATE admins SET password_hash = ? WHERE id = ?", (new_hash, admin_id))
-            admin_auth.delete_admin_sessions(conn, admin_id, keep=keep)
-            admin_auth.audit(conn, admin_id, "password.change", f"admin:{admin_id}", now)
+            admins.delete_admin_sessions(conn, admin_id, keep=keep)
+            admins.audit(conn, admin_id, "password.change", f"admin:{admin_id}", now)
 
     await services.db.run(change, admin["admin_id"], request.ctx.session_id, services.clock.now())
     return back("/admin/account", "password")
@@ -249,8 +249,8 @@ def _use_token(conn, token: str, password: str, now) -> int | None:
     admin_id = accounts.use_token(conn, token, password, now)
     if admin_id is not None:
         # A reset ends every other session: whoever knew the old password is signed out.
-        admin_auth.delete_admin_sessions(conn, admin_id)
-        admin_auth.audit(conn, admin_id, "password.reset", f"admin:{admin_id}", now)
+        admins.delete_admin_sessions(conn, admin_id)
+        admins.audit(conn, admin_id, "password.reset", f"admin:{admin_id}", now)
     return admin_id
 
 

@@ -14,9 +14,10 @@ from sanic.exceptions import BadRequest, NotFound
 
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, form, render
+from coachbox.channels.outbox import template_sid
 from coachbox.core import events
-from coachbox.store import admin_auth, admin_learners, transaction
-from coachbox.store import admin_broadcasts as q
+from coachbox.store import admins, learners, transaction
+from coachbox.store import broadcasts as q
 
 bp = Blueprint("admin_broadcasts", url_prefix="/admin")
 BODY_LIMIT = 1600  # one WhatsApp message (Twilio error 21617 beyond)
@@ -25,12 +26,10 @@ EMPTY_FORM = {"body": "", "audience": "all", "course_id": "", "cohort": "", "whe
 
 
 def _form_context(request: Request, conn, form: dict, errors: list[str]) -> dict:
-    from coachbox.channels.outbox import template_sid
-
     settings = request.app.ctx.services.settings
     return {
         "broadcasts": q.recent(conn),
-        "options": admin_learners.filter_options(conn),
+        "options": learners.filter_options(conn),
         "form": form,
         "errors": errors,
         "limit": BODY_LIMIT,
@@ -110,7 +109,7 @@ async def broadcast_create(request: Request):
                 created_by=request.ctx.admin["admin_id"],
                 now=now,
             )
-            admin_auth.audit(
+            admins.audit(
                 conn,
                 request.ctx.admin["admin_id"],
                 "broadcast.create",
@@ -167,7 +166,7 @@ async def broadcast_cancel(request: Request, broadcast_id: int):
         with transaction(conn):
             cancelled = q.cancel(conn, broadcast_id, now)
             if cancelled is not None:
-                admin_auth.audit(
+                admins.audit(
                     conn,
                     request.ctx.admin["admin_id"],
                     "broadcast.cancel",

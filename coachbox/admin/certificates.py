@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from sanic import Blueprint, Request
 from sanic.exceptions import BadRequest
 
@@ -32,7 +34,6 @@ async def certificate_list(request: Request):
         return rows, store_certificates.count_certificates(conn)
 
     rows, counts = await services.db.run(load)
-    from urllib.parse import urlencode
 
     query = urlencode({k: v for k, v in (("q", search), ("status", status)) if v})
     return render(

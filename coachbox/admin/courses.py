@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,10 +13,13 @@ from sanic.response import HTTPResponse
 
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, field, files, form, render
+from coachbox.content.catalogue import encode_answer
+from coachbox.content.exporter import export_folder
+from coachbox.content.importer import import_folder
 from coachbox.content.markup import MESSAGE_LIMIT, lesson_text, split_message
 from coachbox.content.parser import MEDIA_LIGHT_BYTES
-from coachbox.store import admin_auth, transaction
-from coachbox.store import admin_courses as q
+from coachbox.store import admins, transaction
+from coachbox.store import courses as q
 
 bp = Blueprint("admin_courses", url_prefix="/admin")
 # What WhatsApp accepts as lesson media, by the file's first bytes (never trust the name or the browser's type).
@@ -30,10 +34,11 @@ MEDIA_TYPES = {
 }
 MEDIA_MAX_BYTES = 5 * 1024 * 1024  # WhatsApp's limit for images; Twilio allows 5 MB per media item
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+KINDS = ("choice", "true_false", "short")  # the quiz editor's kinds of question
 
 
 def _audit(conn, request: Request, action: str, target: str, now, **detail) -> None:
-    admin_auth.audit(conn, request.ctx.admin["admin_id"], action, target, now, **detail)
+    admins.audit(conn, request.ctx.admin["admin_id"], action, target, now, **detail)
 
 
 async def _run_change(request: Request, fn, *args):
@@ -171,7 +176,7 @@ async def _render_lesson(
         questions=questions,
         parts=parts,
         limit=MESSAGE_LIMIT,
-        kinds=q.KINDS,
+        kinds=KINDS,
         errors=list(errors),
         media_types=", ".join(MEDIA_TYPES),
     )
@@ -265,11 +270,52 @@ def _question_fields(request: Request) -> dict[str, str | None]:
     return {k: posted.get(k) for k in posted}
 
 
+def parse_question(fields: dict) -> tuple[dict | None, list[str]]:
+    """Form fields → question values, or the problems in words."""
+    kind = fields.get("kind", "")
+    prompt = (fields.get("prompt") or "").strip()
+    explanation = (fields.get("explanation") or "").strip()
+    answer_text = (fields.get("answer") or "").strip()
+    choices = [c.strip() for c in (fields.get("choices") or "").splitlines() if c.strip()]
+    problems = []
+    if kind not in KINDS:
+        problems.append("Choose the kind of question.")
+    if not prompt:
+        problems.append("Write the question.")
+    answer: int | bool | tuple[str, ...] = ()
+    if kind == "choice":
+        if len(choices) < 2:
+            problems.append("A multiple-choice question needs at least two choices, one per line.")
+        if not answer_text.isdigit() or not 1 <= int(answer_text) <= max(1, len(choices)):
+            problems.append("The answer of a multiple-choice question is the number of the right choice (1, 2, …).")
+        else:
+            answer = int(answer_text)
+    elif kind == "true_false":
+        if answer_text.lower() not in ("true", "false"):
+            problems.append("The answer of a true/false question is true or false.")
+        answer = answer_text.lower() == "true"
+        choices = []
+    elif kind == "short":
+        accepted = tuple(a.strip() for a in answer_text.splitlines() if a.strip())
+        if not accepted:
+            problems.append("List the accepted answers, one per line.")
+        answer, choices = accepted, []
+    if problems:
+        return None, problems
+    return {
+        "kind": kind,
+        "prompt": prompt,
+        "choices": json.dumps(choices, ensure_ascii=False),
+        "answer": encode_answer(answer),
+        "explanation": explanation,
+    }, []
+
+
 @bp.post("/lessons/<lesson_id:int>/questions")
 @sec.admin_view("editor")
 async def add_question(request: Request, lesson_id: int):
     await _lesson(request, lesson_id)
-    values, problems = q.parse_question(_question_fields(request))
+    values, problems = parse_question(_question_fields(request))
     if values is None:
         return await _render_lesson(request, lesson_id, errors=problems, status=400)
 
@@ -299,7 +345,7 @@ async def edit_question(request: Request, question_id: int):
 
         await _run_change(request, remove)
         return back(f"/admin/lessons/{lesson_id}#quiz", "deleted")
-    values, problems = q.parse_question(_question_fields(request))
+    values, problems = parse_question(_question_fields(request))
     if values is None:
         return await _render_lesson(request, lesson_id, errors=problems, status=400)
 
@@ -318,7 +364,6 @@ async def edit_question(request: Request, question_id: int):
 @sec.admin_view("owner")
 async def import_content(request: Request):
     """Re-import the content folder (files win over database edits for courses that exist on disk)."""
-    from coachbox.content.importer import import_folder
 
     services = request.app.ctx.services
     try:
@@ -327,7 +372,7 @@ async def import_content(request: Request):
     except Exception as exc:  # noqa: BLE001 - ContentError lists file:line problems; show them, do not 500
         summary = f"Nothing imported:\n{exc}"
     await services.db.run(
-        lambda conn, now: admin_auth.audit(
+        lambda conn, now: admins.audit(
             conn, request.ctx.admin["admin_id"], "content.import", str(services.settings.content_dir), now
         ),
         services.clock.now(),
@@ -340,14 +385,13 @@ async def import_content(request: Request):
 @sec.admin_view("owner")
 async def export_content(request: Request):
     """Write the courses as files under data/exports/<time>/ (the content folder format)."""
-    from coachbox.content.exporter import export_folder
 
     services = request.app.ctx.services
     now = services.clock.now()
     dest = services.settings.data_dir / "exports" / now.strftime("%Y%m%d-%H%M%S")
     written = await services.db.run(export_folder, dest, services.settings)
     await services.db.run(
-        lambda conn: admin_auth.audit(conn, request.ctx.admin["admin_id"], "content.export", str(dest), now)
+        lambda conn: admins.audit(conn, request.ctx.admin["admin_id"], "content.export", str(dest), now)
     )
     rows = await services.db.run(q.courses)
     return render(request, "courses.html", courses=rows, errors=[], report=f"Exported {written} files to {dest}")

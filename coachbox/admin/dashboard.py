@@ -10,8 +10,9 @@ from sanic import Blueprint, Request
 from coachbox.admin import charts
 from coachbox.admin import security as sec
 from coachbox.admin.pages import render
+from coachbox.channels.twilio.errors import describe
 from coachbox.core.services import Services
-from coachbox.store import admin_stats
+from coachbox.store import stats
 
 bp = Blueprint("admin_dashboard", url_prefix="/admin")
 DAYS = 30
@@ -22,12 +23,12 @@ def _load(conn, now, tz: str) -> dict:
     dates = [(today - timedelta(days=DAYS - 1 - i)).isoformat() for i in range(DAYS)]
     week_ago = (now - timedelta(days=7)).isoformat()
     return {
-        "counts": admin_stats.live_counts(conn, now),
+        "counts": stats.live_counts(conn, now),
         "dates": dates,
-        "series": admin_stats.daily_series(conn, dates[0], dates[-1]),
-        "streaks": admin_stats.streak_distribution(conn),
-        "outbox": admin_stats.outbox_by_status(conn, week_ago),
-        "failed_codes": admin_stats.failed_codes(conn, week_ago),
+        "series": stats.daily_series(conn, dates[0], dates[-1]),
+        "streaks": stats.streak_distribution(conn),
+        "outbox": stats.outbox_by_status(conn, week_ago),
+        "failed_codes": stats.failed_codes(conn, week_ago),
     }
 
 
@@ -43,7 +44,6 @@ async def dashboard(request: Request):
         return [series[metric].get(d, 0) for d in dates]
 
     has_rollup = any(series[m] for m in series)
-    from coachbox.channels.twilio.errors import describe
 
     figures = {
         "active": charts.bars("Active learners per day", labels, {"active": values("active_learners")}),

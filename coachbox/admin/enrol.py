@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import secrets
 
 from sanic import Blueprint, Request
 from sanic.exceptions import BadRequest
 
+from coachbox.admin import enrol_csv
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, field, files, render
-from coachbox.store import admin_auth, admin_enrol, transaction
+from coachbox.store import admins, enrolments, transaction
 
 bp = Blueprint("admin_enrol", url_prefix="/admin")
 # The uploaded text waits in the shared cache between preview and confirm (any server worker can confirm it).
@@ -21,7 +23,6 @@ EXAMPLE = "phone,name,course,cohort,language,lesson_time\n+254712345678,Amina Od
 @functools.lru_cache(maxsize=8)
 def default_region(timezone: str) -> str:
     """The country of [org] default_timezone (zone.tab), for numbers written without +country code."""
-    import importlib.resources
 
     try:
         table = importlib.resources.files("tzdata").joinpath("zoneinfo/zone.tab").read_text()
@@ -44,8 +45,8 @@ def _region(request: Request, settings) -> str:
     return value if len(value) == 2 and value.isalpha() else default_region(settings.org.default_timezone)
 
 
-def _plan(conn, text: str, region: str, settings) -> admin_enrol.EnrolPlan:
-    return admin_enrol.plan(
+def _plan(conn, text: str, region: str, settings) -> enrol_csv.EnrolPlan:
+    return enrol_csv.plan(
         conn, text, region=region, languages=_languages(settings), default_language=settings.org.default_language
     )
 
@@ -66,7 +67,7 @@ async def enrol_form(request: Request):
         example=EXAMPLE,
         errors=[],
         region=default_region(settings.org.default_timezone),
-        columns=admin_enrol.COLUMNS,
+        columns=enrol_csv.COLUMNS,
     )
 
 
@@ -85,7 +86,7 @@ async def enrol_preview(request: Request):
             token="",
             example=EXAMPLE,
             region=region,
-            columns=admin_enrol.COLUMNS,
+            columns=enrol_csv.COLUMNS,
             errors=["Choose a CSV file (or paste the rows)."],
             status=400,
         )
@@ -103,7 +104,7 @@ async def enrol_preview(request: Request):
         token=token,
         example=EXAMPLE,
         region=region,
-        columns=admin_enrol.COLUMNS,
+        columns=enrol_csv.COLUMNS,
         errors=plan.problems,
     )
 
@@ -122,15 +123,15 @@ async def enrol_confirm(request: Request):
         # Checked again inside the transaction: the preview may be minutes old.
         with transaction(conn):
             plan = _plan(conn, pending["text"], pending["region"], settings)
-            counts = admin_enrol.apply(
+            counts = enrolments.apply(
                 conn,
-                plan,
+                plan.valid,
                 now,
                 default_language=settings.org.default_language,
                 default_timezone=settings.org.default_timezone,
                 default_lesson_time=settings.org.lesson_time,
             )
-            admin_auth.audit(
+            admins.audit(
                 conn,
                 request.ctx.admin["admin_id"],
                 "learners.enrol_csv",

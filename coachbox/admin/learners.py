@@ -7,6 +7,7 @@ import io
 import json
 import uuid
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from sanic import Blueprint, Request
 from sanic.exceptions import BadRequest, NotFound
@@ -14,11 +15,14 @@ from sanic.response import raw
 
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, field, render
+from coachbox.channels.outbox import template_sid
+from coachbox.channels.twilio.errors import describe
 from coachbox.core import events
-from coachbox.store import admin_auth, transaction
-from coachbox.store import admin_learners as q
+from coachbox.store import admins, transaction
+from coachbox.store import learners as q
 from coachbox.store import tutor as tutor_store
-from coachbox.store.messages import OutboxDraft, enqueue_outbound
+from coachbox.store.messages import OutboxDraft, enqueue_outbound, transcript_page
+from coachbox.turns.runner import erase_learner, remove_files
 
 bp = Blueprint("admin_learners", url_prefix="/admin")
 WINDOW = timedelta(hours=24)
@@ -62,8 +66,6 @@ async def learner_list(request: Request):
 
 
 def _url(value: str) -> str:
-    from urllib.parse import quote
-
     return quote(value, safe="")
 
 
@@ -110,7 +112,7 @@ def _cell(value: str | None) -> str:
 
 
 def _audit(conn, admin_id, action, target, now, **detail):
-    admin_auth.audit(conn, admin_id, action, target, now, **detail)
+    admins.audit(conn, admin_id, action, target, now, **detail)
 
 
 async def _learner(request: Request, learner_id: int):
@@ -122,7 +124,6 @@ async def _learner(request: Request, learner_id: int):
 
 def window_state(learner, now: datetime, settings) -> dict:
     """What the send form says about WhatsApp's 24-hour rule for this learner."""
-    from coachbox.channels.outbox import template_sid
 
     last = datetime.fromisoformat(learner["last_inbound_at"]) if learner["last_inbound_at"] else None
     whatsapp = (learner["channel_key"] or "").startswith("whatsapp:")
@@ -149,7 +150,7 @@ async def learner_detail(request: Request, learner_id: int):
             q.enrollments(conn, learner_id),
             q.badges(conn, learner_id),
             q.answers(conn, learner_id),
-            q.transcript_page(conn, learner_id, before_id=before),
+            transcript_page(conn, learner_id, before_id=before),
             q.filter_options(conn),
             tutor_store.exchanges_for_learner(conn, learner_id, limit=500),
         )
@@ -157,7 +158,6 @@ async def learner_detail(request: Request, learner_id: int):
     enrollments, badges, answers, messages, options, exchanges = await services.db.run(load)
     # Tutor answers in the transcript, by their outbound message: marked as AI and flaggable by teachers.
     tutor = {ex.message_id: ex for ex in exchanges if ex.message_id is not None}
-    from coachbox.channels.twilio.errors import describe
 
     return render(
         request,
@@ -208,7 +208,7 @@ async def send_message(request: Request, learner_id: int):
                 draft=draft,
                 now=now,
             )
-            admin_auth.audit(
+            admins.audit(
                 conn,
                 request.ctx.admin["admin_id"],
                 "learner.message",
@@ -259,7 +259,7 @@ async def pause_resume(request: Request, learner_id: int, action: str):
     def change(conn, now):
         with transaction(conn):
             q.set_status(conn, learner_id, "paused" if action == "pause" else "active", now)
-            admin_auth.audit(conn, request.ctx.admin["admin_id"], f"learner.{action}", f"learner:{learner_id}", now)
+            admins.audit(conn, request.ctx.admin["admin_id"], f"learner.{action}", f"learner:{learner_id}", now)
 
     await services.db.run(change, services.clock.now())
     return back(f"/admin/learners/{learner_id}", "paused" if action == "pause" else "resumed")
@@ -279,7 +279,7 @@ async def move(request: Request, learner_id: int):
             return False
         with transaction(conn):
             q.move_course(conn, learner_id, course_id, now)
-            admin_auth.audit(
+            admins.audit(
                 conn, request.ctx.admin["admin_id"], "learner.move", f"learner:{learner_id}", now, course_id=course_id
             )
         return True
@@ -299,7 +299,7 @@ async def cohort(request: Request, learner_id: int):
     def change(conn, now):
         with transaction(conn):
             q.set_cohort(conn, learner_id, value, now)
-            admin_auth.audit(
+            admins.audit(
                 conn, request.ctx.admin["admin_id"], "learner.cohort", f"learner:{learner_id}", now, cohort=value
             )
 
@@ -331,14 +331,12 @@ async def delete(request: Request, learner_id: int):
     if field(request, "confirm") != "DELETE":
         raise BadRequest("Type DELETE to confirm: this erases the learner and their messages for good.")
 
-    from coachbox.turns.runner import erase_learner, remove_files
-
     def erase(conn, now):
         # The learner's own DELETE and this one are the same erasure: no personal trace either way.
         with transaction(conn):
             files = erase_learner(conn, services.cache, learner_id, now)
             # The audit row names the id only: the person's details are exactly what was erased.
-            admin_auth.audit(conn, request.ctx.admin["admin_id"], "learner.delete", f"learner:{learner_id}", now)
+            admins.audit(conn, request.ctx.admin["admin_id"], "learner.delete", f"learner:{learner_id}", now)
         return files
 
     remove_files(services.settings, await services.db.run(erase, services.clock.now()))

@@ -18,7 +18,7 @@ from sanic import Blueprint, Request
 from coachbox.admin import security as sec
 from coachbox.channels.twilio.errors import describe
 from coachbox.core import events
-from coachbox.store import admin_broadcasts, admin_learners, admin_stats
+from coachbox.store import broadcasts, messages, stats
 
 bp = Blueprint("admin_live", url_prefix="/admin/events")
 # Changes nobody published (the CLI's, or a relay write that was lost) show within this long.
@@ -80,7 +80,7 @@ async def dashboard_events(request: Request):
     check = _changed({})
 
     async def step() -> list[str]:
-        return check(await services.db.run(admin_stats.live_counts, services.clock.now()))
+        return check(await services.db.run(stats.live_counts, services.clock.now()))
 
     await _serve(request, ("dashboard", "outbox"), step)
 
@@ -133,7 +133,7 @@ async def transcript_events(request: Request, learner_id: int):
 
 
 def _transcript(conn, learner_id: int, after: int) -> tuple[list, dict[int, tuple[str, str | None]]]:
-    rows = admin_learners.messages_after(conn, learner_id, after)
+    rows = messages.messages_after(conn, learner_id, after)
     statuses = conn.execute(
         "SELECT id, status, error_code FROM messages WHERE learner_id = ? AND direction = 'out' "
         "ORDER BY id DESC LIMIT ?",
@@ -157,4 +157,4 @@ async def broadcast_events(request: Request, broadcast_id: int):
 
 def _broadcast_state(conn, broadcast_id: int) -> dict:
     row = conn.execute("SELECT status FROM broadcasts WHERE id = ?", (broadcast_id,)).fetchone()
-    return {**admin_broadcasts.progress(conn, broadcast_id), "status": row[0] if row else "deleted"}
+    return {**broadcasts.progress(conn, broadcast_id), "status": row[0] if row else "deleted"}

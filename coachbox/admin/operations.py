@@ -11,8 +11,16 @@ from sanic.response import file_stream
 
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, render
+from coachbox.channels.buttons import window_template_key
+from coachbox.channels.twilio.errors import describe
+from coachbox.conversation.lessons import NUDGE_TEMPLATE
 from coachbox.core.config import documented_keys
-from coachbox.store import admin_auth, admin_ops, transaction
+from coachbox.ops.backup import backup
+from coachbox.ops.checks import run_checks
+from coachbox.schedule.runs import job_table
+from coachbox.schedule.tasks import jobs
+from coachbox.store import admins, messages, transaction
+from coachbox.store.schedule import latest_runs
 
 bp = Blueprint("admin_operations", url_prefix="/admin")
 BACKUP_NAME = "coachbox-backup-"
@@ -35,8 +43,6 @@ def _settings_rows(settings) -> list[tuple[str, str, str, str]]:
 
 def waiting_note(row) -> str:
     """What becomes of a waiting row (outside the 24-hour window, no template for it), by what the row is for."""
-    from coachbox.channels.buttons import window_template_key
-    from coachbox.conversation.lessons import NUDGE_TEMPLATE
 
     key = window_template_key(row["template_key"], row["kind"])
     if row["kind"] == "nudge":
@@ -51,9 +57,6 @@ def waiting_note(row) -> str:
 def _job_runs(conn, settings) -> list[dict]:
     """Every scheduled job with its last run: the scheduler's own table (`coachbox jobs` shows the same), then any
     other job that recorded runs in job_runs."""
-    from coachbox.schedule.runs import job_table
-    from coachbox.schedule.tasks import jobs
-    from coachbox.store.schedule import latest_runs
 
     rows = job_table(conn, jobs(settings))
     known = {r["name"] for r in rows}
@@ -89,14 +92,12 @@ async def operations(request: Request):
 
     def load(conn):
         return (
-            admin_ops.outbox_rows(conn, ("failed", "undelivered")),
-            admin_ops.outbox_rows(conn, ("queued", "retry", "sending", "waiting")),
+            messages.outbox_rows(conn, ("failed", "undelivered")),
+            messages.outbox_rows(conn, ("queued", "retry", "sending", "waiting")),
             _job_runs(conn, settings),
         )
 
     failed, queued, jobs = await services.db.run(load)
-    from coachbox.channels.twilio.errors import describe
-    from coachbox.ops.checks import run_checks
 
     try:
         pending = services.huey.pending_count()
@@ -137,8 +138,8 @@ async def retry(request: Request):
 
     def change(conn, now):
         with transaction(conn):
-            count = admin_ops.retry(conn, ids, now)
-            admin_auth.audit(conn, request.ctx.admin["admin_id"], "outbox.retry", None, now, ids=ids, count=count)
+            count = messages.retry(conn, ids, now)
+            admins.audit(conn, request.ctx.admin["admin_id"], "outbox.retry", None, now, ids=ids, count=count)
 
     await services.db.run(change, services.clock.now())
     sender = services.sender
@@ -150,13 +151,11 @@ async def retry(request: Request):
 @bp.post("/operations/backups")
 @sec.admin_view("owner")
 async def create_backup(request: Request):
-    from coachbox.ops.backup import backup
-
     services = request.app.ctx.services
     # The online backup API copies while the app keeps writing; a thread keeps the page's worker responsive.
     path = await asyncio.get_running_loop().run_in_executor(None, backup, services.settings, None, None)
     await services.db.run(
-        lambda conn, now: admin_auth.audit(conn, request.ctx.admin["admin_id"], "backup.create", Path(path).name, now),
+        lambda conn, now: admins.audit(conn, request.ctx.admin["admin_id"], "backup.create", Path(path).name, now),
         services.clock.now(),
     )
     return back("/admin/operations#backups", "backup")
@@ -172,7 +171,7 @@ async def download_backup(request: Request, name: str):
     if not name.startswith(BACKUP_NAME) or not name.endswith(".tar.gz") or path.parent != folder or not path.is_file():
         raise NotFound("No such backup.")
     await services.db.run(
-        lambda conn, now: admin_auth.audit(conn, request.ctx.admin["admin_id"], "backup.download", name, now),
+        lambda conn, now: admins.audit(conn, request.ctx.admin["admin_id"], "backup.download", name, now),
         services.clock.now(),
     )
     return await file_stream(str(path), mime_type="application/gzip", filename=name)

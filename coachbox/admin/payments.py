@@ -17,7 +17,7 @@ from coachbox.admin.pages import back, field, security_headers
 from coachbox.core.plans import format_amount
 from coachbox.payments.runtime import payments
 from coachbox.payments.subscriptions import grant_prepaid, local_day, notify
-from coachbox.store import admin_auth, transaction
+from coachbox.store import admins, transaction
 from coachbox.store import payments as store
 
 bp = Blueprint("admin_payments", url_prefix="/admin")
@@ -180,7 +180,7 @@ def _cell(value) -> str:
 
 def _audit(conn, admin_id, action, target, now, **detail):
     with transaction(conn):
-        admin_auth.audit(conn, admin_id, action, target, now, **detail)
+        admins.audit(conn, admin_id, action, target, now, **detail)
 
 
 @bp.post("/payments/<payment_id:int>/refund")
@@ -199,7 +199,7 @@ async def mark_refund(request: Request, payment_id: int):
             done = store.mark_refunded(conn, payment_id, note=note, admin_id=admin_id, now=now)
             if not done:
                 raise BadRequest("Only a paid payment can be marked refunded.")
-            admin_auth.audit(conn, admin_id, "payment.refund_marked", f"payment:{payment_id}", now, note=note)
+            admins.audit(conn, admin_id, "payment.refund_marked", f"payment:{payment_id}", now, note=note)
 
     await services.db.run(apply)
     return back("/admin/payments", "refunded")
@@ -247,7 +247,7 @@ async def manual_grant(request: Request):
                 raise RuntimeError("the manual payment was not recorded")
             grant = grant_prepaid(conn, learner_id=int(learner), plan=plan, provider="manual", now=now, days=int(days))
             store.link_subscription(conn, payment_id, grant.subscription_id)
-            admin_auth.audit(
+            admins.audit(
                 conn,
                 admin_id,
                 "payment.manual_grant",
@@ -288,7 +288,7 @@ async def resolve_review(request: Request, review_id: int):
         with transaction(conn):
             if not store.resolve_review(conn, review_id, resolution=resolution, admin_id=admin_id, now=now):
                 raise NotFound("No such open review.")
-            admin_auth.audit(
+            admins.audit(
                 conn, admin_id, "payment.review_resolved", f"payment_review:{review_id}", now, resolution=resolution
             )
 

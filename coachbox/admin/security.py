@@ -8,13 +8,14 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from sanic import Request
 from sanic.exceptions import Forbidden
 from sanic.response import HTTPResponse, redirect
 
 from coachbox.channels.signed_urls import media_secret
-from coachbox.store import admin_auth
+from coachbox.store import admins
 
 SESSION_COOKIE = "cbx_session"
 # Forms shown before sign-in (login, setup, reset) use a double-submit token tied to this cookie.
@@ -57,7 +58,7 @@ async def load_admin(request: Request) -> dict | None:
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id and len(session_id) < 100:
         services = request.app.ctx.services
-        row = await services.db.run(admin_auth.load_session, session_id, services.clock.now())
+        row = await services.db.run(admins.load_session, session_id, services.clock.now())
         if row is not None:
             request.ctx.admin = dict(row)
             request.ctx.session_id = session_id
@@ -72,7 +73,7 @@ def set_session_cookie(request: Request, response: HTTPResponse, session_id: str
         httponly=True,
         samesite="Lax",
         secure=_secure(request),
-        max_age=admin_auth.SESSION_DAYS * 86400,
+        max_age=admins.SESSION_DAYS * 86400,
     )
 
 
@@ -84,7 +85,7 @@ async def start_session(request: Request, response: HTTPResponse, admin_id: int)
     """Sign in: a brand-new session id (any old one is dropped), so a planted cookie is worthless."""
     services = request.app.ctx.services
     session_id, _ = await services.db.run(
-        admin_auth.create_session,
+        admins.create_session,
         admin_id,
         services.clock.now(),
         ip=client_ip(request),
@@ -170,8 +171,6 @@ def admin_view(role: str = "viewer") -> Callable[[Handler], Handler]:
 
 
 def _quote(path: str) -> str:
-    from urllib.parse import quote
-
     return quote(path, safe="/")
 
 

@@ -9,7 +9,7 @@ from sanic import Blueprint, Request, Sanic
 
 from coachbox.admin import security as sec
 from coachbox.admin.pages import render
-from coachbox.store import admin_learners
+from coachbox.store.messages import transcript_page
 
 bp = Blueprint("admin_simulator", url_prefix="/admin")
 SIMULATOR_PATH = "/api/v1/simulator/messages"
@@ -29,7 +29,7 @@ async def panel(request: Request):
     if not re.fullmatch(r"\+[1-9]\d{6,14}", phone):
         phone = DEFAULT_PHONE
     learner_id = await services.db.run(_learner_id, phone)
-    messages = await services.db.run(admin_learners.transcript_page, learner_id, limit=50) if learner_id else []
+    messages = await services.db.run(transcript_page, learner_id, limit=50) if learner_id else []
     return render(
         request,
         "simulator.html",

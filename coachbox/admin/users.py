@@ -9,7 +9,7 @@ from coachbox.admin import accounts
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, field, render
 from coachbox.core.errors import UserError
-from coachbox.store import admin_auth, transaction
+from coachbox.store import admins, transaction
 
 bp = Blueprint("admin_users", url_prefix="/admin")
 
@@ -17,7 +17,7 @@ bp = Blueprint("admin_users", url_prefix="/admin")
 @bp.get("/users")
 @sec.admin_view("owner")
 async def users(request: Request):
-    rows = await request.app.ctx.services.db.run(admin_auth.list_admins)
+    rows = await request.app.ctx.services.db.run(admins.list_admins)
     return render(request, "users.html", users=rows, roles=sec.ROLES, link=None, link_email="", errors=[])
 
 
@@ -31,10 +31,10 @@ async def add_user(request: Request):
         errors.append("Enter an email address.")
     if role not in sec.ROLES:
         errors.append("Choose a role.")
-    if not errors and await services.db.run(admin_auth.admin_by_email, email):
+    if not errors and await services.db.run(admins.admin_by_email, email):
         errors.append(f"{email} can already sign in; use Reset link for a new password.")
     if errors:
-        rows = await services.db.run(admin_auth.list_admins)
+        rows = await services.db.run(admins.list_admins)
         return render(
             request, "users.html", status=400, users=rows, roles=sec.ROLES, link=None, link_email="", errors=errors
         )
@@ -43,11 +43,11 @@ async def add_user(request: Request):
             _add, email, role, request.ctx.admin["admin_id"], services.settings, services.clock.now()
         )
     except UserError as exc:
-        rows = await services.db.run(admin_auth.list_admins)
+        rows = await services.db.run(admins.list_admins)
         return render(
             request, "users.html", status=400, users=rows, roles=sec.ROLES, link=None, link_email="", errors=[str(exc)]
         )
-    rows = await services.db.run(admin_auth.list_admins)
+    rows = await services.db.run(admins.list_admins)
     return render(request, "users.html", users=rows, roles=sec.ROLES, link=link, link_email=email, errors=[])
 
 
@@ -58,12 +58,12 @@ def _link(settings, token: str) -> str:
 def _add(conn, email, role, by, settings, now) -> str:
     with transaction(conn):
         admin_id = accounts.add_admin(conn, email, role, now)
-        admin_auth.audit(conn, by, "admin.add", f"admin:{email}", now, role=role)
+        admins.audit(conn, by, "admin.add", f"admin:{email}", now, role=role)
     return _link(settings, accounts.issue_token(conn, admin_id, now, purpose="invite"))
 
 
 async def _target(request: Request, admin_id: int):
-    row = await request.app.ctx.services.db.run(admin_auth.admin_by_id, admin_id)
+    row = await request.app.ctx.services.db.run(admins.admin_by_id, admin_id)
     if row is None:
         raise NotFound("No such admin.")
     return row
@@ -80,10 +80,10 @@ async def set_role(request: Request, admin_id: int):
 
     def change(conn, now) -> bool:
         with transaction(conn):
-            if target["role"] == "owner" and role != "owner" and admin_auth.owner_count(conn) <= 1:
+            if target["role"] == "owner" and role != "owner" and admins.owner_count(conn) <= 1:
                 return False  # never leave the box without an owner
             conn.execute("UPDATE admins SET role = ? WHERE id = ?", (role, admin_id))
-            admin_auth.audit(
+            admins.audit(
                 conn,
                 request.ctx.admin["admin_id"],
                 "admin.role",
@@ -108,12 +108,12 @@ async def set_disabled(request: Request, admin_id: int, action: str):
 
     def change(conn, now) -> bool:
         with transaction(conn):
-            if disable and target["role"] == "owner" and admin_auth.owner_count(conn) <= 1:
+            if disable and target["role"] == "owner" and admins.owner_count(conn) <= 1:
                 return False
             conn.execute("UPDATE admins SET disabled = ? WHERE id = ?", (int(disable), admin_id))
             if disable:
-                admin_auth.delete_admin_sessions(conn, admin_id)
-            admin_auth.audit(conn, request.ctx.admin["admin_id"], f"admin.{action}", f"admin:{target['email']}", now)
+                admins.delete_admin_sessions(conn, admin_id)
+            admins.audit(conn, request.ctx.admin["admin_id"], f"admin.{action}", f"admin:{target['email']}", now)
             return True
 
     if not await services.db.run(change, services.clock.now()):
@@ -128,11 +128,11 @@ async def reset_link(request: Request, admin_id: int):
     target = await _target(request, admin_id)
 
     def make(conn, now) -> str:
-        admin_auth.audit(conn, request.ctx.admin["admin_id"], "admin.reset_link", f"admin:{target['email']}", now)
+        admins.audit(conn, request.ctx.admin["admin_id"], "admin.reset_link", f"admin:{target['email']}", now)
         return _link(services.settings, accounts.issue_token(conn, admin_id, now, purpose="reset"))
 
     link = await services.db.run(make, services.clock.now())
-    rows = await services.db.run(admin_auth.list_admins)
+    rows = await services.db.run(admins.list_admins)
     return render(request, "users.html", users=rows, roles=sec.ROLES, link=link, link_email=target["email"], errors=[])
 
 
@@ -141,7 +141,7 @@ async def reset_link(request: Request, admin_id: int):
 async def audit_log(request: Request):
     before = request.args.get("before")
     rows = await request.app.ctx.services.db.run(
-        admin_auth.recent_audit, before_id=int(before) if before and before.isdigit() else None
+        admins.recent_audit, before_id=int(before) if before and before.isdigit() else None
     )
     return render(request, "audit.html", rows=rows)
 
@@ -152,7 +152,7 @@ async def audit_log(request: Request):
 @bp.get("/tokens")
 @sec.admin_view("owner")
 async def tokens(request: Request):
-    rows = await request.app.ctx.services.db.run(admin_auth.list_api_tokens)
+    rows = await request.app.ctx.services.db.run(admins.list_api_tokens)
     return render(request, "tokens.html", tokens=rows, new_token=None, roles=sec.ROLES)
 
 
@@ -167,8 +167,8 @@ async def create_token(request: Request):
 
     def create(conn, now):
         with transaction(conn):
-            token_id, token = admin_auth.create_api_token(conn, name, role, now)
-            admin_auth.audit(
+            token_id, token = admins.create_api_token(conn, name, role, now)
+            admins.audit(
                 conn,
                 request.ctx.admin["admin_id"],
                 "api_token.create",
@@ -180,7 +180,7 @@ async def create_token(request: Request):
         return token
 
     token = await services.db.run(create, services.clock.now())
-    rows = await services.db.run(admin_auth.list_api_tokens)
+    rows = await services.db.run(admins.list_api_tokens)
     return render(request, "tokens.html", tokens=rows, new_token=token, roles=sec.ROLES)
 
 
@@ -191,8 +191,8 @@ async def revoke_token(request: Request, token_id: int):
 
     def revoke(conn, now):
         with transaction(conn):
-            if admin_auth.revoke_api_token(conn, token_id, now):
-                admin_auth.audit(conn, request.ctx.admin["admin_id"], "api_token.revoke", f"api_token:{token_id}", now)
+            if admins.revoke_api_token(conn, token_id, now):
+                admins.audit(conn, request.ctx.admin["admin_id"], "api_token.revoke", f"api_token:{token_id}", now)
 
     await services.db.run(revoke, services.clock.now())
     return back("/admin/tokens", "revoked")

@@ -3,40 +3,38 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
+from coachbox.admin import (
+    api,
+    auth,
+    broadcasts,
+    certificates,
+    courses,
+    dashboard,
+    enrol,
+    learners,
+    live,
+    operations,
+    simulator,
+    users,
+)
 from coachbox.admin.pages import STATIC, build_environment, security_headers
 from coachbox.core import events
 
-# One module per area, each with a `bp` blueprint.
-AREAS = (
-    "coachbox.admin.auth",
-    "coachbox.admin.users",
-    "coachbox.admin.dashboard",
-    "coachbox.admin.enrol",  # before learners: /learners/enrol is not a learner id
-    "coachbox.admin.learners",
-    "coachbox.admin.live",
-    "coachbox.admin.courses",
-    "coachbox.admin.broadcasts",
-    "coachbox.admin.certificates",
-    "coachbox.admin.simulator",
-    "coachbox.admin.operations",
-    "coachbox.admin.api",
-)
+# One module per area, each with a `bp` blueprint; enrol before learners: /learners/enrol is not a learner id.
+AREAS = (auth, users, dashboard, enrol, learners, live, courses, broadcasts, certificates, simulator, operations, api)
 
 
 def setup(app: Sanic) -> None:
     app.ctx.admin_env = build_environment()
     # Static files change only with a release; a day of caching saves every page view a round trip on slow links.
     app.static("/admin/static", str(STATIC), name="admin_static")
-    for name in AREAS:
-        app.blueprint(importlib.import_module(name).bp)
-    from coachbox.admin.simulator import setup_vouch
-
-    setup_vouch(app)
+    for area in AREAS:
+        app.blueprint(area.bp)
+    simulator.setup_vouch(app)
 
     @app.after_server_start
     async def _relay_events(app: Sanic) -> None:

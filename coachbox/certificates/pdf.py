@@ -9,7 +9,7 @@ from pathlib import Path
 import segno
 from fpdf import FPDF
 
-from coachbox.core.config import Settings
+from coachbox.certificates.fonts import Fonts
 
 log = logging.getLogger("coachbox.certificates")
 
@@ -17,31 +17,6 @@ PAGE_W, PAGE_H = 297.0, 210.0  # A4 landscape, mm
 INK = (33, 37, 41)
 ACCENT = (20, 108, 92)
 MUTED = (110, 117, 125)
-
-
-@dataclass(frozen=True)
-class Fonts:
-    regular: Path
-    bold: Path | None = None
-    fallbacks: tuple[Path, ...] = ()
-
-    def missing(self) -> list[Path]:
-        """Configured font files that are not on disk."""
-        wanted = [self.regular, *([self.bold] if self.bold else []), *self.fallbacks]
-        return [path for path in wanted if not path.is_file()]
-
-
-def resolve(settings: Settings, value: str) -> Path:
-    """A configured path: absolute as given, relative ones against the config file's folder."""
-    path = Path(value)
-    return path if path.is_absolute() else (Path(settings.root) / path).resolve()
-
-
-def fonts_from_settings(settings: Settings) -> Fonts:
-    org = settings.org
-    extra = tuple(resolve(settings, p.strip()) for p in org.certificate_fallback_fonts.split(",") if p.strip())
-    bold = resolve(settings, org.certificate_bold_font) if org.certificate_bold_font else None
-    return Fonts(regular=resolve(settings, org.certificate_font), bold=bold, fallbacks=extra)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from coachbox.certificates import wording
-from coachbox.certificates.codes import new_code, normalise_code, verify_url  # noqa: F401 - re-exported
+from coachbox.certificates import fonts, wording
+from coachbox.certificates.codes import new_code, normalise_code, verify_url
 from coachbox.core.config import Settings
 from coachbox.core.services import Services
 from coachbox.store import certificates as store
@@ -242,13 +242,13 @@ def local_date_text(settings: Settings, language: str, issued_at: str, timezone:
 
 
 def render_pdf(settings: Settings, row: store.CertificateRow, *, timezone: str | None = None) -> bytes:
-    # Imported here: fpdf2, Pillow, fontTools and uharfbuzz cost ~20 MB and ~0.2 s, and only drawing needs them.
+    # lazy: fpdf2, Pillow, fontTools and uharfbuzz cost ~20 MB and ~0.2 s, and only drawing a certificate needs them
     from coachbox.certificates import pdf
 
     texts = wording.table(settings, row.language, "certificate_pdf")
     url = verify_url(settings, row.code)
     date = local_date_text(settings, row.language, row.issued_at, timezone)
-    logo = pdf.resolve(settings, settings.org.logo_path) if settings.org.logo_path else None
+    logo = fonts.resolve(settings, settings.org.logo_path) if settings.org.logo_path else None
     content = pdf.CertificateContent(
         org_name=settings.org.name,
         heading=texts["heading"],
@@ -262,7 +262,7 @@ def render_pdf(settings: Settings, row: store.CertificateRow, *, timezone: str |
         verify_url=url,
         logo=logo,
     )
-    return pdf.render(content, pdf.fonts_from_settings(settings))
+    return pdf.render(content, fonts.fonts_from_settings(settings))
 
 
 def _relative_path(certificate: store.CertificateRow) -> str:

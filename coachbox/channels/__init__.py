@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from coachbox.channels.base import Channel
+from coachbox.channels.simulator import SimulatorChannel
 from coachbox.core.config import Settings
 
 
 def build_channel(settings: Settings) -> Channel:
     """Twilio when credentials are configured, otherwise the simulator."""
     if settings.channel_kind == "twilio":
+        # lazy: the twilio client and aiohttp cost ~25 MB in every process, and a simulator box never needs them
         from coachbox.channels.twilio.transport import TwilioChannel
 
         return TwilioChannel(settings)
-    from coachbox.channels.simulator import SimulatorChannel
-
     return SimulatorChannel()

@@ -26,7 +26,8 @@ from coachbox.channels.twilio import errors
 from coachbox.core import events
 from coachbox.core.services import Services
 from coachbox.learning import timing
-from coachbox.store import transaction
+from coachbox.store import messages, transaction
+from coachbox.store.messages import ANSWER_KINDS
 
 log = logging.getLogger("coachbox.outbox")
 
@@ -42,11 +43,8 @@ NOT_TAKEN = frozenset({"network", "20429", "20003", errors.WINDOW_CLOSED})
 # A send that has confirmed its claim waits out pauses for at most this long, then hands the row back: the claim
 # must stay far from looking stale to a reconcile (STALE_CLAIM_SECONDS), or the row could be sent twice.
 PAUSED_SEND_MAX_WAIT_SECONDS = 30.0
-# Quiet hours ([schedule]) hold proactive messages, not answers: what the turn on the learner's own message wrote
-# (its key starts with the inbound key, "in:…"), whatever its kind, and what they asked a worker for.
-ANSWER_KINDS = ("reply", "farewell", "certificate", "tutor", "tutor_ai", "voice_note")
-HELD = "quiet_hours"  # error_code of a row held to the end of the learner's quiet hours (the admin page shows why)
-_ANSWER_SQL = f"(m.idempotency_key LIKE 'in:%' OR m.kind IN ({', '.join(repr(k) for k in ANSWER_KINDS)}))"
+# Which rows quiet hours ([schedule]) hold (never answers: ANSWER_KINDS, "in:…" keys) and how a held row is marked
+# (HELD) sit with the claim's SQL in store.messages.
 
 
 # -- rows ------------------------------------------------------------------------------------------------------------
@@ -106,117 +104,41 @@ def _claim_due(
     """Claim up to `limit` due rows: at most one per learner per call, earliest first, so parts stay in order.
 
     `hold(row)` says until when a row must wait (quiet hours): such a row is not claimed, only moved on, and
-    counted in the second item. A held row does not keep an answer to the learner behind it (see HELD)."""
+    counted in the second item. A held row does not keep an answer to the learner behind it (see messages.HELD)."""
     with transaction(conn):
-        candidates = conn.execute(
-            f"""SELECT m.*, l.last_inbound_at, COALESCE(l.opted_out, 0) AS opted_out, l.timezone
-               FROM messages m LEFT JOIN learners l ON l.id = m.learner_id
-               WHERE m.direction = 'out' AND m.status IN ('queued', 'retry') AND m.next_attempt_at <= ?
-                 AND NOT EXISTS (SELECT 1 FROM messages p
-                                 WHERE p.learner_id = m.learner_id AND p.id < m.id
-                                   AND p.direction = 'out' AND p.status IN ('queued', 'retry', 'sending')
-                                   AND NOT (p.error_code IS '{HELD}' AND {_ANSWER_SQL}))
-               ORDER BY m.kind != 'reply', m.id LIMIT ?""",
-            (now, limit),
-        ).fetchall()
+        candidates = messages.due_outbound(conn, now, limit)
         claimed, held = [], 0
         for row in candidates:
             until = hold(row)
             if until is not None:
-                conn.execute(
-                    """UPDATE messages SET next_attempt_at = ?, error_code = ?, error_message = ?, updated_at = ?
-                       WHERE id = ? AND status IN ('queued', 'retry')""",
-                    (
-                        until.isoformat(),
-                        HELD,
-                        f"held for the learner's quiet hours until "
-                        f"{until.astimezone(timing.zone(row['timezone'] or 'UTC')):%H:%M} local time",
-                        now,
-                        row["id"],
-                    ),
+                messages.hold_outbound(
+                    conn,
+                    row["id"],
+                    until.isoformat(),
+                    f"held for the learner's quiet hours until "
+                    f"{until.astimezone(timing.zone(row['timezone'] or 'UTC')):%H:%M} local time",
+                    now,
                 )
                 held += 1
                 continue
             # Compare-and-set: only the process whose UPDATE changed the row sends it.
-            cursor = conn.execute(
-                f"""UPDATE messages SET status = 'sending', attempts = attempts + 1, claimed_at = ?, claimed_by = ?,
-                          error_code = NULLIF(error_code, '{HELD}'), updated_at = ?
-                   WHERE id = ? AND status IN ('queued', 'retry')""",
-                (now, claimer, now, row["id"]),
-            )
-            if cursor.rowcount == 1:
+            if messages.claim_outbound(conn, row["id"], claimer, now):
                 claimed.append(_Row.of(row, now))
         return claimed, held
 
 
-def _confirm_claim(conn: sqlite3.Connection, message_id: int, claimer: str, claimed_at: str, now: str) -> bool:
-    """Compare-and-set right before the HTTP request: the row is still ours, unchanged since we claimed it.
-
-    Between the claim and the send a row can wait for its rate slot or for a lookup; meanwhile a reconcile in
-    another process may have judged the claim stale and released it, or a status callback (?m=id) may have
-    settled it. Either way we must not send. Refreshing claimed_at also keeps a live claim from looking stale.
-    """
-    cursor = conn.execute(
-        """UPDATE messages SET claimed_at = ? WHERE id = ? AND status = 'sending' AND claimed_by = ? AND claimed_at = ?
-             AND provider_sid IS NULL""",
-        (now, message_id, claimer, claimed_at),
-    )
-    return cursor.rowcount == 1
-
-
 def _confirm_claims(conn: sqlite3.Connection, items: list[tuple[int, str, str, str]]) -> list[bool]:
-    """_confirm_claim for several sends at once (one transaction): [(message_id, claimer, claimed_at, now)]."""
+    """messages.confirm_claim for several sends at once (one transaction): [(message_id, claimer, claimed_at, now)]."""
     with transaction(conn):
-        return [_confirm_claim(conn, *item) for item in items]
+        return [messages.confirm_claim(conn, *item) for item in items]
 
 
 def _mark_sent_many(conn: sqlite3.Connection, items: list[tuple[int, str, str | None, str]]) -> list[None]:
-    """_mark_sent for several sends at once (one transaction): [(message_id, sid, content_sid, now)]."""
+    """messages.mark_sent for several sends at once (one transaction): [(message_id, sid, content_sid, now)]."""
     with transaction(conn):
         for item in items:
-            _mark_sent(conn, *item)
+            messages.mark_sent(conn, *item)
     return [None] * len(items)  # Coalesced hands each caller its own result
-
-
-def _mark_sent(conn: sqlite3.Connection, message_id: int, sid: str, content_sid: str | None, now: str) -> None:
-    # A status callback (tagged ?m=id) may have arrived first and moved the row on: never move it back.
-    conn.execute(
-        """UPDATE messages SET provider_sid = COALESCE(provider_sid, ?), content_sid = ?, sent_at = COALESCE(sent_at, ?),
-                  status = CASE WHEN status = 'sending' THEN 'sent' ELSE status END,
-                  error_code = NULL, error_message = NULL, updated_at = ?
-           WHERE id = ?""",
-        (sid, content_sid, now, now, message_id),
-    )
-
-
-def _finish(
-    conn: sqlite3.Connection,
-    message_id: int,
-    status: str,
-    now: str,
-    *,
-    code: str | None = None,
-    reason: str = "",
-    next_attempt_at: str | None = None,
-    use_template: bool | None = None,
-    uncount: bool = False,
-) -> None:
-    conn.execute(
-        """UPDATE messages SET status = ?, error_code = ?, error_message = ?,
-                  next_attempt_at = COALESCE(?, next_attempt_at), use_template = COALESCE(?, use_template),
-                  attempts = attempts - ?, updated_at = ?
-           WHERE id = ? AND status = 'sending'""",
-        (
-            status,
-            code,
-            reason or None,
-            next_attempt_at,
-            None if use_template is None else int(use_template),
-            int(uncount),
-            now,
-            message_id,
-        ),
-    )
 
 
 def opt_out_learner(conn: sqlite3.Connection, learner_id: int | None, now: str, opted_out: bool = True) -> None:
@@ -228,7 +150,7 @@ def opt_out_learner(conn: sqlite3.Connection, learner_id: int | None, now: str, 
 
 def _fail(conn: sqlite3.Connection, row: _Row, code: str | None, reason: str, now: str) -> None:
     with transaction(conn):
-        _finish(conn, row.id, "failed", now, code=code, reason=reason)
+        messages.finish_claim(conn, row.id, "failed", now, code=code, reason=reason)
         if code == errors.UNSUBSCRIBED:
             opt_out_learner(conn, row.learner_id, now)
 
@@ -350,7 +272,7 @@ async def deliver_due(services: Services, *, limit: int = 100) -> int:
     for row, p in plans:
         if p.action != "send":
             status = "waiting" if p.action == "wait" else "cancelled"
-            await services.db.run(_finish, row.id, status, now.isoformat(), reason=p.reason, uncount=True)
+            await services.db.run(messages.finish_claim, row.id, status, now.isoformat(), reason=p.reason, uncount=True)
             log.info("outbox %s", status, extra={"message_id": row.id, "reason": p.reason})
     if sendable:
         first = reserve_slots(services.cache, len(sendable), rate)
@@ -411,7 +333,7 @@ async def _wait_out_pause(services: Services, row: _Row, rate: float) -> bool:
             now = services.clock.now()
             due = (now + timedelta(seconds=until - time.time())).isoformat()
             await services.db.run(
-                _finish,
+                messages.finish_claim,
                 row.id,
                 "retry",
                 now.isoformat(),
@@ -443,7 +365,7 @@ async def _record_failure(services: Services, row: _Row, exc: ChannelError) -> N
             and template_sid(settings, buttons.window_template_key(row.template_key, row.kind))
         ):
             await services.db.run(
-                _finish,
+                messages.finish_claim,
                 row.id,
                 "queued",
                 stamp,
@@ -469,13 +391,16 @@ async def _record_failure(services: Services, row: _Row, exc: ChannelError) -> N
         log.warning("outbox gave up", extra={"message_id": row.id, "attempts": row.attempts, "code": exc.code})
         return
     next_at = (now + timedelta(seconds=delay)).isoformat()
-    await services.db.run(_finish, row.id, "retry", stamp, code=exc.code, reason=str(exc), next_attempt_at=next_at)
+    await services.db.run(
+        messages.finish_claim, row.id, "retry", stamp, code=exc.code, reason=str(exc), next_attempt_at=next_at
+    )
     log.info("outbox retry", extra={"message_id": row.id, "code": exc.code, "in_seconds": round(delay, 1)})
 
 
 # -- a send that may have reached Twilio ---------------------------------------------------------------------------
 async def _already_at_twilio(services: Services, row: _Row) -> bool:
-    claimed_at: str | None = await services.db.run(_claimed_at_of_last_try, row.id)
+    # The first claim of the timed-out attempt is gone (the row was re-claimed); created_at bounds it safely.
+    claimed_at: str | None = await services.db.run(messages.created_at_of, row.id)
     since = datetime.fromisoformat(claimed_at or row.created_at.isoformat())
     try:
         sid = await lookup(services, row.address, row.body, since, row.use_template, set())
@@ -486,13 +411,7 @@ async def _already_at_twilio(services: Services, row: _Row) -> bool:
         )
         return True
     if sid:
-        await services.db.run(_mark_sent, row.id, sid, None, services.clock.now().isoformat())
+        await services.db.run(messages.mark_sent, row.id, sid, None, services.clock.now().isoformat())
         log.info("outbox found a timed-out send at Twilio", extra={"message_id": row.id, "sid": sid})
         return True
     return False
-
-
-def _claimed_at_of_last_try(conn: sqlite3.Connection, message_id: int) -> str | None:
-    # The first claim of the timed-out attempt is gone (the row was re-claimed); created_at bounds it safely.
-    row = conn.execute("SELECT created_at FROM messages WHERE id = ?", (message_id,)).fetchone()
-    return row[0] if row else None

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sqlite3
 import uuid
 from datetime import datetime, timedelta
 
 from coachbox.channels.base import ChannelError
 from coachbox.core.services import Services
+from coachbox.store import messages
 
 log = logging.getLogger("coachbox.outbox")
 
@@ -34,10 +34,6 @@ def claimer_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{_PROCESS_NONCE}:{_pid_namespace()}"
 
 
-def _known_sid(conn: sqlite3.Connection, sid: str) -> bool:
-    return conn.execute("SELECT 1 FROM messages WHERE provider_sid = ?", (sid,)).fetchone() is not None
-
-
 async def lookup(
     services: Services, address: str, body: str, since: datetime, template: bool, taken: set[str]
 ) -> str | None:
@@ -51,38 +47,11 @@ async def lookup(
             continue
         if not template and message.body != body:
             continue
-        if await services.db.run(_known_sid, message.sid):
+        if await services.db.run(messages.sid_is_recorded, message.sid):
             continue
         taken.add(message.sid)
         return message.sid
     return None
-
-
-def _sending_rows(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-    return conn.execute(
-        """SELECT id, address, body, claimed_at, claimed_by, use_template, created_at FROM messages
-           WHERE direction = 'out' AND status = 'sending' ORDER BY id"""
-    ).fetchall()
-
-
-# Both compare claimed_at with what reconcile read: a live sender that refreshed its claim meanwhile
-# (_confirm_claim, right before its HTTP request) keeps the row, and reconcile changes nothing.
-def _release(conn: sqlite3.Connection, message_id: int, claimer: str, claimed_at: str | None, now: str) -> None:
-    conn.execute(
-        """UPDATE messages SET status = 'retry', next_attempt_at = ?, updated_at = ?
-           WHERE id = ? AND status = 'sending' AND claimed_by = ? AND claimed_at = ?""",
-        (now, now, message_id, claimer, claimed_at),
-    )
-
-
-def _confirm(
-    conn: sqlite3.Connection, message_id: int, claimer: str, claimed_at: str | None, sid: str, now: str
-) -> None:
-    conn.execute(
-        """UPDATE messages SET status = 'sent', provider_sid = ?, sent_at = ?, updated_at = ?
-           WHERE id = ? AND status = 'sending' AND claimed_by = ? AND claimed_at = ?""",
-        (sid, now, now, message_id, claimer, claimed_at),
-    )
 
 
 def _claim_is_stale(claimed_by: str | None, claimed_at: datetime | None, now: datetime, stale_after: float) -> bool:
@@ -108,7 +77,7 @@ def _claim_is_stale(claimed_by: str | None, claimed_at: datetime | None, now: da
 async def reconcile(services: Services, *, stale_after: float = STALE_CLAIM_SECONDS) -> int:
     """Rows left 'sending' by a dead sender: confirmed from Twilio's records, or released for a resend."""
     now = services.clock.now()
-    rows = await services.db.run(_sending_rows)
+    rows = await services.db.run(messages.sending_outbound)
     taken: set[str] = set()
     settled = 0
     for row in rows:
@@ -122,10 +91,13 @@ async def reconcile(services: Services, *, stale_after: float = STALE_CLAIM_SECO
             log.warning("outbox reconcile could not ask Twilio; will try again", extra={"error": str(exc)})
             return settled
         stamp = services.clock.now().isoformat()
+        # Both compare claimed_at with what was read: a live sender that refreshed its claim meanwhile keeps the row.
         if sid:
-            await services.db.run(_confirm, row["id"], row["claimed_by"], row["claimed_at"], sid, stamp)
+            await services.db.run(
+                messages.mark_stale_claim_sent, row["id"], row["claimed_by"], row["claimed_at"], sid, stamp
+            )
         else:
-            await services.db.run(_release, row["id"], row["claimed_by"], row["claimed_at"], stamp)
+            await services.db.run(messages.release_stale_claim, row["id"], row["claimed_by"], row["claimed_at"], stamp)
         settled += 1
         log.info("outbox reconciled", extra={"message_id": row["id"], "found": bool(sid)})
     return settled

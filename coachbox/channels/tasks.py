@@ -7,6 +7,7 @@ import logging
 
 from huey import Huey, crontab
 
+from coachbox.channels.sender import drain
 from coachbox.core.services import Services
 
 log = logging.getLogger("coachbox.jobs.outbox")
@@ -15,8 +16,6 @@ DRAIN_SECONDS = 50.0  # below the one-minute period, so ticks rarely overlap (ov
 
 
 async def _drain(services: Services, seconds: float) -> int:
-    from coachbox.channels.sender import drain
-
     try:
         return await drain(services, seconds=seconds)
     finally:

@@ -12,6 +12,10 @@ from coachbox.channels.outbox import deliver_due
 from coachbox.core.config import Settings
 from coachbox.core.errors import UserError
 from coachbox.core.services import Services
+from coachbox.roots.services import build_services
+from coachbox.store import open_database, transaction
+from coachbox.store.messages import outbound_bodies
+from coachbox.turns.runner import handle_inbound, resources
 
 BOT = "🤖 "
 
@@ -43,9 +47,6 @@ def _e164(phone: str) -> str:
 async def _chat(
     settings: Settings, phone: str, language: str | None, profile_name: str | None, stdin: TextIO, stdout: TextIO
 ) -> int:
-    from coachbox.roots.services import build_services
-    from coachbox.store import open_database
-    from coachbox.turns.runner import handle_inbound, resources
 
     open_database(settings.db_path).close()
     services = build_services(settings)
@@ -79,7 +80,7 @@ async def _chat(
                 profile_name=profile_name,
             )
             outcome = await handle_inbound(services, inbound)
-            rows = await services.db.run(_rows, outcome.outbox_ids)
+            rows = await services.db.run(outbound_bodies, outcome.outbox_ids)
             await _mark_sent(services, outcome.outbox_ids)
             if not interactive:
                 print(f"> {text}", file=stdout)
@@ -96,7 +97,6 @@ async def _chat(
 
 def _preset_language(conn, address: str, phone: str, language: str, now) -> None:
     """--lang: the learner (new or not) speaks this language from the first reply on."""
-    from coachbox.store import transaction
 
     with transaction(conn):
         conn.execute(
@@ -105,18 +105,6 @@ def _preset_language(conn, address: str, phone: str, language: str, now) -> None
                ON CONFLICT (channel_key) DO UPDATE SET language = excluded.language""",
             (address, phone, language, now.isoformat(), now.isoformat()),
         )
-
-
-def _rows(conn, ids: list[int]) -> list[dict]:
-    import json
-
-    if not ids:
-        return []
-    marks = ",".join("?" * len(ids))
-    rows = conn.execute(f"SELECT id, body, kind, media FROM messages WHERE id IN ({marks}) ORDER BY id", ids).fetchall()
-    return [
-        {"id": r["id"], "body": r["body"], "kind": r["kind"], "media": json.loads(r["media"] or "[]")} for r in rows
-    ]
 
 
 async def _mark_sent(services: Services, ids: list[int]) -> None:

@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _init(settings: Settings, args: argparse.Namespace) -> int:
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
     from coachbox.roots.appliance import init_box
 
     init_box(settings, progress=_progress_printer())
@@ -85,6 +86,7 @@ def _init(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
     from coachbox.roots.appliance import init_box, serve
 
     init_box(settings, progress=_progress_printer(), quiet=True)
@@ -93,6 +95,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
     from coachbox.roots.appliance import init_box, serve
 
     init_box(settings, progress=None, quiet=True, import_content=False)
@@ -101,7 +104,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
     from coachbox.roots.appliance import init_box
+
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
     from coachbox.roots.worker import run_worker
 
     init_box(settings, progress=None, quiet=True, import_content=False)
@@ -110,7 +116,10 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
     from coachbox.content.importer import import_folder
+
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
     from coachbox.store import open_database
 
     folder = Path(args.path) if args.path else settings.content_dir
@@ -124,7 +133,10 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
     from coachbox.content.exporter import export_folder
+
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
     from coachbox.store import open_database
 
     conn = open_database(settings.db_path)
@@ -137,12 +149,14 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _chat(settings: Settings, args: argparse.Namespace) -> int:
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
     from coachbox.cli.chat import run_chat
 
     return run_chat(settings, phone=args.phone, language=args.lang, profile_name=args.name)
 
 
 def _admin_add(settings: Settings, args: argparse.Namespace) -> int:
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
     from coachbox.admin.accounts import add_admin_cli
 
     print(add_admin_cli(settings, args.email, args.role))
@@ -150,6 +164,7 @@ def _admin_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _admin_reset(settings: Settings, args: argparse.Namespace) -> int:
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
     from coachbox.admin.accounts import reset_admin_cli
 
     print(reset_admin_cli(settings, args.email))
@@ -157,6 +172,7 @@ def _admin_reset(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
     from coachbox.ops.backup import backup
 
     path = backup(settings, Path(args.dest) if args.dest else None, progress=_progress_printer())
@@ -165,6 +181,7 @@ def _backup(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _restore(settings: Settings, args: argparse.Namespace) -> int:
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
     from coachbox.ops.backup import restore
 
     restore(settings, Path(args.src), force=args.force, progress=_progress_printer())
@@ -173,6 +190,7 @@ def _restore(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
     from coachbox.ops.checks import run_checks
 
     findings = run_checks(settings)
@@ -187,6 +205,7 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _jobs(settings: Settings, args: argparse.Namespace) -> int:
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
     from coachbox.jobs.listing import print_jobs
 
     return print_jobs(settings, as_json=args.json)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from coachbox.learning.access import Offer, access_of, offer_for, offer_of
 
@@ -148,14 +149,10 @@ def _start(turn: Any, offer: Offer, method: str) -> None:
 
 
 def _with_flow(turn: Any, flow: str, **changes: Any) -> Any:
-    from dataclasses import replace
-
     return replace(turn.state, flow=flow, unclear=0, **changes)
 
 
 def _day(turn: Any, iso: str) -> str:
-    from zoneinfo import ZoneInfo
-
     try:
         return datetime.fromisoformat(iso).astimezone(ZoneInfo(turn.learner.timezone)).strftime("%Y-%m-%d")
     except (ValueError, KeyError):

@@ -10,8 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from coachbox.core.errors import UserError
+from coachbox.core.plans import load_plans
 
 ENV_PREFIX = "COACHBOX_"
 DEFAULT_CONFIG_NAME = "coachbox.toml"
@@ -367,8 +369,6 @@ def _coerce(value: Any, fld: dataclasses.Field, where: str, *, from_env: bool = 
 
 
 def _validate(settings: Settings, source: str) -> None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     if not 0 < settings.server.port < 65536:
         raise ConfigError(f"{source}: server.port must be between 1 and 65535, got {settings.server.port}.")
     if not settings.server.public_url.startswith(("http://", "https://")):
@@ -391,10 +391,6 @@ def _validate(settings: Settings, source: str) -> None:
     if settings.mpesa.query_after_minutes < 1:
         raise ConfigError(f"{source}: mpesa.query_after_minutes must be at least 1.")
     if settings.plans:
-        from coachbox.core.plans import (
-            load_plans,  # plans name their own keys in their errors
-        )
-
         try:
             load_plans(settings.plans)
         except UserError as exc:

@@ -57,3 +57,17 @@ def setup_logging(settings: Settings, *, to_file: bool = True) -> None:
         rotating.setFormatter(JsonFormatter())
         logger.addHandler(rotating)
     logger.propagate = False
+
+
+def sanic_log_config() -> dict:
+    """Sanic's own loggers stay quiet below WARNING; our JSON log carries what matters."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "loggers": {
+            "sanic.root": {"level": "WARNING"},
+            "sanic.error": {"level": "WARNING"},
+            "sanic.access": {"level": "WARNING"},
+            "sanic.server": {"level": "INFO"},
+        },
+    }

@@ -11,6 +11,7 @@ from huey import SqliteHuey
 from huey.storage import SqliteStorage
 
 from coachbox.core.config import Settings
+from coachbox.store import checkpoint
 
 log = logging.getLogger("coachbox.jobs")
 
@@ -58,7 +59,6 @@ class _QueueStorage(SqliteStorage):
 
     def checkpoint(self, *, wait_ms: int = 250) -> tuple[int, int, int] | None:
         """TRUNCATE-checkpoint queue.db's WAL (coachbox.store.checkpoint); None if this process is mid-write."""
-        from coachbox.store import checkpoint
 
         with self.lock:
             conn = self.conn

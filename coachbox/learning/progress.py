@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from coachbox.learning.access import may_access as paid_access
 from coachbox.learning.course import Course
 
 
@@ -67,6 +68,5 @@ def quiz_average(results: Iterable[LessonResult]) -> int | None:
 def may_access(learner: object, course: Course) -> bool:
     """Whether this learner may receive this course's lessons: the payments feature decides from the learner's
     live subscriptions, handed in as data (Learner.access); the engine routes every delivery through here."""
-    from coachbox.learning.access import may_access as paid_access
 
     return paid_access(learner, course)

@@ -7,8 +7,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from coachbox.learning.backoff import parse_gaps  # noqa: F401 - Coach.backoff's import
-
 
 @lru_cache(maxsize=512)
 def zone(name: str) -> ZoneInfo:

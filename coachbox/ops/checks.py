@@ -7,10 +7,9 @@ import sqlite3
 from dataclasses import dataclass
 
 from coachbox import store
-from coachbox.certificates.pdf import fonts_from_settings
+from coachbox.certificates.fonts import fonts_from_settings
 from coachbox.channels.base import ChannelError
 from coachbox.channels.templates import TEMPLATES, configured
-from coachbox.channels.twilio.transport import fetch_account
 from coachbox.content.parser import parse_folder
 from coachbox.core.config import Settings
 
@@ -148,6 +147,7 @@ def _check_fonts(settings: Settings) -> list[Finding]:
         for path in missing
     ]
     try:
+        # lazy: only `coachbox check` loads the shaping library, to test that Arabic-script names can be drawn
         import uharfbuzz  # noqa: F401 - only checking that Arabic-script names can be shaped
     except ImportError:
         findings.append(
@@ -160,6 +160,9 @@ def _check_fonts(settings: Settings) -> list[Finding]:
 
 def check_twilio_credentials(settings: Settings) -> Finding:
     """Fetch the account at Twilio and say what to fix if that fails."""
+    # lazy: the twilio client and aiohttp cost ~25 MB, and only a Twilio box's check calls Twilio
+    from coachbox.channels.twilio.transport import fetch_account
+
     try:
         account = fetch_account(settings)
     except ChannelError as exc:

@@ -9,9 +9,8 @@ from datetime import datetime, timedelta
 
 from coachbox.core.plans import format_amount
 from coachbox.core.services import Services
-from coachbox.payments.mpesa import DarajaError
+from coachbox.payments.errors import ProviderError
 from coachbox.payments.runtime import Payments, payments
-from coachbox.payments.stripe_checkout import StripeFailure
 from coachbox.payments.subscriptions import notify, plan_definition
 from coachbox.store import payments as store
 from coachbox.store import transaction
@@ -64,7 +63,7 @@ async def push(services: Services, payment_id: int) -> str:
             description="Coachbox plan",
             now=now,
         )
-    except DarajaError as exc:
+    except ProviderError as exc:
         log.warning("stk push failed", extra={"payment_id": payment_id, "error": str(exc), "permanent": exc.permanent})
         give_up = exc.permanent or now - datetime.fromisoformat(claimed["created_at"]) >= PUSH_GIVE_UP
         if give_up:
@@ -136,7 +135,7 @@ async def card_link(services: Services, learner_id: int, plan_name: str, currenc
             request_key=f"coachbox-checkout-{request_key}",
             language=language,
         )
-    except StripeFailure as exc:
+    except ProviderError as exc:
         log.warning("stripe checkout failed", extra={"learner_id": learner_id, "error": str(exc)})
         if not exc.permanent:
             raise

@@ -18,19 +18,12 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from coachbox.payments.errors import ProviderError
+
 NAIROBI = ZoneInfo("Africa/Nairobi")
 TOKEN_MARGIN_SECONDS = 60  # refresh a little early: a token expiring mid-request costs a 401 and a retry
 USER_CANCELLED = 1032  # "Request cancelled by user"
 STILL_PROCESSING = "500.001.1001"  # STK query before the learner answered: ask again later
-
-
-class DarajaError(Exception):
-    """A Daraja call failed; permanent=True when retrying the same request cannot help (bad number, bad config)."""
-
-    def __init__(self, message: str, *, permanent: bool = False, code: str | None = None) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-        self.code = code
 
 
 class BadCallback(ValueError):
@@ -138,15 +131,19 @@ class DarajaClient:
                 auth=(self.config.consumer_key, self.config.consumer_secret),
             )
         except httpx.HTTPError as exc:
-            raise DarajaError(f"Daraja OAuth unreachable: {exc}") from None
+            raise ProviderError(f"Daraja OAuth unreachable: {exc}", provider="mpesa") from None
         if response.status_code in (400, 401, 403):
-            raise DarajaError(
+            raise ProviderError(
                 "Daraja refused the consumer key/secret (check [mpesa] consumer_key and consumer_secret)",
+                provider="mpesa",
                 permanent=True,
                 code=str(response.status_code),
+                status=response.status_code,
             )
         if response.status_code != 200:
-            raise DarajaError(f"Daraja OAuth answered HTTP {response.status_code}")
+            raise ProviderError(
+                f"Daraja OAuth answered HTTP {response.status_code}", provider="mpesa", status=response.status_code
+            )
         data = response.json()
         # Daraja sends expires_in as a string ("3599"); an unparsable one means "do not cache".
         try:
@@ -164,22 +161,32 @@ class DarajaClient:
                     f"{self.config.base_url.rstrip('/')}{path}", json=body, headers={"Authorization": f"Bearer {token}"}
                 )
             except httpx.HTTPError as exc:
-                raise DarajaError(f"Daraja unreachable: {exc}") from None
+                raise ProviderError(f"Daraja unreachable: {exc}", provider="mpesa") from None
             if response.status_code == 401 and attempt == 1:
                 self.tokens.drop()  # revoked or expired early: one fresh token, one retry
                 continue
             try:
                 data = response.json()
             except ValueError:
-                raise DarajaError(f"Daraja answered HTTP {response.status_code} without JSON") from None
+                raise ProviderError(
+                    f"Daraja answered HTTP {response.status_code} without JSON",
+                    provider="mpesa",
+                    status=response.status_code,
+                ) from None
             if response.status_code >= 400 or "errorCode" in data:
                 code = str(data.get("errorCode", response.status_code))
                 message = str(data.get("errorMessage", "error"))
-                raise DarajaError(
-                    f"Daraja error {code}: {message}", code=code, permanent=400 <= response.status_code < 500
+                raise ProviderError(
+                    f"Daraja error {code}: {message}",
+                    provider="mpesa",
+                    code=code,
+                    permanent=400 <= response.status_code < 500,
+                    status=response.status_code,
                 )
             return data
-        raise DarajaError("Daraja kept refusing the access token", permanent=True, code="401")
+        raise ProviderError(
+            "Daraja kept refusing the access token", provider="mpesa", permanent=True, code="401", status=401
+        )
 
     def _credentials(self, now: datetime) -> dict:
         stamp = timestamp(now)
@@ -199,7 +206,9 @@ class DarajaClient:
             or amount_minor <= 0
             or amount_minor % 100
         ):
-            raise DarajaError(f"M-PESA charges whole shillings, got {amount_minor!r} cents", permanent=True)
+            raise ProviderError(
+                f"M-PESA charges whole shillings, got {amount_minor!r} cents", provider="mpesa", permanent=True
+            )
         till = getattr(self.config, "till_number", "")
         body = {
             **self._credentials(now),
@@ -215,8 +224,9 @@ class DarajaClient:
         }
         data = await self._post("/mpesa/stkpush/v1/processrequest", body)
         if str(data.get("ResponseCode")) != "0":
-            raise DarajaError(
+            raise ProviderError(
                 f"STK push refused: {data.get('ResponseDescription')}",
+                provider="mpesa",
                 permanent=True,
                 code=str(data.get("ResponseCode")),
             )
@@ -230,7 +240,7 @@ class DarajaClient:
             data = await self._post(
                 "/mpesa/stkpushquery/v1/query", {**self._credentials(now), "CheckoutRequestID": checkout_request_id}
             )
-        except DarajaError as exc:
+        except ProviderError as exc:
             if exc.code == STILL_PROCESSING:
                 return None
             raise

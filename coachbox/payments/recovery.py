@@ -9,7 +9,7 @@ from typing import Any
 
 from coachbox.core.services import Services
 from coachbox.payments import checkout
-from coachbox.payments.mpesa import DarajaError
+from coachbox.payments.errors import ProviderError
 from coachbox.payments.runtime import payments
 from coachbox.payments.settlement import settle_stk
 from coachbox.payments.subscriptions import notify
@@ -56,7 +56,7 @@ async def query_one(services: Services, row: Any, now: datetime) -> str:
         return "claimed_elsewhere"
     try:
         result = await daraja.stk_query(row["provider_ref"], now=now)
-    except DarajaError as exc:
+    except ProviderError as exc:
         log.warning("stk query failed", extra={"payment_id": row["id"], "error": str(exc)})
         result = None
     if result is None:

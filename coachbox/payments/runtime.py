@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from coachbox.conversation.texts import Texts
 from coachbox.core.plans import Plan, plans_for
 from coachbox.core.services import Services
 from coachbox.payments.mpesa import DarajaClient
@@ -22,8 +23,6 @@ class Payments:
     @classmethod
     def build(cls, settings: Any, *, texts: Any = None) -> Payments:
         if texts is None:
-            from coachbox.conversation.texts import Texts
-
             texts = Texts.load(settings.content_dir / "locales")
         return cls(
             settings,

@@ -12,14 +12,7 @@ from urllib.parse import urlencode
 import stripe
 
 from coachbox.core.plans import Plan
-
-
-class StripeFailure(Exception):
-    """Stripe refused or could not be reached; permanent=True for our mistakes (bad price id, bad key)."""
-
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
+from coachbox.payments.errors import ProviderError
 
 
 @dataclass(frozen=True)
@@ -48,7 +41,7 @@ class StripeCheckout:
         metadata, so every later invoice and subscription event finds its learner without our session row."""
         chosen = plan.stripe_price(currency)
         if chosen is None:
-            raise StripeFailure(f"plans.{plan.name} has no stripe_price", permanent=True)
+            raise ProviderError(f"plans.{plan.name} has no stripe_price", provider="stripe", permanent=True)
         price_currency, price_id = chosen
         metadata = {"learner_id": str(learner_id), "plan": plan.name}
         try:
@@ -67,19 +60,25 @@ class StripeCheckout:
                 options={"idempotency_key": request_key},
             )
         except stripe.StripeError as exc:
-            raise StripeFailure(
+            raise ProviderError(
                 f"Stripe: {exc.user_message or exc.__class__.__name__}",
+                provider="stripe",
+                code=exc.code,
+                status=exc.http_status,
                 permanent=isinstance(exc, (stripe.InvalidRequestError, stripe.AuthenticationError)),
             ) from None
         if session.url is None:  # Stripe sends no url only for embedded or finished sessions, never made here
-            raise StripeFailure("Stripe: the checkout session has no url", permanent=True)
+            raise ProviderError("Stripe: the checkout session has no url", provider="stripe", permanent=True)
         return CheckoutLink(session.id, session.url, price_currency, price_id)
 
     def cancel_at_period_end(self, subscription_id: str) -> None:
         try:
             self.client.v1.subscriptions.update(subscription_id, params={"cancel_at_period_end": True})
         except stripe.StripeError as exc:
-            raise StripeFailure(
+            raise ProviderError(
                 f"Stripe: {exc.user_message or exc.__class__.__name__}",
+                provider="stripe",
+                code=exc.code,
+                status=exc.http_status,
                 permanent=isinstance(exc, stripe.InvalidRequestError),
             ) from None

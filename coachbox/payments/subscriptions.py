@@ -9,12 +9,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 
 from coachbox.core.plans import ALL_PREMIUM, Plan, plans_for
 from coachbox.learning.access import Access, Entitlement
 from coachbox.store import payments as store
+from coachbox.store import transaction
 from coachbox.store.messages import OutboxDraft, enqueue_outbound
 
 REMINDER_DAYS = (3, 1)  # days before the paid period ends
@@ -192,7 +194,6 @@ def notify(
 
 def local_day(when: datetime, conn: sqlite3.Connection, learner_id: int) -> str:
     """A date as the learner reads it (their time zone): '2026-04-01'."""
-    from zoneinfo import ZoneInfo
 
     row = conn.execute("SELECT timezone FROM learners WHERE id = ?", (learner_id,)).fetchone()
     try:
@@ -208,7 +209,6 @@ def local_day(when: datetime, conn: sqlite3.Connection, learner_id: int) -> str:
 def remind_and_expire(conn: sqlite3.Connection, texts: Any, now: datetime) -> dict[str, int]:
     """Reminders 3 and 1 days before a non-renewing period ends, and 'ended' for lapsed subscriptions.
     Idempotent: reminder keys are per subscription, period end and day, so running it every hour is safe."""
-    from coachbox.store import transaction
 
     counts = {"reminders": 0, "ended": 0}
     with transaction(conn):

@@ -8,14 +8,14 @@ import logging
 from huey import Huey, crontab
 
 from coachbox.core.services import Services
+from coachbox.payments import checkout, recovery
+from coachbox.payments.runtime import payments
+from coachbox.payments.subscriptions import remind_and_expire
 
 log = logging.getLogger("coachbox.jobs.payments")
 
 
 def register(huey: Huey, context) -> dict:
-    from coachbox.payments import checkout, recovery
-    from coachbox.payments.runtime import payments
-    from coachbox.payments.subscriptions import remind_and_expire
 
     async def _push(services: Services, payment_id: int) -> str:
         try:

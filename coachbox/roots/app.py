@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import itertools
 import logging
 import time
@@ -13,23 +12,32 @@ from sanic import Request, Sanic
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
+from coachbox.admin import payments as admin_payments
+from coachbox.admin import views as admin_views
 from coachbox.core.config import Settings
-from coachbox.core.logs import request_id
+from coachbox.core.logs import request_id, sanic_log_config
 from coachbox.core.services import Services
+from coachbox.jobs.tasks import register
 from coachbox.roots.services import build_services
+from coachbox.web import health as web_health
+from coachbox.web import media as web_media
+from coachbox.web import payments as web_payments
+from coachbox.web import simulator as web_simulator
+from coachbox.web import verify as web_verify
+from coachbox.web import webhooks as web_webhooks
 
 log = logging.getLogger("coachbox.web")
 
 # One `setup(app)` per feature; each registers its blueprint(s) and listeners.
 FEATURES = (
-    "coachbox.web.health",
-    "coachbox.admin.views",
-    "coachbox.web.webhooks",
-    "coachbox.web.media",
-    "coachbox.web.verify",
-    "coachbox.web.simulator",
-    "coachbox.web.payments",
-    "coachbox.admin.payments",
+    web_health,
+    admin_views,
+    web_webhooks,
+    web_media,
+    web_verify,
+    web_simulator,
+    web_payments,
+    admin_payments,
 )
 
 
@@ -55,7 +63,7 @@ class _QuietErrorHandler(ErrorHandler):
 
 def create_app(settings: Settings, services: Services | None = None, *, name: str = "coachbox") -> Sanic:
     """Build the app. Tests pass ready-made `services`; a served app builds them in each worker process."""
-    app = Sanic(name, error_handler=_QuietErrorHandler(), log_config=_sanic_log_config(settings))
+    app = Sanic(name, error_handler=_QuietErrorHandler(), log_config=sanic_log_config())
     app.config.REQUEST_MAX_SIZE = settings.server.max_body_bytes
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.KEEP_ALIVE_TIMEOUT = 30
@@ -72,8 +80,6 @@ def create_app(settings: Settings, services: Services | None = None, *, name: st
         if app.ctx.services.tasks is None:
             # Handles for enqueuing follow-ups (tutor answers, certificates…) after a turn commits; the tasks
             # themselves run in the worker, which registers the same names on the same queue.
-            from coachbox.jobs.tasks import register
-
             app.ctx.services.tasks = register(app.ctx.services.huey, settings).extra
 
     @app.after_server_stop
@@ -103,20 +109,6 @@ def create_app(settings: Settings, services: Services | None = None, *, name: st
         counts[key] = counts.get(key, 0) + 1
         response.headers["X-Request-Id"] = getattr(request.ctx, "request_id", "")
 
-    for module in FEATURES:
-        importlib.import_module(module).setup(app)
+    for feature in FEATURES:
+        feature.setup(app)
     return app
-
-
-def _sanic_log_config(settings: Settings) -> dict:
-    """Sanic's own loggers stay quiet below WARNING; our JSON log carries what matters."""
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "loggers": {
-            "sanic.root": {"level": "WARNING"},
-            "sanic.error": {"level": "WARNING"},
-            "sanic.access": {"level": "WARNING"},
-            "sanic.server": {"level": "INFO"},
-        },
-    }

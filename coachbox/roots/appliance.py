@@ -13,8 +13,12 @@ from collections.abc import Callable
 from functools import partial
 
 from coachbox import store
+from coachbox.content.importer import import_folder
 from coachbox.core.config import Settings
+from coachbox.core.datalock import hold_shared
 from coachbox.core.errors import UserError
+from coachbox.core.logs import sanic_log_config, setup_logging
+from coachbox.roots import entry
 from coachbox.store import secrets
 
 log = logging.getLogger("coachbox")
@@ -47,8 +51,6 @@ def init_box(
         ) from None
     try:
         if import_content and settings.content_dir.exists():
-            from coachbox.content.importer import import_folder
-
             report = import_folder(conn, settings.content_dir, settings, progress=progress)
             if not quiet:
                 print(report.summary())
@@ -65,31 +67,32 @@ def _announce_first_run(conn: sqlite3.Connection, settings: Settings) -> None:
 
 
 def serve(settings: Settings, *, with_worker: bool) -> None:
-    """Run Sanic (and beside it the Huey consumer as a managed process) until SIGINT/SIGTERM."""
+    """Run Sanic (and beside it the Huey consumer as a managed process) until SIGINT/SIGTERM.
+
+    This process only supervises: its app has no routes, and the web workers and the consumer are spawned from
+    `roots.entry`, which loads the web app and the tasks in those processes only.
+    """
+    # lazy: `coachbox init` and `coachbox chat` use this module without loading Sanic
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
-
-    from coachbox.core.datalock import hold_shared
-    from coachbox.core.logs import setup_logging
-    from coachbox.roots.app import create_app
 
     _refuse_busy_port(settings.server.host, settings.server.port)
     data_lock = hold_shared(settings)  # `coachbox restore` refuses while we hold it
     setup_logging(settings)
     _log_startup(settings)
-    loader = AppLoader(factory=partial(create_app, settings))
-    app = loader.load()
+    # Same name as the workers' app: Sanic finds the served app by name in each worker after the loader runs.
+    app = Sanic("coachbox", log_config=sanic_log_config())
+    loader = AppLoader(factory=partial(entry.web_app, settings))
 
     @app.main_process_ready
     async def _guard_early_signal(app: Sanic) -> None:
         _stop_waiting_for_acks_on_signal(app.manager)
 
     if with_worker:
-        from coachbox.roots.worker import managed_worker
 
         @app.main_process_ready
         async def _start_worker(app: Sanic) -> None:
-            app.manager.manage("HueyConsumer", managed_worker, {"settings": settings})
+            app.manager.manage("HueyConsumer", entry.worker_process, {"settings": settings})
 
     app.prepare(
         host=settings.server.host,

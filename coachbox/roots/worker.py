@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from coachbox.core.config import Settings
+from coachbox.core.datalock import hold_shared
 from coachbox.core.logs import setup_logging
 from coachbox.jobs.queue import create_huey
 from coachbox.jobs.tasks import WorkerContext, register
@@ -18,7 +19,6 @@ SHUTDOWN_TIMEOUT_SECONDS = 7.0
 
 def run_worker(settings: Settings, *, workers: int = 2) -> None:
     """Run the consumer until SIGINT/SIGTERM (Huey stops gracefully on both)."""
-    from coachbox.core.datalock import hold_shared
 
     setup_logging(settings)
     data_lock = hold_shared(settings)  # `coachbox restore` refuses while we hold it
@@ -40,8 +40,3 @@ def run_worker(settings: Settings, *, workers: int = 2) -> None:
         context.close()
         data_lock.close()
         log.info("worker stopped")
-
-
-def managed_worker(settings: Settings) -> None:
-    """Entry point for Sanic's process manager (must be module-level: processes are spawned)."""
-    run_worker(settings)

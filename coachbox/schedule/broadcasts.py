@@ -1,6 +1,6 @@
 """Broadcasts: an admin's scheduled message to everyone, a course or a cohort, fanned out when it is due.
 
-The admin page writes the broadcasts row (coachbox.store.admin_broadcasts owns the audience rules and the
+The admin page writes the broadcasts row (coachbox.store.broadcasts owns the audience rules and the
 "broadcast:<id>:<learner_id>" keys); here it becomes one outbox row per reachable learner, in batches, each
 held to the end of that learner's quiet hours. The sender paces them by the rate cap and applies the 24-hour
 rule (the 'broadcast' template outside it).
@@ -15,7 +15,7 @@ from datetime import datetime
 
 from coachbox.schedule.coach import Coach
 from coachbox.schedule.daily import HOLD_SECONDS, PAUSE_SECONDS
-from coachbox.store import admin_broadcasts, transaction
+from coachbox.store import broadcasts, transaction
 from coachbox.store.messages import OutboxDraft, enqueue_outbound
 
 
@@ -69,11 +69,11 @@ def _batch(
     conn: sqlite3.Connection, coach: Coach, broadcast: sqlite3.Row, now: datetime, batch: int
 ) -> tuple[int, int, bool]:
     """Queue the next learners (by id, after the last one queued): (rows added, rows held, more to do?)."""
-    lo, hi = admin_broadcasts._key_range(broadcast["id"])
+    lo, hi = broadcasts._key_range(broadcast["id"])
     last = conn.execute(
         "SELECT COALESCE(MAX(learner_id), 0) FROM messages WHERE idempotency_key >= ? AND idempotency_key < ?", (lo, hi)
     ).fetchone()[0]
-    where, args = admin_broadcasts.audience_where(broadcast["audience"])
+    where, args = broadcasts.audience_where(broadcast["audience"])
     learners = conn.execute(
         f"""SELECT l.id, l.channel, l.channel_key, l.timezone, l.name, l.profile_name FROM learners l
             WHERE {where} AND l.id > ? ORDER BY l.id LIMIT ?""",
@@ -88,7 +88,7 @@ def _batch(
             broadcast["body"],
             kind="broadcast",
             idempotency_key=f"{lo}{learner['id']}",
-            template_key=broadcast["template_key"] or admin_broadcasts.TEMPLATE_KEY,
+            template_key=broadcast["template_key"] or broadcasts.TEMPLATE_KEY,
             content_variables={"1": coach.settings.org.name, "2": broadcast["body"]},
         )
         message_id = enqueue_outbound(

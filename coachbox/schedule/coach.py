@@ -9,7 +9,10 @@ from typing import Any
 
 from coachbox.core.config import Settings
 from coachbox.core.services import Services
-from coachbox.learning.timing import QuietHours, parse_gaps
+from coachbox.learning.backoff import parse_gaps
+from coachbox.learning.timing import QuietHours
+from coachbox.turns.batch import decide_batch, run_events_batch, write_batch
+from coachbox.turns.runner import Resources, run_event
 
 
 @dataclass
@@ -43,8 +46,6 @@ class Coach:
     @property
     def resources(self):
         if self._resources is None:
-            from coachbox.turns.runner import Resources
-
             self._resources = Resources.build(self.settings)
         return self._resources
 
@@ -55,7 +56,6 @@ class Coach:
     def run_event(self, conn: sqlite3.Connection, learner_id: int, event: Any, now: datetime):
         """The conversation's own proactive turn, inside the caller's transaction: the daily lesson is the very
         lesson (text, state, progress) the chat flow would give."""
-        from coachbox.turns.runner import run_event
 
         res = self.resources
         return run_event(
@@ -74,14 +74,12 @@ class Coach:
     def run_events(self, conn: sqlite3.Connection, learner_ids: list[int], event: Any, now: datetime) -> dict:
         """run_event() for a whole batch of learners (conversation.batch): same results, set-based reads and
         writes; {learner id: TurnOutcome}."""
-        from coachbox.turns.batch import run_events_batch
 
         return run_events_batch(conn, self.cache, self.resources, learner_ids, event, now)
 
     def decide_events(self, conn: sqlite3.Connection, learner_ids: list[int], event: Any, now: datetime):
         """The read half of run_events(): snapshots and the engine's decisions, no write (a read transaction
         is enough, so the write lock stays free meanwhile)."""
-        from coachbox.turns.batch import decide_batch
 
         return decide_batch(conn, self.resources, learner_ids, event, now)
 
@@ -97,6 +95,5 @@ class Coach:
         decided again first (current: their store.proactive.versions(), if read already in this transaction);
         {learner id: TurnOutcome} for learner_ids. claims: the (learner, local date) daily-lesson rows the caller
         writes itself (conversation.batch.write_batch)."""
-        from coachbox.turns.batch import write_batch
 
         return write_batch(conn, self.cache, self.resources, decided, learner_ids, current=current, claims=claims)

@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from coachbox.conversation.events import DeliverDailyLesson
 from coachbox.learning import timing
+from coachbox.schedule import summary
 from coachbox.schedule.coach import Coach
 from coachbox.store import proactive, transaction
 from coachbox.store import schedule as q
@@ -234,8 +236,6 @@ def _write(
 
 
 def _event():
-    from coachbox.conversation.events import DeliverDailyLesson
-
     return DeliverDailyLesson()
 
 
@@ -246,8 +246,6 @@ def default_before() -> tuple[BeforeLesson, ...]:
 
 
 def _summaries(conn: sqlite3.Connection, coach: Coach, due: list[tuple[int, date]], now: datetime) -> None:
-    from coachbox.schedule import summary
-
     for learner_id, day in due:
         if day.weekday() == summary.SUNDAY:
             summary.before_lesson(conn, coach, learner_id, day, now)

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from coachbox.conversation.events import QuizFollowUp
 from coachbox.learning import timing
 from coachbox.schedule.coach import Coach
 from coachbox.schedule.daily import HOLD_SECONDS, PAUSE_SECONDS
@@ -46,7 +47,6 @@ def verdict(row: sqlite3.Row, now: datetime, quiet: timing.QuietHours, grace) ->
 
 def run_followups(conn: sqlite3.Connection, coach: Coach, now: datetime, *, batch: int = 200) -> FollowupReport:
     """Every pending follow-up that is due, in batched transactions; StartQuiz cancels them in the turn itself."""
-    from coachbox.conversation.events import QuizFollowUp
 
     report = FollowupReport()
     quiet, grace = coach.quiet, coach.grace

@@ -12,9 +12,11 @@ from typing import Any
 
 from coachbox.core.services import Services
 from coachbox.learning import timing
+from coachbox.ops.backup import backup, prune_backups
 from coachbox.schedule import rollups
+from coachbox.schedule.coach import Coach
+from coachbox.store import messages, transaction
 from coachbox.store import schedule as q
-from coachbox.store import transaction
 
 log = logging.getLogger("coachbox.schedule.housekeeping")
 
@@ -24,9 +26,7 @@ JOB_RUNS_KEEP = timedelta(days=30)
 WAITING_EXPIRE = timedelta(days=7)  # 'waiting' rows can only be released within 24 h of creation anyway
 ROLLUP_DAYS = 2  # roll-ups re-count yesterday and the day before: redaction never reaches into those days
 REDACT_BATCH = 2_000  # rows per write transaction: a first run on years of messages never holds the lock long
-# Only rows nothing will send again lose their words; queued, sending, retry and waiting rows keep them. A list of
-# final statuses rather than of pending ones, so a status added later is kept until someone decides otherwise.
-FINAL_STATUSES = ("received", "sent", "delivered", "read", "failed", "undelivered", "cancelled")
+# Only final messages lose their words (store.messages.FINAL_STATUSES): queued, sending, retry and waiting keep them.
 INBOUND_MEDIA_DIR = "media/inbound"  # under the data folder, as channels.twilio.media stores learners' files
 
 
@@ -71,12 +71,7 @@ def prune(conn: sqlite3.Connection, now: datetime) -> dict[str, int]:
     with transaction(conn):
         sessions = conn.execute("DELETE FROM admin_sessions WHERE expires_at < ?", (now.isoformat(),)).rowcount
         runs = q.prune_runs(conn, now - JOB_RUNS_KEEP)
-        expired = conn.execute(
-            """UPDATE messages SET status = 'cancelled', updated_at = ?,
-                      error_message = 'expired: waited a week for the learner to open the 24-hour window'
-               WHERE direction = 'out' AND status = 'waiting' AND created_at < ?""",
-            (now.isoformat(), (now - WAITING_EXPIRE).isoformat()),
-        ).rowcount
+        expired = messages.expire_waiting_outbound(conn, (now - WAITING_EXPIRE).isoformat(), now.isoformat())
     return {"admin sessions": sessions, "job runs": runs, "expired waiting messages": expired}
 
 
@@ -89,13 +84,8 @@ def redaction_cutoff(now: datetime, tz: str, days: int) -> datetime | None:
     return min(now - timedelta(days=days), first_counted)
 
 
-_FINAL = ", ".join(f"'{status}'" for status in FINAL_STATUSES)
 _IDS = "(SELECT value FROM json_each(?))"
-# The unary + keeps the planner off messages_created: each batch then walks the rowid range after the last one
-# instead of sorting every old row again (a night with nothing to do reads the table once, holding no lock).
-# updated_at must be that old as well: a row a status callback moved lately (63016 re-queues a failed send) waits.
-_STILL_OLD = f"redacted_at IS NULL AND status IN ({_FINAL}) AND +created_at < ? AND +updated_at < ?"
-_OLD_MESSAGES = f"SELECT id FROM messages WHERE id > ? AND {_STILL_OLD} ORDER BY id LIMIT ?"
+# As with messages (store.messages.redactable_ids): the unary + keeps the planner walking the rowid range in batches.
 _OLD_EXCHANGE = "status IN ('answered', 'failed') AND +created_at < ? AND (question != '' OR answer != '')"
 _OLD_EXCHANGES = f"SELECT id FROM tutor_exchanges WHERE id > ? AND {_OLD_EXCHANGE} ORDER BY id LIMIT ?"
 _OLD_ANSWERS = "SELECT id FROM answers WHERE id > ? AND +answered_at < ? AND given != '' ORDER BY id LIMIT ?"
@@ -109,24 +99,12 @@ def redact_old_messages(conn: sqlite3.Connection, settings: Any, now: datetime) 
         return None
     before, stamp = cutoff.astimezone(UTC).isoformat(), now.isoformat()
     counts = {"messages": 0, "tutor exchanges": 0, "quiz answers": 0, "media files": 0}
-    for ids in _batches(conn, _OLD_MESSAGES, (before, before)):
+    for ids in _batches(lambda after: messages.redactable_ids(conn, after, before, REDACT_BATCH)):
         with transaction(conn):  # the same conditions again: a row may have moved since it was read
-            marks = (json.dumps(ids), before, before)
-            files = [
-                item["path"]
-                for (media,) in conn.execute(
-                    f"SELECT media FROM messages WHERE id IN {_IDS} AND direction = 'in' AND {_STILL_OLD}", marks
-                )
-                for item in json.loads(media or "[]")
-                if isinstance(item, dict) and item.get("path")
-            ]
-            counts["messages"] += conn.execute(
-                f"""UPDATE messages SET body = '', media = '[]', content_variables = NULL, redacted_at = ?
-                    WHERE id IN {_IDS} AND {_STILL_OLD}""",
-                (stamp, *marks),
-            ).rowcount
+            files = messages.redactable_media_paths(conn, ids, before)
+            counts["messages"] += messages.redact(conn, ids, before, stamp)
         counts["media files"] += _remove_inbound_media(settings, files)  # committed: the rows no longer name them
-    for ids in _batches(conn, _OLD_EXCHANGES, (before,)):
+    for ids in _batches(lambda after: _ids(conn, _OLD_EXCHANGES, (after, before, REDACT_BATCH))):
         # The question is the learner's words; the answer often quotes it. Pending ones are still to be answered.
         with transaction(conn):
             counts["tutor exchanges"] += conn.execute(
@@ -134,7 +112,7 @@ def redact_old_messages(conn: sqlite3.Connection, settings: Any, now: datetime) 
                     WHERE id IN {_IDS} AND {_OLD_EXCHANGE}""",
                 (json.dumps(ids), before),
             ).rowcount
-    for ids in _batches(conn, _OLD_ANSWERS, (before,)):
+    for ids in _batches(lambda after: _ids(conn, _OLD_ANSWERS, (after, before, REDACT_BATCH))):
         # A short-answer quiz reply is the learner's own words too (someone will type their real PIN); whether it
         # was right stays, and so do scores, reviews and badges built from it.
         with transaction(conn):
@@ -145,12 +123,17 @@ def redact_old_messages(conn: sqlite3.Connection, settings: Any, now: datetime) 
     return counts
 
 
-def _batches(conn: sqlite3.Connection, sql: str, args: tuple) -> Iterator[list[int]]:
-    """Ids `sql` finds, REDACT_BATCH at a time in id order; each read is done before its write transaction."""
+def _batches(find: Callable[[int], list[int]]) -> Iterator[list[int]]:
+    """The ids `find(after)` returns (REDACT_BATCH at a time, in id order) until there are none; each read is done
+    before its write transaction."""
     after = 0
-    while ids := [row[0] for row in conn.execute(sql, (after, *args, REDACT_BATCH))]:
+    while ids := find(after):
         yield ids
         after = ids[-1]
+
+
+def _ids(conn: sqlite3.Connection, sql: str, args: tuple) -> list[int]:
+    return [row[0] for row in conn.execute(sql, args)]
 
 
 def _remove_inbound_media(settings: Any, paths: list[str]) -> int:
@@ -217,16 +200,12 @@ def run_nightly(
 
 
 def _backup(settings: Any) -> str:
-    from coachbox.ops.backup import backup, prune_backups
-
     path = backup(settings, None, progress=None)
     removed = prune_backups(settings, settings.schedule.backups_keep)
     return f"backup {path.name} ({len(removed)} old removed, keeping {settings.schedule.backups_keep})"
 
 
 def _stop_words(services: Services) -> tuple[str, ...]:
-    from coachbox.schedule.coach import Coach
-
     try:
         return Coach.of(services).texts.all_words("stop")
     except Exception:  # noqa: BLE001 - roll-ups must not fail for want of a locale file

@@ -6,7 +6,7 @@ import sqlite3
 from datetime import date, datetime, time, timedelta
 
 from coachbox.learning import timing
-from coachbox.store import transaction
+from coachbox.store import messages, transaction
 
 LESSON_KINDS = ("daily_lesson", "next_lesson", "first_lesson")
 # Outbound statuses that mean "left the box" / "reached the phone" / "did not make it".
@@ -32,19 +32,7 @@ def compute(conn: sqlite3.Connection, day: date, tz: str, stop_words: tuple[str,
         return float(conn.execute(sql, args).fetchone()[0] or 0)
 
     marks = ",".join("?" * len(LESSON_KINDS))
-    rows.append(
-        (
-            d,
-            0,
-            "",
-            "active_learners",
-            one(
-                "SELECT COUNT(DISTINCT learner_id) FROM messages WHERE direction = 'in' AND created_at >= ? AND created_at < ?",
-                start,
-                end,
-            ),
-        )
-    )
+    rows.append((d, 0, "", "active_learners", float(messages.active_learner_count(conn, start, end))))
     rows.append(
         (
             d,
@@ -67,13 +55,7 @@ def compute(conn: sqlite3.Connection, day: date, tz: str, stop_words: tuple[str,
     ).fetchone()
     rows.append((d, 0, "", "lessons_completed", float(completed[0])))
     rows.append((d, 0, "", "quiz_average", round(completed[1] or 0, 1)))
-    by_status = dict(
-        conn.execute(
-            """SELECT status, COUNT(*) FROM messages WHERE direction = 'out' AND created_at >= ? AND created_at < ?
-           GROUP BY status""",
-            (start, end),
-        ).fetchall()
-    )
+    by_status = messages.outbound_status_counts(conn, start, end)
     for status, count in by_status.items():
         rows.append((d, 0, "", f"messages_status_{status}", float(count)))
     rows.append((d, 0, "", "messages_sent", float(sum(by_status.get(s, 0) for s in LEFT))))
@@ -81,22 +63,7 @@ def compute(conn: sqlite3.Connection, day: date, tz: str, stop_words: tuple[str,
     rows.append((d, 0, "", "messages_failed", float(sum(by_status.get(s, 0) for s in FAILED))))
     if stop_words:
         # learners has no opted_out_at: count learners who sent an opt-out word that day (STOP, ACHA, …).
-        words = ",".join("?" * len(stop_words))
-        rows.append(
-            (
-                d,
-                0,
-                "",
-                "opt_outs",
-                one(
-                    f"""SELECT COUNT(DISTINCT learner_id) FROM messages WHERE direction = 'in' AND created_at >= ?
-                AND created_at < ? AND lower(trim(body)) IN ({words})""",
-                    start,
-                    end,
-                    *stop_words,
-                ),
-            )
-        )
+        rows.append((d, 0, "", "opt_outs", float(messages.opt_out_count(conn, start, end, stop_words))))
     for course_id, delivered in conn.execute(
         f"""SELECT l.course_id, COUNT(*) FROM deliveries d JOIN lessons l ON l.id = d.lesson_id
                 WHERE d.kind IN ({marks}) AND d.status = 'done' AND d.created_at >= ? AND d.created_at < ?
@@ -124,12 +91,7 @@ def compute(conn: sqlite3.Connection, day: date, tz: str, stop_words: tuple[str,
             (d, 0, cohort, "lessons_completed", float(count)),
             (d, 0, cohort, "quiz_average", round(average or 0, 1)),
         ]
-    for cohort, active in conn.execute(
-        """SELECT le.cohort, COUNT(DISTINCT m.learner_id) FROM messages m JOIN learners le ON le.id = m.learner_id
-               WHERE m.direction = 'in' AND m.created_at >= ? AND m.created_at < ? AND le.cohort IS NOT NULL
-                 AND le.cohort != '' GROUP BY le.cohort""",
-        (start, end),
-    ):
+    for cohort, active in messages.active_learners_by_cohort(conn, start, end):
         rows.append((d, 0, cohort, "active_learners", float(active)))
     return rows
 

@@ -6,8 +6,11 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from huey.api import PeriodicTask
+from huey.signals import SIGNAL_COMPLETE, SIGNAL_ERROR, SIGNAL_EXECUTING
 
 from coachbox.core.services import Services
 from coachbox.store import schedule as q
@@ -77,8 +80,6 @@ def job_table(conn: sqlite3.Connection, jobs: list[Job]) -> list[dict]:
 def record_other_periodic_tasks(huey: Any, context: Any, mine: set[str]) -> None:
     """job_runs rows for periodic tasks that do not record themselves (checkpoint, outbox drain, sweeps…), so
     `coachbox jobs` and the admin page show their last run too. Recording never breaks the task."""
-    from huey.api import PeriodicTask
-    from huey.signals import SIGNAL_COMPLETE, SIGNAL_ERROR, SIGNAL_EXECUTING
 
     running: dict[str, int] = {}
 
@@ -105,7 +106,6 @@ def record_other_periodic_tasks(huey: Any, context: Any, mine: set[str]) -> None
 
 def schedule_text(task: Any) -> str:
     """A periodic task's crontab in words, found by asking it about each minute of a day (UTC)."""
-    from datetime import timedelta
 
     start = datetime(2026, 3, 2, tzinfo=UTC).replace(tzinfo=None)  # huey validates naive UTC
     hits = [m for m in range(1440) if task.validate_datetime(start + timedelta(minutes=m))]

@@ -7,6 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from coachbox.conversation.lessons import FOLD_MARGIN, WINDOW
 from coachbox.learning.progress import percent
 from coachbox.learning.streaks import Streak, current_streak
 from coachbox.schedule.coach import Coach
@@ -117,7 +118,6 @@ def before_lesson(conn: sqlite3.Connection, coach: Coach, learner_id: int, today
 
 def _window_open(conn: sqlite3.Connection, learner_id: int, now: datetime) -> bool:
     """The learner's 24-hour window stays open past the lesson's margin (else that day's lesson is held)."""
-    from coachbox.conversation.lessons import FOLD_MARGIN, WINDOW
 
     last = conn.execute("SELECT last_inbound_at FROM learners WHERE id = ?", (learner_id,)).fetchone()[0]
     return bool(last) and datetime.fromisoformat(last) + WINDOW > now + FOLD_MARGIN

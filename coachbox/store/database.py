@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from coachbox.store import connect
+from coachbox.store import checkpoint, connect
 
 log = logging.getLogger("coachbox.store")
 
@@ -57,8 +57,6 @@ class Database:
         return result
 
     def _checkpoint_if_large(self) -> None:
-        from coachbox.store import checkpoint
-
         try:
             if self._conn.in_transaction or self._wal.stat().st_size < self.WAL_CHECKPOINT_BYTES:
                 return

@@ -1,4 +1,11 @@
-"""Queries for the messages table: inbound rows (de-duplicated) and the outbox."""
+"""Queries for the messages table: inbound rows (de-duplicated) and the outbox.
+
+Writing rows, the sender's claims and outcomes, reconciling stale claims, status callbacks, the admin's reads and
+retries, counts (health, metrics, roll-ups) and nightly redaction. Callers own the transactions (`store.transaction`);
+these functions only execute on the connection they are given. A few statements stay with the table group whose work
+they do (the proactive fan-out, broadcasts, held lessons, erasure, dashboard counts), and core.events looks up a
+message's learner itself (core is below store).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from coachbox.content.markup import split_body
 
@@ -119,6 +126,413 @@ def transcript(conn: sqlite3.Connection, learner_id: int, *, after_id: int = 0, 
     ).fetchall()
 
 
+# -- the sender: claims, sends, outcomes (channels/outbox.py owns the transactions) -----------------------------------
+# Quiet hours ([schedule]) hold proactive messages, not answers: what the turn on the learner's own message wrote
+# (its key starts with the inbound key, "in:…"), whatever its kind, and what they asked a worker for.
+ANSWER_KINDS = ("reply", "farewell", "certificate", "tutor", "tutor_ai", "voice_note")
+HELD = "quiet_hours"  # error_code of a row held to the end of the learner's quiet hours (the admin page shows why)
+_ANSWER_SQL = f"(m.idempotency_key LIKE 'in:%' OR m.kind IN ({', '.join(repr(k) for k in ANSWER_KINDS)}))"
+
+
+def due_outbound(conn: sqlite3.Connection, now: str, limit: int) -> list[sqlite3.Row]:
+    """Due outbound rows, each its learner's earliest pending one, with the learner's last_inbound_at, opted_out and
+    timezone; replies first. A row held for quiet hours does not keep an answer to the learner behind it."""
+    return conn.execute(
+        f"""SELECT m.*, l.last_inbound_at, COALESCE(l.opted_out, 0) AS opted_out, l.timezone
+           FROM messages m LEFT JOIN learners l ON l.id = m.learner_id
+           WHERE m.direction = 'out' AND m.status IN ('queued', 'retry') AND m.next_attempt_at <= ?
+             AND NOT EXISTS (SELECT 1 FROM messages p
+                             WHERE p.learner_id = m.learner_id AND p.id < m.id
+                               AND p.direction = 'out' AND p.status IN ('queued', 'retry', 'sending')
+                               AND NOT (p.error_code IS '{HELD}' AND {_ANSWER_SQL}))
+           ORDER BY m.kind != 'reply', m.id LIMIT ?""",
+        (now, limit),
+    ).fetchall()
+
+
+def hold_outbound(conn: sqlite3.Connection, message_id: int, until: str, reason: str, now: str) -> None:
+    """Move a due row on to `until` (the end of the learner's quiet hours), marked HELD, without claiming it."""
+    conn.execute(
+        """UPDATE messages SET next_attempt_at = ?, error_code = ?, error_message = ?, updated_at = ?
+           WHERE id = ? AND status IN ('queued', 'retry')""",
+        (until, HELD, reason, now, message_id),
+    )
+
+
+def claim_outbound(conn: sqlite3.Connection, message_id: int, claimer: str, now: str) -> bool:
+    """Claim a due row for sending (compare-and-set, counting an attempt); False when another process changed it."""
+    cursor = conn.execute(
+        f"""UPDATE messages SET status = 'sending', attempts = attempts + 1, claimed_at = ?, claimed_by = ?,
+                  error_code = NULLIF(error_code, '{HELD}'), updated_at = ?
+           WHERE id = ? AND status IN ('queued', 'retry')""",
+        (now, claimer, now, message_id),
+    )
+    return cursor.rowcount == 1
+
+
+def confirm_claim(conn: sqlite3.Connection, message_id: int, claimer: str, claimed_at: str, now: str) -> bool:
+    """Compare-and-set right before the HTTP request: the row is still ours, unchanged since we claimed it.
+
+    Between the claim and the send a row can wait for its rate slot or for a lookup; meanwhile a reconcile in
+    another process may have judged the claim stale and released it, or a status callback (?m=id) may have
+    settled it. Either way we must not send. Refreshing claimed_at also keeps a live claim from looking stale.
+    """
+    cursor = conn.execute(
+        """UPDATE messages SET claimed_at = ? WHERE id = ? AND status = 'sending' AND claimed_by = ? AND claimed_at = ?
+             AND provider_sid IS NULL""",
+        (now, message_id, claimer, claimed_at),
+    )
+    return cursor.rowcount == 1
+
+
+def mark_sent(conn: sqlite3.Connection, message_id: int, sid: str, content_sid: str | None, now: str) -> None:
+    """Record that Twilio took the row (its sid)."""
+    # A status callback (tagged ?m=id) may have arrived first and moved the row on: never move it back.
+    conn.execute(
+        """UPDATE messages SET provider_sid = COALESCE(provider_sid, ?), content_sid = ?, sent_at = COALESCE(sent_at, ?),
+                  status = CASE WHEN status = 'sending' THEN 'sent' ELSE status END,
+                  error_code = NULL, error_message = NULL, updated_at = ?
+           WHERE id = ?""",
+        (sid, content_sid, now, now, message_id),
+    )
+
+
+def finish_claim(
+    conn: sqlite3.Connection,
+    message_id: int,
+    status: str,
+    now: str,
+    *,
+    code: str | None = None,
+    reason: str = "",
+    next_attempt_at: str | None = None,
+    use_template: bool | None = None,
+    uncount: bool = False,
+) -> None:
+    """Move a claimed ('sending') row on to `status` with the outcome; `uncount` gives back the claim's attempt."""
+    conn.execute(
+        """UPDATE messages SET status = ?, error_code = ?, error_message = ?,
+                  next_attempt_at = COALESCE(?, next_attempt_at), use_template = COALESCE(?, use_template),
+                  attempts = attempts - ?, updated_at = ?
+           WHERE id = ? AND status = 'sending'""",
+        (
+            status,
+            code,
+            reason or None,
+            next_attempt_at,
+            None if use_template is None else int(use_template),
+            int(uncount),
+            now,
+            message_id,
+        ),
+    )
+
+
+def created_at_of(conn: sqlite3.Connection, message_id: int) -> str | None:
+    row = conn.execute("SELECT created_at FROM messages WHERE id = ?", (message_id,)).fetchone()
+    return row[0] if row else None
+
+
+# -- reconciling claims a dead sender left 'sending' (channels/reconcile.py) ------------------------------------------
+def sid_is_recorded(conn: sqlite3.Connection, sid: str) -> bool:
+    """Does some row already carry this provider sid?"""
+    return conn.execute("SELECT 1 FROM messages WHERE provider_sid = ?", (sid,)).fetchone() is not None
+
+
+def sending_outbound(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Every outbound row claimed for sending, with its claim, in id order."""
+    return conn.execute(
+        """SELECT id, address, body, claimed_at, claimed_by, use_template, created_at FROM messages
+           WHERE direction = 'out' AND status = 'sending' ORDER BY id"""
+    ).fetchall()
+
+
+# Both compare claimed_at with what reconcile read: a live sender that refreshed its claim meanwhile
+# (confirm_claim, right before its HTTP request) keeps the row, and reconcile changes nothing.
+def release_stale_claim(
+    conn: sqlite3.Connection, message_id: int, claimer: str, claimed_at: str | None, now: str
+) -> None:
+    """A stale claim Twilio has no record of: the row is due again."""
+    conn.execute(
+        """UPDATE messages SET status = 'retry', next_attempt_at = ?, updated_at = ?
+           WHERE id = ? AND status = 'sending' AND claimed_by = ? AND claimed_at = ?""",
+        (now, now, message_id, claimer, claimed_at),
+    )
+
+
+def mark_stale_claim_sent(
+    conn: sqlite3.Connection, message_id: int, claimer: str, claimed_at: str | None, sid: str, now: str
+) -> None:
+    """A stale claim Twilio has a record of (`sid`): the row was sent."""
+    conn.execute(
+        """UPDATE messages SET status = 'sent', provider_sid = ?, sent_at = ?, updated_at = ?
+           WHERE id = ? AND status = 'sending' AND claimed_by = ? AND claimed_at = ?""",
+        (sid, now, now, message_id, claimer, claimed_at),
+    )
+
+
+# -- status callbacks (channels/twilio/status.py) ---------------------------------------------------------------------
+# Callbacks arrive out of order (https://www.twilio.com/docs/messaging/guides/outbound-message-status-in-status-callbacks):
+# a row only moves to a higher rank, so "read" never becomes "delivered" and "delivered" never "sent".
+RANK = {
+    "queued": 1,
+    "accepted": 1,
+    "scheduled": 1,
+    "sending": 2,
+    "sent": 3,
+    "failed": 4,
+    "undelivered": 4,
+    "delivered": 5,
+    "read": 6,
+}
+# Our own states before Twilio has the message (ours, not Twilio's, hence rank 0).
+_UNSENT = {"queued", "retry", "sending", "waiting"}
+
+
+def status_rank(status: str) -> int:
+    """A row's status as RANK orders it (our own states before Twilio has the message: 0)."""
+    return 0 if status in _UNSENT else RANK.get(status, 0)
+
+
+# The forward-only rule in SQL, for the one-statement path below: the row's rank, as status_rank() computes it.
+_ROW_RANK_SQL = (
+    "CASE WHEN status IN ('queued', 'retry', 'sending', 'waiting') THEN 0 "
+    + " ".join(f"WHEN status = '{name}' THEN {rank}" for name, rank in RANK.items())
+    + " ELSE 0 END"
+)
+_FAST_UPDATE = f"""UPDATE messages SET status = :status, provider_sid = COALESCE(provider_sid, :sid),
+                          sent_at = COALESCE(sent_at, :now),
+                          delivered_at = CASE WHEN :status IN ('delivered', 'read') THEN COALESCE(delivered_at, :now)
+                                              ELSE delivered_at END,
+                          read_at = CASE WHEN :status = 'read' THEN COALESCE(read_at, :now) ELSE read_at END,
+                          updated_at = :now
+                   WHERE {{where}} AND direction = 'out' AND (provider_sid IS NULL OR provider_sid = :sid)
+                     AND {_ROW_RANK_SQL} < :rank"""
+_FAST_BY_ID = _FAST_UPDATE.format(where="id = :id")
+_FAST_BY_SID = _FAST_UPDATE.format(where="provider_sid = :sid")
+
+
+def apply_receipt(conn: sqlite3.Connection, message_id: int | None, sid: str, status: str, now: str) -> bool:
+    """A delivery receipt (a status of RANK, no error code), forward only; False when no row moved (stale, not ours)."""
+    # Receipts dominate webhook traffic (three or so per message): one UPDATE that applies the forward-only rule
+    # itself, instead of a read-then-write transaction. A row it does not touch is stale or not ours.
+    params = {"status": status, "sid": sid, "now": now, "rank": RANK[status], "id": message_id}
+    if message_id is not None and conn.execute(_FAST_BY_ID, params).rowcount:
+        return True
+    # No tag, or the tag names a row whose sid differs (an earlier attempt's callback): by the sid then.
+    return bool(conn.execute(_FAST_BY_SID, params).rowcount)
+
+
+def outbound_for_callback(conn: sqlite3.Connection, message_id: int | None, sid: str) -> sqlite3.Row | None:
+    """The outbound row a status callback is about: by our ?m= id, else by its provider sid."""
+    row = None
+    if message_id is not None:
+        row = conn.execute(
+            "SELECT id, learner_id, status, provider_sid, use_template, template_key, kind FROM messages "
+            "WHERE id = ? AND direction = 'out'",
+            (message_id,),
+        ).fetchone()
+    if row is None:
+        row = conn.execute(
+            "SELECT id, learner_id, status, provider_sid, use_template, template_key, kind FROM messages "
+            "WHERE provider_sid = ? AND direction = 'out'",
+            (sid,),
+        ).fetchone()
+    return row
+
+
+def requeue_as_template(conn: sqlite3.Connection, message_id: int, code: str | None, reason: str, now: str) -> None:
+    """A free-form send the window refused (63016): queued again, to go as a template (its old sid dropped)."""
+    conn.execute(
+        """UPDATE messages SET status = 'queued', use_template = 1, provider_sid = NULL, error_code = ?,
+                  error_message = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?""",
+        (code, reason, now, now, message_id),
+    )
+
+
+def record_status(
+    conn: sqlite3.Connection,
+    message_id: int,
+    status: str,
+    sid: str,
+    code: str | None,
+    reason: str | None,
+    now: str,
+) -> None:
+    """Apply a status callback's status, sid and error (an error already recorded is kept when it brings none)."""
+    conn.execute(
+        """UPDATE messages SET status = ?, provider_sid = COALESCE(provider_sid, ?),
+                  error_code = COALESCE(?, error_code), error_message = COALESCE(?, error_message),
+                  sent_at = COALESCE(sent_at, ?),
+                  delivered_at = CASE WHEN ? IN ('delivered', 'read') THEN COALESCE(delivered_at, ?) ELSE delivered_at END,
+                  read_at = CASE WHEN ? = 'read' THEN COALESCE(read_at, ?) ELSE read_at END,
+                  updated_at = ?
+           WHERE id = ?""",
+        (status, sid, code, reason, now, status, now, status, now, now, message_id),
+    )
+
+
+def requeue_waiting_outbound(conn: sqlite3.Connection, learner_id: int, since: str, now: str) -> None:
+    """The learner wrote, so the 24-hour window is open again: their rows written since `since` that waited for it
+    (no template configured) are queued now. Not a nudge: the turn on this message released (or kept) the lesson
+    it announced, so its "reply to get it" is out of date."""
+    # Looked for first: nearly always there are none, and a read takes no write lock and needs no commit.
+    if (
+        conn.execute(
+            """SELECT 1 FROM messages WHERE learner_id = ? AND direction = 'out' AND status = 'waiting'
+                       AND kind != 'nudge' AND created_at >= ? LIMIT 1""",
+            (learner_id, since),
+        ).fetchone()
+        is None
+    ):
+        return
+    conn.execute(
+        """UPDATE messages SET status = 'queued', next_attempt_at = ?, updated_at = ?
+           WHERE learner_id = ? AND direction = 'out' AND status = 'waiting' AND kind != 'nudge' AND created_at >= ?""",
+        (now, now, learner_id, since),
+    )
+
+
+# -- counts and small reads (health, metrics, roll-ups, the simulator, the voice-note task) ---------------------------
+# Statuses of work still to do: few rows, served by the partial index messages_outbox_due.
+BACKLOG_STATUSES = ("queued", "retry", "sending", "waiting")
+
+
+def outbox_backlog(conn: sqlite3.Connection) -> dict[str, int]:
+    """Outbox rows still to send, by status (cheap: health checks run every few seconds)."""
+    marks = ",".join("?" * len(BACKLOG_STATUSES))
+    rows = conn.execute(
+        f"SELECT status, COUNT(*) FROM messages WHERE direction = 'out' AND status IN ({marks}) GROUP BY status",
+        BACKLOG_STATUSES,
+    ).fetchall()
+    counts = dict.fromkeys(BACKLOG_STATUSES, 0)
+    counts.update({status: count for status, count in rows})
+    return counts
+
+
+def outbound_totals(conn: sqlite3.Connection) -> dict[str, int]:
+    """Every outbound row ever, by status (scans the whole table: cache it)."""
+    rows = conn.execute("SELECT status, COUNT(*) FROM messages WHERE direction = 'out' GROUP BY status").fetchall()
+    return {status: count for status, count in rows}
+
+
+def outbound_status_counts(conn: sqlite3.Connection, start: str, end: str) -> dict[str, int]:
+    """Outbound rows created in [start, end), by their status now."""
+    return dict(
+        conn.execute(
+            """SELECT status, COUNT(*) FROM messages WHERE direction = 'out' AND created_at >= ? AND created_at < ?
+           GROUP BY status""",
+            (start, end),
+        ).fetchall()
+    )
+
+
+def active_learner_count(conn: sqlite3.Connection, start: str, end: str) -> int:
+    """Learners who wrote in [start, end)."""
+    return conn.execute(
+        "SELECT COUNT(DISTINCT learner_id) FROM messages WHERE direction = 'in' AND created_at >= ? AND created_at < ?",
+        (start, end),
+    ).fetchone()[0]
+
+
+def opt_out_count(conn: sqlite3.Connection, start: str, end: str, stop_words: tuple[str, ...]) -> int:
+    """Learners who sent one of `stop_words` (lower case, alone) in [start, end)."""
+    words = ",".join("?" * len(stop_words))
+    return conn.execute(
+        f"""SELECT COUNT(DISTINCT learner_id) FROM messages WHERE direction = 'in' AND created_at >= ?
+                AND created_at < ? AND lower(trim(body)) IN ({words})""",
+        (start, end, *stop_words),
+    ).fetchone()[0]
+
+
+def active_learners_by_cohort(conn: sqlite3.Connection, start: str, end: str) -> list[sqlite3.Row]:
+    """(cohort, learners who wrote in [start, end)) for every cohort with any."""
+    return conn.execute(
+        """SELECT le.cohort, COUNT(DISTINCT m.learner_id) FROM messages m JOIN learners le ON le.id = m.learner_id
+               WHERE m.direction = 'in' AND m.created_at >= ? AND m.created_at < ? AND le.cohort IS NOT NULL
+                 AND le.cohort != '' GROUP BY le.cohort""",
+        (start, end),
+    ).fetchall()
+
+
+def outbound_bodies(conn: sqlite3.Connection, ids: list[int]) -> list[dict[str, Any]]:
+    """These rows' id, body, kind and media (decoded), in id order: a turn's replies, as the simulator and the
+    terminal chat show them."""
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(f"SELECT id, body, kind, media FROM messages WHERE id IN ({marks}) ORDER BY id", ids).fetchall()
+    return [
+        {"id": r["id"], "body": r["body"], "kind": r["kind"], "media": json.loads(r["media"] or "[]")} for r in rows
+    ]
+
+
+def pending_voice_note(conn: sqlite3.Connection, message_id: int) -> sqlite3.Row | None:
+    """An inbound voice note still pending (its deliveries row), with its learner; None when handled or erased."""
+    return conn.execute(
+        """SELECT m.id, m.learner_id, m.channel, m.address, m.provider_sid, m.media, m.created_at,
+                  l.phone, l.wa_id, l.profile_name, l.language
+           FROM deliveries d JOIN messages m ON m.id = ? JOIN learners l ON l.id = m.learner_id
+           WHERE d.learner_id = m.learner_id AND d.kind = 'voice_note' AND d.key = CAST(m.id AS TEXT)
+             AND d.status = 'pending' AND l.status != 'deleted'""",
+        (message_id,),
+    ).fetchone()
+
+
+# -- housekeeping (schedule/housekeeping.py) --------------------------------------------------------------------------
+def expire_waiting_outbound(conn: sqlite3.Connection, before: str, now: str) -> int:
+    """Cancel 'waiting' rows created before `before`: the window they wait for can no longer open. How many."""
+    return conn.execute(
+        """UPDATE messages SET status = 'cancelled', updated_at = ?,
+                  error_message = 'expired: waited a week for the learner to open the 24-hour window'
+           WHERE direction = 'out' AND status = 'waiting' AND created_at < ?""",
+        (now, before),
+    ).rowcount
+
+
+# Only rows nothing will send again lose their words; queued, sending, retry and waiting rows keep them. A list of
+# final statuses rather than of pending ones, so a status added later is kept until someone decides otherwise.
+FINAL_STATUSES = ("received", "sent", "delivered", "read", "failed", "undelivered", "cancelled")
+_FINAL = ", ".join(f"'{status}'" for status in FINAL_STATUSES)
+_IDS = "(SELECT value FROM json_each(?))"
+# The unary + keeps the planner off messages_created: each batch then walks the rowid range after the last one
+# instead of sorting every old row again (a night with nothing to do reads the table once, holding no lock).
+# updated_at must be that old as well: a row a status callback moved lately (63016 re-queues a failed send) waits.
+_STILL_OLD = f"redacted_at IS NULL AND status IN ({_FINAL}) AND +created_at < ? AND +updated_at < ?"
+
+
+def redactable_ids(conn: sqlite3.Connection, after: int, before: str, limit: int) -> list[int]:
+    """Ids after `after` of final rows created and last changed before `before`, not yet redacted; `limit` of them."""
+    return [
+        row[0]
+        for row in conn.execute(
+            f"SELECT id FROM messages WHERE id > ? AND {_STILL_OLD} ORDER BY id LIMIT ?", (after, before, before, limit)
+        )
+    ]
+
+
+def redactable_media_paths(conn: sqlite3.Connection, ids: list[int], before: str) -> list[str]:
+    """The stored files (data/ paths) of these inbound rows, where they are still redactable."""
+    return [
+        item["path"]
+        for (media,) in conn.execute(
+            f"SELECT media FROM messages WHERE id IN {_IDS} AND direction = 'in' AND {_STILL_OLD}",
+            (json.dumps(ids), before, before),
+        )
+        for item in json.loads(media or "[]")
+        if isinstance(item, dict) and item.get("path")
+    ]
+
+
+def redact(conn: sqlite3.Connection, ids: list[int], before: str, now: str) -> int:
+    """Blank the body, media and template variables of these rows where they are still redactable; how many."""
+    return conn.execute(
+        f"""UPDATE messages SET body = '', media = '[]', content_variables = NULL, redacted_at = ?
+            WHERE id IN {_IDS} AND {_STILL_OLD}""",
+        (now, json.dumps(ids), before, before),
+    ).rowcount
+
+
 RETRYABLE = ("failed", "undelivered", "waiting")
 
 
@@ -141,3 +555,43 @@ def retry_message(conn: sqlite3.Connection, message_id: int, now: datetime) -> b
         {"now": stamp, "id": message_id},
     )
     return cursor.rowcount == 1
+
+
+# -- the admin's reads: a learner's transcript by pages, the outbox's stuck and failed rows, retrying them ---------
+
+
+def transcript_page(
+    conn: sqlite3.Connection, learner_id: int, *, before_id: int | None = None, limit: int = 100
+) -> list[sqlite3.Row]:
+    """The newest `limit` messages (or those before `before_id`), returned oldest first for reading."""
+    rows = conn.execute(
+        """SELECT id, direction, body, media, kind, status, error_code, error_message, created_at, sent_at,
+                  redacted_at
+           FROM messages WHERE learner_id = ? AND id < ? ORDER BY id DESC LIMIT ?""",
+        (learner_id, before_id or 2**62, limit),
+    ).fetchall()
+    return rows[::-1]
+
+
+def messages_after(conn: sqlite3.Connection, learner_id: int, after_id: int, limit: int = 50) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT id, direction, body, kind, status, created_at FROM messages WHERE learner_id = ? AND id > ? "
+        "ORDER BY id LIMIT ?",
+        (learner_id, after_id, limit),
+    ).fetchall()
+
+
+def outbox_rows(conn: sqlite3.Connection, statuses: tuple[str, ...], limit: int = 100) -> list[sqlite3.Row]:
+    marks = ",".join("?" * len(statuses))
+    return conn.execute(
+        f"""SELECT m.id, m.learner_id, m.body, m.kind, m.template_key, m.status, m.attempts, m.error_code, m.error_message,
+                   m.created_at, m.next_attempt_at, l.name, l.profile_name, l.phone
+            FROM messages m LEFT JOIN learners l ON l.id = m.learner_id
+            WHERE m.direction = 'out' AND m.status IN ({marks}) ORDER BY m.id DESC LIMIT ?""",
+        (*statuses, limit),
+    ).fetchall()
+
+
+def retry(conn: sqlite3.Connection, message_ids: list[int], now: datetime) -> int:
+    """Queue failed/undelivered/waiting rows again through the outbox's own rule (a look-up before any resend)."""
+    return sum(retry_message(conn, message_id, now) for message_id in message_ids)

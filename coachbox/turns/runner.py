@@ -11,6 +11,7 @@ from typing import Any
 
 from coachbox.channels.base import Inbound
 from coachbox.channels.buttons import with_buttons
+from coachbox.content.catalogue import catalogue_version, load_catalogue
 from coachbox.conversation import effects as fx
 from coachbox.conversation import premium as payment_chat
 from coachbox.conversation.engine import Decision, Reply, Rules, handle
@@ -36,10 +37,12 @@ from coachbox.store.messages import (
     OutboxDraft,
     enqueue_outbound,
     inbound_key,
+    is_duplicate_inbound,
     record_inbound,
 )
 from coachbox.turns import ratelimit, sessions
 from coachbox.tutor import voice
+from coachbox.tutor.personalise import for_turn, warm_ups
 
 log = logging.getLogger("coachbox.conversation")
 
@@ -97,8 +100,6 @@ class Resources:
         return cls(settings, Texts.load(settings.content_dir / "locales"), rules_from(settings))
 
     def catalogue(self, conn: sqlite3.Connection) -> Catalogue:
-        from coachbox.content.catalogue import catalogue_version, load_catalogue
-
         version = catalogue_version(conn)
         if self._catalogue is None or version != self._version:
             self._catalogue, self._version = load_catalogue(conn), version
@@ -188,7 +189,7 @@ def _inbound_turn(
     # commit otherwise); taken after the database's write lock, in the same order as the scheduler's turns.
     # own_transaction=False: a group commit holds the transaction (and this turn's SAVEPOINT) already.
     with transaction(conn) if own_transaction else contextlib.nullcontext(), cache.transact(retry=True):
-        if conn.execute("SELECT 1 FROM messages WHERE idempotency_key = ?", (inbound_key(inbound),)).fetchone():
+        if is_duplicate_inbound(conn, inbound):
             return TurnOutcome(duplicate=True, learner_id=None, outbox_ids=[])
         if transcript_of is not None and not _settle_voice_note(conn, transcript_of):
             # Handled already, or the learner erased their data since: never re-create them from a transcript.
@@ -422,14 +423,11 @@ def _may_show_message_count(texts: Texts, event: Event) -> bool:
 
 
 def _personalised(cache: Any, catalogue: Catalogue, learner: Any) -> tuple[Catalogue, frozenset[int]]:
-    from coachbox.tutor.personalise import for_turn
-
     return for_turn(cache, catalogue, learner)
 
 
 def _warm_ups(cache: Any, catalogue: Catalogue, decision: Decision, served: frozenset[int]) -> list[Followup]:
     """Lessons delivered as written because no personalised text was cached yet: the worker writes it."""
-    from coachbox.tutor.personalise import warm_ups
 
     delivered = [(e.course_id, e.lesson_id) for e in decision.effects if isinstance(e, fx.RecordDelivery)]
     return [Followup("tutor.personalise", args) for args in warm_ups(cache, catalogue, delivered, served)]

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from coachbox.channels.base import Inbound, InboundMedia
 from coachbox.core.services import Services
+from coachbox.store.messages import pending_voice_note
 from coachbox.turns import runner as conversation
 from coachbox.tutor import voice
 
@@ -16,7 +17,7 @@ def handle_voice_note(services: Services, message_id: int) -> str:
     """The worker's half of a voice note: transcribe it, then run the transcript through the conversation as
     the learner's message, keyed by the original MessageSid + ':voice' so no retry processes it twice.
     The pending `deliveries` row (kind voice_note) is the truth; it is settled in the transcript's own turn."""
-    row = services.db.run_sync(voice.pending, message_id)
+    row = services.db.run_sync(pending_voice_note, message_id)
     if row is None:  # done already, or the learner erased their data meanwhile
         return "skipped"
     # Two copies of the task (a duplicate enqueue, the sweep) must not pay for two transcriptions.

@@ -41,6 +41,7 @@ class TutorLlm:
     """A thin wrapper: one sync client per process (the worker and helper threads call it; it is thread-safe)."""
 
     def __init__(self, ai: AiSettings, *, timeout: float | None = None):
+        # lazy: the OpenAI client costs ~30 MB and only the tutor's calls need it
         import openai  # here, not at import: the web process only pays for it once the tutor is used
 
         self.ai = ai
@@ -59,6 +60,7 @@ class TutorLlm:
     def complete(
         self, messages: list[dict[str, str]], *, max_tokens: int = 300, timeout: float | None = None
     ) -> Completion:
+        # lazy: the OpenAI client costs ~30 MB and only the tutor's calls need it
         import openai
 
         started = time.perf_counter()
@@ -94,6 +96,7 @@ class TutorLlm:
 
     def transcribe(self, path: Path, content_type: str, *, language: str | None = None) -> tuple[str, int]:
         """(text, latency in ms) of a voice note, through the same server's /audio/transcriptions."""
+        # lazy: the OpenAI client costs ~30 MB and only the tutor's calls need it
         import openai
 
         started = time.perf_counter()
@@ -117,6 +120,7 @@ def _ms(started: float) -> int:
 
 
 def _translate(exc: Exception, started: float) -> LlmError:
+    # lazy: the OpenAI client costs ~30 MB and only the tutor's calls need it
     import openai
 
     latency = _ms(started)

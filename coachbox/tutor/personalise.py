@@ -6,6 +6,7 @@ import hashlib
 import logging
 from dataclasses import replace
 
+from coachbox.conversation.lessons import next_lesson
 from coachbox.core.services import Services
 from coachbox.learning.course import Catalogue
 from coachbox.tutor import prompt
@@ -86,7 +87,6 @@ def for_turn(cache, catalogue: Catalogue, learner) -> tuple[Catalogue, frozenset
     A cache read only, never a model call: this runs inside a webhook's turn. Returns the lesson ids served
     personalised, so the service can warm the cache for the ones that were not (`warm_ups`).
     """
-    from coachbox.conversation.lessons import next_lesson
 
     course = catalogue.course(learner.current_course_id)
     lesson = next_lesson(learner, course)

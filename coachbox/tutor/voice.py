@@ -12,6 +12,7 @@ from coachbox.certificates import wording
 from coachbox.channels.base import Inbound
 from coachbox.core.services import Services
 from coachbox.store import transaction
+from coachbox.store import tutor as store
 from coachbox.store.messages import OutboxDraft, enqueue_outbound
 from coachbox.tutor.llm import LlmError
 from coachbox.tutor.service import llm_for, record_call
@@ -56,8 +57,6 @@ def transcribe_inbound(
 
 
 def _record_transcription(services: Services, learner_id: int | None, latency_ms: int) -> None:
-    from coachbox.store import tutor as store
-
     now, model = services.clock.now(), services.settings.ai.transcription_model
     services.db.run_sync(
         lambda conn: store.record_usage(
@@ -88,17 +87,6 @@ def is_voice_note(settings, inbound: Inbound) -> bool:
         and media.path
         and not inbound.body.strip()
     )
-
-
-def pending(conn: sqlite3.Connection, message_id: int) -> sqlite3.Row | None:
-    return conn.execute(
-        """SELECT m.id, m.learner_id, m.channel, m.address, m.provider_sid, m.media, m.created_at,
-                  l.phone, l.wa_id, l.profile_name, l.language
-           FROM deliveries d JOIN messages m ON m.id = ? JOIN learners l ON l.id = m.learner_id
-           WHERE d.learner_id = m.learner_id AND d.kind = 'voice_note' AND d.key = CAST(m.id AS TEXT)
-             AND d.status = 'pending' AND l.status != 'deleted'""",
-        (message_id,),
-    ).fetchone()
 
 
 def settle(conn: sqlite3.Connection, message_id: int) -> bool:

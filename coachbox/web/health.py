@@ -8,30 +8,12 @@ from sanic import Blueprint, Request, Sanic
 from sanic.response import json, text
 
 from coachbox.core.services import Services
+from coachbox.store.messages import outbound_totals, outbox_backlog
 
 bp = Blueprint("health")
 
-# Statuses of work still to do: few rows, served by the partial index messages_outbox_due.
-BACKLOG_STATUSES = ("queued", "retry", "sending", "waiting")
 TOTALS_CACHE_KEY = "metrics:outbox-totals"
 TOTALS_CACHE_SECONDS = 60  # counting every message ever sent scans millions of rows: not on every scrape
-
-
-def _backlog(conn: sqlite3.Connection) -> dict[str, int]:
-    """Outbox rows still to send, by status (cheap: health checks run every few seconds)."""
-    marks = ",".join("?" * len(BACKLOG_STATUSES))
-    rows = conn.execute(
-        f"SELECT status, COUNT(*) FROM messages WHERE direction = 'out' AND status IN ({marks}) GROUP BY status",
-        BACKLOG_STATUSES,
-    ).fetchall()
-    counts = dict.fromkeys(BACKLOG_STATUSES, 0)
-    counts.update({status: count for status, count in rows})
-    return counts
-
-
-def _totals(conn: sqlite3.Connection) -> dict[str, int]:
-    rows = conn.execute("SELECT status, COUNT(*) FROM messages WHERE direction = 'out' GROUP BY status").fetchall()
-    return {status: count for status, count in rows}
 
 
 @bp.get("/healthz")
@@ -39,7 +21,7 @@ async def healthz(request: Request):
     services = request.app.ctx.services
     body: dict = {"status": "ok", "channel": services.channel.kind}
     try:
-        body["db"] = {"ok": True, "outbox_backlog": await services.db.run(_backlog)}
+        body["db"] = {"ok": True, "outbox_backlog": await services.db.run(outbox_backlog)}
     except sqlite3.Error as exc:
         body["db"] = {"ok": False, "error": str(exc)}
         body["status"] = "degraded"
@@ -58,7 +40,7 @@ def _escape_label(value: object) -> str:
 async def _cached_totals(services: Services) -> dict[str, int]:
     totals = services.cache.get(TOTALS_CACHE_KEY)
     if totals is None:
-        totals = await services.db.run(_totals)
+        totals = await services.db.run(outbound_totals)
         services.cache.set(TOTALS_CACHE_KEY, totals, expire=TOTALS_CACHE_SECONDS)
     return totals
 
@@ -78,7 +60,7 @@ async def metrics(request: Request):
         "# HELP coachbox_outbox_backlog Outbound messages still to send, by status.",
         "# TYPE coachbox_outbox_backlog gauge",
     ]
-    for status, count in sorted((await services.db.run(_backlog)).items()):
+    for status, count in sorted((await services.db.run(outbox_backlog)).items()):
         lines.append(f'coachbox_outbox_backlog{{status="{_escape_label(status)}"}} {count}')
     lines += [
         "# HELP coachbox_outbox_messages Outbound messages by status (refreshed at most once a minute).",

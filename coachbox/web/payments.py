@@ -16,9 +16,9 @@ from sanic.response import HTTPResponse, html
 from sanic.response import json as json_response
 
 from coachbox.core.services import Services
+from coachbox.payments.errors import ProviderError
 from coachbox.payments.mpesa import (
     BadCallback,
-    DarajaError,
     StkResult,
     parse_callback,
     same_phone,
@@ -114,7 +114,7 @@ async def _confirm(
         return claimed, "callback"  # refused for review without granting; the query still settles the payment
     try:
         truth = await p.daraja.stk_query(claimed.checkout_request_id, now=now)
-    except DarajaError as exc:
+    except ProviderError as exc:
         log.warning(
             "mpesa callback not confirmed: STK query failed", extra={"payment_id": pay["id"], "error": str(exc)}
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 import uuid
 from typing import TYPE_CHECKING
@@ -15,6 +14,8 @@ from sanic.response import json as json_response
 
 from coachbox.channels.base import Inbound
 from coachbox.channels.outbox import deliver_due
+from coachbox.store.messages import outbound_bodies
+from coachbox.turns.runner import handle_inbound
 
 if TYPE_CHECKING:
     pass
@@ -54,7 +55,6 @@ async def post_message(request: Request) -> HTTPResponse:
         raise BadRequest("phone must be in international form, e.g. +254712345678")
     if not isinstance(text, str) or len(text) > MAX_TEXT or (name is not None and not isinstance(name, str)):
         raise BadRequest(f"text must be a string of at most {MAX_TEXT} characters; name a string")
-    from coachbox.turns.runner import handle_inbound
 
     inbound = Inbound(
         channel="simulator",
@@ -70,18 +70,8 @@ async def post_message(request: Request) -> HTTPResponse:
     if outcome.outbox_ids:
         while await deliver_due(services):
             pass
-    rows = await services.db.run(_rows, outcome.outbox_ids)
+    rows = await services.db.run(outbound_bodies, outcome.outbox_ids)
     return json_response({"learner_id": outcome.learner_id, "replies": rows})
-
-
-def _rows(conn, ids: list[int]) -> list[dict]:
-    if not ids:
-        return []
-    marks = ",".join("?" * len(ids))
-    rows = conn.execute(f"SELECT id, body, kind, media FROM messages WHERE id IN ({marks}) ORDER BY id", ids)
-    return [
-        {"id": r["id"], "body": r["body"], "kind": r["kind"], "media": json.loads(r["media"] or "[]")} for r in rows
-    ]
 
 
 def setup(app: Sanic) -> None:

@@ -29,6 +29,7 @@ from coachbox.channels.twilio.webhook import (
 )
 from coachbox.core import events
 from coachbox.core.services import Services
+from coachbox.store import messages
 from coachbox.store.messages import is_duplicate_inbound
 from coachbox.turns.runner import handle_inbound
 
@@ -71,23 +72,8 @@ def _after_turn(conn: sqlite3.Connection, learner_id: int, opt_out: str | None, 
     if opt_out in ("STOP", "START"):
         # Twilio's Advanced Opt-Out already answered the keyword; we stop (or resume) proactive messages.
         outbox.opt_out_learner(conn, learner_id, now, opted_out=opt_out == "STOP")
-    # The window is open again: messages that waited for it (no template configured) may go now. Looked for
-    # first: nearly always there are none, and a read takes no write lock and needs no commit. Not a nudge: the
-    # turn on this message released (or kept) the lesson it announced, so its "reply to get it" is out of date.
-    if (
-        conn.execute(
-            """SELECT 1 FROM messages WHERE learner_id = ? AND direction = 'out' AND status = 'waiting'
-                       AND kind != 'nudge' AND created_at >= ? LIMIT 1""",
-            (learner_id, since),
-        ).fetchone()
-        is None
-    ):
-        return
-    conn.execute(
-        """UPDATE messages SET status = 'queued', next_attempt_at = ?, updated_at = ?
-           WHERE learner_id = ? AND direction = 'out' AND status = 'waiting' AND kind != 'nudge' AND created_at >= ?""",
-        (now, now, learner_id, since),
-    )
+    # The window is open again: messages that waited for it (no template configured) may go now (not a nudge).
+    messages.requeue_waiting_outbound(conn, learner_id, since, now)
 
 
 def _sender(request: Request) -> Sender | None:

@@ -1,4 +1,8 @@
-"""Browser tests: Playwright driving Debian's Chromium against a real `coachbox serve` process."""
+"""Browser tests: Playwright driving Debian's Chromium against a real `coachbox serve` process.
+
+The server runs on a test clock (COACHBOX_TEST_NOW), never the real time: both tests send a learner a message and
+wait for it to go out, so they run at DAYTIME (at night quiet hours would hold it until 07:00, by design).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,16 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
+from playwright.sync_api import expect, sync_playwright
+from twilio.request_validator import RequestValidator
+
+from coachbox.admin.passwords import hash_password
+from coachbox.core.clock import clock_from_environment
+from tests.conftest import DAYTIME, clock_environ
+from tests.doubles.twilio_double import TwilioDouble
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -42,8 +54,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(data: Path, **env: str):
-    """Start `coachbox serve` on a free port; yields (base URL, process) once /healthz answers."""
+def _serve(data: Path, clock: dict[str, str], **env: str):
+    """Start `coachbox serve` on a free port with the test clock `clock` (clock_environ(…)); returns (base URL,
+    process) once /healthz answers."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -52,6 +65,7 @@ def _serve(data: Path, **env: str):
         "COACHBOX_PATHS_CONTENT_DIR": str(REPO / "content"),
         "COACHBOX_LOG_LEVEL": "WARNING",
         "COACHBOX_SERVER_PUBLIC_URL": base,
+        **clock,
         **env,
     }
     proc = subprocess.Popen(
@@ -85,20 +99,21 @@ def _stop(proc: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("browser") / "data"
-    base, proc = _serve(data)
+    base, proc = _serve(data, clock_environ(DAYTIME))
     yield base, data / "coachbox.db"
     _stop(proc)
 
 
 @pytest.fixture(scope="module")
 def twilio_server(tmp_path_factory):
-    """`coachbox serve` with Twilio configured against the local Twilio double (in this process)."""
-    from tests.doubles.twilio_double import TwilioDouble
-
-    double = TwilioDouble().start()
+    """`coachbox serve` with Twilio configured against the local Twilio double (in this process, on the server's
+    clock)."""
+    clock = clock_environ(DAYTIME)
+    double = TwilioDouble(now=clock_from_environment(clock).now).start()
     data = tmp_path_factory.mktemp("browser-twilio") / "data"
     base, proc = _serve(
         data,
+        clock,
         COACHBOX_TWILIO_ACCOUNT_SID=double.account_sid,
         COACHBOX_TWILIO_AUTH_TOKEN=double.auth_token,
         COACHBOX_TWILIO_API_BASE_URL=double.url,
@@ -111,12 +126,18 @@ def twilio_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def _close_pages(browser):
+    """A test's pages close when it ends: a server waits for open connections (live updates) before it stops."""
+    yield
+    for context in browser.contexts:
+        context.close()
 
 
 def _db(path: Path) -> sqlite3.Connection:
@@ -245,10 +266,6 @@ def test_it_runs_an_admin_session_end_to_end(server, browser):
 
 def _post_signed(base: str, path: str, params: dict[str, str], token: str) -> int:
     """POST a form the way Twilio does: X-Twilio-Signature over the public URL and the sorted fields."""
-    from urllib.parse import urlencode
-
-    from twilio.request_validator import RequestValidator
-
     url = base + path
     signature = RequestValidator(token).compute_signature(url, params)
     request = urllib.request.Request(
@@ -292,10 +309,6 @@ def _keyboard_sign_in(page, base: str, email: str) -> None:
 
 
 def test_it_sends_a_message_to_a_learner_through_twilio_and_shows_its_status(twilio_server, browser):
-    from playwright.sync_api import expect
-
-    from coachbox.admin.passwords import hash_password
-
     base, db_path, double = twilio_server
     conn = _db(db_path)
     conn.execute(

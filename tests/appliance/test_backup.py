@@ -172,6 +172,8 @@ def _flip_byte(data: bytes, offset: int) -> bytes:
         ("traversal", "unexpected entry '../evil.db'"),
         ("absolute", "unexpected entry '/etc/cron.d/x'"),
         ("corrupt-db", "coachbox.db in it"),
+        ("manifest-is-a-folder", "manifest.json is not a file"),
+        ("db-is-a-folder", "coachbox.db is not in both the archive and its manifest"),
     ],
 )
 def test_it_rejects_a_damaged_backup_and_changes_nothing(settings, conn, tmp_path, damage, message):
@@ -201,6 +203,19 @@ def test_it_rejects_a_damaged_backup_and_changes_nothing(settings, conn, tmp_pat
         members["coachbox.db"] = corrupt("coachbox.db", members["coachbox.db"])
         members["manifest.json"] = _fix_manifest(members["manifest.json"], "coachbox.db", members["coachbox.db"])
         _pack(bad, members)
+    elif damage in ("manifest-is-a-folder", "db-is-a-folder"):
+        # A directory entry under a file's name: tarfile gives no reader for it (this crashed restore before).
+        folder = "manifest.json" if damage == "manifest-is-a-folder" else "coachbox.db"
+        members = _members(good)
+        with tarfile.open(bad, "w:gz") as tar:
+            for name, data in members.items():
+                info = tarfile.TarInfo(name)
+                if name == folder:
+                    info.type = tarfile.DIRTYPE
+                    tar.addfile(info)
+                else:
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
     target_db = settings.db_path
     before = _file_hash(target_db)
     listing = _listing(settings)

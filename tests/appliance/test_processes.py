@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import clock_environ
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
@@ -93,11 +95,11 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 20.0) ->
     raise AssertionError(f"no healthy {url} within {timeout} s")
 
 
-def test_it_runs_web_and_worker_and_stops_both_on_sigterm(tmp_path):
+def test_it_runs_web_and_worker_and_stops_both_on_sigterm(tmp_path, instant):
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "coachbox", "--config", str(REPO / "coachbox.toml"), "run", "--port", str(port)],
-        env=_env(tmp_path),
+        env=_env(tmp_path, **clock_environ(instant)),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -136,12 +138,12 @@ def test_it_runs_web_and_worker_and_stops_both_on_sigterm(tmp_path):
             process.wait()
 
 
-def test_it_stops_cleanly_when_signalled_the_moment_it_is_healthy(tmp_path):
+def test_it_stops_cleanly_when_signalled_the_moment_it_is_healthy(tmp_path, instant):
     # Sanic 25.x hung forever on a signal that arrived during start-up acks (see appliance.serve).
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "coachbox", "--config", str(REPO / "coachbox.toml"), "run", "--port", str(port)],
-        env=_env(tmp_path, COACHBOX_LOG_LEVEL="WARNING"),
+        env=_env(tmp_path, COACHBOX_LOG_LEVEL="WARNING", **clock_environ(instant)),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

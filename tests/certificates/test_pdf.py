@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from coachbox.certificates import pdf
+from coachbox.certificates.fonts import Fonts, fonts_from_settings
 from tests.certificates.conftest import needs_poppler
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -51,15 +52,15 @@ def text_of(data: bytes, tmp_path: Path) -> str:
     ],
 )
 def test_it_draws_the_learners_name_exactly_as_given_in_any_script(settings, tmp_path, name):
-    data = pdf.render(content(name), pdf.fonts_from_settings(settings))
+    data = pdf.render(content(name), fonts_from_settings(settings))
 
     assert name in text_of(data, tmp_path)
 
 
 @needs_dejavu
 def test_it_shapes_arabic_names_into_joined_letters(settings):
-    data = pdf.render(content("فاطمة الزهراء"), pdf.fonts_from_settings(settings))
-    unshaped = pdf.render(content("ف ا ط م ة"), pdf.fonts_from_settings(settings))
+    data = pdf.render(content("فاطمة الزهراء"), fonts_from_settings(settings))
+    unshaped = pdf.render(content("ف ا ط م ة"), fonts_from_settings(settings))
 
     # With HarfBuzz shaping the glyphs are contextual forms: the font subset differs from isolated letters.
     assert data != unshaped and b"uharfbuzz" not in data
@@ -70,7 +71,7 @@ def test_it_shapes_arabic_names_into_joined_letters(settings):
 def test_it_shrinks_a_very_long_name_to_fit_one_line(settings, tmp_path):
     name = "Mwanaisha Nyambura Wairimu Achieng Chebet Jeptoo Kamau-Odhiambo"
 
-    text = text_of(pdf.render(content(name), pdf.fonts_from_settings(settings)), tmp_path)
+    text = text_of(pdf.render(content(name), fonts_from_settings(settings)), tmp_path)
 
     assert name in text.replace("\n", " ")
 
@@ -82,14 +83,14 @@ def test_it_draws_the_organisations_logo(settings, tmp_path):
     logo = tmp_path / "logo.png"
     Image.new("RGB", (120, 60), (20, 108, 92)).save(logo)
 
-    with_logo = pdf.render(content(logo=logo), pdf.fonts_from_settings(settings))
-    without = pdf.render(content(), pdf.fonts_from_settings(settings))
+    with_logo = pdf.render(content(logo=logo), fonts_from_settings(settings))
+    without = pdf.render(content(), fonts_from_settings(settings))
 
     assert b"/Subtype /Image" in with_logo and b"/Subtype /Image" not in without
 
 
 def test_it_falls_back_to_the_core_font_for_latin1_text_when_the_unicode_font_is_missing(tmp_path):
-    fonts = pdf.Fonts(regular=tmp_path / "missing.ttf")
+    fonts = Fonts(regular=tmp_path / "missing.ttf")
 
     assert pdf.render(content("Zoë Müller"), fonts).startswith(b"%PDF")
     with pytest.raises(pdf.FontMissing, match="fonts-dejavu-core"):
@@ -106,7 +107,7 @@ def test_it_reads_font_paths_from_settings(settings):
         }
     )
 
-    fonts = pdf.fonts_from_settings(changed)
+    fonts = fonts_from_settings(changed)
 
     root = Path(settings.root)
     assert fonts.regular == (root / "fonts/Custom.ttf").resolve() and fonts.bold is None

@@ -14,6 +14,7 @@ from coachbox.channels.outbox import backoff_seconds, deliver_due
 from coachbox.channels.pacing import reserve_slots
 from coachbox.channels.reconcile import reconcile
 from coachbox.store import transaction
+from tests.conftest import DAYTIME
 from tests.doubles.twilio_fixtures import (  # noqa: F401 - fixtures
     ALICE,
     enqueue,
@@ -166,6 +167,7 @@ async def test_it_gives_up_after_the_retry_horizon(tservices, conn, clock, twili
     assert clock.now() - datetime.fromisoformat(row(conn, mid)["created_at"]) <= timedelta(minutes=60)
 
 
+@pytest.mark.at(DAYTIME)  # proactive messages go out: outside quiet hours
 async def test_it_sends_free_form_inside_the_24_hour_window_and_the_template_outside(
     settings, conn, clock, twilio_double
 ):
@@ -239,6 +241,7 @@ async def test_it_fails_63016_when_no_template_is_configured(tservices, conn, cl
     assert row(conn, mid)["status"] == "failed" and row(conn, mid)["error_code"] == "63016"
 
 
+@pytest.mark.at(DAYTIME)  # outside quiet hours: the sender looks at the row at once, not at 07:00
 async def test_it_cancels_proactive_messages_to_opted_out_learners(tservices, conn, clock, twilio_double):
     mid = enqueue(conn, ALICE, "Daily lesson", clock.now(), kind="lesson", opted_out=True)
     await _drain(tservices)

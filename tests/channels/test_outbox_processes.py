@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timezone
 
 import pytest
 
+from coachbox.core.clock import clock_from_environment
 from coachbox.store import transaction
 from coachbox.store.messages import OutboxDraft, enqueue_outbound
-from tests.conftest import REPO
+from tests.conftest import REPO, clock_environ
 from tests.doubles.twilio_double import ACCOUNT_SID, AUTH_TOKEN, TwilioDouble
 from tests.doubles.twilio_fixtures import upsert_learner
 
@@ -41,15 +42,22 @@ services.close_sync()
 
 
 @pytest.fixture
-def real_double():
-    double = TwilioDouble().start()  # real time: the processes use the system clock
+def child_clock(clock) -> dict[str, str]:
+    """The drain processes' clock: from the test's instant on, running in real time (they pace real sends)."""
+    return clock_environ(clock.now())
+
+
+@pytest.fixture
+def real_double(child_clock):
+    double = TwilioDouble(now=clock_from_environment(child_clock).now).start()  # the same clock as the senders'
     yield double
     double.stop()
 
 
-def _environ(settings, double: TwilioDouble, rate: float) -> dict:
+def _environ(settings, double: TwilioDouble, rate: float, child_clock: dict[str, str]) -> dict:
     return {
         **os.environ,
+        **child_clock,
         "COACHBOX_CONFIG": str(REPO / "coachbox.toml"),
         "COACHBOX_PATHS_DATA_DIR": str(settings.data_dir),
         "COACHBOX_LOG_LEVEL": "ERROR",
@@ -62,8 +70,7 @@ def _environ(settings, double: TwilioDouble, rate: float) -> dict:
     }
 
 
-def _fill(conn, learners: int, per_learner: int) -> list[int]:
-    now = datetime.now(UTC)
+def _fill(conn, now: datetime, learners: int, per_learner: int) -> list[int]:
     ids = []
     with transaction(conn):
         for n in range(learners):
@@ -89,10 +96,10 @@ def _spawn(environ: dict) -> subprocess.Popen:
     )
 
 
-def test_it_never_exceeds_the_rate_cap_with_two_processes_draining(settings, conn, real_double):
+def test_it_never_exceeds_the_rate_cap_with_two_processes_draining(settings, conn, clock, child_clock, real_double):
     rate = 100.0
-    ids = _fill(conn, learners=300, per_learner=1)
-    environ = _environ(settings, real_double, rate)
+    ids = _fill(conn, clock.now(), learners=300, per_learner=1)
+    environ = _environ(settings, real_double, rate, child_clock)
     procs = [_spawn(environ), _spawn(environ)]
     for proc in procs:
         out, err = proc.communicate(timeout=60)
@@ -136,9 +143,11 @@ def test_it_hands_out_rate_slots_no_closer_than_the_cap_across_processes(setting
     assert min(b - a for a, b in zip(slots, slots[1:])) >= 1 / 200.0 - 1e-6
 
 
-def test_it_delivers_exactly_once_after_kill_9_in_the_middle_of_a_drain(settings, conn, real_double):
-    ids = _fill(conn, learners=250, per_learner=4)  # 1,000 messages, four per learner (kept in order)
-    environ = _environ(settings, real_double, 400.0)
+def test_it_delivers_exactly_once_after_kill_9_in_the_middle_of_a_drain(
+    settings, conn, clock, child_clock, real_double
+):
+    ids = _fill(conn, clock.now(), learners=250, per_learner=4)  # 1,000 messages, four per learner (kept in order)
+    environ = _environ(settings, real_double, 400.0, child_clock)
     victim = _spawn(environ)
     deadline = time.monotonic() + 30
     while len(real_double.accepted) < 350:

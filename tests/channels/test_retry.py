@@ -8,7 +8,7 @@ import pytest
 
 from coachbox.channels.outbox import deliver_due
 from coachbox.channels.twilio.status import StatusUpdate, apply_status
-from coachbox.store import admin_ops, transaction
+from coachbox.store import messages, transaction
 from tests.doubles.twilio_fixtures import (  # noqa: F401 - fixtures
     ALICE,
     enqueue,
@@ -29,7 +29,7 @@ async def _drain(services) -> None:
 
 def _admin_retry(conn, message_id: int, now: datetime) -> int:
     with transaction(conn):  # as the operations page does
-        return admin_ops.retry(conn, [message_id], now)
+        return messages.retry(conn, [message_id], now)
 
 
 async def test_it_looks_up_an_unsure_failure_before_an_admin_retry_resends_it(tservices, conn, clock, twilio_double):

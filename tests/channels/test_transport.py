@@ -6,7 +6,8 @@ import pytest
 
 from coachbox.channels.base import ChannelError, Outbound
 from coachbox.channels.twilio import errors
-from coachbox.channels.twilio.transport import TwilioChannel, rewrite_url
+from coachbox.channels.twilio.transport import TwilioChannel
+from coachbox.channels.twilio.urls import rewrite_url
 from coachbox.ops.checks import check_twilio_credentials as check_credentials
 from tests.doubles.twilio_fixtures import ALICE, twilio_double, twilio_settings, twilio_settings_for  # noqa: F401
 

@@ -6,11 +6,11 @@ from datetime import datetime
 
 from coachbox.core.clock import FakeClock
 from coachbox.schedule.broadcasts import run_broadcasts
-from coachbox.store import admin_broadcasts
+from coachbox.store import broadcasts
 
 
 def _broadcast(box, audience="all", at="2026-03-02T09:00:00+00:00"):
-    return admin_broadcasts.create(
+    return broadcasts.create(
         box.conn,
         body="School is closed on Friday. 🎉",
         audience=audience,
@@ -40,13 +40,13 @@ def test_it_sends_a_broadcast_once_to_its_audience_respecting_quiet_hours(box):
     assert rows[nairobi]["template_key"] == "broadcast"
     assert not ({paused, stopped, other} & set(rows))
     assert run_broadcasts(box.conn, box.coach, clock.now()).idle
-    assert admin_broadcasts.progress(box.conn, broadcast)["total"] == 3
+    assert broadcasts.progress(box.conn, broadcast)["total"] == 3
     assert box.conn.execute("SELECT status FROM broadcasts WHERE id = ?", (broadcast,)).fetchone()[0] == "done"
 
 
 def test_it_sends_nothing_for_a_cancelled_broadcast(box):
     box.learner()
     broadcast = _broadcast(box)
-    admin_broadcasts.cancel(box.conn, broadcast, datetime.fromisoformat("2026-03-02T08:00:00+00:00"))
+    broadcasts.cancel(box.conn, broadcast, datetime.fromisoformat("2026-03-02T08:00:00+00:00"))
     run_broadcasts(box.conn, box.coach, FakeClock("2026-03-02T10:00:00+00:00").now())
     assert not box.outbox(kind="broadcast")

@@ -14,6 +14,7 @@ import pytest
 
 from coachbox import store
 from coachbox.content.importer import import_folder
+from tests.conftest import clock_environ
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -81,10 +82,10 @@ def _counts(settings) -> tuple[int, int, int, int]:
     return done, learners, lessons, most
 
 
-def _env() -> dict:
+def _env(**extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COACHBOX_")}
     env["PYTHONPATH"] = str(REPO)
-    return env
+    return env | extra
 
 
 @pytest.mark.slow
@@ -124,8 +125,8 @@ def test_it_sends_exactly_one_lesson_each_after_a_kill_9_mid_batch(tmp_path, set
 
 
 @pytest.mark.slow
-def test_it_survives_kill_9_of_a_real_worker_and_finishes_after_restart(tmp_path, settings):
-    now = datetime.now(UTC)
+def test_it_survives_kill_9_of_a_real_worker_and_finishes_after_restart(tmp_path, settings, clock):
+    now = clock.now()  # the run's instant (--at): the worker's clock starts there too (and runs on), whatever the hour
     if now.hour == 0 and now.minute < 5 or now.hour == 23 and now.minute > 55:
         pytest.skip("too close to UTC midnight for a lesson 'today' in UTC")
     due = now.replace(second=0, microsecond=0) - timedelta(minutes=1)
@@ -133,7 +134,8 @@ def test_it_survives_kill_9_of_a_real_worker_and_finishes_after_restart(tmp_path
     _seed(settings, count, due, due.strftime("%H:%M"), tz="UTC")
     config = _config(tmp_path, settings)
     command = [sys.executable, "-m", "coachbox", "--config", str(config), "worker"]
-    worker = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = _env(**clock_environ(now))  # one value for both workers: the restarted one's clock carries on
+    worker = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
         while _counts(settings)[0] == 0:
@@ -144,7 +146,7 @@ def test_it_survives_kill_9_of_a_real_worker_and_finishes_after_restart(tmp_path
         worker.wait(timeout=10)
         done = _counts(settings)[0]
         assert done < count, "the kill must land mid fan-out"
-        worker = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        worker = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
         while _counts(settings)[0] < count:
             assert worker.poll() is None, worker.stderr.read().decode()

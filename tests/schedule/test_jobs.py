@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from coachbox.cli.main import main
 from coachbox.jobs.queue import create_huey
 from coachbox.jobs.tasks import WorkerContext, register
+from coachbox.schedule.runs import run_job
 
 
 def test_it_records_runs_of_our_jobs_and_everyone_elses(settings, services, conn):
@@ -41,3 +44,14 @@ def test_it_lists_jobs_with_their_schedule_and_last_run(settings, services, conn
     assert jobs["checkpoint"]["when"] == "every 5 minutes" and jobs["daily_lessons"]["outcome"] == "never run"
     assert main(["--config", str(settings.root) + "/coachbox.toml", "jobs"]) == 0
     assert "last run:" in capsys.readouterr().out
+
+
+def test_a_failing_job_is_recorded_as_an_error_and_still_raises(services, conn):
+    def broken(conn, now):
+        raise RuntimeError("the disk is full")
+
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        run_job(services, "nightly_backup", broken)
+    row = conn.execute("SELECT name, outcome, detail, finished_at FROM job_runs").fetchone()
+    assert (row["name"], row["outcome"], row["detail"]) == ("nightly_backup", "error", "RuntimeError: the disk is full")
+    assert row["finished_at"] is not None  # not left "running" forever

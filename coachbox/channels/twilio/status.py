@@ -8,23 +8,10 @@ from dataclasses import dataclass
 
 from coachbox.channels.buttons import window_template_key
 from coachbox.channels.twilio import errors
-from coachbox.store import transaction
+from coachbox.store import messages, transaction
+from coachbox.store.messages import RANK, status_rank
 
-# Callbacks arrive out of order (https://www.twilio.com/docs/messaging/guides/outbound-message-status-in-status-callbacks):
-# a row only moves to a higher rank, so "read" never becomes "delivered" and "delivered" never "sent".
-RANK = {
-    "queued": 1,
-    "accepted": 1,
-    "scheduled": 1,
-    "sending": 2,
-    "sent": 3,
-    "failed": 4,
-    "undelivered": 4,
-    "delivered": 5,
-    "read": 6,
-}
-# Our own states before Twilio has the message (ours, not Twilio's, hence rank 0).
-_UNSENT = {"queued", "retry", "sending", "waiting"}
+# Callbacks arrive out of order: a row only moves to a higher RANK (store.messages, beside the SQL that applies it).
 _KNOWN = set(RANK) | {"canceled", "receiving", "received", "partially_delivered"}
 
 
@@ -55,47 +42,15 @@ def parse_status(form: Mapping[str, list[str]], tag: str | None) -> StatusUpdate
     return StatusUpdate(sid=sid, status=status, error_code=code, message_id=message_id)
 
 
-def _rank(status: str) -> int:
-    return 0 if status in _UNSENT else RANK.get(status, 0)
-
-
-# The forward-only rule in SQL, for the one-statement path below: the row's rank, as _rank() computes it.
-_ROW_RANK_SQL = (
-    "CASE WHEN status IN ('queued', 'retry', 'sending', 'waiting') THEN 0 "
-    + " ".join(f"WHEN status = '{name}' THEN {rank}" for name, rank in RANK.items())
-    + " ELSE 0 END"
-)
-_FAST_UPDATE = f"""UPDATE messages SET status = :status, provider_sid = COALESCE(provider_sid, :sid),
-                          sent_at = COALESCE(sent_at, :now),
-                          delivered_at = CASE WHEN :status IN ('delivered', 'read') THEN COALESCE(delivered_at, :now)
-                                              ELSE delivered_at END,
-                          read_at = CASE WHEN :status = 'read' THEN COALESCE(read_at, :now) ELSE read_at END,
-                          updated_at = :now
-                   WHERE {{where}} AND direction = 'out' AND (provider_sid IS NULL OR provider_sid = :sid)
-                     AND {_ROW_RANK_SQL} < :rank"""
-_FAST_BY_ID = _FAST_UPDATE.format(where="id = :id")
-_FAST_BY_SID = _FAST_UPDATE.format(where="provider_sid = :sid")
-
-
 def is_receipt(update: StatusUpdate) -> bool:
     """A plain delivery receipt: a known status and no error code, so only the forward-only move to make."""
     return update.error_code is None and update.status in RANK
 
 
 def _apply_receipt(conn: sqlite3.Connection, update: StatusUpdate, now: str) -> str:
-    # Receipts dominate webhook traffic (three or so per message): one UPDATE that applies the forward-only rule
-    # itself, instead of a read-then-write transaction. A row it does not touch is stale or not ours.
-    params = {
-        "status": update.status,
-        "sid": update.sid,
-        "now": now,
-        "rank": RANK[update.status],
-        "id": update.message_id,
-    }
-    if update.message_id is not None and conn.execute(_FAST_BY_ID, params).rowcount:
-        return "updated"
-    # No tag, or the tag names a row whose sid differs (an earlier attempt's callback): by the sid then.
-    return "updated" if conn.execute(_FAST_BY_SID, params).rowcount else "stale"
+    # Receipts dominate webhook traffic: one UPDATE (or two, by id then by sid), no read-then-write transaction.
+    applied = messages.apply_receipt(conn, update.message_id, update.sid, update.status, now)
+    return "updated" if applied else "stale"
 
 
 def apply_receipts(conn: sqlite3.Connection, receipts: list[tuple[StatusUpdate, str]]) -> list[str]:
@@ -116,19 +71,7 @@ def apply_status(
     if is_receipt(update):
         return _apply_receipt(conn, update, now)
     with transaction(conn):
-        row = None
-        if update.message_id is not None:
-            row = conn.execute(
-                "SELECT id, learner_id, status, provider_sid, use_template, template_key, kind FROM messages "
-                "WHERE id = ? AND direction = 'out'",
-                (update.message_id,),
-            ).fetchone()
-        if row is None:
-            row = conn.execute(
-                "SELECT id, learner_id, status, provider_sid, use_template, template_key, kind FROM messages "
-                "WHERE provider_sid = ? AND direction = 'out'",
-                (update.sid,),
-            ).fetchone()
+        row = messages.outbound_for_callback(conn, update.message_id, update.sid)
         if row is None:
             return "unknown"
         if row["provider_sid"] and row["provider_sid"] != update.sid:
@@ -138,36 +81,11 @@ def apply_status(
             if row["use_template"] and row["provider_sid"] is None:
                 return "stale"  # the free-form attempt's late callback; the template is on its way
             if not row["use_template"] and has_template(window_template_key(row["template_key"], row["kind"])):
-                conn.execute(
-                    """UPDATE messages SET status = 'queued', use_template = 1, provider_sid = NULL, error_code = ?,
-                              error_message = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?""",
-                    (code, errors.describe(code), now, now, row["id"]),
-                )
+                messages.requeue_as_template(conn, row["id"], code, errors.describe(code), now)
                 return "requeued"
-        if RANK.get(update.status, 0) <= _rank(row["status"]):
+        if RANK.get(update.status, 0) <= status_rank(row["status"]):
             return "stale"
-        conn.execute(
-            """UPDATE messages SET status = ?, provider_sid = COALESCE(provider_sid, ?),
-                      error_code = COALESCE(?, error_code), error_message = COALESCE(?, error_message),
-                      sent_at = COALESCE(sent_at, ?),
-                      delivered_at = CASE WHEN ? IN ('delivered', 'read') THEN COALESCE(delivered_at, ?) ELSE delivered_at END,
-                      read_at = CASE WHEN ? = 'read' THEN COALESCE(read_at, ?) ELSE read_at END,
-                      updated_at = ?
-               WHERE id = ?""",
-            (
-                update.status,
-                update.sid,
-                code,
-                errors.describe(code) or None,
-                now,
-                update.status,
-                now,
-                update.status,
-                now,
-                now,
-                row["id"],
-            ),
-        )
+        messages.record_status(conn, row["id"], update.status, update.sid, code, errors.describe(code) or None, now)
         if code == errors.UNSUBSCRIBED and row["learner_id"] is not None:
             conn.execute("UPDATE learners SET opted_out = 1, updated_at = ? WHERE id = ?", (now, row["learner_id"]))
         return "updated"

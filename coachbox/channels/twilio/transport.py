@@ -19,7 +19,7 @@ from twilio.rest import Client
 
 from coachbox.channels.base import ChannelError, Outbound, SendResult
 from coachbox.channels.twilio import errors
-from coachbox.channels.twilio.urls import DEFAULT_API_BASE, rewrite_url  # noqa: F401 - re-exported
+from coachbox.channels.twilio.urls import rewrite_url
 from coachbox.core.config import Settings
 
 log = logging.getLogger("coachbox.twilio")

@@ -1,4 +1,4 @@
-"""Read-only queries for the admin dashboard: live counts and the daily_stats roll-up."""
+"""Read-only counts: live learner and outbox numbers, and the daily_stats roll-up series."""
 
 from __future__ import annotations
 

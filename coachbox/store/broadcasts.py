@@ -1,4 +1,4 @@
-"""Queries behind the admin broadcasts page: create, list with delivery progress, cancel.
+"""Queries for broadcasts: the audience rules, create, list with delivery progress, cancel.
 
 The fan-out (one outbox row per learner, opt-outs and paused learners skipped) belongs to the scheduler; it gives
 each row the idempotency key "broadcast:<id>:<learner_id>", so a broadcast's rows are one range of the unique

@@ -1,4 +1,4 @@
-"""Bulk enrolment from a CSV upload: parse and check every row against the database, then apply the plan."""
+"""Bulk enrolment's CSV: read the upload, normalise phone numbers, and check every row into a plan to preview."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import csv
 import io
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import phonenumbers
 
-from coachbox.learning.timeparse import parse_lesson_time, timezone_for_phone
-from coachbox.store import inserted_id
+from coachbox.learning.timeparse import parse_lesson_time
+from coachbox.store import enrolments
 
 COLUMNS = ("phone", "name", "course", "cohort", "language", "lesson_time")
 MAX_ROWS = 5000  # one upload; a school splits a bigger list (the preview page must stay readable)
@@ -96,7 +95,7 @@ def plan(
 ) -> EnrolPlan:
     """Check every row (phone, course, language, time, duplicates) and say what applying it would do."""
     raw_rows, problems = read_csv(text)
-    courses = {r["slug"].lower(): r for r in conn.execute("SELECT id, slug, title FROM courses")}
+    courses = enrolments.course_slugs(conn)
     seen: dict[str, int] = {}
     result = EnrolPlan(problems=problems)
     for line, v in raw_rows:
@@ -131,10 +130,7 @@ def plan(
             errors.append("name (100) or cohort (80 characters) too long")
         existing = None
         if e164 and not errors:
-            existing = conn.execute(
-                "SELECT id, opted_out FROM learners WHERE channel_key = ? AND status != 'deleted'",
-                (f"whatsapp:{e164}",),
-            ).fetchone()
+            existing = enrolments.live_learner(conn, e164)
         result.rows.append(
             EnrolRow(
                 line=line,
@@ -152,54 +148,3 @@ def plan(
             )
         )
     return result
-
-
-def apply(
-    conn: sqlite3.Connection,
-    enrol: EnrolPlan,
-    now: datetime,
-    *,
-    default_language: str,
-    default_timezone: str,
-    default_lesson_time: str,
-) -> dict[str, int]:
-    """Create or update the plan's valid rows (call inside one transaction). Blank cells leave a value alone."""
-    from coachbox.store.admin_learners import move_course
-
-    stamp = now.isoformat()
-    counts = {"created": 0, "updated": 0}
-    for row in enrol.valid:
-        key = f"whatsapp:{row.e164}"
-        cursor = conn.execute(
-            """INSERT INTO learners (channel_key, channel, phone, name, language, timezone, lesson_time, status,
-                                     cohort, created_at, updated_at)
-               VALUES (?, 'whatsapp', ?, ?, ?, ?, ?, 'active', ?, ?, ?)
-               ON CONFLICT (channel_key) DO NOTHING""",
-            (
-                key,
-                row.e164,
-                row.name or None,
-                row.language or default_language,
-                timezone_for_phone(row.e164, default_timezone),
-                row.lesson_time or default_lesson_time,
-                row.cohort or None,
-                stamp,
-                stamp,
-            ),
-        )
-        if cursor.rowcount == 1:
-            learner_id = inserted_id(cursor)
-            counts["created"] += 1
-        else:  # an existing learner (or one who wrote in since the preview): fill in only what the row gives
-            learner_id = conn.execute("SELECT id FROM learners WHERE channel_key = ?", (key,)).fetchone()[0]
-            conn.execute(
-                """UPDATE learners SET name = COALESCE(NULLIF(?, ''), name), cohort = COALESCE(NULLIF(?, ''), cohort),
-                          language = COALESCE(NULLIF(?, ''), language),
-                          lesson_time = COALESCE(NULLIF(?, ''), lesson_time), updated_at = ?
-                   WHERE id = ?""",
-                (row.name, row.cohort, row.language, row.lesson_time, stamp, learner_id),
-            )
-            counts["updated"] += 1
-        if row.course_id is not None:
-            move_course(conn, learner_id, row.course_id, now)
-    return counts

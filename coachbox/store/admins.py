@@ -1,4 +1,4 @@
-"""Queries for admin sessions, the audit log and API tokens."""
+"""Queries for admins, their sessions, the audit log and API tokens."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Queries behind the admin course editor: courses, lessons (order, body, publish) and quiz questions."""
+"""Queries for courses, lessons (order, body, publish) and quiz questions."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ import re
 import sqlite3
 from datetime import datetime
 
-from coachbox.content.catalogue import decode_answer, encode_answer
+from coachbox.content.catalogue import decode_answer
 from coachbox.store import inserted_id
-
-KINDS = ("choice", "true_false", "short")
 
 
 def slugify(text: str) -> str:
@@ -135,47 +133,6 @@ def move_lesson(conn: sqlite3.Connection, lesson_id: int, direction: int) -> boo
     ids[i], ids[j] = ids[j], ids[i]
     conn.executemany("UPDATE lessons SET position = ? WHERE id = ?", [(n, lid) for n, lid in enumerate(ids, start=1)])
     return True
-
-
-def parse_question(form: dict) -> tuple[dict | None, list[str]]:
-    """Form fields → question values, or the problems in words."""
-    kind = form.get("kind", "")
-    prompt = (form.get("prompt") or "").strip()
-    explanation = (form.get("explanation") or "").strip()
-    answer_text = (form.get("answer") or "").strip()
-    choices = [c.strip() for c in (form.get("choices") or "").splitlines() if c.strip()]
-    problems = []
-    if kind not in KINDS:
-        problems.append("Choose the kind of question.")
-    if not prompt:
-        problems.append("Write the question.")
-    answer: int | bool | tuple[str, ...] = ()
-    if kind == "choice":
-        if len(choices) < 2:
-            problems.append("A multiple-choice question needs at least two choices, one per line.")
-        if not answer_text.isdigit() or not 1 <= int(answer_text) <= max(1, len(choices)):
-            problems.append("The answer of a multiple-choice question is the number of the right choice (1, 2, …).")
-        else:
-            answer = int(answer_text)
-    elif kind == "true_false":
-        if answer_text.lower() not in ("true", "false"):
-            problems.append("The answer of a true/false question is true or false.")
-        answer = answer_text.lower() == "true"
-        choices = []
-    elif kind == "short":
-        accepted = tuple(a.strip() for a in answer_text.splitlines() if a.strip())
-        if not accepted:
-            problems.append("List the accepted answers, one per line.")
-        answer, choices = accepted, []
-    if problems:
-        return None, problems
-    return {
-        "kind": kind,
-        "prompt": prompt,
-        "choices": json.dumps(choices, ensure_ascii=False),
-        "answer": encode_answer(answer),
-        "explanation": explanation,
-    }, []
 
 
 def add_question(conn: sqlite3.Connection, lesson_id: int, values: dict) -> int:
