@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 
 from sanic import Blueprint, Request
 from sanic.exceptions import Forbidden, NotFound
@@ -15,6 +16,7 @@ from coachbox.admin.pages import back, field, render
 from coachbox.store import admins, transaction
 
 bp = Blueprint("admin_auth", url_prefix="/admin")
+log = logging.getLogger("coachbox.admin.auth")
 MIN_PASSWORD = 10
 
 
@@ -132,6 +134,7 @@ async def login_submit(request: Request):
     next_url = sec.safe_next(field(request, "next"))
     ip = sec.client_ip(request)
     if sec.login_blocked(services.cache, email, ip):
+        log.warning("sign-in throttled: too many failures", extra={"email": email[:200], "ip": ip})
         return await _anonymous_page(
             request,
             "login.html",
@@ -144,6 +147,8 @@ async def login_submit(request: Request):
     ok = await _verify(request, password, row["password_hash"] if row is not None else None)
     if not ok or row is None or row["disabled"]:
         sec.record_login_failure(services.cache, email, ip)
+        reason = "unknown email" if row is None else ("disabled account" if row["disabled"] else "wrong password")
+        log.warning("sign-in failed", extra={"email": email[:200], "ip": ip, "reason": reason})
         return await _anonymous_page(
             request,
             "login.html",

@@ -168,7 +168,11 @@ class MpesaSettings:
 @dataclass(frozen=True)
 class LogSettings:
     level: str = _key("INFO", "DEBUG, INFO, WARNING or ERROR.")
-    json: bool = _key(True, "One JSON object per log line (stdout and data/logs/coachbox.log).")
+    json: bool = _key(
+        False,
+        "JSON lines on standard output too, for a log collector (data/logs/coachbox.log is always JSON lines; "
+        "the console otherwise shows short human lines).",
+    )
 
 
 @dataclass(frozen=True)

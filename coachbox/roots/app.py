@@ -14,8 +14,9 @@ from sanic.response import HTTPResponse, json
 
 from coachbox.admin import payments as admin_payments
 from coachbox.admin import views as admin_views
+from coachbox.admin.security import client_ip
 from coachbox.core.config import Settings
-from coachbox.core.logs import request_id, sanic_log_config
+from coachbox.core.logs import request_fields, request_id, sanic_log_config
 from coachbox.core.services import Services
 from coachbox.jobs.tasks import register
 from coachbox.roots.services import build_services
@@ -100,6 +101,8 @@ def create_app(settings: Settings, services: Services | None = None, *, name: st
             rid = f"{prefix}{next(counter):08x}"
         request.ctx.request_id = rid
         request_id.set(rid)
+        route = request.route.path if request.route else "unmatched"
+        request_fields.set({"ip": client_ip(request), "route": f"{request.method} /{route.lstrip('/')}"})
 
     @app.on_response
     async def _finish(request: Request, response: HTTPResponse) -> None:

@@ -213,6 +213,8 @@ def _inbound_turn(
         # A transcript was counted as its voice note already.
         verdict = "allow" if transcript_of is not None else ratelimit.check(cache, learner_id, now, limits)
         if verdict != "allow":
+            # "notice" once, then "drop" silently to the learner: the operator still sees every throttled message.
+            log.info("learner throttled", extra={"learner_id": learner_id, "verdict": verdict})
             ids = []
             if verdict == "notice":
                 language = conn.execute("SELECT language FROM learners WHERE id = ?", (learner_id,)).fetchone()[0]
