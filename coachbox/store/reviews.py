@@ -1,4 +1,4 @@
-"""Spaced repetition: questions a learner got wrong come back before later lessons, on an SM-2 schedule.
+"""Review cards: questions a learner got wrong come back before later lessons (the schedule is learning.review).
 
 The conversation asks and grades them (conversation.review); this module keeps the cards."""
 
@@ -6,38 +6,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from coachbox.learning import timing
 from coachbox.learning.learner import Review
+from coachbox.learning.review import RIGHT_QUALITY, WRONG_QUALITY, Card, sm2
 from coachbox.store import progress, transaction
 from coachbox.store import schedule as q
 
 KIND = "review"
 CURSOR_KEY = "schedule.review_answer_id"  # box_state: the last answers.id turned into review state
-RIGHT_QUALITY = 4  # the question answered right again in a quiz
-WRONG_QUALITY = 1  # answered wrong (again)
-
-
-@dataclass(frozen=True)
-class Card:
-    """SM-2 state of one (learner, question) item."""
-
-    interval_days: float = 0.0
-    ease: float = 2.5
-    repetitions: int = 0
-    lapses: int = 0
-
-
-def sm2(card: Card, quality: int) -> Card:
-    """SuperMemo-2 (Wozniak 1990): a failed recall restarts the intervals; a good one multiplies them by ease."""
-    ease = max(1.3, card.ease + 0.1 - (5 - quality) * (0.08 + (5 - quality) * 0.02))
-    if quality < 3:
-        return Card(interval_days=1.0, ease=ease, repetitions=0, lapses=card.lapses + 1)
-    repetitions = card.repetitions + 1
-    interval = 1.0 if repetitions == 1 else 6.0 if repetitions == 2 else round(card.interval_days * ease, 1)
-    return replace(card, interval_days=interval, ease=ease, repetitions=repetitions)
 
 
 def _card(row: sqlite3.Row | None) -> Card:

@@ -8,9 +8,10 @@ from datetime import datetime
 from coachbox.conversation.events import DeliverDailyLesson
 from coachbox.conversation.review import RIGHT_AFTER_REPROMPT, RIGHT_FIRST_TRY, WRONG
 from coachbox.core.clock import FakeClock
+from coachbox.learning.review import Card, sm2
 from coachbox.schedule.daily import run_daily_lessons
 from coachbox.store import transaction
-from coachbox.store.reviews import Card, ingest_answers, record_review, sm2
+from coachbox.store.reviews import ingest_answers, record_review
 from coachbox.turns import sessions
 
 
