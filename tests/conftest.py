@@ -2,18 +2,100 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from sanic import Sanic
 
 from coachbox import store
-from coachbox.core.clock import FakeClock
-from coachbox.core.config import Settings
+from coachbox.core.clock import TEST_NOW_VARIABLE, FakeClock, encode_test_now, parse_test_now
+from coachbox.core.config import ConfigError, Settings
+from coachbox.jobs.queue import create_huey
+from coachbox.roots.app import create_app
+from coachbox.roots.services import build_services
 
 REPO = Path(__file__).resolve().parent.parent
 Sanic.test_mode = True  # allow one app per test with the same name
+
+# Tests never read the real time: no test may depend on the hour, weekday or date it runs at. A test's instant (its
+# `clock` fixture, and the COACHBOX_TEST_NOW of the processes it starts) is, first found:
+#   - its own, `@pytest.mark.at(DAYTIME)`, when what it asserts needs one (a message goes out: DAYTIME; it is
+#     held for quiet hours: NIGHT);
+#   - for a time-sensitive test, the run's `--at` (default: COACHBOX_TEST_NOW in pytest's environment, else
+#     DEFAULT_NOW): `make test` runs those again at a night and a day instant, and they must pass at any;
+#   - DEFAULT_NOW, fixed (the dates other tests assert count from it).
+DEFAULT_NOW = "2026-03-02T05:00:00+00:00"  # Monday 2 March 2026, 08:00 in Nairobi
+DAYTIME = "2026-03-02T05:00:00+00:00"  # Monday 08:00 in Nairobi, outside quiet hours (21:00-07:00)
+NIGHT = "2026-03-02T20:30:00+00:00"  # Monday 23:30 in Nairobi, inside quiet hours
+
+# Time-sensitive tests (marker `time_sensitive`): those whose outcome could follow the instant they run at. The
+# scheduler (lessons, reminders, follow-ups, broadcasts, weekly summaries, streaks at midnight), quiet hours,
+# streaks and the browser tests (they wait for messages quiet hours would hold).
+TIME_SENSITIVE = (
+    "tests/schedule/",
+    "tests/channels/test_quiet_hours.py",
+    "tests/learning/test_streaks_badges.py",
+    "tests/admin/test_browser.py",
+)
+_NOW = pytest.StashKey[datetime]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--at",
+        metavar="INSTANT",
+        default=None,
+        help=f"the instant time-sensitive tests run at (ISO 8601 with offset, e.g. 2026-03-02T20:30:00+00:00): "
+        f"their `clock` starts there and the processes they start get it as {TEST_NOW_VARIABLE}. Default: "
+        f"${TEST_NOW_VARIABLE}, else {DEFAULT_NOW}.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    value = config.getoption("--at") or os.environ.get(TEST_NOW_VARIABLE) or DEFAULT_NOW
+    try:
+        config.stash[_NOW], _ = parse_test_now(value)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"--at: {exc}") from None
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"time-sensitive tests run at {config.stash[_NOW].isoformat()} (--at)"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """`-m time_sensitive` (make test's extra runs): do not even import the modules that hold none (~7 s)."""
+    if config.getoption("markexpr") != "time_sensitive" or not collection_path.name.startswith("test_"):
+        return None
+    path = collection_path.relative_to(REPO).as_posix() + ("/" if collection_path.is_dir() else "")
+    return None if path.startswith(TIME_SENSITIVE) else True
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.path.relative_to(REPO).as_posix()
+        if path.startswith(TIME_SENSITIVE):
+            item.add_marker(pytest.mark.time_sensitive)
+
+
+def clock_environ(when: datetime | str) -> dict[str, str]:
+    """The environment entry that starts a child process's clock at `when` (now, in real time): spread it into
+    the env of every `coachbox serve`/`run`/`worker` a test starts, so the child never reads the real time."""
+    return {TEST_NOW_VARIABLE: encode_test_now(when)}
+
+
+@pytest.fixture
+def instant(request: pytest.FixtureRequest) -> datetime:
+    """The instant this test runs at (see DEFAULT_NOW above): where its `clock` starts, and its processes' clocks."""
+    marker = request.node.get_closest_marker("at")
+    if marker is not None:
+        return parse_test_now(marker.args[0])[0]
+    if request.node.get_closest_marker("time_sensitive") is not None:
+        return request.config.stash[_NOW]
+    return parse_test_now(DEFAULT_NOW)[0]
 
 
 @pytest.fixture
@@ -33,8 +115,9 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock("2026-03-02T05:00:00+00:00")  # a Monday, 08:00 in Nairobi
+def clock(instant: datetime) -> FakeClock:
+    """A clock at the test's instant that moves only when told."""
+    return FakeClock(instant)
 
 
 @pytest.fixture
@@ -47,9 +130,6 @@ def conn(settings: Settings) -> sqlite3.Connection:
 @pytest.fixture
 def services(settings: Settings, conn: sqlite3.Connection, clock: FakeClock):
     """Services on the migrated database with Huey in immediate mode (tasks run inline)."""
-    from coachbox.jobs.queue import create_huey
-    from coachbox.roots.services import build_services
-
     built = build_services(settings, clock=clock, huey=create_huey(settings, immediate=True))
     yield built
     built.close_sync()
@@ -57,6 +137,4 @@ def services(settings: Settings, conn: sqlite3.Connection, clock: FakeClock):
 
 @pytest.fixture
 def app(settings: Settings, services):
-    from coachbox.roots.app import create_app
-
     return create_app(settings, services)

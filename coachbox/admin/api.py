@@ -10,11 +10,13 @@ from sanic import Blueprint, Request
 from sanic.exceptions import SanicException
 from sanic.response import json
 
+from coachbox.admin.learners import local_time, teacher_message
 from coachbox.admin.openapi import document
 from coachbox.admin.security import role_at_least
+from coachbox.channels import states
 from coachbox.store import admins, courses, transaction
 from coachbox.store import learners as q
-from coachbox.store.messages import OutboxDraft, enqueue_outbound, transcript_page
+from coachbox.store.messages import HELD, enqueue_outbound, transcript_page
 
 bp = Blueprint("admin_api", url_prefix="/api/v1")
 PER_PAGE = 100
@@ -150,12 +152,22 @@ async def get_learner(request: Request, learner_id: int):
 @bp.get("/learners/<learner_id:int>/messages")
 @api_view("viewer")
 async def learner_messages(request: Request, learner_id: int):
-    await _learner(request, learner_id)
+    learner = await _learner(request, learner_id)
+    services = request.app.ctx.services
     before = request.args.get("before", "")
-    rows = await request.app.ctx.services.db.run(
-        transcript_page, learner_id, before_id=int(before) if before.isdigit() else None
-    )
-    return json({"data": [{k: r[k] for k in r.keys() if k != "media"} for r in rows]})
+    rows = await services.db.run(transcript_page, learner_id, before_id=int(before) if before.isdigit() else None)
+    now, tz = services.clock.now(), learner["timezone"] or services.settings.org.default_timezone
+    return json({"data": [_message(r, now, tz) for r in rows]})
+
+
+def _message(row, now, tz: str) -> dict:
+    """A transcript row with its state in words; the quiet-hours marker is no error code."""
+    out = {k: row[k] for k in row.keys() if k != "media"}
+    if row["direction"] == "out":
+        out["state"] = states.of(row, now, tz).as_json()
+    if row["error_code"] == HELD:
+        out["error_code"] = out["error_message"] = None
+    return out
 
 
 @bp.post("/learners/<learner_id:int>/messages")
@@ -167,15 +179,14 @@ async def send_message(request: Request, learner_id: int):
     body = payload.get("body") if isinstance(payload, dict) else None
     if not isinstance(body, str) or not body.strip() or len(body) > 1600:
         raise ApiError(400, "invalid", 'Send JSON {"body": "…"} with 1 to 1,600 characters.')
+    send_at = payload.get("send_at", "now") if isinstance(payload, dict) else "now"
+    if send_at not in ("now", "after_quiet_hours"):
+        raise ApiError(400, "invalid", 'send_at is "now" (the default) or "after_quiet_hours".')
     if learner["opted_out"]:
         raise ApiError(409, "opted_out", "The learner sent STOP; messages are not allowed until they send START.")
     now = services.clock.now()
-    draft = OutboxDraft(
-        body=body.strip(),
-        kind="admin",
-        idempotency_key=f"api:{uuid.uuid4().hex}",
-        template_key="admin",
-        content_variables={"1": body.strip()},
+    draft, until = teacher_message(
+        learner, body.strip(), f"api:{uuid.uuid4().hex}", now, services.settings, later=send_at == "after_quiet_hours"
     )
 
     def enqueue(conn):
@@ -187,6 +198,7 @@ async def send_message(request: Request, learner_id: int):
                 address=learner["channel_key"],
                 draft=draft,
                 now=now,
+                next_attempt_at=until,
             )
             admins.audit(
                 conn,
@@ -201,9 +213,26 @@ async def send_message(request: Request, learner_id: int):
 
     message_id = await services.db.run(enqueue)
     sender = services.sender
-    if sender is not None:
+    if sender is not None and until is None:
         sender.kick()
-    return json({"data": {"id": message_id, "status": "queued"}}, status=202)
+    local = local_time(learner, now, services.settings)
+    row = {"status": "queued", "next_attempt_at": (until or now).isoformat()}
+    return json(
+        {
+            "data": {
+                "id": message_id,
+                "status": "queued",
+                "state": states.of(row, now, local.timezone).as_json(),
+                "learner_time": {
+                    "local": local.clock,
+                    "timezone": local.timezone,
+                    "quiet_hours": local.quiet,
+                    "quiet_hours_end": local.resumes.isoformat() if local.resumes else None,
+                },
+            }
+        },
+        status=202,
+    )
 
 
 @bp.get("/learners/<learner_id:int>/progress")

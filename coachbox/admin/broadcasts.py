@@ -6,6 +6,7 @@ This page only writes the broadcasts row; the scheduler's fan-out turns it into 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,9 +14,11 @@ from sanic import Blueprint, Request
 from sanic.exceptions import BadRequest, NotFound
 
 from coachbox.admin import security as sec
-from coachbox.admin.pages import back, form, render
+from coachbox.admin.pages import back, field, form, render
+from coachbox.channels import states
 from coachbox.channels.outbox import template_sid
 from coachbox.core import events
+from coachbox.learning import timing
 from coachbox.store import admins, learners, transaction
 from coachbox.store import broadcasts as q
 
@@ -23,6 +26,31 @@ bp = Blueprint("admin_broadcasts", url_prefix="/admin")
 BODY_LIMIT = 1600  # one WhatsApp message (Twilio error 21617 beyond)
 FAR_FUTURE = timedelta(days=366)
 EMPTY_FORM = {"body": "", "audience": "all", "course_id": "", "cohort": "", "when": ""}
+# Sent "now" means within this much of now: a time picked a minute ahead is still "now" for quiet hours.
+NOW_SLACK = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class QuietPreview:
+    """Before a broadcast sent now goes: how many recipients are in their quiet hours, and when they get it."""
+
+    recipients: int
+    held: int
+    lines: tuple[str, ...]  # "120 at 07:00 tomorrow (Africa/Nairobi)", soonest first
+
+
+def quiet_preview(conn, audience: str, when: datetime, now: datetime, settings) -> QuietPreview:
+    quiet = timing.QuietHours.of(settings.schedule.quiet_hours_start, settings.schedule.quiet_hours_end)
+    later: dict[tuple[datetime, str], int] = {}
+    recipients = 0
+    for tz, n in q.audience_by_timezone(conn, audience):
+        recipients += n
+        allowed = quiet.next_allowed(when, tz or settings.org.default_timezone)
+        if allowed > when:
+            key = (allowed, tz or settings.org.default_timezone)
+            later[key] = later.get(key, 0) + n
+    lines = tuple(f"{n:,} at {states.clock_words(at, now, tz)} ({tz})" for (at, tz), n in sorted(later.items()))
+    return QuietPreview(recipients, sum(later.values()), lines)
 
 
 def _form_context(request: Request, conn, form: dict, errors: list[str]) -> dict:
@@ -35,6 +63,7 @@ def _form_context(request: Request, conn, form: dict, errors: list[str]) -> dict
         "limit": BODY_LIMIT,
         "timezone": settings.org.default_timezone,
         "template_sid": template_sid(settings, q.TEMPLATE_KEY),
+        "quiet": None,
     }
 
 
@@ -95,11 +124,17 @@ async def broadcast_create(request: Request):
     services = request.app.ctx.services
     form = _read_form(request)
     tz = services.settings.org.default_timezone
+    quiet_ok = field(request, "quiet_ok") == "yes"
 
     def create(conn, now):
         audience, when, errors = _validate(conn, form, now, tz)
         if errors:
             return None, _form_context(request, conn, form, errors)
+        if when <= now + NOW_SLACK and not quiet_ok:
+            # Sent now while some recipients are in their quiet hours: say so before anything is sent.
+            preview = quiet_preview(conn, audience, when, now, services.settings)
+            if preview.held:
+                return None, {**_form_context(request, conn, form, []), "quiet": preview}
         with transaction(conn):
             broadcast_id = q.create(
                 conn,
@@ -124,7 +159,7 @@ async def broadcast_create(request: Request):
 
     broadcast_id, context = await services.db.run(create, services.clock.now())
     if broadcast_id is None:
-        return render(request, "broadcasts.html", status=400, **context)
+        return render(request, "broadcasts.html", status=200 if context["quiet"] else 400, **context)
     return back(f"/admin/broadcasts/{broadcast_id}", "broadcast")
 
 
@@ -132,6 +167,7 @@ async def broadcast_create(request: Request):
 @sec.admin_view("viewer")
 async def broadcast_detail(request: Request, broadcast_id: int):
     services = request.app.ctx.services
+    now = services.clock.now()
 
     def load(conn):
         row = q.get(conn, broadcast_id)
@@ -140,21 +176,62 @@ async def broadcast_detail(request: Request, broadcast_id: int):
         course = None
         if row["audience"].startswith("course:"):
             course = conn.execute("SELECT title FROM courses WHERE id = ?", (int(row["audience"][7:]),)).fetchone()
-        return row, q.progress(conn, broadcast_id), q.audience_size(conn, row["audience"]), course
+        counts = states.count(q.state_groups(conn, broadcast_id, now))
+        return row, counts, q.audience_size(conn, row["audience"]), course
 
     loaded = await services.db.run(load)
     if loaded is None:
         raise NotFound("No such broadcast.")
-    row, progress, reach, course = loaded
+    row, counts, reach, course = loaded
+    tz = services.settings.org.default_timezone
     return render(
         request,
         "broadcast.html",
         b=row,
-        progress=progress,
+        counts=counts,
+        words=progress_words(row, counts, now, tz),
+        held=counts.held_words(now, tz),
+        cancellable=cancellable(row["status"], counts),
+        overdue=row["status"] == "scheduled" and datetime.fromisoformat(row["scheduled_at"]) < now - NOW_SLACK,
         reach=reach,
         course_title=course["title"] if course else None,
-        order=q.PROGRESS_ORDER,
+        labels=states.STATES,
+        shown=SHOWN,
     )
+
+
+# The states a broadcast's page always shows (others only when some row is in them).
+SHOWN = ("held", "sent", "delivered", "read", "failed", "cancelled")
+
+
+def cancellable(status: str, counts: states.Counts) -> bool:
+    """Can Cancel still stop something? Before and during the fan-out, and while any row is not sent yet."""
+    return status in ("scheduled", "sending") or (status == "done" and counts.unsent > 0)
+
+
+def progress_words(row, counts: states.Counts, now: datetime, tz: str) -> str:
+    """The broadcast as a whole, in words: not 'done' while rows wait for the end of quiet hours."""
+    status = row["status"]
+    if status == "scheduled":
+        return f"scheduled for {states.clock_words(datetime.fromisoformat(row['scheduled_at']), now, tz)} ({tz})"
+    if status == "sending":
+        return "being queued for each learner"
+    if status == "cancelled":
+        return "cancelled: messages not sent by then will not go out"
+    if counts.unsent:
+        return f"queued for every learner; {counts.unsent:,} not sent yet"
+    return "finished: every message was handed to WhatsApp or settled"
+
+
+def live_state(row, counts: states.Counts, now: datetime, tz: str) -> dict:
+    """What the page's live counters show ([data-key] → text)."""
+    held = counts.held_words(now, tz)
+    return {
+        **counts.by_state,
+        "total": counts.total,
+        "status": progress_words(row, counts, now, tz) if row is not None else "deleted",
+        "held_until": "; ".join(f"{n:,} until {when}" for when, n in held),
+    }
 
 
 @bp.post("/broadcasts/<broadcast_id:int>/cancel")
@@ -177,6 +254,6 @@ async def broadcast_cancel(request: Request, broadcast_id: int):
         return cancelled
 
     if await services.db.run(change, services.clock.now()) is None:
-        raise BadRequest("Only a scheduled or sending broadcast can be cancelled.")
+        raise BadRequest("Nothing of this broadcast can be cancelled any more: every message is sent or settled.")
     events.publish(services, f"broadcast:{broadcast_id}", "outbox")
     return back(f"/admin/broadcasts/{broadcast_id}", "cancelled")

@@ -8,16 +8,16 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from sanic import Blueprint, Request
-from sanic.exceptions import BadRequest, NotFound
+from sanic.exceptions import BadRequest, NotFound, PayloadTooLarge
 from sanic.response import HTTPResponse
 
 from coachbox.admin import security as sec
-from coachbox.admin.pages import back, field, files, form, render
+from coachbox.admin.pages import back, confirm_page, confirmed, field, files, form, megabytes, render
 from coachbox.content.catalogue import encode_answer
 from coachbox.content.exporter import export_folder
 from coachbox.content.importer import import_folder
 from coachbox.content.markup import MESSAGE_LIMIT, lesson_text, split_message
-from coachbox.content.parser import MEDIA_LIGHT_BYTES
+from coachbox.content.parser import MEDIA_LIGHT_BYTES, MEDIA_LIMIT_BYTES, MEDIA_LIMIT_OTHER_BYTES
 from coachbox.store import admins, transaction
 from coachbox.store import courses as q
 
@@ -32,9 +32,20 @@ MEDIA_TYPES = {
     ".ogg": b"OggS",
     ".mp4": None,
 }
-MEDIA_MAX_BYTES = 5 * 1024 * 1024  # WhatsApp's limit for images; Twilio allows 5 MB per media item
+# The upload takes what WhatsApp through Twilio delivers (the content import checks the same): pictures up to 5 MB,
+# other media up to 16 MB. The route reads its own body (stream=True): Sanic's app-wide [server] max_body_bytes
+# (1 MB, which keeps every webhook small) does not apply to it. The form's other fields and the multipart
+# boundaries take a few hundred bytes.
+MEDIA_BODY_MAX_BYTES = max(MEDIA_LIMIT_OTHER_BYTES, *MEDIA_LIMIT_BYTES.values()) + 64 * 1024
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 KINDS = ("choice", "true_false", "short")  # the quiz editor's kinds of question
+
+
+def media_limits() -> str:
+    """'pictures (.jpg, .jpeg, .png) up to 5 MB, other files up to 16 MB', from the content checker's limits."""
+    pictures = ", ".join(MEDIA_LIMIT_BYTES)
+    picture_limit = megabytes(max(MEDIA_LIMIT_BYTES.values()))
+    return f"pictures ({pictures}) up to {picture_limit}, other files up to {megabytes(MEDIA_LIMIT_OTHER_BYTES)}"
 
 
 def _audit(conn, request: Request, action: str, target: str, now, **detail) -> None:
@@ -118,7 +129,25 @@ async def update_course(request: Request, course_id: int):
 @bp.post("/courses/<course_id:int>/<action:publish|unpublish>")
 @sec.admin_view("editor")
 async def publish_course(request: Request, course_id: int, action: str):
-    await _course(request, course_id)
+    course = await _course(request, course_id)
+    if action == "unpublish" and course["published"] and not confirmed(request):
+        studying = await request.app.ctx.services.db.run(q.current_learners, course_id)
+        return confirm_page(
+            request,
+            heading=f"Unpublish {course['title']}?",
+            consequences=[
+                "Learners stop receiving its lessons, and it leaves the course menu (COURSES).",
+                f"{studying} learner{' has' if studying == 1 else 's have'} it as their current course: they get no "
+                "lessons until it is published again or they choose another course."
+                if studying
+                else "No learner has it as their current course.",
+                "Nothing is deleted: lessons, progress and certificates stay, and Publish brings it back as it was.",
+            ],
+            action=f"/admin/courses/{course_id}/unpublish",
+            button="Unpublish",
+            cancel=f"/admin/courses/{course_id}",
+            danger=True,
+        )
 
     def change(conn, now):
         q.set_published(conn, "courses", course_id, action == "publish", now)
@@ -179,6 +208,7 @@ async def _render_lesson(
         kinds=KINDS,
         errors=list(errors),
         media_types=", ".join(MEDIA_TYPES),
+        media_limits=media_limits(),
     )
 
 
@@ -227,8 +257,8 @@ async def move_lesson(request: Request, lesson_id: int):
     return back(f"/admin/courses/{lesson['course_id']}", "saved")
 
 
-@bp.post("/lessons/<lesson_id:int>/media")
-@sec.admin_view("editor")
+@bp.post("/lessons/<lesson_id:int>/media", stream=True)
+@sec.admin_view("editor", max_body=MEDIA_BODY_MAX_BYTES)
 async def upload_media(request: Request, lesson_id: int):
     lesson = await _lesson(request, lesson_id)
     upload = files(request).get("media")
@@ -238,8 +268,12 @@ async def upload_media(request: Request, lesson_id: int):
     suffix = Path(name).suffix.lower()
     if not SAFE_NAME.match(name) or ".." in name or suffix not in MEDIA_TYPES:
         raise BadRequest(f"Use a plain file name (letters, digits, . _ -) ending in one of: {', '.join(MEDIA_TYPES)}.")
-    if len(upload.body) > MEDIA_MAX_BYTES:
-        raise BadRequest(f"The file is larger than {MEDIA_MAX_BYTES // (1024 * 1024)} MB.")
+    limit = MEDIA_LIMIT_BYTES.get(suffix, MEDIA_LIMIT_OTHER_BYTES)
+    if len(upload.body) > limit:
+        raise PayloadTooLarge(
+            f"{name} is {megabytes(len(upload.body))}: WhatsApp takes {suffix} files of at most {megabytes(limit)} "
+            f"({media_limits()}). Make it smaller and upload it again."
+        )
     magic = MEDIA_TYPES[suffix]
     if (magic and not upload.body.startswith(magic)) or (magic is None and upload.body[4:8] != b"ftyp"):
         raise BadRequest(f"The file's content is not a {suffix} file.")

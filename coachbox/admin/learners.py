@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
@@ -14,10 +16,13 @@ from sanic.exceptions import BadRequest, NotFound
 from sanic.response import raw
 
 from coachbox.admin import security as sec
-from coachbox.admin.pages import back, field, render
+from coachbox.admin.pages import back, confirm_page, confirmed, field, render
+from coachbox.channels import states
 from coachbox.channels.outbox import template_sid
 from coachbox.channels.twilio.errors import describe
 from coachbox.core import events
+from coachbox.learning import timing
+from coachbox.schedule.coach import Coach
 from coachbox.store import admins, transaction
 from coachbox.store import learners as q
 from coachbox.store import tutor as tutor_store
@@ -138,6 +143,52 @@ def window_state(learner, now: datetime, settings) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class LocalTime:
+    """The learner's wall clock beside the send button: "it is 23:10 for Amina", and whether their quiet hours run."""
+
+    who: str
+    clock: str  # "23:10"
+    timezone: str
+    quiet: bool
+    resumes: datetime | None  # the end of their quiet hours, when quiet
+    resumes_clock: str = ""  # "07:00"
+
+
+def local_time(learner, now: datetime, settings) -> LocalTime:
+    tz = learner["timezone"] or settings.org.default_timezone
+    quiet = timing.QuietHours.of(settings.schedule.quiet_hours_start, settings.schedule.quiet_hours_end)
+    resumes = quiet.next_allowed(now, tz)
+    held = resumes > now
+    return LocalTime(
+        who=learner["name"] or learner["profile_name"] or "the learner",
+        clock=f"{now.astimezone(timing.zone(tz)):%H:%M}",
+        timezone=tz,
+        quiet=held,
+        resumes=resumes if held else None,
+        resumes_clock=f"{resumes.astimezone(timing.zone(tz)):%H:%M}" if held else "",
+    )
+
+
+def teacher_message(
+    learner, body: str, key: str, now: datetime, settings, *, later: bool
+) -> tuple[OutboxDraft, datetime | None]:
+    """A teacher's message to one learner (the admin page's and the API's): it answers from a person who chose to
+    send it now, so it goes now whatever the hour (within the 24-hour window; the admin template outside it).
+    `later` (only during the learner's quiet hours): it waits for their end instead, as what the box sends on its
+    own does, so STOP meanwhile cancels it. Returns the draft and the instant it waits for (None: now)."""
+    until = local_time(learner, now, settings).resumes if later else None
+    draft = OutboxDraft(
+        body=body,
+        kind=ADMIN_KIND,
+        idempotency_key=key,
+        template_key=ADMIN_KIND,
+        content_variables={"1": body},
+        proactive=until is not None,
+    )
+    return draft, until
+
+
 @bp.get("/learners/<learner_id:int>")
 @sec.admin_view("viewer")
 async def learner_detail(request: Request, learner_id: int):
@@ -158,6 +209,8 @@ async def learner_detail(request: Request, learner_id: int):
     enrollments, badges, answers, messages, options, exchanges = await services.db.run(load)
     # Tutor answers in the transcript, by their outbound message: marked as AI and flaggable by teachers.
     tutor = {ex.message_id: ex for ex in exchanges if ex.message_id is not None}
+    now = services.clock.now()
+    tz = learner["timezone"] or services.settings.org.default_timezone
 
     return render(
         request,
@@ -169,8 +222,10 @@ async def learner_detail(request: Request, learner_id: int):
         messages=messages,
         courses=options["courses"],
         describe=describe,
+        state=lambda m: states.of(m, now, tz),  # each message's state in words (held until 07:00, failed…)
         tutor=tutor,
-        window=window_state(learner, services.clock.now(), services.settings),
+        window=window_state(learner, now, services.settings),
+        local=local_time(learner, now, services.settings),
         limit=BODY_LIMIT,
         older=messages[0]["id"] if len(messages) == 100 else None,
         errors=[],
@@ -190,13 +245,8 @@ async def send_message(request: Request, learner_id: int):
     if learner["opted_out"]:
         raise BadRequest("This learner sent STOP: WhatsApp rules forbid messaging them until they send START.")
     now = services.clock.now()
-    draft = OutboxDraft(
-        body=body,
-        kind=ADMIN_KIND,
-        idempotency_key=f"admin:{uuid.uuid4().hex}",
-        template_key=ADMIN_KIND,
-        content_variables={"1": body},
-    )
+    later = field(request, "when") == "after_quiet_hours"
+    draft, until = teacher_message(learner, body, f"admin:{uuid.uuid4().hex}", now, services.settings, later=later)
 
     def enqueue(conn):
         with transaction(conn):
@@ -207,6 +257,7 @@ async def send_message(request: Request, learner_id: int):
                 address=learner["channel_key"],
                 draft=draft,
                 now=now,
+                next_attempt_at=until,
             )
             admins.audit(
                 conn,
@@ -216,14 +267,15 @@ async def send_message(request: Request, learner_id: int):
                 now,
                 message_id=message_id,
                 chars=len(body),
+                **({"send_at": until.isoformat()} if until else {}),
             )
 
     await services.db.run(enqueue)
     events.publish(services, f"learner:{learner_id}", "outbox")
     sender = services.sender
-    if sender is not None:
+    if sender is not None and until is None:
         sender.kick()  # send now rather than at the next poll
-    return back(f"/admin/learners/{learner_id}", "sent")
+    return back(f"/admin/learners/{learner_id}", "scheduled_message" if until else "sent")
 
 
 @bp.post("/learners/<learner_id:int>/tutor/<exchange_id:int>/<action:flag|unflag>")
@@ -268,25 +320,87 @@ async def pause_resume(request: Request, learner_id: int, action: str):
 @bp.post("/learners/<learner_id:int>/move")
 @sec.admin_view("editor")
 async def move(request: Request, learner_id: int):
+    """Two steps: the first shows what the move will do (kept history, the place in the new course, the language);
+    only the second, confirmed, moves the learner."""
     services = request.app.ctx.services
-    await _learner(request, learner_id)
+    learner = await _learner(request, learner_id)
     course_id = _int(field(request, "course_id"))
     if course_id is None:
         raise BadRequest("Choose a course.")
+    plan = await services.db.run(q.plan_move, learner_id, course_id)
+    if plan is None:
+        raise BadRequest("No such course.")
+    page = f"/admin/learners/{learner_id}"
+    if plan.same_course:
+        return back(page)  # already there: nothing to do
+    if not confirmed(request):
+        return confirm_page(
+            request,
+            heading=f"Move {learner['name'] or learner['profile_name'] or 'this learner'} to {plan.title}?",
+            consequences=move_consequences(learner, plan, Coach.of(services).texts.language_name),
+            action=f"{page}/move",
+            fields={"course_id": str(course_id)},
+            button=f"Move to {plan.title}",
+            cancel=page,
+        )
 
     def change(conn, now):
-        if conn.execute("SELECT 1 FROM courses WHERE id = ?", (course_id,)).fetchone() is None:
-            return False
         with transaction(conn):
             q.move_course(conn, learner_id, course_id, now)
             admins.audit(
-                conn, request.ctx.admin["admin_id"], "learner.move", f"learner:{learner_id}", now, course_id=course_id
+                conn,
+                request.ctx.admin["admin_id"],
+                "learner.move",
+                f"learner:{learner_id}",
+                now,
+                course_id=course_id,
+                from_course_id=plan.leaving["course_id"] if plan.leaving else None,
+                language=plan.course_language,
             )
-        return True
 
-    if not await services.db.run(change, services.clock.now()):
-        raise BadRequest("No such course.")
-    return back(f"/admin/learners/{learner_id}", "moved")
+    await services.db.run(change, services.clock.now())
+    return back(page, "moved")
+
+
+def move_consequences(learner, plan: q.CourseMove, language_name: Callable[[str], str]) -> list[str]:
+    """What moving the learner does, in sentences, exactly as q.move_course does it."""
+    name = learner["name"] or learner["profile_name"] or "The learner"
+    said = []
+    leaving = plan.leaving
+    if leaving is not None:
+        kept = (
+            f"{name}'s enrolment in {leaving['title']} is kept with its history: {leaving['done']} of "
+            f"{leaving['lessons']} lessons done, and every quiz answer and badge stays on their record."
+        )
+        if leaving["status"] == "active":
+            kept += " It is marked as left; if they choose it again (COURSES), they carry on where they were."
+        said.append(kept)
+    joining = plan.joining
+    if joining is None:
+        said.append(f"They start {plan.title} at its first lesson (it has {plan.lessons}).")
+    elif joining["status"] == "completed":
+        said.append(f"They completed {plan.title} before: it stays completed, so it sends them no new lessons.")
+    else:
+        said.append(
+            f"They were in {plan.title} before: they carry on where they were ({joining['done']} of "
+            f"{joining['lessons']} lessons done)."
+        )
+    if plan.course_language != plan.learner_language:
+        said.append(
+            f"Their language changes from {language_name(plan.learner_language)} to "
+            f"{language_name(plan.course_language)}, the course's: the bot speaks it to them from now on."
+        )
+    else:
+        said.append(f"Their language stays {language_name(plan.learner_language)}.")
+    if learner["opted_out"]:
+        said.append("They sent STOP: nothing is sent to them until they send START.")
+    elif learner["status"] == "paused":
+        said.append("They are paused: no lessons until they are resumed.")
+    elif joining is None or joining["status"] != "completed":
+        if learner["status"] == "finished":
+            said.append("They had finished their courses: they are active again.")
+        said.append(f"Nothing is sent now: their next lesson comes at their lesson time, {learner['lesson_time']}.")
+    return said
 
 
 @bp.post("/learners/<learner_id:int>/cohort")

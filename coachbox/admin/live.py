@@ -1,9 +1,10 @@
-"""Live updates over server-sent events: dashboard counters, a learner's open transcript, a broadcast's progress.
+"""Live updates over server-sent events: dashboard counters, a learner's open transcript, a broadcast's progress,
+and the simulator's phone (what the box sends its test learner, as it is sent).
 
 Each stream waits on the process's event hub (coachbox.core.events), which the web process publishes to right after
-each commit (and the worker through the relay in diskcache, within a second), and re-reads its few cheap indexed
-queries when woken. The CLI does not publish, so a timeout re-reads anyway (FALLBACK_SECONDS); with JavaScript off,
-pages still work by reload.
+each commit (and the worker and `coachbox chat` through the relay in diskcache, within a second), and re-reads its
+few cheap indexed queries when woken. Other CLI commands do not publish, so a timeout re-reads anyway
+(FALLBACK_SECONDS); with JavaScript off, pages still work by reload.
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from sanic import Blueprint, Request
 
 from coachbox.admin import security as sec
-from coachbox.channels.twilio.errors import describe
+from coachbox.admin.broadcasts import live_state
+from coachbox.channels import states
+from coachbox.channels.simulator import Feed, SentMessage
 from coachbox.core import events
-from coachbox.store import broadcasts, messages, stats
+from coachbox.store import broadcasts, learners, messages, stats
 
 bp = Blueprint("admin_live", url_prefix="/admin/events")
 # Changes nobody published (the CLI's, or a relay write that was lost) show within this long.
@@ -92,10 +96,15 @@ async def transcript_events(request: Request, learner_id: int):
     arg = request.args.get("after", "0")
     after = int(arg) if arg.isdigit() else 0
     sent_statuses: dict[int, tuple[str, str | None]] | None = None  # None until the first round
+    learner = await services.db.run(learners.learner, learner_id)
+    tz = (learner["timezone"] if learner else None) or services.settings.org.default_timezone
 
     async def step() -> list[str]:
         nonlocal after, sent_statuses
-        rows, statuses = await services.db.run(_transcript, learner_id, after)
+        now = services.clock.now()
+        rows, recent = await services.db.run(_transcript, learner_id, after)
+        # Each row's state in words (held until 07:00, waiting for the learner, failed with Twilio's meaning…).
+        statuses = {row["id"]: states.of(row, now, tz) for row in recent}
         out = []
         for row in rows:
             after = row["id"]
@@ -108,38 +117,48 @@ async def transcript_events(request: Request, learner_id: int):
                         "direction": row["direction"],
                         "body": row["body"],
                         "meta": f"{row['created_at'][:16].replace('T', ' ')} UTC · {row['kind']}",
-                        "status": row["status"] if row["direction"] == "out" else None,
+                        "status": states.of(row, now, tz).words if row["direction"] == "out" else None,
                     },
                 )
             )
         known = sent_statuses or {}
-        for message_id, (status, code) in statuses.items():
+        for message_id, state in statuses.items():
             # The first round sends every status: the page may have been rendered before the latest moved.
-            if sent_statuses is None or known.get(message_id) != (status, code):
-                out.append(
-                    _event(
-                        "message-status",
-                        {
-                            "id": message_id,
-                            "status": status,
-                            "error": f"Error {code}: {describe(code)}" if code else None,
-                        },
-                    )
-                )
-        sent_statuses = statuses
+            shown = (state.words, state.error)
+            if sent_statuses is None or known.get(message_id) != shown:
+                out.append(_event("message-status", {"id": message_id, "status": state.words, "error": state.error}))
+        sent_statuses = {message_id: (state.words, state.error) for message_id, state in statuses.items()}
         return out
 
     await _serve(request, (f"learner:{learner_id}",), step)
 
 
-def _transcript(conn, learner_id: int, after: int) -> tuple[list, dict[int, tuple[str, str | None]]]:
-    rows = messages.messages_after(conn, learner_id, after)
-    statuses = conn.execute(
-        "SELECT id, status, error_code FROM messages WHERE learner_id = ? AND direction = 'out' "
-        "ORDER BY id DESC LIMIT ?",
-        (learner_id, STATUS_ROWS),
-    ).fetchall()
-    return rows, {r["id"]: (r["status"], r["error_code"]) for r in statuses}
+def _transcript(conn, learner_id: int, after: int) -> tuple[list, list]:
+    return messages.messages_after(conn, learner_id, after), messages.recent_outbound_states(
+        conn, learner_id, STATUS_ROWS
+    )
+
+
+@bp.get("/simulator/<learner_id:int>")
+@sec.admin_view("editor")
+async def simulator_events(request: Request, learner_id: int):
+    """The simulator page's phone: each message the box sends this learner once, when it is sent (whatever made it:
+    the turn, the tutor, the scheduler, a broadcast), after the `after` id the page shows already."""
+    services = request.app.ctx.services
+    arg = request.args.get("after", "0")
+    feed = Feed(learner_id, after=int(arg) if arg.isdigit() else 0)
+
+    async def step() -> list[str]:
+        return [_event("message-row", _phone_row(m)) for m in await services.db.run(feed.read)]
+
+    await _serve(request, (f"learner:{learner_id}",), step)
+
+
+def _phone_row(message: SentMessage) -> dict:
+    when = (message.sent_at or message.created_at)[:16].replace("T", " ")
+    media = "".join(f" · 📎 {path.rsplit('/', 1)[-1]}" for path in message.media)
+    # direction "out": from the box (the simulator page, being the learner's phone, shows it as received).
+    return {"id": message.id, "direction": "out", "body": message.body, "meta": f"{when} UTC · {message.kind}{media}"}
 
 
 @bp.get("/broadcasts/<broadcast_id:int>")
@@ -150,11 +169,12 @@ async def broadcast_events(request: Request, broadcast_id: int):
 
     async def step() -> list[str]:
         # One range of the idempotency-key index: cheap even for a broadcast to 100,000 learners.
-        return check(await services.db.run(_broadcast_state, broadcast_id))
+        now = services.clock.now()
+        row, counts = await services.db.run(_broadcast_state, broadcast_id, now)
+        return check(live_state(row, counts, now, services.settings.org.default_timezone))
 
     await _serve(request, (f"broadcast:{broadcast_id}", "outbox"), step)
 
 
-def _broadcast_state(conn, broadcast_id: int) -> dict:
-    row = conn.execute("SELECT status FROM broadcasts WHERE id = ?", (broadcast_id,)).fetchone()
-    return {**broadcasts.progress(conn, broadcast_id), "status": row[0] if row else "deleted"}
+def _broadcast_state(conn, broadcast_id: int, now: datetime) -> tuple:
+    return broadcasts.get(conn, broadcast_id), states.count(broadcasts.state_groups(conn, broadcast_id, now))

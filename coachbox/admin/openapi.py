@@ -103,12 +103,17 @@ def document(server_url: str) -> dict:
             },
             "/learners/{id}/messages": {
                 "get": {
-                    "summary": "The learner's messages, 100 at a time (before=<id> for older)",
+                    "summary": "The learner's messages, 100 at a time (before=<id> for older); each outbound one has a "
+                    "state {name, text, until, note, error}: scheduled, held (quiet hours), due, sending, paused, "
+                    "retrying, waiting (for the learner to write), sent, delivered, read, failed, undelivered, "
+                    "cancelled; error {code, message, link} only for a provider's error",
                     "parameters": ID + [{"name": "before", "in": "query", "schema": {"type": "integer"}}],
                     "responses": {"200": _ok(data({"type": "array", "items": {"type": "object"}})), **ERRORS},
                 },
                 "post": {
-                    "summary": "Queue a message to the learner (editor scope; WhatsApp's 24-hour rule applies)",
+                    "summary": "Send a message to the learner now, whatever the hour (editor scope; WhatsApp's 24-hour "
+                    "rule applies: the admin template outside it). send_at=after_quiet_hours during the learner's "
+                    "quiet hours: it goes when they end instead. The answer says the learner's local time.",
                     "parameters": ID,
                     "requestBody": {
                         "required": True,
@@ -117,7 +122,10 @@ def document(server_url: str) -> dict:
                                 "schema": {
                                     "type": "object",
                                     "required": ["body"],
-                                    "properties": {"body": {"type": "string", "maxLength": 1600}},
+                                    "properties": {
+                                        "body": {"type": "string", "maxLength": 1600},
+                                        "send_at": {"type": "string", "enum": ["now", "after_quiet_hours"]},
+                                    },
                                 }
                             }
                         },

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 import jinja2
 from sanic import Request, Sanic
+from sanic.exceptions import PayloadTooLarge
 from sanic.request import RequestParameters
 from sanic.response import HTTPResponse, html, redirect
 
@@ -23,6 +26,7 @@ NOTICES = {
         "A picture 1280 px wide saved as JPEG at quality 75 is usually well under that."
     ),
     "sent": "Message queued for sending.",
+    "scheduled_message": "Message scheduled: it goes when the learner's quiet hours end.",
     "paused": "Learner paused: no proactive messages until resumed.",
     "resumed": "Learner resumed.",
     "deleted": "Deleted.",
@@ -38,6 +42,8 @@ NOTICES = {
     "broadcast": "Broadcast scheduled.",
     "revoked_certificate": "Certificate revoked: its verify page now says so.",
     "cancelled": "Broadcast cancelled: messages not yet sent will not go out.",
+    "flagged": "AI answer flagged as wrong, with your note.",
+    "unflagged": "Flag removed.",
 }
 
 # No inline script or style anywhere: the CSP forbids both, so injected markup cannot run.
@@ -121,8 +127,86 @@ def field(request: Request, name: str, default: str = "") -> str:
     return value if isinstance(value, str) else default
 
 
+def megabytes(size: float) -> str:
+    """1_500_000 → '1.5 MB' (decimal megabytes, as WhatsApp and Twilio state their limits)."""
+    return f"{size / 1_000_000:.1f}".removesuffix(".0") + " MB"
+
+
+async def receive_body(request: Request, limit: int) -> None:
+    """Read the body of a streaming route (declared with stream=True, so Sanic's app-wide REQUEST_MAX_SIZE does
+    not apply) into request.body, up to `limit` bytes; PayloadTooLarge past it. A body up to twice the limit is
+    read to its end first (and thrown away), so the browser, still sending, gets the 413 page and not a reset
+    connection; a larger one is refused at once."""
+    stream = request.stream
+    if request.body or stream is None or not stream.request_body:
+        return  # read already (a route without stream=True), or no body at all
+    declared = request.headers.get("content-length", "")
+    too_large = PayloadTooLarge(f"The upload is too large: this form takes at most {megabytes(limit)}.")
+    if declared.isdigit() and int(declared) > 2 * limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    # Sanic's Stream type does not declare it, but both its HTTP/1 and ASGI streams iterate over the body's chunks.
+    async for chunk in cast(AsyncIterable[bytes], stream):
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        elif size > 2 * limit:
+            break
+    if size > limit:
+        raise too_large
+    request.body = b"".join(chunks)
+
+
+def too_large_page(request: Request, exception: Exception) -> HTTPResponse:
+    """A 413 on an admin page, in words on a page (not JSON): what was too large, and the way back."""
+    referrer = request.headers.get("referer", "")
+    path = urlsplit(referrer).path if referrer else ""
+    return render(
+        request,
+        "error.html",
+        status=413,
+        heading="Too large",
+        errors=[str(exception) or "The upload is too large."],
+        back_url=path if path.startswith("/admin") else "/admin/",
+    )
+
+
+def confirmed(request: Request) -> bool:
+    """Did the admin confirm on the page confirm_page() showed? (A POST without it only shows that page.)"""
+    return field(request, "confirm") == "yes"
+
+
+def confirm_page(
+    request: Request,
+    *,
+    heading: str,
+    consequences: list[str],
+    action: str,
+    button: str,
+    cancel: str,
+    fields: dict[str, str] | None = None,
+    danger: bool = False,
+) -> HTTPResponse:
+    """The second step of an action that is hard to undo, without JavaScript: what will happen, in sentences, and
+    a form posting the same fields to the same address with confirm=yes (or Cancel, back to `cancel`)."""
+    return render(
+        request,
+        "confirm.html",
+        heading=heading,
+        consequences=consequences,
+        action=action,
+        fields=fields or {},
+        button=button,
+        cancel=cancel,
+        danger=danger,
+    )
+
+
 def back(url: str, done: str | None = None) -> HTTPResponse:
-    """Redirect after a POST (303 so a reload does not resubmit)."""
+    """Redirect after a POST (303 so a reload does not resubmit), with ?done=<code> for the notice. The query goes
+    before any #fragment: after it, it would be part of the fragment, never sent, and no notice would show."""
     if done:
-        url += ("&" if "?" in url else "?") + f"done={done}"
+        path, hash_mark, fragment = url.partition("#")
+        url = path + ("&" if "?" in path else "?") + f"done={done}" + hash_mark + fragment
     return redirect(url, status=303)

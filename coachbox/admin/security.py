@@ -14,6 +14,7 @@ from sanic import Request
 from sanic.exceptions import Forbidden
 from sanic.response import HTTPResponse, redirect
 
+from coachbox.admin.pages import receive_body
 from coachbox.channels.signed_urls import media_secret
 from coachbox.store import admins
 
@@ -144,8 +145,11 @@ def check_csrf(request: Request) -> None:
 Handler = Callable[..., Awaitable[HTTPResponse]]
 
 
-def admin_view(role: str = "viewer") -> Callable[[Handler], Handler]:
-    """Require a signed-in admin with at least `role`; POST/PUT/PATCH/DELETE also need the CSRF token."""
+def admin_view(role: str = "viewer", *, max_body: int | None = None) -> Callable[[Handler], Handler]:
+    """Require a signed-in admin with at least `role`; POST/PUT/PATCH/DELETE also need the CSRF token.
+    max_body: the route takes bodies past [server] max_body_bytes (an upload): it is declared with stream=True,
+    so Sanic's app-wide limit does not apply, and its body is read here, once the admin is known, up to max_body
+    (PayloadTooLarge, a 413, beyond). Every other route, the webhooks first of all, keeps the small limit."""
     if role not in ROLES:
         raise ValueError(role)
 
@@ -159,12 +163,15 @@ def admin_view(role: str = "viewer") -> Callable[[Handler], Handler]:
                     raise Forbidden("Sign in first.")
                 return redirect(f"/admin/login?next={_quote(request.path)}")
             if mutating:
+                if max_body is not None:
+                    await receive_body(request, max_body)  # the CSRF token is in the body
                 check_csrf(request)
             if not role_at_least(admin["role"], role):
                 raise Forbidden(f"This needs the {role} role; you are signed in as {admin['role']}.")
             return await handler(request, *args, **kwargs)
 
         vars(wrapper)["admin_role"] = role  # read by the route-coverage test
+        vars(wrapper)["max_body"] = max_body  # read by the upload-limit test: stream=True routes only
         return wrapper
 
     return decorate

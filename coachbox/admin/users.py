@@ -7,7 +7,7 @@ from sanic.exceptions import BadRequest, NotFound
 
 from coachbox.admin import accounts
 from coachbox.admin import security as sec
-from coachbox.admin.pages import back, field, render
+from coachbox.admin.pages import back, confirm_page, confirmed, field, render
 from coachbox.core.errors import UserError
 from coachbox.store import admins, transaction
 
@@ -105,6 +105,21 @@ async def set_disabled(request: Request, admin_id: int, action: str):
     services = request.app.ctx.services
     target = await _target(request, admin_id)
     disable = action == "disable"
+    if disable and not target["disabled"] and not confirmed(request):
+        yourself = admin_id == request.ctx.admin["admin_id"]
+        return confirm_page(
+            request,
+            heading=f"Disable {target['email']}?",
+            consequences=[
+                ("You are signed out at once" if yourself else f"{target['email']} is signed out at once")
+                + " (every session) and cannot sign in until an owner enables the account again.",
+                "Nothing they did is undone: their changes and the audit log stay.",
+            ],
+            action=f"/admin/users/{admin_id}/disable",
+            button="Disable",
+            cancel="/admin/users",
+            danger=True,
+        )
 
     def change(conn, now) -> bool:
         with transaction(conn):

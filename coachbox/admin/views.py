@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from sanic import Request, Sanic
+from sanic.exceptions import PayloadTooLarge
 from sanic.response import HTTPResponse
 
 from coachbox.admin import (
@@ -21,7 +22,7 @@ from coachbox.admin import (
     simulator,
     users,
 )
-from coachbox.admin.pages import STATIC, build_environment, security_headers
+from coachbox.admin.pages import STATIC, build_environment, security_headers, too_large_page
 from coachbox.core import events
 
 # One module per area, each with a `bp` blueprint; enrol before learners: /learners/enrol is not a learner id.
@@ -35,6 +36,7 @@ def setup(app: Sanic) -> None:
     for area in AREAS:
         app.blueprint(area.bp)
     simulator.setup_vouch(app)
+    app.error_handler.add(PayloadTooLarge, _too_large)
 
     @app.after_server_start
     async def _relay_events(app: Sanic) -> None:
@@ -54,3 +56,11 @@ def setup(app: Sanic) -> None:
             response.headers["X-Content-Type-Options"] = "nosniff"
         elif request.path.startswith("/admin") and "Content-Security-Policy" not in response.headers:
             security_headers(response)
+
+
+def _too_large(request: Request, exception: Exception) -> HTTPResponse:
+    """A body over a limit (an upload, or any form past [server] max_body_bytes): a page in words on the admin
+    pages, where a browser shows it; the app's usual JSON everywhere else (webhooks, the JSON API)."""
+    if request.path.startswith("/admin/"):
+        return too_large_page(request, exception)
+    return request.app.error_handler.default(request, exception)

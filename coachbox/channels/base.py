@@ -29,6 +29,8 @@ class Inbound:
     button_payload: str | None = None
     button_text: str | None = None
     media: tuple[InboundMedia, ...] = ()
+    # "stop" or "start" when the provider recognised an opt-out or opt-in keyword itself (Twilio's OptOutType).
+    opt_out: str | None = None
 
 
 @dataclass(frozen=True)

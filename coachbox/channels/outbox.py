@@ -27,7 +27,6 @@ from coachbox.core import events
 from coachbox.core.services import Services
 from coachbox.learning import timing
 from coachbox.store import messages, transaction
-from coachbox.store.messages import ANSWER_KINDS
 
 log = logging.getLogger("coachbox.outbox")
 
@@ -43,8 +42,9 @@ NOT_TAKEN = frozenset({"network", "20429", "20003", errors.WINDOW_CLOSED})
 # A send that has confirmed its claim waits out pauses for at most this long, then hands the row back: the claim
 # must stay far from looking stale to a reconcile (STALE_CLAIM_SECONDS), or the row could be sent twice.
 PAUSED_SEND_MAX_WAIT_SECONDS = 30.0
-# Which rows quiet hours ([schedule]) hold (never answers: ANSWER_KINDS, "in:…" keys) and how a held row is marked
-# (HELD) sit with the claim's SQL in store.messages.
+# Quiet hours ([schedule]) hold and STOP cancels only what the box starts on its own (rows written `proactive`);
+# how a held row is marked (HELD) and the per-learner order that never keeps an answer behind a held row sit with
+# the claim's SQL in store.messages.
 
 
 # -- rows ------------------------------------------------------------------------------------------------------------
@@ -65,7 +65,18 @@ class _Row:
     use_template: bool
     last_inbound_at: datetime | None
     opted_out: bool
+    proactive: bool = False  # the box started it on its own (not an answer): quiet hours hold it, STOP cancels it
+    idempotency_key: str | None = None
     claimed_at: str = ""  # our claim's stamp: the compare-and-set token for confirming the claim before sending
+
+    @property
+    def window_opened_at(self) -> datetime | None:
+        """When the learner last opened WhatsApp's 24-hour window, as far as this row knows. A row written by the
+        turn on the learner's own message ("in:…" key) answers that message, so its window opened no later than
+        the row was written, even when the learner row no longer says so (DELETE clears last_inbound_at)."""
+        if (self.idempotency_key or "").startswith("in:"):
+            return max(self.last_inbound_at or self.created_at, self.created_at)
+        return self.last_inbound_at
 
     @property
     def unsure(self) -> bool:
@@ -90,6 +101,8 @@ class _Row:
             use_template=bool(row["use_template"]),
             last_inbound_at=datetime.fromisoformat(row["last_inbound_at"]) if row["last_inbound_at"] else None,
             opted_out=bool(row["opted_out"]),
+            proactive=bool(row["proactive"]),
+            idempotency_key=row["idempotency_key"],
             claimed_at=claimed_at,
         )
 
@@ -104,7 +117,7 @@ def _claim_due(
     """Claim up to `limit` due rows: at most one per learner per call, earliest first, so parts stay in order.
 
     `hold(row)` says until when a row must wait (quiet hours): such a row is not claimed, only moved on, and
-    counted in the second item. A held row does not keep an answer to the learner behind it (see messages.HELD)."""
+    counted in the second item. A held row does not keep an answer to the learner behind it (messages.due_outbound)."""
     with transaction(conn):
         candidates = messages.due_outbound(conn, now, limit)
         claimed, held = [], 0
@@ -175,12 +188,14 @@ def template_sid(settings, key: str | None) -> str | None:
 
 def plan(row: _Row, settings, now: datetime, media_urls: tuple[str, ...]) -> _Plan:
     """Pure decision for one claimed row: free-form, template, wait for the window, or cancel."""
-    if row.opted_out and row.kind != "reply":
+    if row.opted_out and row.proactive:
+        # STOP stops what the box starts; an answer still goes (the goodbye after DELETE, the reply to STOP itself).
         return _Plan("cancel", reason="the learner opted out (STOP)")
     callback = f"{settings.server.public_url.rstrip('/')}/webhooks/twilio/status?m={row.id}"
     base: dict[str, Any] = dict(message_id=row.id, address=row.address, media_urls=media_urls, status_callback=callback)
     whatsapp = row.address.startswith("whatsapp:")
-    in_window = row.last_inbound_at is not None and now - row.last_inbound_at < WINDOW
+    opened = row.window_opened_at
+    in_window = opened is not None and now - opened < WINDOW
     if whatsapp and in_window and not row.use_template and buttons.is_quick_reply(row.template_key):
         # Quick-reply buttons go as their Content template inside the window too; unconfigured since the row
         # was written: its body has the numbered options, sent as free-form text.
@@ -237,18 +252,14 @@ async def _media_urls(services: Services, row: _Row) -> tuple[str, ...]:
     return tuple(signed_media_url(services.settings, secret, path, expires) for path in row.media)
 
 
-def is_answer(kind: str, idempotency_key: str | None) -> bool:
-    """Does this row answer the learner (never held for quiet hours), rather than reach out to them?"""
-    return (idempotency_key or "").startswith("in:") or kind in ANSWER_KINDS
-
-
 def quiet_hold(settings, now: datetime) -> Callable[[sqlite3.Row], datetime | None]:
-    """For the claim: until when a due proactive row waits, in its learner's time zone (None: send it now)."""
+    """For the claim: until when a due proactive row waits, in its learner's time zone (None: send it now).
+    Only what the box starts on its own waits; an answer to a person never does."""
     quiet = timing.QuietHours.of(settings.schedule.quiet_hours_start, settings.schedule.quiet_hours_end)
     default_tz = settings.org.default_timezone
 
     def hold(row: sqlite3.Row) -> datetime | None:
-        if is_answer(row["kind"], row["idempotency_key"]):
+        if not row["proactive"]:
             return None
         allowed = quiet.next_allowed(now, row["timezone"] or default_tz)
         return allowed if allowed > now else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,12 +23,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         settings = Settings.load(args.config)
-        return args.handler(settings, args) or 0
+        code = args.handler(settings, args) or 0
+        sys.stdout.flush()  # a reader that went away shows here, inside the try, not at interpreter exit
+        return code
     except UserError as exc:
         print(f"coachbox: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `coachbox jobs | head`: the reader closed the pipe. As the Python docs advise (signal module, "Note on
+        # SIGPIPE"): point stdout at devnull so the flush at exit cannot fail again, and exit 1, no traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _init(settings: Settings, args: argparse.Namespace) -> int:
-    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
     from coachbox.roots.appliance import init_box
 
     init_box(settings, progress=_progress_printer())
@@ -86,7 +95,7 @@ def _init(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
-    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
     from coachbox.roots.appliance import init_box, serve
 
     init_box(settings, progress=_progress_printer(), quiet=True)
@@ -95,7 +104,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
     from coachbox.roots.appliance import init_box, serve
 
     init_box(settings, progress=None, quiet=True, import_content=False)
@@ -104,10 +113,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
     from coachbox.roots.appliance import init_box
 
-    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
     from coachbox.roots.worker import run_worker
 
     init_box(settings, progress=None, quiet=True, import_content=False)
@@ -116,10 +125,10 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _import(settings: Settings, args: argparse.Namespace) -> int:
-    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
     from coachbox.content.importer import import_folder
 
-    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
     from coachbox.store import open_database
 
     folder = Path(args.path) if args.path else settings.content_dir
@@ -133,13 +142,13 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _export(settings: Settings, args: argparse.Namespace) -> int:
-    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
     from coachbox.content.exporter import export_folder
 
-    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
-    from coachbox.store import open_database
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
+    from coachbox.store import open_read_only
 
-    conn = open_database(settings.db_path)
+    conn = open_read_only(settings.db_path)  # reads the courses: creates no database where there is none
     try:
         written = export_folder(conn, Path(args.path), settings, progress=_progress_printer())
     finally:
@@ -149,14 +158,14 @@ def _export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _chat(settings: Settings, args: argparse.Namespace) -> int:
-    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
     from coachbox.cli.chat import run_chat
 
     return run_chat(settings, phone=args.phone, language=args.lang, profile_name=args.name)
 
 
 def _admin_add(settings: Settings, args: argparse.Namespace) -> int:
-    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
     from coachbox.admin.accounts import add_admin_cli
 
     print(add_admin_cli(settings, args.email, args.role))
@@ -164,7 +173,7 @@ def _admin_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _admin_reset(settings: Settings, args: argparse.Namespace) -> int:
-    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
     from coachbox.admin.accounts import reset_admin_cli
 
     print(reset_admin_cli(settings, args.email))
@@ -172,7 +181,7 @@ def _admin_reset(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _backup(settings: Settings, args: argparse.Namespace) -> int:
-    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
     from coachbox.ops.backup import backup
 
     path = backup(settings, Path(args.dest) if args.dest else None, progress=_progress_printer())
@@ -181,7 +190,7 @@ def _backup(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _restore(settings: Settings, args: argparse.Namespace) -> int:
-    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
     from coachbox.ops.backup import restore
 
     restore(settings, Path(args.src), force=args.force, progress=_progress_printer())
@@ -190,7 +199,7 @@ def _restore(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _check(settings: Settings, args: argparse.Namespace) -> int:
-    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
     from coachbox.ops.checks import run_checks
 
     findings = run_checks(settings)
@@ -205,7 +214,7 @@ def _check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _jobs(settings: Settings, args: argparse.Namespace) -> int:
-    # lazy: each sub-command loads only its own part of the app (`coachbox chat` never loads Sanic or the worker)
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
     from coachbox.jobs.listing import print_jobs
 
     return print_jobs(settings, as_json=args.json)

@@ -87,7 +87,7 @@ def _release_held(turn: Turn) -> bool:
 
 def _on_message(turn: Turn, message: Message) -> None:
     said = message.said
-    command = commands.parse(turn.texts, turn.lang, said)
+    command = commands.from_channel(message.command) or commands.parse(turn.texts, turn.lang, said)
     flow = turn.state.flow
     if flow == "new":
         if command is not None and command.name == "stop":

@@ -10,6 +10,9 @@ class Message:
     text: str = ""
     button_payload: str | None = None
     media_count: int = 0
+    # A command the channel already recognised in the message: "stop" or "start" when Twilio's Advanced Opt-Out
+    # matched one of its keywords (OptOutType), which may be a word no locale file has.
+    command: str | None = None
 
     @property
     def said(self) -> str:

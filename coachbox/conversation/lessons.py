@@ -304,9 +304,14 @@ def choose_course(turn: Turn, said: str) -> bool:
     course = pick_course(turn, said)
     if course is None:
         return False
-    if turn.learner.enrollment(course.id) is None:
+    enrollment = turn.learner.enrollment(course.id)
+    if enrollment is None:
         turn.do(Enroll(course.db_id))
         note_enrollment(turn, course.db_id)
+    elif enrollment.status == "dropped":  # left it (an admin moved them on): back to it, at the same place
+        turn.do(Enroll(course.db_id))
+        enrollments = tuple(replace(e, status="active") if e is enrollment else e for e in turn.learner.enrollments)
+        turn.learner = turn.learner.evolve(enrollments=enrollments)
     changes: dict = {"current_course_id": course.id}
     if turn.learner.status == "finished":
         changes["status"] = "active"

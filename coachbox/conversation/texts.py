@@ -27,6 +27,8 @@ class Texts:
     locales: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # language → keyword list name → normalised words (that language's and English): built once, read per turn
     _index: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # keyword list name → normalised words of every language (STOP and START work whatever the learner's language)
+    _everywhere: dict[str, frozenset[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = {
@@ -34,6 +36,8 @@ class Texts:
         }
         for code in self.locales:
             self._index[code] = {name: frozenset(normalise(w) for w in self.words(code, name)) for name in names}
+        for name in names:
+            self._everywhere[name] = frozenset(normalise(w) for w in self.all_words(name))
 
     @classmethod
     def load(cls, folder: str | Path) -> Texts:
@@ -83,6 +87,10 @@ class Texts:
         """Is this (already normalised) text one of the keywords `key` in this language or English?"""
         table = self._index.get(language) or self._index.get(FALLBACK) or {}
         return said in table.get(key, ())
+
+    def is_any_word(self, key: str, said: str) -> bool:
+        """Is this (already normalised) text one of the keywords `key` in any installed language?"""
+        return said in self._everywhere.get(key, ())
 
     def all_words(self, key: str) -> tuple[str, ...]:
         """Keyword list from every locale (true/false answers, greetings: accepted whatever the language)."""

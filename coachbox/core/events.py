@@ -109,13 +109,15 @@ def hub(services: Services) -> Hub:
 
 
 def publish(services: Services, *topics: str) -> None:
-    """Publish after a commit: to this process's hub (web), through the relay (worker), else nowhere (CLI).
-    Never fails the caller's work."""
+    """Publish after a commit: to this process's hub (web: its streams), through the relay to the web process
+    (worker), to both (`coachbox chat`: its own feed, and admin pages open elsewhere), else nowhere (other CLI
+    commands). Never fails the caller's work."""
+    if services is None:
+        return
     try:
-        found = services.hub if services is not None else None
-        if found is not None:
+        if (found := services.hub) is not None:
             found.publish(*topics)
-        elif (relay := services.relay if services is not None else None) is not None:
+        if (relay := services.relay) is not None:
             relay.publish(topics)
     except Exception:  # noqa: BLE001 - the write is committed; a missed live update is fixed by the next poll
         log.exception("could not publish %s", topics)
@@ -156,6 +158,7 @@ class Relay:
             batch, self._pending = self._pending, set()
         if timer is not None:
             timer.cancel()
+            timer.join()  # no thread outlives the relay (a test's, or a stopping process's)
         if batch:
             self._write(batch)
 

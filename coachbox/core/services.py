@@ -60,5 +60,7 @@ class Services:
         self.close_sync()
 
     def close_sync(self) -> None:
+        if self.tutor_llm is not None:
+            self.tutor_llm.close()
         self.cache.close()
         self.db.close()

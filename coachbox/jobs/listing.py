@@ -11,7 +11,7 @@ from coachbox.jobs.queue import create_huey
 from coachbox.jobs.tasks import register
 from coachbox.schedule.runs import Job, job_table, schedule_text
 from coachbox.schedule.tasks import jobs
-from coachbox.store import open_database
+from coachbox.store import open_read_only
 
 
 def all_jobs(settings: Any) -> list[Job]:
@@ -30,7 +30,7 @@ def all_jobs(settings: Any) -> list[Job]:
 
 def print_jobs(settings: Any, *, as_json: bool = False) -> int:
     """`coachbox jobs`: every periodic job, when it runs, its last run and outcome."""
-    conn = open_database(settings.db_path)
+    conn = open_read_only(settings.db_path)  # a listing creates nothing, not even the database
     try:
         table = job_table(conn, all_jobs(settings))
     finally:

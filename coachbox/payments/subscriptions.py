@@ -169,9 +169,12 @@ def notify(
     *,
     idempotency_key: str,
     now: datetime,
+    proactive: bool = False,
     **values: Any,
 ) -> int | None:
-    """One [payments] text to the learner through the outbox (deterministic key: a retry sends nothing twice)."""
+    """One [payments] text to the learner through the outbox (deterministic key: a retry sends nothing twice).
+    proactive: the box sends it on its own (a renewal reminder), so quiet hours hold it; otherwise it answers what
+    the learner did (an M-PESA prompt, a receipt) and goes at once."""
     if learner_id is None:
         return None
     row = store.learner_contact(conn, learner_id)
@@ -186,6 +189,7 @@ def notify(
         idempotency_key=idempotency_key,
         template_key="payment",
         content_variables={"1": body},
+        proactive=proactive,
     )
     return enqueue_outbound(
         conn, learner_id=learner_id, channel=row["channel"], address=row["channel_key"], draft=draft, now=now
@@ -222,6 +226,7 @@ def remind_and_expire(conn: sqlite3.Connection, texts: Any, now: datetime) -> di
                     row["learner_id"],
                     f"reminder_{days}",
                     now=now,
+                    proactive=True,
                     idempotency_key=f"payments:reminder:{row['id']}:{row['current_period_end']}:{days}",
                     plan=row["plan"],
                     date=local_day(end, conn, row["learner_id"]),
@@ -236,6 +241,7 @@ def remind_and_expire(conn: sqlite3.Connection, texts: Any, now: datetime) -> di
                 row["learner_id"],
                 "expired",
                 now=now,
+                proactive=True,
                 idempotency_key=f"payments:expired:{row['id']}:{row['current_period_end']}",
                 plan=row["plan"],
             )

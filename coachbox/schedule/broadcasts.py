@@ -13,10 +13,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from coachbox.learning import timing
 from coachbox.schedule.coach import Coach
 from coachbox.schedule.daily import HOLD_SECONDS, PAUSE_SECONDS
 from coachbox.store import broadcasts, transaction
-from coachbox.store.messages import OutboxDraft, enqueue_outbound
+from coachbox.store.messages import OutboxDraft, enqueue_outbound, hold_new_outbound
 
 
 @dataclass
@@ -81,6 +82,7 @@ def _batch(
     ).fetchall()
     quiet = coach.quiet
     scheduled = max(now, datetime.fromisoformat(broadcast["scheduled_at"]))
+    stamp = now.isoformat()
     added = held = 0
     deadline = time.monotonic() + HOLD_SECONDS
     for learner in learners:
@@ -90,6 +92,7 @@ def _batch(
             idempotency_key=f"{lo}{learner['id']}",
             template_key=broadcast["template_key"] or broadcasts.TEMPLATE_KEY,
             content_variables={"1": coach.settings.org.name, "2": broadcast["body"]},
+            proactive=True,
         )
         message_id = enqueue_outbound(
             conn,
@@ -104,10 +107,12 @@ def _batch(
         added += 1
         allowed = quiet.next_allowed(scheduled, learner["timezone"])
         if allowed > now:
-            # Held, not dropped: the sender claims only rows whose next_attempt_at has come.
-            conn.execute(
-                "UPDATE messages SET next_attempt_at = ? WHERE id >= ? AND learner_id = ? AND idempotency_key LIKE ?",
-                (allowed.isoformat(), message_id, learner["id"], f"{lo}{learner['id']}%"),
+            # Held, not dropped, and marked as the sender marks what it holds (the admin says "held until …"):
+            # the sender claims only rows whose next_attempt_at has come.
+            local = allowed.astimezone(timing.zone(learner["timezone"] or "UTC"))
+            reason = f"held for the learner's quiet hours until {local:%H:%M} local time"
+            hold_new_outbound(
+                conn, message_id, learner["id"], draft.idempotency_key or "", allowed.isoformat(), reason, stamp
             )
             held += 1
         if time.monotonic() > deadline:

@@ -14,7 +14,6 @@ from coachbox.core.services import Services
 from coachbox.learning import timing
 from coachbox.ops.backup import backup, prune_backups
 from coachbox.schedule import rollups
-from coachbox.schedule.coach import Coach
 from coachbox.store import messages, transaction
 from coachbox.store import schedule as q
 
@@ -177,8 +176,7 @@ def run_nightly(
     report = NightlyReport(day)
     if day is None:
         return report
-    stop_words = tuple(w.lower() for w in _stop_words(services))
-    report.done.append("roll-ups " + ", ".join(rollups.roll_up_recent(conn, now, tz, stop_words, days=ROLLUP_DAYS)))
+    report.done.append("roll-ups " + ", ".join(rollups.roll_up_recent(conn, now, tz, days=ROLLUP_DAYS)))
     pruned = prune(conn, now)
     report.done.append("pruned " + ", ".join(f"{n} {what}" for what, n in pruned.items()))
     redacted = redact_old_messages(conn, settings, now)  # after prune: the week-old 'waiting' rows it just cancelled
@@ -203,10 +201,3 @@ def _backup(settings: Any) -> str:
     path = backup(settings, None, progress=None)
     removed = prune_backups(settings, settings.schedule.backups_keep)
     return f"backup {path.name} ({len(removed)} old removed, keeping {settings.schedule.backups_keep})"
-
-
-def _stop_words(services: Services) -> tuple[str, ...]:
-    try:
-        return Coach.of(services).texts.all_words("stop")
-    except Exception:  # noqa: BLE001 - roll-ups must not fail for want of a locale file
-        return ("stop",)

@@ -108,7 +108,12 @@ def run_reminders(conn: sqlite3.Connection, coach: Coach, now: datetime) -> Remi
                     channel=row["channel"],
                     address=row["channel_key"],
                     draft=OutboxDraft(
-                        body, kind="reminder", idempotency_key=key, template_key="reminder", content_variables=variables
+                        body,
+                        kind="reminder",
+                        idempotency_key=key,
+                        template_key="reminder",
+                        content_variables=variables,
+                        proactive=True,
                     ),
                     now=now,
                 )

@@ -6,7 +6,7 @@ import sqlite3
 from datetime import date, datetime, time, timedelta
 
 from coachbox.learning import timing
-from coachbox.store import messages, transaction
+from coachbox.store import learners, messages, transaction
 
 LESSON_KINDS = ("daily_lesson", "next_lesson", "first_lesson")
 # Outbound statuses that mean "left the box" / "reached the phone" / "did not make it".
@@ -22,7 +22,7 @@ def day_bounds(day: date, tz: str) -> tuple[str, str]:
     return start.isoformat(), end.isoformat()
 
 
-def compute(conn: sqlite3.Connection, day: date, tz: str, stop_words: tuple[str, ...]) -> list[tuple]:
+def compute(conn: sqlite3.Connection, day: date, tz: str) -> list[tuple]:
     """(date, course_id, cohort, metric, value) rows for one local day: whole box, per course, per cohort."""
     start, end = day_bounds(day, tz)
     d = day.isoformat()
@@ -61,9 +61,8 @@ def compute(conn: sqlite3.Connection, day: date, tz: str, stop_words: tuple[str,
     rows.append((d, 0, "", "messages_sent", float(sum(by_status.get(s, 0) for s in LEFT))))
     rows.append((d, 0, "", "messages_delivered", float(sum(by_status.get(s, 0) for s in ARRIVED))))
     rows.append((d, 0, "", "messages_failed", float(sum(by_status.get(s, 0) for s in FAILED))))
-    if stop_words:
-        # learners has no opted_out_at: count learners who sent an opt-out word that day (STOP, ACHA, …).
-        rows.append((d, 0, "", "opt_outs", float(messages.opt_out_count(conn, start, end, stop_words))))
+    # Every way of opting out (a keyword of any language, Twilio's OptOutType, error 21610), as recorded.
+    rows.append((d, 0, "", "opt_outs", float(learners.opt_out_count(conn, start, end))))
     for course_id, delivered in conn.execute(
         f"""SELECT l.course_id, COUNT(*) FROM deliveries d JOIN lessons l ON l.id = d.lesson_id
                 WHERE d.kind IN ({marks}) AND d.status = 'done' AND d.created_at >= ? AND d.created_at < ?
@@ -96,9 +95,9 @@ def compute(conn: sqlite3.Connection, day: date, tz: str, stop_words: tuple[str,
     return rows
 
 
-def roll_up(conn: sqlite3.Connection, day: date, tz: str, stop_words: tuple[str, ...] = ()) -> int:
+def roll_up(conn: sqlite3.Connection, day: date, tz: str) -> int:
     """Replace one day's roll-up (idempotent: run it again and the numbers are the same)."""
-    rows = compute(conn, day, tz, stop_words)
+    rows = compute(conn, day, tz)
     with transaction(conn):
         conn.execute("DELETE FROM daily_stats WHERE date = ?", (day.isoformat(),))
         conn.executemany(
@@ -107,14 +106,12 @@ def roll_up(conn: sqlite3.Connection, day: date, tz: str, stop_words: tuple[str,
     return len(rows)
 
 
-def roll_up_recent(
-    conn: sqlite3.Connection, now: datetime, tz: str, stop_words: tuple[str, ...] = (), days: int = 2
-) -> list[str]:
+def roll_up_recent(conn: sqlite3.Connection, now: datetime, tz: str, days: int = 2) -> list[str]:
     """Yesterday and the day before (late status callbacks still change yesterday's message counts)."""
     today = timing.local_day(now, tz)
     done = []
     for back in range(days, 0, -1):
         day = today - timedelta(days=back)
-        roll_up(conn, day, tz, stop_words)
+        roll_up(conn, day, tz)
         done.append(day.isoformat())
     return done

@@ -111,6 +111,7 @@ def before_lesson(conn: sqlite3.Connection, coach: Coach, learner_id: int, today
             idempotency_key=f"{KIND}:{learner_id}:{key}",
             template_key="summary",
             content_variables={"1": week.name},
+            proactive=True,
         ),
         now=now,
     )

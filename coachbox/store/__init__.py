@@ -10,6 +10,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from coachbox.core.errors import UserError
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MIGRATION_SET = "coachbox"
 
@@ -146,4 +148,28 @@ def open_database(path: str | Path) -> sqlite3.Connection:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = connect(path)
     migrate(conn)
+    return conn
+
+
+def open_read_only(path: str | Path) -> sqlite3.Connection:
+    """A connection for a command that only reads (`coachbox jobs`, `coachbox export`): it creates nothing (no data
+    folder, no database, no -wal/-shm beside it), migrates nothing, and says what to do when there is nothing
+    to read yet."""
+    db = Path(path)
+    if not db.is_file():
+        raise UserError(f"no database yet ({db}): run `coachbox init`")
+    # With no -wal file beside it, nobody has the database open and every change is in the main file: immutable
+    # reads it without the -shm a read-only WAL connection would otherwise create. With one, the box is running
+    # (or stopped mid-write): a plain read-only connection sees its latest commits.
+    idle = not Path(f"{db}-wal").exists()
+    uri = db.resolve().as_uri() + ("?immutable=1" if idle else "?mode=ro")
+    conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    try:
+        pending = [m.name for m in migrations().pending(sqlite_utils.Database(conn))]
+    except sqlite3.Error:
+        pending = ["?"]
+    if pending:
+        conn.close()
+        raise UserError(f"the database ({db}) is not up to date with this version: run `coachbox init`")
     return conn

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from coachbox.store import inserted_id
+from coachbox.store import inserted_id, messages
 
 TEMPLATE_KEY = "broadcast"  # [twilio.templates] broadcast: used outside the 24-hour window (the sender decides)
 # Learners a broadcast reaches: not opted out (STOP), not paused by an admin, not erased.
@@ -51,6 +51,14 @@ def audience_where(audience: str) -> tuple[str, list]:
 def audience_size(conn: sqlite3.Connection, audience: str) -> int:
     where, args = audience_where(audience)
     return conn.execute(f"SELECT COUNT(*) FROM learners l WHERE {where}", args).fetchone()[0]
+
+
+def audience_by_timezone(conn: sqlite3.Connection, audience: str) -> list[tuple[str, int]]:
+    """[(time zone, learners)] of the audience: when each would get a broadcast sent now (their quiet hours)."""
+    where, args = audience_where(audience)
+    return [
+        (tz, n) for tz, n in conn.execute(f"SELECT l.timezone, COUNT(*) FROM learners l WHERE {where} GROUP BY 1", args)
+    ]
 
 
 def create(
@@ -94,19 +102,27 @@ def progress(conn: sqlite3.Connection, broadcast_id: int) -> dict[str, int]:
     return counts
 
 
+def state_groups(conn: sqlite3.Connection, broadcast_id: int, now: datetime) -> list[sqlite3.Row]:
+    """The broadcast's outbox rows as channels.states counts them (held for quiet hours until when, sent…)."""
+    return messages.state_groups(conn, now.isoformat(), key_range=_key_range(broadcast_id))
+
+
 def cancel(conn: sqlite3.Connection, broadcast_id: int, now: datetime) -> int | None:
-    """Stop a scheduled or sending broadcast: None when it was not cancellable, else the number of unsent outbox
-    rows cancelled (rows a sender has already claimed go out; call inside a transaction)."""
-    cursor = conn.execute(
-        "UPDATE broadcasts SET status = 'cancelled' WHERE id = ? AND status IN ('scheduled', 'sending')",
-        (broadcast_id,),
-    )
-    if cursor.rowcount != 1:
+    """Stop a broadcast while something of it can still be stopped: not yet fanned out, fanning out, or fanned out
+    with rows not sent yet (held for quiet hours, waiting, due). None when nothing could be cancelled, else the
+    number of unsent outbox rows cancelled (rows a sender has already claimed go out; call inside a transaction)."""
+    row = conn.execute("SELECT status FROM broadcasts WHERE id = ?", (broadcast_id,)).fetchone()
+    if row is None or row[0] not in ("scheduled", "sending", "done"):
         return None
     lo, hi = _key_range(broadcast_id)
-    return conn.execute(
-        """UPDATE messages SET status = 'cancelled', error_message = 'broadcast cancelled', updated_at = ?
+    cancelled = conn.execute(
+        """UPDATE messages SET status = 'cancelled', error_message = 'broadcast cancelled', updated_at = ?,
+                  error_code = NULLIF(error_code, ?)
            WHERE idempotency_key >= ? AND idempotency_key < ? AND direction = 'out'
              AND status IN ('queued', 'retry', 'waiting')""",
-        (now.isoformat(), lo, hi),
+        (now.isoformat(), messages.HELD, lo, hi),
     ).rowcount
+    if row[0] == "done" and not cancelled:
+        return None  # every row is sent or settled already: nothing left to stop
+    conn.execute("UPDATE broadcasts SET status = 'cancelled' WHERE id = ?", (broadcast_id,))
+    return cancelled

@@ -27,6 +27,13 @@ def course(conn: sqlite3.Connection, course_id: int) -> sqlite3.Row | None:
     return conn.execute("SELECT * FROM courses WHERE id = ?", (course_id,)).fetchone()
 
 
+def current_learners(conn: sqlite3.Connection, course_id: int) -> int:
+    """Learners (not erased) whose current course this is."""
+    return conn.execute(
+        "SELECT COUNT(*) FROM learners WHERE current_course_id = ? AND status != 'deleted'", (course_id,)
+    ).fetchone()[0]
+
+
 def lessons(conn: sqlite3.Connection, course_id: int) -> list[sqlite3.Row]:
     return conn.execute(
         """SELECT l.id, l.slug, l.position, l.title, l.minutes, l.published, length(l.body) AS chars,

@@ -87,5 +87,5 @@ def apply(
             )
             counts["updated"] += 1
         if row.course_id is not None:
-            move_course(conn, learner_id, row.course_id, now)
+            move_course(conn, learner_id, row.course_id, now, set_language=False)
     return counts

@@ -223,6 +223,15 @@ def set_opted_out(conn: sqlite3.Connection, learner_id: int, opted_out: bool, no
     )
 
 
+def opt_out_count(conn: sqlite3.Connection, start: str, end: str) -> int:
+    """Learners who opted out in [start, end), however they did (a keyword of any language, Twilio's opt-out,
+    error 21610): the learner_opt_outs trigger records each change of learners.opted_out to 1."""
+    return conn.execute(
+        "SELECT COUNT(DISTINCT learner_id) FROM learner_opt_outs WHERE opted_out_at >= ? AND opted_out_at < ?",
+        (start, end),
+    ).fetchone()[0]
+
+
 def erase(conn: sqlite3.Connection, learner_id: int, now: datetime, *, keep_key: str | None = None) -> list[str]:
     """The learner's DELETE: personal data and messages go; progress, answers and badges stay, anonymous.
     The row stays as an anonymous stub so school totals (lessons, scores) do not change after an erasure.
@@ -419,20 +428,71 @@ def set_status(conn: sqlite3.Connection, learner_id: int, status: str, now: date
     return cursor.rowcount == 1
 
 
-def move_course(conn: sqlite3.Connection, learner_id: int, course_id: int, now: datetime) -> None:
-    """Make course_id the learner's current course (enrolled from its first lesson if new)."""
-    conn.execute(
-        "UPDATE enrollments SET status = 'dropped' WHERE learner_id = ? AND course_id != ? AND status = 'active'",
-        (learner_id, course_id),
+@dataclass(frozen=True)
+class CourseMove:
+    """What moving a learner to another course changes; the admin page says it before anything is done."""
+
+    learner_id: int
+    course_id: int
+    title: str
+    course_language: str
+    lessons: int  # published lessons of the course moved to
+    learner_language: str
+    learner_status: str
+    leaving: sqlite3.Row | None  # their enrolment in the current course (enrollments() row), if any
+    joining: sqlite3.Row | None  # their enrolment in the course moved to, when they were in it before
+
+    @property
+    def same_course(self) -> bool:
+        return self.leaving is not None and self.leaving["course_id"] == self.course_id
+
+
+def plan_move(conn: sqlite3.Connection, learner_id: int, course_id: int) -> CourseMove | None:
+    """What move_course(learner, course) would do; None when there is no such learner or course."""
+    row = learner(conn, learner_id)
+    course = conn.execute(
+        """SELECT c.id, c.title, c.language,
+                  (SELECT COUNT(*) FROM lessons s WHERE s.course_id = c.id AND s.published = 1) AS lessons
+           FROM courses c WHERE c.id = ?""",
+        (course_id,),
+    ).fetchone()
+    if row is None or course is None:
+        return None
+    rows = {e["course_id"]: e for e in enrollments(conn, learner_id)}
+    return CourseMove(
+        learner_id=learner_id,
+        course_id=course_id,
+        title=course["title"],
+        course_language=course["language"],
+        lessons=course["lessons"],
+        learner_language=row["language"],
+        learner_status=row["status"],
+        leaving=rows.get(row["current_course_id"]),
+        joining=rows.get(course_id),
     )
+
+
+def move_course(
+    conn: sqlite3.Connection, learner_id: int, course_id: int, now: datetime, *, set_language: bool = True
+) -> None:
+    """Make course_id the learner's current course, in the course's language (set_language=False: a bulk
+    enrolment's CSV says the language itself). Nothing of the course they leave is
+    lost: its enrolment stays, ended as 'dropped' (a completed one stays completed) with its place, and every
+    lesson's progress, answer and badge stays theirs, so choosing it again (COURSES) carries on where they were.
+    A course they were in before carries on at its place (completed stays completed); a new one starts at its
+    first lesson. A learner who had finished every course is active again."""
     conn.execute(
-        """INSERT INTO enrollments (learner_id, course_id, status, started_at) VALUES (?, ?, 'active', ?)
-           ON CONFLICT (learner_id, course_id) DO UPDATE SET status = 'active'""",
-        (learner_id, course_id, now.isoformat()),
+        """UPDATE enrollments SET status = 'dropped' WHERE learner_id = ? AND course_id != ? AND status = 'active'
+               AND course_id = (SELECT current_course_id FROM learners WHERE id = ?)""",
+        (learner_id, course_id, learner_id),
     )
+    progress.enroll(conn, learner_id, course_id, now)  # new, or back to a dropped one at its place
     conn.execute(
-        "UPDATE learners SET current_course_id = ?, updated_at = ? WHERE id = ?",
-        (course_id, now.isoformat(), learner_id),
+        """UPDATE learners SET current_course_id = ?,
+                  language = CASE WHEN ? THEN (SELECT language FROM courses WHERE id = ?) ELSE language END,
+                  status = CASE WHEN status = 'finished' THEN 'active' ELSE status END, updated_at = ?
+           WHERE id = ?""",
+        (course_id, int(set_language), course_id, now.isoformat(), learner_id),
     )
 
 

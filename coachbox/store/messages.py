@@ -31,6 +31,10 @@ class OutboxDraft:
     media: tuple[str, ...] = ()  # paths under data/ (media/…, certificates/…); signed into URLs at send time
     template_key: str | None = None  # [twilio.templates] key to use outside the 24-hour window
     content_variables: dict | None = None
+    # The box starts it on its own (a daily lesson, reminder, summary, nudge, broadcast…): quiet hours hold it and
+    # STOP cancels it. False: it answers a person (the learner's own message, what they asked a worker for, a
+    # teacher writing now) and goes at once, whatever the hour.
+    proactive: bool = False
 
 
 def inbound_key(inbound: Inbound) -> str:
@@ -76,12 +80,13 @@ def enqueue_outbound(
     now: datetime,
     sequence: int = 0,
     status: str = "queued",
+    next_attempt_at: datetime | None = None,
 ) -> int | None:
     """Write one outbox row (call inside the turn's transaction). None when its idempotency key exists.
 
     A body over Twilio's 1,600 characters becomes several rows in order (the sender keeps a learner's rows
     in id order); the first carries media and template, the others are '<kind>.continued' parts. Returns
-    the first row's id.
+    the first row's id. `next_attempt_at`: not before then (a teacher's "send at the end of quiet hours").
     """
     stamp = now.isoformat()
     first_id = None
@@ -91,8 +96,8 @@ def enqueue_outbound(
         cursor = conn.execute(
             """INSERT INTO messages (learner_id, direction, channel, address, body, media, kind, template_key,
                                      content_variables, idempotency_key, status, next_attempt_at, sequence,
-                                     created_at, updated_at)
-               VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                     proactive, created_at, updated_at)
+               VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (idempotency_key) DO NOTHING""",
             (
                 learner_id,
@@ -105,8 +110,9 @@ def enqueue_outbound(
                 json.dumps(draft.content_variables) if first and draft.content_variables is not None else None,
                 key,
                 status,
-                stamp,
+                (next_attempt_at or now).isoformat(),
                 sequence,
+                int(draft.proactive),
                 stamp,
                 stamp,
             ),
@@ -127,26 +133,31 @@ def transcript(conn: sqlite3.Connection, learner_id: int, *, after_id: int = 0, 
 
 
 # -- the sender: claims, sends, outcomes (channels/outbox.py owns the transactions) -----------------------------------
-# Quiet hours ([schedule]) hold proactive messages, not answers: what the turn on the learner's own message wrote
-# (its key starts with the inbound key, "in:…"), whatever its kind, and what they asked a worker for.
-ANSWER_KINDS = ("reply", "farewell", "certificate", "tutor", "tutor_ai", "voice_note")
-HELD = "quiet_hours"  # error_code of a row held to the end of the learner's quiet hours (the admin page shows why)
-_ANSWER_SQL = f"(m.idempotency_key LIKE 'in:%' OR m.kind IN ({', '.join(repr(k) for k in ANSWER_KINDS)}))"
+# Quiet hours ([schedule]) hold what the box starts on its own (rows written `proactive`), never an answer to a
+# person. A row moved on to the end of its learner's quiet hours carries HELD in error_code: a marker, not an error
+# (channels.states words it; it is cleared when the row is claimed).
+HELD = "quiet_hours"
 
 
 def due_outbound(conn: sqlite3.Connection, now: str, limit: int) -> list[sqlite3.Row]:
     """Due outbound rows, each its learner's earliest pending one, with the learner's last_inbound_at, opted_out and
-    timezone; replies first. A row held for quiet hours does not keep an answer to the learner behind it."""
+    timezone; answers first.
+
+    A learner's rows go in order: a row waits while an earlier one of theirs is still to send (a message's parts,
+    a lesson and its quiz). An answer (not proactive) waits only behind earlier answers and behind rows going out
+    now (claimed, or due): never behind a proactive row held for quiet hours, scheduled for later or backing off,
+    and never behind a waiting one. The predicate stays on the row pair, served by messages_outbox_learner."""
     return conn.execute(
-        f"""SELECT m.*, l.last_inbound_at, COALESCE(l.opted_out, 0) AS opted_out, l.timezone
+        """SELECT m.*, l.last_inbound_at, COALESCE(l.opted_out, 0) AS opted_out, l.timezone
            FROM messages m LEFT JOIN learners l ON l.id = m.learner_id
-           WHERE m.direction = 'out' AND m.status IN ('queued', 'retry') AND m.next_attempt_at <= ?
+           WHERE m.direction = 'out' AND m.status IN ('queued', 'retry') AND m.next_attempt_at <= :now
              AND NOT EXISTS (SELECT 1 FROM messages p
                              WHERE p.learner_id = m.learner_id AND p.id < m.id
                                AND p.direction = 'out' AND p.status IN ('queued', 'retry', 'sending')
-                               AND NOT (p.error_code IS '{HELD}' AND {_ANSWER_SQL}))
-           ORDER BY m.kind != 'reply', m.id LIMIT ?""",
-        (now, limit),
+                               AND (m.proactive OR NOT p.proactive OR p.status = 'sending'
+                                    OR p.next_attempt_at <= :now))
+           ORDER BY m.proactive, m.id LIMIT :limit""",
+        {"now": now, "limit": limit},
     ).fetchall()
 
 
@@ -156,6 +167,19 @@ def hold_outbound(conn: sqlite3.Connection, message_id: int, until: str, reason:
         """UPDATE messages SET next_attempt_at = ?, error_code = ?, error_message = ?, updated_at = ?
            WHERE id = ? AND status IN ('queued', 'retry')""",
         (until, HELD, reason, now, message_id),
+    )
+
+
+def hold_new_outbound(
+    conn: sqlite3.Connection, message_id: int, learner_id: int, key: str, until: str, reason: str, now: str
+) -> None:
+    """A row just written (and its later parts, keys `key#n`) waits until `until`, marked HELD as the sender marks
+    the rows it holds: the broadcast fan-out holding a learner in their quiet hours."""
+    conn.execute(
+        """UPDATE messages SET next_attempt_at = ?, error_code = ?, error_message = ?, updated_at = ?
+           WHERE id >= ? AND learner_id = ? AND (idempotency_key = ? OR idempotency_key LIKE ?)
+             AND status IN ('queued', 'retry')""",
+        (until, HELD, reason, now, message_id, learner_id, key, f"{key}#%"),
     )
 
 
@@ -410,6 +434,29 @@ def outbox_backlog(conn: sqlite3.Connection) -> dict[str, int]:
     return counts
 
 
+def state_groups(conn: sqlite3.Connection, now: str, *, key_range: tuple[str, str] | None = None) -> list[sqlite3.Row]:
+    """Outbound rows counted by what decides their state in channels.states: (status, code, later, held_until, n).
+
+    code: a row still to send's error code (HELD, a pause, the last attempt's error), else NULL; later: 1 when a
+    row still to send waits for a later time; held_until: when a row held for quiet hours goes. Without
+    `key_range`: the backlog only (rows still to send, served by messages_outbox_due); with it: every row whose
+    idempotency key lies in [lo, hi) (one broadcast's, one range of the unique index)."""
+    pending = "status IN ('queued', 'retry')"
+    select = f"""SELECT status, CASE WHEN {pending} THEN error_code END AS code,
+                        CASE WHEN {pending} AND next_attempt_at > :now THEN 1 ELSE 0 END AS later,
+                        CASE WHEN {pending} AND next_attempt_at > :now AND error_code IS '{HELD}'
+                             THEN next_attempt_at END AS held_until,
+                        COUNT(*) AS n FROM messages"""
+    if key_range is None:
+        marks = ", ".join(f"'{status}'" for status in BACKLOG_STATUSES)
+        where = f"direction = 'out' AND status IN ({marks})"
+        params: dict[str, str] = {"now": now}
+    else:
+        where = "idempotency_key >= :lo AND idempotency_key < :hi AND direction = 'out'"
+        params = {"now": now, "lo": key_range[0], "hi": key_range[1]}
+    return conn.execute(f"{select} WHERE {where} GROUP BY 1, 2, 3, 4", params).fetchall()
+
+
 def outbound_totals(conn: sqlite3.Connection) -> dict[str, int]:
     """Every outbound row ever, by status (scans the whole table: cache it)."""
     rows = conn.execute("SELECT status, COUNT(*) FROM messages WHERE direction = 'out' GROUP BY status").fetchall()
@@ -435,16 +482,6 @@ def active_learner_count(conn: sqlite3.Connection, start: str, end: str) -> int:
     ).fetchone()[0]
 
 
-def opt_out_count(conn: sqlite3.Connection, start: str, end: str, stop_words: tuple[str, ...]) -> int:
-    """Learners who sent one of `stop_words` (lower case, alone) in [start, end)."""
-    words = ",".join("?" * len(stop_words))
-    return conn.execute(
-        f"""SELECT COUNT(DISTINCT learner_id) FROM messages WHERE direction = 'in' AND created_at >= ?
-                AND created_at < ? AND lower(trim(body)) IN ({words})""",
-        (start, end, *stop_words),
-    ).fetchone()[0]
-
-
 def active_learners_by_cohort(conn: sqlite3.Connection, start: str, end: str) -> list[sqlite3.Row]:
     """(cohort, learners who wrote in [start, end)) for every cohort with any."""
     return conn.execute(
@@ -465,6 +502,51 @@ def outbound_bodies(conn: sqlite3.Connection, ids: list[int]) -> list[dict[str, 
     return [
         {"id": r["id"], "body": r["body"], "kind": r["kind"], "media": json.loads(r["media"] or "[]")} for r in rows
     ]
+
+
+# What a learner's phone shows, for the simulator page's live feed and `coachbox chat` (channels.simulator.Feed).
+_FEED_COLUMNS = "id, body, kind, media, status, next_attempt_at, created_at, sent_at"
+
+
+def outbound_after(conn: sqlite3.Connection, learner_id: int, after_id: int, *, limit: int = 50) -> list[sqlite3.Row]:
+    """A learner's outbound rows after `after_id`, whatever their status, oldest first (one range of an index)."""
+    return conn.execute(
+        f"SELECT {_FEED_COLUMNS} FROM messages WHERE learner_id = ? AND id > ? AND direction = 'out' "
+        "ORDER BY id LIMIT ?",
+        (learner_id, after_id, limit),
+    ).fetchall()
+
+
+def outbound_rows(conn: sqlite3.Connection, ids: list[int]) -> list[sqlite3.Row]:
+    """These outbound rows (the same columns), oldest first."""
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    return conn.execute(
+        f"SELECT {_FEED_COLUMNS} FROM messages WHERE id IN ({marks}) AND direction = 'out' ORDER BY id", ids
+    ).fetchall()
+
+
+def inbound_id(conn: sqlite3.Connection, inbound: Inbound) -> int | None:
+    """The id of this inbound message's row (None: not recorded)."""
+    row = conn.execute("SELECT id FROM messages WHERE idempotency_key = ?", (inbound_key(inbound),)).fetchone()
+    return row[0] if row else None
+
+
+def newest_message_id(conn: sqlite3.Connection, learner_id: int) -> int:
+    """The id of a learner's newest message, either way (0: none yet)."""
+    row = conn.execute("SELECT MAX(id) FROM messages WHERE learner_id = ?", (learner_id,)).fetchone()
+    return row[0] or 0
+
+
+def unsent_outbound(conn: sqlite3.Connection, learner_id: int, up_to_id: int) -> list[sqlite3.Row]:
+    """A learner's outbound rows up to `up_to_id` still to be sent (BACKLOG_STATUSES: held, retrying, waiting)."""
+    marks = ",".join("?" * len(BACKLOG_STATUSES))
+    return conn.execute(
+        f"SELECT {_FEED_COLUMNS} FROM messages WHERE learner_id = ? AND id <= ? AND direction = 'out' "
+        f"AND status IN ({marks}) ORDER BY id",
+        (learner_id, up_to_id, *BACKLOG_STATUSES),
+    ).fetchall()
 
 
 def pending_voice_note(conn: sqlite3.Connection, message_id: int) -> sqlite3.Row | None:
@@ -566,11 +648,20 @@ def transcript_page(
     """The newest `limit` messages (or those before `before_id`), returned oldest first for reading."""
     rows = conn.execute(
         """SELECT id, direction, body, media, kind, status, error_code, error_message, created_at, sent_at,
-                  redacted_at
+                  redacted_at, next_attempt_at
            FROM messages WHERE learner_id = ? AND id < ? ORDER BY id DESC LIMIT ?""",
         (learner_id, before_id or 2**62, limit),
     ).fetchall()
     return rows[::-1]
+
+
+def recent_outbound_states(conn: sqlite3.Connection, learner_id: int, limit: int) -> list[sqlite3.Row]:
+    """What decides the state (channels.states) of a learner's newest `limit` outbound rows, newest first."""
+    return conn.execute(
+        """SELECT id, direction, status, error_code, error_message, next_attempt_at FROM messages
+           WHERE learner_id = ? AND direction = 'out' ORDER BY id DESC LIMIT ?""",
+        (learner_id, limit),
+    ).fetchall()
 
 
 def messages_after(conn: sqlite3.Connection, learner_id: int, after_id: int, limit: int = 50) -> list[sqlite3.Row]:

@@ -299,13 +299,13 @@ def existing_keys(conn: sqlite3.Connection, keys: list[str]) -> set[str]:
 def enqueue_many(conn: sqlite3.Connection, rows: list[tuple], now: datetime) -> dict[str, int]:
     """Outbox rows (learner, channel, address, body, media JSON, kind, template key, ContentVariables JSON,
     idempotency key, sequence) as store.messages.enqueue_outbound() writes them, in one executemany; returns the
-    new ids by key."""
+    new ids by key. Proactive rows: the scheduler's turns (quiet hours hold them, STOP cancels them)."""
     stamp = now.isoformat()
     conn.executemany(
         """INSERT INTO messages (learner_id, direction, channel, address, body, media, kind, template_key,
                                  content_variables, idempotency_key, status, next_attempt_at, sequence,
-                                 created_at, updated_at)
-           VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)
+                                 proactive, created_at, updated_at)
+           VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, 1, ?, ?)
            ON CONFLICT (idempotency_key) DO NOTHING""",
         [(*r[:9], stamp, r[9], stamp, stamp) for r in rows],
     )

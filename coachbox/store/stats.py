@@ -21,7 +21,18 @@ def live_counts(conn: sqlite3.Connection, now: datetime) -> dict:
             "SELECT COUNT(*) FROM learners WHERE status IN ('onboarding','active','paused','finished') "
             "AND opted_out = 1"
         ),
-        "queued": one("SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status IN ('queued', 'sending')"),
+        # Going out now (due or being sent), apart from what waits for a later time: held for quiet hours,
+        # scheduled, backing off. Both on messages_outbox_due (status, next_attempt_at).
+        "queued": one(
+            "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND (status = 'sending' "
+            "OR status IN ('queued', 'retry') AND next_attempt_at <= ?)",
+            now.isoformat(),
+        ),
+        "later": one(
+            "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status IN ('queued', 'retry') "
+            "AND next_attempt_at > ?",
+            now.isoformat(),
+        ),
         "waiting": one("SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status = 'waiting'"),
         "failed_7d": one(
             "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status IN ('failed', 'undelivered') "

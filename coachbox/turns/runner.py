@@ -12,6 +12,7 @@ from typing import Any
 from coachbox.channels.base import Inbound
 from coachbox.channels.buttons import with_buttons
 from coachbox.content.catalogue import catalogue_version, load_catalogue
+from coachbox.conversation import commands
 from coachbox.conversation import effects as fx
 from coachbox.conversation import premium as payment_chat
 from coachbox.conversation.engine import Decision, Reply, Rules, handle
@@ -211,7 +212,9 @@ def _inbound_turn(
             return TurnOutcome(duplicate=True, learner_id=learner_id, outbox_ids=[])
         limits = ratelimit.Limits(settings.learning.rate_limit_per_hour, settings.learning.burst_per_minute)
         # A transcript was counted as its voice note already.
-        verdict = "allow" if transcript_of is not None else ratelimit.check(cache, learner_id, now, limits)
+        # An opt-out or opt-in always gets through: a throttled STOP must still stop us.
+        exempt = transcript_of is not None or _opts_out_or_in(texts, inbound)
+        verdict = "allow" if exempt else ratelimit.check(cache, learner_id, now, limits)
         if verdict != "allow":
             # "notice" once, then "drop" silently to the learner: the operator still sees every throttled message.
             log.info("learner throttled", extra={"learner_id": learner_id, "verdict": verdict})
@@ -238,7 +241,7 @@ def _inbound_turn(
             return TurnOutcome(False, learner_id, ids, rate_limited=True)
         if settings.ai.transcribe_voice_notes and _voice_note(settings, inbound):
             return _listening(conn, texts, learner_id, message_id, inbound, now)
-        event = Message(inbound.body or "", inbound.button_payload, len(inbound.media))
+        event = Message(inbound.body or "", inbound.button_payload, len(inbound.media), command=inbound.opt_out)
         return _turn(
             conn,
             cache,
@@ -253,6 +256,12 @@ def _inbound_turn(
             address=inbound.address,
             key=inbound_key(inbound),
         )
+
+
+def _opts_out_or_in(texts: Texts, inbound: Inbound) -> bool:
+    """STOP or START in any language, or an opt-out/opt-in the channel recognised (as the engine will see it)."""
+    said = normalise(inbound.button_payload or inbound.body or "")
+    return inbound.opt_out is not None or any(texts.is_any_word(name, said) for name in commands.EVERY_LANGUAGE)
 
 
 def _voice_note(settings: Settings, inbound: Inbound) -> bool:
@@ -331,6 +340,7 @@ def run_event(
             key=f"{kind}:{learner_id}:{key}",
             template=TEMPLATE_FOR.get(type(event)),
             keep_session=False,
+            proactive=True,  # the box starts this turn: quiet hours hold what it says, STOP cancels it
         )
         if kind == "quiz_followup":
             conn.execute(
@@ -356,6 +366,7 @@ def _turn(
     key: str,
     template: str | None = None,
     keep_session: bool = True,
+    proactive: bool = False,
 ) -> TurnOutcome:
     row = learners.count_turn(conn, learner_id)
     turn = row["turn"]
@@ -404,6 +415,7 @@ def _turn(
         key=key,
         template=template,
         templates=settings.twilio.templates,
+        proactive=proactive,
     )
     if keep_session and not any(isinstance(e, fx.EraseLearner) for e in decision.effects):
         # Saved while the write lock is held: no other turn can slip in between; if the commit fails after
@@ -471,6 +483,7 @@ def _write_replies(
     key: str,
     template: str | None,
     templates: dict,
+    proactive: bool = False,
 ) -> list[int]:
     ids = []
     for index, reply in enumerate(replies):
@@ -481,6 +494,7 @@ def _write_replies(
             media=(reply.media,) if reply.media else (),
             template_key=reply.template or (template if index == 0 else None),
             content_variables=content_variables(reply),
+            proactive=proactive,
         )
         draft = with_buttons(draft, reply.options, channel=channel, templates=templates)  # WhatsApp buttons
         message_id = enqueue_outbound(

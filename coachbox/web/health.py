@@ -7,11 +7,13 @@ import sqlite3
 from sanic import Blueprint, Request, Sanic
 from sanic.response import json, text
 
+from coachbox.channels import states
 from coachbox.core.services import Services
-from coachbox.store.messages import outbound_totals, outbox_backlog
+from coachbox.store.messages import outbound_totals, outbox_backlog, state_groups
 
 bp = Blueprint("health")
 
+PENDING_STATES = ("scheduled", "held", "due", "sending", "paused", "retrying", "waiting")
 TOTALS_CACHE_KEY = "metrics:outbox-totals"
 TOTALS_CACHE_SECONDS = 60  # counting every message ever sent scans millions of rows: not on every scrape
 
@@ -62,6 +64,16 @@ async def metrics(request: Request):
     ]
     for status, count in sorted((await services.db.run(outbox_backlog)).items()):
         lines.append(f'coachbox_outbox_backlog{{status="{_escape_label(status)}"}} {count}')
+    # The backlog by what it is doing: a row held for quiet hours is no more stuck than one waiting for its learner.
+    pending = states.count(await services.db.run(state_groups, services.clock.now().isoformat()))
+    lines += [
+        "# HELP coachbox_outbox_pending Outbound messages still to send, by state: "
+        + "; ".join(f"{name} = {words}" for name, words in states.STATES.items() if name in PENDING_STATES)
+        + ".",
+        "# TYPE coachbox_outbox_pending gauge",
+    ]
+    for name in PENDING_STATES:
+        lines.append(f'coachbox_outbox_pending{{state="{name}"}} {pending.by_state[name]}')
     lines += [
         "# HELP coachbox_outbox_messages Outbound messages by status (refreshed at most once a minute).",
         "# TYPE coachbox_outbox_messages gauge",

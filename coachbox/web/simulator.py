@@ -1,11 +1,14 @@
-"""POST /api/v1/simulator/messages: the simulator channel's JSON door (admin page, demos, tests)."""
+"""POST /api/v1/simulator/messages: the simulator channel's JSON door (admin page, demos, tests).
+
+It answers with this message's replies; what the box sends the learner later (the tutor's answer, a follow-up
+quiz, the next lesson…) the admin simulator page receives live (admin.live, channels.simulator.Feed), from the
+id in `message_id` on."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
 import uuid
-from typing import TYPE_CHECKING
 
 from sanic import Blueprint, Request, Sanic
 from sanic.exceptions import BadRequest, Forbidden, NotFound
@@ -14,11 +17,8 @@ from sanic.response import json as json_response
 
 from coachbox.channels.base import Inbound
 from coachbox.channels.outbox import deliver_due
-from coachbox.store.messages import outbound_bodies
+from coachbox.store.messages import inbound_id, outbound_bodies
 from coachbox.turns.runner import handle_inbound
-
-if TYPE_CHECKING:
-    pass
 
 bp = Blueprint("simulator")
 
@@ -71,7 +71,8 @@ async def post_message(request: Request) -> HTTPResponse:
         while await deliver_due(services):
             pass
     rows = await services.db.run(outbound_bodies, outcome.outbox_ids)
-    return json_response({"learner_id": outcome.learner_id, "replies": rows})
+    message_id = await services.db.run(inbound_id, inbound)
+    return json_response({"learner_id": outcome.learner_id, "message_id": message_id, "replies": rows})
 
 
 def setup(app: Sanic) -> None:

@@ -69,9 +69,10 @@ def _inbound_handler(request: Request):
 
 
 def _after_turn(conn: sqlite3.Connection, learner_id: int, opt_out: str | None, now: str, since: str) -> None:
-    if opt_out in ("STOP", "START"):
-        # Twilio's Advanced Opt-Out already answered the keyword; we stop (or resume) proactive messages.
-        outbox.opt_out_learner(conn, learner_id, now, opted_out=opt_out == "STOP")
+    if opt_out is not None:
+        # Twilio's Advanced Opt-Out matched a keyword (the turn took it as STOP or START too) and now blocks, or
+        # allows again, every message to this number: the learner's record says the same, whatever the turn did.
+        outbox.opt_out_learner(conn, learner_id, now, opted_out=opt_out == "stop")
     # The window is open again: messages that waited for it (no template configured) may go now (not a nudge).
     messages.requeue_waiting_outbound(conn, learner_id, since, now)
 
@@ -92,7 +93,7 @@ async def inbound(request: Request) -> HTTPResponse:
     handler = _inbound_handler(request)
     if message.media and not await services.db.run(is_duplicate_inbound, message):
         message = await twilio_media.download_media(services.settings, message)
-    opt_out = (form.first("OptOutType") or "").upper() or None
+    opt_out = message.opt_out  # Twilio's OptOutType, as "stop" or "start"
     # Sanic cancels a handler whose client hung up (Twilio gives up after 15 s; a proxy may sooner). The turn may
     # commit anyway (a group commit does not abandon its round), and a retry of this MessageSid is then a
     # duplicate: so what follows the turn must not depend on anyone still listening. Shielded, it finishes.

@@ -243,9 +243,22 @@ async def test_it_fails_63016_when_no_template_is_configured(tservices, conn, cl
 
 @pytest.mark.at(DAYTIME)  # outside quiet hours: the sender looks at the row at once, not at 07:00
 async def test_it_cancels_proactive_messages_to_opted_out_learners(tservices, conn, clock, twilio_double):
-    mid = enqueue(conn, ALICE, "Daily lesson", clock.now(), kind="lesson", opted_out=True)
+    mid = enqueue(conn, ALICE, "Daily lesson", clock.now(), kind="lesson", opted_out=True, proactive=True)
     await _drain(tservices)
     assert row(conn, mid)["status"] == "cancelled" and twilio_double.accepted == []
+    assert row(conn, mid)["error_message"] == "the learner opted out (STOP)"
+
+
+@pytest.mark.at(DAYTIME)
+async def test_it_still_answers_an_opted_out_learner(tservices, conn, clock, twilio_double):
+    # STOP stops what the box starts, not an answer: the confirmation of STOP itself, the goodbye after DELETE.
+    stop = enqueue(conn, ALICE, "You will get no more lessons.", clock.now(), idempotency_key="in:whatsapp:SM9:out:0")
+    bye = enqueue(conn, ALICE, "Goodbye", clock.now(), kind="farewell", idempotency_key="in:whatsapp:SMa:out:0")
+    with transaction(conn):
+        conn.execute("UPDATE learners SET opted_out = 1")
+    await _drain(tservices)
+    assert [m.get("Body") for m in twilio_double.accepted] == ["You will get no more lessons.", "Goodbye"]
+    assert row(conn, stop)["status"] == "sent" and row(conn, bye)["status"] == "sent"
 
 
 async def test_it_splits_long_bodies_and_sends_the_parts_in_order(tservices, conn, clock, twilio_double):

@@ -7,7 +7,6 @@ import ast
 from pathlib import Path
 
 import coachbox
-from coachbox.channels.outbox import ANSWER_KINDS
 from coachbox.channels.templates import TEMPLATES
 from coachbox.ops.checks import _check_channel
 from coachbox.turns.runner import TEMPLATE_FOR
@@ -53,7 +52,7 @@ def _keys_in_code() -> set[str]:
             for kw in node.keywords:
                 if kw.arg in ("template_key", "template") or (kw.arg == "kind" and name in WRITERS):
                     keys.update(_literals(kw.value, constants))
-    return keys | set(TEMPLATE_FOR.values()) | set(ANSWER_KINDS) | {t.key for t in TEMPLATES}
+    return keys | set(TEMPLATE_FOR.values()) | {t.key for t in TEMPLATES}
 
 
 def test_it_documents_every_template_key_the_code_can_look_up():

@@ -57,7 +57,7 @@ async def test_it_hides_the_simulator_when_twilio_is_configured(settings, servic
     assert response.status == 404
 
 
-def test_it_chats_in_the_terminal_from_a_script(conn, settings):
+def test_it_chats_in_the_terminal_from_a_script(conn, settings, clock):
     import_folder(conn, settings.content_dir, settings, progress=None)
     out = io.StringIO()
     code = run_chat(
@@ -67,6 +67,8 @@ def test_it_chats_in_the_terminal_from_a_script(conn, settings):
         profile_name="Juma",
         stdin=io.StringIO("habari\nndiyo\n"),
         stdout=out,
+        clock=clock,
+        periodic=False,
     )
     text = out.getvalue()
     assert code == 0

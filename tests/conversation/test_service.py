@@ -1,8 +1,10 @@
 """The service: one transaction per turn, de-duplication, idempotent outbox, sessions, rate limit, erasure."""
 
+import asyncio
 import threading
 
 from coachbox import store
+from coachbox.channels.outbox import deliver_due
 from coachbox.conversation.events import DeliverDailyLesson, QuizFollowUp
 from coachbox.turns import sessions
 from coachbox.turns.runner import handle_inbound_sync
@@ -101,7 +103,7 @@ def _traces(conn, cache, needles):
     return found
 
 
-def test_it_leaves_no_personal_trace_once_the_goodbye_is_sent(conn, cache, settings, clock):
+def test_it_leaves_no_personal_trace_once_the_goodbye_is_sent(conn, cache, settings, clock, services):
     from coachbox.channels.base import InboundMedia
     from coachbox.content.importer import import_folder
 
@@ -148,8 +150,13 @@ def test_it_leaves_no_personal_trace_once_the_goodbye_is_sent(conn, cache, setti
     assert [t for t in _traces(conn, cache, needles) if not t.startswith("messages.address")] == []
     assert not voice.exists() and not pdf.exists()
 
-    with store.transaction(conn):  # the sender hands the goodbye over
-        conn.execute("UPDATE messages SET status = 'sent', provider_sid = 'SMbye' WHERE id = ?", (farewell["id"],))
+    async def hand_over() -> None:  # the real sender (the simulator channel here) hands the goodbye over
+        while await deliver_due(services):
+            pass
+
+    asyncio.run(hand_over())
+    sent = conn.execute("SELECT status, provider_sid FROM messages WHERE id = ?", (farewell["id"],)).fetchone()
+    assert sent["status"] == "sent" and sent["provider_sid"]  # not cancelled: the learner "opted out" by erasing
     assert _traces(conn, cache, needles) == []
     assert driver.send("yes", sid="SM-retry-of-yes").duplicate is False  # a new message starts afresh…
     retry = handle_inbound_sync(

@@ -116,6 +116,7 @@ def enqueue(
     last_inbound_at: datetime | None = None,
     opted_out: bool = False,
     status: str = "queued",
+    next_attempt_at: datetime | None = None,
     **draft,
 ) -> int:
     with transaction(conn):
@@ -130,6 +131,7 @@ def enqueue(
             draft=OutboxDraft(body=body, kind=kind, **draft),
             now=now,
             status=status,
+            next_attempt_at=next_attempt_at,
         )
 
 

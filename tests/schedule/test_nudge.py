@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from coachbox.channels.outbox import deliver_due, is_answer
+from coachbox.channels.outbox import deliver_due
 from coachbox.core.clock import FakeClock
 from coachbox.schedule.daily import run_daily_lessons
 from tests.doubles.twilio_fixtures import twilio_double, twilio_settings_for  # noqa: F401 - fixtures
@@ -64,7 +64,7 @@ async def test_it_sends_one_lesson_nudge_template_and_holds_the_lesson(box, nudg
     [sent] = twilio_double.accepted
     assert sent.get("ContentSid") == NUDGE_SID and sent.get("Body") is None
     assert json.loads(sent.get("ContentVariables")) == {"1": "Amina", "2": "What is mobile money?"}
-    assert not is_answer(nudge["kind"], nudge["idempotency_key"])  # proactive: the sender holds it in quiet hours
+    assert nudge["proactive"] == 1  # the box starts it: the sender holds it in quiet hours, STOP cancels it
 
 
 def test_it_releases_the_held_lesson_on_any_reply_in_the_same_turn(box):

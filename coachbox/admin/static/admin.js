@@ -24,9 +24,9 @@
     update();
   });
   // Live updates: elements with data-live="/admin/events/…" listen to server-sent events and reload their part.
-  document.querySelectorAll("[data-live]").forEach(function (el) {
-    if (!window.EventSource) { return; }
-    var source = new EventSource(el.dataset.live);
+  function follow(el, url) {
+    if (!window.EventSource) { return null; }
+    var source = new EventSource(url);
     source.addEventListener("update", function (ev) {
       var data = JSON.parse(ev.data);
       Object.keys(data).forEach(function (key) {
@@ -38,7 +38,9 @@
       var data = JSON.parse(ev.data);
       if (document.getElementById("m" + data.id)) { return; }  // already on the page (a reconnect re-sends)
       var bubble = document.createElement("div");
-      bubble.className = "bubble " + data.direction;
+      // data-phone: the simulator is the learner's phone, so what the box sends sits on the left ("in").
+      var side = el.dataset.phone ? (data.direction === "in" ? "out" : "in") : data.direction;
+      bubble.className = "bubble " + side;
       bubble.id = "m" + data.id;
       bubble.textContent = data.body;  // textContent: never innerHTML for learner text
       var meta = document.createElement("span");
@@ -71,7 +73,9 @@
       var error = bubble.querySelector(".error");
       if (error) { error.textContent = data.error || ""; error.hidden = !data.error; }
     });
-  });
+    return source;
+  }
+  document.querySelectorAll("[data-live]").forEach(function (el) { el.liveSource = follow(el, el.dataset.live); });
   // Simulator panel: post through fetch, show replies as bubbles; falls back to the plain form without JS.
   var sim = document.getElementById("sim-form");
   if (sim && window.fetch) {
@@ -89,14 +93,25 @@
       }).then(function (r) { return r.json().then(function (b) { return [r.status, b]; }); })
         .then(function (res) {
           if (res[0] !== 200) { add(chat, "in", "⚠ " + (res[1].error || "error " + res[0])); return; }
-          (res[1].replies || []).forEach(function (reply) { add(chat, "in", typeof reply === "string" ? reply : (reply.body || "")); });
+          var body = res[1];
+          (body.replies || []).forEach(function (reply) {
+            add(chat, "in", typeof reply === "string" ? reply : (reply.body || ""), reply.id);
+          });
+          // Everything the box sends this learner later (the tutor, follow-ups, lessons) arrives on the live feed.
+          if (body.learner_id && chat.dataset.learner !== String(body.learner_id)) {
+            if (chat.liveSource) { chat.liveSource.close(); }
+            chat.dataset.learner = String(body.learner_id);
+            chat.liveSource = follow(chat, "/admin/events/simulator/" + body.learner_id + "?after=" + (body.message_id || 0));
+          }
         }).catch(function () { add(chat, "in", "⚠ network error"); });
     });
   }
-  function add(chat, cls, text) {
+  function add(chat, cls, text, id) {
     // The learner's own messages sit on the right in the simulator (it is their phone), bot replies on the left.
+    if (id && document.getElementById("m" + id)) { return; }  // the live feed showed it already
     var b = document.createElement("div");
     b.className = "bubble " + cls;
+    if (id) { b.id = "m" + id; }
     b.textContent = text;
     chat.appendChild(b);
     chat.scrollTop = chat.scrollHeight;

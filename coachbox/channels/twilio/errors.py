@@ -59,13 +59,20 @@ def is_permanent(code: str | int | None, http_status: int | None = None) -> bool
     return 400 <= http_status < 500 and http_status not in (401, 403, 408, 429)
 
 
+def doc_url(code: str | int | None) -> str | None:
+    """Twilio's page for one of its error codes (they are numbers); None for our own words ("timeout", "network",
+    "gave_up") and for markers that are no error at all (a row held for quiet hours): Twilio has no page for them."""
+    key = str(code) if code is not None else ""
+    return f"https://www.twilio.com/docs/api/errors/{key}" if key.isdigit() else None
+
+
 def describe(code: str | int | None) -> str:
-    """Plain-English meaning of a Twilio error code, for logs and the admin page."""
+    """Plain-English meaning of a Twilio error code, for logs and the admin page ("" for a code that is not Twilio's
+    and that we do not know: never a made-up Twilio error)."""
     if code is None:
         return ""
     key = str(code)
-    return (
-        PERMANENT.get(key)
-        or TRANSIENT.get(key)
-        or f"Twilio error {key}: see https://www.twilio.com/docs/api/errors/{key}"
-    )
+    known = PERMANENT.get(key) or TRANSIENT.get(key)
+    if known:
+        return known
+    return f"Twilio error {key}: see {doc_url(key)}" if key.isdigit() else ""

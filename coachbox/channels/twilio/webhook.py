@@ -99,6 +99,11 @@ def channel_key(sender: str, wa_id: str | None) -> tuple[str, str, str | None]:
     return prefix, sender, e164(rest)
 
 
+# Twilio's Advanced Opt-Out names the keyword it matched (its own list, which the Messaging Service may extend with
+# words of any language) in OptOutType; HELP is answered by Twilio and needs nothing from us.
+OPT_OUT_TYPES = {"STOP": "stop", "START": "start"}
+
+
 def parse_inbound(form: FormData, now: datetime) -> Inbound:
     """Twilio's form fields → Inbound. Unknown fields are ignored: Twilio adds new ones at any time."""
     sid = form.first("MessageSid") or form.first("SmsMessageSid")
@@ -128,4 +133,5 @@ def parse_inbound(form: FormData, now: datetime) -> Inbound:
         button_payload=form.first("ButtonPayload") or None,
         button_text=form.first("ButtonText") or None,
         media=media,
+        opt_out=OPT_OUT_TYPES.get((form.first("OptOutType") or "").strip().upper()),
     )
