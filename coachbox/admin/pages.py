@@ -158,6 +158,38 @@ async def receive_body(request: Request, limit: int) -> None:
     request.body = b"".join(chunks)
 
 
+# Paths whose callers are programs (JSON errors); every other page a browser asks for gets its error in words.
+MACHINE_PATHS = ("/api/", "/webhooks/", "/healthz", "/metrics", "/admin/events/")
+HEADINGS = {
+    400: "That did not work",
+    401: "Please sign in",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    409: "That cannot be done now",
+    413: "Too large",
+    429: "Too many tries",
+}
+
+
+def wants_page(request: Request) -> bool:
+    """A browser asking for a page (not a program calling the API, a webhook or a live-update stream)."""
+    return "text/html" in request.headers.get("accept", "") and not request.path.startswith(MACHINE_PATHS)
+
+
+def error_page(request: Request, status: int, message: str) -> HTTPResponse:
+    """An error a person reads: a heading, what happened, and the way back (never raw JSON to a browser)."""
+    referrer = urlsplit(request.headers.get("referer", "")).path
+    return render(
+        request,
+        "error.html",
+        status=status,
+        heading=HEADINGS.get(status, "Something went wrong" if status >= 500 else "That did not work"),
+        errors=[message],
+        back_url=referrer if referrer.startswith("/admin") and referrer != request.path else "/admin/",
+    )
+
+
 def too_large_page(request: Request, exception: Exception) -> HTTPResponse:
     """A 413 on an admin page, in words on a page (not JSON): what was too large, and the way back."""
     referrer = request.headers.get("referer", "")

@@ -6,7 +6,7 @@ import asyncio
 
 from sanic import Request, Sanic
 from sanic.exceptions import PayloadTooLarge
-from sanic.response import HTTPResponse
+from sanic.response import HTTPResponse, redirect
 
 from coachbox.admin import (
     api,
@@ -37,6 +37,7 @@ def setup(app: Sanic) -> None:
         app.blueprint(area.bp)
     simulator.setup_vouch(app)
     app.error_handler.add(PayloadTooLarge, _too_large)
+    app.add_route(_home, "/", name="home")
 
     @app.after_server_start
     async def _relay_events(app: Sanic) -> None:
@@ -56,6 +57,11 @@ def setup(app: Sanic) -> None:
             response.headers["X-Content-Type-Options"] = "nosniff"
         elif request.path.startswith("/admin") and "Content-Security-Policy" not in response.headers:
             security_headers(response)
+
+
+async def _home(request: Request) -> HTTPResponse:
+    """The box's address in a browser leads to the admin page (it signs the visitor in first)."""
+    return redirect("/admin/")
 
 
 def _too_large(request: Request, exception: Exception) -> HTTPResponse:

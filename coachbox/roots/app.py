@@ -14,6 +14,7 @@ from sanic.response import HTTPResponse, json
 
 from coachbox.admin import payments as admin_payments
 from coachbox.admin import views as admin_views
+from coachbox.admin.pages import error_page, wants_page
 from coachbox.admin.security import client_ip
 from coachbox.core.config import Settings
 from coachbox.core.logs import request_fields, request_id, sanic_log_config
@@ -43,7 +44,8 @@ FEATURES = (
 
 
 class _QuietErrorHandler(ErrorHandler):
-    """Clear 4xx for bad input, a bare 500 for our bugs: never a traceback to the caller."""
+    """Clear 4xx for bad input, a bare 500 for our bugs: never a traceback to the caller. Programs get JSON; a
+    browser asking for a page gets the same answer as a page in words with a way back."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         if isinstance(exception, asyncio.CancelledError):
@@ -53,13 +55,24 @@ class _QuietErrorHandler(ErrorHandler):
         if isinstance(exception, OverflowError):
             # An id beyond SQLite's 64-bit integers in a URL (/learners/99999999999999999999): no such row.
             log.info("request rejected: number out of range", extra={"path": request.path})
-            return json({"error": "not found"}, status=404)
+            return self._answer(request, 404, "not found", "There is no such page.")
         status = getattr(exception, "status_code", 500) or 500
         if status >= 500:
             log.exception("unhandled error", extra={"path": request.path})
+            if wants_page(request):
+                message = f"Something went wrong on our side. It is logged as request {request_id.get()}."
+                return error_page(request, 500, message)
             return json({"error": "internal error", "request_id": request_id.get()}, status=500)
         log.info("request rejected", extra={"path": request.path, "status": status, "reason": str(exception)})
-        return json({"error": str(exception) or "bad request"}, status=status)
+        return self._answer(request, status, str(exception) or "bad request", str(exception) or "")
+
+    @staticmethod
+    def _answer(request: Request, status: int, error: str, words: str) -> HTTPResponse:
+        if wants_page(request):
+            if status == 404 and (not words or words.startswith("Requested URL")):
+                words = "There is no such page. It may have moved, or the link is incomplete."
+            return error_page(request, status, words or "That did not work.")
+        return json({"error": error}, status=status)
 
 
 def create_app(settings: Settings, services: Services | None = None, *, name: str = "coachbox") -> Sanic:

@@ -93,3 +93,17 @@ async def test_save_question_and_back_up_now_confirm_what_they_did(app, client, 
     assert backed_up.headers["location"] == "/admin/operations?done=backup#backups"
     _, page = await client.get(backed_up.headers["location"])
     assert pages.NOTICES["backup"] in page.text
+
+
+def test_a_browser_gets_errors_as_pages_and_programs_get_json(app):
+    """404 and 403 to a browser are pages in words with a way back; the API and webhooks keep their JSON."""
+    page = {"accept": "text/html,application/xhtml+xml"}
+    _, response = app.test_client.get("/no/such/page", headers=page)
+    assert response.status == 404 and response.content_type.startswith("text/html")
+    assert "Not found" in response.text and "There is no such page" in response.text and "/admin/" in response.text
+    _, response = app.test_client.get("/no/such/page", headers={"accept": "application/json"})
+    assert response.status == 404 and response.json["error"]
+    _, response = app.test_client.get("/api/v1/learners", headers=page)
+    assert response.content_type.startswith("application/json")
+    _, response = app.test_client.get("/", headers=page)  # the box's address leads to the admin (sign-in first)
+    assert response.status == 200 and "/admin/login" in str(response.url)

@@ -49,7 +49,7 @@ def test_an_id_beyond_sqlite_integers_is_a_404_not_a_500():
     from coachbox.roots.app import _QuietErrorHandler
 
     response = _QuietErrorHandler().default(
-        SimpleNamespace(path="/admin/learners/" + "9" * 30),
+        SimpleNamespace(path="/admin/learners/" + "9" * 30, headers={}),  # a program asking: JSON
         OverflowError("Python int too large to convert to SQLite INTEGER"),
     )
     assert response.status == 404
