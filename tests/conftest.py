@@ -70,6 +70,8 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     """`-m time_sensitive` (make test's extra runs): do not even import the modules that hold none (~7 s)."""
     if config.getoption("markexpr") != "time_sensitive" or not collection_path.name.startswith("test_"):
         return None
+    if not collection_path.is_relative_to(REPO):
+        return None
     path = collection_path.relative_to(REPO).as_posix() + ("/" if collection_path.is_dir() else "")
     return None if path.startswith(TIME_SENSITIVE) else True
 
@@ -87,14 +89,20 @@ def clock_environ(when: datetime | str) -> dict[str, str]:
     return {TEST_NOW_VARIABLE: encode_test_now(when)}
 
 
+@pytest.fixture(scope="session")
+def run_instant(pytestconfig: pytest.Config) -> datetime:
+    """The run's `--at` instant: for a fixture that a module's time-sensitive tests share (a server process)."""
+    return pytestconfig.stash[_NOW]
+
+
 @pytest.fixture
-def instant(request: pytest.FixtureRequest) -> datetime:
+def instant(request: pytest.FixtureRequest, run_instant: datetime) -> datetime:
     """The instant this test runs at (see DEFAULT_NOW above): where its `clock` starts, and its processes' clocks."""
     marker = request.node.get_closest_marker("at")
     if marker is not None:
         return parse_test_now(marker.args[0])[0]
     if request.node.get_closest_marker("time_sensitive") is not None:
-        return request.config.stash[_NOW]
+        return run_instant
     return parse_test_now(DEFAULT_NOW)[0]
 
 

@@ -1,7 +1,7 @@
 """Browser tests: Playwright driving Debian's Chromium against a real `coachbox serve` process.
 
-The server runs on a test clock (COACHBOX_TEST_NOW), never the real time: both tests send a learner a message and
-wait for it to go out, so they run at DAYTIME (at night quiet hours would hold it until 07:00, by design).
+The servers run on the test clock (COACHBOX_TEST_NOW at the run's `--at` instant), never the real time: make test
+runs these at a night and a day instant too. A teacher's "Send now" goes out whatever the hour.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -22,7 +24,7 @@ from twilio.request_validator import RequestValidator
 
 from coachbox.admin.passwords import hash_password
 from coachbox.core.clock import clock_from_environment
-from tests.conftest import DAYTIME, clock_environ
+from tests.conftest import clock_environ
 from tests.doubles.twilio_double import TwilioDouble
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,6 +40,7 @@ ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+NAIROBI = ZoneInfo("Africa/Nairobi")
 PASSWORD = "owner's long password"
 WHATSAPP_FROM = "whatsapp:+14155238886"
 
@@ -97,18 +100,18 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, run_instant):
     data = tmp_path_factory.mktemp("browser") / "data"
-    base, proc = _serve(data, clock_environ(DAYTIME))
+    base, proc = _serve(data, clock_environ(run_instant))
     yield base, data / "coachbox.db"
     _stop(proc)
 
 
 @pytest.fixture(scope="module")
-def twilio_server(tmp_path_factory):
+def twilio_server(tmp_path_factory, run_instant):
     """`coachbox serve` with Twilio configured against the local Twilio double (in this process, on the server's
     clock)."""
-    clock = clock_environ(DAYTIME)
+    clock = clock_environ(run_instant)
     double = TwilioDouble(now=clock_from_environment(clock).now).start()
     data = tmp_path_factory.mktemp("browser-twilio") / "data"
     base, proc = _serve(
@@ -119,7 +122,7 @@ def twilio_server(tmp_path_factory):
         COACHBOX_TWILIO_API_BASE_URL=double.url,
         COACHBOX_TWILIO_WHATSAPP_FROM=WHATSAPP_FROM,
     )
-    yield base, data / "coachbox.db", double
+    yield base, data / "coachbox.db", double, run_instant
     _stop(proc)
     double.stop()
 
@@ -196,7 +199,7 @@ def test_it_runs_an_admin_session_end_to_end(server, browser):
     # Send that learner a message: it goes through the outbox and the (simulator) channel delivers it.
     page.goto(f"{base}/admin/learners/{learner_id}")
     page.get_by_label("Message", exact=True).fill("Hello from your teacher")
-    page.get_by_role("button", name="Send", exact=True).click()
+    page.get_by_role("button", name="Send now").click()
     page.wait_for_url(f"**/admin/learners/{learner_id}?done=sent")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -309,7 +312,7 @@ def _keyboard_sign_in(page, base: str, email: str) -> None:
 
 
 def test_it_sends_a_message_to_a_learner_through_twilio_and_shows_its_status(twilio_server, browser):
-    base, db_path, double = twilio_server
+    base, db_path, double, started = twilio_server
     conn = _db(db_path)
     conn.execute(
         "INSERT INTO admins (email, password_hash, role, created_at) VALUES (?, ?, 'editor', ?)",
@@ -345,8 +348,14 @@ def test_it_sends_a_message_to_a_learner_through_twilio_and_shows_its_status(twi
     _keyboard_sign_in(page, base, "teacher@school.test")
     page.goto(f"{base}/admin/learners/{learner_id}")
     assert "window is open" in page.locator("#send-h + p").inner_text()
+    # The learner's wall clock is the server's test clock (it started at the run's instant), never the real time;
+    # in their quiet hours the page offers to send at 07:00 instead.
+    shown = page.locator("#local-time strong").inner_text()
+    assert shown in {f"{(started + timedelta(minutes=m)).astimezone(NAIROBI):%H:%M}" for m in range(5)}
+    quiet = not "07:00" <= shown < "21:00"
+    assert page.get_by_role("button", name="Send at 07:00 instead").count() == int(quiet)
     page.get_by_label("Message", exact=True).fill("Hello from your teacher")
-    page.get_by_role("button", name="Send", exact=True).click()
+    page.get_by_role("button", name="Send now").click()
     page.wait_for_url(f"**/admin/learners/{learner_id}?done=sent")
 
     # The double (standing in for Twilio) got it, as free text to the learner's WhatsApp address.

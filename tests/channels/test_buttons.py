@@ -11,7 +11,6 @@ import pytest
 from coachbox.channels.buttons import with_buttons
 from coachbox.channels.outbox import deliver_due
 from coachbox.store.messages import OutboxDraft
-from tests.conftest import DAYTIME
 from tests.doubles.twilio_fixtures import (  # noqa: F401 - fixtures
     ALICE,
     enqueue,
@@ -86,7 +85,6 @@ async def _drain(services) -> None:
     await services.channel.close()
 
 
-@pytest.mark.at(DAYTIME)  # a quiz sent by itself goes out: outside quiet hours
 async def test_it_sends_buttons_with_content_sid_inside_the_24_hour_window(settings, conn, clock, twilio_double):
     services = _services(settings, clock, twilio_double, TEMPLATES)
     try:
@@ -109,7 +107,6 @@ async def test_it_sends_buttons_with_content_sid_inside_the_24_hour_window(setti
         services.close_sync()
 
 
-@pytest.mark.at(DAYTIME)  # quizzes sent by themselves go out: outside quiet hours
 async def test_it_sends_numbered_text_when_the_template_is_gone_and_the_kinds_template_outside_the_window(
     settings, conn, clock, twilio_double
 ):

@@ -167,7 +167,6 @@ async def test_it_gives_up_after_the_retry_horizon(tservices, conn, clock, twili
     assert clock.now() - datetime.fromisoformat(row(conn, mid)["created_at"]) <= timedelta(minutes=60)
 
 
-@pytest.mark.at(DAYTIME)  # proactive messages go out: outside quiet hours
 async def test_it_sends_free_form_inside_the_24_hour_window_and_the_template_outside(
     settings, conn, clock, twilio_double
 ):
