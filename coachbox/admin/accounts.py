@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from coachbox import store
 from coachbox.admin.passwords import hash_password, verify_password
+from coachbox.core.clock import clock_from_environment
 from coachbox.core.config import Settings
 from coachbox.core.errors import UserError
 from coachbox.store import transaction
@@ -25,7 +27,8 @@ def _sha256(token: str) -> str:
 
 
 def _now() -> datetime:
-    return datetime.now(UTC)
+    """The box's time, as the server that checks the link's expiry reads it (a test clock in tests)."""
+    return clock_from_environment(os.environ).now()
 
 
 def add_admin(conn: sqlite3.Connection, email: str, role: str, now: datetime) -> int:

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from coachbox.core.clock import clock_from_environment
 from coachbox.core.config import Settings
 from coachbox.core.errors import UserError
 
@@ -23,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         settings = Settings.load(args.config)
+        clock_from_environment(os.environ)  # a malformed test clock stops here, named, not in a spawned worker
         code = args.handler(settings, args) or 0
         sys.stdout.flush()  # a reader that went away shows here, inside the try, not at interpreter exit
         return code
