@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
+import time
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -54,7 +57,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+# Every process a test starts inherits this mark in its environment, so one that outlives its test module (a
+# server's worker left with parent PID 1) is found even after its parent has gone.
+SESSION_MARK = "COACHBOX_TEST_SESSION"
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault(SESSION_MARK, uuid.uuid4().hex)
     value = config.getoption("--at") or os.environ.get(TEST_NOW_VARIABLE) or DEFAULT_NOW
     try:
         config.stash[_NOW], _ = parse_test_now(value)
@@ -146,3 +155,38 @@ def services(settings: Settings, conn: sqlite3.Connection, clock: FakeClock):
 @pytest.fixture
 def app(settings: Settings, services):
     return create_app(settings, services)
+
+
+def processes_of_this_session() -> list[str]:
+    """Live processes (other than pytest itself) that carry this session's mark: started by a test, at any depth."""
+    mark = f"{SESSION_MARK}={os.environ[SESSION_MARK]}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if mark not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:160]
+        except OSError:
+            continue
+        found.append(f"{entry.name}: {command}")
+    return found
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_process_outlives_its_module():
+    """Every process a test starts is gone when its module's tests end (servers shared by a module included)."""
+    yield
+    deadline = time.monotonic() + 5  # a stopped server's workers take a moment to exit
+    while (left := processes_of_this_session()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if left:
+        for line in left:
+            try:
+                os.kill(int(line.split(":", 1)[0]), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        pytest.fail("processes outlived their test module (now killed):\n" + "\n".join(left))

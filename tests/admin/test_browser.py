@@ -24,6 +24,7 @@ from twilio.request_validator import RequestValidator
 
 from coachbox.admin.passwords import hash_password
 from coachbox.core.clock import clock_from_environment
+from tests import processes
 from tests.conftest import clock_environ
 from tests.doubles.twilio_double import TwilioDouble
 
@@ -71,12 +72,9 @@ def _serve(data: Path, clock: dict[str, str], **env: str):
         **clock,
         **env,
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "coachbox", "serve", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    output = data.parent / "serve.log"
+    proc = processes.start(
+        [sys.executable, "-m", "coachbox", "serve", "--port", str(port)], env=env, cwd=REPO, output=output
     )
     deadline = time.monotonic() + 30
     while True:
@@ -85,18 +83,14 @@ def _serve(data: Path, clock: dict[str, str], **env: str):
             break
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("server did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
+                processes.stop(proc)
+                pytest.fail("server did not start: " + output.read_text(errors="replace")[-2000:])
             time.sleep(0.2)
     return base, proc
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    processes.stop(proc)  # the server and every worker it spawned
 
 
 @pytest.fixture(scope="module")

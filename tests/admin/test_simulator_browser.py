@@ -28,6 +28,7 @@ from coachbox.core.config import Settings
 from coachbox.jobs.inprocess import InProcessWorker
 from coachbox.jobs.queue import create_huey
 from coachbox.roots.services import build_services
+from tests import processes
 from tests.conftest import DAYTIME, REPO, clock_environ
 
 CHROMIUM = "/usr/bin/chromium"
@@ -67,12 +68,9 @@ def server(tmp_path):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, **_environ(data), "COACHBOX_SERVER_PUBLIC_URL": base, **clock}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "coachbox", "serve", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    output = tmp_path / "serve.log"
+    proc = processes.start(
+        [sys.executable, "-m", "coachbox", "serve", "--port", str(port)], env=env, cwd=REPO, output=output
     )
     deadline = time.monotonic() + 30
     while True:
@@ -81,18 +79,11 @@ def server(tmp_path):
             break
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                proc.wait()
-                pytest.fail("server did not start: " + proc.stdout.read().decode(errors="replace")[-2000:])
+                processes.stop(proc)
+                pytest.fail("server did not start: " + output.read_text(errors="replace")[-2000:])
             time.sleep(0.2)
     yield base, data, clock
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    proc.stdout.close()
+    processes.stop(proc)  # the server and every worker it spawned
 
 
 @pytest.fixture
