@@ -10,13 +10,13 @@ from sanic import Blueprint, Request
 from sanic.exceptions import SanicException
 from sanic.response import json
 
-from coachbox.admin.learners import local_time, teacher_message
+from coachbox.admin.learners import local_time, send_teacher_message
 from coachbox.admin.openapi import document
 from coachbox.admin.security import role_at_least
 from coachbox.channels import states
-from coachbox.store import admins, courses, transaction
+from coachbox.store import admins, courses
 from coachbox.store import learners as q
-from coachbox.store.messages import HELD, enqueue_outbound, transcript_page
+from coachbox.store.messages import HELD, transcript_page
 
 bp = Blueprint("admin_api", url_prefix="/api/v1")
 PER_PAGE = 100
@@ -185,36 +185,14 @@ async def send_message(request: Request, learner_id: int):
     if learner["opted_out"]:
         raise ApiError(409, "opted_out", "The learner sent STOP; messages are not allowed until they send START.")
     now = services.clock.now()
-    draft, until = teacher_message(
-        learner, body.strip(), f"api:{uuid.uuid4().hex}", now, services.settings, later=send_at == "after_quiet_hours"
+    message_id, until = await send_teacher_message(
+        services,
+        learner,
+        body.strip(),
+        f"api:{uuid.uuid4().hex}",
+        later=send_at == "after_quiet_hours",
+        api_token=request.ctx.api_token["id"],
     )
-
-    def enqueue(conn):
-        with transaction(conn):
-            message_id = enqueue_outbound(
-                conn,
-                learner_id=learner_id,
-                channel=learner["channel"],
-                address=learner["channel_key"],
-                draft=draft,
-                now=now,
-                next_attempt_at=until,
-            )
-            admins.audit(
-                conn,
-                None,
-                "learner.message",
-                f"learner:{learner_id}",
-                now,
-                api_token=request.ctx.api_token["id"],
-                message_id=message_id,
-            )
-        return message_id
-
-    message_id = await services.db.run(enqueue)
-    sender = services.sender
-    if sender is not None and until is None:
-        sender.kick()
     local = local_time(learner, now, services.settings)
     row = {"status": "queued", "next_attempt_at": (until or now).isoformat()}
     return json(

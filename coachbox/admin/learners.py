@@ -21,6 +21,7 @@ from coachbox.channels import states
 from coachbox.channels.outbox import template_sid
 from coachbox.channels.twilio.errors import describe
 from coachbox.core import events
+from coachbox.core.services import Services
 from coachbox.learning import timing
 from coachbox.schedule.coach import Coach
 from coachbox.store import admins, transaction
@@ -189,6 +190,54 @@ def teacher_message(
     return draft, until
 
 
+async def send_teacher_message(
+    services: Services,
+    learner,
+    body: str,
+    key: str,
+    *,
+    later: bool,
+    admin_id: int | None = None,
+    api_token: int | None = None,
+) -> tuple[int | None, datetime | None]:
+    """Queue a teacher's message (the admin page's and the API's), audited in the same transaction, shown on open
+    transcripts, and sent at once unless it waits for the end of quiet hours. Returns (message id, its wait)."""
+    now = services.clock.now()
+    draft, until = teacher_message(learner, body, key, now, services.settings, later=later)
+    learner_id = learner["id"]
+
+    def enqueue(conn):
+        with transaction(conn):
+            message_id = enqueue_outbound(
+                conn,
+                learner_id=learner_id,
+                channel=learner["channel"],
+                address=learner["channel_key"],
+                draft=draft,
+                now=now,
+                next_attempt_at=until,
+            )
+            via = {"api_token": api_token} if api_token is not None else {}
+            admins.audit(
+                conn,
+                admin_id,
+                "learner.message",
+                f"learner:{learner_id}",
+                now,
+                **via,
+                message_id=message_id,
+                chars=len(body),
+                **({"send_at": until.isoformat()} if until else {}),
+            )
+        return message_id
+
+    message_id = await services.db.run(enqueue)
+    events.publish(services, f"learner:{learner_id}", "outbox")
+    if services.sender is not None and until is None:
+        services.sender.kick()  # send now rather than at the next poll
+    return message_id, until
+
+
 @bp.get("/learners/<learner_id:int>")
 @sec.admin_view("viewer")
 async def learner_detail(request: Request, learner_id: int):
@@ -244,37 +293,10 @@ async def send_message(request: Request, learner_id: int):
         raise BadRequest(f"Write a message of 1 to {BODY_LIMIT:,} characters.")
     if learner["opted_out"]:
         raise BadRequest("This learner sent STOP: WhatsApp rules forbid messaging them until they send START.")
-    now = services.clock.now()
     later = field(request, "when") == "after_quiet_hours"
-    draft, until = teacher_message(learner, body, f"admin:{uuid.uuid4().hex}", now, services.settings, later=later)
-
-    def enqueue(conn):
-        with transaction(conn):
-            message_id = enqueue_outbound(
-                conn,
-                learner_id=learner_id,
-                channel=learner["channel"],
-                address=learner["channel_key"],
-                draft=draft,
-                now=now,
-                next_attempt_at=until,
-            )
-            admins.audit(
-                conn,
-                request.ctx.admin["admin_id"],
-                "learner.message",
-                f"learner:{learner_id}",
-                now,
-                message_id=message_id,
-                chars=len(body),
-                **({"send_at": until.isoformat()} if until else {}),
-            )
-
-    await services.db.run(enqueue)
-    events.publish(services, f"learner:{learner_id}", "outbox")
-    sender = services.sender
-    if sender is not None and until is None:
-        sender.kick()  # send now rather than at the next poll
+    _, until = await send_teacher_message(
+        services, learner, body, f"admin:{uuid.uuid4().hex}", later=later, admin_id=request.ctx.admin["admin_id"]
+    )
     return back(f"/admin/learners/{learner_id}", "scheduled_message" if until else "sent")
 
 
