@@ -25,22 +25,12 @@ from twilio.request_validator import RequestValidator
 from coachbox.admin.passwords import hash_password
 from coachbox.core.clock import clock_from_environment
 from tests import processes
+from tests.browser import ARGS, CHROMIUM, free_port, needs_chromium, serve
 from tests.conftest import clock_environ
 from tests.doubles.twilio_double import TwilioDouble
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = REPO / "tests" / "artifacts"
-ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 NAIROBI = ZoneInfo("Africa/Nairobi")
 PASSWORD = "owner's long password"
 WHATSAPP_FROM = "whatsapp:+14155238886"
@@ -48,20 +38,14 @@ WHATSAPP_FROM = "whatsapp:+14155238886"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: apt-get install chromium"),
+    needs_chromium,
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _serve(data: Path, clock: dict[str, str], **env: str):
     """Start `coachbox serve` on a free port with the test clock `clock` (clock_environ(…)); returns (base URL,
     process) once /healthz answers."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
@@ -73,19 +57,7 @@ def _serve(data: Path, clock: dict[str, str], **env: str):
         **env,
     }
     output = data.parent / "serve.log"
-    proc = processes.start(
-        [sys.executable, "-m", "coachbox", "serve", "--port", str(port)], env=env, cwd=REPO, output=output
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                processes.stop(proc)
-                pytest.fail("server did not start: " + output.read_text(errors="replace")[-2000:])
-            time.sleep(0.2)
+    proc = serve(port, env, output)
     return base, proc
 
 

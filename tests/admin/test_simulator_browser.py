@@ -29,25 +29,17 @@ from coachbox.jobs.inprocess import InProcessWorker
 from coachbox.jobs.queue import create_huey
 from coachbox.roots.services import build_services
 from tests import processes
+from tests.browser import ARGS, CHROMIUM, free_port, needs_chromium, serve
 from tests.conftest import DAYTIME, REPO, clock_environ
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
 PASSWORD = "editor's long password"
 PHONE = "+254711000333"
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: apt-get install chromium"),
+    needs_chromium,
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _environ(data: Path) -> dict[str, str]:
@@ -65,23 +57,11 @@ def server(tmp_path):
     conn = store.open_database(data / "coachbox.db")  # what `coachbox init` does: the schema and the courses
     import_folder(conn, REPO / "content", Settings.load(REPO / "coachbox.toml", _environ(data)), progress=None)
     conn.close()
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, **_environ(data), "COACHBOX_SERVER_PUBLIC_URL": base, **clock}
     output = tmp_path / "serve.log"
-    proc = processes.start(
-        [sys.executable, "-m", "coachbox", "serve", "--port", str(port)], env=env, cwd=REPO, output=output
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                processes.stop(proc)
-                pytest.fail("server did not start: " + output.read_text(errors="replace")[-2000:])
-            time.sleep(0.2)
+    proc = serve(port, env, output)
     yield base, data, clock
     processes.stop(proc)  # the server and every worker it spawned
 
