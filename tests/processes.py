@@ -1,7 +1,8 @@
 """Processes a test starts: each in a process group of its own, stopped with all its children, output in a file.
 
 `coachbox serve` and `run` spawn web workers and a Huey consumer. Killing only the parent leaves those running with
-parent PID 1 (a browser test once left one behind), so `stop` signals the whole group and waits until it is empty.
+parent PID 1 (a browser test once left one behind), so `stop` asks the leader to stop them, then kills whatever
+of the group is left and waits until it is empty.
 Output goes to a file, not a pipe nobody reads: a chatty server would block once a pipe's 64 KB buffer filled.
 """
 
@@ -37,10 +38,11 @@ def group_members(pgid: int) -> list[int]:
 
 
 def stop(proc: subprocess.Popen, *, timeout: float = 15.0) -> None:
-    """SIGTERM to the whole group (a graceful stop), SIGKILL to whatever is left after `timeout`; returns once no
-    process of the group is alive."""
+    """SIGTERM to the leader (as `docker stop` does: it stops its own children), SIGKILL to whatever of the group is
+    left after `timeout`; returns once no process of the group is alive."""
     pgid = proc.pid
-    _signal_group(pgid, signal.SIGTERM)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -15,11 +15,12 @@ from coachbox.channels.buttons import window_template_key
 from coachbox.channels.twilio.errors import describe
 from coachbox.conversation.lessons import NUDGE_TEMPLATE
 from coachbox.core.config import documented_keys
+from coachbox.core.disk import judge
 from coachbox.ops.backup import backup
 from coachbox.ops.checks import run_checks
 from coachbox.schedule.runs import job_table
 from coachbox.schedule.tasks import jobs
-from coachbox.store import admins, messages, transaction
+from coachbox.store import admins, messages, queue_file, transaction
 from coachbox.store.schedule import latest_runs
 
 bp = Blueprint("admin_operations", url_prefix="/admin")
@@ -95,9 +96,14 @@ async def operations(request: Request):
             messages.outbox_rows(conn, ("failed", "undelivered")),
             messages.outbox_rows(conn, ("queued", "retry", "sending", "waiting")),
             _job_runs(conn, settings),
+            queue_file.last_recovery(conn),
         )
 
-    failed, queued, jobs = await services.db.run(load)
+    failed, queued, jobs, queue_recovery = await services.db.run(load)
+    try:
+        disk = judge(settings)
+    except OSError:
+        disk = None
 
     try:
         pending = services.huey.pending_count()
@@ -124,6 +130,8 @@ async def operations(request: Request):
         channel=settings.channel_kind,
         jobs=jobs,
         waiting_note=waiting_note,
+        queue_recovery=queue_recovery,
+        disk=disk,
     )
 
 

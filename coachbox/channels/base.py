@@ -50,6 +50,7 @@ class Outbound:
 class SendResult:
     provider_sid: str
     status: str = "sent"  # as the provider reports it (queued, accepted, sent…)
+    provider_time: datetime | None = None  # the provider's clock, from its answer's HTTP Date header
 
 
 class ChannelError(Exception):

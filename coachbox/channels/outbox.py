@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from coachbox.channels import buttons
+from coachbox.channels import buttons, clock_skew
 from coachbox.channels.base import ChannelError, Outbound
 from coachbox.channels.pacing import pause_sending, paused_until, reserve_slots
 from coachbox.channels.reconcile import claimer_id, lookup
@@ -331,7 +331,9 @@ async def _send_one(
         log.exception("outbox send crashed", extra={"message_id": row.id})
         await _record_failure(services, row, ChannelError(repr(exc), code="timeout"))
         return
-    await writes.mark_sent((row.id, result.provider_sid, outbound.content_sid, services.clock.now().isoformat()))
+    now = services.clock.now()
+    clock_skew.note(services.cache, result.provider_time, now)
+    await writes.mark_sent((row.id, result.provider_sid, outbound.content_sid, now.isoformat()))
     events.publish(services, f"learner:{row.learner_id}", "outbox")  # committed: wake open admin pages
 
 

@@ -8,6 +8,7 @@ import socket
 import uuid
 from datetime import datetime, timedelta
 
+from coachbox.channels import clock_skew
 from coachbox.channels.base import ChannelError
 from coachbox.core.services import Services
 from coachbox.store import messages
@@ -15,7 +16,12 @@ from coachbox.store import messages
 log = logging.getLogger("coachbox.outbox")
 
 STALE_CLAIM_SECONDS = 120.0  # well above the send timeout: a live sender refreshes its claim just before sending
-MATCH_SLACK = timedelta(seconds=90)  # clock skew between this box and Twilio's date_created
+# The look-up's window is counted on Twilio's clock: `since` is moved there by the time elapsed on ours, measured
+# back from Twilio's own time (its answer's Date header), so a box whose clock is minutes off still finds what
+# Twilio took. The slack covers the header's whole seconds, the request's latency and a clock step (NTP) while
+# the row waited; without a Date header the window is wide enough for any plausible skew instead.
+MATCH_SLACK = timedelta(minutes=5)
+UNMEASURED_SLACK = timedelta(minutes=30)
 
 # Identifies this process's claims: a crashed process's rows can be reconciled at once, a live one's not.
 _PROCESS_NONCE = uuid.uuid4().hex[:8]
@@ -37,13 +43,21 @@ def claimer_id() -> str:
 async def lookup(
     services: Services, address: str, body: str, since: datetime, template: bool, taken: set[str]
 ) -> str | None:
-    """The sid of a message Twilio holds to `address` since the claim, matching our body, not yet ours."""
+    """The sid of a message Twilio holds to `address` since the claim (`since`, on the box's clock), matching our
+    body, not yet ours. The window is counted on Twilio's clock, so the box's clock being off changes nothing."""
     find = getattr(services.channel, "find_sent", None)
     if find is None:
         return None  # the simulator: nothing to ask
-    candidates = sorted(await find(address, since), key=lambda m: m.date_created or since)
+    listing = await find(address, since)
+    now = services.clock.now()
+    if listing.provider_time is not None:
+        clock_skew.note(services.cache, listing.provider_time, now)
+        start = listing.provider_time - (now - since) - MATCH_SLACK  # `since` on Twilio's clock, less the slack
+    else:
+        start = since - UNMEASURED_SLACK
+    candidates = sorted(listing.messages, key=lambda m: m.date_created or start)
     for message in candidates:
-        if message.sid in taken or (message.date_created and message.date_created < since - MATCH_SLACK):
+        if message.sid in taken or (message.date_created and message.date_created < start):
             continue
         if not template and message.body != body:
             continue

@@ -45,6 +45,18 @@ class ServerSettings:
     secret_key: str = _key("", "Signs media URLs and admin sessions. Generated into data/ when empty.", secret=True)
     max_body_bytes: int = _key(1_048_576, "Largest request body accepted (bytes); uploads have their own limit.")
     workers: int = _key(1, "Web worker processes.")
+    worker_silence_seconds: int = _key(
+        180,
+        "/healthz answers 503 when the Huey worker has written no heartbeat for this long (it beats every minute).",
+    )
+    min_free_disk_mb: int = _key(
+        256,
+        "Free space (MB) the data folder's disk must keep: below it /healthz answers 503 and backups refuse to start.",
+    )
+    warn_free_disk_mb: int = _key(
+        1024, "`coachbox check` and the operations page warn when the data folder's disk has less free (MB)."
+    )
+    warn_free_disk_percent: int = _key(10, "… or less than this share of the disk (%) free, whichever comes first.")
 
 
 @dataclass(frozen=True)
@@ -109,7 +121,11 @@ class TwilioSettings:
     whatsapp_from: str = _key("", "Your WhatsApp sender, e.g. whatsapp:+14155238886.")
     sms_from: str = _key("", "Optional SMS sender number for learners without WhatsApp.")
     api_base_url: str = _key("https://api.twilio.com", "Twilio REST base URL (change for compatible providers).")
-    messages_per_second: float = _key(10.0, "Most messages sent per second across all processes.")
+    messages_per_second: float = _key(
+        80.0,
+        "Most messages sent per second across all processes. Twilio's default per WhatsApp sender is 80 (text or "
+        "media; twilio.com/docs/whatsapp/best-practices-and-faqs, read 2026-12); keep at most your sender's.",
+    )
     retry_horizon_minutes: int = _key(60, "Stop retrying a failing send after this long.")
     media_max_bytes: int = _key(5_242_880, "Largest inbound media file downloaded (bytes).")
     templates: dict = _key(
@@ -375,6 +391,8 @@ def _coerce(value: Any, fld: dataclasses.Field, where: str, *, from_env: bool = 
 def _validate(settings: Settings, source: str) -> None:
     if not 0 < settings.server.port < 65536:
         raise ConfigError(f"{source}: server.port must be between 1 and 65535, got {settings.server.port}.")
+    if settings.server.worker_silence_seconds < 1:
+        raise ConfigError(f"{source}: server.worker_silence_seconds must be at least 1.")
     if not settings.server.public_url.startswith(("http://", "https://")):
         raise ConfigError(f"{source}: server.public_url must start with http:// or https://.")
     try:

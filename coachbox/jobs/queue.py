@@ -11,6 +11,7 @@ from huey import SqliteHuey
 from huey.storage import SqliteStorage
 
 from coachbox.core.config import Settings
+from coachbox.core.errors import UserError
 from coachbox.store import checkpoint
 
 log = logging.getLogger("coachbox.jobs")
@@ -76,11 +77,20 @@ class CoachboxHuey(SqliteHuey):
 def create_huey(settings: Settings, *, immediate: bool = False) -> SqliteHuey:
     """One queue per data folder; immediate mode runs tasks inline (unit tests only)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    huey = CoachboxHuey(
-        "coachbox",
-        filename=str(settings.queue_path),
-        immediate=immediate,
-        utc=True,
-        timeout=30,
-    )
+    try:
+        huey = CoachboxHuey(
+            "coachbox",
+            filename=str(settings.queue_path),
+            immediate=immediate,
+            utc=True,
+            timeout=30,
+        )
+    except sqlite3.DatabaseError as exc:
+        # `coachbox run`, `serve` and `worker` move a broken queue aside before their processes start
+        # (roots.appliance.init_box); this one broke while the box was running.
+        raise UserError(
+            f"{settings.queue_path}: the queue database is unusable ({exc}). Restart coachbox: it moves a broken "
+            f"queue aside and makes a new one. Or stop it and delete {settings.queue_path}*; no learner data is "
+            "lost (the outbox and schedules are in coachbox.db)."
+        ) from None
     return huey

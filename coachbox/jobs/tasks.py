@@ -13,6 +13,7 @@ from coachbox.channels import tasks as channel_tasks
 from coachbox.core import events
 from coachbox.core.config import Settings
 from coachbox.core.services import Services
+from coachbox.jobs import heartbeat
 from coachbox.payments import tasks as payment_tasks
 from coachbox.schedule import tasks as schedule_tasks
 from coachbox.store import checkpoint as truncate_checkpoint
@@ -74,7 +75,7 @@ def register(huey: Huey, settings: Settings, context: WorkerContext | None = Non
         if queue_checkpoint is not None:
             queue_checkpoint()
 
-    extra: dict[str, Callable] = {}
+    extra: dict[str, Callable] = heartbeat.register(huey, context)
     for module in TASK_MODULES:
         extra.update(module.register(huey, context))
     return Tasks(checkpoint=checkpoint, extra=extra)

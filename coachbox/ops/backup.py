@@ -21,6 +21,7 @@ import sqlite_utils
 from coachbox import __version__, store
 from coachbox.core.config import Settings
 from coachbox.core.datalock import data_dir_in_use, exclusive
+from coachbox.core.disk import MB, disk_space
 from coachbox.core.errors import UserError
 
 Progress = Callable[[str, int, int], None]
@@ -44,6 +45,7 @@ def backup(settings: Settings, dest: Path | None = None, progress: Progress | No
             "or check [paths] data_dir / COACHBOX_PATHS_DATA_DIR."
         )
     target = _target_path(settings, dest)
+    _refuse_to_fill_the_disk(settings, target.parent)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = tempfile.TemporaryDirectory(prefix=".backup-", dir=target.parent)
@@ -78,6 +80,45 @@ def backup(settings: Settings, dest: Path | None = None, progress: Progress | No
         partial.unlink(missing_ok=True)
         raise
     return target
+
+
+def estimated_bytes(settings: Settings) -> int:
+    """What a backup may write at most: each database copied into staging, then the archive (at most as large as
+    what goes in, uncompressed)."""
+    data = settings.data_dir
+    databases = sum(
+        (data / f"{name}{suffix}").stat().st_size
+        for name in DATABASES
+        for suffix in ("", "-wal")
+        if (data / f"{name}{suffix}").is_file()
+    )
+    folders = 0
+    for folder in FOLDERS:
+        for _name, path in _walk(data, folder):
+            try:
+                folders += path.stat().st_size
+            except OSError:
+                continue
+    return 2 * databases + folders
+
+
+def _refuse_to_fill_the_disk(settings: Settings, folder: Path) -> None:
+    """Refuse before writing anything when the backup could leave less than [server] min_free_disk_mb free on the
+    data folder's disk (or fill another disk DEST is on): a full disk makes every webhook fail."""
+    try:
+        space = disk_space(folder, cached=False)
+        same_disk = os.stat(space.path).st_dev == os.stat(disk_space(settings.data_dir, cached=False).path).st_dev
+    except OSError:
+        return  # the write itself reports an unusable folder
+    floor = max(settings.server.min_free_disk_mb, 0) * MB if same_disk else 0
+    need = estimated_bytes(settings)
+    if space.free_bytes - need < floor:
+        keep = f", and {floor // MB:,} MB must stay free there ([server] min_free_disk_mb)" if floor else ""
+        raise UserError(
+            f"backup not started: it needs up to {need / MB:,.1f} MB in {folder}, whose disk has "
+            f"{space.free_bytes / MB:,.1f} MB free{keep}. Free space (old archives in data/backups/, data/cache/) "
+            "or write the backup to another disk: `coachbox backup /path/on/another/disk`."
+        )
 
 
 def _target_path(settings: Settings, dest: Path | None) -> Path:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 
 from coachbox import store
 from coachbox.certificates.fonts import fonts_from_settings
+from coachbox.channels import clock_skew
 from coachbox.channels.base import ChannelError
 from coachbox.channels.templates import TEMPLATES, configured
 from coachbox.content.parser import parse_folder
+from coachbox.core.clock import clock_from_environment
 from coachbox.core.config import Settings
+from coachbox.core.disk import judge
+from coachbox.store import queue_file
 
 
 @dataclass(frozen=True)
@@ -25,7 +30,9 @@ def run_checks(settings: Settings) -> list[Finding]:
     """Everything `coachbox check` reports; errors make it exit 1."""
     findings = [Finding("ok", f"configuration loaded (channel: {settings.channel_kind})")]
     findings += _check_data_dir(settings)
+    findings += check_disk(settings)
     findings += _check_sqlite()
+    findings += _check_queue(settings)
     findings += _check_content(settings)
     findings += _check_channel(settings)
     findings += _check_ai(settings)
@@ -39,6 +46,39 @@ def _check_data_dir(settings: Settings) -> list[Finding]:
     if not os.access(target, os.W_OK):
         return [Finding("error", f"data folder {data} is not writable", f"chown -R $(id -u) {data}")]
     return [Finding("ok", f"data folder {data} is writable")]
+
+
+def check_disk(settings: Settings) -> list[Finding]:
+    """Free space on the data folder's disk: an error below [server] min_free_disk_mb (/healthz answers 503 and
+    backups refuse there), a warning well before it."""
+    try:
+        verdict = judge(settings)
+    except OSError as exc:
+        return [Finding("warn", f"cannot read the free space of {settings.data_dir} ({exc.strerror})")]
+    fix = {
+        "error": "free space now: delete old files in data/backups/ (keep copies elsewhere), empty data/cache/, "
+        "or grow the disk; webhooks fail while the disk is full",
+        "warn": "free space soon: old backups in data/backups/, data/cache/, logs outside data/; or grow the disk",
+    }.get(verdict.level, "")
+    return [Finding(verdict.level, verdict.message, fix)]
+
+
+def _check_queue(settings: Settings) -> list[Finding]:
+    path = settings.queue_path
+    if not path.exists():
+        return [Finding("ok", f"queue database {path} does not exist yet: it is made on start")]
+    reason = queue_file.problem(path, read_only=True)
+    if reason is not None:
+        return [
+            Finding(
+                "error",
+                f"queue database {path} is unusable: {reason}",
+                "restart coachbox: on start it moves a broken queue aside (queue.db.corrupt-<time>) and makes a "
+                f"new one; or stop it and delete {path.name}, {path.name}-wal, {path.name}-shm. No learner data "
+                "is lost: the outbox and schedules are in coachbox.db",
+            )
+        ]
+    return [Finding("ok", f"queue database {path} passes quick_check")]
 
 
 def _check_sqlite() -> list[Finding]:
@@ -82,7 +122,26 @@ def _check_channel(settings: Settings) -> list[Finding]:
                 "set COACHBOX_TWILIO_ACCOUNT_SID and COACHBOX_TWILIO_AUTH_TOKEN to use WhatsApp",
             )
         ]
-    return [check_twilio_credentials(settings), *_check_templates(settings)]
+    finding, provider_time = _fetch_twilio_account(settings)  # one request: the account, and Twilio's clock
+    box_time = clock_from_environment(os.environ).now()
+    return [finding, *_check_templates(settings), *check_clock(provider_time, box_time)]
+
+
+def check_clock(provider_time: datetime | None, box_time: datetime) -> list[Finding]:
+    """The box's clock against Twilio's (its answer's Date header): a warning past 30 s."""
+    if provider_time is None:
+        return []
+    offset = clock_skew.offset_seconds(provider_time, box_time)
+    if clock_skew.is_skewed(offset):
+        return [
+            Finding(
+                "warn",
+                f"{clock_skew.describe(offset)} (Twilio's Date header): quiet hours, schedules and logs are off "
+                "by as much",
+                "turn on NTP (timedatectl set-ntp true; in a container, fix the host's clock)",
+            )
+        ]
+    return [Finding("ok", f"the box's clock is within {clock_skew.WARN_SECONDS:.0f} s of Twilio's")]
 
 
 def _check_templates(settings: Settings) -> list[Finding]:
@@ -160,37 +219,46 @@ def _check_fonts(settings: Settings) -> list[Finding]:
 
 def check_twilio_credentials(settings: Settings) -> Finding:
     """Fetch the account at Twilio and say what to fix if that fails."""
+    return _fetch_twilio_account(settings)[0]
+
+
+def _fetch_twilio_account(settings: Settings) -> tuple[Finding, datetime | None]:
+    """check_twilio_credentials's finding, and Twilio's clock when it answered (None: no answer, no Date header)."""
     # lazy: the twilio client and aiohttp cost ~25 MB, and only a Twilio box's check calls Twilio
-    from coachbox.channels.twilio.transport import fetch_account
+    from coachbox.channels.twilio.transport import fetch_account_and_time
 
     try:
-        account = fetch_account(settings)
+        account, provider_time = fetch_account_and_time(settings)
     except ChannelError as exc:
         if exc.code == "network":
-            return Finding(
+            finding = Finding(
                 "error",
                 f"cannot reach Twilio at {settings.twilio.api_base_url}: {exc}",
                 "check the box's internet connection and [twilio] api_base_url",
             )
-        if exc.permanent:
-            return Finding(
+        elif exc.permanent:
+            finding = Finding(
                 "error",
                 f"Twilio rejected the credentials ({exc.status}, code {exc.code})",
                 "check COACHBOX_TWILIO_ACCOUNT_SID (AC…) and COACHBOX_TWILIO_AUTH_TOKEN in the Twilio Console",
             )
-        return Finding("error", f"Twilio answered {exc.status}: {exc}", "try again later; see status.twilio.com")
+        else:
+            finding = Finding("error", f"Twilio answered {exc.status}: {exc}", "try again later; see status.twilio.com")
+        return finding, None
     if (account.status or "active") != "active":
-        return Finding(
+        finding = Finding(
             "error",
             f"Twilio account {account.friendly_name!r} is {account.status}",
             "reactivate it in the Twilio Console (Billing)",
         )
-    if not settings.twilio.whatsapp_from:
-        return Finding(
+    elif not settings.twilio.whatsapp_from:
+        finding = Finding(
             "warn",
             f"Twilio account {account.friendly_name!r} is active but no WhatsApp sender is set",
             "set [twilio] whatsapp_from, e.g. whatsapp:+14155238886 for the sandbox",
         )
-    return Finding(
-        "ok", f"Twilio account {account.friendly_name!r} is active; sending from {settings.twilio.whatsapp_from}"
-    )
+    else:
+        finding = Finding(
+            "ok", f"Twilio account {account.friendly_name!r} is active; sending from {settings.twilio.whatsapp_from}"
+        )
+    return finding, provider_time

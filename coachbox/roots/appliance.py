@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import signal
 import socket
 import sqlite3
@@ -14,12 +15,14 @@ from functools import partial
 
 from coachbox import store
 from coachbox.content.importer import import_folder
+from coachbox.core.clock import clock_from_environment
 from coachbox.core.config import Settings
 from coachbox.core.datalock import hold_shared
 from coachbox.core.errors import UserError
 from coachbox.core.logs import sanic_log_config, setup_logging
 from coachbox.roots import entry
-from coachbox.store import secrets
+from coachbox.roots.supervision import Watchdog
+from coachbox.store import queue_file, secrets
 
 log = logging.getLogger("coachbox")
 
@@ -50,6 +53,7 @@ def init_box(
             f"{settings.db_path}: cannot open the database ({exc}). Restore a backup with `coachbox restore`."
         ) from None
     try:
+        _replace_broken_queue(conn, settings)
         if import_content and settings.content_dir.exists():
             report = import_folder(conn, settings.content_dir, settings, progress=progress)
             if not quiet:
@@ -57,6 +61,24 @@ def init_box(
         _announce_first_run(conn, settings)
     finally:
         conn.close()
+
+
+def _replace_broken_queue(conn: sqlite3.Connection, settings: Settings) -> None:
+    """A corrupt or unreadable queue.db would crash the web workers and the consumer in create_huey: move it (with
+    its -wal, -shm) aside as queue.db.corrupt-<time>, so Huey makes a new one. Nothing of a learner's is lost:
+    the outbox and schedule tables in coachbox.db are the truth and the periodic tasks rescan them."""
+    reason = queue_file.problem(settings.queue_path)
+    if reason is None:
+        return
+    now = clock_from_environment(os.environ).now()
+    moved = queue_file.move_aside(settings.queue_path, now)
+    queue_file.record_recovery(conn, at=now, reason=reason, moved_to=moved)
+    setup_logging(settings)  # this runs before serve() sets it up: the line must reach data/logs/coachbox.log
+    log.error(
+        "queue database replaced: %s was unusable, moved aside; scheduled work resumes from coachbox.db",
+        settings.queue_path.name,
+        extra={"reason": reason, "moved_to": str(moved)},
+    )
 
 
 def _announce_first_run(conn: sqlite3.Connection, settings: Settings) -> None:
@@ -70,7 +92,8 @@ def serve(settings: Settings, *, with_worker: bool) -> None:
     """Run Sanic (and beside it the Huey consumer as a managed process) until SIGINT/SIGTERM.
 
     This process only supervises: its app has no routes, and the web workers and the consumer are spawned from
-    `roots.entry`, which loads the web app and the tasks in those processes only.
+    `roots.entry`, which loads the web app and the tasks in those processes only. A child that dies is restarted
+    with back-off by `roots.supervision.Watchdog`; one that keeps dying makes this raise UserError (exit 1).
     """
     # lazy: `coachbox init` and `coachbox chat` use this module without loading Sanic
     from sanic import Sanic
@@ -84,6 +107,8 @@ def serve(settings: Settings, *, with_worker: bool) -> None:
     app = Sanic("coachbox", log_config=sanic_log_config())
     loader = AppLoader(factory=partial(entry.web_app, settings))
 
+    watchdog: list[Watchdog] = []
+
     @app.main_process_ready
     async def _guard_early_signal(app: Sanic) -> None:
         _stop_waiting_for_acks_on_signal(app.manager)
@@ -92,7 +117,13 @@ def serve(settings: Settings, *, with_worker: bool) -> None:
 
         @app.main_process_ready
         async def _start_worker(app: Sanic) -> None:
-            app.manager.manage("HueyConsumer", entry.worker_process, {"settings": settings})
+            # restartable: the watchdog below may ask Sanic to start it again after it died
+            app.manager.manage("HueyConsumer", entry.worker_process, {"settings": settings}, restartable=True)
+
+    @app.main_process_ready
+    async def _watch_children(app: Sanic) -> None:
+        watchdog.append(Watchdog(app.manager))
+        watchdog[0].start()
 
     app.prepare(
         host=settings.server.host,
@@ -109,6 +140,13 @@ def serve(settings: Settings, *, with_worker: bool) -> None:
     )
     Sanic.serve(primary=app, app_loader=loader)
     data_lock.close()
+    for dog in watchdog:
+        dog.stop()
+        if dog.gave_up:
+            raise UserError(
+                f"{dog.gave_up} kept dying ({dog.policy.give_up_after} times within {dog.policy.window_seconds:.0f} s); "
+                "coachbox stopped so its container or service restart policy can start it afresh. See the log."
+            )
 
 
 def _stop_waiting_for_acks_on_signal(manager) -> None:

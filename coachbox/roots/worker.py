@@ -7,9 +7,11 @@ import logging
 from coachbox.core.config import Settings
 from coachbox.core.datalock import hold_shared
 from coachbox.core.logs import setup_logging
+from coachbox.jobs import heartbeat
 from coachbox.jobs.queue import create_huey
 from coachbox.jobs.tasks import WorkerContext, register
 from coachbox.roots.services import build_services
+from coachbox.store import heartbeat as store_heartbeat
 
 log = logging.getLogger("coachbox.worker")
 
@@ -35,6 +37,7 @@ def run_worker(settings: Settings, *, workers: int = 2) -> None:
     )
     log.info("worker starting", extra={"queue": str(settings.queue_path), "workers": workers})
     try:
+        heartbeat.beat(context, store_heartbeat.TICK_KEY)  # /healthz sees a restarted worker at once, not in a minute
         consumer.run()
     finally:
         context.close()

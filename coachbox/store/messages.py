@@ -259,8 +259,51 @@ def created_at_of(conn: sqlite3.Connection, message_id: int) -> str | None:
 
 # -- reconciling claims a dead sender left 'sending' (channels/reconcile.py) ------------------------------------------
 def sid_is_recorded(conn: sqlite3.Connection, sid: str) -> bool:
-    """Does some row already carry this provider sid?"""
-    return conn.execute("SELECT 1 FROM messages WHERE provider_sid = ?", (sid,)).fetchone() is not None
+    """Was some row already sent under this provider sid (its current one, or an earlier send's)?"""
+    return (
+        conn.execute("SELECT 1 FROM message_sends WHERE provider_sid = ?", (sid,)).fetchone() is not None
+        or conn.execute("SELECT 1 FROM messages WHERE provider_sid = ?", (sid,)).fetchone() is not None
+    )
+
+
+# -- every sid a row was sent under (message_sends; the triggers of migration 0014 record each sid a row takes) ----
+def record_send(conn: sqlite3.Connection, message_id: int, sid: str, now: str) -> bool:
+    """A sid Twilio reports for our row (a status callback tagged ?m=id) that the row does not carry: an earlier
+    send whose answer was lost, so the learner got this row more than once. True if it was new."""
+    cursor = conn.execute(
+        """INSERT OR IGNORE INTO message_sends (provider_sid, message_id, recorded_at)
+           SELECT ?, id, ? FROM messages WHERE id = ? AND direction = 'out'""",
+        (sid, now, message_id),
+    )
+    return cursor.rowcount == 1
+
+
+def sends_of(conn: sqlite3.Connection, message_id: int) -> list[sqlite3.Row]:
+    """Every sid the row was sent under, oldest first (refused: WhatsApp refused it and a template went instead)."""
+    return conn.execute(
+        "SELECT provider_sid, recorded_at, refused FROM message_sends WHERE message_id = ? ORDER BY recorded_at, rowid",
+        (message_id,),
+    ).fetchall()
+
+
+def doubled_outbound(conn: sqlite3.Connection, limit: int = 100) -> list[sqlite3.Row]:
+    """Outbound rows Twilio took more than once (refused attempts not counted), newest first, with their sids."""
+    return conn.execute(
+        """SELECT s.message_id, m.learner_id, m.address, COUNT(*) AS sends,
+                  GROUP_CONCAT(s.provider_sid, ' ') AS sids, MAX(s.recorded_at) AS last_at
+           FROM message_sends s JOIN messages m ON m.id = s.message_id
+           WHERE s.refused = 0 GROUP BY s.message_id HAVING COUNT(*) > 1
+           ORDER BY s.message_id DESC LIMIT ?""",
+        (limit,),
+    ).fetchall()
+
+
+def count_doubled_outbound(conn: sqlite3.Connection) -> int:
+    """How many outbound rows Twilio took more than once."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM message_sends WHERE refused = 0 GROUP BY message_id HAVING COUNT(*) > 1)"
+    ).fetchone()
+    return int(row[0])
 
 
 def sending_outbound(conn: sqlite3.Connection) -> list[sqlite3.Row]:
@@ -366,7 +409,13 @@ def outbound_for_callback(conn: sqlite3.Connection, message_id: int | None, sid:
 
 
 def requeue_as_template(conn: sqlite3.Connection, message_id: int, code: str | None, reason: str, now: str) -> None:
-    """A free-form send the window refused (63016): queued again, to go as a template (its old sid dropped)."""
+    """A free-form send the window refused (63016): queued again, to go as a template (its old sid dropped from
+    the row, kept in message_sends as refused: not a second copy the learner got)."""
+    conn.execute(
+        """UPDATE message_sends SET refused = 1
+           WHERE message_id = ? AND provider_sid = (SELECT provider_sid FROM messages WHERE id = ?)""",
+        (message_id, message_id),
+    )
     conn.execute(
         """UPDATE messages SET status = 'queued', use_template = 1, provider_sid = NULL, error_code = ?,
                   error_message = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?""",
@@ -645,10 +694,12 @@ def retry_message(conn: sqlite3.Connection, message_id: int, now: datetime) -> b
 def transcript_page(
     conn: sqlite3.Connection, learner_id: int, *, before_id: int | None = None, limit: int = 100
 ) -> list[sqlite3.Row]:
-    """The newest `limit` messages (or those before `before_id`), returned oldest first for reading."""
+    """The newest `limit` messages (or those before `before_id`), returned oldest first for reading; `sends`: how
+    many times Twilio took an outbound one (more than 1: the learner got it more than once)."""
     rows = conn.execute(
         """SELECT id, direction, body, media, kind, status, error_code, error_message, created_at, sent_at,
-                  redacted_at, next_attempt_at
+                  redacted_at, next_attempt_at,
+                  (SELECT COUNT(*) FROM message_sends s WHERE s.message_id = messages.id AND s.refused = 0) AS sends
            FROM messages WHERE learner_id = ? AND id < ? ORDER BY id DESC LIMIT ?""",
         (learner_id, before_id or 2**62, limit),
     ).fetchall()

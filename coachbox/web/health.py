@@ -1,14 +1,17 @@
-"""GET /healthz (JSON: db, queue, channel) and GET /metrics (Prometheus text)."""
+"""GET /healthz (JSON: db, queue, worker heartbeat, channel) and GET /metrics (Prometheus text)."""
 
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 
 from sanic import Blueprint, Request, Sanic
 from sanic.response import json, text
 
-from coachbox.channels import states
+from coachbox.channels import clock_skew, states
+from coachbox.core.disk import judge
 from coachbox.core.services import Services
+from coachbox.store import heartbeat
 from coachbox.store.messages import outbound_totals, outbox_backlog, state_groups
 
 bp = Blueprint("health")
@@ -22,17 +25,89 @@ TOTALS_CACHE_SECONDS = 60  # counting every message ever sent scans millions of 
 async def healthz(request: Request):
     services = request.app.ctx.services
     body: dict = {"status": "ok", "channel": services.channel.kind}
+    beats: dict[str, datetime] | None = None
     try:
         body["db"] = {"ok": True, "outbox_backlog": await services.db.run(outbox_backlog)}
+        beats = await services.db.run(heartbeat.last_beats)
     except sqlite3.Error as exc:
         body["db"] = {"ok": False, "error": str(exc)}
         body["status"] = "degraded"
+    if beats is not None:
+        body["worker"] = _worker_health(request.app, services, beats)
+        if not body["worker"]["ok"]:
+            body["status"] = "degraded"
     try:
         body["queue"] = {"ok": True, "pending": services.huey.pending_count()}
     except Exception as exc:  # noqa: BLE001 - any queue failure is reported, not raised
         body["queue"] = {"ok": False, "error": str(exc)}
         body["status"] = "degraded"
+    try:
+        disk = judge(services.settings)  # statvfs at most once a second (core.disk)
+    except OSError as exc:
+        body["disk"] = {"ok": False, "error": str(exc)}
+        body["status"] = "degraded"
+    else:
+        body["disk"] = {
+            "ok": disk.level != "error",
+            "free_bytes": disk.space.free_bytes,
+            "free_mb": disk.space.free_mb,
+            "free_percent": disk.space.free_percent,
+            "total_bytes": disk.space.total_bytes,
+            "floor_mb": disk.floor_mb,
+        }
+        if disk.level != "ok":
+            body["disk"]["warning"] = disk.message
+        if disk.level == "error":  # webhooks fail on a full disk (Twilio retries them): say so before it is full
+            body["status"] = "degraded"
+    body["clock"] = _clock_health(services)  # a warning only: the status (and 200) stay as they are
     return json(body, status=200 if body["status"] == "ok" else 503)
+
+
+def _clock_health(services: Services) -> dict:
+    """The box's clock against Twilio's (the Date header of its last answer); `warning` past 30 s. Sending is not
+    harmed by it (the look-up before a resend counts on Twilio's clock), but quiet hours and schedules are."""
+    latest = clock_skew.latest(services.cache)
+    if latest is None:
+        return {"ok": True, "offset_seconds": None}
+    offset = latest["offset_seconds"]
+    clock: dict = {
+        "ok": not clock_skew.is_skewed(offset),
+        "offset_seconds": offset,
+        "measured_at": latest["measured_at"],
+    }
+    if not clock["ok"]:
+        clock["warning"] = f"{clock_skew.describe(offset)}: check NTP (timedatectl status)"
+    return clock
+
+
+@bp.after_server_start
+async def _note_start(app: Sanic) -> None:
+    app.ctx.health_since = app.ctx.services.clock.now()  # a worker that never beat is silent since then
+
+
+def _worker_health(app: Sanic, services: Services, beats: dict[str, datetime]) -> dict:
+    """The Huey worker's liveness from its heartbeat rows (coachbox.jobs.heartbeat), judged by this process's clock.
+
+    No heartbeat at all counts from this web process's start, so a fresh box is not reported dead at once.
+    """
+    now = services.clock.now()
+    limit = services.settings.server.worker_silence_seconds
+    last = max(beats.values(), default=getattr(app.ctx, "health_since", now))
+    silent = max(0, int((now - last).total_seconds()))
+    tick, task = beats.get(heartbeat.TICK_KEY), beats.get(heartbeat.TASK_KEY)
+    worker: dict = {
+        "ok": silent <= limit,
+        "last_tick": tick.isoformat() if tick else None,
+        "last_task": task.isoformat() if task else None,
+        "silent_seconds": silent,
+        "limit_seconds": limit,
+    }
+    if not worker["ok"]:
+        worker["error"] = (
+            f"the worker (Huey consumer) has written no heartbeat for {silent} s (limit {limit} s): "
+            "scheduled lessons and queued sends are not going out"
+        )
+    return worker
 
 
 def _escape_label(value: object) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 
@@ -51,6 +52,8 @@ async def test_it_counts_the_outbox_backlog_cheaply_and_totals_in_metrics(app, c
             draft=OutboxDraft(body=f"hello {n}", idempotency_key=f"k{n}"),
             now=clock.now(),
             status=status,
+            # not due yet: the web process's background Sender would otherwise send them between the two requests
+            next_attempt_at=clock.now() + timedelta(hours=1),
         )
     request, response = await app.asgi_client.get("/healthz")
     assert response.json["db"]["outbox_backlog"]["queued"] == 2
@@ -59,3 +62,27 @@ async def test_it_counts_the_outbox_backlog_cheaply_and_totals_in_metrics(app, c
     lines = response.body.decode().splitlines()
     assert 'coachbox_outbox_backlog{status="queued"} 2' in lines
     assert 'coachbox_outbox_messages{status="sent"} 1' in lines
+
+
+@pytest.mark.anyio
+async def test_healthz_reports_the_worker_heartbeat_and_503_once_it_is_silent_too_long(app, conn, clock):
+    from coachbox.store import heartbeat
+
+    heartbeat.beat(conn, heartbeat.TICK_KEY, clock.now())
+    heartbeat.beat(conn, heartbeat.TASK_KEY, clock.now())
+    request, response = await app.asgi_client.get("/healthz")
+    worker = response.json["worker"]
+    assert response.status == 200, response.json
+    assert worker["ok"] is True and worker["limit_seconds"] == 180
+    assert worker["last_tick"] == clock.now().isoformat() and worker["last_task"] == clock.now().isoformat()
+
+    clock.advance(seconds=181)
+    request, response = await app.asgi_client.get("/healthz")
+    assert response.status == 503
+    assert response.json["status"] == "degraded"
+    assert response.json["worker"]["ok"] is False and response.json["worker"]["silent_seconds"] == 181
+    assert "worker (Huey consumer)" in response.json["worker"]["error"]
+
+    heartbeat.beat(conn, heartbeat.TASK_KEY, clock.now())  # the worker is back (restarted): healthy again
+    request, response = await app.asgi_client.get("/healthz")
+    assert response.status == 200 and response.json["worker"]["silent_seconds"] == 0

@@ -74,6 +74,8 @@ class TwilioDouble:
     def __init__(
         self, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN, now: Callable[[], datetime] | None = None
     ) -> None:
+        # `now` is Twilio's clock: date_created of what it takes, and the Date header of every answer. Give it
+        # the box's clock plus an offset to play a box whose clock is off (tests/channels/test_clock_skew.py).
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.now = now or (lambda: datetime.now(UTC))
@@ -217,6 +219,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - quiet test output
         return
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, from the double's own clock (a test sets it apart from the box's to skew them)."""
+        return format_datetime(self.double.now().astimezone(UTC), usegmt=True)
 
     def _json(self, status: int, payload: dict, headers: dict | None = None) -> None:
         body = json.dumps(payload).encode()

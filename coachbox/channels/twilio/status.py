@@ -50,6 +50,9 @@ def is_receipt(update: StatusUpdate) -> bool:
 def _apply_receipt(conn: sqlite3.Connection, update: StatusUpdate, now: str) -> str:
     # Receipts dominate webhook traffic: one UPDATE (or two, by id then by sid), no read-then-write transaction.
     applied = messages.apply_receipt(conn, update.message_id, update.sid, update.status, now)
+    if not applied and update.message_id is not None and update.status not in ("failed", "undelivered"):
+        # Tagged as our row but under another sid: an earlier send whose answer was lost (a second copy).
+        messages.record_send(conn, update.message_id, update.sid, now)
     return "updated" if applied else "stale"
 
 
@@ -75,6 +78,8 @@ def apply_status(
         if row is None:
             return "unknown"
         if row["provider_sid"] and row["provider_sid"] != update.sid:
+            if update.message_id == row["id"] and update.status not in ("failed", "undelivered"):
+                messages.record_send(conn, row["id"], update.sid, now)  # an earlier send the learner got too
             return "stale"  # about an earlier attempt of this row (e.g. the free-form try before a template)
         code = update.error_code
         if update.status in ("failed", "undelivered") and code == errors.WINDOW_CLOSED:

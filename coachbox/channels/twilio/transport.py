@@ -8,6 +8,7 @@ import contextvars
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -31,6 +32,9 @@ LOOKUP_LIMIT = 100
 # Twilio's 429 answers may carry Retry-After; the client library drops headers when it raises, so the
 # HTTP client notes it here (a context variable: one value per asyncio task, i.e. per concurrent send).
 _retry_after: contextvars.ContextVar[float | None] = contextvars.ContextVar("twilio_retry_after", default=None)
+# Twilio's clock at its last answer (the HTTP Date header), per asyncio task like Retry-After: the look-up before a
+# resend counts its window on Twilio's clock, not the box's (channels/reconcile.py), and /healthz shows the offset.
+_provider_time: contextvars.ContextVar[datetime | None] = contextvars.ContextVar("twilio_date", default=None)
 
 
 class _AsyncHttp(AsyncTwilioHttpClient):
@@ -69,6 +73,7 @@ class _AsyncHttp(AsyncTwilioHttpClient):
             allow_redirects=allow_redirects,
         ) as response:
             text = await response.text()
+            _provider_time.set(parse_http_date(response.headers.get("Date")))
             if response.status >= 400:
                 _retry_after.set(_parse_retry_after(response.headers.get("Retry-After")))
             return Response(response.status, text, response.headers)
@@ -81,8 +86,12 @@ class _SyncHttp(TwilioHttpClient):
         super().__init__(timeout=timeout)
         self.api_base_url = api_base_url
 
+    provider_time: datetime | None = None  # Twilio's clock at the last answer (its Date header)
+
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
-        return super().request(method, rewrite_url(url, self.api_base_url), *args, **kwargs)
+        response = super().request(method, rewrite_url(url, self.api_base_url), *args, **kwargs)
+        self.provider_time = parse_http_date(response.headers.get("Date"))
+        return response
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -90,6 +99,17 @@ def _parse_retry_after(value: str | None) -> float | None:
         return max(0.0, float(value)) if value else None
     except ValueError:
         return None  # an HTTP-date: rare from Twilio, and our own backoff is long enough
+
+
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP Date header ("Mon, 02 Mar 2026 05:00:00 GMT") as an aware datetime; None if absent or malformed."""
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo else None
 
 
 def to_address(channel_key: str) -> str:
@@ -102,6 +122,14 @@ def from_address(settings: Settings, channel_key: str) -> str:
         return settings.twilio.sms_from or settings.twilio.whatsapp_from.removeprefix("whatsapp:")
     sender = settings.twilio.whatsapp_from
     return sender if sender.startswith("whatsapp:") else f"whatsapp:{sender}"
+
+
+@dataclass(frozen=True)
+class SentListing:
+    """What Twilio listed, and its clock when it answered (None: no Date header to go by)."""
+
+    messages: list[SentMessage]
+    provider_time: datetime | None
 
 
 @dataclass(frozen=True)
@@ -158,6 +186,7 @@ class TwilioChannel:
         if message.status_callback:
             params["status_callback"] = message.status_callback
         _retry_after.set(None)
+        _provider_time.set(None)
         try:
             created = await client.messages.create_async(**params)
         except (TwilioRestException, TwilioServiceException) as exc:
@@ -168,13 +197,17 @@ class TwilioChannel:
         except (TimeoutError, aiohttp.ClientError) as exc:
             # The request may have reached Twilio: the sender looks it up before any resend.
             raise ChannelError(f"no answer from Twilio: {exc!r}", code="timeout") from None
-        return SendResult(provider_sid=created.sid, status=created.status or "queued")
+        return SendResult(
+            provider_sid=created.sid, status=created.status or "queued", provider_time=_provider_time.get()
+        )
 
-    async def find_sent(self, address: str, since: datetime) -> list[SentMessage]:
-        """The newest messages Twilio holds to this address, queued ones included (GET Messages.json?To=).
+    async def find_sent(self, address: str, since: datetime) -> SentListing:
+        """The newest messages Twilio holds to this address, queued ones included (GET Messages.json?To=), and
+        Twilio's clock when it answered.
 
-        `since` is for the caller's filter (date_created); it is not sent, see below."""
+        `since` is for the caller's filter (date_created, on Twilio's clock); it is not sent, see below."""
         client = self._get_client()
+        _provider_time.set(None)
         try:
             # No DateSent filter: Twilio fills date_sent only once a message leaves its queue, so that filter
             # would hide exactly the message we may have just handed over. Twilio lists newest first; messages
@@ -184,7 +217,10 @@ class TwilioChannel:
             raise _channel_error(exc, None) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise ChannelError(f"cannot list messages at Twilio: {exc!r}", code="network") from None
-        return [SentMessage(m.sid, m.to or "", m.body or "", m.status or "", m.date_created) for m in found]
+        return SentListing(
+            [SentMessage(m.sid, m.to or "", m.body or "", m.status or "", m.date_created) for m in found],
+            _provider_time.get(),
+        )
 
     async def close(self) -> None:
         if self._http is not None and self._loop is asyncio.get_running_loop():
@@ -206,10 +242,15 @@ def _channel_error(exc: TwilioRestException | TwilioServiceException, retry_afte
 
 def fetch_account(settings: Settings) -> Any:
     """The Twilio account resource (short timeout), for `coachbox check`; a ChannelError says what failed."""
+    return fetch_account_and_time(settings)[0]
+
+
+def fetch_account_and_time(settings: Settings) -> tuple[Any, datetime | None]:
+    """fetch_account, with Twilio's clock when it answered (its Date header; None without one)."""
     http = _SyncHttp(settings.twilio.api_base_url, CHECK_TIMEOUT_SECONDS)
     client = Client(settings.twilio.account_sid, settings.twilio.auth_token, http_client=http, environment={})
     try:
-        return client.api.v2010.accounts(settings.twilio.account_sid).fetch()
+        return client.api.v2010.accounts(settings.twilio.account_sid).fetch(), http.provider_time
     except TwilioRestException as exc:
         raise ChannelError(
             str(exc.msg), permanent=exc.status in (401, 403, 404), code=str(exc.code), status=exc.status
