@@ -100,8 +100,9 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
     from coachbox.roots.appliance import init_box, serve
 
+    settings = _with_address(settings, args)  # before init: the first-run link names the port actually served
     init_box(settings, progress=_progress_printer(), quiet=True)
-    serve(_with_address(settings, args), with_worker=True)
+    serve(settings, with_worker=True)
     return 0
 
 
@@ -109,8 +110,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
     from coachbox.roots.appliance import init_box, serve
 
+    settings = _with_address(settings, args)  # before init: the first-run link names the port actually served
     init_box(settings, progress=None, quiet=True, import_content=False)
-    serve(_with_address(settings, args), with_worker=False)
+    serve(settings, with_worker=False)
     return 0
 
 

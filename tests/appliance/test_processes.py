@@ -130,7 +130,7 @@ def test_it_runs_web_and_worker_and_stops_both_on_sigterm(tmp_path, instant):
             time.sleep(0.05)
         assert not [pid for pid in family if _alive(pid)]
         output = process.stdout.read()
-        assert "/admin/setup?token=" in output  # first start prints the one-time owner link
+        assert f"http://127.0.0.1:{port}/admin/setup?token=" in output  # the one-time owner link, on the real port
         assert "Traceback" not in output
     finally:
         if process.poll() is None:
