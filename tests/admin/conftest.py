@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
+from collections.abc import AsyncIterator
 
 import pytest
 from sanic_testing.testing import SanicASGITestClient
@@ -78,3 +81,22 @@ def add_learner(
         (f"{channel}:{phone}", channel, phone, name, profile_name, status, cohort, last_inbound_at),
     )
     return cursor.lastrowid
+
+
+@contextlib.asynccontextmanager
+async def on_socket(app) -> AsyncIterator[str]:
+    """The app on a real socket in this event loop (the ASGI test client buffers a response and skips the body-size
+    check; a stream or an upload limit needs real bytes); yields its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True)
+    await server.startup()
+    await server.before_start()
+    await server.after_start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await server.before_stop()
+        await server.close()
+        await server.after_stop()

@@ -15,7 +15,7 @@ from coachbox.admin import live
 from coachbox.channels.base import Inbound
 from coachbox.core import events
 from coachbox.turns.runner import handle_inbound
-from tests.admin.conftest import PASSWORD, add_learner, signed_in
+from tests.admin.conftest import PASSWORD, add_learner, on_socket, signed_in
 
 pytestmark = pytest.mark.anyio
 
@@ -91,26 +91,13 @@ async def test_it_publishes_nothing_and_fails_nothing_without_a_hub():
     events.message_changed(_Services(), 5)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 async def served(app, monkeypatch):
     """The app on a real socket in this event loop: the ASGI test client buffers a response, a stream needs bytes
     as they are sent."""
     monkeypatch.setattr(live, "FALLBACK_SECONDS", 30.0)  # so only a publish can deliver within the test's second
-    port = _free_port()
-    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True)
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    yield f"http://127.0.0.1:{port}"
-    await server.before_stop()
-    await server.close()
-    await server.after_stop()
+    async with on_socket(app) as base:
+        yield base
 
 
 async def _sign_in(http: httpx.AsyncClient, email: str) -> None:

@@ -21,7 +21,7 @@ from coachbox.content.importer import import_folder
 from coachbox.jobs.queue import create_huey
 from coachbox.jobs.tasks import WorkerContext, register
 from coachbox.roots.services import build_services
-from tests.admin.conftest import PASSWORD
+from tests.admin.conftest import PASSWORD, on_socket
 from tests.conftest import DAYTIME
 
 pytestmark = [pytest.mark.anyio, pytest.mark.at(DAYTIME)]  # 08:00 in Nairobi: nothing held for quiet hours
@@ -29,24 +29,11 @@ pytestmark = [pytest.mark.anyio, pytest.mark.at(DAYTIME)]  # 08:00 in Nairobi: n
 PHONE = "+254711000222"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 async def served(app, monkeypatch):
     monkeypatch.setattr(live, "FALLBACK_SECONDS", 30.0)  # only a publish (not the streams' re-read) delivers in time
-    port = _free_port()
-    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True)
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    yield f"http://127.0.0.1:{port}"
-    await server.before_stop()
-    await server.close()
-    await server.after_stop()
+    async with on_socket(app) as base:
+        yield base
 
 
 @pytest.fixture

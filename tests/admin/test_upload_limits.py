@@ -12,33 +12,19 @@ import pytest
 
 from coachbox.admin import courses
 from coachbox.content.parser import MEDIA_LIMIT_BYTES, MEDIA_LIMIT_OTHER_BYTES
-from tests.admin.conftest import PASSWORD
+from tests.admin.conftest import PASSWORD, on_socket
 
 pytestmark = pytest.mark.anyio
 PNG = b"\x89PNG\r\n\x1a\n"
 MP3 = b"ID3"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 async def served(app):
     """The app on a real socket in this event loop, with the box's own 1 MB [server] max_body_bytes."""
     assert app.config.REQUEST_MAX_SIZE == 1_048_576
-    port = _free_port()
-    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True)
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+    async with on_socket(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
         yield http
-    await server.before_stop()
-    await server.close()
-    await server.after_stop()
 
 
 async def _editor_with_a_lesson(http: httpx.AsyncClient, conn) -> tuple[str, int]:
