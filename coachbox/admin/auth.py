@@ -13,6 +13,7 @@ from sanic.response import HTTPResponse
 from coachbox.admin import accounts, passwords
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, field, render
+from coachbox.core.addresses import client_ip
 from coachbox.store import admins, transaction
 
 bp = Blueprint("admin_auth", url_prefix="/admin")
@@ -132,7 +133,7 @@ async def login_submit(request: Request):
     email = field(request, "email").strip()
     password = field(request, "password")
     next_url = sec.safe_next(field(request, "next"))
-    ip = sec.client_ip(request)
+    ip = client_ip(request)
     if sec.login_blocked(services.cache, email, ip):
         log.warning("sign-in throttled: too many failures", extra={"email": email[:200], "ip": ip})
         return await _anonymous_page(

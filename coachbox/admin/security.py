@@ -16,6 +16,7 @@ from sanic.response import HTTPResponse, redirect
 
 from coachbox.admin.pages import receive_body
 from coachbox.channels.signed_urls import media_secret
+from coachbox.core.addresses import client_ip
 from coachbox.store import admins
 
 SESSION_COOKIE = "cbx_session"
@@ -33,14 +34,6 @@ def role_at_least(role: str, needed: str) -> bool:
 
 def _secure(request: Request) -> bool:
     return request.app.ctx.settings.server.public_url.startswith("https://")
-
-
-def client_ip(request: Request) -> str:
-    if request.app.ctx.settings.server.trust_proxy:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.ip or ""
 
 
 async def secret_key(request: Request) -> str:

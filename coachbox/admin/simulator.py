@@ -7,10 +7,9 @@ follow-up quiz, the next daily lesson, badges, certificates, broadcasts.
 
 from __future__ import annotations
 
-import hmac
 import re
 
-from sanic import Blueprint, Request, Sanic
+from sanic import Blueprint, Request
 
 from coachbox.admin import security as sec
 from coachbox.admin.pages import render
@@ -19,7 +18,6 @@ from coachbox.store import learners
 from coachbox.store.messages import transcript_page
 
 bp = Blueprint("admin_simulator", url_prefix="/admin")
-SIMULATOR_PATH = "/api/v1/simulator/messages"
 DEFAULT_PHONE = "+15550100001"  # a reserved-for-fiction number: never a real learner
 
 
@@ -45,19 +43,3 @@ async def panel(request: Request):
         after=rows[-1]["id"] if rows else 0,
         enabled=services.settings.channel_kind == "simulator",
     )
-
-
-def setup_vouch(app: Sanic) -> None:
-    """Let signed-in editors (with the page's CSRF token) use the simulator API from any address, not only loopback."""
-
-    @app.on_request
-    async def _load_admin_for_simulator(request: Request) -> None:
-        if request.path != SIMULATOR_PATH or request.method != "POST":
-            return
-        request.ctx.simulator_vouched = False
-        admin = await sec.load_admin(request)
-        token = request.headers.get("x-csrf-token", "")
-        if admin and sec.role_at_least(admin["role"], "editor") and hmac.compare_digest(admin["csrf_token"], token):
-            request.ctx.simulator_vouched = True
-
-    app.ctx.simulator_allows = lambda request: getattr(request.ctx, "simulator_vouched", False)

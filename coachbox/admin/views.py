@@ -35,7 +35,6 @@ def setup(app: Sanic) -> None:
     app.static("/admin/static", str(STATIC), name="admin_static")
     for area in AREAS:
         app.blueprint(area.bp)
-    simulator.setup_vouch(app)
     app.error_handler.add(PayloadTooLarge, _too_large)
     app.add_route(_home, "/", name="home")
 

@@ -12,10 +12,19 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from coachbox.core.addresses import parse_networks
 from coachbox.core.errors import UserError
 from coachbox.core.plans import load_plans
 
 ENV_PREFIX = "COACHBOX_"
+# Keys that were removed because their old meaning was unsafe: loading refuses them, saying what to write instead.
+_REMOVED_KEYS = {
+    ("server", "trust_proxy"): (
+        "server.trust_proxy was removed: it trusted the left-most X-Forwarded-For address, which the client "
+        'chooses. Name your reverse proxy instead: trusted_proxies = "<proxy address>" in [server] '
+        '(for example "127.0.0.1"), or delete the line when there is no proxy.'
+    ),
+}
 DEFAULT_CONFIG_NAME = "coachbox.toml"
 
 
@@ -23,11 +32,13 @@ class ConfigError(UserError):
     """A problem with configuration, phrased for the person who has to fix it."""
 
 
-def _key(default: Any, help: str, *, secret: bool = False) -> Any:
-    """Declare one setting: its default, its help text and whether it is a secret."""
+def _key(default: Any, help: str, *, secret: bool = False, comma_list: bool = False) -> Any:
+    """Declare one setting: its default, its help text and whether it is a secret. comma_list: a comma-separated
+    string that the TOML file may also give as a list of strings."""
+    metadata = {"help": help, "secret": secret, "comma_list": comma_list}
     if isinstance(default, dict):
-        return field(default_factory=lambda: dict(default), metadata={"help": help, "secret": secret})
-    return field(default=default, metadata={"help": help, "secret": secret})
+        return field(default_factory=lambda: dict(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -38,7 +49,12 @@ class ServerSettings:
         "http://127.0.0.1:8000",
         "The URL Twilio and learners reach this box at; Twilio signatures are checked against it.",
     )
-    trust_proxy: bool = _key(False, "Honour X-Forwarded-Proto/Host (only behind your own reverse proxy).")
+    trusted_proxies: str = _key(
+        "",
+        'Comma-separated addresses or networks (CIDR) of your own reverse proxies, e.g. "127.0.0.1". A request '
+        "from one of them is from the right-most X-Forwarded-For address not in this list. Empty = trust no proxy.",
+        comma_list=True,
+    )
     verify_signatures: bool = _key(
         True, "Check X-Twilio-Signature. Switch off only for a local tunnel; a loud warning is logged."
     )
@@ -313,6 +329,12 @@ def _build(raw: dict[str, Any], environ: Mapping[str, str], *, source: str, root
             raise ConfigError(f"{source}: [{section}] must be a table of keys, not a single value.")
         kwargs: dict[str, Any] = {}
         known = {f.name: f for f in dataclasses.fields(klass)}
+        for removed_section, removed_key in _REMOVED_KEYS:
+            env_name = f"{ENV_PREFIX}{removed_section.upper()}_{removed_key.upper()}"
+            if removed_section == section and removed_key in values:
+                raise ConfigError(f"{source}: {_REMOVED_KEYS[(section, removed_key)]}")
+            if removed_section == section and (env_name in environ or env_name + "_FILE" in environ):
+                raise ConfigError(f"environment variable {env_name}: {_REMOVED_KEYS[(section, removed_key)]}")
         for key, value in values.items():
             if key not in known:
                 raise ConfigError(
@@ -355,6 +377,10 @@ def _coerce(value: Any, fld: dataclasses.Field, where: str, *, from_env: bool = 
         if isinstance(fld.type, type)
         else {"str": str, "int": int, "float": float, "bool": bool, "dict": dict}[fld.type]
     )
+    if fld.metadata.get("comma_list") and isinstance(value, list):
+        if not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{where}: expected a string or a list of strings, got {value!r}.")
+        return ", ".join(value)
     if from_env and isinstance(value, str):
         try:
             if expected is bool:
@@ -395,6 +421,13 @@ def _validate(settings: Settings, source: str) -> None:
         raise ConfigError(f"{source}: server.worker_silence_seconds must be at least 1.")
     if not settings.server.public_url.startswith(("http://", "https://")):
         raise ConfigError(f"{source}: server.public_url must start with http:// or https://.")
+    try:
+        parse_networks(settings.server.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{source}: server.trusted_proxies: {str(exc)!r} is not an IP address or network "
+            '(write addresses or CIDR networks separated by commas, e.g. "127.0.0.1, 10.0.0.0/8").'
+        ) from None
     try:
         ZoneInfo(settings.org.default_timezone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -15,7 +15,7 @@ from sanic.response import HTTPResponse, json
 from coachbox.admin import payments as admin_payments
 from coachbox.admin import views as admin_views
 from coachbox.admin.pages import error_page, wants_page
-from coachbox.admin.security import client_ip
+from coachbox.core.addresses import client_ip
 from coachbox.core.config import Settings
 from coachbox.core.logs import request_fields, request_id, sanic_log_config
 from coachbox.core.services import Services

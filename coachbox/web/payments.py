@@ -15,6 +15,7 @@ from sanic.exceptions import BadRequest, Forbidden, NotFound
 from sanic.response import HTTPResponse, html
 from sanic.response import json as json_response
 
+from coachbox.core.addresses import client_ip
 from coachbox.core.services import Services
 from coachbox.payments.errors import ProviderError
 from coachbox.payments.mpesa import (
@@ -37,14 +38,6 @@ TOLERANCE_SECONDS = 300  # Stripe's default: a signature older than this is a re
 MPESA_ACK = {"ResultCode": 0, "ResultDesc": "Accepted"}
 
 
-def _remote(request: Request) -> str:
-    if request.app.ctx.settings.server.trust_proxy:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.ip or ""
-
-
 def _kick(request: Request) -> None:
     sender = request.app.ctx.services.sender
     if sender is not None:
@@ -58,9 +51,9 @@ async def mpesa_callback(request: Request, secret: str) -> HTTPResponse:
     expected = settings.mpesa.callback_secret
     # Constant time: the path secret is the callback's only credential (Daraja does not sign callbacks).
     if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
-        log.warning("mpesa callback with a wrong path secret", extra={"ip": _remote(request)})
+        log.warning("mpesa callback with a wrong path secret", extra={"ip": client_ip(request)})
         raise NotFound("not found")
-    remote = _remote(request)
+    remote = client_ip(request)
     allowed = {ip.strip() for ip in settings.mpesa.allowed_ips.split(",") if ip.strip()}
     if allowed and remote not in allowed:
         log.warning("mpesa callback from an address not in mpesa.allowed_ips", extra={"ip": remote})
@@ -174,19 +167,19 @@ async def stripe_webhook(request: Request) -> HTTPResponse:
         log.warning(
             "stripe signature rejected",
             extra={
-                "ip": _remote(request),
+                "ip": client_ip(request),
                 "reason": str(exc)[:200],
                 "had_signature": "stripe-signature" in request.headers,
             },
         )
         raise BadRequest("invalid Stripe signature") from None
     except (ValueError, AttributeError, TypeError) as exc:  # signed, but not a JSON object (the library chokes)
-        log.warning("stripe webhook body unreadable", extra={"ip": _remote(request), "reason": str(exc)[:200]})
+        log.warning("stripe webhook body unreadable", extra={"ip": client_ip(request), "reason": str(exc)[:200]})
         raise BadRequest("the body is not a JSON Stripe event") from None
     event = json.loads(body, parse_float=Decimal)  # verified; plain data, and no float for any amount
     if not (isinstance(event, dict) and isinstance(event.get("id"), str) and isinstance(event.get("type"), str)):
         # Signed with our secret, yet not a Stripe event (a hand-made test post?): nothing to apply or record.
-        log.warning("stripe webhook without an event id and type", extra={"ip": _remote(request)})
+        log.warning("stripe webhook without an event id and type", extra={"ip": client_ip(request)})
         raise BadRequest("not a Stripe event: id and type are required")
     p = payments(services)
     outcome = await services.db.run(apply_event, p.texts, p.plans, event, body.decode("utf-8"), services.clock.now())

@@ -1,4 +1,8 @@
-"""POST /api/v1/simulator/messages: the simulator channel's JSON door (admin page, demos, tests).
+"""POST /api/v1/simulator/messages: the simulator channel's JSON door (the admin simulator page, demos, tests).
+
+Like every admin action it needs a signed-in editor and the session's CSRF token (X-CSRF-Token): a caller's
+address proves nothing (a local reverse proxy makes every request loopback, and a web page in a browser on this
+machine can POST text/plain without a preflight). `coachbox chat` talks to the engine in-process instead.
 
 It answers with this message's replies; what the box sends the learner later (the tutor's answer, a follow-up
 quiz, the next lesson…) the admin simulator page receives live (admin.live, channels.simulator.Feed), from the
@@ -6,15 +10,15 @@ id in `message_id` on."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import uuid
 
 from sanic import Blueprint, Request, Sanic
-from sanic.exceptions import BadRequest, Forbidden, NotFound
+from sanic.exceptions import BadRequest, NotFound
 from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
+from coachbox.admin import security as sec
 from coachbox.channels.base import Inbound
 from coachbox.channels.outbox import deliver_due
 from coachbox.store.messages import inbound_id, outbound_bodies
@@ -26,24 +30,12 @@ PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
 MAX_TEXT = 4096
 
 
-def _allowed(request: Request) -> bool:
-    """Loopback callers, or whoever the admin feature vouches for (it sets app.ctx.simulator_allows)."""
-    vouch = getattr(request.app.ctx, "simulator_allows", None)  # hook: the admin session check plugs in here
-    if vouch is not None and vouch(request):
-        return True
-    try:
-        return ipaddress.ip_address(request.ip or "").is_loopback
-    except ValueError:
-        return False
-
-
 @bp.post("/api/v1/simulator/messages")
+@sec.admin_view("editor")
 async def post_message(request: Request) -> HTTPResponse:
     services = request.app.ctx.services
     if services.settings.channel_kind != "simulator":
         raise NotFound("the simulator is off while a real channel is configured")
-    if not _allowed(request):
-        raise Forbidden("the simulator answers local requests or signed-in admins only")
     try:
         payload = request.json
     except Exception:

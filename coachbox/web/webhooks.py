@@ -28,6 +28,7 @@ from coachbox.channels.twilio.webhook import (
     signed_url,
 )
 from coachbox.core import events
+from coachbox.core.addresses import client_ip
 from coachbox.core.services import Services
 from coachbox.store import messages
 from coachbox.store.messages import is_duplicate_inbound
@@ -45,14 +46,14 @@ def _verified_form(request: Request) -> FormData:
     form = FormData.parse(request.body or b"")
     if not settings.server.verify_signatures:
         return form
-    url = signed_url(settings, request.path, request.query_string, request.headers)
+    url = signed_url(settings, request.path, request.query_string)
     if not signature_ok(settings.twilio.auth_token, url, form, request.headers.get("x-twilio-signature")):
         log.warning(
             "twilio signature rejected",
             extra={
                 "path": request.path,
                 "url": url,
-                "ip": request.remote_addr or request.ip,
+                "ip": client_ip(request),
                 "had_signature": "x-twilio-signature" in request.headers,
             },
         )

@@ -64,15 +64,13 @@ async def test_it_shows_the_simulator_panel_to_editors_only(app, client, cast):
     assert page.status_code == 200 and 'id="sim-form"' in page.text
 
 
-async def test_it_vouches_for_signed_in_editors_on_the_simulator_api(app, client, cast):
+async def test_it_lets_signed_in_editors_use_the_simulator_api(app, client, cast):
     token = await signed_in(client, "bob@school.test")
-    vouch = app.ctx.simulator_allows
     _, response = await client.post(
         "/api/v1/simulator/messages", json={"phone": "+15550100001", "text": "hi"}, headers={"X-CSRF-Token": token}
     )
     assert response.status_code == 200, response.text
     assert response.json["replies"]
-    assert callable(vouch)
 
 
 async def test_it_lists_the_last_run_of_each_job(app, client, cast, conn):

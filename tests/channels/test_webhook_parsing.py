@@ -69,11 +69,8 @@ def test_it_keeps_blank_fields_for_the_signature():
 
 def test_it_signs_against_the_public_url_with_its_path_prefix(settings):
     s = settings.replace(server={"public_url": "https://example.org/coach/"})
-    assert signed_url(s, "/webhooks/twilio", "a=1", {}) == "https://example.org/coach/webhooks/twilio?a=1"
-    assert (
-        signed_url(s, "/webhooks/twilio", "", {"x-forwarded-host": "evil"})
-        == "https://example.org/coach/webhooks/twilio"
-    )
+    assert signed_url(s, "/webhooks/twilio", "a=1") == "https://example.org/coach/webhooks/twilio?a=1"
+    assert signed_url(s, "/webhooks/twilio", "") == "https://example.org/coach/webhooks/twilio"
 
 
 def test_it_accepts_a_signature_made_with_or_without_the_port():

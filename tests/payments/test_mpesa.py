@@ -187,6 +187,53 @@ async def test_it_refuses_callbacks_from_outside_the_ip_allow_list(settings, ser
     assert conn.execute("SELECT status FROM payments").fetchone()[0] == "pending"
 
 
+def _forwarding_poster(post_with_headers, forwarded_for: str):
+    async def post(path: str, body: bytes):
+        headers = {"content-type": "application/json", "X-Forwarded-For": forwarded_for}
+        return await post_with_headers(path, content=body, headers=headers)
+
+    return post
+
+
+async def test_it_ignores_a_forged_forwarded_for_when_no_proxy_is_trusted(settings, services, conn, learner, daraja):
+    from sanic_testing.testing import SanicASGITestClient
+
+    from coachbox.roots.app import create_app
+
+    services.settings = settings.replace(mpesa={"allowed_ips": "196.201.214.200"})
+    client = SanicASGITestClient(create_app(services.settings, services, name="no_proxy"))
+
+    async def post_with_headers(path, **kwargs):
+        _, response = await client.post(path, **kwargs)
+        return response
+
+    await _pay(services, learner)
+    [response] = await daraja.deliver(_forwarding_poster(post_with_headers, "196.201.214.200"))
+    assert response.status_code == 403
+    assert conn.execute("SELECT status FROM payments").fetchone()[0] == "pending"
+
+
+async def test_it_checks_the_allow_list_against_the_address_our_proxy_saw(settings, services, conn, learner, daraja):
+    import httpx
+
+    from coachbox.roots.app import create_app
+    from tests.admin.conftest import on_socket
+
+    services.settings = settings.replace(
+        server={"trusted_proxies": "127.0.0.1"}, mpesa={"allowed_ips": "196.201.214.200"}
+    )
+    await _pay(services, learner)
+    async with on_socket(create_app(services.settings, services, name="behind_proxy")) as base:
+        async with httpx.AsyncClient(base_url=base) as http:
+            # The caller wrote Safaricom's address; our proxy (127.0.0.1) appended the one it really came from.
+            [forged] = await daraja.deliver(_forwarding_poster(http.post, "196.201.214.200, 203.0.113.9"))
+            assert forged.status_code == 403
+            assert conn.execute("SELECT status FROM payments").fetchone()[0] == "pending"
+            [genuine] = await daraja.deliver(_forwarding_poster(http.post, "196.201.214.200"))
+            assert genuine.status_code == 200, genuine.text
+    assert conn.execute("SELECT status FROM payments").fetchone()[0] != "pending"
+
+
 async def test_it_tells_the_learner_when_daraja_refuses_the_push(services, conn, daraja, learner):
     daraja.fail_next_push(
         400, {"requestId": "x", "errorCode": "400.002.02", "errorMessage": "Bad Request - Invalid PhoneNumber"}

@@ -31,15 +31,37 @@ def test_it_applies_environment_overrides_with_types():
         {
             "COACHBOX_SERVER_PORT": "9001",
             "COACHBOX_TWILIO_MESSAGES_PER_SECOND": "2.5",
-            "COACHBOX_SERVER_TRUST_PROXY": "yes",
+            "COACHBOX_SERVER_VERIFY_SIGNATURES": "no",
             "COACHBOX_TWILIO_ACCOUNT_SID": "AC123",
             "COACHBOX_TWILIO_AUTH_TOKEN": "secret",
         },
     )
     assert settings.server.port == 9001
     assert settings.twilio.messages_per_second == 2.5
-    assert settings.server.trust_proxy is True
+    assert settings.server.verify_signatures is False
     assert settings.channel_kind == "twilio"
+
+
+def test_it_reads_trusted_proxies_as_a_string_or_a_list(tmp_path):
+    listed = Settings.load(_write(tmp_path, '[server]\ntrusted_proxies = ["127.0.0.1", "10.0.0.0/8"]\n'), {})
+    assert listed.server.trusted_proxies == "127.0.0.1, 10.0.0.0/8"
+    from_env = Settings.load(REPO / "coachbox.toml", {"COACHBOX_SERVER_TRUSTED_PROXIES": "::1, 192.168.1.5"})
+    assert from_env.server.trusted_proxies == "::1, 192.168.1.5"
+    assert Settings.load(REPO / "coachbox.toml", {}).server.trusted_proxies == ""
+
+
+def test_it_names_a_trusted_proxy_that_is_not_an_address(tmp_path):
+    with pytest.raises(ConfigError, match=r"server\.trusted_proxies: 'proxy\.local' is not an IP address"):
+        Settings.load(_write(tmp_path, '[server]\ntrusted_proxies = "127.0.0.1, proxy.local"\n'), {})
+    with pytest.raises(ConfigError, match="a string or a list of strings"):
+        Settings.load(_write(tmp_path, "[server]\ntrusted_proxies = [1]\n"), {})
+
+
+def test_it_refuses_the_old_trust_proxy_key_and_says_what_to_write(tmp_path):
+    with pytest.raises(ConfigError, match=r'server\.trust_proxy was removed.*trusted_proxies = "<proxy address>"'):
+        Settings.load(_write(tmp_path, "[server]\ntrust_proxy = true\n"), {})
+    with pytest.raises(ConfigError, match=r"COACHBOX_SERVER_TRUST_PROXY: server\.trust_proxy was removed"):
+        Settings.load(REPO / "coachbox.toml", {"COACHBOX_SERVER_TRUST_PROXY": "yes"})
 
 
 def test_it_reads_secrets_from_file_variants(tmp_path):

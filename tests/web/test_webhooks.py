@@ -85,16 +85,22 @@ async def test_it_rejects_a_tampered_body(tapp, conn):
     assert response.status == 403 and _count(conn) == 0
 
 
-async def test_it_honours_forwarded_headers_only_when_trusting_the_proxy(twilio_settings, tservices, conn):
+async def test_it_checks_the_signature_against_public_url_never_forwarded_headers(twilio_settings, tservices, conn):
     form = inbound_form()
-    body, headers = signed_request("/webhooks/twilio", form, base="https://proxy.example.net")
-    headers.update({"X-Forwarded-Proto": "https", "X-Forwarded-Host": "proxy.example.net"})
-    untrusting = create_app(twilio_settings, tservices, name="untrusting")
-    _, response = await untrusting.asgi_client.post("/webhooks/twilio", content=body, headers=headers)
-    assert response.status == 403
-    trusting = create_app(twilio_settings.replace(server={"trust_proxy": True}), tservices, name="trusting")
-    _, response = await trusting.asgi_client.post("/webhooks/twilio", content=body, headers=headers)
-    assert response.status == 200
+    forged_body, forged = signed_request("/webhooks/twilio", form, base="https://attacker.example.net")
+    forged.update({"X-Forwarded-Proto": "https", "X-Forwarded-Host": "attacker.example.net"})
+    behind_proxy = twilio_settings.replace(server={"trusted_proxies": "127.0.0.1, 10.0.0.0/8"})
+    for number, (name, settings) in enumerate((("plain", twilio_settings), ("behind_proxy", behind_proxy))):
+        app = create_app(settings, tservices, name=name)
+        before = _count(conn)
+        _, response = await app.asgi_client.post("/webhooks/twilio", content=forged_body, headers=forged)
+        assert response.status == 403, name
+        assert _count(conn) == before  # nothing stored for the forged one
+        # Signed for [server] public_url: accepted whatever X-Forwarded-Host claims.
+        body, headers = signed_request("/webhooks/twilio", inbound_form(sid=f"SM{number + 1:032d}"))
+        headers.update({"X-Forwarded-Proto": "http", "X-Forwarded-Host": "attacker.example.net"})
+        _, response = await app.asgi_client.post("/webhooks/twilio", content=body, headers=headers)
+        assert response.status == 200, name
 
 
 async def test_it_checks_the_query_string_too(tapp, conn):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
 from datetime import datetime
 from urllib.parse import parse_qsl, urlparse, urlsplit
 
@@ -38,15 +37,11 @@ class FormData(dict):
         return values[0] if values else default
 
 
-def signed_url(settings: Settings, path: str, query_string: str, headers: Mapping[str, str]) -> str:
-    """The URL Twilio requested: [server] public_url + path + query, or what our own proxy says it was."""
+def signed_url(settings: Settings, path: str, query_string: str) -> str:
+    """The URL Twilio requested: [server] public_url + path + query. Never the request's Host or X-Forwarded-*
+    headers: whoever sends the request chooses those, and the signature would then be checked against their URL."""
     public = urlsplit(settings.server.public_url)
-    scheme, host = public.scheme, public.netloc
-    if settings.server.trust_proxy:
-        # Only behind our own reverse proxy: anyone else could forge these headers.
-        scheme = (headers.get("x-forwarded-proto") or scheme).split(",")[0].strip()
-        host = (headers.get("x-forwarded-host") or host).split(",")[0].strip()
-    url = f"{scheme}://{host}{public.path.rstrip('/')}{path}"
+    url = f"{public.scheme}://{public.netloc}{public.path.rstrip('/')}{path}"
     return f"{url}?{query_string}" if query_string else url
 
 
