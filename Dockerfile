@@ -1,4 +1,6 @@
-# coachbox: one container = web server + worker; everything that must survive lives in the /app/data volume.
+# coachbox: one container = web server + worker; everything that must survive lives in the /app/data volume, the
+# generated signing key in the /app/secrets volume (never inside data/, so never in a backup; or set
+# COACHBOX_SERVER_SECRET_KEY and leave that volume empty).
 # Build: docker build -t coachbox .   Run: docker compose up -d   (see docker-compose.yml and README.md)
 
 # ---- builder: a virtualenv with coachbox and its runtime dependencies (no test extras, no browsers) ----
@@ -22,13 +24,16 @@ COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 COPY coachbox.toml ./
 COPY content ./content
-RUN mkdir -p /app/data && chown -R coachbox:coachbox /app/data
+# 0700: other users (and other containers' users sharing the volume) cannot read learners' data or the key. The
+# process runs with umask 077 (coachbox sets it), so what it creates inside is 0600.
+RUN mkdir -p /app/data /app/secrets && chown -R coachbox:coachbox /app/data /app/secrets \
+    && chmod 0700 /app/data /app/secrets
 ENV PATH="/opt/venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
     COACHBOX_PATHS_DATA_DIR=/app/data \
     COACHBOX_SERVER_HOST=0.0.0.0
 USER 10001:10001
-VOLUME /app/data
+VOLUME ["/app/data", "/app/secrets"]
 EXPOSE 8000
 # No curl in slim images: ask /healthz with the Python that is already there.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \

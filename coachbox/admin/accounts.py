@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import re
 import secrets
@@ -11,11 +10,12 @@ import sqlite3
 from datetime import datetime, timedelta
 
 from coachbox import store
-from coachbox.admin.passwords import hash_password, verify_password
+from coachbox.admin.passwords import DUMMY_HASH, hash_password, needs_rehash, password_problem, verify_password
 from coachbox.core.clock import clock_from_environment
 from coachbox.core.config import Settings
 from coachbox.core.errors import UserError
-from coachbox.store import transaction
+from coachbox.store import admins, transaction
+from coachbox.store import secrets as box_secrets
 
 ROLES = ("owner", "editor", "viewer")
 TOKEN_TTL = timedelta(hours=72)
@@ -63,6 +63,14 @@ def issue_token(conn: sqlite3.Connection, admin_id: int, now: datetime, *, purpo
     return token
 
 
+def _strong_hash(password: str, user_inputs: tuple[str, ...]) -> str:
+    """The hash of a password that passes passwords.password_problem; UserError saying why otherwise."""
+    problem = password_problem(password, user_inputs)
+    if problem:
+        raise UserError(problem)
+    return hash_password(password)
+
+
 def token_admin(conn: sqlite3.Connection, token: str, now: datetime) -> sqlite3.Row | None:
     """The admin a live token belongs to (to show the 'choose a password' form), or None."""
     return conn.execute(
@@ -72,9 +80,13 @@ def token_admin(conn: sqlite3.Connection, token: str, now: datetime) -> sqlite3.
     ).fetchone()
 
 
-def use_token(conn: sqlite3.Connection, token: str, password: str, now: datetime) -> int | None:
-    """Set the password and spend the token (compare-and-set: a token works exactly once); the admin id or None."""
-    new_hash = hash_password(password)  # slow on purpose: outside the write lock
+def use_token(
+    conn: sqlite3.Connection, token: str, password: str, now: datetime, *, new_hash: str | None = None
+) -> int | None:
+    """Set the password and spend the token (compare-and-set: a token works exactly once); the admin id or None.
+    The web passes `new_hash`, made beforehand off the database thread (argon2 is slow on purpose) after its own
+    strength check; a plain `password` is checked here (UserError when too weak)."""
+    new_hash = new_hash or _strong_hash(password, ())
     with transaction(conn):
         row = token_admin(conn, token, now)
         if row is None:
@@ -90,31 +102,46 @@ def use_token(conn: sqlite3.Connection, token: str, password: str, now: datetime
 
 
 def create_first_owner(
-    conn: sqlite3.Connection, setup_token: str, email: str, password: str, now: datetime
+    conn: sqlite3.Connection,
+    setup_token: str,
+    email: str,
+    password: str,
+    now: datetime,
+    *,
+    new_hash: str | None = None,
 ) -> int | None:
-    """Redeem the first-run link (appliance.setup_link): the owner's id, or None if the link is wrong or spent."""
-    new_hash = hash_password(password)
+    """Redeem the first-run link (store.secrets.setup_link): the owner's id, or None if the link is wrong, spent
+    or expired. `new_hash` as in use_token."""
+    new_hash = new_hash or _strong_hash(password, (email,))
     with transaction(conn):
-        row = conn.execute("SELECT value FROM box_state WHERE key = 'setup_token'").fetchone()
-        if row is None or not hmac.compare_digest(row[0], setup_token):
+        if box_secrets.setup_token_state(conn, setup_token, now) != "valid":
             return None
         if conn.execute("SELECT 1 FROM admins LIMIT 1").fetchone():
             return None
         admin_id = add_admin(conn, email, "owner", now)
         conn.execute("UPDATE admins SET password_hash = ? WHERE id = ?", (new_hash, admin_id))
-        conn.execute("DELETE FROM box_state WHERE key = 'setup_token'")
+        box_secrets.spend_setup_token(conn)
     return admin_id
 
 
 def authenticate(conn: sqlite3.Connection, email: str, password: str) -> sqlite3.Row | None:
-    """The enabled admin with this email and password, or None (a hash is computed either way: no timing hint)."""
+    """The enabled admin with this email and password, or None (an argon2 hash is checked either way: no timing
+    hint). A right password on an old (scrypt) or outdated hash upgrades it to today's argon2id."""
     row = conn.execute("SELECT * FROM admins WHERE email = ? AND disabled = 0", (email.strip(),)).fetchone()
     stored = row["password_hash"] if row else None
-    ok = verify_password(password, stored or _DUMMY_HASH)
-    return row if ok and stored else None
+    ok = verify_password(password, stored or DUMMY_HASH)
+    if not (ok and stored and row is not None):
+        return None
+    upgrade_hash(conn, row["id"], stored, password)
+    return row
 
 
-_DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+def upgrade_hash(conn: sqlite3.Connection, admin_id: int, stored: str, password: str) -> bool:
+    """After a successful sign-in: replace a scrypt (or outdated argon2) hash with today's argon2id. Compare-and-set
+    on the old hash, so a password changed meanwhile is not overwritten. True when it was replaced."""
+    if not needs_rehash(stored):
+        return False
+    return admins.replace_password_hash(conn, admin_id, stored, hash_password(password))
 
 
 # -- the CLI -----------------------------------------------------------------------------------------
@@ -140,8 +167,14 @@ def add_admin_cli(settings: Settings, email: str, role: str) -> str:
     )
 
 
-def reset_admin_cli(settings: Settings, email: str) -> str:
-    """`coachbox admin reset EMAIL`: a fresh one-time link; the old password keeps working until it is used."""
+def reset_admin_cli(settings: Settings, email: str | None) -> str:
+    """`coachbox admin reset EMAIL`: a fresh one-time link; the old password keeps working until it is used.
+
+    `coachbox admin reset` alone, while no admin exists: a fresh first-run link (the earlier one stops working).
+    Once an admin exists it refuses and names the way to reset someone's password instead.
+    """
+    if email is None:
+        return _reset_setup_link(settings)
     conn = store.open_database(settings.db_path)
     try:
         row = conn.execute("SELECT id FROM admins WHERE email = ?", (email.strip(),)).fetchone()
@@ -154,3 +187,21 @@ def reset_admin_cli(settings: Settings, email: str) -> str:
         f"Password reset link for {email.strip()} (it works once, for "
         f"{int(TOKEN_TTL.total_seconds() // 3600)} hours):\n  {_link(settings, token)}"
     )
+
+
+def _reset_setup_link(settings: Settings) -> str:
+    conn = store.open_database(settings.db_path)
+    try:
+        now = _now()
+        link = box_secrets.setup_link(conn, settings, now, renew=True)
+        if link is None:
+            emails = [r[0] for r in conn.execute("SELECT email FROM admins WHERE role = 'owner' ORDER BY id LIMIT 3")]
+    finally:
+        conn.close()
+    if link is None:
+        owners = ", ".join(emails) or "an owner"
+        raise UserError(
+            "this box already has admins, so there is no first-run link any more. For a password reset link run "
+            f"`coachbox admin reset EMAIL` (owners: {owners}), or ask an owner for one on the Users page."
+        )
+    return box_secrets.describe_setup_link(link, settings, now).strip("\n")

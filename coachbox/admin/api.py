@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from sanic import Blueprint, Request
-from sanic.exceptions import SanicException
+from sanic.exceptions import BadRequest, SanicException
 from sanic.response import json
 
 from coachbox.admin.learners import local_time, send_teacher_message
@@ -175,7 +175,10 @@ def _message(row, now, tz: str) -> dict:
 async def send_message(request: Request, learner_id: int):
     services = request.app.ctx.services
     learner = await _learner(request, learner_id)
-    payload = request.json if request.content_type.startswith("application/json") else None
+    try:
+        payload = request.json if request.content_type.startswith("application/json") else None
+    except BadRequest as exc:  # not UTF-8 JSON, too deep, a lone surrogate (web.bodies.SafeRequest logged it)
+        raise ApiError(400, "invalid", str(exc)) from None
     body = payload.get("body") if isinstance(payload, dict) else None
     if not isinstance(body, str) or not body.strip() or len(body) > 1600:
         raise ApiError(400, "invalid", 'Send JSON {"body": "…"} with 1 to 1,600 characters.')

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 
 from sanic import Blueprint, Request
@@ -15,17 +14,25 @@ from coachbox.admin import security as sec
 from coachbox.admin.pages import back, field, render
 from coachbox.core.addresses import client_ip
 from coachbox.store import admins, transaction
+from coachbox.store import secrets as box_secrets
 
 bp = Blueprint("admin_auth", url_prefix="/admin")
 log = logging.getLogger("coachbox.admin.auth")
-MIN_PASSWORD = 10
 
 
-def _password_problems(request: Request) -> list[str]:
+async def _off_loop(fn, *args):
+    """argon2 (~tens of ms) and zxcvbn (up to ~60 ms) run in the default thread pool: not on the event loop, and
+    not on the database's writer thread."""
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
+async def _password_problems(request: Request, email: str) -> list[str]:
+    """The new password's problems: too short or guessable (zxcvbn, with the email and the school's name as
+    words an attacker would try first), or the two fields differ."""
     password, again = field(request, "password"), field(request, "password2")
-    problems = []
-    if len(password) < MIN_PASSWORD:
-        problems.append(f"The password needs at least {MIN_PASSWORD} characters.")
+    inputs = (email, request.app.ctx.services.settings.org.name)
+    problem = await _off_loop(passwords.password_problem, password, inputs)
+    problems = [problem] if problem else []
     if password != again:
         problems.append("The two passwords are not the same.")
     return problems
@@ -43,26 +50,37 @@ async def _anonymous_page(request: Request, template: str, *, status: int = 200,
 # -- first run ------------------------------------------------------------------------------------
 
 
-def _setup_token_valid(conn, token: str) -> bool:
-    row = conn.execute("SELECT value FROM box_state WHERE key = 'setup_token'").fetchone()
-    return bool(token) and row is not None and hmac.compare_digest(row[0], token)
+def _setup_link_refused(request: Request, state: str) -> HTTPResponse:
+    if state == "expired":
+        return render(
+            request,
+            "message.html",
+            status=410,
+            heading="This first-run link has expired",
+            text="First-run links work for 24 hours. On the box, run `coachbox admin reset` (in Docker: "
+            "`docker compose exec coachbox coachbox admin reset`): it prints a new link.",
+            link="/admin/login",
+            link_label="Sign in",
+        )
+    return render(
+        request,
+        "message.html",
+        status=404,
+        heading="This link does not work",
+        text="The first-run link was already used, a newer one replaced it, or it is mistyped. Sign in instead; "
+        "with no account yet, run `coachbox admin reset` on the box for a new link.",
+        link="/admin/login",
+        link_label="Sign in",
+    )
 
 
 @bp.get("/setup")
 async def setup_page(request: Request):
     services = request.app.ctx.services
     token = request.args.get("token", "")
-    if not await services.db.run(_setup_token_valid, token):
-        return render(
-            request,
-            "message.html",
-            status=404,
-            heading="This link does not work",
-            text="The first-run link was already used, or it is mistyped. Sign in instead, or run "
-            "`coachbox admin reset EMAIL` on the box.",
-            link="/admin/login",
-            link_label="Sign in",
-        )
+    state = await services.db.run(box_secrets.setup_token_state, token, services.clock.now())
+    if state != "valid":
+        return _setup_link_refused(request, state)
     return await _anonymous_page(
         request,
         "set_password.html",
@@ -77,8 +95,8 @@ async def setup_page(request: Request):
     )
 
 
-def _first_owner(conn, token: str, email: str, password: str, now) -> int | None:
-    admin_id = accounts.create_first_owner(conn, token, email, password, now)
+def _first_owner(conn, token: str, email: str, new_hash: str, now) -> int | None:
+    admin_id = accounts.create_first_owner(conn, token, email, "", now, new_hash=new_hash)
     if admin_id is not None:
         admins.audit(conn, admin_id, "admin.first_owner", f"admin:{email}", now)
     return admin_id
@@ -89,7 +107,10 @@ async def setup_submit(request: Request):
     await sec.check_presession_csrf(request)
     services = request.app.ctx.services
     token, email = field(request, "token"), field(request, "email").strip()
-    problems = _password_problems(request)
+    state = await services.db.run(box_secrets.setup_token_state, token, services.clock.now())
+    if state != "valid":
+        return _setup_link_refused(request, state)
+    problems = await _password_problems(request, email)
     if "@" not in email:
         problems.append("Enter your email address.")
     if problems:
@@ -106,7 +127,8 @@ async def setup_submit(request: Request):
             errors=problems,
             button="Create account",
         )
-    admin_id = await services.db.run(_first_owner, token, email, field(request, "password"), services.clock.now())
+    new_hash = await _off_loop(passwords.hash_password, field(request, "password"))
+    admin_id = await services.db.run(_first_owner, token, email, new_hash, services.clock.now())
     if admin_id is None:
         raise Forbidden("This first-run link was already used.")
     response = back("/admin/")
@@ -159,6 +181,7 @@ async def login_submit(request: Request):
             errors=["That email and password do not match."],
         )
     sec.clear_login_failures(services.cache, email)
+    await _upgrade_hash(request, row["id"], row["password_hash"], password)
     response = back(next_url)
     await sec.start_session(request, response, row["id"])
     return response
@@ -174,15 +197,22 @@ async def logout(request: Request):
 
 
 async def _verify(request: Request, password: str, stored: str | None) -> bool:
-    """scrypt (~50 ms) off the event loop and off the writer thread; a dummy hash for unknown accounts so
-    the response time does not tell which emails exist."""
-
+    """argon2id off the event loop and off the writer thread; an argon2id dummy hash (same parameters) for unknown
+    accounts so the response time does not tell which emails exist."""
     if not stored:
-        stored = getattr(request.app.ctx, "admin_dummy_hash", None)
-        if stored is None:
-            stored = request.app.ctx.admin_dummy_hash = passwords.hash_password("not-a-password")
-        password = password + "\0"  # never matches the dummy
-    return await asyncio.get_running_loop().run_in_executor(None, passwords.verify_password, password, stored)
+        await _off_loop(passwords.verify_password, password, passwords.DUMMY_HASH)  # only for its time
+        return False
+    return await _off_loop(passwords.verify_password, password, stored)
+
+
+async def _upgrade_hash(request: Request, admin_id: int, stored: str, password: str) -> None:
+    """After a successful sign-in: a scrypt hash (before argon2id) or one with older argon2 parameters is replaced
+    by today's, now that the password is at hand (compare-and-set: a password changed meanwhile wins)."""
+    if not passwords.needs_rehash(stored):
+        return
+    new_hash = await _off_loop(passwords.hash_password, password)
+    if await request.app.ctx.services.db.run(admins.replace_password_hash, admin_id, stored, new_hash):
+        log.info("password hash upgraded to argon2id", extra={"admin_id": admin_id})
 
 
 # -- own password ---------------------------------------------------------------------------------
@@ -200,13 +230,13 @@ async def change_password(request: Request):
     services = request.app.ctx.services
     admin = request.ctx.admin
     row = await services.db.run(admins.admin_by_id, admin["admin_id"])
-    problems = _password_problems(request)
+    problems = await _password_problems(request, row["email"])
     if not await _verify(request, field(request, "current"), row["password_hash"] or ""):
         problems.insert(0, "The current password is wrong.")
     if problems:
         return render(request, "account.html", status=400, errors=problems)
 
-    new_hash = passwords.hash_password(field(request, "password"))
+    new_hash = await _off_loop(passwords.hash_password, field(request, "password"))
 
     def change(conn, admin_id: int, keep: str, now) -> None:
         with transaction(conn):
@@ -251,8 +281,8 @@ async def reset_page(request: Request):
     )
 
 
-def _use_token(conn, token: str, password: str, now) -> int | None:
-    admin_id = accounts.use_token(conn, token, password, now)
+def _use_token(conn, token: str, new_hash: str, now) -> int | None:
+    admin_id = accounts.use_token(conn, token, "", now, new_hash=new_hash)
     if admin_id is not None:
         # A reset ends every other session: whoever knew the old password is signed out.
         admins.delete_admin_sessions(conn, admin_id)
@@ -269,7 +299,7 @@ async def reset_submit(request: Request):
     email = row["email"] if row else None
     if email is None:
         raise NotFound("This reset link was already used or has expired.")
-    problems = _password_problems(request)
+    problems = await _password_problems(request, email)
     if problems:
         return await _anonymous_page(
             request,
@@ -284,7 +314,8 @@ async def reset_submit(request: Request):
             errors=problems,
             button="Set password",
         )
-    admin_id = await services.db.run(_use_token, token, field(request, "password"), services.clock.now())
+    new_hash = await _off_loop(passwords.hash_password, field(request, "password"))
+    admin_id = await services.db.run(_use_token, token, new_hash, services.clock.now())
     if admin_id is None:
         raise NotFound("This reset link was already used or has expired.")
     response = back("/admin/")

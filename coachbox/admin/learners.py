@@ -21,6 +21,7 @@ from coachbox.channels import states
 from coachbox.channels.outbox import template_sid
 from coachbox.channels.twilio.errors import describe
 from coachbox.core import events
+from coachbox.core.hostile import csv_row
 from coachbox.core.services import Services
 from coachbox.learning import timing
 from coachbox.schedule.coach import Coach
@@ -89,17 +90,19 @@ async def learner_csv(request: Request):
     writer.writerow(["id", "name", "phone", "status", "opted_out", "cohort", "course", "streak", "last_message_at"])
     for r in page.rows:
         writer.writerow(
-            [
-                r["id"],
-                _cell(r["name"] or r["profile_name"]),
-                _cell(r["phone"]),
-                r["status"],
-                r["opted_out"],
-                _cell(r["cohort"]),
-                _cell(r["course_title"]),
-                r["streak"],
-                r["last_inbound_at"] or "",
-            ]
+            csv_row(  # every cell: no formula from a learner's name reaches a spreadsheet (core.hostile)
+                [
+                    r["id"],
+                    r["name"] or r["profile_name"],
+                    r["phone"],
+                    r["status"],
+                    r["opted_out"],
+                    r["cohort"],
+                    r["course_title"],
+                    r["streak"],
+                    r["last_inbound_at"],
+                ]
+            )
         )
     await services.db.run(
         _audit, request.ctx.admin["admin_id"], "learners.export_csv", None, services.clock.now(), rows=len(page.rows)
@@ -109,12 +112,6 @@ async def learner_csv(request: Request):
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="learners.csv"'},
     )
-
-
-def _cell(value: str | None) -> str:
-    """Neutralise spreadsheet formulas: a learner named '=HYPERLINK(…)' must stay text in Excel."""
-    value = value or ""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") and not value[1:2].isdigit() else value
 
 
 def _audit(conn, admin_id, action, target, now, **detail):
@@ -470,7 +467,7 @@ async def delete(request: Request, learner_id: int):
     def erase(conn, now):
         # The learner's own DELETE and this one are the same erasure: no personal trace either way.
         with transaction(conn):
-            files = erase_learner(conn, services.cache, learner_id, now)
+            files = erase_learner(conn, services.cache, learner_id, now, data_dir=services.settings.data_dir)
             # The audit row names the id only: the person's details are exactly what was erased.
             admins.audit(conn, request.ctx.admin["admin_id"], "learner.delete", f"learner:{learner_id}", now)
         return files

@@ -16,8 +16,8 @@ from coachbox.channels.twilio.errors import describe
 from coachbox.conversation.lessons import NUDGE_TEMPLATE
 from coachbox.core.config import documented_keys
 from coachbox.core.disk import judge
-from coachbox.ops.backup import backup
-from coachbox.ops.checks import run_checks
+from coachbox.ops.backup import SUFFIXES, backup
+from coachbox.ops.checks import check_backups, run_checks
 from coachbox.schedule.runs import job_table
 from coachbox.schedule.tasks import jobs
 from coachbox.store import admins, messages, queue_file, transaction
@@ -81,8 +81,8 @@ def _backups(settings) -> list[dict]:
     folder = settings.data_dir / "backups"
     if not folder.is_dir():
         return []
-    files = sorted(folder.glob(f"{BACKUP_NAME}*.tar.gz"), reverse=True)
-    return [{"name": p.name, "bytes": p.stat().st_size} for p in files[:30]]
+    files = sorted((p for p in folder.glob(f"{BACKUP_NAME}*") if p.name.endswith(SUFFIXES)), reverse=True)
+    return [{"name": p.name, "bytes": p.stat().st_size, "encrypted": p.name.endswith(".age")} for p in files[:30]]
 
 
 @bp.get("/operations")
@@ -123,6 +123,7 @@ async def operations(request: Request):
         queued=queued,
         describe=describe,
         backups=_backups(settings),
+        backup_encryption=check_backups(settings)[0],
         settings_rows=_settings_rows(settings),
         pending=pending,
         scheduled=scheduled,
@@ -176,10 +177,11 @@ async def download_backup(request: Request, name: str):
     folder = (services.settings.data_dir / "backups").resolve()
     path = (folder / name).resolve()
     # Only plain backup file names in data/backups: no ../, no other files.
-    if not name.startswith(BACKUP_NAME) or not name.endswith(".tar.gz") or path.parent != folder or not path.is_file():
+    if not name.startswith(BACKUP_NAME) or not name.endswith(SUFFIXES) or path.parent != folder or not path.is_file():
         raise NotFound("No such backup.")
     await services.db.run(
         lambda conn, now: admins.audit(conn, request.ctx.admin["admin_id"], "backup.download", name, now),
         services.clock.now(),
     )
-    return await file_stream(str(path), mime_type="application/gzip", filename=name)
+    mime = "application/octet-stream" if name.endswith(".age") else "application/gzip"
+    return await file_stream(str(path), mime_type=mime, filename=name)

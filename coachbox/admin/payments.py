@@ -14,6 +14,7 @@ from sanic.response import HTTPResponse, html, raw
 
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, field, security_headers
+from coachbox.core.hostile import csv_row
 from coachbox.core.plans import format_amount
 from coachbox.payments.runtime import payments
 from coachbox.payments.subscriptions import grant_prepaid, local_day, notify
@@ -142,25 +143,29 @@ async def payment_csv(request: Request):
         ]
     )
     for r in rows:
+        # Every cell through csv_row (core.hostile): text that starts a formula gets a quote; our own numbers (the
+        # amounts, "-2.50" for a refund too) stay numbers.
         writer.writerow(
-            [
-                r["id"],
-                r["created_at"],
-                r["learner_id"] or "",
-                _cell(r["learner_name"] or r["learner_profile"]),
-                _cell(r["phone"] or r["learner_phone"]),
-                r["provider"],
-                r["plan"],
-                r["status"],
-                r["currency"],
-                r["amount_minor"],
-                format_amount(r["amount_minor"], r["currency"]).split(" ", 1)[1],
-                _cell(r["receipt"]),
-                _cell(r["provider_ref"]),
-                r["paid_at"] or "",
-                r["refunded_at"] or "",
-                _cell(r["note"]),
-            ]
+            csv_row(
+                [
+                    r["id"],
+                    r["created_at"],
+                    r["learner_id"],
+                    r["learner_name"] or r["learner_profile"],
+                    r["phone"] or r["learner_phone"],
+                    r["provider"],
+                    r["plan"],
+                    r["status"],
+                    r["currency"],
+                    r["amount_minor"],
+                    format_amount(r["amount_minor"], r["currency"]).split(" ", 1)[1],
+                    r["receipt"],
+                    r["provider_ref"],
+                    r["paid_at"],
+                    r["refunded_at"],
+                    r["note"],
+                ]
+            )
         )
     await services.db.run(
         _audit, request.ctx.admin["admin_id"], "payments.export_csv", None, services.clock.now(), rows=len(rows)
@@ -170,12 +175,6 @@ async def payment_csv(request: Request):
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="payments.csv"'},
     )
-
-
-def _cell(value) -> str:
-    """Spreadsheet formulas stay text: a name like '=HYPERLINK(…)' must not run in Excel."""
-    value = "" if value is None else str(value)
-    return "'" + value if value[:1] in ("=", "+", "-", "@") and not value[1:2].isdigit() else value
 
 
 def _audit(conn, admin_id, action, target, now, **detail):

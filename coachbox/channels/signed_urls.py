@@ -1,4 +1,4 @@
-"""Signed, expiring URLs for files under data/ (lesson media, certificates) that Twilio or Meta fetch.
+"""Signed, expiring URLs for files under data/ (lesson media, certificates, MYDATA exports) for Twilio, Meta, learners.
 
 Signing is the channels' business (the outbox signs media at send time); the /media route (web.media) only
 checks a signature and serves the file."""
@@ -14,9 +14,10 @@ from urllib.parse import quote
 
 from coachbox.core.config import Settings
 from coachbox.core.services import Services
-from coachbox.store.secrets import ensure_secret_key
+from coachbox.store.secret_key import ensure_secret_key
 
-SERVED_ROOTS = ("media", "certificates")  # folders under data/ that may be served, nothing else
+SERVED_ROOTS = ("media", "certificates", "exports")  # folders under data/ that may be served, nothing else
+DOWNLOADS = frozenset({"exports"})  # served as an attachment: a learner's own data (MYDATA), JSON, never cached
 
 
 def _clean(relative_path: str) -> str:
@@ -66,7 +67,7 @@ def resolve_signed(
 
 
 async def media_secret(services: Services) -> str:
-    """The signing key ([server] secret_key or the generated one in box_state), read once per process."""
+    """The signing key ([server] secret_key, else the generated key file outside data/), read once per process."""
     secret = services.media_secret
     if secret is None:
         secret = await services.db.run(ensure_secret_key, services.settings)

@@ -17,6 +17,16 @@ log = logging.getLogger("coachbox.cli.main")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Files and folders this command creates (data/, backups, logs, the key file) are its user's alone: 0600/0700.
+    # Put back on return, for callers that run commands in their own process (the tests).
+    previous = os.umask(0o077)
+    try:
+        return _main(argv)
+    finally:
+        os.umask(previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -74,14 +84,37 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("email")
     add.add_argument("--role", choices=("owner", "editor", "viewer"), default="editor")
     add.set_defaults(handler=_admin_add)
-    reset = admin_sub.add_parser("reset", help="print a one-time link to reset an admin's password")
-    reset.add_argument("email")
+    reset = admin_sub.add_parser(
+        "reset",
+        help="print a one-time link to reset an admin's password; with no EMAIL while no admin exists yet, "
+        "a new first-run link (the old one stops working)",
+    )
+    reset.add_argument("email", nargs="?", help="the admin's email (leave out for a new first-run link)")
     reset.set_defaults(handler=_admin_reset)
-    p = command("backup", _backup, "write a consistent backup .tar.gz while the app runs")
+    p = command(
+        "backup",
+        _backup,
+        "write a consistent backup .tar.gz while the app runs (.tar.gz.age, encrypted, when [backup] recipients set)",
+    )
     p.add_argument("dest", nargs="?", help="folder or file (default: data/backups/)")
-    p = command("restore", _restore, "restore a backup .tar.gz into the data folder (app must be stopped)")
+    p = command("restore", _restore, "restore a backup .tar.gz(.age) into the data folder (app must be stopped)")
     p.add_argument("src", help="the backup file")
     p.add_argument("--force", action="store_true", help="replace existing data (it is moved aside first)")
+    p.add_argument("--identity", metavar="PATH", help="age identity file (AGE-SECRET-KEY-1…) for a .age backup")
+    p = command(
+        "backup-key",
+        _backup_key,
+        "make an age key pair for encrypted backups: writes the identity (private) to FILE, prints the public key",
+    )
+    p.add_argument("file", help="where to write the identity: keep it OFF this box (and a copy somewhere safe)")
+    p = command("secrets", None, "the box's signing key (/media links, sign-in forms)")
+    secrets_sub = p.add_subparsers(metavar="ACTION")
+    rotate = secrets_sub.add_parser(
+        "rotate",
+        help="replace the generated signing key with a new one; /media links already sent stop working, sign-in "
+        "pages left open need a reload. Restart coachbox afterwards.",
+    )
+    rotate.set_defaults(handler=_secrets_rotate)
     command("check", _check, "check configuration, content, channel credentials and SQLite")
     p = command("jobs", _jobs, "list the scheduled background jobs, their last run and outcome")
     p.add_argument("--json", action="store_true", help="one JSON object per job instead of a table")
@@ -197,8 +230,31 @@ def _restore(settings: Settings, args: argparse.Namespace) -> int:
     # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
     from coachbox.ops.backup import restore
 
-    restore(settings, Path(args.src), force=args.force, progress=_progress_printer())
+    identity = Path(args.identity) if args.identity else None
+    restore(settings, Path(args.src), force=args.force, progress=_progress_printer(), identity=identity)
     print(f"Restored {args.src} into {settings.data_dir}")
+    return 0
+
+
+def _backup_key(settings: Settings, args: argparse.Namespace) -> int:
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
+    from coachbox.ops.backup import write_identity_file
+
+    public = write_identity_file(Path(args.file))
+    print(
+        f"Identity (private key) written to {args.file}: move it OFF this box and keep a copy somewhere safe; "
+        "without it no encrypted backup can be restored.\n"
+        f"Public key: {public}\n"
+        f"Encrypt backups to it: COACHBOX_BACKUP_RECIPIENTS={public} (or [backup] recipients in coachbox.toml)."
+    )
+    return 0
+
+
+def _secrets_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    # lazy: each sub-command loads only its own part of the app (`coachbox chat`, `check`, `jobs` never load Sanic)
+    from coachbox.store.secret_key import rotate_key_file
+
+    print(rotate_key_file(settings))
     return 0
 
 

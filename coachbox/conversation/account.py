@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from coachbox.conversation import lessons, onboarding
-from coachbox.conversation.effects import EraseLearner, OptIn, OptOut
+from coachbox.conversation.effects import EraseLearner, ExportData, OptIn, OptOut
 from coachbox.conversation.state import State, with_flow
 from coachbox.conversation.turn import Turn
 from coachbox.learning.grading import normalise
@@ -65,6 +65,9 @@ def my_data(turn: Turn) -> None:
     )
     if turn.rules.message_retention_days:  # people have a right to know how long their words are kept
         turn.append("account.mydata_retention", days=turn.rules.message_retention_days)
+    # ...and to a copy of all of it: the worker writes the file and sends the link (turns.exports).
+    turn.do(ExportData())
+    turn.append("account.mydata_export")
 
 
 def delete(turn: Turn) -> None:

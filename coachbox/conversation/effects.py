@@ -146,6 +146,11 @@ class EraseLearner:
 
 
 @dataclass(frozen=True)
+class ExportData:
+    """MYDATA: a full copy of the learner's data, as a file behind a signed link the worker sends (turns.exports)."""
+
+
+@dataclass(frozen=True)
 class IssueCertificate:
     course_id: int
     score: int
@@ -176,6 +181,7 @@ Effect = (
     | OptOut
     | OptIn
     | EraseLearner
+    | ExportData
     | IssueCertificate
     | AskTutor
 )

@@ -70,6 +70,10 @@ def _clean_name(said: str) -> str | None:
 
 def _name(turn: Turn, said: str) -> None:
     name: str | None
+    if turn.learner.profile_name and turn.texts.is_word(turn.lang, "no", normalise(said)):
+        # "No" to "Shall I call you X?" refuses the profile name; it is not a name ("No" was saved before).
+        turn.say("onboarding.ask_name")
+        return
     if turn.learner.profile_name and turn.texts.is_word(turn.lang, "yes", normalise(said)):
         name = _clean_name(turn.learner.profile_name) or turn.learner.profile_name[:MAX_NAME]
     else:

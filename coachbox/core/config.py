@@ -58,7 +58,15 @@ class ServerSettings:
     verify_signatures: bool = _key(
         True, "Check X-Twilio-Signature. Switch off only for a local tunnel; a loud warning is logged."
     )
-    secret_key: str = _key("", "Signs media URLs and admin sessions. Generated into data/ when empty.", secret=True)
+    secret_key: str = _key(
+        "", "Signs /media links and sign-in forms. Empty = generated into [paths] secrets_dir/secret_key.", secret=True
+    )
+    metrics_token: str = _key(
+        "",
+        "Bearer token GET /metrics requires (Authorization: Bearer <token>); wrong or missing = 401. Empty = /metrics "
+        "is open to anyone who can reach the port (the Docker image listens on 0.0.0.0).",
+        secret=True,
+    )
     max_body_bytes: int = _key(1_048_576, "Largest request body accepted (bytes); uploads have their own limit.")
     workers: int = _key(1, "Web worker processes.")
     worker_silence_seconds: int = _key(
@@ -79,6 +87,11 @@ class ServerSettings:
 class PathSettings:
     data_dir: str = _key("data", "Everything that must survive: databases, media, certificates, backups, logs.")
     content_dir: str = _key("content", "Course and locale files imported by `coachbox init` / `coachbox import`.")
+    secrets_dir: str = _key(
+        "",
+        "Folder (0700) of the generated signing key, secret_key (0600), when [server] secret_key is empty; never "
+        "inside data_dir, so never in a backup. Empty = secrets/ in the folder that holds data_dir.",
+    )
 
 
 @dataclass(frozen=True)
@@ -198,6 +211,19 @@ class MpesaSettings:
 
 
 @dataclass(frozen=True)
+class BackupSettings:
+    recipients: str = _key(
+        "",
+        "Comma-separated age public keys (age1…): backups are encrypted to them, and only their identities (kept off "
+        "this box) can restore. Empty (and no recipients_file) = backups are NOT encrypted.",
+        comma_list=True,
+    )
+    recipients_file: str = _key(
+        "", "A file of age public keys, one per line (# comments), added to recipients; relative to coachbox.toml."
+    )
+
+
+@dataclass(frozen=True)
 class LogSettings:
     level: str = _key("INFO", "DEBUG, INFO, WARNING or ERROR.")
     json: bool = _key(
@@ -220,6 +246,7 @@ class Settings:
     ai: AiSettings = field(default_factory=AiSettings)
     stripe: StripeSettings = field(default_factory=StripeSettings)
     mpesa: MpesaSettings = field(default_factory=MpesaSettings)
+    backup: BackupSettings = field(default_factory=BackupSettings)
     log: LogSettings = field(default_factory=LogSettings)
     plans: dict = field(default_factory=dict, metadata={"help": "Paid plans, one [plans.<name>] table each."})
     root: str = field(default=".", metadata={"help": "Folder relative paths are resolved against (not a key)."})
@@ -311,6 +338,7 @@ _SECTION_TYPES: dict[str, type] = {
     "ai": AiSettings,
     "stripe": StripeSettings,
     "mpesa": MpesaSettings,
+    "backup": BackupSettings,
     "log": LogSettings,
 }
 
@@ -419,6 +447,12 @@ def _validate(settings: Settings, source: str) -> None:
         raise ConfigError(f"{source}: server.port must be between 1 and 65535, got {settings.server.port}.")
     if settings.server.worker_silence_seconds < 1:
         raise ConfigError(f"{source}: server.worker_silence_seconds must be at least 1.")
+    if settings.paths.secrets_dir and settings._resolve(settings.paths.secrets_dir).is_relative_to(settings.data_dir):
+        raise ConfigError(
+            f"{source}: paths.secrets_dir {settings.paths.secrets_dir!r} is inside the data folder "
+            f"{settings.data_dir}, so every backup would carry the signing key. Choose a folder outside it (e.g. "
+            '"secrets"), or leave it empty.'
+        )
     if not settings.server.public_url.startswith(("http://", "https://")):
         raise ConfigError(f"{source}: server.public_url must start with http:// or https://.")
     try:

@@ -1,4 +1,5 @@
-"""`coachbox backup` and `coachbox restore`: a consistent .tar.gz of data/ taken while the app runs, and its safe return."""
+"""`coachbox backup` and `coachbox restore`: a consistent .tar.gz of data/ taken while the app runs (age-encrypted to
+[backup] recipients when set), and its safe return."""
 
 from __future__ import annotations
 
@@ -10,16 +11,19 @@ import shutil
 import sqlite3
 import tarfile
 import tempfile
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+import pyrage
 import sqlite_utils
+from pyrage import x25519
 
 from coachbox import __version__, store
-from coachbox.core.config import Settings
+from coachbox.core.config import ConfigError, Settings
 from coachbox.core.datalock import data_dir_in_use, exclusive
 from coachbox.core.disk import MB, disk_space
 from coachbox.core.errors import UserError
@@ -30,21 +34,169 @@ DATABASES = ("coachbox.db", "queue.db")
 FOLDERS = ("media", "certificates")  # cache/, logs/ and backups/ are not part of a backup
 MANIFEST = "manifest.json"
 FORMAT = 1
-BACKUP_GLOB = "coachbox-backup-*.tar.gz"
+BACKUP_GLOB = "coachbox-backup-*"
+SUFFIXES = (".tar.gz", ".tar.gz.age")  # plain, and encrypted with age
+ENCRYPTED_SUFFIX = ".age"
+AGE_MAGIC = (b"age-encryption.org/v1\n", b"-----BEGIN AGE ENCRYPTED FILE-----")  # binary and armored age files
+LEGACY_KEY_ROW = "secret_key"  # store.secret_key.LEGACY_ROW: an old box's signing key, never put in a backup
 _CHUNK = 1 << 20
+
+
+# -- encryption --------------------------------------------------------------------------------------
+
+
+def backup_recipients(settings: Settings) -> list[x25519.Recipient]:
+    """The age public keys backups are encrypted to ([backup] recipients and recipients_file); [] = plain backups.
+    ConfigError naming the key for anything that is not an age public key."""
+    found = [
+        _recipient(text.strip(), "backup.recipients (COACHBOX_BACKUP_RECIPIENTS)")
+        for text in settings.backup.recipients.split(",")
+        if text.strip()
+    ]
+    if settings.backup.recipients_file:
+        path = settings._resolve(settings.backup.recipients_file)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise ConfigError(
+                f"backup.recipients_file: cannot read {path} ({reason}). Fix the path (relative to coachbox.toml) "
+                "or its permissions, or set [backup] recipients instead."
+            ) from None
+        keys = [
+            _recipient(line.strip(), f"backup.recipients_file {path} line {number}")
+            for number, line in enumerate(lines, 1)
+            if line.strip() and not line.strip().startswith("#")
+        ]
+        if not keys:
+            raise ConfigError(
+                f"backup.recipients_file: {path} holds no age public key. Put one age1… key per line in it."
+            )
+        found += keys
+    return found
+
+
+def _recipient(text: str, where: str) -> x25519.Recipient:
+    if text.upper().startswith("AGE-SECRET-KEY-"):
+        raise ConfigError(
+            f"{where}: that is an age identity (a private key), not a public key. Put only its public key (age1…, "
+            "which `age-keygen -y` prints) here, keep the identity off this box, and treat this one as leaked."
+        )
+    try:
+        return x25519.Recipient.from_str(text)
+    except (pyrage.RecipientError, ValueError) as exc:
+        shown = text if len(text) <= 24 else text[:20] + "…"
+        raise ConfigError(
+            f"{where}: {shown!r} is not an age public key ({exc}). Write keys like age1… (from `age-keygen` or "
+            "`coachbox backup-key FILE`), separated by commas."
+        ) from None
+
+
+def is_encrypted(path: Path) -> bool:
+    """Whether `path` is an age file (by its first bytes, whatever its name)."""
+    with open(path, "rb") as handle:
+        return handle.read(len(AGE_MAGIC[1])).startswith(AGE_MAGIC)
+
+
+def read_identities(path: Path) -> list[x25519.Identity]:
+    """The age identities (AGE-SECRET-KEY-1…) in an identity file, as `age-keygen -o` writes it."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UserError(f"--identity {path}: cannot read it ({reason}). Nothing was changed.") from None
+    found = []
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            found.append(x25519.Identity.from_str(text))
+        except (pyrage.IdentityError, ValueError):
+            raise UserError(
+                f"--identity {path} line {number}: not an age identity (expected AGE-SECRET-KEY-1…, the file "
+                "`age-keygen -o` or `coachbox backup-key` wrote; not the age1… public key). Nothing was changed."
+            ) from None
+    if not found:
+        raise UserError(f"--identity {path}: it holds no AGE-SECRET-KEY-1… line. Nothing was changed.")
+    return found
+
+
+def write_identity_file(path: Path) -> str:
+    """Generate an age identity into a new file `path` (0600), as `age-keygen -o` does; returns its public key."""
+    identity = x25519.Identity.generate()
+    public = str(identity.to_public())
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    text = f"# created: {created} by coachbox backup-key\n# public key: {public}\n{identity}\n"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise UserError(
+            f"{path} already exists: choose another file name (an identity is never overwritten)."
+        ) from None
+    except OSError as exc:
+        raise UserError(f"cannot write {path} ({exc.strerror}). Choose another place.") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return public
+
+
+class _EncryptingPipe:
+    """A write-only stream whose bytes a thread encrypts with age into `out` as they come: a backup is never held
+    whole in memory, and its plain text never touches the disk."""
+
+    def __init__(self, out: IO[bytes], recipients: list[x25519.Recipient]) -> None:
+        read_fd, write_fd = os.pipe()
+        self._reader = os.fdopen(read_fd, "rb", buffering=_CHUNK)
+        self._writer = os.fdopen(write_fd, "wb", buffering=_CHUNK)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(out, recipients), name="backup-encrypt", daemon=True)
+        self._thread.start()
+
+    def _run(self, out: IO[bytes], recipients: list[x25519.Recipient]) -> None:
+        try:
+            pyrage.encrypt_io(self._reader, out, recipients)
+        except pyrage.EncryptError as exc:  # e.g. "OSError: [Errno 28] No space left on device" from `out`
+            self._error = OSError(f"encrypting: {exc}")
+        except BaseException as exc:  # noqa: BLE001 - handed to the writing thread in close()
+            self._error = exc
+        finally:
+            self._reader.close()  # a writer still writing gets BrokenPipeError instead of waiting forever
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._writer.write(data)
+        except BrokenPipeError:
+            self._thread.join()
+            raise self._error or OSError("the encrypting thread stopped") from None
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        """End the stream and wait for the encryption to finish; raises what it failed with."""
+        try:
+            self._writer.close()
+        except BrokenPipeError:
+            pass
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 # -- backup ------------------------------------------------------------------------------------------
 
 
 def backup(settings: Settings, dest: Path | None = None, progress: Progress | None = None) -> Path:
-    """Write coachbox-backup-YYYYmmdd-HHMMSS.tar.gz (UTC) into data/backups/ or DEST; returns its path."""
+    """Write coachbox-backup-YYYYmmdd-HHMMSS.tar.gz (UTC) into data/backups/ or DEST, as .tar.gz.age encrypted to
+    [backup] recipients when there are any; returns its path."""
     if not settings.db_path.exists():
         raise UserError(
             f"{settings.db_path} does not exist: nothing to back up. Run `coachbox init` first, "
             "or check [paths] data_dir / COACHBOX_PATHS_DATA_DIR."
         )
-    target = _target_path(settings, dest)
+    recipients = backup_recipients(settings)
+    target = _target_path(settings, dest, encrypted=bool(recipients))
     _refuse_to_fill_the_disk(settings, target.parent)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -69,7 +221,7 @@ def backup(settings: Settings, dest: Path | None = None, progress: Progress | No
                     members.append((name, copy))
             for folder in FOLDERS:
                 members += sorted(_walk(settings.data_dir, folder))
-            _write_archive(partial, members, manifest, progress)
+            _write_archive(partial, members, manifest, progress, recipients)
             os.replace(partial, target)  # readers never see a half-written archive
     except OSError as exc:
         partial.unlink(missing_ok=True)
@@ -121,16 +273,24 @@ def _refuse_to_fill_the_disk(settings: Settings, folder: Path) -> None:
         )
 
 
-def _target_path(settings: Settings, dest: Path | None) -> Path:
+def _target_path(settings: Settings, dest: Path | None, *, encrypted: bool) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    name = f"coachbox-backup-{stamp}.tar.gz"
-    if dest is not None and dest.name.endswith(".tar.gz") and not dest.is_dir():
+    suffix = SUFFIXES[1] if encrypted else SUFFIXES[0]
+    name = f"coachbox-backup-{stamp}{suffix}"
+    if dest is not None and dest.name.endswith(SUFFIXES) and not dest.is_dir():
+        if dest.name.endswith(ENCRYPTED_SUFFIX) and not encrypted:
+            raise UserError(
+                f"{dest}: the name ends in .age but backups are not encrypted (no [backup] recipients). Set "
+                "[backup] recipients / COACHBOX_BACKUP_RECIPIENTS, or name the file ….tar.gz."
+            )
+        if encrypted and not dest.name.endswith(ENCRYPTED_SUFFIX):
+            dest = dest.with_name(dest.name + ENCRYPTED_SUFFIX)  # the name says what it is
         return dest.resolve()
     folder = (dest or settings.data_dir / "backups").resolve()
     target, n = folder / name, 1
     while target.exists():  # two backups within one second
         n += 1
-        target = folder / f"coachbox-backup-{stamp}-{n}.tar.gz"
+        target = folder / f"coachbox-backup-{stamp}-{n}{suffix}"
     return target
 
 
@@ -168,10 +328,25 @@ def _snapshot(source: Path, copy: Path, progress: Progress | None) -> list[str]:
         applied = store.applied_migrations(src) if source.name == "coachbox.db" else []
         src.execute("COMMIT")
         dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+        if source.name == "coachbox.db":
+            _drop_legacy_key(dst)
         return applied
     finally:
         dst.close()
         src.close()
+
+
+def _drop_legacy_key(copy: sqlite3.Connection) -> None:
+    """An old box's signing key still in its database (not moved out yet by a start) never goes into a backup: the
+    row is deleted from the copy with its bytes overwritten, and VACUUM leaves no free page that held it."""
+    try:
+        found = copy.execute("SELECT 1 FROM box_state WHERE key = ?", (LEGACY_KEY_ROW,)).fetchone()
+    except sqlite3.OperationalError:
+        return  # no box_state table: an empty or very old database
+    if found:
+        copy.execute("PRAGMA secure_delete = ON")
+        copy.execute("DELETE FROM box_state WHERE key = ?", (LEGACY_KEY_ROW,))
+        copy.execute("VACUUM")
 
 
 def _walk(data_dir: Path, folder: str) -> Iterator[tuple[str, Path]]:
@@ -198,11 +373,31 @@ class _HashingReader:
         return data
 
 
-def _write_archive(partial: Path, members: list[tuple[str, Path]], manifest: dict, progress: Progress | None) -> None:
+def _write_archive(
+    partial: Path,
+    members: list[tuple[str, Path]],
+    manifest: dict,
+    progress: Progress | None,
+    recipients: list[x25519.Recipient],
+) -> None:
+    with open(partial, "wb") as out:
+        if not recipients:
+            _write_tar(out, members, manifest, progress)
+        else:
+            pipe = _EncryptingPipe(out, recipients)
+            try:
+                _write_tar(pipe, members, manifest, progress)  # type: ignore[arg-type]  # write/flush/close suffice
+            finally:
+                pipe.close()
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _write_tar(out: IO[bytes], members: list[tuple[str, Path]], manifest: dict, progress: Progress | None) -> None:
     total = sum(path.stat().st_size for _name, path in members) or 1
     done = 0
     # Level 3: SQLite pages of text compress well already; level 9 triples the time for a few % more.
-    with tarfile.open(partial, "w:gz", compresslevel=3) as tar:
+    with tarfile.open(fileobj=out, mode="w:gz", compresslevel=3) as tar:
         for name, path in members:
             with open(path, "rb") as handle:
                 info = tar.gettarinfo(fileobj=handle, arcname=name)
@@ -219,14 +414,16 @@ def _write_archive(partial: Path, members: list[tuple[str, Path]], manifest: dic
         info = tarfile.TarInfo(MANIFEST)
         info.size, info.mode, info.mtime = len(body), 0o644, int(datetime.now(UTC).timestamp())
         tar.addfile(info, io.BytesIO(body))
-    with open(partial, "rb") as handle:
-        os.fsync(handle.fileno())
 
 
 def prune_backups(settings: Settings, keep: int) -> list[Path]:
     """Delete all but the newest `keep` backups in data/backups/; returns what was deleted."""
     folder = settings.data_dir / "backups"
-    found = sorted(folder.glob(BACKUP_GLOB), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+    found = sorted(
+        (p for p in folder.glob(BACKUP_GLOB) if p.name.endswith(SUFFIXES)),
+        key=lambda p: (p.stat().st_mtime, p.name),
+        reverse=True,
+    )
     doomed = found[max(keep, 0) :]
     for path in doomed:
         path.unlink(missing_ok=True)
@@ -236,11 +433,30 @@ def prune_backups(settings: Settings, keep: int) -> list[Path]:
 # -- restore -----------------------------------------------------------------------------------------
 
 
-def restore(settings: Settings, src: Path, *, force: bool = False, progress: Progress | None = None) -> None:
-    """Verify a backup and put it in place of the data folder's databases, media and certificates."""
+def restore(
+    settings: Settings,
+    src: Path,
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+    identity: Path | None = None,
+) -> None:
+    """Verify a backup (decrypted with the age identity file `identity` when it is a .age one) and put it in place of
+    the data folder's databases, media and certificates."""
     src = Path(src)
     if not src.is_file():
         raise UserError(f"{src}: no such backup file. `ls {settings.data_dir / 'backups'}` lists the automatic ones.")
+    try:
+        encrypted = is_encrypted(src)
+    except OSError as exc:
+        raise UserError(f"restore failed: {src}: {exc.strerror}. Nothing was changed.") from None
+    identities = read_identities(Path(identity)) if encrypted and identity is not None else []
+    if encrypted and not identities:
+        raise UserError(
+            f"{src} is encrypted (age): give the identity file that matches one of [backup] recipients, "
+            f"`coachbox restore --identity PATH {src}` (the AGE-SECRET-KEY-1… file kept off this box). "
+            "Nothing was changed."
+        )
     if data_dir_in_use(settings):
         raise UserError(
             f"coachbox is running on {settings.data_dir}: stop it first (Ctrl-C, or `docker compose stop`), "
@@ -257,7 +473,8 @@ def restore(settings: Settings, src: Path, *, force: bool = False, progress: Pro
             raise UserError(f"coachbox started on {settings.data_dir} meanwhile: stop it, then restore again.")
         with tempfile.TemporaryDirectory(prefix=".restore-", dir=settings.data_dir) as tmp:
             staged = Path(tmp)
-            manifest = _extract_verified(src, staged, progress)
+            archive = _decrypt(src, staged / ".archive.tar.gz", identities) if encrypted else src
+            manifest = _extract_verified(src, staged, progress, archive=archive)
             for name in DATABASES:
                 if (staged / name).exists():
                     _check_integrity(src, staged / name)
@@ -296,10 +513,33 @@ def _allowed(name: str) -> bool:
     return name in DATABASES or name == MANIFEST or (path.parts[0] in FOLDERS and len(path.parts) > 1)
 
 
-def _extract_verified(src: Path, staged: Path, progress: Progress | None) -> dict:
-    """Extract into `staged`, accepting only regular files at known, relative paths that match the manifest."""
+def _decrypt(src: Path, out: Path, identities: list[x25519.Identity]) -> Path:
+    """Decrypt an age backup, streaming, into `out` (inside the restore's private staging folder)."""
     try:
-        with tarfile.open(src, "r:gz") as tar:
+        with open(src, "rb") as reader, open(out, "wb") as writer:
+            pyrage.decrypt_io(reader, writer, identities)
+    except pyrage.DecryptError as exc:
+        if "no matching keys" in str(exc).lower():
+            raise UserError(
+                f"{src}: the identity given with --identity cannot open it: it was encrypted to other age keys. "
+                "Use the identity file whose public key was in [backup] recipients when this backup was made. "
+                "Nothing was changed."
+            ) from None
+        raise _damaged(src, f"it is damaged or not a coachbox backup (age: {exc})") from None
+    except OSError as exc:
+        if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)) or exc.errno is not None:
+            raise UserError(
+                f"restore failed: {exc.filename or src}: {exc.strerror or exc}. Nothing was changed."
+            ) from None
+        raise _damaged(src, f"it is damaged or not a coachbox backup (age: {exc})") from None
+    return out
+
+
+def _extract_verified(src: Path, staged: Path, progress: Progress | None, *, archive: Path | None = None) -> dict:
+    """Extract `archive` (default: `src` itself; errors always name `src`) into `staged`, accepting only regular
+    files at known, relative paths that match the manifest."""
+    try:
+        with tarfile.open(archive or src, "r:gz") as tar:
             members = tar.getmembers()
             for member in members:
                 if not _allowed(member.name):

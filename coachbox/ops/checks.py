@@ -14,9 +14,11 @@ from coachbox.channels.base import ChannelError
 from coachbox.channels.templates import TEMPLATES, configured
 from coachbox.content.parser import parse_folder
 from coachbox.core.clock import clock_from_environment
-from coachbox.core.config import Settings
+from coachbox.core.config import ConfigError, Settings
 from coachbox.core.disk import judge
+from coachbox.ops.backup import SUFFIXES, backup_recipients
 from coachbox.store import queue_file
+from coachbox.store.secret_key import file_mode_problem, secret_key_path
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ def run_checks(settings: Settings) -> list[Finding]:
     """Everything `coachbox check` reports; errors make it exit 1."""
     findings = [Finding("ok", f"configuration loaded (channel: {settings.channel_kind})")]
     findings += _check_data_dir(settings)
+    findings += check_at_rest(settings)
+    findings += check_backups(settings)
     findings += check_disk(settings)
     findings += _check_sqlite()
     findings += _check_queue(settings)
@@ -46,6 +50,67 @@ def _check_data_dir(settings: Settings) -> list[Finding]:
     if not os.access(target, os.W_OK):
         return [Finding("error", f"data folder {data} is not writable", f"chown -R $(id -u) {data}")]
     return [Finding("ok", f"data folder {data} is writable")]
+
+
+def check_at_rest(settings: Settings) -> list[Finding]:
+    """data/ closed to other users, and where the signing key lives (never inside data/)."""
+    findings = []
+    data = settings.data_dir
+    try:
+        mode = data.stat().st_mode & 0o777
+    except OSError:
+        mode = None
+    if mode is not None and mode & 0o077:
+        findings.append(
+            Finding(
+                "warn",
+                f"data folder {data} is open to other users of this machine (mode {mode:o})",
+                f"chmod 700 {data} (coachbox also does it at start)",
+            )
+        )
+    if settings.server.secret_key:
+        findings.append(Finding("ok", "signing key from [server] secret_key (the environment), not stored in data/"))
+        return findings
+    path = secret_key_path(settings)
+    problem = file_mode_problem(path)
+    if not path.exists():
+        findings.append(Finding("info", f"signing key file {path} does not exist yet: it is generated at start"))
+    elif problem:
+        findings.append(Finding("warn", f"signing key file {problem}", f"chmod 600 {path}"))
+    else:
+        findings.append(Finding("ok", f"signing key in {path} (0600, outside data/: never in a backup)"))
+    return findings
+
+
+def check_backups(settings: Settings) -> list[Finding]:
+    """Whether backups are encrypted ([backup] recipients), and plain ones left over in data/backups/."""
+    try:
+        recipients = backup_recipients(settings)
+    except ConfigError as exc:
+        return [Finding("error", f"backup encryption is misconfigured: {exc}", "fix the key named above")]
+    if not recipients:
+        return [
+            Finding(
+                "warn",
+                "backups are NOT encrypted: anyone with a backup file reads every learner's messages, photos and "
+                "voice notes",
+                "make a key pair on another machine (`coachbox backup-key FILE` or `age-keygen -o FILE`), keep FILE "
+                "off this box, and set COACHBOX_BACKUP_RECIPIENTS=age1… (its public key); restore with "
+                "`coachbox restore --identity FILE`",
+            )
+        ]
+    findings = [Finding("ok", f"backups are encrypted with age to {len(recipients)} key(s)")]
+    folder = settings.data_dir / "backups"
+    plain = sorted(p.name for p in folder.glob("coachbox-backup-*") if p.name.endswith(SUFFIXES[0]))
+    if plain:
+        findings.append(
+            Finding(
+                "warn",
+                f"{len(plain)} unencrypted backup(s) from before are still in {folder} (e.g. {plain[0]})",
+                "move them somewhere safe or delete them; the nightly pruning removes them in time",
+            )
+        )
+    return findings
 
 
 def check_disk(settings: Settings) -> list[Finding]:

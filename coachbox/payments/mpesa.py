@@ -7,7 +7,6 @@ https://developer.safaricom.co.ke/APIs/MpesaExpressQuery (query); OAuth: /oauth/
 from __future__ import annotations
 
 import base64
-import json
 import threading
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from coachbox.core.hostile import parse_json
 from coachbox.payments.errors import ProviderError
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
@@ -259,7 +259,7 @@ class DarajaClient:
 def parse_callback(body: bytes) -> StkResult:
     """Body.stkCallback → StkResult. Numbers are parsed as Decimal: no float ever touches an amount."""
     try:
-        data = json.loads(body, parse_float=Decimal)
+        data = parse_json(body, parse_float=Decimal)  # BadBody (a ValueError): not UTF-8, too deep, lone surrogate
         callback = data["Body"]["stkCallback"]
         checkout = str(callback["CheckoutRequestID"])
         code = int(str(callback["ResultCode"]))

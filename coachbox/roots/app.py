@@ -21,6 +21,8 @@ from coachbox.core.logs import request_fields, request_id, sanic_log_config
 from coachbox.core.services import Services
 from coachbox.jobs.tasks import register
 from coachbox.roots.services import build_services
+from coachbox.web import bodies as web_bodies
+from coachbox.web import headers as web_headers
 from coachbox.web import health as web_health
 from coachbox.web import media as web_media
 from coachbox.web import payments as web_payments
@@ -32,6 +34,7 @@ log = logging.getLogger("coachbox.web")
 
 # One `setup(app)` per feature; each registers its blueprint(s) and listeners.
 FEATURES = (
+    web_bodies,  # NUL bytes in a path refused first
     web_health,
     admin_views,
     web_webhooks,
@@ -40,6 +43,7 @@ FEATURES = (
     web_simulator,
     web_payments,
     admin_payments,
+    web_headers,  # nosniff, Referrer-Policy and a CSP on every response, errors included
 )
 
 
@@ -77,7 +81,10 @@ class _QuietErrorHandler(ErrorHandler):
 
 def create_app(settings: Settings, services: Services | None = None, *, name: str = "coachbox") -> Sanic:
     """Build the app. Tests pass ready-made `services`; a served app builds them in each worker process."""
-    app = Sanic(name, error_handler=_QuietErrorHandler(), log_config=sanic_log_config())
+    # SafeRequest: one strict JSON parser (depth, lone surrogates) behind every route's request.json.
+    app = Sanic(
+        name, error_handler=_QuietErrorHandler(), log_config=sanic_log_config(), request_class=web_bodies.SafeRequest
+    )
     app.config.REQUEST_MAX_SIZE = settings.server.max_body_bytes
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.KEEP_ALIVE_TIMEOUT = 30

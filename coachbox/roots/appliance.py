@@ -20,9 +20,10 @@ from coachbox.core.config import Settings
 from coachbox.core.datalock import hold_shared
 from coachbox.core.errors import UserError
 from coachbox.core.logs import sanic_log_config, setup_logging
+from coachbox.ops.backup import backup_recipients
 from coachbox.roots import entry
 from coachbox.roots.supervision import Watchdog
-from coachbox.store import queue_file, secrets
+from coachbox.store import queue_file, secret_key, secrets
 
 log = logging.getLogger("coachbox")
 
@@ -35,7 +36,10 @@ def init_box(
 ) -> None:
     """Create data/, migrate, import content. Safe to run on every start."""
     data = settings.data_dir
+    # A bad [backup] recipient stops the start (a ConfigError naming it), not the night's backup hours later.
+    backup_recipients(settings)
     try:
+        _private_data_dir(settings)
         for sub in DATA_SUBDIRS:
             (data / sub).mkdir(parents=True, exist_ok=True)
         probe = data / ".write-test"
@@ -54,6 +58,7 @@ def init_box(
         ) from None
     try:
         _replace_broken_queue(conn, settings)
+        secret_key.ensure_secret_key(conn, settings)  # moves an old in-database key out of data/ (kept valid)
         if import_content and settings.content_dir.exists():
             report = import_folder(conn, settings.content_dir, settings, progress=progress)
             if not quiet:
@@ -61,6 +66,22 @@ def init_box(
         _announce_first_run(conn, settings)
     finally:
         conn.close()
+
+
+def _private_data_dir(settings: Settings) -> None:
+    """Make data/ 0700 (new, or an older box's 0755): other users of the machine cannot reach anything in it."""
+    data = settings.data_dir
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = data.stat().st_mode & 0o777
+    if mode & 0o077:
+        data.chmod(0o700)
+        setup_logging(settings)  # this runs before serve() sets it up: the line must reach data/logs/coachbox.log
+        log.warning(
+            "data folder %s was open to other users (mode %o): now 0700, for its owner only",
+            data,
+            mode,
+            extra={"data_dir": str(data), "old_mode": oct(mode)},
+        )
 
 
 def _replace_broken_queue(conn: sqlite3.Connection, settings: Settings) -> None:
@@ -82,10 +103,10 @@ def _replace_broken_queue(conn: sqlite3.Connection, settings: Settings) -> None:
 
 
 def _announce_first_run(conn: sqlite3.Connection, settings: Settings) -> None:
-    secrets.ensure_secret_key(conn, settings)
-    link = secrets.setup_link(conn, settings)
+    now = clock_from_environment(os.environ).now()
+    link = secrets.setup_link(conn, settings, now)  # printed in full only when made: only its hash is kept
     if link:
-        print(f"\n  First run: create the owner account at\n    {link}\n  (the link works once)\n", flush=True)
+        print(secrets.describe_setup_link(link, settings, now), flush=True)
 
 
 def serve(settings: Settings, *, with_worker: bool) -> None:

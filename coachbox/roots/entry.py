@@ -7,6 +7,7 @@ functions by reference, so the supervisor imports this small module instead of t
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from coachbox.core.config import Settings
@@ -16,11 +17,18 @@ if TYPE_CHECKING:
     from sanic import Sanic
 
 
+def private_files() -> None:
+    """umask 077: every file this process creates (databases, media, certificates, backups, logs) is 0600 and every
+    folder 0700. The CLI sets it first thing; a spawned process sets it again rather than trust what it inherited."""
+    os.umask(0o077)
+
+
 def web_app(settings: Settings) -> Sanic:
     """The app of one web worker process, with the same JSON log lines as every other process."""
     # lazy: Sanic and every route load in the web workers only, never in the supervisor
     from coachbox.roots.app import create_app
 
+    private_files()
     setup_logging(settings)
     return create_app(settings)
 
@@ -30,4 +38,5 @@ def worker_process(settings: Settings) -> None:
     # lazy: the consumer and every task load in the worker process only, never in the supervisor
     from coachbox.roots.worker import run_worker
 
+    private_files()
     run_worker(settings)

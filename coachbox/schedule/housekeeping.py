@@ -16,6 +16,7 @@ from coachbox.ops.backup import backup, prune_backups
 from coachbox.schedule import rollups
 from coachbox.store import messages, transaction
 from coachbox.store import schedule as q
+from coachbox.turns import exports
 
 log = logging.getLogger("coachbox.schedule.housekeeping")
 
@@ -178,6 +179,7 @@ def run_nightly(
         return report
     report.done.append("roll-ups " + ", ".join(rollups.roll_up_recent(conn, now, tz, days=ROLLUP_DAYS)))
     pruned = prune(conn, now)
+    pruned["expired data exports"] = exports.prune(settings.data_dir, now)  # MYDATA files past their link's expiry
     report.done.append("pruned " + ", ".join(f"{n} {what}" for what, n in pruned.items()))
     redacted = redact_old_messages(conn, settings, now)  # after prune: the week-old 'waiting' rows it just cancelled
     if redacted is not None:

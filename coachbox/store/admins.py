@@ -115,6 +115,14 @@ def admin_by_id(conn: sqlite3.Connection, admin_id: int) -> sqlite3.Row | None:
     return conn.execute("SELECT * FROM admins WHERE id = ?", (admin_id,)).fetchone()
 
 
+def replace_password_hash(conn: sqlite3.Connection, admin_id: int, old_hash: str, new_hash: str) -> bool:
+    """Compare-and-set (a rehash at sign-in must not undo a password changed meanwhile): True when replaced."""
+    cursor = conn.execute(
+        "UPDATE admins SET password_hash = ? WHERE id = ? AND password_hash = ?", (new_hash, admin_id, old_hash)
+    )
+    return cursor.rowcount == 1
+
+
 def owner_count(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT COUNT(*) FROM admins WHERE role = 'owner' AND disabled = 0").fetchone()[0]
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import phonenumbers
+
 from coachbox.learning.backoff import Prompts
 from coachbox.learning.learner import LEARNER_FIELDS, Enrollment, LeaderRow, Learner, OpenLesson
 from coachbox.learning.progress import LessonResult
@@ -276,24 +278,80 @@ def erase(conn: sqlite3.Connection, learner_id: int, now: datetime, *, keep_key:
 
 
 def _scrub_payments(conn: sqlite3.Connection, learner_id: int, row: sqlite3.Row | None) -> None:
-    """Payments stay for the books (amount, date, receipt), without the number or name they were made from.
-    Provider payloads kept for review quote the phone (M-PESA sends it without '+') and may quote the name."""
+    """Payments stay for the books (amount, currency, dates, status, receipt and provider reference), without the
+    number or name they were made from. Raw provider payloads about the learner (Stripe events carry their id in
+    metadata, and the card holder's name and e-mail; M-PESA callbacks quote the phone without '+') are replaced by
+    a marker: the row stays, so a retried webhook is still recognised. Open review rows that only quote the
+    number (an M-PESA callback nobody could match) keep their amount and receipt for the admin, minus the number."""
     conn.execute("UPDATE payments SET phone = NULL WHERE learner_id = ?", (learner_id,))
+    refs = json.dumps(
+        [
+            r[0]
+            for r in conn.execute(
+                """SELECT provider_ref FROM payments WHERE learner_id = ? AND provider_ref IS NOT NULL
+                   UNION SELECT provider_ref FROM subscriptions WHERE learner_id = ? AND provider_ref IS NOT NULL""",
+                (learner_id, learner_id),
+            )
+        ]
+    )
+    for table in ("payment_events", "payment_reviews"):
+        conn.execute(
+            f"""UPDATE {table} SET payload = '{{"erased": true}}'
+                WHERE payment_id IN (SELECT id FROM payments WHERE learner_id = ?)
+                   OR (json_valid(payload) AND EXISTS (
+                        SELECT 1 FROM json_tree({table}.payload) t
+                        WHERE (t.key IN ('learner_id', 'client_reference_id') AND CAST(t.atom AS TEXT) = ?)
+                           OR t.atom IN (SELECT value FROM json_each(?))))""",
+            (learner_id, str(learner_id), refs),
+        )
     if row is None:
         return
-    secrets = {
-        v
-        for v in (row["phone"], (row["phone"] or "").lstrip("+"), row["wa_id"], row["name"], row["profile_name"])
-        if v and len(v) >= 3
-    }
-    payment_ids = [r[0] for r in conn.execute("SELECT id FROM payments WHERE learner_id = ?", (learner_id,))]
+    numbers = _number_forms(row["phone"]) | _number_forms(row["wa_id"])
+    # A name is only removed where the number was too: 'Ann' must not be cut out of someone else's 'Annual'.
+    # Each part too: people write 'Amina' for 'Amina Wanjiru'.
+    names = {v for n in (row["name"], row["profile_name"]) if n for v in (n, *n.split()) if len(v) >= 3}
+    secrets = sorted(numbers | names, key=len, reverse=True)  # longest first: '+2547…' before '2547…'
     for table in ("payment_events", "payment_reviews"):
-        for payment_id in payment_ids:
-            for secret in sorted(secrets, key=len, reverse=True):  # longest first: '+2547…' before '2547…'
-                conn.execute(
-                    f"UPDATE {table} SET payload = replace(payload, ?, '(erased)') WHERE payment_id = ?",
-                    (secret, payment_id),
-                )
+        ids = [
+            r[0]
+            for number in numbers
+            for r in conn.execute(f"SELECT id FROM {table} WHERE instr(payload, ?) > 0", (number,))
+        ]
+        for secret in secrets:
+            conn.execute(
+                f"""UPDATE {table} SET payload = replace(payload, ?, '(erased)')
+                    WHERE id IN (SELECT value FROM json_each(?))""",
+                (secret, json.dumps(ids)),
+            )
+    # What admins typed about their payments (a refund note, a manual grant's reason) may name them too.
+    targets = json.dumps(
+        [f"payment:{r[0]}" for r in conn.execute("SELECT id FROM payments WHERE learner_id = ?", (learner_id,))]
+        + [f"learner:{learner_id}"]
+    )
+    for secret in secrets:
+        conn.execute(
+            "UPDATE payments SET note = replace(note, ?, '(erased)') WHERE learner_id = ? AND instr(note, ?) > 0",
+            (secret, learner_id, secret),
+        )
+        conn.execute(
+            """UPDATE audit_log SET detail = replace(detail, ?, '(erased)')
+               WHERE target IN (SELECT value FROM json_each(?)) AND instr(detail, ?) > 0""",
+            (secret, targets, secret),
+        )
+
+
+def _number_forms(number: str | None) -> set[str]:
+    """The ways a number is written: '+254712345678', '254712345678' (M-PESA), '0712345678', '712345678'."""
+    if not number:
+        return set()
+    digits = number.lstrip("+")
+    forms = {number, digits}
+    try:
+        national = str(phonenumbers.parse("+" + digits, None).national_number)
+    except phonenumbers.NumberParseException:
+        national = ""
+    forms |= {national, "0" + national} if len(national) >= 7 else set()
+    return {f for f in forms if len(f.lstrip("+")) >= 7}
 
 
 # -- search, one learner's record, moves and export (admin pages, JSON API) ------------------------
@@ -524,6 +582,27 @@ def export_learner(conn: sqlite3.Connection, learner_id: int) -> dict:
                 "WHERE learner_id = ? ORDER BY id"
             )
         ],
+        "opt_outs": rows("SELECT opted_out_at FROM learner_opt_outs WHERE learner_id = ? ORDER BY id"),
+        "review_items": rows(
+            """SELECT question_id, due_at, interval_days, ease, repetitions, lapses, last_reviewed_at
+               FROM review_items WHERE learner_id = ? ORDER BY id"""
+        ),
+        "tutor_exchanges": rows(
+            """SELECT id, question, answer, language, course_id, status, source, flagged_at, flag_note, created_at,
+                      answered_at FROM tutor_exchanges WHERE learner_id = ? ORDER BY id"""
+        ),
+        "deliveries": rows(
+            "SELECT kind, key, lesson_id, due_at, status, created_at FROM deliveries WHERE learner_id = ?"
+        ),
+        "subscriptions": rows(
+            """SELECT id, plan, provider, provider_ref, courses, status, current_period_end, access_until,
+                      cancel_at_period_end, created_at, updated_at, ended_at FROM subscriptions WHERE learner_id = ?"""
+        ),
+        "payments": rows(
+            """SELECT id, subscription_id, plan, provider, amount_minor, currency, phone, status, provider_ref, receipt,
+                      result_desc, period_days, note, created_at, paid_at, refunded_at FROM payments
+               WHERE learner_id = ? ORDER BY id"""
+        ),
     }
 
 

@@ -7,6 +7,7 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from coachbox.channels.base import Inbound
@@ -41,7 +42,7 @@ from coachbox.store.messages import (
     is_duplicate_inbound,
     record_inbound,
 )
-from coachbox.turns import ratelimit, sessions
+from coachbox.turns import exports, ratelimit, sessions
 from coachbox.tutor import voice
 from coachbox.tutor.personalise import for_turn, warm_ups
 
@@ -401,7 +402,15 @@ def _turn(
         decision = Decision(rebuild(learner, catalogue), (Reply(texts.t(learner.language, "error.sorry")),), ())
     erased: list[str] = []
     followups = _apply(
-        conn, cache, learner_id, decision, now, question_key=key, language=learner.language, erased_files=erased
+        conn,
+        cache,
+        learner_id,
+        decision,
+        now,
+        question_key=key,
+        language=learner.language,
+        erased_files=erased,
+        data_dir=settings.data_dir,
     )
     if personalised is not None:
         followups += _warm_ups(cache, catalogue, decision, personalised)
@@ -448,13 +457,21 @@ def _warm_ups(cache: Any, catalogue: Catalogue, decision: Decision, served: froz
 
 
 def erase_learner(
-    conn: sqlite3.Connection, cache: Any, learner_id: int, now: datetime, *, keep_key: str | None = None
+    conn: sqlite3.Connection,
+    cache: Any,
+    learner_id: int,
+    now: datetime,
+    *,
+    keep_key: str | None = None,
+    data_dir: Path | None = None,
 ) -> list[str]:
     """The one erasure, for the learner's DELETE and the admin's: personal data, messages, session and rate-limit
     counters go (progress stays, anonymous). Call inside the caller's transaction; returns files under data/ to
-    remove_files() once it has committed (a rolled-back erasure must not have lost them)."""
+    remove_files() once it has committed (a rolled-back erasure must not have lost them). data_dir: where to find
+    the learner's MYDATA export files, which go too."""
     # Without a confirming message to keep as a tombstone (the admin's erasure), '' matches no row: all go.
     files = learners.erase(conn, learner_id, now, keep_key="" if keep_key is None else keep_key)
+    files += [found.relative_path for found in exports.files_of(data_dir, learner_id)] if data_dir else []
     sessions.forget(cache, learner_id)
     ratelimit.forget(cache, learner_id, now)
     return files
@@ -520,6 +537,7 @@ def _apply(
     question_key: str,
     language: str,
     erased_files: list[str],
+    data_dir: Path | None = None,
 ) -> list[Followup]:
     followups: list[Followup] = []
     for effect in decision.effects:
@@ -595,7 +613,10 @@ def _apply(
         elif isinstance(effect, fx.OptIn):
             learners.set_opted_out(conn, learner_id, False, now)
         elif isinstance(effect, fx.EraseLearner):
-            erased_files += erase_learner(conn, cache, learner_id, now, keep_key=question_key)
+            erased_files += erase_learner(conn, cache, learner_id, now, keep_key=question_key, data_dir=data_dir)
+        elif isinstance(effect, fx.ExportData):
+            progress.request(conn, learner_id, kind=exports.KIND, key=question_key, now=now)
+            followups.append(Followup("exports.send", (learner_id, question_key)))
         elif isinstance(effect, fx.IssueCertificate):
             progress.request(conn, learner_id, kind="certificate", key=str(effect.course_id), now=now)
             followups.append(Followup("certificates.issue", (learner_id, effect.course_id)))

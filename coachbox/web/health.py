@@ -1,7 +1,8 @@
-"""GET /healthz (JSON: db, queue, worker heartbeat, channel) and GET /metrics (Prometheus text)."""
+"""GET /healthz (JSON: db, queue, worker heartbeat, channel) and GET /metrics (Prometheus text, bearer token)."""
 
 from __future__ import annotations
 
+import hmac
 import sqlite3
 from datetime import datetime
 
@@ -122,9 +123,23 @@ async def _cached_totals(services: Services) -> dict[str, int]:
     return totals
 
 
+def metrics_allowed(authorization: str | None, token: str) -> bool:
+    """True when /metrics is open ([server] metrics_token empty) or the header is `Bearer <that token>`."""
+    if not token:
+        return True
+    scheme, _, given = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 @bp.get("/metrics")
 async def metrics(request: Request):
     services = request.app.ctx.services
+    if not metrics_allowed(request.headers.get("authorization"), services.settings.server.metrics_token):
+        return text(
+            "401: /metrics needs the bearer token set in [server] metrics_token (Authorization: Bearer <token>).\n",
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="coachbox metrics"'},
+        )
     lines = [
         "# HELP coachbox_requests_total HTTP requests by method, route and status (this web process).",
         "# TYPE coachbox_requests_total counter",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +15,7 @@ from sanic.response import HTTPResponse, html
 from sanic.response import json as json_response
 
 from coachbox.core.addresses import client_ip
+from coachbox.core.hostile import BadBody, parse_json
 from coachbox.core.services import Services
 from coachbox.payments.errors import ProviderError
 from coachbox.payments.mpesa import (
@@ -160,9 +160,13 @@ async def stripe_webhook(request: Request) -> HTTPResponse:
     body = request.body or b""
     try:
         # The RAW body: the signature covers the exact bytes Stripe sent (https://docs.stripe.com/webhooks#verify-events).
-        stripe.Webhook.construct_event(
-            body, request.headers.get("stripe-signature"), secret, tolerance=TOLERANCE_SECONDS
+        # Only the signature: the library's own json.loads would recurse past Python's limit on a deep body.
+        stripe.WebhookSignature.verify_header(
+            body.decode("utf-8"), request.headers.get("stripe-signature"), secret, tolerance=TOLERANCE_SECONDS
         )
+    except UnicodeDecodeError:
+        log.warning("stripe webhook body is not UTF-8", extra={"ip": client_ip(request)})
+        raise BadRequest("the body is not a JSON Stripe event") from None
     except stripe.SignatureVerificationError as exc:
         log.warning(
             "stripe signature rejected",
@@ -173,10 +177,12 @@ async def stripe_webhook(request: Request) -> HTTPResponse:
             },
         )
         raise BadRequest("invalid Stripe signature") from None
-    except (ValueError, AttributeError, TypeError) as exc:  # signed, but not a JSON object (the library chokes)
-        log.warning("stripe webhook body unreadable", extra={"ip": client_ip(request), "reason": str(exc)[:200]})
-        raise BadRequest("the body is not a JSON Stripe event") from None
-    event = json.loads(body, parse_float=Decimal)  # verified; plain data, and no float for any amount
+    try:
+        # Verified; plain data, no float for any amount; not too deep, no lone surrogate (core.hostile).
+        event = parse_json(body, parse_float=Decimal)
+    except BadBody as exc:
+        log.warning("stripe webhook body unreadable", extra={"ip": client_ip(request), "reason": str(exc)})
+        raise BadRequest(f"the body is not a JSON Stripe event: {exc}") from None
     if not (isinstance(event, dict) and isinstance(event.get("id"), str) and isinstance(event.get("type"), str)):
         # Signed with our secret, yet not a Stripe event (a hand-made test post?): nothing to apply or record.
         log.warning("stripe webhook without an event id and type", extra={"ip": client_ip(request)})

@@ -38,7 +38,7 @@ async def post_message(request: Request) -> HTTPResponse:
         raise NotFound("the simulator is off while a real channel is configured")
     try:
         payload = request.json
-    except Exception:
+    except BadRequest:  # not UTF-8 JSON, too deep, a lone surrogate: logged by web.bodies.SafeRequest
         payload = None
     if not isinstance(payload, dict):
         raise BadRequest('send JSON like {"phone": "+254712345678", "text": "hi"}')

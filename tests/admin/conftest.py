@@ -18,7 +18,7 @@ CAST = {"alice@school.test": "owner", "bob@school.test": "editor", "charlie@scho
 
 @pytest.fixture(scope="session")
 def password_hash() -> str:
-    return hash_password(PASSWORD)  # scrypt is slow on purpose: hash once per run
+    return hash_password(PASSWORD)  # argon2id is slow on purpose: hash once per run
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import pytest
 
 from coachbox.store.secrets import setup_link
@@ -16,9 +19,9 @@ async def test_it_redirects_anonymous_visitors_to_sign_in(app, client):
     assert response.headers["location"].startswith("/admin/login?next=/admin/users")
 
 
-async def test_it_creates_the_owner_from_the_first_run_link(app, client, conn, settings):
-    link = setup_link(conn, settings)
-    token = link.split("token=")[1]
+async def test_it_creates_the_owner_from_the_first_run_link(app, client, conn, settings, clock):
+    link = setup_link(conn, settings, clock.now())
+    token = link.url.split("token=")[1]
     _, page = await client.get(f"/admin/setup?token={token}")
     assert page.status_code == 200
     form = {
@@ -39,10 +42,53 @@ async def test_it_creates_the_owner_from_the_first_run_link(app, client, conn, s
     assert again.status_code == 404
 
 
-async def test_it_refuses_a_wrong_setup_token(app, client, conn, settings):
-    setup_link(conn, settings)
+async def test_it_refuses_a_wrong_setup_token(app, client, conn, settings, clock):
+    setup_link(conn, settings, clock.now())
     _, page = await client.get("/admin/setup?token=guess")
     assert page.status_code == 404
+
+
+async def test_an_expired_setup_link_says_to_run_admin_reset(app, client, conn, settings, clock):
+    token = setup_link(conn, settings, clock.now()).url.split("token=")[1]
+    clock.advance(hours=24)
+    _, page = await client.get(f"/admin/setup?token={token}")
+    assert page.status_code == 410
+    assert "expired" in page.text and "coachbox admin reset" in page.text
+    # Posting the form of a page opened in time does not create the owner either.
+    _, login = await client.get("/admin/login")
+    form = {"token": token, "email": "late@school.test", "password": PASSWORD, "password2": PASSWORD}
+    _, response = await client.post("/admin/setup", data={**form, "csrf_token": csrf_from(login.text)})
+    assert response.status_code == 410 and "coachbox admin reset" in response.text
+    assert conn.execute("SELECT COUNT(*) FROM admins").fetchone()[0] == 0
+
+
+async def test_it_refuses_a_guessable_password_at_setup_and_says_why(app, client, conn, settings, clock):
+    token = setup_link(conn, settings, clock.now()).url.split("token=")[1]
+    _, page = await client.get(f"/admin/setup?token={token}")
+    form = {"token": token, "email": "owner@school.test", "password": "aaaaaaaaaa", "password2": "aaaaaaaaaa"}
+    _, response = await client.post("/admin/setup", data={**form, "csrf_token": csrf_from(page.text)})
+    assert response.status_code == 400
+    assert "too easy to guess" in response.text and "Repeats like" in response.text
+    assert conn.execute("SELECT COUNT(*) FROM admins").fetchone()[0] == 0
+
+
+def _scrypt(password: str) -> str:
+    """A hash as coachbox made them before argon2id."""
+    salt = b"0123456789abcdef"
+    key = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    return "scrypt$16384$8$1$" + "$".join(base64.b64encode(x).decode().rstrip("=") for x in (salt, key))
+
+
+async def test_a_scrypt_password_still_signs_in_and_is_upgraded_to_argon2id(app, client, conn):
+    conn.execute(
+        "INSERT INTO admins (email, password_hash, role, created_at) VALUES (?, ?, 'owner', '2026-03-01T00:00:00Z')",
+        ("old@school.test", _scrypt(PASSWORD)),
+    )
+    assert (await sign_in(client, "old@school.test", "not the password")).status_code == 401
+    assert conn.execute("SELECT password_hash FROM admins").fetchone()[0].startswith("scrypt$")
+    assert (await sign_in(client, "old@school.test")).status_code == 303
+    assert conn.execute("SELECT password_hash FROM admins").fetchone()[0].startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert (await sign_in(type(client)(app), "old@school.test")).status_code == 303
 
 
 async def test_it_signs_in_and_out(app, client, cast):
@@ -124,6 +170,11 @@ async def test_it_adds_an_admin_with_a_one_time_link_and_audits_it(app, client, 
         "password2": "dora's long pw",
         "csrf_token": csrf_from(page.text),
     }
+    _, weak = await other.post(
+        "/admin/reset", data={**form, "password": "dora@school.test", "password2": "dora@school.test"}
+    )
+    assert weak.status_code == 400 and "too easy to guess" in weak.text  # her own email is no password
+    form["csrf_token"] = csrf_from(weak.text)
     _, done = await other.post("/admin/reset", data=form, follow_redirects=False)
     assert done.status_code == 303
     _, again = await other.get(path)
@@ -153,6 +204,17 @@ async def test_it_changes_the_password_and_signs_out_other_sessions(app, client,
     _, gone = await other.get("/admin/account", follow_redirects=False)
     assert gone.status_code in (302, 303)
     assert conn.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'password.change'").fetchone()[0] == 1
+
+
+async def test_it_refuses_a_guessable_new_password_on_the_account_page(app, client, cast, conn):
+    token = await signed_in(client, "alice@school.test")
+    before = conn.execute("SELECT password_hash FROM admins WHERE email = 'alice@school.test'").fetchone()[0]
+    _, response = await client.post(
+        "/admin/account/password",
+        data={"current": PASSWORD, "password": "password123", "password2": "password123", "csrf_token": token},
+    )
+    assert response.status_code == 400 and "too easy to guess" in response.text
+    assert conn.execute("SELECT password_hash FROM admins WHERE email = 'alice@school.test'").fetchone()[0] == before
 
 
 async def test_it_does_not_redirect_off_site_after_sign_in(app, client, cast):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 import pytest
+from pyrage import x25519
 
 from tests.admin.conftest import add_learner, signed_in
 
@@ -117,3 +118,24 @@ async def test_it_says_what_becomes_of_each_waiting_row(app, client, cast, conn)
     assert "goes out when the learner writes" not in nudge
     assert "goes out when the learner writes again, or retry after adding the 'reminder' template" in reminder
     assert "cancelled" not in reminder
+
+
+async def test_it_warns_while_backups_are_not_encrypted_and_serves_encrypted_ones(app, client, cast, conn, settings):
+    token = await signed_in(client, "alice@school.test")
+    _, page = await client.get("/admin/operations")
+    assert "backups are NOT encrypted" in _encryption_line(page.text)
+    public = str(x25519.Identity.generate().to_public())
+    app.ctx.services.settings = settings.replace(backup={"recipients": public})
+    _, response = await client.post("/admin/operations/backups", data={"csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303
+    name = next((settings.data_dir / "backups").glob("coachbox-backup-*.tar.gz.age")).name
+    _, page = await client.get("/admin/operations")
+    assert "backups are encrypted with age to 1 key" in _encryption_line(page.text)
+    assert name in page.text
+    _, download = await client.get(f"/admin/operations/backups/{name}")
+    assert download.status_code == 200 and download.content.startswith(b"age-encryption.org/v1\n")
+
+
+def _encryption_line(text: str) -> str:
+    start = text.index('id="backup-encryption"')
+    return text[start : text.index("</p>", start)]

@@ -1,4 +1,5 @@
-"""Backup while the app writes, and restore's refusals: running instance, existing data, damaged archives."""
+"""Backup while the app writes, and restore's refusals: running instance, existing data, damaged archives; backups
+encrypted with age to [backup] recipients, restored with --identity."""
 
 from __future__ import annotations
 
@@ -7,18 +8,22 @@ import io
 import json
 import os
 import sqlite3
+import stat
 import tarfile
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
+from pyrage import x25519
 
 from coachbox import store
-from coachbox.core.config import Settings
+from coachbox.core.config import ConfigError, Settings
 from coachbox.core.datalock import data_dir_in_use, hold_shared
 from coachbox.core.errors import UserError
-from coachbox.ops.backup import backup, prune_backups, restore
+from coachbox.ops.backup import _EncryptingPipe, backup, prune_backups, restore, write_identity_file
+from coachbox.ops.checks import check_backups
 
 
 def _elsewhere(settings: Settings, tmp_path: Path, name: str = "restored") -> Settings:
@@ -255,3 +260,149 @@ def test_it_keeps_only_the_newest_backups_when_pruning(settings, conn):
         "coachbox-backup-20260104-000000.tar.gz",
         "pre-restore-20260101-000000",
     ]
+
+
+# -- encrypted backups ([backup] recipients, age) -------------------------------------------------------
+
+
+def _age_pair(tmp_path: Path, name: str) -> tuple[str, Path]:
+    """A fresh age key pair: the public key, and the identity file `coachbox restore --identity` takes."""
+    identity = x25519.Identity.generate()
+    path = tmp_path / f"{name}.key"
+    path.write_text(f"# created: for a test\n# public key: {identity.to_public()}\n{identity}\n")
+    return str(identity.to_public()), path
+
+
+def test_an_encrypted_backup_is_unreadable_without_an_identity_and_restores_with_one(settings, conn, tmp_path):
+    conn.execute("INSERT INTO box_state VALUES ('marker', 'learner data', 'x')")
+    (settings.data_dir / "media").mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / "media" / "voice.ogg").write_bytes(b"OggS a learner's voice note")
+    first, first_identity = _age_pair(tmp_path, "office")
+    second, second_identity = _age_pair(tmp_path, "head-teacher")
+    listed = tmp_path / "recipients.txt"
+    listed.write_text(f"# the head teacher's laptop\n\n{second}\n")
+    encrypting = settings.replace(backup={"recipients": first, "recipients_file": str(listed)})
+
+    path = backup(encrypting)
+
+    assert path.name.startswith("coachbox-backup-") and path.name.endswith(".tar.gz.age")
+    raw = path.read_bytes()
+    assert raw.startswith(b"age-encryption.org/v1\n") and b"learner data" not in raw and b"OggS" not in raw
+    with pytest.raises(tarfile.TarError):
+        tarfile.open(path).close()
+    target = _elsewhere(settings, tmp_path)
+    with pytest.raises(UserError, match=r"is encrypted \(age\): give the identity file .*--identity PATH"):
+        restore(target, path)
+    _, stranger = _age_pair(tmp_path, "stranger")
+    with pytest.raises(UserError, match="cannot open it: it was encrypted to other age keys") as caught:
+        restore(target, path, identity=stranger)
+    assert "Nothing was changed" in str(caught.value)
+    with pytest.raises(UserError, match=r"recipients.txt line 3: not an age identity"):
+        restore(target, path, identity=listed)  # public keys are not identities
+    assert not target.db_path.exists()
+
+    restore(target, path, identity=second_identity)  # any one of the recipients' identities opens it
+    restored = sqlite3.connect(target.db_path)
+    assert restored.execute("SELECT value FROM box_state WHERE key = 'marker'").fetchone()[0] == "learner data"
+    restored.close()
+    assert (target.data_dir / "media" / "voice.ogg").read_bytes() == b"OggS a learner's voice note"
+    again = _elsewhere(settings, tmp_path, "again")
+    restore(again, path, identity=first_identity)
+    assert again.db_path.exists()
+
+
+def test_an_encrypted_backup_to_a_named_file_gets_the_age_suffix_and_is_pruned_like_the_rest(settings, conn, tmp_path):
+    public, _identity = _age_pair(tmp_path, "office")
+    encrypting = settings.replace(backup={"recipients": public})
+    assert backup(encrypting, tmp_path / "nightly.tar.gz").name == "nightly.tar.gz.age"
+    with pytest.raises(UserError, match=r"ends in \.age but backups are not encrypted"):
+        backup(settings, tmp_path / "plain.tar.gz.age")
+    made = [backup(settings), backup(encrypting), backup(encrypting)]
+    for n, path in enumerate(made):
+        os.utime(path, (1_700_000_000 + n, 1_700_000_000 + n))
+    assert sorted(prune_backups(settings, keep=1)) == sorted(made[:2])
+
+
+def test_a_damaged_encrypted_backup_changes_nothing(settings, conn, tmp_path):
+    public, identity = _age_pair(tmp_path, "office")
+    good = backup(settings.replace(backup={"recipients": public}))
+    bad = tmp_path / "cut.tar.gz.age"
+    bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    before = _file_hash(settings.db_path)
+    with pytest.raises(UserError, match="damaged or not a coachbox backup") as caught:
+        restore(settings, bad, force=True, identity=identity)
+    assert str(bad) in str(caught.value) and "Nothing was changed" in str(caught.value)
+    assert _file_hash(settings.db_path) == before
+
+
+@pytest.mark.parametrize(
+    "backup_settings, message",
+    [
+        ({"recipients": "age1notakey"}, r"backup\.recipients \(COACHBOX_BACKUP_RECIPIENTS\): 'age1notakey' is not an"),
+        ({"recipients": "AGE-SECRET-KEY-1ABC"}, r"backup\.recipients .*that is an age identity \(a private key\)"),
+        ({"recipients_file": "missing.txt"}, r"backup\.recipients_file: cannot read .*missing\.txt"),
+        ({"recipients_file": "LISTED"}, r"backup\.recipients_file .*recipients\.txt line 2: 'ssh-rsa AAAA' is not"),
+    ],
+)
+def test_a_bad_recipient_is_a_config_error_naming_the_key(settings, conn, tmp_path, backup_settings, message):
+    public, _identity = _age_pair(tmp_path, "office")
+    listed = tmp_path / "recipients.txt"
+    listed.write_text(f"{public}\nssh-rsa AAAA\n")
+    if backup_settings.get("recipients_file") == "LISTED":
+        backup_settings = {"recipients_file": str(listed)}
+    with pytest.raises(ConfigError, match=message):
+        backup(settings.replace(backup=backup_settings))
+    assert not list((settings.data_dir / "backups").glob("coachbox-backup-*"))
+
+
+def test_check_warns_while_backups_are_not_encrypted(settings, conn, tmp_path):
+    (warning,) = check_backups(settings)
+    assert warning.level == "warn" and "NOT encrypted" in warning.what and "--identity" in warning.fix
+    backup(settings)  # a plain one from before encryption was switched on
+    public, _identity = _age_pair(tmp_path, "office")
+    ok, leftover = check_backups(settings.replace(backup={"recipients": public}))
+    assert ok.level == "ok" and "encrypted with age to 1 key" in ok.what
+    assert leftover.level == "warn" and "1 unencrypted backup" in leftover.what
+    (broken,) = check_backups(settings.replace(backup={"recipients": "nope"}))
+    assert broken.level == "error" and "backup.recipients" in broken.what
+
+
+def test_an_identity_made_by_backup_key_opens_what_its_public_key_encrypted(settings, conn, tmp_path):
+    key_file = tmp_path / "offsite" / "coachbox-backup.key"
+    key_file.parent.mkdir()
+    public = write_identity_file(key_file)
+    assert public.startswith("age1") and stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    with pytest.raises(UserError, match="already exists"):
+        write_identity_file(key_file)  # never overwrites the only key that opens the backups
+    path = backup(settings.replace(backup={"recipients": public}))
+    restore(_elsewhere(settings, tmp_path), path, identity=key_file)
+
+
+def test_encrypting_streams_a_large_backup_without_holding_it_in_memory(settings, conn):
+    media = settings.data_dir / "media"
+    media.mkdir(parents=True, exist_ok=True)
+    with open(media / "video.mp4", "wb") as handle:
+        for _ in range(48):
+            handle.write(os.urandom(1 << 20))  # 48 MB that does not compress
+    public = str(x25519.Identity.generate().to_public())
+    tracemalloc.start()
+    try:
+        path = backup(settings.replace(backup={"recipients": public}))
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert path.stat().st_size > 48 << 20
+    assert peak < 8 << 20  # a few 1 MB buffers, never the archive
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_full_disk_while_encrypting_is_an_os_error_not_a_hang():
+    recipient = x25519.Identity.generate().to_public()
+    with open("/dev/full", "wb", buffering=0) as full:  # every write fails with ENOSPC, as on a full disk
+        pipe = _EncryptingPipe(full, [recipient])
+        with pytest.raises(OSError, match="No space left on device"):
+            for _ in range(64):
+                pipe.write(b"x" * (1 << 20))  # more than the pipe and its buffers hold
+            pipe.close()
+        with pytest.raises(OSError):
+            pipe.close()  # closing again reports the same failure

@@ -27,6 +27,13 @@ def test_it_onboards_and_sends_the_first_lesson_right_away(driver):
     assert [tuple(r) for r in pending] == [("quiz_followup", "pending")]
 
 
+def test_no_to_the_profile_name_asks_for_a_name_instead_of_saving_no(driver):
+    driver.say("hi")
+    assert driver.say("no") == ["What's your first name?"]
+    driver.say("Wanjiru")
+    assert driver.learner()["name"] == "Wanjiru"
+
+
 def test_it_processes_a_webhook_retry_once(driver):
     first = driver.send("hi", sid="SMsame")
     again = driver.send("hi", sid="SMsame")

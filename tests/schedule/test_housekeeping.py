@@ -7,6 +7,7 @@ from datetime import date
 from types import SimpleNamespace
 
 import pytest
+from pyrage import x25519
 
 from coachbox.core.clock import FakeClock
 from coachbox.schedule.daily import run_daily_lessons
@@ -89,6 +90,16 @@ def test_it_backs_up_nightly_keeping_n_and_prunes(box, settings):
     assert box.conn.execute("SELECT COUNT(*) FROM admin_sessions").fetchone()[0] == 0
     assert box.conn.execute("SELECT status FROM messages WHERE kind = 'lesson'").fetchone()[0] == "cancelled"
     assert box.conn.execute("SELECT COUNT(*) FROM daily_stats WHERE date = '2026-03-02'").fetchone()[0] > 0
+
+
+def test_the_nightly_backup_is_encrypted_to_the_backup_recipients(box, settings):
+    public = str(x25519.Identity.generate().to_public())
+    settings = settings.replace(backup={"recipients": public}, schedule={"backups_keep": 2})
+    services = SimpleNamespace(settings=settings, cache=box.coach.cache, coach=None)
+    report = run_nightly(box.conn, services, FakeClock("2026-03-01T23:35:00+00:00").now())
+    assert ".tar.gz.age" in report.summary()
+    (written,) = (settings.data_dir / "backups").glob("coachbox-backup-*")
+    assert written.name.endswith(".tar.gz.age") and written.read_bytes().startswith(b"age-encryption.org/v1\n")
 
 
 # -- message retention ([schedule] message_retention_days) ------------------------------------------------------

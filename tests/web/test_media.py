@@ -76,3 +76,31 @@ async def test_it_never_leaves_the_media_folders(media_app, services):
 async def test_it_answers_404_for_a_signed_link_to_a_missing_file(media_app, services):
     _, response = await media_app.asgi_client.get(await _url(services, "media/lessons/gone.jpg", hours=1))
     assert response.status == 404
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "content_type", "download"),
+    [
+        ("media/lessons/pin.jpg", b"\xff\xd8pin", "image/jpeg", False),  # shown inline on a page
+        ("media/inbound/SM1-0.ogg", b"OggS", "audio/ogg", False),
+        ("certificates/ABC123.pdf", b"%PDF-1.4 cert", "application/pdf", True),
+        ("media/inbound/SM1-1.bin", b"<script>alert(1)</script>", "application/octet-stream", True),
+        ("media/inbound/SM1-2.html", b"<script>alert(1)</script>", "application/octet-stream", True),  # before #18
+        ("media/inbound/SM1-3.svg", b"<svg onload=alert(1)>", "application/octet-stream", True),
+    ],
+)
+async def test_it_serves_media_by_its_allow_listed_type_never_as_a_page(
+    media_app, services, name, content, content_type, download
+):
+    """A file a learner sent must not run as a page on the admin's origin: nosniff, a CSP that allows nothing,
+    and a download (attachment) for anything that is not an image, audio or video."""
+    (services.settings.data_dir / name).parent.mkdir(parents=True, exist_ok=True)
+    (services.settings.data_dir / name).write_bytes(content)
+    _, response = await media_app.asgi_client.get(await _url(services, name, hours=1))
+    assert response.status == 200 and response.body == content
+    assert response.headers["content-type"] == content_type
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")
+    assert "sandbox" in response.headers["content-security-policy"]
+    disposition = response.headers.get("content-disposition", "")
+    assert disposition.startswith("attachment") if download else disposition == ""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import mimetypes
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,6 +14,7 @@ import httpx
 from coachbox.channels.base import Inbound, InboundMedia
 from coachbox.channels.twilio.urls import rewrite_url
 from coachbox.core.config import Settings
+from coachbox.core.hostile import safe_media
 
 log = logging.getLogger("coachbox.twilio.media")
 
@@ -50,7 +50,10 @@ async def download_media(settings: Settings, inbound: Inbound, *, deadline: floa
 
         async def one(index: int, item: InboundMedia) -> InboundMedia:
             url = rewrite_url(item.url, settings.twilio.api_base_url)
-            name = f"{_SAFE.sub('_', inbound.provider_sid)}-{index}{_extension(item.content_type)}"
+            # The sender chooses the claimed type: only an allow-listed one keeps its extension (a claimed
+            # text/html or image/svg+xml is stored as .bin and served as application/octet-stream by /media).
+            content_type, extension = safe_media(item.content_type)
+            name = f"{_SAFE.sub('_', inbound.provider_sid)}-{index}{extension}"
             try:
                 await _fetch(
                     client,
@@ -62,7 +65,7 @@ async def download_media(settings: Settings, inbound: Inbound, *, deadline: floa
             except (httpx.HTTPError, MediaTooLarge, OSError) as exc:
                 log.warning("inbound media not downloaded", extra={"sid": inbound.provider_sid, "error": repr(exc)})
                 return item
-            return dataclasses.replace(item, path=f"{INBOUND_DIR}/{name}")
+            return dataclasses.replace(item, path=f"{INBOUND_DIR}/{name}", content_type=content_type)
 
         tasks = [asyncio.ensure_future(one(index, item)) for index, item in enumerate(inbound.media)]
         deadline = DOWNLOAD_DEADLINE_SECONDS if deadline is None else deadline
@@ -97,9 +100,3 @@ async def _fetch(client: httpx.AsyncClient, url: str, auth, dest: Path, limit: i
             partial.replace(dest)
         finally:
             partial.unlink(missing_ok=True)
-
-
-def _extension(content_type: str) -> str:
-    base = content_type.split(";")[0].strip().lower()
-    known = {"audio/ogg": ".ogg", "image/jpeg": ".jpg", "audio/mpeg": ".mp3", "video/mp4": ".mp4"}
-    return known.get(base) or mimetypes.guess_extension(base) or ".bin"
