@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import logging
 import os
 import sys
@@ -51,9 +52,18 @@ def _main(argv: Sequence[str] | None) -> int:
         return 1
 
 
+def _version() -> str:
+    """The installed package's version (what a vulnerability report should name)."""
+    try:
+        return importlib.metadata.version("coachbox")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coachbox", description="A WhatsApp micro-learning coach on one box.")
     parser.add_argument("--config", help="path to coachbox.toml (default: ./coachbox.toml or $COACHBOX_CONFIG)")
+    parser.add_argument("--version", action="version", version=f"coachbox {_version()}")
     sub = parser.add_subparsers(metavar="COMMAND")
 
     def command(name: str, handler: Callable | None, help: str) -> argparse.ArgumentParser:

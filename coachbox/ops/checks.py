@@ -34,6 +34,7 @@ def run_checks(settings: Settings) -> list[Finding]:
     findings += _check_data_dir(settings)
     findings += check_at_rest(settings)
     findings += check_backups(settings)
+    findings += check_metrics(settings)
     findings += check_disk(settings)
     findings += _check_sqlite()
     findings += _check_queue(settings)
@@ -111,6 +112,21 @@ def check_backups(settings: Settings) -> list[Finding]:
             )
         )
     return findings
+
+
+def check_metrics(settings: Settings) -> list[Finding]:
+    """/metrics is open to whoever reaches the port unless a token guards it (the Docker image binds 0.0.0.0)."""
+    if settings.server.metrics_token:
+        return [Finding("ok", "/metrics requires [server] metrics_token")]
+    if settings.server.host in {"127.0.0.1", "::1", "localhost"}:
+        return [Finding("ok", f"/metrics is open but the server listens on {settings.server.host} only")]
+    return [
+        Finding(
+            "warn",
+            f"/metrics is open to anyone who can reach {settings.server.host}:{settings.server.port}",
+            "set COACHBOX_SERVER_METRICS_TOKEN (Prometheus: bearer_token) or firewall the port",
+        )
+    ]
 
 
 def check_disk(settings: Settings) -> list[Finding]:

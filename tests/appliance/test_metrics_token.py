@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from coachbox.core.config import Settings
+from coachbox.ops.checks import check_metrics
 from coachbox.web.health import metrics_allowed
 from tests.conftest import REPO
 
@@ -46,3 +47,13 @@ async def test_it_serves_metrics_with_the_token_and_leaves_healthz_open(app):
 def test_an_empty_token_leaves_metrics_open_as_before():
     assert metrics_allowed(None, "") and metrics_allowed("Bearer anything", "")
     assert metrics_allowed(f"bearer {TOKEN}", TOKEN) and not metrics_allowed(f"Bearer {TOKEN} ", TOKEN + "y")
+
+
+def test_check_warns_when_metrics_are_open_on_every_address(tmp_path: Path):
+    environ = {"COACHBOX_PATHS_DATA_DIR": str(tmp_path / "data"), "COACHBOX_SERVER_HOST": "0.0.0.0"}
+    open_box = Settings.load(REPO / "coachbox.toml", environ)
+    guarded = Settings.load(REPO / "coachbox.toml", {**environ, "COACHBOX_SERVER_METRICS_TOKEN": TOKEN})
+    local = Settings.load(REPO / "coachbox.toml", {**environ, "COACHBOX_SERVER_HOST": "127.0.0.1"})
+    [warning] = check_metrics(open_box)
+    assert warning.level == "warn" and "COACHBOX_SERVER_METRICS_TOKEN" in warning.fix
+    assert [f.level for f in check_metrics(guarded) + check_metrics(local)] == ["ok", "ok"]
