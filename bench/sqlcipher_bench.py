@@ -327,6 +327,11 @@ def main() -> int:
     parser.add_argument("--files", default="coachbox.db", help="databases to encrypt: coachbox.db, or * (not cache.db)")
     args = parser.parse_args()
     FILES[0] = args.files
+    try:
+        import sqlcipher3  # noqa: F401 - lazy: only whether it is installed (it is no dependency of coachbox)
+    except ImportError:
+        _emit({"bench": "sqlcipher", "skipped": "sqlcipher3 is not installed: .venv/bin/pip install sqlcipher3-binary"})
+        return 0
     if args.quick:
         args.repeat, args.seconds, args.scale = 1, 3, 0.05
     only = set(args.only.split(","))

@@ -1,12 +1,18 @@
 """Evaluation only (bench/sqlcipher_bench.py): with SQLCIPHER_EVAL_KEY set, `import sqlite3` gives sqlcipher3, keyed.
 
-Put this folder on PYTHONPATH and set SQLCIPHER_EVAL_KEY (64 hex digits: a raw key, no PBKDF2 per connection; any
-`none`: sqlcipher3 without a key, which isolates the cost of its own build of SQLite; any other text: a passphrase, PBKDF2-HMAC-SHA512 with 256,000 iterations on every connection opened) and every process
-started with that environment (the server, its workers, Huey, pytest and the processes tests start) uses SQLCipher
-for the files named in SQLCIPHER_EVAL_FILES (comma-separated basenames, default `coachbox.db`; `*` for every file,
-except those named in SQLCIPHER_EVAL_PLAIN, default `cache.db`: diskcache fails on an encrypted file, since SQLCipher
-answers `PRAGMA page_size` with text). Nothing in coachbox imports this: it is not a product option, it is how
-the evaluation in docs/operations.md ("Database encryption") ran coachbox's own code unchanged on SQLCipher.
+Put this folder on PYTHONPATH (an absolute path: tests start processes in other folders) and set SQLCIPHER_EVAL_KEY:
+64 hex digits for a raw key (no PBKDF2), `none` for sqlcipher3 without a key (the cost of its own SQLite build), any
+other text for a passphrase (PBKDF2-HMAC-SHA512, 256,000 iterations, on every connection opened). Every process
+started with that environment (the server, its workers, Huey, pytest and the processes tests start) then keys the
+files named in SQLCIPHER_EVAL_FILES (comma-separated basenames, default `coachbox.db`; `*` for every file but those
+in SQLCIPHER_EVAL_PLAIN, default `cache.db`: diskcache fails on an encrypted file, SQLCipher answering `PRAGMA
+page_size` with text). How the evaluation ran the tests encrypted:
+
+    PYTHONPATH=$PWD/bench/sqlcipher_shim SQLCIPHER_EVAL_FILES='*' SQLCIPHER_EVAL_KEY=$(openssl rand -hex 32) \
+        .venv/bin/python -m pytest tests/unit tests/conversation tests/appliance
+
+Nothing in coachbox imports this; it is no product option (a product must not replace the standard library). See
+docs/operations.md, "Database encryption".
 """
 
 from __future__ import annotations
