@@ -62,6 +62,9 @@ PRAGMA_SQL = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=30000",
     "PRAGMA wal_autocheckpoint=0",  # see WAL_RESET_FIXED above
+    # Deleted rows are overwritten with zeros, so an erased learner's number and words do not linger in free pages
+    # (and from there reach backups). Measured on this box: no difference on a commit-per-row loop (issue 18).
+    "PRAGMA secure_delete=ON",
 )
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from coachbox.channels.base import Inbound
 from coachbox.content.importer import import_folder
-from coachbox.store import admins, learners, progress, reviews, transaction, tutor
+from coachbox.store import admins, checkpoint, learners, progress, reviews, transaction, tutor
 from coachbox.store import payments as pay
 from coachbox.turns import exports
 from coachbox.turns.runner import Resources, erase_learner, handle_inbound_sync, remove_files
@@ -42,6 +42,7 @@ KEPT_UNDER_THE_ID = {
     "progress": "anonymous lesson totals",
     "answers": "anonymous question statistics (the words of short answers are blanked by redaction, not here)",
     "learner_badges": "anonymous badge counts",
+    "review_log": "anonymous calibration of review (predicted recall against actual): ratings and times, no words",
     "learner_opt_outs": "the opt-out count in the daily roll-ups",
     "certificates": "a certificate stays verifiable (code, course, date, score); its name is '(erased)', its PDF gone",
     "payments": "the books: amount, currency, dates, status, receipt and reference stay; phone is NULL",
@@ -308,6 +309,10 @@ def test_erasure_leaves_nothing_that_names_them(conn, services, settings, clock,
                     if (table, column) not in ALLOWED_HITS:
                         found.append(f"{table}.{column}: {hit}")
     assert not found, "erasure left personal data in the database:\n" + "\n".join(sorted(set(found)))
+    # Nor in the file's free pages: rows are deleted with secure_delete, and a checkpoint moves the WAL in.
+    checkpoint(conn)
+    raw = settings.db_path.read_bytes()
+    assert [s for s in SECRETS if s.encode() in raw] == [], "erased data lingers in coachbox.db's free pages"
 
     kept = {t for t in personal_tables(conn) if "learner_id" in personal_tables(conn)[t] or t == "learners"}
     kept = {
