@@ -117,6 +117,98 @@ def _lua(path: Path, url: str, count: int, prefix: str) -> None:
     path.write_text("\n".join(lines))
 
 
+# Meta's Cloud API double, in a process of its own (the server sends its replies there).
+META_DOUBLE = """
+import sys, time
+from tests.doubles.meta_double import MetaDouble
+d = MetaDouble().start()
+print(d.url, flush=True)
+sys.stdin.read()
+"""
+
+
+def _meta_lua(path: Path, count: int, prefix: str) -> None:
+    """wrk requests: signed JSON webhooks (X-Hub-Signature-256) in the shape Meta posts, one text each."""
+    from coachbox.channels.meta.webhook import sign
+    from tests.doubles.meta_double import APP_SECRET, PHONE_NUMBER_ID
+
+    lines = ["local reqs = {}"]
+    for n in range(count):
+        wa_id = f"2547{n % 5000:08d}"
+        payload = {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "102290129340398",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
+                                "contacts": [{"profile": {"name": "Bench"}, "wa_id": wa_id}],
+                                "messages": [
+                                    {
+                                        "from": wa_id,
+                                        "id": f"wamid.{prefix}{n:030d}",
+                                        "timestamp": "1772427600",
+                                        "type": "text",
+                                        "text": {"body": "hi"},
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+        body = json.dumps(payload, separators=(",", ":"))
+        signature = sign(APP_SECRET, body.encode())
+        lines.append(
+            f'reqs[{n + 1}] = wrk.format("POST", "/webhooks/meta", '
+            f'{{["Content-Type"]="application/json", ["X-Hub-Signature-256"]="{signature}"}}, [[{body}]])'
+        )
+    lines += ["local i = 0", "request = function()", "  i = i % #reqs + 1", "  return reqs[i]", "end"]
+    path.write_text("\n".join(lines))
+
+
+def _meta_line(tmp: Path, env: dict, seconds: int, bare_rps: float, procs: list) -> float:
+    """The same full webhook through Meta's channel: signed JSON, engine, outbox, replies to a Graph API double."""
+    from tests.doubles.meta_double import ACCESS_TOKEN, APP_SECRET, PHONE_NUMBER_ID
+
+    double = subprocess.Popen(
+        [sys.executable, "-c", META_DOUBLE], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    procs.append(double)
+    double_url = double.stdout.readline().strip()
+    port = 18434
+    meta_env = {key: value for key, value in env.items() if not key.startswith("COACHBOX_TWILIO_")} | {
+        "COACHBOX_PATHS_DATA_DIR": str(tmp / "meta"),
+        "COACHBOX_META_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+        "COACHBOX_META_ACCESS_TOKEN": ACCESS_TOKEN,
+        "COACHBOX_META_APP_SECRET": APP_SECRET,
+        "COACHBOX_META_API_BASE_URL": double_url,
+        "COACHBOX_META_MESSAGES_PER_SECOND": env.get("COACHBOX_TWILIO_MESSAGES_PER_SECOND", "1000"),
+        "COACHBOX_SERVER_PUBLIC_URL": PUBLIC.format(port=port),
+        "COACHBOX_SERVER_PORT": str(port),
+    }
+    server = subprocess.Popen([sys.executable, "-c", SERVER], cwd=REPO, env=meta_env, stdout=subprocess.DEVNULL)
+    procs.append(server)
+    _wait(port)
+    script = tmp / "meta.lua"
+    _meta_lua(script, 20000, "M")
+    cpu_before, wall = _cpu_seconds(server.pid), time.perf_counter()
+    rps, _ = _wrk(port, script, seconds)
+    cpu, wall = _cpu_seconds(server.pid) - cpu_before, time.perf_counter() - wall
+    print(
+        f"coachbox Meta webhook (X-Hub-Signature-256 over JSON + de-dup by wamid + engine + outbox to a Graph API "
+        f"double): {rps:.0f} req/s = {rps / bare_rps * 100:.1f}% of bare Sanic; {cpu / (rps * wall) * 1000:.2f} ms "
+        "CPU per webhook"
+    )
+    server.terminate()
+    return rps
+
+
 def _wrk(port: int, script: Path, seconds: int) -> tuple[float, str]:
     out = subprocess.run(
         ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}"],
@@ -429,6 +521,7 @@ def main() -> None:
         default=1000,
         help="[twilio] messages_per_second for the reply sender (production: at most 80)",
     )
+    parser.add_argument("--no-meta", dest="meta", action="store_false", help="skip the Meta Cloud API webhook line")
     parser.add_argument(
         "--py-spy",
         metavar="OUT",
@@ -549,6 +642,8 @@ def main() -> None:
                 f"(server processes, including its reply sender)"
             )
             print("  (wrk cycles 20,000 signed messages: later rounds are replays, answered by de-dup)")
+            if args.meta:
+                _meta_line(tmp, env, args.seconds, bare_rps, procs)
             result = asyncio.run(
                 _open_loop(
                     port,
@@ -590,7 +685,7 @@ def main() -> None:
                 raise SystemExit(1)
     finally:
         for proc in procs:
-            if proc is double:
+            if proc.stdin is not None:  # the doubles stop when their stdin closes
                 proc.stdin.close()
             else:
                 proc.terminate()

@@ -80,11 +80,17 @@ def bars(
 
 
 def hbars(
-    title: str, items: Sequence[tuple[str, float]], *, width: int = 640, row: int = 24, highlight: Sequence[str] = ()
+    title: str,
+    items: Sequence[tuple[str, float]],
+    *,
+    width: int = 640,
+    row: int = 24,
+    highlight: Sequence[str] = (),
+    label_width: int = 110,
 ) -> Markup:
     """Horizontal bars with the value printed: for distributions and counts by status."""
     uid = f"chart{next(_ids)}"
-    label_w = 110
+    label_w = label_width
     height = max(row, row * len(items)) + 6
     peak = max((v for _, v in items), default=0) or 1
     plot_w = width - label_w - 60
@@ -112,3 +118,63 @@ def _fmt(value: float) -> str:
     if value == int(value):
         return f"{int(value):,}"
     return f"{value:.1f}"
+
+
+def calibration(
+    title: str, points: Sequence[tuple[float, float, int]], *, width: int = 460, height: int = 320
+) -> Markup:
+    """Predicted against actual, both shares 0–1: one dot per (predicted, actual, count), its area by the count and
+    the count printed beside it, over the dashed diagonal where prediction and outcome agree. The axes start at the
+    nearest 10 % below the lowest value (at most 50 %), so the usual 70–100 % stays readable."""
+    uid = f"chart{next(_ids)}"
+    left, right, top, bottom = 56, 22, 12, 44
+    plot_w, plot_h = width - left - right, height - top - bottom
+    lowest = min([0.5, *(min(p, a) for p, a, _ in points)])
+    low = max(0.0, int(lowest * 10) / 10)
+    span = 1 - low or 1
+
+    def x(value: float) -> float:
+        return left + plot_w * (value - low) / span
+
+    def y(value: float) -> float:
+        return top + plot_h - plot_h * (value - low) / span
+
+    parts = [
+        f'<svg viewBox="0 0 {width} {height}" role="img" aria-labelledby="{uid}-t" '
+        f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="13">',
+        f'<title id="{uid}-t">{escape(title)}</title>',
+    ]
+    steps = round(span * 10)
+    for i in range(steps + 1):
+        value = low + i / 10
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y(value):.1f}" y2="{y(value):.1f}" stroke="#d0d5db"/>'
+        )
+        parts.append(f'<text x="{left - 4}" y="{y(value) + 4:.1f}" text-anchor="end" fill="#4d5560">{value:.0%}</text>')
+        parts.append(
+            f'<text x="{x(value):.1f}" y="{top + plot_h + 16}" text-anchor="middle" fill="#4d5560">{value:.0%}</text>'
+        )
+    parts.append(
+        f'<line x1="{x(low):.1f}" y1="{y(low):.1f}" x2="{x(1):.1f}" y2="{y(1):.1f}" stroke="#4d5560" '
+        'stroke-dasharray="4 4"/>'
+    )
+    parts.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle" fill="#1b1f23">'
+        "Predicted recall at review time</text>"
+    )
+    parts.append(
+        f'<text transform="translate(14 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" fill="#1b1f23">'
+        "Answered right</text>"
+    )
+    peak = max((n for _, _, n in points), default=1) or 1
+    for predicted, actual, count in points:
+        radius = 3 + 9 * (count / peak) ** 0.5
+        cx, cy = x(predicted), y(actual)
+        parts.append(
+            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{radius:.1f}" fill="{PALETTE[0]}" fill-opacity="0.75">'
+            f"<title>predicted {predicted:.0%}, right {actual:.0%}, {count:,} reviews</title></circle>"
+        )
+        anchor, dx = ("end", -radius - 3) if cx > left + plot_w * 0.85 else ("start", radius + 3)
+        parts.append(f'<text x="{cx + dx:.1f}" y="{cy + 4:.1f}" text-anchor="{anchor}" fill="#1b1f23">{count:,}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

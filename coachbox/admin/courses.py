@@ -11,6 +11,7 @@ from sanic import Blueprint, Request
 from sanic.exceptions import BadRequest, NotFound, PayloadTooLarge
 from sanic.response import HTTPResponse
 
+from coachbox.admin import learning, review
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, confirm_page, confirmed, field, files, form, megabytes, render
 from coachbox.content.catalogue import encode_answer
@@ -18,6 +19,7 @@ from coachbox.content.exporter import export_folder
 from coachbox.content.importer import import_folder
 from coachbox.content.markup import MESSAGE_LIMIT, lesson_text, split_message
 from coachbox.content.parser import MEDIA_LIGHT_BYTES, MEDIA_LIMIT_BYTES, MEDIA_LIMIT_OTHER_BYTES
+from coachbox.learning.progress import needed_to_pass
 from coachbox.store import admins, transaction
 from coachbox.store import courses as q
 
@@ -99,7 +101,18 @@ async def _course(request: Request, course_id: int):
 async def course_page(request: Request, course_id: int):
     course = await _course(request, course_id)
     lessons = await request.app.ctx.services.db.run(q.lessons, course_id)
-    return render(request, "course.html", course=course, lessons=lessons, limit=MESSAGE_LIMIT)
+    figures = await learning.figures(request.app.ctx.services, course)
+    calibration = await request.app.ctx.services.db.run(review.load, course_id)
+    return render(
+        request,
+        "course.html",
+        course=course,
+        lessons=lessons,
+        limit=MESSAGE_LIMIT,
+        learning=figures,
+        review=calibration,
+        few=review.FEW_REVIEWS,
+    )
 
 
 @bp.post("/courses/<course_id:int>")
@@ -203,6 +216,7 @@ async def _render_lesson(
         status=status,
         lesson=lesson,
         questions=questions,
+        needed=needed_to_pass(len(questions), lesson["passing_score"]),  # what the course's mark means here
         parts=parts,
         limit=MESSAGE_LIMIT,
         kinds=KINDS,

@@ -10,7 +10,7 @@ from sanic import Blueprint, Request
 from coachbox.admin import charts
 from coachbox.admin import security as sec
 from coachbox.admin.pages import render
-from coachbox.channels.twilio.errors import describe
+from coachbox.channels.outbox import describe
 from coachbox.core.services import Services
 from coachbox.store import stats
 
@@ -86,7 +86,7 @@ async def dashboard(request: Request):
         has_rollup=has_rollup,
         totals=totals,
         failed_codes=data["failed_codes"],
-        describe=describe,
+        describe=lambda code: describe(services.settings, code),  # Twilio's or Meta's words for the code
         queue_pending=_queue_pending(services),
     )
 

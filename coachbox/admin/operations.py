@@ -12,7 +12,7 @@ from sanic.response import file_stream
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, render
 from coachbox.channels.buttons import window_template_key
-from coachbox.channels.twilio.errors import describe
+from coachbox.channels.outbox import describe
 from coachbox.conversation.lessons import NUDGE_TEMPLATE
 from coachbox.core.config import documented_keys
 from coachbox.core.disk import judge
@@ -121,7 +121,7 @@ async def operations(request: Request):
         "operations.html",
         failed=failed,
         queued=queued,
-        describe=describe,
+        describe=lambda code: describe(settings, code),  # Twilio's or Meta's words for the code
         backups=_backups(settings),
         backup_encryption=check_backups(settings)[0],
         settings_rows=_settings_rows(settings),

@@ -14,6 +14,7 @@ from coachbox.certificates import fonts, wording
 from coachbox.certificates.codes import new_code, normalise_code, verify_url
 from coachbox.core.config import Settings
 from coachbox.core.services import Services
+from coachbox.learning.progress import course_passed, percent
 from coachbox.store import certificates as store
 from coachbox.store import transaction
 from coachbox.store.messages import OutboxDraft, enqueue_outbound
@@ -51,21 +52,22 @@ def eligibility(conn: sqlite3.Connection, learner_id: int, course_id: int) -> El
     passing = row["passing_score"]
     if row["status"] is None:
         return Eligibility(False, None, passing, "not_enrolled")
-    score = row["score"] if row["score"] is not None else _score_from_progress(conn, learner_id, course_id)
-    if row["status"] != "completed":
-        return Eligibility(False, score, passing, "not_completed")
-    if score is None or score < passing:
-        return Eligibility(False, score, passing, "below_passing")
-    return Eligibility(True, score, passing, "completed")
-
-
-def _score_from_progress(conn: sqlite3.Connection, learner_id: int, course_id: int) -> int | None:
-    correct, total = conn.execute(
-        """SELECT SUM(p.correct), SUM(p.total) FROM progress p JOIN lessons l ON l.id = p.lesson_id
-           WHERE p.learner_id = ? AND l.course_id = ?""",
+    correct, total, lessons_passed, lessons = conn.execute(
+        """SELECT COALESCE(SUM(p.correct), 0), COALESCE(SUM(p.total), 0), COUNT(p.id) FILTER (WHERE p.passed),
+                  COUNT(l.id)
+           FROM lessons l LEFT JOIN progress p ON p.lesson_id = l.id AND p.learner_id = ?
+           WHERE l.course_id = ?""",
         (learner_id, course_id),
     ).fetchone()
-    return round(100 * correct / total) if total else None
+    score = row["score"] if row["score"] is not None else (percent(correct, total) if total else None)
+    if row["status"] != "completed":
+        return Eligibility(False, score, passing, "not_completed")
+    # The rule the conversation applies (learning.progress.course_passed): every lesson passed, or the whole
+    # course's answers pass. The stored score stays what the learner was told.
+    every_lesson = lessons > 0 and lessons_passed == lessons
+    if not (course_passed(every_lesson, correct, total, passing) or (score is not None and score >= passing)):
+        return Eligibility(False, score, passing, "below_passing")
+    return Eligibility(True, score, passing, "completed")
 
 
 # -- issuing --------------------------------------------------------------------------------------------------

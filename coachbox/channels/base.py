@@ -21,16 +21,26 @@ class Inbound:
     channel: str  # whatsapp | sms | simulator
     address: str  # the learner's channel key: "whatsapp:+2547…", "whatsapp:KE.xyz", "sms:+…", "sim:+…"
     body: str
-    provider_sid: str  # Twilio MessageSid (de-dup key); simulator makes one up
+    provider_sid: str  # Twilio MessageSid or Meta's wamid (de-dup key); simulator makes one up
     received_at: datetime
     phone: str | None = None  # E.164, when the channel gives one
     wa_id: str | None = None
+    wa_user_id: str | None = None  # Meta's business-scoped user id (BSUID), when it gives one
     profile_name: str | None = None
     button_payload: str | None = None
     button_text: str | None = None
     media: tuple[InboundMedia, ...] = ()
     # "stop" or "start" when the provider recognised an opt-out or opt-in keyword itself (Twilio's OptOutType).
     opt_out: str | None = None
+    kind: str | None = None  # the provider's message type where it says one (Meta: text, image, unsupported…)
+
+    @property
+    def attachments(self) -> int:
+        """What the learner sent besides words: its media, or 1 for a message we cannot read at all (a location, a
+        contact card, a type WhatsApp adds later), so the engine answers it as media ("I can only read text…")."""
+        if self.media:
+            return len(self.media)
+        return 0 if self.kind in (None, "text", "interactive", "button") else 1
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,8 @@ class Outbound:
     content_sid: str | None = None  # Twilio Content template, outside the 24-hour window
     content_variables: str | None = None  # JSON text
     status_callback: str | None = None
+    # The message in a channel's own shape, when plan() made one (Meta: an interactive message or a template).
+    native: dict | None = None
 
 
 @dataclass(frozen=True)

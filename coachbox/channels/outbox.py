@@ -19,6 +19,8 @@ from typing import Any
 
 from coachbox.channels import buttons, clock_skew
 from coachbox.channels.base import ChannelError, Outbound
+from coachbox.channels.meta import errors as meta_errors
+from coachbox.channels.meta.interactive import interactive_payload
 from coachbox.channels.pacing import pause_sending, paused_until, reserve_slots
 from coachbox.channels.reconcile import claimer_id, lookup
 from coachbox.channels.signed_urls import media_secret, signed_media_url
@@ -38,7 +40,18 @@ BACKOFF_CAP_SECONDS = 600.0
 # some buffer) only shows in its records, or comes back as a ?m= status callback, a little later.
 UNSURE_SETTLE_SECONDS = 30.0
 # Failures that prove Twilio did not take the message: these are resent without a lookup.
-NOT_TAKEN = frozenset({"network", "20429", "20003", errors.WINDOW_CLOSED})
+NOT_TAKEN = frozenset({"network", "20429", "20003", errors.WINDOW_CLOSED, *meta_errors.NOT_TAKEN})
+WINDOW_CLOSED = frozenset({errors.WINDOW_CLOSED, meta_errors.WINDOW_CLOSED})  # Twilio's 63016, Meta's 131047
+# Answers that pause every send for a while (the sender's whole throughput, not one learner's): Twilio's 429 and
+# Meta's 130429 (the phone number's messages per second).
+PAUSE_ALL = frozenset({"20429", "130429"})
+
+
+def describe(settings, code: str | None) -> str:
+    """The configured channel's words for one of its error codes (for the row's error message and the admin)."""
+    return meta_errors.describe(code) if settings.channel_kind == "meta" else errors.describe(code)
+
+
 # A send that has confirmed its claim waits out pauses for at most this long, then hands the row back: the claim
 # must stay far from looking stale to a reconcile (STALE_CLAIM_SECONDS), or the row could be sent twice.
 PAUSED_SEND_MAX_WAIT_SECONDS = 30.0
@@ -177,13 +190,54 @@ class _Plan:
 
 
 def template_sid(settings, key: str | None) -> str | None:
-    """[twilio.templates] entry: a plain "HX…" string or a table with a sid key."""
+    """[twilio.templates] entry: a plain "HX…" string or a table with a sid key; on Meta, the [meta.templates]
+    template's name (a plain string or a table with a name key)."""
     if not key:
         return None
+    if settings.channel_kind == "meta":
+        return meta_template(settings, key)[0]
     entry = settings.twilio.templates.get(key)
     if isinstance(entry, dict):
         entry = entry.get("sid")
     return entry or None
+
+
+def meta_template(settings, key: str) -> tuple[str | None, str]:
+    """([meta.templates] name for `key`, its language code: the entry's, else [org] default_language)."""
+    entry = settings.meta.templates.get(key)
+    language = settings.org.default_language
+    if isinstance(entry, dict):
+        language = str(entry.get("language") or language)
+        entry = entry.get("name")
+    return (str(entry) if entry else None), language
+
+
+META_HEADER_MEDIA = ("document", "image", "video")
+
+
+def meta_template_payload(
+    name: str, language: str, variables: str | None, *, header: str | None = None, media_urls: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A Cloud API template message: its body parameters in order ({"1": …, "2": …} as the row keeps them), and the
+    message's first media as the header when the [meta.templates] entry says the template has one
+    (header = "document" for a certificate template with the PDF)."""
+    template: dict[str, Any] = {"name": name, "language": {"code": language}}
+    components: list[dict[str, Any]] = []
+    if header in META_HEADER_MEDIA and media_urls:
+        media: dict[str, str] = {"link": media_urls[0]}
+        if header == "document":
+            media["filename"] = media_urls[0].split("?")[0].rsplit("/", 1)[-1]
+        components.append({"type": "header", "parameters": [{"type": header, header: media}]})
+    try:
+        values = json.loads(variables) if variables else {}
+    except ValueError:
+        values = {}
+    if isinstance(values, dict) and values:
+        ordered = [str(values[k]) for k in sorted(values, key=lambda k: int(k) if str(k).isdigit() else 0)]
+        components.append({"type": "body", "parameters": [{"type": "text", "text": v} for v in ordered]})
+    if components:
+        template["components"] = components
+    return {"type": "template", "template": template}
 
 
 def plan(row: _Row, settings, now: datetime, media_urls: tuple[str, ...]) -> _Plan:
@@ -196,6 +250,8 @@ def plan(row: _Row, settings, now: datetime, media_urls: tuple[str, ...]) -> _Pl
     whatsapp = row.address.startswith("whatsapp:")
     opened = row.window_opened_at
     in_window = opened is not None and now - opened < WINDOW
+    if settings.channel_kind == "meta" and whatsapp:
+        return _plan_meta(row, settings, in_window, base)
     if whatsapp and in_window and not row.use_template and buttons.is_quick_reply(row.template_key):
         # Quick-reply buttons go as their Content template inside the window too; unconfigured since the row
         # was written: its body has the numbered options, sent as free-form text.
@@ -219,6 +275,31 @@ def plan(row: _Row, settings, now: datetime, media_urls: tuple[str, ...]) -> _Pl
             )
         return _Plan("send", Outbound(body=row.body, content_sid=sid, content_variables=row.content_variables, **base))
     return _Plan("send", Outbound(body=row.body, **base))
+
+
+def _plan_meta(row: _Row, settings, in_window: bool, base: dict[str, Any]) -> _Plan:
+    """plan() on Meta's Cloud API: interactive buttons or a list inside the window, a [meta.templates] template
+    outside it (or after a 131047), else wait for the learner to write."""
+    if in_window and not row.use_template:
+        native = None
+        if buttons.is_quick_reply(row.template_key) and not base["media_urls"]:
+            native = interactive_payload(row.body, row.content_variables)  # None beyond the limits: numbered text
+        return _Plan("send", Outbound(body=row.body, native=native, **base))
+    key = buttons.window_template_key(row.template_key, row.kind)
+    name, language = meta_template(settings, key)
+    if name is None:
+        return _Plan(
+            "wait",
+            reason="waiting for the learner to write (no template configured: outside the 24-hour "
+            f"window and no [meta.templates] entry for '{key}')",
+        )
+    entry = settings.meta.templates.get(key)
+    header = entry.get("header") if isinstance(entry, dict) else None
+    native = meta_template_payload(name, language, row.content_variables, header=header, media_urls=base["media_urls"])
+    return _Plan(
+        "send",
+        Outbound(body=row.body, content_sid=name, content_variables=row.content_variables, native=native, **base),
+    )
 
 
 def backoff_seconds(attempts: int, retry_after: float | None = None, *, rng: random.Random | None = None) -> float:
@@ -270,7 +351,7 @@ def quiet_hold(settings, now: datetime) -> Callable[[sqlite3.Row], datetime | No
 async def deliver_due(services: Services, *, limit: int = 100) -> int:
     """Send what is due now; returns how many rows were claimed or held (0 = nothing due)."""
     settings = services.settings
-    rate = settings.twilio.messages_per_second
+    rate = settings.messages_per_second  # the configured channel's cap
     # Claim about one second's worth: a claim held while waiting for a rate slot delays other processes' replies.
     batch = max(1, min(limit, math.ceil(rate)))
     now = services.clock.now()
@@ -304,7 +385,7 @@ async def _send_one(
 ) -> None:
     if row.unsure and await _already_at_twilio(services, row):
         return  # the last attempt may have reached Twilio, and it had: recorded as sent, not resent
-    rate = services.settings.twilio.messages_per_second
+    rate = services.settings.messages_per_second
     lead = slot - CONFIRM_LEAD_SECONDS - time.time()
     if lead > 0:
         await asyncio.sleep(lead)
@@ -351,7 +432,8 @@ async def _wait_out_pause(services: Services, row: _Row, rate: float) -> bool:
                 "retry",
                 now.isoformat(),
                 code="20429",
-                reason="sending paused: Twilio answered 429",
+                reason="sending paused: "
+                + ("Meta answered 130429" if services.settings.channel_kind == "meta" else "Twilio answered 429"),
                 next_attempt_at=due,
                 uncount=True,
             )
@@ -365,15 +447,15 @@ async def _record_failure(services: Services, row: _Row, exc: ChannelError) -> N
     settings = services.settings
     now = services.clock.now()
     stamp = now.isoformat()
-    if exc.code == "20429":
+    if exc.code in PAUSE_ALL:
         until = pause_sending(services.cache, exc.retry_after)
         log.warning(
-            "Twilio answered 429: all sends pause",
+            "the provider answered 429 (or Meta 130429): all sends pause",
             extra={"message_id": row.id, "seconds": round(until - time.time(), 1)},
         )
     if exc.permanent:
         if (
-            exc.code == errors.WINDOW_CLOSED
+            exc.code in WINDOW_CLOSED
             and not row.use_template
             and template_sid(settings, buttons.window_template_key(row.template_key, row.kind))
         ):
@@ -383,14 +465,16 @@ async def _record_failure(services: Services, row: _Row, exc: ChannelError) -> N
                 "queued",
                 stamp,
                 code=exc.code,
-                reason=errors.describe(exc.code),
+                reason=describe(settings, exc.code),
                 next_attempt_at=stamp,
                 use_template=True,
                 uncount=True,
             )
-            log.info("outbox switching to template after 63016", extra={"message_id": row.id})
+            log.info(
+                "outbox switching to template after the window closed (63016/131047)", extra={"message_id": row.id}
+            )
             return
-        await services.db.run(_fail, row, exc.code, f"{exc} {errors.describe(exc.code)}".strip(), stamp)
+        await services.db.run(_fail, row, exc.code, f"{exc} {describe(settings, exc.code)}".strip(), stamp)
         log.warning("outbox send failed permanently", extra={"message_id": row.id, "code": exc.code, "error": str(exc)})
         return
     horizon = timedelta(minutes=settings.twilio.retry_horizon_minutes)

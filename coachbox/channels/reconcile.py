@@ -94,9 +94,15 @@ async def reconcile(services: Services, *, stale_after: float = STALE_CLAIM_SECO
     rows = await services.db.run(messages.sending_outbound)
     taken: set[str] = set()
     settled = 0
+    # A channel that cannot list what it sent (Meta's Cloud API) learns it from its status webhooks instead: each
+    # carries our row id (biz_opaque_callback_data) and marks the row sent. A dead sender's claim is left alone
+    # until they had time to arrive; after that, no status means Meta never took the message, and it is resent.
+    settle = float(getattr(services.channel, "status_settle_seconds", 0.0) or 0.0)
     for row in rows:
         claimed_at = datetime.fromisoformat(row["claimed_at"]) if row["claimed_at"] else None
         if not _claim_is_stale(row["claimed_by"], claimed_at, now, stale_after):
+            continue
+        if settle and claimed_at is not None and (now - claimed_at).total_seconds() < settle:
             continue
         since = claimed_at or datetime.fromisoformat(row["created_at"])
         try:

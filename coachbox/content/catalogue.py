@@ -34,7 +34,7 @@ def read_courses(conn: sqlite3.Connection, *, published_only: bool = True) -> li
     where = "WHERE c.published = 1" if published_only else ""
     courses = conn.execute(
         f"SELECT c.id, c.slug, c.title, c.language, c.description, c.level, c.premium, c.passing_score, c.position, "
-        f"c.translation_of, c.published FROM courses c {where} ORDER BY c.position, c.slug"
+        f"c.translation_of, c.published, c.checkin FROM courses c {where} ORDER BY c.position, c.slug"
     ).fetchall()
     lessons: dict[int, list[Lesson]] = defaultdict(list)
     questions = _read_questions(conn, where)
@@ -69,9 +69,25 @@ def read_courses(conn: sqlite3.Connection, *, published_only: bool = True) -> li
             translation_of=row[9],
             published=bool(row[10]),
             lessons=tuple(lessons.get(row[0], ())),
+            checkin=read_checkin(row[11]),
         )
         for row in courses
     ]
+
+
+def read_checkin(text: str | None) -> tuple[Question, ...]:
+    """courses.checkin (JSON, migration 0017) as questions numbered from 1, without database ids."""
+    return tuple(
+        Question(
+            position=number,
+            kind=item["kind"],
+            prompt=item["prompt"],
+            choices=tuple(item.get("choices") or ()),
+            answer=decode_answer(item["kind"], json.dumps(item["answer"])),
+            explanation=item.get("explanation", ""),
+        )
+        for number, item in enumerate(json.loads(text or "[]"), start=1)
+    )
 
 
 def _read_questions(conn: sqlite3.Connection, where: str) -> dict[int, list[Question]]:

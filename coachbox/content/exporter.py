@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from coachbox.content.catalogue import read_badges, read_courses
 from coachbox.content.parser import FRONT_MATTER_FENCE
 from coachbox.core.config import Settings
-from coachbox.learning.course import BadgeDefinition, Course, Lesson
+from coachbox.learning.course import BadgeDefinition, Course, Lesson, Question
 
 Progress = Callable[[str, int, int], None]
 
@@ -95,7 +95,7 @@ def course_toml(course: Course) -> str:
     ]
     if course.translation_of:
         pairs.append(("translation_of", course.translation_of))
-    return _table(pairs)
+    return "\n".join([_table(pairs), *("[[checkin]]\n" + _table(_question_pairs(q)) for q in course.checkin)])
 
 
 def lesson_markdown(lesson: Lesson, media: str | None) -> str:
@@ -104,17 +104,22 @@ def lesson_markdown(lesson: Lesson, media: str | None) -> str:
         pairs.append(("media", media))
     parts = [_table(pairs)]
     for question in lesson.questions:
-        pairs = [("kind", question.kind), ("question", question.prompt)]
-        if question.kind == "choice":
-            pairs += [("choices", list(question.choices)), ("answer", question.answer)]
-        elif question.kind == "true_false":
-            pairs.append(("answer", question.answer))
-        else:
-            assert isinstance(question.answer, tuple), "a short question's answer is its accepted answers"
-            pairs.append(("accept", list(question.answer)))
-        pairs.append(("explanation", question.explanation))
-        parts.append("[[quiz]]\n" + _table(pairs))
+        parts.append("[[quiz]]\n" + _table(_question_pairs(question)))
     return f"{FRONT_MATTER_FENCE}\n" + "\n".join(parts) + f"{FRONT_MATTER_FENCE}\n{lesson.body}\n"
+
+
+def _question_pairs(question: Question) -> list[tuple[str, object]]:
+    """A [[quiz]] or [[checkin]] table's keys, in the order the docs show them."""
+    pairs: list[tuple[str, object]] = [("kind", question.kind), ("question", question.prompt)]
+    if question.kind == "choice":
+        pairs += [("choices", list(question.choices)), ("answer", question.answer)]
+    elif question.kind == "true_false":
+        pairs.append(("answer", question.answer))
+    else:
+        assert isinstance(question.answer, tuple), "a short question's answer is its accepted answers"
+        pairs.append(("accept", list(question.answer)))
+    pairs.append(("explanation", question.explanation))
+    return pairs
 
 
 def badges_toml(badges: list[BadgeDefinition]) -> str:

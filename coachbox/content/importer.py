@@ -99,18 +99,36 @@ def import_folder(
 
 
 def course_hash(course: Course) -> str:
-    return _digest(
+    fields: list[object] = [
+        HASH_VERSION,
+        course.title,
+        course.language,
+        course.description,
+        course.level,
+        course.premium,
+        course.passing_score,
+        course.position,
+        course.translation_of,
+    ]
+    if course.checkin:  # only then: a course without a check-in keeps the hash it had before check-ins existed
+        fields.append([_question_values(q) for q in course.checkin])
+    return _digest(fields)
+
+
+def checkin_json(questions: tuple[Question, ...]) -> str:
+    """courses.checkin as stored: a JSON list of {kind, prompt, choices, answer, explanation}, in order."""
+    return json.dumps(
         [
-            HASH_VERSION,
-            course.title,
-            course.language,
-            course.description,
-            course.level,
-            course.premium,
-            course.passing_score,
-            course.position,
-            course.translation_of,
-        ]
+            {
+                "kind": q.kind,
+                "prompt": q.prompt,
+                "choices": list(q.choices),
+                "answer": json.loads(encode_answer(q.answer)),
+                "explanation": q.explanation,
+            }
+            for q in questions
+        ],
+        ensure_ascii=False,
     )
 
 
@@ -176,6 +194,7 @@ class _Writer:
             course.passing_score,
             course.position,
             course.translation_of,
+            checkin_json(course.checkin),
             digest,
             self.now,
         )
@@ -183,7 +202,7 @@ class _Writer:
         if existing is None:
             course_id = self.conn.execute(
                 "INSERT INTO courses (title, language, description, level, premium, passing_score, position, "
-                "translation_of, source_hash, updated_at, slug, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "translation_of, checkin, source_hash, updated_at, slug, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (*values, course.slug, self.now),
             ).lastrowid
             assert course_id is not None, "an INSERT sets lastrowid"
@@ -194,7 +213,7 @@ class _Writer:
                 # `published` is the admin's switch: a changed file does not override it.
                 self.conn.execute(
                     "UPDATE courses SET title=?, language=?, description=?, level=?, premium=?, passing_score=?, "
-                    "position=?, translation_of=?, source_hash=?, updated_at=? WHERE id=?",
+                    "position=?, translation_of=?, checkin=?, source_hash=?, updated_at=? WHERE id=?",
                     (*values, course_id),
                 )
                 self.report.courses.updated += 1

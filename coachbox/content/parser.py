@@ -30,7 +30,18 @@ MEDIA_LIMIT_BYTES = {".jpg": 5_000_000, ".jpeg": 5_000_000, ".png": 5_000_000}
 MEDIA_LIMIT_OTHER_BYTES = 16_000_000
 # Learners on prepaid data pay for every lesson's file, every day: past this, the import warns.
 MEDIA_LIGHT_BYTES = 300_000
-COURSE_KEYS = ("title", "description", "language", "level", "premium", "passing_score", "position", "translation_of")
+COURSE_KEYS = (
+    "title",
+    "description",
+    "language",
+    "level",
+    "premium",
+    "passing_score",
+    "position",
+    "translation_of",
+    "checkin",
+)
+CHECKIN_MAX = 10  # the check-in is asked twice and never marked: a few questions, not an exam
 LESSON_KEYS = ("title", "minutes", "media", "quiz")
 QUIZ_KEYS = {
     "choice": ("kind", "question", "choices", "answer", "explanation"),
@@ -163,6 +174,7 @@ def _parse_course(course_dir: Path, languages: set[str], report: Reporter) -> tu
     level = doc.text(data, "level", default="beginner")
     premium = doc.boolean(data, "premium", default=False)
     position = doc.integer(data, "position", default=0)
+    checkin = _parse_checkin(doc, data.get("checkin", []))
     if (
         not ok
         or doc.failed
@@ -173,6 +185,7 @@ def _parse_course(course_dir: Path, languages: set[str], report: Reporter) -> tu
         or level is None
         or premium is None
         or position is None
+        or checkin is None
     ):
         return None
     course = Course(
@@ -186,8 +199,31 @@ def _parse_course(course_dir: Path, languages: set[str], report: Reporter) -> tu
         level=level,
         premium=premium,
         position=position,
+        checkin=tuple(checkin),
     )
     return course, doc
+
+
+def _parse_checkin(doc: TomlDoc, checkin: object) -> list[Question] | None:
+    """[[checkin]] tables in course.toml: quiz questions (same keys) asked before lesson 1 and after the last."""
+    if not isinstance(checkin, list) or not all(isinstance(item, dict) for item in checkin):
+        doc.error(
+            "checkin must be a list of [[checkin]] tables",
+            "write each check-in question as a [[checkin]] table with the keys of a [[quiz]] question",
+            key="checkin",
+        )
+        return None
+    if len(checkin) > CHECKIN_MAX:
+        doc.error(
+            f"the check-in has {len(checkin)} questions, more than {CHECKIN_MAX}",
+            "keep it short (3 to 5 questions): learners answer it twice, before lesson 1 and after the last",
+            table="checkin",
+            index=CHECKIN_MAX,
+        )
+        return None
+    parsed = [_parse_question(doc, item, index, table="checkin") for index, item in enumerate(checkin)]
+    questions = [question for question in parsed if question is not None]
+    return questions if len(questions) == len(parsed) else None
 
 
 # -- lessons -------------------------------------------------------------------------------------
@@ -360,10 +396,10 @@ def _parse_quiz(doc: TomlDoc, quiz: object) -> list[Question] | None:
     return questions if len(questions) == len(parsed) else None
 
 
-def _parse_question(doc: TomlDoc, item: dict, index: int) -> Question | None:
+def _parse_question(doc: TomlDoc, item: dict, index: int, *, table: str = "quiz") -> Question | None:
     number = index + 1
-    where: Where = {"table": "quiz", "index": index}
-    label = f"quiz question {number}"
+    where: Where = {"table": table, "index": index}
+    label = f"{'check-in' if table == 'checkin' else 'quiz'} question {number}"
     kind = item.get("kind")
     if kind not in QUIZ_KEYS:
         shown = f"has kind '{kind}'" if kind is not None else "has no kind"

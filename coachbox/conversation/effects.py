@@ -69,10 +69,12 @@ class StartReview:
 
 @dataclass(frozen=True)
 class RecordReview:
-    """A review question answered: its SM-2 card moves on with this quality (0–5)."""
+    """A review question answered: its FSRS card moves on with this rating (learning.review.rating: 1 Again, 2 Hard,
+    3 Good), scheduled for this desired retention ([learning] desired_retention, from the turn's rules)."""
 
     question_id: int
-    quality: int
+    rating: int
+    desired_retention: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,18 @@ class CompleteLesson:
     total: int
     passed: bool
     local_date: str
+    missed: tuple[int, ...] = ()  # question ids still wrong after this attempt: a retry asks only these
+
+
+@dataclass(frozen=True)
+class RecordCheckin:
+    """A check-in answer (never graded for the learner): phase 'before' lesson 1 or 'after' the last lesson."""
+
+    course_id: int
+    phase: str  # before | after
+    position: int  # 1-based question position in the course's check-in
+    given: str
+    correct: bool
 
 
 @dataclass(frozen=True)
@@ -171,6 +185,7 @@ Effect = (
     | RecordAnswer
     | CompleteLesson
     | CompleteCourse
+    | RecordCheckin
     | StartReview
     | RecordReview
     | FinishReview

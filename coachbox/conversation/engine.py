@@ -7,12 +7,14 @@ from datetime import datetime
 
 from coachbox.conversation import (
     account,
+    checkin,
     commands,
     lessons,
     onboarding,
     quiz,
     reports,
     review,
+    welcome,
 )
 from coachbox.conversation import premium as payment_chat
 from coachbox.conversation.effects import Effect
@@ -52,10 +54,12 @@ def handle(
     turn = Turn(learner=learner, catalogue=catalogue, texts=texts, now=now, rules=rules, state=state)
     if isinstance(event, Message):
         _on_message(turn, event)
+        welcome.back(turn, learner)  # back after missed days: said once, at the head of the first reply
     elif isinstance(event, DeliverDailyLesson):
         _daily(turn)
     elif isinstance(event, QuizFollowUp):
         quiz.follow_up(turn, event.lesson_id)
+    checkin.after_course(turn)  # a course with a check-in finished in this turn: its questions again
     return Decision(turn.state, tuple(turn.replies), tuple(turn.effects))
 
 
@@ -117,9 +121,13 @@ def _on_message(turn: Turn, message: Message) -> None:
         quiz.answer(turn, said)
     elif flow == "review":
         review.answer(turn, said)
+    elif flow in checkin.FLOWS:
+        checkin.answer(turn, said)
     elif flow == "choose_course":
         if not lessons.choose_course(turn, said):
             _leave_side_flow(turn, said, message)
+        else:
+            checkin.start_before(turn)  # a course new to them with a check-in: asked now, before its lesson 1
     elif flow == "choose_language":
         if not account.choose_language(turn, said):
             _leave_side_flow(turn, said, message)
@@ -181,6 +189,7 @@ def _run_command(turn: Turn, command: commands.Command) -> None:
         return
     in_quiz = turn.state.flow == "quiz"
     in_review = turn.state.flow == "review"
+    in_checkin = turn.state.flow in checkin.FLOWS
     if name == "help":
         reports.help_menu(turn)
     elif name == "stop":
@@ -191,6 +200,8 @@ def _run_command(turn: Turn, command: commands.Command) -> None:
     elif name == "next":
         if in_review:
             review.skip(turn)  # the held lesson now; the rest of the review waits, with no wrong mark
+        elif in_checkin:
+            checkin.skip(turn, lesson_now=True)  # before lesson 1: the lesson now; after the last: the course menu
         elif turn.learner.held is not None and _release_held(turn):
             pass  # a lesson now: the one held by the nudge (no NEXT of the daily cap used)
         else:
@@ -208,6 +219,7 @@ def _run_command(turn: Turn, command: commands.Command) -> None:
         lessons.show_courses(turn)
         if command.argument and turn.state.flow == "choose_course" and lessons.choose_course(turn, command.argument):
             turn.replies.pop(-2)  # "COURSES 2": the learner named the course already, no need for the menu
+            checkin.start_before(turn)
         return
     elif name == "time":
         account.time(turn, command.argument)
@@ -249,4 +261,6 @@ def _run_command(turn: Turn, command: commands.Command) -> None:
         quiz.reprompt(turn)
     elif in_review:
         review.reprompt(turn)
+    elif in_checkin:
+        checkin.reprompt(turn)
     turn.state = replace(turn.state, confused=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from coachbox.conversation import lessons
+from coachbox.conversation import checkin, lessons
 from coachbox.conversation.effects import Enroll
 from coachbox.conversation.state import with_flow
 from coachbox.conversation.turn import Turn
@@ -138,6 +138,8 @@ def ask_course(turn: Turn) -> None:
         return
     turn.state = with_flow(turn.state, "onboarding_course", options=tuple(c.id for c in offered))
     turn.append("onboarding.ask_course", menu=lessons.course_menu(turn, offered))
+    # The numbers as options, as the course menu after onboarding has them: WhatsApp shows them as a list to tap.
+    turn.replies[-1] = replace(turn.replies[-1], options=tuple(str(n) for n in range(1, len(offered) + 1)))
 
 
 def _course(turn: Turn, said: str) -> None:
@@ -176,6 +178,10 @@ def _time(turn: Turn, said: str) -> None:
         turn.say("time.unclear")
         return
     turn.update(lesson_time=chosen, status="active")
-    turn.say("onboarding.done", time=chosen, timezone=turn.learner.timezone)
     turn.state = with_flow(turn.state, "idle")
+    if checkin.due_before(turn):  # the course's check-in first; lesson 1 follows it
+        turn.say("checkin.all_set", time=chosen, timezone=turn.learner.timezone)
+        checkin.start_before(turn)
+        return
+    turn.say("onboarding.done", time=chosen, timezone=turn.learner.timezone)
     lessons.deliver_next(turn, kind="first_lesson")

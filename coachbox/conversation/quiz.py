@@ -12,13 +12,21 @@ from coachbox.conversation.effects import (
     RecordAnswer,
     StartQuiz,
 )
-from coachbox.conversation.state import with_flow
+from coachbox.conversation.state import State, with_flow
 from coachbox.conversation.turn import Turn
 from coachbox.learning.badges import Achievement, new_badges
 from coachbox.learning.course import Course, Lesson, Question
 from coachbox.learning.grading import grade
 from coachbox.learning.learner import Enrollment
-from coachbox.learning.progress import LessonResult, course_progress, passed, percent
+from coachbox.learning.progress import (
+    LessonResult,
+    course_progress,
+    needed_to_pass,
+    passed,
+    percent,
+    retry_questions,
+    retry_score,
+)
 from coachbox.learning.streaks import record_completion
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -38,15 +46,37 @@ def start(turn: Turn, lesson_id: int | None, *, intro: str = "quiz.intro") -> No
     if not lesson.questions:
         turn.say("quiz.no_questions", lesson=lesson.title)
         return
+    # After a failed quiz, QUIZ asks only the questions missed (docs/conversation.md, "Retrying a failed quiz").
+    retry = retry_questions(turn.learner.result(lesson.id), [q.id for q in lesson.questions])
     turn.do(StartQuiz(lesson.db_id))
-    turn.state = with_flow(turn.state, "quiz", lesson_id=lesson.id, question=0, answers=(), options=())
-    turn.say(intro, lesson=lesson.title, count=len(lesson.questions))
+    turn.state = with_flow(turn.state, "quiz", lesson_id=lesson.id, question=0, answers=(), options=(), retry=retry)
+    if retry:
+        total = len(lesson.questions)
+        turn.say(
+            "quiz.retry_intro",
+            lesson=lesson.title,
+            count=len(retry),
+            total=total,
+            correct=total - len(retry),
+            needed=needed_to_pass(total, course.passing_score),
+        )
+    else:
+        turn.say(intro, lesson=lesson.title, count=len(lesson.questions))
     ask(turn, lesson, 0, append=True)
 
 
+def asked(state: State, lesson: Lesson) -> tuple[Question, ...]:
+    """The questions this attempt asks, in order: the whole quiz, or on a retry only those missed before."""
+    if not state.retry:
+        return lesson.questions
+    by_id = {q.id: q for q in lesson.questions}
+    return tuple(by_id[i] for i in state.retry if i in by_id)
+
+
 def ask(turn: Turn, lesson: Lesson, index: int, *, append: bool = False) -> None:
-    question = lesson.questions[index]
-    text, options = question_text(turn, question, index + 1, len(lesson.questions))
+    questions = asked(turn.state, lesson)
+    question = questions[index]
+    text, options = question_text(turn, question, index + 1, len(questions))
     if append and turn.replies:
         last = turn.replies[-1]
         turn.replies[-1] = replace(last, text=f"{last.text}\n\n{text}", kind="quiz", options=options)
@@ -79,19 +109,20 @@ def _or_list(turn: Turn, items: list[str]) -> str:
 def reprompt(turn: Turn) -> None:
     """Show the question being answered again (after HELP or PROGRESS in the middle of a quiz)."""
     found = turn.find_lesson(turn.state.lesson_id)
-    if found and turn.state.question < len(found[1].questions):
+    if found and turn.state.question < len(asked(turn.state, found[1])):
         turn.append("quiz.still_waiting")
         ask(turn, found[1], turn.state.question)
 
 
 def answer(turn: Turn, said: str) -> None:
     found = turn.find_lesson(turn.state.lesson_id)
-    if found is None or turn.state.question >= len(found[1].questions):
+    if found is None or turn.state.question >= len(asked(turn.state, found[1])):
         turn.state = with_flow(turn.state, "idle")  # the lesson left the catalogue mid-quiz
         turn.say("quiz.no_lesson")
         return
     course, lesson = found
-    question = lesson.questions[turn.state.question]
+    questions = asked(turn.state, lesson)
+    question = questions[turn.state.question]
     result = grade(question, said, true_words=turn.texts.all_words("true"), false_words=turn.texts.all_words("false"))
     if result.verdict == "unclear":
         say_unclear(turn, question)
@@ -102,12 +133,13 @@ def answer(turn: Turn, said: str) -> None:
     feedback = "quiz.correct" if right else "quiz.wrong"
     turn.say(feedback, answer=right_answer(turn, question), explanation=question.explanation, kind="quiz")
     answers = turn.state.answers + (right,)
-    if len(answers) < len(lesson.questions):
+    if len(answers) < len(questions):
         turn.state = with_flow(turn.state, "quiz", question=len(answers), answers=answers)
         ask(turn, lesson, len(answers), append=True)
         return
+    retry = turn.state.retry
     turn.state = with_flow(turn.state, "idle", question=0, answers=())
-    finish(turn, course, lesson, answers)
+    finish(turn, course, lesson, answers, retried=questions if retry else None)
 
 
 def say_unclear(turn: Turn, question: Question, *, again: str = "quiz.unclear_again") -> None:
@@ -134,22 +166,37 @@ def right_answer(turn: Turn, question: Question) -> str:
     return accepted[0] if accepted else ""
 
 
-def finish(turn: Turn, course: Course, lesson: Lesson, answers: tuple[bool, ...]) -> None:
-    """A finished attempt: score, pass or retry, then the streak, badges and course completion it earns."""
-    correct, total = sum(answers), len(answers)
+def finish(
+    turn: Turn,
+    course: Course,
+    lesson: Lesson,
+    answers: tuple[bool, ...],
+    *,
+    retried: tuple[Question, ...] | None = None,
+) -> None:
+    """A finished attempt: score, pass or retry, then the streak, badges and course completion it earns.
+    retried: on a retry, the questions it asked (the answers are theirs); the others were right before, so the
+    score is the whole quiz less what is still missed, and the same pass rule applies."""
+    questions = retried if retried is not None else lesson.questions
+    missed = tuple(q.id for q, right in zip(questions, answers) if not right and q.id is not None)
+    total = len(lesson.questions) if retried is not None else len(answers)
+    correct = retry_score(total, answers.count(False)) if retried is not None else sum(answers)
     ok = passed(correct, total, course.passing_score)
-    turn.do(CompleteLesson(lesson.db_id, correct, total, ok, turn.today))
+    turn.do(CompleteLesson(lesson.db_id, correct, total, ok, turn.today, missed))
     if total:
-        key = "quiz.score_passed" if ok else "quiz.score_failed"
+        if retried is not None:
+            key = "quiz.retry_passed" if ok else "quiz.retry_failed"
+        else:
+            key = "quiz.score_passed" if ok else "quiz.score_failed"
         turn.say(
             key,
             correct=correct,
             total=total,
             percent=percent(correct, total),
-            passing=course.passing_score,
+            needed=needed_to_pass(total, course.passing_score),
             kind="quiz",
         )
-    _note_result(turn, course, lesson, correct, total, ok)
+    _note_result(turn, course, lesson, correct, total, ok, missed)
     change = record_completion(turn.learner.streak, turn.today, freeze_every_days=turn.rules.freeze_every_days)
     if change.extended:
         turn.set_streak(change.streak)
@@ -165,7 +212,7 @@ def finish(turn: Turn, course: Course, lesson: Lesson, answers: tuple[bool, ...]
     done = Achievement(
         lessons_completed=len(turn.learner.results),
         streak=turn.learner.streak.current,
-        perfect_quiz=total > 0 and correct == total,
+        perfect_quiz=total > 0 and correct == total and retried is None,  # a retry's full marks took two tries
         course_completed=course_done_now,
         local_hour=turn.hour,
     )
@@ -186,13 +233,16 @@ def finish(turn: Turn, course: Course, lesson: Lesson, answers: tuple[bool, ...]
         turn.say("quiz.whats_next" if has_more else "quiz.last_lesson_left", time=turn.learner.lesson_time)
 
 
-def _note_result(turn: Turn, course: Course, lesson: Lesson, correct: int, total: int, ok: bool) -> None:
-    """Keep the best attempt in the turn's snapshot, as the service keeps it in the progress table."""
+def _note_result(
+    turn: Turn, course: Course, lesson: Lesson, correct: int, total: int, ok: bool, missed: tuple[int, ...]
+) -> None:
+    """Keep the best attempt in the turn's snapshot (and the latest one's missed questions), as the service keeps
+    it in the progress table."""
     results = [r for r in turn.learner.results if r.lesson_id != lesson.id]
     old = turn.learner.result(lesson.id)
-    new = LessonResult(lesson.db_id, course.db_id, correct, total, ok, turn.today)
+    new = LessonResult(lesson.db_id, course.db_id, correct, total, ok, turn.today, missed)
     if old is not None and percent(old.correct, old.total) > percent(correct, total):
-        new = old
+        new = replace(old, passed=old.passed or ok, missed=missed)
     turn.learner = replace(turn.learner, results=tuple(results + [new]))
 
 
@@ -208,7 +258,9 @@ def _complete_course(turn: Turn, course: Course, score: int, eligible: bool) -> 
         turn.say("course.certificate_coming", course=course.title)
     else:
         turn.say("course.certificate_retry", passing=course.passing_score, score=score)
-    turn.say("course.what_next")
+    # With a check-in to ask again (conversation.checkin.asks_after: the same test), its end says this.
+    if not (course.checkin and course.id in turn.learner.checked_in):
+        turn.say("course.what_next")
 
 
 def follow_up(turn: Turn, lesson_id: int) -> None:

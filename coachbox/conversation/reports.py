@@ -22,7 +22,13 @@ def progress(turn: Turn) -> None:
     streak = as_of(learner.streak, turn.today)
     lines = [
         turn.t("progress.title"),
-        turn.t("progress.streak", days=streak.current, best=streak.best, freezes=streak.freezes),
+        # A lapsed streak shows what is kept and what comes next, never a bare 0.
+        turn.t(
+            "progress.streak" if streak.current or not streak.best else "progress.streak_new",
+            days=streak.current,
+            best=streak.best,
+            freezes=streak.freezes,
+        ),
     ]
     for enrollment in learner.enrollments:
         course = turn.catalogue.course(enrollment.course_id)

@@ -2,7 +2,8 @@
 (and on their own once the course is finished).
 
 The service reads the due questions (learner.review) from review_items; each graded answer leaves as a
-RecordReview effect whose quality moves the question's SM-2 card on (coachbox.store.reviews.record_review).
+RecordReview effect whose rating (learning.review.rating) moves the question's FSRS card on
+(coachbox.store.reviews.record_review).
 """
 
 from __future__ import annotations
@@ -17,13 +18,7 @@ from coachbox.learning.course import Question
 from coachbox.learning.grading import grade, normalise
 from coachbox.learning.learner import Review
 from coachbox.learning.progress import may_access
-
-# SM-2 grades a recall 0–5; 3 and up is a pass. A chat reply cannot tell a "perfect" recall (5) from one after a
-# moment's thought (4), so right at once is 4 (as a right quiz answer counts in review.ingest_answers); right after
-# an unclear reply and a re-prompt is 3 ("recalled with difficulty"); wrong is 1 (the card lapses: back tomorrow).
-RIGHT_FIRST_TRY = 4
-RIGHT_AFTER_REPROMPT = 3
-WRONG = 1
+from coachbox.learning.review import rating
 
 
 def close_stale(turn: Turn) -> bool:
@@ -81,8 +76,9 @@ def answer(turn: Turn, said: str) -> None:
         quiz.say_unclear(turn, question, again="review.finished_unclear_again" if finished else "review.unclear_again")
         return
     right = result.verdict == "correct"
-    quality = (RIGHT_FIRST_TRY if turn.state.unclear == 0 else RIGHT_AFTER_REPROMPT) if right else WRONG
-    turn.do(RecordReview(question.db_id, quality))
+    # A right answer after a re-prompt (an unclear reply first) is a retry: Hard (learning.review.rating).
+    given = rating(right, helped=turn.state.unclear > 0)
+    turn.do(RecordReview(question.db_id, given, turn.rules.desired_retention))
     turn.say(
         "quiz.correct" if right else "quiz.wrong",
         answer=quiz.right_answer(turn, question),

@@ -9,6 +9,7 @@ from typing import Any
 from coachbox.learning.course import Catalogue
 from coachbox.learning.evolve import evolve
 from coachbox.learning.learner import Learner
+from coachbox.learning.progress import retry_questions
 
 FLOWS = (
     "new",  # never spoken to us
@@ -20,6 +21,8 @@ FLOWS = (
     "lesson",  # a lesson was delivered; its quiz is on offer (QUIZ, or it comes by itself)
     "quiz",  # answering question `question` of lesson `lesson_id`
     "review",  # answering the first of learner.review.due (spaced repetition, before the day's lesson)
+    "checkin_before",  # the course check-in before lesson 1: question `question` of course options[0]
+    "checkin_after",  # the same questions after the last lesson (coachbox.conversation.checkin)
     "choose_course",  # COURSES: a numbered list is on screen
     "choose_language",  # LANGUAGE
     "set_time",  # TIME
@@ -41,6 +44,7 @@ class State:
     confused: int = 0  # free-text messages in a row we could not act on
     options: tuple[int, ...] = ()  # course ids offered in the numbered list on screen
     return_flow: str = "idle"  # where a side flow (TIME, LANGUAGE…) goes back to
+    retry: tuple[int, ...] = ()  # quiz: the question ids this attempt asks (a retry of those missed); () = all
     version: int = 0  # the learner's turn counter when this state was saved
 
     def to_json(self) -> str:
@@ -67,6 +71,7 @@ class State:
                 confused=int(data["confused"]),
                 options=tuple(int(o) for o in data["options"]),
                 return_flow=str(data["return_flow"]),
+                retry=tuple(int(i) for i in data.get("retry", ())),  # absent in states saved before retries
                 version=int(data["version"]),
             )
         except (ValueError, KeyError, TypeError):
@@ -89,7 +94,11 @@ def is_valid(state: State) -> bool:
         return False
     if state.flow in ("lesson", "quiz") and state.lesson_id is None:
         return False
-    if state.flow == "quiz" and (state.question < 0 or len(state.answers) != state.question):
+    if state.flow in ("quiz", "checkin_before", "checkin_after") and (
+        state.question < 0 or len(state.answers) != state.question
+    ):
+        return False
+    if state.retry and state.flow != "quiz":
         return False
     return state.unclear >= 0 and state.confused >= 0
 
@@ -109,12 +118,16 @@ def rebuild(learner: Learner, catalogue: Catalogue, version: int = 0) -> State:
         return State(flow="review", lesson_id=learner.last_lesson_id, version=version)
     opened = learner.open_lesson
     if opened is not None and _lesson_exists(catalogue, opened.lesson_id):
-        if opened.quiz_started and len(opened.answers) < _question_count(catalogue, opened.lesson_id):
+        question_ids = _question_ids(catalogue, opened.lesson_id)
+        # A quiz started after a failed one is its retry: only the questions missed (quiz.start decides the same).
+        retry = retry_questions(learner.result(opened.lesson_id), question_ids)
+        if opened.quiz_started and len(opened.answers) < len(retry or question_ids):
             return State(
                 flow="quiz",
                 lesson_id=opened.lesson_id,
                 question=len(opened.answers),
                 answers=opened.answers,
+                retry=retry,
                 version=version,
             )
         if not opened.quiz_started:
@@ -126,14 +139,15 @@ def _lesson_exists(catalogue: Catalogue, lesson_id: int) -> bool:
     return any(lesson.id == lesson_id for course in catalogue.courses for lesson in course.lessons)
 
 
-def _question_count(catalogue: Catalogue, lesson_id: int) -> int:
+def _question_ids(catalogue: Catalogue, lesson_id: int) -> tuple[int | None, ...]:
     for course in catalogue.courses:
         for lesson in course.lessons:
             if lesson.id == lesson_id:
-                return len(lesson.questions)
-    return 0
+                return tuple(q.id for q in lesson.questions)
+    return ()
 
 
 def with_flow(state: State, flow: str, **changes: Any) -> State:
-    """Move to a flow, clearing the per-step counters."""
-    return state.evolve(**{"flow": flow, "unclear": 0, **changes})
+    """Move to a flow, clearing the per-step counters (and a quiz retry's questions, outside a quiz)."""
+    cleared: dict[str, Any] = {"unclear": 0} if flow == "quiz" else {"unclear": 0, "retry": ()}
+    return state.evolve(**{"flow": flow, **cleared, **changes})

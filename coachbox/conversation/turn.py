@@ -29,6 +29,7 @@ class Rules:
     prompt_daily_days: int = 2  # [schedule] reminder_daily_days: the silent learner's back-off (learning.backoff)
     prompt_gaps: tuple[int, ...] = (2, 4, 7)  # [schedule] reminder_backoff_days
     message_retention_days: int = 0  # [schedule] message_retention_days: MYDATA tells the learner (0: kept)
+    desired_retention: float = 0.9  # [learning] desired_retention: review's FSRS target (learning.review)
 
 
 @dataclass(frozen=True)

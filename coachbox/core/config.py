@@ -123,6 +123,9 @@ class LearningSettings:
     streak_freeze_every_days: int = _key(7, "A streak freeze is earned after this many consecutive days.")
     leaderboard: bool = _key(False, "Weekly leaderboard within a learner's cohort (first names only).")
     session_ttl_hours: int = _key(72, "How long conversation state stays in the cache before it is rebuilt.")
+    desired_retention: float = _key(
+        0.9, "Review (FSRS-6): the chance of recall a question is asked again at, 0.7-0.97; higher asks more often."
+    )
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,34 @@ class TwilioSettings:
     media_max_bytes: int = _key(5_242_880, "Largest inbound media file downloaded (bytes).")
     templates: dict = _key(
         {}, "Content template SIDs by message kind (lesson_nudge, reminder, certificate, …) for outside 24 h."
+    )
+
+
+@dataclass(frozen=True)
+class MetaSettings:
+    phone_number_id: str = _key(
+        "", "WhatsApp Cloud API phone number id (Meta's WhatsApp Manager, API setup). Empty = Meta channel off."
+    )
+    access_token: str = _key(
+        "", "Meta access token (a system user's permanent token); set COACHBOX_META_ACCESS_TOKEN.", secret=True
+    )
+    app_secret: str = _key(
+        "", "Meta app secret: checks X-Hub-Signature-256 on /webhooks/meta; set COACHBOX_META_APP_SECRET.", secret=True
+    )
+    verify_token: str = _key(
+        "", "Token you type into Meta's webhook setup; /webhooks/meta answers its challenge only with it.", secret=True
+    )
+    waba_id: str = _key("", "WhatsApp Business Account id: lists your message templates for coachbox check.")
+    api_base_url: str = _key("https://graph.facebook.com", "Graph API base URL (changed only for tests).")
+    api_version: str = _key("v23.0", "Graph API version in every request path, e.g. v23.0.")
+    messages_per_second: float = _key(
+        80.0, "Most messages sent per second across all processes (Cloud API default: 80 per phone number)."
+    )
+    media_max_bytes: int = _key(5_242_880, "Largest inbound media file downloaded from Meta (bytes).")
+    templates: dict = _key(
+        {},
+        'Approved template per message kind for outside 24 h: name = "lesson_nudge_v1" or '
+        '{name = "…", language = "en"}.',
     )
 
 
@@ -243,6 +274,7 @@ class Settings:
     learning: LearningSettings = field(default_factory=LearningSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
+    meta: MetaSettings = field(default_factory=MetaSettings)
     ai: AiSettings = field(default_factory=AiSettings)
     stripe: StripeSettings = field(default_factory=StripeSettings)
     mpesa: MpesaSettings = field(default_factory=MpesaSettings)
@@ -254,11 +286,11 @@ class Settings:
     # -- derived paths -------------------------------------------------------------------------
     @property
     def data_dir(self) -> Path:
-        return self._resolve(self.paths.data_dir)
+        return self.resolve(self.paths.data_dir)
 
     @property
     def content_dir(self) -> Path:
-        return self._resolve(self.paths.content_dir)
+        return self.resolve(self.paths.content_dir)
 
     @property
     def db_path(self) -> Path:
@@ -274,10 +306,24 @@ class Settings:
 
     @property
     def channel_kind(self) -> str:
-        """'twilio' when credentials are set, else the built-in simulator."""
+        """'meta' or 'twilio' when that channel's credentials are set (never both: see _validate), else the
+        built-in simulator."""
+        if self.meta.phone_number_id and self.meta.access_token:
+            return "meta"
         return "twilio" if self.twilio.account_sid and self.twilio.auth_token else "simulator"
 
-    def _resolve(self, value: str) -> Path:
+    @property
+    def messages_per_second(self) -> float:
+        """The send cap of the configured channel ([meta] or [twilio] messages_per_second)."""
+        return self.meta.messages_per_second if self.channel_kind == "meta" else self.twilio.messages_per_second
+
+    @property
+    def secrets_dir(self) -> Path:
+        """Where the generated signing key lives: [paths] secrets_dir, by default secrets/ beside the data folder."""
+        return self.resolve(self.paths.secrets_dir) if self.paths.secrets_dir else self.data_dir.parent / "secrets"
+
+    def resolve(self, value: str) -> Path:
+        """A path from a setting: absolute as given, relative against the folder coachbox.toml is in."""
         path = Path(value)
         return path if path.is_absolute() else (Path(self.root) / path).resolve()
 
@@ -335,6 +381,7 @@ _SECTION_TYPES: dict[str, type] = {
     "learning": LearningSettings,
     "schedule": ScheduleSettings,
     "twilio": TwilioSettings,
+    "meta": MetaSettings,
     "ai": AiSettings,
     "stripe": StripeSettings,
     "mpesa": MpesaSettings,
@@ -447,7 +494,7 @@ def _validate(settings: Settings, source: str) -> None:
         raise ConfigError(f"{source}: server.port must be between 1 and 65535, got {settings.server.port}.")
     if settings.server.worker_silence_seconds < 1:
         raise ConfigError(f"{source}: server.worker_silence_seconds must be at least 1.")
-    if settings.paths.secrets_dir and settings._resolve(settings.paths.secrets_dir).is_relative_to(settings.data_dir):
+    if settings.paths.secrets_dir and settings.secrets_dir.is_relative_to(settings.data_dir):
         raise ConfigError(
             f"{source}: paths.secrets_dir {settings.paths.secrets_dir!r} is inside the data folder "
             f"{settings.data_dir}, so every backup would carry the signing key. Choose a folder outside it (e.g. "
@@ -487,9 +534,44 @@ def _validate(settings: Settings, source: str) -> None:
     if bool(settings.twilio.account_sid) != bool(settings.twilio.auth_token):
         missing = "COACHBOX_TWILIO_AUTH_TOKEN" if settings.twilio.account_sid else "COACHBOX_TWILIO_ACCOUNT_SID"
         raise ConfigError(f"Twilio is half configured: set {missing} too, or unset both to use the simulator.")
+    _validate_meta(settings, source)
+
+
+_META_REQUIRED = ("phone_number_id", "access_token", "app_secret")
+
+
+def _validate_meta(settings: Settings, source: str) -> None:
+    """Meta's channel needs all of phone_number_id, access_token and app_secret, and is not combined with Twilio."""
+    meta = settings.meta
+    if meta.messages_per_second <= 0:
+        raise ConfigError(f"{source}: meta.messages_per_second must be above 0.")
+    given = [key for key in _META_REQUIRED if getattr(meta, key)]
+    if not given:
+        return
+    missing = [key for key in _META_REQUIRED if not getattr(meta, key)]
+    if missing:
+        names = ", ".join(f"meta.{key} (COACHBOX_META_{key.upper()})" for key in missing)
+        raise ConfigError(
+            f"Meta's WhatsApp Cloud API is half configured: set {names} too, or unset "
+            f"{', '.join('meta.' + key for key in given)} to go back to Twilio or the simulator."
+        )
+    if settings.twilio.account_sid or settings.twilio.auth_token:
+        # One WhatsApp channel per box: a learner's replies must leave by the channel their messages came in on,
+        # and the outbox, its pacing and its crash look-ups are per channel. Moving to Meta: docs/meta.md.
+        raise ConfigError(
+            "Both Twilio ([twilio] account_sid/auth_token) and Meta ([meta] phone_number_id/access_token/"
+            "app_secret) are configured: a box uses one WhatsApp channel. Unset COACHBOX_TWILIO_ACCOUNT_SID and "
+            "COACHBOX_TWILIO_AUTH_TOKEN to use Meta, or the [meta] keys to stay on Twilio (docs/meta.md)."
+        )
 
 
 def _validate_schedule(settings: Settings, source: str) -> None:
+    retention = settings.learning.desired_retention
+    if not 0.7 <= retention <= 0.97:
+        raise ConfigError(
+            f"{source}: learning.desired_retention must be between 0.7 and 0.97 (0.9 is the usual choice), "
+            f"got {retention}."
+        )
     schedule = settings.schedule
     for key in ("quiet_hours_start", "quiet_hours_end", "maintenance_time"):
         hh, _, mm = getattr(schedule, key).partition(":")

@@ -58,6 +58,9 @@ class Course:
     published: bool = True
     lessons: tuple[Lesson, ...] = ()
     id: int | None = None
+    # The optional check-in ([[checkin]] in course.toml): asked before lesson 1 and again after the last lesson,
+    # never graded; positions 1…n, no database ids (stored as JSON on the course row).
+    checkin: tuple[Question, ...] = ()
 
     @property
     def db_id(self) -> int:

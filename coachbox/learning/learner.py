@@ -63,6 +63,9 @@ class Learner:
     enrollments: tuple[Enrollment, ...] = ()
     results: tuple[LessonResult, ...] = ()
     badges: frozenset[str] = frozenset()
+    # Courses whose check-in the learner answered (some of) before lesson 1: only they get it again after the last.
+    # The daily fan-out's snapshots (store.proactive) leave it empty: a proactive turn never starts a check-in.
+    checked_in: frozenset[int] = frozenset()
     last_lesson_id: int | None = None  # the most recently delivered lesson
     open_lesson: OpenLesson | None = None
     message_count: int = 0  # messages stored; the service stops counting at 2 unless the turn may show it (MYDATA)
@@ -71,6 +74,7 @@ class Learner:
     cohort: str | None = None
     access: Any = None  # coachbox.learning.access.Access: live subscriptions and plans (the service loads it)
     last_inbound_at: str | None = None  # ISO-8601: the learner's last message (WhatsApp's 24-hour window)
+    welcomed_back_on: str | None = None  # local date of the last "welcome back" after missed days (once per return)
     review: Review = field(default_factory=Review)
     held: str | None = None  # local date of a daily lesson held for the learner's reply (outside the 24-hour window)
     prompts: Prompts = field(default_factory=Prompts)  # nudges and reminders since they last wrote (the back-off)
@@ -109,5 +113,6 @@ LEARNER_FIELDS = frozenset(
         "last_active_date",
         "next_taken_date",
         "next_taken_count",
+        "welcomed_back_on",
     }
 )

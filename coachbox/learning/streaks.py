@@ -52,3 +52,12 @@ def current_streak(streak: Streak, local_day: str) -> int:
 def as_of(streak: Streak, local_day: str) -> Streak:
     """The same streak with `current` as it stands today (for display)."""
     return replace(streak, current=current_streak(streak, local_day))
+
+
+def welcome_back_due(streak: Streak, local_day: str, welcomed_on: str | None) -> bool:
+    """Whether a learner writing on `local_day` is back after missed days: they finished a lesson once, their streak
+    has lapsed since (a gap no freeze covers), and they have not been welcomed back since that lesson (once per
+    return: `welcomed_on` is the local date of the last welcome)."""
+    if not streak.last_active_date or current_streak(streak, local_day) > 0:
+        return False
+    return welcomed_on is None or welcomed_on <= streak.last_active_date

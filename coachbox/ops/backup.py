@@ -54,7 +54,7 @@ def backup_recipients(settings: Settings) -> list[x25519.Recipient]:
         if text.strip()
     ]
     if settings.backup.recipients_file:
-        path = settings._resolve(settings.backup.recipients_file)
+        path = settings.resolve(settings.backup.recipients_file)
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:

@@ -199,13 +199,140 @@ def _check_channel(settings: Settings) -> list[Finding]:
         return [
             Finding(
                 "info",
-                "no Twilio credentials: running on the built-in simulator channel",
-                "set COACHBOX_TWILIO_ACCOUNT_SID and COACHBOX_TWILIO_AUTH_TOKEN to use WhatsApp",
+                "no Twilio or Meta credentials: running on the built-in simulator channel",
+                "set COACHBOX_TWILIO_ACCOUNT_SID and COACHBOX_TWILIO_AUTH_TOKEN to use WhatsApp through Twilio, or "
+                "the [meta] keys for Meta's Cloud API (docs/meta.md)",
             )
         ]
+    if settings.channel_kind == "meta":
+        return check_meta(settings)
     finding, provider_time = _fetch_twilio_account(settings)  # one request: the account, and Twilio's clock
     box_time = clock_from_environment(os.environ).now()
     return [finding, *_check_templates(settings), *check_clock(provider_time, box_time)]
+
+
+def check_meta(settings: Settings) -> list[Finding]:
+    """Meta's Cloud API: the token and phone number id (GET /{version}/{phone_number_id}), the webhook's verify
+    token, and the WABA's templates against [meta.templates]."""
+    # lazy: only a Meta box's check talks to the Graph API
+    from coachbox.channels.meta import transport
+
+    meta = settings.meta
+    findings: list[Finding] = []
+    try:
+        number = transport.fetch_phone_number(settings)
+    except ChannelError as exc:
+        findings.append(_meta_error(settings, exc))
+        return findings  # nothing else can be checked with a token or number Meta refuses
+    quality = f", quality {number.quality_rating}" if number.quality_rating else ""
+    findings.append(
+        Finding(
+            "ok",
+            f"Meta accepts the access token; sending from {number.display_phone_number} "
+            f"({number.verified_name or 'no verified name'}{quality}), phone number id {meta.phone_number_id}",
+        )
+    )
+    if not meta.verify_token:
+        findings.append(
+            Finding(
+                "warn",
+                "[meta] verify_token is empty: Meta cannot verify the webhook /webhooks/meta",
+                "set COACHBOX_META_VERIFY_TOKEN to a long random string and type the same in Meta's webhook setup",
+            )
+        )
+    if not meta.waba_id:
+        findings.append(
+            Finding(
+                "warn",
+                "[meta] waba_id is empty: the message templates cannot be checked",
+                "set [meta] waba_id (WhatsApp Manager → Account tools → your WhatsApp Business Account id)",
+            )
+        )
+        return findings
+    try:
+        templates = transport.list_templates(settings)
+    except ChannelError as exc:
+        findings.append(
+            Finding(
+                "warn",
+                f"cannot list the WABA's message templates: {exc}",
+                "check [meta] waba_id and the token's permissions",
+            )
+        )
+        return findings
+    return findings + meta_template_findings(templates, meta.templates, settings.org.default_language)
+
+
+def _meta_error(settings: Settings, exc: ChannelError) -> Finding:
+    if exc.code == "network":
+        return Finding(
+            "error",
+            f"cannot reach Meta's Graph API at {settings.meta.api_base_url}: {exc}",
+            "check the box's internet connection and [meta] api_base_url",
+        )
+    if exc.code in ("190", "102") or exc.status == 401:
+        return Finding(
+            "error",
+            f"Meta refused the access token: {exc}",
+            "make a system user's permanent token (docs/meta.md, step 4) and set COACHBOX_META_ACCESS_TOKEN",
+        )
+    if exc.code in ("100", "803", "10", "200"):
+        return Finding(
+            "error",
+            f"Meta does not know phone number id {settings.meta.phone_number_id!r} for this token: {exc}",
+            "copy the id from WhatsApp Manager → API setup into [meta] phone_number_id (it is not the phone number)",
+        )
+    return Finding("error", f"Meta answered {exc.status}: {exc}", "try again later; see metastatus.com")
+
+
+def meta_template_findings(templates: list, configured_templates: dict, default_language: str) -> list[Finding]:
+    """The WABA's templates (name, language, status, category) against what [meta.templates] names: missing,
+    rejected, paused or disabled ones and MARKETING ones (several times a utility template's price) warn."""
+    listing = ", ".join(f"{t.name} ({t.language}, {t.status}, {t.category})" for t in templates) or "none"
+    findings = [Finding("ok" if templates else "info", f"WhatsApp templates in the WABA: {listing}")]
+    by_key = {(t.name, t.language): t for t in templates}
+    for key, entry in sorted(configured_templates.items()):
+        name = entry.get("name") if isinstance(entry, dict) else entry
+        language = (entry.get("language") if isinstance(entry, dict) else None) or default_language
+        found = by_key.get((name, language))
+        where = f"[meta.templates] {key} = {name!r} ({language})"
+        if found is None:
+            others = sorted(t.language for t in templates if t.name == name)
+            hint = f"; it exists in {', '.join(others)}" if others else ""
+            findings.append(
+                Finding(
+                    "warn",
+                    f"{where} is not in the WABA{hint}",
+                    "create and submit it in WhatsApp Manager (docs/meta.md, 'Templates')",
+                )
+            )
+        elif found.status != "APPROVED":
+            findings.append(
+                Finding(
+                    "warn",
+                    f"{where} is {found.status}: WhatsApp will not send it",
+                    "fix and resubmit it in WhatsApp Manager → Message templates, or name another approved one",
+                )
+            )
+        elif found.category == "MARKETING":
+            findings.append(
+                Finding(
+                    "warn",
+                    f"{where} is categorised MARKETING: each one costs several times a UTILITY template",
+                    "reword it as a utility message (about the learner's own course) and resubmit, or appeal the category",
+                )
+            )
+    waits = [t.key for t in TEMPLATES if t.waits and t.key not in configured_templates]
+    if waits:
+        findings.append(
+            Finding(
+                "warn",
+                f"WhatsApp templates missing: {', '.join(waits)} (outside the 24-hour window these messages wait "
+                "until the learner writes)",
+                "create them and set [meta.templates] (docs/meta.md, 'Templates')",
+            )
+        )
+    return findings
 
 
 def check_clock(provider_time: datetime | None, box_time: datetime) -> list[Finding]:

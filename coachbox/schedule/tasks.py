@@ -40,7 +40,7 @@ def jobs(settings) -> list[Job]:
         Job(
             "broadcasts", "every minute", "scheduled broadcasts into the outbox, held to each learner's quiet-hours end"
         ),
-        Job("review", "every 10 minutes", "new quiz answers into spaced-repetition (SM-2) review items"),
+        Job("review", "every 10 minutes", "new quiz answers into spaced-repetition (FSRS-6) review items"),
         Job(
             "streaks",
             "every 15 minutes",
@@ -103,7 +103,8 @@ def register(huey: Huey, context) -> dict:
     @huey.lock_task("schedule.review")
     def review_ingest():
         services = context.get()
-        run_job(services, "review", lambda conn, now: review.ingest_answers(conn, now))
+        retention = services.settings.learning.desired_retention
+        run_job(services, "review", lambda conn, now: review.ingest_answers(conn, now, desired_retention=retention))
 
     @huey.periodic_task(crontab(minute="*"), name="broadcasts")
     @huey.lock_task("schedule.broadcasts")

@@ -45,8 +45,8 @@ def lessons(conn: sqlite3.Connection, course_id: int) -> list[sqlite3.Row]:
 
 def lesson(conn: sqlite3.Connection, lesson_id: int) -> sqlite3.Row | None:
     return conn.execute(
-        "SELECT l.*, c.title AS course_title, c.slug AS course_slug FROM lessons l JOIN courses c ON c.id = l.course_id "
-        "WHERE l.id = ?",
+        "SELECT l.*, c.title AS course_title, c.slug AS course_slug, c.passing_score FROM lessons l "
+        "JOIN courses c ON c.id = l.course_id WHERE l.id = ?",
         (lesson_id,),
     ).fetchone()
 

@@ -27,6 +27,22 @@ def find_by_key(conn: sqlite3.Connection, channel_key: str) -> sqlite3.Row | Non
     return conn.execute("SELECT * FROM learners WHERE channel_key = ?", (channel_key,)).fetchone()
 
 
+def key_for_wa_user_id(conn: sqlite3.Connection, wa_user_id: str) -> str | None:
+    """The channel key of the learner Meta knows by this business-scoped user id (first met by number or not)."""
+    row = conn.execute(
+        "SELECT channel_key FROM learners WHERE wa_user_id = ? AND deleted_at IS NULL ORDER BY id LIMIT 1",
+        (wa_user_id,),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def remember_wa_user_id(conn: sqlite3.Connection, learner_id: int, wa_user_id: str) -> None:
+    """Note the learner's business-scoped user id, so a later message that carries only it finds them."""
+    conn.execute(
+        "UPDATE learners SET wa_user_id = ? WHERE id = ? AND wa_user_id IS NOT ?", (wa_user_id, learner_id, wa_user_id)
+    )
+
+
 def upsert(
     conn: sqlite3.Connection,
     *,
@@ -117,10 +133,16 @@ def snapshot(
     )
     results = tuple(
         LessonResult(
-            r["lesson_id"], r["course_id"], r["correct"], r["total"], bool(r["passed"]), r["completed_local_date"]
+            r["lesson_id"],
+            r["course_id"],
+            r["correct"],
+            r["total"],
+            bool(r["passed"]),
+            r["completed_local_date"],
+            progress.missed_ids(r["missed"]),
         )
         for r in conn.execute(
-            """SELECT p.lesson_id, l.course_id, p.correct, p.total, p.passed, p.completed_local_date
+            """SELECT p.lesson_id, l.course_id, p.correct, p.total, p.passed, p.completed_local_date, p.missed
                FROM progress p JOIN lessons l ON l.id = p.lesson_id
                WHERE p.learner_id = ? AND p.completed_at IS NOT NULL ORDER BY p.id""",
             (learner_id,),
@@ -128,6 +150,12 @@ def snapshot(
     )
     badges = frozenset(
         r[0] for r in conn.execute("SELECT code FROM learner_badges WHERE learner_id = ?", (learner_id,))
+    )
+    checked_in = frozenset(  # on checkin_answers' UNIQUE (learner_id, course_id, phase, position) index
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT course_id FROM checkin_answers WHERE learner_id = ? AND phase = 'before'", (learner_id,)
+        )
     )
     last = conn.execute(
         """SELECT lesson_id, quiz_started_at, completed_at, delivered_at FROM progress
@@ -174,6 +202,7 @@ def snapshot(
         enrollments=enrollments,
         results=results,
         badges=badges,
+        checked_in=checked_in,
         last_lesson_id=last["lesson_id"] if last else None,
         open_lesson=open_lesson,
         message_count=count,
@@ -181,6 +210,7 @@ def snapshot(
         rank=rank,
         cohort=row["cohort"],
         last_inbound_at=row["last_inbound_at"],
+        welcomed_back_on=row["welcomed_back_on"],
         held=progress.held_lessons(conn, [learner_id]).get(learner_id),
         prompts=progress.prompts(conn, {learner_id: (row["timezone"], row["last_inbound_at"])}).get(
             learner_id, Prompts()
@@ -263,13 +293,15 @@ def erase(conn: sqlite3.Connection, learner_id: int, now: datetime, *, keep_key:
     )
     conn.execute("DELETE FROM deliveries WHERE learner_id = ?", (learner_id,))
     conn.execute("DELETE FROM review_items WHERE learner_id = ?", (learner_id,))
+    # The check-in's right/wrong stays for the course's learning gain; the words typed go.
+    conn.execute("UPDATE checkin_answers SET given = '' WHERE learner_id = ?", (learner_id,))
     conn.execute("DELETE FROM tutor_exchanges WHERE learner_id = ?", (learner_id,))
     # The certificate stays verifiable (course, date, score) but names nobody; its PDF goes with the files.
     conn.execute("UPDATE certificates SET learner_name = '(erased)', path = NULL WHERE learner_id = ?", (learner_id,))
     _scrub_payments(conn, learner_id, row)
     stamp = now.isoformat()
     conn.execute(
-        """UPDATE learners SET channel_key = 'erased:' || id, phone = NULL, wa_id = NULL, name = NULL,
+        """UPDATE learners SET channel_key = 'erased:' || id, phone = NULL, wa_id = NULL, wa_user_id = NULL, name = NULL,
                   profile_name = NULL, status = 'deleted', opted_out = 1, cohort = cohort, last_inbound_at = NULL,
                   deleted_at = ?, updated_at = ? WHERE id = ?""",
         (stamp, stamp, learner_id),
@@ -421,8 +453,8 @@ def search(conn: sqlite3.Connection, f: LearnerFilter, now: datetime) -> Learner
     where, args = _where(f, now)
     total = conn.execute(f"SELECT COUNT(*) FROM learners l WHERE {where}", args).fetchone()[0]
     rows = conn.execute(
-        f"""SELECT l.id, l.name, l.profile_name, l.phone, l.channel, l.status, l.opted_out, l.cohort, l.streak,
-                   l.last_inbound_at, c.title AS course_title
+        f"""SELECT l.id, l.name, l.profile_name, l.phone, l.wa_user_id, l.channel, l.status, l.opted_out, l.cohort,
+                   l.streak, l.last_inbound_at, c.title AS course_title
             FROM learners l LEFT JOIN courses c ON c.id = l.current_course_id
             WHERE {where} ORDER BY l.id DESC LIMIT ? OFFSET ?""",
         [*args, f.per_page, (max(1, f.page) - 1) * f.per_page],
@@ -571,6 +603,7 @@ def export_learner(conn: sqlite3.Connection, learner_id: int) -> dict:
         "enrollments": rows("SELECT * FROM enrollments WHERE learner_id = ?"),
         "progress": rows("SELECT * FROM progress WHERE learner_id = ?"),
         "answers": rows("SELECT * FROM answers WHERE learner_id = ?"),
+        "checkin_answers": rows("SELECT * FROM checkin_answers WHERE learner_id = ?"),
         "badges": rows("SELECT * FROM learner_badges WHERE learner_id = ?"),
         "certificates": rows(
             "SELECT code, course_id, learner_name, score, issued_at, revoked_at FROM certificates WHERE learner_id = ?"
@@ -584,8 +617,12 @@ def export_learner(conn: sqlite3.Connection, learner_id: int) -> dict:
         ],
         "opt_outs": rows("SELECT opted_out_at FROM learner_opt_outs WHERE learner_id = ? ORDER BY id"),
         "review_items": rows(
-            """SELECT question_id, due_at, interval_days, ease, repetitions, lapses, last_reviewed_at
-               FROM review_items WHERE learner_id = ? ORDER BY id"""
+            """SELECT question_id, due_at, interval_days, ease, repetitions, lapses, last_reviewed_at, stability,
+                      difficulty FROM review_items WHERE learner_id = ? ORDER BY id"""
+        ),
+        "review_log": rows(
+            """SELECT question_id, reviewed_at, source, rating, retrievability, stability_after, difficulty_after,
+                      due_after FROM review_log WHERE learner_id = ? ORDER BY id"""
         ),
         "tutor_exchanges": rows(
             """SELECT id, question, answer, language, course_id, status, source, flagged_at, flag_note, created_at,

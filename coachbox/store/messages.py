@@ -737,3 +737,34 @@ def outbox_rows(conn: sqlite3.Connection, statuses: tuple[str, ...], limit: int 
 def retry(conn: sqlite3.Connection, message_ids: list[int], now: datetime) -> int:
     """Queue failed/undelivered/waiting rows again through the outbox's own rule (a look-up before any resend)."""
     return sum(retry_message(conn, message_id, now) for message_id in message_ids)
+
+
+# -- Meta's pricing on its status webhooks (channels/meta/status.py; migration 0018) --------------------------------
+def record_pricing(
+    conn: sqlite3.Connection,
+    message_id: int | None,
+    sid: str,
+    *,
+    category: str | None,
+    billable: bool | None,
+    model: str | None,
+    pricing_type: str | None,
+    conversation_type: str | None,
+) -> None:
+    """Keep what a status says the message costs (later statuses refine, never blank, what an earlier one said)."""
+    conn.execute(
+        """UPDATE messages SET pricing_category = COALESCE(:category, pricing_category),
+                  pricing_billable = COALESCE(:billable, pricing_billable),
+                  pricing_model = COALESCE(:model, pricing_model), pricing_type = COALESCE(:ptype, pricing_type),
+                  conversation_type = COALESCE(:ctype, conversation_type)
+           WHERE direction = 'out' AND (provider_sid = :sid OR (:id IS NOT NULL AND id = :id AND provider_sid IS NULL))""",
+        {
+            "category": category,
+            "billable": None if billable is None else int(billable),
+            "model": model,
+            "ptype": pricing_type,
+            "ctype": conversation_type,
+            "sid": sid,
+            "id": message_id,
+        },
+    )

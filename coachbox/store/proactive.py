@@ -13,6 +13,7 @@ from typing import Any
 from coachbox.learning.learner import Enrollment, Learner
 from coachbox.learning.progress import LessonResult
 from coachbox.learning.streaks import Streak
+from coachbox.store.progress import missed_ids
 
 # Every query takes the batch as one JSON list (json_each): one statement whatever the batch size, no limit on
 # the number of SQL variables, and the plan is the same index probe per learner as the one-learner query.
@@ -78,12 +79,13 @@ def snapshots(
         enrollments[r[0]].append(Enrollment(r[1], r[2], r[3]))
     results: dict[int, list[LessonResult]] = defaultdict(list)
     for r in _tuples(conn).execute(
-        f"""SELECT p.learner_id, p.lesson_id, l.course_id, p.correct, p.total, p.passed, p.completed_local_date
+        f"""SELECT p.learner_id, p.lesson_id, l.course_id, p.correct, p.total, p.passed, p.completed_local_date,
+                       p.missed
                 FROM progress p JOIN lessons l ON l.id = p.lesson_id
                 WHERE p.learner_id IN {_IDS} AND p.completed_at IS NOT NULL ORDER BY p.id""",
         (ids,),
     ):
-        results[r[0]].append(LessonResult(r[1], r[2], r[3], r[4], bool(r[5]), r[6]))
+        results[r[0]].append(LessonResult(r[1], r[2], r[3], r[4], bool(r[5]), r[6], missed_ids(r[7])))
     badges: dict[int, set[str]] = defaultdict(set)
     for learner_id, code in _tuples(conn).execute(
         f"SELECT learner_id, code FROM learner_badges WHERE learner_id IN {_IDS}", (ids,)

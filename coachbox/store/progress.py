@@ -73,6 +73,11 @@ def move_to_translation(
         "UPDATE OR IGNORE learner_badges SET course_id = ? WHERE learner_id = ? AND course_id = ?",
         (to_course_id, learner_id, from_course_id),
     )
+    # The check-in carries on in the new language too (questions are matched by position, like lessons).
+    conn.execute(
+        "UPDATE OR IGNORE checkin_answers SET course_id = ? WHERE learner_id = ? AND course_id = ?",
+        (to_course_id, learner_id, from_course_id),
+    )
 
 
 def record_delivery(
@@ -160,15 +165,18 @@ def complete_lesson(
     passed: bool,
     local_date: str,
     now: datetime,
+    missed: tuple[int, ...] = (),
 ) -> None:
-    """Count an attempt; keep the best score (by percent); completed_at stays the first completion."""
+    """Count an attempt; keep the best score (by percent); completed_at stays the first completion; missed is the
+    latest attempt's (the questions a retry asks: learning.progress.retry_questions)."""
     stamp = now.isoformat()
     conn.execute(
         """INSERT INTO progress (learner_id, lesson_id, delivered_at, completed_at, completed_local_date, correct,
-                                 total, attempts, passed)
-           VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)
+                                 total, attempts, passed, missed)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
            ON CONFLICT (learner_id, lesson_id) DO UPDATE SET
                attempts = attempts + 1,
+               missed = excluded.missed,
                completed_at = COALESCE(completed_at, excluded.completed_at),
                completed_local_date = COALESCE(completed_local_date, excluded.completed_local_date),
                passed = MAX(passed, excluded.passed),
@@ -177,8 +185,18 @@ def complete_lesson(
                total = CASE WHEN completed_at IS NULL OR excluded.correct * MAX(total, 1) >= correct * MAX(excluded.total, 1)
                             THEN excluded.total ELSE total END,
                quiz_started_at = NULL""",
-        (learner_id, lesson_id, stamp, stamp, local_date, correct, total, int(passed)),
+        (learner_id, lesson_id, stamp, stamp, local_date, correct, total, int(passed), _ids(missed)),
     )
+
+
+def _ids(ids: tuple[int, ...]) -> str:
+    """Question ids as the progress.missed column keeps them: '12,14' (empty: none missed)."""
+    return ",".join(str(i) for i in ids)
+
+
+def missed_ids(text: str | None) -> tuple[int, ...]:
+    """progress.missed back into question ids (NULL, from before 0016: none known)."""
+    return tuple(int(i) for i in text.split(",") if i.strip().isdigit()) if text else ()
 
 
 def complete_course(conn: sqlite3.Connection, learner_id: int, course_id: int, score: int, now: datetime) -> None:

@@ -1,4 +1,5 @@
-"""Review cards: questions a learner got wrong come back before later lessons (the schedule is learning.review).
+"""Review cards: questions a learner got wrong come back before later lessons (the schedule is learning.review,
+FSRS-6), and the review log every review leaves (review_log: predicted recall against what happened).
 
 The conversation asks and grades them (conversation.review); this module keeps the cards."""
 
@@ -11,7 +12,7 @@ from datetime import datetime, time, timedelta
 
 from coachbox.learning import timing
 from coachbox.learning.learner import Review
-from coachbox.learning.review import RIGHT_QUALITY, WRONG_QUALITY, Card, sm2
+from coachbox.learning.review import DEFAULT_RETENTION, Card, Outcome, rating, retried, review
 from coachbox.store import progress, transaction
 from coachbox.store import schedule as q
 
@@ -19,34 +20,81 @@ KIND = "review"
 CURSOR_KEY = "schedule.review_answer_id"  # box_state: the last answers.id turned into review state
 
 
-def _card(row: sqlite3.Row | None) -> Card:
+def _card(row: sqlite3.Row | None) -> Card | None:
     if row is None:
-        return Card()
-    return Card(row["interval_days"], row["ease"], row["repetitions"], row["lapses"])
+        return None
+    last = row["last_reviewed_at"]
+    return Card(
+        due=datetime.fromisoformat(row["due_at"]),
+        stability=row["stability"],
+        difficulty=row["difficulty"],
+        last_review=datetime.fromisoformat(last) if last else None,
+        repetitions=row["repetitions"],
+        lapses=row["lapses"],
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def _save(
-    conn: sqlite3.Connection, learner_id: int, question_id: int, card: Card, now: datetime, answer_id: int | None = None
+    conn: sqlite3.Connection,
+    learner_id: int,
+    question_id: int,
+    outcome: Outcome,
+    *,
+    source: str,
+    desired_retention: float,
+    answer_id: int | None = None,
 ) -> None:
-    due = (now + timedelta(days=card.interval_days)).isoformat()
+    """The card after a review into review_items, and the review into review_log (both in the caller's transaction)."""
+    card, before = outcome.card, outcome.before
+    assert card.last_review is not None and card.stability is not None and card.difficulty is not None
+    at = card.last_review
+    interval = round((card.due - at).total_seconds() / 86400, 2)
     conn.execute(
-        """INSERT INTO review_items (learner_id, question_id, due_at, interval_days, ease, repetitions, lapses,
-                                     last_reviewed_at, source_answer_id)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """INSERT INTO review_items (learner_id, question_id, due_at, interval_days, repetitions, lapses,
+                                     last_reviewed_at, source_answer_id, stability, difficulty)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (learner_id, question_id) DO UPDATE SET due_at = excluded.due_at,
-               interval_days = excluded.interval_days, ease = excluded.ease, repetitions = excluded.repetitions,
+               interval_days = excluded.interval_days, repetitions = excluded.repetitions,
                lapses = excluded.lapses, last_reviewed_at = excluded.last_reviewed_at,
+               stability = excluded.stability, difficulty = excluded.difficulty,
                source_answer_id = COALESCE(excluded.source_answer_id, source_answer_id)""",
         (
             learner_id,
             question_id,
-            due,
-            card.interval_days,
-            card.ease,
+            card.due.isoformat(),
+            interval,
             card.repetitions,
             card.lapses,
-            now.isoformat(),
+            at.isoformat(),
             answer_id,
+            card.stability,
+            card.difficulty,
+        ),
+    )
+    conn.execute(
+        """INSERT INTO review_log (learner_id, question_id, reviewed_at, source, rating, retrievability, elapsed_days,
+                                   stability_before, difficulty_before, due_before, stability_after, difficulty_after,
+                                   due_after, desired_retention)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        (
+            learner_id,
+            question_id,
+            at.isoformat(),
+            source,
+            outcome.rating,
+            outcome.retrievability,
+            outcome.elapsed_days,
+            before.stability if before else None,
+            before.difficulty if before else None,
+            _iso(before.due) if before else None,
+            card.stability,
+            card.difficulty,
+            card.due.isoformat(),
+            desired_retention,
         ),
     )
 
@@ -64,16 +112,21 @@ class IngestReport:
         return "no new answers" if self.idle else f"{self.answers} answers read, {self.items} review items updated"
 
 
-def ingest_answers(conn: sqlite3.Connection, now: datetime, *, batch: int = 5000) -> IngestReport:
-    """Turn new quiz answers into review state: a wrong answer starts (or lapses) an item; a right answer to a
-    question already under review counts as a good recall. A cursor in box_state makes it incremental."""
+def ingest_answers(
+    conn: sqlite3.Connection, now: datetime, *, batch: int = 5000, desired_retention: float = DEFAULT_RETENTION
+) -> IngestReport:
+    """Turn new quiz answers into review state: a wrong answer starts (or lapses) an item (Again); a right answer to
+    a question already under review counts as a recall (Good, or Hard when it retries a question answered wrong
+    hours before: learning.review.rating and retried). Each is reviewed at the time it was given (never before the
+    item's last review). A cursor in box_state makes it incremental."""
     report = IngestReport()
     while True:
         with transaction(conn):
             row = conn.execute("SELECT value FROM box_state WHERE key = ?", (CURSOR_KEY,)).fetchone()
             cursor = int(row[0]) if row else 0
             answers = conn.execute(
-                "SELECT id, learner_id, question_id, correct FROM answers WHERE id > ? ORDER BY id LIMIT ?",
+                """SELECT id, learner_id, question_id, correct, answered_at FROM answers WHERE id > ?
+                   ORDER BY id LIMIT ?""",
                 (cursor, batch),
             ).fetchall()
             for answer in answers:
@@ -83,8 +136,21 @@ def ingest_answers(conn: sqlite3.Connection, now: datetime, *, batch: int = 5000
                 ).fetchone()
                 if answer["correct"] and item is None:
                     continue  # known already: nothing to review
-                card = sm2(_card(item), RIGHT_QUALITY if answer["correct"] else WRONG_QUALITY)
-                _save(conn, answer["learner_id"], answer["question_id"], card, now, answer["id"])
+                card = _card(item)
+                at = _answered_at(answer["answered_at"], now)
+                if card is not None and card.last_review is not None and at < card.last_review:
+                    at = card.last_review  # answered before a review the turn already recorded: not in the past
+                given = rating(bool(answer["correct"]), helped=retried(card, at))
+                outcome = review(card, given, at, desired_retention=desired_retention)
+                _save(
+                    conn,
+                    answer["learner_id"],
+                    answer["question_id"],
+                    outcome,
+                    source="quiz",
+                    desired_retention=desired_retention,
+                    answer_id=answer["id"],
+                )
                 report.items += 1
             if answers:
                 conn.execute(
@@ -97,15 +163,31 @@ def ingest_answers(conn: sqlite3.Connection, now: datetime, *, batch: int = 5000
             return report
 
 
-def record_review(conn: sqlite3.Connection, learner_id: int, question_id: int, quality: int, now: datetime) -> Card:
-    """A review question answered in the conversation (quality 0–5, see conversation.review): the card moves on by
-    SM-2 and is due again after its new interval. Called inside the turn's transaction."""
+def _answered_at(text: str | None, now: datetime) -> datetime:
+    try:
+        at = datetime.fromisoformat(text) if text else now
+    except ValueError:
+        return now
+    return at if at.tzinfo is not None and at <= now else now
+
+
+def record_review(
+    conn: sqlite3.Connection,
+    learner_id: int,
+    question_id: int,
+    given: int,
+    now: datetime,
+    *,
+    desired_retention: float = DEFAULT_RETENTION,
+) -> Card:
+    """A review question answered in the conversation, rated `given` (learning.review.rating): the card moves on
+    by FSRS-6 and is due again after its new interval; the review is logged. Called inside the turn's transaction."""
     item = conn.execute(
         "SELECT * FROM review_items WHERE learner_id = ? AND question_id = ?", (learner_id, question_id)
     ).fetchone()
-    card = sm2(_card(item), quality)
-    _save(conn, learner_id, question_id, card, now)
-    return card
+    outcome = review(_card(item), given, now, desired_retention=desired_retention)
+    _save(conn, learner_id, question_id, outcome, source="review", desired_retention=desired_retention)
+    return outcome.card
 
 
 def start_review(conn: sqlite3.Connection, learner_id: int, key: str, now: datetime) -> None:
@@ -177,3 +259,30 @@ def due_reviews(
         if due or key is not None:
             found[learner_id] = Review(due=due, asked=asked, open_since=key)
     return found
+
+
+@dataclass(frozen=True)
+class CalibrationBin:
+    """Reviews whose predicted recall fell in [low, high): how many, the mean prediction, and the share right."""
+
+    low: float
+    high: float
+    reviews: int
+    predicted: float
+    actual: float
+
+
+def calibration(conn: sqlite3.Connection, course_id: int, *, bins: int = 10) -> list[CalibrationBin]:
+    """Predicted recall at review time against actual recall, for one course's questions: review_log rows with a
+    prediction (a card's first review predicts nothing) a day or more after the card's last review (a same-day
+    retry, such as a quiz retake minutes after the wrong answer, is predicted at 100 % by FSRS's whole days and
+    says nothing about memory; FSRS's own benchmark leaves them out too). Empty bins are left out."""
+    rows = conn.execute(
+        """SELECT MIN(CAST(r.retrievability * :bins AS INTEGER), :bins - 1) AS bin, COUNT(*) AS n,
+                  AVG(r.retrievability) AS predicted, AVG(r.rating > 1) AS actual
+           FROM review_log r JOIN questions qu ON qu.id = r.question_id JOIN lessons l ON l.id = qu.lesson_id
+           WHERE l.course_id = :course AND r.retrievability IS NOT NULL AND r.elapsed_days >= 1
+           GROUP BY bin ORDER BY bin""",
+        {"bins": bins, "course": course_id},
+    ).fetchall()
+    return [CalibrationBin(r["bin"] / bins, (r["bin"] + 1) / bins, r["n"], r["predicted"], r["actual"]) for r in rows]

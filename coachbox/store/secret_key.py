@@ -19,9 +19,7 @@ LEGACY_ROW = "secret_key"  # box_state row where coachbox ≤ 0.x kept the gener
 
 def secret_key_path(settings: Settings) -> Path:
     """secret_key in [paths] secrets_dir, by default secrets/ in the folder that holds the data folder."""
-    configured = settings.paths.secrets_dir
-    folder = settings._resolve(configured) if configured else settings.data_dir.parent / "secrets"
-    return folder / "secret_key"
+    return settings.secrets_dir / "secret_key"
 
 
 def ensure_secret_key(conn: sqlite3.Connection, settings: Settings) -> str:

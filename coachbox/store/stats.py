@@ -100,3 +100,51 @@ def failed_codes(conn: sqlite3.Connection, since: str, limit: int = 8) -> list[s
            GROUP BY error_code ORDER BY n DESC LIMIT ?""",
         (since, limit),
     ).fetchall()
+
+
+# -- one course: the funnel and how hard each question is (live queries: docs/admin.md has their cost) ---------
+
+FUNNEL_STEPS = ("started", "lesson 1 delivered", "quiz taken", "passed a quiz", "finished")
+
+
+def course_funnel(conn: sqlite3.Connection, course_id: int) -> list[tuple[str, int]]:
+    """Learners at each step of a course: enrolled, got its first lesson, finished a quiz, passed one, completed
+    the course. Each step counts learners, not attempts; three indexed queries."""
+    started, finished = conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(status = 'completed'), 0) FROM enrollments WHERE course_id = ?", (course_id,)
+    ).fetchone()
+    first = conn.execute(
+        """SELECT COUNT(*) FROM progress WHERE delivered_at IS NOT NULL AND lesson_id = (
+               SELECT id FROM lessons WHERE course_id = ? ORDER BY position, slug LIMIT 1)""",
+        (course_id,),
+    ).fetchone()[0]
+    taken, passed = conn.execute(
+        """SELECT COUNT(*), COALESCE(SUM(passed), 0) FROM (
+               SELECT p.learner_id, MAX(p.passed) AS passed FROM progress p
+               WHERE p.lesson_id IN (SELECT id FROM lessons WHERE course_id = ?)
+                 AND p.completed_at IS NOT NULL AND p.total > 0
+               GROUP BY p.learner_id)""",
+        (course_id,),
+    ).fetchone()
+    return list(zip(FUNNEL_STEPS, (started, first, taken, passed, finished), strict=True))
+
+
+def question_difficulty(conn: sqlite3.Connection, course_id: int) -> list[sqlite3.Row]:
+    """Each published question of a course, in lesson order: how many learners answered it and how many of them
+    were right at their first try (their first answer to it; retakes and reviews come later)."""
+    return conn.execute(
+        # SQLite takes a bare column of a MIN() aggregate from the row that has the minimum: each learner's
+        # first answer to each question, in one pass over the course's answers (answers_question index).
+        """WITH firsts AS (
+               SELECT a.question_id, a.correct, MIN(a.id) FROM answers a
+               WHERE a.question_id IN (
+                   SELECT q2.id FROM questions q2 JOIN lessons l2 ON l2.id = q2.lesson_id WHERE l2.course_id = ?)
+               GROUP BY a.question_id, a.learner_id
+           )
+           SELECT q.id, l.id AS lesson_id, l.position AS lesson_position, l.title AS lesson_title,
+                  q.position, q.prompt, COUNT(f.question_id) AS answered, COALESCE(SUM(f.correct), 0) AS right_first
+           FROM questions q JOIN lessons l ON l.id = q.lesson_id LEFT JOIN firsts f ON f.question_id = q.id
+           WHERE l.course_id = ? AND l.published = 1 AND q.published = 1
+           GROUP BY q.id ORDER BY l.position, l.slug, q.position""",
+        (course_id, course_id),
+    ).fetchall()

@@ -34,7 +34,7 @@ from coachbox.learning.grading import normalise
 from coachbox.learning.timeparse import local_date, timezone_for_phone
 from coachbox.payments import effects as payment_effects
 from coachbox.payments.subscriptions import with_access
-from coachbox.store import learners, progress, reviews, transaction, tutor
+from coachbox.store import checkins, learners, progress, reviews, transaction, tutor
 from coachbox.store.messages import (
     OutboxDraft,
     enqueue_outbound,
@@ -84,6 +84,7 @@ def rules_from(settings: Settings) -> Rules:
         prompt_daily_days=settings.schedule.reminder_daily_days,
         prompt_gaps=parse_gaps(settings.schedule.reminder_backoff_days),
         message_retention_days=settings.schedule.message_retention_days,
+        desired_retention=learning.desired_retention,
     )
 
 
@@ -242,7 +243,7 @@ def _inbound_turn(
             return TurnOutcome(False, learner_id, ids, rate_limited=True)
         if settings.ai.transcribe_voice_notes and _voice_note(settings, inbound):
             return _listening(conn, texts, learner_id, message_id, inbound, now)
-        event = Message(inbound.body or "", inbound.button_payload, len(inbound.media), command=inbound.opt_out)
+        event = Message(inbound.body or "", inbound.button_payload, inbound.attachments, command=inbound.opt_out)
         return _turn(
             conn,
             cache,
@@ -425,6 +426,7 @@ def _turn(
         template=template,
         templates=settings.twilio.templates,
         proactive=proactive,
+        native_buttons=settings.channel_kind == "meta",
     )
     if keep_session and not any(isinstance(e, fx.EraseLearner) for e in decision.effects):
         # Saved while the write lock is held: no other turn can slip in between; if the commit fails after
@@ -501,6 +503,7 @@ def _write_replies(
     template: str | None,
     templates: dict,
     proactive: bool = False,
+    native_buttons: bool = False,
 ) -> list[int]:
     ids = []
     for index, reply in enumerate(replies):
@@ -513,7 +516,7 @@ def _write_replies(
             content_variables=content_variables(reply),
             proactive=proactive,
         )
-        draft = with_buttons(draft, reply.options, channel=channel, templates=templates)  # WhatsApp buttons
+        draft = with_buttons(draft, reply.options, channel=channel, templates=templates, native=native_buttons)
         message_id = enqueue_outbound(
             conn, learner_id=learner_id, channel=channel, address=address, draft=draft, now=now, sequence=index
         )
@@ -571,10 +574,16 @@ def _apply(
             progress.start_quiz(conn, learner_id, effect.lesson_id, now)
         elif isinstance(effect, fx.RecordAnswer):
             progress.record_answer(conn, learner_id, effect.question_id, effect.given, effect.correct, now)
+        elif isinstance(effect, fx.RecordCheckin):
+            checkins.record_answer(
+                conn, learner_id, effect.course_id, effect.phase, effect.position, effect.given, effect.correct, now
+            )
         elif isinstance(effect, fx.StartReview):
             reviews.start_review(conn, learner_id, effect.key, now)
         elif isinstance(effect, fx.RecordReview):
-            reviews.record_review(conn, learner_id, effect.question_id, effect.quality, now)
+            reviews.record_review(
+                conn, learner_id, effect.question_id, effect.rating, now, desired_retention=effect.desired_retention
+            )
         elif isinstance(effect, fx.FinishReview):
             reviews.finish_review(conn, learner_id, effect.key)
         elif isinstance(effect, fx.HoldLesson):
@@ -592,6 +601,7 @@ def _apply(
                 total=effect.total,
                 passed=effect.passed,
                 local_date=effect.local_date,
+                missed=effect.missed,
                 now=now,
             )
         elif isinstance(effect, fx.CompleteCourse):

@@ -33,6 +33,7 @@ from coachbox.core.services import Services
 from coachbox.store import messages
 from coachbox.store.messages import is_duplicate_inbound
 from coachbox.turns.runner import handle_inbound
+from coachbox.web import meta_webhooks
 
 log = logging.getLogger("coachbox.web.webhooks")
 
@@ -158,6 +159,7 @@ async def status(request: Request) -> HTTPResponse:
 
 def setup(app: Sanic) -> None:
     app.blueprint(bp)
+    app.blueprint(meta_webhooks.bp)  # GET/POST /webhooks/meta, beside Twilio's; the same outbox sender below
 
     @app.before_server_start
     async def _start_sender(app: Sanic) -> None:

@@ -100,6 +100,26 @@ async def test_it_edits_the_quiz(app, client, cast, conn):
     assert conn.execute("SELECT COUNT(*) FROM questions WHERE lesson_id = ?", (lesson_id,)).fetchone()[0] == 1
 
 
+async def test_the_lesson_editor_says_how_many_right_answers_pass(app, client, cast, conn):
+    token = await signed_in(client, "bob@school.test")
+    course_id, (lesson_id, _) = await _course_with_lessons(client, token, conn)
+    _, page = await client.get(f"/admin/lessons/{lesson_id}")
+    assert "right to pass" not in page.text  # no questions yet
+    for n in range(3):
+        await client.post(
+            f"/admin/lessons/{lesson_id}/questions",
+            data={"kind": "true_false", "prompt": f"Statement {n}", "answer": "true", "csrf_token": token},
+        )
+    _, page = await client.get(f"/admin/lessons/{lesson_id}")
+    assert "<strong>2 of 3 right to pass</strong>" in page.text and "pass mark of 70 %" in page.text
+    await client.post(
+        f"/admin/courses/{course_id}",
+        data={"title": "Digital money", "passing_score": "100", "csrf_token": token},
+    )
+    _, page = await client.get(f"/admin/lessons/{lesson_id}")
+    assert "<strong>3 of 3 right to pass</strong>" in page.text
+
+
 async def test_it_publishes_and_reorders(app, client, cast, conn):
     token = await signed_in(client, "bob@school.test")
     course_id, (first, second) = await _course_with_lessons(client, token, conn)

@@ -14,7 +14,7 @@ import pytest
 
 from coachbox.channels.base import Inbound
 from coachbox.content.importer import import_folder
-from coachbox.store import admins, checkpoint, learners, progress, reviews, transaction, tutor
+from coachbox.store import admins, checkins, checkpoint, learners, progress, reviews, transaction, tutor
 from coachbox.store import payments as pay
 from coachbox.turns import exports
 from coachbox.turns.runner import Resources, erase_learner, handle_inbound_sync, remove_files
@@ -42,6 +42,7 @@ KEPT_UNDER_THE_ID = {
     "progress": "anonymous lesson totals",
     "answers": "anonymous question statistics (the words of short answers are blanked by redaction, not here)",
     "learner_badges": "anonymous badge counts",
+    "checkin_answers": "the course's anonymous learning gain (right or wrong, before and after); the words are blanked",
     "review_log": "anonymous calibration of review (predicted recall against actual): ratings and times, no words",
     "learner_opt_outs": "the opt-out count in the daily roll-ups",
     "certificates": "a certificate stays verifiable (code, course, date, score); its name is '(erased)', its PDF gone",
@@ -91,6 +92,8 @@ def learner_everywhere(conn, cache, settings, clock) -> int:
         reviews.record_review(conn, learner_id, question_id, 2, now)
         badge = conn.execute("SELECT code FROM badge_definitions ORDER BY code LIMIT 1").fetchone()[0]
         progress.award_badge(conn, learner_id, badge, None, now)
+        course_id = conn.execute("SELECT current_course_id FROM learners WHERE id = ?", (learner_id,)).fetchone()[0]
+        checkins.record_answer(conn, learner_id, course_id, "before", 1, "b", True, now)  # the course check-in
         exchange = conn.execute("SELECT id FROM tutor_exchanges WHERE learner_id = ?", (learner_id,)).fetchone()[0]
         tutor.finish_exchange(conn, exchange, source="ai", answer=f"Good question, {NAME}!", lesson_ids=[], now=now)
         tutor.record_usage(

@@ -137,6 +137,22 @@ def test_it_scores_from_quiz_progress_when_the_enrollment_has_no_score(conn, cou
     assert (verdict.eligible, verdict.score, verdict.passing_score) == (True, 60, 60)
 
 
+def test_it_certifies_a_learner_who_passed_every_lesson_at_two_of_three(conn, courses):
+    """67 % overall is below a 70 % mark, but every lesson was passed by the same rule: the course is passed."""
+    learner = seed.add_learner(conn)
+    course = courses["mobile-money-safety"]
+    seed.finish_course(conn, learner, course, score=67)
+    lessons = [r[0] for r in conn.execute("SELECT id FROM lessons WHERE course_id = ?", (course,))]
+    for lesson in lessons:
+        conn.execute(
+            "INSERT INTO progress (learner_id, lesson_id, correct, total, passed) VALUES (?, ?, 2, 3, 1)",
+            (learner, lesson),
+        )
+    assert service.eligibility(conn, learner, course).eligible
+    conn.execute("UPDATE progress SET passed = 0, correct = 1 WHERE lesson_id = ?", (lessons[0],))
+    assert service.eligibility(conn, learner, course).reason == "below_passing"
+
+
 def test_it_resends_the_newest_valid_certificate_and_draws_a_lost_file_again(services, conn, courses):
     learner = seed.add_learner(conn)
     seed.finish_course(conn, learner, courses["mobile-money-safety"], score=80)

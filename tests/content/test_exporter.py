@@ -51,3 +51,22 @@ def test_it_writes_toml_values_that_read_back():
         "x": value,
         "y": [True, 3, "a"],
     }
+
+
+def test_it_round_trips_a_course_check_in(tmp_path, settings, conn):
+    checkin = (
+        '\n[[checkin]]\nkind = "short"\nquestion = "What protects your money?"\naccept = ["PIN", "my PIN"]\n'
+        'explanation = "Your PIN."\n'
+    )
+    source = content_folder(tmp_path / "source")  # the default course.toml, with the check-in added to it
+    toml = source / "courses/money/course.toml"
+    toml.write_text(toml.read_text(encoding="utf-8") + checkin, encoding="utf-8")
+    settings = settings.replace(paths={"content_dir": str(source)})
+    import_folder(conn, source, settings)
+    export_folder(conn, tmp_path / "out", settings)
+    original, exported = parse_folder(source), parse_folder(tmp_path / "out")
+    assert exported.problems == []
+    money = next(c for c in exported.courses if c.slug == "money")
+    assert money.checkin == next(c for c in original.courses if c.slug == "money").checkin
+    assert money.checkin[0].answer == ("PIN", "my PIN")
+    assert import_folder(conn, tmp_path / "out", settings).rows_changed == 0

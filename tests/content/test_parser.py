@@ -84,7 +84,7 @@ def test_it_reports_a_duplicate_position(tmp_path):
 def test_it_reports_an_unknown_key_in_course_toml(tmp_path):
     assert _problems(tmp_path, {"courses/money/course.toml": COURSE + "premuim = true\n"}) == [
         "content/courses/money/course.toml:8: unknown key 'premuim' in course.toml (did you mean 'premium'? allowed: "
-        "title, description, language, level, premium, passing_score, position, translation_of)"
+        "title, description, language, level, premium, passing_score, position, translation_of, checkin)"
     ]
 
 
@@ -261,4 +261,49 @@ def test_it_warns_about_markdown_that_whatsapp_shows_literally(tmp_path):
     result = parse_folder(content_folder(tmp_path, {"courses/money/01-what-is-mobile-money.md": lesson}))
     assert [str(p) for p in result.warnings] == [
         f"{L1}:13: '**' shows as two asterisks on WhatsApp (use *single asterisks* for bold)"
+    ]
+
+
+CHECKIN = """
+[[checkin]]
+kind = "true_false"
+question = "Your money is kept inside the SIM card."
+answer = false
+explanation = "The provider keeps it."
+
+[[checkin]]
+kind = "choice"
+question = "Who may know your PIN?"
+choices = ["The agent", "Only you"]
+answer = 2
+explanation = "Nobody else."
+"""
+
+
+def test_it_reads_a_check_in_from_course_toml(tmp_path):
+    result = parse_folder(content_folder(tmp_path, {"courses/money/course.toml": COURSE + CHECKIN}))
+    assert result.problems == []
+    money = next(course for course in result.courses if course.slug == "money")
+    assert [(q.position, q.kind, q.answer) for q in money.checkin] == [(1, "true_false", False), (2, "choice", 2)]
+
+
+def test_a_broken_check_in_names_the_file_and_line(tmp_path):
+    broken = COURSE + CHECKIN.replace("answer = 2", "answer = 3").replace('kind = "true_false"', 'kind = "yes_no"')
+    assert _problems(tmp_path, {"courses/money/course.toml": broken}) == [
+        "content/courses/money/course.toml:10: check-in question 1 has kind 'yes_no' "
+        '(use kind = "choice", "true_false" or "short")',
+        "content/courses/money/course.toml:19: check-in question 2: answer 3 is not one of the 2 choices "
+        "(use a number from 1 to 2)",
+    ]
+
+
+def test_a_check_in_that_is_not_a_list_of_tables_or_too_long_is_an_error(tmp_path):
+    assert _problems(tmp_path, {"courses/money/course.toml": COURSE + 'checkin = "yes"\n'}) == [
+        "content/courses/money/course.toml:8: checkin must be a list of [[checkin]] tables "
+        "(write each check-in question as a [[checkin]] table with the keys of a [[quiz]] question)"
+    ]
+    twelve = COURSE + CHECKIN * 6  # the error points at the 11th [[checkin]]
+    assert _problems(tmp_path / "long", {"courses/money/course.toml": twelve}) == [
+        "content/courses/money/course.toml:74: the check-in has 12 questions, more than 10 (keep it short (3 to 5 "
+        "questions): learners answer it twice, before lesson 1 and after the last)"
     ]

@@ -158,3 +158,14 @@ def test_it_refuses_a_negative_message_retention_naming_the_key(tmp_path):
     assert Settings.load(REPO / "coachbox.toml", {}).schedule.message_retention_days == 0  # keeps everything
     kept = Settings.load(_write(tmp_path, ""), {"COACHBOX_SCHEDULE_MESSAGE_RETENTION_DAYS": "90"})
     assert kept.schedule.message_retention_days == 90
+
+
+def test_it_keeps_the_review_retention_between_70_and_97_percent(tmp_path):
+    assert Settings.load(_write(tmp_path, ""), {}).learning.desired_retention == 0.9
+    for wrong in ("0.5", "0.99", "1"):
+        with pytest.raises(ConfigError, match=r"coachbox\.toml: learning\.desired_retention must be between 0\.7 and"):
+            Settings.load(_write(tmp_path, f"[learning]\ndesired_retention = {wrong}\n"), {})
+    with pytest.raises(ConfigError, match=r"learning\.desired_retention must be between .* got 0\.6"):
+        Settings.load(_write(tmp_path, ""), {"COACHBOX_LEARNING_DESIRED_RETENTION": "0.6"})
+    ok = Settings.load(_write(tmp_path, "[learning]\ndesired_retention = 0.85\n"), {})
+    assert ok.learning.desired_retention == 0.85

@@ -1,0 +1,1 @@
+"""Meta's WhatsApp Cloud API channel: transport (httpx), webhook parsing, statuses, media, error codes."""

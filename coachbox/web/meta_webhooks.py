@@ -1,0 +1,140 @@
+"""GET/POST /webhooks/meta: Meta's verification challenge; signed JSON webhooks → conversation turns and statuses."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import sqlite3
+
+from sanic import Blueprint, Request
+from sanic.exceptions import Forbidden
+from sanic.response import HTTPResponse, text
+
+from coachbox.channels import outbox
+from coachbox.channels.base import Inbound
+from coachbox.channels.meta import media as meta_media
+from coachbox.channels.meta.status import apply_statuses
+from coachbox.channels.meta.webhook import Batch, challenge, parse_payload, signature_ok
+from coachbox.core import events
+from coachbox.core.addresses import client_ip
+from coachbox.core.services import Services
+from coachbox.store import learners, messages
+from coachbox.store.messages import is_duplicate_inbound
+from coachbox.turns.runner import handle_inbound
+
+log = logging.getLogger("coachbox.web.meta")
+
+bp = Blueprint("meta_webhooks")
+
+
+@bp.get("/webhooks/meta")
+async def verify(request: Request) -> HTTPResponse:
+    """Meta's subscription check: echo hub.challenge when hub.verify_token is ours, 403 otherwise."""
+    settings = request.app.ctx.settings
+    args = {name: request.args.get(name) for name in ("hub.mode", "hub.verify_token", "hub.challenge")}
+    answer = challenge(settings.meta.verify_token, args)
+    if answer is None:
+        log.warning(
+            "meta webhook verification refused",
+            extra={"ip": client_ip(request), "mode": args["hub.mode"], "configured": bool(settings.meta.verify_token)},
+        )
+        raise Forbidden("hub.verify_token does not match [meta] verify_token")
+    return text(answer)
+
+
+@bp.post("/webhooks/meta")
+async def receive(request: Request) -> HTTPResponse:
+    services: Services = request.app.ctx.services
+    settings = services.settings
+    body = request.body or b""
+    if settings.server.verify_signatures and not signature_ok(
+        settings.meta.app_secret, body, request.headers.get("x-hub-signature-256")
+    ):
+        log.warning(
+            "meta signature rejected",
+            extra={
+                "path": request.path,
+                "ip": client_ip(request),
+                "had_signature": "x-hub-signature-256" in request.headers,
+            },
+        )
+        raise Forbidden("invalid X-Hub-Signature-256")
+    # From here on the answer is 200 whatever the body holds: Meta retries a non-2xx for days, then may disable
+    # the webhook. What we cannot read is logged.
+    try:
+        data = json.loads(body)
+    except ValueError:
+        log.warning("meta webhook body is not JSON", extra={"bytes": len(body)})
+        return text("ok")
+    now = services.clock.now()
+    batch = parse_payload(data, now)
+    if batch.skipped:
+        log.info("meta webhook items skipped", extra={"skipped": batch.skipped})
+    # Shielded like Twilio's: Sanic cancels a handler whose client hung up; the work must finish anyway.
+    work = asyncio.ensure_future(_handle(services, batch, now))
+    inflight = services.inflight_turns
+    inflight.add(work)
+    work.add_done_callback(inflight.discard)
+    await asyncio.shield(work)
+    return text("ok")
+
+
+def _inbound_handler(services: Services):
+    handler = services.inbound_handler  # tests put a stand-in here; production uses the engine
+    if handler is None:
+        handler = services.inbound_handler = handle_inbound
+    return handler
+
+
+def _resolve(conn: sqlite3.Connection, inbound: Inbound) -> Inbound:
+    """A learner Meta now names only by business-scoped user id keeps the key they were first met by."""
+    if inbound.wa_user_id:
+        key = learners.key_for_wa_user_id(conn, inbound.wa_user_id)
+        if key is not None and key != inbound.address:
+            return dataclasses.replace(inbound, address=key)
+    return inbound
+
+
+def _after_turn(conn: sqlite3.Connection, learner_id: int, wa_user_id: str | None, now: str, since: str) -> None:
+    if wa_user_id:
+        learners.remember_wa_user_id(conn, learner_id, wa_user_id)
+    # The window is open again: messages that waited for it (no template configured) may go now.
+    messages.requeue_waiting_outbound(conn, learner_id, since, now)
+
+
+async def _handle(services: Services, batch: Batch, now) -> None:
+    """Each message once (wamid de-dup in the turn), in the order Meta listed them; then the statuses."""
+    handler = _inbound_handler(services)
+    sent_any = False
+    for message in batch.inbound:
+        try:
+            if message.wa_user_id:  # a trip to the writer thread only when Meta names a business-scoped id
+                message = await services.db.run(_resolve, message)
+            if message.media and not await services.db.run(is_duplicate_inbound, message):
+                message = await meta_media.download_media(services.settings, message)
+            outcome = await handler(services, message)
+        except Exception:  # noqa: BLE001 - one learner's failing turn must not lose the others in this POST
+            log.exception("meta inbound turn failed", extra={"sid": message.provider_sid})
+            continue
+        if outcome.duplicate or outcome.learner_id is None:
+            continue
+        sent_any = True
+        await services.db.run(
+            _after_turn, outcome.learner_id, message.wa_user_id, now.isoformat(), (now - outbox.WINDOW).isoformat()
+        )
+    if batch.statuses:
+        settings = services.settings
+        results = await services.db.run(
+            apply_statuses,
+            batch.statuses,
+            now.isoformat(),
+            lambda key: outbox.template_sid(settings, key) is not None,
+        )
+        for update, result in zip(batch.statuses, results):
+            if result in ("updated", "requeued"):
+                events.message_changed(services, update.message_id)
+            sent_any = sent_any or result == "requeued"
+    if sent_any and services.sender is not None:
+        services.sender.kick()
