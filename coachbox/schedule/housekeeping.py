@@ -89,10 +89,11 @@ _IDS = "(SELECT value FROM json_each(?))"
 _OLD_EXCHANGE = "status IN ('answered', 'failed') AND +created_at < ? AND (question != '' OR answer != '')"
 _OLD_EXCHANGES = f"SELECT id FROM tutor_exchanges WHERE id > ? AND {_OLD_EXCHANGE} ORDER BY id LIMIT ?"
 _OLD_ANSWERS = "SELECT id FROM answers WHERE id > ? AND +answered_at < ? AND given != '' ORDER BY id LIMIT ?"
+_OLD_CHECKINS = "SELECT id FROM checkin_answers WHERE id > ? AND answered_at < ? AND given != '' ORDER BY id LIMIT ?"
 
 
 def redact_old_messages(conn: sqlite3.Connection, settings: Any, now: datetime) -> dict[str, int] | None:
-    """Blank the words and media of final messages (and finished tutor exchanges, quiz answers' text) older than
+    """Blank the words and media of final messages (and finished tutor exchanges, quiz and check-in answers' text) older than
     [schedule] message_retention_days, in batches; the rows stay. None when retention is off. Idempotent."""
     cutoff = redaction_cutoff(now, settings.org.default_timezone, settings.schedule.message_retention_days)
     if cutoff is None:
@@ -118,6 +119,12 @@ def redact_old_messages(conn: sqlite3.Connection, settings: Any, now: datetime) 
         with transaction(conn):
             counts["quiz answers"] += conn.execute(
                 f"UPDATE answers SET given = '' WHERE id IN {_IDS} AND answered_at < ? AND given != ''",
+                (json.dumps(ids), before),
+            ).rowcount
+    for ids in _batches(lambda after: _ids(conn, _OLD_CHECKINS, (after, before, REDACT_BATCH))):
+        with transaction(conn):  # check-in answers are typed the same way; counted with the quiz answers
+            counts["quiz answers"] += conn.execute(
+                f"UPDATE checkin_answers SET given = '' WHERE id IN {_IDS} AND answered_at < ? AND given != ''",
                 (json.dumps(ids), before),
             ).rowcount
     return counts

@@ -372,3 +372,16 @@ def test_it_blanks_the_words_of_old_quiz_answers_and_keeps_whether_they_were_rig
         redact_old_messages(box.conn, _services(box, settings, 30).settings, FakeClock(NIGHT).now())["quiz answers"]
         == 0
     )
+
+
+def test_it_blanks_the_words_of_old_check_in_answers_too(box, settings):
+    learner = box.learner()
+    course = box.conn.execute("SELECT id FROM courses ORDER BY id LIMIT 1").fetchone()[0]
+    insert = """INSERT INTO checkin_answers (learner_id, course_id, phase, position, given, correct, answered_at)
+                VALUES (?, ?, ?, 1, ?, ?, ?)"""
+    box.conn.execute(insert, (learner, course, "before", "my pin 4321", 0, OLD))
+    box.conn.execute(insert, (learner, course, "after", "never share it", 1, RECENT))
+    counts = redact_old_messages(box.conn, _services(box, settings, 30).settings, FakeClock(NIGHT).now())
+    assert counts["quiz answers"] == 1
+    rows = [(r["phase"], r["given"], r["correct"]) for r in box.conn.execute("SELECT * FROM checkin_answers")]
+    assert sorted(rows) == [("after", "never share it", 1), ("before", "", 0)]
