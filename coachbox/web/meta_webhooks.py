@@ -77,8 +77,30 @@ async def receive(request: Request) -> HTTPResponse:
     inflight = services.inflight_turns
     inflight.add(work)
     work.add_done_callback(inflight.discard)
-    await asyncio.shield(work)
+    failed = await asyncio.shield(work)
+    if failed and _should_redeliver(services, failed):
+        # Nothing acknowledged is lost: a turn that failed rolled back, so Meta's redelivery of this POST runs it
+        # again, and the messages that did go through are de-duplicated by wamid.
+        return text("a message could not be handled; deliver it again", status=503)
     return text("ok")
+
+
+# A message whose turn keeps failing (a bug its content triggers) is redelivered by Meta for days and may get the
+# webhook disabled: after this many failed deliveries it is acknowledged and left in the log.
+MAX_REDELIVERIES = 5
+
+
+def _should_redeliver(services: Services, failed: list[str]) -> bool:
+    """Count each failed wamid's deliveries (a day's memory in the shared cache); True while any may try again."""
+    again = False
+    for sid in failed:
+        tries = services.cache.incr(f"meta:failed:{sid}", default=0, retry=True)
+        services.cache.touch(f"meta:failed:{sid}", expire=86_400)
+        if tries < MAX_REDELIVERIES:
+            again = True
+        else:
+            log.critical("meta inbound turn keeps failing; acknowledged without a turn", extra={"sid": sid})
+    return again
 
 
 def _inbound_handler(services: Services):
@@ -104,10 +126,12 @@ def _after_turn(conn: sqlite3.Connection, learner_id: int, wa_user_id: str | Non
     messages.requeue_waiting_outbound(conn, learner_id, since, now)
 
 
-async def _handle(services: Services, batch: Batch, now) -> None:
-    """Each message once (wamid de-dup in the turn), in the order Meta listed them; then the statuses."""
+async def _handle(services: Services, batch: Batch, now) -> list[str]:
+    """Each message once (wamid de-dup in the turn), in the order Meta listed them; then the statuses. Returns the
+    wamids whose turn failed (rolled back, so a redelivery runs them again)."""
     handler = _inbound_handler(services)
     sent_any = False
+    failed: list[str] = []
     for message in batch.inbound:
         try:
             if message.wa_user_id:  # a trip to the writer thread only when Meta names a business-scoped id
@@ -117,6 +141,7 @@ async def _handle(services: Services, batch: Batch, now) -> None:
             outcome = await handler(services, message)
         except Exception:  # noqa: BLE001 - one learner's failing turn must not lose the others in this POST
             log.exception("meta inbound turn failed", extra={"sid": message.provider_sid})
+            failed.append(message.provider_sid)
             continue
         if outcome.duplicate or outcome.learner_id is None:
             continue
@@ -138,3 +163,4 @@ async def _handle(services: Services, batch: Batch, now) -> None:
             sent_any = sent_any or result == "requeued"
     if sent_any and services.sender is not None:
         services.sender.kick()
+    return failed

@@ -214,3 +214,29 @@ def _meta_values(settings) -> dict:
     import dataclasses
 
     return dataclasses.asdict(settings.meta)
+
+
+async def test_a_failed_turn_is_redelivered_not_lost_and_a_poison_message_is_let_go(mapp, conn, mservices, caplog):
+    """A turn that raises rolled back: 503 so Meta delivers the POST again (the rest de-duplicated by wamid); after
+    MAX_REDELIVERIES failures of one wamid it is acknowledged, so Meta does not disable the webhook."""
+    from coachbox.web.meta_webhooks import MAX_REDELIVERIES
+
+    failures = {"wamid.FLAKY": 1, "wamid.POISON": 10**6}
+
+    async def flaky(services, inbound):
+        if failures.get(inbound.provider_sid, 0) > 0:
+            failures[inbound.provider_sid] -= 1
+            raise RuntimeError("a bug this message triggers")
+        return await stand_in_turn(services, inbound)
+
+    mservices.inbound_handler = flaky
+    payload = envelope(change([text("fine", id="wamid.FINE"), text("flaky", id="wamid.FLAKY")]))
+    assert (await _post(mapp, payload)).status == 503
+    assert (await _post(mapp, payload)).status == 200  # Meta's redelivery: FINE once, FLAKY now handled
+    bodies = [r[0] for r in conn.execute("SELECT body FROM messages WHERE direction = 'in' ORDER BY id")]
+    assert bodies == ["fine", "flaky"]
+
+    poison = envelope(change([text("poison", id="wamid.POISON")]))
+    statuses = [(await _post(mapp, poison)).status for _ in range(MAX_REDELIVERIES)]
+    assert statuses == [503] * (MAX_REDELIVERIES - 1) + [200]
+    assert "keeps failing" in caplog.text

@@ -68,7 +68,7 @@ def interactive_payload(body: str, variables: str | dict | None) -> dict[str, An
             row["description"] = rest[:ROW_DESCRIPTION_LIMIT]
         rows.append(row)
     action = {
-        "button": f"1–{len(options)}" if all(o.isdigit() for o in options) else "☰",
+        "button": f"☰ 1–{len(options)}" if all(o.isdigit() for o in options) else "☰",
         "sections": [{"rows": rows}],
     }
     return {"type": "interactive", "interactive": {"type": "list", "body": {"text": body}, "action": action}}
