@@ -10,10 +10,12 @@ from sanic import Blueprint, Request
 from sanic.exceptions import BadRequest, SanicException
 from sanic.response import json
 
+from coachbox.admin import costs as costs_page
 from coachbox.admin.learners import local_time, send_teacher_message
 from coachbox.admin.openapi import document
 from coachbox.admin.security import role_at_least
 from coachbox.channels import states
+from coachbox.core.costs import NON_ESSENTIAL_KINDS
 from coachbox.store import admins, courses
 from coachbox.store import learners as q
 from coachbox.store.messages import HELD, transcript_page
@@ -287,6 +289,72 @@ async def get_course(request: Request, course_id: int):
             }
         }
     )
+
+
+def _costs_json(data: dict, numbers: dict, month, budget_micros: int, stop_at_budget: bool) -> dict:
+    """The Costs page's figures as JSON: every amount in micros (millionths of a US dollar, exact integers)."""
+    total = data["total"]
+    forecast = numbers["forecast"]
+    state = numbers["budget"]
+    breakdowns = {
+        dimension: [
+            {"label": row["label"], **{k: v for k, v in row.items() if k != "label"}} for row in data[dimension]
+        ]
+        for dimension in ("kind", "category", "course", "class", "channel")
+    }
+    return {
+        "month": month.key,
+        "timezone": month.tz,
+        "currency": "USD",
+        "unit": "micros",
+        "current": numbers["current"],
+        "total": total,
+        "active_learners": data["active"],
+        "per_active_learner_micros": None if numbers["per_learner"] is None else round(numbers["per_learner"]),
+        "forecast": None
+        if forecast is None
+        else {
+            "micros": round(forecast["micros"]),
+            "method": f"month so far + the last {costs_page.RUN_RATE_DAYS} days' daily average x days left",
+            "per_day_micros": round(forecast["per_day"]),
+            "days_left": round(forecast["days_left"], 2),
+        },
+        "estimate_vs_actual": {
+            "messages_priced": numbers["comparison"]["priced"],
+            "share_priced": round(numbers["comparison"]["share"], 4),
+            "actual_micros": numbers["comparison"]["actual"],
+            "estimate_micros": numbers["comparison"]["estimate"],
+            "difference_micros": numbers["comparison"]["difference"],
+        },
+        "budget": {
+            "monthly_micros": budget_micros,
+            "spent_micros": state.spent_micros,
+            "share": None if state.share is None else round(state.share, 4),
+            "level": state.level,
+            "stop_proactive_at_budget": stop_at_budget,
+            "held_kinds": sorted(NON_ESSENTIAL_KINDS),
+        },
+        "days": [{"day": day, **data["days"][day]} for day, _, _ in month.days() if day in data["days"]],
+        **{f"by_{dimension}": rows for dimension, rows in breakdowns.items()},
+    }
+
+
+@bp.get("/costs")
+@api_view(costs_page.ROLE)
+async def costs(request: Request):
+    """What messaging cost in ?month=YYYY-MM (this month when absent), the same figures as the Costs page."""
+    services = request.app.ctx.services
+    settings = services.settings
+    now = services.clock.now()
+    tz = settings.org.default_timezone
+    asked = request.args.get("month")
+    month = costs_page.chosen_month(asked, now, tz)
+    if asked is not None and month.key != asked:
+        raise ApiError(400, "bad_request", f"month={asked!r} is not a month; write YYYY-MM, e.g. {month.key}.")
+    data = await services.db.run(costs_page.load, month, now)
+    budget_micros, stop_at_budget = costs_page.budget_settings(settings)
+    numbers = costs_page.figures(data, month, now, budget_micros)
+    return json({"data": _costs_json(data, numbers, month, budget_micros, stop_at_budget)})
 
 
 @bp.get("/openapi.json")

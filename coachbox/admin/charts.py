@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from markupsafe import Markup, escape
 
@@ -15,9 +15,9 @@ _ids = itertools.count(1)
 def _nice_max(value: float) -> float:
     if value <= 0:
         return 1
-    for step in (1, 2, 5):
-        for power in range(0, 10):
-            candidate = step * 10**power
+    for power in range(-6, 10):  # from 0.000001 (a day's cost in dollars can be cents) up
+        for step in (1, 2, 5):
+            candidate = step * 10.0**power if power < 0 else step * 10**power
             if candidate >= value:
                 return candidate
     return value
@@ -32,8 +32,13 @@ def bars(
     height: int = 220,
     unit: str = "",
     colors: Sequence[str] = PALETTE,
+    fmt: Callable[[float], str] | None = None,
+    tip_fmt: Callable[[float], str] | None = None,
 ) -> Markup:
-    """Vertical (grouped) bars: one group per label, one bar per series; a legend when there are several."""
+    """Vertical (grouped) bars: one group per label, one bar per series; a legend when there are several. `fmt`
+    writes the y axis's values (e.g. as money), `tip_fmt` each bar's tooltip value (default: `fmt`)."""
+    axis = fmt or (lambda value: _fmt(value) + unit)
+    tip = tip_fmt or axis
     uid = f"chart{next(_ids)}"
     left, right, top, bottom = 44, 8, 10, 34 + (18 if len(series) > 1 else 0)
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -51,7 +56,7 @@ def bars(
         y = top + plot_h - plot_h * i / 4
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d0d5db"/>')
         parts.append(
-            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" fill="#4d5560">{_fmt(value)}{escape(unit)}</text>'
+            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" fill="#4d5560">{escape(axis(value))}</text>'
         )
     for s, (name, values) in enumerate(series.items()):
         color = colors[s % len(colors)]
@@ -60,7 +65,7 @@ def bars(
             x = left + i * group_w + group_w * 0.1 + s * bar_w
             parts.append(
                 f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                f'fill="{color}"><title>{escape(labels[i])} · {escape(name)}: {_fmt(value)}{escape(unit)}</title></rect>'
+                f'fill="{color}"><title>{escape(labels[i])} · {escape(name)}: {escape(tip(value))}</title></rect>'
             )
     every = max(1, n // 8)  # at most ~8 x labels so they stay readable at 360 px
     for i, label in enumerate(labels):

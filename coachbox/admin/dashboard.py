@@ -7,11 +7,12 @@ from zoneinfo import ZoneInfo
 
 from sanic import Blueprint, Request
 
-from coachbox.admin import charts
+from coachbox.admin import charts, costs
 from coachbox.admin import security as sec
 from coachbox.admin.pages import render
 from coachbox.channels.outbox import describe
 from coachbox.core.services import Services
+from coachbox.store import schedule as schedule_store
 from coachbox.store import stats
 
 bp = Blueprint("admin_dashboard", url_prefix="/admin")
@@ -29,6 +30,7 @@ def _load(conn, now, tz: str) -> dict:
         "streaks": stats.streak_distribution(conn),
         "outbox": stats.outbox_by_status(conn, week_ago),
         "failed_codes": stats.failed_codes(conn, week_ago),
+        "window": schedule_store.lesson_days_in_window(conn, dates[0]),
     }
 
 
@@ -78,6 +80,12 @@ async def dashboard(request: Request):
         ),
     }
     totals = {m: sum(series[m].values()) for m in series}
+    cost_line = None
+    if sec.role_at_least(request.ctx.admin["role"], costs.ROLE):  # the Costs page's readers see its headline
+        settings = services.settings
+        cost_line = await costs.read(
+            services, costs.headline, services.clock.now(), settings.org.default_timezone, settings.org.default_language
+        )
     return render(
         request,
         "dashboard.html",
@@ -85,6 +93,8 @@ async def dashboard(request: Request):
         figures=figures,
         has_rollup=has_rollup,
         totals=totals,
+        cost_line=cost_line,
+        window=data["window"],
         failed_codes=data["failed_codes"],
         describe=lambda code: describe(services.settings, code),  # Twilio's or Meta's words for the code
         queue_pending=_queue_pending(services),

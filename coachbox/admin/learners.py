@@ -24,8 +24,9 @@ from coachbox.core import events
 from coachbox.core.hostile import csv_row
 from coachbox.core.services import Services
 from coachbox.learning import timing
+from coachbox.learning.backoff import MAX_UNANSWERED, Prompts, parse_gaps, paused
 from coachbox.schedule.coach import Coach
-from coachbox.store import admins, transaction
+from coachbox.store import admins, progress, transaction
 from coachbox.store import learners as q
 from coachbox.store import tutor as tutor_store
 from coachbox.store.messages import OutboxDraft, enqueue_outbound, transcript_page
@@ -141,6 +142,19 @@ def window_state(learner, now: datetime, settings) -> dict:
     }
 
 
+def reminders_state(prompts: Prompts, settings) -> str:
+    """The learner page's line on nudges and reminders: the back-off rule (learning.backoff) made visible."""
+    schedule = settings.schedule
+    stopped = paused(prompts, daily_days=schedule.reminder_daily_days, gaps=parse_gaps(schedule.reminder_backoff_days))
+    if stopped is not None:
+        return f"paused: {stopped} unanswered (they start again when the learner writes)"
+    if prompts.days:
+        return (
+            f"{prompts.days} unanswered since their last message (latest {prompts.last}); they stop at {MAX_UNANSWERED}"
+        )
+    return f"on: at most one a day while the learner is silent, none after {MAX_UNANSWERED} unanswered"
+
+
 @dataclass(frozen=True)
 class LocalTime:
     """The learner's wall clock beside the send button: "it is 23:10 for Amina", and whether their quiet hours run."""
@@ -241,6 +255,7 @@ async def learner_detail(request: Request, learner_id: int):
     services = request.app.ctx.services
     learner = await _learner(request, learner_id)
     before = _int(request.args.get("before"))
+    tz = learner["timezone"] or services.settings.org.default_timezone
 
     def load(conn):
         return (
@@ -250,9 +265,10 @@ async def learner_detail(request: Request, learner_id: int):
             transcript_page(conn, learner_id, before_id=before),
             q.filter_options(conn),
             tutor_store.exchanges_for_learner(conn, learner_id, limit=500),
+            progress.prompts(conn, {learner_id: (tz, learner["last_inbound_at"])}),
         )
 
-    enrollments, badges, answers, messages, options, exchanges = await services.db.run(load)
+    enrollments, badges, answers, messages, options, exchanges, prompts = await services.db.run(load)
     # Tutor answers in the transcript, by their outbound message: marked as AI and flaggable by teachers.
     tutor = {ex.message_id: ex for ex in exchanges if ex.message_id is not None}
     now = services.clock.now()
@@ -271,6 +287,7 @@ async def learner_detail(request: Request, learner_id: int):
         state=lambda m: states.of(m, now, tz),  # each message's state in words (held until 07:00, failed…)
         tutor=tutor,
         window=window_state(learner, now, services.settings),
+        reminders=reminders_state(prompts.get(learner_id, Prompts()), services.settings),
         local=local_time(learner, now, services.settings),
         limit=BODY_LIMIT,
         older=messages[0]["id"] if len(messages) == 100 else None,

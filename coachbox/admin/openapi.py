@@ -62,6 +62,28 @@ def document(server_url: str) -> dict:
                     },
                 },
                 "Learner": learner,
+                "Costs": {
+                    "type": "object",
+                    "required": ["month", "currency", "unit", "total", "budget", "days"],
+                    "properties": {
+                        "month": {"type": "string"},
+                        "timezone": {"type": "string"},
+                        "currency": {"const": "USD"},
+                        "unit": {"const": "micros"},
+                        "current": {"type": "boolean"},
+                        "total": {"type": "object"},
+                        "active_learners": {"type": "integer"},
+                        "per_active_learner_micros": {"type": ["integer", "null"]},
+                        "forecast": {"type": ["object", "null"]},
+                        "estimate_vs_actual": {"type": "object"},
+                        "budget": {"type": "object"},
+                        "days": {"type": "array", "items": {"type": "object"}},
+                        **{
+                            f"by_{d}": {"type": "array", "items": {"type": "object"}}
+                            for d in ("kind", "category", "course", "class", "channel")
+                        },
+                    },
+                },
             },
         },
         "paths": {
@@ -184,6 +206,26 @@ def document(server_url: str) -> dict:
                     "summary": "One course with its lessons",
                     "parameters": ID,
                     "responses": {"200": _ok(data({"type": "object"})), **ERRORS},
+                }
+            },
+            "/costs": {
+                "get": {
+                    "summary": "What messaging cost in a month (editor scope): total, forecast, per active learner, "
+                    "per course, class, kind, category and day, estimate vs actual, the budget. Amounts are "
+                    "integers in micros (millionths of a US dollar); see docs/costs.md",
+                    "parameters": [
+                        {
+                            "name": "month",
+                            "in": "query",
+                            "description": "YYYY-MM in the organisation's time zone; absent = this month",
+                            "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+                        }
+                    ],
+                    "responses": {
+                        "200": _ok(data({"$ref": "#/components/schemas/Costs"})),
+                        "400": _ok(ERROR, "Not a month"),
+                        **ERRORS,
+                    },
                 }
             },
         },

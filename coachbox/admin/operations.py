@@ -14,7 +14,7 @@ from coachbox.admin.pages import back, render
 from coachbox.channels.buttons import window_template_key
 from coachbox.channels.outbox import describe
 from coachbox.conversation.lessons import NUDGE_TEMPLATE
-from coachbox.core.config import documented_keys
+from coachbox.core.config import documented_keys, template_category
 from coachbox.core.disk import judge
 from coachbox.ops.backup import SUFFIXES, backup
 from coachbox.ops.checks import check_backups, run_checks
@@ -34,6 +34,9 @@ def _settings_rows(settings) -> list[tuple[str, str, str, str]]:
         value = getattr(getattr(settings, section), key)
         if secret:
             shown = "•••••• (set)" if value else "(not set)"
+        elif isinstance(value, dict) and key == "templates":  # with the category each is billed at
+            shown = ", ".join(f"{k} = {template_category(v)}" if v else f"{k} = empty" for k, v in value.items())
+            shown = shown or "(none)"
         elif isinstance(value, dict):
             shown = ", ".join(f"{k} = {'set' if v else 'empty'}" for k, v in value.items()) or "(none)"
         else:

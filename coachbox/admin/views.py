@@ -13,6 +13,7 @@ from coachbox.admin import (
     auth,
     broadcasts,
     certificates,
+    costs,
     courses,
     dashboard,
     enrol,
@@ -26,7 +27,21 @@ from coachbox.admin.pages import STATIC, build_environment, security_headers, to
 from coachbox.core import events
 
 # One module per area, each with a `bp` blueprint; enrol before learners: /learners/enrol is not a learner id.
-AREAS = (auth, users, dashboard, enrol, learners, live, courses, broadcasts, certificates, simulator, operations, api)
+AREAS = (
+    auth,
+    users,
+    dashboard,
+    enrol,
+    learners,
+    live,
+    courses,
+    broadcasts,
+    certificates,
+    costs,
+    simulator,
+    operations,
+    api,
+)
 
 
 def setup(app: Sanic) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from coachbox.content.markup import BUTTON_BODY_LIMIT
 from coachbox.store.messages import OutboxDraft
 
 # In-session quick replies need no WhatsApp approval for up to 3 buttons; a title is at most 20 characters and
@@ -12,7 +13,7 @@ from coachbox.store.messages import OutboxDraft
 # reply keeps its numbered text, which is always in the body.
 MIN_BUTTONS, MAX_BUTTONS = 2, 3
 TITLE_LIMIT = 20
-BODY_LIMIT = 1024
+BODY_LIMIT = BUTTON_BODY_LIMIT
 PREFIX = "quick_reply_"
 LIST_PREFIX = "list_"  # Meta's list messages (up to 10 options): inside the window only, like quick replies
 NATIVE_MAX_OPTIONS = 10

@@ -19,6 +19,7 @@ from typing import Any
 
 from coachbox.channels import buttons, clock_skew
 from coachbox.channels.base import ChannelError, Outbound
+from coachbox.channels.costs import budget_state, outbound_cost, refused_micros
 from coachbox.channels.meta import errors as meta_errors
 from coachbox.channels.meta.interactive import interactive_payload
 from coachbox.channels.pacing import pause_sending, paused_until, reserve_slots
@@ -26,6 +27,7 @@ from coachbox.channels.reconcile import claimer_id, lookup
 from coachbox.channels.signed_urls import media_secret, signed_media_url
 from coachbox.channels.twilio import errors
 from coachbox.core import events
+from coachbox.core.costs import NON_ESSENTIAL_KINDS, format_usd, must_hold
 from coachbox.core.services import Services
 from coachbox.learning import timing
 from coachbox.store import messages, transaction
@@ -126,15 +128,28 @@ def _claim_due(
     limit: int,
     claimer: str,
     hold: Callable[[sqlite3.Row], datetime | None] = lambda row: None,
+    budget: Callable[[sqlite3.Connection], tuple[datetime, str] | None] | None = None,
 ) -> tuple[list[_Row], int]:
     """Claim up to `limit` due rows: at most one per learner per call, earliest first, so parts stay in order.
 
     `hold(row)` says until when a row must wait (quiet hours): such a row is not claimed, only moved on, and
-    counted in the second item. A held row does not keep an answer to the learner behind it (messages.due_outbound)."""
+    counted in the second item. A held row does not keep an answer to the learner behind it (messages.due_outbound).
+    `budget(conn)`: (until, why) when the monthly budget holds broadcasts and reminders, asked once per claim and
+    only when one is due."""
     with transaction(conn):
         candidates = messages.due_outbound(conn, now, limit)
         claimed, held = [], 0
+        asked, budget_hold = False, None
         for row in candidates:
+            if budget is not None and row["proactive"] and row["kind"] in NON_ESSENTIAL_KINDS:
+                if not asked:
+                    asked, budget_hold = True, budget(conn)
+                if budget_hold is not None:
+                    until_budget, why = budget_hold
+                    messages.hold_outbound(conn, row["id"], until_budget.isoformat(), why, now, code=messages.BUDGET)
+                    log.info("outbox held for the monthly budget", extra={"message_id": row["id"], "kind": row["kind"]})
+                    held += 1
+                    continue
             until = hold(row)
             if until is not None:
                 messages.hold_outbound(
@@ -159,8 +174,9 @@ def _confirm_claims(conn: sqlite3.Connection, items: list[tuple[int, str, str, s
         return [messages.confirm_claim(conn, *item) for item in items]
 
 
-def _mark_sent_many(conn: sqlite3.Connection, items: list[tuple[int, str, str | None, str]]) -> list[None]:
-    """messages.mark_sent for several sends at once (one transaction): [(message_id, sid, content_sid, now)]."""
+def _mark_sent_many(conn: sqlite3.Connection, items: list[tuple]) -> list[None]:
+    """messages.mark_sent for several sends at once (one transaction): [(message_id, sid, content_sid, now, cost,
+    refused_micros)]."""
     with transaction(conn):
         for item in items:
             messages.mark_sent(conn, *item)
@@ -348,6 +364,34 @@ def quiet_hold(settings, now: datetime) -> Callable[[sqlite3.Row], datetime | No
     return hold
 
 
+BUDGET_RECHECK = timedelta(hours=1)  # a row held for the budget is looked at again this often (a raised budget)
+
+
+def budget_hold(settings, now: datetime) -> Callable[[sqlite3.Connection], tuple[datetime, str] | None] | None:
+    """For the claim: with [costs] stop_proactive_at_budget and a budget, (until, why) while the month's budget is
+    spent; broadcasts and reminders wait (status queued, marked 'budget'), nothing is lost. None: no stop set."""
+    if not settings.costs.stop_proactive_at_budget or settings.costs.monthly_budget_usd <= 0:
+        return None
+
+    def check(conn: sqlite3.Connection) -> tuple[datetime, str] | None:
+        state = budget_state(conn, settings, now)
+        # Any kind in NON_ESSENTIAL_KINDS gives the same answer: the caller only asks for those.
+        if not must_hold(next(iter(NON_ESSENTIAL_KINDS)), state, True):
+            return None
+        log.warning(
+            "monthly messaging budget spent: broadcasts and reminders held",
+            extra={"spent": format_usd(state.spent_micros), "budget": format_usd(state.budget_micros)},
+        )
+        why = (
+            f"held: this month's messaging budget is spent ({format_usd(state.spent_micros)} of "
+            f"{format_usd(state.budget_micros)}, [costs] monthly_budget_usd); it goes when the month turns or the "
+            "budget is raised"
+        )
+        return now + BUDGET_RECHECK, why
+
+    return check
+
+
 async def deliver_due(services: Services, *, limit: int = 100) -> int:
     """Send what is due now; returns how many rows were claimed or held (0 = nothing due)."""
     settings = services.settings
@@ -356,7 +400,9 @@ async def deliver_due(services: Services, *, limit: int = 100) -> int:
     batch = max(1, min(limit, math.ceil(rate)))
     now = services.clock.now()
     claimer = claimer_id()
-    rows, held = await services.db.run(_claim_due, now.isoformat(), batch, claimer, quiet_hold(settings, now))
+    rows, held = await services.db.run(
+        _claim_due, now.isoformat(), batch, claimer, quiet_hold(settings, now), budget_hold(settings, now)
+    )
     if not rows:
         return held
     plans = [(row, plan(row, settings, now, await _media_urls(services, row))) for row in rows]
@@ -414,7 +460,15 @@ async def _send_one(
         return
     now = services.clock.now()
     clock_skew.note(services.cache, result.provider_time, now)
-    await writes.mark_sent((row.id, result.provider_sid, outbound.content_sid, now.isoformat()))
+    settings = services.settings
+    window_key = buttons.window_template_key(row.template_key, row.kind)
+    # A template went when its content is the window template's (a quick reply inside the window is a session
+    # message, billed as service).
+    as_template = outbound.content_sid is not None and outbound.content_sid == template_sid(settings, window_key)
+    cost = outbound_cost(settings, row.channel, row.address, window_key if as_template else None)
+    await writes.mark_sent(
+        (row.id, result.provider_sid, outbound.content_sid, now.isoformat(), cost, refused_micros(settings))
+    )
     events.publish(services, f"learner:{row.learner_id}", "outbox")  # committed: wake open admin pages
 
 

@@ -15,13 +15,14 @@ from typing import Any
 
 from coachbox.channels.twilio import errors
 from coachbox.learning import timing
-from coachbox.store.messages import HELD
+from coachbox.store.messages import BUDGET, HELD
 
 PAUSED = "20429"  # the code a row carries while all sends pause after Twilio's 429 (channels.pacing)
 # Every state, in the order pages list them, with the words a count of it is labelled with.
 STATES: dict[str, str] = {
     "scheduled": "scheduled for later",
     "held": "held for quiet hours",
+    "budget": "held: the month's messaging budget is spent",
     "due": "queued to go out now",
     "sending": "sending",
     "paused": "sending paused (Twilio asked us to slow down)",
@@ -36,7 +37,9 @@ STATES: dict[str, str] = {
     "received": "received",
 }
 ERRORS = frozenset({"retrying", "failed", "undelivered"})  # the only states that show an error
-UNSENT = frozenset({"scheduled", "held", "due", "paused", "retrying", "waiting"})  # a cancel can still stop these
+UNSENT = frozenset(
+    {"scheduled", "held", "budget", "due", "paused", "retrying", "waiting"}
+)  # a cancel can still stop these
 
 
 def name_of(status: str, code: str | None, later: bool) -> str:
@@ -46,6 +49,8 @@ def name_of(status: str, code: str | None, later: bool) -> str:
             return "due"
         if code == HELD:
             return "held"
+        if code == BUDGET:
+            return "budget"
         if code == PAUSED:
             return "paused"
         return "retrying" if status == "retry" else "scheduled"
@@ -98,6 +103,10 @@ def of(row: Mapping[str, Any] | Any, now: datetime, tz: str) -> State:
     when = f"{clock_words(datetime.fromisoformat(due_at), now, tz)} ({tz})" if later else ""
     if name == "held":
         return State(name, f"held for quiet hours until {when}", until=due_at)
+    if name == "budget":
+        return State(
+            name, f"held: the month's messaging budget is spent (looked at again {when})", until=due_at, note=reason
+        )
     if name == "scheduled":
         return State(name, f"scheduled for {when}", until=due_at)
     if name == "paused":

@@ -7,6 +7,7 @@ import logging
 
 from huey import Huey, crontab
 
+from coachbox.channels.costs import reconcile_costs
 from coachbox.channels.sender import drain
 from coachbox.core.services import Services
 
@@ -36,4 +37,18 @@ def register(huey: Huey, context) -> dict:
         """Enqueued by code outside the web process (CLI, jobs) after writing outbox rows."""
         return asyncio.run(_drain(context.get(), DRAIN_SECONDS))
 
-    return {"outbox_drain": outbox_drain, "outbox_kick": outbox_kick}
+    @huey.periodic_task(crontab(minute="*"), name="cost_reconcile")
+    def cost_reconcile() -> int:
+        """The cost ledger's actual figures: Meta's pricing through the rate card, Twilio's price at a polite rate
+        ([costs] price_lookups_per_minute)."""
+        services = context.get()
+
+        async def run() -> int:
+            try:
+                return await reconcile_costs(services)
+            finally:
+                await services.channel.close()
+
+        return asyncio.run(run())
+
+    return {"outbox_drain": outbox_drain, "outbox_kick": outbox_kick, "cost_reconcile": cost_reconcile}

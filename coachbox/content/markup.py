@@ -6,6 +6,8 @@ import re
 
 # Twilio refuses a WhatsApp/SMS body over 1,600 characters (error 21617).
 MESSAGE_LIMIT = 1600  # Twilio's body limit for one message (error 21617 beyond); the one place it is set
+# A message with native buttons (Twilio quick replies, Meta reply buttons and lists) has at most this much body.
+BUTTON_BODY_LIMIT = 1024
 FENCE = "```"
 
 # Split points, coarsest first. Each is a regex whose match is the whitespace between two pieces.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from coachbox.content.markup import MESSAGE_LIMIT, lesson_text, split_message
 from coachbox.conversation import quiz
@@ -23,6 +23,7 @@ from coachbox.learning.course import Course, Lesson
 from coachbox.learning.grading import damerau_levenshtein, normalise
 from coachbox.learning.learner import Enrollment, Learner
 from coachbox.learning.progress import course_progress, may_access
+from coachbox.learning.timing import hhmm, keep_open, local_instant
 
 
 def upcoming(turn: Turn, course: Course | None) -> Lesson | None:
@@ -76,7 +77,8 @@ def deliver(
     """greeting: a line folded into the lesson's first message; fold_invite: the quiz invitation goes at the end
     of the lesson's last message when it fits (the daily lesson is then one WhatsApp message, not three)."""
     minutes = turn.rules.quiz_followup_minutes
-    parts, invite = _lesson_messages(turn, course, lesson, minutes, fold_invite)
+    lean = turn.rules.lean_days and bool(lesson.questions)
+    parts, invite = _lesson_messages(turn, course, lesson, minutes, fold_invite and not lean)
     if greeting:
         parts = (*split_message(f"{greeting}\n\n{parts[0]}"), *parts[1:]) if parts else (greeting,)
     if invite and parts and len(parts[-1]) + 2 + len(invite) <= MESSAGE_LIMIT:
@@ -90,6 +92,15 @@ def deliver(
     if not lesson.questions:
         turn.state = with_flow(turn.state, "idle", lesson_id=lesson.id, question=0, answers=())
         quiz.finish(turn, course, lesson, ())
+        return
+    if lean:
+        # Lean day (docs/conversation.md): the quiz starts with the lesson, its first question folded into the
+        # lesson's last message when both fit in one WhatsApp message, else a message of its own right after it.
+        # No invitation to wait for, no follow-up quiz: one message in and out fewer.
+        last = len(turn.replies) - 1
+        turn.state = with_flow(turn.state, "lesson", lesson_id=lesson.id, question=0, answers=())
+        quiz.start(turn, lesson.id)
+        turn.fold(last)
         return
     if not fold_invite:
         turn.say(
@@ -143,7 +154,7 @@ def hold(turn: Turn) -> bool:
     Nothing of the lesson is written now: the turn on the learner's reply decides it (release), as the daily
     event would have, so it is never sent twice, never lost in a waiting row, and never stale."""
     course, lesson = _daily_lesson(turn)
-    if lesson is None or window_open_at(turn.learner, turn.now + FOLD_MARGIN):
+    if lesson is None or window_open_at(turn.learner, turn.now + _keep_open(turn)):
         return False
     held = turn.learner.held
     if held is not None and held != turn.today:
@@ -201,7 +212,22 @@ NUDGE_TEMPLATE = "lesson_nudge"  # [twilio.templates] key; ContentVariables {"1"
 # rows are sent later than they are written (a 100,000-learner fan-out drains in ~21 minutes at 80 messages/s),
 # so the lesson goes out only when the window is still open well after now; otherwise it is held (hold()).
 WINDOW = timedelta(hours=24)
-FOLD_MARGIN = timedelta(hours=2)
+FOLD_MARGIN = keep_open(lean=False)  # 2 hours: the follow-up quiz comes 30 minutes after the lesson
+LEAN_KEEP_OPEN = keep_open(lean=True)  # 30 minutes: a 100,000-learner fan-out drains in ~21
+EARLY_KEEP_OPEN = timedelta(minutes=5)  # an early lesson is sent at least 15 minutes before the window closes
+
+
+def _keep_open(turn: Turn) -> timedelta:
+    """How long the window must stay open for the daily lesson to go now: FOLD_MARGIN (the follow-up quiz comes
+    30 minutes after the lesson), or on lean days only the fan-out's drain (LEAN_KEEP_OPEN: the quiz starts in the
+    lesson, and each answer reopens the window); for a lesson the scheduler sends early, before today's lesson
+    time, because the window closes soon (learning.timing.early_lesson_at, at least 15 minutes before it closes),
+    a few minutes."""
+    learner = turn.learner
+    due = local_instant(date.fromisoformat(turn.today), hhmm(learner.lesson_time), learner.timezone)
+    if turn.now < due:
+        return EARLY_KEEP_OPEN
+    return LEAN_KEEP_OPEN if turn.rules.lean_days else FOLD_MARGIN
 
 
 def window_open_at(learner, when) -> bool:

@@ -131,6 +131,7 @@ def answer(turn: Turn, said: str) -> None:
     if question.id is not None:
         turn.do(RecordAnswer(question.id, result.given, right))
     feedback = "quiz.correct" if right else "quiz.wrong"
+    start = len(turn.replies)
     turn.say(feedback, answer=right_answer(turn, question), explanation=question.explanation, kind="quiz")
     answers = turn.state.answers + (right,)
     if len(answers) < len(questions):
@@ -140,6 +141,8 @@ def answer(turn: Turn, said: str) -> None:
     retry = turn.state.retry
     turn.state = with_flow(turn.state, "idle", question=0, answers=())
     finish(turn, course, lesson, answers, retried=questions if retry else None)
+    if turn.rules.lean_days:
+        turn.fold(start)  # the last feedback, score, streak and badges in one message where they fit
 
 
 def say_unclear(turn: Turn, question: Question, *, again: str = "quiz.unclear_again") -> None:

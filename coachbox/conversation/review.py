@@ -79,6 +79,7 @@ def answer(turn: Turn, said: str) -> None:
     # A right answer after a re-prompt (an unclear reply first) is a retry: Hard (learning.review.rating).
     given = rating(right, helped=turn.state.unclear > 0)
     turn.do(RecordReview(question.db_id, given, turn.rules.desired_retention))
+    start = len(turn.replies)
     turn.say(
         "quiz.correct" if right else "quiz.wrong",
         answer=quiz.right_answer(turn, question),
@@ -94,6 +95,8 @@ def answer(turn: Turn, said: str) -> None:
         _ask(turn, due[1], append=True)
     else:
         _finish(turn, "review.done")
+        if turn.rules.lean_days:
+            turn.fold(start)  # the last feedback, "review done" and the lesson in one message where they fit
 
 
 def skip(turn: Turn) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from coachbox.content.markup import BUTTON_BODY_LIMIT, MESSAGE_LIMIT
 from coachbox.conversation.effects import Effect, UpdateLearner
 from coachbox.conversation.state import State
 from coachbox.conversation.texts import FALLBACK, Texts
@@ -30,6 +31,8 @@ class Rules:
     prompt_gaps: tuple[int, ...] = (2, 4, 7)  # [schedule] reminder_backoff_days
     message_retention_days: int = 0  # [schedule] message_retention_days: MYDATA tells the learner (0: kept)
     desired_retention: float = 0.9  # [learning] desired_retention: review's FSRS target (learning.review)
+    lean_days: bool = True  # [learning] lean_days: the quiz starts with the lesson, fewer messages a day
+    buttons: bool = False  # the channel shows options as native buttons (Meta; Twilio with quick_reply templates)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,31 @@ class Turn:
             return
         last = self.replies[-1]
         self.replies[-1] = replace(last, text=f"{last.text}\n\n{self.t(key, **values)}")
+
+    def fold(self, start: int, limit: int = MESSAGE_LIMIT) -> None:
+        """Lean days: the replies from `start` on as few WhatsApp messages as fit (each at most `limit`
+        characters), in order; a template or a media message stays its own, and a folded message keeps the
+        quick-reply options of its last part (a message that ends with a question still carries its buttons). On a
+        channel with buttons, a question is not folded into a message that would grow too long for them."""
+        folded: list[Reply] = []
+        for reply in self.replies[start:]:
+            last = folded[-1] if folded else None
+            size = len(last.text) + 2 + len(reply.text) if last is not None else 0
+            loses_buttons = self.rules.buttons and bool(reply.options) and size > BUTTON_BODY_LIMIT >= len(reply.text)
+            if (
+                last is not None
+                and last.template is None
+                and last.media is None
+                and reply.template is None
+                and reply.media is None
+                and size <= limit
+                and not loses_buttons
+            ):
+                kind = "lesson" if "lesson" in (last.kind, reply.kind) else last.kind  # a lesson is counted as one
+                folded[-1] = replace(last, text=f"{last.text}\n\n{reply.text}", options=reply.options, kind=kind)
+            else:
+                folded.append(reply)
+        self.replies[start:] = folded
 
     def do(self, effect: Effect) -> None:
         self.effects.append(effect)

@@ -122,6 +122,10 @@ class LearningSettings:
     burst_per_minute: int = _key(20, "Inbound messages per learner per minute before a polite notice.")
     streak_freeze_every_days: int = _key(7, "A streak freeze is earned after this many consecutive days.")
     leaderboard: bool = _key(False, "Weekly leaderboard within a learner's cohort (first names only).")
+    lean_days: bool = _key(
+        True,
+        "Fewer messages a lesson day: the quiz starts in the lesson's message; false = a QUIZ invitation and follow-up.",
+    )
     session_ttl_hours: int = _key(72, "How long conversation state stays in the cache before it is rebuilt.")
     desired_retention: float = _key(
         0.9, "Review (FSRS-6): the chance of recall a question is asked again at, 0.7-0.97; higher asks more often."
@@ -139,6 +143,10 @@ class ScheduleSettings:
         "2,4,7", "Comma-separated gaps (days) between later nudges or reminders; then they stop."
     )
     review_per_day: int = _key(3, "Most spaced-repetition review questions sent before a day's lesson.")
+    early_lesson_minutes: int = _key(
+        60,
+        "Send the daily lesson up to this many minutes early while the learner's 24 h window is open; 0 = off.",
+    )
     maintenance_time: str = _key("02:30", "Nightly roll-ups, backup and pruning at this HH:MM in org.default_timezone.")
     backups_keep: int = _key(7, "Automatic nightly backups kept in data/backups/ (older ones are deleted); 0 = none.")
     message_retention_days: int = _key(
@@ -161,7 +169,9 @@ class TwilioSettings:
     retry_horizon_minutes: int = _key(60, "Stop retrying a failing send after this long.")
     media_max_bytes: int = _key(5_242_880, "Largest inbound media file downloaded (bytes).")
     templates: dict = _key(
-        {}, "Content template SIDs by message kind (lesson_nudge, reminder, certificate, …) for outside 24 h."
+        {},
+        "Content template SIDs by message kind (lesson_nudge, reminder, certificate, …) for outside 24 h: "
+        '"HX…" or {sid = "HX…", category = "marketing"} (billing category; default utility).',
     )
 
 
@@ -189,7 +199,7 @@ class MetaSettings:
     templates: dict = _key(
         {},
         'Approved template per message kind for outside 24 h: name = "lesson_nudge_v1" or '
-        '{name = "…", language = "en"}.',
+        '{name = "…", language = "en", category = "utility"} (billing category; default utility).',
     )
 
 
@@ -265,6 +275,31 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class CostsSettings:
+    rate_card: str = _key(
+        "",
+        "Your own WhatsApp rate card (a TOML file laid out like content/rates/whatsapp-2026-07.toml); empty = the "
+        "shipped one. Relative paths are against the folder coachbox.toml is in.",
+    )
+    rates: dict = _key(
+        {},
+        "Per-figure overrides laid over the rate card, in US dollars, e.g. [costs.rates.markets.KE] utility = 0.0042 "
+        "or [costs.rates.providers.twilio] outbound = 0.0045.",
+    )
+    monthly_budget_usd: float = _key(
+        0.0, "Monthly messaging budget in US dollars (estimate, actual where known); 0 = none. Warns at 80 %."
+    )
+    stop_proactive_at_budget: bool = _key(
+        False,
+        "At 100 % of the monthly budget, hold broadcasts and reminders (status 'held', sent when the month turns or "
+        "the budget is raised); lessons, quizzes and replies continue.",
+    )
+    price_lookups_per_minute: int = _key(
+        30, "Most Twilio message look-ups a minute for the price Twilio charged (0 = never ask; estimates only)."
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """All configuration; build with Settings.load()."""
 
@@ -280,6 +315,7 @@ class Settings:
     mpesa: MpesaSettings = field(default_factory=MpesaSettings)
     backup: BackupSettings = field(default_factory=BackupSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    costs: CostsSettings = field(default_factory=CostsSettings)
     plans: dict = field(default_factory=dict, metadata={"help": "Paid plans, one [plans.<name>] table each."})
     root: str = field(default=".", metadata={"help": "Folder relative paths are resolved against (not a key)."})
 
@@ -387,6 +423,7 @@ _SECTION_TYPES: dict[str, type] = {
     "mpesa": MpesaSettings,
     "backup": BackupSettings,
     "log": LogSettings,
+    "costs": CostsSettings,
 }
 
 
@@ -535,6 +572,7 @@ def _validate(settings: Settings, source: str) -> None:
         missing = "COACHBOX_TWILIO_AUTH_TOKEN" if settings.twilio.account_sid else "COACHBOX_TWILIO_ACCOUNT_SID"
         raise ConfigError(f"Twilio is half configured: set {missing} too, or unset both to use the simulator.")
     _validate_meta(settings, source)
+    _validate_costs(settings, source)
 
 
 _META_REQUIRED = ("phone_number_id", "access_token", "app_secret")
@@ -565,6 +603,41 @@ def _validate_meta(settings: Settings, source: str) -> None:
         )
 
 
+# Learning messages must never be billed as marketing (issue #19): the keys a lesson nudge or reminder goes by.
+UTILITY_ONLY_TEMPLATES = ("lesson_nudge", "reminder")
+
+
+def template_category(entry: Any) -> str:
+    """A [twilio.templates] / [meta.templates] entry's declared billing category: a table's `category`, else
+    utility (a plain "HX…" string or name)."""
+    if isinstance(entry, dict):
+        return str(entry.get("category") or "utility").lower()
+    return "utility"
+
+
+def _validate_costs(settings: Settings, source: str) -> None:
+    """Budgets are not negative; template categories are known; learning templates are utility."""
+    costs = settings.costs
+    if costs.monthly_budget_usd < 0:
+        raise ConfigError(f"{source}: costs.monthly_budget_usd cannot be negative; write 0 for no budget.")
+    if costs.price_lookups_per_minute < 0:
+        raise ConfigError(f"{source}: costs.price_lookups_per_minute cannot be negative; write 0 to never ask.")
+    for section, templates in (("twilio", settings.twilio.templates), ("meta", settings.meta.templates)):
+        for key, entry in templates.items():
+            category = template_category(entry)
+            if category not in ("utility", "marketing", "authentication"):
+                raise ConfigError(
+                    f'{source}: {section}.templates.{key}.category = {category!r}; write "utility", '
+                    f'"marketing" or "authentication" (the category the template was approved in).'
+                )
+            if key in UTILITY_ONLY_TEMPLATES and category != "utility":
+                raise ConfigError(
+                    f"{source}: {section}.templates.{key} is declared {category}: lesson nudges and reminders must "
+                    "be utility templates (marketing costs several times more and is not for learning messages). "
+                    'Submit the template as utility and write category = "utility".'
+                )
+
+
 def _validate_schedule(settings: Settings, source: str) -> None:
     retention = settings.learning.desired_retention
     if not 0.7 <= retention <= 0.97:
@@ -587,6 +660,11 @@ def _validate_schedule(settings: Settings, source: str) -> None:
         )
     if schedule.grace_hours < 0 or schedule.backups_keep < 0 or schedule.reminder_daily_days < 0:
         raise ConfigError(f"{source}: schedule.grace_hours, backups_keep and reminder_daily_days cannot be negative.")
+    if not 0 <= schedule.early_lesson_minutes <= 720:
+        raise ConfigError(
+            f"{source}: schedule.early_lesson_minutes must be 0 (off) to 720 minutes, "
+            f"got {schedule.early_lesson_minutes}."
+        )
     if schedule.message_retention_days < 0:
         raise ConfigError(
             f"{source}: schedule.message_retention_days must be 0 (keep every message) or a number of "

@@ -118,3 +118,62 @@ def judge(due: datetime, now: datetime, tz: str, quiet: QuietHours, grace: timed
     if quiet.is_quiet(now, tz):
         return Verdict("quiet", day.isoformat())  # late into quiet hours: skip rather than wake them
     return Verdict("send", day.isoformat())
+
+
+WINDOW = timedelta(hours=24)  # WhatsApp's customer-service window after the learner's last message
+KEEP_OPEN = timedelta(hours=2)  # the daily turn sends the lesson on time only if the window stays open this long
+LEAN_KEEP_OPEN = timedelta(minutes=30)  # on lean days: the fan-out's drain (~21 minutes for 100,000 learners)
+EARLY_MARGIN = timedelta(minutes=15)  # an early lesson is sent at least this long before the window closes
+
+
+def keep_open(*, lean: bool) -> timedelta:
+    """How long after the lesson time the window must stay open for the daily lesson to go as a plain message:
+    2 hours with the follow-up quiz 30 minutes later, 30 minutes on lean days (the quiz starts in the lesson)."""
+    return LEAN_KEEP_OPEN if lean else KEEP_OPEN
+
+
+def early_lesson_at(
+    due: datetime,
+    last_inbound: datetime | None,
+    tz: str,
+    quiet: QuietHours,
+    *,
+    early: timedelta,
+    keep_open: timedelta = KEEP_OPEN,
+    margin: timedelta = EARLY_MARGIN,
+) -> datetime:
+    """When to send the daily lesson due at `due` (UTC) to keep the learner's 24-hour window open.
+
+    `due` itself when the window stays open long enough then (or there is no window, or `early` is 0). When it
+    would close before that (they wrote at 06:50, lesson at 07:00), the latest instant at least `margin` before
+    it closes and before `due`, if that is at most `early` before `due`, on the same local date and outside quiet
+    hours: the lesson then goes as a service message inside the window instead of a paid nudge template after
+    it closed. Otherwise `due` (and the nudge). All arithmetic is on UTC instants: the window is 24 real hours,
+    so across a DST change it closes at another wall-clock time than the learner wrote at."""
+    if early <= timedelta(0) or last_inbound is None:
+        return due
+    closes = last_inbound + WINDOW
+    if closes > due + keep_open or closes <= due - early:
+        return due  # open long enough anyway, or closed too early for `early` to help
+    at = min(closes, due) - margin
+    if at < due - early or local_day(at, tz) != local_day(due, tz) or quiet.is_quiet(at, tz):
+        return due
+    return at
+
+
+def send_early(
+    now: datetime,
+    due: datetime,
+    last_inbound: datetime | None,
+    tz: str,
+    quiet: QuietHours,
+    *,
+    early: timedelta,
+    keep_open: timedelta = KEEP_OPEN,
+) -> bool:
+    """The scan's test for a learner whose lesson is not yet due: is it time to send it early (early_lesson_at)?
+    Never in quiet hours, never on another local date than the lesson's."""
+    if now >= due:
+        return False
+    at = early_lesson_at(due, last_inbound, tz, quiet, early=early, keep_open=keep_open)
+    return at < due and at <= now and not quiet.is_quiet(now, tz) and local_day(now, tz) == local_day(due, tz)

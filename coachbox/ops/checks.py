@@ -11,10 +11,13 @@ from coachbox import store
 from coachbox.certificates.fonts import fonts_from_settings
 from coachbox.channels import clock_skew
 from coachbox.channels.base import ChannelError
+from coachbox.channels.costs import budget_state
 from coachbox.channels.templates import TEMPLATES, configured
 from coachbox.content.parser import parse_folder
+from coachbox.content.rates import card_path, load_rate_card
 from coachbox.core.clock import clock_from_environment
-from coachbox.core.config import ConfigError, Settings
+from coachbox.core.config import ConfigError, Settings, template_category
+from coachbox.core.costs import NON_ESSENTIAL_KINDS, RateCardError, format_usd
 from coachbox.core.disk import judge
 from coachbox.ops.backup import SUFFIXES, backup_recipients
 from coachbox.store import queue_file
@@ -42,6 +45,7 @@ def run_checks(settings: Settings) -> list[Finding]:
     findings += _check_channel(settings)
     findings += _check_ai(settings)
     findings += _check_fonts(settings)
+    findings += check_costs(settings)
     return findings
 
 
@@ -470,3 +474,60 @@ def _fetch_twilio_account(settings: Settings) -> tuple[Finding, datetime | None]
             "ok", f"Twilio account {account.friendly_name!r} is active; sending from {settings.twilio.whatsapp_from}"
         )
     return finding, provider_time
+
+
+def check_costs(settings: Settings, now: datetime | None = None) -> list[Finding]:
+    """The cost ledger: the rate card in use (or why it cannot be read), each template's billing category, and the
+    month's spending against [costs] monthly_budget_usd (a warning from 80 %)."""
+    findings: list[Finding] = []
+    try:
+        card = load_rate_card(settings)
+    except RateCardError as exc:
+        return [Finding("error", f"rate card unusable, messages are not costed: {exc}", "fix the file or key named")]
+    findings.append(
+        Finding(
+            "ok",
+            f"rate card {card_path(settings)}: effective {card.effective}, {len(card.rates) - 1} markets and the "
+            "rest of the world (its source is in the file)",
+        )
+    )
+    section = "meta" if settings.channel_kind == "meta" else "twilio"
+    templates = settings.meta.templates if section == "meta" else settings.twilio.templates
+    if templates:
+        listing = ", ".join(f"{key} {template_category(entry)}" for key, entry in sorted(templates.items()))
+        marketing = sorted(key for key, entry in templates.items() if template_category(entry) == "marketing")
+        findings.append(Finding("ok", f"[{section}.templates] billing categories: {listing}"))
+        if marketing:
+            findings.append(
+                Finding(
+                    "info",
+                    f"marketing templates cost several times a utility one: {', '.join(marketing)}",
+                    "keep marketing for messages that are not about the learner's own course",
+                )
+            )
+    if settings.costs.monthly_budget_usd <= 0 or not settings.db_path.exists():
+        return findings
+    now = now if now is not None else clock_from_environment(os.environ).now()
+    try:
+        conn = sqlite3.connect(f"file:{settings.db_path}?mode=ro", uri=True)
+        conn.row_factory = sqlite3.Row
+        try:
+            state = budget_state(conn, settings, now)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return [*findings, Finding("warn", f"cannot read this month's costs: {exc}")]
+    words = f"{format_usd(state.spent_micros)} of the {format_usd(state.budget_micros)} monthly budget spent"
+    held = ", ".join(sorted(NON_ESSENTIAL_KINDS))
+    if state.exhausted:
+        stop = (
+            f"{held} are held until the month turns"
+            if settings.costs.stop_proactive_at_budget
+            else "nothing is held ([costs] stop_proactive_at_budget is off)"
+        )
+        findings.append(Finding("warn", f"{words}: {stop}", "raise [costs] monthly_budget_usd or wait for next month"))
+    elif state.warning:
+        findings.append(Finding("warn", f"{words} ({state.share:.0%}, over 80 %)", "see the Costs page"))
+    else:
+        findings.append(Finding("ok", f"{words} ({state.share:.0%})"))
+    return findings

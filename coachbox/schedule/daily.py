@@ -8,7 +8,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from coachbox.conversation.events import DeliverDailyLesson
 from coachbox.learning import timing
@@ -88,11 +88,21 @@ def run_daily_lessons(
             break
     size = min(batch, FIRST_BATCH)
     unlocked_since = time.monotonic()
+    early = timedelta(minutes=coach.settings.schedule.early_lesson_minutes)
+    early_pass = early > timedelta(0)
     while True:
         # Decide outside the write lock: who is due, their verdicts and next instants, and the engine's lessons,
         # all from one read snapshot. Webhook turns write meanwhile.
         with _reading(conn):
             rows = q.due_learners(conn, now, size)
+            if not rows and early_pass:
+                # Last, once a run: learners whose window closes before their lesson time, sent it a little
+                # early inside the window (learning.timing.early_lesson_at; [schedule] early_lesson_minutes).
+                early_pass = False
+                lean = coach.settings.learning.lean_days
+                keep = timing.keep_open(lean=lean)
+                candidates = q.learners_due_by(conn, now, early, keep, timing.EARLY_MARGIN, batch)
+                rows = _early_rows(candidates, now, quiet, early, lean)
             plan = _plan(rows, now, quiet, grace)
             sending = [row["id"] for row in rows if plan[row["id"]][1].action == "send"]
             decided = coach.decide_events(conn, sending, _event(), now) if sending else None
@@ -115,6 +125,26 @@ def run_daily_lessons(
         per_learner = (unlocked_since - started) / len(rows)
         size = max(1, min(batch, int(HOLD_SECONDS / max(per_learner, 1e-6))))
     return report
+
+
+def _early_rows(
+    rows: list[sqlite3.Row], now: datetime, quiet: timing.QuietHours, early: timedelta, lean: bool
+) -> list[sqlite3.Row]:
+    """Of the learners due within `early`, those to send to now, before their lesson time (pure)."""
+    return [
+        row
+        for row in rows
+        if row["last_inbound_at"]
+        and timing.send_early(
+            now,
+            datetime.fromisoformat(row["next_lesson_at"]),
+            datetime.fromisoformat(row["last_inbound_at"]),
+            row["timezone"],
+            quiet,
+            early=early,
+            keep_open=timing.keep_open(lean=lean),
+        )
+    ]
 
 
 def _first_lesson_at(row: sqlite3.Row, now: datetime, quiet: timing.QuietHours, grace) -> datetime:

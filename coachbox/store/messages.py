@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from coachbox.content.markup import split_body
+from coachbox.core.costs import Cost
 
 if TYPE_CHECKING:
     from coachbox.channels.base import Inbound  # annotations only: store never builds one
@@ -46,14 +47,18 @@ def is_duplicate_inbound(conn: sqlite3.Connection, inbound: Inbound) -> bool:
     return row is not None
 
 
-def record_inbound(conn: sqlite3.Connection, inbound: Inbound, learner_id: int | None) -> int | None:
-    """Insert an inbound row; None when this provider message id was already recorded (a webhook retry)."""
+def record_inbound(
+    conn: sqlite3.Connection, inbound: Inbound, learner_id: int | None, cost: Cost | None = None
+) -> int | None:
+    """Insert an inbound row; None when this provider message id was already recorded (a webhook retry).
+    `cost`: its market, category and estimated cost (channels.costs.inbound_cost; None for the simulator)."""
     media = [{"url": m.url, "content_type": m.content_type, "path": m.path} for m in inbound.media]
     now = inbound.received_at.isoformat()
     cursor = conn.execute(
         """INSERT INTO messages (learner_id, direction, channel, address, body, media, kind, idempotency_key,
-                                 provider_sid, status, created_at, updated_at)
-           VALUES (?, 'in', ?, ?, ?, ?, 'inbound', ?, ?, 'received', ?, ?)
+                                 provider_sid, status, created_at, updated_at, market, cost_category,
+                                 cost_estimate_micros)
+           VALUES (?, 'in', ?, ?, ?, ?, 'inbound', ?, ?, 'received', ?, ?, ?, ?, ?)
            ON CONFLICT (idempotency_key) DO NOTHING""",
         (
             learner_id,
@@ -65,6 +70,9 @@ def record_inbound(conn: sqlite3.Connection, inbound: Inbound, learner_id: int |
             inbound.provider_sid,
             now,
             now,
+            cost.market if cost else None,
+            cost.category if cost else None,
+            cost.estimate_micros if cost else None,
         ),
     )
     return cursor.lastrowid if cursor.rowcount == 1 else None
@@ -137,6 +145,9 @@ def transcript(conn: sqlite3.Connection, learner_id: int, *, after_id: int = 0, 
 # person. A row moved on to the end of its learner's quiet hours carries HELD in error_code: a marker, not an error
 # (channels.states words it; it is cleared when the row is claimed).
 HELD = "quiet_hours"
+# A broadcast or reminder held because the month's messaging budget is spent ([costs] stop_proactive_at_budget):
+# still queued, moved on an hour at a time until the month turns or the budget is raised (channels.outbox).
+BUDGET = "budget"
 
 
 def due_outbound(conn: sqlite3.Connection, now: str, limit: int) -> list[sqlite3.Row]:
@@ -161,12 +172,14 @@ def due_outbound(conn: sqlite3.Connection, now: str, limit: int) -> list[sqlite3
     ).fetchall()
 
 
-def hold_outbound(conn: sqlite3.Connection, message_id: int, until: str, reason: str, now: str) -> None:
-    """Move a due row on to `until` (the end of the learner's quiet hours), marked HELD, without claiming it."""
+def hold_outbound(
+    conn: sqlite3.Connection, message_id: int, until: str, reason: str, now: str, code: str = HELD
+) -> None:
+    """Move a due row on to `until` (the end of the learner's quiet hours), marked HELD (or BUDGET), unclaimed."""
     conn.execute(
         """UPDATE messages SET next_attempt_at = ?, error_code = ?, error_message = ?, updated_at = ?
            WHERE id = ? AND status IN ('queued', 'retry')""",
-        (until, HELD, reason, now, message_id),
+        (until, code, reason, now, message_id),
     )
 
 
@@ -187,7 +200,8 @@ def claim_outbound(conn: sqlite3.Connection, message_id: int, claimer: str, now:
     """Claim a due row for sending (compare-and-set, counting an attempt); False when another process changed it."""
     cursor = conn.execute(
         f"""UPDATE messages SET status = 'sending', attempts = attempts + 1, claimed_at = ?, claimed_by = ?,
-                  error_code = NULLIF(error_code, '{HELD}'), updated_at = ?
+                  error_code = CASE WHEN error_code IN ('{HELD}', '{BUDGET}') THEN NULL ELSE error_code END,
+                  updated_at = ?
            WHERE id = ? AND status IN ('queued', 'retry')""",
         (now, claimer, now, message_id),
     )
@@ -209,8 +223,17 @@ def confirm_claim(conn: sqlite3.Connection, message_id: int, claimer: str, claim
     return cursor.rowcount == 1
 
 
-def mark_sent(conn: sqlite3.Connection, message_id: int, sid: str, content_sid: str | None, now: str) -> None:
-    """Record that Twilio took the row (its sid)."""
+def mark_sent(
+    conn: sqlite3.Connection,
+    message_id: int,
+    sid: str,
+    content_sid: str | None,
+    now: str,
+    cost: Cost | None = None,
+    refused_micros: int = 0,
+) -> None:
+    """Record that Twilio took the row (its sid), and what it is estimated to cost (`cost`: channels.costs.
+    outbound_cost, plus `refused_micros` for each earlier send of it WhatsApp refused outside the window)."""
     # A status callback (tagged ?m=id) may have arrived first and moved the row on: never move it back.
     conn.execute(
         """UPDATE messages SET provider_sid = COALESCE(provider_sid, ?), content_sid = ?, sent_at = COALESCE(sent_at, ?),
@@ -219,6 +242,14 @@ def mark_sent(conn: sqlite3.Connection, message_id: int, sid: str, content_sid: 
            WHERE id = ?""",
         (sid, content_sid, now, now, message_id),
     )
+    if cost is not None:
+        conn.execute(
+            """UPDATE messages SET market = ?, cost_category = ?,
+                      cost_estimate_micros = ? + ? * (SELECT COUNT(*) FROM message_sends
+                                                      WHERE message_id = messages.id AND refused = 1)
+               WHERE id = ?""",
+            (cost.market, cost.category, cost.estimate_micros, refused_micros, message_id),
+        )
 
 
 def finish_claim(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from coachbox.store import inserted_id
 
@@ -35,6 +35,53 @@ def due_learners(conn: sqlite3.Connection, now: datetime, limit: int) -> list[sq
             ORDER BY next_lesson_at, id LIMIT ?""",
         (now.isoformat(), limit),
     ).fetchall()
+
+
+def learners_due_by(
+    conn: sqlite3.Connection, now: datetime, early: timedelta, keep_open: timedelta, margin: timedelta, limit: int
+) -> list[sqlite3.Row]:
+    """Learners whose lesson is due after `now` but within `early`, whose 24-hour window closes between `early`
+    before it and `keep_open` after it, and whose early instant (`margin` before the window closes or the lesson
+    is due, whichever is first) has come: those an early lesson may be for (schedule.daily; the pure rule,
+    learning.timing.send_early, decides: quiet hours, the local date). Earliest due first."""
+    # julianday arithmetic (days as floats): a second of slack each way keeps rounding from losing an exact edge;
+    # the pure rule decides to the second.
+    day, slack = 1.0, 1 / 86_400
+    return conn.execute(
+        f"""SELECT {_DUE_COLUMNS} FROM learners INDEXED BY schedule_learners_next_lesson
+            WHERE status = 'active' AND opted_out = 0 AND next_lesson_at > :now AND next_lesson_at <= :until
+              AND last_inbound_at IS NOT NULL
+              AND julianday(last_inbound_at) + :day > julianday(next_lesson_at) - :early - :slack
+              AND julianday(last_inbound_at) + :day <= julianday(next_lesson_at) + :keep + :slack
+              AND MIN(julianday(last_inbound_at) + :day, julianday(next_lesson_at)) - :margin
+                  <= julianday(:now) + :slack
+            ORDER BY next_lesson_at, id LIMIT :limit""",
+        {
+            "now": now.isoformat(),
+            "until": (now + early).isoformat(),
+            "day": day,
+            "slack": slack,
+            "early": early / timedelta(days=1),
+            "keep": keep_open / timedelta(days=1),
+            "margin": margin / timedelta(days=1),
+            "limit": limit,
+        },
+    ).fetchall()
+
+
+def lesson_days_in_window(conn: sqlite3.Connection, since: str) -> tuple[int, int]:
+    """(lesson days on local dates from `since`, those of them sent inside WhatsApp's 24-hour window). A lesson day
+    is a daily lesson sent, or held for the learner's reply (held_lesson: a paid nudge template first, or silence
+    when the back-off said no); a day with nothing to send (course finished) is none."""
+    total, inside = conn.execute(
+        """SELECT COUNT(*), COALESCE(SUM(h.learner_id IS NULL), 0)
+           FROM deliveries d LEFT JOIN deliveries h
+                ON h.learner_id = d.learner_id AND h.kind = 'held_lesson' AND h.key = d.key
+           WHERE d.kind = 'daily_lesson' AND d.key >= ?
+             AND (d.status = 'done' OR (d.status = 'empty' AND h.learner_id IS NOT NULL))""",
+        (since,),
+    ).fetchone()
+    return total, inside
 
 
 def set_next_lessons(conn: sqlite3.Connection, rows: Iterable[tuple[str, int]]) -> None:

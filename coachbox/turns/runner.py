@@ -12,6 +12,7 @@ from typing import Any
 
 from coachbox.channels.base import Inbound
 from coachbox.channels.buttons import with_buttons
+from coachbox.channels.costs import inbound_cost
 from coachbox.content.catalogue import catalogue_version, load_catalogue
 from coachbox.conversation import commands
 from coachbox.conversation import effects as fx
@@ -85,6 +86,9 @@ def rules_from(settings: Settings) -> Rules:
         prompt_gaps=parse_gaps(settings.schedule.reminder_backoff_days),
         message_retention_days=settings.schedule.message_retention_days,
         desired_retention=learning.desired_retention,
+        lean_days=learning.lean_days,
+        buttons=settings.channel_kind == "meta"
+        or any(settings.twilio.templates.get(f"quick_reply_{n}") for n in (2, 3)),
     )
 
 
@@ -209,7 +213,9 @@ def _inbound_turn(
             lesson_time=settings.org.lesson_time,
             now=inbound.received_at,
         )
-        message_id = record_inbound(conn, inbound, learner_id)
+        # A voice note's transcript is a second row for one provider message: its cost is on the voice note's row.
+        cost = inbound_cost(settings, inbound) if transcript_of is None else None
+        message_id = record_inbound(conn, inbound, learner_id, cost)
         if message_id is None:
             return TurnOutcome(duplicate=True, learner_id=learner_id, outbox_ids=[])
         limits = ratelimit.Limits(settings.learning.rate_limit_per_hour, settings.learning.burst_per_minute)

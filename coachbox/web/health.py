@@ -17,7 +17,7 @@ from coachbox.store.messages import outbound_totals, outbox_backlog, state_group
 
 bp = Blueprint("health")
 
-PENDING_STATES = ("scheduled", "held", "due", "sending", "paused", "retrying", "waiting")
+PENDING_STATES = ("scheduled", "held", "budget", "due", "sending", "paused", "retrying", "waiting")
 TOTALS_CACHE_KEY = "metrics:outbox-totals"
 TOTALS_CACHE_SECONDS = 60  # counting every message ever sent scans millions of rows: not on every scrape
 

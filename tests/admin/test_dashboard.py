@@ -51,3 +51,33 @@ async def test_it_streams_dashboard_counts_and_new_transcript_rows(app, client, 
     assert "event: update" in stream.text and '"learners": "1"' in stream.text
     _, rows = await client.get(f"/admin/events/learners/{learner_id}?after=0&once=1")
     assert "event: message-row" in rows.text and "\\u003c" not in rows.text and "<b>hi</b>" in rows.text
+
+
+async def test_it_shows_the_share_of_lesson_days_inside_the_window(app, client, cast, conn):
+    await signed_in(client, "charlie@school.test")
+    _, page = await client.get("/admin/")
+    assert 'id="window-share"' not in page.text  # no lesson days yet: no line
+    rows = [  # (phone, day, daily_lesson status, held for the learner's reply?)
+        ("+254700000011", "2026-03-01", "done", False),
+        ("+254700000011", "2026-03-02", "done", False),
+        ("+254700000012", "2026-03-01", "done", False),
+        ("+254700000012", "2026-03-02", "done", True),  # outside the window: the nudge template, lesson held
+        ("+254700000013", "2026-03-02", "empty", True),  # held without a nudge (the back-off): also outside
+        ("+254700000014", "2026-03-02", "empty", False),  # course finished: not a lesson day
+    ]
+    ids = {}
+    for phone, day, status, held in rows:
+        if phone not in ids:
+            ids[phone] = add_learner(conn, phone=phone)
+        learner_id = ids[phone]
+        conn.execute(
+            "INSERT INTO deliveries (learner_id, kind, key, status, created_at) VALUES (?, 'daily_lesson', ?, ?, ?)",
+            (learner_id, day, status, f"{day}T04:00:00+00:00"),
+        )
+        if held:
+            conn.execute(
+                "INSERT INTO deliveries (learner_id, kind, key, status, created_at) VALUES (?, 'held_lesson', ?, 'pending', ?)",
+                (learner_id, day, f"{day}T04:00:00+00:00"),
+            )
+    _, page = await client.get("/admin/")
+    assert "Lesson days inside WhatsApp's 24-hour window: <strong>60%</strong> (3 of 5)" in page.text

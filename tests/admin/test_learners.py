@@ -201,3 +201,20 @@ async def test_it_exports_the_list_as_csv_without_formula_injection(app, client,
     _, response = await client.get("/admin/learners.csv")
     assert response.headers["content-type"].startswith("text/csv")
     assert "'=HYPERLINK" in response.text
+
+
+async def test_it_says_when_reminders_are_paused_after_three_unanswered(app, client, cast, conn):
+    learner_id = add_learner(conn, last_inbound_at="2026-02-28T09:00:00+00:00")
+    await signed_in(client, "charlie@school.test")
+    _, page = await client.get(f"/admin/learners/{learner_id}")
+    assert "on: at most one a day while the learner is silent, none after 3 unanswered" in page.text
+    for kind, day in (("nudge", "2026-03-01"), ("reminder", "2026-03-02"), ("nudge", "2026-03-04")):
+        conn.execute(
+            "INSERT INTO deliveries (learner_id, kind, key, status, created_at) VALUES (?, ?, ?, 'done', ?)",
+            (learner_id, kind, day, f"{day}T05:00:00+00:00"),
+        )
+        if day == "2026-03-02":
+            _, page = await client.get(f"/admin/learners/{learner_id}")
+            assert "2 unanswered since their last message (latest 2026-03-02); they stop at 3" in page.text
+    _, page = await client.get(f"/admin/learners/{learner_id}")
+    assert "paused: 3 unanswered (they start again when the learner writes)" in page.text

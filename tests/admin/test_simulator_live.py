@@ -30,6 +30,12 @@ PHONE = "+254711000222"
 
 
 @pytest.fixture
+def settings(settings):
+    """Without lean days: the follow-up quiz is what the box sends later here (the quiz starts in the lesson else)."""
+    return settings.replace(learning={"lean_days": False})
+
+
+@pytest.fixture
 async def served(app, monkeypatch):
     monkeypatch.setattr(live, "FALLBACK_SECONDS", 30.0)  # only a publish (not the streams' re-read) delivers in time
     async with on_socket(app) as base:

@@ -120,9 +120,10 @@ async def test_a_whole_conversation_runs_over_the_cloud_api(learner, conn, clock
     await learner.tap(courses[-1], _first_title(courses[-1]))
     lesson = await learner.say("7")  # lessons at 07:00; the first lesson comes at once
     assert len(lesson) >= 2
-    assert lesson[-1].type == "interactive" and len(_titles(lesson[-1])) == 1  # one tap starts the quiz
+    # Lean days: question 1 comes with the lesson, in a message of its own short enough for its reply buttons.
+    assert lesson[-1].type == "interactive" and _titles(lesson[-1]) == ["A", "B", "C"]
     clock.advance(minutes=5)
-    question = await learner.tap(lesson[-1], _titles(lesson[-1])[0])
+    question = lesson
     for _ in range(3):  # lesson 1 has three questions: choice and true/false as buttons, the last one typed
         last = question[-1]
         if last.type == "interactive":

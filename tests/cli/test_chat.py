@@ -45,6 +45,7 @@ def settings(tmp_path: Path, double: OpenAIDouble) -> Settings:
         "COACHBOX_AI_BASE_URL": double.base_url,
         "COACHBOX_AI_API_KEY": "test-key",
         "COACHBOX_AI_MODEL": "tiny-tutor",
+        "COACHBOX_LEARNING_LEAN_DAYS": "false",  # the quiz invitation and the follow-up quiz this test waits for
     }
     return Settings.load(REPO / "coachbox.toml", environ)
 

@@ -78,7 +78,7 @@ def world(settings, tmp_path):
     lessons = conn.execute("SELECT COUNT(*) FROM lessons WHERE course_id = ?", (money,)).fetchone()[0]
     ids = [
         _learner(conn, 1, money),  # window open: one folded message
-        _learner(conn, 2, money, inbound="2026-03-02T05:00:00+00:00"),  # window closes soon: greeting apart
+        _learner(conn, 2, money, inbound="2026-03-02T04:20:00+00:00"),  # window closes in 20 minutes: the nudge
         _learner(conn, 3, money, inbound=None),  # never wrote: greeting apart
         _learner(conn, 4, money, opted_out=True),  # STOP: nothing
         _learner(conn, 5, money, status="paused"),  # paused: nothing
@@ -184,7 +184,7 @@ def test_it_gives_what_run_event_gives_learner_for_learner(world):
     }
     assert [r["kind"] for r in rows[ids[0]]] == ["lesson"]
     body = rows[ids[0]][0]["body"]
-    assert body.startswith("☀️ Good day, Learner1!") and "Lesson 1 of" in body and "Reply *QUIZ*" in body
+    assert body.startswith("☀️ Good day, Learner1!") and "Lesson 1 of" in body and "*Question 1/" in body
     assert rows[ids[0]][0]["template_key"] is None
     assert [r["kind"] for r in rows[ids[1]]] == ["nudge"]
     nudge = rows[ids[1]][0]
@@ -218,11 +218,11 @@ def test_it_leaves_the_next_turn_to_rebuild_the_session(world):
         settings,
         res.catalogue(batched),
         res.texts,
-        Inbound("whatsapp", row["channel_key"], "yes", "SMbatch1", later, phone=row["phone"]),
+        Inbound("whatsapp", row["channel_key"], "b", "SMbatch1", later, phone=row["phone"]),
         later,
     )
     first = batched.execute("SELECT body FROM messages WHERE id = ?", (outcome.outbox_ids[0],)).fetchone()[0]
-    assert "Quiz" in first  # YES after the lesson starts its quiz
+    assert "*Question 2/" in first  # the lesson asked question 1 (lean days): the answer brings question 2
 
 
 def test_it_refuses_events_it_does_not_batch(world):

@@ -111,8 +111,7 @@ def walkthrough(driver: Driver, language: str) -> str:
             # Questions got wrong before come back first (spaced repetition); the first ever is missed again.
             for review_index, question in enumerate(_due_reviews(driver)):
                 walk.say(walk.answer(question, right=number != 4 or review_index != 0))
-        clock.advance(minutes=5)
-        walk.say(words["quiz"])
+        clock.advance(minutes=5)  # lean days: the lesson's last message asks the first question, no QUIZ needed
         for index, question in enumerate(lesson.questions):
             if number == 1 and index == 1:
                 walk.say(words["unclear"])  # an unclear answer: a gentle re-prompt, no mark

@@ -61,13 +61,12 @@ def test_two_of_three_passes_a_70_percent_quiz(driver, language):
     driver.onboard(language=words["language"])
     lesson = first_lesson(driver)
     assert len(lesson.questions) == 3
-    talk = Transcript(driver)
-    talk.say(words["quiz"])
+    talk = Transcript(driver)  # lean days: the lesson asked question 1, no QUIZ needed
     for index, question in enumerate(lesson.questions):
         replies = talk.say(answer(question, words, right=index != 2))
     talk.save(f"pass_two_of_three_{language}.txt")
     passed = {"en": "🎉 You scored *2/3* (67%). Lesson passed!", "sw": "🎉 Umepata *2/3* (67%). Umefaulu somo hili!"}
-    assert passed[language] in replies
+    assert any(passed[language] in r for r in replies)  # in the last feedback's message (lean days)
     assert tuple(progress_row(driver, lesson.id)) == (2, 3, 1, 1, str(lesson.questions[2].id))
 
 
@@ -77,8 +76,7 @@ def test_a_failed_quiz_is_retried_on_the_questions_missed_only(driver, language)
     driver.onboard(language=words["language"])
     lesson = first_lesson(driver)
     first, second, third = lesson.questions
-    talk = Transcript(driver)
-    talk.say(words["quiz"])
+    talk = Transcript(driver)  # lean days: the lesson asked question 1, no QUIZ needed
     talk.say(answer(first, words, right=False))
     talk.say(answer(second, words, right=True))
     failed = talk.say(answer(third, words, right=False))
@@ -86,7 +84,7 @@ def test_a_failed_quiz_is_retried_on_the_questions_missed_only(driver, language)
         "en": "You scored *1/3*. You need *2 of 3* right to pass. Reply *QUIZ* to try the ones you missed again",
         "sw": "Umepata *1/3*. Unahitaji majibu *2 kati ya 3* sahihi kufaulu. Jibu *JARIBIO* kujaribu tena maswali",
     }
-    assert any(r.startswith(told[language]) for r in failed)
+    assert any(told[language] in r for r in failed)
     assert not any("%" in r for r in failed if "1/3" in r)  # counts, not a percent the learner must work out
     assert progress_row(driver, lesson.id)["missed"] == f"{first.id},{third.id}"
 
@@ -105,7 +103,7 @@ def test_a_failed_quiz_is_retried_on_the_questions_missed_only(driver, language)
     done = talk.say(answer(third, words, right=True))
     talk.save(f"retry_missed_{language}.txt")
     passed = {"en": "🎉 That makes *2 of 3* right. Lesson passed!", "sw": "🎉 Sasa una *2 kati ya 3* sahihi."}
-    assert any(r.startswith(passed[language]) for r in done)
+    assert any(passed[language] in r for r in done)
     row = progress_row(driver, lesson.id)
     assert tuple(row) == (2, 3, 1, 2, str(first.id))
     asked = driver.conn.execute(
@@ -118,8 +116,7 @@ def test_a_retry_that_fails_again_asks_only_what_is_still_missed_and_never_gives
     words = WORDS["en"]
     driver.onboard()
     lesson = first_lesson(driver)
-    first, second, third = lesson.questions
-    driver.say("quiz")
+    first, second, third = lesson.questions  # lean days: the lesson asked question 1
     for question in lesson.questions:
         driver.say(answer(question, words, right=False))
     # Every question missed: the retry is the whole quiz.
@@ -132,11 +129,11 @@ def test_a_retry_that_fails_again_asks_only_what_is_still_missed_and_never_gives
     assert "(2 of 3)" in retry[0] and second.prompt in retry[0]
     driver.say(answer(second, words, right=False))
     still = driver.say(answer(third, words, right=True))
-    assert "🎉 That makes *2 of 3* right. Lesson passed!" in still
+    assert "🎉 That makes *2 of 3* right. Lesson passed!" in "\n".join(still)
     driver.say("quiz")  # passed now: QUIZ is the whole quiz again, for practice
     for question in lesson.questions:
         replies = driver.say(answer(question, words, right=True))
-    assert "🎉 You scored *3/3* (100%). Lesson passed!" in replies
+    assert "🎉 You scored *3/3* (100%). Lesson passed!" in "\n".join(replies)
     badges = {r[0] for r in driver.conn.execute("SELECT code FROM learner_badges")}
     assert "perfect-quiz" in badges  # the full quiz at 3/3 earns it, the retry's 3/3 would not
 
@@ -145,8 +142,7 @@ def test_a_retry_survives_a_lost_session(driver):
     words = WORDS["en"]
     driver.onboard()
     lesson = first_lesson(driver)
-    first, second, third = lesson.questions
-    driver.say("quiz")
+    first, second, third = lesson.questions  # lean days: the lesson asked question 1
     driver.say(answer(first, words, right=False))
     driver.say(answer(second, words, right=True))
     driver.say(answer(third, words, right=False))
@@ -156,4 +152,4 @@ def test_a_retry_survives_a_lost_session(driver):
     driver.say(answer(first, words, right=True))
     driver.cache.clear()  # the session is rebuilt from the database: still the retry, at its second question
     replies = driver.say(answer(third, words, right=True))
-    assert replies[0].startswith("✅") and "That makes *3 of 3* right. Lesson passed!" in replies[1]
+    assert replies[0].startswith("✅") and "That makes *3 of 3* right. Lesson passed!" in replies[0]  # one message

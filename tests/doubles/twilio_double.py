@@ -68,6 +68,7 @@ class _State:
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     chaos: tuple[float, random.Random] | None = None  # (share of creates that fail at random, its generator)
+    prices: dict[str, tuple[str | None, str]] = field(default_factory=dict)  # sid → (price, price_unit)
 
 
 class TwilioDouble:
@@ -162,6 +163,11 @@ class TwilioDouble:
             params["StatusCallback"] = [f"http://box/webhooks/twilio/status?m={tag}"]
         return self._record(params, created)
 
+    def set_price(self, sid: str, price: str | None, unit: str = "USD") -> None:
+        """What GET Messages/<sid>.json says the message cost, as Twilio writes it ("-0.00900"; None: not yet)."""
+        with self.state.lock:
+            self.state.prices[sid] = (price, unit)
+
     # -- reading ---------------------------------------------------------------------------------
     @property
     def accepted(self) -> list[Accepted]:
@@ -191,8 +197,8 @@ class TwilioDouble:
             "messaging_service_sid": None,
             "num_media": str(len(item.params.get("MediaUrl", []))),
             "num_segments": "1",
-            "price": None,
-            "price_unit": "USD",
+            "price": self.state.prices.get(item.sid, (None, "USD"))[0],
+            "price_unit": self.state.prices.get(item.sid, (None, "USD"))[1],
             "sid": item.sid,
             "status": status,
             "to": item.to,
@@ -282,6 +288,17 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif parts.path == accounts + "/Messages.json":
             self._list(parse_qs(parts.query))
+        elif (
+            parts.path.startswith(accounts + "/Messages/")
+            and parts.path.endswith(".json")
+            and parts.path.count("/") == 5
+        ):
+            sid = parts.path.rsplit("/", 1)[1].removesuffix(".json")
+            found = [item for item in double.accepted if item.sid == sid]
+            if not found:
+                self._error(404, 20404, f"The requested resource {parts.path} was not found")
+                return
+            self._json(200, double.message_json(found[0], "delivered"))
         elif parts.path in double.state.media:
             content, content_type, trickle = double.state.media[parts.path]
             self.send_response(200)

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from coachbox.core.clock import FakeClock
-from coachbox.learning.backoff import Prompts, may_prompt
+from coachbox.learning.backoff import Prompts, may_prompt, paused
 from coachbox.learning.timing import local_day, local_instant
 from coachbox.schedule.daily import run_daily_lessons
 from coachbox.schedule.reminders import run_reminders
@@ -24,11 +24,26 @@ def test_it_allows_one_prompt_a_day_then_backs_off_then_stops():
             if may_prompt(today, prompts, daily_days=2, gaps=(2, 4, 7)):
                 prompts = prompts.after(today.isoformat())
                 days.append(offset)
-    assert days == [0, 1, 3, 7, 14] and prompts == Prompts(5, "2026-03-16")
+    # Two daily, then 2 days later; the gaps of 4 and 7 days never come: none after three unanswered in a row.
+    assert days == [0, 1, 3] and prompts == Prompts(3, "2026-03-05")
+    assert paused(prompts, daily_days=2, gaps=(2, 4, 7)) == 3
+    assert paused(Prompts(2, "2026-03-03"), daily_days=2, gaps=(2, 4, 7)) is None
+    assert paused(Prompts(1, "2026-03-01"), daily_days=0, gaps=()) == 1  # no gaps: one, then silence
+    assert days_with_longer_gaps(daily_days=0, gaps=(1, 1, 1, 1)) == [0, 1, 2]  # 3 in a row at most, whatever is set
     assert may_prompt(FIRST, Prompts(), daily_days=0, gaps=(3,)) and not may_prompt(
         FIRST, Prompts(1, "2026-03-01"), daily_days=0, gaps=(3,)
     )
     assert not may_prompt(FIRST, Prompts(1, "2026-03-01"), daily_days=0, gaps=())  # no gaps: one, then silence
+
+
+def days_with_longer_gaps(*, daily_days: int, gaps: tuple[int, ...]) -> list[int]:
+    prompts, days = Prompts(), []
+    for offset in range(30):
+        today = FIRST + timedelta(days=offset)
+        if may_prompt(today, prompts, daily_days=daily_days, gaps=gaps):
+            prompts = prompts.after(today.isoformat())
+            days.append(offset)
+    return days
 
 
 def _live(box, clock: FakeClock, tz: str, first: date, days: int, *, writes: dict[date, str] | None = None):
@@ -59,7 +74,7 @@ def test_it_sends_a_silent_learner_one_template_a_day_then_fewer_then_none(box, 
     box.silent = box.learner(tz, last_inbound_at=local_instant(date(2026, 3, 1), time(6), tz).isoformat())
     clock = FakeClock(local_instant(FIRST, time(0), tz))
     _live(box, clock, tz, FIRST, 25)
-    nudged = ["2026-03-02", "2026-03-03", "2026-03-05", "2026-03-09", "2026-03-16"]
+    nudged = ["2026-03-02", "2026-03-03", "2026-03-05"]  # then none: three unanswered in a row
     assert _prompted(box, tz) == {day: ["nudge"] for day in nudged}  # never a reminder beside a nudge
     # Nor a weekly summary template on Sundays (8, 15 and 22 March): recorded as skipped.
     assert not box.outbox(box.silent, kind="summary")
@@ -74,7 +89,7 @@ def test_it_starts_again_when_the_learner_writes(box, tz):
     box.silent = box.learner(tz, last_inbound_at=local_instant(date(2026, 3, 1), time(6), tz).isoformat())
     clock = FakeClock(local_instant(FIRST, time(0), tz))
     _live(box, clock, tz, FIRST, 20)
-    assert sorted(_prompted(box, tz))[-1] == "2026-03-16"  # the back-off used up: silence
+    assert sorted(_prompted(box, tz))[-1] == "2026-03-05"  # three unanswered: silence
     back = date(2026, 3, 22)
     _live(box, clock, tz, back, 6, writes={back: "hi"})
     # "hi" at noon on the 22nd brings the held lesson, and that evening's reminder is a plain message in the window;
@@ -87,4 +102,4 @@ def test_it_starts_again_when_the_learner_writes(box, tz):
         "2026-03-26": ["nudge"],
     }
     # Days whose daily turn wrote something: a nudge, or a lesson (the 22nd's, brought by their reply).
-    assert box.lessons_sent(box.silent)[-5:] == ["2026-03-16", "2026-03-22", "2026-03-23", "2026-03-24", "2026-03-26"]
+    assert box.lessons_sent(box.silent)[-5:] == ["2026-03-05", "2026-03-22", "2026-03-23", "2026-03-24", "2026-03-26"]

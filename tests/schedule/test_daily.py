@@ -9,6 +9,8 @@ import pytest
 from coachbox.core.clock import FakeClock
 from coachbox.schedule.daily import run_daily_lessons
 
+OPEN = "2027-01-01T00:00:00+00:00"  # a last message after every instant these tests use: the window stays open
+
 
 def run_until(box, clock: FakeClock, until: str, *, step_minutes: int = 5):
     """Move the clock to `until`, scanning every few minutes like the per-minute task would."""
@@ -67,9 +69,9 @@ def test_it_sends_exactly_once_per_local_date_however_often_it_scans(box):
 
 
 def test_it_keeps_seven_oclock_across_new_york_dst_changes(box, settings):
-    # A silent learner: every day's lesson nudge is written at 07:00 (a back-off this long never holds one back).
-    box.coach.settings = settings.replace(schedule={"reminder_daily_days": 30})
-    learner = box.learner("America/New_York", "07:00")
+    # A learner whose window stays open (a last message in the future): every day's lesson is written at 07:00.
+    # (A silent one gets nudges, and none after three unanswered in a row.)
+    learner = box.learner("America/New_York", "07:00", last_inbound_at=OPEN)
     clock = FakeClock("2026-03-06T00:00:00+00:00")
     run_until(box, clock, "2026-03-10T00:00:00+00:00", step_minutes=1)
     # EST (UTC-5) until Sunday 8 March 02:00, then EDT (UTC-4): 07:00 local moves from 12:00 to 11:00 UTC.
@@ -86,11 +88,9 @@ def test_it_keeps_seven_oclock_across_new_york_dst_changes(box, settings):
 
 
 def test_it_gives_one_lesson_on_dst_days_for_skipped_and_repeated_times(box, settings):
-    box.coach.settings = settings.replace(
-        schedule={"quiet_hours_start": "00:00", "quiet_hours_end": "00:00", "reminder_daily_days": 30}
-    )  # every day's nudge, as above
-    skipped = box.learner("America/New_York", "02:30")  # does not exist on 2026-03-08
-    repeated = box.learner("America/New_York", "01:30")  # happens twice on 2026-11-01
+    box.coach.settings = settings.replace(schedule={"quiet_hours_start": "00:00", "quiet_hours_end": "00:00"})
+    skipped = box.learner("America/New_York", "02:30", last_inbound_at=OPEN)  # does not exist on 2026-03-08
+    repeated = box.learner("America/New_York", "01:30", last_inbound_at=OPEN)  # happens twice on 2026-11-01
     clock = FakeClock("2026-03-07T12:00:00+00:00")
     run_until(box, clock, "2026-03-09T12:00:00+00:00", step_minutes=1)
     # 02:30 EST would be 07:30 UTC: it arrives then, at 03:30 on the new EDT wall clock, once.

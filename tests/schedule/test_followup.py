@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import pytest
+
 from coachbox.core.clock import FakeClock
 from coachbox.schedule.daily import run_daily_lessons
 from coachbox.schedule.followup import run_followups
+
+
+@pytest.fixture
+def settings(settings):
+    """Follow-up quizzes are for boxes without lean days: with them the quiz starts in the lesson's message."""
+    return settings.replace(learning={"lean_days": False})
+
+
+def test_lean_days_start_the_quiz_with_the_lesson_and_schedule_no_follow_up(box):
+    box.coach = type(box.coach)(box.coach.settings.replace(learning={"lean_days": True}), box.coach.cache)
+    learner = box.learner()
+    _lesson_at_seven(box, learner)
+    assert box.deliveries(learner, "quiz_followup") == []
+    [lesson] = box.outbox(learner, kind="lesson")
+    assert "Lesson 1 of 7" in lesson["body"] and "*Question 1/3*" in lesson["body"]
 
 
 def _lesson_at_seven(box, *learner_ids, tz_start="2026-03-02T04:00:30+00:00"):

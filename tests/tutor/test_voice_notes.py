@@ -124,3 +124,18 @@ async def test_it_drops_a_voice_note_whose_learner_erased_their_data(services, c
     assert tasks["tutor.voice"](*followup.args)() == "skipped" and double.requests == []
     assert conn.execute("SELECT COUNT(*) FROM learners WHERE phone IS NOT NULL").fetchone()[0] == 0
     assert not (services.settings.data_dir / "media" / "inbound" / "MM1.ogg").exists()
+
+
+async def test_a_voice_note_is_costed_once_not_again_for_its_transcript(services, conn, learner, double):
+    """Twilio charges for the one message it delivered: the transcript's row (…:voice) carries no second fee."""
+    configure(services, transcribe_voice_notes=True)
+    services.settings = services.settings.replace(twilio={"account_sid": "AC1", "auth_token": "t"})
+    services.conversation = None  # the turn's resources follow the changed settings
+    tasks = worker_tasks(services)
+    outcome = await webhook_turn(services, double)
+    services.tasks = tasks
+    assert tasks["tutor.voice"](*outcome.followups[0].args)() == "handled"
+    costs = conn.execute(
+        "SELECT idempotency_key, cost_estimate_micros FROM messages WHERE direction = 'in' ORDER BY id"
+    ).fetchall()
+    assert [tuple(r) for r in costs] == [("in:whatsapp:SM1", 5000), ("in:whatsapp:SM1:voice", None)]

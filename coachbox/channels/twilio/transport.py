@@ -222,6 +222,18 @@ class TwilioChannel:
             _provider_time.get(),
         )
 
+    async def fetch_price(self, sid: str) -> tuple[str | None, str | None]:
+        """(price, price_unit) of one message as Twilio's message resource says it (price None until Twilio has
+        priced it, often minutes after the final status; negative strings such as "-0.00500")."""
+        client = self._get_client()
+        try:
+            found = await client.messages(sid).fetch_async()
+        except (TwilioRestException, TwilioServiceException) as exc:
+            raise _channel_error(exc, None) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise ChannelError(f"cannot fetch the message at Twilio: {exc!r}", code="network") from None
+        return (str(found.price) if found.price is not None else None), found.price_unit
+
     async def close(self) -> None:
         if self._http is not None and self._loop is asyncio.get_running_loop():
             await self._http.session.close()
