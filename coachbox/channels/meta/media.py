@@ -7,12 +7,12 @@ import asyncio
 import dataclasses
 import logging
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
 from coachbox.channels.base import Inbound, InboundMedia
+from coachbox.channels.downloads import MediaTooLarge, fetch_limited
 from coachbox.channels.meta.transport import graph_url
 from coachbox.channels.meta.webhook import MEDIA_URL_PREFIX
 from coachbox.core.config import Settings
@@ -26,10 +26,6 @@ INBOUND_DIR = "media/inbound"  # relative to the data folder (what /media/… si
 # Meta's media URLs are on its CDN (lookaside.fbsbx.com); the token goes there and to the Graph API only.
 _META_HOSTS = ("facebook.com", "fbsbx.com", "whatsapp.net", "fbcdn.net")
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
-
-
-class MediaTooLarge(Exception):
-    pass
 
 
 def _token_allowed(url: str, settings: Settings) -> bool:
@@ -62,7 +58,14 @@ async def download_media(settings: Settings, inbound: Inbound, *, deadline: floa
                 if declared > limit:
                     raise MediaTooLarge(f"{declared} bytes > [meta] media_max_bytes {limit}")
                 url = str(details["url"])
-                await _fetch(client, url, headers if _token_allowed(url, settings) else {}, target / name, limit)
+                await fetch_limited(
+                    client,
+                    url,
+                    target / name,
+                    limit,
+                    "[meta] media_max_bytes",
+                    headers=headers if _token_allowed(url, settings) else {},
+                )
             except (httpx.HTTPError, MediaTooLarge, OSError, KeyError, ValueError, TypeError) as exc:
                 log.warning("inbound media not downloaded", extra={"sid": inbound.provider_sid, "error": repr(exc)})
                 return item
@@ -78,23 +81,3 @@ async def download_media(settings: Settings, inbound: Inbound, *, deadline: floa
             log.warning("inbound media not downloaded in time", extra={"sid": inbound.provider_sid, "late": len(late)})
     stored = [tasks[i].result() if i in tasks and tasks[i] in done else item for i, item in enumerate(inbound.media)]
     return dataclasses.replace(inbound, media=tuple(stored))
-
-
-async def _fetch(client: httpx.AsyncClient, url: str, headers: dict, dest: Path, limit: int) -> None:
-    partial = dest.with_suffix(dest.suffix + ".part")
-    async with client.stream("GET", url, headers=headers) as response:
-        response.raise_for_status()
-        declared = int(response.headers.get("content-length") or 0)
-        if declared > limit:
-            raise MediaTooLarge(f"{declared} bytes > [meta] media_max_bytes {limit}")
-        size = 0
-        try:
-            with partial.open("wb") as out:
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > limit:  # a missing or lying Content-Length
-                        raise MediaTooLarge(f"more than [meta] media_max_bytes {limit}")
-                    out.write(chunk)
-            partial.replace(dest)
-        finally:
-            partial.unlink(missing_ok=True)

@@ -6,12 +6,12 @@ import asyncio
 import dataclasses
 import logging
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
 from coachbox.channels.base import Inbound, InboundMedia
+from coachbox.channels.downloads import MediaTooLarge, fetch_limited
 from coachbox.channels.twilio.urls import rewrite_url
 from coachbox.core.config import Settings
 from coachbox.core.hostile import safe_media
@@ -24,10 +24,6 @@ DOWNLOAD_TIMEOUT_SECONDS = 5.0  # each connect/read; the webhook must still answ
 DOWNLOAD_DEADLINE_SECONDS = 8.0
 INBOUND_DIR = "media/inbound"  # relative to the data folder (what /media/… signed URLs serve)
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
-
-
-class MediaTooLarge(Exception):
-    pass
 
 
 def _credentials_allowed(url: str, settings: Settings) -> bool:
@@ -55,12 +51,13 @@ async def download_media(settings: Settings, inbound: Inbound, *, deadline: floa
             content_type, extension = safe_media(item.content_type)
             name = f"{_SAFE.sub('_', inbound.provider_sid)}-{index}{extension}"
             try:
-                await _fetch(
+                await fetch_limited(
                     client,
                     url,
-                    auth if _credentials_allowed(url, settings) else None,
                     target / name,
                     settings.twilio.media_max_bytes,
+                    "[twilio] media_max_bytes",
+                    auth=auth if _credentials_allowed(url, settings) else None,
                 )
             except (httpx.HTTPError, MediaTooLarge, OSError) as exc:
                 log.warning("inbound media not downloaded", extra={"sid": inbound.provider_sid, "error": repr(exc)})
@@ -71,7 +68,7 @@ async def download_media(settings: Settings, inbound: Inbound, *, deadline: floa
         deadline = DOWNLOAD_DEADLINE_SECONDS if deadline is None else deadline
         done, late = await asyncio.wait(tasks, timeout=deadline)
         for task in late:
-            task.cancel()  # _fetch removes its partial file on the way out
+            task.cancel()  # fetch_limited removes its partial file on the way out
         if late:
             await asyncio.wait(late)
             log.warning(
@@ -80,23 +77,3 @@ async def download_media(settings: Settings, inbound: Inbound, *, deadline: floa
             )
     stored = [task.result() if task in done else item for task, item in zip(tasks, inbound.media)]
     return dataclasses.replace(inbound, media=tuple(stored))
-
-
-async def _fetch(client: httpx.AsyncClient, url: str, auth, dest: Path, limit: int) -> None:
-    partial = dest.with_suffix(dest.suffix + ".part")
-    async with client.stream("GET", url, auth=auth) as response:
-        response.raise_for_status()
-        declared = int(response.headers.get("content-length") or 0)
-        if declared > limit:
-            raise MediaTooLarge(f"{declared} bytes > [twilio] media_max_bytes {limit}")
-        size = 0
-        try:
-            with partial.open("wb") as out:
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > limit:  # a missing or lying Content-Length
-                        raise MediaTooLarge(f"more than [twilio] media_max_bytes {limit}")
-                    out.write(chunk)
-            partial.replace(dest)
-        finally:
-            partial.unlink(missing_ok=True)
