@@ -13,8 +13,6 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel import Locale, UnknownLocaleError
-from babel.numbers import format_currency
 from sanic import Blueprint, Request
 from sanic.response import raw
 
@@ -122,6 +120,9 @@ def money(micros: int | float | None, language: str = "en") -> str:
     """US dollars in the org's language: 1_950_000 → '$1.95'; under ten cents up to four decimals ('$0.0045')."""
     if micros is None:
         return "–"
+    from babel import Locale, UnknownLocaleError  # lazy: ~3 MB per process, for the Costs page and dashboard only
+    from babel.numbers import format_currency  # lazy: as above
+
     try:
         locale = Locale.parse(language.replace("-", "_"))
     except (UnknownLocaleError, ValueError):

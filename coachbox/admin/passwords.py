@@ -9,7 +9,6 @@ import threading
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from zxcvbn import zxcvbn
 
 # OWASP's argon2id minimum (Password Storage Cheat Sheet): 19 MiB, 2 passes, 1 lane. Chosen over argon2-cffi's
 # RFC 9106 low-memory profile (64 MiB, t=3, p=4) because this box runs on small VPSs and Raspberry Pis where a
@@ -94,6 +93,8 @@ def password_problem(password: str, user_inputs: tuple[str, ...] = ()) -> str | 
         if value:
             words.append(value)
             words.extend(part for part in value.replace("@", " ").replace(".", " ").split() if len(part) > 2)
+    from zxcvbn import zxcvbn  # lazy: its word lists take ~13 MB in every process; only a password change needs them
+
     with _ZXCVBN_LOCK:
         result = zxcvbn(password[:STRENGTH_CHARS], user_inputs=words)
     if result["score"] >= MIN_SCORE:
