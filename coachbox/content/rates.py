@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,26 @@ def card_path(settings) -> Path:
     return local if local.is_file() else SHIPPED
 
 
+# Every message in and out asks for the card: finding and stat-ing its file each time was ~5 % of a webhook's CPU
+# (bench/webhook_bench.py with py-spy), so a card found is trusted for this long before its file is looked at again.
+RECHECK_SECONDS = 30.0
+_recent: dict[tuple, tuple[float, RateCard]] = {}
+
+
 def load_rate_card(settings) -> RateCard:
-    """The rate card for these settings (cached per file version and overrides); RateCardError names file, line
-    and key when it cannot be used."""
+    """The rate card for these settings (cached per file version and overrides, the file re-checked every
+    RECHECK_SECONDS); RateCardError names file, line and key when it cannot be used."""
+    wanted = (settings.root, settings.paths.content_dir, settings.costs.rate_card, repr(settings.costs.rates))
+    now = time.monotonic()
+    recent = _recent.get(wanted)
+    if recent is not None and now - recent[0] < RECHECK_SECONDS:
+        return recent[1]
+    card = _load_rate_card(settings)
+    _recent[wanted] = (now, card)
+    return card
+
+
+def _load_rate_card(settings) -> RateCard:
     path = card_path(settings)
     try:
         stamp = path.stat().st_mtime_ns
