@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from coachbox.conversation.effects import (
+    AskTutor,
     AwardBadge,
     CompleteCourse,
     CompleteLesson,
@@ -125,6 +126,13 @@ def answer(turn: Turn, said: str) -> None:
     question = questions[turn.state.question]
     result = grade(question, said, true_words=turn.texts.all_words("true"), false_words=turn.texts.all_words("false"))
     if result.verdict == "unclear":
+        if _asks_something(said):
+            # A question is open right after every lesson now (lean days), so a learner's own question lands
+            # here: it goes to the tutor as it would outside a quiz, and the quiz stays open behind it.
+            turn.do(AskTutor(said.strip()[:2000], turn.state.lesson_id))
+            turn.say("free.to_teacher")
+            reprompt(turn)
+            return
         say_unclear(turn, question)
         return
     right = result.verdict == "correct"
@@ -143,6 +151,12 @@ def answer(turn: Turn, said: str) -> None:
     finish(turn, course, lesson, answers, retried=questions if retry else None)
     if turn.rules.lean_days:
         turn.fold(start)  # the last feedback, score, streak and badges in one message where they fit
+
+
+def _asks_something(said: str) -> bool:
+    """A learner's own question rather than an unreadable answer: a few words ending in a question mark."""
+    text = said.strip()
+    return text.endswith(("?", "？", "؟")) and len(text.split()) >= 3
 
 
 def say_unclear(turn: Turn, question: Question, *, again: str = "quiz.unclear_again") -> None:

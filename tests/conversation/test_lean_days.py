@@ -101,3 +101,15 @@ def test_fold_keeps_the_last_parts_options_and_leaves_templates_and_media_apart(
         t.replies = [long, question]
         t.fold(0)
         assert len(t.replies) == expected and t.replies[-1].options == ("A", "B")
+
+
+def test_a_question_asked_while_the_quiz_is_open_goes_to_the_tutor_and_the_quiz_stays_open(driver):
+    """With question 1 open right after the lesson, "what is a PIN?" is the learner's own question, not an
+    unreadable answer: it reaches the tutor (as outside a quiz) and the quiz question comes again."""
+    driver.onboard()
+    replies = driver.say("what is an agent exactly?")
+    assert "the answer comes in a moment" in replies[0]
+    assert "Your quiz is still open" in "\n".join(replies) and "*Question 1/3*" in replies[-1]
+    asked = driver.conn.execute("SELECT question FROM tutor_exchanges").fetchall()
+    assert [r[0] for r in asked] == ["what is an agent exactly?"]
+    assert "Correct" in driver.say("b")[0]  # the quiz carries on where it was
