@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -90,3 +91,23 @@ class Channel(Protocol):
     async def send(self, message: Outbound) -> SendResult: ...
 
     async def close(self) -> None: ...
+
+
+def is_permanent_error(
+    code: str | int | None,
+    http_status: int | None,
+    *,
+    permanent: Collection[str],
+    transient: Collection[str],
+    retryable_statuses: Collection[int],
+) -> bool:
+    """A provider's answer that retrying the same request cannot mend: a code it documents as permanent, or a 4xx
+    that carries no code known to pass and is not one of `retryable_statuses` (those may pass after a fix or a
+    wait). Each channel's errors.py gives its own code lists."""
+    if code is not None and str(code) in permanent:
+        return True
+    if code is not None and str(code) in transient:
+        return False
+    if http_status is None:
+        return False
+    return 400 <= http_status < 500 and http_status not in retryable_statuses

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from coachbox.channels.base import is_permanent_error
+
 # Reference: https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes (read 2026-12).
 PERMANENT: dict[str, str] = {
     "100": "Meta refused a parameter of the message (invalid parameter): see the error's details.",
@@ -53,14 +55,10 @@ NOT_TAKEN = RATE_LIMITS | {WINDOW_CLOSED, "190", "10", "200"}
 
 
 def is_permanent(code: str | int | None, http_status: int | None = None) -> bool:
-    """A known permanent code, or any 4xx answer other than 401/408/429 that carries no known transient code."""
-    if code is not None and str(code) in PERMANENT:
-        return True
-    if code is not None and str(code) in TRANSIENT:
-        return False
-    if http_status is None:
-        return False
-    return 400 <= http_status < 500 and http_status not in (401, 408, 429)
+    """A known permanent code, or any 4xx answer other than 401/408/429 (those may pass after a fix or a wait)."""
+    return is_permanent_error(
+        code, http_status, permanent=PERMANENT, transient=TRANSIENT, retryable_statuses=(401, 408, 429)
+    )
 
 
 def describe(code: str | int | None) -> str:

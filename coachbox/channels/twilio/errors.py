@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from coachbox.channels.base import is_permanent_error
+
 # Codes a send can fail with that no retry will fix. The admin page shows these meanings next to a
 # failed message. Reference: https://www.twilio.com/docs/api/errors/<code>
 PERMANENT: dict[str, str] = {
@@ -49,14 +51,10 @@ UNSUBSCRIBED = "21610"
 
 
 def is_permanent(code: str | int | None, http_status: int | None = None) -> bool:
-    """A known permanent code, or any 4xx answer other than 401/403/429 (those may pass after a fix or a wait)."""
-    if code is not None and str(code) in PERMANENT:
-        return True
-    if code is not None and str(code) in TRANSIENT:
-        return False
-    if http_status is None:
-        return False
-    return 400 <= http_status < 500 and http_status not in (401, 403, 408, 429)
+    """A known permanent code, or any 4xx answer other than 401/403/408/429 (those may pass after a fix or a wait)."""
+    return is_permanent_error(
+        code, http_status, permanent=PERMANENT, transient=TRANSIENT, retryable_statuses=(401, 403, 408, 429)
+    )
 
 
 def doc_url(code: str | int | None) -> str | None:
