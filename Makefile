@@ -9,16 +9,19 @@ TEST_STAMP := $(VENV)/.installed-test
 .PHONY: run test lint bench clean setup browser-deps
 
 $(BIN)/python:
+	@echo "Creating $(VENV) for coachbox (first time only)…"
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "coachbox needs Python 3.11 or newer (found %s)" % sys.version.split()[0])'
 	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "Could not create $(VENV): on Debian/Ubuntu install python3-venv (apt-get install python3-venv)"; exit 1; }
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet --progress-bar off --upgrade pip
 
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	@echo "Installing coachbox's Python packages (about 2 minutes the first time; later runs skip this)…"
+	@$(BIN)/pip install --quiet --progress-bar off -e . || { echo "pip could not install coachbox: see the lines above (no network? no disk space?)"; exit 1; }
 	@touch $@
 
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+	@echo "Installing coachbox and its test tools (about 3 minutes the first time; later runs skip this)…"
+	@$(BIN)/pip install --quiet --progress-bar off -e '.[test]' || { echo "pip could not install coachbox: see the lines above (no network? no disk space?)"; exit 1; }
 	@touch $@ $(RUN_STAMP)
 
 setup: $(RUN_STAMP)

@@ -16,6 +16,7 @@ from coachbox.channels.outbox import describe
 from coachbox.conversation.lessons import NUDGE_TEMPLATE
 from coachbox.core.config import documented_keys, template_category
 from coachbox.core.disk import judge
+from coachbox.jobs.queue import queue_counts
 from coachbox.ops.backup import SUFFIXES, backup
 from coachbox.ops.checks import check_backups, run_checks
 from coachbox.schedule.runs import job_table
@@ -27,10 +28,21 @@ bp = Blueprint("admin_operations", url_prefix="/admin")
 BACKUP_NAME = "coachbox-backup-"
 
 
-def _settings_rows(settings) -> list[tuple[str, str, str, str]]:
-    """(key, value, help, env name) with every secret masked: the page must never show a token."""
+def _settings_groups(settings) -> list[dict]:
+    """Settings by section, each key with its value (secrets masked) and whether it differs from the default."""
+    groups: dict[str, dict] = {}
+    for key, shown, help_text, env, changed in _settings_rows(settings):
+        section = key.split(".", 1)[0]
+        group = groups.setdefault(section, {"section": section, "rows": [], "changed": 0})
+        group["rows"].append({"key": key, "value": shown, "help": help_text, "env": env, "changed": changed})
+        group["changed"] += changed
+    return list(groups.values())
+
+
+def _settings_rows(settings) -> list[tuple[str, str, str, str, bool]]:
+    """(key, value, help, env name, changed from default) with every secret masked: never show a token."""
     rows = []
-    for section, key, _default, help_text, secret in documented_keys():
+    for section, key, default, help_text, secret in documented_keys():
         value = getattr(getattr(settings, section), key)
         if secret:
             shown = "•••••• (set)" if value else "(not set)"
@@ -41,8 +53,70 @@ def _settings_rows(settings) -> list[tuple[str, str, str, str]]:
             shown = ", ".join(f"{k} = {'set' if v else 'empty'}" for k, v in value.items()) or "(none)"
         else:
             shown = str(value)
-        rows.append((f"{section}.{key}", shown, help_text, f"COACHBOX_{section.upper()}_{key.upper()}"))
+        changed = value != default and not (isinstance(default, str) and str(value) == default)
+        rows.append((f"{section}.{key}", shown, help_text, f"COACHBOX_{section.upper()}_{key.upper()}", changed))
     return rows
+
+
+def summary(*, failed: int, waiting: int, checks, disk, backups: list[dict], jobs: list[dict]) -> list[dict]:
+    """The page's first lines: each part of the box in plain words, with a level (ok, warn, bad) and an anchor."""
+    problems = [c for c in checks if c.level in ("error", "warn")]
+    lines = [
+        {
+            "level": "bad" if failed else "ok",
+            "what": "Messages",
+            "say": f"{failed} message{'s' if failed != 1 else ''} could not be sent" if failed else "Everything sent",
+            "more": f"{waiting} waiting for the learner to write" if waiting else "",
+            "href": "#failed",
+        },
+        {
+            "level": "bad" if any(c.level == "error" for c in problems) else "warn" if problems else "ok",
+            "what": "Health checks",
+            "say": f"{len(problems)} need{'s' if len(problems) == 1 else ''} attention" if problems else "All fine",
+            "more": "",
+            "href": "#health",
+        },
+    ]
+    errors = [j for j in jobs if j.get("outcome") in ("error", "interrupted")]
+    ran = [j for j in jobs if j.get("last_started")]
+    lines.append(
+        {
+            "level": "bad" if errors else "ok" if ran else "warn",
+            "what": "Scheduled work",
+            "say": (
+                f"{len(errors)} job{'s' if len(errors) != 1 else ''} failed last time"
+                if errors
+                else "Running"
+                if ran
+                else "Nothing has run yet: is the worker running?"
+            ),
+            "more": "",
+            "href": "#jobs",
+        }
+    )
+    newest = backups[0] if backups else None
+    lines.append(
+        {
+            "level": "ok" if newest else "warn",
+            "what": "Backups",
+            "say": f"{len(backups)} kept, newest {newest['name'].removeprefix(BACKUP_NAME)}"
+            if newest
+            else "No backup yet",
+            "more": "" if not newest or newest["encrypted"] else "not encrypted",
+            "href": "#backups",
+        }
+    )
+    if disk is not None:
+        lines.append(
+            {
+                "level": "bad" if disk.level == "error" else "warn" if disk.level == "warn" else "ok",
+                "what": "Disk",
+                "say": f"{disk.space.free_mb / 1024:.1f} GB free ({disk.space.free_percent} %)",
+                "more": disk.message if disk.level != "ok" else "",
+                "href": "#health",
+            }
+        )
+    return lines
 
 
 def waiting_note(row) -> str:
@@ -108,26 +182,32 @@ async def operations(request: Request):
     except OSError:
         disk = None
 
-    try:
-        pending = services.huey.pending_count()
-        scheduled = services.huey.scheduled_count()
-    except Exception:  # noqa: BLE001 - show "unknown" instead of failing the page
-        pending = scheduled = None
+    queue = queue_counts(services.huey)  # the dashboard reads the same function: the two pages agree
+    pending, scheduled = queue.waiting, queue.scheduled
     # The checks of `coachbox check` may call Twilio and read the content folder: run them off the event loop,
     # and never let them break the page.
     try:
         checks = await asyncio.get_running_loop().run_in_executor(None, run_checks, settings)
     except Exception as exc:  # noqa: BLE001
         checks = [type("F", (), {"level": "error", "what": f"check failed: {exc}", "fix": ""})()]
+    backup_files = _backups(settings)
     return render(
         request,
         "operations.html",
         failed=failed,
         queued=queued,
         describe=lambda code: describe(settings, code),  # Twilio's or Meta's words for the code
-        backups=_backups(settings),
+        backups=backup_files,
         backup_encryption=check_backups(settings)[0],
-        settings_rows=_settings_rows(settings),
+        settings_groups=_settings_groups(settings),
+        summary=summary(
+            failed=len(failed),
+            waiting=sum(1 for m in queued if m["status"] == "waiting"),
+            checks=checks,
+            disk=disk,
+            backups=backup_files,
+            jobs=jobs,
+        ),
         pending=pending,
         scheduled=scheduled,
         checks=checks,

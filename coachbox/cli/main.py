@@ -144,8 +144,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     from coachbox.roots.appliance import init_box, serve
 
     settings = _with_address(settings, args)  # before init: the first-run link names the port actually served
-    init_box(settings, progress=_progress_printer(), quiet=True)
-    serve(settings, with_worker=True)
+    first_run = init_box(settings, progress=_progress_printer(), quiet=True, announce=False)
+    serve(settings, with_worker=True, first_run=first_run)
     return 0
 
 
@@ -154,8 +154,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from coachbox.roots.appliance import init_box, serve
 
     settings = _with_address(settings, args)  # before init: the first-run link names the port actually served
-    init_box(settings, progress=None, quiet=True, import_content=False)
-    serve(settings, with_worker=False)
+    first_run = init_box(settings, progress=None, quiet=True, import_content=False, announce=False)
+    serve(settings, with_worker=False, first_run=first_run)
     return 0
 
 

@@ -32,9 +32,18 @@ Progress = Callable[[str, int, int], None]
 
 
 def init_box(
-    settings: Settings, *, progress: Progress | None = None, quiet: bool = False, import_content: bool = True
-) -> None:
-    """Create data/, migrate, import content. Safe to run on every start."""
+    settings: Settings,
+    *,
+    progress: Progress | None = None,
+    quiet: bool = False,
+    import_content: bool = True,
+    announce: bool = True,
+) -> str | None:
+    """Create data/, migrate, import content. Safe to run on every start.
+
+    Returns what to tell the operator about the owner account (the first-run link), printed here unless
+    `announce` is false: `coachbox run` prints it after the address, where it is seen.
+    """
     data = settings.data_dir
     # A bad [backup] recipient stops the start (a ConfigError naming it), not the night's backup hours later.
     backup_recipients(settings)
@@ -63,9 +72,12 @@ def init_box(
             report = import_folder(conn, settings.content_dir, settings, progress=progress)
             if not quiet:
                 print(report.summary())
-        _announce_first_run(conn, settings)
+        first_run = _first_run_text(conn, settings)
     finally:
         conn.close()
+    if first_run and announce:
+        print(first_run, flush=True)
+    return first_run
 
 
 def _private_data_dir(settings: Settings) -> None:
@@ -102,14 +114,31 @@ def _replace_broken_queue(conn: sqlite3.Connection, settings: Settings) -> None:
     )
 
 
-def _announce_first_run(conn: sqlite3.Connection, settings: Settings) -> None:
+def _first_run_text(conn: sqlite3.Connection, settings: Settings) -> str | None:
     now = clock_from_environment(os.environ).now()
     link = secrets.setup_link(conn, settings, now)  # printed in full only when made: only its hash is kept
-    if link:
-        print(secrets.describe_setup_link(link, settings, now), flush=True)
+    return secrets.describe_setup_link(link, settings, now) if link else None
 
 
-def serve(settings: Settings, *, with_worker: bool) -> None:
+def running_banner(settings: Settings, first_run: str | None) -> str:
+    """The few lines an operator needs once the box is up: where it is, the owner link on a first run, how to stop."""
+    base = f"http://{settings.server.host}:{settings.server.port}"
+    rule = "  " + "─" * 66
+    lines = [
+        "",
+        rule,
+        f"  coachbox is running on {base}  (channel: {settings.channel_kind})",
+        f"  Admin page:  {base}/admin/",
+    ]
+    if settings.channel_kind == "simulator":
+        lines.append(f"  Try it as a learner: {base}/admin/simulator (after signing in)")
+    if first_run:
+        lines += [first_run.rstrip("\n"), ""]
+    lines += [f"  Press Ctrl-C to stop. Log: {settings.data_dir / 'logs' / 'coachbox.log'}", rule, ""]
+    return "\n".join(lines)
+
+
+def serve(settings: Settings, *, with_worker: bool, first_run: str | None = None) -> None:
     """Run Sanic (and beside it the Huey consumer as a managed process) until SIGINT/SIGTERM.
 
     This process only supervises: its app has no routes, and the web workers and the consumer are spawned from
@@ -154,11 +183,7 @@ def serve(settings: Settings, *, with_worker: bool) -> None:
         access_log=False,
         single_process=False,  # --single-process never fires main_process_ready: the worker would not start
     )
-    print(
-        f"coachbox is running on http://{settings.server.host}:{settings.server.port} "
-        f"(channel: {settings.channel_kind}). Press Ctrl-C to stop.",
-        flush=True,
-    )
+    print(running_banner(settings, first_run), flush=True)
     Sanic.serve(primary=app, app_loader=loader)
     data_lock.close()
     for dog in watchdog:

@@ -139,3 +139,24 @@ async def test_it_warns_while_backups_are_not_encrypted_and_serves_encrypted_one
 def _encryption_line(text: str) -> str:
     start = text.index('id="backup-encryption"')
     return text[start : text.index("</p>", start)]
+
+
+async def test_it_opens_with_plain_words_and_folds_the_details(app, client, cast, conn, settings):
+    learner_id = add_learner(conn)
+    conn.execute(
+        """INSERT INTO messages (learner_id, direction, channel, address, body, status, error_code,
+                             attempts, created_at, updated_at) VALUES (?, 'out', 'whatsapp', 'whatsapp:+1', 'Lesson 3',
+                             'failed', '30003', 4, '2026-03-01T00:00:00+00:00', '2026-03-01T00:00:00+00:00')""",
+        (learner_id,),
+    )
+    app.ctx.services.settings = settings.replace(schedule={"review_per_day": 5})
+    await signed_in(client, "alice@school.test")
+    _, page = await client.get("/admin/operations")
+    glance = page.text.split('id="glance-h"', 1)[1].split("</section>", 1)[0]
+    assert "1 message could not be sent" in glance and "No backup yet" in glance
+    assert "Nothing has run yet" in glance  # no job has run in this fresh box
+    # Settings: one folded list per section, the changed key marked, no wide table to scroll sideways.
+    settings_part = page.text.split('id="settings-h"', 1)[1]
+    assert "<table" not in settings_part and "<details" in settings_part
+    schedule = settings_part.split("[schedule]", 1)[1].split("</details>", 1)[0]
+    assert "changed" in schedule and "schedule.review_per_day" in schedule

@@ -131,6 +131,9 @@ def test_it_runs_web_and_worker_and_stops_both_on_sigterm(tmp_path, instant):
         assert not [pid for pid in family if _alive(pid)]
         output = process.stdout.read()
         assert f"http://127.0.0.1:{port}/admin/setup?token=" in output  # the one-time owner link, on the real port
+        # The link comes in the framed block with the address, after the log's start-up lines, where it is seen.
+        banner = output.split(f"coachbox is running on http://127.0.0.1:{port}", 1)[1].split("Press Ctrl-C", 1)[0]
+        assert "/admin/setup?token=" in banner and "/admin/simulator" in banner
         assert "Traceback" not in output
     finally:
         if process.poll() is None:
