@@ -6,6 +6,9 @@ baselines on the same server in the same run (a static file: bare Sanic and the 
 page: + session lookup and template). "server ms" subtracts the static file's median, leaving the page's own work.
 (/healthz is no baseline: it counts every outbound message by status.)
 Goal (issue 7): dashboard, learner search and a transcript page each under 200 ms. Exits 1 on a miss.
+Issue 16 adds a course of 10 lessons with progress, answers and deliveries for every learner (about 550,000
+progress rows, 1.3 million answers), per-course and per-class roll-ups, the course page, and in-process timings of
+the dashboard's new parts read cold (today's live figures, learners at risk, the course page's lesson figures).
 
     .venv/bin/python bench/admin_bench.py --quick        # --scale 0.1: 10,000 learners, 500,000 messages
     .venv/bin/python bench/admin_bench.py                # 100,000 learners, 5,000,000 messages (~2 min to seed)
@@ -106,9 +109,112 @@ def seed(conn: sqlite3.Connection, learners: int, messages: int, days: int = 90)
             )
         ),
     )
+    seed_learning(conn, rng, learners, now, days)
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+LESSONS = 10
+
+
+def seed_learning(conn: sqlite3.Connection, rng: random.Random, learners: int, now: int, days: int) -> None:
+    """Course 1's 10 lessons (3 choice questions each); each learner started on a random day and took up to one
+    lesson a day: progress (80 % finished, a quarter of those failed), three answers per finished lesson, a
+    daily_lesson delivery per lesson; and the roll-up per course and per class (40 classes) for every day."""
+    iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(t))  # noqa: E731
+    day = lambda t: time.strftime("%Y-%m-%d", time.gmtime(t + 3 * 3600))  # noqa: E731 (Nairobi's date)
+    for lesson in range(1, LESSONS + 1):
+        conn.execute(
+            "INSERT INTO lessons (id, course_id, slug, position, title, body, created_at, updated_at) "
+            "VALUES (?, 1, ?, ?, ?, 'Lesson text', '2026-01-01', '2026-01-01')",
+            (lesson, f"lesson-{lesson}", lesson, f"Lesson {lesson}"),
+        )
+        for q in range(1, 4):
+            conn.execute(
+                "INSERT INTO questions (id, lesson_id, position, kind, prompt, choices, answer) "
+                "VALUES (?, ?, ?, 'choice', ?, '[\"yes\", \"no\", \"maybe\"]', '1')",
+                (lesson * 10 + q, lesson, q, f"Question {q} of lesson {lesson}?"),
+            )
+    progress, answers, deliveries = [], [], []
+    for learner in range(1, learners + 1):
+        start = now - rng.randrange(days * 86400)
+        for lesson in range(1, min(LESSONS, (now - start) // 86400 + 1) + 1):
+            delivered = start + (lesson - 1) * 86400
+            deliveries.append((learner, day(delivered), lesson, iso(delivered)))
+            if rng.random() < 0.8:
+                completed = delivered + rng.randrange(60, 6 * 3600)
+                passed = rng.random() < 0.75
+                correct = 3 if passed else rng.randrange(2)
+                progress.append((learner, lesson, iso(delivered), iso(completed), day(completed), correct, int(passed)))
+                for q in range(1, 4):
+                    right = q <= correct
+                    answers.append(
+                        (learner, lesson * 10 + q, "A" if right else rng.choice("BC"), int(right), iso(completed))
+                    )
+            else:
+                progress.append((learner, lesson, iso(delivered), None, None, 0, 0))
+    conn.executemany(
+        """INSERT INTO progress (learner_id, lesson_id, delivered_at, completed_at, completed_local_date, correct, total,
+                                 passed) VALUES (?, ?, ?, ?, ?, ?, 3, ?)""",
+        progress,
+    )
+    conn.executemany(
+        "INSERT INTO answers (learner_id, question_id, given, correct, answered_at) VALUES (?, ?, ?, ?, ?)", answers
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO deliveries (learner_id, kind, key, lesson_id, status, created_at) "
+        "VALUES (?, 'daily_lesson', ?, ?, 'done', ?)",
+        deliveries,
+    )
+    conn.executemany(
+        "INSERT INTO daily_stats (date, course_id, cohort, metric, value) VALUES (?, ?, ?, ?, ?)",
+        (
+            (time.strftime("%Y-%m-%d", time.gmtime(now - d * 86400)), course, cohort, metric, rng.randrange(10, 500))
+            for d in range(days)
+            for course, cohort, metrics in (
+                (1, "", ("lessons_delivered", "lessons_completed", "quiz_average")),
+                *((0, f"cohort-{c}", ("active_learners", "lessons_completed", "quiz_average")) for c in range(40)),
+            )
+            for metric in metrics
+        ),
+    )
+    print(f"  + {len(progress):,} progress rows, {len(answers):,} answers, {len(deliveries):,} deliveries")
+
+
+def time_in_process(db_path: Path, tz: str) -> list[tuple[str, float]]:
+    """Median ms (of 5) of the dashboard's and course page's new reads, cold (no cache), on their own connection."""
+    from datetime import UTC, datetime
+
+    from coachbox import store
+    from coachbox.admin import dashboard, learning
+    from coachbox.store import dashboard as board
+
+    conn = store.open_database(db_path)
+    now = datetime.now(UTC)
+    course = conn.execute("SELECT * FROM courses WHERE id = 1").fetchone()
+    day = dashboard._local_today(now, tz)
+    today = day.isoformat()
+    cases = [
+        ("dashboard: today's live figures (rollups.compute)", lambda: dashboard.rollups.compute(conn, day, tz)),
+        ("dashboard: learners at risk", lambda: board.at_risk(conn, now, today, ("1", []))),
+        ("dashboard: once a minute (both, cached 60 s)", lambda: dashboard._minute(conn, now, tz, ("1", []))),
+        ("dashboard: classes and courses (7 days)", lambda: board.rollup_by_group(conn, today, today)),
+        ("dashboard: everything but today (_load)", lambda: dashboard._load(conn, now, tz, ("1", []))),
+        ("course page: each lesson", lambda: board.lesson_completion(conn, 1)),
+        ("course page: common wrong answers", lambda: board.common_wrong_answers(conn, 1)),
+        ("course page: whole section (learning.load)", lambda: learning.load(conn, course)),
+    ]
+    found = []
+    for label, run in cases:
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            run()
+            times.append((time.perf_counter() - started) * 1000)
+        found.append((label, statistics.median(times)))
+    conn.close()
+    return found
 
 
 def _free_port() -> int:
@@ -237,6 +343,7 @@ def main() -> int:
                 ("learner filter ?status=paused&inactive=30", "/admin/learners?status=paused&inactive=30", True),
                 (f"transcript /admin/learners/{busiest} (newest 100)", f"/admin/learners/{busiest}", True),
                 ("transcript, older page (?before=)", f"/admin/learners/{busiest}?before={before}", True),
+                ("course page /admin/courses/1 (figures cached 5 min)", "/admin/courses/1", True),
             ]
             if not args.json:
                 print(f"{'page':<50} {'median ms':>10} {'p95 ms':>8} {'server ms':>10}")
@@ -270,6 +377,11 @@ def main() -> int:
                     )
                 else:
                     print(f"{label:<50} {median:>10.1f} {p95:>8.1f} {server:>10.1f}{mark}")
+        for label, ms in time_in_process(settings.db_path, settings.org.default_timezone):
+            if args.json:
+                print(json.dumps({"bench": "admin", "part": label, "learners": learners, "median_ms": round(ms, 1)}))
+            else:
+                print(f"{label:<50} {ms:>10.1f}   (in-process, cold)")
     finally:
         _stop_server(proc)
         if args.keep:

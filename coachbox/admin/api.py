@@ -13,10 +13,11 @@ from sanic.response import json
 from coachbox.admin import costs as costs_page
 from coachbox.admin.learners import local_time, send_teacher_message
 from coachbox.admin.openapi import document
+from coachbox.admin.scope import scope_for
 from coachbox.admin.security import role_at_least
 from coachbox.channels import states
 from coachbox.core.costs import NON_ESSENTIAL_KINDS
-from coachbox.store import admins, courses
+from coachbox.store import admins, classes, courses
 from coachbox.store import learners as q
 from coachbox.store.messages import HELD, transcript_page
 
@@ -46,7 +47,7 @@ def api_view(role: str = "viewer"):
                     401, "unauthorized", "Send Authorization: Bearer <token> (create one under Users → API tokens)."
                 )
             services = request.app.ctx.services
-            token = await services.db.run(admins.api_token, header[7:].strip(), services.clock.now())
+            token = await services.db.run(_token, header[7:].strip(), services.clock.now())
             if token is None:
                 return _error(401, "unauthorized", "This token is unknown or revoked.")
             if not role_at_least(token["role"], role):
@@ -64,6 +65,17 @@ def api_view(role: str = "viewer"):
         return wrapper
 
     return decorate
+
+
+def _token(conn, value: str, now) -> dict | None:
+    """The live token with the classes it is limited to (admin.scope), in one trip to the database."""
+    row = admins.api_token(conn, value, now)
+    return None if row is None else {**dict(row), "classes": classes.for_token(conn, row["id"])}
+
+
+def _scope(request: Request) -> tuple[str, list]:
+    """The learners this token may read and message (a token limited to classes: only theirs), as SQL on `l`."""
+    return scope_for(request.ctx.api_token).sql("l.id")
 
 
 def _page(request: Request) -> int:
@@ -105,6 +117,7 @@ async def list_learners(request: Request):
         course_id=int(course) if course.isdigit() else None,
         page=_page(request),
         per_page=PER_PAGE,
+        scope=_scope(request),
     )
     page = await services.db.run(q.search, f, services.clock.now())
     return json(
@@ -118,7 +131,8 @@ async def list_learners(request: Request):
 
 
 async def _learner(request: Request, learner_id: int):
-    row = await request.app.ctx.services.db.run(q.learner, learner_id)
+    # Outside the token's classes reads as no such learner: nothing is revealed.
+    row = await request.app.ctx.services.db.run(q.learner, learner_id, _scope(request))
     if row is None:
         raise ApiError(404, "not_found", f"No learner {learner_id}.")
     return row
@@ -241,6 +255,7 @@ async def list_enrollments(request: Request):
         status=status,
         page=page,
         per_page=PER_PAGE,
+        scope=_scope(request),
     )
     return json({"data": rows, "page": page, "pages": max(1, -(-total // PER_PAGE)), "total": total})
 

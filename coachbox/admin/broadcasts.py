@@ -14,7 +14,8 @@ from sanic import Blueprint, Request
 from sanic.exceptions import BadRequest, NotFound
 
 from coachbox.admin import security as sec
-from coachbox.admin.pages import back, field, form, render
+from coachbox.admin.pages import back, confirm_page, confirmed, field, form, render
+from coachbox.admin.scope import scope_for
 from coachbox.channels import states
 from coachbox.channels.outbox import template_sid
 from coachbox.core import events
@@ -55,15 +56,20 @@ def quiet_preview(conn, audience: str, when: datetime, now: datetime, settings) 
 
 def _form_context(request: Request, conn, form: dict, errors: list[str]) -> dict:
     settings = request.app.ctx.services.settings
+    scope = scope_for(request.ctx.admin)
+    options = learners.filter_options(conn)
     return {
-        "broadcasts": q.recent(conn),
-        "options": learners.filter_options(conn),
+        # A teacher limited to classes: only their classes' broadcasts, and only their classes to choose from.
+        "broadcasts": q.recent(conn, audiences=None if scope.everyone else [f"cohort:{c}" for c in scope.classes]),
+        "options": options if scope.everyone else {**options, "cohorts": list(scope.classes)},
+        "class_limited": not scope.everyone,
         "form": form,
         "errors": errors,
         "limit": BODY_LIMIT,
         "timezone": settings.org.default_timezone,
         "template_sid": template_sid(settings, q.TEMPLATE_KEY),
         "quiet": None,
+        "quiet_at": None,
     }
 
 
@@ -78,7 +84,7 @@ def _read_form(request: Request) -> dict:
     }
 
 
-def _validate(conn, form: dict, now: datetime, tz: str) -> tuple[str, datetime, list[str]]:
+def _validate(request: Request, conn, form: dict, now: datetime, tz: str) -> tuple[str, datetime, list[str]]:
     errors = []
     if not form["body"] or len(form["body"]) > BODY_LIMIT:
         errors.append(f"Write a message of 1 to {BODY_LIMIT:,} characters.")
@@ -94,6 +100,9 @@ def _validate(conn, form: dict, now: datetime, tz: str) -> tuple[str, datetime, 
         audience = f"cohort:{form['cohort']}"
     elif form["audience"] != "all":
         errors.append("Choose who receives it.")
+    scope = scope_for(request.ctx.admin)
+    if audience != "cohort:" and not audience_allowed(request, audience):
+        errors.append(f"You can send broadcasts only to your classes: choose one ({', '.join(scope.classes)}).")
     when = now
     if form["when"]:
         try:
@@ -127,14 +136,15 @@ async def broadcast_create(request: Request):
     quiet_ok = field(request, "quiet_ok") == "yes"
 
     def create(conn, now):
-        audience, when, errors = _validate(conn, form, now, tz)
+        audience, when, errors = _validate(request, conn, form, now, tz)
         if errors:
             return None, _form_context(request, conn, form, errors)
-        if when <= now + NOW_SLACK and not quiet_ok:
-            # Sent now while some recipients are in their quiet hours: say so before anything is sent.
+        if not quiet_ok:
+            # Sent now, or at a time when some recipients are in their quiet hours: say so (in their time) first.
             preview = quiet_preview(conn, audience, when, now, services.settings)
             if preview.held:
-                return None, {**_form_context(request, conn, form, []), "quiet": preview}
+                later = when > now + NOW_SLACK
+                return None, {**_form_context(request, conn, form, []), "quiet": preview, "quiet_at": later and when}
         with transaction(conn):
             broadcast_id = q.create(
                 conn,
@@ -168,22 +178,12 @@ async def broadcast_create(request: Request):
 async def broadcast_detail(request: Request, broadcast_id: int):
     services = request.app.ctx.services
     now = services.clock.now()
-
-    def load(conn):
-        row = q.get(conn, broadcast_id)
-        if row is None:
-            return None
-        course = None
-        if row["audience"].startswith("course:"):
-            course = conn.execute("SELECT title FROM courses WHERE id = ?", (int(row["audience"][7:]),)).fetchone()
-        counts = states.count(q.state_groups(conn, broadcast_id, now))
-        return row, counts, q.audience_size(conn, row["audience"]), course
-
-    loaded = await services.db.run(load)
-    if loaded is None:
-        raise NotFound("No such broadcast.")
-    row, counts, reach, course = loaded
+    row, counts, reach, course = await _load(request, broadcast_id, now)
     tz = services.settings.org.default_timezone
+    quiet = None
+    if row["status"] == "scheduled":  # who will wait for the end of their quiet hours, at their time
+        at = datetime.fromisoformat(row["scheduled_at"])
+        quiet = await services.db.run(quiet_preview, row["audience"], at, now, services.settings)
     return render(
         request,
         "broadcast.html",
@@ -195,9 +195,36 @@ async def broadcast_detail(request: Request, broadcast_id: int):
         overdue=row["status"] == "scheduled" and datetime.fromisoformat(row["scheduled_at"]) < now - NOW_SLACK,
         reach=reach,
         course_title=course["title"] if course else None,
+        quiet=quiet,
         labels=states.STATES,
         shown=SHOWN,
     )
+
+
+async def _load(request: Request, broadcast_id: int, now: datetime):
+    """The broadcast, its messages' states, how many it can reach now and its course (NotFound when none)."""
+
+    def load(conn):
+        row = q.get(conn, broadcast_id)
+        if row is None:
+            return None
+        course = None
+        if row["audience"].startswith("course:"):
+            course = conn.execute("SELECT title FROM courses WHERE id = ?", (int(row["audience"][7:]),)).fetchone()
+        counts = states.count(q.state_groups(conn, broadcast_id, now))
+        return row, counts, q.audience_size(conn, row["audience"]), course
+
+    loaded = await request.app.ctx.services.db.run(load)
+    if loaded is None or not audience_allowed(request, loaded[0]["audience"]):
+        raise NotFound("No such broadcast.")
+    return loaded
+
+
+def audience_allowed(request: Request, audience: str) -> bool:
+    """A teacher limited to classes (admin.scope) sends to, and sees the broadcasts of, their classes only."""
+    scope = scope_for(request.ctx.admin)
+    kind, _, name = audience.partition(":")
+    return scope.everyone or (kind == "cohort" and name in scope.classes)
 
 
 # The states a broadcast's page always shows (others only when some row is in them).
@@ -238,6 +265,30 @@ def live_state(row, counts: states.Counts, now: datetime, tz: str) -> dict:
 @sec.admin_view("editor")
 async def broadcast_cancel(request: Request, broadcast_id: int):
     services = request.app.ctx.services
+    if not scope_for(request.ctx.admin).everyone:
+        await _load(request, broadcast_id, services.clock.now())  # another class's broadcast: 404
+    if not confirmed(request):
+        row, counts, reach, _ = await _load(request, broadcast_id, services.clock.now())
+        if not cancellable(row["status"], counts):
+            raise BadRequest("Nothing of this broadcast can be cancelled any more: every message is sent or settled.")
+        if row["status"] == "scheduled":
+            stops = [f"It is not sent to anyone: none of the {reach:,} learners it would reach now gets it."]
+        else:
+            n = counts.unsent
+            stops = [
+                f"{n:,} message{'' if n == 1 else 's'} not sent yet will not go out (marked cancelled).",
+                "Messages already sent stay sent: WhatsApp cannot take them back.",
+            ]
+        return confirm_page(
+            request,
+            heading=f"Cancel broadcast {broadcast_id}?",
+            consequences=[*stops, "This cannot be undone: to send it later, write a new broadcast."],
+            action=f"/admin/broadcasts/{broadcast_id}/cancel",
+            button="Cancel broadcast",
+            cancel=f"/admin/broadcasts/{broadcast_id}",
+            keep="Keep it",
+            danger=True,
+        )
 
     def change(conn, now):
         with transaction(conn):

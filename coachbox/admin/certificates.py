@@ -9,6 +9,7 @@ from sanic.exceptions import BadRequest
 
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, field, render
+from coachbox.admin.scope import scope_for
 from coachbox.store import certificates as store_certificates
 from coachbox.store import transaction
 
@@ -26,12 +27,19 @@ async def certificate_list(request: Request):
     page = int(request.args.get("page")) if (request.args.get("page") or "").isdigit() else 1
     page = max(1, page)
 
+    scope = scope_for(request.ctx.admin).sql("c.learner_id")  # a teacher limited to classes: their learners' only
+
     def load(conn):
         # One row more than a page tells whether there is a next page without counting every certificate.
         rows = store_certificates.list_certificates(
-            conn, status=status or None, search=search or None, limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE
+            conn,
+            status=status or None,
+            search=search or None,
+            limit=PER_PAGE + 1,
+            offset=(page - 1) * PER_PAGE,
+            scope=scope,
         )
-        return rows, store_certificates.count_certificates(conn)
+        return rows, store_certificates.count_certificates(conn, scope)
 
     rows, counts = await services.db.run(load)
 
@@ -62,7 +70,12 @@ async def revoke(request: Request, code: str):
         with transaction(conn):
             # revoke_certificate writes the audit row itself (certificate.revoke, with the reason).
             return store_certificates.revoke_certificate(
-                conn, code[:64], now=now, admin_id=request.ctx.admin["admin_id"], reason=reason
+                conn,
+                code[:64],
+                now=now,
+                admin_id=request.ctx.admin["admin_id"],
+                reason=reason,
+                scope=scope_for(request.ctx.admin).sql("certificates.learner_id"),
             )
 
     if not await services.db.run(change, services.clock.now()):

@@ -12,6 +12,17 @@ PALETTE = ("#0072B2", "#009E73", "#D55E00", "#CC79A7", "#E69F00")
 _ids = itertools.count(1)
 
 
+def _whole_ticks(value: float) -> tuple[int, int]:
+    """(peak, step) for counts of people or things: whole-number ticks (1, 2, 5, 10, 20…), at most 4 steps."""
+    if value <= 0:
+        return 1, 1
+    step = 1
+    while step * 4 < value:
+        step = step * 5 // 2 if str(step).startswith("2") else step * 2
+    steps = -(-int(-(-value // 1)) // step)  # ceil(ceil(value) / step)
+    return step * steps, step
+
+
 def _nice_max(value: float) -> float:
     if value <= 0:
         return 1
@@ -34,26 +45,41 @@ def bars(
     colors: Sequence[str] = PALETTE,
     fmt: Callable[[float], str] | None = None,
     tip_fmt: Callable[[float], str] | None = None,
+    font_size: int = 11,
+    whole: bool = False,
+    x_labels: int = 8,
 ) -> Markup:
     """Vertical (grouped) bars: one group per label, one bar per series; a legend when there are several. `fmt`
-    writes the y axis's values (e.g. as money), `tip_fmt` each bar's tooltip value (default: `fmt`)."""
+    writes the y axis's values (e.g. as money), `tip_fmt` each bar's tooltip value (default: `fmt`). `whole`: the
+    values count people or things, so the axis has whole-number ticks only. `font_size` is in viewBox units: the
+    text is font_size × (shown width / width) pixels, so a chart read on a phone needs a narrow `width`. At most
+    `x_labels` labels under the bars (the last one always)."""
     axis = fmt or (lambda value: _fmt(value) + unit)
     tip = tip_fmt or axis
     uid = f"chart{next(_ids)}"
-    left, right, top, bottom = 44, 8, 10, 34 + (18 if len(series) > 1 else 0)
+    highest = max((v for values in series.values() for v in values), default=0)
+    peak: float
+    ticks: list[float]
+    if whole:
+        peak, step = _whole_ticks(highest)
+        ticks = [float(step * i) for i in range(int(peak // step) + 1)]
+    else:
+        peak = _nice_max(highest)
+        ticks = [peak * i / 4 for i in range(5)]
+    left = max(44, 8 + int(font_size * 0.62 * max(len(axis(t)) for t in ticks)))
+    right, top = 8, 10
+    bottom = font_size * 3 + (font_size + 8 if len(series) > 1 else 0)
     plot_w, plot_h = width - left - right, height - top - bottom
-    peak = _nice_max(max((v for values in series.values() for v in values), default=0))
     n, k = max(1, len(labels)), max(1, len(series))
     group_w = plot_w / n
     bar_w = max(1.0, group_w * 0.8 / k)
     parts = [
         f'<svg viewBox="0 0 {width} {height}" role="img" aria-labelledby="{uid}-t" '
-        f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="11">',
+        f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="{font_size}">',
         f'<title id="{uid}-t">{escape(title)}</title>',
     ]
-    for i in range(5):  # gridlines and y labels
-        value = peak * i / 4
-        y = top + plot_h - plot_h * i / 4
+    for value in ticks:  # gridlines and y labels
+        y = top + plot_h - plot_h * value / peak
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d0d5db"/>')
         parts.append(
             f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" fill="#4d5560">{escape(axis(value))}</text>'
@@ -61,25 +87,32 @@ def bars(
     for s, (name, values) in enumerate(series.items()):
         color = colors[s % len(colors)]
         for i, value in enumerate(values):
-            h = plot_h * (value / peak) if peak else 0
+            h = plot_h * (value / peak) if peak else 0.0
             x = left + i * group_w + group_w * 0.1 + s * bar_w
             parts.append(
                 f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
                 f'fill="{color}"><title>{escape(labels[i])} · {escape(name)}: {escape(tip(value))}</title></rect>'
             )
-    every = max(1, n // 8)  # at most ~8 x labels so they stay readable at 360 px
+    every = max(1, -(-n // max(1, x_labels)))  # at most x_labels labels, so they stay readable on a phone
     for i, label in enumerate(labels):
-        if i % every == 0 or i == n - 1:
+        if (n - 1 - i) % every == 0:  # counted from the last (newest) bar, which is always labelled
             x = left + i * group_w + group_w / 2
+            anchor = "middle"
+            if x + font_size * 0.3 * len(label) > width - right:  # the newest would run off the right edge
+                anchor, x = "end", width - right
             parts.append(
-                f'<text x="{x:.1f}" y="{top + plot_h + 14}" text-anchor="middle" fill="#4d5560">{escape(label)}</text>'
+                f'<text x="{x:.1f}" y="{top + plot_h + font_size + 4}" text-anchor="{anchor}" '
+                f'fill="#4d5560">{escape(label)}</text>'
             )
     if len(series) > 1:
         x = left
+        box = font_size - 1
         for s, name in enumerate(series):
-            parts.append(f'<rect x="{x}" y="{height - 14}" width="10" height="10" fill="{colors[s % len(colors)]}"/>')
-            parts.append(f'<text x="{x + 14}" y="{height - 5}" fill="#1b1f23">{escape(name)}</text>')
-            x += 24 + 7 * len(name)
+            parts.append(
+                f'<rect x="{x}" y="{height - box - 4}" width="{box}" height="{box}" fill="{colors[s % len(colors)]}"/>'
+            )
+            parts.append(f'<text x="{x + box + 4}" y="{height - 5}" fill="#1b1f23">{escape(name)}</text>')
+            x += box + 14 + int(font_size * 0.6 * len(name))
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -92,18 +125,21 @@ def hbars(
     row: int = 24,
     highlight: Sequence[str] = (),
     label_width: int = 110,
+    font_size: int = 12,
 ) -> Markup:
-    """Horizontal bars with the value printed: for distributions and counts by status."""
+    """Horizontal bars with the value printed: for distributions and counts by status. `font_size` in viewBox
+    units, as for `bars`."""
     uid = f"chart{next(_ids)}"
     label_w = label_width
+    row = max(row, font_size * 2)
     height = max(row, row * len(items)) + 6
     peak = max((v for _, v in items), default=0) or 1
-    plot_w = width - label_w - 60
     parts = [
         f'<svg viewBox="0 0 {width} {height}" role="img" aria-labelledby="{uid}-t" '
-        f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="12">',
+        f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="{font_size}">',
         f'<title id="{uid}-t">{escape(title)}</title>',
     ]
+    plot_w = width - label_w - 10 - int(font_size * 0.62 * max((len(_fmt(v)) for _, v in items), default=1))
     for i, (label, value) in enumerate(items):
         y = 3 + i * row
         w = plot_w * value / peak
@@ -130,9 +166,10 @@ def calibration(
 ) -> Markup:
     """Predicted against actual, both shares 0–1: one dot per (predicted, actual, count), its area by the count and
     the count printed beside it, over the dashed diagonal where prediction and outcome agree. The axes start at the
-    nearest 10 % below the lowest value (at most 50 %), so the usual 70–100 % stays readable."""
+    nearest 10 % below the lowest value (at most 50 %), so the usual 70–100 % stays readable. Its text is 16 units:
+    11.5 px when the chart is shrunk to a 390 px phone's card (about 330 px)."""
     uid = f"chart{next(_ids)}"
-    left, right, top, bottom = 56, 22, 12, 44
+    left, right, top, bottom = 64, 26, 12, 50
     plot_w, plot_h = width - left - right, height - top - bottom
     lowest = min([0.5, *(min(p, a) for p, a, _ in points)])
     low = max(0.0, int(lowest * 10) / 10)
@@ -146,7 +183,7 @@ def calibration(
 
     parts = [
         f'<svg viewBox="0 0 {width} {height}" role="img" aria-labelledby="{uid}-t" '
-        f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="13">',
+        f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif" font-size="16">',
         f'<title id="{uid}-t">{escape(title)}</title>',
     ]
     steps = round(span * 10)

@@ -1,28 +1,76 @@
-"""The dashboard: live counts from cheap indexed queries, and SVG charts from the daily_stats roll-up."""
+"""The dashboard: a teacher's day at a glance (today live, 30-day charts, classes, courses, learners at risk)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
 from sanic import Blueprint, Request
+from sanic.exceptions import BadRequest, NotFound
 
 from coachbox.admin import charts, costs
 from coachbox.admin import security as sec
-from coachbox.admin.pages import render
-from coachbox.channels.outbox import describe
-from coachbox.core.services import Services
+from coachbox.admin.learners import teacher_message
+from coachbox.admin.pages import back, render, times_of
+from coachbox.admin.scope import scope_for
+from coachbox.channels.outbox import describe, template_sid
+from coachbox.core import events
+from coachbox.jobs.queue import queue_counts
+from coachbox.schedule import rollups
+from coachbox.schedule.coach import Coach
+from coachbox.store import admins, stats, transaction
+from coachbox.store import dashboard as board
 from coachbox.store import schedule as schedule_store
-from coachbox.store import stats
+from coachbox.store.messages import enqueue_outbound
 
 bp = Blueprint("admin_dashboard", url_prefix="/admin")
 DAYS = 30
+GROUP_DAYS = 7  # the classes and courses tables: the last 7 days of the nightly roll-up
+# Today's live figures and the at-risk lists are read at most once a minute (bench/admin_bench.py has their cost:
+# the reads share the writer thread with every learner's turn); whether a listed learner was nudged is always fresh.
+MINUTE_SECONDS = 60
+# Charts are drawn 360 units wide with 13-unit text: on a 390 px phone (about 330 px for the chart) that is 12 px
+# text, and on a computer the figure is never shown wider than 560 px (dashboard.css), so text stays under 21 px.
+CHART_WIDTH, CHART_FONT = 360, 13
+NUDGE_KIND = "teacher_nudge"  # audit action and locale section
 
 
-def _load(conn, now, tz: str) -> dict:
-    today = now.astimezone(ZoneInfo(tz)).date()
+def _local_today(now: datetime, tz: str) -> date:
+    return now.astimezone(ZoneInfo(tz)).date()
+
+
+def whole_box(rows: list[tuple]) -> dict[str, float]:
+    """The roll-up's whole-box metrics (course 0, no class) out of rollups.compute's rows."""
+    return {metric: value for _d, course_id, cohort, metric, value in rows if course_id == 0 and cohort == ""}
+
+
+def _minute(conn, now: datetime, tz: str, scope: tuple[str, list]) -> dict:
+    """What is read once a minute: today's (and, until the nightly roll-up has run, yesterday's) figures, computed
+    as the roll-up will, and the learners at risk."""
+    today = _local_today(now, tz)
+    found = {
+        "today": whole_box(rollups.compute(conn, today, tz)),
+        "as_of": now.isoformat(),
+        "at_risk": board.at_risk(conn, now, today.isoformat(), scope),
+    }
+    yesterday = (today - timedelta(days=1)).isoformat()
+    has_yesterday = conn.execute(
+        "SELECT 1 FROM daily_stats WHERE date = ? AND course_id = 0 AND cohort = '' LIMIT 1", (yesterday,)
+    ).fetchone()
+    if not has_yesterday:
+        found["yesterday"] = whole_box(rollups.compute(conn, today - timedelta(days=1), tz))
+    return found
+
+
+def _load(conn, now: datetime, tz: str, scope: tuple[str, list]) -> dict:
+    today = _local_today(now, tz)
     dates = [(today - timedelta(days=DAYS - 1 - i)).isoformat() for i in range(DAYS)]
     week_ago = (now - timedelta(days=7)).isoformat()
+    group_start = (today - timedelta(days=GROUP_DAYS)).isoformat()
+    group_end = (today - timedelta(days=1)).isoformat()
+    courses, classes = board.rollup_by_group(conn, group_start, group_end)
     return {
         "counts": stats.live_counts(conn, now),
         "dates": dates,
@@ -31,78 +79,190 @@ def _load(conn, now, tz: str) -> dict:
         "outbox": stats.outbox_by_status(conn, week_ago),
         "failed_codes": stats.failed_codes(conn, week_ago),
         "window": schedule_store.lesson_days_in_window(conn, dates[0]),
+        "courses": courses,
+        "classes": classes,
     }
+
+
+async def _read_minute(services, now: datetime, tz: str, scope: tuple[str, list]) -> dict:
+    key = f"admin:dashboard-minute:{_local_today(now, tz).isoformat()}:{scope[0]}:{scope[1]}"
+    found = services.cache.get(key)
+    if not isinstance(found, dict):
+        found = await services.db.run(_minute, now, tz, scope)
+        services.cache.set(key, found, expire=MINUTE_SECONDS)
+    listed = found["at_risk"]
+    rows = listed["silent"] + listed["failing"]
+    today = _local_today(now, tz).isoformat()
+    nudged = await services.db.run(board.nudged_on, [r["id"] for r in rows], today)
+    for row in rows:
+        row["nudged"] = row["id"] in nudged
+    return found
+
+
+def day_labels(dates: list[str], locale) -> list[str]:
+    """ "2 Mar" in the organisation's language, the last one "Today"."""
+    labels = [format_date(date.fromisoformat(d), "d MMM", locale=locale) for d in dates]
+    return [*labels[:-1], "Today"]
 
 
 @bp.get("/")
 @sec.admin_view("viewer")
 async def dashboard(request: Request):
     services = request.app.ctx.services
-    data = await services.db.run(_load, services.clock.now(), services.settings.org.default_timezone)
+    settings = services.settings
+    tz = settings.org.default_timezone
+    now = services.clock.now()
+    learner_scope = scope_for(request.ctx.admin)
+    scope = learner_scope.sql("learners.id")
+    data = await services.db.run(_load, now, tz, scope)
+    # A teacher limited to classes compares their own classes (the roll-up counts each learner in their main class).
+    data["classes"] = [c for c in data["classes"] if learner_scope.allows_class(c["cohort"])]
+    live = await _read_minute(services, now, tz, scope)
     dates, series = data["dates"], data["series"]
-    labels = [d[5:] for d in dates]  # MM-DD
+    for metric, value in live["today"].items():  # today: live, not the (not yet written) roll-up
+        if metric in series:
+            series[metric][dates[-1]] = value
+    for metric, value in live.get("yesterday", {}).items():
+        if metric in series:
+            series[metric].setdefault(dates[-2], value)
+    times = times_of(request)
+    labels = day_labels(dates, times.locale)
 
     def values(metric: str) -> list[float]:
         return [series[metric].get(d, 0) for d in dates]
 
-    has_rollup = any(series[m] for m in series)
+    def chart(title: str, named: dict[str, Sequence[float]], **kw):
+        return charts.bars(title, labels, named, width=CHART_WIDTH, font_size=CHART_FONT, x_labels=5, **kw)
 
     figures = {
-        "active": charts.bars("Active learners per day", labels, {"active": values("active_learners")}),
-        "lessons": charts.bars(
+        "active": chart("Active learners per day", {"active": values("active_learners")}, whole=True),
+        "lessons": chart(
             "Lessons delivered and completed per day",
-            labels,
             {"delivered": values("lessons_delivered"), "completed": values("lessons_completed")},
+            whole=True,
         ),
-        "quiz": charts.bars(
-            "Average quiz score per day",
-            labels,
-            {"quiz average": values("quiz_average")},
-            unit="%",
-            colors=("#009E73",),
+        "quiz": chart(
+            "Average quiz score per day", {"quiz average": values("quiz_average")}, unit="%", colors=("#009E73",)
         ),
-        "messages": charts.bars(
+        "messages": chart(
             "Messages per day",
-            labels,
             {
                 "sent": values("messages_sent"),
                 "delivered": values("messages_delivered"),
                 "failed": values("messages_failed"),
             },
             colors=("#0072B2", "#009E73", "#a4161a"),
+            whole=True,
         ),
-        "optouts": charts.bars(
-            "Opt-outs (STOP) per day", labels, {"opt-outs": values("opt_outs")}, colors=("#D55E00",)
+        "optouts": chart("Opt-outs (STOP) per day", {"opt-outs": values("opt_outs")}, colors=("#D55E00",), whole=True),
+        "streaks": charts.hbars(
+            "Learners by current streak", data["streaks"], width=CHART_WIDTH, font_size=CHART_FONT, label_width=70
         ),
-        "streaks": charts.hbars("Learners by current streak", data["streaks"]),
         "outbox": charts.hbars(
-            "Outbound messages in the last 7 days by status", data["outbox"], highlight=("failed", "undelivered")
+            "Outbound messages in the last 7 days by status",
+            data["outbox"],
+            highlight=("failed", "undelivered"),
+            width=CHART_WIDTH,
+            font_size=CHART_FONT,
+            label_width=100,
         ),
     }
-    totals = {m: sum(series[m].values()) for m in series}
+    totals = {m: sum(v for d, v in series[m].items() if d >= dates[0]) for m in series}
+    # Which charts have anything to show (a row of zeros is no figure: the empty state says why instead).
+    shown = {
+        "active": totals["active_learners"] > 0,
+        "lessons": totals["lessons_delivered"] + totals["lessons_completed"] > 0,
+        "quiz": totals["lessons_completed"] > 0,
+        "messages": totals["messages_sent"] + totals["messages_failed"] > 0,
+        "optouts": totals["opt_outs"] > 0,
+        "streaks": any(n for _, n in data["streaks"]),
+    }
     cost_line = None
     if sec.role_at_least(request.ctx.admin["role"], costs.ROLE):  # the Costs page's readers see its headline
-        settings = services.settings
-        cost_line = await costs.read(
-            services, costs.headline, services.clock.now(), settings.org.default_timezone, settings.org.default_language
-        )
+        cost_line = await costs.read(services, costs.headline, now, tz, settings.org.default_language)
     return render(
         request,
         "dashboard.html",
         counts=data["counts"],
+        today=live["today"],
+        today_as_of=live["as_of"],
         figures=figures,
-        has_rollup=has_rollup,
+        shown=shown,
         totals=totals,
         cost_line=cost_line,
         window=data["window"],
         failed_codes=data["failed_codes"],
-        describe=lambda code: describe(services.settings, code),  # Twilio's or Meta's words for the code
-        queue_pending=_queue_pending(services),
+        describe=lambda code: describe(settings, code),  # Twilio's or Meta's words for the code
+        queue=queue_counts(services.huey),
+        courses=data["courses"],
+        classes=data["classes"],
+        group_days=GROUP_DAYS,
+        at_risk=live["at_risk"],
+        at_risk_rules={
+            "silent": board.SILENT_DAYS,
+            "silent_until": board.SILENT_UNTIL_DAYS,
+            "failed": board.FAILED_IN_A_ROW,
+            "failing_days": board.FAILING_DAYS,
+        },
+        can_nudge=sec.role_at_least(request.ctx.admin["role"], "editor"),
+        nudge_template=bool(template_sid(settings, "admin")),
     )
 
 
-def _queue_pending(services: Services) -> int | None:
-    try:
-        return services.huey.pending_count()
-    except Exception:  # noqa: BLE001 - the dashboard shows the queue as unknown rather than failing
-        return None
+def nudge_text(services, learner, why: str) -> str:
+    """The nudge in the learner's language (content/locales: [teacher_nudge] silent / failing)."""
+    name = (learner["name"] or "").split(" ")[0] or "there"
+    return Coach.of(services).texts.t(learner["language"], f"{NUDGE_KIND}.{why}", name=name)
+
+
+@bp.post("/dashboard/nudge/<learner_id:int>")
+@sec.admin_view("editor")
+async def nudge(request: Request, learner_id: int):
+    """One click on the at-risk list: a short message from the teacher, through the outbox like any teacher's
+    message (now, whatever the hour; the admin template outside the 24-hour window). Once per learner per day:
+    a double click (or a second teacher) finds the day's key taken and sends nothing more."""
+    services = request.app.ctx.services
+    why = request.form.get("why", "") if request.form else ""
+    if why not in ("silent", "failing"):
+        raise BadRequest("Choose a nudge from the dashboard's list of learners at risk (silent or failing).")
+    scope = scope_for(request.ctx.admin).sql("learners.id")
+    learner = await services.db.run(board.learner_in_scope, learner_id, scope)
+    if learner is None:
+        raise NotFound("No such learner (or not one of your classes).")
+    if learner["opted_out"]:
+        raise BadRequest("This learner sent STOP: WhatsApp rules forbid messaging them until they send START.")
+    now = services.clock.now()
+    today = _local_today(now, services.settings.org.default_timezone).isoformat()
+    body = nudge_text(services, learner, why)
+    draft, _ = teacher_message(learner, body, board.nudge_key(learner_id, today), now, services.settings, later=False)
+    admin_id = request.ctx.admin["admin_id"]
+
+    def enqueue(conn):
+        with transaction(conn):
+            message_id = enqueue_outbound(
+                conn,
+                learner_id=learner_id,
+                channel=learner["channel"],
+                address=learner["channel_key"],
+                draft=draft,
+                now=now,
+            )
+            if message_id is not None:  # the second click of a double click changes nothing
+                admins.audit(
+                    conn,
+                    admin_id,
+                    f"learner.{NUDGE_KIND}",
+                    f"learner:{learner_id}",
+                    now,
+                    why=why,
+                    message_id=message_id,
+                )
+        return message_id
+
+    message_id = await services.db.run(enqueue)
+    if message_id is None:
+        return back("/admin/#at-risk-h", "nudged_already")
+    events.publish(services, f"learner:{learner_id}", "outbox")
+    if services.sender is not None:
+        services.sender.kick()
+    return back("/admin/#at-risk-h", "nudged")

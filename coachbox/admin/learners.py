@@ -17,6 +17,7 @@ from sanic.response import raw
 
 from coachbox.admin import security as sec
 from coachbox.admin.pages import back, confirm_page, confirmed, field, render
+from coachbox.admin.scope import scope_for
 from coachbox.channels import states
 from coachbox.channels.outbox import template_sid
 from coachbox.channels.twilio.errors import describe
@@ -26,7 +27,8 @@ from coachbox.core.services import Services
 from coachbox.learning import timing
 from coachbox.learning.backoff import MAX_UNANSWERED, Prompts, parse_gaps, paused
 from coachbox.schedule.coach import Coach
-from coachbox.store import admins, progress, transaction
+from coachbox.store import admins, classes, progress, transaction
+from coachbox.store import handover as handovers
 from coachbox.store import learners as q
 from coachbox.store import tutor as tutor_store
 from coachbox.store.messages import OutboxDraft, enqueue_outbound, transcript_page
@@ -45,6 +47,7 @@ def _int(value: str | None) -> int | None:
 def _filter(request: Request) -> q.LearnerFilter:
     args = request.args
     return q.LearnerFilter(
+        scope=scope_for(request.ctx.admin).sql("l.id"),
         q=(args.get("q") or "")[:100],
         course_id=_int(args.get("course")),
         status=args.get("status") or "",
@@ -60,7 +63,7 @@ async def learner_list(request: Request):
     services = request.app.ctx.services
     f = _filter(request)
     page = await services.db.run(q.search, f, services.clock.now())
-    options = await services.db.run(q.filter_options)
+    options = limit_options(request, await services.db.run(q.filter_options))
     query = {k: v for k, v in request.args.items() if k != "page"}
     return render(
         request,
@@ -71,6 +74,12 @@ async def learner_list(request: Request):
         statuses=q.STATUSES,
         query="&".join(f"{k}={_url(v[0])}" for k, v in query.items()),
     )
+
+
+def limit_options(request: Request, options: dict) -> dict:
+    """A teacher limited to classes chooses among their classes only (the cohort filter, the class forms)."""
+    scope = scope_for(request.ctx.admin)
+    return options if scope.everyone else {**options, "cohorts": list(scope.classes)}
 
 
 def _url(value: str) -> str:
@@ -120,10 +129,14 @@ def _audit(conn, admin_id, action, target, now, **detail):
 
 
 async def _learner(request: Request, learner_id: int):
-    row = await request.app.ctx.services.db.run(q.learner, learner_id)
+    # Outside the admin's classes is "no such learner" (404), as for one who never existed: nothing is revealed.
+    row = await request.app.ctx.services.db.run(q.learner, learner_id, scope_for(request.ctx.admin).sql("l.id"))
     if row is None:
         raise NotFound("No such learner.")
     return row
+
+
+learner_in_scope = _learner  # for the other admin areas (classes): a learner this admin may see, else 404
 
 
 def window_state(learner, now: datetime, settings) -> dict:
@@ -266,9 +279,22 @@ async def learner_detail(request: Request, learner_id: int):
             q.filter_options(conn),
             tutor_store.exchanges_for_learner(conn, learner_id, limit=500),
             progress.prompts(conn, {learner_id: (tz, learner["last_inbound_at"])}),
+            classes.of_learner(conn, learner_id),
+            classes.names(conn),
         )
 
-    enrollments, badges, answers, messages, options, exchanges, prompts = await services.db.run(load)
+    (
+        enrollments,
+        badges,
+        answers,
+        messages,
+        options,
+        exchanges,
+        prompts,
+        learner_classes,
+        class_names,
+    ) = await services.db.run(load)
+    scope = scope_for(request.ctx.admin)
     # Tutor answers in the transcript, by their outbound message: marked as AI and flaggable by teachers.
     tutor = {ex.message_id: ex for ex in exchanges if ex.message_id is not None}
     now = services.clock.now()
@@ -294,6 +320,10 @@ async def learner_detail(request: Request, learner_id: int):
         errors=[],
         retention_days=services.settings.schedule.message_retention_days,
         live=before is None,
+        learner_classes=learner_classes,
+        # The classes the admin may put this learner in: theirs when limited (admin.scope), else every class.
+        class_choices=[c for c in (class_names if scope.everyone else scope.classes) if c not in learner_classes],
+        class_limited=not scope.everyone,
     )  # an older page stays put: new messages belong on the newest
 
 
@@ -329,12 +359,24 @@ async def flag_tutor_answer(request: Request, learner_id: int, exchange_id: int,
             return False
         with transaction(conn):
             if action == "flag":
-                return tutor_store.flag_answer(conn, exchange_id, admin_id=admin_id, note=note, now=now)
+                flagged = tutor_store.flag_answer(conn, exchange_id, admin_id=admin_id, note=note, now=now)
+                if flagged:  # a flagged answer is an inbox item: the teacher can send the learner a correction
+                    handovers.open_handover(
+                        conn,
+                        learner_id,
+                        "tutor_flagged",
+                        now,
+                        detail=note,
+                        tutor_exchange_id=exchange_id,
+                        key=f"tutor_flagged:{exchange_id}:{now.isoformat()}",
+                    )
+                return flagged
             _audit(conn, admin_id, "tutor.unflag", f"tutor_exchange:{exchange_id}", now)
             return tutor_store.unflag_answer(conn, exchange_id)
 
     if not await services.db.run(change, services.clock.now()):
         raise NotFound("No such tutor answer for this learner.")
+    events.publish(services, "inbox")
     return back(f"/admin/learners/{learner_id}", "flagged" if action == "flag" else "unflagged")
 
 
@@ -444,7 +486,10 @@ def move_consequences(learner, plan: q.CourseMove, language_name: Callable[[str]
 async def cohort(request: Request, learner_id: int):
     services = request.app.ctx.services
     await _learner(request, learner_id)
-    value = field(request, "cohort").strip()[:80]
+    value = classes.clean_name(field(request, "cohort"))
+    scope = scope_for(request.ctx.admin)
+    if not scope.everyone and value not in scope.classes:  # the main class moves the learner: only to theirs
+        raise BadRequest(f"You can make only one of your classes a learner's main class: {', '.join(scope.classes)}.")
 
     def change(conn, now):
         with transaction(conn):
@@ -473,13 +518,38 @@ async def export(request: Request, learner_id: int):
     )
 
 
+def erase_question(row, stored: dict) -> dict:
+    """The confirm page before erasing: whom, what goes (with counts), what stays, and that it cannot be undone."""
+    name = row["name"] or row["profile_name"] or f"learner {row['id']}"
+
+    kinds = (("messages", "message"), ("answers", "quiz answer"), ("enrollments", "course enrolment"))
+    counts = [(len(stored.get(key) or []), one) for key, one in (*kinds, ("certificates", "certificate"))]
+    listed = "".join(f"{n:,} {one}{'' if n == 1 else 's'}, " for n, one in counts if n)
+    return {
+        "heading": f"Erase {name} for good?",
+        "consequences": [
+            f"Everything stored about {name} is deleted: their phone number and name, {listed}their progress and "
+            "badges.",
+            "Dashboard totals keep an anonymous count; nothing left names them. The audit log records the erasure "
+            "by learner number only.",
+            "This cannot be undone. If they write again, they start as a new learner.",
+            "To give them a copy first, use Export their data on their page.",
+        ],
+        "action": f"/admin/learners/{row['id']}/delete",
+        "button": f"Erase {name} for good",
+        "cancel": f"/admin/learners/{row['id']}",
+        "keep": "Keep this learner",
+        "danger": True,
+    }
+
+
 @bp.post("/learners/<learner_id:int>/delete")
 @sec.admin_view("owner")
 async def delete(request: Request, learner_id: int):
     services = request.app.ctx.services
-    await _learner(request, learner_id)
-    if field(request, "confirm") != "DELETE":
-        raise BadRequest("Type DELETE to confirm: this erases the learner and their messages for good.")
+    row = await _learner(request, learner_id)
+    if field(request, "confirm") != "DELETE" and not confirmed(request):  # DELETE typed: the API's older form
+        return confirm_page(request, **erase_question(row, await services.db.run(q.export_learner, learner_id)))
 
     def erase(conn, now):
         # The learner's own DELETE and this one are the same erasure: no personal trace either way.

@@ -1,22 +1,25 @@
-"""The course page's "Is anyone learning?" figures: the funnel, per-question difficulty and the check-in's gain."""
+"""The course page's "Is anyone learning?" figures: funnel, each lesson, each question (and its wrong answers), gain."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
 from coachbox.admin import charts
 from coachbox.core.services import Services
 from coachbox.store import checkins, stats
+from coachbox.store import dashboard as board
 
 # Live queries, kept for a few minutes: at 10,000 learners the section costs ~180 ms on the writer thread
 # (bench/course_stats_bench.py), which every learner's turn queues behind; a teacher reloading the page should not.
 CACHE_SECONDS = 300
 HARD_BELOW = 0.5  # a question fewer than half get right at their first try is marked hard on the page
 MIN_ANSWERS = 5  # below this many learners a share says little: shown, but never marked hard
+# Charts 360 units wide with 13-unit text: 12 px text on a 390 px phone (see admin/dashboard.py).
+CHART_WIDTH, CHART_FONT = 360, 13
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class CourseLearning:
     gains: list[checkins.Gain]
     gain_chart: Markup | None
     as_of: str = ""  # ISO time the figures were read
+    lessons: list[dict] = field(default_factory=list)  # per lesson: delivered, completed, share, median minutes
 
 
 async def figures(services: Services, course: sqlite3.Row) -> CourseLearning:
@@ -46,6 +50,8 @@ def load(conn: sqlite3.Connection, course: sqlite3.Row, as_of: str = "") -> Cour
     course_id = course["id"]
     funnel = stats.course_funnel(conn, course_id)
     questions = []
+    wrong = board.common_wrong_answers(conn, course_id)
+    choices = board.question_choices(conn, course_id)
     for row in stats.question_difficulty(conn, course_id):
         share = row["right_first"] / row["answered"] if row["answered"] else None
         questions.append(
@@ -53,6 +59,10 @@ def load(conn: sqlite3.Connection, course: sqlite3.Row, as_of: str = "") -> Cour
                 **dict(row),
                 "share": share,
                 "hard": share is not None and row["answered"] >= MIN_ANSWERS and share < HARD_BELOW,
+                "wrong": [
+                    (answer_label(given, *choices.get(row["id"], ("", "[]"))), n)
+                    for given, n in wrong.get(row["id"], [])
+                ],
             }
         )
     prompts = [item.get("prompt", "") for item in json.loads(course["checkin"] or "[]")]
@@ -70,15 +80,43 @@ def load(conn: sqlite3.Connection, course: sqlite3.Row, as_of: str = "") -> Cour
             },
             unit="%",
             colors=("#E69F00", "#0072B2"),
-            width=460,
-            height=200,
+            width=CHART_WIDTH,
+            height=220,
+            font_size=CHART_FONT,
         )
     return CourseLearning(
         funnel=funnel,
-        funnel_chart=charts.hbars("Learners at each step of the course", funnel, width=400, label_width=140),
+        funnel_chart=charts.hbars(
+            "Learners at each step of the course", funnel, width=CHART_WIDTH, label_width=140, font_size=CHART_FONT
+        ),
         questions=questions,
         checkin_prompts=prompts,
         gains=gains,
         gain_chart=gain_chart,
         as_of=as_of,
+        lessons=[{**row, "time": duration(row["median_minutes"])} for row in board.lesson_completion(conn, course_id)],
     )
+
+
+def answer_label(given: str, kind: str, choices_json: str) -> str:
+    """A stored wrong answer as a teacher reads it: a choice's letter with its text ("B: Share it with an agent")."""
+    if kind == "choice" and len(given) == 1 and given.isalpha():
+        options = json.loads(choices_json or "[]")
+        index = ord(given.upper()) - ord("A")
+        if 0 <= index < len(options):
+            return f"{given.upper()}: {options[index]}"
+    return given
+
+
+def duration(minutes: float | None) -> str:
+    """ "12 min", "3 h 20 min", "2 days": the median time from a lesson's delivery to finishing it."""
+    if minutes is None:
+        return "—"
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 60:
+        return f"{minutes:.0f} min"
+    if minutes < 48 * 60:
+        hours, rest = divmod(round(minutes), 60)
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    return f"{minutes / 1440:.0f} days"

@@ -16,12 +16,18 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from sanic import Blueprint, Request
+from sanic.exceptions import NotFound
 
 from coachbox.admin import security as sec
-from coachbox.admin.broadcasts import live_state
+from coachbox.admin.broadcasts import audience_allowed, live_state
+from coachbox.admin.pages import times_of
+from coachbox.admin.scope import LearnerScope, scope_for
+from coachbox.admin.times import Times
+from coachbox.admin.whatsapp_format import whatsapp_html
 from coachbox.channels import states
 from coachbox.channels.simulator import Feed, SentMessage
 from coachbox.core import events
+from coachbox.jobs.queue import queue_counts
 from coachbox.store import broadcasts, learners, messages, stats
 
 bp = Blueprint("admin_live", url_prefix="/admin/events")
@@ -84,7 +90,8 @@ async def dashboard_events(request: Request):
     check = _changed({})
 
     async def step() -> list[str]:
-        return check(await services.db.run(stats.live_counts, services.clock.now()))
+        counts = await services.db.run(stats.live_counts, services.clock.now())
+        return check({**counts, **queue_counts(services.huey).shown()})  # the jobs tile too, as Operations reads it
 
     await _serve(request, ("dashboard", "outbox"), step)
 
@@ -96,8 +103,12 @@ async def transcript_events(request: Request, learner_id: int):
     arg = request.args.get("after", "0")
     after = int(arg) if arg.isdigit() else 0
     sent_statuses: dict[int, tuple[str, str | None]] | None = None  # None until the first round
-    learner = await services.db.run(learners.learner, learner_id)
-    tz = (learner["timezone"] if learner else None) or services.settings.org.default_timezone
+    # A learner outside the admin's classes (admin.scope), or none at all: 404, and no stream that could carry them.
+    learner = await services.db.run(learners.learner, learner_id, scope_for(request.ctx.admin).sql("l.id"))
+    if learner is None:
+        raise NotFound("No such learner.")
+    tz = learner["timezone"] or services.settings.org.default_timezone
+    times = times_of(request)
 
     async def step() -> list[str]:
         nonlocal after, sent_statuses
@@ -108,7 +119,8 @@ async def transcript_events(request: Request, learner_id: int):
         out = []
         for row in rows:
             after = row["id"]
-            # The client puts body in with textContent: JSON here, never HTML.
+            # body goes in with textContent; html is the same body through whatsapp_html (escaped first, then
+            # formatted), the only HTML the page puts in with innerHTML.
             out.append(
                 _event(
                     "message-row",
@@ -116,7 +128,8 @@ async def transcript_events(request: Request, learner_id: int):
                         "id": row["id"],
                         "direction": row["direction"],
                         "body": row["body"],
-                        "meta": f"{row['created_at'][:16].replace('T', ' ')} UTC · {row['kind']}",
+                        "html": str(whatsapp_html(row["body"])),
+                        "meta": f"{times.when(row['created_at'])} · {row['kind']}",  # as _bubble.html shows it
                         "status": states.of(row, now, tz).words if row["direction"] == "out" else None,
                     },
                 )
@@ -145,26 +158,48 @@ async def simulator_events(request: Request, learner_id: int):
     """The simulator page's phone: each message the box sends this learner once, when it is sent (whatever made it:
     the turn, the tutor, the scheduler, a broadcast), after the `after` id the page shows already."""
     services = request.app.ctx.services
+    if not await services.db.run(_simulated_or_seen, learner_id, scope_for(request.ctx.admin)):
+        raise NotFound("No such learner.")
     arg = request.args.get("after", "0")
     feed = Feed(learner_id, after=int(arg) if arg.isdigit() else 0)
+    times = times_of(request)
 
     async def step() -> list[str]:
-        return [_event("message-row", _phone_row(m)) for m in await services.db.run(feed.read)]
+        return [_event("message-row", _phone_row(m, times)) for m in await services.db.run(feed.read)]
 
     await _serve(request, (f"learner:{learner_id}",), step)
 
 
-def _phone_row(message: SentMessage) -> dict:
-    when = (message.sent_at or message.created_at)[:16].replace("T", " ")
+def _simulated_or_seen(conn, learner_id: int, scope: LearnerScope) -> bool:
+    """The simulator's phone follows a test learner (channel key sim:…, never a real person), or a learner the
+    admin may see anyway; a teacher limited to classes cannot follow another class's learner through it."""
+    if learners.learner(conn, learner_id, scope.sql("l.id")) is not None:
+        return True
+    row = learners.learner(conn, learner_id)
+    return row is not None and row["channel_key"].startswith("sim:")
+
+
+def _phone_row(message: SentMessage, times: Times) -> dict:
+    when = times.when(message.sent_at or message.created_at)  # the org's time zone, as every admin page
     media = "".join(f" · 📎 {path.rsplit('/', 1)[-1]}" for path in message.media)
     # direction "out": from the box (the simulator page, being the learner's phone, shows it as received).
-    return {"id": message.id, "direction": "out", "body": message.body, "meta": f"{when} UTC · {message.kind}{media}"}
+    return {
+        "id": message.id,
+        "direction": "out",
+        "body": message.body,
+        "html": str(whatsapp_html(message.body)),
+        "meta": f"{when} · {message.kind}{media}",
+    }
 
 
 @bp.get("/broadcasts/<broadcast_id:int>")
 @sec.admin_view("viewer")
 async def broadcast_events(request: Request, broadcast_id: int):
     services = request.app.ctx.services
+    if not scope_for(request.ctx.admin).everyone:  # a teacher limited to classes: only their classes' broadcasts
+        row = await services.db.run(broadcasts.get, broadcast_id)
+        if row is None or not audience_allowed(request, row["audience"]):
+            raise NotFound("No such broadcast.")
     check = _changed({})
 
     async def step() -> list[str]:

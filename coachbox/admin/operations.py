@@ -21,7 +21,7 @@ from coachbox.ops.backup import SUFFIXES, backup
 from coachbox.ops.checks import check_backups, run_checks
 from coachbox.schedule.runs import job_table
 from coachbox.schedule.tasks import jobs
-from coachbox.store import admins, messages, queue_file, transaction
+from coachbox.store import admins, intake, messages, queue_file, transaction
 from coachbox.store.schedule import latest_runs
 
 bp = Blueprint("admin_operations", url_prefix="/admin")
@@ -58,7 +58,9 @@ def _settings_rows(settings) -> list[tuple[str, str, str, str, bool]]:
     return rows
 
 
-def summary(*, failed: int, waiting: int, checks, disk, backups: list[dict], jobs: list[dict]) -> list[dict]:
+def summary(
+    *, failed: int, waiting: int, checks, disk, backups: list[dict], jobs: list[dict], inbound=None, now=None
+) -> list[dict]:
     """The page's first lines: each part of the box in plain words, with a level (ok, warn, bad) and an anchor."""
     problems = [c for c in checks if c.level in ("error", "warn")]
     lines = [
@@ -77,6 +79,21 @@ def summary(*, failed: int, waiting: int, checks, disk, backups: list[dict], job
             "href": "#health",
         },
     ]
+    if inbound is not None and (inbound.waiting or inbound.failed):
+        late = inbound.oldest_seconds(now)
+        lines.append(
+            {
+                "level": "bad" if inbound.failed or late > 60 else "warn",
+                "what": "Incoming messages",
+                "say": (
+                    f"{inbound.waiting} waiting for their reply, the oldest for {late:.0f} s" if inbound.waiting else ""
+                )
+                + ("; " if inbound.waiting and inbound.failed else "")
+                + (f"{inbound.failed} could not be handled (see the log)" if inbound.failed else ""),
+                "more": "the box is busier than it can answer at once; replies follow in arrival order",
+                "href": "#health",
+            }
+        )
     errors = [j for j in jobs if j.get("outcome") in ("error", "interrupted")]
     ran = [j for j in jobs if j.get("last_started")]
     lines.append(
@@ -174,9 +191,10 @@ async def operations(request: Request):
             messages.outbox_rows(conn, ("queued", "retry", "sending", "waiting")),
             _job_runs(conn, settings),
             queue_file.last_recovery(conn),
+            intake.backlog(conn),
         )
 
-    failed, queued, jobs, queue_recovery = await services.db.run(load)
+    failed, queued, jobs, queue_recovery, inbound = await services.db.run(load)
     try:
         disk = judge(settings)
     except OSError:
@@ -207,6 +225,8 @@ async def operations(request: Request):
             disk=disk,
             backups=backup_files,
             jobs=jobs,
+            inbound=inbound,
+            now=services.clock.now(),
         ),
         pending=pending,
         scheduled=scheduled,

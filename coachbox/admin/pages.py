@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterable
-from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -14,6 +13,9 @@ from sanic import Request, Sanic
 from sanic.exceptions import PayloadTooLarge
 from sanic.request import RequestParameters
 from sanic.response import HTTPResponse, html, redirect
+
+from coachbox.admin.times import Times
+from coachbox.admin.whatsapp_format import whatsapp_html
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -44,6 +46,21 @@ NOTICES = {
     "cancelled": "Broadcast cancelled: messages not yet sent will not go out.",
     "flagged": "AI answer flagged as wrong, with your note.",
     "unflagged": "Flag removed.",
+    "class_saved": "Class saved.",
+    "class_deleted": "Class deleted.",
+    "class_added": "Learner added to the class.",
+    "class_removed": "Learner taken out of the class.",
+    "nudged": "Nudge queued: it goes now (inside the approved template when their 24-hour window is closed).",
+    "nudged_already": "Already nudged today: one nudge per learner a day (the button was pressed twice).",
+    "inbox_replied": "Reply queued: it goes to the learner now.",
+    "inbox_replied_template": "Reply queued inside the approved template (the learner's 24-hour window is closed).",
+    "inbox_replied_waits": "Reply kept: it goes out when the learner next writes (window closed, no template).",
+    "inbox_duplicate": "Already sent: that reply went once (the button was pressed twice).",
+    "inbox_noted": "Note added: teachers see it, the learner does not.",
+    "inbox_assigned": "Assigned.",
+    "inbox_closed": "Conversation closed: the learner is told the bot is back.",
+    "inbox_reopened": "Conversation reopened.",
+    "inbox_wrong": "Tutor answer marked wrong.",
 }
 
 # No inline script or style anywhere: the CSP forbids both, so injected markup cannot run.
@@ -53,7 +70,8 @@ CSP = (
 )
 
 
-def build_environment() -> jinja2.Environment:
+def build_environment(times: Times) -> jinja2.Environment:
+    """One environment per app: its time filters show the org's time zone in the org's language (`times`)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=True,  # every template, whatever its extension: learner text is hostile
@@ -61,20 +79,24 @@ def build_environment() -> jinja2.Environment:
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters["when"] = _when
+    # Times: {{ value|when }} "7 Dec 2026, 09:30", |when_date, |when_time, |ago "3 hours ago",
+    # {{ value|learner_time(learner.timezone) }} "07:00" (say whose: "07:00 for Amina"); {{ times.zone_label }}.
+    env.filters["when"] = times.when
+    env.filters["when_date"] = times.when_date
+    env.filters["when_time"] = times.when_time
+    env.filters["ago"] = times.ago
+    env.filters["learner_time"] = times.learner_time
+    env.filters["local_input"] = times.input_value
+    env.globals["times"] = times
     env.filters["fromjson"] = _fromjson
+    env.filters["whatsapp"] = whatsapp_html  # a message body as WhatsApp shows it, escaped first
     env.filters["thousands"] = lambda n: f"{int(n or 0):,}"
     return env
 
 
-def _when(value: str | None) -> str:
-    """Stored ISO-8601 UTC → 'YYYY-MM-DD HH:MM UTC' (short and unambiguous)."""
-    if not value:
-        return "—"
-    try:
-        return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M UTC")
-    except ValueError:
-        return value
+def times_of(request: Request) -> Times:
+    """The app's time formatter (org time zone and language) for a view that words a time itself."""
+    return cast(Times, request.app.ctx.admin_env.globals["times"])
 
 
 def _fromjson(value: str | None) -> Any:
@@ -103,6 +125,8 @@ def render(request: Request, template: str, *, status: int = 200, **context: Any
         org_name=app.ctx.settings.org.name,
         path=request.path,
         notice=NOTICES.get(done or ""),
+        inbox_open=getattr(request.ctx, "inbox_open", None),  # the menu's count (admin.inbox sets it per request)
+        inbox_figures=getattr(request.ctx, "inbox_figures", None),  # the dashboard's inbox block (admin.inbox)
         **context,
     )
     return security_headers(html(body, status=status))
@@ -173,8 +197,11 @@ HEADINGS = {
 
 
 def wants_page(request: Request) -> bool:
-    """A browser asking for a page (not a program calling the API, a webhook or a live-update stream)."""
-    return "text/html" in request.headers.get("accept", "") and not request.path.startswith(MACHINE_PATHS)
+    """A browser asking for a page (not a program calling the API, a webhook or a live-update stream): anything
+    under /admin that is not a machine path, or any path asked for with Accept: text/html."""
+    if request.path.startswith(MACHINE_PATHS):
+        return False
+    return request.path.startswith("/admin") or "text/html" in request.headers.get("accept", "")
 
 
 def error_page(request: Request, status: int, message: str) -> HTTPResponse:
@@ -219,9 +246,11 @@ def confirm_page(
     cancel: str,
     fields: dict[str, str] | None = None,
     danger: bool = False,
+    keep: str = "Cancel",
 ) -> HTTPResponse:
     """The second step of an action that is hard to undo, without JavaScript: what will happen, in sentences, and
-    a form posting the same fields to the same address with confirm=yes (or Cancel, back to `cancel`)."""
+    a form posting the same fields to the same address with confirm=yes (or the `keep` link, back to `cancel`:
+    "Keep the broadcast" reads better than "Cancel" beside "Cancel broadcast")."""
     return render(
         request,
         "confirm.html",
@@ -232,6 +261,7 @@ def confirm_page(
         button=button,
         cancel=cancel,
         danger=danger,
+        keep=keep,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import jinja2
@@ -13,7 +13,10 @@ from sanic.exceptions import BadRequest, NotFound
 from sanic.response import HTTPResponse, html, raw
 
 from coachbox.admin import security as sec
-from coachbox.admin.pages import back, field, security_headers
+from coachbox.admin.pages import back, field, security_headers, times_of
+from coachbox.admin.payment_setup import payment_setup
+from coachbox.admin.scope import scope_for
+from coachbox.admin.times import Times
 from coachbox.core.hostile import csv_row
 from coachbox.core.plans import format_amount
 from coachbox.payments.runtime import payments
@@ -62,14 +65,25 @@ def _render(request: Request, template: str, **context) -> HTTPResponse:
 def _filter(request: Request) -> store.PaymentFilter:
     args = request.args
     page = args.get("page") or "1"
+    since, until = _day(args.get("since")), _day(args.get("until"))
+    times = times_of(request)  # the dates are the school's days: from its midnight to its midnight
     return store.PaymentFilter(
+        scope=scope_for(request.ctx.admin).sql("p.learner_id"),  # a teacher limited to classes: their learners'
         provider=args.get("provider") or "",
         status=args.get("status") or "",
         q=(args.get("q") or "")[:100],
-        since=_day(args.get("since")),
-        until=_day(args.get("until")),
+        since=since,
+        until=until,
+        after=_midnight(times, since),
+        before=_midnight(times, until, days=1),
         page=int(page) if page.isdigit() else 1,
     )
+
+
+def _midnight(times: Times, day: str, days: int = 0) -> str:
+    """The UTC instant (ISO) of the school's midnight starting `day` + `days`; "" for no day."""
+    start = times.parse_local(f"{day}T00:00") if day else None
+    return (start + timedelta(days=days)).isoformat() if start else ""
 
 
 def _day(value: str | None) -> str:
@@ -85,8 +99,11 @@ async def payment_list(request: Request):
     services = request.app.ctx.services
     f = _filter(request)
 
+    limited = not scope_for(request.ctx.admin).everyone
+
     def load(conn):
-        return store.search_payments(conn, f), store.open_reviews(conn)
+        # Open reviews are payments nobody could match to a learner: no class, so not for a limited teacher.
+        return store.search_payments(conn, f), [] if limited else store.open_reviews(conn)
 
     (rows, total, sums), reviews = await services.db.run(load)
     pages = max(1, -(-total // f.per_page))
@@ -108,6 +125,7 @@ async def payment_list(request: Request):
         providers=store.PROVIDERS,
         statuses=store.STATUSES,
         plans=list(payments(services).plans.values()),
+        setup=payment_setup(services.settings),
     )
 
 

@@ -19,13 +19,32 @@ class LearnerScope:
         if not self.classes:
             return "0", []
         marks = ", ".join("?" for _ in self.classes)
-        # Filled in by the classes work (#17): learners belong to classes through learner_classes.
+        # Learners belong to classes through learner_classes (migration 0021; learners.cohort is one of them).
         return (
             f"{learner_id_column} IN (SELECT learner_id FROM learner_classes WHERE class_name IN ({marks}))",
             list(self.classes),
         )
 
+    def allows_class(self, name: str) -> bool:
+        """May this admin put learners in (or broadcast to) the class `name`?"""
+        return self.everyone or name in self.classes
+
+
+EVERYONE = LearnerScope()
+NOBODY = LearnerScope(everyone=False)
+
 
 def scope_for(admin: dict | None) -> LearnerScope:
-    """The scope of a signed-in admin (request.ctx.admin) or API token row; everyone until classes land."""
-    return LearnerScope()
+    """The scope of a signed-in admin (request.ctx.admin) or an API token row made a dict with its "classes".
+
+    Owners see everyone, whatever classes they are given. An editor or viewer limited to classes (Users page;
+    an API token: API tokens page) sees only those classes' learners. One with no classes sees everyone, as
+    before classes existed: a small school with one teacher sets nothing up, and limiting is opt-in per person.
+    Learners in no class (a learner who wrote first, before a teacher placed them) are seen only by the unlimited.
+    """
+    if not admin:
+        return NOBODY  # nobody signed in: no learner (every admin view requires sign-in anyway)
+    if admin.get("role") == "owner":
+        return EVERYONE
+    classes = tuple(admin.get("classes") or ())
+    return LearnerScope(everyone=False, classes=classes) if classes else EVERYONE

@@ -17,7 +17,7 @@ from sanic.response import HTTPResponse, redirect
 from coachbox.admin.pages import receive_body
 from coachbox.channels.signed_urls import media_secret
 from coachbox.core.addresses import client_ip
-from coachbox.store import admins
+from coachbox.store import admins, classes
 
 SESSION_COOKIE = "cbx_session"
 # Forms shown before sign-in (login, setup, reset) use a double-submit token tied to this cookie.
@@ -45,18 +45,24 @@ async def secret_key(request: Request) -> str:
 
 
 async def load_admin(request: Request) -> dict | None:
-    """The signed-in admin for this request ({admin_id, email, role, csrf_token}), cached on request.ctx."""
+    """The signed-in admin for this request ({admin_id, email, role, csrf_token, classes}), cached on request.ctx."""
     if hasattr(request.ctx, "admin"):
         return request.ctx.admin
     request.ctx.admin = None
     session_id = request.cookies.get(SESSION_COOKIE)
     if session_id and len(session_id) < 100:
         services = request.app.ctx.services
-        row = await services.db.run(admins.load_session, session_id, services.clock.now())
+        row = await services.db.run(_session, session_id, services.clock.now())
         if row is not None:
-            request.ctx.admin = dict(row)
+            request.ctx.admin = row
             request.ctx.session_id = session_id
     return request.ctx.admin
+
+
+def _session(conn, session_id: str, now) -> dict | None:
+    """The session's admin with the classes they are limited to (admin.scope), in one trip to the database."""
+    row = admins.load_session(conn, session_id, now)
+    return None if row is None else {**dict(row), "classes": classes.for_admin(conn, row["admin_id"])}
 
 
 def set_session_cookie(request: Request, response: HTTPResponse, session_id: str) -> None:

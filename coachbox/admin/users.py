@@ -7,6 +7,7 @@ from sanic.exceptions import BadRequest, NotFound
 
 from coachbox.admin import accounts
 from coachbox.admin import security as sec
+from coachbox.admin.audit import audit_page
 from coachbox.admin.pages import back, confirm_page, confirmed, field, render
 from coachbox.core.errors import UserError
 from coachbox.store import admins, transaction
@@ -95,7 +96,9 @@ async def set_role(request: Request, admin_id: int):
             return True
 
     if not await services.db.run(change, services.clock.now()):
-        raise BadRequest("The box needs at least one owner: make someone else owner first.")
+        return await _refused(
+            request, f"{target['email']} is the only owner: make someone else owner first, then change this role."
+        )
     return back("/admin/users", "saved")
 
 
@@ -132,8 +135,18 @@ async def set_disabled(request: Request, admin_id: int, action: str):
             return True
 
     if not await services.db.run(change, services.clock.now()):
-        raise BadRequest("The box needs at least one active owner.")
+        return await _refused(
+            request, f"{target['email']} is the only active owner: make someone else owner first, then disable."
+        )
     return back("/admin/users", "saved")
+
+
+async def _refused(request: Request, reason: str):
+    """A refused change, said on the Users page itself (409) so the owner sees why and what to do instead."""
+    rows = await request.app.ctx.services.db.run(admins.list_admins)
+    return render(
+        request, "users.html", status=409, users=rows, roles=sec.ROLES, link=None, link_email="", errors=[reason]
+    )
 
 
 @bp.post("/users/<admin_id:int>/reset")
@@ -154,11 +167,7 @@ async def reset_link(request: Request, admin_id: int):
 @bp.get("/audit")
 @sec.admin_view("owner")
 async def audit_log(request: Request):
-    before = request.args.get("before")
-    rows = await request.app.ctx.services.db.run(
-        admins.recent_audit, before_id=int(before) if before and before.isdigit() else None
-    )
-    return render(request, "audit.html", rows=rows)
+    return await audit_page(request)  # admin/audit.py: sentences, local time, filters
 
 
 # -- API tokens -----------------------------------------------------------------------------------
@@ -203,6 +212,24 @@ async def create_token(request: Request):
 @sec.admin_view("owner")
 async def revoke_token(request: Request, token_id: int):
     services = request.app.ctx.services
+    if not confirmed(request):
+        rows = await services.db.run(admins.list_api_tokens)
+        token = next((t for t in rows if t["id"] == token_id and not t["revoked_at"]), None)
+        if token is None:
+            raise NotFound("No such API token, or it is revoked already.")
+        return confirm_page(
+            request,
+            heading=f"Revoke the API token “{token['name']}”?",
+            consequences=[
+                "Every program using it is refused at once (HTTP 401) from its next call.",
+                "This cannot be undone: to let a program in again, create a new token and give it that one.",
+            ],
+            action=f"/admin/tokens/{token_id}/revoke",
+            button="Revoke token",
+            cancel="/admin/tokens",
+            keep="Keep it",
+            danger=True,
+        )
 
     def revoke(conn, now):
         with transaction(conn):

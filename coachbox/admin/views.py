@@ -13,10 +13,12 @@ from coachbox.admin import (
     auth,
     broadcasts,
     certificates,
+    classes,
     costs,
     courses,
     dashboard,
     enrol,
+    inbox,
     learners,
     live,
     operations,
@@ -24,6 +26,7 @@ from coachbox.admin import (
     users,
 )
 from coachbox.admin.pages import STATIC, build_environment, security_headers, too_large_page
+from coachbox.admin.times import Times
 from coachbox.core import events
 
 # One module per area, each with a `bp` blueprint; enrol before learners: /learners/enrol is not a learner id.
@@ -33,6 +36,8 @@ AREAS = (
     dashboard,
     enrol,
     learners,
+    classes,
+    inbox,
     live,
     courses,
     broadcasts,
@@ -45,11 +50,17 @@ AREAS = (
 
 
 def setup(app: Sanic) -> None:
-    app.ctx.admin_env = build_environment()
+    org = app.ctx.settings.org
+    # Per app: its pages show times in [org] default_timezone and default_language, "ago" from the app's clock
+    # (the services, and so the clock, are built when the server starts: looked up at each call).
+    app.ctx.admin_env = build_environment(
+        Times.for_org(org.default_timezone, org.default_language, lambda: app.ctx.services.clock.now())
+    )
     # Static files change only with a release; a day of caching saves every page view a round trip on slow links.
     app.static("/admin/static", str(STATIC), name="admin_static")
     for area in AREAS:
         app.blueprint(area.bp)
+    inbox.setup(app)  # the menu's count of open conversations on every admin page
     app.error_handler.add(PayloadTooLarge, _too_large)
     app.add_route(_home, "/", name="home")
 

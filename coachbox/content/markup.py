@@ -6,6 +6,7 @@ import re
 
 # Twilio refuses a WhatsApp/SMS body over 1,600 characters (error 21617).
 MESSAGE_LIMIT = 1600  # Twilio's body limit for one message (error 21617 beyond); the one place it is set
+META_MESSAGE_LIMIT = 4096  # Meta's Cloud API: a text message's body (developers.facebook.com, messages API)
 # A message with native buttons (Twilio quick replies, Meta reply buttons and lists) has at most this much body.
 BUTTON_BODY_LIMIT = 1024
 FENCE = "```"
@@ -15,6 +16,12 @@ _PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
 _LINE = re.compile(r"[ \t]*\n")
 _SENTENCE = re.compile(r"(?<=[.!?…:;])\s+")
 _WORD = re.compile(r"\s+")
+
+
+def message_limit(channel_kind: str) -> int:
+    """The longest body one message may have on this channel ('meta', 'twilio', 'simulator'): 4,096 characters on
+    Meta's Cloud API, Twilio's 1,600 elsewhere (the simulator shows what Twilio would send)."""
+    return META_MESSAGE_LIMIT if channel_kind == "meta" else MESSAGE_LIMIT
 
 
 def lesson_text(title: str, body: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from coachbox.conversation import lessons, onboarding
+from coachbox.conversation import handover, lessons, onboarding
 from coachbox.conversation.effects import EraseLearner, ExportData, OptIn, OptOut
 from coachbox.conversation.state import State, with_flow
 from coachbox.conversation.turn import Turn
@@ -13,6 +13,7 @@ from coachbox.learning.timeparse import find_timezone, parse_lesson_time
 
 
 def stop(turn: Turn) -> None:
+    handover.stop(turn)  # a teacher's open conversation ends with it
     if turn.learner.opted_out:
         turn.say("account.already_stopped")
         return

@@ -25,6 +25,7 @@ COMMANDS = (
     "delete",
     "certificate",
     "ask",
+    "teacher",
     "leaderboard",
     "payments.pay",
     "payments.cancel",
@@ -33,9 +34,9 @@ COMMANDS = (
 # would keep messaging someone who asked us to stop (and send "acha" to the AI tutor as a question).
 EVERY_LANGUAGE = frozenset({"stop", "start"})
 # These may carry an argument after the keyword: "TIME 7pm", "LANGUAGE sw", "ASK how do I reverse a payment?".
-WITH_ARGUMENT = frozenset({"time", "language", "ask", "courses"})
+WITH_ARGUMENT = frozenset({"time", "language", "ask", "courses", "teacher"})
 # What a learner may use before onboarding is finished; anything else re-asks the current step.
-DURING_ONBOARDING = frozenset({"stop", "start", "help", "language", "mydata", "delete"})
+DURING_ONBOARDING = frozenset({"stop", "start", "help", "language", "mydata", "delete", "teacher"})
 
 
 @dataclass(frozen=True)

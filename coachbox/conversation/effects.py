@@ -176,6 +176,29 @@ class AskTutor:
     lesson_id: int | None = None
 
 
+@dataclass(frozen=True)
+class AskPerson:
+    """Hand the conversation to a teacher (store.handover.open_handover; one open per learner, a second reason is
+    added to it). The learner has been told, so the turn also records that as the hour's acknowledgement."""
+
+    reason: str  # asked | safeguarding | … (store.handover.REASONS)
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class HandoverMessage:
+    """Free text while a teacher has the conversation: kept for the teacher (a learner_message event), not answered
+    by the bot. `acked`: the learner was told again that a teacher will answer (at most once an hour)."""
+
+    body: str
+    acked: bool = False
+
+
+@dataclass(frozen=True)
+class CloseHandover:
+    """STOP while a teacher has the conversation: it is closed (by nobody: the learner left)."""
+
+
 Effect = (
     UpdateLearner
     | Enroll
@@ -199,4 +222,7 @@ Effect = (
     | ExportData
     | IssueCertificate
     | AskTutor
+    | AskPerson
+    | HandoverMessage
+    | CloseHandover
 )

@@ -9,6 +9,7 @@ from coachbox.conversation import (
     account,
     checkin,
     commands,
+    handover,
     lessons,
     onboarding,
     quiz,
@@ -55,6 +56,8 @@ def handle(
     if isinstance(event, Message):
         _on_message(turn, event)
         welcome.back(turn, learner)  # back after missed days: said once, at the head of the first reply
+    elif handover.lessons_paused(turn):
+        pass  # a teacher paused this learner's lessons while they talk: no daily lesson, no follow-up quiz
     elif isinstance(event, DeliverDailyLesson):
         _daily(turn)
     elif isinstance(event, QuizFollowUp):
@@ -113,16 +116,18 @@ def _on_message(turn: Turn, message: Message) -> None:
     if turn.learner.opted_out:
         turn.say("account.opted_out_reminder")
         return
+    if handover.intercept(turn, said, message.media_count):  # a teacher has it (or must): not the bot's
+        return
     if turn.learner.held is not None and flow not in _SIDE_FLOWS and flow not in ONBOARDING and _release_held(turn):
         return
     if flow in ONBOARDING:
         onboarding.step(turn, said)
-    elif flow == "quiz":
-        quiz.answer(turn, said)
+    elif flow == "quiz":  # an answer counts; what is none goes to a teacher who has the conversation (handover)
+        handover.answer_or_hand_over(turn, said, message.media_count, quiz.answer)
     elif flow == "review":
-        review.answer(turn, said)
+        handover.answer_or_hand_over(turn, said, message.media_count, review.answer)
     elif flow in checkin.FLOWS:
-        checkin.answer(turn, said)
+        handover.answer_or_hand_over(turn, said, message.media_count, checkin.answer)
     elif flow == "choose_course":
         if not lessons.choose_course(turn, said):
             _leave_side_flow(turn, said, message)
@@ -244,15 +249,18 @@ def _run_command(turn: Turn, command: commands.Command) -> None:
     elif name == "leaderboard":
         reports.leaderboard(turn)
     elif name == "ask":
-        reports.ask(turn, command.argument)
+        if not handover.safeguarding(turn, command.argument):
+            reports.ask(turn, command.argument)
+    elif name == "teacher":
+        handover.ask(turn, command.argument)
     elif name == "payments.pay":
         payment_chat.pay(turn)
         return
     elif name == "payments.cancel":
         payment_chat.cancel(turn)
     # Information commands leave the flow as it was: remind the learner what is still open.
-    if name in ("stop", "start", "pause", "resume"):
-        pass
+    if name in ("stop", "start", "pause", "resume", "teacher"):
+        pass  # (TEACHER: what they write next is for the teacher; an open quiz still takes its answers)
     elif onboarding_now:
         onboarding.reprompt(turn)
     elif turn.learner.held is not None:

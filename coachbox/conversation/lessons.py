@@ -99,7 +99,9 @@ def deliver(
         # No invitation to wait for, no follow-up quiz: one message in and out fewer.
         last = len(turn.replies) - 1
         turn.state = with_flow(turn.state, "lesson", lesson_id=lesson.id, question=0, answers=())
-        quiz.start(turn, lesson.id)
+        # The quiz in one message ([learning] quiz_style): the day's due review questions come in it, numbered first.
+        reviews = turn.learner.review.due if kind == "daily_lesson" and turn.rules.one_message else ()
+        quiz.start(turn, lesson.id, reviews=reviews)
         turn.fold(last)
         return
     if not fold_invite:

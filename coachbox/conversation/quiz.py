@@ -1,4 +1,4 @@
-"""Quizzes: one question at a time, immediate feedback, a score, then streaks, badges and course completion."""
+"""Quizzes: one question at a time or all in one message, feedback, a score, then streaks, badges and course completion."""
 
 from __future__ import annotations
 
@@ -9,16 +9,20 @@ from coachbox.conversation.effects import (
     AwardBadge,
     CompleteCourse,
     CompleteLesson,
+    FinishReview,
     IssueCertificate,
     RecordAnswer,
+    RecordReview,
     StartQuiz,
+    StartReview,
 )
-from coachbox.conversation.state import State, with_flow
+from coachbox.conversation.quizmessage import Item, answered, block, example, find_questions, items, marks, numbers_text
+from coachbox.conversation.state import QUIZ_REVIEW, State, with_flow
 from coachbox.conversation.turn import Turn
 from coachbox.learning.badges import Achievement, new_badges
 from coachbox.learning.course import Course, Lesson, Question
 from coachbox.learning.grading import grade
-from coachbox.learning.learner import Enrollment
+from coachbox.learning.learner import Enrollment, Review
 from coachbox.learning.progress import (
     LessonResult,
     course_progress,
@@ -28,6 +32,8 @@ from coachbox.learning.progress import (
     retry_questions,
     retry_score,
 )
+from coachbox.learning.quizreply import read_answers
+from coachbox.learning.review import rating
 from coachbox.learning.streaks import record_completion
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -38,7 +44,9 @@ def target_lesson(turn: Turn) -> int | None:
     return turn.state.lesson_id or turn.learner.last_lesson_id
 
 
-def start(turn: Turn, lesson_id: int | None, *, intro: str = "quiz.intro") -> None:
+def start(turn: Turn, lesson_id: int | None, *, intro: str = "quiz.intro", reviews: tuple[int, ...] = ()) -> None:
+    """Start a lesson's quiz (a retry of the questions missed after a failed one). reviews: due review question ids
+    asked in the same message, numbered first (the daily lesson, when the quiz comes in one message)."""
     found = turn.find_lesson(lesson_id)
     if found is None:
         turn.say("quiz.no_lesson")
@@ -51,6 +59,9 @@ def start(turn: Turn, lesson_id: int | None, *, intro: str = "quiz.intro") -> No
     retry = retry_questions(turn.learner.result(lesson.id), [q.id for q in lesson.questions])
     turn.do(StartQuiz(lesson.db_id))
     turn.state = with_flow(turn.state, "quiz", lesson_id=lesson.id, question=0, answers=(), options=(), retry=retry)
+    if turn.rules.one_message:
+        _start_one_message(turn, course, lesson, retry, reviews, intro)
+        return
     if retry:
         total = len(lesson.questions)
         turn.say(
@@ -110,6 +121,12 @@ def _or_list(turn: Turn, items: list[str]) -> str:
 def reprompt(turn: Turn) -> None:
     """Show the question being answered again (after HELP or PROGRESS in the middle of a quiz)."""
     found = turn.find_lesson(turn.state.lesson_id)
+    if found and turn.rules.one_message:
+        still = _still_open(turn, found[1])
+        if still:
+            turn.append("quiz.still_waiting")
+            _append(turn, f"{block(turn, still)}\n\n{_how(turn, still)}")
+        return
     if found and turn.state.question < len(asked(turn.state, found[1])):
         turn.append("quiz.still_waiting")
         ask(turn, found[1], turn.state.question)
@@ -122,6 +139,9 @@ def answer(turn: Turn, said: str) -> None:
         turn.say("quiz.no_lesson")
         return
     course, lesson = found
+    if turn.rules.one_message:
+        _answer_one_message(turn, course, lesson, said)
+        return
     questions = asked(turn.state, lesson)
     question = questions[turn.state.question]
     result = grade(question, said, true_words=turn.texts.all_words("true"), false_words=turn.texts.all_words("false"))
@@ -151,6 +171,163 @@ def answer(turn: Turn, said: str) -> None:
     finish(turn, course, lesson, answers, retried=questions if retry else None)
     if turn.rules.lean_days:
         turn.fold(start)  # the last feedback, score, streak and badges in one message where they fit
+
+
+# -- the quiz in one message ([learning] quiz_style = "one_message", docs/conversation.md) --------------------
+
+
+def _start_one_message(
+    turn: Turn, course: Course, lesson: Lesson, retry: tuple[int, ...], reviews: tuple[int, ...], intro: str
+) -> None:
+    """Every question of the attempt (and the day's due review questions, numbered first) in one message."""
+    found = find_questions(turn.catalogue, reviews) if not retry else ()
+    turn.state = turn.state.evolve(reviews=tuple(q.db_id for q in found), given=())
+    if found:
+        # Open until answered or the quiz is over: a lost session is rebuilt as this quiz (state.QUIZ_REVIEW).
+        key = f"{turn.today}{QUIZ_REVIEW}"
+        turn.do(StartReview(key))
+        turn.learner = replace(turn.learner, review=replace(turn.learner.review, open_since=key, asked=0))
+    questions = asked(turn.state, lesson)
+    total = len(lesson.questions)
+    if retry:
+        head = turn.t(
+            "quiz.retry_intro",
+            lesson=lesson.title,
+            count=len(retry),
+            total=total,
+            correct=total - len(retry),
+            needed=needed_to_pass(total, course.passing_score),
+        )
+    elif found:
+        head = turn.t(
+            "quiz.batch_review_intro",
+            count=len(found) + len(questions),
+            reviews=len(found),
+            lessons=len(questions),
+            lesson=lesson.title,
+        )
+    else:
+        head = turn.t(
+            "quiz.followup_intro" if intro == "quiz.followup_intro" else "quiz.batch_intro",
+            lesson=lesson.title,
+            count=len(questions),
+        )
+    numbered = items(turn.catalogue, turn.state, questions)
+    how = turn.t("quiz.batch_how", example=example(turn, numbered))
+    turn.send(f"{head}\n\n{block(turn, numbered)}\n\n{how}", kind="quiz")
+
+
+def _how(turn: Turn, left: list[Item]) -> str:
+    """How to answer what is still open: all in one message, or for a last question, as for any one question."""
+    if len(left) > 1:
+        return turn.t("quiz.batch_how", example=example(turn, left))
+    question = left[0].question
+    if question.kind == "choice":
+        return turn.t("quiz.how_choice", letters=_or_list(turn, list(LETTERS[: len(question.choices)])))
+    if question.kind == "true_false":
+        return turn.t("quiz.how_true_false", true=turn.t("quiz.true_word"), false=turn.t("quiz.false_word"))
+    return turn.t("quiz.how_short")
+
+
+def _still_open(turn: Turn, lesson: Lesson) -> list[Item]:
+    numbered = items(turn.catalogue, turn.state, asked(turn.state, lesson))
+    given = set(answered(turn.state, numbered))
+    return [item for item in numbered if item.number not in given]
+
+
+def _append(turn: Turn, text: str) -> None:
+    if turn.replies:
+        last = turn.replies[-1]
+        turn.replies[-1] = replace(last, text=f"{last.text}\n\n{text}", options=())
+    else:
+        turn.send(text, kind="quiz")
+
+
+def _answer_one_message(turn: Turn, course: Course, lesson: Lesson, said: str) -> None:
+    """One reply to the numbered questions: grade every answer it gives (in any sensible form, quizreply), say
+    each one's feedback, ask again only for those still open, and finish the quiz once all of its questions are
+    answered (score, streak, badges), all in one message where it fits. Nothing readable: the form, once."""
+    state = turn.state
+    questions = asked(state, lesson)
+    numbered = items(turn.catalogue, state, questions)
+    given = answered(state, numbered)
+    still = [item for item in numbered if item.number not in given]
+    if not still:
+        turn.state = with_flow(state, "idle", question=0, answers=())
+        turn.say("quiz.no_lesson")
+        return
+    reading = read_answers(
+        said,
+        [(item.number, item.question) for item in still],
+        total=len(numbered),
+        true_words=turn.texts.all_words("true"),
+        false_words=turn.texts.all_words("false"),
+    )
+    if reading.empty and _asks_something(said):  # "1b 2 true 3 pin?" is answers; "what is a PIN for?" is not
+        turn.do(AskTutor(said.strip()[:2000], state.lesson_id))
+        turn.say("free.to_teacher")
+        reprompt(turn)
+        return
+    if reading.empty:
+        turn.state = replace(state, unclear=state.unclear + 1)
+        key = "quiz.batch_unclear_again" if turn.state.unclear >= 2 else "quiz.batch_unclear"
+        turn.say(key, example=example(turn, still))
+        return
+    by_number = {item.number: item for item in numbered}
+    quiz_numbers = [item.number for item in numbered if not item.review]
+    was_done = all(n in given for n in quiz_numbers)
+    marked = marks(state, numbered)
+    start = len(turn.replies)
+    lines = []
+    for number, result in sorted(reading.graded, key=lambda pair: pair[0]):
+        item = by_number[number]
+        right = result.verdict == "correct"
+        if item.review:
+            turn.do(RecordReview(item.question.db_id, rating(right, helped=False), turn.rules.desired_retention))
+        else:
+            marked[number] = right
+            if item.question.id is not None:
+                turn.do(RecordAnswer(item.question.id, result.given, right))
+        lines.append(
+            turn.t(
+                "quiz.batch_correct" if right else "quiz.batch_wrong",
+                number=number,
+                answer=right_answer(turn, item.question),
+                explanation=item.question.explanation,
+            ).strip()
+        )
+    if reading.unreadable:
+        lines.append(turn.t("quiz.batch_unread", numbers=numbers_text(turn, sorted(reading.unreadable))))
+    turn.send("\n\n".join(lines), kind="quiz")
+    now_given = given + tuple(n for n, _ in sorted(reading.graded, key=lambda pair: pair[0]))
+    answers = tuple(marked[n] for n in now_given if n in marked)
+    turn.state = state.evolve(given=now_given, answers=answers, question=len(answers), unclear=0)
+    left = [item for item in numbered if item.number not in now_given]
+    quiz_over = not was_done and all(n in now_given for n in quiz_numbers)
+    opened = turn.learner.review.open_since
+    if opened is not None and opened.endswith(QUIZ_REVIEW) and (quiz_over or not any(i.review for i in left)):
+        # The reviews in it are over (the rest stay due: another day), so no lost session rebuilds them.
+        turn.do(FinishReview(opened))
+        turn.learner = replace(turn.learner, review=Review())
+    if quiz_over:
+        kept = turn.state
+        turn.state = with_flow(kept, "idle", question=0, answers=())
+        finish(
+            turn,
+            course,
+            lesson,
+            tuple(marked[n] for n in quiz_numbers),
+            retried=questions if kept.retry else None,
+        )
+        if left:  # review questions still open: the lesson is done, they may still be answered
+            turn.state = kept.evolve(flow="quiz")
+    elif not left:
+        turn.state = with_flow(turn.state, "idle", question=0, answers=())
+    if left:
+        how = _how(turn, left)
+        missing = turn.t("quiz.batch_missing", numbers=numbers_text(turn, [item.number for item in left]))
+        turn.send(f"{missing}\n\n{block(turn, left)}\n\n{how}", kind="quiz")
+    turn.fold(start)  # feedback, score, streak, badges and what is still open: one message where they fit
 
 
 def _asks_something(said: str) -> bool:
@@ -214,7 +391,12 @@ def finish(
             kind="quiz",
         )
     _note_result(turn, course, lesson, correct, total, ok, missed)
-    change = record_completion(turn.learner.streak, turn.today, freeze_every_days=turn.rules.freeze_every_days)
+    change = record_completion(
+        turn.learner.streak,
+        turn.today,
+        freeze_every_days=turn.rules.freeze_every_days,
+        lesson_days=turn.rules.lesson_days,
+    )
     if change.extended:
         turn.set_streak(change.streak)
         if change.freeze_used:

@@ -19,7 +19,7 @@ def help_menu(turn: Turn) -> None:
 
 def progress(turn: Turn) -> None:
     learner = turn.learner
-    streak = as_of(learner.streak, turn.today)
+    streak = as_of(learner.streak, turn.today, turn.rules.lesson_days)
     lines = [
         turn.t("progress.title"),
         # A lapsed streak shows what is kept and what comes next, never a bare 0.
@@ -133,7 +133,7 @@ def free_text(turn: Turn, said: str, media_count: int) -> None:
     elif turn.texts.is_word(turn.lang, "greetings", words) or words in {
         normalise(w) for w in turn.texts.all_words("greetings")
     }:
-        streak = as_of(turn.learner.streak, turn.today).current
+        streak = as_of(turn.learner.streak, turn.today, turn.rules.lesson_days).current
         turn.say("free.greeting_streak" if streak >= 2 else "free.greeting", days=streak)
         turn.state = replace(turn.state, confused=0)
         return

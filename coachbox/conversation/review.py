@@ -42,6 +42,8 @@ def daily(turn: Turn) -> bool:
     lesson = lessons.upcoming(turn, course)
     if not due or learner.opted_out or learner.status != "active" or course is None or not may_access(learner, course):
         return False
+    if lesson is not None and lesson.questions and turn.rules.one_message:
+        return False  # the quiz in one message: the lesson's message asks them, numbered first (quiz.start)
     if lesson is None and not lessons.window_open_at(learner, turn.now + lessons.FOLD_MARGIN):
         # The course is finished, yet its tricky questions still come back (that is when spaced repetition
         # matters most). With no lesson there is nothing to hold behind a nudge template, so only a learner the

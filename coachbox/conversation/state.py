@@ -32,6 +32,9 @@ FLOWS = (
 )
 ONBOARDING = frozenset(f for f in FLOWS if f.startswith("onboarding_"))
 SCHEMA = 1
+# The key of a review asked inside the lesson's quiz message (conversation.quiz, one_message): "<local date>/quiz".
+# A lost session is rebuilt from it as that quiz, not as a review holding a lesson (which was sent already).
+QUIZ_REVIEW = "/quiz"
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,10 @@ class State:
     options: tuple[int, ...] = ()  # course ids offered in the numbered list on screen
     return_flow: str = "idle"  # where a side flow (TIME, LANGUAGE…) goes back to
     retry: tuple[int, ...] = ()  # quiz: the question ids this attempt asks (a retry of those missed); () = all
+    # The quiz in one message (conversation.quizmessage): the review question ids numbered first on screen, and
+    # the numbers answered so far in the order they were answered (`answers` holds the quiz ones' marks, in order).
+    reviews: tuple[int, ...] = ()
+    given: tuple[int, ...] = ()
     version: int = 0  # the learner's turn counter when this state was saved
 
     def to_json(self) -> str:
@@ -72,6 +79,8 @@ class State:
                 options=tuple(int(o) for o in data["options"]),
                 return_flow=str(data["return_flow"]),
                 retry=tuple(int(i) for i in data.get("retry", ())),  # absent in states saved before retries
+                reviews=tuple(int(i) for i in data.get("reviews", ())),  # absent before the one-message quiz
+                given=tuple(int(i) for i in data.get("given", ())),
                 version=int(data["version"]),
             )
         except (ValueError, KeyError, TypeError):
@@ -98,7 +107,9 @@ def is_valid(state: State) -> bool:
         state.question < 0 or len(state.answers) != state.question
     ):
         return False
-    if state.retry and state.flow != "quiz":
+    if (state.retry or state.reviews or state.given) and state.flow != "quiz":
+        return False
+    if len(state.given) < len(state.answers) and state.given:
         return False
     return state.unclear >= 0 and state.confused >= 0
 
@@ -114,9 +125,22 @@ def rebuild(learner: Learner, catalogue: Catalogue, version: int = 0) -> State:
         else:
             flow = "onboarding_time"
         return State(flow=flow, version=version)
-    if learner.review.open_since is not None and learner.review.due:
-        return State(flow="review", lesson_id=learner.last_lesson_id, version=version)
     opened = learner.open_lesson
+    if learner.review.open_since is not None and learner.review.due:
+        if not learner.review.open_since.endswith(QUIZ_REVIEW):
+            return State(flow="review", lesson_id=learner.last_lesson_id, version=version)
+        if opened is not None and opened.quiz_started and _lesson_exists(catalogue, opened.lesson_id):
+            # The quiz in one message, with the day's review questions still open: numbered first, as on screen.
+            retry = retry_questions(learner.result(opened.lesson_id), _question_ids(catalogue, opened.lesson_id))
+            return State(
+                flow="quiz",
+                lesson_id=opened.lesson_id,
+                question=len(opened.answers),
+                answers=opened.answers,
+                retry=retry,
+                reviews=learner.review.due,
+                version=version,
+            )
     if opened is not None and _lesson_exists(catalogue, opened.lesson_id):
         question_ids = _question_ids(catalogue, opened.lesson_id)
         # A quiz started after a failed one is its retry: only the questions missed (quiz.start decides the same).
@@ -149,5 +173,7 @@ def _question_ids(catalogue: Catalogue, lesson_id: int) -> tuple[int | None, ...
 
 def with_flow(state: State, flow: str, **changes: Any) -> State:
     """Move to a flow, clearing the per-step counters (and a quiz retry's questions, outside a quiz)."""
-    cleared: dict[str, Any] = {"unclear": 0} if flow == "quiz" else {"unclear": 0, "retry": ()}
+    cleared: dict[str, Any] = (
+        {"unclear": 0} if flow == "quiz" else {"unclear": 0, "retry": (), "reviews": (), "given": ()}
+    )
     return state.evolve(**{"flow": flow, **cleared, **changes})

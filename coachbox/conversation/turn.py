@@ -33,6 +33,16 @@ class Rules:
     desired_retention: float = 0.9  # [learning] desired_retention: review's FSRS target (learning.review)
     lean_days: bool = True  # [learning] lean_days: the quiz starts with the lesson, fewer messages a day
     buttons: bool = False  # the channel shows options as native buttons (Meta; Twilio with quick_reply templates)
+    office_hours: str = "mon-fri 08:00-16:00"  # [handover] office_hours, in default_timezone (conversation.handover)
+    safeguarding_words: tuple[str, ...] = ()  # [handover] safeguarding_words: hand the message to a teacher at once
+    quiz_style: str = "per_question"  # [learning] quiz_style: the whole quiz in the lesson's message, or per_question
+    lesson_days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)  # [schedule] lesson_days: weekdays, Monday 0 (streaks)
+    message_limit: int = MESSAGE_LIMIT  # the channel's longest message (content.markup.message_limit): what fold fills
+
+    @property
+    def one_message(self) -> bool:
+        """The quiz in one message (conversation.quizmessage): lean days only, where the quiz starts in the lesson."""
+        return self.lean_days and self.quiz_style == "one_message"
 
 
 @dataclass(frozen=True)
@@ -91,11 +101,13 @@ class Turn:
         last = self.replies[-1]
         self.replies[-1] = replace(last, text=f"{last.text}\n\n{self.t(key, **values)}")
 
-    def fold(self, start: int, limit: int = MESSAGE_LIMIT) -> None:
+    def fold(self, start: int, limit: int | None = None) -> None:
         """Lean days: the replies from `start` on as few WhatsApp messages as fit (each at most `limit`
         characters), in order; a template or a media message stays its own, and a folded message keeps the
         quick-reply options of its last part (a message that ends with a question still carries its buttons). On a
-        channel with buttons, a question is not folded into a message that would grow too long for them."""
+        channel with buttons, a question is not folded into a message that would grow too long for them. `limit`:
+        the channel's (rules.message_limit: 4,096 on Meta, 1,600 on Twilio)."""
+        limit = self.rules.message_limit if limit is None else limit
         folded: list[Reply] = []
         for reply in self.replies[start:]:
             last = folded[-1] if folded else None

@@ -19,7 +19,7 @@ def back(turn: Turn, before: Learner) -> None:
         return
     if any(isinstance(effect, (OptOut, EraseLearner)) for effect in turn.effects):
         return
-    if not welcome_back_due(before.streak, turn.today, before.welcomed_back_on):
+    if not welcome_back_due(before.streak, turn.today, before.welcomed_back_on, turn.rules.lesson_days):
         return
     lines = [
         turn.t("welcome.back"),

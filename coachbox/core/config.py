@@ -14,7 +14,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from coachbox.core.addresses import parse_networks
 from coachbox.core.errors import UserError
+from coachbox.core.hours import parse as parse_office_hours
 from coachbox.core.plans import load_plans
+from coachbox.core.weekdays import parse_lesson_days
 
 ENV_PREFIX = "COACHBOX_"
 # Keys that were removed because their old meaning was unsafe: loading refuses them, saying what to write instead.
@@ -69,6 +71,11 @@ class ServerSettings:
     )
     max_body_bytes: int = _key(1_048_576, "Largest request body accepted (bytes); uploads have their own limit.")
     workers: int = _key(1, "Web worker processes.")
+    turn_budget_ms: int = _key(
+        100,
+        "Longest a webhook waits behind other learners' turns: beyond it, the message is stored and acknowledged at "
+        "once and its reply follows moments later, in arrival order (see docs/performance.md, bounded latency).",
+    )
     worker_silence_seconds: int = _key(
         180,
         "/healthz answers 503 when the Huey worker has written no heartbeat for this long (it beats every minute).",
@@ -126,6 +133,11 @@ class LearningSettings:
         True,
         "Fewer messages a lesson day: the quiz starts in the lesson's message; false = a QUIZ invitation and follow-up.",
     )
+    quiz_style: str = _key(
+        "per_question",
+        'How a lesson day asks its quiz: "one_message" = every question (and due review questions) in the '
+        'lesson\'s message, answered in one reply; "per_question" = one question per message.',
+    )
     session_ttl_hours: int = _key(72, "How long conversation state stays in the cache before it is rebuilt.")
     desired_retention: float = _key(
         0.9, "Review (FSRS-6): the chance of recall a question is asked again at, 0.7-0.97; higher asks more often."
@@ -143,6 +155,12 @@ class ScheduleSettings:
         "2,4,7", "Comma-separated gaps (days) between later nudges or reminders; then they stop."
     )
     review_per_day: int = _key(3, "Most spaced-repetition review questions sent before a day's lesson.")
+    lesson_days: str = _key(
+        "mon,tue,wed,thu,fri,sat,sun",
+        'Weekdays with a daily lesson, e.g. "mon,tue,wed,thu,fri" or "mon-fri"; reminders follow them and a '
+        "streak does not break over a day without a lesson.",
+        comma_list=True,
+    )
     early_lesson_minutes: int = _key(
         60,
         "Send the daily lesson up to this many minutes early while the learner's 24 h window is open; 0 = off.",
@@ -300,6 +318,59 @@ class CostsSettings:
 
 
 @dataclass(frozen=True)
+class HandoverSettings:
+    office_hours: str = _key(
+        "mon-fri 08:00-16:00",
+        "When teachers answer learners who asked for a person, in org.default_timezone: weekdays and HH:MM-HH:MM, "
+        'several separated by ";" (e.g. "mon-fri 08:00-16:00; sat 09:00-12:00"). Learners are told it in their language.',
+    )
+    safeguarding_words: str = _key(
+        "abused, abusing me, beats me, beat me, beaten, hurts me, hurt me, touched me, unsafe at home, "
+        "scared to go home, bullied, bullying, threatened me, kidnapped, "
+        "ananipiga, wananipiga, ananinyanyasa, ninanyanyaswa, unyanyasaji, nimedhulumiwa, ananitishia, "
+        "naogopa kwenda nyumbani, nimetekwa, uonevu",
+        "Words and phrases (any language, matched as whole words) that hand a learner's message to a teacher at once "
+        "as a safeguarding concern, besides the tutor's emergency check.",
+        comma_list=True,
+    )
+
+
+@dataclass(frozen=True)
+class InboxSettings:
+    notify: str = _key(
+        "",
+        'Tell a teacher that a learner waits in the inbox: "email", "whatsapp", both ("email,whatsapp") or empty = '
+        "nobody is told (the admin menu still counts them). Once per conversation, gathered into one message.",
+        comma_list=True,
+    )
+    duty_email: str = _key(
+        "",
+        "E-mail of the teacher on duty: told about unassigned conversations (an assigned one goes to its teacher's "
+        "admin e-mail). Needs [smtp] host.",
+    )
+    duty_whatsapp: str = _key(
+        "",
+        'WhatsApp number of the teacher on duty ("+2547…"), told about every new conversation; outside their 24-hour '
+        "window it goes inside the [twilio.templates] admin template, else waits until they write to the box.",
+    )
+    notify_gap_minutes: int = _key(
+        10, "At least this long between two notices to the same teacher: new conversations meanwhile share the next."
+    )
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = _key("", "SMTP server for the inbox's e-mails (e.g. smtp.gmail.com); empty = no e-mail.")
+    port: int = _key(587, "SMTP port: 587 with starttls, 465 for TLS from the start, 25 or 1025 for a local relay.")
+    username: str = _key("", "SMTP user name; empty = send without signing in (a local relay).")
+    password: str = _key("", "SMTP password; set COACHBOX_SMTP_PASSWORD, never commit it.", secret=True)
+    from_address: str = _key(
+        "", "The From address of the box's e-mails (the SMTP account's address); empty = the username."
+    )
+    starttls: bool = _key(True, "Upgrade the connection with STARTTLS before signing in (keep it on over a network).")
+
+
+@dataclass(frozen=True)
 class Settings:
     """All configuration; build with Settings.load()."""
 
@@ -316,6 +387,9 @@ class Settings:
     backup: BackupSettings = field(default_factory=BackupSettings)
     log: LogSettings = field(default_factory=LogSettings)
     costs: CostsSettings = field(default_factory=CostsSettings)
+    inbox: InboxSettings = field(default_factory=InboxSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    handover: HandoverSettings = field(default_factory=HandoverSettings)
     plans: dict = field(default_factory=dict, metadata={"help": "Paid plans, one [plans.<name>] table each."})
     root: str = field(default=".", metadata={"help": "Folder relative paths are resolved against (not a key)."})
 
@@ -424,6 +498,9 @@ _SECTION_TYPES: dict[str, type] = {
     "backup": BackupSettings,
     "log": LogSettings,
     "costs": CostsSettings,
+    "inbox": InboxSettings,
+    "smtp": SmtpSettings,
+    "handover": HandoverSettings,
 }
 
 
@@ -573,6 +650,25 @@ def _validate(settings: Settings, source: str) -> None:
         raise ConfigError(f"Twilio is half configured: set {missing} too, or unset both to use the simulator.")
     _validate_meta(settings, source)
     _validate_costs(settings, source)
+    _validate_inbox(settings, source)
+    try:
+        parse_office_hours(settings.handover.office_hours)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: handover.office_hours: {exc}.") from None
+
+
+def _validate_inbox(settings: Settings, source: str) -> None:
+    """[inbox] notify names ways the box can tell a teacher, each with what it needs."""
+    ways = [w.strip() for w in settings.inbox.notify.split(",") if w.strip()]
+    for way in ways:
+        if way not in ("email", "whatsapp"):
+            raise ConfigError(f'{source}: inbox.notify: unknown way {way!r}: write "email", "whatsapp" or both.')
+    if "email" in ways and not settings.smtp.host:
+        raise ConfigError(f"{source}: inbox.notify includes email but smtp.host is empty: set [smtp] host (and port).")
+    if "whatsapp" in ways and not settings.inbox.duty_whatsapp.strip().startswith("+"):
+        raise ConfigError(
+            f'{source}: inbox.notify includes whatsapp: set inbox.duty_whatsapp to a number in +country form ("+2547…").'
+        )
 
 
 _META_REQUIRED = ("phone_number_id", "access_token", "app_secret")
@@ -645,7 +741,19 @@ def _validate_schedule(settings: Settings, source: str) -> None:
             f"{source}: learning.desired_retention must be between 0.7 and 0.97 (0.9 is the usual choice), "
             f"got {retention}."
         )
+    if settings.learning.quiz_style not in ("one_message", "per_question"):
+        raise ConfigError(
+            f'{source}: learning.quiz_style must be "one_message" or "per_question", '
+            f"got {settings.learning.quiz_style!r}."
+        )
     schedule = settings.schedule
+    try:
+        parse_lesson_days(schedule.lesson_days)
+    except ValueError as error:
+        raise ConfigError(
+            f"{source}: schedule.lesson_days: {error}. Write the days with a lesson, "
+            'e.g. "mon,tue,wed,thu,fri" or "mon-fri".'
+        ) from None
     for key in ("quiet_hours_start", "quiet_hours_end", "maintenance_time"):
         hh, _, mm = getattr(schedule, key).partition(":")
         if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from coachbox.payments.runtime import Payments
     from coachbox.schedule.coach import Coach
     from coachbox.store.database import Coalesced, Database, GroupCommit
+    from coachbox.turns.intake import Intake
     from coachbox.turns.runner import Resources, TurnOutcome
     from coachbox.tutor.llm import TutorLlm
 
@@ -47,6 +48,7 @@ class Services:
     inflight_turns: set[asyncio.Task[Any]] = field(default_factory=set)  # the loop holds tasks only weakly
     status_receipts: Coalesced | None = None  # status callbacks, applied in coalesced batches
     inbound_turns: GroupCommit | None = None  # inbound turns, group-committed
+    intake: Intake | None = None  # the web worker's choice between a turn now and the inbound queue, and its runner
     conversation: Resources | None = None  # texts, rules and the cached catalogue
     coach: Coach | None = None  # the scheduler's bridge to the turn runner
     payments: Payments | None = None  # plans, Daraja and Stripe clients

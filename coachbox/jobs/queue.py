@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from huey import SqliteHuey
+from huey import Huey, SqliteHuey
 from huey.storage import SqliteStorage
 
 from coachbox.core.config import Settings
@@ -94,3 +95,28 @@ def create_huey(settings: Settings, *, immediate: bool = False) -> SqliteHuey:
             "lost (the outbox and schedules are in coachbox.db)."
         ) from None
     return huey
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """Background jobs in the queue: `waiting` for a worker now, `scheduled` for a later time; None: unreadable."""
+
+    waiting: int | None
+    scheduled: int | None
+
+    def shown(self) -> dict[str, str]:
+        """The dashboard's live fields ("?" when the queue could not be read)."""
+        return {
+            "jobs_waiting": "?" if self.waiting is None else f"{self.waiting:,}",
+            "jobs_scheduled": "?" if self.scheduled is None else f"{self.scheduled:,}",
+        }
+
+
+def queue_counts(huey: Huey) -> QueueCounts:
+    """The one reading of the queue that the dashboard (and its live updates) and the Operations page both show,
+    so they never disagree. A broken or locked queue reads as unknown rather than failing the page."""
+    try:
+        return QueueCounts(huey.pending_count(), huey.scheduled_count())
+    except Exception:  # noqa: BLE001 - shown as "unknown"
+        log.warning("queue counts unreadable", exc_info=True)
+        return QueueCounts(None, None)

@@ -15,6 +15,7 @@ from coachbox.core.config import Settings
 from coachbox.core.services import Services
 from coachbox.jobs import heartbeat
 from coachbox.payments import tasks as payment_tasks
+from coachbox.schedule import inbox_notify
 from coachbox.schedule import tasks as schedule_tasks
 from coachbox.store import checkpoint as truncate_checkpoint
 from coachbox.store import open_database
@@ -82,4 +83,4 @@ def register(huey: Huey, settings: Settings, context: WorkerContext | None = Non
 
 
 # Modules with a `register(huey, context) -> {name: task}` function, imported by name so the graph shows them.
-TASK_MODULES = (channel_tasks, certificate_tasks, tutor_tasks, voice_tasks, payment_tasks, schedule_tasks)
+TASK_MODULES = (channel_tasks, certificate_tasks, tutor_tasks, voice_tasks, payment_tasks, schedule_tasks, inbox_notify)

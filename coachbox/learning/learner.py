@@ -37,6 +37,18 @@ class Review:
 
 
 @dataclass(frozen=True)
+class Handover:
+    """The learner's open conversation with a teacher (store.handover, migration 0020), as the engine reads it."""
+
+    id: int
+    reason: str
+    opened_at: str
+    acked_at: str | None = None  # ISO-8601: the learner was last told a teacher will answer
+    bot_paused: bool = True  # the bot does not answer their free text
+    lessons_paused: bool = False  # a teacher paused the scheduled lessons meanwhile
+
+
+@dataclass(frozen=True)
 class LeaderRow:
     first_name: str
     lessons: int
@@ -78,6 +90,7 @@ class Learner:
     review: Review = field(default_factory=Review)
     held: str | None = None  # local date of a daily lesson held for the learner's reply (outside the 24-hour window)
     prompts: Prompts = field(default_factory=Prompts)  # nudges and reminders since they last wrote (the back-off)
+    handover: Handover | None = None  # open with a teacher (conversation.handover): the bot keeps out of free text
 
     def enrollment(self, course_id: int | None) -> Enrollment | None:
         return next((e for e in self.enrollments if e.course_id == course_id), None)

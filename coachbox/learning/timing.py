@@ -80,6 +80,9 @@ def local_day(when: datetime, tz: str) -> date:
     return when.astimezone(zone(tz)).date()
 
 
+EVERY_DAY: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)  # weekdays, Monday 0 ([schedule] lesson_days)
+
+
 def next_lesson_at(
     now: datetime,
     lesson_time: str,
@@ -88,15 +91,17 @@ def next_lesson_at(
     *,
     after: date | None = None,
     grace: timedelta = timedelta(0),
+    days: tuple[int, ...] = EVERY_DAY,
 ) -> datetime:
-    """The next lesson instant worth keeping: the first local date (after `after`, if given) whose lesson is not
-    already older than the grace window. Today's counts while it is still within grace."""
+    """The next lesson instant worth keeping: the first local date (after `after`, if given) that is a lesson day
+    (`days`: weekdays, Monday 0; [schedule] lesson_days) and whose lesson is not already older than the grace
+    window. Today's counts while it is still within grace."""
     day = local_day(now, tz)
     if after is not None and after >= day:
         day = after + timedelta(days=1)
-    for _ in range(4):
+    for _ in range(11):  # a week of lesson days is found within 7 days, +3 for the grace window
         due = lesson_time_on(day, lesson_time, tz, quiet)
-        if due >= now - grace:
+        if due >= now - grace and (not days or day.weekday() in days):
             return due
         day += timedelta(days=1)
     return lesson_time_on(day, lesson_time, tz, quiet)  # pragma: no cover - 3 days always reach the future

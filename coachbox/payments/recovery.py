@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from coachbox.core.services import Services
-from coachbox.payments import checkout
+from coachbox.payments import checkout, handover
 from coachbox.payments.errors import ProviderError
 from coachbox.payments.runtime import payments
 from coachbox.payments.settlement import settle_stk
@@ -90,6 +90,7 @@ def _give_up(conn, p, row, now: datetime) -> None:
                 reference=row["provider_ref"],
                 payment_id=row["id"],
             )
+            handover.contested(conn, row["id"], "no_answer", now)  # money may have moved: a person checks
             notify(
                 conn,
                 p.texts,

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from coachbox.core.plans import Plan, format_amount
+from coachbox.payments import handover
 from coachbox.payments.mpesa import USER_CANCELLED, StkResult, same_phone
 from coachbox.payments.subscriptions import grant_prepaid, local_day, notify
 from coachbox.store import payments as store
@@ -62,6 +63,7 @@ def settle_stk(
                     payment_id=pay["id"],
                     remote_addr=remote_addr,
                 )
+                handover.contested(conn, pay["id"], problem, now)  # its learner's teacher sees it too
                 return problem
         if result.ok:
             return _paid(conn, texts, plans, pay, result, payload, now, source)
@@ -78,6 +80,7 @@ def _paid(conn, texts, plans, pay, result: StkResult, payload: str, now, source:
         store.record_review(
             conn, "mpesa", "unknown_plan", payload, now, reference=result.checkout_request_id, payment_id=pay["id"]
         )
+        handover.contested(conn, pay["id"], "unknown_plan", now)
         store.record_event(
             conn,
             "mpesa",
@@ -164,5 +167,6 @@ def _after_settled(conn, pay, result: StkResult, payload: str, now, remote_addr)
             payment_id=pay["id"],
             remote_addr=remote_addr,
         )
+        handover.contested(conn, pay["id"], "paid_after_failure", now)  # money taken: a person must act
         return "paid_after_failure"
     return "duplicate"

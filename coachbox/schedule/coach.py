@@ -10,6 +10,7 @@ from typing import Any
 from coachbox.core.config import Settings
 from coachbox.core.services import Services
 from coachbox.learning.backoff import parse_gaps
+from coachbox.learning.lessondays import parse_lesson_days
 from coachbox.learning.timing import QuietHours
 from coachbox.turns.batch import decide_batch, run_events_batch, write_batch
 from coachbox.turns.runner import Resources, run_event
@@ -38,6 +39,11 @@ class Coach:
     @property
     def grace(self) -> timedelta:
         return timedelta(hours=self.settings.schedule.grace_hours)
+
+    @property
+    def lesson_days(self) -> tuple[int, ...]:
+        """[schedule] lesson_days as weekdays (Monday 0): the fan-out, reminders and streaks follow them."""
+        return parse_lesson_days(self.settings.schedule.lesson_days)
 
     @property
     def backoff(self) -> tuple[int, ...]:

@@ -78,11 +78,13 @@ def run_daily_lessons(
     before_write: called with a batch's learner ids once it is decided, before it is written (tests)."""
     report = FanoutReport()
     before = default_before() if before is None else before
-    quiet, grace = coach.quiet, coach.grace
+    quiet, grace, days = coach.quiet, coach.grace, coach.lesson_days
     while True:
         with transaction(conn):
             stale = q.learners_to_reschedule(conn, batch)
-            q.set_next_lessons(conn, [(_first_lesson_at(r, now, quiet, grace).isoformat(), r["id"]) for r in stale])
+            q.set_next_lessons(
+                conn, [(_first_lesson_at(r, now, quiet, grace, days).isoformat(), r["id"]) for r in stale]
+            )
         report.rescheduled += len(stale)
         if len(stale) < batch:
             break
@@ -103,7 +105,7 @@ def run_daily_lessons(
                 keep = timing.keep_open(lean=lean)
                 candidates = q.learners_due_by(conn, now, early, keep, timing.EARLY_MARGIN, batch)
                 rows = _early_rows(candidates, now, quiet, early, lean)
-            plan = _plan(rows, now, quiet, grace)
+            plan = _plan(rows, now, quiet, grace, days)
             sending = [row["id"] for row in rows if plan[row["id"]][1].action == "send"]
             decided = coach.decide_events(conn, sending, _event(), now) if sending else None
         if not rows:
@@ -147,16 +149,19 @@ def _early_rows(
     ]
 
 
-def _first_lesson_at(row: sqlite3.Row, now: datetime, quiet: timing.QuietHours, grace) -> datetime:
+def _first_lesson_at(
+    row: sqlite3.Row, now: datetime, quiet: timing.QuietHours, grace, days: tuple[int, ...] = timing.EVERY_DAY
+) -> datetime:
     """A (re)scheduled learner's next lesson: today's while within grace (resumed at 08:00, the 07:00 lesson
-    still comes), unless they already had a lesson today (onboarding's first lesson, NEXT): then tomorrow's."""
+    still comes), unless they already had a lesson today (onboarding's first lesson, NEXT): then tomorrow's; on a
+    lesson day ([schedule] lesson_days) either way."""
     tz = row["timezone"]
     after = None
     if row["last_delivered_at"]:
         last = timing.local_day(datetime.fromisoformat(row["last_delivered_at"]), tz)
         if last == timing.local_day(now, tz):
             after = last
-    return timing.next_lesson_at(now, row["lesson_time"], tz, quiet, after=after, grace=grace)
+    return timing.next_lesson_at(now, row["lesson_time"], tz, quiet, after=after, grace=grace, days=days)
 
 
 @contextlib.contextmanager
@@ -185,8 +190,12 @@ def _still_due(row: sqlite3.Row, watched: tuple | None) -> bool:
 Plan = dict[int, tuple[str, timing.Verdict, str]]  # learner → (due, verdict, next lesson instant), ISO-8601
 
 
-def _plan(rows: list[sqlite3.Row], now: datetime, quiet: timing.QuietHours, grace) -> Plan:
-    """Each due learner's verdict (send, or skip and why) and next lesson instant: pure, from the scan's rows."""
+def _plan(
+    rows: list[sqlite3.Row], now: datetime, quiet: timing.QuietHours, grace, days: tuple[int, ...] = timing.EVERY_DAY
+) -> Plan:
+    """Each due learner's verdict (send, or skip and why) and next lesson instant: pure, from the scan's rows. A
+    lesson due on a day without lessons (lesson_days changed since it was planned) is "rest_day": moved on to the
+    next lesson day, with no row of its own."""
     plan, seen = {}, {}
     for row in rows:
         # Learners due at the same instant in the same zone at the same lesson time (most of a big fan-out)
@@ -195,6 +204,8 @@ def _plan(rows: list[sqlite3.Row], now: datetime, quiet: timing.QuietHours, grac
         if same not in seen:
             due = datetime.fromisoformat(row["next_lesson_at"])
             verdict = timing.judge(due, now, row["timezone"], quiet, grace)
+            if date.fromisoformat(verdict.local_date).weekday() not in days:
+                verdict = timing.Verdict("rest_day", verdict.local_date)
             following = timing.next_lesson_at(
                 now,
                 row["lesson_time"],
@@ -202,6 +213,7 @@ def _plan(rows: list[sqlite3.Row], now: datetime, quiet: timing.QuietHours, grac
                 quiet,
                 after=date.fromisoformat(verdict.local_date),
                 grace=grace,
+                days=days,
             )
             seen[same] = (due.isoformat(), verdict, following.isoformat())
         plan[row["id"]] = seen[same]
@@ -235,7 +247,9 @@ def _write(
     for row in rows:
         learner_id = row["id"]
         due, verdict, _ = plan[learner_id]
-        if (learner_id, verdict.local_date) in taken:
+        if verdict.action == "rest_day":
+            report.rescheduled += 1  # no lesson that weekday: the next lesson day's instant is written below
+        elif (learner_id, verdict.local_date) in taken:
             if verdict.action == "send":
                 report.duplicate += 1
         elif verdict.action != "send":
@@ -277,5 +291,5 @@ def default_before() -> tuple[BeforeLesson, ...]:
 
 def _summaries(conn: sqlite3.Connection, coach: Coach, due: list[tuple[int, date]], now: datetime) -> None:
     for learner_id, day in due:
-        if day.weekday() == summary.SUNDAY:
+        if day.weekday() == summary.summary_day(coach.lesson_days):
             summary.before_lesson(conn, coach, learner_id, day, now)

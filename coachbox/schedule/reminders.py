@@ -15,6 +15,9 @@ from coachbox.store.messages import OutboxDraft, enqueue_outbound
 
 KIND = "reminder"
 WINDOW = timedelta(hours=1)  # a reminder is sent in the hour after reminder_hour, or not that day
+# A lesson due less than this before the reminder hour is not yet "missed": a learner whose lesson comes at 17:00
+# or 18:00 gets no reminder in the same hour as the lesson (a paid template beside a lesson they just received).
+SINCE_LESSON = timedelta(hours=2)
 
 
 def should_remind(
@@ -43,7 +46,7 @@ class ReminderReport:
 def reminder_text(coach: Coach, row: sqlite3.Row, today: date) -> tuple[str, dict]:
     """The personal reminder: name, the streak at risk tonight, and the lesson waiting. Returns (body, variables)."""
     streak = Streak(row["streak"], row["best_streak"], row["streak_freezes"], row["last_active_date"])
-    days = current_streak(streak, today.isoformat())
+    days = current_streak(streak, today.isoformat(), coach.lesson_days)
     name = (row["name"] or row["profile_name"] or "").split(" ")[0]
     values = dict(name=name, lesson=row["title"], minutes=row["minutes"], days=days)
     key = "reminder.streak" if days > 0 else "reminder.plain"
@@ -51,9 +54,10 @@ def reminder_text(coach: Coach, row: sqlite3.Row, today: date) -> tuple[str, dic
     return body, {"1": name, "2": row["title"]}  # ContentVariables for the approved 'reminder' template
 
 
-def _missed(conn: sqlite3.Connection, tz: str, today: str) -> list[sqlite3.Row]:
-    """Learners in this zone whose daily lesson today is not completed (or still held for their reply to the
-    nudge: it names the lesson waiting) and who got no reminder today."""
+def _missed(conn: sqlite3.Connection, tz: str, today: str, due_before: str) -> list[sqlite3.Row]:
+    """Learners in this zone whose daily lesson today (due before `due_before`, an ISO instant: SINCE_LESSON before
+    the reminder hour) is not completed (or still held for their reply to the nudge: it names the lesson waiting)
+    and who got no reminder today."""
     return conn.execute(
         """SELECT l.id, l.name, l.profile_name, l.language, l.channel, l.channel_key, l.streak, l.best_streak,
                   l.streak_freezes, l.last_active_date, l.last_inbound_at, le.title, le.minutes
@@ -62,11 +66,11 @@ def _missed(conn: sqlite3.Connection, tz: str, today: str) -> list[sqlite3.Row]:
                 AND h.status = 'pending'
            JOIN lessons le ON le.id = COALESCE(d.lesson_id, h.lesson_id)
            LEFT JOIN progress p ON p.learner_id = d.learner_id AND p.lesson_id = le.id
-           WHERE d.kind = 'daily_lesson' AND d.key = ? AND d.status = 'done' AND l.timezone = ?
+           WHERE d.kind = 'daily_lesson' AND d.key = ? AND d.status = 'done' AND l.timezone = ? AND d.due_at <= ?
              AND l.status = 'active' AND l.opted_out = 0 AND p.completed_at IS NULL
              AND NOT EXISTS (SELECT 1 FROM deliveries r WHERE r.learner_id = l.id AND r.kind = 'reminder'
                              AND r.key = ?)""",
-        (today, tz, today),
+        (today, tz, due_before, today),
     ).fetchall()
 
 
@@ -76,13 +80,16 @@ def run_reminders(conn: sqlite3.Connection, coach: Coach, now: datetime) -> Remi
     schedule = coach.settings.schedule
     at = time(schedule.reminder_hour, 0)
     zones = [r[0] for r in conn.execute("SELECT DISTINCT timezone FROM learners WHERE status = 'active'")]
+    lesson_days = coach.lesson_days
     for tz in zones:
         today = timing.local_day(now, tz)
+        if today.weekday() not in lesson_days:
+            continue  # no lesson today ([schedule] lesson_days): nothing to remind of (a NEXT lesson is their own)
         start = timing.local_instant(today, at, tz)
         if not start <= now < start + WINDOW or coach.quiet.is_quiet(now, tz):
             continue
         with transaction(conn):
-            missed = _missed(conn, tz, today.isoformat())
+            missed = _missed(conn, tz, today.isoformat(), (start - SINCE_LESSON).isoformat())
             # One back-off for reminders and lesson nudges: a learner nudged today (the held lesson's nudge) gets
             # no reminder too, and the silent days count both (learning.backoff).
             prompted = progress.prompts(conn, {row["id"]: (tz, row["last_inbound_at"]) for row in missed})

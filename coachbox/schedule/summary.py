@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from coachbox.conversation.lessons import FOLD_MARGIN, WINDOW
+from coachbox.learning.lessondays import EVERY_DAY
 from coachbox.learning.progress import percent
 from coachbox.learning.streaks import Streak, current_streak
 from coachbox.schedule.coach import Coach
@@ -16,6 +17,12 @@ from coachbox.store.messages import OutboxDraft, enqueue_outbound
 
 KIND = "weekly_summary"
 SUNDAY = 6
+
+
+def summary_day(lesson_days: tuple[int, ...]) -> int:
+    """The weekday the summary comes with the lesson: Sunday, or without a Sunday lesson ([schedule] lesson_days)
+    the week's first lesson day (Monday on school days)."""
+    return SUNDAY if SUNDAY in lesson_days or not lesson_days else min(lesson_days)
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,13 @@ def week_text(texts, language: str, week: Week) -> str:
     return "\n".join(lines)
 
 
-def gather(conn: sqlite3.Connection, learner_id: int, today: date, now: datetime) -> tuple[Week, sqlite3.Row]:
+def gather(
+    conn: sqlite3.Connection,
+    learner_id: int,
+    today: date,
+    now: datetime,
+    lesson_days: tuple[int, ...] = EVERY_DAY,
+) -> tuple[Week, sqlite3.Row]:
     row = conn.execute("SELECT * FROM learners WHERE id = ?", (learner_id,)).fetchone()
     since = (today - timedelta(days=6)).isoformat()
     done = conn.execute(
@@ -76,7 +89,7 @@ def gather(conn: sqlite3.Connection, learner_id: int, today: date, now: datetime
         lessons=done[0],
         correct=done[1],
         total=done[2],
-        streak=current_streak(streak, today.isoformat()),
+        streak=current_streak(streak, today.isoformat(), lesson_days),
         best=row["best_streak"],
         badges=tuple(badges),
         next_lesson=upcoming[0] if upcoming else None,
@@ -86,8 +99,9 @@ def gather(conn: sqlite3.Connection, learner_id: int, today: date, now: datetime
 
 
 def before_lesson(conn: sqlite3.Connection, coach: Coach, learner_id: int, today: date, now: datetime) -> None:
-    """A daily-lesson step: on the learner's Sunday, the summary goes out just before the lesson."""
-    if today.weekday() != SUNDAY:
+    """A daily-lesson step: on the learner's Sunday (or first lesson day of the week, summary_day), the summary
+    goes out just before the lesson."""
+    if today.weekday() != summary_day(coach.lesson_days):
         return
     year, week_no, _ = today.isocalendar()
     key = f"{year}-W{week_no:02d}"
@@ -98,7 +112,7 @@ def before_lesson(conn: sqlite3.Connection, coach: Coach, learner_id: int, today
         return
     if not q.claim(conn, learner_id, KIND, key, due_at=now, status="done", now=now):
         return
-    week, row = gather(conn, learner_id, today, now)
+    week, row = gather(conn, learner_id, today, now, coach.lesson_days)
     body = week_text(coach.texts, row["language"], week)
     enqueue_outbound(
         conn,

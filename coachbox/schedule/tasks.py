@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from huey import Huey, crontab
 
+from coachbox.learning.lessondays import parse_lesson_days
 from coachbox.schedule import (
     broadcasts,
     daily,
@@ -97,7 +98,8 @@ def register(huey: Huey, context) -> dict:
     @huey.lock_task("schedule.streaks")
     def midnight_streaks():
         services = context.get()
-        run_job(services, "streaks", lambda conn, now: streaks.run_midnight(conn, now))
+        days = parse_lesson_days(services.settings.schedule.lesson_days)
+        run_job(services, "streaks", lambda conn, now: streaks.run_midnight(conn, now, days))
 
     @huey.periodic_task(crontab(minute="*/10"), name="review")
     @huey.lock_task("schedule.review")

@@ -89,20 +89,52 @@ def audit(
     )
 
 
-def recent_audit(conn: sqlite3.Connection, *, limit: int = 100, before_id: int | None = None) -> list[sqlite3.Row]:
+def audit_page(
+    conn: sqlite3.Connection,
+    *,
+    limit: int = 50,
+    before_id: int | None = None,
+    person: int | None = None,
+    system: bool = False,
+    action: str = "",
+) -> list[sqlite3.Row]:
+    """Audit rows newest first, filtered by who (`person` an admin id, or `system` for rows no admin made) and by
+    action (an exact code, or an area such as "learner." for all of its codes); `limit` + 1 rows tell "older"."""
     return conn.execute(
         """SELECT l.*, a.email FROM audit_log l LEFT JOIN admins a ON a.id = l.admin_id
-           WHERE (? IS NULL OR l.id < ?) ORDER BY l.id DESC LIMIT ?""",
-        (before_id, before_id, limit),
+           WHERE (:before IS NULL OR l.id < :before) AND (:person IS NULL OR l.admin_id = :person)
+             AND (:system = 0 OR l.admin_id IS NULL)
+             AND (:action = '' OR (:area = 1 AND substr(l.action, 1, length(:action)) = :action)
+                  OR (:area = 0 AND l.action = :action))
+           ORDER BY l.id DESC LIMIT :limit""",
+        {
+            "before": before_id,
+            "person": person,
+            "system": int(system),
+            "action": action,
+            "area": int(action.endswith(".")),
+            "limit": limit + 1,
+        },
     ).fetchall()
+
+
+def audit_choices(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], list[str]]:
+    """Who appears in the audit log (id, email; a disabled or removed admin too) and which action codes."""
+    people = conn.execute(
+        """SELECT DISTINCT a.id, a.email FROM audit_log l JOIN admins a ON a.id = l.admin_id ORDER BY a.email"""
+    ).fetchall()
+    actions = [r[0] for r in conn.execute("SELECT DISTINCT action FROM audit_log ORDER BY action")]
+    return people, actions
 
 
 # -- admins ---------------------------------------------------------------------------------------
 
 
 def list_admins(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    # classes: those the admin is limited to (migration 0021), one per line; NULL when not limited.
     return conn.execute(
-        "SELECT id, email, role, created_at, last_login_at, disabled, password_hash IS NOT NULL AS has_password "
+        "SELECT id, email, role, created_at, last_login_at, disabled, password_hash IS NOT NULL AS has_password, "
+        "(SELECT group_concat(class_name, char(10)) FROM admin_classes WHERE admin_id = admins.id) AS classes "
         "FROM admins ORDER BY email"
     ).fetchall()
 
@@ -153,8 +185,11 @@ def api_token(conn: sqlite3.Connection, token: str, now: datetime) -> sqlite3.Ro
 
 
 def list_api_tokens(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    # classes: those the token is limited to (migration 0021), one per line; NULL when not limited.
     return conn.execute(
-        "SELECT id, name, role, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY id DESC"
+        "SELECT id, name, role, created_at, last_used_at, revoked_at, "
+        "(SELECT group_concat(class_name, char(10)) FROM api_token_classes WHERE token_id = api_tokens.id) AS classes "
+        "FROM api_tokens ORDER BY id DESC"
     ).fetchall()
 
 

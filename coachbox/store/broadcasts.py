@@ -44,7 +44,9 @@ def audience_where(audience: str) -> tuple[str, list]:
             [int(value)],
         )
     if kind == "cohort":
-        return f"{REACHABLE} AND l.cohort = ?", [value]
+        # Every member of the class (learner_classes, migration 0021), not only those whose main class it is: the
+        # learners a teacher of the class sees are the learners their broadcast reaches.
+        return f"{REACHABLE} AND l.id IN (SELECT learner_id FROM learner_classes WHERE class_name = ?)", [value]
     return REACHABLE, []
 
 
@@ -81,11 +83,13 @@ def get(conn: sqlite3.Connection, broadcast_id: int) -> sqlite3.Row | None:
     ).fetchone()
 
 
-def recent(conn: sqlite3.Connection, limit: int = 50) -> list[sqlite3.Row]:
+def recent(conn: sqlite3.Connection, limit: int = 50, *, audiences: list[str] | None = None) -> list[sqlite3.Row]:
+    """The newest broadcasts (only those to these audiences, when given: a teacher limited to classes)."""
+    where = f"WHERE b.audience IN ({', '.join('?' for _ in audiences)})" if audiences is not None else ""
     return conn.execute(
-        """SELECT b.*, a.email AS created_by_email FROM broadcasts b LEFT JOIN admins a ON a.id = b.created_by
-           ORDER BY b.scheduled_at DESC, b.id DESC LIMIT ?""",
-        (limit,),
+        f"""SELECT b.*, a.email AS created_by_email FROM broadcasts b LEFT JOIN admins a ON a.id = b.created_by
+           {where} ORDER BY b.scheduled_at DESC, b.id DESC LIMIT ?""",
+        (*(audiences or []), limit),
     ).fetchall()
 
 

@@ -92,10 +92,12 @@ def list_certificates(
     search: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    scope: tuple[str, list] = ("1", []),
 ) -> list[CertificateRow]:
-    """For the admin page: newest first; status 'valid' or 'revoked'; search matches name or code."""
-    where: list[str] = []
-    args: list[str | int] = []
+    """For the admin page: newest first; status 'valid' or 'revoked'; search matches name or code; only learners
+    inside `scope` (admin.scope's .sql("c.learner_id"))."""
+    where: list[str] = [f"({scope[0]})"]
+    args: list[str | int] = [*scope[1]]
     if status == "valid":
         where.append("c.revoked_at IS NULL")
     elif status == "revoked":
@@ -112,21 +114,30 @@ def list_certificates(
     return [_row(r) for r in conn.execute(sql, [*args, limit, offset])]
 
 
-def count_certificates(conn: sqlite3.Connection) -> dict[str, int]:
+def count_certificates(conn: sqlite3.Connection, scope: tuple[str, list] = ("1", [])) -> dict[str, int]:
     valid, revoked = conn.execute(
         "SELECT COUNT(*) FILTER (WHERE revoked_at IS NULL), COUNT(*) FILTER (WHERE revoked_at IS NOT NULL) "
-        "FROM certificates"
+        f"FROM certificates c WHERE ({scope[0]})",
+        scope[1],
     ).fetchone()
     return {"valid": valid, "revoked": revoked}
 
 
 def revoke_certificate(
-    conn: sqlite3.Connection, code: str, *, now: datetime, admin_id: int | None = None, reason: str = ""
+    conn: sqlite3.Connection,
+    code: str,
+    *,
+    now: datetime,
+    admin_id: int | None = None,
+    reason: str = "",
+    scope: tuple[str, list] = ("1", []),
 ) -> bool:
-    """Revoke by code (call inside a transaction); False when unknown or already revoked. Audited."""
+    """Revoke by code (call inside a transaction); False when unknown, already revoked or of a learner outside
+    `scope` (admin.scope's .sql("certificates.learner_id")). Audited."""
     cursor = conn.execute(
-        "UPDATE certificates SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE code = ? AND revoked_at IS NULL",
-        (now.isoformat(), admin_id, reason or None, code),
+        "UPDATE certificates SET revoked_at = ?, revoked_by = ?, revoke_reason = ? "
+        f"WHERE code = ? AND revoked_at IS NULL AND ({scope[0]})",
+        (now.isoformat(), admin_id, reason or None, code, *scope[1]),
     )
     if cursor.rowcount != 1:
         return False

@@ -45,7 +45,8 @@ def lessons(conn: sqlite3.Connection, course_id: int) -> list[sqlite3.Row]:
 
 def lesson(conn: sqlite3.Connection, lesson_id: int) -> sqlite3.Row | None:
     return conn.execute(
-        "SELECT l.*, c.title AS course_title, c.slug AS course_slug, c.passing_score FROM lessons l "
+        "SELECT l.*, c.title AS course_title, c.slug AS course_slug, c.passing_score, "
+        "c.translation_of AS course_translation_of FROM lessons l "
         "JOIN courses c ON c.id = l.course_id WHERE l.id = ?",
         (lesson_id,),
     ).fetchone()
@@ -175,3 +176,83 @@ def remove_question(conn: sqlite3.Connection, question_id: int) -> None:
         conn.execute("UPDATE questions SET published = 0 WHERE id = ?", (question_id,))
     else:
         conn.execute("DELETE FROM questions WHERE id = ?", (question_id,))
+
+
+def question_lesson(conn: sqlite3.Connection, question_id: int) -> int | None:
+    """The lesson a question belongs to (None when there is no such question)."""
+    row = conn.execute("SELECT lesson_id FROM questions WHERE id = ?", (question_id,)).fetchone()
+    return row[0] if row else None
+
+
+def question_answer_count(conn: sqlite3.Connection, question_id: int, scope: tuple[str, list]) -> int:
+    """Answers given to a question by the learners in `scope` (an admin.scope fragment on learners.id)."""
+    where, params = scope
+    return conn.execute(
+        f"SELECT COUNT(*) FROM answers JOIN learners ON learners.id = answers.learner_id "
+        f"WHERE answers.question_id = ? AND ({where})",
+        (question_id, *params),
+    ).fetchone()[0]
+
+
+def learners_before_lesson(conn: sqlite3.Connection, lesson_id: int, scope: tuple[str, list]) -> int:
+    """Learners (in `scope`) actively on the lesson's course who have not been sent it yet: unpublishing it means
+    they skip it."""
+    where, params = scope
+    return conn.execute(
+        f"SELECT COUNT(*) FROM lessons l JOIN enrollments e ON e.course_id = l.course_id AND e.status = 'active' "
+        f"JOIN learners ON learners.id = e.learner_id AND learners.status != 'deleted' "
+        f"WHERE l.id = ? AND e.next_position <= l.position AND ({where})",
+        (lesson_id, *params),
+    ).fetchone()[0]
+
+
+def touch_lesson_text(conn: sqlite3.Connection, lesson_id: int, now: datetime) -> None:
+    """A lesson's questions changed: its words are newer (lessons.text_changed_at, migration 0024)."""
+    conn.execute(
+        "UPDATE lessons SET text_changed_at = ?, updated_at = ? WHERE id = ?",
+        (now.isoformat(), now.isoformat(), lesson_id),
+    )
+
+
+def original_lessons(conn: sqlite3.Connection, course_id: int) -> dict[int, sqlite3.Row]:
+    """For a translated course (courses.translation_of): each of its lessons' original, the lesson with the same slug
+    in the original course, by the translated lesson's id, with both lessons' text_changed_at."""
+    rows = conn.execute(
+        """SELECT t.id AS lesson_id, t.text_changed_at AS own_changed_at, o.id, o.title, o.text_changed_at,
+                  oc.language, oc.title AS course_title
+           FROM lessons t JOIN courses tc ON tc.id = t.course_id
+           JOIN courses oc ON oc.slug = tc.translation_of
+           JOIN lessons o ON o.course_id = oc.id AND o.slug = t.slug
+           WHERE t.course_id = ?""",
+        (course_id,),
+    ).fetchall()
+    return {row["lesson_id"]: row for row in rows}
+
+
+def translated_lessons(conn: sqlite3.Connection, lesson_id: int) -> list[sqlite3.Row]:
+    """The translations of a lesson: the lessons with its slug in the courses that name its course in
+    translation_of, with their language and text_changed_at."""
+    return conn.execute(
+        """SELECT t.id, t.title, t.text_changed_at, tc.language, tc.title AS course_title
+           FROM lessons o JOIN courses oc ON oc.id = o.course_id
+           JOIN courses tc ON tc.translation_of = oc.slug
+           JOIN lessons t ON t.course_id = tc.id AND t.slug = o.slug
+           WHERE o.id = ? ORDER BY tc.language""",
+        (lesson_id,),
+    ).fetchall()
+
+
+def question_answered(conn: sqlite3.Connection, question_id: int) -> bool:
+    """Has anyone answered it? (Then removing it retires it instead of deleting it: remove_question.)"""
+    return conn.execute("SELECT 1 FROM answers WHERE question_id = ? LIMIT 1", (question_id,)).fetchone() is not None
+
+
+def course_by_slug(conn: sqlite3.Connection, slug: str) -> sqlite3.Row | None:
+    return conn.execute("SELECT * FROM courses WHERE slug = ?", (slug,)).fetchone()
+
+
+def translations_of(conn: sqlite3.Connection, slug: str) -> list[sqlite3.Row]:
+    """The courses that are translations of the course `slug` (courses.translation_of), by language."""
+    return conn.execute(
+        "SELECT id, slug, title, language, published FROM courses WHERE translation_of = ? ORDER BY language", (slug,)
+    ).fetchall()

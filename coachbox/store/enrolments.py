@@ -34,6 +34,21 @@ def course_slugs(conn: sqlite3.Connection) -> dict[str, sqlite3.Row]:
     return {r["slug"].lower(): r for r in conn.execute("SELECT id, slug, title FROM courses")}
 
 
+def courses_to_enrol(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+    """Every course a learner can be enrolled in (id, slug, title, language, published), in the courses page's
+    order: the enrol page lists their short names."""
+    return conn.execute("SELECT id, slug, title, language, published FROM courses ORDER BY position, id").fetchall()
+
+
+def learner_brief(conn: sqlite3.Connection, learner_id: int) -> sqlite3.Row | None:
+    """A just-enrolled learner's name, number and course title, for the enrol page's "added" line."""
+    return conn.execute(
+        """SELECT l.id, l.name, l.phone, c.title AS course_title FROM learners l
+           LEFT JOIN courses c ON c.id = l.current_course_id WHERE l.id = ? AND l.status != 'deleted'""",
+        (learner_id,),
+    ).fetchone()
+
+
 def live_learner(conn: sqlite3.Connection, e164: str) -> sqlite3.Row | None:
     """The learner (id, opted_out) with this WhatsApp number, unless erased."""
     return conn.execute(

@@ -20,7 +20,7 @@ from coachbox.learning.learner import LEARNER_FIELDS, Enrollment, LeaderRow, Lea
 from coachbox.learning.progress import LessonResult
 from coachbox.learning.streaks import Streak
 from coachbox.learning.timeparse import local_week_start
-from coachbox.store import progress
+from coachbox.store import handover, progress
 
 
 def find_by_key(conn: sqlite3.Connection, channel_key: str) -> sqlite3.Row | None:
@@ -215,6 +215,7 @@ def snapshot(
         prompts=progress.prompts(conn, {learner_id: (row["timezone"], row["last_inbound_at"])}).get(
             learner_id, Prompts()
         ),
+        handover=handover.open_for_engine(conn, learner_id),
     )
 
 
@@ -296,6 +297,7 @@ def erase(conn: sqlite3.Connection, learner_id: int, now: datetime, *, keep_key:
     # The check-in's right/wrong stays for the course's learning gain; the words typed go.
     conn.execute("UPDATE checkin_answers SET given = '' WHERE learner_id = ?", (learner_id,))
     conn.execute("DELETE FROM tutor_exchanges WHERE learner_id = ?", (learner_id,))
+    handover.erase_learner_handovers(conn, learner_id, now)  # the rows stay for the inbox figures, wordless
     # The certificate stays verifiable (course, date, score) but names nobody; its PDF goes with the files.
     conn.execute("UPDATE certificates SET learner_name = '(erased)', path = NULL WHERE learner_id = ?", (learner_id,))
     _scrub_payments(conn, learner_id, row)
@@ -400,6 +402,8 @@ class LearnerFilter:
     inactive_days: int | None = None
     page: int = 1
     per_page: int = 50
+    # Which learners the reader may see (admin.scope.LearnerScope.sql("l.id")): "1" is everyone.
+    scope: tuple[str, list] = ("1", [])
 
 
 @dataclass
@@ -415,8 +419,8 @@ class LearnerPage:
 
 
 def _where(f: LearnerFilter, now: datetime) -> tuple[str, list]:
-    clauses: list[str] = ["l.status != 'deleted'"]
-    args: list[str | int] = []
+    clauses: list[str] = ["l.status != 'deleted'", f"({f.scope[0]})"]
+    args: list[str | int] = [*f.scope[1]]
     q = f.q.strip()
     if q:
         digits = "".join(ch for ch in q if ch.isdigit())
@@ -434,8 +438,8 @@ def _where(f: LearnerFilter, now: datetime) -> tuple[str, list]:
     elif f.status in STATUSES:
         clauses.append("l.status = ?")
         args.append(f.status)
-    if f.cohort:
-        clauses.append("l.cohort = ?")
+    if f.cohort:  # members of the class (learner_classes, migration 0021), whether or not it is their main one
+        clauses.append("l.id IN (SELECT learner_id FROM learner_classes WHERE class_name = ?)")
         args.append(f.cohort)
     if f.course_id:
         clauses.append("EXISTS (SELECT 1 FROM enrollments e WHERE e.learner_id = l.id AND e.course_id = ?)")
@@ -475,11 +479,12 @@ def filter_options(conn: sqlite3.Connection) -> dict:
     }
 
 
-def learner(conn: sqlite3.Connection, learner_id: int) -> sqlite3.Row | None:
+def learner(conn: sqlite3.Connection, learner_id: int, scope: tuple[str, list] = ("1", [])) -> sqlite3.Row | None:
+    """One learner's row; None when erased, unknown or outside `scope` (admin.scope's .sql("l.id"))."""
     return conn.execute(
-        """SELECT l.*, c.title AS course_title FROM learners l LEFT JOIN courses c ON c.id = l.current_course_id
-           WHERE l.id = ? AND l.status != 'deleted'""",
-        (learner_id,),
+        f"""SELECT l.*, c.title AS course_title FROM learners l LEFT JOIN courses c ON c.id = l.current_course_id
+           WHERE l.id = ? AND l.status != 'deleted' AND ({scope[0]})""",
+        (learner_id, *scope[1]),
     ).fetchone()
 
 
@@ -504,7 +509,8 @@ def badges(conn: sqlite3.Connection, learner_id: int) -> list[sqlite3.Row]:
 
 def answers(conn: sqlite3.Connection, learner_id: int, limit: int = 50) -> list[sqlite3.Row]:
     return conn.execute(
-        """SELECT a.given, a.correct, a.answered_at, q.prompt FROM answers a JOIN questions q ON q.id = a.question_id
+        """SELECT a.given, a.correct, a.answered_at, q.prompt, q.kind, q.choices
+           FROM answers a JOIN questions q ON q.id = a.question_id
            WHERE a.learner_id = ? ORDER BY a.answered_at DESC LIMIT ?""",
         (learner_id, limit),
     ).fetchall()
@@ -605,6 +611,7 @@ def export_learner(conn: sqlite3.Connection, learner_id: int) -> dict:
         "answers": rows("SELECT * FROM answers WHERE learner_id = ?"),
         "checkin_answers": rows("SELECT * FROM checkin_answers WHERE learner_id = ?"),
         "badges": rows("SELECT * FROM learner_badges WHERE learner_id = ?"),
+        "learner_classes": rows("SELECT class_name, added_at FROM learner_classes WHERE learner_id = ?"),
         "certificates": rows(
             "SELECT code, course_id, learner_name, score, issued_at, revoked_at FROM certificates WHERE learner_id = ?"
         ),
@@ -628,6 +635,7 @@ def export_learner(conn: sqlite3.Connection, learner_id: int) -> dict:
             """SELECT id, question, answer, language, course_id, status, source, flagged_at, flag_note, created_at,
                       answered_at FROM tutor_exchanges WHERE learner_id = ? ORDER BY id"""
         ),
+        "handovers": handover.export_learner_handovers(conn, learner_id),
         "deliveries": rows(
             "SELECT kind, key, lesson_id, due_at, status, created_at FROM deliveries WHERE learner_id = ?"
         ),
@@ -647,11 +655,18 @@ ENROLLMENT_STATUSES = ("active", "completed", "dropped")
 
 
 def enrollment_page(
-    conn: sqlite3.Connection, *, course_id: int | None, status: str, page: int, per_page: int
+    conn: sqlite3.Connection,
+    *,
+    course_id: int | None,
+    status: str,
+    page: int,
+    per_page: int,
+    scope: tuple[str, list] = ("1", []),
 ) -> tuple[list[dict], int]:
-    """Enrolments for the JSON API, oldest first (stable paging), with each one's completed-lesson count."""
-    clauses: list[str] = ["l.deleted_at IS NULL"]
-    params: list[str | int] = []
+    """Enrolments for the JSON API, oldest first (stable paging), with each one's completed-lesson count; only of
+    learners inside `scope` (admin.scope's .sql("l.id"))."""
+    clauses: list[str] = ["l.deleted_at IS NULL", f"({scope[0]})"]
+    params: list[str | int] = [*scope[1]]
     if course_id is not None:
         clauses.append("e.course_id = ?")
         params.append(course_id)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from coachbox.content.markup import split_body
+from coachbox.content.markup import MESSAGE_LIMIT, split_body
 from coachbox.core.costs import Cost
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ class OutboxDraft:
     # STOP cancels it. False: it answers a person (the learner's own message, what they asked a worker for, a
     # teacher writing now) and goes at once, whatever the hour.
     proactive: bool = False
+    limit: int = MESSAGE_LIMIT  # the channel's longest body (content.markup.message_limit); longer ones are split
 
 
 def inbound_key(inbound: Inbound) -> str:
@@ -98,7 +99,7 @@ def enqueue_outbound(
     """
     stamp = now.isoformat()
     first_id = None
-    for part_no, body in enumerate(split_body(draft.body)):
+    for part_no, body in enumerate(split_body(draft.body, draft.limit)):
         first = part_no == 0
         key = draft.idempotency_key if first or draft.idempotency_key is None else f"{draft.idempotency_key}#{part_no}"
         cursor = conn.execute(

@@ -434,12 +434,17 @@ class PaymentFilter:
     q: str = ""  # phone, receipt, reference or learner name
     since: str = ""  # YYYY-MM-DD (UTC)
     until: str = ""  # YYYY-MM-DD (UTC), inclusive
+    # Instead of since/until: the UTC instants a local day range starts and ends at (ISO; `before` exclusive).
+    after: str = ""
+    before: str = ""
     page: int = 1
     per_page: int = 50
+    # Whose payments the reader may see (admin.scope's .sql("p.learner_id")): "1" is everyone.
+    scope: tuple[str, list] = ("1", [])
 
 
 def _where(f: PaymentFilter) -> tuple[str, list]:
-    clauses, args = [], []
+    clauses, args = ([f"({f.scope[0]})"], [*f.scope[1]]) if f.scope[0] != "1" else ([], [])
     if f.provider in PROVIDERS:
         clauses.append("p.provider = ?")
         args.append(f.provider)
@@ -452,10 +457,13 @@ def _where(f: PaymentFilter) -> tuple[str, list]:
             "(p.phone LIKE ? OR p.receipt LIKE ? OR p.provider_ref LIKE ? OR l.name LIKE ? OR l.phone LIKE ?)"
         )
         args += [like] * 5
-    if f.since:
+    if f.after or f.since:
         clauses.append("p.created_at >= ?")
-        args.append(f.since)
-    if f.until:
+        args.append(f.after or f.since)
+    if f.before:
+        clauses.append("p.created_at < ?")
+        args.append(f.before)
+    elif f.until:
         clauses.append("p.created_at < ?")
         args.append(f.until + "T99")  # every time on that date sorts before 'T99'
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
@@ -480,3 +488,21 @@ def search_payments(conn: sqlite3.Connection, f: PaymentFilter) -> tuple[list[sq
         (*args, f.per_page, (max(f.page, 1) - 1) * f.per_page),
     ).fetchall()
     return rows, total, sums
+
+
+def recent_problem(conn: sqlite3.Connection, learner_id: int, since: datetime) -> sqlite3.Row | None:
+    """The learner's latest payment trouble since then, for a teacher (store.handover, reason payment): a failed
+    M-PESA payment (id, status 'failed', amount, currency) or else a card subscription past due (id NULL)."""
+    failed = conn.execute(
+        """SELECT id, status, amount_minor, currency, result_desc FROM payments
+           WHERE learner_id = ? AND status = 'failed' AND updated_at >= ? ORDER BY id DESC LIMIT 1""",
+        (learner_id, _iso(since)),
+    ).fetchone()
+    if failed is not None:
+        return failed
+    return conn.execute(
+        """SELECT NULL AS id, 'past_due' AS status, NULL AS amount_minor, NULL AS currency, plan AS result_desc
+           FROM subscriptions WHERE learner_id = ? AND status = 'past_due' AND updated_at >= ?
+           ORDER BY id DESC LIMIT 1""",
+        (learner_id, _iso(since)),
+    ).fetchone()

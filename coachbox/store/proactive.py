@@ -11,6 +11,7 @@ from operator import itemgetter
 from typing import Any
 
 from coachbox.learning.learner import Enrollment, Learner
+from coachbox.learning.learner import Handover as EngineHandover
 from coachbox.learning.progress import LessonResult
 from coachbox.learning.streaks import Streak
 from coachbox.store.progress import missed_ids
@@ -102,6 +103,14 @@ def snapshots(
     )
     if not rows:
         return {}
+    open_handovers = {  # a teacher has the conversation (store.handover): a paused learner gets no lesson
+        r[0]: EngineHandover(r[1], r[2], r[3], r[4], bool(r[5]), bool(r[6]))
+        for r in _tuples(conn).execute(
+            f"""SELECT learner_id, id, reason, opened_at, acked_at, bot_paused, lessons_paused FROM handovers
+                WHERE status = 'open' AND learner_id IN {_IDS}""",
+            (ids,),
+        )
+    }
     # The row's columns by position, all at once (a sqlite3.Row looks each name up among its ~30 columns).
     columns = rows[0].keys()
     get = itemgetter(*(columns.index(name) for name in _SNAPSHOT_COLUMNS))
@@ -152,6 +161,7 @@ def snapshots(
             cohort=cohort,
             last_inbound_at=last_inbound,
             access=access(row),
+            handover=open_handovers.get(learner_id),
         )
     return snapshots
 

@@ -261,7 +261,7 @@ def write_batch(
         media = json.dumps([reply.media] if reply.media else [])
         reply_variables = content_variables(reply)
         variables = None if reply_variables is None else json.dumps(reply_variables)
-        for part_no, body in enumerate(split_body(reply.text)):
+        for part_no, body in enumerate(split_body(reply.text, resources.rules.message_limit)):
             first = part_no == 0
             rows_out.append(
                 (

@@ -14,6 +14,7 @@ from coachbox.channels.base import Inbound
 from coachbox.channels.buttons import with_buttons
 from coachbox.channels.costs import inbound_cost
 from coachbox.content.catalogue import catalogue_version, load_catalogue
+from coachbox.content.markup import MESSAGE_LIMIT, message_limit
 from coachbox.conversation import commands
 from coachbox.conversation import effects as fx
 from coachbox.conversation import premium as payment_chat
@@ -32,10 +33,13 @@ from coachbox.core.services import Services
 from coachbox.learning.backoff import parse_gaps
 from coachbox.learning.course import Catalogue
 from coachbox.learning.grading import normalise
+from coachbox.learning.lessondays import parse_lesson_days
 from coachbox.learning.timeparse import local_date, timezone_for_phone
 from coachbox.payments import effects as payment_effects
+from coachbox.payments import handover as payment_handover
 from coachbox.payments.subscriptions import with_access
-from coachbox.store import checkins, learners, progress, reviews, transaction, tutor
+from coachbox.store import checkins, intake, learners, progress, reviews, transaction, tutor
+from coachbox.store import handover as handovers
 from coachbox.store.messages import (
     OutboxDraft,
     enqueue_outbound,
@@ -70,6 +74,7 @@ class TurnOutcome:
     followups: tuple[Followup, ...] = ()
     rate_limited: bool = False
     erased_files: tuple[str, ...] = ()  # under data/: removed once the erasing turn has committed
+    queued: bool = False  # kept in inbound_queue behind this learner's earlier kept messages (turns/intake.py)
 
 
 def rules_from(settings: Settings) -> Rules:
@@ -87,8 +92,13 @@ def rules_from(settings: Settings) -> Rules:
         message_retention_days=settings.schedule.message_retention_days,
         desired_retention=learning.desired_retention,
         lean_days=learning.lean_days,
+        quiz_style=learning.quiz_style,
+        message_limit=message_limit(settings.channel_kind),
+        lesson_days=parse_lesson_days(settings.schedule.lesson_days),
         buttons=settings.channel_kind == "meta"
         or any(settings.twilio.templates.get(f"quick_reply_{n}") for n in (2, 3)),
+        office_hours=settings.handover.office_hours,
+        safeguarding_words=tuple(w.strip() for w in settings.handover.safeguarding_words.split(",") if w.strip()),
     )
 
 
@@ -197,7 +207,13 @@ def _inbound_turn(
     # own_transaction=False: a group commit holds the transaction (and this turn's SAVEPOINT) already.
     with transaction(conn) if own_transaction else contextlib.nullcontext(), cache.transact(retry=True):
         if is_duplicate_inbound(conn, inbound):
+            intake.done_key(conn, inbound_key(inbound))
             return TurnOutcome(duplicate=True, learner_id=None, outbox_ids=[])
+        if transcript_of is None and not intake.done_key(conn, inbound_key(inbound)):
+            # Not a kept message's turn: if this learner has messages kept (turns/intake.py), it waits behind them.
+            if intake.waiting_for(conn, inbound.address):
+                queued = intake.enqueue(conn, [intake.arrival(inbound)])[0] == "queued"
+                return TurnOutcome(duplicate=not queued, learner_id=None, outbox_ids=[], queued=queued)
         if transcript_of is not None and not _settle_voice_note(conn, transcript_of):
             # Handled already, or the learner erased their data since: never re-create them from a transcript.
             return TurnOutcome(duplicate=True, learner_id=None, outbox_ids=[])
@@ -433,6 +449,7 @@ def _turn(
         templates=settings.twilio.templates,
         proactive=proactive,
         native_buttons=settings.channel_kind == "meta",
+        limit=message_limit(settings.channel_kind),
     )
     if keep_session and not any(isinstance(e, fx.EraseLearner) for e in decision.effects):
         # Saved while the write lock is held: no other turn can slip in between; if the commit fails after
@@ -510,6 +527,7 @@ def _write_replies(
     templates: dict,
     proactive: bool = False,
     native_buttons: bool = False,
+    limit: int = MESSAGE_LIMIT,
 ) -> list[int]:
     ids = []
     for index, reply in enumerate(replies):
@@ -521,6 +539,7 @@ def _write_replies(
             template_key=reply.template or (template if index == 0 else None),
             content_variables=content_variables(reply),
             proactive=proactive,
+            limit=limit,
         )
         draft = with_buttons(draft, reply.options, channel=channel, templates=templates, native=native_buttons)
         message_id = enqueue_outbound(
@@ -639,6 +658,15 @@ def _apply(
         elif isinstance(effect, fx.AskTutor):
             _record_question(conn, learner_id, effect, question_key, language, now)
             followups.append(Followup("tutor.answer", (learner_id, effect.question, question_key)))
+        elif isinstance(effect, fx.AskPerson):  # the key: a second reason in one turn is its own event
+            key = f"{question_key}:{effect.reason}"
+            handovers.open_handover(conn, learner_id, effect.reason, now, detail=effect.detail, key=key, acked=True)
+            if effect.reason == "asked":  # soon after a failed payment: the teacher starts from that payment
+                payment_handover.after_asked(conn, learner_id, now)
+        elif isinstance(effect, fx.HandoverMessage):
+            handovers.learner_message(conn, learner_id, effect.body, now, message_key=question_key, acked=effect.acked)
+        elif isinstance(effect, fx.CloseHandover):
+            handovers.close_open(conn, learner_id, now)
         elif isinstance(effect, (payment_chat.RequestPayment, payment_chat.CancelPlan)):
             followups += [
                 Followup(task, args)

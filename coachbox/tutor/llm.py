@@ -30,6 +30,7 @@ class Completion:
     tokens_in: int
     tokens_out: int
     latency_ms: int
+    refused: bool = False  # the server's guardrail stopped the answer (a refusal, or finish_reason content_filter)
 
 
 def _estimate_tokens(text: str) -> int:
@@ -78,7 +79,11 @@ class TutorLlm:
             raise _translate(exc, started) from exc
         latency = _ms(started)
         text = (response.choices[0].message.content or "").strip() if response.choices else ""
-        if not text:
+        choice = response.choices[0] if response.choices else None
+        refused = choice is not None and (
+            choice.finish_reason == "content_filter" or bool(getattr(choice.message, "refusal", None))
+        )
+        if not text and not refused:
             raise LlmError("the model returned an empty answer", transient=True, latency_ms=latency)
         usage = response.usage
         prompt_text = " ".join(m["content"] for m in messages)
@@ -92,6 +97,7 @@ class TutorLlm:
             if usage and usage.completion_tokens is not None
             else _estimate_tokens(text),
             latency_ms=latency,
+            refused=refused,
         )
 
     def transcribe(self, path: Path, content_type: str, *, language: str | None = None) -> tuple[str, int]:

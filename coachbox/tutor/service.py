@@ -11,7 +11,9 @@ from typing import TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from coachbox.certificates import wording
+from coachbox.conversation.handover import format_hours, words_match
 from coachbox.core.services import Services
+from coachbox.store import handover as handovers
 from coachbox.store import transaction
 from coachbox.store import tutor as store
 from coachbox.store.messages import OutboxDraft, enqueue_outbound
@@ -77,10 +79,11 @@ def _attempt(services: Services, learner: dict, exchange: store.Exchange, *, on_
     attempt = services.db.run_sync(store.count_attempt, exchange.id)
 
     kind = prompt.emergency_kind(question)
-    if kind is not None:
-        return _finish(
-            services, learner, exchange, "refusal", wording.phrase(settings, language, f"tutor.emergency_{kind}"), []
-        )
+    if kind is not None or _safeguarding_word(settings, question):  # a teacher is told at once (handover)
+        key = f"tutor.emergency_{kind}" if kind else "handover.safeguarding"
+        told = wording.phrase(settings, language, "handover.teacher_told")
+        text = wording.phrase(settings, language, key) + "\n\n" + told
+        return _finish(services, learner, exchange, "refusal", text, [], handover="safeguarding")
 
     passages = services.db.run_sync(search, question, course_id=exchange.course_id, language=language)
     lesson_ids = [p.lesson_id for p in passages]
@@ -156,6 +159,11 @@ def _attempt(services: Services, learner: dict, exchange: store.Exchange, *, on_
             later=later,
         )
     record_call(services, learner["id"], exchange.id, "answer", completion, None, usage_id=usage_id)
+    if completion.refused:  # the server's guardrail stopped the answer: the lessons' words, and a teacher sees it
+        text = _excerpt(settings, language, question, passages)
+        return _finish(
+            services, learner, exchange, "refusal", text, lesson_ids, later=later, handover="tutor_guardrail"
+        )
     text = wording.phrase(settings, language, "tutor.answer", answer=prompt.trim_words(completion.text))
     return _finish(services, learner, exchange, "llm", text, lesson_ids, later=later)
 
@@ -299,8 +307,16 @@ def _finish(
     lesson_ids: list[int],
     *,
     later: bool = False,
+    handover: str | None = None,
 ) -> Answer:
+    """Record the answer and queue it. `handover`: a reason to hand the question to a teacher too (the learner is
+    told); an answer found in no lesson is handed over as tutor_no_answer."""
     settings, now = services.settings, services.clock.now()
+    if handover is None and not lesson_ids and source != "refusal":
+        handover = "tutor_no_answer"
+    if handover in ("tutor_no_answer", "tutor_guardrail"):
+        hours = format_hours(learner["language"], settings.handover.office_hours)
+        body += "\n\n" + wording.phrase(settings, learner["language"], "handover.tutor_handed", hours=hours)
     if later:
         body = wording.phrase(
             settings, learner["language"], "tutor.later", question=exchange.question[:80], answer=body
@@ -324,6 +340,17 @@ def _finish(
                 sequence=1,
             )
             store.link_message(conn, exchange.id, message_id)
+            if handover is not None:  # keyed by the exchange: a retried task opens nothing more
+                handovers.open_handover(
+                    conn,
+                    learner["id"],
+                    handover,
+                    now,
+                    detail=exchange.question,
+                    tutor_exchange_id=exchange.id,
+                    key=f"tutor:{exchange.id}:{handover}",
+                    acked=True,
+                )
             return True
 
     if not services.db.run_sync(_write):
@@ -333,6 +360,12 @@ def _finish(
         return Answer(exchange.id, current.source, current.answer)
     log.info("tutor answered", extra={"exchange_id": exchange.id, "source": source})
     return Answer(exchange.id, source, body)
+
+
+def _safeguarding_word(settings, question: str) -> bool:
+    """A [handover] safeguarding_words word or phrase in the question (voice notes come here without the engine)."""
+    words = tuple(w.strip() for w in settings.handover.safeguarding_words.split(",") if w.strip())
+    return words_match(words, question) is not None
 
 
 def _send(services: Services, learner: dict, key: str, body: str, *, kind: str) -> None:

@@ -12,7 +12,7 @@ from sanic.response import json, text
 from coachbox.channels import clock_skew, states
 from coachbox.core.disk import judge
 from coachbox.core.services import Services
-from coachbox.store import heartbeat
+from coachbox.store import heartbeat, intake
 from coachbox.store.messages import outbound_totals, outbox_backlog, state_groups
 
 bp = Blueprint("health")
@@ -30,6 +30,13 @@ async def healthz(request: Request):
     try:
         body["db"] = {"ok": True, "outbox_backlog": await services.db.run(outbox_backlog)}
         beats = await services.db.run(heartbeat.last_beats)
+        kept = await services.db.run(intake.backlog)
+        # Messages acknowledged while turns lagged, whose replies are on their way (docs/performance.md).
+        body["inbound"] = {
+            "waiting": kept.waiting,
+            "oldest_seconds": round(kept.oldest_seconds(services.clock.now()), 1),
+            "failed": kept.failed,
+        }
     except sqlite3.Error as exc:
         body["db"] = {"ok": False, "error": str(exc)}
         body["status"] = "degraded"
@@ -170,7 +177,21 @@ async def metrics(request: Request):
     ]
     for status, count in sorted((await _cached_totals(services)).items()):
         lines.append(f'coachbox_outbox_messages{{status="{_escape_label(status)}"}} {count}')
+    kept = await services.db.run(intake.backlog)
+    kept_here = services.intake.kept_total if services.intake is not None else 0
     lines += [
+        "# HELP coachbox_inbound_waiting Learner messages acknowledged whose turn has not run yet (turns lagged).",
+        "# TYPE coachbox_inbound_waiting gauge",
+        f"coachbox_inbound_waiting {kept.waiting}",
+        "# HELP coachbox_inbound_oldest_seconds How late the reply to the oldest waiting message already is.",
+        "# TYPE coachbox_inbound_oldest_seconds gauge",
+        f"coachbox_inbound_oldest_seconds {kept.oldest_seconds(services.clock.now()):.1f}",
+        "# HELP coachbox_inbound_failed Kept messages whose turn failed 5 times, left for the operator.",
+        "# TYPE coachbox_inbound_failed gauge",
+        f"coachbox_inbound_failed {kept.failed}",
+        "# HELP coachbox_inbound_kept_total Messages this web worker kept instead of answering after the turn.",
+        "# TYPE coachbox_inbound_kept_total counter",
+        f"coachbox_inbound_kept_total {kept_here}",
         "# HELP coachbox_queue_pending Tasks waiting in the Huey queue.",
         "# TYPE coachbox_queue_pending gauge",
         f"coachbox_queue_pending {services.huey.pending_count()}",

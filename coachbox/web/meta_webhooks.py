@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
-import sqlite3
 
 from sanic import Blueprint, Request
 from sanic.exceptions import Forbidden
 from sanic.response import HTTPResponse, text
 
 from coachbox.channels import outbox
-from coachbox.channels.base import Inbound
-from coachbox.channels.meta import media as meta_media
 from coachbox.channels.meta.status import apply_statuses
 from coachbox.channels.meta.webhook import Batch, challenge, parse_payload, signature_ok
 from coachbox.core import events
 from coachbox.core.addresses import client_ip
 from coachbox.core.services import Services
-from coachbox.store import learners, messages
-from coachbox.store.messages import is_duplicate_inbound
-from coachbox.turns.runner import handle_inbound
+from coachbox.turns.intake import intake_for
 
 log = logging.getLogger("coachbox.web.meta")
 
@@ -103,52 +97,19 @@ def _should_redeliver(services: Services, failed: list[str]) -> bool:
     return again
 
 
-def _inbound_handler(services: Services):
-    handler = services.inbound_handler  # tests put a stand-in here; production uses the engine
-    if handler is None:
-        handler = services.inbound_handler = handle_inbound
-    return handler
-
-
-def _resolve(conn: sqlite3.Connection, inbound: Inbound) -> Inbound:
-    """A learner Meta now names only by business-scoped user id keeps the key they were first met by."""
-    if inbound.wa_user_id:
-        key = learners.key_for_wa_user_id(conn, inbound.wa_user_id)
-        if key is not None and key != inbound.address:
-            return dataclasses.replace(inbound, address=key)
-    return inbound
-
-
-def _after_turn(conn: sqlite3.Connection, learner_id: int, wa_user_id: str | None, now: str, since: str) -> None:
-    if wa_user_id:
-        learners.remember_wa_user_id(conn, learner_id, wa_user_id)
-    # The window is open again: messages that waited for it (no template configured) may go now.
-    messages.requeue_waiting_outbound(conn, learner_id, since, now)
-
-
 async def _handle(services: Services, batch: Batch, now) -> list[str]:
     """Each message once (wamid de-dup in the turn), in the order Meta listed them; then the statuses. Returns the
     wamids whose turn failed (rolled back, so a redelivery runs them again)."""
-    handler = _inbound_handler(services)
-    sent_any = False
+    intake = intake_for(services)
     failed: list[str] = []
     for message in batch.inbound:
         try:
-            if message.wa_user_id:  # a trip to the writer thread only when Meta names a business-scoped id
-                message = await services.db.run(_resolve, message)
-            if message.media and not await services.db.run(is_duplicate_inbound, message):
-                message = await meta_media.download_media(services.settings, message)
-            outcome = await handler(services, message)
+            # The turn now (its after-turn steps and the sender's kick included), or kept when turns lag.
+            await intake.submit(message)
         except Exception:  # noqa: BLE001 - one learner's failing turn must not lose the others in this POST
             log.exception("meta inbound turn failed", extra={"sid": message.provider_sid})
             failed.append(message.provider_sid)
-            continue
-        if outcome.duplicate or outcome.learner_id is None:
-            continue
-        sent_any = True
-        await services.db.run(
-            _after_turn, outcome.learner_id, message.wa_user_id, now.isoformat(), (now - outbox.WINDOW).isoformat()
-        )
+    sent_any = False
     if batch.statuses:
         settings = services.settings
         results = await services.db.run(

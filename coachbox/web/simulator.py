@@ -19,6 +19,7 @@ from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
 from coachbox.admin import security as sec
+from coachbox.admin.whatsapp_format import whatsapp_html
 from coachbox.channels.base import Inbound
 from coachbox.channels.outbox import deliver_due
 from coachbox.store.messages import inbound_id, outbound_bodies
@@ -63,6 +64,8 @@ async def post_message(request: Request) -> HTTPResponse:
         while await deliver_due(services):
             pass
     rows = await services.db.run(outbound_bodies, outcome.outbox_ids)
+    for row in rows:  # the page shows a reply as WhatsApp would (escaped first, then formatted)
+        row["html"] = str(whatsapp_html(row["body"]))
     message_id = await services.db.run(inbound_id, inbound)
     return json_response({"learner_id": outcome.learner_id, "message_id": message_id, "replies": rows})
 

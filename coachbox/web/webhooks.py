@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 
 from sanic import Blueprint, Request, Sanic
 from sanic.exceptions import BadRequest, Forbidden
@@ -12,7 +11,6 @@ from sanic.response import HTTPResponse, empty, text
 
 from coachbox.channels import outbox
 from coachbox.channels.sender import Sender
-from coachbox.channels.twilio import media as twilio_media
 from coachbox.channels.twilio.status import (
     BadStatus,
     apply_receipts,
@@ -29,10 +27,7 @@ from coachbox.channels.twilio.webhook import (
 )
 from coachbox.core import events
 from coachbox.core.addresses import client_ip
-from coachbox.core.services import Services
-from coachbox.store import messages
-from coachbox.store.messages import is_duplicate_inbound
-from coachbox.turns.runner import handle_inbound
+from coachbox.turns.intake import intake_for
 from coachbox.web import meta_webhooks
 
 log = logging.getLogger("coachbox.web.webhooks")
@@ -62,23 +57,6 @@ def _verified_form(request: Request) -> FormData:
     return form
 
 
-def _inbound_handler(request: Request):
-    services = request.app.ctx.services
-    handler = services.inbound_handler  # tests put a stand-in here; production uses the engine
-    if handler is None:
-        handler = services.inbound_handler = handle_inbound
-    return handler
-
-
-def _after_turn(conn: sqlite3.Connection, learner_id: int, opt_out: str | None, now: str, since: str) -> None:
-    if opt_out is not None:
-        # Twilio's Advanced Opt-Out matched a keyword (the turn took it as STOP or START too) and now blocks, or
-        # allows again, every message to this number: the learner's record says the same, whatever the turn did.
-        outbox.opt_out_learner(conn, learner_id, now, opted_out=opt_out == "stop")
-    # The window is open again: messages that waited for it (no template configured) may go now (not a nudge).
-    messages.requeue_waiting_outbound(conn, learner_id, since, now)
-
-
 def _sender(request: Request) -> Sender | None:
     return request.app.ctx.services.sender
 
@@ -92,14 +70,11 @@ async def inbound(request: Request) -> HTTPResponse:
         message = parse_inbound(form, now)
     except BadInbound as exc:
         raise BadRequest(str(exc)) from None
-    handler = _inbound_handler(request)
-    if message.media and not await services.db.run(is_duplicate_inbound, message):
-        message = await twilio_media.download_media(services.settings, message)
-    opt_out = message.opt_out  # Twilio's OptOutType, as "stop" or "start"
     # Sanic cancels a handler whose client hung up (Twilio gives up after 15 s; a proxy may sooner). The turn may
     # commit anyway (a group commit does not abandon its round), and a retry of this MessageSid is then a
     # duplicate: so what follows the turn must not depend on anyone still listening. Shielded, it finishes.
-    work = asyncio.ensure_future(_turn_and_after(services, handler, message, opt_out, now, _sender(request)))
+    # The intake runs the turn now, or keeps the message durably when turns lag (answered within the budget).
+    work = asyncio.ensure_future(intake_for(services).submit(message))
     inflight = services.inflight_turns  # the loop keeps only weak references to tasks
     inflight.add(work)
     work.add_done_callback(inflight.discard)
@@ -109,18 +84,6 @@ async def inbound(request: Request) -> HTTPResponse:
         work.add_done_callback(_log_unheard_failure)
         raise
     return text(EMPTY_TWIML, content_type="text/xml")
-
-
-async def _turn_and_after(
-    services: Services, handler, message, opt_out: str | None, now, sender: Sender | None
-) -> None:
-    outcome = await handler(services, message)
-    if not outcome.duplicate and outcome.learner_id is not None:
-        await services.db.run(
-            _after_turn, outcome.learner_id, opt_out, now.isoformat(), (now - outbox.WINDOW).isoformat()
-        )
-    if sender is not None and not outcome.duplicate:
-        sender.kick()
 
 
 def _log_unheard_failure(work: asyncio.Future) -> None:
@@ -171,12 +134,15 @@ def setup(app: Sanic) -> None:
             services.sender = sender
             app.ctx.outbox_sender = sender
             await sender.start()
+        intake_for(services)  # runs messages a crash left kept, and keeps new ones when turns lag
 
     @app.before_server_stop
     async def _stop_sender(app: Sanic) -> None:
         inflight = app.ctx.services.inflight_turns
         if inflight:  # turns whose caller hung up: let them finish (and kick the sender) before it stops
             await asyncio.wait(set(inflight), timeout=10)
+        if app.ctx.services.intake is not None:  # kept messages not run yet stay kept for the next start
+            await app.ctx.services.intake.stop()
         sender = getattr(app.ctx, "outbox_sender", None)
         if sender is not None:
             await sender.stop()

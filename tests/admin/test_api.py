@@ -40,7 +40,11 @@ async def test_it_refuses_missing_revoked_and_underscoped_tokens(app, client, ca
     _, response = await client.post(f"/api/v1/learners/{learner_id}/messages", json={"body": "hi"}, headers=headers)
     assert response.status_code == 403 and response.json["error"]["code"] == "forbidden"
     token_id = conn.execute("SELECT id FROM api_tokens").fetchone()[0]
-    await client.post(f"/admin/tokens/{token_id}/revoke", data={"csrf_token": csrf})
+    _, asked = await client.post(f"/admin/tokens/{token_id}/revoke", data={"csrf_token": csrf})
+    assert asked.status_code == 200 and "Every program using it is refused at once" in asked.text
+    _, response = await client.get("/api/v1/learners", headers=headers)
+    assert response.status_code == 200  # asking first changes nothing
+    await client.post(f"/admin/tokens/{token_id}/revoke", data={"csrf_token": csrf, "confirm": "yes"})
     _, response = await client.get("/api/v1/learners", headers=headers)
     assert response.status_code == 401
 

@@ -94,8 +94,13 @@ async def test_it_cancels_a_broadcast_and_its_unsent_messages(app, client, cast,
     _, refused = await viewer.post(f"/admin/broadcasts/{broadcast_id}/cancel", data={"csrf_token": viewer_token})
     assert refused.status_code == 403
     token = await signed_in(client, "bob@school.test")
+    # The first step only says what cancelling does; nothing changes until it is confirmed.
+    _, asked = await client.post(f"/admin/broadcasts/{broadcast_id}/cancel", data={"csrf_token": token})
+    assert asked.status_code == 200 and "Cancel broadcast" in asked.text and "Keep it" in asked.text
+    assert "1 message not sent yet will not go out" in asked.text and "cannot take them back" in asked.text
+    assert conn.execute("SELECT status FROM broadcasts WHERE id = ?", (broadcast_id,)).fetchone()[0] == "sending"
     _, done = await client.post(
-        f"/admin/broadcasts/{broadcast_id}/cancel", data={"csrf_token": token}, follow_redirects=False
+        f"/admin/broadcasts/{broadcast_id}/cancel", data={"csrf_token": token, "confirm": "yes"}, follow_redirects=False
     )
     assert done.status_code == 303
     assert conn.execute("SELECT status FROM broadcasts WHERE id = ?", (broadcast_id,)).fetchone()[0] == "cancelled"

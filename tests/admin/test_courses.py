@@ -96,7 +96,12 @@ async def test_it_edits_the_quiz(app, client, cast, conn):
         data={"kind": "true_false", "prompt": "Share your PIN?", "answer": "false", "csrf_token": token},
     )
     assert conn.execute("SELECT answer FROM questions WHERE id = ?", (rows[0]["id"],)).fetchone()[0] == "false"
-    await client.post(f"/admin/questions/{rows[1]['id']}", data={"delete": "1", "csrf_token": token})
+    # Removing asks first (what happens to the quiz and to answers given), and only the second step removes.
+    _, asked = await client.post(f"/admin/questions/{rows[1]['id']}", data={"delete": "1", "csrf_token": token})
+    assert asked.status_code == 200 and "Remove this question?" in asked.text and "learners who take it" in asked.text
+    assert "Nobody has answered it yet: it is deleted." in asked.text
+    assert conn.execute("SELECT COUNT(*) FROM questions WHERE lesson_id = ?", (lesson_id,)).fetchone()[0] == 2
+    await client.post(f"/admin/questions/{rows[1]['id']}", data={"delete": "1", "confirm": "yes", "csrf_token": token})
     assert conn.execute("SELECT COUNT(*) FROM questions WHERE lesson_id = ?", (lesson_id,)).fetchone()[0] == 1
 
 

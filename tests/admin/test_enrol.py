@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from coachbox.admin.enrol import reach
 from tests.admin.conftest import add_learner, signed_in
 
 pytestmark = pytest.mark.anyio
@@ -66,7 +67,13 @@ async def test_it_applies_the_valid_rows_on_confirm_and_audits(app, client, cast
     _, done = await client.post(
         "/admin/learners/enrol/confirm", data={"token": pending, "csrf_token": token}, follow_redirects=False
     )
-    assert done.status_code == 303 and "done=enrolled" in done.headers["location"]
+    assert done.status_code == 303
+    location = done.headers["location"]
+    assert location.startswith("/admin/learners/enrol?created=2&updated=1&skipped=")
+    _, after = await client.get(location)  # the page says how many
+    assert re.search(
+        r"<strong>2</strong> new learners added, <strong>1</strong> updated, <strong>\d+</strong> rows", after.text
+    )
     amina = conn.execute("SELECT * FROM learners WHERE phone = '+254712345678'").fetchone()
     assert amina["name"] == "Amina" and amina["language"] == "sw" and amina["lesson_time"] == "19:00"
     assert (
@@ -106,3 +113,74 @@ async def test_it_keeps_viewers_out_of_enrolment(app, client, cast, conn):
     assert page.status_code == 403
     page = await _preview(client, token)
     assert page.status_code == 403
+
+
+async def test_it_adds_one_learner_from_the_form_and_says_so(app, client, cast, conn):
+    course_id = add_course(conn)
+    token = await signed_in(client, "bob@school.test")
+    form = {"csrf_token": token, "phone": "0712 000 111", "name": "Zawadi", "course": "money", "cohort": "Form 1"}
+    _, done = await client.post("/admin/learners/enrol/one", data={**form, "region": "KE"}, follow_redirects=False)
+    assert done.status_code == 303, done.text
+    zawadi = conn.execute("SELECT * FROM learners WHERE phone = '+254712000111'").fetchone()
+    assert zawadi["name"] == "Zawadi" and zawadi["cohort"] == "Form 1" and zawadi["current_course_id"] == course_id
+    assert done.headers["location"] == f"/admin/learners/enrol?added={zawadi['id']}&how=created#enrol-done"
+    _, page = await client.get(done.headers["location"])
+    assert "Zawadi (+254712000111) was added, in Mobile money." in page.text
+    assert f'href="/admin/learners/{zawadi["id"]}"' in page.text
+    audit = conn.execute("SELECT target, detail FROM audit_log WHERE action = 'learners.enrol_one'").fetchone()
+    assert audit["target"] == f"learner:{zawadi['id']}" and '"created": 1' in audit["detail"]
+    # The same number again updates that learner (blank fields leave their values alone).
+    _, again = await client.post(
+        "/admin/learners/enrol/one",
+        data={"csrf_token": token, "phone": "+254712000111", "cohort": "Form 2"},
+        follow_redirects=False,
+    )
+    assert again.headers["location"].endswith("&how=updated#enrol-done")
+    row = conn.execute("SELECT name, cohort FROM learners WHERE id = ?", (zawadi["id"],)).fetchone()
+    assert tuple(row) == ("Zawadi", "Form 2")
+    assert conn.execute("SELECT COUNT(*) FROM learners").fetchone()[0] == 1
+
+
+async def test_one_learner_with_a_mistake_is_not_added_and_the_form_keeps_what_was_typed(app, client, cast, conn):
+    add_course(conn)
+    token = await signed_in(client, "bob@school.test")
+    _, page = await client.post(
+        "/admin/learners/enrol/one",
+        data={"csrf_token": token, "phone": "12", "name": XSS, "course": "no-such", "lesson_time": "25:00"},
+    )
+    assert page.status_code == 400
+    assert "The learner was not added: “12” is not a valid phone number" in page.text
+    assert "unknown course “no-such”" in page.text and "“25:00” is not a time of day" in page.text
+    assert 'id="one-phone" name="phone"' in page.text and 'value="12"' in page.text
+    assert "&lt;script&gt;" in page.text and XSS not in page.text
+    assert conn.execute("SELECT COUNT(*) FROM learners").fetchone()[0] == 0
+    _, empty = await client.post("/admin/learners/enrol/one", data={"csrf_token": token, "phone": " "})
+    assert empty.status_code == 400 and "write the learner&#39;s phone number" in empty.text
+
+
+async def test_the_page_names_real_courses_by_their_short_names(app, client, cast, conn):
+    add_course(conn, slug="money", title="Mobile money")
+    await signed_in(client, "bob@school.test")
+    _, page = await client.get("/admin/learners/enrol")
+    assert "<strong>Mobile money</strong>: <code>money</code>" in page.text
+    assert "+254712345678,Amina Odhiambo,money,Form 2,en,07:30" in page.text  # the example's course exists
+    assert "digital-money" not in page.text
+    assert '<option value="money">Mobile money (money)</option>' in page.text
+    # The simulator box reaches nobody on WhatsApp, and says so.
+    assert "learners added here receive nothing" in page.text
+
+
+@pytest.mark.parametrize("templates", [{}, {"lesson_nudge": "HX" + "1" * 32}])
+def test_on_whatsapp_it_says_new_learners_must_write_first_or_get_the_nudge_template(settings, templates):
+    whatsapp = settings.replace(
+        twilio={
+            "account_sid": "AC" + "0" * 32,
+            "auth_token": "t" * 32,
+            "whatsapp_from": "whatsapp:+14155238886",
+            "templates": templates,
+        }
+    )
+    said = reach(whatsapp)
+    assert said["whatsapp"] and said["sender"] == "+14155238886"
+    assert said["wa_link"] == "https://wa.me/14155238886?text=hi"
+    assert said["nudge"] is bool(templates) and said["section"] == "[twilio.templates] lesson_nudge"

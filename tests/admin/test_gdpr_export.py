@@ -14,7 +14,7 @@ import pytest
 
 from coachbox.channels.base import Inbound
 from coachbox.content.importer import import_folder
-from coachbox.store import admins, checkins, checkpoint, learners, progress, reviews, transaction, tutor
+from coachbox.store import admins, checkins, checkpoint, classes, learners, progress, reviews, transaction, tutor
 from coachbox.store import payments as pay
 from coachbox.turns import exports
 from coachbox.turns.runner import Resources, erase_learner, handle_inbound_sync, remove_files
@@ -45,10 +45,13 @@ KEPT_UNDER_THE_ID = {
     "checkin_answers": "the course's anonymous learning gain (right or wrong, before and after); the words are blanked",
     "review_log": "anonymous calibration of review (predicted recall against actual): ratings and times, no words",
     "learner_opt_outs": "the opt-out count in the daily roll-ups",
+    "learner_classes": "the anonymous stub's classes, as its learners.cohort stays: class totals in the roll-ups",
     "certificates": "a certificate stays verifiable (code, course, date, score); its name is '(erased)', its PDF gone",
     "payments": "the books: amount, currency, dates, status, receipt and reference stay; phone is NULL",
     "subscriptions": "the books: which plan was paid for which period; nothing personal in it",
     "tutor_usage": "cost bookkeeping of model calls (tokens, cost): no words",
+    "handovers": "the inbox figures (time to first human reply, open items per teacher and class): reasons and "
+    "times; the words of the handover and its events are blanked",
     "messages": "the learner's own DELETE only: the confirming message as an empty tombstone (a webhook retry of it "
     "stays a duplicate), and the goodbye, which forgets the address once sent (migration 0010)",
 }
@@ -86,12 +89,14 @@ def learner_everywhere(conn, cache, settings, clock) -> int:
     _say(conn, cache, settings, res, clock, "stop")
     _say(conn, cache, settings, res, clock, "start")
     _say(conn, cache, settings, res, clock, "mydata")
+    _say(conn, cache, settings, res, clock, f"teacher please call me, {NAME} here")  # a handover (migration 0020)
     now = clock.now()
     with transaction(conn):
         question_id = conn.execute("SELECT question_id FROM answers WHERE learner_id = ?", (learner_id,)).fetchone()[0]
         reviews.record_review(conn, learner_id, question_id, 2, now)
         badge = conn.execute("SELECT code FROM badge_definitions ORDER BY code LIMIT 1").fetchone()[0]
         progress.award_badge(conn, learner_id, badge, None, now)
+        classes.add_learner(conn, learner_id, "Form 2", now)  # a class (migration 0021)
         course_id = conn.execute("SELECT current_course_id FROM learners WHERE id = ?", (learner_id,)).fetchone()[0]
         checkins.record_answer(conn, learner_id, course_id, "before", 1, "b", True, now)  # the course check-in
         exchange = conn.execute("SELECT id FROM tutor_exchanges WHERE learner_id = ?", (learner_id,)).fetchone()[0]

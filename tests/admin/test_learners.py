@@ -131,8 +131,15 @@ async def test_it_exports_and_erases_a_learner(app, client, cast, conn, services
     _, export = await client.get(f"/admin/learners/{learner_id}/export")
     data = json.loads(export.text)
     assert data["learner"][0]["name"] == "Zawadi" and data["messages"][0]["body"] == "my data"
-    _, refused = await client.post(f"/admin/learners/{learner_id}/delete", data={"csrf_token": token})
-    assert refused.status_code == 400
+    # The first step only says what erasing does (counts included); nothing is erased until it is confirmed.
+    _, asked = await client.post(f"/admin/learners/{learner_id}/delete", data={"csrf_token": token})
+    assert (
+        asked.status_code == 200
+        and "Erase Zawadi for good?" in asked.text
+        and "2 messages, 1 certificate," in asked.text
+    )
+    assert "cannot be undone" in asked.text and 'name="confirm" value="yes"' in asked.text
+    assert conn.execute("SELECT name FROM learners WHERE id = ?", (learner_id,)).fetchone()[0] == "Zawadi"
     _, done = await client.post(
         f"/admin/learners/{learner_id}/delete", data={"csrf_token": token, "confirm": "DELETE"}, follow_redirects=False
     )

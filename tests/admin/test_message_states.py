@@ -222,7 +222,7 @@ async def test_cancel_stops_a_fanned_out_broadcasts_held_messages(browser, cast,
     run_broadcasts(conn, Coach.of(tservices), clock.now())
     token = await signed_in(browser, "bob@school.test")
     _, done = await browser.post(
-        f"/admin/broadcasts/{broadcast_id}/cancel", data={"csrf_token": token}, follow_redirects=False
+        f"/admin/broadcasts/{broadcast_id}/cancel", data={"csrf_token": token, "confirm": "yes"}, follow_redirects=False
     )
     assert done.status_code == 303
     [held] = _outbound(conn, learner_id)

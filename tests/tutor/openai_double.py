@@ -21,6 +21,7 @@ class OpenAIDouble:
         self.answer = "Keep your PIN secret: never share it, cover the keypad, and change it if someone saw it."
         self.transcript = "How do I keep my PIN safe?"
         self.usage = (120, 40)
+        self.finish_reason = "stop"  # "content_filter": the server's guardrail stopped the answer
         self.requests: list[dict] = []
         self.release = threading.Event()
         double = self
@@ -77,7 +78,11 @@ class OpenAIDouble:
             "created": int(time.time()),
             "model": record.get("json", {}).get("model", "test-model"),
             "choices": [
-                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": self.answer}}
+                {
+                    "index": 0,
+                    "finish_reason": self.finish_reason,
+                    "message": {"role": "assistant", "content": self.answer},
+                }
             ],
         }
         if self.mode != "no_usage":

@@ -40,9 +40,14 @@
       var bubble = document.createElement("div");
       // data-phone: the simulator is the learner's phone, so what the box sends sits on the left ("in").
       var side = el.dataset.phone ? (data.direction === "in" ? "out" : "in") : data.direction;
-      bubble.className = "bubble " + side;
+      bubble.className = "bubble msg " + side;
       bubble.id = "m" + data.id;
-      bubble.textContent = data.body;  // textContent: never innerHTML for learner text
+      var text = document.createElement("div");
+      text.className = "wa";
+      // data.html is the server's whatsapp_html(body): every character escaped first, then only fixed tags added.
+      // Learner text itself never goes in with innerHTML.
+      if (typeof data.html === "string") { text.innerHTML = data.html; } else { text.textContent = data.body; }
+      bubble.appendChild(text);
       var meta = document.createElement("span");
       meta.className = "meta";
       meta.textContent = data.meta;
@@ -75,6 +80,8 @@
     });
     return source;
   }
+  // Transcripts open at the newest message (the last one), as a phone's chat does.
+  document.querySelectorAll(".chat[data-newest]").forEach(function (chat) { chat.scrollTop = chat.scrollHeight; });
   document.querySelectorAll("[data-live]").forEach(function (el) { el.liveSource = follow(el, el.dataset.live); });
   // Simulator panel: post through fetch, show replies as bubbles; falls back to the plain form without JS.
   var sim = document.getElementById("sim-form");
@@ -95,7 +102,7 @@
           if (res[0] !== 200) { add(chat, "in", "⚠ " + (res[1].error || "error " + res[0])); return; }
           var body = res[1];
           (body.replies || []).forEach(function (reply) {
-            add(chat, "in", typeof reply === "string" ? reply : (reply.body || ""), reply.id);
+            add(chat, "in", typeof reply === "string" ? reply : (reply.body || ""), reply.id, reply.html);
           });
           // Everything the box sends this learner later (the tutor, follow-ups, lessons) arrives on the live feed.
           if (body.learner_id && chat.dataset.learner !== String(body.learner_id)) {
@@ -106,13 +113,17 @@
         }).catch(function () { add(chat, "in", "⚠ network error"); });
     });
   }
-  function add(chat, cls, text, id) {
+  function add(chat, cls, text, id, html) {
     // The learner's own messages sit on the right in the simulator (it is their phone), bot replies on the left.
     if (id && document.getElementById("m" + id)) { return; }  // the live feed showed it already
     var b = document.createElement("div");
-    b.className = "bubble " + cls;
+    b.className = "bubble msg " + cls;
     if (id) { b.id = "m" + id; }
-    b.textContent = text;
+    var body = document.createElement("div");
+    body.className = "wa";
+    // html: the server's whatsapp_html() of a reply (escaped first); what the admin typed goes in as text.
+    if (typeof html === "string") { body.innerHTML = html; } else { body.textContent = text; }
+    b.appendChild(body);
     chat.appendChild(b);
     chat.scrollTop = chat.scrollHeight;
   }

@@ -1,0 +1,127 @@
+"""Browser test of the teacher's inbox (issue #17): a learner on the simulator sends TEACHER, the teacher sees the
+conversation arrive on the open inbox page without a reload, replies, the learner's phone shows the answer, and
+closing it gives the learner back to the bot.
+
+Playwright drives Debian's Chromium (the setup of test_browser.py) against a real `coachbox serve` on a test clock
+(COACHBOX_TEST_NOW at DAYTIME); two tabs of one signed-in teacher: the inbox, and the simulator as the learner's
+phone. The web process's own sender sends the replies, and its live feeds carry them to the open pages.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from coachbox import store
+from coachbox.admin.passwords import hash_password
+from coachbox.content.importer import import_folder
+from coachbox.core.config import Settings
+from tests import processes
+from tests.browser import ARGS, CHROMIUM, free_port, needs_chromium, serve
+from tests.conftest import DAYTIME, REPO, clock_environ
+
+PASSWORD = "teacher's long password"
+PHONE = "+254711000444"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    needs_chromium,
+]
+
+
+def _environ(data: Path) -> dict[str, str]:
+    return {
+        "COACHBOX_PATHS_DATA_DIR": str(data),
+        "COACHBOX_PATHS_CONTENT_DIR": str(REPO / "content"),
+        "COACHBOX_LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture
+def server(tmp_path):
+    """`coachbox serve` (the web process only) on a free port, with an editor; (base URL, database path)."""
+    data = tmp_path / "data"
+    conn = store.open_database(data / "coachbox.db")  # what `coachbox init` does: the schema and the courses
+    import_folder(conn, REPO / "content", Settings.load(REPO / "coachbox.toml", _environ(data)), progress=None)
+    conn.execute(
+        "INSERT INTO admins (email, password_hash, role, created_at) VALUES (?, ?, 'editor', ?)",
+        ("teacher@school.test", hash_password(PASSWORD), "2026-03-01T00:00:00+00:00"),
+    )
+    conn.close()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, **_environ(data), "COACHBOX_SERVER_PUBLIC_URL": base, **clock_environ(DAYTIME)}
+    proc = serve(port, env, tmp_path / "serve.log")
+    yield base, data / "coachbox.db"
+    processes.stop(proc)
+
+
+@pytest.fixture
+def context():
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        opened = chromium.new_context(viewport={"width": 1100, "height": 900})
+        opened.set_default_timeout(10_000)
+        yield opened
+        chromium.close()  # before the server stops: it waits for open live connections
+
+
+def test_a_learner_asks_for_a_teacher_who_answers_from_the_live_inbox_and_closes(server, context):
+    base, db_path = server
+    inbox = context.new_page()
+    inbox.goto(f"{base}/admin/login")
+    inbox.get_by_label("Email").fill("teacher@school.test")
+    inbox.get_by_label("Password").fill(PASSWORD)
+    inbox.get_by_role("button", name="Sign in").click()
+    inbox.wait_for_url(f"{base}/admin/")
+    inbox.goto(f"{base}/admin/inbox")
+    expect(inbox.get_by_text("no open conversations")).to_be_visible()
+
+    phone = context.new_page()  # the learner's phone: the simulator, in a second tab
+    phone.goto(f"{base}/admin/simulator?phone={PHONE.replace('+', '%2B')}")
+    chat = phone.locator("#sim-chat")
+
+    def say(text: str, answer: str | None = None) -> None:
+        before = chat.locator(".bubble.in").count()
+        phone.get_by_label("Your message").fill(text)
+        phone.get_by_role("button", name="Send").click()
+        if answer is None:
+            expect(chat.locator(".bubble.in")).not_to_have_count(before)  # some answer from the bot
+        else:
+            expect(chat.locator(".bubble.in", has_text=answer)).to_have_count(1)
+
+    say("hi", "Welcome to")
+    say("yes", "Which language")
+    say("1", "Which course")
+    say("1", "What time should your daily lesson arrive?")
+    say("7", "Question 1/3")
+    say("TEACHER")
+
+    # The open inbox shows the conversation by itself (its live stream), and the menu counts it.
+    row = inbox.locator(".inbox-row", has_text="Test Learner")
+    expect(row).to_have_count(1, timeout=15_000)
+    expect(row).to_contain_text("asked for a teacher")
+    expect(inbox.locator("#inbox-count b")).to_have_text("1")
+
+    row.get_by_role("link").click()
+    inbox.get_by_label("Your reply").fill("Hello, I am Mr Otieno. How can I help?")
+    inbox.get_by_role("button", name="Send reply").click()
+    expect(inbox.get_by_text("Reply queued")).to_be_visible()
+    expect(chat.locator(".bubble.in", has_text="I am Mr Otieno")).to_have_count(1, timeout=15_000)
+
+    inbox.get_by_role("button", name="Close conversation").click()
+    expect(inbox.get_by_text("Conversation closed")).to_be_visible()
+    conn = sqlite3.connect(db_path, timeout=10)
+    [(status,)] = conn.execute("SELECT status FROM handovers").fetchall()
+    [(back,)] = conn.execute(
+        "SELECT body FROM messages WHERE kind = 'reply' AND direction = 'out' ORDER BY id DESC LIMIT 1"
+    ).fetchall()
+    conn.close()
+    assert status == "closed"
+    expect(chat.locator(".bubble.in", has_text=back.splitlines()[0][:40])).to_have_count(1, timeout=15_000)
+    say("help", "talk to a teacher (a person)")  # the bot answers again: its HELP menu
