@@ -196,7 +196,10 @@ def time_in_process(db_path: Path, tz: str) -> list[tuple[str, float]]:
     day = dashboard._local_today(now, tz)
     today = day.isoformat()
     cases = [
-        ("dashboard: today's live figures (rollups.compute)", lambda: dashboard.rollups.compute(conn, day, tz)),
+        (
+            "dashboard: today's live figures (rollups.compute)",
+            lambda: dashboard.rollups.compute(conn, day, tz, groups=False),
+        ),
         ("dashboard: learners at risk", lambda: board.at_risk(conn, now, today, ("1", []))),
         ("dashboard: once a minute (both, cached 60 s)", lambda: dashboard._minute(conn, now, tz, ("1", []))),
         ("dashboard: classes and courses (7 days)", lambda: board.rollup_by_group(conn, today, today)),

@@ -132,7 +132,7 @@ async def list_learners(request: Request):
 
 async def _learner(request: Request, learner_id: int):
     # Outside the token's classes reads as no such learner: nothing is revealed.
-    row = await request.app.ctx.services.db.run(q.learner, learner_id, _scope(request))
+    row = await request.app.ctx.services.db.run(q.learner, learner_id, scope_for(request.ctx.api_token).sql_one("l.id"))
     if row is None:
         raise ApiError(404, "not_found", f"No learner {learner_id}.")
     return row

@@ -75,7 +75,7 @@ async def revoke(request: Request, code: str):
                 now=now,
                 admin_id=request.ctx.admin["admin_id"],
                 reason=reason,
-                scope=scope_for(request.ctx.admin).sql("certificates.learner_id"),
+                scope=scope_for(request.ctx.admin).sql_one("certificates.learner_id"),
             )
 
     if not await services.db.run(change, services.clock.now()):

@@ -137,7 +137,7 @@ async def learner_class_remove(request: Request, learner_id: int):
                 admins.audit(
                     conn, request.ctx.admin["admin_id"], "learner.class_remove", f"learner:{learner_id}", now, name=name
                 )
-            return q.in_scope(conn, learner_id, scope.sql("learners.id"))
+            return q.in_scope(conn, learner_id, scope.sql_one("learners.id"))
 
     still_seen = await services.db.run(change, services.clock.now())
     return back(f"/admin/learners/{learner_id}" if still_seen else "/admin/learners", "class_removed")

@@ -22,7 +22,6 @@ from coachbox.schedule import rollups
 from coachbox.schedule.coach import Coach
 from coachbox.store import admins, stats, transaction
 from coachbox.store import dashboard as board
-from coachbox.store import schedule as schedule_store
 from coachbox.store.messages import enqueue_outbound
 
 bp = Blueprint("admin_dashboard", url_prefix="/admin")
@@ -51,7 +50,7 @@ def _minute(conn, now: datetime, tz: str, scope: tuple[str, list]) -> dict:
     as the roll-up will, and the learners at risk."""
     today = _local_today(now, tz)
     found = {
-        "today": whole_box(rollups.compute(conn, today, tz)),
+        "today": whole_box(rollups.compute(conn, today, tz, groups=False)),
         "as_of": now.isoformat(),
         "at_risk": board.at_risk(conn, now, today.isoformat(), scope),
     }
@@ -60,7 +59,7 @@ def _minute(conn, now: datetime, tz: str, scope: tuple[str, list]) -> dict:
         "SELECT 1 FROM daily_stats WHERE date = ? AND course_id = 0 AND cohort = '' LIMIT 1", (yesterday,)
     ).fetchone()
     if not has_yesterday:
-        found["yesterday"] = whole_box(rollups.compute(conn, today - timedelta(days=1), tz))
+        found["yesterday"] = whole_box(rollups.compute(conn, today - timedelta(days=1), tz, groups=False))
     return found
 
 
@@ -78,7 +77,6 @@ def _load(conn, now: datetime, tz: str, scope: tuple[str, list]) -> dict:
         "streaks": stats.streak_distribution(conn),
         "outbox": stats.outbox_by_status(conn, week_ago),
         "failed_codes": stats.failed_codes(conn, week_ago),
-        "window": schedule_store.lesson_days_in_window(conn, dates[0]),
         "courses": courses,
         "classes": classes,
     }
@@ -190,7 +188,8 @@ async def dashboard(request: Request):
         shown=shown,
         totals=totals,
         cost_line=cost_line,
-        window=data["window"],
+        # (lesson days, inside the window) of the last 30 days: the roll-up's days, today's (and yesterday's) live
+        window=(int(totals["lesson_days"]), int(totals["lesson_days_in_window"])),
         failed_codes=data["failed_codes"],
         describe=lambda code: describe(settings, code),  # Twilio's or Meta's words for the code
         queue=queue_counts(services.huey),

@@ -64,7 +64,7 @@ def _within_classes(conn, found: enrol_csv.EnrolPlan, scope: LearnerScope) -> en
     for row in found.rows:
         errors = list(row.errors)
         cohort = row.cohort
-        if row.learner_id is not None and not classes.in_scope(conn, row.learner_id, scope.sql("learners.id")):
+        if row.learner_id is not None and not classes.in_scope(conn, row.learner_id, scope.sql_one("learners.id")):
             errors.append("this number is already enrolled outside your classes: ask an owner to add them")
         elif cohort and cohort not in scope.classes:
             errors.append(f"“{cohort}” is not one of your classes ({listed})")

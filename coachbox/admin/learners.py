@@ -130,7 +130,7 @@ def _audit(conn, admin_id, action, target, now, **detail):
 
 async def _learner(request: Request, learner_id: int):
     # Outside the admin's classes is "no such learner" (404), as for one who never existed: nothing is revealed.
-    row = await request.app.ctx.services.db.run(q.learner, learner_id, scope_for(request.ctx.admin).sql("l.id"))
+    row = await request.app.ctx.services.db.run(q.learner, learner_id, scope_for(request.ctx.admin).sql_one("l.id"))
     if row is None:
         raise NotFound("No such learner.")
     return row

@@ -104,7 +104,7 @@ async def transcript_events(request: Request, learner_id: int):
     after = int(arg) if arg.isdigit() else 0
     sent_statuses: dict[int, tuple[str, str | None]] | None = None  # None until the first round
     # A learner outside the admin's classes (admin.scope), or none at all: 404, and no stream that could carry them.
-    learner = await services.db.run(learners.learner, learner_id, scope_for(request.ctx.admin).sql("l.id"))
+    learner = await services.db.run(learners.learner, learner_id, scope_for(request.ctx.admin).sql_one("l.id"))
     if learner is None:
         raise NotFound("No such learner.")
     tz = learner["timezone"] or services.settings.org.default_timezone
@@ -173,7 +173,7 @@ async def simulator_events(request: Request, learner_id: int):
 def _simulated_or_seen(conn, learner_id: int, scope: LearnerScope) -> bool:
     """The simulator's phone follows a test learner (channel key sim:…, never a real person), or a learner the
     admin may see anyway; a teacher limited to classes cannot follow another class's learner through it."""
-    if learners.learner(conn, learner_id, scope.sql("l.id")) is not None:
+    if learners.learner(conn, learner_id, scope.sql_one("l.id")) is not None:
         return True
     row = learners.learner(conn, learner_id)
     return row is not None and row["channel_key"].startswith("sim:")

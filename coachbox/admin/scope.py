@@ -25,6 +25,21 @@ class LearnerScope:
             list(self.classes),
         )
 
+    def sql_one(self, learner_id_column: str = "learners.id") -> tuple[str, list]:
+        """The same limit as sql(), for a query about ONE learner (their page, an action, a stream): it probes that
+        learner's own classes (learner_classes' primary key) instead of listing every member of the classes, which
+        is what a list wants (bench/classes_scope_bench.py: 0.01 ms against 0.6 ms for one class of 5,000)."""
+        if self.everyone:
+            return "1", []
+        if not self.classes:
+            return "0", []
+        marks = ", ".join("?" for _ in self.classes)
+        return (
+            f"EXISTS (SELECT 1 FROM learner_classes WHERE learner_id = {learner_id_column} "
+            f"AND class_name IN ({marks}))",
+            list(self.classes),
+        )
+
     def allows_class(self, name: str) -> bool:
         """May this admin put learners in (or broadcast to) the class `name`?"""
         return self.everyone or name in self.classes

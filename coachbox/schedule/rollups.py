@@ -6,7 +6,7 @@ import sqlite3
 from datetime import date, datetime, time, timedelta
 
 from coachbox.learning import timing
-from coachbox.store import learners, messages, transaction
+from coachbox.store import dashboard, learners, messages, transaction
 
 LESSON_KINDS = ("daily_lesson", "next_lesson", "first_lesson")
 # Outbound statuses that mean "left the box" / "reached the phone" / "did not make it".
@@ -22,8 +22,9 @@ def day_bounds(day: date, tz: str) -> tuple[str, str]:
     return start.isoformat(), end.isoformat()
 
 
-def compute(conn: sqlite3.Connection, day: date, tz: str) -> list[tuple]:
-    """(date, course_id, cohort, metric, value) rows for one local day: whole box, per course, per cohort."""
+def compute(conn: sqlite3.Connection, day: date, tz: str, *, groups: bool = True) -> list[tuple]:
+    """(date, course_id, cohort, metric, value) rows for one local day: whole box, per course, per cohort (only the
+    whole box with groups=False: the dashboard's live "today")."""
     start, end = day_bounds(day, tz)
     d = day.isoformat()
     rows: list[tuple] = []
@@ -63,6 +64,12 @@ def compute(conn: sqlite3.Connection, day: date, tz: str) -> list[tuple]:
     rows.append((d, 0, "", "messages_failed", float(sum(by_status.get(s, 0) for s in FAILED))))
     # Every way of opting out (a keyword of any language, Twilio's OptOutType, error 21610), as recorded.
     rows.append((d, 0, "", "opt_outs", float(learners.opt_out_count(conn, start, end))))
+    # Lesson days of that (learner-local) date, and those sent inside the 24-hour window: the dashboard's share.
+    lesson_days, in_window = dashboard.lesson_days_on(conn, d)
+    rows.append((d, 0, "", "lesson_days", float(lesson_days)))
+    rows.append((d, 0, "", "lesson_days_in_window", float(in_window)))
+    if not groups:
+        return rows
     for course_id, delivered in conn.execute(
         f"""SELECT l.course_id, COUNT(*) FROM deliveries d JOIN lessons l ON l.id = d.lesson_id
                 WHERE d.kind IN ({marks}) AND d.status = 'done' AND d.created_at >= ? AND d.created_at < ?

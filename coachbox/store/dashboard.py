@@ -40,10 +40,9 @@ def rollup_by_group(conn: sqlite3.Connection, start: str, end: str) -> tuple[lis
             group["active_sum"] += value
             group["active_days"] += 1
     titles = dict(conn.execute("SELECT id, title FROM courses").fetchall())
-    sizes = dict(
+    sizes = dict(  # the learners_cohort index alone (no look-up of each learner's row)
         conn.execute(
-            "SELECT cohort, COUNT(*) FROM learners WHERE status != 'deleted' AND cohort IS NOT NULL AND cohort != '' "
-            "GROUP BY cohort"
+            "SELECT cohort, COUNT(*) FROM learners WHERE cohort IS NOT NULL AND cohort != '' GROUP BY cohort"
         ).fetchall()
     )
     course_rows = [
@@ -128,6 +127,23 @@ def at_risk(
         "silent_total": silent_total,
         "failing_total": len(failing_rows),
     }
+
+
+def lesson_days_on(conn: sqlite3.Connection, day: str) -> tuple[int, int]:
+    """(lesson days on the learners' local date `day`, those of them sent inside WhatsApp's 24-hour window): the
+    share the dashboard shows (#19), a day at a time for the nightly roll-up (metrics lesson_days and
+    lesson_days_in_window). A lesson day is a daily lesson sent, or held for the learner's reply (held_lesson: a
+    paid nudge template first, or silence when the back-off said no); a day with nothing to send is none. One range
+    of schedule_deliveries_kind_key, each probed once in the (learner_id, kind, key) key."""
+    total, inside = conn.execute(
+        """SELECT COUNT(*), COALESCE(SUM(h.learner_id IS NULL), 0)
+           FROM deliveries d LEFT JOIN deliveries h
+                ON h.learner_id = d.learner_id AND h.kind = 'held_lesson' AND h.key = d.key
+           WHERE d.kind = 'daily_lesson' AND d.key = ?
+             AND (d.status = 'done' OR (d.status = 'empty' AND h.learner_id IS NOT NULL))""",
+        (day,),
+    ).fetchone()
+    return total, inside
 
 
 def nudge_key(learner_id: int, today: str) -> str:

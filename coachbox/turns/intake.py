@@ -134,7 +134,9 @@ class Intake:
                 self._kept()
             return None
         outcome = await process(self.services, inbound)
-        if getattr(outcome, "queued", False):  # another worker keeps this learner's earlier messages: it waits behind them
+        if getattr(
+            outcome, "queued", False
+        ):  # another worker keeps this learner's earlier messages: it waits behind them
             self._kept()
         return outcome
 

@@ -181,7 +181,7 @@ def test_it_runs_an_admin_session_end_to_end(server, browser):
 
     # CSV enrolment with a bad row: the preview names the row's error, confirm applies only the good ones.
     page.goto(f"{base}/admin/learners")
-    page.get_by_role("link", name="Enrol from a CSV file").click()
+    page.get_by_role("link", name="Add learners (one, or from a CSV file)").click()
     slug = conn.execute("SELECT slug FROM courses ORDER BY id DESC LIMIT 1").fetchone()[0]  # the course made above
     csv_text = (
         "phone,name,course,cohort,language,lesson_time\n"

@@ -145,6 +145,9 @@ def test_scope_for_each_kind_of_admin():
     assert scope_for(None) == NOBODY and NOBODY.sql() == ("0", [])
     where, args = LearnerScope(False, ("Form 2",)).sql("l.id")
     assert "learner_classes" in where and args == ["Form 2"]
+    where, args = LearnerScope(False, ("Form 2",)).sql_one("l.id")
+    assert where.startswith("EXISTS") and "learner_id = l.id" in where and args == ["Form 2"]
+    assert EVERYONE.sql_one() == ("1", []) and NOBODY.sql_one() == ("0", [])
 
 
 # -- every route that names a learner ----------------------------------------------------------------

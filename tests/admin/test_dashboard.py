@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
+from coachbox.schedule.rollups import roll_up
 from tests.admin.conftest import add_learner, signed_in
 
 pytestmark = pytest.mark.anyio
@@ -54,7 +57,7 @@ async def test_it_streams_dashboard_counts_and_new_transcript_rows(app, client, 
     assert "event: message-row" in rows.text and "\\u003c" not in rows.text and "<b>hi</b>" in rows.text
 
 
-async def test_it_shows_the_share_of_lesson_days_inside_the_window(app, client, cast, conn):
+async def test_it_shows_the_share_of_lesson_days_inside_the_window(app, client, cast, conn, services):
     await signed_in(client, "charlie@school.test")
     _, page = await client.get("/admin/")
     assert 'id="window-share"' not in page.text  # no lesson days yet: no line
@@ -80,5 +83,12 @@ async def test_it_shows_the_share_of_lesson_days_inside_the_window(app, client, 
                 "INSERT INTO deliveries (learner_id, kind, key, status, created_at) VALUES (?, 'held_lesson', ?, 'pending', ?)",
                 (learner_id, day, f"{day}T04:00:00+00:00"),
             )
+    services.cache.clear()  # today's (and yesterday's, not rolled up yet) figures are read once a minute
+    _, page = await client.get("/admin/")
+    assert "Lesson days inside WhatsApp's 24-hour window: <strong>60%</strong> (3 of 5)" in page.text
+    # Once a day is rolled up, its lesson days come from daily_stats: nothing rescans 30 days of deliveries.
+    roll_up(conn, date(2026, 3, 1), "Africa/Nairobi")
+    conn.execute("DELETE FROM deliveries WHERE key = '2026-03-01'")
+    services.cache.clear()
     _, page = await client.get("/admin/")
     assert "Lesson days inside WhatsApp's 24-hour window: <strong>60%</strong> (3 of 5)" in page.text

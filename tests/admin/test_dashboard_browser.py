@@ -73,6 +73,8 @@ def _read(page: Page, name: str) -> dict:
         page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
     sizes = page.evaluate(LABEL_SIZES)
     smallest = min(sizes, key=lambda s: s["px"], default=None)
+    if smallest:
+        print(f"{name} at {width} px: smallest chart text {smallest['px']:.1f} px ({smallest['text']!r})")
     return {
         "smallest": smallest["px"] if smallest else None,
         "smallest_label": f"{smallest['text']!r} in #{smallest['where']}" if smallest else "",

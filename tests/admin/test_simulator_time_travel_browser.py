@@ -63,7 +63,11 @@ def page():
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         opened = chromium.new_page(viewport={"width": 1366, "height": 900})
         opened.set_default_timeout(10_000)
+        # A message still queued when the page reloads comes on the live feed once the server's sender sends it
+        # (it polls every 5 s for rows another request wrote): give that time on a busy machine.
+        expect.set_options(timeout=15_000)
         yield opened
+        expect.set_options(timeout=5_000)  # Playwright's default again, for the tests after these
         chromium.close()  # before the server stops: it waits for open live connections
 
 

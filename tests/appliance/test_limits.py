@@ -49,7 +49,7 @@ def test_an_id_beyond_sqlite_integers_is_a_404_not_a_500():
     from coachbox.roots.app import _QuietErrorHandler
 
     response = _QuietErrorHandler().default(
-        SimpleNamespace(path="/admin/learners/" + "9" * 30, headers={}),  # a program asking: JSON
+        SimpleNamespace(path="/api/v1/learners/" + "9" * 30, headers={}),  # the API: JSON (an /admin path gets a page)
         OverflowError("Python int too large to convert to SQLite INTEGER"),
     )
     assert response.status == 404

@@ -213,6 +213,8 @@ def test_what_is_no_answer_to_the_open_quiz_goes_to_the_teacher(language):
 def test_a_side_flows_question_is_answered_during_a_handover():
     asked = turn("LANGUAGE", learner(handover=OPEN))
     assert asked.state.flow == "choose_language"
-    chosen = turn("2", learner(handover=OPEN), state=asked.state)  # the number on the language menu, not for the teacher
+    chosen = turn(
+        "2", learner(handover=OPEN), state=asked.state
+    )  # the number on the language menu, not for the teacher
     assert "HandoverMessage" not in kinds(chosen)
     assert any(isinstance(e, fx.UpdateLearner) and dict(e.changes).get("language") == "sw" for e in chosen.effects)

@@ -142,7 +142,9 @@ def test_commands_answer_and_show_the_open_questions_again(one):
     one.say("2 false")
     replies = one.say("progress")
     assert "Your quiz is still open 👇" in replies[-1]
-    assert "*1.* Where" in replies[-1] and "*3.* What is the secret" in replies[-1] and "*2.* Someone" not in replies[-1]
+    assert (
+        "*1.* Where" in replies[-1] and "*3.* What is the secret" in replies[-1] and "*2.* Someone" not in replies[-1]
+    )
 
 
 def test_a_failed_quiz_is_retried_in_one_message_on_the_questions_missed(one):
@@ -161,7 +163,9 @@ def test_a_failed_quiz_is_retried_in_one_message_on_the_questions_missed(one):
 def test_kiswahili_learners_get_it_in_kiswahili(one):
     lesson = _first_lesson(one, language="2")
     quiz = lesson[-1]
-    assert "📝 *Jaribio:" in quiz and "Jibu maswali yote katika ujumbe mmoja" in quiz and "*KWELI* au *SI KWELI*?" in quiz
+    assert (
+        "📝 *Jaribio:" in quiz and "Jibu maswali yote katika ujumbe mmoja" in quiz and "*KWELI* au *SI KWELI*?" in quiz
+    )
     [text] = one.say("1 b 2 si kweli 3 pin")
     assert "*1.* ✅ Sahihi!" in text and "*2.* ✅ Sahihi!" in text and "Umepata *3/3*" in text
     one.say("quiz")
@@ -176,8 +180,20 @@ def test_the_example_shows_the_form_never_the_answers():
     questions = lesson(1, 1).questions
     turn = Turn(Learner(id=1), Catalogue(()), texts, None, Rules(), State())  # type: ignore[arg-type]
     items = [Item(n, q) for n, q in enumerate(questions, start=1)]
-    flipped = [Item(i.number, replace(i.question, answer=not i.question.answer if i.question.kind == "true_false"
-                                      else 3 if i.question.kind == "choice" else ("x",))) for i in items]
+    flipped = [
+        Item(
+            i.number,
+            replace(
+                i.question,
+                answer=not i.question.answer
+                if i.question.kind == "true_false"
+                else 3
+                if i.question.kind == "choice"
+                else ("x",),
+            ),
+        )
+        for i in items
+    ]
     assert example(turn, items) == example(turn, flipped) == "1A 2 false 3 …"  # letters and words in turn
     assert example(turn, items[1:]) == "2 true 3 …"
 

@@ -46,7 +46,10 @@ def test_it_reads_every_sensible_form(text):
 
 
 def test_it_reads_kiswahili_and_multi_word_answers():
-    assert read("1 b 2 si kweli 3 mpesa pin") == ([(1, "correct", "B"), (2, "correct", "false"), (3, "correct", "mpesa pin")], [])
+    assert read("1 b 2 si kweli 3 mpesa pin") == (
+        [(1, "correct", "B"), (2, "correct", "false"), (3, "correct", "mpesa pin")],
+        [],
+    )
     assert read("b si kweli mpesa pin") == read("1 b 2 si kweli 3 mpesa pin")
     assert read("b, uongo, PIN")[0][1] == (2, "correct", "false")
 

@@ -51,9 +51,7 @@ def test_a_streak_does_not_break_over_a_weekend_without_lessons():
     # Missing Monday is a missed lesson day: Tuesday's lesson needs a freeze, as Saturday's would on every day.
     tuesday = record_completion(friday, "2026-03-10", freeze_every_days=7, lesson_days=SCHOOL)
     assert tuesday.streak.current == 1
-    frozen = record_completion(
-        Streak(4, 4, 1, "2026-03-06"), "2026-03-10", freeze_every_days=7, lesson_days=SCHOOL
-    )
+    frozen = record_completion(Streak(4, 4, 1, "2026-03-06"), "2026-03-10", freeze_every_days=7, lesson_days=SCHOOL)
     assert frozen.freeze_used and frozen.streak.current == 5
     # A lesson pulled with NEXT on Saturday counts, and Monday follows it.
     saturday = record_completion(friday, "2026-03-07", freeze_every_days=7, lesson_days=SCHOOL).streak

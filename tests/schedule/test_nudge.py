@@ -145,8 +145,8 @@ def test_it_gives_the_held_lesson_for_next_without_using_the_daily_cap(box):
 def test_it_holds_the_lesson_without_a_template_and_says_so_in_the_admin_page(box, nudge_services, clock):
     from dataclasses import replace
 
-    from coachbox.channels.outbox import plan
     from coachbox.channels.base import Inbound
+    from coachbox.channels.outbox import plan
     from coachbox.turns.intake import _after_turn
 
     learner = box.learner(last_inbound_at=SILENT)

@@ -1,0 +1,284 @@
+"""Overload: webhooks at 2x and 5x the box's turn capacity for a minute (issue #15, "bounded under any load").
+
+    .venv/bin/python bench/overload_bench.py [--seconds 60] [--capacity-seconds 10] [--factors 2,5]
+
+1. Capacity: wrk (closed loop, every request a new message: no replay) against coachbox with the inbound queue
+   switched off (`[server] turn_budget_ms` huge: every webhook waits for its turn, as before issue #15); its
+   req/s is the turn capacity. The same wrk run with the queue on gives the acknowledgement throughput.
+2. Open loop at each factor x capacity: returning learners (each sends a message every ~10 s on average:
+   HELP, PROGRESS, a word) through signed Twilio webhooks, latency measured from each request's scheduled time,
+   15 s client timeout (Twilio's). Then it waits until every kept message has had its turn and every reply has
+   left, and checks: every acknowledged message stored once (0 lost, 0 doubled), every one answered, and each
+   learner's replies sent in the order of their messages.
+Baseline in the same run: the same open loop against the queue switched off (`--no-baseline` skips it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from webhook_bench import (  # noqa: E402
+    DOUBLE,
+    PUBLIC,
+    SERVER,
+    _cpu_seconds,
+    _form,
+    _lua,
+    _pct,
+    _signed,
+    _wait,
+    _wrk,
+)
+
+from tests.doubles.twilio_double import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
+
+TWILIO_TIMEOUT = 15.0
+WORDS = ("HELP", "PROGRESS", "hi", "what is a PIN?", "thanks", "STREAK")
+
+
+def _env(tmp: Path, port: int, double_url: str, budget_ms: int | None) -> dict:
+    env = {
+        "COACHBOX_PATHS_DATA_DIR": str(tmp),
+        "COACHBOX_LOG_LEVEL": "ERROR",
+        "COACHBOX_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "COACHBOX_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "COACHBOX_TWILIO_API_BASE_URL": double_url,
+        "COACHBOX_TWILIO_MESSAGES_PER_SECOND": "1000",
+        "COACHBOX_TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
+        "COACHBOX_SERVER_PUBLIC_URL": PUBLIC.format(port=port),
+        "COACHBOX_SERVER_PORT": str(port),
+        "COACHBOX_SERVER_HOST": "127.0.0.1",
+        "COACHBOX_CONFIG": str(REPO / "coachbox.toml"),
+        "PATH": "/usr/bin:/bin",
+    }
+    if budget_ms is not None:
+        env["COACHBOX_SERVER_TURN_BUDGET_MS"] = str(budget_ms)
+    return env
+
+
+def _start(tmp: Path, port: int, double_url: str, budget_ms: int | None) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER], cwd=REPO, env=_env(tmp, port, double_url, budget_ms), stdout=subprocess.DEVNULL
+    )
+    _wait(port)
+    return server
+
+
+def _plan(rate: float, seconds: float, prefix: str, seed: int) -> list[dict]:
+    """The open loop's messages: rate*seconds of them from rate*10 returning learners, in send order."""
+    rng = random.Random(seed)
+    learners = max(1, int(rate * 10))
+    forms = []
+    for n in range(int(rate * seconds)):
+        phone = f"+2547{rng.randrange(learners):08d}"
+        sid = f"SM{prefix}{n:030d}"[:34]
+        form = _form(n, prefix) | {
+            "MessageSid": sid,
+            "SmsMessageSid": sid,
+            "From": f"whatsapp:{phone}",
+            "WaId": phone[1:],
+            "Body": rng.choice(WORDS),
+        }
+        forms.append(form)
+    return forms
+
+
+async def _open_loop(port: int, forms: list[dict], rate: float) -> dict:
+    import aiohttp
+
+    base = PUBLIC.format(port=port)
+    url = base + "/webhooks/twilio"
+    prepared = [_signed(url, form) for form in forms]
+    total = len(forms)
+    scheduled = [0.0] * total
+    done = [0.0] * total
+    status = [0] * total
+    timeout = aiohttp.ClientTimeout(total=TWILIO_TIMEOUT)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1024), timeout=timeout) as session:
+
+        async def one(i: int) -> None:
+            body, sig = prepared[i]
+            try:
+                async with session.post(
+                    url,
+                    data=body,
+                    headers={"X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"},
+                ) as r:
+                    await r.read()
+                    status[i] = r.status
+            except TimeoutError:
+                status[i] = -1
+            except aiohttp.ClientError:
+                status[i] = -2
+            done[i] = time.perf_counter()
+
+        start = time.perf_counter() + 0.5
+        tasks = set()
+        for i in range(total):
+            scheduled[i] = start + i / rate
+            delay = scheduled[i] - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.ensure_future(one(i))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        while tasks:
+            await asyncio.gather(*list(tasks))
+    latencies = [(d - s) * 1000 for d, s, st in zip(done, scheduled, status) if st == 200]
+    return {
+        "requests": total,
+        "ok": sum(1 for st in status if st == 200),
+        "timeouts": sum(1 for st in status if st == -1),
+        "errors": sum(1 for st in status if st not in (200, -1)),
+        "p50_ms": _pct(latencies, 0.5),
+        "p99_ms": _pct(latencies, 0.99),
+        "max_ms": max(latencies, default=0.0),
+        "acked": [f["MessageSid"] for f, st in zip(forms, status) if st == 200],
+    }
+
+
+def _settle(db: Path, expected: int, limit: float = 600.0) -> float:
+    """Seconds until every kept message has had its turn and nothing waits to be sent."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit:
+        conn = sqlite3.connect(db)
+        try:
+            kept = conn.execute("SELECT COUNT(*) FROM inbound_queue WHERE failed_at IS NULL").fetchone()[0]
+            stored = conn.execute("SELECT COUNT(*) FROM messages WHERE direction = 'in'").fetchone()[0]
+            pending = conn.execute(
+                "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status IN ('queued', 'retry', 'sending')"
+            ).fetchone()[0]
+        finally:
+            conn.close()
+        if kept == 0 and pending == 0 and stored >= expected:
+            return time.perf_counter() - started
+        time.sleep(0.5)
+    return float("inf")
+
+
+def _check(db: Path, forms: list[dict], acked: list[str]) -> dict:
+    """Lost, doubled, unanswered, and learners whose replies left out of order."""
+    conn = sqlite3.connect(db)
+    try:
+        stored = dict(conn.execute("SELECT provider_sid, COUNT(*) FROM messages WHERE direction = 'in' GROUP BY 1"))
+        # Replies carry their message's key: in:whatsapp:<sid>:out:<n>; provider_sid is set once sent.
+        replies = conn.execute(
+            """SELECT substr(idempotency_key, 13, 34) AS sid, MIN(id), MIN(provider_sid IS NOT NULL)
+               FROM messages WHERE direction = 'out' AND idempotency_key LIKE 'in:whatsapp:%:out:%' GROUP BY sid"""
+        ).fetchall()
+        sent_order = {
+            row[0]: n
+            for n, row in enumerate(
+                conn.execute(
+                    "SELECT substr(idempotency_key, 13, 34) FROM messages WHERE direction = 'out' AND provider_sid "
+                    "IS NOT NULL AND idempotency_key LIKE 'in:whatsapp:%:out:0' ORDER BY updated_at, id"
+                )
+            )
+        }
+    finally:
+        conn.close()
+    answered = {sid for sid, _, _ in replies}
+    by_learner: dict[str, list[str]] = {}
+    acked_set = set(acked)
+    for form in forms:  # send order
+        if form["MessageSid"] in acked_set:
+            by_learner.setdefault(form["From"], []).append(form["MessageSid"])
+    out_of_order = 0
+    for sids in by_learner.values():
+        order = [sent_order[s] for s in sids if s in sent_order]
+        out_of_order += order != sorted(order)
+    return {
+        "lost": sum(1 for sid in acked if sid not in stored),
+        "doubled": sum(1 for count in stored.values() if count > 1),
+        "unanswered": sum(1 for sid in acked if sid not in answered),
+        "learners_out_of_order": out_of_order,
+    }
+
+
+def _run_factor(args, tmp: Path, double_url: str, capacity: float, factor: float, budget_ms: int | None) -> dict:
+    label = "queue on" if budget_ms is None else "queue off (before #15)"
+    data = tmp / f"x{factor:g}-{'on' if budget_ms is None else 'off'}"
+    port = 18440 + int(factor * 2) + (0 if budget_ms is None else 1)
+    server = _start(data, port, double_url, budget_ms)
+    try:
+        rate = capacity * factor
+        forms = _plan(rate, args.seconds, f"{int(factor * 10)}{'1' if budget_ms is None else '0'}", seed=int(factor))
+        cpu0 = _cpu_seconds(server.pid)
+        result = asyncio.run(_open_loop(port, forms, rate))
+        cpu = _cpu_seconds(server.pid) - cpu0
+        settle = _settle(data / "coachbox.db", result["ok"])
+        checks = _check(data / "coachbox.db", forms, result.pop("acked"))
+    finally:
+        server.terminate()
+        server.wait(30)
+    line = {
+        "rate": round(rate),
+        **{k: round(v, 1) if isinstance(v, float) else v for k, v in result.items()},
+        **checks,
+        "replies_done_after_s": round(settle, 1),
+        "cpu_ms_per_message": round(cpu / max(1, result["ok"]) * 1000, 2),
+    }
+    print(f"{factor:g}x capacity, {label}: {json.dumps(line)}", flush=True)
+    return line
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--capacity-seconds", type=int, default=10)
+    parser.add_argument("--factors", default="2,5")
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false")
+    args = parser.parse_args()
+    double = subprocess.Popen(
+        [sys.executable, "-c", DOUBLE], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+    )
+    double_url = double.stdout.readline().strip()
+    missed = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            capacities = {}
+            for name, budget in (("turns (queue off)", 10_000_000), ("acknowledgements (queue on)", None)):
+                server = _start(tmp / f"cap-{budget}", 18439, double_url, budget)
+                script = tmp / f"cap-{budget}.lua"
+                _lua(script, PUBLIC.format(port=18439) + "/webhooks/twilio", 40_000, "9" if budget else "8")
+                rps, _ = _wrk(18439, script, args.capacity_seconds)
+                server.terminate()
+                server.wait(30)
+                capacities[name] = rps
+                print(f"closed loop, new learners, every message once: {name} {rps:.0f} req/s", flush=True)
+            capacity = capacities["turns (queue off)"]
+            for factor in (float(f) for f in args.factors.split(",")):
+                if args.baseline:
+                    _run_factor(args, tmp, double_url, capacity, factor, 10_000_000)
+                line = _run_factor(args, tmp, double_url, capacity, factor, None)
+                if line["p99_ms"] >= 200 or line["timeouts"] or line["errors"]:
+                    missed.append(f"{factor:g}x: p99 {line['p99_ms']:.0f} ms, {line['timeouts']} timeouts")
+                if line["lost"] or line["doubled"] or line["unanswered"] or line["learners_out_of_order"]:
+                    missed.append(f"{factor:g}x: {line}")
+    finally:
+        double.stdin.close()
+        double.wait(10)
+    if missed:
+        print("target missed: " + "; ".join(missed))
+        raise SystemExit(1)
+    print("targets met: p99 < 200 ms, 0 timeouts, 0 lost, 0 doubled, every reply sent in order")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()
