@@ -83,9 +83,10 @@ def _plan(rate: float, seconds: float, prefix: str, seed: int) -> list[dict]:
     rng = random.Random(seed)
     learners = max(1, int(rate * 10))
     forms = []
+    assert len(prefix) <= 4 and rate * seconds < 10**28
     for n in range(int(rate * seconds)):
         phone = f"+2547{rng.randrange(learners):08d}"
-        sid = f"SM{prefix}{n:030d}"[:34]
+        sid = f"SM{prefix}{n:0{32 - len(prefix)}d}"  # 34 characters, unique per message (no replay)
         form = _form(n, prefix) | {
             "MessageSid": sid,
             "SmsMessageSid": sid,
@@ -105,6 +106,7 @@ async def _open_loop(port: int, forms: list[dict], rate: float) -> dict:
     prepared = [_signed(url, form) for form in forms]
     total = len(forms)
     scheduled = [0.0] * total
+    sent = [0.0] * total
     done = [0.0] * total
     status = [0] * total
     timeout = aiohttp.ClientTimeout(total=TWILIO_TIMEOUT)
@@ -112,6 +114,7 @@ async def _open_loop(port: int, forms: list[dict], rate: float) -> dict:
 
         async def one(i: int) -> None:
             body, sig = prepared[i]
+            sent[i] = time.perf_counter()
             try:
                 async with session.post(
                     url,
@@ -148,6 +151,9 @@ async def _open_loop(port: int, forms: list[dict], rate: float) -> dict:
         "p99_ms": _pct(latencies, 0.99),
         "max_ms": max(latencies, default=0.0),
         "acked": [f["MessageSid"] for f, st in zip(forms, status) if st == 200],
+        # When each request left and its answer came back: only messages answered before the next one left are
+        # known to have reached the server in that order (two in flight at once may arrive either way round).
+        "times": {f["MessageSid"]: (s, d) for f, s, d in zip(forms, sent, done)},
     }
 
 
@@ -167,10 +173,11 @@ def _settle(db: Path, expected: int, limit: float = 600.0) -> float:
         if kept == 0 and pending == 0 and stored >= expected:
             return time.perf_counter() - started
         time.sleep(0.5)
+    print(f"  not settled after {limit:.0f} s: {kept} kept, {stored} of {expected} stored, {pending} replies to send")
     return float("inf")
 
 
-def _check(db: Path, forms: list[dict], acked: list[str]) -> dict:
+def _check(db: Path, forms: list[dict], acked: list[str], times: dict[str, tuple[float, float]]) -> dict:
     """Lost, doubled, unanswered, and learners whose replies left out of order."""
     conn = sqlite3.connect(db)
     try:
@@ -180,12 +187,13 @@ def _check(db: Path, forms: list[dict], acked: list[str]) -> dict:
             """SELECT substr(idempotency_key, 13, 34) AS sid, MIN(id), MIN(provider_sid IS NOT NULL)
                FROM messages WHERE direction = 'out' AND idempotency_key LIKE 'in:whatsapp:%:out:%' GROUP BY sid"""
         ).fetchall()
-        sent_order = {
+        # The order each learner's replies were written in (the outbox sends one learner's rows in id order).
+        reply_order = {
             row[0]: n
             for n, row in enumerate(
                 conn.execute(
-                    "SELECT substr(idempotency_key, 13, 34) FROM messages WHERE direction = 'out' AND provider_sid "
-                    "IS NOT NULL AND idempotency_key LIKE 'in:whatsapp:%:out:0' ORDER BY updated_at, id"
+                    "SELECT substr(idempotency_key, 13, 34) FROM messages WHERE direction = 'out' "
+                    "AND idempotency_key LIKE 'in:whatsapp:%:out:0' ORDER BY id"
                 )
             )
         }
@@ -199,8 +207,10 @@ def _check(db: Path, forms: list[dict], acked: list[str]) -> dict:
             by_learner.setdefault(form["From"], []).append(form["MessageSid"])
     out_of_order = 0
     for sids in by_learner.values():
-        order = [sent_order[s] for s in sids if s in sent_order]
-        out_of_order += order != sorted(order)
+        for first, then in zip(sids, sids[1:]):
+            if times[first][1] < times[then][0] and reply_order.get(first, -1) > reply_order.get(then, -1):
+                out_of_order += 1
+                break
     return {
         "lost": sum(1 for sid in acked if sid not in stored),
         "doubled": sum(1 for count in stored.values() if count > 1),
@@ -220,8 +230,13 @@ def _run_factor(args, tmp: Path, double_url: str, capacity: float, factor: float
         cpu0 = _cpu_seconds(server.pid)
         result = asyncio.run(_open_loop(port, forms, rate))
         cpu = _cpu_seconds(server.pid) - cpu0
-        settle = _settle(data / "coachbox.db", result["ok"])
-        checks = _check(data / "coachbox.db", forms, result.pop("acked"))
+        print(
+            f"  {factor:g}x, {label}: sent {result['requests']}, answered 200: {result['ok']}, timeouts "
+            f"{result['timeouts']}, errors {result['errors']}, p99 {result['p99_ms']:.0f} ms; waiting for the replies…",
+            flush=True,
+        )
+        settle = _settle(data / "coachbox.db", result["ok"], limit=args.settle_seconds)
+        checks = _check(data / "coachbox.db", forms, result.pop("acked"), result.pop("times"))
     finally:
         server.terminate()
         server.wait(30)
@@ -242,6 +257,7 @@ def main() -> None:
     parser.add_argument("--capacity-seconds", type=int, default=10)
     parser.add_argument("--factors", default="2,5")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false")
+    parser.add_argument("--settle-seconds", type=float, default=300, help="longest wait for every reply to leave")
     args = parser.parse_args()
     double = subprocess.Popen(
         [sys.executable, "-c", DOUBLE], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1

@@ -32,7 +32,12 @@ from coachbox.turns.runner import TurnOutcome, handle_inbound
 
 log = logging.getLogger("coachbox.turns.intake")
 
-CLAIM_LEARNERS = 16  # learners whose kept messages one claim takes: enough to fill a group commit, no more
+CLAIM_LEARNERS = 8  # learners whose kept messages one claim takes: a few group-commit rounds, no more
+# While webhooks keep arriving, the kept turns leave the process this share of their own time (a pause after each
+# claimed batch): turns and acknowledgements share one GIL and one writer thread, and an acknowledgement must
+# never wait behind a minute of turns. With no webhook for ARRIVALS_QUIET seconds, kept turns run flat out.
+YIELD_SHARE = 0.5
+ARRIVALS_QUIET = 0.5
 LEASE = timedelta(seconds=30)  # a claim older than this belongs to a worker that died: another takes it over
 IDLE_CHECK_SECONDS = 5.0  # also look without being woken: rows a crash or another worker left
 
@@ -117,6 +122,7 @@ class Intake:
         self._draining = asyncio.Lock()  # one drain at a time: its claims are this worker's own
         self._task: asyncio.Task | None = None
         self.kept_here = 0  # messages this worker kept and has not run yet (they decide the path: order)
+        self._last_arrival = 0.0  # loop time of the last webhook: while they come, kept turns pause between batches
         self.kept_total = 0  # since start, for /metrics
 
     def lagging(self) -> bool:
@@ -128,6 +134,7 @@ class Intake:
     async def submit(self, inbound: Inbound) -> TurnOutcome | None:
         """The turn's outcome, or None when the message was kept for soon (or was a duplicate of a kept one).
         Either way the message is durable when this returns: the webhook may answer."""
+        self._last_arrival = asyncio.get_running_loop().time()
         if self.kept_here or self.lagging():
             result = await self._store(kept.arrival(inbound))
             if result == "queued":
@@ -185,7 +192,9 @@ class Intake:
 
     async def _drain(self) -> int:
         services, ran = self.services, 0
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             claimed = await services.db.run(
                 kept.claim, self.worker, services.clock.now(), limit=CLAIM_LEARNERS, lease=LEASE
             )
@@ -197,6 +206,8 @@ class Intake:
                 by_learner[row.address].append(row)
             counts = await asyncio.gather(*(self._run_learner(rows) for rows in by_learner.values()))
             ran += sum(counts)
+            if loop.time() - self._last_arrival < ARRIVALS_QUIET:
+                await asyncio.sleep((loop.time() - started) * YIELD_SHARE)
 
     async def _run_learner(self, rows: list[kept.Queued]) -> int:
         """One learner's kept messages, oldest first; a failing one stops the rest until it is retried."""
