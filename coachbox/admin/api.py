@@ -366,7 +366,8 @@ async def costs(request: Request):
     month = costs_page.chosen_month(asked, now, tz)
     if asked is not None and month.key != asked:
         raise ApiError(400, "bad_request", f"month={asked!r} is not a month; write YYYY-MM, e.g. {month.key}.")
-    data = await services.db.run(costs_page.load, month, now)
+    # A token limited to classes: the box's totals, and by class only its classes (as the Costs page).
+    data = costs_page.for_scope(await services.db.run(costs_page.load, month, now), scope_for(request.ctx.api_token))
     budget_micros, stop_at_budget = costs_page.budget_settings(settings)
     numbers = costs_page.figures(data, month, now, budget_micros)
     return json({"data": _costs_json(data, numbers, month, budget_micros, stop_at_budget)})

@@ -29,12 +29,17 @@ async def _off_loop(fn, *args):
 async def _password_problems(request: Request, email: str) -> list[str]:
     """The new password's problems: too short or guessable (zxcvbn, with the email and the school's name as
     words an attacker would try first), or the two fields differ."""
+    return list((await _password_field_problems(request, email)).values())
+
+
+async def _password_field_problems(request: Request, email: str) -> dict[str, str]:
+    """The same problems by the field they are about (`password`, `password2`), to show beside it."""
     password, again = field(request, "password"), field(request, "password2")
     inputs = (email, request.app.ctx.services.settings.org.name)
     problem = await _off_loop(passwords.password_problem, password, inputs)
-    problems = [problem] if problem else []
+    problems = {"password": problem} if problem else {}
     if password != again:
-        problems.append("The two passwords are not the same.")
+        problems["password2"] = "The two passwords are not the same."
     return problems
 
 
@@ -230,11 +235,11 @@ async def change_password(request: Request):
     services = request.app.ctx.services
     admin = request.ctx.admin
     row = await services.db.run(admins.admin_by_id, admin["admin_id"])
-    problems = await _password_problems(request, row["email"])
+    problems = await _password_field_problems(request, row["email"])
     if not await _verify(request, field(request, "current"), row["password_hash"] or ""):
-        problems.insert(0, "The current password is wrong.")
-    if problems:
-        return render(request, "account.html", status=400, errors=problems)
+        problems = {"current": "The current password is wrong.", **problems}
+    if problems:  # beside each field; passwords are never sent back, so the fields are empty again
+        return render(request, "account.html", status=400, errors=list(problems.values()), field_errors=problems)
 
     new_hash = await _off_loop(passwords.hash_password, field(request, "password"))
 

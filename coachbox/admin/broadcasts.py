@@ -54,7 +54,8 @@ def quiet_preview(conn, audience: str, when: datetime, now: datetime, settings) 
     return QuietPreview(recipients, sum(later.values()), lines)
 
 
-def _form_context(request: Request, conn, form: dict, errors: list[str]) -> dict:
+def _form_context(request: Request, conn, form: dict, errors: dict[str, str]) -> dict:
+    """The page's context; `errors` is {field: its problem}, shown beside the field and listed at the top."""
     settings = request.app.ctx.services.settings
     scope = scope_for(request.ctx.admin)
     options = learners.filter_options(conn)
@@ -64,7 +65,8 @@ def _form_context(request: Request, conn, form: dict, errors: list[str]) -> dict
         "options": options if scope.everyone else {**options, "cohorts": list(scope.classes)},
         "class_limited": not scope.everyone,
         "form": form,
-        "errors": errors,
+        "errors": list(errors.values()),
+        "field_errors": errors,
         "limit": BODY_LIMIT,
         "timezone": settings.org.default_timezone,
         "template_sid": template_sid(settings, q.TEMPLATE_KEY),
@@ -84,37 +86,37 @@ def _read_form(request: Request) -> dict:
     }
 
 
-def _validate(request: Request, conn, form: dict, now: datetime, tz: str) -> tuple[str, datetime, list[str]]:
-    errors = []
+def _validate(request: Request, conn, form: dict, now: datetime, tz: str) -> tuple[str, datetime, dict[str, str]]:
+    errors: dict[str, str] = {}
     if not form["body"] or len(form["body"]) > BODY_LIMIT:
-        errors.append(f"Write a message of 1 to {BODY_LIMIT:,} characters.")
+        errors["body"] = f"Write a message of 1 to {BODY_LIMIT:,} characters."
     audience = "all"
     if form["audience"] == "course":
         course_id = int(form["course_id"]) if form["course_id"].isdigit() else None
         if course_id is None or conn.execute("SELECT 1 FROM courses WHERE id = ?", (course_id,)).fetchone() is None:
-            errors.append("Choose a course.")
+            errors["course_id"] = "Choose a course."
         audience = f"course:{course_id}"
     elif form["audience"] == "cohort":
         if not form["cohort"]:
-            errors.append("Choose a cohort.")
+            errors["cohort"] = "Choose a class."
         audience = f"cohort:{form['cohort']}"
     elif form["audience"] != "all":
-        errors.append("Choose who receives it.")
+        errors["audience"] = "Choose who receives it."
     scope = scope_for(request.ctx.admin)
     if audience != "cohort:" and not audience_allowed(request, audience):
-        errors.append(f"You can send broadcasts only to your classes: choose one ({', '.join(scope.classes)}).")
+        errors["cohort"] = f"You can send broadcasts only to your classes: choose one ({', '.join(scope.classes)})."
     when = now
     if form["when"]:
         try:
             # <input type="datetime-local"> gives wall-clock time: read it in the school's time zone.
             when = datetime.fromisoformat(form["when"]).replace(tzinfo=ZoneInfo(tz)).astimezone(now.tzinfo)
         except ValueError:
-            errors.append("The time is not a date and time (YYYY-MM-DDTHH:MM).")
+            errors["when"] = "The time is not a date and time (YYYY-MM-DDTHH:MM)."
         else:
             if when < now - timedelta(minutes=5):
-                errors.append("That time has passed: leave it empty to send now.")
+                errors["when"] = "That time has passed: leave it empty to send now."
             elif when > now + FAR_FUTURE:
-                errors.append("Schedule at most a year ahead.")
+                errors["when"] = "Schedule at most a year ahead."
             when = max(when, now)
     return audience, when, errors
 
@@ -123,7 +125,7 @@ def _validate(request: Request, conn, form: dict, now: datetime, tz: str) -> tup
 @sec.admin_view("viewer")
 async def broadcast_list(request: Request):
     services = request.app.ctx.services
-    context = await services.db.run(lambda conn: _form_context(request, conn, EMPTY_FORM, []))
+    context = await services.db.run(lambda conn: _form_context(request, conn, EMPTY_FORM, {}))
     return render(request, "broadcasts.html", **context)
 
 
@@ -144,7 +146,7 @@ async def broadcast_create(request: Request):
             preview = quiet_preview(conn, audience, when, now, services.settings)
             if preview.held:
                 later = when > now + NOW_SLACK
-                return None, {**_form_context(request, conn, form, []), "quiet": preview, "quiet_at": later and when}
+                return None, {**_form_context(request, conn, form, {}), "quiet": preview, "quiet_at": later and when}
         with transaction(conn):
             broadcast_id = q.create(
                 conn,

@@ -21,6 +21,11 @@ STATUSES = ("valid", "revoked")
 @bp.get("/certificates")
 @sec.admin_view("viewer")
 async def certificate_list(request: Request):
+    return await _list_page(request)
+
+
+async def _list_page(request: Request, *, refused: dict | None = None, status_code: int = 200):
+    """The list; `refused` ({"code", "reason", "error"}) is a revoke form sent back open, its problem beside it."""
     services = request.app.ctx.services
     status = request.args.get("status") if request.args.get("status") in STATUSES else ""
     search = (request.args.get("q") or "").strip()[:100]
@@ -47,6 +52,8 @@ async def certificate_list(request: Request):
     return render(
         request,
         "certificates.html",
+        status=status_code,
+        refused=refused or {"code": "", "reason": "", "error": ""},
         rows=rows[:PER_PAGE],
         more=len(rows) > PER_PAGE,
         page=page,
@@ -64,7 +71,9 @@ async def revoke(request: Request, code: str):
     services = request.app.ctx.services
     reason = field(request, "reason").strip()[:200]
     if not reason:
-        raise BadRequest("Say why the certificate is revoked: the reason is kept in the audit log.")
+        problem = "Say why the certificate is revoked: the reason is kept in the audit log."
+        refused = {"code": code, "reason": field(request, "reason"), "error": problem}
+        return await _list_page(request, refused=refused, status_code=400)
 
     def change(conn, now):
         with transaction(conn):

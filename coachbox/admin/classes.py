@@ -6,7 +6,7 @@ from sanic import Blueprint, Request
 from sanic.exceptions import BadRequest, NotFound
 
 from coachbox.admin import security as sec
-from coachbox.admin.learners import learner_in_scope
+from coachbox.admin.learners import learner_in_scope, learner_page
 from coachbox.admin.pages import back, field, form, render
 from coachbox.admin.scope import scope_for
 from coachbox.store import admins, transaction
@@ -24,9 +24,12 @@ async def class_list(request: Request):
     return render(request, "classes.html", rows=rows, limited=not scope.everyone, errors=[])
 
 
-async def _page_with_error(request: Request, error: str, status: int = 400):
+async def _page_with_error(request: Request, error: str, status: int = 400, *, typed: dict | None = None):
+    """The page again with the problem; `typed` ({"form": "new" or the class renamed, "value": …}) puts what was
+    typed back in its field with the problem beside it."""
     rows = await request.app.ctx.services.db.run(q.list_classes, None)
-    return render(request, "classes.html", status=status, rows=rows, limited=False, errors=[error])
+    typed = {**typed, "error": error} if typed else None
+    return render(request, "classes.html", status=status, rows=rows, limited=False, errors=[error], typed=typed)
 
 
 @bp.post("/classes")
@@ -35,7 +38,11 @@ async def class_create(request: Request):
     services = request.app.ctx.services
     name = q.clean_name(field(request, "name"))
     if not name:
-        return await _page_with_error(request, "Give the class a name (up to 80 characters), e.g. Form 2 North.")
+        return await _page_with_error(
+            request,
+            "Give the class a name (up to 80 characters), e.g. Form 2 North.",
+            typed={"form": "new", "value": field(request, "name")},
+        )
 
     def create(conn, now) -> bool:
         with transaction(conn):
@@ -45,7 +52,9 @@ async def class_create(request: Request):
         return made
 
     if not await services.db.run(create, services.clock.now()):
-        return await _page_with_error(request, f"A class named {name} exists already.", 409)
+        return await _page_with_error(
+            request, f"A class named {name} exists already.", 409, typed={"form": "new", "value": name}
+        )
     return back("/admin/classes", "class_saved")
 
 
@@ -55,7 +64,11 @@ async def class_rename(request: Request):
     services = request.app.ctx.services
     old, new = field(request, "name"), q.clean_name(field(request, "new_name"))
     if not new:
-        return await _page_with_error(request, f"Give {old} a new name (up to 80 characters).")
+        return await _page_with_error(
+            request,
+            f"Give {old} a new name (up to 80 characters).",
+            typed={"form": old, "value": field(request, "new_name")},
+        )
 
     def change(conn, now) -> str | None:
         with transaction(conn):
@@ -68,7 +81,9 @@ async def class_rename(request: Request):
     if why == "no such class":
         raise NotFound("No such class.")
     if why:
-        return await _page_with_error(request, f"{old} was not renamed: {why}. Choose another name.", 409)
+        return await _page_with_error(
+            request, f"{old} was not renamed: {why}. Choose another name.", 409, typed={"form": old, "value": new}
+        )
     return back("/admin/classes", "class_saved")
 
 
@@ -103,10 +118,14 @@ async def learner_class_add(request: Request, learner_id: int):
     await learner_in_scope(request, learner_id)
     scope = scope_for(request.ctx.admin)
     name = q.clean_name(field(request, "class_name"))
+    problem = ""
     if not name:
-        raise BadRequest("Choose or type a class.")
-    if not scope.allows_class(name):
-        raise BadRequest(f"You can put learners only in your classes: {', '.join(scope.classes)}.")
+        problem = "Choose or type a class (up to 80 characters)."
+    elif not scope.allows_class(name):
+        problem = f"You can put learners only in your classes: {', '.join(scope.classes)}."
+    if problem:
+        typed = {"body": field(request, "class_name"), "error": problem}
+        return await learner_page(request, learner_id, class_add=typed, status=400)
 
     def change(conn, now):
         with transaction(conn):

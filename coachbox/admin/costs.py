@@ -19,6 +19,7 @@ from sanic.response import raw
 from coachbox.admin import charts
 from coachbox.admin import security as sec
 from coachbox.admin.pages import render
+from coachbox.admin.scope import LearnerScope, scope_for
 from coachbox.core.config import Settings
 from coachbox.core.costs import MICROS_PER_USD, NON_ESSENTIAL_KINDS, BudgetState
 from coachbox.core.hostile import csv_row
@@ -186,6 +187,14 @@ def load(conn, month: Month, now: datetime) -> dict[str, Any]:
     return data
 
 
+def for_scope(data: dict[str, Any], scope: LearnerScope) -> dict[str, Any]:
+    """What a teacher (or API token) limited to classes sees: the month's totals, forecast and budget of the whole
+    box (the school's one bill; they name no learner), and among the rows by class only their own classes."""
+    if scope.everyone:
+        return data
+    return {**data, "class": [row for row in data["class"] if row["label"] and scope.allows_class(row["label"])]}
+
+
 def figures(data: dict[str, Any], month: Month, now: datetime, budget_micros: int) -> dict[str, Any]:
     """The page's numbers from the loaded rows (pure): forecast, per learner, the actual-vs-estimate comparison."""
     total = data["total"]
@@ -260,7 +269,8 @@ async def costs_page(request: Request):
     now = services.clock.now()
     tz = settings.org.default_timezone
     month = chosen_month(request.args.get("month"), now, tz)
-    data = await read(services, load, month, now)
+    scope = scope_for(request.ctx.admin)
+    data = for_scope(await read(services, load, month, now), scope)
     budget_micros, stop_at_budget = budget_settings(settings)
     numbers = figures(data, month, now, budget_micros)
     language = settings.org.default_language
@@ -318,6 +328,7 @@ async def costs_page(request: Request):
         held_total=sum(data["held"].values()),
         money=lambda micros: money(micros, language),
         percent=lambda share: f"{share:.0%}" if share is not None else "–",
+        limited=scope.classes if not scope.everyone else (),
     )
 
 
@@ -327,7 +338,7 @@ async def costs_csv(request: Request):
     services = request.app.ctx.services
     now = services.clock.now()
     month = chosen_month(request.args.get("month"), now, services.settings.org.default_timezone)
-    data = await read(services, load, month, now)
+    data = for_scope(await read(services, load, month, now), scope_for(request.ctx.admin))
     out = io.StringIO()
     writer = csv.writer(out)
     # Micros are the exact integers; the *_usd columns are the same figures for people (exact decimals, no float).

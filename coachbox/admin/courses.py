@@ -181,7 +181,8 @@ async def _render_course(
         await services.db.run(q.course_by_slug, course["translation_of"]) if course["translation_of"] else None
     )
     translations = await services.db.run(q.translations_of, course["slug"])
-    figures = await learning.figures(services, course)
+    # A teacher limited to classes: the course's figures, and only their own classes' rows (admin.scope).
+    figures = learning.for_scope(await learning.figures(services, course), scope_for(request.ctx.admin))
     calibration = await services.db.run(review.load, course_id)
     return render(
         request,

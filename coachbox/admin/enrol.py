@@ -105,15 +105,16 @@ async def enrol_preview(request: Request):
     data = upload.body if upload is not None and upload.body else field(request, "csv").encode()
     region = _region(request, services.settings)
     if not data.strip():
+        problem = "Choose a CSV file (or paste the rows)."
         return render(
             request,
             "enrol.html",
             plan=None,
             token="",
-            **await _page_extras(request),
+            **{**await _page_extras(request), "csv_error": problem},
             region=region,
             columns=enrol_csv.COLUMNS,
-            errors=["Choose a CSV file (or paste the rows)."],
+            errors=[problem],
             status=400,
         )
     try:
@@ -218,10 +219,32 @@ async def _page_extras(request: Request) -> dict:
         "added": await services.db.run(enrolments.learner_brief, added) if added else None,
         "how": "updated" if args.get("how") == "updated" else "created",
         "one": {},
+        "one_errors": {},
+        "csv_error": "",
+        "csv_text": "",
     }
 
 
 ONE_FIELDS = ("phone", "name", "course", "cohort", "language", "lesson_time")
+
+
+# Which field of the one-learner form a row's problem is about (the CSV checks name no field), by its wording.
+ONE_FIELD_WORDS = (
+    ("lesson_time", ("time of day",)),
+    ("language", ("language",)),
+    ("cohort", ("class", "cohort")),
+    ("phone", ("phone", "number")),
+    ("name", ("name",)),
+)
+
+
+def _one_field_errors(errors: list[str]) -> dict[str, str]:
+    """{field: its problems}: each problem beside the field it is about (the list at the top says them all)."""
+    found: dict[str, list[str]] = {}
+    for error in errors:
+        name = next((name for name, words in ONE_FIELD_WORDS if any(w in error for w in words)), "phone")
+        found.setdefault(name, []).append(error[:1].upper() + error[1:] + ".")
+    return {name: " ".join(problems) for name, problems in found.items()}
 
 
 @bp.post("/learners/enrol/one")
@@ -273,7 +296,7 @@ async def enrol_one(request: Request):
             columns=enrol_csv.COLUMNS,
             errors=[f"The learner was not added: {error}." for error in errors],
             status=400,
-            **{**extras, "one": values},
+            **{**extras, "one": values, "one_errors": _one_field_errors(errors)},
         )
     learner_id, how = outcome
     return back(f"/admin/learners/enrol?added={learner_id}&how={how}#enrol-done")

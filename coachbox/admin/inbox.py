@@ -10,7 +10,7 @@ from datetime import datetime
 from sanic import Blueprint, Request, Sanic
 from sanic.exceptions import BadRequest, NotFound
 
-from coachbox.admin import live
+from coachbox.admin import live, menu_count
 from coachbox.admin import security as sec
 from coachbox.admin.learners import BODY_LIMIT, local_time, window_state
 from coachbox.admin.pages import back, field, render
@@ -29,7 +29,8 @@ from coachbox.turns.runner import resources
 log = logging.getLogger("coachbox.admin.inbox")
 bp = Blueprint("admin_inbox", url_prefix="/admin")
 
-TOPIC = "inbox"  # published after an inbox change; the inbox stream also wakes on "dashboard" (every inbound turn)
+# "inbox": published after an inbox change; the inbox stream also wakes on "dashboard" (every inbound turn)
+TOPIC = menu_count.TOPIC
 TEMPLATE_KEY = "admin"  # outside the 24-hour window a reply goes inside [twilio.templates] admin ({{1}}: the text)
 NONCE = re.compile(r"^[0-9a-f]{32}$")
 NOTE_LIMIT = 2000
@@ -142,6 +143,12 @@ async def inbox_list(request: Request):
 @bp.get("/inbox/<handover_id:int>")
 @sec.admin_view("viewer")
 async def inbox_item(request: Request, handover_id: int):
+    return await _item_page(request, handover_id)
+
+
+async def _item_page(request: Request, handover_id: int, *, typed: dict | None = None, status: int = 200):
+    """One conversation; `typed` ({"form": "reply" or "note", "body", "error"}) is a refused form's text, back in
+    its box with the problem beside it."""
     services = request.app.ctx.services
     row = await _item(request, handover_id)
     learner_id = row["learner_id"]
@@ -166,9 +173,14 @@ async def inbox_item(request: Request, handover_id: int):
         names.update(await services.db.run(q.admin_emails, sorted(set(missing))))
     chosen = request.args.get("saved", "")
     prefill = next((s.body for s in saved if str(s.id) == chosen), "")
+    typed = typed or {"form": "", "body": "", "error": ""}
+    if typed["form"] == "reply":
+        prefill = typed["body"]
     return render(
         request,
         "inbox_item.html",
+        status=status,
+        typed=typed,
         item=_line(row, now, services.settings),
         row=row,
         history=history,
@@ -246,7 +258,9 @@ async def reply(request: Request, handover_id: int):
     body = field(request, "body").strip()
     nonce = field(request, "nonce")
     if not body or len(body) > BODY_LIMIT:
-        raise BadRequest(f"Write a reply of 1 to {BODY_LIMIT:,} characters.")
+        problem = f"Write a reply of 1 to {BODY_LIMIT:,} characters (this one has {len(body):,})."
+        typed = {"form": "reply", "body": body, "error": problem}
+        return await _item_page(request, handover_id, typed=typed, status=400)
     if not NONCE.match(nonce):
         raise BadRequest("The form is out of date: reload the conversation and send again.")
     if row["status"] != "open":
@@ -275,7 +289,9 @@ async def note(request: Request, handover_id: int):
     await _item(request, handover_id)
     body = field(request, "body").strip()
     if not body or len(body) > NOTE_LIMIT:
-        raise BadRequest(f"Write a note of 1 to {NOTE_LIMIT:,} characters.")
+        problem = f"Write a note of 1 to {NOTE_LIMIT:,} characters (this one has {len(body):,})."
+        typed = {"form": "note", "body": body, "error": problem}
+        return await _item_page(request, handover_id, typed=typed, status=400)
     admin_id = request.ctx.admin["admin_id"]
 
     def write(conn, now):
@@ -338,6 +354,40 @@ async def close(request: Request, handover_id: int):
     return back("/admin/inbox", "inbox_closed")
 
 
+AUDIT_PAUSE = {
+    ("lessons", True): "inbox.pause_lessons",
+    ("lessons", False): "inbox.resume_lessons",
+    ("bot", True): "inbox.bot_out",
+    ("bot", False): "inbox.bot_back",
+}
+
+
+@bp.post("/inbox/<handover_id:int>/pause")
+@sec.admin_view("editor")
+async def pause(request: Request, handover_id: int):
+    """While the conversation is open: pause or resume the learner's scheduled lessons (what=lessons), or let the
+    bot answer their free text again or keep it out (what=bot). Closing ends both: the bot is back, lessons go."""
+    services = request.app.ctx.services
+    row = await _item(request, handover_id)
+    what, on = field(request, "what"), field(request, "on")
+    if what not in ("lessons", "bot") or on not in ("0", "1"):
+        raise BadRequest("Choose what to pause (field 'what': lessons or bot) and on=1 or on=0.")
+    if row["status"] != "open":
+        raise BadRequest("This conversation is closed: the bot answers and lessons go as usual.")
+    paused, me = on == "1", request.ctx.admin["admin_id"]
+
+    def write(conn, now):
+        with transaction(conn):
+            handovers.set_paused(conn, handover_id, now, **{what: paused})
+            admins.audit(conn, me, AUDIT_PAUSE[(what, paused)], f"handover:{handover_id}", now)
+
+    await services.db.run(write, services.clock.now())
+    events.publish(services, TOPIC)
+    done = {("lessons", True): "inbox_lessons_paused", ("lessons", False): "inbox_lessons_resumed"}
+    done |= {("bot", True): "inbox_bot_off", ("bot", False): "inbox_bot_on"}
+    return back(f"/admin/inbox/{handover_id}", done[(what, paused)])
+
+
 @bp.post("/inbox/<handover_id:int>/reopen")
 @sec.admin_view("editor")
 async def reopen(request: Request, handover_id: int):
@@ -379,12 +429,19 @@ async def mark_wrong(request: Request, handover_id: int):
 @bp.get("/inbox/replies")
 @sec.admin_view("viewer")
 async def saved_replies(request: Request):
+    return await _replies_page(request, request.args.get("edit", ""))
+
+
+async def _replies_page(request: Request, edit: str, *, typed: dict | None = None, status: int = 200):
+    """The saved replies; `typed` ({"title", "language", "body", "errors": {field: problem}}) is a refused form."""
     services = request.app.ctx.services
     found = await services.db.run(handovers.list_saved_replies)
-    editing = next((s for s in found if str(s.id) == request.args.get("edit", "")), None)
+    editing = next((s for s in found if str(s.id) == edit), None)
     texts = resources(services).texts
     languages = [(code, texts.language_name(code)) for code in texts.languages]
-    return render(request, "inbox_replies.html", saved=found, editing=editing, languages=languages)
+    return render(
+        request, "inbox_replies.html", status=status, saved=found, editing=editing, languages=languages, typed=typed
+    )
 
 
 @bp.post("/inbox/replies")
@@ -395,11 +452,16 @@ async def save_saved_reply(request: Request):
     language = field(request, "language").strip()[:10]
     body = field(request, "body").strip()
     reply_id = field(request, "id")
-    if not title or not body or len(body) > BODY_LIMIT or not re.fullmatch(r"[a-z]{2,3}([_-][A-Za-z]{2,4})?", language):
-        raise BadRequest(
-            f"A saved reply needs a title, a language code such as en or sw, and a text of 1 to {BODY_LIMIT:,} "
-            "characters."
-        )
+    problems = {}
+    if not title:
+        problems["title"] = "Give it a title (up to 80 characters): teachers choose replies by it."
+    if not re.fullmatch(r"[a-z]{2,3}([_-][A-Za-z]{2,4})?", language):
+        problems["language"] = "Choose the language learners read it in."
+    if not body or len(body) > BODY_LIMIT:
+        problems["body"] = f"Write a text of 1 to {BODY_LIMIT:,} characters (this one has {len(body):,})."
+    if problems:
+        typed = {"title": title, "language": language, "body": body, "errors": problems}
+        return await _replies_page(request, reply_id, typed=typed, status=400)
 
     def write(conn, now):
         with transaction(conn):
@@ -443,6 +505,18 @@ async def inbox_events(request: Request):
     await live._serve(request, (TOPIC, "dashboard"), step)
 
 
+@bp.get("/events/menu")
+@sec.admin_view("viewer")
+async def menu_events(request: Request):
+    """The menu's Inbox count for a page without a stream of its own (admin.js opens it; a page with a stream gets
+    the count on that one). No query of its own: admin.menu_count reads once per scope for every tab."""
+
+    async def step() -> list[str]:
+        return []
+
+    await live._serve(request, (), step)
+
+
 # -- the menu's count and the dashboard's figures ---------------------------------------------------------------------
 SKIP = ("/admin/static", "/admin/events", "/admin/login", "/admin/setup", "/admin/reset")
 
@@ -458,9 +532,9 @@ async def _menu_count(request: Request) -> None:
         if admin is None:
             return
         services = request.app.ctx.services
-        sql, params = scope_for(admin).sql("learners.id")
-        request.ctx.inbox_open = await services.db.run(handovers.count_open, sql, params)
+        request.ctx.inbox_open = await menu_count.open_count(request, admin)  # shared with the live streams
         if path == "/admin/":
+            sql, params = scope_for(admin).sql("learners.id")
             request.ctx.inbox_figures = await services.db.run(q.figures, services.clock.now(), sql, params)
     except Exception:  # noqa: BLE001 - a badge must never break a page
         log.exception("could not count the inbox")

@@ -265,6 +265,19 @@ async def send_teacher_message(
 @bp.get("/learners/<learner_id:int>")
 @sec.admin_view("viewer")
 async def learner_detail(request: Request, learner_id: int):
+    return await learner_page(request, learner_id)
+
+
+async def learner_page(
+    request: Request,
+    learner_id: int,
+    *,
+    message: dict | None = None,
+    class_add: dict | None = None,
+    status: int = 200,
+):
+    """A learner's page; `message` and `class_add` ({"body", "error"}) are what a refused form had typed, back in
+    its box with the problem beside it."""
     services = request.app.ctx.services
     learner = await _learner(request, learner_id)
     before = _int(request.args.get("before"))
@@ -303,6 +316,9 @@ async def learner_detail(request: Request, learner_id: int):
     return render(
         request,
         "learner.html",
+        status=status,
+        message=message or {"body": "", "error": ""},
+        class_add=class_add or {"body": "", "error": ""},
         learner=learner,
         enrollments=enrollments,
         badges=badges,
@@ -334,7 +350,8 @@ async def send_message(request: Request, learner_id: int):
     learner = await _learner(request, learner_id)
     body = field(request, "body").strip()
     if not body or len(body) > BODY_LIMIT:
-        raise BadRequest(f"Write a message of 1 to {BODY_LIMIT:,} characters.")
+        problem = f"Write a message of 1 to {BODY_LIMIT:,} characters (this one has {len(body):,})."
+        return await learner_page(request, learner_id, message={"body": body, "error": problem}, status=400)
     if learner["opted_out"]:
         raise BadRequest("This learner sent STOP: WhatsApp rules forbid messaging them until they send START.")
     later = field(request, "when") == "after_quiet_hours"

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from markupsafe import Markup
 
 from coachbox.admin import charts
+from coachbox.admin.scope import LearnerScope
 from coachbox.core.services import Services
 from coachbox.store import checkins, stats
 from coachbox.store import dashboard as board
 
-# Live queries, kept for a few minutes: at 10,000 learners the section costs ~180 ms on the writer thread
-# (bench/course_stats_bench.py), which every learner's turn queues behind; a teacher reloading the page should not.
+# Read on a read connection (services.db.read), never the writer thread a learner's turn queues on, from the tallies
+# the writes keep (migration 0027): ~20 ms at 100,000 learners (bench/admin_bench.py); kept a few minutes anyway.
 CACHE_SECONDS = 300
 HARD_BELOW = 0.5  # a question fewer than half get right at their first try is marked hard on the page
 MIN_ANSWERS = 5  # below this many learners a share says little: shown, but never marked hard
@@ -34,13 +35,43 @@ class CourseLearning:
     lessons: list[dict] = field(default_factory=list)  # per lesson: delivered, completed, share, median minutes
 
 
+def gain_chart(gains: list[checkins.Gain]) -> Markup | None:
+    """The check-in chart: before and after, for all classes and each class with learners (None: nobody yet)."""
+    shown = [g for g in gains if g.learners]
+    if not shown:
+        return None
+    labels = ["All classes" if g.cohort is None else (g.cohort or "No class") for g in shown]
+    return charts.bars(
+        "Share of check-in answers right, before lesson 1 and after the last lesson",
+        labels,
+        {
+            "before": [round(100 * (g.share_before or 0), 1) for g in shown],
+            "after": [round(100 * (g.share_after or 0), 1) for g in shown],
+        },
+        unit="%",
+        colors=("#E69F00", "#0072B2"),
+        width=CHART_WIDTH,
+        height=220,
+        font_size=CHART_FONT,
+    )
+
+
+def for_scope(found: CourseLearning, scope: LearnerScope) -> CourseLearning:
+    """The figures a teacher limited to classes sees: the whole course's (they name no learner) and, by class,
+    only their own classes beside "All classes" (admin.scope; docs/admin.md "Classes and their teachers")."""
+    if scope.everyone:
+        return found
+    gains = [g for g in found.gains if g.cohort is None or scope.allows_class(g.cohort)]
+    return replace(found, gains=gains, gain_chart=gain_chart(gains))
+
+
 async def figures(services: Services, course: sqlite3.Row) -> CourseLearning:
     """The section's figures, from the cache when read in the last CACHE_SECONDS, else live."""
     key = f"admin:course-learning:{course['id']}"
     found = services.cache.get(key)
     if isinstance(found, CourseLearning):
         return found
-    loaded = await services.db.run(load, course, services.clock.now().isoformat())
+    loaded = await services.db.read(load, course, services.clock.now().isoformat())
     services.cache.set(key, loaded, expire=CACHE_SECONDS)
     return loaded
 
@@ -67,23 +98,6 @@ def load(conn: sqlite3.Connection, course: sqlite3.Row, as_of: str = "") -> Cour
         )
     prompts = [item.get("prompt", "") for item in json.loads(course["checkin"] or "[]")]
     gains = checkins.learning_gain(conn, course_id, len(prompts))
-    shown = [g for g in gains if g.learners]
-    gain_chart = None
-    if shown:
-        labels = ["All classes" if g.cohort is None else (g.cohort or "No class") for g in shown]
-        gain_chart = charts.bars(
-            "Share of check-in answers right, before lesson 1 and after the last lesson",
-            labels,
-            {
-                "before": [round(100 * (g.share_before or 0), 1) for g in shown],
-                "after": [round(100 * (g.share_after or 0), 1) for g in shown],
-            },
-            unit="%",
-            colors=("#E69F00", "#0072B2"),
-            width=CHART_WIDTH,
-            height=220,
-            font_size=CHART_FONT,
-        )
     return CourseLearning(
         funnel=funnel,
         funnel_chart=charts.hbars(
@@ -92,7 +106,7 @@ def load(conn: sqlite3.Connection, course: sqlite3.Row, as_of: str = "") -> Cour
         questions=questions,
         checkin_prompts=prompts,
         gains=gains,
-        gain_chart=gain_chart,
+        gain_chart=gain_chart(gains),
         as_of=as_of,
         lessons=[{**row, "time": duration(row["median_minutes"])} for row in board.lesson_completion(conn, course_id)],
     )

@@ -18,6 +18,7 @@ from datetime import datetime
 from sanic import Blueprint, Request
 from sanic.exceptions import NotFound
 
+from coachbox.admin import menu_count
 from coachbox.admin import security as sec
 from coachbox.admin.broadcasts import audience_allowed, live_state
 from coachbox.admin.pages import times_of
@@ -47,10 +48,14 @@ def _event(name: str, data: dict) -> str:
 
 
 async def _serve(request: Request, topics: tuple[str, ...], step: Callable[[], Awaitable[list[str]]]) -> None:
-    """Send step()'s events, then wait for a topic (or the fallback timeout), until the stream's time is up."""
+    """Send step()'s events, then wait for a topic (or the fallback timeout), until the stream's time is up.
+
+    Every stream also carries the menu's Inbox count (event "inbox-count", when it changed): a page's one stream
+    keeps its menu live too. The count comes from admin.menu_count, one read per scope for all tabs."""
     services = request.app.ctx.services
+    menu: dict = {}
     # Subscribed before the first read: a commit published between that read and the wait is not lost.
-    with events.hub(services).subscribe(*topics) as subscription:
+    with events.hub(services).subscribe(*topics, menu_count.TOPIC) as subscription:
         response = await request.respond(
             content_type="text/event-stream; charset=utf-8",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
@@ -63,6 +68,9 @@ async def _serve(request: Request, topics: tuple[str, ...], step: Callable[[], A
             last_read = time.monotonic()
             for chunk in await step():
                 await response.send(chunk)
+            if (count := await menu_count.open_count(request)) is not None and menu.get("open") != count:
+                menu["open"] = count
+                await response.send(_event("inbox-count", menu))
             if request.args.get("once") == "1" or time.monotonic() - started >= STREAM_SECONDS:
                 break
             await subscription.wait(FALLBACK_SECONDS)

@@ -61,6 +61,10 @@ NOTICES = {
     "inbox_closed": "Conversation closed: the learner is told the bot is back.",
     "inbox_reopened": "Conversation reopened.",
     "inbox_wrong": "Tutor answer marked wrong.",
+    "inbox_lessons_paused": "Scheduled lessons paused for this learner until the conversation closes.",
+    "inbox_lessons_resumed": "Scheduled lessons go to this learner again.",
+    "inbox_bot_on": "The bot answers this learner's messages again (the conversation stays open).",
+    "inbox_bot_off": "The bot keeps out: the learner's messages come to this conversation.",
 }
 
 # No inline script or style anywhere: the CSP forbids both, so injected markup cannot run.

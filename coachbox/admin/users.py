@@ -27,26 +27,32 @@ async def users(request: Request):
 async def add_user(request: Request):
     services = request.app.ctx.services
     email, role = field(request, "email").strip(), field(request, "role")
-    errors = []
+    errors: dict[str, str] = {}
     if "@" not in email:
-        errors.append("Enter an email address.")
+        errors["email"] = "Enter an email address, such as name@school.org."
     if role not in sec.ROLES:
-        errors.append("Choose a role.")
+        errors["role"] = "Choose a role."
     if not errors and await services.db.run(admins.admin_by_email, email):
-        errors.append(f"{email} can already sign in; use Reset link for a new password.")
-    if errors:
+        errors["email"] = f"{email} can already sign in; use Reset link for a new password."
+    if not errors:
+        try:
+            link = await services.db.run(
+                _add, email, role, request.ctx.admin["admin_id"], services.settings, services.clock.now()
+            )
+        except UserError as exc:
+            errors["email"] = str(exc)
+    if errors:  # the form again, with what was typed and each problem beside its field
         rows = await services.db.run(admins.list_admins)
         return render(
-            request, "users.html", status=400, users=rows, roles=sec.ROLES, link=None, link_email="", errors=errors
-        )
-    try:
-        link = await services.db.run(
-            _add, email, role, request.ctx.admin["admin_id"], services.settings, services.clock.now()
-        )
-    except UserError as exc:
-        rows = await services.db.run(admins.list_admins)
-        return render(
-            request, "users.html", status=400, users=rows, roles=sec.ROLES, link=None, link_email="", errors=[str(exc)]
+            request,
+            "users.html",
+            status=400,
+            users=rows,
+            roles=sec.ROLES,
+            link=None,
+            link_email="",
+            errors=list(errors.values()),
+            new_user={"email": email, "role": role, "errors": errors},
         )
     rows = await services.db.run(admins.list_admins)
     return render(request, "users.html", users=rows, roles=sec.ROLES, link=link, link_email=email, errors=[])
@@ -187,7 +193,12 @@ async def create_token(request: Request):
     name = field(request, "name").strip()[:80]
     role = field(request, "role", "viewer")
     if not name or role not in sec.ROLES:
-        raise BadRequest("Give the token a name and a scope.")
+        problem = {"name": "Give the token a name: what will use it (a spreadsheet, a report…)."}
+        if role not in sec.ROLES:
+            problem = {"role": "Choose a scope: viewer, editor or owner."}
+        rows = await services.db.run(admins.list_api_tokens)
+        typed = {"name": field(request, "name"), "role": role, "errors": problem}
+        return render(request, "tokens.html", status=400, tokens=rows, new_token=None, roles=sec.ROLES, typed=typed)
 
     def create(conn, now):
         with transaction(conn):

@@ -24,6 +24,7 @@ RELAY_POLL_SECONDS = 0.5  # the web process looks this often (one cache read)
 #   "learner:<id>"   that learner's transcript changed (a message in or out, a status moved)
 #   "broadcast:<id>" that broadcast changed (cancelled, fanned out…)
 #   "outbox"         some outbound message's status moved (dashboard queue counts, broadcast progress)
+#   "inbox"          a handover opened, closed or changed (the inbox page, and the menu's count on every page)
 
 
 class Subscription:
@@ -64,6 +65,8 @@ class Hub:
         self._subs: dict[str, set[Subscription]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task] = set()  # look-ups in flight (the loop keeps only weak references)
+        self._published: dict[str, int] = {}  # how often each topic was published here (generation())
+        self._count_lock = threading.Lock()  # publish() runs on the loop and on other threads
 
     def subscribe(self, *topics: str) -> Subscription:
         self._loop = asyncio.get_running_loop()
@@ -84,7 +87,15 @@ class Hub:
         """Is any stream subscribed to a topic starting with prefix? (Skip work nobody would see.)"""
         return any(topic.startswith(prefix) for topic in list(self._subs))
 
+    def generation(self, topic: str) -> int:
+        """How many times `topic` was published in this process: a cache keeps the number it read at and reads
+        again only once it moved (admin.menu_count: the menu's Inbox count, one read for every open tab)."""
+        return self._published.get(topic, 0)
+
     def publish(self, *topics: str) -> None:
+        with self._count_lock:
+            for topic in topics:
+                self._published[topic] = self._published.get(topic, 0) + 1
         woken = {sub for topic in topics for sub in self._subs.get(topic, ())}
         if not woken:
             return

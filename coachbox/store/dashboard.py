@@ -172,15 +172,22 @@ def learner_in_scope(conn: sqlite3.Connection, learner_id: int, scope: tuple[str
 # -- one course: per lesson and the wrong answers per question (the course page's learning figures) -------------
 
 
-def lesson_completion(conn: sqlite3.Connection, course_id: int) -> list[dict]:
-    """Each published lesson of a course in order: learners it was delivered to, how many finished it (its quiz
-    done, or read when it has none), and the median time from delivery to finishing of its latest MEDIAN_OF
-    finishers (minutes; None: nobody yet). The covering index progress_lesson (migration 0025) serves both."""
-    lessons = conn.execute(
-        "SELECT id, position, title FROM lessons WHERE course_id = ? AND published = 1 ORDER BY position, slug",
-        (course_id,),
-    ).fetchall()
-    found = {
+def lesson_counts(conn: sqlite3.Connection, course_id: int) -> dict[int, tuple[int, int]]:
+    """{lesson id: (progress rows delivered, completed)} of a course's lessons, from lesson_tallies (migration
+    0027: kept by triggers as progress is written), the same figures as lesson_counts_from_rows."""
+    return {
+        row[0]: (row[1], row[2])
+        for row in conn.execute(
+            """SELECT t.lesson_id, t.delivered, t.completed FROM lesson_tallies t
+               WHERE t.lesson_id IN (SELECT id FROM lessons WHERE course_id = ?)""",
+            (course_id,),
+        )
+    }
+
+
+def lesson_counts_from_rows(conn: sqlite3.Connection, course_id: int) -> dict[int, tuple[int, int]]:
+    """lesson_counts counted from every progress row of the course (the tests and the bench compare)."""
+    return {
         row[0]: (row[1], row[2])
         for row in conn.execute(
             """SELECT p.lesson_id, COUNT(p.delivered_at), COUNT(p.completed_at) FROM progress p
@@ -188,6 +195,19 @@ def lesson_completion(conn: sqlite3.Connection, course_id: int) -> list[dict]:
             (course_id,),
         )
     }
+
+
+def lesson_completion(conn: sqlite3.Connection, course_id: int, *, from_rows: bool = False) -> list[dict]:
+    """Each published lesson of a course in order: learners it was delivered to, how many finished it (its quiz
+    done, or read when it has none), and the median time from delivery to finishing of its latest MEDIAN_OF
+    finishers (minutes; None: nobody yet). The counts come from lesson_tallies (from_rows: counted from progress,
+    as before migration 0027); the medians from the end of each lesson's range of the covering index
+    progress_lesson (migration 0025)."""
+    lessons = conn.execute(
+        "SELECT id, position, title FROM lessons WHERE course_id = ? AND published = 1 ORDER BY position, slug",
+        (course_id,),
+    ).fetchall()
+    found = (lesson_counts_from_rows if from_rows else lesson_counts)(conn, course_id)
     result = []
     for lesson in lessons:
         delivered, completed = found.get(lesson["id"], (0, 0))
@@ -215,17 +235,26 @@ def lesson_completion(conn: sqlite3.Connection, course_id: int) -> list[dict]:
     return result
 
 
-def common_wrong_answers(conn: sqlite3.Connection, course_id: int, per_question: int = 3) -> dict[int, list]:
+def common_wrong_answers(
+    conn: sqlite3.Connection, course_id: int, per_question: int = 3, *, from_rows: bool = False
+) -> dict[int, list]:
     """{question id: [(given, learners), …]}: the most common wrong answers to each question of a course (a
-    learner counts once per answer they gave), most common first (answers_question_learner index)."""
+    learner counts once per answer they gave), most common first: from wrong_answers (migration 0027, kept by
+    triggers as answers are written), or (from_rows) counted from every wrong answer as before (answers_wrong)."""
     found: dict[int, list] = defaultdict(list)
-    for question_id, given, learners in conn.execute(
+    rows = conn.execute(
         """SELECT a.question_id, a.given, COUNT(DISTINCT a.learner_id) AS n FROM answers a
            WHERE a.correct = 0 AND a.question_id IN (
                SELECT q.id FROM questions q JOIN lessons l ON l.id = q.lesson_id WHERE l.course_id = ?)
-           GROUP BY a.question_id, a.given ORDER BY a.question_id, n DESC, a.given""",
+           GROUP BY a.question_id, a.given ORDER BY a.question_id, n DESC, a.given"""
+        if from_rows
+        else """SELECT w.question_id, w.given, w.learners AS n FROM wrong_answers w
+           WHERE w.learners > 0 AND w.question_id IN (
+               SELECT q.id FROM questions q JOIN lessons l ON l.id = q.lesson_id WHERE l.course_id = ?)
+           ORDER BY w.question_id, n DESC, w.given""",
         (course_id,),
-    ):
+    )
+    for question_id, given, learners in rows:
         if len(found[question_id]) < per_question:
             found[question_id].append((given, learners))
     return dict(found)

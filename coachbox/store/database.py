@@ -1,4 +1,4 @@
-"""One SQLite connection on one dedicated thread: the web process's single writer, awaited from handlers."""
+"""The web process's single writer (one SQLite connection on a dedicated thread) and its read connection."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import functools
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ class Database:
     # so it cannot race a write) as soon as the WAL passes this size, checking at most every CHECK_SECONDS.
     WAL_CHECKPOINT_BYTES = 8 * 1024 * 1024
     CHECK_SECONDS = 0.5
+    READERS = 2  # read connections (threads) per process: admin pages' reads, beside the writer (read())
 
     def __init__(self, path: str | Path, *, name: str = "sqlite-writer") -> None:
         self.path = Path(path)
@@ -42,10 +44,45 @@ class Database:
         self._next_check = 0.0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._conn: sqlite3.Connection = self._executor.submit(connect, self.path).result()
+        self._reader: ThreadPoolExecutor | None = None  # made on the first read(): most processes never read
+        self._local = threading.local()  # each reader thread's own connection
+        self._reader_conns: list[sqlite3.Connection] = []
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(self._call, fn, args, kwargs))
+
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a read-only store function on one of this process's READ connections, each on a thread of its own.
+
+        WAL lets a reader run beside the writer, each on its own snapshot, so a slow admin page (a course's
+        figures, a dashboard) never holds up a learner's turn queued on the writer thread. The connection is
+        `query_only`: a function that writes fails here instead of writing outside the writer's transactions.
+        READERS reads run at once (a page may read two things side by side), each seeing what was committed when
+        it began."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers(), functools.partial(self._read, fn, args, kwargs))
+
+    def read_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """read() from synchronous code (tests, the bench)."""
+        return self._readers().submit(functools.partial(self._read, fn, args, kwargs)).result()
+
+    def _readers(self) -> ThreadPoolExecutor:
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(max_workers=self.READERS, thread_name_prefix="sqlite-reader")
+        return self._reader
+
+    def _read(self, fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = connect(self.path)
+            conn.execute("PRAGMA query_only = ON")
+            self._reader_conns.append(conn)
+        try:
+            return fn(conn, *args, **kwargs)
+        finally:
+            if conn.in_transaction:  # never keep a snapshot open: it would stop checkpoints from resetting the WAL
+                conn.execute("ROLLBACK")
 
     def _call(self, fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
         """On the writer thread: run fn, then keep the WAL small (only between jobs, never inside a transaction)."""
@@ -96,6 +133,10 @@ class Database:
             self._executor.submit(_close, self._conn).result()
         finally:
             self._executor.shutdown(wait=True)
+            if self._reader is not None:
+                self._reader.shutdown(wait=True)
+                for conn in self._reader_conns:  # check_same_thread=False: closed here, the threads are gone
+                    conn.close()
 
 
 class Coalesced:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 # What an inbox row shows of the learner beside the handover (store.handover owns the handover tables).
 _ROW = """SELECT h.id, h.learner_id, h.status, h.reason, h.detail, h.opened_at, h.waiting_since, h.assigned_to,
                  h.first_reply_at, h.closed_at, h.closed_by, h.tutor_exchange_id, h.payment_id, h.updated_at,
+                 h.bot_paused, h.lessons_paused,
                  COALESCE(learners.name, learners.profile_name) AS learner_name, learners.phone, learners.language,
                  learners.cohort, learners.timezone, learners.last_inbound_at, learners.channel,
                  learners.channel_key, learners.opted_out, learners.status AS learner_status,

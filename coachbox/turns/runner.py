@@ -75,6 +75,7 @@ class TurnOutcome:
     rate_limited: bool = False
     erased_files: tuple[str, ...] = ()  # under data/: removed once the erasing turn has committed
     queued: bool = False  # kept in inbound_queue behind this learner's earlier kept messages (turns/intake.py)
+    handover: bool = False  # the turn opened or closed a handover: the admin menu's Inbox count moved
 
 
 def rules_from(settings: Settings) -> Rules:
@@ -163,7 +164,8 @@ async def handle_inbound(services: Services, inbound: Inbound) -> TurnOutcome:
     outcome = await turns((inbound, services.clock.now()))
     dispatch(services, outcome)
     if not outcome.duplicate and outcome.learner_id is not None:  # committed: wake open admin pages
-        events.publish(services, f"learner:{outcome.learner_id}", "dashboard")
+        inbox = ("inbox",) if outcome.handover else ()  # the menu's count on every admin page (admin.menu_count)
+        events.publish(services, f"learner:{outcome.learner_id}", "dashboard", *inbox)
     return outcome
 
 
@@ -458,7 +460,14 @@ def _turn(
     # A proactive turn (keep_session=False) saves none: it counted the turn, so the next turn rebuilds the state
     # from the database (the lesson just delivered, or the quiz started); the scheduler's batched turns
     # (conversation.batch) do the same without a cache write per learner.
-    return TurnOutcome(False, learner_id, ids, tuple(followups), erased_files=tuple(erased))
+    return TurnOutcome(
+        False,
+        learner_id,
+        ids,
+        tuple(followups),
+        erased_files=tuple(erased),
+        handover=any(isinstance(e, (fx.AskPerson, fx.CloseHandover)) for e in decision.effects),
+    )
 
 
 def _may_show_message_count(texts: Texts, event: Event) -> bool:

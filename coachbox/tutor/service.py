@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from coachbox.certificates import wording
 from coachbox.conversation.handover import format_hours, words_match
+from coachbox.core import events
 from coachbox.core.services import Services
 from coachbox.store import handover as handovers
 from coachbox.store import transaction
@@ -358,6 +359,8 @@ def _finish(
         if current is None:  # exchanges are never deleted while their answer is being written
             raise LookupError(f"tutor exchange {exchange.id} is gone")
         return Answer(exchange.id, current.source, current.answer)
+    if handover is not None:  # committed: the admin menu's Inbox count (through the relay from the worker)
+        events.publish(services, "inbox")
     log.info("tutor answered", extra={"exchange_id": exchange.id, "source": source})
     return Answer(exchange.id, source, body)
 

@@ -14,12 +14,15 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlite_utils
+from markupsafe import Markup
 from sanic_testing.testing import SanicASGITestClient
 
 from coachbox import store
+from coachbox.admin import learning
 from coachbox.admin.scope import EVERYONE, NOBODY, LearnerScope, scope_for
 from coachbox.admin.security import role_at_least
 from coachbox.store import admins, broadcasts, classes, progress
+from coachbox.store.checkins import Gain
 from tests.admin.conftest import add_learner, csrf_from, signed_in
 
 pytestmark = pytest.mark.anyio
@@ -481,3 +484,50 @@ def test_the_main_class_and_the_classes_stay_in_step(conn):
     assert conn.execute("SELECT cohort FROM learners WHERE id = ?", (learner,)).fetchone()[0] == "Chess club"
     classes.remove_learner(conn, learner, "Chess club")
     assert conn.execute("SELECT cohort FROM learners WHERE id = ?", (learner,)).fetchone()[0] is None
+
+
+# -- totals and figures by class (docs/admin.md "Classes and their teachers": what a limited teacher sees) ----------
+async def test_costs_by_class_show_only_the_teachers_classes_and_the_totals_stay_the_schools(school):
+    """Page, CSV and API alike: the month's totals are the whole box's (one bill); rows by class are the teacher's."""
+    totals = {}
+    for key in ("owner", "form2", "form3"):
+        client = school.clients[key]
+        _, page = await client.get("/admin/costs?month=2026-03")
+        _, csv_file = await client.get("/admin/costs.csv?month=2026-03")
+        _, api = await client.get(
+            "/api/v1/costs?month=2026-03", headers={"Authorization": f"Bearer {school.tokens[key]}"}
+        )
+        assert page.status_code == csv_file.status_code == api.status_code == 200, key
+        data = api.json["data"]
+        shown = {row["label"] for row in data["by_class"]}
+        in_csv = {line.split(",")[1] for line in csv_file.text.splitlines() if line.startswith("class,")}
+        totals[key] = data["total"]["messages"]
+        if key == "owner":
+            assert shown == {"Form 2", "Form 3", None} and in_csv == {"Form 2", "Form 3", ""}  # None: no class
+            assert 'id="costs-scope"' not in page.text
+        else:
+            mine = "Form 2" if key == "form2" else "Form 3"
+            assert shown == in_csv == {mine}, key
+            assert "whole school's (one bill); by class shows only your classes (" + mine + ")" in page.text
+            other = "Form 3" if key == "form2" else "Form 2"
+            assert f"<td>{other}</td>" not in page.text and "<td>No class</td>" not in page.text
+    assert totals["owner"] == totals["form2"] == totals["form3"] == 4  # the same total for everyone
+
+
+async def test_the_dashboard_says_which_figures_are_the_schools_and_the_menu_counts_the_teachers(school):
+    for key, count in (("owner", 4), ("form2", 2), ("form3", 2), ("viewer", 4)):
+        _, page = await school.clients[key].get("/admin/")
+        limited = key in ("form2", "form3")
+        assert ('id="dashboard-scope"' in page.text) == limited, key
+        _, menu = await school.clients[key].get("/admin/events/menu?once=1")
+        assert f'event: inbox-count\ndata: {{"open": {count}}}' in menu.text, key
+
+
+def test_a_course_s_check_in_figures_by_class_keep_only_the_teachers_classes():
+    gains = [Gain(None, 9, 10, 20, 30, 1), Gain("Form 2", 4, 5, 9, 12, 0), Gain("Form 3", 5, 5, 11, 18, 1)]
+    gains.append(Gain("", 0, 0, 0, 0, 2))
+    found = learning.CourseLearning([], Markup(""), [], ["q"], gains, learning.gain_chart(gains))
+    assert learning.for_scope(found, EVERYONE) is found
+    form3 = learning.for_scope(found, LearnerScope(everyone=False, classes=("Form 3",)))
+    assert [g.cohort for g in form3.gains] == [None, "Form 3"]  # all classes, and theirs
+    assert "Form 3" in str(form3.gain_chart) and "Form 2" not in str(form3.gain_chart)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import pytest
 
+from coachbox.admin import dashboard
 from coachbox.schedule.rollups import roll_up
 from tests.admin.conftest import add_learner, signed_in
 
@@ -92,3 +94,30 @@ async def test_it_shows_the_share_of_lesson_days_inside_the_window(app, client, 
     services.cache.clear()
     _, page = await client.get("/admin/")
     assert "Lesson days inside WhatsApp's 24-hour window: <strong>60%</strong> (3 of 5)" in page.text
+
+
+async def test_figures_older_than_a_minute_are_shown_then_read_again_in_the_background(app, client, cast, conn, clock):
+    """Issue #16: no teacher waits for the once-a-minute figures once they have been read: older than a minute,
+    the page shows them as they are and a read connection reads them again for the next visit."""
+    await signed_in(client, "charlie@school.test")
+    _, page = await client.get("/admin/")
+    assert "not on WhatsApp" not in page.text
+    learner_id = add_learner(conn)
+    conn.execute(
+        """INSERT INTO messages (learner_id, direction, channel, address, body, status, error_code,
+                    created_at, updated_at) VALUES (?, 'out', 'whatsapp', 'x', 'hi', 'failed', '63003',
+                    '2026-03-01T00:00:00+00:00', '2026-03-01T00:00:00+00:00')""",
+        (learner_id,),
+    )
+    clock.advance(seconds=30)
+    _, page = await client.get("/admin/")
+    assert "not on WhatsApp" not in page.text  # read less than a minute ago
+    clock.advance(seconds=31)
+    _, page = await client.get("/admin/")
+    assert "not on WhatsApp" not in page.text  # shown as they were, while they are read again
+    for _ in range(200):  # the background read, on the app's loop
+        if not dashboard._refreshing:
+            break
+        await asyncio.sleep(0.01)
+    _, page = await client.get("/admin/")
+    assert "not on WhatsApp" in page.text

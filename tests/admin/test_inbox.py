@@ -356,3 +356,53 @@ async def test_a_wrong_marked_answer_is_never_given_again(cast, conn, tservices)
     again = service.answer_question(tservices, learner_id, "What is a PIN?", question_key="in:q2")
     assert again.exchange_id != first.exchange_id
     assert tutor_store.get_exchange(conn, again.exchange_id).flagged_at is None
+
+
+async def test_a_teacher_pauses_the_lessons_or_lets_the_bot_answer_while_the_conversation_is_open(browser, cast, conn):
+    """Issue #17: "scheduled lessons continue unless the teacher pauses them"; the inbox item has the switches (the
+    scheduler's side: tests/conversation/test_handover_turns.py::test_paused_lessons_are_not_sent_and_running_ones_are)."""
+    learner_id = add_learner(conn, name="Amina", last_inbound_at=WROTE)
+    handover_id = _open(conn, learner_id)
+    token = await signed_in(browser, "bob@school.test")
+    _, page = await browser.get(f"/admin/inbox/{handover_id}")
+    assert (
+        "Scheduled lessons still go to this learner meanwhile." in page.text and ">Pause lessons</button>" in page.text
+    )
+    assert "The bot keeps out" in page.text and ">Let the bot answer</button>" in page.text
+
+    _, paused = await browser.post(
+        f"/admin/inbox/{handover_id}/pause",
+        data={"what": "lessons", "on": "1", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert paused.headers["location"].endswith("done=inbox_lessons_paused")
+    assert handover.lessons_paused(conn, learner_id)  # what the scheduler reads
+    _, page = await browser.get(f"/admin/inbox/{handover_id}?done=inbox_lessons_paused")
+    assert "Scheduled lessons paused for this learner" in page.text and ">Resume lessons</button>" in page.text
+
+    await browser.post(f"/admin/inbox/{handover_id}/pause", data={"what": "bot", "on": "0", "csrf_token": token})
+    current = handover.get_handover(conn, handover_id)
+    assert current.lessons_paused and not current.bot_paused and current.status == "open"
+    await browser.post(f"/admin/inbox/{handover_id}/pause", data={"what": "lessons", "on": "0", "csrf_token": token})
+    assert not handover.lessons_paused(conn, learner_id)
+    actions = [r[0] for r in conn.execute("SELECT action FROM audit_log WHERE action LIKE 'inbox.%' ORDER BY id")]
+    assert actions == ["inbox.pause_lessons", "inbox.bot_back", "inbox.resume_lessons"]
+
+    _, bad = await browser.post(f"/admin/inbox/{handover_id}/pause", data={"what": "x", "on": "1", "csrf_token": token})
+    assert bad.status == 400
+    await browser.post(f"/admin/inbox/{handover_id}/close", data={"csrf_token": token})
+    _, closed = await browser.post(
+        f"/admin/inbox/{handover_id}/pause", data={"what": "lessons", "on": "1", "csrf_token": token}
+    )
+    assert closed.status == 400
+
+
+async def test_a_viewer_cannot_pause(browser, cast, conn):
+    handover_id = _open(conn, add_learner(conn, name="Amina", last_inbound_at=WROTE))
+    token = await signed_in(browser, "charlie@school.test")
+    _, page = await browser.get(f"/admin/inbox/{handover_id}")
+    assert "Pause lessons" not in page.text
+    _, refused = await browser.post(
+        f"/admin/inbox/{handover_id}/pause", data={"what": "lessons", "on": "1", "csrf_token": token}
+    )
+    assert refused.status == 403

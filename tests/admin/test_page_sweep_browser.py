@@ -1,15 +1,18 @@
-"""The page sweep: every admin page a browser can GET, as owner, editor and viewer, on an empty box (at 390 x 844)
-and on one with data (at 390 x 844 and 1366 x 900): no sideways scrolling on a phone, never JSON to a browser, and
-axe-core finds no serious or critical accessibility problem (on the box with data, as the owner, at 1366 px: axe
-takes ~0.75 s a page, the budget for the whole sweep is ~90 s). Screenshots (JPEG) go to tests/artifacts/pages/
-(ignored by git), with report.json: the seconds it took and every problem found.
+"""The page sweep, the full matrix: every admin page a browser can GET × owner, editor and viewer × an empty box and
+one with data × 1366 x 900 and 390 x 844. Each: never JSON to a browser, no 5xx, a screenshot (JPEG) at both widths,
+no sideways scrolling at 390 px; axe-core finds no serious or critical accessibility problem for every role at both
+widths on the box with data, and at 390 px on the empty box. Screenshots go to tests/artifacts/pages/ (ignored by
+git), with report.json: the seconds it took, the counts and every problem found.
 
 The pages come from the app's own routes (`app.router.routes`), so a new page is swept without editing this file;
-path parameters are filled from the seeded data (PARAMETERS). One server and one browser for the whole sweep.
+path parameters are filled from the seeded data (PARAMETERS). One server and one browser for the whole sweep; the
+three roles walk the pages at the same time (one browser context each), axe-core is injected into every document by
+an init script (no extra round trip per run) and reports violations only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -18,8 +21,9 @@ import sys
 import time
 from pathlib import Path
 
+import axe_playwright_python
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.async_api import async_playwright
 
 from coachbox.admin.passwords import hash_password
 from coachbox.core.config import Settings
@@ -30,6 +34,8 @@ from tests.conftest import clock_environ
 
 REPO = Path(__file__).resolve().parents[2]
 SHOTS = REPO / "tests" / "artifacts" / "pages"
+# Set COACHBOX_SHOTS to a folder to also get PNGs of the editor's pages on the box with data (docs/img/ comes from them).
+DOCS = Path(os.environ["COACHBOX_SHOTS"]) if os.environ.get("COACHBOX_SHOTS") else None
 PASSWORD = "sweep's long password"
 ROLES = ("owner", "editor", "viewer")
 WIDE, PHONE = {"width": 1366, "height": 900}, {"width": 390, "height": 844}
@@ -48,6 +54,12 @@ PARAMETERS = {
     "handover_id": "SELECT min(id) FROM handovers",
 }
 SIGNED_OUT = ("admin/login", "admin/setup", "admin/reset")
+# A long reply (it must wrap on a phone), in words a teacher would send: the docs' pictures show it.
+REPLY = (
+    "Karibu! Your next lesson, *Keep your PIN secret*, comes tomorrow at 07:00. Before then, try this: check your "
+    "balance through the official menu and notice the moment it asks for your PIN. Make sure nobody can see your "
+    "screen while you type it. Reply NEXT if you want the lesson now, or HELP to see what else you can do."
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
@@ -112,7 +124,7 @@ def _seed_data(conn: sqlite3.Connection, env: dict[str, str]) -> None:
                        '2026-03-01T00:00:00+00:00', ?)""",
             (f"whatsapp:+2547000000{i:02d}", f"+2547000000{i:02d}", name, "Form 2 East" if i % 2 else "Form 3", course),
         ).lastrowid
-        for n, (direction, body) in enumerate([("in", "Habari! When is the next lesson?"), ("out", "Lesson 1 " * 30)]):
+        for n, (direction, body) in enumerate([("in", "Habari! When is the next lesson?"), ("out", REPLY)]):
             conn.execute(
                 """INSERT INTO messages (learner_id, direction, channel, address, body, kind, status, created_at,
                                          updated_at)
@@ -182,105 +194,147 @@ def box(tmp_path_factory, run_instant):
     processes.stop(proc)
 
 
-def _sign_in(browser, base: str, role: str):
-    context = browser.new_context(viewport=PHONE)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(f"{base}/admin/login")
-    page.get_by_label("Email").fill(f"{role}@school.test")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/admin/")
+AXE_SOURCE = Path(axe_playwright_python.__file__).parent / "axe.min.js"
+# Violations only (no passes or incomplete lists to build and ship back): about half the time of a default run.
+AXE_RUN = "axe.run(document, {resultTypes: ['violations']}).then(r => r.violations)"
+OFFENDERS = """() => [...document.querySelectorAll('main *, header *')]
+    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+    .slice(0, 3).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+      + (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ')[0] : ''))"""
+
+
+async def _context(browser):
+    context = await browser.new_context(viewport=PHONE)
+    await context.add_init_script(path=str(AXE_SOURCE))
+    page = await context.new_page()
+    page.set_default_timeout(20_000)
     return page
 
 
-def _check(page, url: str, shot: str, axe, problems: dict, *, run_axe: bool, wide: bool = True) -> None:
-    """One page: its status and type and sideways scrolling at 390 px; then (`wide`) at 1366 px, where axe runs."""
-    page.set_viewport_size(PHONE)
-    response = page.goto(url, wait_until="domcontentloaded")
-    found = []
+async def _sign_in(browser, base: str, role: str):
+    page = await _context(browser)
+    await page.goto(f"{base}/admin/login")
+    await page.get_by_label("Email").fill(f"{role}@school.test")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url(f"{base}/admin/")
+    return page
+
+
+async def _axe(page, width: int, found: list[str], counts: dict) -> None:
+    counts["axe"] += 1
+    for v in await page.evaluate(AXE_RUN):
+        if v.get("impact") in SERIOUS:
+            targets = [", ".join(map(str, n.get("target", []))) for n in v.get("nodes", [])[:3]]
+            found.append(f"axe {v['impact']} at {width} px: {v['id']} ({v['help']}) at {'; '.join(targets)}")
+
+
+async def _check(page, url: str, shot: str, problems: dict, counts: dict, *, axe_phone: bool, axe_wide: bool):
+    """One page at 390 px (type, status, sideways scrolling, screenshot, axe) and then at 1366 px (screenshot, axe)."""
+    await page.set_viewport_size(PHONE)
+    response = await page.goto(url, wait_until="domcontentloaded")
+    counts["pages"] += 1
+    found: list[str] = []
     kind = (response.headers.get("content-type", "") if response else "").split(";")[0]
-    if kind != "text/html" or page.evaluate("document.body.innerText.trim().startsWith('{')"):
+    if kind != "text/html" or await page.evaluate("document.body.innerText.trim().startsWith('{')"):
         found.append(f"not an HTML page ({kind or 'no response'})")
     status = response.status if response else 0
     if status >= 500:
-        found.append(f"HTTP {status}: " + page.locator("main").inner_text()[:200])
-    overflow = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        found.append(f"HTTP {status}: " + (await page.locator("main").inner_text())[:200])
+    overflow = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     if overflow[0] > overflow[1]:
-        wide = page.evaluate(
-            """() => [...document.querySelectorAll('main *, header *')]
-                 .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
-                 .slice(0, 3).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
-                   + (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ')[0] : ''))"""
-        )
-        found.append(f"scrolls sideways at 390 px: {overflow[0]} > {overflow[1]} ({', '.join(wide)})")
-    # JPEG: a third of PNG's encoding time, and plenty to look at a page.
-    page.screenshot(path=str(SHOTS / f"{shot}-390.jpg"), full_page=True, type="jpeg", quality=70)
-    if not wide:
-        if found:
-            problems[f"{url} [{shot}]"] = found
-        return
-    page.set_viewport_size(WIDE)
-    page.screenshot(path=str(SHOTS / f"{shot}-1366.jpg"), full_page=True, type="jpeg", quality=70)
-    if run_axe and status < 500:
-        violations = axe.run(page).response.get("violations", [])
-        for v in violations:
-            if v.get("impact") in SERIOUS:
-                targets = [", ".join(n.get("target", [])) for n in v.get("nodes", [])[:3]]
-                found.append(f"axe {v['impact']}: {v['id']} ({v['help']}) at {'; '.join(targets)}")
+        culprits = await page.evaluate(OFFENDERS)
+        found.append(f"scrolls sideways at 390 px: {overflow[0]} > {overflow[1]} ({', '.join(culprits)})")
+    # JPEG at quality 50: a third of PNG's encoding time, a tenth of its size, and plenty to look at a page.
+    await page.screenshot(path=str(SHOTS / f"{shot}-390.jpg"), full_page=True, type="jpeg", quality=50)
+    counts["shots"] += 1
+    docs = DOCS is not None and shot.startswith("data-editor-")
+    if docs:
+        await page.screenshot(path=str(DOCS / f"{shot}-390.png"), full_page=True)
+    if axe_phone and status < 500:
+        await _axe(page, 390, found, counts)
+    await page.set_viewport_size(WIDE)
+    await page.screenshot(path=str(SHOTS / f"{shot}-1366.jpg"), full_page=True, type="jpeg", quality=50)
+    counts["shots"] += 1
+    if docs:
+        await page.screenshot(path=str(DOCS / f"{shot}-1366.png"), full_page=True)
+    if axe_wide and status < 500:
+        await _axe(page, 1366, found, counts)
     if found:
         problems[f"{url} [{shot}]"] = found
 
 
-def test_every_admin_page_fits_a_phone_speaks_html_and_passes_axe(box):
-    from axe_playwright_python.sync_playwright import Axe  # lazy: only this browser test needs axe-core
+def _shot_name(state: str, role: str, path: str) -> str:
+    return f"{state}-{role}-{path.replace('/', '_').replace('<', '').replace('>', '').replace(':', '-')}"
 
-    base, conn, env = box
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    routes = admin_routes()
-    assert "admin/audit" in routes and "admin/learners/<learner_id:int>" in routes
+
+async def _sweep(base: str, conn: sqlite3.Connection, env: dict[str, str], routes: list[str]):
     problems: dict[str, list[str]] = {}
     unfilled: set[str] = set()
-    started = time.monotonic()
-    axe = Axe()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    counts = {"pages": 0, "shots": 0, "axe": 0}
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            signed_out = browser.new_context(viewport=PHONE).new_page()
+            signed_out = await _context(browser)
             for path in SIGNED_OUT:
-                _check(signed_out, f"{base}/{path}", path.replace("/", "_"), axe, problems, run_axe=True)
-            pages = {role: _sign_in(browser, base, role) for role in ROLES}
+                await _check(
+                    signed_out,
+                    f"{base}/{path}",
+                    path.replace("/", "_"),
+                    problems,
+                    counts,
+                    axe_phone=True,
+                    axe_wide=True,
+                )
+            pages = dict(zip(ROLES, await asyncio.gather(*(_sign_in(browser, base, r) for r in ROLES)), strict=True))
             for state in ("empty", "data"):
                 if state == "data":
                     _seed_data(conn, env)
                 values = {name: conn.execute(sql).fetchone()[0] for name, sql in PARAMETERS.items()}
+                urls = []
                 for path in routes:
-                    if path in SIGNED_OUT:
-                        continue
-                    url = fill(path, values)
-                    if url is None:
-                        if state == "data":
-                            unfilled.add(path)
-                        continue
-                    for role in ROLES:
-                        shot = f"{state}-{role}-{path.replace('/', '_').replace('<', '').replace('>', '').replace(':', '-')}"
-                        # The empty box at phone width (where empty states break); the box with data at both
-                        # widths, and axe once per page, as the owner (who sees every form). ~90 s in all.
-                        full = state == "data"
-                        _check(
+                    url = None if path in SIGNED_OUT else fill(path, values)
+                    if url is None and state == "data" and path not in SIGNED_OUT:
+                        unfilled.add(path)
+                    if url is not None:
+                        urls.append((path, url))
+
+                async def walk(role: str, urls=urls, state=state) -> None:
+                    # Every role on the box with data at both widths; the empty box at 390 px, where empty states
+                    # break first.
+                    for path, url in urls:
+                        await _check(
                             pages[role],
                             f"{base}{url}",
-                            shot,
-                            axe,
+                            _shot_name(state, role, path),
                             problems,
-                            run_axe=full and role == "owner",
-                            wide=full,
+                            counts,
+                            axe_phone=True,
+                            axe_wide=state == "data",
                         )
+
+                await asyncio.gather(*(walk(role) for role in ROLES))
         finally:
-            browser.close()
+            await browser.close()
+    return problems, unfilled, counts
+
+
+def test_every_admin_page_fits_a_phone_speaks_html_and_passes_axe(box):
+    base, conn, env = box
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    if DOCS is not None:
+        DOCS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.glob("*.jpg"):
+        old.unlink()
+    routes = admin_routes()
+    assert "admin/audit" in routes and "admin/learners/<learner_id:int>" in routes
+    started = time.monotonic()
+    problems, unfilled, counts = asyncio.run(_sweep(base, conn, env, routes))
     elapsed = time.monotonic() - started
     (SHOTS / "report.json").write_text(
-        json.dumps({"seconds": round(elapsed, 1), "problems": problems, "unfilled": sorted(unfilled)}, indent=2)
+        json.dumps(
+            {"seconds": round(elapsed, 1), **counts, "problems": problems, "unfilled": sorted(unfilled)}, indent=2
+        )
     )
     assert not unfilled, f"pages whose path parameter has no PARAMETERS line or no seeded row: {sorted(unfilled)}"
     assert not problems, "\n".join(f"{url}: {'; '.join(found)}" for url, found in sorted(problems.items()))

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from coachbox.content.importer import import_folder
+from coachbox.core import events
 from coachbox.roots.app import create_app
 from coachbox.store import handover as handovers
 from tests.doubles.twilio_fixtures import (  # noqa: F401 - fixtures
@@ -45,8 +46,9 @@ def _onboarded(conn) -> int:
     return int(cursor.lastrowid)
 
 
-async def test_a_replayed_teacher_opens_one_handover_and_answers_once(real_app, conn):
+async def test_a_replayed_teacher_opens_one_handover_and_answers_once(real_app, conn, tservices):
     learner_id = _onboarded(conn)
+    hub = events.hub(tservices)  # the web process's hub: what the admin menu's count follows (admin.menu_count)
     body, headers = signed_request(
         "/webhooks/twilio", inbound_form(sid="SM" + "4" * 32, sender=AMINA, body="TEACHER", ProfileName="Amina")
     )
@@ -65,3 +67,10 @@ async def test_a_replayed_teacher_opens_one_handover_and_answers_once(real_app, 
         "SELECT body FROM messages WHERE learner_id = ? AND direction = 'out'", (learner_id,)
     ).fetchall()
     assert len(replies) == 1 and "A teacher" in replies[0][0]
+    assert hub.generation("inbox") == 1  # the opening turn woke the menus once; the retries did not
+
+    later, headers = signed_request(
+        "/webhooks/twilio", inbound_form(sid="SM" + "5" * 32, sender=AMINA, body="my fee went twice")
+    )
+    _, response = await real_app.asgi_client.post("/webhooks/twilio", content=later, headers=headers)
+    assert response.status == 200 and hub.generation("inbox") == 1  # a message to the teacher: no new count

@@ -23,10 +23,19 @@
     area.addEventListener("input", update);
     update();
   });
+  // The menu's Inbox count: every live stream carries it (event "inbox-count").
+  function menuCount(ev) {
+    var badge = document.getElementById("inbox-count");
+    if (!badge) { return; }
+    var open = JSON.parse(ev.data).open;
+    badge.querySelector("b").textContent = String(open);
+    badge.classList.toggle("none", !open);
+  }
   // Live updates: elements with data-live="/admin/events/…" listen to server-sent events and reload their part.
   function follow(el, url) {
     if (!window.EventSource) { return null; }
     var source = new EventSource(url);
+    source.addEventListener("inbox-count", menuCount);
     source.addEventListener("update", function (ev) {
       var data = JSON.parse(ev.data);
       Object.keys(data).forEach(function (key) {
@@ -83,6 +92,11 @@
   // Transcripts open at the newest message (the last one), as a phone's chat does.
   document.querySelectorAll(".chat[data-newest]").forEach(function (chat) { chat.scrollTop = chat.scrollHeight; });
   document.querySelectorAll("[data-live]").forEach(function (el) { el.liveSource = follow(el, el.dataset.live); });
+  // A page without a stream of its own opens one small stream for the menu's count (one per tab, no query of its own).
+  if (window.EventSource && document.getElementById("inbox-count") &&
+      !document.querySelector("[data-live], [data-inbox-live]")) {
+    new EventSource("/admin/events/menu").addEventListener("inbox-count", menuCount);
+  }
   // Simulator panel: post through fetch, show replies as bubbles; falls back to the plain form without JS.
   var sim = document.getElementById("sim-form");
   if (sim && window.fetch) {
