@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -26,6 +27,7 @@ from coachbox.store import dashboard as board
 from coachbox.store.messages import enqueue_outbound
 
 bp = Blueprint("admin_dashboard", url_prefix="/admin")
+log = logging.getLogger("coachbox.admin")
 DAYS = 30
 GROUP_DAYS = 7  # the classes and courses tables: the last 7 days of the nightly roll-up
 # Today's live figures, the at-risk lists, the streaks and the last 7 days' outbox are read at most once a minute
@@ -96,8 +98,14 @@ async def _once_a_minute(services, key: str, now: datetime, fn, *args) -> dict:
     elif datetime.fromisoformat(found["as_of"]) <= now - timedelta(seconds=MINUTE_SECONDS) and key not in _refreshing:
         task = asyncio.ensure_future(_read_now(services, key, fn, *args))
         _refreshing[key] = task
-        task.add_done_callback(lambda _: _refreshing.pop(key, None))
+        task.add_done_callback(lambda done: _refreshed(key, done))
     return found
+
+
+def _refreshed(key: str, task: asyncio.Task) -> None:
+    _refreshing.pop(key, None)
+    if not task.cancelled() and task.exception() is not None:  # the next visit reads them again; say why it failed
+        log.warning("dashboard figures not read again", exc_info=task.exception(), extra={"key": key})
 
 
 async def _read_now(services, key: str, fn, *args) -> dict:

@@ -15,7 +15,7 @@ from coachbox.store import checkins, stats
 from coachbox.store import dashboard as board
 
 # Read on a read connection (services.db.read), never the writer thread a learner's turn queues on, from the tallies
-# the writes keep (migration 0027): ~20 ms at 100,000 learners (bench/admin_bench.py); kept a few minutes anyway.
+# the writes keep (migration 0027): ~30 ms at 100,000 learners (bench/admin_bench.py); kept a few minutes anyway.
 CACHE_SECONDS = 300
 HARD_BELOW = 0.5  # a question fewer than half get right at their first try is marked hard on the page
 MIN_ANSWERS = 5  # below this many learners a share says little: shown, but never marked hard
@@ -77,7 +77,7 @@ async def figures(services: Services, course: sqlite3.Row) -> CourseLearning:
 
 
 def load(conn: sqlite3.Connection, course: sqlite3.Row, as_of: str = "") -> CourseLearning:
-    """Everything the section shows, read live (docs/admin.md: about 60 ms on a 10,000-learner box)."""
+    """Everything the section shows, read live (docs/performance.md: about 30 ms at 100,000 learners)."""
     course_id = course["id"]
     funnel = stats.course_funnel(conn, course_id)
     questions = []

@@ -96,6 +96,12 @@ def _day(value: str | None) -> str:
 @bp.get("/payments")
 @sec.admin_view("viewer")
 async def payment_list(request: Request):
+    return await _list_page(request)
+
+
+async def _list_page(request: Request, *, refused: dict | None = None, status: int = 200) -> HTTPResponse:
+    """The list; `refused` ({"form": its action, "values": what was typed, "errors": {field: problem}}) is a form
+    sent back with what was typed and each problem beside its field."""
     services = request.app.ctx.services
     f = _filter(request)
 
@@ -112,9 +118,10 @@ async def payment_list(request: Request):
         for k, v in (("provider", f.provider), ("status", f.status), ("q", f.q), ("since", f.since), ("until", f.until))
         if v
     )
-    return _render(
+    response = _render(
         request,
         "payments.html",
+        refused=refused or {"form": "", "values": {}, "errors": {}},
         rows=rows,
         total=total,
         sums=sums,
@@ -127,6 +134,8 @@ async def payment_list(request: Request):
         plans=list(payments(services).plans.values()),
         setup=payment_setup(services.settings),
     )
+    response.status = status
+    return response
 
 
 @bp.get("/payments.csv")
@@ -206,7 +215,13 @@ async def mark_refund(request: Request, payment_id: int):
     services = request.app.ctx.services
     note = field(request, "note").strip()
     if not note:
-        raise BadRequest("Say how it was refunded (e.g. 'M-PESA reversal QK12…' or 'Stripe dashboard').")
+        problem = "Say how it was refunded (e.g. 'M-PESA reversal QK12…' or 'Stripe dashboard')."
+        refused = {
+            "form": f"refund-{payment_id}",
+            "values": {"note": field(request, "note")},
+            "errors": {"note": problem},
+        }
+        return await _list_page(request, refused=refused, status=400)
     now, admin_id = services.clock.now(), request.ctx.admin["admin_id"]
 
     def apply(conn):
@@ -232,14 +247,20 @@ async def manual_grant(request: Request):
     learner = field(request, "learner_id")
     days = field(request, "days")
     note = field(request, "note").strip()
+    problems = {}
     if plan is None:
-        raise BadRequest("Choose one of the plans in coachbox.toml.")
-    if not learner.isdigit():
-        raise BadRequest("Give the learner's number (shown on their page in Learners).")
-    if not (days.isdigit() and 1 <= int(days) <= MAX_GRANT_DAYS):
-        raise BadRequest(f"Days must be a whole number from 1 to {MAX_GRANT_DAYS}.")
+        problems["plan"] = "Choose one of the plans in coachbox.toml."
+    if not learner.strip().isdigit():
+        problems["learner_id"] = "Give the learner's number (shown on their page in Learners)."
+    if not (days.strip().isdigit() and 1 <= int(days) <= MAX_GRANT_DAYS):
+        problems["days"] = f"Days must be a whole number from 1 to {MAX_GRANT_DAYS}."
     if not note:
-        raise BadRequest("Write the reason (e.g. 'scholarship, term 2'): it goes in the payments list and audit log.")
+        problems["note"] = "Write the reason (e.g. 'scholarship, term 2'): it goes in the payments list and audit log."
+    if problems:
+        values = {"learner_id": learner, "plan": field(request, "plan"), "days": days, "note": field(request, "note")}
+        return await _list_page(request, refused={"form": "grant", "values": values, "errors": problems}, status=400)
+    assert plan is not None  # for mypy: a missing plan is a problem above
+    learner, days = learner.strip(), days.strip()
     now, admin_id = services.clock.now(), request.ctx.admin["admin_id"]
 
     def apply(conn):
@@ -298,7 +319,10 @@ async def resolve_review(request: Request, review_id: int):
     services = request.app.ctx.services
     resolution = field(request, "resolution").strip()
     if not resolution:
-        raise BadRequest("Say what you did about it (e.g. 'forged, ignored' or 'granted manually').")
+        problem = "Say what you did about it (e.g. 'forged, ignored' or 'granted manually')."
+        values = {"resolution": field(request, "resolution")}
+        refused = {"form": f"resolve-{review_id}", "values": values, "errors": {"resolution": problem}}
+        return await _list_page(request, refused=refused, status=400)
     now, admin_id = services.clock.now(), request.ctx.admin["admin_id"]
 
     def apply(conn):

@@ -15,7 +15,9 @@ import pytest
 from coachbox.admin import pages
 from coachbox.content.importer import import_folder
 from coachbox.store import handover
+from coachbox.store import payments as payment_store
 from tests.admin.conftest import add_learner, signed_in
+from tests.payments.conftest import PLANS
 
 pytestmark = pytest.mark.anyio
 
@@ -111,6 +113,7 @@ class Case:
 
 def _cases(ids: dict[str, int]) -> list[Case]:
     learner, course, lesson, item = ids["learner"], ids["course"], ids["lesson"], ids["handover"]
+    payment, review = ids.get("payment", 1), ids.get("review", 1)
     long_message = "Please revise lesson 3 before Friday. " * 50  # 1,900 characters: over WhatsApp's 1,600
     return [
         Case(
@@ -197,8 +200,28 @@ def _cases(ids: dict[str, int]) -> list[Case]:
             "add a learner to a class", "bob", f"/admin/learners/{learner}/classes", {"class_name": "  "}, "class_name"
         ),
         Case("revoke a certificate", "bob", "/admin/certificates/CERT-FORMS/revoke", {"reason": "  "}, "reason"),
+        Case("mark a payment refunded", "alice", f"/admin/payments/{payment}/refund", {"note": " "}, "note"),
+        Case(
+            "close a payment review",
+            "alice",
+            f"/admin/payments/reviews/{review}/resolve",
+            {"resolution": ""},
+            "resolution",
+        ),
+        Case(
+            "grant access without payment",
+            "alice",
+            "/admin/payments/grant",
+            {"learner_id": "Amina", "plan": "monthly", "days": "30", "note": "scholarship, term 2"},
+            "learner_id",
+        ),
         Case("API token", "alice", "/admin/tokens", {"name": "   ", "role": "viewer"}, "name"),
     ]
+
+
+@pytest.fixture
+def settings(settings):
+    return settings.replace(plans=PLANS)  # the payments page offers its grant form only with a plan
 
 
 @pytest.fixture
@@ -214,7 +237,25 @@ def box(conn, settings, cast, clock) -> dict[str, int]:
            VALUES ('CERT-FORMS', ?, ?, 'Amina', 90, ?)""",
         (learner, course, clock.now().isoformat()),
     )
-    return {"learner": learner, "course": course, "lesson": lesson, "handover": item}
+    payment = payment_store.create_payment(
+        conn,
+        learner_id=learner,
+        plan="monthly",
+        plan_snapshot_id=None,
+        provider="mpesa",
+        amount_minor=20000,
+        currency="KES",
+        period_days=30,
+        now=clock.now(),
+        status="paid",
+        phone="+254712345678",
+        provider_ref="ws_CO_1",
+        receipt="QK1234",
+    )
+    payment_store.record_review(conn, "mpesa", "unknown reference", "{}", clock.now(), reference="ws_CO_9")
+    review = conn.execute("SELECT max(id) FROM payment_reviews").fetchone()[0]
+    ids = {"learner": learner, "course": course, "lesson": lesson, "handover": item}
+    return {**ids, "payment": payment, "review": review}
 
 
 CASES = _cases({"learner": 0, "course": 0, "lesson": 0, "handover": 0})
@@ -247,9 +288,6 @@ NOT_POSTED = {
     "{{ action }}": "set_password.html (first run, reset link): passwords only, never sent back",
     "/admin/learners/<>/tutor/<>/flag": "the note is optional: nothing typed is refused",
     "/admin/inbox/<>/wrong": "the note is optional: nothing typed is refused",
-    "/admin/payments/<>/refund": "NOT YET: payments' own pages (payments/ templates) answer the error page (400)",
-    "/admin/payments/reviews/<>/resolve": "NOT YET: as refund",
-    "/admin/payments/grant": "NOT YET: as refund; shown only with a plan in [plans.*]",
 }
 FORM = re.compile(r'<form\b[^>]*method="post"[^>]*action="([^"]*)"[^>]*>(.*?)</form>', re.S)
 TYPED = re.compile(r'<textarea[^>]*name=|<input(?![^>]*type="(?:hidden|submit|button|radio|checkbox|file)")[^>]*name=')

@@ -30,6 +30,10 @@ SECRETS = ("712345678", NAME, "Chepkoech", EMAIL)
 NOT_EXPORTED = {
     "tutor_usage": "cost bookkeeping of the tutor's model calls (tokens, latency, cost): nothing the learner said "
     "or was told; the questions and answers themselves are exported as tutor_exchanges",
+    "first_answers": "a copy of which of their answers came first (migration 0027's tallies); the answers themselves "
+    "are exported",
+    "course_learners": "counts of their quizzes finished and passed per course (migration 0027's tallies), kept from "
+    "progress, which is exported",
 }
 # The export's name for a table, when not its own.
 EXPORT_KEY = {"learners": "learner", "learner_badges": "badges", "learner_opt_outs": "opt_outs"}
@@ -42,6 +46,8 @@ KEPT_UNDER_THE_ID = {
     "progress": "anonymous lesson totals",
     "answers": "anonymous question statistics (the words of short answers are blanked by redaction, not here)",
     "learner_badges": "anonymous badge counts",
+    "first_answers": "the course page's first-try figures, as answers stay (migration 0027): ids and right or wrong",
+    "course_learners": "the course funnel's counts, as progress stays (migration 0027): numbers only",
     "checkin_answers": "the course's anonymous learning gain (right or wrong, before and after); the words are blanked",
     "review_log": "anonymous calibration of review (predicted recall against actual): ratings and times, no words",
     "learner_opt_outs": "the opt-out count in the daily roll-ups",
