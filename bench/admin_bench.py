@@ -191,7 +191,8 @@ def time_in_process(db_path: Path, tz: str) -> list[tuple[str, float]]:
     from datetime import UTC, datetime
 
     from coachbox import store
-    from coachbox.admin import dashboard, learning
+    from coachbox.admin import costs, dashboard, learning
+    from coachbox.store import costs as ledger
     from coachbox.store import dashboard as board
     from coachbox.store import stats
 
@@ -200,7 +201,24 @@ def time_in_process(db_path: Path, tz: str) -> list[tuple[str, float]]:
     course = conn.execute("SELECT * FROM courses WHERE id = 1").fetchone()
     day = dashboard._local_today(now, tz)
     today = day.isoformat()
+    month = costs.month_of(now, tz)
+    start, stop = month.start.isoformat(), month.stop.isoformat()
+    dimensions = ("kind", "category", "course", "class", "channel")
     cases = [
+        (
+            "costs page, before #16: the month from messages",
+            lambda: (
+                ledger.breakdowns(conn, start, stop, dimensions),
+                ledger.by_day(conn, month.days()),
+                ledger.active_learners(conn, start, stop),
+            ),
+        ),
+        ("costs page, #16: the month from cost_totals (load)", lambda: costs.load(conn, month, now)),
+        (
+            "dashboard, before #16: cost line from messages",
+            lambda: (ledger.period_figures(conn, start, stop), ledger.active_learners(conn, start, stop)),
+        ),
+        ("dashboard, #16: cost line from cost_totals", lambda: costs.headline(conn, now, tz, "en")),
         (
             "dashboard: today's live figures (rollups.compute)",
             lambda: dashboard.rollups.compute(conn, day, tz, groups=False),

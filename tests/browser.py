@@ -51,3 +51,24 @@ def serve(port: int, env: dict[str, str], output: Path) -> subprocess.Popen:
                 processes.stop(proc)
                 pytest.fail("server did not start: " + output.read_text(errors="replace")[-2000:])
             time.sleep(0.2)
+
+
+def box_environ(data: Path) -> dict[str, str]:
+    """The environment of a box whose data folder is `data`, with the repository's courses and locales."""
+    return {
+        "COACHBOX_PATHS_DATA_DIR": str(data),
+        "COACHBOX_PATHS_CONTENT_DIR": str(REPO / "content"),
+        "COACHBOX_LOG_LEVEL": "WARNING",
+    }
+
+
+def prepared_box(data: Path):
+    """What `coachbox init` does (the schema and the courses), for a box in `data`: its open connection."""
+    # lazy: tests/browser.py is imported by every browser test module, most of which never need the store
+    from coachbox import store
+    from coachbox.content.importer import import_folder
+    from coachbox.core.config import Settings
+
+    conn = store.open_database(data / "coachbox.db")
+    import_folder(conn, REPO / "content", Settings.load(REPO / "coachbox.toml", box_environ(data)), progress=None)
+    return conn

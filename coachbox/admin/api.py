@@ -367,7 +367,7 @@ async def costs(request: Request):
     if asked is not None and month.key != asked:
         raise ApiError(400, "bad_request", f"month={asked!r} is not a month; write YYYY-MM, e.g. {month.key}.")
     # A token limited to classes: the box's totals, and by class only its classes (as the Costs page).
-    data = costs_page.for_scope(await services.db.run(costs_page.load, month, now), scope_for(request.ctx.api_token))
+    data = costs_page.for_scope(await services.db.read(costs_page.load, month, now), scope_for(request.ctx.api_token))
     budget_micros, stop_at_budget = costs_page.budget_settings(settings)
     numbers = costs_page.figures(data, month, now, budget_micros)
     return json({"data": _costs_json(data, numbers, month, budget_micros, stop_at_budget)})

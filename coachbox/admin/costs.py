@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import re
@@ -24,7 +23,6 @@ from coachbox.core.config import Settings
 from coachbox.core.costs import MICROS_PER_USD, NON_ESSENTIAL_KINDS, BudgetState
 from coachbox.core.hostile import csv_row
 from coachbox.core.services import Services
-from coachbox.store import connect
 from coachbox.store import costs as store
 
 bp = Blueprint("admin_costs", url_prefix="/admin")
@@ -149,32 +147,30 @@ def budget_settings(settings: Settings) -> tuple[int, bool]:
 
 
 async def read(services: Services, fn: Callable[..., Any], *args: Any) -> Any:
-    """Run `fn(conn, *args)` on a connection of its own in a worker thread, not on the writer thread: a month of
-    1,000 learners is ~270,000 rows and about 0.8 s of reading, which would hold up every webhook's write behind
-    it. WAL lets this reader and the writer run side by side."""
-
-    def run() -> Any:
-        conn = connect(services.settings.db_path)
-        try:
-            return fn(conn, *args)
-        finally:
-            conn.close()
-
-    return await asyncio.to_thread(run)
+    """Run `fn(conn, *args)` on one of the web worker's read connections (`services.db.read`), not on the writer
+    thread: a month's figures read ~5,000 kept rows (migration 0028; the whole month of messages where the zone is
+    not a whole number of hours from UTC), which no webhook's write should wait behind. WAL lets the two run side
+    by side."""
+    return await services.db.read(fn, *args)
 
 
 def load(conn, month: Month, now: datetime) -> dict[str, Any]:
     """Every figure the page and the CSV show for `month`, in one read."""
     start, stop = month.start.isoformat(), month.stop.isoformat()
-    data: dict[str, Any] = store.breakdowns(conn, start, stop, ("kind", "category", "course", "class", "channel"))
+    days = month.days()
+    # The kept per-hour totals (migration 0028) whenever the month's local days begin on the hour (every zone a whole
+    # number of hours from UTC); the messages themselves otherwise (India's +05:30, Nepal's +05:45).
+    kept = store.on_the_hour(*(bound for _, day_start, day_stop in days for bound in (day_start, day_stop)))
+    dimensions = ("kind", "category", "course", "class", "channel")
+    data: dict[str, Any] = (store.kept_breakdowns if kept else store.breakdowns)(conn, start, stop, dimensions)
     total = store.no_figures()
     for row in data["channel"]:  # every message has one channel: the month's total without another scan
         for key in total:
             total[key] += row[key]
     data.update(
         total=total,
-        days=store.by_day(conn, month.days()),
-        active=store.active_learners(conn, start, stop),
+        days=(store.kept_by_day if kept else store.by_day)(conn, days),
+        active=store.kept_active_learners(conn, start, stop),
         first_at=store.first_message_at(conn),
         held=store.held_for_budget(conn) if month.start <= now < month.stop else {},
     )
@@ -183,7 +179,7 @@ def load(conn, month: Month, now: datetime) -> dict[str, Any]:
     age = now - datetime.fromisoformat(data["first_at"]) if data["first_at"] else timedelta(0)
     data["run_rate_days"] = min(RUN_RATE_DAYS, max(1, age.days + (1 if age % timedelta(days=1) else 0)))
     since = now - timedelta(days=data["run_rate_days"])
-    data["last_days"] = store.costed_since(conn, since.isoformat(), now.isoformat())
+    data["last_days"] = store.kept_costed_since(conn, since.isoformat(), now.isoformat())
     return data
 
 
@@ -242,7 +238,7 @@ def _label(dimension: str, value: str | None) -> str:
     if dimension == "category":
         return CATEGORY_LABELS.get(value or "", value or "Not recorded")
     if dimension == "course":
-        return value or "No current course"
+        return value or "No course"
     if dimension == "class":
         return value or "No class"
     return value or "—"
@@ -252,8 +248,8 @@ def headline(conn, now: datetime, tz: str, language: str) -> dict[str, Any]:
     """The dashboard's line: this month so far and per active learner, formatted."""
     month = month_of(now, tz)
     start, stop = month.start.isoformat(), month.stop.isoformat()
-    spent = store.period_figures(conn, start, stop)["cost"]
-    active = store.active_learners(conn, start, stop)
+    spent = store.kept_costed_since(conn, start, stop)  # the kept hourly totals (migration 0028), not every message
+    active = store.kept_active_learners(conn, start, stop)
     return {
         "spent": money(spent, language),
         "per_learner": money(spent / active, language) if active else None,

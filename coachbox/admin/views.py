@@ -68,12 +68,14 @@ def setup(app: Sanic) -> None:
     async def _relay_events(app: Sanic) -> None:
         # The worker's commits (a broadcast's fan-out, lessons it sent) reach open live pages within a second.
         app.ctx.events_relay = asyncio.get_running_loop().create_task(events.relay_to_hub(app.ctx.services))
+        dashboard.start_warmer(app)  # the dashboard's once-a-minute figures, read before a teacher asks
 
     @app.before_server_stop
     async def _stop_relay(app: Sanic) -> None:
         task = getattr(app.ctx, "events_relay", None)
         if task is not None:
             task.cancel()
+        await dashboard.stop_warmer(app)
 
     @app.on_response
     async def _admin_headers(request: Request, response: HTTPResponse) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from coachbox.store.messages import BUDGET
 
@@ -78,6 +79,11 @@ def breakdowns(conn: sqlite3.Connection, start: str, stop: str, dimensions: Sequ
             GROUP BY {", ".join(str(i + 1) for i in range(len(columns)))}""",
         (start, stop),
     ).fetchall()
+    return _group(rows, dimensions)
+
+
+def _group(rows: list[sqlite3.Row], dimensions: Sequence[str]) -> dict[str, list[dict]]:
+    """Rows grouped by every dimension at once, summed per dimension, most expensive first."""
     out: dict[str, list[dict]] = {}
     for i, dimension in enumerate(dimensions):
         sums: dict[str | None, dict] = {}
@@ -107,12 +113,103 @@ def by_day(conn: sqlite3.Connection, days: Sequence[tuple[str, str, str]]) -> di
     return {row["day"]: _figures(row) for row in rows}
 
 
+# -- the same figures from cost_totals (migration 0028): a few thousand rows a month instead of every message ---------
+# Rows are UTC hours ('YYYY-MM-DDTHH'), so they add up to any period whose bounds are on the hour (every local day
+# of a zone a whole number of hours from UTC); `on_the_hour` says whether the kept totals can answer a period.
+_KEPT = """COALESCE(SUM(t.messages), 0) AS messages, COALESCE(SUM(t.costed), 0) AS costed,
+       COALESCE(SUM(t.cost), 0) AS cost, COALESCE(SUM(t.estimate), 0) AS estimate,
+       COALESCE(SUM(t.with_actual), 0) AS with_actual, COALESCE(SUM(t.actual), 0) AS actual,
+       COALESCE(SUM(t.estimate_of_actual), 0) AS estimate_of_actual,
+       COALESCE(SUM(CASE WHEN t.direction = 'out' THEN t.messages END), 0) AS sent,
+       COALESCE(SUM(CASE WHEN t.direction = 'in' THEN t.messages END), 0) AS received"""
+
+# The same dimensions as DIMENSIONS, on cost_totals: course and class are the learner's AT SEND TIME.
+KEPT_DIMENSIONS = {
+    "kind": "CASE WHEN t.direction = 'in' THEN 'inbound' ELSE t.kind END",
+    "category": "COALESCE(NULLIF(t.category, ''), CASE WHEN t.direction = 'in' THEN 'free' END)",
+    "course": "c.title",
+    "class": "NULLIF(t.class, '')",
+    "channel": "t.channel",
+}
+
+
+def _hour(instant: str) -> str:
+    return instant[:13]
+
+
+def on_the_hour(*instants: str) -> bool:
+    """Whether every instant (stored ISO text, UTC) is a whole hour: then cost_totals' hours add up to the period."""
+    for instant in instants:
+        moment = datetime.fromisoformat(instant)
+        if moment.utcoffset() or (moment.minute, moment.second, moment.microsecond) != (0, 0, 0):
+            return False
+    return True
+
+
+def kept_breakdowns(
+    conn: sqlite3.Connection, start: str, stop: str, dimensions: Sequence[str]
+) -> dict[str, list[dict]]:
+    """`breakdowns` from cost_totals, for a period on the hour; course and class as they were at send time."""
+    columns = [KEPT_DIMENSIONS[d] for d in dimensions]
+    rows = conn.execute(
+        f"""SELECT {", ".join(f"{c} AS d{i}" for i, c in enumerate(columns))}, {_KEPT}
+            FROM cost_totals t LEFT JOIN courses c ON c.id = t.course_id
+            WHERE t.hour >= ? AND t.hour < ?
+            GROUP BY {", ".join(str(i + 1) for i in range(len(columns)))}""",
+        (_hour(start), _hour(stop)),
+    ).fetchall()
+    return _group(rows, dimensions)
+
+
+def kept_by_day(conn: sqlite3.Connection, days: Sequence[tuple[str, str, str]]) -> dict[str, dict]:
+    """`by_day` from cost_totals, for days whose bounds are on the hour."""
+    if not days:
+        return {}
+    values = ", ".join("(?, ?, ?)" for _ in days)
+    rows = conn.execute(
+        f"""WITH days(day, start, stop) AS (VALUES {values})
+            SELECT d.day AS day, {_KEPT}
+            FROM days d JOIN cost_totals t ON t.hour >= d.start AND t.hour < d.stop
+            GROUP BY d.day""",
+        [value for day, start, stop in days for value in (day, _hour(start), _hour(stop))],
+    ).fetchall()
+    return {row["day"]: _figures(row) for row in rows}
+
+
+def kept_costed_since(conn: sqlite3.Connection, start: str, stop: str) -> int:
+    """`costed_since` from cost_totals for the whole hours of [start, stop), and from the messages (on the costed-rows
+    index) for the part-hours at either end."""
+    first, last = _hour(start), _hour(stop)
+    if first == last:
+        return costed_since(conn, start, stop)
+    after_first = (datetime.fromisoformat(first + ":00:00+00:00") + timedelta(hours=1)).isoformat()
+    row = conn.execute(
+        "SELECT COALESCE(SUM(cost), 0) FROM cost_totals WHERE hour >= ? AND hour < ?", (_hour(after_first), last)
+    ).fetchone()
+    return int(row[0]) + costed_since(conn, start, after_first) + costed_since(conn, last + ":00:00+00:00", stop)
+
+
 def active_learners(conn: sqlite3.Connection, start: str, stop: str) -> int:
     """Learners who wrote at least once in [start, stop): the "active learner" the cost per learner divides by."""
     row = conn.execute(
         "SELECT COUNT(DISTINCT learner_id) FROM messages "
         "WHERE direction = 'in' AND learner_id IS NOT NULL AND created_at >= ? AND created_at < ?",
         (start, stop),
+    ).fetchone()
+    return int(row[0])
+
+
+def kept_active_learners(conn: sqlite3.Connection, start: str, stop: str) -> int:
+    """`active_learners` from active_months (migration 0028). Each row holds a learner's first and last message of
+    one UTC month, so "first_in < stop and last_in >= start" is exact for every row but one that holds both start
+    and stop (a message before start and one after stop, none between, would pass): that needs both in one UTC
+    month, so such a period (never a local month: it overlaps two) is counted from the messages."""
+    if start[:7] == stop[:7]:
+        return active_learners(conn, start, stop)
+    row = conn.execute(
+        "SELECT COUNT(DISTINCT learner_id) FROM active_months "
+        "WHERE month >= ? AND month <= ? AND first_in < ? AND last_in >= ?",
+        (start[:7], stop[:7], stop, start),
     ).fetchone()
     return int(row[0])
 
@@ -135,8 +232,9 @@ def first_message_at(conn: sqlite3.Connection) -> str | None:
 
 # -- the ledger's own reads and writes (channels/costs.py: budget, actual prices) -------------------------------------
 def spent_between(conn: sqlite3.Connection, start: str, stop: str) -> int:
-    """Best cost (actual where known, else estimate) of the messages in [start, stop): the budget's month to date."""
-    return costed_since(conn, start, stop)
+    """Best cost (actual where known, else estimate) of the messages in [start, stop): the budget's month to date,
+    from the kept hourly totals (migration 0028) and the messages of the part-hours at either end."""
+    return kept_costed_since(conn, start, stop)
 
 
 # Twilio's final statuses; a row left 'sent' (no delivery receipt ever came) counts as final after a day.

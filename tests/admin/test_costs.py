@@ -113,7 +113,8 @@ async def test_the_page_shows_this_months_figures_forecast_and_breakdowns(app, c
     assert "$0.0005 more, +5.6%" in text
     for label in ("Reminders", "Lessons", "Quiz questions and feedback", "Learners&#39; messages (received)"):
         assert label in text
-    assert "Maths basics" in text and "No current course" in text and "Form 2" in text
+    assert "Maths basics" in text and "No course" in text and "Form 2" in text
+    assert "By main class (at each message&#39;s time)" in text
     assert "Utility templates" in text
     assert text.count("<svg") == 2  # one chart, drawn for wide screens and for phones
     assert "<title>03-01 · cost: $0.061</title>" in text  # a bar for 1 March, in Nairobi days

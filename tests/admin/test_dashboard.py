@@ -121,3 +121,31 @@ async def test_figures_older_than_a_minute_are_shown_then_read_again_in_the_back
         await asyncio.sleep(0.01)
     _, page = await client.get("/admin/")
     assert "not on WhatsApp" in page.text
+
+
+async def test_the_warmer_reads_the_figures_before_any_teacher_asks(app, client, cast, conn, clock, monkeypatch):
+    """Issue #16: not even the first visit of the day waits for the once-a-minute figures: the web worker reads them
+    in the background for the whole box from the start, and for each class scope a teacher looked at."""
+    monkeypatch.setattr(dashboard, "WARM_SECONDS", 0.05)
+    await client.get("/admin/login")  # the app's services exist once it has served a request
+    tz = app.ctx.services.settings.org.default_timezone
+    everyone = dashboard.scope_for({"role": "owner"}).sql("learners.id")
+    key = dashboard._minute_key(clock.now(), tz, everyone)
+    app.ctx.services.cache.delete(key)
+    dashboard.start_warmer(app)
+    try:
+        for _ in range(300):
+            if app.ctx.services.cache.get(key) is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert app.ctx.services.cache.get(key)["as_of"] == clock.now().isoformat()
+        form_2 = ("learners.id IN (SELECT learner_id FROM learner_classes WHERE class_name IN (?))", ("Form 2",))
+        app.ctx.dashboard_scopes[form_2] = clock.now()  # as a visit of a teacher of Form 2 records it
+        scoped = dashboard._minute_key(clock.now(), tz, (form_2[0], list(form_2[1])))
+        for _ in range(300):
+            if app.ctx.services.cache.get(scoped) is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert app.ctx.services.cache.get(scoped) is not None
+    finally:
+        await dashboard.stop_warmer(app)

@@ -34,6 +34,8 @@ NOT_EXPORTED = {
     "are exported",
     "course_learners": "counts of their quizzes finished and passed per course (migration 0027's tallies), kept from "
     "progress, which is exported",
+    "active_months": "when their first and last message of each month came (migration 0028: the Costs page's active "
+    "learners), kept from messages, which are exported",
 }
 # The export's name for a table, when not its own.
 EXPORT_KEY = {"learners": "learner", "learner_badges": "badges", "learner_opt_outs": "opt_outs"}
@@ -48,6 +50,8 @@ KEPT_UNDER_THE_ID = {
     "learner_badges": "anonymous badge counts",
     "first_answers": "the course page's first-try figures, as answers stay (migration 0027): ids and right or wrong",
     "course_learners": "the course funnel's counts, as progress stays (migration 0027): numbers only",
+    "active_months": "the Costs page's active learners of past months (migration 0028): the bill and its cost per "
+    "learner do not change after an erasure; two times a month, no words",
     "checkin_answers": "the course's anonymous learning gain (right or wrong, before and after); the words are blanked",
     "review_log": "anonymous calibration of review (predicted recall against actual): ratings and times, no words",
     "learner_opt_outs": "the opt-out count in the daily roll-ups",

@@ -24,7 +24,7 @@ from coachbox.admin.passwords import hash_password
 from coachbox.content.importer import import_folder
 from coachbox.core.config import Settings
 from tests import processes
-from tests.browser import ARGS, CHROMIUM, free_port, needs_chromium, serve
+from tests.browser import ARGS, CHROMIUM, box_environ, free_port, needs_chromium, prepared_box, serve
 from tests.conftest import DAYTIME, REPO, clock_environ
 
 PASSWORD = "teacher's long password"
@@ -37,20 +37,11 @@ pytestmark = [
 ]
 
 
-def _environ(data: Path) -> dict[str, str]:
-    return {
-        "COACHBOX_PATHS_DATA_DIR": str(data),
-        "COACHBOX_PATHS_CONTENT_DIR": str(REPO / "content"),
-        "COACHBOX_LOG_LEVEL": "WARNING",
-    }
-
-
 @pytest.fixture
 def server(tmp_path):
     """`coachbox serve` (the web process only) on a free port, with an editor; (base URL, database path)."""
     data = tmp_path / "data"
-    conn = store.open_database(data / "coachbox.db")  # what `coachbox init` does: the schema and the courses
-    import_folder(conn, REPO / "content", Settings.load(REPO / "coachbox.toml", _environ(data)), progress=None)
+    conn = prepared_box(data)  # what `coachbox init` does: the schema and the courses
     conn.execute(
         "INSERT INTO admins (email, password_hash, role, created_at) VALUES (?, ?, 'editor', ?)",
         ("teacher@school.test", hash_password(PASSWORD), "2026-03-01T00:00:00+00:00"),
@@ -60,7 +51,7 @@ def server(tmp_path):
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
-        **_environ(data),
+        **box_environ(data),
         "COACHBOX_SERVER_PUBLIC_URL": base,
         "COACHBOX_TWILIO_TEMPLATES": '{"admin": "HXadmin"}',  # a teacher's reply outside the 24-hour window
         **clock_environ(DAYTIME),

@@ -20,7 +20,7 @@ from coachbox.admin.passwords import hash_password
 from coachbox.content.importer import import_folder
 from coachbox.core.config import Settings
 from tests import processes
-from tests.browser import ARGS, CHROMIUM, free_port, needs_chromium, serve
+from tests.browser import ARGS, CHROMIUM, box_environ, free_port, needs_chromium, prepared_box, serve
 from tests.conftest import REPO, clock_environ
 
 PASSWORD = "editor's long password"
@@ -33,20 +33,11 @@ pytestmark = [
 ]
 
 
-def _environ(data: Path) -> dict[str, str]:
-    return {
-        "COACHBOX_PATHS_DATA_DIR": str(data),
-        "COACHBOX_PATHS_CONTENT_DIR": str(REPO / "content"),
-        "COACHBOX_LOG_LEVEL": "WARNING",
-    }
-
-
 @pytest.fixture
 def server(tmp_path, run_instant):
     """`coachbox serve` with the courses imported and an editor account; (base URL, database path)."""
     data = tmp_path / "data"
-    conn = store.open_database(data / "coachbox.db")
-    import_folder(conn, REPO / "content", Settings.load(REPO / "coachbox.toml", _environ(data)), progress=None)
+    conn = prepared_box(data)  # what `coachbox init` does: the schema and the courses
     conn.execute(
         "INSERT INTO admins (email, password_hash, role, created_at) VALUES (?, ?, 'editor', ?)",
         (EMAIL, hash_password(PASSWORD), run_instant.isoformat()),
@@ -54,7 +45,7 @@ def server(tmp_path, run_instant):
     conn.close()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **_environ(data), "COACHBOX_SERVER_PUBLIC_URL": base, **clock_environ(run_instant)}
+    env = {**os.environ, **box_environ(data), "COACHBOX_SERVER_PUBLIC_URL": base, **clock_environ(run_instant)}
     proc = serve(port, env, tmp_path / "serve.log")
     yield base, data / "coachbox.db"
     processes.stop(proc)

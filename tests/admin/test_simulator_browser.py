@@ -29,7 +29,7 @@ from coachbox.jobs.inprocess import InProcessWorker
 from coachbox.jobs.queue import create_huey
 from coachbox.roots.services import build_services
 from tests import processes
-from tests.browser import ARGS, CHROMIUM, free_port, needs_chromium, serve
+from tests.browser import ARGS, CHROMIUM, box_environ, free_port, needs_chromium, prepared_box, serve
 from tests.conftest import DAYTIME, REPO, clock_environ
 
 PASSWORD = "editor's long password"
@@ -42,24 +42,15 @@ pytestmark = [
 ]
 
 
-def _environ(data: Path) -> dict[str, str]:
-    return {
-        "COACHBOX_PATHS_DATA_DIR": str(data),
-        "COACHBOX_PATHS_CONTENT_DIR": str(REPO / "content"),
-        "COACHBOX_LOG_LEVEL": "WARNING",
-    }
-
-
 @pytest.fixture
 def server(tmp_path):
     """`coachbox serve` (the web process only: no worker) on a free port; (base URL, data folder, clock env)."""
     data, clock = tmp_path / "data", clock_environ(DAYTIME)
-    conn = store.open_database(data / "coachbox.db")  # what `coachbox init` does: the schema and the courses
-    import_folder(conn, REPO / "content", Settings.load(REPO / "coachbox.toml", _environ(data)), progress=None)
+    conn = prepared_box(data)  # what `coachbox init` does: the schema and the courses
     conn.close()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **_environ(data), "COACHBOX_SERVER_PUBLIC_URL": base, **clock}
+    env = {**os.environ, **box_environ(data), "COACHBOX_SERVER_PUBLIC_URL": base, **clock}
     output = tmp_path / "serve.log"
     proc = serve(port, env, output)
     yield base, data, clock
@@ -107,7 +98,7 @@ def test_it_shows_the_tutors_answer_on_the_open_simulator_page_when_the_worker_m
     assert chat.locator(".bubble.in", has_text="From your lesson").count() == 0  # no worker yet
 
     # The worker starts and takes the queued tutor.answer task; the page, left open, shows the answer when sent.
-    settings = Settings.load(REPO / "coachbox.toml", _environ(data))
+    settings = Settings.load(REPO / "coachbox.toml", box_environ(data))
     huey = create_huey(settings)
     worker = InProcessWorker(
         huey,

@@ -20,7 +20,7 @@ from coachbox.admin.passwords import hash_password
 from coachbox.content.importer import import_folder
 from coachbox.core.config import Settings
 from tests import processes
-from tests.browser import ARGS, CHROMIUM, free_port, needs_chromium, serve
+from tests.browser import ARGS, CHROMIUM, box_environ, free_port, needs_chromium, prepared_box, serve
 from tests.conftest import DAYTIME, REPO, clock_environ
 
 PASSWORD = "editor's long password"
@@ -30,20 +30,11 @@ SHOTS = os.environ.get("COACHBOX_SHOTS", "")
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
 
-def _environ(data: Path) -> dict[str, str]:
-    return {
-        "COACHBOX_PATHS_DATA_DIR": str(data),
-        "COACHBOX_PATHS_CONTENT_DIR": str(REPO / "content"),
-        "COACHBOX_LOG_LEVEL": "WARNING",
-    }
-
-
 @pytest.fixture
 def server(tmp_path):
     """`coachbox serve` (the web process only) on a free port, with the content imported and an editor."""
     data, clock = tmp_path / "data", clock_environ(DAYTIME)
-    conn = store.open_database(data / "coachbox.db")
-    import_folder(conn, REPO / "content", Settings.load(REPO / "coachbox.toml", _environ(data)), progress=None)
+    conn = prepared_box(data)  # what `coachbox init` does: the schema and the courses
     conn.execute(
         "INSERT INTO admins (email, password_hash, role, created_at) VALUES (?, ?, 'editor', ?)",
         ("teacher@school.test", hash_password(PASSWORD), "2026-03-01T00:00:00+00:00"),
@@ -51,7 +42,7 @@ def server(tmp_path):
     conn.close()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **_environ(data), "COACHBOX_SERVER_PUBLIC_URL": base, **clock}
+    env = {**os.environ, **box_environ(data), "COACHBOX_SERVER_PUBLIC_URL": base, **clock}
     proc = serve(port, env, tmp_path / "serve.log")
     yield base, data
     processes.stop(proc)
