@@ -225,6 +225,16 @@ def time_in_process(db_path: Path, tz: str) -> list[tuple[str, float]]:
         ),
         ("dashboard: learners at risk", lambda: board.at_risk(conn, now, today, ("1", []))),
         ("dashboard: once a minute (both, cached 60 s)", lambda: dashboard._minute(conn, now, tz, ("1", []))),
+        (
+            "dashboard: the whole box's part (kept warm in the background)",
+            lambda: dashboard._box_minute(conn, now, tz),
+        ),
+        (
+            "dashboard: one class's learners at risk (the only per-teacher part)",
+            lambda: dashboard._risk_minute(
+                conn, now, tz, ("learners.id IN (SELECT learner_id FROM learner_classes WHERE class_name = ?)", ["cohort-3"])
+            ),
+        ),
         ("dashboard: classes and courses (7 days)", lambda: board.rollup_by_group(conn, today, today)),
         ("dashboard: everything but today (_load)", lambda: dashboard._load(conn, now, tz, ("1", []))),
         ("course page: each lesson", lambda: board.lesson_completion(conn, 1)),

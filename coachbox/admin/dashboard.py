@@ -53,14 +53,18 @@ def whole_box(rows: list[tuple]) -> dict[str, float]:
 
 
 def _minute(conn, now: datetime, tz: str, scope: tuple[str, list]) -> dict:
-    """What is read once a minute: today's (and, until the nightly roll-up has run, yesterday's) figures, computed
-    as the roll-up will, the learners at risk, learners by streak and the last 7 days' outbound messages."""
+    """What is read once a minute: the whole box's part and the learners at risk within `scope` (the bench's)."""
+    return {**_box_minute(conn, now, tz), **_risk_minute(conn, now, tz, scope)}
+
+
+def _box_minute(conn, now: datetime, tz: str) -> dict:
+    """The once-a-minute figures every teacher shares (they name nobody): today's (and, until the nightly roll-up
+    has run, yesterday's) figures, computed as the roll-up will, learners by streak and the last 7 days' outbound."""
     today = _local_today(now, tz)
     week_ago = (now - timedelta(days=7)).isoformat()
     found = {
         "today": whole_box(rollups.compute(conn, today, tz, groups=False)),
         "as_of": now.isoformat(),
-        "at_risk": board.at_risk(conn, now, today.isoformat(), scope),
         "streaks": stats.streak_distribution(conn),
         "outbox": stats.outbox_by_status(conn, week_ago),
         "failed_codes": [dict(row) for row in stats.failed_codes(conn, week_ago)],  # kept in diskcache: no Rows
@@ -72,6 +76,11 @@ def _minute(conn, now: datetime, tz: str, scope: tuple[str, list]) -> dict:
     if not has_yesterday:
         found["yesterday"] = whole_box(rollups.compute(conn, today - timedelta(days=1), tz, groups=False))
     return found
+
+
+def _risk_minute(conn, now: datetime, tz: str, scope: tuple[str, list]) -> dict:
+    """The learners at risk a teacher may see: the only once-a-minute figure that depends on their classes."""
+    return {"as_of": now.isoformat(), "at_risk": board.at_risk(conn, now, _local_today(now, tz).isoformat(), scope)}
 
 
 def _load(conn, now: datetime, tz: str, scope: tuple[str, list]) -> dict:
@@ -114,14 +123,21 @@ async def _read_now(services, key: str, fn, *args) -> dict:
     return found
 
 
-def _minute_key(now: datetime, tz: str, scope: tuple[str, list]) -> str:
-    return f"admin:dashboard-minute:{_local_today(now, tz).isoformat()}:{scope[0]}:{scope[1]}"
+def _minute_key(now: datetime, tz: str, scope: tuple[str, list] | None) -> str:
+    """The cache key of the whole box's once-a-minute figures (scope None) or of a scope's learners at risk."""
+    day = _local_today(now, tz).isoformat()
+    return f"admin:dashboard-minute:{day}" if scope is None else f"admin:dashboard-risk:{day}:{scope[0]}:{scope[1]}"
 
 
 async def _read_minute(services, now: datetime, tz: str, scope: tuple[str, list], looked: dict | None = None) -> dict:
-    if looked is not None:  # the warmer keeps this scope's figures fresh from now on (for an hour after the visit)
+    if looked is not None:  # the warmer keeps this scope's list fresh from now on (for an hour after the visit)
         looked[(scope[0], tuple(scope[1]))] = now
-    found = await _once_a_minute(services, _minute_key(now, tz, scope), now, _minute, now, tz, scope)
+    # The box's part is shared by every teacher (and kept warm); only the at-risk list is read per scope.
+    box, risk = await asyncio.gather(
+        _once_a_minute(services, _minute_key(now, tz, None), now, _box_minute, now, tz),
+        _once_a_minute(services, _minute_key(now, tz, scope), now, _risk_minute, now, tz, scope),
+    )
+    found = {**box, "at_risk": risk["at_risk"]}
     listed = found["at_risk"]
     rows = listed["silent"] + listed["failing"]
     today = _local_today(now, tz).isoformat()
@@ -146,15 +162,16 @@ async def keep_warm(app) -> None:
     while True:
         now = services.clock.now()
         tz = services.settings.org.default_timezone
-        for key, seen in list(looked.items()):
-            if seen is not None and now - seen > WARM_FOR:
-                looked.pop(key, None)
-                continue
-            scope = (key[0], list(key[1]))
-            try:
-                await _read_now(services, _minute_key(now, tz, scope), _minute, now, tz, scope)
-            except Exception:  # noqa: BLE001 - a bad moment (a locked file): the next round, or a visit, reads them
-                log.warning("dashboard figures not kept warm", exc_info=True)
+        try:
+            await _read_now(services, _minute_key(now, tz, None), _box_minute, now, tz)
+            for key, seen in list(looked.items()):
+                if seen is not None and now - seen > WARM_FOR:
+                    looked.pop(key, None)
+                    continue
+                scope = (key[0], list(key[1]))
+                await _read_now(services, _minute_key(now, tz, scope), _risk_minute, now, tz, scope)
+        except Exception:  # noqa: BLE001 - a bad moment (a locked file): the next round, or a visit, reads them
+            log.warning("dashboard figures not kept warm", exc_info=True)
         await asyncio.sleep(WARM_SECONDS)
 
 
