@@ -232,7 +232,10 @@ def time_in_process(db_path: Path, tz: str) -> list[tuple[str, float]]:
         (
             "dashboard: one class's learners at risk (the only per-teacher part)",
             lambda: dashboard._risk_minute(
-                conn, now, tz, ("learners.id IN (SELECT learner_id FROM learner_classes WHERE class_name = ?)", ["cohort-3"])
+                conn,
+                now,
+                tz,
+                ("learners.id IN (SELECT learner_id FROM learner_classes WHERE class_name = ?)", ["cohort-3"]),
             ),
         ),
         ("dashboard: classes and courses (7 days)", lambda: board.rollup_by_group(conn, today, today)),
