@@ -116,7 +116,7 @@ async def test_figures_older_than_a_minute_are_shown_then_read_again_in_the_back
     _, page = await client.get("/admin/")
     assert "not on WhatsApp" not in page.text  # shown as they were, while they are read again
     for _ in range(200):  # the background read, on the app's loop
-        if not dashboard._refreshing:
+        if not dashboard.refreshing(app):
             break
         await asyncio.sleep(0.01)
     _, page = await client.get("/admin/")
