@@ -20,15 +20,14 @@ import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from coachbox.channels import outbox
 from coachbox.channels.base import Inbound, InboundMedia
 from coachbox.channels.meta import media as meta_media
 from coachbox.channels.twilio import media as twilio_media
 from coachbox.core.services import Services
 from coachbox.store import intake as kept
-from coachbox.store import learners, messages
+from coachbox.store import learners, transaction
 from coachbox.store.messages import is_duplicate_inbound
-from coachbox.turns.runner import TurnOutcome, handle_inbound
+from coachbox.turns.runner import TurnOutcome, after_message, handle_inbound
 
 log = logging.getLogger("coachbox.turns.intake")
 
@@ -69,17 +68,6 @@ def _resolve(conn: sqlite3.Connection, inbound: Inbound) -> Inbound:
     return inbound
 
 
-def _after_turn(conn: sqlite3.Connection, learner_id: int, inbound: Inbound, now: str, since: str) -> None:
-    if inbound.opt_out is not None:
-        # Twilio's Advanced Opt-Out matched a keyword (the turn took it as STOP or START too) and now blocks, or
-        # allows again, every message to this number: the learner's record says the same, whatever the turn did.
-        outbox.opt_out_learner(conn, learner_id, now, opted_out=inbound.opt_out == "stop")
-    if inbound.wa_user_id:
-        learners.remember_wa_user_id(conn, learner_id, inbound.wa_user_id)
-    # The window is open again: messages that waited for it (no template configured) may go now (not a nudge).
-    messages.requeue_waiting_outbound(conn, learner_id, since, now)
-
-
 async def process(services: Services, inbound: Inbound) -> TurnOutcome:
     """One message start to finish: its media, the turn (or its place in the queue), what follows the commit."""
     if inbound.wa_user_id:  # a trip to the writer thread only when Meta names a business-scoped id
@@ -93,13 +81,16 @@ async def process(services: Services, inbound: Inbound) -> TurnOutcome:
     outcome = await handler(services, inbound)
     queued = getattr(outcome, "queued", False)  # a stand-in turn's outcome (tests, benches) may not say
     if not outcome.duplicate and not queued and outcome.learner_id is not None:
-        now = services.clock.now()
-        await services.db.run(
-            _after_turn, outcome.learner_id, inbound, now.isoformat(), (now - outbox.WINDOW).isoformat()
-        )
+        if handler is not handle_inbound:  # the real turn did this in its own transaction (runner.after_message)
+            await services.db.write(_after_stand_in, outcome.learner_id, inbound, services.clock.now())
         if services.sender is not None:
             services.sender.kick()
     return outcome
+
+
+def _after_stand_in(conn: sqlite3.Connection, learner_id: int, inbound: Inbound, now: datetime) -> None:
+    with transaction(conn):
+        after_message(conn, learner_id, inbound, now)
 
 
 def intake_for(services: Services) -> Intake:

@@ -13,6 +13,7 @@ from typing import Any
 from coachbox.channels.base import Inbound
 from coachbox.channels.buttons import with_buttons
 from coachbox.channels.costs import inbound_cost
+from coachbox.channels.outbox import WINDOW
 from coachbox.content.catalogue import catalogue_version, load_catalogue
 from coachbox.content.markup import MESSAGE_LIMIT, message_limit
 from coachbox.conversation import commands
@@ -46,6 +47,7 @@ from coachbox.store.messages import (
     inbound_key,
     is_duplicate_inbound,
     record_inbound,
+    requeue_waiting_outbound,
 )
 from coachbox.turns import exports, ratelimit, sessions
 from coachbox.tutor import voice
@@ -208,80 +210,108 @@ def _inbound_turn(
     # commit otherwise); taken after the database's write lock, in the same order as the scheduler's turns.
     # own_transaction=False: a group commit holds the transaction (and this turn's SAVEPOINT) already.
     with transaction(conn) if own_transaction else contextlib.nullcontext(), cache.transact(retry=True):
-        if is_duplicate_inbound(conn, inbound):
-            intake.done_key(conn, inbound_key(inbound))
-            return TurnOutcome(duplicate=True, learner_id=None, outbox_ids=[])
-        if transcript_of is None and not intake.done_key(conn, inbound_key(inbound)):
-            # Not a kept message's turn: if this learner has messages kept (turns/intake.py), it waits behind them.
-            if intake.waiting_for(conn, inbound.address):
-                queued = intake.enqueue(conn, [intake.arrival(inbound)])[0] == "queued"
-                return TurnOutcome(duplicate=not queued, learner_id=None, outbox_ids=[], queued=queued)
-        if transcript_of is not None and not _settle_voice_note(conn, transcript_of):
-            # Handled already, or the learner erased their data since: never re-create them from a transcript.
-            return TurnOutcome(duplicate=True, learner_id=None, outbox_ids=[])
-        learner_id, _ = learners.upsert(
-            conn,
-            channel_key=inbound.address,
-            channel=inbound.channel,
-            phone=inbound.phone,
-            wa_id=inbound.wa_id,
-            profile_name=inbound.profile_name,
-            language=settings.org.default_language,
-            timezone=lambda: timezone_for_phone(inbound.phone, settings.org.default_timezone),  # new learners only
-            lesson_time=settings.org.lesson_time,
-            now=inbound.received_at,
-        )
-        # A voice note's transcript is a second row for one provider message: its cost is on the voice note's row.
-        cost = inbound_cost(settings, inbound) if transcript_of is None else None
-        message_id = record_inbound(conn, inbound, learner_id, cost)
-        if message_id is None:
-            return TurnOutcome(duplicate=True, learner_id=learner_id, outbox_ids=[])
-        limits = ratelimit.Limits(settings.learning.rate_limit_per_hour, settings.learning.burst_per_minute)
-        # A transcript was counted as its voice note already.
-        # An opt-out or opt-in always gets through: a throttled STOP must still stop us.
-        exempt = transcript_of is not None or _opts_out_or_in(texts, inbound)
-        verdict = "allow" if exempt else ratelimit.check(cache, learner_id, now, limits)
-        if verdict != "allow":
-            # "notice" once, then "drop" silently to the learner: the operator still sees every throttled message.
-            log.info("learner throttled", extra={"learner_id": learner_id, "verdict": verdict})
-            ids = []
-            if verdict == "notice":
-                language = conn.execute("SELECT language FROM learners WHERE id = ?", (learner_id,)).fetchone()[0]
-                draft = OutboxDraft(
-                    texts.t(language, "ratelimit.notice"), idempotency_key=f"{inbound_key(inbound)}:out:0"
-                )
-                ids = [
-                    i
-                    for i in [
-                        enqueue_outbound(
-                            conn,
-                            learner_id=learner_id,
-                            channel=inbound.channel,
-                            address=inbound.address,
-                            draft=draft,
-                            now=now,
-                        )
-                    ]
-                    if i
+        outcome = _message_turn(conn, cache, settings, catalogue, texts, inbound, now, rules, transcript_of)
+        if not outcome.duplicate and not outcome.queued and outcome.learner_id is not None and transcript_of is None:
+            after_message(conn, outcome.learner_id, inbound, now)
+        return outcome
+
+
+def after_message(conn: sqlite3.Connection, learner_id: int, inbound: Inbound, now: datetime) -> None:
+    """What every message the learner sent does besides its turn, in the turn's own transaction (it used to be a
+    second trip to the writer and a second commit per message: issue #15)."""
+    if inbound.opt_out is not None:
+        # Twilio's Advanced Opt-Out matched a keyword (the turn took it as STOP or START too) and now blocks, or
+        # allows again, every message to this number: the learner's record says the same, whatever the turn did.
+        learners.set_opted_out(conn, learner_id, inbound.opt_out == "stop", now)
+    if inbound.wa_user_id:
+        learners.remember_wa_user_id(conn, learner_id, inbound.wa_user_id)
+    # The window is open again: messages that waited for it (no template configured) may go now (not a nudge).
+    requeue_waiting_outbound(conn, learner_id, (now - WINDOW).isoformat(), now.isoformat())
+
+
+def _message_turn(
+    conn: sqlite3.Connection,
+    cache: Any,
+    settings: Settings,
+    catalogue: Catalogue,
+    texts: Texts,
+    inbound: Inbound,
+    now: datetime,
+    rules: Rules,
+    transcript_of: int | None,
+) -> TurnOutcome:
+    if is_duplicate_inbound(conn, inbound):
+        intake.done_key(conn, inbound_key(inbound))
+        return TurnOutcome(duplicate=True, learner_id=None, outbox_ids=[])
+    if transcript_of is None and not intake.done_key(conn, inbound_key(inbound)):
+        # Not a kept message's turn: if this learner has messages kept (turns/intake.py), it waits behind them.
+        if intake.waiting_for(conn, inbound.address):
+            queued = intake.enqueue(conn, [intake.arrival(inbound)])[0] == "queued"
+            return TurnOutcome(duplicate=not queued, learner_id=None, outbox_ids=[], queued=queued)
+    if transcript_of is not None and not _settle_voice_note(conn, transcript_of):
+        # Handled already, or the learner erased their data since: never re-create them from a transcript.
+        return TurnOutcome(duplicate=True, learner_id=None, outbox_ids=[])
+    learner_id, _ = learners.upsert(
+        conn,
+        channel_key=inbound.address,
+        channel=inbound.channel,
+        phone=inbound.phone,
+        wa_id=inbound.wa_id,
+        profile_name=inbound.profile_name,
+        language=settings.org.default_language,
+        timezone=lambda: timezone_for_phone(inbound.phone, settings.org.default_timezone),  # new learners only
+        lesson_time=settings.org.lesson_time,
+        now=inbound.received_at,
+    )
+    # A voice note's transcript is a second row for one provider message: its cost is on the voice note's row.
+    cost = inbound_cost(settings, inbound) if transcript_of is None else None
+    message_id = record_inbound(conn, inbound, learner_id, cost)
+    if message_id is None:
+        return TurnOutcome(duplicate=True, learner_id=learner_id, outbox_ids=[])
+    limits = ratelimit.Limits(settings.learning.rate_limit_per_hour, settings.learning.burst_per_minute)
+    # A transcript was counted as its voice note already.
+    # An opt-out or opt-in always gets through: a throttled STOP must still stop us.
+    exempt = transcript_of is not None or _opts_out_or_in(texts, inbound)
+    verdict = "allow" if exempt else ratelimit.check(cache, learner_id, now, limits)
+    if verdict != "allow":
+        # "notice" once, then "drop" silently to the learner: the operator still sees every throttled message.
+        log.info("learner throttled", extra={"learner_id": learner_id, "verdict": verdict})
+        ids = []
+        if verdict == "notice":
+            language = conn.execute("SELECT language FROM learners WHERE id = ?", (learner_id,)).fetchone()[0]
+            draft = OutboxDraft(texts.t(language, "ratelimit.notice"), idempotency_key=f"{inbound_key(inbound)}:out:0")
+            ids = [
+                i
+                for i in [
+                    enqueue_outbound(
+                        conn,
+                        learner_id=learner_id,
+                        channel=inbound.channel,
+                        address=inbound.address,
+                        draft=draft,
+                        now=now,
+                    )
                 ]
-            return TurnOutcome(False, learner_id, ids, rate_limited=True)
-        if settings.ai.transcribe_voice_notes and _voice_note(settings, inbound):
-            return _listening(conn, texts, learner_id, message_id, inbound, now)
-        event = Message(inbound.body or "", inbound.button_payload, inbound.attachments, command=inbound.opt_out)
-        return _turn(
-            conn,
-            cache,
-            settings,
-            catalogue,
-            texts,
-            rules,
-            learner_id,
-            event,
-            now,
-            channel=inbound.channel,
-            address=inbound.address,
-            key=inbound_key(inbound),
-        )
+                if i
+            ]
+        return TurnOutcome(False, learner_id, ids, rate_limited=True)
+    if settings.ai.transcribe_voice_notes and _voice_note(settings, inbound):
+        return _listening(conn, texts, learner_id, message_id, inbound, now)
+    event = Message(inbound.body or "", inbound.button_payload, inbound.attachments, command=inbound.opt_out)
+    return _turn(
+        conn,
+        cache,
+        settings,
+        catalogue,
+        texts,
+        rules,
+        learner_id,
+        event,
+        now,
+        channel=inbound.channel,
+        address=inbound.address,
+        key=inbound_key(inbound),
+    )
 
 
 def _opts_out_or_in(texts: Texts, inbound: Inbound) -> bool:

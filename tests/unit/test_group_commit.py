@@ -15,13 +15,26 @@ from coachbox.store.database import Database
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def db(tmp_path):
+def _database(tmp_path, *, inline: bool) -> Database:
     path = tmp_path / "group.db"
     setup = connect(path)
     setup.execute("CREATE TABLE items (name TEXT NOT NULL UNIQUE)")
     setup.close()
-    database = Database(path)
+    return Database(path, inline=inline)
+
+
+@pytest.fixture(params=["inline", "writer thread"])
+def db(tmp_path, request):
+    """Both ways a round runs: inline on the event loop (the lock free at once) and on the writer thread."""
+    database = _database(tmp_path, inline=request.param == "inline")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def threaded_db(tmp_path):
+    """Rounds on the writer thread only: for tests that hold a round open and look at it from the event loop."""
+    database = _database(tmp_path, inline=False)
     yield database
     database.close()
 
@@ -51,7 +64,8 @@ async def test_it_rolls_back_a_failing_item_alone(db):
     assert (group.rounds, group.items) == (1, 5)  # one transaction, one commit
 
 
-async def test_it_acknowledges_nothing_before_the_commit_and_nothing_at_all_when_it_fails(db):
+async def test_it_acknowledges_nothing_before_the_commit_and_nothing_at_all_when_it_fails(threaded_db):
+    db = threaded_db
     leaving, release = threading.Event(), threading.Event()
 
     @contextlib.contextmanager
@@ -126,7 +140,8 @@ async def test_it_shares_the_write_lock_with_other_connections(db):
     assert len([n for n in _names(db) if n.startswith("g")]) == 100
 
 
-async def test_it_runs_after_commit_steps_even_for_callers_that_went_away(db):
+async def test_it_runs_after_commit_steps_even_for_callers_that_went_away(threaded_db):
+    db = threaded_db
     """A webhook whose client disconnected is cancelled; its turn commits, and what must follow still does."""
     followed: list[str] = []
     gate = threading.Event()
@@ -144,3 +159,49 @@ async def test_it_runs_after_commit_steps_even_for_callers_that_went_away(db):
     assert isinstance((await asyncio.gather(stays, return_exceptions=True))[0], ValueError)
     assert gone.cancelled() and _names(db) == ["a"]
     assert followed == ["A"]  # committed items only, including the one nobody waits for any more
+
+
+async def test_a_round_runs_inline_when_the_lock_is_free_and_on_the_writer_thread_when_it_is_not(tmp_path):
+    """Issue #15: no thread hand-off while the write lock is free; never a wait on the event loop when another
+    process holds it (SQLite says busy at BEGIN, before anything is done, and the writer thread waits instead)."""
+    db = _database(tmp_path, inline=True)
+    try:
+        group = db.group(_insert)
+        threads: list[str] = []
+        group.fn = lambda conn, name: (threads.append(threading.current_thread().name), _insert(conn, name))[1]
+        assert await group("a") == "A"
+        assert threads == [threading.current_thread().name] and db.inline_writes == 1
+
+        other = connect(db.path)  # another process's writer holds the lock
+        other.execute("BEGIN IMMEDIATE")
+        answered = asyncio.ensure_future(group("b"))
+        ticks = 0
+        for _ in range(20):  # the event loop keeps running meanwhile
+            await asyncio.sleep(0.005)
+            ticks += 1
+        assert not answered.done() and ticks == 20
+        other.execute("COMMIT")
+        other.close()
+        assert await answered == "B"
+        assert threads[-1].startswith("sqlite-writer") and db.queued_writes == 1
+        assert _names(db) == ["a", "b"]
+    finally:
+        db.close()
+
+
+async def test_an_inline_write_waits_for_a_job_running_on_the_writer_thread(tmp_path):
+    """The loop and the writer thread never use the one connection at once: a job there sends writes there too."""
+    db = _database(tmp_path, inline=True)
+    gate = threading.Event()
+    try:
+        blocking = asyncio.ensure_future(db.run(lambda conn: gate.wait(5)))
+        await asyncio.sleep(0.02)
+        group = db.group(_insert)
+        answered = asyncio.ensure_future(group("x"))
+        await asyncio.sleep(0.02)
+        assert not answered.done() and db.inline_writes == 0
+        gate.set()
+        await blocking
+        assert await answered == "X" and db.queued_writes == 1
+    finally:
+        db.close()

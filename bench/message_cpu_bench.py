@@ -1,0 +1,432 @@
+"""Where a learner's message costs CPU: its turn, each reply sent, each status callback, and end to end, on a
+steady-state mix of returning learners; against bare Sanic and an earlier commit in the same run (issue #15).
+
+    .venv/bin/python bench/message_cpu_bench.py [--learners 2000] [--seconds 8] [--against 4e33503]
+
+For each tree (this checkout, and with --against a `git worktree` of that commit, made under /tmp and reused),
+one web worker as `coachbox run` serves it (no Huey consumer), with the Twilio double in a process of its own:
+
+1. warm-up: every learner onboards (hi, yes, 1, 1, 7: name, language, course, lesson time; then the first lesson
+   and its first question), which also gives the CPU of an onboarding turn;
+2. turns: wrk sends the steady-state mix below, each message once, with the sender held (a cap of one send per
+   1,000 s), so the server's CPU from the first request until the last turn has committed is turns only;
+3. replies: the server restarts with the cap lifted and sends everything the turns queued: CPU per reply sent;
+4. status callbacks: wrk posts sent, delivered and read for every reply (real sids, ?m=id): CPU per callback;
+5. bare Sanic: a form POST answered with empty TwiML, the same wrk settings: its CPU per request and req/s.
+
+End-to-end CPU per inbound message = turn + replies per message x (reply + 3 callbacks), as a real programme pays.
+
+The steady-state mix (what a running programme receives; most learners are returning ones), per message:
+  58 % quiz answers (A/B/C/D, 1/2/3, true/false), 12 % commands (NEXT, PROGRESS, HELP), 8 % questions for the
+  tutor (free text), 10 % new learners ("hi" from a number not seen before), 12 % small talk ("ok", "thanks", 👍).
+What the turns did with them is counted from the database afterwards (answers recorded, tutor questions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.webhook_bench import (  # noqa: E402
+    BARE,
+    DOUBLE,
+    PUBLIC,
+    SERVER,
+    WRK_THREADS,
+    _cpu_seconds,
+    _signed,
+    _wait,
+    _write_lua,
+)
+from tests.doubles.twilio_double import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
+
+MIX = (
+    (0.58, "answer", ("A", "B", "C", "D", "1", "2", "3", "true", "false", "b", "c")),
+    (0.12, "command", ("NEXT", "PROGRESS", "HELP")),
+    (0.08, "question", ("Why do plants need sunlight?", "what is a verb", "How do I save money every week?")),
+    (0.10, "new", ("hi",)),
+    (0.12, "small talk", ("ok", "thanks", "👍", "Ok thank you")),
+)
+FLOOD_CONNECTIONS = 256  # the acknowledgement run: a burst, more waiting turns than the budget: the intake keeps them
+
+
+def _form(sid: str, phone: str, body: str) -> dict:
+    return {
+        "MessageSid": sid,
+        "SmsMessageSid": sid,
+        "AccountSid": ACCOUNT_SID,
+        "From": f"whatsapp:{phone}",
+        "To": "whatsapp:+14155238886",
+        "Body": body,
+        "NumMedia": "0",
+        "ProfileName": "Bench",
+        "WaId": phone[1:],
+        "ApiVersion": "2010-04-01",
+    }
+
+
+def _phone(n: int) -> str:
+    return f"+2547{n:08d}"
+
+
+def steady_mix(learners: int, count: int, seed: int = 15) -> list[tuple[str, str, str]]:
+    """(kind, phone, body) in sending order: rounds over the returning learners, new ones among them."""
+    rng = random.Random(seed)
+    out, new = [], 0
+    weights = [w for w, _, _ in MIX]
+    while len(out) < count:
+        for n in range(learners):
+            _, kind, bodies = rng.choices(MIX, weights)[0]
+            if kind == "new":
+                new += 1
+                out.append((kind, _phone(50_000_000 + new), "hi"))
+            else:
+                out.append((kind, _phone(n), rng.choice(bodies)))
+            if len(out) == count:
+                break
+    return out
+
+
+def _inbound_lua(path: Path, url: str, messages: list[tuple[str, str, str]], prefix: str) -> None:
+    lines = ["local reqs = {}"]
+    for n, (_, phone, body) in enumerate(messages):
+        sid = f"SM{prefix}{n:030d}"[:34]
+        encoded, sig = _signed(url, _form(sid, phone, body))
+        lines.append(
+            f'reqs[{n + 1}] = wrk.format("POST", "/webhooks/twilio", '
+            f'{{["Content-Type"]="application/x-www-form-urlencoded", ["X-Twilio-Signature"]="{sig}"}}, "{encoded}")'
+        )
+    _write_lua(path, lines)
+
+
+def _status_lua(path: Path, base: str, rows: list[tuple[int, str]]) -> int:
+    lines, n = ["local reqs = {}"], 0
+    for message_id, sid in rows:
+        route = f"/webhooks/twilio/status?m={message_id}"
+        for status in ("sent", "delivered", "read"):
+            form = {"MessageSid": sid, "MessageStatus": status, "AccountSid": ACCOUNT_SID, "To": "whatsapp:+2547"}
+            encoded, sig = _signed(base + route, form)
+            n += 1
+            lines.append(
+                f'reqs[{n}] = wrk.format("POST", "{route}", '
+                f'{{["Content-Type"]="application/x-www-form-urlencoded", ["X-Twilio-Signature"]="{sig}"}}, '
+                f'"{encoded}")'
+            )
+    _write_lua(path, lines)
+    return n
+
+
+def _wrk(
+    port: int, script: Path, seconds: float, *, replays_ok: bool = False, connections: int = 16
+) -> tuple[float, int]:
+    """(req/s, requests) with every request 2xx; a run that went past its list (replays) fails unless allowed."""
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{WRK_THREADS}",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout
+    lines = out.splitlines()
+    if not any(line.startswith("Requests/sec") for line in lines):
+        raise SystemExit(f"wrk did not run: {out}")
+    bad = [line for line in lines if "Non-2xx" in line or "Socket errors" in line]
+    if bad:
+        raise SystemExit(f"wrk saw errors on port {port}: {bad}\n{out}")
+    sent = next((line.split() for line in lines if line.startswith("SENT ")), None)
+    if sent is not None and int(sent[1]) > int(sent[3]) and not replays_ok:
+        raise SystemExit(f"wrk sent {sent[1]} requests from a list of {sent[3]}: make the list longer")
+    rps = float(next(line.split()[1] for line in lines if line.startswith("Requests/sec")))
+    total = int(next(line.split()[0] for line in lines if "requests in" in line))
+    return rps, total
+
+
+def _one(db: Path, sql: str, *args) -> int:
+    conn = sqlite3.connect(db, timeout=30)
+    try:
+        return conn.execute(sql, args).fetchone()[0] or 0
+    except sqlite3.OperationalError:  # a table an older tree does not have
+        return 0
+    finally:
+        conn.close()
+
+
+def _settled(db: Path, sql: str, limit: float = 300.0) -> float:
+    """Wait until `sql` counts 0 (or stops moving for 3 s); returns when it did (perf_counter)."""
+    last, since, deadline = None, time.perf_counter(), time.perf_counter() + limit
+    while time.perf_counter() < deadline:
+        value = _one(db, sql)
+        now = time.perf_counter()
+        if value == 0:
+            return now
+        if value != last:
+            last, since = value, now
+        elif now - since > 3.0:
+            return since
+        time.sleep(0.05)
+    return time.perf_counter()
+
+
+class Tree:
+    """One checkout's server, its data folder and its figures."""
+
+    def __init__(self, label: str, root: Path, tmp: Path, double_url: str, port: int) -> None:
+        self.label, self.root, self.port = label, root, port
+        self.data = tmp / label
+        self.db = self.data / "coachbox.db"
+        self.base = PUBLIC.format(port=port)
+        self.env = {
+            "COACHBOX_PATHS_DATA_DIR": str(self.data),
+            "COACHBOX_LOG_LEVEL": "ERROR",
+            "COACHBOX_TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "COACHBOX_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "COACHBOX_TWILIO_API_BASE_URL": double_url,
+            "COACHBOX_TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
+            "COACHBOX_SERVER_PUBLIC_URL": self.base,
+            "COACHBOX_SERVER_PORT": str(port),
+            "COACHBOX_SERVER_HOST": "127.0.0.1",
+            "COACHBOX_SERVER_WORKERS": "1",
+            # A bench learner writes far faster than a person: no turn may end early as throttled.
+            "COACHBOX_LEARNING_BURST_PER_MINUTE": "100000",
+            "COACHBOX_LEARNING_RATE_LIMIT_PER_HOUR": "100000",
+            "COACHBOX_CONFIG": str(root / "coachbox.toml"),
+            "PATH": "/usr/bin:/bin",
+        }
+        self.server: subprocess.Popen | None = None
+        self.figures: dict[str, float] = {}
+
+    def start(self, rate: float) -> None:
+        env = {**self.env, "COACHBOX_TWILIO_MESSAGES_PER_SECOND": str(rate)}
+        with open(self.data.parent / f"{self.label}-server.log", "a") as log:
+            self.server = subprocess.Popen(
+                [sys.executable, "-c", SERVER], cwd=self.root, env=env, stdout=subprocess.DEVNULL, stderr=log
+            )
+        _wait(self.port)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.send_signal(signal.SIGINT)
+            try:
+                self.server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+            self.server = None
+
+    def cpu(self) -> float:
+        assert self.server is not None
+        return _cpu_seconds(self.server.pid)
+
+
+ONBOARDING = ("hi", "yes", "1", "1", "7")  # hello, keep my name, English, the first course, lessons at 07:00
+
+
+async def _onboard(base: str, learners: int) -> None:
+    """Every learner's first five messages, in order (32 learners at a time): after them the learner has had
+    their first lesson and is in its quiz, as a returning learner is."""
+    import aiohttp
+
+    queue = list(range(learners))
+
+    async def worker(session) -> None:
+        while queue:
+            n = queue.pop()
+            for step, body in enumerate(ONBOARDING):
+                sid = f"SMW{step}{n:030d}"
+                encoded, sig = _signed(base + "/webhooks/twilio", _form(sid, _phone(n), body))
+                async with session.post(
+                    base + "/webhooks/twilio",
+                    data=encoded,
+                    headers={"X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"},
+                ) as r:
+                    await r.read()
+                    if r.status != 200:
+                        raise SystemExit(f"warm-up: {r.status}")
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(worker(session) for _ in range(32)))
+
+
+def measure(tree: Tree, args, messages: list[tuple[str, str, str]], tmp: Path) -> None:
+    f = tree.figures
+    held = 0.001  # the sender's cap while turns are measured: one send per 1,000 s
+    tree.start(held)
+    # 1. warm-up: new learners
+    cpu0, wall0 = tree.cpu(), time.perf_counter()
+    asyncio.run(_onboard(tree.base, args.learners))
+    f["new learner turn ms"] = (tree.cpu() - cpu0) / (args.learners * len(ONBOARDING)) * 1000
+    # 2. the steady-state mix
+    script = tmp / f"{tree.label}-mix.lua"
+    _inbound_lua(script, tree.base + "/webhooks/twilio", messages, "S")
+    before = _one(tree.db, "SELECT COUNT(*) FROM messages WHERE direction = 'in'")
+    queued_before = _one(tree.db, "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND provider_sid IS NULL")
+    cpu0, wall0 = tree.cpu(), time.perf_counter()
+    turn_rps, acked = _wrk(tree.port, script, args.seconds)
+    done_at = _settled(tree.db, "SELECT COUNT(*) FROM inbound_queue")  # kept messages run (trees with the intake)
+    cpu = tree.cpu() - cpu0
+    turns = _one(tree.db, "SELECT COUNT(*) FROM messages WHERE direction = 'in'") - before
+    replies = (
+        _one(tree.db, "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND provider_sid IS NULL") - queued_before
+    )
+    f["turns/s"] = turns / (done_at - wall0)
+    f["turn ms"] = cpu / turns * 1000
+    f["replies per message"] = replies / turns
+    f["closed-loop req/s"] = turn_rps
+    f["acked"], f["turns"] = acked, turns
+    # 2b. a flood (more connections than turns keep up with): how many webhooks are acknowledged per second
+    flood = steady_mix(args.learners, args.flood_messages, seed=16)
+    script = tmp / f"{tree.label}-flood.lua"
+    _inbound_lua(script, tree.base + "/webhooks/twilio", flood, "F")
+    f["ack req/s"], _ = _wrk(tree.port, script, args.seconds, connections=FLOOD_CONNECTIONS)
+    _settled(tree.db, "SELECT COUNT(*) FROM inbound_queue", limit=600)
+    f["answers recorded"] = _one(tree.db, "SELECT COUNT(*) FROM answers")
+    f["tutor questions"] = _one(tree.db, "SELECT COUNT(*) FROM tutor_exchanges")
+    tree.stop()
+    import diskcache  # the held sender reserved its slots 1,000 s apart: start the cap afresh
+
+    with diskcache.Cache(str(tree.data / "cache")) as cache:
+        cache.delete("outbox:twilio:next-slot")
+    # 3. the replies, with the cap lifted
+    sent_sql = "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND provider_sid IS NOT NULL"
+    tree.start(args.rate)
+    sent0, cpu0 = _one(tree.db, sent_sql), tree.cpu()
+    _settled(tree.db, "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status IN ('queued', 'sending')")
+    sent = _one(tree.db, sent_sql) - sent0
+    f["reply ms"] = (tree.cpu() - cpu0) / max(1, sent) * 1000
+    f["replies sent"] = sent
+    # 4. status callbacks for those replies
+    conn = sqlite3.connect(tree.db)
+    rows = conn.execute(
+        "SELECT id, provider_sid FROM messages WHERE direction = 'out' AND provider_sid IS NOT NULL ORDER BY id"
+    ).fetchall()
+    conn.close()
+    script = tmp / f"{tree.label}-status.lua"
+    _status_lua(script, tree.base, rows)
+    cpu0 = tree.cpu()
+    status_rps, callbacks = _wrk(tree.port, script, args.status_seconds)
+    f["callback ms"] = (tree.cpu() - cpu0) / callbacks * 1000
+    f["callbacks/s"] = status_rps
+    tree.stop()
+    per = f["replies per message"]
+    f["end to end ms"] = f["turn ms"] + per * (f["reply ms"] + 3 * f["callback ms"])
+
+
+def _bare(tmp: Path, args, port: int) -> dict[str, float]:
+    bare = subprocess.Popen([sys.executable, "-c", BARE, str(port)], cwd=REPO, stdout=subprocess.DEVNULL)
+    try:
+        _wait(port)
+        script = tmp / "bare.lua"
+        _inbound_lua(script, PUBLIC.format(port=port) + "/webhooks/twilio", steady_mix(100, 2000), "B")
+        cpu0 = _cpu_seconds(bare.pid)
+        rps, total = _wrk(port, script, args.seconds, replays_ok=True)
+        return {"req/s": rps, "ms": (_cpu_seconds(bare.pid) - cpu0) / total * 1000}
+    finally:
+        bare.terminate()
+        bare.wait(timeout=10)
+
+
+def _worktree(commit: str) -> Path:
+    path = Path(f"/tmp/cb-{commit[:7]}")
+    if not (path / "coachbox").is_dir():
+        subprocess.run(["git", "worktree", "add", "--detach", str(path), commit], cwd=REPO, check=True)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--learners", type=int, default=2000, help="returning learners (each says hi first)")
+    parser.add_argument("--messages", type=int, default=8000, help="steady-state messages in wrk's list")
+    parser.add_argument("--seconds", type=float, default=8, help="wrk seconds for the mix and for bare Sanic")
+    parser.add_argument("--flood-messages", type=int, default=30000, help="the acknowledgement run's list")
+    parser.add_argument("--status-seconds", type=float, default=6)
+    parser.add_argument("--rate", type=float, default=2000, help="the sender's cap while replies are measured")
+    parser.add_argument("--tmp", help="make the data folders here (default: the system's temporary folder)")
+    parser.add_argument("--against", metavar="COMMIT", help="also measure this commit (a git worktree under /tmp)")
+    args = parser.parse_args()
+    double = subprocess.Popen(
+        [sys.executable, "-c", DOUBLE], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    double_url = double.stdout.readline().strip()
+    messages = steady_mix(args.learners, args.messages)
+    kinds: dict[str, int] = {}
+    for kind, _, _ in messages:
+        kinds[kind] = kinds.get(kind, 0) + 1
+    print(
+        f"steady-state mix of {len(messages)} messages from {args.learners} returning learners: "
+        + ", ".join(f"{kind} {count / len(messages) * 100:.0f}%" for kind, count in kinds.items())
+    )
+    trees = []
+    try:
+        with tempfile.TemporaryDirectory(dir=args.tmp) as tmp_name:
+            tmp = Path(tmp_name)
+            if args.against:
+                trees.append(Tree(args.against[:7], _worktree(args.against), tmp, double_url, 18441))
+            trees.append(Tree("this", REPO, tmp, double_url, 18442))
+            bare = _bare(tmp, args, 18440)
+            for tree in trees:
+                measure(tree, args, messages, tmp)
+                if tree.figures["turns"] < len(messages) * 0.5:
+                    print(f"  ({tree.label}: only {tree.figures['turns']:.0f} turns in {args.seconds:.0f} s)")
+    finally:
+        double.stdin.close()
+        double.wait(timeout=10)
+        for tree in trees:
+            tree.stop()
+    rows = [
+        ("new learner turn ms", "CPU per onboarding turn (ms)"),
+        ("turn ms", "CPU per turn, steady-state mix (ms)"),
+        ("reply ms", "CPU per reply sent (ms)"),
+        ("callback ms", "CPU per status callback (ms)"),
+        ("replies per message", "replies per message"),
+        ("end to end ms", "end-to-end CPU per inbound message (ms)"),
+        ("turns/s", "turns committed per second (wrk, 16 connections)"),
+        ("ack req/s", "webhooks acknowledged per second (wrk, 256 conn.)"),
+        ("callbacks/s", "status callbacks per second"),
+    ]
+    print(f"\nbare Sanic form POST: {bare['req/s']:.0f} req/s, {bare['ms']:.3f} ms CPU per request")
+    print(f"{'':48}" + "".join(f"{tree.label:>12}" for tree in trees))
+    for key, label in rows:
+        print(f"{label:48}" + "".join(f"{tree.figures[key]:12.2f}" for tree in trees))
+    for tree in trees:
+        f = tree.figures
+        print(
+            f"{tree.label}: acknowledgements {f['ack req/s'] / bare['req/s'] * 100:.1f}% of bare Sanic; "
+            f"a turn is {f['turn ms'] / bare['ms']:.0f}x a bare request's CPU; {f['turns']:.0f} turns "
+            f"({f['acked']:.0f} acknowledged), {f['answers recorded']:.0f} answers recorded in all, "
+            f"{f['tutor questions']:.0f} tutor questions, {f['replies sent']:.0f} replies sent"
+        )
+    missed = []
+    this = trees[-1].figures
+    if this["ack req/s"] / bare["req/s"] < 0.30:
+        missed.append(f"acknowledgements {this['ack req/s'] / bare['req/s'] * 100:.0f}% of bare Sanic (target >= 30%)")
+    if args.against:
+        old = trees[0].figures
+        ratio = this["end to end ms"] / old["end to end ms"]
+        print(f"end-to-end CPU per inbound message: {ratio * 100:.0f}% of {args.against[:7]} (target <= 50%)")
+        if ratio > 0.5:
+            missed.append(f"end-to-end CPU {ratio * 100:.0f}% of {args.against[:7]} (target <= 50%)")
+    if missed:
+        print("target missed: " + "; ".join(missed))
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()
