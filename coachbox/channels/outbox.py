@@ -326,6 +326,7 @@ def backoff_seconds(attempts: int, retry_after: float | None = None, *, rng: ran
 
 
 # -- the send loop ----------------------------------------------------------------------------------------------------
+FRESH_CLAIM_SECONDS = 10.0  # a claim younger than this is sent unconfirmed: far below reconcile's 120 s
 CONFIRM_LEAD_SECONDS = 0.05  # confirm a claim this long before its slot, so the writer's latency does not bunch sends
 
 
@@ -400,7 +401,8 @@ async def deliver_due(services: Services, *, limit: int = 100) -> int:
     batch = max(1, min(limit, math.ceil(rate)))
     now = services.clock.now()
     claimer = claimer_id()
-    rows, held = await services.db.run(
+    # One transaction opened by its first statement: inline on the event loop when the write lock is free (#15).
+    rows, held = await services.db.write(
         _claim_due, now.isoformat(), batch, claimer, quiet_hold(settings, now), budget_hold(settings, now)
     )
     if not rows:
@@ -437,7 +439,11 @@ async def _send_one(
         await asyncio.sleep(lead)
     # Confirmed just before the slot, not at the claim: a reconcile elsewhere may have released the row while
     # it waited. After this the claim is fresh, so no reconcile can judge it stale before the request is out.
-    if not await writes.confirm((row.id, claimer, row.claimed_at, services.clock.now().isoformat())):
+    # A claim made moments ago needs no confirming: a reconcile releases only claims older than
+    # STALE_CLAIM_SECONDS (120 s). That saves a commit per send when replies go as they are written (issue #15).
+    now = services.clock.now()
+    fresh = (now - datetime.fromisoformat(row.claimed_at)).total_seconds() < FRESH_CLAIM_SECONDS
+    if not fresh and not await writes.confirm((row.id, claimer, row.claimed_at, now.isoformat())):
         log.warning("outbox claim lost before sending; not sent by this sender", extra={"message_id": row.id})
         return
     if slot - time.time() < -0.5 / rate:

@@ -151,36 +151,64 @@ HELD = "quiet_hours"
 BUDGET = "budget"
 
 
-def due_outbound(conn: sqlite3.Connection, now: str, limit: int) -> list[sqlite3.Row]:
-    """Due outbound rows, each its learner's earliest pending one, with the learner's last_inbound_at, opted_out and
-    timezone; answers first.
-
-    A learner's rows go in order: a row waits while an earlier one of theirs is still to send (a message's parts,
-    a lesson and its quiz). An answer (not proactive) waits only behind earlier answers and behind rows going out
-    now (claimed, or due): never behind a proactive row held for quiet hours, scheduled for later or backing off,
-    and never behind a waiting one. The predicate stays on the row pair, served by messages_outbox_learner."""
-    return conn.execute(
-        """SELECT m.*, l.last_inbound_at, COALESCE(l.opted_out, 0) AS opted_out, l.timezone
-           FROM messages m LEFT JOIN learners l ON l.id = m.learner_id
-           WHERE m.direction = 'out' AND m.status IN ('queued', 'retry') AND m.next_attempt_at <= :now
+# The claim reads due rows in the order it claims them, answers (proactive = 0) then proactive ones, each in
+# (next_attempt_at, id) order: one range of messages_outbox_claim (migration 0029) per kind, ended by the LIMIT, so
+# its cost does not grow with the backlog. Rows held for later sort after :now and are never read. INDEXED BY:
+# with the weekly ANALYZE's statistics the planner may prefer messages_outbox_due and sort every due row again.
+_DUE = """SELECT m.*, l.last_inbound_at, COALESCE(l.opted_out, 0) AS opted_out, l.timezone
+           FROM messages m INDEXED BY messages_outbox_claim LEFT JOIN learners l ON l.id = m.learner_id
+           WHERE m.direction = 'out' AND m.status IN ('queued', 'retry') AND m.proactive = :proactive
+             AND m.next_attempt_at <= :now
              AND NOT EXISTS (SELECT 1 FROM messages p
                              WHERE p.learner_id = m.learner_id AND p.id < m.id
                                AND p.direction = 'out' AND p.status IN ('queued', 'retry', 'sending')
                                AND (m.proactive OR NOT p.proactive OR p.status = 'sending'
                                     OR p.next_attempt_at <= :now))
-           ORDER BY m.proactive, m.id LIMIT :limit""",
-        {"now": now, "limit": limit},
-    ).fetchall()
+           ORDER BY m.next_attempt_at, m.id LIMIT :limit"""
+
+
+def due_outbound(conn: sqlite3.Connection, now: str, limit: int) -> list[sqlite3.Row]:
+    """Due outbound rows, each its learner's earliest pending one, with the learner's last_inbound_at, opted_out and
+    timezone; answers first, then proactive rows, each earliest due first (then oldest first).
+
+    A learner's rows go in order: a row waits while an earlier one of theirs is still to send (a message's parts,
+    a lesson and its quiz). An answer (not proactive) waits only behind earlier answers and behind rows going out
+    now (claimed, or due): never behind a proactive row held for quiet hours, scheduled for later or backing off,
+    and never behind a waiting one. The predicate stays on the row pair, served by messages_outbox_learner; the
+    rows are read in claim order from messages_outbox_claim, so a claim reads about `limit` rows (plus those
+    waiting behind an earlier row of their learner), whatever the backlog."""
+    rows = conn.execute(_DUE, {"now": now, "limit": limit, "proactive": 0}).fetchall()
+    if len(rows) < limit:
+        rows += conn.execute(_DUE, {"now": now, "limit": limit - len(rows), "proactive": 1}).fetchall()
+    return rows
 
 
 def hold_outbound(
     conn: sqlite3.Connection, message_id: int, until: str, reason: str, now: str, code: str = HELD
 ) -> None:
-    """Move a due row on to `until` (the end of the learner's quiet hours), marked HELD (or BUDGET), unclaimed."""
-    conn.execute(
+    """Move a due row on to `until` (the end of the learner's quiet hours), marked HELD (or BUDGET), unclaimed.
+
+    The learner's later proactive rows due before then move on to `until` too, marked alike (as hold_new_outbound
+    marks a message's parts; a retry keeps its own error): they wait behind this row anyway, and left due they
+    would be read by every claim until then (a broadcast's second parts, all night) and keep a later answer
+    waiting behind them (due_outbound's rule), though they cannot go before this row. INDEXED BY: the learner's
+    rows after this one, not every due proactive row (messages_outbox_claim, which the planner would pick)."""
+    moved = conn.execute(
         """UPDATE messages SET next_attempt_at = ?, error_code = ?, error_message = ?, updated_at = ?
            WHERE id = ? AND status IN ('queued', 'retry')""",
         (until, code, reason, now, message_id),
+    ).rowcount
+    if not moved:
+        return
+    conn.execute(
+        f"""UPDATE messages INDEXED BY messages_learner SET next_attempt_at = :until, updated_at = :now,
+                  error_message = CASE WHEN error_code IS NULL OR error_code IN ('{HELD}', '{BUDGET}') THEN :reason
+                                       ELSE error_message END,
+                  error_code = CASE WHEN error_code IS NULL OR error_code IN ('{HELD}', '{BUDGET}') THEN :code
+                                    ELSE error_code END
+            WHERE learner_id = (SELECT learner_id FROM messages WHERE id = :id) AND id > :id
+              AND direction = 'out' AND status IN ('queued', 'retry') AND proactive = 1 AND next_attempt_at < :until""",
+        {"until": until, "now": now, "id": message_id, "reason": reason, "code": code},
     )
 
 

@@ -147,7 +147,7 @@ def test_it_holds_the_lesson_without_a_template_and_says_so_in_the_admin_page(bo
 
     from coachbox.channels.base import Inbound
     from coachbox.channels.outbox import plan
-    from coachbox.turns.intake import _after_turn
+    from coachbox.turns.runner import after_message
 
     learner = box.learner(last_inbound_at=SILENT)
     now = _morning(box, 2).now()
@@ -175,7 +175,7 @@ def test_it_holds_the_lesson_without_a_template_and_says_so_in_the_admin_page(bo
     later = now + timedelta(hours=3)
     [lesson] = box.say(learner, "hello", later)
     hello = Inbound("whatsapp", "whatsapp:+254700000000", "hello", "SM-hello", later)
-    _after_turn(box.conn, learner, hello, later.isoformat(), (later - timedelta(hours=24)).isoformat())
+    after_message(box.conn, learner, hello, later)  # what the turn did already (the window re-queue): once more
     rows = {r["id"]: r for r in box.outbox(learner)}
     assert rows[nudge["id"]]["status"] == "cancelled"  # not re-queued: its lesson just went out
     assert "Lesson 1 of 7" in lesson and _held(box, learner) == [("2026-03-02", "done")]
