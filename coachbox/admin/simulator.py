@@ -190,7 +190,7 @@ def travel_now(conn, coach: Coach, learner_id: int, to: str, now: datetime) -> t
             return "finished", none
         with transaction(conn):
             travel.skip_to_last_lesson(conn, learner_id, course.course_id, now, timing.local_day(now, tz).isoformat())
-        sessions.forget(coach.cache, learner_id)  # rebuilt from the database at the next turn
+            sessions.forget(conn, learner_id)  # rebuilt from the database at the next turn
     when = _next_lesson(conn, coach, learner_id, now)
     if when is None:
         return "nothing", none

@@ -51,7 +51,7 @@ def run_followups(conn: sqlite3.Connection, coach: Coach, now: datetime, *, batc
     report = FollowupReport()
     quiet, grace = coach.quiet, coach.grace
     while True:
-        with transaction(conn), coach.cache.transact(retry=True):
+        with transaction(conn):
             rows = q.due_followups(conn, now, batch)
             deadline = time.monotonic() + HOLD_SECONDS
             for row in rows:

@@ -14,7 +14,7 @@ from coachbox.core.services import Services
 from coachbox.learning import timing
 from coachbox.ops.backup import backup, prune_backups
 from coachbox.schedule import rollups
-from coachbox.store import messages, transaction
+from coachbox.store import messages, transaction, turn_state
 from coachbox.store import schedule as q
 from coachbox.turns import exports
 
@@ -67,12 +67,20 @@ def _set_state(conn: sqlite3.Connection, value: str, now: datetime) -> None:
 
 
 def prune(conn: sqlite3.Connection, now: datetime) -> dict[str, int]:
-    """Old rows nobody needs: expired admin sessions, old job runs, outbox rows that can never leave."""
+    """Old rows nobody needs: expired admin and learner sessions, spent rate-limit counters, old job runs, outbox
+    rows that can never leave."""
     with transaction(conn):
         sessions = conn.execute("DELETE FROM admin_sessions WHERE expires_at < ?", (now.isoformat(),)).rowcount
         runs = q.prune_runs(conn, now - JOB_RUNS_KEEP)
         expired = messages.expire_waiting_outbound(conn, (now - WAITING_EXPIRE).isoformat(), now.isoformat())
-    return {"admin sessions": sessions, "job runs": runs, "expired waiting messages": expired}
+        learner_sessions, counters = turn_state.prune(conn, now.timestamp())
+    return {
+        "admin sessions": sessions,
+        "job runs": runs,
+        "expired waiting messages": expired,
+        "expired learner sessions": learner_sessions,
+        "rate-limit counters": counters,
+    }
 
 
 def redaction_cutoff(now: datetime, tz: str, days: int) -> datetime | None:

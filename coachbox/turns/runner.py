@@ -159,10 +159,7 @@ async def handle_inbound(services: Services, inbound: Inbound) -> TurnOutcome:
             if outcome.erased_files:
                 remove_files(res.settings, outcome.erased_files)
 
-        # One diskcache transaction per round too (the turn's own cache.transact nests into it).
-        turns = services.inbound_turns = services.db.group(
-            turn, around=lambda conn: services.cache.transact(retry=True), after_commit=erased
-        )
+        turns = services.inbound_turns = services.db.group(turn, after_commit=erased)
     outcome = await turns((inbound, services.clock.now()))
     dispatch(services, outcome)
     if not outcome.duplicate and outcome.learner_id is not None:  # committed: wake open admin pages
@@ -206,10 +203,10 @@ def _inbound_turn(
     *,
     own_transaction: bool = True,
 ) -> TurnOutcome:
-    # One diskcache transaction for the turn's rate-limit counters and session (each would be its own SQLite
-    # commit otherwise); taken after the database's write lock, in the same order as the scheduler's turns.
-    # own_transaction=False: a group commit holds the transaction (and this turn's SAVEPOINT) already.
-    with transaction(conn) if own_transaction else contextlib.nullcontext(), cache.transact(retry=True):
+    # The session and the rate-limit counters are rows of this database (migration 0030), written in the turn's own
+    # transaction: one commit a turn. own_transaction=False: a group commit holds the transaction (and this turn's
+    # SAVEPOINT) already.
+    with transaction(conn) if own_transaction else contextlib.nullcontext():
         outcome = _message_turn(conn, cache, settings, catalogue, texts, inbound, now, rules, transcript_of)
         if not outcome.duplicate and not outcome.queued and outcome.learner_id is not None and transcript_of is None:
             after_message(conn, outcome.learner_id, inbound, now)
@@ -272,7 +269,7 @@ def _message_turn(
     # A transcript was counted as its voice note already.
     # An opt-out or opt-in always gets through: a throttled STOP must still stop us.
     exempt = transcript_of is not None or _opts_out_or_in(texts, inbound)
-    verdict = "allow" if exempt else ratelimit.check(cache, learner_id, now, limits)
+    verdict = "allow" if exempt else ratelimit.check(conn, learner_id, now, limits)
     if verdict != "allow":
         # "notice" once, then "drop" silently to the learner: the operator still sees every throttled message.
         log.info("learner throttled", extra={"learner_id": learner_id, "verdict": verdict})
@@ -448,7 +445,7 @@ def _turn(
     personalised = None
     if settings.ai.personalise_lessons:  # the cached rephrasing, as data for the engine: never a model call here
         catalogue, personalised = _personalised(cache, catalogue, learner)
-    state = sessions.load(cache, learner_id, turn - 1) or rebuild(learner, catalogue)
+    state = sessions.load(conn, learner_id, turn - 1, now) or rebuild(learner, catalogue)
     try:
         decision: Decision = handle(event, state, learner, catalogue, texts, now, rules)
     except Exception:
@@ -484,9 +481,9 @@ def _turn(
         limit=message_limit(settings.channel_kind),
     )
     if keep_session and not any(isinstance(e, fx.EraseLearner) for e in decision.effects):
-        # Saved while the write lock is held: no other turn can slip in between; if the commit fails after
-        # this, the version no longer matches the learner's turn counter and the next turn rebuilds.
-        sessions.save(cache, learner_id, decision.state.evolve(version=turn), settings.learning.session_ttl_hours)
+        # Saved in the turn's transaction: it commits, or rolls back, with the turn (the version still guards
+        # against a session saved by an older build or restored from a backup).
+        sessions.save(conn, learner_id, decision.state.evolve(version=turn), settings.learning.session_ttl_hours, now)
     # A proactive turn (keep_session=False) saves none: it counted the turn, so the next turn rebuilds the state
     # from the database (the lesson just delivered, or the quiz started); the scheduler's batched turns
     # (conversation.batch) do the same without a cache write per learner.
@@ -536,8 +533,8 @@ def erase_learner(
     # Without a confirming message to keep as a tombstone (the admin's erasure), '' matches no row: all go.
     files = learners.erase(conn, learner_id, now, keep_key="" if keep_key is None else keep_key)
     files += [found.relative_path for found in exports.files_of(data_dir, learner_id)] if data_dir else []
-    sessions.forget(cache, learner_id)
-    ratelimit.forget(cache, learner_id, now)
+    sessions.forget(conn, learner_id)
+    ratelimit.forget(conn, learner_id)
     return files
 
 

@@ -1,27 +1,23 @@
-"""Session state in diskcache (shared by every process), versioned by the learner's turn counter."""
+"""Session state in the database, written in the turn's own transaction, versioned by the learner's turn counter."""
 
 from __future__ import annotations
 
-from typing import Any
+import sqlite3
+from datetime import datetime
 
 from coachbox.conversation.state import State
-
-PREFIX = "session:"
-
-
-def key(learner_id: int) -> str:
-    return f"{PREFIX}{learner_id}"
+from coachbox.store import turn_state
 
 
-def load(cache: Any, learner_id: int, turn: int) -> State | None:
-    """The cached state if it was saved at this exact turn; None (rebuild from the database) otherwise."""
-    state = State.from_json(cache.get(key(learner_id)))
+def load(conn: sqlite3.Connection, learner_id: int, turn: int, now: datetime) -> State | None:
+    """The saved state if it was saved at this exact turn and has not expired; None (rebuild from the database)."""
+    state = State.from_json(turn_state.session(conn, learner_id, now.timestamp()))
     return state if state is not None and state.version == turn else None
 
 
-def save(cache: Any, learner_id: int, state: State, ttl_hours: int) -> None:
-    cache.set(key(learner_id), state.to_json(), expire=ttl_hours * 3600)
+def save(conn: sqlite3.Connection, learner_id: int, state: State, ttl_hours: int, now: datetime) -> None:
+    turn_state.save_session(conn, learner_id, state.to_json(), now.timestamp() + ttl_hours * 3600)
 
 
-def forget(cache: Any, learner_id: int) -> None:
-    cache.delete(key(learner_id))
+def forget(conn: sqlite3.Connection, learner_id: int) -> None:
+    turn_state.forget_session(conn, learner_id)

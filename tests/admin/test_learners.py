@@ -150,7 +150,7 @@ async def test_it_exports_and_erases_a_learner(app, client, cast, conn, services
     dump = "\n".join(conn.iterdump())
     for secret in ("254799123456", "Zawadi", "my data"):
         assert secret not in dump, secret
-    assert [k for k in services.cache.iterkeys() if f":{learner_id}" in str(k)] == []
+    assert _turn_state(conn, learner_id) == (0, 0)  # session and rate-limit counters gone with the learner
     assert not traces["media"].exists() and not traces["certificate"].exists()
     audit = conn.execute("SELECT action, target FROM audit_log WHERE action = 'learner.delete'").fetchone()
     assert tuple(audit) == ("learner.delete", f"learner:{learner_id}")
@@ -196,9 +196,9 @@ def _personal_traces(conn, services, settings, learner_id):
         (learner_id,),
     )
     now = services.clock.now()
-    sessions.save(services.cache, learner_id, State(flow="idle"), 24)
-    ratelimit.check(services.cache, learner_id, now, ratelimit.Limits(per_hour=30, per_minute=5))
-    assert [k for k in services.cache.iterkeys() if f":{learner_id}" in str(k)]
+    sessions.save(conn, learner_id, State(flow="idle"), 24, now)
+    ratelimit.check(conn, learner_id, now, ratelimit.Limits(per_hour=30, per_minute=5))
+    assert _turn_state(conn, learner_id) == (1, 1)
     return {"media": media, "certificate": certificate}
 
 
@@ -225,3 +225,11 @@ async def test_it_says_when_reminders_are_paused_after_three_unanswered(app, cli
             assert "2 unanswered since their last message (latest 2026-03-02); they stop at 3" in page.text
     _, page = await client.get(f"/admin/learners/{learner_id}")
     assert "paused: 3 unanswered (they start again when the learner writes)" in page.text
+
+
+def _turn_state(conn, learner_id: int) -> tuple[int, int]:
+    """(sessions, rate-limit rows) the learner has (migration 0030)."""
+    return (
+        conn.execute("SELECT COUNT(*) FROM learner_sessions WHERE learner_id = ?", (learner_id,)).fetchone()[0],
+        conn.execute("SELECT COUNT(*) FROM learner_rate_limits WHERE learner_id = ?", (learner_id,)).fetchone()[0],
+    )

@@ -48,6 +48,7 @@ def test_it_rebuilds_a_lost_session_from_the_database(driver):
     driver.say("quiz")
     driver.say("b")
     driver.cache.clear()  # the cache folder is allowed to vanish
+    sessions.forget(driver.conn, driver.learner_id)  # and a session to expire: the state is rebuilt
     replies = driver.say("false")
     assert replies[0].startswith("✅") and "Question 3/3" in replies[0]
 
@@ -55,9 +56,9 @@ def test_it_rebuilds_a_lost_session_from_the_database(driver):
 def test_it_rebuilds_a_session_saved_at_another_turn(driver):
     driver.onboard()
     driver.say("quiz")
-    stale = sessions.load(driver.cache, driver.learner_id, store_turn(driver))
+    stale = sessions.load(driver.conn, driver.learner_id, store_turn(driver), driver.clock.now())
     driver.say("b")
-    sessions.save(driver.cache, driver.learner_id, stale, 1)  # an older process writes late
+    sessions.save(driver.conn, driver.learner_id, stale, 1, driver.clock.now())  # an older process writes late
     assert "Question 3/3" in driver.say("false")[0]
 
 
@@ -252,7 +253,7 @@ def test_it_serialises_two_concurrent_messages_from_one_learner(driver, settings
     answers = driver.conn.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
     completed = driver.conn.execute("SELECT attempts FROM progress WHERE completed_at IS NOT NULL").fetchall()
     assert answers == 3 and [r[0] for r in completed] == [1]
-    state = sessions.load(driver.cache, driver.learner_id, store_turn(driver))
+    state = sessions.load(driver.conn, driver.learner_id, store_turn(driver), driver.clock.now())
     assert state is not None and state.flow == "idle"
 
 
@@ -328,4 +329,5 @@ def test_it_counts_every_stored_message_for_mydata(driver):
 def test_it_knows_a_first_contact_from_the_database_when_the_session_is_lost(driver):
     first = driver.say("hi")
     driver.cache.clear()
+    sessions.forget(driver.conn, driver.learner_id)
     assert driver.say("yes") != first  # the second message confirms the name; it does not welcome them again
