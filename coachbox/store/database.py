@@ -326,6 +326,13 @@ class GroupCommit:
         conn.execute("BEGIN IMMEDIATE")
         try:
             with self.around(conn) if self.around is not None else contextlib.nullcontext():
+                if len(items) == 1:  # a round of one (a quiet box): its failure rolls back the whole, no savepoint
+                    try:
+                        outcomes.append((True, self.fn(conn, items[0])))
+                    except Exception as exc:  # noqa: BLE001 - its caller gets exc; nothing of it is committed
+                        conn.execute("ROLLBACK")
+                        return [(False, exc)]
+                    items = []
                 for item in items:
                     if outcomes and time.perf_counter() > deadline:
                         break
