@@ -46,12 +46,16 @@ browser-deps:
 # time-sensitive tests run again at one instant inside Nairobi's quiet hours and one outside (docs/testing.md).
 # Exit code 5 (PYTEST_ARGS selected no time-sensitive test) is not a failure.
 TEST_INSTANTS := 2026-03-02T20:30:00+00:00 2026-03-04T07:00:00+00:00
+# Each run spreads its tests over one pytest-xdist worker per CPU (most of the suite waits on servers, browsers and
+# SQLite). `make test TEST_WORKERS=0` runs everything in one process, one test after another (docs/testing.md).
+TEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 test: $(TEST_STAMP) browser-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 	@for at in $(TEST_INSTANTS); do \
 		echo "Time-sensitive tests at $$at:"; \
-		$(BIN)/python -m pytest -p no:cacheprovider -m time_sensitive --at=$$at $(PYTEST_ARGS) || [ $$? -eq 5 ] || exit 1; \
+		$(PYTEST) -p no:cacheprovider -m time_sensitive --at=$$at $(PYTEST_ARGS) || [ $$? -eq 5 ] || exit 1; \
 	done
 
 # Lint and types: ruff (rules and formatting, config in pyproject.toml), mypy (check_untyped_defs, zero errors),

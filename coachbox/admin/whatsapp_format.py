@@ -59,6 +59,9 @@ def whatsapp_html(text: str | None) -> Markup:
             # A ``` block over several lines: shown as typed, nothing inside it is formatted.
             closing = next((j for j in range(index + 1, len(lines)) if _FENCE in lines[j]), None)
             if closing is not None:
+                before = line.split(_FENCE, 1)[0]  # blank before the fence (str.strip() blanks, e.g. \x1f): kept
+                if before:
+                    block.append(before)
                 flush_text()
                 flush_list()
                 inner = [line.split(_FENCE, 1)[1]] + lines[index + 1 : closing] + [lines[closing].split(_FENCE, 1)[0]]

@@ -36,6 +36,10 @@ NOT_EXPORTED = {
     "progress, which is exported",
     "active_months": "when their first and last message of each month came (migration 0028: the Costs page's active "
     "learners), kept from messages, which are exported",
+    "learner_sessions": "the conversation's working state (where they are in a quiz), rebuilt from the exported "
+    "tables at any time and expired after [learning] session_ttl_hours (migration 0030); erased with them",
+    "learner_rate_limits": "how many messages they sent this minute and hour (migration 0030), counted from their "
+    "messages, which are exported; pruned when the hour is over and erased with them",
 }
 # The export's name for a table, when not its own.
 EXPORT_KEY = {"learners": "learner", "learner_badges": "badges", "learner_opt_outs": "opt_outs"}
