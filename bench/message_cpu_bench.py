@@ -4,22 +4,32 @@ steady-state mix of returning learners; against bare Sanic and an earlier commit
     .venv/bin/python bench/message_cpu_bench.py [--learners 2000] [--seconds 8] [--against 4e33503]
 
 For each tree (this checkout, and with --against a `git worktree` of that commit, made under /tmp and reused),
-one web worker as `coachbox run` serves it (no Huey consumer), with the Twilio double in a process of its own:
+one web worker as `coachbox run` serves it (no Huey consumer), with the Twilio double in a process of its own.
+CPU is the server's user + system time from /proc, so the load generators' own work is not counted.
 
-1. warm-up: every learner onboards (hi, yes, 1, 1, 7: name, language, course, lesson time; then the first lesson
-   and its first question), which also gives the CPU of an onboarding turn;
-2. turns: wrk sends the steady-state mix below, each message once, with the sender held (a cap of one send per
-   1,000 s), so the server's CPU from the first request until the last turn has committed is turns only;
-3. replies: the server restarts with the cap lifted and sends everything the turns queued: CPU per reply sent;
-4. status callbacks: wrk posts sent, delivered and read for every reply (real sids, ?m=id): CPU per callback;
-5. bare Sanic: a form POST answered with empty TwiML, the same wrk settings: its CPU per request and req/s.
+1. warm-up: every learner onboards (hi, yes, 1, 1, 7, QUIZ: name, language, course, lesson time, then the first
+   lesson and its quiz), which also gives the CPU of an onboarding turn;
+2. turns, with the sender held (a cap of one send per 1,000 s) so only turns run:
+   a. at a programme's pace: the mix at --turn-rate (100/s) on a fixed schedule: CPU per turn;
+   b. at full speed: wrk, 16 connections, each message once: turns per second and their CPU;
+   c. a flood: wrk, 256 connections: webhooks acknowledged per second (the intake keeps what turns cannot run at
+      once, durably; the run waits until every kept turn has run);
+3. replies: the server restarts with the production cap (80/s, Twilio's WhatsApp default) for --seconds: CPU per
+   reply sent; then with the cap lifted until all are sent;
+4. status callbacks for those replies (sent, delivered, read; real sids, ?m=id): at 3x the cap on a fixed
+   schedule (as they come), then wrk at full speed;
+5. bare Sanic: a form POST answered with empty TwiML, wrk with the same settings: its req/s and CPU per request.
 
-End-to-end CPU per inbound message = turn + replies per message x (reply + 3 callbacks), as a real programme pays.
+End-to-end CPU per inbound message = turn + replies per message x (reply + 3 callbacks), as a programme pays it,
+at its pace (the headline) and at full speed. A request costs more CPU when requests come one at a time than in a
+burst (each wakes the server on its own): bare Sanic itself costs ~0.5 ms a request at 100-240/s against ~0.1 ms
+under wrk, so the paced figures carry that floor.
 
 The steady-state mix (what a running programme receives; most learners are returning ones), per message:
   58 % quiz answers (A/B/C/D, 1/2/3, true/false), 12 % commands (NEXT, PROGRESS, HELP), 8 % questions for the
   tutor (free text), 10 % new learners ("hi" from a number not seen before), 12 % small talk ("ok", "thanks", 👍).
-What the turns did with them is counted from the database afterwards (answers recorded, tutor questions).
+The rate limits are lifted for the bench's learners (they write far faster than people). What the turns did is
+counted from the database afterwards (quiz answers recorded).
 """
 
 from __future__ import annotations

@@ -401,8 +401,7 @@ async def deliver_due(services: Services, *, limit: int = 100) -> int:
     batch = max(1, min(limit, math.ceil(rate)))
     now = services.clock.now()
     claimer = claimer_id()
-    # One transaction opened by its first statement: inline on the event loop when the write lock is free (#15).
-    rows, held = await services.db.write(
+    rows, held = await services.db.run(
         _claim_due, now.isoformat(), batch, claimer, quiet_hold(settings, now), budget_hold(settings, now)
     )
     if not rows:

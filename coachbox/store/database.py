@@ -230,7 +230,10 @@ class Coalesced:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                results = await self.db.write(self.fn, [item for item, _ in batch])
+                # One item (a quiet moment): inline. More queued meanwhile: the box is busy, and the event loop's
+                # time goes to webhooks; the writer thread takes the batch (Database.write).
+                write = self.db.write if len(batch) == 1 else self.db.run
+                results = await write(self.fn, [item for item, _ in batch])
             except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
                 for _, future in batch:
                     if not future.done():
@@ -298,7 +301,9 @@ class GroupCommit:
         while self._pending:
             batch = self._pending[: self.max_items]
             try:
-                outcomes = await self.db.write(self._round, [item for item, _ in batch])
+                items = [item for item, _ in batch]
+                write = self.db.write if len(items) == 1 else self.db.run  # as Coalesced: inline only when quiet
+                outcomes = await write(self._round, items, self.max_seconds)
             except Exception as exc:  # noqa: BLE001 - nothing committed: every caller of the round hears it
                 del self._pending[: len(batch)]
                 for _, future in batch:
@@ -319,20 +324,13 @@ class GroupCommit:
             # A round that ran inline held the event loop: let it read the requests that came in meanwhile.
             await asyncio.sleep(0)
 
-    def _round(self, conn: sqlite3.Connection, items: list) -> list[tuple[bool, Any]]:
+    def _round(self, conn: sqlite3.Connection, items: list, budget: float) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         started = time.perf_counter()
-        deadline = started + self.max_seconds
+        deadline = started + budget
         conn.execute("BEGIN IMMEDIATE")
         try:
             with self.around(conn) if self.around is not None else contextlib.nullcontext():
-                if len(items) == 1:  # a round of one (a quiet box): its failure rolls back the whole, no savepoint
-                    try:
-                        outcomes.append((True, self.fn(conn, items[0])))
-                    except Exception as exc:  # noqa: BLE001 - its caller gets exc; nothing of it is committed
-                        conn.execute("ROLLBACK")
-                        return [(False, exc)]
-                    items = []
                 for item in items:
                     if outcomes and time.perf_counter() > deadline:
                         break
