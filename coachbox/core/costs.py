@@ -145,14 +145,19 @@ def market_of(address: str | None) -> str | None:
     if not number.startswith("+"):
         return None
     digits = number[1:]
-    if digits.isdigit() and len(digits) >= 8:
-        for length in (1, 2, 3):
-            regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:length]))
-            if regions:
-                if len(regions) == 1 and regions[0] != "001":
-                    return regions[0]
-                break
+    if digits.isdigit() and len(digits) >= 8 and (region := single_region(digits)):
+        return region
     return _parsed_market(number)
+
+
+def single_region(digits: str) -> str | None:
+    """The region of an E.164 number's digits when its country code belongs to one region only (254: KE); None for
+    shared codes (+1, +7, +44…), which need a full parse."""
+    for length in (1, 2, 3):
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:length]))
+        if regions:
+            return regions[0] if len(regions) == 1 and regions[0] != "001" else None
+    return None
 
 
 @functools.lru_cache(maxsize=16384)

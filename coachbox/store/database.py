@@ -107,7 +107,9 @@ class Database:
         Issue #15: a trip to the writer thread costs more than a small write. Every SQLite call releases the GIL,
         and the event loop, busy with the next request, takes it: measured at ~1.3 ms of hand-offs per learner's
         turn. So a write runs inline when the connection is free (no job on the writer thread) and the database's
-        write lock is free at once (busy_timeout 0 for the try). When another process holds the lock (the worker's
+        write lock is free at once (busy_timeout 0 for the try). GroupCommit and Coalesced call this only for a
+        batch of one (a quiet box): inline work holds the event loop, and under load that time belongs to
+        acknowledging webhooks (docs/architecture.md, "Writes"). When another process holds the lock (the worker's
         scheduler batch, a backup), SQLite says so at BEGIN before anything is done, and the write goes to the
         writer thread to wait there as before, so the event loop never waits for another process. `fn` must
         leave nothing behind when it fails (its transaction rolled back): it may then run again on the thread."""

@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import phonenumbers
-
 from coachbox.content.markup import split_body
 from coachbox.conversation import effects as fx
 from coachbox.conversation.engine import Decision, Reply, handle
 from coachbox.conversation.events import DeliverDailyLesson, Event
 from coachbox.conversation.state import State
+from coachbox.core.costs import single_region
 from coachbox.core.plans import plans_for
 from coachbox.learning.access import Access, Entitlement
 from coachbox.learning.timeparse import local_date
@@ -297,12 +296,6 @@ def _region(phone: str | None) -> str | None:
     region only (+254 is always KE): parsing is most of a proactive turn's access check. Numbers in shared codes
     (+1, +7, +44…) and anything not plainly E.164 are parsed as before."""
     match = _E164.fullmatch(phone or "")
-    if match:
-        digits = match.group(1)
-        for length in (1, 2, 3):
-            regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:length]))
-            if regions:
-                if len(regions) == 1 and regions[0] != "001":
-                    return regions[0]
-                break
+    if match and (region := single_region(match.group(1))):
+        return region
     return phone_region(phone)
