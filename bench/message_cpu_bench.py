@@ -54,12 +54,12 @@ from bench.webhook_bench import (  # noqa: E402
     DOUBLE,
     PUBLIC,
     SERVER,
-    WRK_THREADS,
     _cpu_seconds,
     _signed,
     _wait,
     _write_lua,
 )
+from bench.webhook_bench import _wrk as webhook_wrk  # noqa: E402
 from tests.doubles.twilio_double import ACCOUNT_SID, AUTH_TOKEN  # noqa: E402
 
 MIX = (
@@ -141,34 +141,9 @@ def _status_lua(path: Path, base: str, rows: list[tuple[int, str]]) -> int:
 def _wrk(
     port: int, script: Path, seconds: float, *, replays_ok: bool = False, connections: int = 16
 ) -> tuple[float, int]:
-    """(req/s, requests) with every request 2xx; a run that went past its list (replays) fails unless allowed."""
-    out = subprocess.run(
-        [
-            "wrk",
-            "--timeout",
-            "15s",  # Twilio's: a webhook answered later than this counts as failed
-            f"-t{WRK_THREADS}",
-            f"-c{connections}",
-            f"-d{max(1, round(seconds))}s",
-            "-s",
-            str(script),
-            f"http://127.0.0.1:{port}",
-        ],
-        capture_output=True,
-        text=True,
-    ).stdout
-    lines = out.splitlines()
-    if not any(line.startswith("Requests/sec") for line in lines):
-        raise SystemExit(f"wrk did not run: {out}")
-    bad = [line for line in lines if "Non-2xx" in line or "Socket errors" in line]
-    if bad:
-        raise SystemExit(f"wrk saw errors on port {port}: {bad}\n{out}")
-    sent = next((line.split() for line in lines if line.startswith("SENT ")), None)
-    if sent is not None and int(sent[1]) > int(sent[3]) and not replays_ok:
-        raise SystemExit(f"wrk sent {sent[1]} requests from a list of {sent[3]}: make the list longer")
-    rps = float(next(line.split()[1] for line in lines if line.startswith("Requests/sec")))
-    total = int(next(line.split()[0] for line in lines if "requests in" in line))
-    return rps, total
+    """(req/s, requests): webhook_bench's wrk run (every request 2xx, no replays unless allowed)."""
+    rps, out = webhook_wrk(port, script, seconds, replays_ok=replays_ok, connections=connections)
+    return rps, int(next(line.split()[0] for line in out.splitlines() if "requests in" in line))
 
 
 def _one(db: Path, sql: str, *args) -> int:

@@ -248,13 +248,17 @@ def _meta_line(tmp: Path, env: dict, seconds: int, bare_rps: float, procs: list)
     return rps
 
 
-def _wrk(port: int, script: Path, seconds: int, *, replays_ok: bool = False) -> tuple[float, str]:
+def _wrk(
+    port: int, script: Path, seconds: float, *, replays_ok: bool = False, connections: int = 32
+) -> tuple[float, str]:
     out = subprocess.run(
         [
             "wrk",
+            "--timeout",
+            "15s",  # Twilio's: a webhook answered later than this counts as failed
             f"-t{WRK_THREADS}",
-            "-c32",
-            f"-d{seconds}s",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
             "--latency",
             "-s",
             str(script),
@@ -263,6 +267,8 @@ def _wrk(port: int, script: Path, seconds: int, *, replays_ok: bool = False) -> 
         capture_output=True,
         text=True,
     ).stdout
+    if "Requests/sec" not in out:
+        raise SystemExit(f"wrk did not run on port {port}: {out}")
     rps = float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
     bad = [line for line in out.splitlines() if "Non-2xx" in line or "Socket errors" in line]
     if bad:

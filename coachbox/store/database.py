@@ -255,11 +255,12 @@ class GroupCommit:
     COMMIT (or anything outside the savepoints) fails, the whole group is rolled back and every caller gets the
     error, so nothing is acknowledged that was not committed. (An error after which SQLite has already rolled
     back the whole transaction, such as a full disk, ends up there too: ROLLBACK TO finds no savepoint.) A round
-    starts as soon as the first item arrives (an idle box waits for nothing) and takes at most `max_items` items, or fewer once `max_seconds` of work is
-    done, which bounds how long the write lock (and, inline, the event loop) is held and how long the first turn
+    starts as soon as the first item arrives (an idle box waits for nothing) and takes at most `max_items` items,
+    or fewer once `max_seconds` of work is done, which bounds how long the write lock (and, inline, the event loop) is held and how long the first turn
     of a round waits for the last. The size is counted in items: it used to be a 2 ms budget, and as a turn takes
     longer than that, rounds held one or two turns and most turns paid a commit of their own (issue #15). A round
-    runs inline on the event loop when it can (Database.write), and the loop reads new requests between rounds.
+    of one (a quiet box) runs inline on the event loop when it can (Database.write); bigger rounds go to the writer
+    thread, and the loop reads new requests between rounds.
 
     `fn` must not open or end the transaction itself. `around(conn)`, if given, is a context manager entered
     after BEGIN and left before COMMIT, once per round (e.g. one diskcache transaction for the whole round).
@@ -305,7 +306,7 @@ class GroupCommit:
             try:
                 items = [item for item, _ in batch]
                 write = self.db.write if len(items) == 1 else self.db.run  # as Coalesced: inline only when quiet
-                outcomes = await write(self._round, items, self.max_seconds)
+                outcomes = await write(self._round, items)
             except Exception as exc:  # noqa: BLE001 - nothing committed: every caller of the round hears it
                 del self._pending[: len(batch)]
                 for _, future in batch:
@@ -326,10 +327,10 @@ class GroupCommit:
             # A round that ran inline held the event loop: let it read the requests that came in meanwhile.
             await asyncio.sleep(0)
 
-    def _round(self, conn: sqlite3.Connection, items: list, budget: float) -> list[tuple[bool, Any]]:
+    def _round(self, conn: sqlite3.Connection, items: list) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         started = time.perf_counter()
-        deadline = started + budget
+        deadline = started + self.max_seconds
         conn.execute("BEGIN IMMEDIATE")
         try:
             with self.around(conn) if self.around is not None else contextlib.nullcontext():
