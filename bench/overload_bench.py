@@ -178,10 +178,21 @@ def _settle(db: Path, expected: int, limit: float = 600.0) -> float:
 
 
 def _check(db: Path, forms: list[dict], acked: list[str], times: dict[str, tuple[float, float]]) -> dict:
-    """Lost, doubled, unanswered, and learners whose replies left out of order."""
+    """Lost, doubled, unanswered, and learners whose replies left out of order.
+
+    A learner past the per-learner limit ([learning] burst_per_minute, 20) gets one polite notice and then silence,
+    by design: the random plan has a few such learners (at 5x, one sends 22 messages in the minute). Their unanswered
+    messages are counted as `throttled`, apart from `unanswered`: only a learner the limiter noticed can have them."""
     conn = sqlite3.connect(db)
     try:
         stored = dict(conn.execute("SELECT provider_sid, COUNT(*) FROM messages WHERE direction = 'in' GROUP BY 1"))
+        noticed = {
+            row[0]
+            for row in conn.execute(
+                """SELECT m.provider_sid FROM messages m JOIN learner_rate_limits r ON r.learner_id = m.learner_id
+                   WHERE m.direction = 'in' AND r.noticed IS NOT NULL"""
+            )
+        }
         # Replies carry their message's key: in:whatsapp:<sid>:out:<n>; provider_sid is set once sent.
         replies = conn.execute(
             """SELECT substr(idempotency_key, 13, 34) AS sid, MIN(id), MIN(provider_sid IS NOT NULL)
@@ -214,7 +225,8 @@ def _check(db: Path, forms: list[dict], acked: list[str], times: dict[str, tuple
     return {
         "lost": sum(1 for sid in acked if sid not in stored),
         "doubled": sum(1 for count in stored.values() if count > 1),
-        "unanswered": sum(1 for sid in acked if sid not in answered),
+        "unanswered": sum(1 for sid in acked if sid not in answered and sid not in noticed),
+        "throttled": sum(1 for sid in acked if sid not in answered and sid in noticed),
         "learners_out_of_order": out_of_order,
     }
 

@@ -62,14 +62,22 @@ def upsert(
     needed for a new learner, and working it out from the phone number costs a phonenumbers parse."""
     stamp = now.isoformat()
     # The returning learner (nearly every message) costs one statement: the UPDATE finds them by channel key.
+    # Phone, WhatsApp id and name are rewritten only when they changed: naming a column in SET rewrites its index
+    # entries even for the same value, one more page in every turn's commit (learners_phone; issue #15).
     found = conn.execute(
-        """UPDATE learners SET phone = COALESCE(?, phone), wa_id = COALESCE(?, wa_id),
-                  profile_name = COALESCE(?, profile_name), last_inbound_at = ?, updated_at = ?
-           WHERE channel_key = ? RETURNING id""",
-        (phone, wa_id, profile_name, stamp, stamp, channel_key),
+        """UPDATE learners SET last_inbound_at = ?, updated_at = ?
+           WHERE channel_key = ? RETURNING id, phone, wa_id, profile_name""",
+        (stamp, stamp, channel_key),
     ).fetchone()
     if found is not None:
-        return int(found[0]), False
+        learner_id = int(found[0])
+        saved = tuple(found[1:4])
+        fresh = tuple(saved[n] if given is None else given for n, given in enumerate((phone, wa_id, profile_name)))
+        if fresh != saved:
+            conn.execute(
+                "UPDATE learners SET phone = ?, wa_id = ?, profile_name = ? WHERE id = ?", (*fresh, learner_id)
+            )
+        return learner_id, False
     cursor = conn.execute(
         """INSERT INTO learners (channel_key, channel, phone, wa_id, profile_name, language, timezone,
                                  lesson_time, last_inbound_at, created_at, updated_at)

@@ -277,10 +277,35 @@ def record_deliveries(
                DO UPDATE SET next_position = MAX(next_position, excluded.next_position)""",
             [(r[0], r[2], stamp, r[3]) for r in rows],
         )
-    conn.executemany(
+    delivered = [(r[0], r[4], r[5], r[1], stamp, stamp) for r in rows if r[4] is not None]
+    if conn.executemany(
         """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
            VALUES (?, ?, ?, ?, ?, 'done', ?) ON CONFLICT (learner_id, kind, key) DO NOTHING""",
-        [(r[0], r[4], r[5], r[1], stamp, stamp) for r in rows if r[4] is not None],
+        delivered,
+    ).rowcount != len(delivered):
+        # The upsert's other half: an 'empty' row (that day's turn wrote nothing) becomes this lesson's; rows just
+        # inserted are 'done' already, and a 'done' or 'cancelled' one stays as it is.
+        conn.executemany(
+            """UPDATE deliveries SET status = 'done', lesson_id = ?
+               WHERE learner_id = ? AND kind = ? AND key = ? AND status = 'empty'""",
+            [(r[3], r[0], r[1], r[2]) for r in delivered],
+        )
+
+
+def start_quizzes(conn: sqlite3.Connection, rows: list[tuple[int, int]], now: datetime) -> None:
+    """progress.start_quiz() for many (learner, lesson) rows whose progress row exists (the lesson's delivery was
+    recorded first: record_deliveries), so the upsert is an UPDATE; a pending follow-up quiz of the lesson is
+    cancelled as there."""
+    if not rows:
+        return
+    conn.executemany(
+        "UPDATE progress SET quiz_started_at = ? WHERE learner_id = ? AND lesson_id = ?",
+        [(now.isoformat(), learner_id, lesson_id) for learner_id, lesson_id in rows],
+    )
+    conn.executemany(
+        """UPDATE deliveries SET status = 'cancelled' WHERE learner_id = ? AND kind = 'quiz_followup'
+           AND key = ? AND status = 'pending'""",
+        [(learner_id, str(lesson_id)) for learner_id, lesson_id in rows],
     )
 
 
@@ -308,19 +333,49 @@ def existing_keys(conn: sqlite3.Connection, keys: list[str]) -> set[str]:
     }
 
 
+# enqueue_many writes its rows with one INSERT … SELECT per chunk, not an executemany (one statement per row).
+# messages has triggers (costs, active months, sends), so every INSERT keeps a statement journal of the pages it
+# changes: a row changes up to ~15 (the table, ten indexes, cost_totals); past the 64 KiB SQLite keeps in memory
+# the journal goes to a temporary file, and each later row's statement writes its pages there again. Per row that
+# was ~32 µs of 48; one statement per chunk journals a page once per chunk: 17 µs a row, triggers included
+# (migration 0031). Chunks are CHUNK rows, then powers of two: a few statement shapes, all in the statement cache. (512 rows
+# are 5,123 variables: SQLite allows 32,766 since 3.32; RETURNING, used elsewhere, needs 3.35.)
+CHUNK = 512
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _chunks(count: int) -> list[int]:
+    """Chunk sizes adding up to `count`: CHUNK as often as it fits, then the rest's powers of two, largest first."""
+    sizes = [CHUNK] * (count // CHUNK)
+    rest = count % CHUNK
+    return sizes + [1 << bit for bit in range(rest.bit_length() - 1, -1, -1) if rest & (1 << bit)]
+
+
 def enqueue_many(conn: sqlite3.Connection, rows: list[tuple], now: datetime) -> dict[str, int]:
     """Outbox rows (learner, channel, address, body, media JSON, kind, template key, ContentVariables JSON,
-    idempotency key, sequence) as store.messages.enqueue_outbound() writes them, in one executemany; returns the
-    new ids by key. Proactive rows: the scheduler's turns (quiet hours hold them, STOP cancels them)."""
+    idempotency key, sequence) as store.messages.enqueue_outbound() writes them, in order; returns the new ids by
+    key. Proactive rows: the scheduler's turns (quiet hours hold them, STOP cancels them). Each row carries its
+    learner's class and course for the Costs page, read from learners in the same statement as the trigger would
+    (store.messages.COST_CLASS; migration 0031)."""
     stamp = now.isoformat()
-    conn.executemany(
-        """INSERT INTO messages (learner_id, direction, channel, address, body, media, kind, template_key,
-                                 content_variables, idempotency_key, status, next_attempt_at, sequence,
-                                 proactive, created_at, updated_at)
-           VALUES (?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, 1, ?, ?)
-           ON CONFLICT (idempotency_key) DO NOTHING""",
-        [(*r[:9], stamp, r[9], stamp, stamp) for r in rows],
-    )
+    done = 0
+    for size in _chunks(len(rows)):
+        chunk = rows[done : done + size]
+        done += size
+        # WHERE true: without it SQLite reads ON CONFLICT as the join's ON. The LEFT JOIN keeps the VALUES the
+        # outer loop, so the rows get their ids in the order given (a message's parts, a learner's messages).
+        conn.execute(
+            f"""INSERT INTO messages (learner_id, direction, channel, address, body, media, kind, template_key,
+                                      content_variables, idempotency_key, status, next_attempt_at, sequence,
+                                      proactive, created_at, updated_at, cost_class, cost_course_id)
+                SELECT v.column1, 'out', v.column2, v.column3, v.column4, v.column5, v.column6, v.column7,
+                       v.column8, v.column9, 'queued', ?, v.column10, 1, ?, ?,
+                       COALESCE(l.cohort, ''), COALESCE(l.current_course_id, 0)
+                FROM (VALUES {", ".join([_ROW] * size)}) v LEFT JOIN learners l ON l.id = v.column1
+                WHERE true
+                ON CONFLICT (idempotency_key) DO NOTHING""",
+            [stamp, stamp, stamp, *(value for row in chunk for value in row[:10])],
+        )
     return {
         r[1]: r[0]
         for r in conn.execute(

@@ -8,6 +8,7 @@ import pytest
 
 from coachbox.core.clock import FakeClock
 from coachbox.schedule.daily import run_daily_lessons
+from tests.store.conftest import kept_totals, recounted_totals
 
 OPEN = "2027-01-01T00:00:00+00:00"  # a last message after every instant these tests use: the window stays open
 
@@ -208,3 +209,18 @@ def test_it_survives_a_hand_edited_lesson_time(box):
     clock = FakeClock("2026-03-02T03:00:00+00:00")
     run_until(box, clock, "2026-03-02T04:10:00+00:00")
     assert box.lessons_sent(fine) == ["2026-03-02"] and box.lessons_sent(broken) == ["2026-03-02"]
+
+
+def test_it_counts_every_lesson_in_the_costs_under_its_learners_class_and_course(box):
+    form2, classless = box.learner(cohort="Form 2", last_inbound_at=OPEN), box.learner(last_inbound_at=OPEN)
+    clock = FakeClock("2026-03-01T03:00:00+00:00")  # Sunday's lesson comes with the week's summary
+    run_until(box, clock, "2026-03-01T04:10:00+00:00")
+    box.say(form2, "progress", clock.now())
+    run_until(box, clock, "2026-03-02T04:10:00+00:00")
+    rows = box.conn.execute("SELECT learner_id, kind, cost_class, cost_course_id FROM messages").fetchall()
+    assert {r["kind"] for r in rows} >= {"lesson", "inbound", "summary"}
+    assert {(r["learner_id"], r["cost_class"], r["cost_course_id"]) for r in rows} == {
+        (form2, "Form 2", box.course_id),
+        (classless, "", box.course_id),
+    }
+    assert kept_totals(box.conn) == recounted_totals(box.conn)
