@@ -89,3 +89,21 @@ def test_it_accepts_a_signature_made_with_or_without_the_port():
         parsed,
         twilio_signature("https://evil.example.org/webhooks/twilio", form),
     )
+
+
+def test_a_whatsapp_number_in_e164_is_taken_without_parsing_it_and_others_are_parsed_as_before():
+    before = e164.cache_info()
+    assert channel_key("whatsapp:+254799123456", None) == ("whatsapp", "whatsapp:+254799123456", "+254799123456")
+    assert channel_key("whatsapp:+14155238886", "14155238886")[2] == "+14155238886"
+    assert e164.cache_info().hits + e164.cache_info().misses == before.hits + before.misses  # no e164() at all
+    # Not plainly E.164: parsed (and normalised) as before.
+    assert channel_key("whatsapp:+254 799 123456", None)[2] == "+254799123456"
+    assert channel_key("whatsapp:254799123457", None)[2] == "+254799123457"
+    assert channel_key("whatsapp:+0254799123456", "254799123458")[2] == "+254799123458"  # no country code 0
+
+
+@pytest.mark.parametrize(
+    "number", ["+254712345678", "+2348031234567", "+14155238886", "+919812345678", "+447911123456", "+5511987654321"]
+)
+def test_the_shortcut_gives_what_phonenumbers_gives_for_real_numbers(number):
+    assert channel_key(f"whatsapp:{number}", None)[2] == e164(number) == number
