@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -14,7 +14,7 @@ from coachbox.learning.learner import Enrollment, Learner
 from coachbox.learning.learner import Handover as EngineHandover
 from coachbox.learning.progress import LessonResult
 from coachbox.learning.streaks import Streak
-from coachbox.store.progress import missed_ids
+from coachbox.store.progress import HELD, NUDGE, missed_ids
 
 # Every query takes the batch as one JSON list (json_each): one statement whatever the batch size, no limit on
 # the number of SQL variables, and the plan is the same index probe per learner as the one-learner query.
@@ -52,6 +52,16 @@ def versions(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple]:
     while it runs)."""
     query = f"SELECT id, {', '.join(WATCHED)} FROM learners WHERE id IN {_IDS}"
     return {r[0]: r[1:] for r in _tuples(conn).execute(query, (json.dumps(ids),))}
+
+
+def versions_of(rows: dict[int, sqlite3.Row]) -> dict[int, tuple]:
+    """versions() from learner_rows() read already in the same transaction (the same columns, the same snapshot):
+    no second query of the batch's learners."""
+    if not rows:
+        return {}
+    columns = next(iter(rows.values())).keys()
+    get = itemgetter(*(columns.index(name) for name in WATCHED))
+    return {learner_id: get(row) for learner_id, row in rows.items()}
 
 
 def _tuples(conn: sqlite3.Connection) -> sqlite3.Cursor:
@@ -247,23 +257,34 @@ def count_turns(conn: sqlite3.Connection, ids: list[int]) -> None:
 
 
 def record_deliveries(
-    conn: sqlite3.Connection, rows: list[tuple[int, int, int, int, str | None, str]], now: datetime
+    conn: sqlite3.Connection,
+    rows: list[tuple[int, int, int, int, str | None, str]],
+    now: datetime,
+    started: Collection[tuple[int, int]] = (),
 ) -> None:
     """progress.record_delivery() for many (learner, lesson, course, next position, kind, key) rows; kind None: no
-    delivery row (the caller writes it, claim_settled)."""
+    delivery row (the caller writes it, claim_settled). started: (learner, lesson) of these rows whose quiz the same
+    turn starts (progress.start_quiz() after record_delivery(), as the daily lesson does on lean days): the progress
+    row takes quiz_started_at too, and the lesson's pending follow-up quiz, if any, is cancelled."""
     stamp = now.isoformat()
     # Insert-or-update as two plain statements, each run for every row only when some row needs it: an upsert
     # (ON CONFLICT DO UPDATE) costs about twice a plain INSERT per row even when nothing conflicts. The outcome
     # is the upsert's: the second statement gives rows that were just written the values they have already.
-    progress = [(r[0], r[1], stamp) for r in rows]
+    # A new row is written with its quiz_started_at at once (the instant both upserts give it): one statement a
+    # learner instead of two (the tallies' trigger reads neither that column nor, on insert, the order).
+    progress = [(r[0], r[1], stamp, stamp if (r[0], r[1]) in started else None) for r in rows]
     if conn.executemany(
-        "INSERT INTO progress (learner_id, lesson_id, delivered_at) VALUES (?, ?, ?) "
+        "INSERT INTO progress (learner_id, lesson_id, delivered_at, quiz_started_at) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (learner_id, lesson_id) DO NOTHING",
         progress,
     ).rowcount != len(progress):
         conn.executemany(
             "UPDATE progress SET delivered_at = ? WHERE learner_id = ? AND lesson_id = ?",
             [(r[2], r[0], r[1]) for r in progress],
+        )
+        conn.executemany(
+            "UPDATE progress SET quiz_started_at = ? WHERE learner_id = ? AND lesson_id = ?",
+            [(r[3], r[0], r[1]) for r in progress if r[3] is not None],
         )
     # A learner's enrollment in the course exists already, nearly always: update first (MAX: the upsert again
     # for all, when some were missing, changes nothing it updated).
@@ -290,23 +311,22 @@ def record_deliveries(
                WHERE learner_id = ? AND kind = ? AND key = ? AND status = 'empty'""",
             [(r[3], r[0], r[1], r[2]) for r in delivered],
         )
-
-
-def start_quizzes(conn: sqlite3.Connection, rows: list[tuple[int, int]], now: datetime) -> None:
-    """progress.start_quiz() for many (learner, lesson) rows whose progress row exists (the lesson's delivery was
-    recorded first: record_deliveries), so the upsert is an UPDATE; a pending follow-up quiz of the lesson is
-    cancelled as there."""
-    if not rows:
-        return
-    conn.executemany(
-        "UPDATE progress SET quiz_started_at = ? WHERE learner_id = ? AND lesson_id = ?",
-        [(now.isoformat(), learner_id, lesson_id) for learner_id, lesson_id in rows],
-    )
+    # The learner started the quiz: the 30-minute follow-up would only repeat it (progress.start_quiz).
     conn.executemany(
         """UPDATE deliveries SET status = 'cancelled' WHERE learner_id = ? AND kind = 'quiz_followup'
            AND key = ? AND status = 'pending'""",
-        [(learner_id, str(lesson_id)) for learner_id, lesson_id in rows],
+        [(learner_id, str(lesson_id)) for learner_id, lesson_id in started],
     )
+
+
+def hold_lessons(conn: sqlite3.Connection, rows: list[tuple[int, str, int, bool]], now: datetime) -> None:
+    """progress.hold_lesson() for many (learner, local date, lesson, nudge) rows: the lesson held for the learner's
+    reply, and the nudge sent with it recorded (the silent learner's back-off counts it)."""
+    stamp = now.isoformat()
+    insert = """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (learner_id, kind, key) DO NOTHING"""
+    conn.executemany(insert, [(r[0], HELD, r[1], r[2], stamp, "pending", stamp) for r in rows])
+    conn.executemany(insert, [(r[0], NUDGE, r[1], r[2], stamp, "done", stamp) for r in rows if r[3]])
 
 
 def schedule_many(conn: sqlite3.Connection, rows: list[tuple[int, str, str, int | None, str]], now: datetime) -> None:

@@ -10,6 +10,7 @@ What each learner sees, and what the database holds afterwards, is what run_even
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -43,9 +44,26 @@ from coachbox.turns.runner import (
 
 log = logging.getLogger("coachbox.conversation")
 
-# Effects a daily lesson usually has, written for the whole batch at once; anything else (a lesson without a
-# quiz completes at once: streak, badges, certificate) goes through the service's own _apply, learner by learner.
-_BATCHED = (fx.RecordDelivery, fx.ScheduleQuiz)
+
+def _batchable(effects: tuple[fx.Effect, ...]) -> bool:
+    """Whether a turn's effects are the ones a daily lesson usually has (its delivery, and its quiz started in the
+    lesson on lean days or scheduled as a follow-up; or the lesson held for the learner's reply), which write_batch
+    writes for the whole batch at once; anything else (a lesson without a quiz completes at once: streak, badges,
+    certificate) goes through _apply, learner by learner. The batch writes every delivery with its quiz started,
+    then every follow-up scheduled, then every lesson held: the same rows as _apply's order only when a quiz started
+    is the lesson's delivered before it in the turn (its progress row is that delivery's), and no follow-up of that
+    lesson was scheduled before it (starting the quiz would cancel it)."""
+    delivered, scheduled = set(), set()
+    for e in effects:
+        if isinstance(e, fx.HoldLesson):  # outside the window: the lesson waits for a reply (its own rows)
+            continue
+        if isinstance(e, fx.RecordDelivery):
+            delivered.add(e.lesson_id)
+        elif isinstance(e, fx.ScheduleQuiz):
+            scheduled.add(e.lesson_id)
+        elif not isinstance(e, fx.StartQuiz) or e.lesson_id not in delivered or e.lesson_id in scheduled:
+            return False
+    return True
 
 
 def run_events_batch(
@@ -99,7 +117,7 @@ def decide_batch(
     catalogue = resources.catalogue(conn)
     kind = "daily_lesson"
     rows = q.learner_rows(conn, learner_ids)
-    seen = q.versions(conn, learner_ids)  # what write_batch compares with (same snapshot as the rows)
+    seen = q.versions_of(rows)  # what write_batch compares with (q.versions() of the same snapshot)
     keys, zones = batch.keys, {}
     for learner_id in learner_ids:
         row = rows.get(learner_id)
@@ -123,16 +141,21 @@ def decide_batch(
     plans = plans_for(settings)
     plan_list = tuple(plans.values())
     methods: dict[str | None, tuple[str, ...]] = {}
+    # Most learners have no live subscription: their Access (frozen) is the same for a region, made once a batch.
+    unpaid: dict[str | None, Access] = {}
 
     def access(row: sqlite3.Row) -> Access:  # payments.subscriptions.load_access() from the batch's rows
         region = _region(row["phone"])
         if region not in methods:
             methods[region] = payment_methods(settings, region, plans)
-        live = tuple(
-            Entitlement(s["plan"], _courses(s["courses"]), s["access_until"], s["current_period_end"])
-            for s in subscriptions.get(row["id"], ())
+            unpaid[region] = Access((), plan_list, region, methods[region])
+        live = subscriptions.get(row["id"])
+        if not live:
+            return unpaid[region]
+        entitlements = tuple(
+            Entitlement(s["plan"], _courses(s["courses"]), s["access_until"], s["current_period_end"]) for s in live
         )
-        return Access(live, plan_list, region, methods[region])
+        return Access(entitlements, plan_list, region, methods[region])
 
     learners = q.snapshots(conn, (rows[i] for i in ids), access)
     # Due review questions, as data: the engine asks them before the lesson (few learners have any).
@@ -208,12 +231,14 @@ def write_batch(
         q.count_turns(conn, ids)
     deliveries: list[tuple[int, int, int, int, str | None, str]] = []
     quizzes: list[tuple[int, str, str, int | None, str]] = []
+    held: list[tuple[int, str, int, bool]] = []
+    started: set[tuple[int, int]] = set()  # quizzes started in the lesson, on lean days: (learner, lesson)
     drafts = []
     followups: dict[int, list[Followup]] = {}
     for learner_id in ids:
         decision, row = batch.decisions[learner_id], batch.rows[learner_id]
         turn_key = f"{kind}:{learner_id}:{batch.keys[learner_id]}"
-        if all(isinstance(e, _BATCHED) for e in decision.effects):
+        if _batchable(decision.effects):
             for e in decision.effects:
                 if isinstance(e, fx.RecordDelivery):
                     # A claimed row is written by the caller with this lesson's id (one write, not insert + settle).
@@ -221,6 +246,10 @@ def write_batch(
                     deliveries.append(
                         (learner_id, e.lesson_id, e.course_id, e.next_position, None if claimed else e.kind, e.key)
                     )
+                elif isinstance(e, fx.StartQuiz):
+                    started.add((learner_id, e.lesson_id))
+                elif isinstance(e, fx.HoldLesson):
+                    held.append((learner_id, e.key, e.lesson_id, e.nudge))
                 elif isinstance(e, fx.ScheduleQuiz):
                     quizzes.append((learner_id, "quiz_followup", str(e.lesson_id), e.lesson_id, e.due_at.isoformat()))
         else:
@@ -246,8 +275,9 @@ def write_batch(
                     reply.template,
                 )
             )
-    q.record_deliveries(conn, deliveries, now)
+    q.record_deliveries(conn, deliveries, now, started)
     q.schedule_many(conn, quizzes, now)
+    q.hold_lessons(conn, held, now)
 
     # The outbox, as enqueue_outbound() writes it: a body over 1,600 characters becomes '<kind>.continued' parts;
     # a message whose key exists already is not written again (nor its parts).
@@ -296,6 +326,13 @@ def _region(phone: str | None) -> str | None:
     region only (+254 is always KE): parsing is most of a proactive turn's access check. Numbers in shared codes
     (+1, +7, +44…) and anything not plainly E.164 are parsed as before."""
     match = _E164.fullmatch(phone or "")
-    if match and (region := single_region(match.group(1))):
+    if match and (region := _single_region(match.group(1)[:3])):
         return region
     return phone_region(phone)
+
+
+@functools.cache
+def _single_region(code: str) -> str | None:
+    """core.costs.single_region() of a number's first three digits, all it reads (a country code has at most three):
+    looked up once per code, 1,000 of them at most, not once per learner."""
+    return single_region(code)

@@ -14,7 +14,7 @@ from coachbox.content.importer import import_folder
 from coachbox.conversation.events import DeliverDailyLesson, Message
 from coachbox.payments.subscriptions import phone_region
 from coachbox.turns.batch import _region, run_events_batch
-from coachbox.turns.runner import Resources, run_event
+from coachbox.turns.runner import Resources, _apply, run_event
 
 NOW = datetime.fromisoformat("2026-03-03T04:00:00+00:00")  # Tuesday 07:00 in Nairobi
 PLANS = {
@@ -395,3 +395,94 @@ def test_it_sends_each_lesson_once_when_learners_change_while_the_fanout_decides
         batched.execute("SELECT next_lesson_at FROM learners WHERE id = ?", (ids[8],)).fetchone()[0]
         == "2026-03-03T06:00:00+00:00"
     )  # 09:00 in Nairobi: today's lesson comes then, once
+
+
+# -- a lesson day's effects written for the whole batch (write_batch), not through _apply one learner at a time ------
+# The tallies the triggers keep (the course page's, the Costs page's) and the sessions, besides TABLES.
+KEPT = {
+    "lesson_tallies": "SELECT lesson_id, delivered, completed FROM lesson_tallies ORDER BY lesson_id",
+    "course_learners": "SELECT * FROM course_learners ORDER BY course_id, learner_id",
+    "cost_totals": "SELECT * FROM cost_totals ORDER BY hour, direction, kind, category, channel, course_id, class",
+    "sessions": "SELECT learner_id, state FROM learner_sessions ORDER BY learner_id",
+}
+
+
+def _lesson_day(conn, ids):
+    """Rows a lesson's writes meet besides fresh ones: a follow-up quiz still pending for the lesson the learner
+    gets today (starting the quiz cancels it), an 'empty' claim of today (the lesson becomes it), and a progress
+    row of today's lesson from an earlier delivery (its quiz started then)."""
+    lesson = {r["course_id"]: r["id"] for r in conn.execute("SELECT id, course_id FROM lessons WHERE position = 1")}
+    alice, bob, swahili = ids[0], ids[9], ids[8]
+    course = {i: conn.execute("SELECT current_course_id FROM learners WHERE id = ?", (i,)).fetchone()[0] for i in ids}
+    conn.execute(
+        """INSERT INTO deliveries (learner_id, kind, key, lesson_id, due_at, status, created_at)
+           VALUES (?, 'quiz_followup', ?, ?, '2026-03-02T04:30:00+00:00', 'pending', '2026-03-02T04:00:00+00:00')""",
+        (alice, str(lesson[course[alice]]), lesson[course[alice]]),
+    )
+    conn.execute(
+        """INSERT INTO deliveries (learner_id, kind, key, status, due_at, created_at)
+           VALUES (?, 'daily_lesson', '2026-03-03', 'empty', '2026-03-03T04:00:00+00:00', '2026-03-03')""",
+        (bob,),
+    )
+    conn.execute(
+        """INSERT INTO progress (learner_id, lesson_id, delivered_at, quiz_started_at)
+           VALUES (?, ?, '2026-03-01T04:00:00+00:00', '2026-03-01T04:05:00+00:00')""",
+        (swahili, lesson[course[swahili]]),
+    )
+    conn.commit()
+
+
+@pytest.mark.parametrize(("lean", "style"), [(True, "per_question"), (True, "one_message"), (False, "per_question")])
+def test_it_writes_a_lesson_days_effects_for_the_whole_batch_as_run_event_does(world, monkeypatch, lean, style):
+    import coachbox.turns.batch as batch
+
+    settings, one_by_one, batched, (cache_a, cache_b), ids = world
+    settings = settings.replace(learning={"lean_days": lean, "quiz_style": style})
+    for conn in (one_by_one, batched):
+        _lesson_day(conn, ids)
+    applied = []
+
+    def counted(conn, cache, learner_id, *args, **kwargs):
+        applied.append(learner_id)
+        return _apply(conn, cache, learner_id, *args, **kwargs)
+
+    res = Resources.build(settings)
+    with store.transaction(one_by_one):
+        expected = {
+            i: run_event(
+                one_by_one,
+                cache_a,
+                settings,
+                res.catalogue(one_by_one),
+                res.texts,
+                i,
+                DeliverDailyLesson(),
+                NOW,
+                rules=res.rules,
+                own_transaction=False,
+            )
+            for i in ids
+        }
+    monkeypatch.setattr(batch, "_apply", counted)
+    with store.transaction(batched):
+        got = run_events_batch(batched, cache_b, Resources.build(settings), ids, DeliverDailyLesson(), NOW)
+    for i in ids:
+        e, g = expected[i], got[i]
+        assert (g.duplicate, len(g.outbox_ids), g.followups) == (e.duplicate, len(e.outbox_ids), e.followups), i
+    assert _state(batched) == _state(one_by_one)
+    kept = {name: [tuple(r) for r in batched.execute(sql)] for name, sql in KEPT.items()}
+    assert kept == {name: [tuple(r) for r in one_by_one.execute(sql)] for name, sql in KEPT.items()}
+    # Only the lesson without a quiz (it completes at once: streak, badges) went one learner at a time.
+    assert applied == [ids[12]]
+    quiz = "SELECT quiz_started_at FROM progress WHERE learner_id = ? ORDER BY lesson_id"
+    followup = "SELECT status FROM deliveries WHERE learner_id = ? AND kind = 'quiz_followup' ORDER BY key"
+    claim = "SELECT status, lesson_id IS NOT NULL FROM deliveries WHERE learner_id = ? AND kind = 'daily_lesson'"
+    if lean:  # the quiz starts in the lesson: no follow-up, and the one pending for that lesson is cancelled
+        assert [r[0] for r in batched.execute(quiz, (ids[0],))] == [NOW.isoformat()]
+        assert [r[0] for r in batched.execute(followup, (ids[0],))] == ["cancelled"]
+        assert [r[0] for r in batched.execute(quiz, (ids[8],))] == [NOW.isoformat()]
+    else:  # the follow-up quiz 30 minutes later
+        assert [r[0] for r in batched.execute(quiz, (ids[0],))] == [None]
+        assert [r[0] for r in batched.execute(followup, (ids[0],))] == ["pending"]
+    assert [tuple(r) for r in batched.execute(claim, (ids[9],))] == [("done", 1)]
+    assert sum(r[0] for r in batched.execute("SELECT delivered FROM lesson_tallies")) > 0
