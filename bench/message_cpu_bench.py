@@ -414,9 +414,9 @@ def _worktree(commit: str) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--learners", type=int, default=2000, help="returning learners (each says hi first)")
-    parser.add_argument("--messages", type=int, default=8000, help="steady-state messages in wrk's list")
+    parser.add_argument("--messages", type=int, default=16000, help="steady-state messages in wrk's list")
     parser.add_argument("--seconds", type=float, default=8, help="wrk seconds for the mix and for bare Sanic")
-    parser.add_argument("--flood-messages", type=int, default=30000, help="the acknowledgement run's list")
+    parser.add_argument("--flood-messages", type=int, default=60000, help="the acknowledgement run's list")
     parser.add_argument("--status-seconds", type=float, default=6)
     parser.add_argument("--turn-rate", type=float, default=100, help="inbound/s of the paced steady-state run")
     parser.add_argument("--reply-rate", type=float, default=80, help="the sender's cap (production: 80/s)")

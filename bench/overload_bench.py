@@ -186,6 +186,8 @@ def _check(db: Path, forms: list[dict], acked: list[str], times: dict[str, tuple
     conn = sqlite3.connect(db)
     try:
         stored = dict(conn.execute("SELECT provider_sid, COUNT(*) FROM messages WHERE direction = 'in' GROUP BY 1"))
+        # Still kept when the wait ran out (--settle-seconds): durable, not lost; their turns have not run yet.
+        kept = {row[0][12:] for row in conn.execute("SELECT idempotency_key FROM inbound_queue")}
         noticed = {
             row[0]
             for row in conn.execute(
@@ -223,9 +225,10 @@ def _check(db: Path, forms: list[dict], acked: list[str], times: dict[str, tuple
                 out_of_order += 1
                 break
     return {
-        "lost": sum(1 for sid in acked if sid not in stored),
+        "lost": sum(1 for sid in acked if sid not in stored and sid not in kept),
+        "still_kept": sum(1 for sid in acked if sid in kept),
         "doubled": sum(1 for count in stored.values() if count > 1),
-        "unanswered": sum(1 for sid in acked if sid not in answered and sid not in noticed),
+        "unanswered": sum(1 for sid in acked if sid not in answered and sid not in noticed and sid not in kept),
         "throttled": sum(1 for sid in acked if sid not in answered and sid in noticed),
         "learners_out_of_order": out_of_order,
     }
@@ -269,7 +272,7 @@ def main() -> None:
     parser.add_argument("--capacity-seconds", type=int, default=10)
     parser.add_argument("--factors", default="2,5")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false")
-    parser.add_argument("--settle-seconds", type=float, default=300, help="longest wait for every reply to leave")
+    parser.add_argument("--settle-seconds", type=float, default=900, help="longest wait for every reply to leave")
     args = parser.parse_args()
     double = subprocess.Popen(
         [sys.executable, "-c", DOUBLE], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
