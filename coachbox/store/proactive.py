@@ -358,8 +358,8 @@ def existing_keys(conn: sqlite3.Connection, keys: list[str]) -> set[str]:
 # changes: a row changes up to ~15 (the table, ten indexes, cost_totals); past the 64 KiB SQLite keeps in memory
 # the journal goes to a temporary file, and each later row's statement writes its pages there again. Per row that
 # was ~32 µs of 48; one statement per chunk journals a page once per chunk: 17 µs a row, triggers included
-# (migration 0031). Chunks are CHUNK rows, then powers of two: a few statement shapes, all in the statement cache. (512 rows
-# are 5,123 variables: SQLite allows 32,766 since 3.32; RETURNING, used elsewhere, needs 3.35.)
+# (migration 0031). Chunks are CHUNK rows, then powers of two: a few statement shapes, all in the statement cache.
+# (512 rows are 5,123 variables: SQLite allows 32,766 since 3.32; RETURNING, used elsewhere, needs 3.35.)
 CHUNK = 512
 _ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 

@@ -485,4 +485,12 @@ def test_it_writes_a_lesson_days_effects_for_the_whole_batch_as_run_event_does(w
         assert [r[0] for r in batched.execute(quiz, (ids[0],))] == [None]
         assert [r[0] for r in batched.execute(followup, (ids[0],))] == ["pending"]
     assert [tuple(r) for r in batched.execute(claim, (ids[9],))] == [("done", 1)]
+    # Silent learners outside the window: the lesson held for their reply (batched too), a nudge when the back-off
+    # allows one.
+    held = "SELECT kind, status FROM deliveries WHERE learner_id = ? AND kind IN ('held_lesson', 'nudge') AND key = ?"
+    assert sorted(tuple(r) for r in batched.execute(held, (ids[14], "2026-03-03"))) == [
+        ("held_lesson", "pending"),
+        ("nudge", "done"),
+    ]
+    assert [tuple(r) for r in batched.execute(held, (ids[13], "2026-03-03"))] == [("held_lesson", "pending")]
     assert sum(r[0] for r in batched.execute("SELECT delivered FROM lesson_tallies")) > 0
