@@ -99,7 +99,7 @@ def test_the_totals_stay_right_across_the_upgrade_to_the_cheaper_trigger(tmp_pat
     cast = Cast(conn)
     old = [_raw(conn, learner) for learner in cast.everyone]  # noted by 0028's trigger
     before = kept_totals(conn)
-    assert store.migrate(conn) == ["0031_cost_totals_cheaper_insert"]
+    assert store.migrate(conn)[0] == "0031_cost_totals_cheaper_insert"
     assert kept_totals(conn) == before
     new = [_reply(conn, learner, f"reply:{learner}") for learner in cast.everyone] + [_raw(conn, cast.amina)]
     assert [noted(conn, i) for i in old] == [noted(conn, i) for i in new[:3]]
