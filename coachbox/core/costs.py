@@ -153,8 +153,15 @@ def market_of(address: str | None) -> str | None:
 def single_region(digits: str) -> str | None:
     """The region of an E.164 number's digits when its country code belongs to one region only (254: KE); None for
     shared codes (+1, +7, +44…), which need a full parse."""
+    return _code_region(digits[:3])
+
+
+@functools.cache
+def _code_region(prefix: str) -> str | None:
+    """single_region() of a number's first three digits, all it reads (a country code has at most three): looked
+    up once per prefix (1,000 at most), not once per message or learner."""
     for length in (1, 2, 3):
-        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:length]))
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(prefix[:length]))
         if regions:
             return regions[0] if len(regions) == 1 and regions[0] != "001" else None
     return None

@@ -108,7 +108,7 @@ class Database:
         and the event loop, busy with the next request, takes it: measured at ~1.3 ms of hand-offs per learner's
         turn. So a write runs inline when the connection is free (no job on the writer thread) and the database's
         write lock is free at once (busy_timeout 0 for the try). GroupCommit and Coalesced call this only for a
-        batch of one (a quiet box): inline work holds the event loop, and under load that time belongs to
+        batch of one (a quiet box, write_batch): inline work holds the event loop, and under load that time belongs to
         acknowledging webhooks (docs/architecture.md, "Writes"). When another process holds the lock (the worker's
         scheduler batch, a backup), SQLite says so at BEGIN before anything is done, and the write goes to the
         writer thread to wait there as before, so the event loop never waits for another process. `fn` must
@@ -153,6 +153,12 @@ class Database:
             return
         busy, wal_pages, done = checkpoint(self._conn, wait_ms=50)
         log.debug("wal checkpoint", extra={"busy": busy, "wal_pages": wal_pages, "checkpointed": done})
+
+    async def write_batch(self, fn: Callable[[sqlite3.Connection, list], T], items: list) -> T:
+        """`fn(conn, items)` for a batch of queued writes (GroupCommit, Coalesced): inline (write()) only for a batch
+        of one, a quiet box; two or more queued means the box is busy, and the event loop's time belongs to
+        acknowledging webhooks, so the writer thread takes the batch (issue #15; docs/architecture.md, "Writes")."""
+        return await (self.write if len(items) == 1 else self.run)(fn, items)
 
     def coalesce(self, fn: Callable[[sqlite3.Connection, list], list]) -> Coalesced:
         """An awaitable `(item) -> result` that runs `fn(conn, items)` once for every item that queued meanwhile."""
@@ -232,10 +238,7 @@ class Coalesced:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                # One item (a quiet moment): inline. More queued meanwhile: the box is busy, and the event loop's
-                # time goes to webhooks; the writer thread takes the batch (Database.write).
-                write = self.db.write if len(batch) == 1 else self.db.run
-                results = await write(self.fn, [item for item, _ in batch])
+                results = await self.db.write_batch(self.fn, [item for item, _ in batch])
             except Exception as exc:  # noqa: BLE001 - handed to every waiting caller
                 for _, future in batch:
                     if not future.done():
@@ -256,11 +259,11 @@ class GroupCommit:
     error, so nothing is acknowledged that was not committed. (An error after which SQLite has already rolled
     back the whole transaction, such as a full disk, ends up there too: ROLLBACK TO finds no savepoint.) A round
     starts as soon as the first item arrives (an idle box waits for nothing) and takes at most `max_items` items,
-    or fewer once `max_seconds` of work is done, which bounds how long the write lock (and, inline, the event loop) is held and how long the first turn
-    of a round waits for the last. The size is counted in items: it used to be a 2 ms budget, and as a turn takes
-    longer than that, rounds held one or two turns and most turns paid a commit of their own (issue #15). A round
-    of one (a quiet box) runs inline on the event loop when it can (Database.write); bigger rounds go to the writer
-    thread, and the loop reads new requests between rounds.
+    or fewer once `max_seconds` of work is done, which bounds how long the write lock (and, inline, the event loop)
+    is held and how long the first turn of a round waits for the last. The size is counted in items: it used to be
+    a 2 ms budget, and as a turn takes longer than that, rounds held one or two turns and most turns paid a commit
+    of their own (issue #15). A round of one (a quiet box) runs inline on the event loop when it can
+    (Database.write_batch); bigger rounds go to the writer thread, and the loop reads new requests between rounds.
 
     `fn` must not open or end the transaction itself. `around(conn)`, if given, is a context manager entered
     after BEGIN and left before COMMIT, once per round (e.g. one diskcache transaction for the whole round).
@@ -304,9 +307,7 @@ class GroupCommit:
         while self._pending:
             batch = self._pending[: self.max_items]
             try:
-                items = [item for item, _ in batch]
-                write = self.db.write if len(items) == 1 else self.db.run  # as Coalesced: inline only when quiet
-                outcomes = await write(self._round, items)
+                outcomes = await self.db.write_batch(self._round, [item for item, _ in batch])
             except Exception as exc:  # noqa: BLE001 - nothing committed: every caller of the round hears it
                 del self._pending[: len(batch)]
                 for _, future in batch:

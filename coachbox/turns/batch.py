@@ -10,7 +10,6 @@ What each learner sees, and what the database holds afterwards, is what run_even
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
@@ -326,13 +325,6 @@ def _region(phone: str | None) -> str | None:
     region only (+254 is always KE): parsing is most of a proactive turn's access check. Numbers in shared codes
     (+1, +7, +44…) and anything not plainly E.164 are parsed as before."""
     match = _E164.fullmatch(phone or "")
-    if match and (region := _single_region(match.group(1)[:3])):
+    if match and (region := single_region(match.group(1))):
         return region
     return phone_region(phone)
-
-
-@functools.cache
-def _single_region(code: str) -> str | None:
-    """core.costs.single_region() of a number's first three digits, all it reads (a country code has at most three):
-    looked up once per code, 1,000 of them at most, not once per learner."""
-    return single_region(code)
