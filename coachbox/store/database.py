@@ -34,8 +34,12 @@ class Database:
     # checkpoint the WAL only grows: under a sustained 250 turns/s it reached hundreds of MB in a minute and
     # webhook p99 rose from ~10 ms to ~1 s. The writer therefore checkpoints (TRUNCATE: it holds the writer lock,
     # so it cannot race a write) as soon as the WAL passes this size, checking at most every CHECK_SECONDS.
-    WAL_CHECKPOINT_BYTES = 8 * 1024 * 1024
-    CHECK_SECONDS = 0.5
+    # While it runs, every write waits: its cost grows with the WAL (~5-6 ms a MB here, fsyncs included), so a
+    # small WAL checkpointed often makes short pauses that a webhook's p99 hardly sees, for nearly the same total
+    # time. Issue #15, open loop at 1,000 req/s: 8 MB every ~0.5 s held the lock 33 ms (median), and two thirds of
+    # the requests over 50 ms overlapped one; 2 MB checked every 0.1 s holds it ~10 ms (docs/performance.md).
+    WAL_CHECKPOINT_BYTES = 2 * 1024 * 1024
+    CHECK_SECONDS = 0.1
     READERS = 2  # read connections (threads) per process: admin pages' reads, beside the writer (read())
 
     def __init__(self, path: str | Path, *, name: str = "sqlite-writer", inline: bool = True) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from coachbox.channels.twilio.webhook import BadInbound, FormData, channel_key, e164, parse_inbound, signed_url
 from tests.doubles.twilio_fixtures import inbound_form
@@ -107,3 +109,29 @@ def test_a_whatsapp_number_in_e164_is_taken_without_parsing_it_and_others_are_pa
 )
 def test_the_shortcut_gives_what_phonenumbers_gives_for_real_numbers(number):
     assert channel_key(f"whatsapp:{number}", None)[2] == e164(number) == number
+
+
+_FIELD_TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(st.lists(st.tuples(_FIELD_TEXT, _FIELD_TEXT), max_size=12), st.booleans(), st.text(max_size=40))
+def test_the_form_and_its_signature_are_what_parse_qsl_and_twilio_python_give(pairs, plus, noise):
+    """FormData.parse and signature_of are our own for speed (issue #15): on any body they must give what
+    urllib's parse_qsl and twilio-python's RequestValidator give."""
+    from urllib.parse import parse_qsl, quote, quote_plus
+
+    from twilio.request_validator import RequestValidator
+
+    from coachbox.channels.twilio.webhook import signature_of
+
+    encode = quote_plus if plus else quote
+    body = "&".join(f"{encode(name)}={encode(value)}" for name, value in pairs)
+    for raw in (body.encode(), f"{body}&{noise}".encode(), noise.encode()):
+        expected: dict[str, list[str]] = {}
+        for name, value in parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True):
+            expected.setdefault(name, []).append(value)
+        form = FormData.parse(raw)
+        assert form == expected
+        url = "https://coach.example.org/webhooks/twilio/status?m=1"
+        assert signature_of(b"secret", url, form) == RequestValidator("secret").compute_signature(url, form)
