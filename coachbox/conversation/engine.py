@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from coachbox.conversation import (
     account,
@@ -50,9 +51,12 @@ def handle(
     texts: Texts,
     now: datetime,
     rules: Rules = Rules(),
+    shared: dict[Any, Any] | None = None,
 ) -> Decision:
-    """Decide one turn. Time, the catalogue and the learner come in; replies, effects and the new state go out."""
-    turn = Turn(learner=learner, catalogue=catalogue, texts=texts, now=now, rules=rules, state=state)
+    """Decide one turn. Time, the catalogue and the learner come in; replies, effects and the new state go out.
+    shared: a dict the caller keeps for a batch of turns with the same catalogue, texts, rules and now (Turn.shared):
+    what is the same for all of them is made once. The decision is the same with it or without."""
+    turn = Turn(learner=learner, catalogue=catalogue, texts=texts, now=now, rules=rules, state=state, shared=shared)
     if isinstance(event, Message):
         _on_message(turn, event)
         welcome.back(turn, learner)  # back after missed days: said once, at the head of the first reply

@@ -116,15 +116,15 @@ def deliver(
 
 def note_enrollment(turn: Turn, course_id: int, *, next_position: int | None = None, **changes) -> None:
     """Keep the turn's learner snapshot in step with Enroll / RecordDelivery effects (and other `changes` to it)."""
-    enrollments = list(turn.learner.enrollments)
-    current = turn.learner.enrollment(course_id)
+    learner = turn.learner
+    enrollments = learner.enrollments
+    current = learner.enrollment(course_id)
     if current is None:
-        enrollments.append(Enrollment(course_id, next_position=next_position or 1))
-    elif next_position is not None:
-        enrollments[enrollments.index(current)] = Enrollment(
-            current.course_id, current.status, max(current.next_position, next_position)
-        )
-    turn.learner = turn.learner.evolve(enrollments=tuple(enrollments), **changes)
+        enrollments = (*enrollments, Enrollment(course_id, next_position=next_position or 1))
+    elif next_position is not None and next_position > current.next_position:
+        moved = Enrollment(current.course_id, current.status, next_position)
+        enrollments = tuple(moved if e is current else e for e in enrollments)
+    turn.learner = learner.evolve(enrollments=enrollments, **changes)
 
 
 def next_now(turn: Turn) -> None:
@@ -226,6 +226,12 @@ def _keep_open(turn: Turn) -> timedelta:
     time, because the window closes soon (learning.timing.early_lesson_at, at least 15 minutes before it closes),
     a few minutes."""
     learner = turn.learner
+    # The same for every learner of a batch in one zone with one lesson time (and asked for each one).
+    return turn.kept(("keep_open", turn.now, learner.lesson_time, learner.timezone), lambda: _margin(turn))
+
+
+def _margin(turn: Turn) -> timedelta:
+    learner = turn.learner
     due = local_instant(date.fromisoformat(turn.today), hhmm(learner.lesson_time), learner.timezone)
     if turn.now < due:
         return EARLY_KEEP_OPEN
@@ -241,28 +247,10 @@ def _lesson_messages(
     turn: Turn, course: Course, lesson: Lesson, minutes: int, fold_invite: bool
 ) -> tuple[tuple[str, ...], str]:
     """A lesson's messages with their header, and the quiz invitation to fold in ("" for none): the same for every
-    learner on that lesson in that language, so a fan-out makes them once (unless a locale's header or invitation
-    names the learner: then every time)."""
-    key = (id(lesson), id(turn.texts), turn.lang, len(course.lessons), minutes, fold_invite, turn.rules.org_name)
-    hit = _MESSAGES.get(key)
-    if hit is not None and hit[0] is lesson and hit[1] is turn.texts:
-        return hit[2]
-    made = _make_messages(turn, course, lesson, minutes, fold_invite)
-    personal = (
-        _make_messages(
-            replace(turn, learner=turn.learner.evolve(name="\0", profile_name=None)),
-            course,
-            lesson,
-            minutes,
-            fold_invite,
-        )
-        != made
-    )
-    if not personal:
-        if len(_MESSAGES) >= 512:
-            _MESSAGES.clear()
-        _MESSAGES[key] = (lesson, turn.texts, made)  # holding both keeps their ids from being reused
-    return made
+    learner on that lesson in that language, so a fan-out makes them once a batch (unless a locale's header or
+    invitation names the learner: then every time)."""
+    key = ("lesson_messages", id(lesson), turn.lang, len(course.lessons), minutes, fold_invite)
+    return turn.common(key, lambda t: _make_messages(t, course, lesson, minutes, fold_invite))
 
 
 def _make_messages(
@@ -274,9 +262,6 @@ def _make_messages(
     if fold_invite and lesson.questions:
         invite = turn.t("lesson.quiz_invite", count=len(lesson.questions), minutes=minutes)
     return parts, invite
-
-
-_MESSAGES: dict[tuple, tuple] = {}
 
 
 def course_menu(turn: Turn, courses: tuple[Course, ...]) -> str:

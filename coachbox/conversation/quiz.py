@@ -56,7 +56,8 @@ def start(turn: Turn, lesson_id: int | None, *, intro: str = "quiz.intro", revie
         turn.say("quiz.no_questions", lesson=lesson.title)
         return
     # After a failed quiz, QUIZ asks only the questions missed (docs/conversation.md, "Retrying a failed quiz").
-    retry = retry_questions(turn.learner.result(lesson.id), [q.id for q in lesson.questions])
+    result = turn.learner.result(lesson.id)  # none, for a lesson delivered today: no list of ids to make
+    retry = retry_questions(result, [q.id for q in lesson.questions]) if result is not None else ()
     turn.do(StartQuiz(lesson.db_id))
     turn.state = with_flow(turn.state, "quiz", lesson_id=lesson.id, question=0, answers=(), options=(), retry=retry)
     if turn.rules.one_message:
@@ -72,9 +73,18 @@ def start(turn: Turn, lesson_id: int | None, *, intro: str = "quiz.intro", revie
             correct=total - len(retry),
             needed=needed_to_pass(total, course.passing_score),
         )
-    else:
-        turn.say(intro, lesson=lesson.title, count=len(lesson.questions))
-    ask(turn, lesson, 0, append=True)
+        ask(turn, lesson, 0, append=True)
+        return
+    # The intro and the first question: the same for every learner on this lesson in this language, so a fan-out
+    # makes them once a batch (Turn.common).
+    text, options = turn.common(("quiz_opening", id(lesson), turn.lang, intro), lambda t: _opening(t, lesson, intro))
+    turn.send(text, kind="quiz", options=options)
+
+
+def _opening(turn: Turn, lesson: Lesson, intro: str) -> tuple[str, tuple[str, ...]]:
+    """A quiz's intro with its first question in one message (what ask() appends to it), and the options."""
+    text, options = question_text(turn, lesson.questions[0], 1, len(lesson.questions))
+    return f"{turn.t(intro, lesson=lesson.title, count=len(lesson.questions))}\n\n{text}", options
 
 
 def asked(state: State, lesson: Lesson) -> tuple[Question, ...]:
@@ -91,7 +101,7 @@ def ask(turn: Turn, lesson: Lesson, index: int, *, append: bool = False) -> None
     text, options = question_text(turn, question, index + 1, len(questions))
     if append and turn.replies:
         last = turn.replies[-1]
-        turn.replies[-1] = replace(last, text=f"{last.text}\n\n{text}", kind="quiz", options=options)
+        turn.replies[-1] = last.evolve(text=f"{last.text}\n\n{text}", kind="quiz", options=options)
     else:
         turn.send(text, kind="quiz", options=options)
 
@@ -188,6 +198,23 @@ def _start_one_message(
         turn.do(StartReview(key))
         turn.learner = replace(turn.learner, review=replace(turn.learner.review, open_since=key, asked=0))
     questions = asked(turn.state, lesson)
+    if found or retry:
+        text = _one_message(turn, course, lesson, questions, retry, found, intro)
+    else:  # the same for every learner on this lesson in this language: a fan-out makes it once a batch
+        same = ("quiz_one_message", id(lesson), turn.lang, intro == "quiz.followup_intro")
+        text = turn.common(same, lambda t: _one_message(t, course, lesson, questions, (), (), intro))
+    turn.send(text, kind="quiz")
+
+
+def _one_message(
+    turn: Turn,
+    course: Course,
+    lesson: Lesson,
+    questions: tuple[Question, ...],
+    retry: tuple[int, ...],
+    found: tuple[Question, ...],
+    intro: str,
+) -> str:
     total = len(lesson.questions)
     if retry:
         head = turn.t(
@@ -214,7 +241,7 @@ def _start_one_message(
         )
     numbered = items(turn.catalogue, turn.state, questions)
     how = turn.t("quiz.batch_how", example=example(turn, numbered))
-    turn.send(f"{head}\n\n{block(turn, numbered)}\n\n{how}", kind="quiz")
+    return f"{head}\n\n{block(turn, numbered)}\n\n{how}"
 
 
 def _how(turn: Turn, left: list[Item]) -> str:
@@ -238,7 +265,7 @@ def _still_open(turn: Turn, lesson: Lesson) -> list[Item]:
 def _append(turn: Turn, text: str) -> None:
     if turn.replies:
         last = turn.replies[-1]
-        turn.replies[-1] = replace(last, text=f"{last.text}\n\n{text}", options=())
+        turn.replies[-1] = last.evolve(text=f"{last.text}\n\n{text}", options=())
     else:
         turn.send(text, kind="quiz")
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from coachbox.content.markup import BUTTON_BODY_LIMIT, MESSAGE_LIMIT
 from coachbox.conversation.effects import Effect, UpdateLearner
 from coachbox.conversation.state import State
 from coachbox.conversation.texts import FALLBACK, Texts
 from coachbox.learning.course import Catalogue, Course, Lesson
+from coachbox.learning.evolve import evolve
 from coachbox.learning.learner import Learner
 from coachbox.learning.streaks import Streak
 from coachbox.learning.timeparse import local_date, local_hour
@@ -56,6 +58,14 @@ class Reply:
     template: str | None = None  # [twilio.templates] key for outside the 24-hour window (the lesson_nudge)
     variables: tuple[str, ...] = ()  # that template's ContentVariables "1", "2", … in order
 
+    def evolve(self, **changes: Any) -> Reply:
+        """dataclasses.replace(self, **changes), cheaper (learning.evolve): folding copies a reply per lesson."""
+        return evolve(self, _REPLY_FIELDS, changes)
+
+
+_REPLY_FIELDS = frozenset(f.name for f in fields(Reply))
+T = TypeVar("T")
+_PERSONAL = object()  # Turn.common: what this key makes names the learner, so it is made for each one
 
 _STREAK_FIELDS = {
     "streak": "current",
@@ -75,7 +85,10 @@ class Turn:
     state: State
     replies: list[Reply] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
-    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # answers asked again this turn
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)  # answers asked again this turn
+    # Answers the same for every turn of a batch (one catalogue, texts, rules and now), shared by its turns: the
+    # daily fan-out's decide_batch makes one per batch (kept, common). None: this turn keeps its own (memo).
+    shared: dict[Any, Any] | None = field(default=None, repr=False, compare=False)
 
     # -- output ------------------------------------------------------------------------------------
     @property
@@ -99,7 +112,7 @@ class Turn:
             self.say(key, **values)
             return
         last = self.replies[-1]
-        self.replies[-1] = replace(last, text=f"{last.text}\n\n{self.t(key, **values)}")
+        self.replies[-1] = last.evolve(text=f"{last.text}\n\n{self.t(key, **values)}")
 
     def fold(self, start: int, limit: int | None = None) -> None:
         """Lean days: the replies from `start` on as few WhatsApp messages as fit (each at most `limit`
@@ -123,10 +136,35 @@ class Turn:
                 and not loses_buttons
             ):
                 kind = "lesson" if "lesson" in (last.kind, reply.kind) else last.kind  # a lesson is counted as one
-                folded[-1] = replace(last, text=f"{last.text}\n\n{reply.text}", options=reply.options, kind=kind)
+                folded[-1] = last.evolve(text=f"{last.text}\n\n{reply.text}", options=reply.options, kind=kind)
             else:
                 folded.append(reply)
         self.replies[start:] = folded
+
+    def kept(self, key: tuple, make: Callable[[], T]) -> T:
+        """make(), made once this turn, or once for the whole batch when there is one (`shared`): key names all
+        that the answer depends on (a zone, a lesson time…), and it is the same for any learner with that key."""
+        answers = self.memo if self.shared is None else self.shared
+        if key not in answers:
+            answers[key] = make()
+        return answers[key]
+
+    def common(self, key: tuple, make: Callable[[Turn], T]) -> T:
+        """make(self), kept in the batch's `shared` answers under `key` when it is the same for every learner: key
+        names all that make reads (lesson, language…) but the learner's name. Whether a locale's text names the
+        learner is found out once per key, by making it again for a learner without a name."""
+        if self.shared is None:
+            return make(self)
+        hit = self.shared.get(key, _PERSONAL)
+        if hit is not _PERSONAL:
+            return hit
+        if key in self.shared:  # it names the learner: made for each one
+            return make(self)
+        made = make(self)
+        nameless = replace(self, learner=self.learner.evolve(name="\0", profile_name=None), replies=[], effects=[])
+        nameless.memo, nameless.shared = {}, None
+        self.shared[key] = made if make(nameless) == made else _PERSONAL
+        return made
 
     def do(self, effect: Effect) -> None:
         self.effects.append(effect)
@@ -151,7 +189,9 @@ class Turn:
     # -- lookups -----------------------------------------------------------------------------------
     @property
     def today(self) -> str:
-        return local_date(self.now, self.learner.timezone)
+        # Asked several times a turn, and the same for every learner of a batch in one zone.
+        zone = self.learner.timezone
+        return self.kept(("today", self.now, zone), lambda: local_date(self.now, zone))
 
     @property
     def hour(self) -> int:
@@ -162,13 +202,7 @@ class Turn:
         return self.catalogue.course(self.learner.current_course_id)
 
     def find_lesson(self, lesson_id: int | None) -> tuple[Course, Lesson] | None:
-        if lesson_id is None:
-            return None
-        for course in self.catalogue.courses:
-            for lesson in course.lessons:
-                if lesson.id == lesson_id:
-                    return course, lesson
-        return None
+        return self.catalogue.lesson(lesson_id)
 
     def courses_offered(self) -> tuple[Course, ...]:
         return self.catalogue.for_language(self.lang)

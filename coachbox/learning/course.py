@@ -101,6 +101,20 @@ class Catalogue:
         # A turn looks its course up several times, and the daily fan-out runs 100,000 turns on one catalogue.
         return {c.id: c for c in self.courses if c.id is not None}
 
+    def lesson(self, lesson_id: int | None) -> tuple[Course, Lesson] | None:
+        """The lesson with this id and its course (the first, in catalogue order)."""
+        return self._lessons.get(lesson_id) if lesson_id is not None else None
+
+    @cached_property
+    def _lessons(self) -> dict[int, tuple[Course, Lesson]]:
+        # A quiz finds its lesson by id: the daily fan-out starts one per learner (the scan was per turn).
+        found: dict[int, tuple[Course, Lesson]] = {}
+        for course in self.courses:
+            for lesson in course.lessons:
+                if lesson.id is not None:
+                    found.setdefault(lesson.id, (course, lesson))
+        return found
+
     def for_language(self, language: str) -> tuple[Course, ...]:
         """Courses in this language, plus originals whose family has no translation in it."""
         own = [c for c in self.courses if c.language == language]

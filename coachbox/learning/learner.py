@@ -92,11 +92,18 @@ class Learner:
     prompts: Prompts = field(default_factory=Prompts)  # nudges and reminders since they last wrote (the back-off)
     handover: Handover | None = None  # open with a teacher (conversation.handover): the bot keeps out of free text
 
+    # Plain loops, not next(generator): a daily lesson asks these for every learner of a fan-out.
     def enrollment(self, course_id: int | None) -> Enrollment | None:
-        return next((e for e in self.enrollments if e.course_id == course_id), None)
+        for enrollment in self.enrollments:
+            if enrollment.course_id == course_id:
+                return enrollment
+        return None
 
     def result(self, lesson_id: int | None) -> LessonResult | None:
-        return next((r for r in self.results if r.lesson_id == lesson_id), None)
+        for result in self.results:
+            if result.lesson_id == lesson_id:
+                return result
+        return None
 
     @property
     def first_name(self) -> str:

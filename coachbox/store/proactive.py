@@ -82,12 +82,18 @@ def snapshots(
     reads: the message count and open lesson (only a rebuilt session uses them) and the leaderboard."""
     rows = list(rows)
     ids = json.dumps([row["id"] for row in rows])
+    # Most learners of a fan-out share their enrollment (course, status, position) and their streak: frozen, so
+    # each value is made once a batch and shared.
+    made: dict[tuple, Any] = {}
     enrollments: dict[int, list[Enrollment]] = defaultdict(list)
-    for r in _tuples(conn).execute(
+    for learner_id, *enrollment in _tuples(conn).execute(
         f"SELECT learner_id, course_id, status, next_position FROM enrollments WHERE learner_id IN {_IDS} ORDER BY id",
         (ids,),
     ):
-        enrollments[r[0]].append(Enrollment(r[1], r[2], r[3]))
+        key = ("enrollment", *enrollment)
+        if key not in made:
+            made[key] = Enrollment(*enrollment)
+        enrollments[learner_id].append(made[key])
     results: dict[int, list[LessonResult]] = defaultdict(list)
     for r in _tuples(conn).execute(
         f"""SELECT p.learner_id, p.lesson_id, l.course_id, p.correct, p.total, p.passed, p.completed_local_date,
@@ -148,6 +154,9 @@ def snapshots(
             cohort,
             last_inbound,
         ) = get(row)
+        key = ("streak", streak, best_streak, freezes, last_active)
+        if key not in made:
+            made[key] = Streak(streak, best_streak, freezes, last_active)
         snapshots[learner_id] = _BLANK.evolve(
             id=learner_id,
             channel=channel,
@@ -160,7 +169,7 @@ def snapshots(
             status=status,
             opted_out=bool(opted_out),
             current_course_id=course_id,
-            streak=Streak(streak, best_streak, freezes, last_active),
+            streak=made[key],
             next_taken_date=taken_date,
             next_taken_count=taken_count,
             enrollments=tuple(enrollments.get(learner_id, ())),

@@ -167,12 +167,15 @@ def decide_batch(
     # Nudges and reminders since they last wrote (the silent learner's back-off), for those with any.
     for learner_id, got in prompts(conn, {i: (rows[i]["timezone"], rows[i]["last_inbound_at"]) for i in ids}).items():
         learners[learner_id] = learners[learner_id].evolve(prompts=got)
+    # What is the same for every learner of the batch (a lesson's messages in a language, its quiz's first
+    # question, the day in a zone) is made once: kept here for this batch's turns only (Turn.shared).
+    shared: dict[Any, Any] = {}
     for learner_id in ids:
         learner = learners[learner_id]
         batch.rows[learner_id], batch.languages[learner_id] = rows[learner_id], learner.language
         try:
             # The state is not read by a daily lesson (and not saved): State() stands in for the session.
-            batch.decisions[learner_id] = handle(event, State(), learner, catalogue, texts, now, rules)
+            batch.decisions[learner_id] = handle(event, State(), learner, catalogue, texts, now, rules, shared)
         except Exception:
             log.exception("engine failed", extra={"learner_id": learner_id, "flow": "batch"})
             batch.decisions[learner_id] = Decision(State(), (Reply(texts.t(learner.language, "error.sorry")),), ())
@@ -286,7 +289,7 @@ def write_batch(
         if key in existing:
             continue
         firsts.append((learner_id, key))
-        media = json.dumps([reply.media] if reply.media else [])
+        media = json.dumps([reply.media]) if reply.media else "[]"  # json.dumps([]), without the call per learner
         reply_variables = content_variables(reply)
         variables = None if reply_variables is None else json.dumps(reply_variables)
         for part_no, body in enumerate(split_body(reply.text, resources.rules.message_limit)):
