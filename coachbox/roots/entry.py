@@ -7,6 +7,7 @@ functions by reference, so the supervisor imports this small module instead of t
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,19 @@ def web_app(settings: Settings) -> Sanic:
 
     private_files()
     setup_logging(settings)
-    return create_app(settings)
+    app = create_app(settings)
+    app.after_server_start(_freeze_start_up_objects)
+    return app
+
+
+async def _freeze_start_up_objects(app: Sanic) -> None:
+    """Once the worker is up: what start-up made (modules, settings, routes, services) lives as long as the process,
+    so Python's cyclic garbage collector is told to stop scanning it (gc.freeze). A full collection stops the whole
+    worker: it scanned ~90,000 objects in 45-59 ms of CPU each time, a pause every webhook in flight waited for
+    (issue #15, the open loop's p99); after the freeze the same collections take 5-12 ms. Only served workers do
+    this: the test suite builds apps over and over in one process, and frozen objects are never freed."""
+    gc.collect()
+    gc.freeze()
 
 
 def worker_process(settings: Settings) -> None:
