@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pytest
 
 from coachbox.channels.base import ChannelError, Outbound
@@ -79,3 +81,22 @@ def test_it_checks_credentials(settings, twilio_settings, twilio_double):
     assert bad.level == "error" and "COACHBOX_TWILIO_AUTH_TOKEN" in bad.fix
     down = check_credentials(twilio_settings_for(settings, "http://127.0.0.1:9"))
     assert down.level == "error" and "api_base_url" in down.fix
+
+
+@pytest.mark.anyio
+async def test_a_send_reaches_twilio_as_the_form_twilio_python_and_aiohttp_would_send(twilio_settings, twilio_double):
+    """The transport encodes the form itself (issue #15: aiohttp's FormData was a fifth of a send): the same body and
+    Content-Type on the wire, lists (media) and any text included."""
+    import aiohttp
+
+    channel = TwilioChannel(twilio_settings)
+    body = "Habari? 100% sawa & more ✓ +1 = 2"
+    media = ("https://coach.example.org/media/a b.jpg", "https://coach.example.org/media/c.png?x=1&y=2")
+    await channel.send(Outbound(message_id=7, address=ALICE, body=body, media_urls=media))
+    await channel.close()
+    accepted = twilio_double.state.accepted[-1]
+    assert accepted.params["Body"] == [body]
+    assert accepted.params["MediaUrl"] == list(media)
+    assert twilio_double.state.content_types[-1] == "application/x-www-form-urlencoded"
+    form = {"Body": body, "MediaUrl": list(media)}
+    assert aiohttp.FormData(form)()._value == urlencode(list(form.items()), doseq=True).encode()

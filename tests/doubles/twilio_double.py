@@ -67,6 +67,7 @@ class _State:
     fail_to: dict[str, Behaviour] = field(default_factory=dict)
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    content_types: list[str] = field(default_factory=list)  # each POST's Content-Type, as sent
     chaos: tuple[float, random.Random] | None = None  # (share of creates that fail at random, its generator)
     prices: dict[str, tuple[str | None, str]] = field(default_factory=dict)  # sid → (price, price_unit)
 
@@ -365,6 +366,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         with double.state.lock:
             double.state.requests.append(("POST", parts.path))
+            double.state.content_types.append(self.headers.get("Content-Type", ""))
         form = self._read_form()
         if not self._authorised():
             return

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
@@ -64,6 +65,11 @@ class _AsyncHttp(AsyncTwilioHttpClient):
         if auth:
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
+        if isinstance(data, dict):
+            # The form body as aiohttp's FormData would write it (urlencode, doseq, UTF-8), made here: FormData builds
+            # a multipart writer and quotes field by field, a fifth of a send's CPU (issue #15, py-spy at 275
+            # sends/s). The Content-Type is twilio-python's (ClientBase sets it on every POST).
+            data = urlencode(list(data.items()), doseq=True).encode()
         async with self.session.request(
             method.upper(),
             rewrite_url(url, self.api_base_url),
