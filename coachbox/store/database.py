@@ -34,12 +34,16 @@ class Database:
     # checkpoint the WAL only grows: under a sustained 250 turns/s it reached hundreds of MB in a minute and
     # webhook p99 rose from ~10 ms to ~1 s. The writer therefore checkpoints (TRUNCATE: it holds the writer lock,
     # so it cannot race a write) as soon as the WAL passes this size, checking at most every CHECK_SECONDS.
-    # While it runs, every write waits: its cost grows with the WAL (~5-6 ms a MB here, fsyncs included), so a
-    # small WAL checkpointed often makes short pauses that a webhook's p99 hardly sees, for nearly the same total
-    # time. Issue #15, open loop at 1,000 req/s: 8 MB every ~0.5 s held the lock 33 ms (median), and two thirds of
-    # the requests over 50 ms overlapped one; 2 MB checked every 0.1 s holds it ~10 ms (docs/performance.md).
+    # While it runs, every write waits, for longer the larger the WAL: a small WAL checkpointed often makes short
+    # pauses that a webhook's p99 hardly sees (issue #15, open loop at 1,000 req/s: 8 MB held the lock ~33 ms, and
+    # two thirds of the requests over 50 ms overlapped one; 2 MB ~10 ms). But a checkpoint copies each page once
+    # however often it was written since, so under a flood many small ones copy the same hot pages again and again:
+    # 2 MB every 0.1 s cost a quarter of the turns a second at full speed. Hence the spacing: after a checkpoint
+    # that took t seconds, the next waits CHECKPOINT_SPACING x t, so checkpoints hold the lock at most ~1/10 of the
+    # time, and grow (and copy each hot page once for more writes) only when the writes come faster than that.
     WAL_CHECKPOINT_BYTES = 2 * 1024 * 1024
     CHECK_SECONDS = 0.1
+    CHECKPOINT_SPACING = 10.0
     READERS = 2  # read connections (threads) per process: admin pages' reads, beside the writer (read())
 
     def __init__(self, path: str | Path, *, name: str = "sqlite-writer", inline: bool = True) -> None:
@@ -155,7 +159,10 @@ class Database:
                 return
         except FileNotFoundError:
             return
+        started = time.monotonic()
         busy, wal_pages, done = checkpoint(self._conn, wait_ms=50)
+        ended = time.monotonic()
+        self._next_check = max(self._next_check, ended + self.CHECKPOINT_SPACING * (ended - started))
         log.debug("wal checkpoint", extra={"busy": busy, "wal_pages": wal_pages, "checkpointed": done})
 
     async def write_batch(self, fn: Callable[[sqlite3.Connection, list], T], items: list) -> T:

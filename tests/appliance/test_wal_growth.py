@@ -41,3 +41,28 @@ def test_it_leaves_a_small_wal_alone(settings):
         assert 0 < wal.stat().st_size < db.WAL_CHECKPOINT_BYTES
     finally:
         db.close()
+
+
+def test_checkpoints_are_spaced_by_what_the_last_one_took(settings):
+    """After a checkpoint that took t, the next waits CHECKPOINT_SPACING x t (issue #15): under a flood checkpoints
+    hold the write lock at most ~1/10 of the time and grow, instead of copying the same hot pages ten times a
+    second; on a calmer box they stay small and frequent."""
+    import time
+
+    open_database(settings.db_path).close()
+    db = Database(settings.db_path)
+    db.WAL_CHECKPOINT_BYTES = 256 * 1024
+    db.CHECK_SECONDS = 0.0
+    db.CHECKPOINT_SPACING = 1000.0  # so the spacing shows plainly against a checkpoint of a few milliseconds
+    wal = settings.db_path.with_name(settings.db_path.name + "-wal")
+    try:
+        before = time.monotonic()
+        db.run_sync(_write_rows, 400)  # over the threshold: checkpointed right after the job
+        assert wal.stat().st_size == 0
+        spaced = db._next_check - time.monotonic()
+        assert spaced > 0.05, "the next check waits a thousand times the checkpoint's own time"
+        assert spaced <= 1000.0 * (time.monotonic() - before)
+        db.run_sync(_write_rows, 400)  # over the threshold again, but within the spacing: left for later
+        assert wal.stat().st_size > db.WAL_CHECKPOINT_BYTES
+    finally:
+        db.close()
