@@ -150,8 +150,15 @@ class Database:
         now = time.monotonic()
         if now >= self._next_check:  # the checkpoint may wait for readers: on the writer thread, never inline
             self._next_check = now + self.CHECK_SECONDS
-            self._executor.submit(self._call, _nothing, (), {})
+            # The check itself, not _call's "is it time?" (which this very line has just answered "not yet"): a box
+            # whose writes all ran inline never checkpointed from here before, and its WAL grew until the worker's
+            # periodic checkpoint.
+            self._executor.submit(self._checkpoint_on_writer)
         return result
+
+    def _checkpoint_on_writer(self) -> None:
+        with self._using:
+            self._checkpoint_if_large()
 
     def _checkpoint_if_large(self) -> None:
         try:
@@ -218,10 +225,6 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     if code is not None:
         return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
     return "locked" in str(exc) or "busy" in str(exc)
-
-
-def _nothing(conn: sqlite3.Connection) -> None:
-    """A job for the writer thread whose only point is _call's WAL check after it."""
 
 
 class Coalesced:

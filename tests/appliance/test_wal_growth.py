@@ -66,3 +66,41 @@ def test_checkpoints_are_spaced_by_what_the_last_one_took(settings):
         assert wal.stat().st_size > db.WAL_CHECKPOINT_BYTES
     finally:
         db.close()
+
+
+def test_a_box_whose_writes_all_run_inline_still_checkpoints(settings):
+    """A quiet box writes inline on the event loop (Database.write): the WAL check goes to the writer thread every
+    CHECK_SECONDS. Before the sixth stop of issue #15 that job asked "is it time?" again, just after the inline write
+    had answered "not yet", so it never checkpointed: the WAL of 300 inline writes reached 30 MB at a 256 KB
+    threshold."""
+    import asyncio
+
+    open_database(settings.db_path).close()
+    db = Database(settings.db_path)
+    db.WAL_CHECKPOINT_BYTES = 256 * 1024
+    db.CHECK_SECONDS = 0.01
+    wal = settings.db_path.with_name(settings.db_path.name + "-wal")
+
+    def write(conn) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            "INSERT INTO box_state (key, value, updated_at) VALUES (?, ?, '2026-03-02')",
+            [(f"k{os.urandom(8).hex()}", "x" * 2000) for _ in range(20)],
+        )
+        conn.execute("COMMIT")
+
+    sizes: list[int] = []
+
+    async def quiet_box() -> None:
+        for _ in range(100):
+            await db.write(write)
+            await asyncio.sleep(0.02)  # past CHECK_SECONDS: each write asks for a check
+            sizes.append(wal.stat().st_size)
+
+    try:
+        asyncio.run(quiet_box())
+        assert db.inline_writes == 100 and db.queued_writes == 0
+        # ~4 MB written in all (40 KB a write); checked after every write, the WAL never gets far past the threshold
+        assert max(sizes) < 4 * db.WAL_CHECKPOINT_BYTES
+    finally:
+        db.close()
