@@ -172,6 +172,17 @@ async def test_a_signed_twilio_form_with_odd_bytes_is_not_a_500(app, settings, c
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/webhooks/twilio", "/webhooks/twilio/status?m=1"])
+async def test_a_signature_header_with_non_ascii_bytes_is_a_403_not_a_500(app, path):
+    """The signature is compared with hmac.compare_digest, which raises on a str with non-ASCII characters: the header
+    is compared as bytes (issue #15 made the check our own)."""
+    form = b"From=whatsapp%3A%2B254700000001&Body=hi&MessageSid=SM9&NumMedia=0&MessageStatus=sent"
+    headers = {"content-type": "application/x-www-form-urlencoded", "x-twilio-signature": b"abc\xc3\xa9\xff="}
+    _, response = await app.asgi_client.post(path, content=form, headers=headers)
+    assert response.status == 403, response.text
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("path", ["/admin/static/%00", "/admin/static/admin.css%00.js", "/verify/%00"])
 async def test_a_nul_byte_in_the_path_is_a_400_not_a_500(app, path, caplog):
     with caplog.at_level("WARNING", logger="coachbox.web.bodies"):

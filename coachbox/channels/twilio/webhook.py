@@ -66,13 +66,16 @@ def signature_ok(auth_token: str, url: str, form: FormData, signature: str | Non
     if not signature or not auth_token:
         return False
     token = auth_token.encode()
-    if hmac.compare_digest(signature_of(token, url, form), signature):
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters (TypeError, a 500), and a header is
+    # whatever the sender puts in it.
+    given = signature.encode("utf-8", errors="replace")
+    if hmac.compare_digest(signature_of(token, url, form).encode(), given):
         return True
     # Only now the port variants: parsing and rebuilding the URL twice was ~8 % of an acknowledgement's CPU when
     # done up front for every webhook (issue #15).
     parsed = urlparse(url)
     for candidate in dict.fromkeys((remove_port(parsed), add_port(parsed))):
-        if candidate != url and hmac.compare_digest(signature_of(token, candidate, form), signature):
+        if candidate != url and hmac.compare_digest(signature_of(token, candidate, form).encode(), given):
             return True
     return False
 
