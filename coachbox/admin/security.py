@@ -16,6 +16,7 @@ from sanic.response import HTTPResponse, redirect
 
 from coachbox.admin.pages import receive_body
 from coachbox.channels.signed_urls import media_secret
+from coachbox.core import constant_time
 from coachbox.core.addresses import client_ip
 from coachbox.store import admins, classes
 
@@ -129,13 +130,13 @@ async def check_presession_csrf(request: Request) -> None:
     nonce = request.cookies.get(PRESESSION_COOKIE) or ""
     key = await secret_key(request)
     expected = hmac.new(key.encode(), nonce.encode(), hashlib.sha256).hexdigest()
-    if not nonce or not hmac.compare_digest(expected, _submitted_token(request)):
+    if not nonce or not constant_time.equal(expected, _submitted_token(request)):
         raise Forbidden("The form expired or did not come from this site. Reload the page and try again.")
 
 
 def check_csrf(request: Request) -> None:
     admin = request.ctx.admin
-    if not admin or not hmac.compare_digest(admin["csrf_token"], _submitted_token(request)):
+    if not admin or not constant_time.equal(admin["csrf_token"], _submitted_token(request)):
         raise Forbidden("The form expired or did not come from this site. Reload the page and try again.")
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
+from coachbox.core import constant_time
 from coachbox.core.config import Settings
 from coachbox.core.services import Services
 from coachbox.store.secret_key import ensure_secret_key
@@ -53,7 +54,7 @@ def resolve_signed(
         path = _clean(relative_path)
     except ValueError:
         raise PermissionError("bad path") from None
-    if not hmac.compare_digest(_signature(secret, path, expires), signature):
+    if not constant_time.equal(_signature(secret, path, expires), signature):
         raise PermissionError("bad signature")
     if now.timestamp() > expires:
         raise PermissionError("expired")

@@ -132,6 +132,8 @@ async def test_it_refuses_posts_without_the_csrf_token(app, client, cast):
     assert response.status_code == 403
     _, response = await client.post("/admin/logout", data={"csrf_token": "forged"})
     assert response.status_code == 403
+    _, response = await client.post("/admin/logout", data={"csrf_token": "forg\u00e9d \u00ff"})  # not a 500
+    assert response.status_code == 403
 
 
 async def test_it_refuses_login_without_the_presession_token(app, client, cast):

@@ -18,6 +18,7 @@ from typing import Any
 import phonenumbers
 
 from coachbox.channels.base import Inbound, InboundMedia
+from coachbox.core import constant_time
 
 MAX_MEDIA = 10
 MEDIA_TYPES = ("image", "audio", "voice", "video", "document", "sticker")
@@ -44,7 +45,7 @@ def signature_ok(app_secret: str, body: bytes, header: str | None) -> bool:
     if not app_secret or not header or not header.startswith("sha256="):
         return False
     expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256=").strip().lower())
+    return constant_time.equal(expected, header.removeprefix("sha256=").strip().lower())
 
 
 def sign(app_secret: str, body: bytes) -> str:

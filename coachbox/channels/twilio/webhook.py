@@ -13,6 +13,7 @@ import phonenumbers
 from twilio.request_validator import add_port, remove_port
 
 from coachbox.channels.base import Inbound, InboundMedia
+from coachbox.core import constant_time
 from coachbox.core.config import Settings
 
 MAX_MEDIA = 10  # WhatsApp and MMS carry at most 10 media per message
@@ -66,16 +67,13 @@ def signature_ok(auth_token: str, url: str, form: FormData, signature: str | Non
     if not signature or not auth_token:
         return False
     token = auth_token.encode()
-    # Compared as bytes: compare_digest refuses str with non-ASCII characters (TypeError, a 500), and a header is
-    # whatever the sender puts in it.
-    given = signature.encode("utf-8", errors="replace")
-    if hmac.compare_digest(signature_of(token, url, form).encode(), given):
+    if constant_time.equal(signature_of(token, url, form), signature):
         return True
     # Only now the port variants: parsing and rebuilding the URL twice was ~8 % of an acknowledgement's CPU when
     # done up front for every webhook (issue #15).
     parsed = urlparse(url)
     for candidate in dict.fromkeys((remove_port(parsed), add_port(parsed))):
-        if candidate != url and hmac.compare_digest(signature_of(token, candidate, form).encode(), given):
+        if candidate != url and constant_time.equal(signature_of(token, candidate, form), signature):
             return True
     return False
 
