@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import sqlite3
 from datetime import datetime
 
@@ -10,6 +9,7 @@ from sanic import Blueprint, Request, Sanic
 from sanic.response import json, text
 
 from coachbox.channels import clock_skew, states
+from coachbox.core import constant_time
 from coachbox.core.disk import judge
 from coachbox.core.services import Services
 from coachbox.store import heartbeat, intake
@@ -135,7 +135,7 @@ def metrics_allowed(authorization: str | None, token: str) -> bool:
     if not token:
         return True
     scheme, _, given = (authorization or "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    return scheme.lower() == "bearer" and constant_time.equal(token, given.strip())
 
 
 @bp.get("/metrics")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +13,7 @@ from sanic.exceptions import BadRequest, Forbidden, NotFound
 from sanic.response import HTTPResponse, html
 from sanic.response import json as json_response
 
+from coachbox.core import constant_time
 from coachbox.core.addresses import client_ip
 from coachbox.core.hostile import BadBody, parse_json
 from coachbox.core.services import Services
@@ -50,7 +50,7 @@ async def mpesa_callback(request: Request, secret: str) -> HTTPResponse:
     settings = services.settings
     expected = settings.mpesa.callback_secret
     # Constant time: the path secret is the callback's only credential (Daraja does not sign callbacks).
-    if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
+    if not expected or not constant_time.equal(expected, secret):
         log.warning("mpesa callback with a wrong path secret", extra={"ip": client_ip(request)})
         raise NotFound("not found")
     remote = client_ip(request)

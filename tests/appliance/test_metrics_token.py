@@ -47,6 +47,7 @@ async def test_it_serves_metrics_with_the_token_and_leaves_healthz_open(app):
 def test_an_empty_token_leaves_metrics_open_as_before():
     assert metrics_allowed(None, "") and metrics_allowed("Bearer anything", "")
     assert metrics_allowed(f"bearer {TOKEN}", TOKEN) and not metrics_allowed(f"Bearer {TOKEN} ", TOKEN + "y")
+    assert not metrics_allowed("Bearer t\u00f6k\udc80", TOKEN)  # odd characters: refused, not a TypeError
 
 
 def test_check_warns_when_metrics_are_open_on_every_address(tmp_path: Path):

@@ -125,6 +125,8 @@ async def test_it_answers_404_to_a_wrong_path_secret_and_stores_nothing(services
     body = daraja.pushes[0].callback_bytes()
     _, response = await client.post("/webhooks/mpesa/not-the-secret", content=body)
     assert response.status_code == 404
+    _, response = await client.post("/webhooks/mpesa/s%C3%A9cr%C3%A9t%FF", content=body)  # odd characters: not a 500
+    assert response.status_code == 404
     assert conn.execute("SELECT count(*) FROM payment_reviews").fetchone()[0] == 0
     assert conn.execute("SELECT status FROM payments").fetchone()[0] == "pending"
 

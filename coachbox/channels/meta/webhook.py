@@ -59,7 +59,7 @@ def challenge(verify_token: str, args: Mapping[str, str | None]) -> str | None:
     token = args.get("hub.verify_token") or ""
     if args.get("hub.mode") != "subscribe" or not verify_token:
         return None
-    if not hmac.compare_digest(token.encode(), verify_token.encode()):
+    if not constant_time.equal(verify_token, token):
         return None
     return args.get("hub.challenge") or ""
 
