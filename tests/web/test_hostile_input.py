@@ -294,6 +294,17 @@ BODIES = st.one_of(
     st.lists(st.tuples(TEXT, TEXT), max_size=5).map(_form),
     st.dictionaries(TEXT, TEXT, max_size=3).map(lambda d: _multipart(d, "unicode_escape")[0]),
 )
+# Header values a client may send that are not ASCII: visible bytes, spaces inside, and any byte over 0x7f (HTTP
+# clients refuse control characters and leading or trailing blanks before they reach the server).
+ODD_CREDENTIALS = st.dictionaries(
+    st.sampled_from(
+        ["x-twilio-signature", "x-hub-signature-256", "stripe-signature", "x-csrf-token", "authorization", "cookie"]
+    ),
+    st.lists(st.integers(0x20, 0xFF).filter(lambda c: c != 0x7F), min_size=1, max_size=40)
+    .map(bytes)
+    .filter(lambda b: b == b.strip()),
+    max_size=3,
+)
 CONTENT_TYPES = st.sampled_from(
     [
         "application/json",
@@ -352,6 +363,10 @@ class _Fuzz:
             content_type = data.draw(CONTENT_TYPES, label="content type")
             headers = {"content-type": content_type} if content_type else {}
             authenticated = data.draw(st.booleans(), label="authenticated")
+            if (
+                not authenticated
+            ):  # credentials of odd bytes: compared in constant time, they must be refused, not crash
+                headers |= data.draw(ODD_CREDENTIALS, label="odd credentials")
             if authenticated:
                 headers |= {"X-CSRF-Token": self.csrf, "Authorization": f"Bearer {self.bearer}"}
                 if path.startswith("/webhooks/twilio"):
