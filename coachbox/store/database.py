@@ -102,9 +102,7 @@ class Database:
         """On the writer thread: run fn, then keep the WAL small (only between jobs, never inside a transaction)."""
         with self._using:
             result = fn(self._conn, *args, **kwargs)
-            now = time.monotonic()
-            if now >= self._next_check:
-                self._next_check = now + self.CHECK_SECONDS
+            if self._check_due():
                 self._checkpoint_if_large()
         return result
 
@@ -147,14 +145,20 @@ class Database:
         finally:
             self._using.release()
         self.inline_writes += 1
-        now = time.monotonic()
-        if now >= self._next_check:  # the checkpoint may wait for readers: on the writer thread, never inline
-            self._next_check = now + self.CHECK_SECONDS
-            # The check itself, not _call's "is it time?" (which this very line has just answered "not yet"): a box
-            # whose writes all ran inline never checkpointed from here before, and its WAL grew until the worker's
-            # periodic checkpoint.
+        if self._check_due():  # the checkpoint may wait for readers: on the writer thread, never inline
+            # The check itself, not a job through _call, which would ask _check_due() again and hear "not yet" (a box
+            # whose writes all ran inline never checkpointed from the web process that way).
             self._executor.submit(self._checkpoint_on_writer)
         return result
+
+    def _check_due(self) -> bool:
+        """Whether the WAL's size is to be checked now (at most every CHECK_SECONDS, and not before the spacing
+        after the last checkpoint): True claims this check, so a second caller hears False."""
+        now = time.monotonic()
+        if now < self._next_check:
+            return False
+        self._next_check = now + self.CHECK_SECONDS
+        return True
 
     def _checkpoint_on_writer(self) -> None:
         with self._using:
