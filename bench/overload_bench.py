@@ -16,7 +16,6 @@ Baseline in the same run: the same open loop against the queue switched off (`--
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
@@ -31,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
+import open_loop  # noqa: E402
 from webhook_bench import (  # noqa: E402
     DOUBLE,
     PUBLIC,
@@ -64,6 +64,7 @@ def _env(tmp: Path, port: int, double_url: str, budget_ms: int | None) -> dict:
         "COACHBOX_SERVER_HOST": "127.0.0.1",
         "COACHBOX_CONFIG": str(REPO / "coachbox.toml"),
         "PATH": "/usr/bin:/bin",
+        **{k: v for k, v in os.environ.items() if k.startswith("XL")},
     }
     if budget_ms is not None:
         env["COACHBOX_SERVER_TURN_BUDGET_MS"] = str(budget_ms)
@@ -98,66 +99,52 @@ def _plan(rate: float, seconds: float, prefix: str, seed: int) -> list[dict]:
     return forms
 
 
-async def _open_loop(port: int, forms: list[dict], rate: float) -> dict:
-    import aiohttp
-
+def _open_loop(port: int, forms: list[dict], rate: float, *, timeline: bool = False) -> dict:
     base = PUBLIC.format(port=port)
-    url = base + "/webhooks/twilio"
-    prepared = [_signed(url, form) for form in forms]
-    total = len(forms)
-    scheduled = [0.0] * total
-    sent = [0.0] * total
-    done = [0.0] * total
-    status = [0] * total
-    timeout = aiohttp.ClientTimeout(total=TWILIO_TIMEOUT)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1024), timeout=timeout) as session:
-
-        async def one(i: int) -> None:
-            body, sig = prepared[i]
-            sent[i] = time.perf_counter()
-            try:
-                async with session.post(
-                    url,
-                    data=body,
-                    headers={"X-Twilio-Signature": sig, "Content-Type": "application/x-www-form-urlencoded"},
-                ) as r:
-                    await r.read()
-                    status[i] = r.status
-            except TimeoutError:
-                status[i] = -1
-            except aiohttp.ClientError:
-                status[i] = -2
-            done[i] = time.perf_counter()
-
-        start = time.perf_counter() + 0.5
-        tasks = set()
-        for i in range(total):
-            scheduled[i] = start + i / rate
-            delay = scheduled[i] - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            task = asyncio.ensure_future(one(i))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        while tasks:
-            await asyncio.gather(*list(tasks))
-    latencies = [(d - s) * 1000 for d, s, st in zip(done, scheduled, status) if st == 200]
-    # The generator's own lateness (scheduled -> handed to aiohttp): it shares the box's cores with the server, and
-    # past their capacity its requests leave late, which the latencies above count as the server's.
-    late = [(s - c) * 1000 for s, c in zip(sent, scheduled)]
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    prepared = []
+    for form in forms:
+        body, sig = _signed(base + "/webhooks/twilio", form)
+        prepared.append(
+            open_loop.request_bytes(
+                f"127.0.0.1:{port}", "/webhooks/twilio", body, headers | {"X-Twilio-Signature": sig}
+            )
+        )
+    cpu = time.process_time()
+    got = open_loop.run("127.0.0.1", port, prepared, rate, timeout=TWILIO_TIMEOUT)
+    cpu = time.process_time() - cpu
+    status = got.status
+    latencies = [(d - s) * 1000 for d, s, st in zip(got.done, got.scheduled, status) if st == 200]
+    if timeline:
+        start = got.scheduled[0]
+        for w in range(int((got.scheduled[-1] - start) // 5) + 1):
+            lat = [
+                (d - s) * 1000
+                for d, s, st in zip(got.done, got.scheduled, status)
+                if st == 200 and start + w * 5 <= s < start + (w + 1) * 5
+            ]
+            print(
+                f"    {w * 5:3d}-{w * 5 + 5:3d} s: p50 {_pct(lat, 0.5):7.1f} ms, p99 {_pct(lat, 0.99):7.1f} ms",
+                flush=True,
+            )
+    # The generator's own lateness (scheduled -> written to its connection): it shares the box's cores with the
+    # server, and past their capacity its requests leave late, which the latencies above count as the server's.
+    late = [(s - c) * 1000 for s, c in zip(got.sent, got.scheduled) if s]
     return {
-        "requests": total,
+        "requests": len(forms),
         "ok": sum(1 for st in status if st == 200),
-        "timeouts": sum(1 for st in status if st == -1),
-        "errors": sum(1 for st in status if st not in (200, -1)),
+        "timeouts": sum(1 for st in status if st == open_loop.TIMEOUT),
+        "errors": sum(1 for st in status if st not in (200, open_loop.TIMEOUT)),
         "p50_ms": _pct(latencies, 0.5),
         "p99_ms": _pct(latencies, 0.99),
         "max_ms": max(latencies, default=0.0),
         "send_late_p99_ms": _pct(late, 0.99),
+        "connections": got.connections,
+        "generator_cpu_ms_per_request": round(cpu / max(1, len(forms)) * 1000, 3),
         "acked": [f["MessageSid"] for f, st in zip(forms, status) if st == 200],
         # When each request left and its answer came back: only messages answered before the next one left are
         # known to have reached the server in that order (two in flight at once may arrive either way round).
-        "times": {f["MessageSid"]: (s, d) for f, s, d in zip(forms, sent, done)},
+        "times": {f["MessageSid"]: (s, d) for f, s, d in zip(forms, got.sent, got.done)},
     }
 
 
@@ -247,7 +234,7 @@ def _run_factor(args, tmp: Path, double_url: str, capacity: float, factor: float
         rate = capacity * factor
         forms = _plan(rate, args.seconds, f"{int(factor * 10)}{'1' if budget_ms is None else '0'}", seed=int(factor))
         cpu0 = _cpu_seconds(server.pid)
-        result = asyncio.run(_open_loop(port, forms, rate))
+        result = _open_loop(port, forms, rate, timeline=args.timeline)
         cpu = _cpu_seconds(server.pid) - cpu0
         print(
             f"  {factor:g}x, {label}: sent {result['requests']}, answered 200: {result['ok']}, timeouts "
@@ -276,6 +263,12 @@ def main() -> None:
     parser.add_argument("--capacity-seconds", type=int, default=10)
     parser.add_argument("--factors", default="2,5")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false")
+    parser.add_argument("--timeline", action="store_true", help="the open loop's p50 and p99 in each 5 s window")
+    parser.add_argument(
+        "--capacity",
+        type=float,
+        help="turns/s to take as the capacity instead of measuring it (to compare trees or settings at one rate)",
+    )
     parser.add_argument("--settle-seconds", type=float, default=900, help="longest wait for every reply to leave")
     args = parser.parse_args()
     double = subprocess.Popen(
@@ -286,8 +279,15 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
-            capacities = {}
-            for name, budget in (("turns (queue off)", 10_000_000), ("acknowledgements (queue on)", None)):
+            capacities = {"turns (queue off)": args.capacity}
+            for name, budget in (
+                ()
+                if args.capacity
+                else (
+                    ("turns (queue off)", 10_000_000),
+                    ("acknowledgements (queue on)", None),
+                )
+            ):
                 server = _start(tmp / f"cap-{budget}", 18439, double_url, budget)
                 script = tmp / f"cap-{budget}.lua"
                 _lua(script, PUBLIC.format(port=18439) + "/webhooks/twilio", 40_000, "9" if budget else "8")

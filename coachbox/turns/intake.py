@@ -16,6 +16,7 @@ import dataclasses
 import json
 import logging
 import sqlite3
+import time
 import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -37,6 +38,12 @@ CLAIM_LEARNERS = 8  # learners whose kept messages one claim takes: a few group-
 # never wait behind a minute of turns. With no webhook for ARRIVALS_QUIET seconds, kept turns run flat out.
 YIELD_SHARE = 0.5
 ARRIVALS_QUIET = 0.5
+# The pause also lasts until the event loop keeps time again: a PROBE_SECONDS sleep that wakes more than
+# LOOP_LATE_SECONDS late means acknowledgements are queueing in this worker, so the next batch of turns waits.
+# Turns get only the time acknowledgements leave: at five times capacity a fixed half share let the webhooks'
+# own work back up (p99 0.8-3 s); the turns catch up once the flood ends.
+PROBE_SECONDS = 0.005
+LOOP_LATE_SECONDS = 0.002
 LEASE = timedelta(seconds=30)  # a claim older than this belongs to a worker that died: another takes it over
 IDLE_CHECK_SECONDS = 5.0  # also look without being woken: rows a crash or another worker left
 
@@ -197,8 +204,18 @@ class Intake:
                 by_learner[row.address].append(row)
             counts = await asyncio.gather(*(self._run_learner(rows) for rows in by_learner.values()))
             ran += sum(counts)
-            if loop.time() - self._last_arrival < ARRIVALS_QUIET:
-                await asyncio.sleep((loop.time() - started) * YIELD_SHARE)
+            await self._pause(loop, loop.time() - started)
+
+    async def _pause(self, loop: asyncio.AbstractEventLoop, worked: float) -> None:
+        """After `worked` seconds of kept turns, while webhooks arrive: YIELD_SHARE of that, and longer while
+        the loop runs late (acknowledgements queueing)."""
+        until = loop.time() + worked * YIELD_SHARE
+        while loop.time() - self._last_arrival < ARRIVALS_QUIET:
+            before = time.perf_counter()
+            await asyncio.sleep(PROBE_SECONDS)
+            late = time.perf_counter() - before - PROBE_SECONDS
+            if late < LOOP_LATE_SECONDS and loop.time() >= until:
+                return
 
     async def _run_learner(self, rows: list[kept.Queued]) -> int:
         """One learner's kept messages, oldest first; a failing one stops the rest until it is retried."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
 import pytest
@@ -156,3 +157,37 @@ def test_the_backlog_says_how_late_the_oldest_reply_is(conn, clock):
     kept.enqueue(conn, [kept.arrival(inbound)])
     backlog = kept.backlog(conn)
     assert backlog.waiting == 1 and backlog.oldest_seconds(clock.now() + timedelta(seconds=12)) == 12.0
+
+
+async def test_kept_turns_wait_while_acknowledgements_queue_in_the_loop(tservices):
+    """The pause after a batch of kept turns lasts until the event loop keeps time again (webhooks first)."""
+    from coachbox.turns import intake as module
+
+    intake = intake_for(tservices)
+    loop = asyncio.get_running_loop()
+    busy_until = loop.time() + 0.25
+
+    def acknowledgements() -> None:  # as webhooks flooding the loop: each callback holds it 10 ms
+        intake._last_arrival = loop.time()
+        time.sleep(0.01)
+        if loop.time() < busy_until:
+            loop.call_soon(acknowledgements)
+
+    intake._last_arrival = loop.time()
+    loop.call_soon(acknowledgements)
+    started = loop.time()
+    await intake._pause(loop, worked=0.0)
+    assert loop.time() >= busy_until  # no turn ran while the loop ran late
+    assert loop.time() - started < busy_until - started + 0.5
+
+    # The loop on time again and webhooks still arriving: the plain share of the batch's time.
+    intake._last_arrival = loop.time()
+    started = loop.time()
+    await intake._pause(loop, worked=0.1)
+    assert 0.1 * module.YIELD_SHARE <= loop.time() - started < 0.1 * module.YIELD_SHARE + 0.2
+
+    # No webhook for a while: no pause at all.
+    intake._last_arrival = loop.time() - module.ARRIVALS_QUIET - 1
+    started = loop.time()
+    await intake._pause(loop, worked=10.0)
+    assert loop.time() - started < 0.1
