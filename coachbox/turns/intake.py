@@ -42,8 +42,10 @@ ARRIVALS_QUIET = 0.5
 # LOOP_LATE_SECONDS late means acknowledgements are queueing in this worker, so the next batch of turns waits.
 # Turns get only the time acknowledgements leave: at five times capacity a fixed half share let the webhooks'
 # own work back up (p99 0.8-3 s); the turns catch up once the flood ends.
+# Never longer than MAX_PAUSE_SECONDS: on a VPS whose stolen CPU makes every sleep late, kept turns still go on.
 PROBE_SECONDS = 0.005
 LOOP_LATE_SECONDS = 0.002
+MAX_PAUSE_SECONDS = 1.0
 LEASE = timedelta(seconds=30)  # a claim older than this belongs to a worker that died: another takes it over
 IDLE_CHECK_SECONDS = 5.0  # also look without being woken: rows a crash or another worker left
 
@@ -208,9 +210,10 @@ class Intake:
 
     async def _pause(self, loop: asyncio.AbstractEventLoop, worked: float) -> None:
         """After `worked` seconds of kept turns, while webhooks arrive: YIELD_SHARE of that, and longer while
-        the loop runs late (acknowledgements queueing)."""
-        until = loop.time() + worked * YIELD_SHARE
-        while loop.time() - self._last_arrival < ARRIVALS_QUIET:
+        the loop runs late (acknowledgements queueing), up to MAX_PAUSE_SECONDS."""
+        started = loop.time()
+        until = started + worked * YIELD_SHARE
+        while loop.time() - self._last_arrival < ARRIVALS_QUIET and loop.time() - started < MAX_PAUSE_SECONDS:
             before = time.perf_counter()
             await asyncio.sleep(PROBE_SECONDS)
             late = time.perf_counter() - before - PROBE_SECONDS

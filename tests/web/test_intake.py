@@ -186,6 +186,18 @@ async def test_kept_turns_wait_while_acknowledgements_queue_in_the_loop(tservice
     await intake._pause(loop, worked=0.1)
     assert 0.1 * module.YIELD_SHARE <= loop.time() - started < 0.1 * module.YIELD_SHARE + 0.2
 
+    # A loop late for ever (a VPS's stolen CPU): kept turns still go on after MAX_PAUSE_SECONDS.
+    busy_until = loop.time() + 5.0
+    intake._last_arrival = loop.time()
+    loop.call_soon(acknowledgements)
+    started = loop.time()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module, "MAX_PAUSE_SECONDS", 0.2)
+        await intake._pause(loop, worked=0.0)
+    assert 0.2 <= loop.time() - started < 0.5
+    busy_until = loop.time()  # the flood ends
+    await asyncio.sleep(0.05)
+
     # No webhook for a while: no pause at all.
     intake._last_arrival = loop.time() - module.ARRIVALS_QUIET - 1
     started = loop.time()
