@@ -21,7 +21,9 @@ def _serve(ready: threading.Event, port: list[int], stop: threading.Event) -> No
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 length = next(
-                    int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length")
                 )
                 await reader.readexactly(length)
                 path = head.split(b" ")[1]
