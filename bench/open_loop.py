@@ -96,6 +96,7 @@ class _Pool:
         self.open = 0
         self.finished = 0
         self.all_done = asyncio.get_running_loop().create_future()
+        self.connecting: set[asyncio.Task] = set()  # the loop holds tasks only weakly
 
     def dispatch(self, index: int) -> None:
         if self.idle:
@@ -105,9 +106,14 @@ class _Pool:
             return
         self.waiting.append(index)
         if self.open + self.opening < self.limit:
-            self.opening += 1
-            self.results.connections += 1
-            asyncio.ensure_future(self._connect())
+            self._open_one()
+
+    def _open_one(self) -> None:
+        self.opening += 1
+        self.results.connections += 1
+        task = asyncio.ensure_future(self._connect())
+        self.connecting.add(task)
+        task.add_done_callback(self.connecting.discard)
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
@@ -144,9 +150,7 @@ class _Pool:
             index, connection.current = connection.current, -1
             self._finish(index, FAILED)  # nothing if it was answered or timed out already
         if self.waiting and self.open + self.opening < self.limit:
-            self.opening += 1
-            self.results.connections += 1
-            asyncio.ensure_future(self._connect())
+            self._open_one()
 
     def _finish(self, index: int, status: int) -> None:
         if self.results.done[index]:
