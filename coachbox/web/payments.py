@@ -161,9 +161,13 @@ async def stripe_webhook(request: Request) -> HTTPResponse:
     try:
         # The RAW body: the signature covers the exact bytes Stripe sent (https://docs.stripe.com/webhooks#verify-events).
         # Only the signature: the library's own json.loads would recurse past Python's limit on a deep body.
-        stripe.WebhookSignature.verify_header(
-            body.decode("utf-8"), request.headers.get("stripe-signature"), secret, tolerance=TOLERANCE_SECONDS
-        )
+        header = request.headers.get("stripe-signature")
+        if header is not None and not header.isascii():
+            # stripe compares with hmac.compare_digest on str, which raises on non-ASCII characters (a 500); its
+            # signatures are hex, so such a header is refused as any other bad signature. (Our own comparisons
+            # go through core.constant_time.equal.)
+            raise stripe.SignatureVerificationError("the signature header is not ASCII", header)
+        stripe.WebhookSignature.verify_header(body.decode("utf-8"), header, secret, tolerance=TOLERANCE_SECONDS)
     except UnicodeDecodeError:
         log.warning("stripe webhook body is not UTF-8", extra={"ip": client_ip(request)})
         raise BadRequest("the body is not a JSON Stripe event") from None

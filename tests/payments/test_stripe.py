@@ -268,3 +268,15 @@ async def test_it_applies_a_reviewed_event_when_stripe_resends_it_after_the_fix(
     assert review["resolved_at"] and review["resolved_by"] is None and "evt_yearly_1" in review["resolution"]
     assert (await _post(client, body)).json["outcome"] == "duplicate"  # applied now: a third delivery is a replay
     assert conn.execute("SELECT count(*) FROM payments").fetchone()[0] == 1
+
+
+async def test_a_signature_of_non_ascii_bytes_is_a_400_not_a_500(client, conn, stripe_double, learner):
+    """stripe's verify_header compares with hmac.compare_digest on str, which raises on non-ASCII characters: a
+    header of odd bytes after `v1=` was a 500 (found reviewing issue #15's constant-time comparisons)."""
+    body = b'{"id": "evt_1", "type": "invoice.paid"}'
+    header = f"t={int(time.time())},v1=".encode() + b"\xc3\xa9\xff"
+    _, response = await client.post(
+        "/webhooks/stripe", content=body, headers={"content-type": "application/json", "stripe-signature": header}
+    )
+    assert response.status_code == 400, response.text
+    assert conn.execute("SELECT count(*) FROM payment_events").fetchone()[0] == 0
