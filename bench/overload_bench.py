@@ -101,17 +101,18 @@ def _plan(rate: float, seconds: float, prefix: str, seed: int) -> list[dict]:
     return forms
 
 
-def _open_loop(port: int, forms: list[dict], rate: float, *, timeline: bool = False) -> dict:
-    base = PUBLIC.format(port=port)
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    prepared = []
+def _webhooks(port: int, forms: list[dict]) -> list[bytes]:
+    """Each form as a signed POST /webhooks/twilio, the bytes open_loop sends."""
+    base, prepared = PUBLIC.format(port=port), []
     for form in forms:
         body, sig = _signed(base + "/webhooks/twilio", form)
-        prepared.append(
-            open_loop.request_bytes(
-                f"127.0.0.1:{port}", "/webhooks/twilio", body, headers | {"X-Twilio-Signature": sig}
-            )
-        )
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig}
+        prepared.append(open_loop.request_bytes(f"127.0.0.1:{port}", "/webhooks/twilio", body, headers))
+    return prepared
+
+
+def _open_loop(port: int, forms: list[dict], rate: float, *, timeline: bool = False) -> dict:
+    prepared = _webhooks(port, forms)
     cpu = time.process_time()
     got = open_loop.run("127.0.0.1", port, prepared, rate, timeout=TWILIO_TIMEOUT)
     cpu = time.process_time() - cpu
@@ -154,21 +155,13 @@ def _warm_up(port: int, count: int = WARM_UP) -> int:
     """A few messages at 20/s from learners outside the plan, before the clock starts, as a running box has had:
     a fresh server's first turns load the course catalogue and the modules they use (~1 s), and a flood's first
     second would otherwise count that as webhook latency. How many were answered 200 (stored)."""
-    base = PUBLIC.format(port=port)
-    prepared = []
+    forms = []
     for n in range(count):
-        phone = f"+2548{n:08d}"
-        sid = f"SMw{n:031d}"
-        form = _form(n, "w") | {"MessageSid": sid, "SmsMessageSid": sid, "From": f"whatsapp:{phone}", "WaId": phone[1:]}
-        body, sig = _signed(base + "/webhooks/twilio", form)
-        prepared.append(
-            open_loop.request_bytes(
-                f"127.0.0.1:{port}",
-                "/webhooks/twilio",
-                body,
-                {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig},
-            )
+        phone, sid = f"+2548{n:08d}", f"SMw{n:031d}"
+        forms.append(
+            _form(n, "w") | {"MessageSid": sid, "SmsMessageSid": sid, "From": f"whatsapp:{phone}", "WaId": phone[1:]}
         )
+    prepared = _webhooks(port, forms)
     got = open_loop.run("127.0.0.1", port, prepared, 20.0, timeout=TWILIO_TIMEOUT)
     return sum(1 for status in got.status if status == 200)
 
