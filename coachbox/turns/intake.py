@@ -2,11 +2,11 @@
 
 Issue #15. A webhook waits for its turn's commit, so beyond the box's capacity turns used to queue in memory
 without limit and webhooks passed Twilio's 15 s timeout. Now, when the turns already waiting in this web worker
-would take longer than `[server] turn_budget_ms` (or messages are already kept), the webhook is answered as soon
-as its message is stored in `inbound_queue`: the same commit makes it a duplicate for the provider's retries.
-`Intake.run` then runs the kept turns in arrival order (one learner's messages one after another) through the
-same group commit as live turns, and each turn deletes its row in its own transaction, so a crash loses no
-acknowledged message and runs none twice; rows a crash left are run on the next start.
+would take longer than `[server] turn_budget_ms` (or, in a flood, messages are already kept), the webhook is
+answered as soon as its message is stored in `inbound_queue`: the same commit makes it a duplicate for the
+provider's retries. `Intake.run` then runs the kept turns in arrival order (one learner's messages one after
+another) through the same group commit as live turns, and each turn deletes its row in its own transaction, so a
+crash loses no acknowledged message and runs none twice; rows a crash left are run on the next start.
 """
 
 from __future__ import annotations
@@ -46,6 +46,16 @@ ARRIVALS_QUIET = 0.5
 PROBE_SECONDS = 0.005
 LOOP_LATE_SECONDS = 0.002
 MAX_PAUSE_SECONDS = 1.0
+# While this worker keeps messages, a new one joins them only in a flood: messages arriving faster than FLOOD_SHARE of
+# the rate its turns can run at (1 / GroupCommit.item_cpu_seconds: the writer's CPU per turn, not its wall time,
+# which grows with the very load being judged and kept the worker in a flood that was over: replies 8 s late for
+# half a minute at 250 inbound/s). Below that it has its turn now, as on a quiet box, unless
+# turns lag (the budget) or its own learner has messages kept (checked in the turn's transaction: nothing
+# overtakes). Keeping everything until the queue was empty made a burst at half capacity last as long as the load:
+# a kept turn costs more than a live one (stored, claimed, read back) and pauses for acknowledgements, so the queue
+# never emptied, and replies at 250 inbound/s were 0.5-2.6 s late and growing (docs/performance.md, eighth stop).
+FLOOD_SHARE = 0.8
+ARRIVAL_SMOOTHING = 0.05  # weight of each new gap between webhooks in the moving average (~20 webhooks' memory)
 LEASE = timedelta(seconds=30)  # a claim older than this belongs to a worker that died: another takes it over
 IDLE_CHECK_SECONDS = 5.0  # also look without being woken: rows a crash or another worker left
 
@@ -121,8 +131,9 @@ class Intake:
         self._waiter: asyncio.Future | None = None  # what run() waits on between drains
         self._draining = asyncio.Lock()  # one drain at a time: its claims are this worker's own
         self._task: asyncio.Task | None = None
-        self.kept_here = 0  # messages this worker kept and has not run yet (they decide the path: order)
+        self.kept_here = 0  # messages this worker kept and has not run yet (in a flood, new ones join them)
         self._last_arrival = 0.0  # loop time of the last webhook: while they come, kept turns pause between batches
+        self.arrival_gap = 1.0  # seconds between webhooks, a moving average (flooded())
         self.kept_total = 0  # since start, for /metrics
 
     def lagging(self) -> bool:
@@ -131,11 +142,19 @@ class Intake:
         waiting = (turns.waiting * turns.item_seconds) if turns is not None else 0.0
         return waiting > self.budget
 
+    def flooded(self) -> bool:
+        """Do messages arrive faster than FLOOD_SHARE of the rate this worker's turns can run at? (No turn has run
+        here yet: nothing to compare with, so no.)"""
+        turns = self.services.inbound_turns
+        return turns is not None and self.arrival_gap * FLOOD_SHARE < turns.item_cpu_seconds
+
     async def submit(self, inbound: Inbound) -> TurnOutcome | None:
         """The turn's outcome, or None when the message was kept for soon (or was a duplicate of a kept one).
         Either way the message is durable when this returns: the webhook may answer."""
-        self._last_arrival = asyncio.get_running_loop().time()
-        if self.kept_here or self.lagging():
+        now = asyncio.get_running_loop().time()
+        self.arrival_gap += ARRIVAL_SMOOTHING * (min(now - self._last_arrival, 1.0) - self.arrival_gap)
+        self._last_arrival = now
+        if (self.kept_here and self.flooded()) or self.lagging():
             result = await self._store(kept.arrival(inbound))
             if result == "queued":
                 self._kept()
