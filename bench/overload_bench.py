@@ -41,6 +41,7 @@ from webhook_bench import (  # noqa: E402
     _form,
     _lua,
     _pct,
+    _settle,
     _signed,
     _wait,
     _wrk,
@@ -164,26 +165,6 @@ def _warm_up(port: int, count: int = WARM_UP) -> int:
     prepared = _webhooks(port, forms)
     got = open_loop.run("127.0.0.1", port, prepared, 20.0, timeout=TWILIO_TIMEOUT)
     return sum(1 for status in got.status if status == 200)
-
-
-def _settle(db: Path, expected: int, limit: float = 600.0) -> float:
-    """Seconds until every kept message has had its turn and nothing waits to be sent."""
-    started = time.perf_counter()
-    while time.perf_counter() - started < limit:
-        conn = sqlite3.connect(db)
-        try:
-            kept = conn.execute("SELECT COUNT(*) FROM inbound_queue WHERE failed_at IS NULL").fetchone()[0]
-            stored = conn.execute("SELECT COUNT(*) FROM messages WHERE direction = 'in'").fetchone()[0]
-            pending = conn.execute(
-                "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND status IN ('queued', 'retry', 'sending')"
-            ).fetchone()[0]
-        finally:
-            conn.close()
-        if kept == 0 and pending == 0 and stored >= expected:
-            return time.perf_counter() - started
-        time.sleep(0.5)
-    print(f"  not settled after {limit:.0f} s: {kept} kept, {stored} of {expected} stored, {pending} replies to send")
-    return float("inf")
 
 
 def _check(db: Path, forms: list[dict], acked: list[str], times: dict[str, tuple[float, float]]) -> dict:
