@@ -46,16 +46,14 @@ ARRIVALS_QUIET = 0.5
 PROBE_SECONDS = 0.005
 LOOP_LATE_SECONDS = 0.002
 MAX_PAUSE_SECONDS = 1.0
-# While this worker keeps messages, a new one joins them only in a flood: messages arriving faster than FLOOD_SHARE of
-# the rate its turns can run at (1 / GroupCommit.item_cpu_seconds: the writer's CPU per turn, not its wall time,
-# which grows with the very load being judged and kept the worker in a flood that was over: replies 8 s late for
-# half a minute at 250 inbound/s). Below that it has its turn now, as on a quiet box, unless
-# turns lag (the budget) or its own learner has messages kept (checked in the turn's transaction: nothing
-# overtakes). Keeping everything until the queue was empty made a burst at half capacity last as long as the load:
-# a kept turn costs more than a live one (stored, claimed, read back) and pauses for acknowledgements, so the queue
-# never emptied, and replies at 250 inbound/s were 0.5-2.6 s late and growing (docs/performance.md, eighth stop).
-FLOOD_SHARE = 0.8
-ARRIVAL_SMOOTHING = 0.05  # weight of each new gap between webhooks in the moving average (~20 webhooks' memory)
+# While this worker keeps messages, every new one joins them only during a flood: from the moment turns lag until a
+# FLOOD_CHECK_SECONDS window in which the kept messages got fewer (turns run faster than messages come). After that a
+# new message has its turn live again, as on a quiet box, unless turns lag (the budget) or its own learner has
+# messages kept (checked in the turn's transaction: nothing overtakes). Keeping everything until the queue was empty
+# made a burst at half capacity last as long as the load: kept turns cost more than live ones (stored, claimed, read
+# back) and pause for acknowledgements, so the queue never emptied, and replies at 250 inbound/s stayed 1-8 s late
+# (p95) for as long as the load lasted (docs/performance.md, "Replies late at half capacity").
+FLOOD_CHECK_SECONDS = 1.0
 LEASE = timedelta(seconds=30)  # a claim older than this belongs to a worker that died: another takes it over
 IDLE_CHECK_SECONDS = 5.0  # also look without being woken: rows a crash or another worker left
 
@@ -133,7 +131,9 @@ class Intake:
         self._task: asyncio.Task | None = None
         self.kept_here = 0  # messages this worker kept and has not run yet (in a flood, new ones join them)
         self._last_arrival = 0.0  # loop time of the last webhook: while they come, kept turns pause between batches
-        self.arrival_gap = 1.0  # seconds between webhooks, a moving average (flooded())
+        self.flood = False  # every new message is kept while this lasts (set when turns lag, cleared as said above)
+        self.flood_checked_at = 0.0  # loop time of the last check, and how many messages were kept then
+        self.kept_at_check = 0
         self.kept_total = 0  # since start, for /metrics
 
     def lagging(self) -> bool:
@@ -142,19 +142,18 @@ class Intake:
         waiting = (turns.waiting * turns.item_seconds) if turns is not None else 0.0
         return waiting > self.budget
 
-    def flooded(self) -> bool:
-        """Do messages arrive faster than FLOOD_SHARE of the rate this worker's turns can run at? (No turn has run
-        here yet: nothing to compare with, so no.)"""
-        turns = self.services.inbound_turns
-        return turns is not None and self.arrival_gap * FLOOD_SHARE < turns.item_cpu_seconds
-
     async def submit(self, inbound: Inbound) -> TurnOutcome | None:
         """The turn's outcome, or None when the message was kept for soon (or was a duplicate of a kept one).
         Either way the message is durable when this returns: the webhook may answer."""
-        now = asyncio.get_running_loop().time()
-        self.arrival_gap += ARRIVAL_SMOOTHING * (min(now - self._last_arrival, 1.0) - self.arrival_gap)
-        self._last_arrival = now
-        if (self.kept_here and self.flooded()) or self.lagging():
+        now = self._last_arrival = asyncio.get_running_loop().time()
+        lagging = self.lagging()
+        if lagging:
+            self.flood = True
+        elif now - self.flood_checked_at >= FLOOD_CHECK_SECONDS:
+            if self.kept_here < self.kept_at_check:
+                self.flood = False  # the kept messages got fewer: turns keep up again
+            self.flood_checked_at, self.kept_at_check = now, self.kept_here
+        if lagging or (self.kept_here and self.flood):
             result = await self._store(kept.arrival(inbound))
             if result == "queued":
                 self._kept()
