@@ -308,9 +308,6 @@ class GroupCommit:
         # Seconds of writer time an item takes, a moving average of the rounds: with `waiting`, how long a new
         # item would wait (turns/intake.py keeps messages instead of letting webhooks wait past a budget).
         self.item_seconds = 0.003
-        # … and of the writer thread's CPU: what an item costs, without the time the round waited for the GIL while
-        # the event loop had it (which grows with the load, and would make the box look slower the busier it is).
-        self.item_cpu_seconds = 0.002
 
     @property
     def waiting(self) -> int:
@@ -351,7 +348,7 @@ class GroupCommit:
 
     def _round(self, conn: sqlite3.Connection, items: list) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
-        started, cpu_started = time.perf_counter(), time.thread_time()
+        started = time.perf_counter()
         deadline = started + self.max_seconds
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -374,11 +371,9 @@ class GroupCommit:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        if outcomes:  # float assignments: read on the event loop without a lock
+        if outcomes:  # a float assignment: read on the event loop without a lock
             per_item = (time.perf_counter() - started) / len(outcomes)
             self.item_seconds = 0.8 * self.item_seconds + 0.2 * per_item
-            per_item_cpu = (time.thread_time() - cpu_started) / len(outcomes)
-            self.item_cpu_seconds = 0.8 * self.item_cpu_seconds + 0.2 * per_item_cpu
         if self.after_commit is not None:
             for ok, value in outcomes:
                 if ok:
