@@ -52,8 +52,11 @@ MAX_PAUSE_SECONDS = 1.0
 # messages kept (checked in the turn's transaction: nothing overtakes). Keeping everything until the queue was empty
 # made a burst at half capacity last as long as the load: kept turns cost more than live ones (stored, claimed, read
 # back) and pause for acknowledgements, so the queue never emptied, and replies at 250 inbound/s stayed 1-8 s late
-# (p95) for as long as the load lasted (docs/performance.md, "Replies late at half capacity").
+# (p95) for as long as the load lasted (docs/performance.md, "Replies late at half capacity"). A flood is also ended
+# after FLOOD_RETRY_SECONDS, whatever the count says: just below capacity, kept turns (dearer) may only keep level
+# with messages that live turns would keep up with; if they would not, turns lag at once and the flood goes on.
 FLOOD_CHECK_SECONDS = 1.0
+FLOOD_RETRY_SECONDS = 30.0
 LEASE = timedelta(seconds=30)  # a claim older than this belongs to a worker that died: another takes it over
 IDLE_CHECK_SECONDS = 5.0  # also look without being woken: rows a crash or another worker left
 
@@ -132,6 +135,7 @@ class Intake:
         self.kept_here = 0  # messages this worker kept and has not run yet (in a flood, new ones join them)
         self._last_arrival = 0.0  # loop time of the last webhook: while they come, kept turns pause between batches
         self.flood = False  # every new message is kept while this lasts (set when turns lag, cleared as said above)
+        self.flood_since = 0.0  # loop time the flood began
         self.flood_checked_at = 0.0  # loop time of the last check, and how many messages were kept then
         self.kept_at_check = 0
         self.kept_total = 0  # since start, for /metrics
@@ -148,10 +152,11 @@ class Intake:
         now = self._last_arrival = asyncio.get_running_loop().time()
         lagging = self.lagging()
         if lagging:
-            self.flood = True
+            if not self.flood:
+                self.flood, self.flood_since = True, now
         elif now - self.flood_checked_at >= FLOOD_CHECK_SECONDS:
-            if self.kept_here < self.kept_at_check:
-                self.flood = False  # the kept messages got fewer: turns keep up again
+            if self.kept_here < self.kept_at_check or now - self.flood_since >= FLOOD_RETRY_SECONDS:
+                self.flood = False  # the kept messages got fewer (turns keep up again), or time to try live turns
             self.flood_checked_at, self.kept_at_check = now, self.kept_here
         if lagging or (self.kept_here and self.flood):
             result = await self._store(kept.arrival(inbound))

@@ -210,6 +210,8 @@ async def test_a_worker_keeping_messages_runs_new_learners_turns_now_once_its_ba
 ):
     """A burst at half capacity must not keep every later message for as long as the load lasts (the eighth stop:
     replies 1-8 s late at 250 inbound/s). While the kept messages do not get fewer, new ones join them (a flood)."""
+    from coachbox.turns import intake as module
+
     intake = intake_for(tservices)
     budget = intake.budget
     _lagging(tservices)
@@ -231,7 +233,12 @@ async def test_a_worker_keeping_messages_runs_new_learners_turns_now_once_its_ba
     assert await intake.submit(message(4, "now")) is not None  # its turn ran at once, ahead of the kept ones
     assert not intake.flood and intake.kept_here == 3 and _kept(conn) == 3
 
+    # A flood whose kept messages only keep level is tried live again after FLOOD_RETRY_SECONDS.
+    intake.flood, intake.flood_since = True, asyncio.get_running_loop().time() - module.FLOOD_RETRY_SECONDS
+    intake.flood_checked_at, intake.kept_at_check = float("-inf"), 3
+    assert await intake.submit(message(5, "retry")) is not None and not intake.flood and _kept(conn) == 3
+
     await intake.drain()
     assert _kept(conn) == 0
     replies = [r[0] for r in conn.execute("SELECT body FROM messages WHERE direction = 'out' ORDER BY id")]
-    assert replies == ["echo: now", "echo: kept", "echo: more", "echo: flood"]
+    assert replies == ["echo: now", "echo: retry", "echo: kept", "echo: more", "echo: flood"]
