@@ -808,7 +808,7 @@ def main() -> None:
             )
             missed = reply_missed
             # How late the open loop's replies were (kept messages' included): a worker that keeps messages must
-            # catch up while the load lasts, not only after it (issue #15, eighth stop: 0.5-2.6 s and growing).
+            # catch up while the load lasts, not only after it (issue #15, eighth stop: 1-8 s at p95, and growing).
             _settle(tmp / "data" / "coachbox.db", 0, limit=300)
             lateness = _reply_lateness(tmp / "data" / "coachbox.db", "SM9")
             print(
