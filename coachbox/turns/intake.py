@@ -2,11 +2,11 @@
 
 Issue #15. A webhook waits for its turn's commit, so beyond the box's capacity turns used to queue in memory
 without limit and webhooks passed Twilio's 15 s timeout. Now, when the turns already waiting in this web worker
-would take longer than `[server] turn_budget_ms` (or, in a flood, messages are already kept), the webhook is
-answered as soon as its message is stored in `inbound_queue`: the same commit makes it a duplicate for the
-provider's retries. `Intake.run` then runs the kept turns in arrival order (one learner's messages one after
-another) through the same group commit as live turns, and each turn deletes its row in its own transaction, so a
-crash loses no acknowledged message and runs none twice; rows a crash left are run on the next start.
+would take longer than `[server] turn_budget_ms` (or messages are already kept), the webhook is answered as soon
+as its message is stored in `inbound_queue`: the same commit makes it a duplicate for the provider's retries.
+`Intake.run` then runs the kept turns in arrival order (one learner's messages one after another) through the
+same group commit as live turns, and each turn deletes its row in its own transaction, so a crash loses no
+acknowledged message and runs none twice; rows a crash left are run on the next start.
 """
 
 from __future__ import annotations
@@ -46,17 +46,6 @@ ARRIVALS_QUIET = 0.5
 PROBE_SECONDS = 0.005
 LOOP_LATE_SECONDS = 0.002
 MAX_PAUSE_SECONDS = 1.0
-# While this worker keeps messages, every new one joins them only during a flood: from the moment turns lag until a
-# FLOOD_CHECK_SECONDS window in which the kept messages got fewer (turns run faster than messages come). After that a
-# new message has its turn live again, as on a quiet box, unless turns lag (the budget) or its own learner has
-# messages kept (checked in the turn's transaction: nothing overtakes). Keeping everything until the queue was empty
-# made a burst at half capacity last as long as the load: kept turns cost more than live ones (stored, claimed, read
-# back) and pause for acknowledgements, so the queue never emptied, and replies at 250 inbound/s stayed 1-8 s late
-# (p95) for as long as the load lasted (docs/performance.md, "Replies late at half capacity"). A flood is also ended
-# after FLOOD_RETRY_SECONDS, whatever the count says: just below capacity, kept turns (dearer) may only keep level
-# with messages that live turns would keep up with; if they would not, turns lag at once and the flood goes on.
-FLOOD_CHECK_SECONDS = 1.0
-FLOOD_RETRY_SECONDS = 30.0
 LEASE = timedelta(seconds=30)  # a claim older than this belongs to a worker that died: another takes it over
 IDLE_CHECK_SECONDS = 5.0  # also look without being woken: rows a crash or another worker left
 
@@ -132,12 +121,8 @@ class Intake:
         self._waiter: asyncio.Future | None = None  # what run() waits on between drains
         self._draining = asyncio.Lock()  # one drain at a time: its claims are this worker's own
         self._task: asyncio.Task | None = None
-        self.kept_here = 0  # messages this worker kept and has not run yet (in a flood, new ones join them)
+        self.kept_here = 0  # messages this worker kept and has not run yet (they decide the path: order)
         self._last_arrival = 0.0  # loop time of the last webhook: while they come, kept turns pause between batches
-        self.flood = False  # every new message is kept while this lasts (set when turns lag, cleared as said above)
-        self.flood_since = 0.0  # loop time the flood began
-        self.flood_checked_at = 0.0  # loop time of the last check, and how many messages were kept then
-        self.kept_at_check = 0
         self.kept_total = 0  # since start, for /metrics
 
     def lagging(self) -> bool:
@@ -149,16 +134,8 @@ class Intake:
     async def submit(self, inbound: Inbound) -> TurnOutcome | None:
         """The turn's outcome, or None when the message was kept for soon (or was a duplicate of a kept one).
         Either way the message is durable when this returns: the webhook may answer."""
-        now = self._last_arrival = asyncio.get_running_loop().time()
-        lagging = self.lagging()
-        if lagging:
-            if not self.flood:
-                self.flood, self.flood_since = True, now
-        elif now - self.flood_checked_at >= FLOOD_CHECK_SECONDS:
-            if self.kept_here < self.kept_at_check or now - self.flood_since >= FLOOD_RETRY_SECONDS:
-                self.flood = False  # the kept messages got fewer (turns keep up again), or time to try live turns
-            self.flood_checked_at, self.kept_at_check = now, self.kept_here
-        if lagging or (self.kept_here and self.flood):
+        self._last_arrival = asyncio.get_running_loop().time()
+        if self.kept_here or self.lagging():
             result = await self._store(kept.arrival(inbound))
             if result == "queued":
                 self._kept()

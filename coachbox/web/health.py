@@ -179,7 +179,6 @@ async def metrics(request: Request):
         lines.append(f'coachbox_outbox_messages{{status="{_escape_label(status)}"}} {count}')
     kept = await services.db.run(intake.backlog)
     kept_here = services.intake.kept_total if services.intake is not None else 0
-    flood = int(services.intake is not None and services.intake.flood and services.intake.kept_here > 0)
     lines += [
         "# HELP coachbox_inbound_waiting Learner messages acknowledged whose turn has not run yet (turns lagged).",
         "# TYPE coachbox_inbound_waiting gauge",
@@ -193,9 +192,6 @@ async def metrics(request: Request):
         "# HELP coachbox_inbound_kept_total Messages this web worker kept instead of answering after the turn.",
         "# TYPE coachbox_inbound_kept_total counter",
         f"coachbox_inbound_kept_total {kept_here}",
-        "# HELP coachbox_inbound_flood 1 while this web worker keeps every new message (a flood: turns cannot keep up).",
-        "# TYPE coachbox_inbound_flood gauge",
-        f"coachbox_inbound_flood {flood}",
         "# HELP coachbox_queue_pending Tasks waiting in the Huey queue.",
         "# TYPE coachbox_queue_pending gauge",
         f"coachbox_queue_pending {services.huey.pending_count()}",
