@@ -72,7 +72,7 @@ class ServerSettings:
     max_body_bytes: int = _key(1_048_576, "Largest request body accepted (bytes); uploads have their own limit.")
     workers: int = _key(1, "Web worker processes.")
     turn_budget_ms: int = _key(
-        100,
+        25,
         "Longest a webhook waits behind other learners' turns: beyond it, the message is stored and acknowledged at "
         "once and its reply follows moments later, in arrival order (see docs/performance.md, bounded latency).",
     )
