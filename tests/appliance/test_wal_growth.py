@@ -103,7 +103,10 @@ def test_a_box_whose_writes_all_run_inline_still_checkpoints(settings):
     try:
         asyncio.run(quiet_box())
         assert db.inline_writes == 100 and db.queued_writes == 0
-        # ~4 MB written in all (40 KB a write); checked after every write, the WAL never gets far past the threshold
-        assert max(sizes) < 4 * db.WAL_CHECKPOINT_BYTES
+        # ~5 MB written in all (~54 KB a write), past the threshold every five writes: the WAL is truncated again and
+        # again (without the fix, never). How often depends on the machine: after a checkpoint that took t, the next
+        # waits CHECKPOINT_SPACING x t (under CI load one took long enough for the WAL to reach 1 MB in between).
+        truncated = sum(1 for before, after in zip(sizes, sizes[1:]) if after < before)
+        assert truncated >= 3, sizes
     finally:
         db.close()
