@@ -1,7 +1,7 @@
 """Overload: webhooks at 2x and 5x the box's turn capacity for a minute (issue #15, "bounded under any load").
 
     .venv/bin/python bench/overload_bench.py [--seconds 60] [--capacity-seconds 10] [--factors 2,5]
-        [--capacity TURNS_PER_S] [--timeline] [--no-baseline]
+        [--capacity TURNS_PER_S] [--timeline] [--no-baseline] [--pin]
 
 1. Capacity: wrk (closed loop, every request a new message: no replay) against coachbox with the inbound queue
    switched off (`[server] turn_budget_ms` huge: every webhook waits for its turn, as before issue #15); its
@@ -74,9 +74,16 @@ def _env(tmp: Path, port: int, double_url: str, budget_ms: int | None) -> dict:
     return env
 
 
-def _start(tmp: Path, port: int, double_url: str, budget_ms: int | None) -> subprocess.Popen:
+def _start(
+    tmp: Path, port: int, double_url: str, budget_ms: int | None, cpus: set[int] | None = None
+) -> subprocess.Popen:
+    """The server (as `coachbox run` serves), on `cpus` only when given (--pin)."""
     server = subprocess.Popen(
-        [sys.executable, "-c", SERVER], cwd=REPO, env=_env(tmp, port, double_url, budget_ms), stdout=subprocess.DEVNULL
+        [sys.executable, "-c", SERVER],
+        cwd=REPO,
+        env=_env(tmp, port, double_url, budget_ms),
+        stdout=subprocess.DEVNULL,
+        preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
     )
     _wait(port)
     return server
@@ -228,7 +235,7 @@ def _run_factor(args, tmp: Path, double_url: str, capacity: float, factor: float
     label = "queue on" if budget_ms is None else "queue off (before #15)"
     data = tmp / f"x{factor:g}-{'on' if budget_ms is None else 'off'}"
     port = 18440 + int(factor * 2) + (0 if budget_ms is None else 1)
-    server = _start(data, port, double_url, budget_ms)
+    server = _start(data, port, double_url, budget_ms, args.server_cpus)
     try:
         rate = capacity * factor
         forms = _plan(rate, args.seconds, f"{int(factor * 10)}{'1' if budget_ms is None else '0'}", seed=int(factor))
@@ -270,7 +277,20 @@ def main() -> None:
         help="turns/s to take as the capacity instead of measuring it (to compare trees or settings at one rate)",
     )
     parser.add_argument("--settle-seconds", type=float, default=900, help="longest wait for every reply to leave")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="run the server on CPU 0 and everything else (this generator, wrk, the Twilio double) on the other "
+        "cores, as in production, where the load comes from elsewhere; capacity is measured pinned too",
+    )
     args = parser.parse_args()
+    args.server_cpus = None
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            raise SystemExit("--pin needs at least two CPUs")
+        args.server_cpus = {cpus[0]}
+        os.sched_setaffinity(0, set(cpus[1:]))  # inherited by the double and wrk, started from here
     double = subprocess.Popen(
         [sys.executable, "-c", DOUBLE], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
     )
@@ -283,7 +303,7 @@ def main() -> None:
             capacities = {"turns (queue off)": args.capacity}
             closed_loops = (("turns (queue off)", 10_000_000), ("acknowledgements (queue on)", None))
             for name, budget in () if args.capacity else closed_loops:
-                server = _start(tmp / f"cap-{budget}", 18439, double_url, budget)
+                server = _start(tmp / f"cap-{budget}", 18439, double_url, budget, args.server_cpus)
                 script = tmp / f"cap-{budget}.lua"
                 _lua(script, PUBLIC.format(port=18439) + "/webhooks/twilio", 40_000, "9" if budget else "8")
                 rps, _ = _wrk(18439, script, args.capacity_seconds)
