@@ -121,7 +121,7 @@ class Intake:
         self._waiter: asyncio.Future | None = None  # what run() waits on between drains
         self._draining = asyncio.Lock()  # one drain at a time: its claims are this worker's own
         self._task: asyncio.Task | None = None
-        self.kept_here = 0  # messages this worker kept and has not run yet (they decide the path: order)
+        self.kept_here = 0  # messages this worker kept and has not run yet: while any is, new ones are kept behind them
         self._last_arrival = 0.0  # loop time of the last webhook: while they come, kept turns pause between batches
         self.kept_total = 0  # since start, for /metrics
 

@@ -71,6 +71,30 @@ async def test_a_lagging_box_keeps_messages_answers_at_once_and_replies_in_order
     assert replies == ["echo: one", "echo: two", "echo: three"]
 
 
+async def test_while_messages_are_kept_new_ones_join_them_even_when_turns_no_longer_lag(tservices, conn, clock):
+    """A live turn would overtake the kept ones (another learner's, but their replies are minutes late already):
+    new messages are kept behind them until the queue is empty (issue #15; the rules tried to leave this sooner
+    traded webhook latency for reply latency, docs/performance.md)."""
+    intake = intake_for(tservices)
+    budget = intake.budget
+    _lagging(tservices)
+    await intake.stop()  # the test runs the queue itself, when it chooses
+
+    def message(n: int, body: str) -> Inbound:
+        return Inbound("whatsapp", f"whatsapp:+25470000001{n}", body, "SM" + str(n) * 32, clock.now())
+
+    assert await intake.submit(message(1, "kept")) is None
+    intake.budget = budget  # turns no longer lag
+    assert not intake.lagging()
+    assert await intake.submit(message(2, "behind")) is None  # kept too: one is still waiting
+    assert intake.kept_here == 2 and _kept(conn) == 2
+    await intake.drain()
+    assert _kept(conn) == 0 and intake.kept_here == 0
+    assert await intake.submit(message(3, "live")) is not None  # the queue is empty: its turn runs now
+    replies = [r[0] for r in conn.execute("SELECT body FROM messages WHERE direction = 'out' ORDER BY id")]
+    assert replies == ["echo: kept", "echo: behind", "echo: live"]
+
+
 async def test_a_retry_of_a_kept_message_is_a_duplicate(tapp, tservices, conn, twilio_double):
     _lagging(tservices)
     intake = intake_for(tservices)
